@@ -1,0 +1,546 @@
+#include "net/conn.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "net/addr.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "proto/frame.h"
+
+/* One queued output piece: a shared body plus a small per-connection tail. */
+typedef struct out_entry {
+    cc_sbuf *body;
+    uint8_t tail_len;
+    char tail[87];
+} out_entry;
+
+typedef struct out_queue {
+    out_entry *items;
+    size_t count;
+    size_t cap;
+} out_queue;
+
+struct cc_conn {
+    cc_net *net;
+    uv_tcp_t tcp;
+    uv_write_t wreq;
+    uv_connect_t creq;
+    uint64_t id;
+    const cc_conn_ops *ops;
+    void *user;
+    cc_conn_limits lim;
+    proto_framer framer;
+    cc_buf held; /* input not yet consumed while paused */
+    out_queue pending;
+    out_queue inflight;
+    uv_buf_t *wbufs;
+    size_t wbufs_cap;
+    size_t queued;
+    uint64_t seq;
+    uint64_t last_rx_us;
+    bool paused, closing, notified, uv_closing, writing, dirty, reading;
+    enum cc_close_reason reason;
+    cc_conn *dirty_next;
+    cc_conn *all_prev, *all_next;
+    char peer[64];
+};
+
+/* One read buffer for the whole loop: libuv calls read right after alloc, and the loop
+ * is single-threaded, so connections need not hold 64 KiB each. */
+static char read_buffer[65536];
+static uint64_t next_conn_id = 1;
+
+const char *cc_close_reason_name(enum cc_close_reason r)
+{
+    switch (r) {
+    case CC_CLOSE_PEER: return "peer";
+    case CC_CLOSE_LOCAL: return "local";
+    case CC_CLOSE_SLOW: return "slow";
+    case CC_CLOSE_IDLE: return "idle";
+    case CC_CLOSE_TOO_LARGE: return "too_large";
+    case CC_CLOSE_CONNECT: return "connect_failed";
+    }
+    return "unknown";
+}
+
+cc_conn_limits cc_conn_default_limits(void)
+{
+    cc_conn_limits l = {.max_line = PROTO_LINE_MAX_DEFAULT,
+                        .out_hard = 8u * 1024u * 1024u,
+                        .idle_timeout_s = 0,
+                        .server_side = true};
+    return l;
+}
+
+static void conn_start_write(cc_conn *c);
+static void conn_finish_close(cc_conn *c);
+
+static void mark_dirty(cc_conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->dirty_next = c->net->dirty;
+    c->net->dirty = c;
+}
+
+static void queue_release(out_queue *q)
+{
+    for (size_t i = 0; i < q->count; i++)
+        cc_sbuf_unref(q->items[i].body);
+    q->count = 0;
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    cc_net *net = h->data;
+    /* Take the whole list: callbacks below may mark connections dirty again. */
+    while (net->dirty) {
+        cc_conn *list = net->dirty;
+        net->dirty = NULL;
+        while (list) {
+            cc_conn *c = list;
+            list = c->dirty_next;
+            c->dirty = false;
+            c->dirty_next = NULL;
+            if (c->closing && !c->notified) {
+                c->notified = true;
+                if (c->ops->on_close)
+                    c->ops->on_close(c, c->reason);
+            }
+            if (c->closing && c->reason == CC_CLOSE_SLOW)
+                queue_release(&c->pending);
+            if (!c->writing && c->pending.count && !c->uv_closing)
+                conn_start_write(c);
+            if (c->closing && !c->writing && !c->uv_closing)
+                conn_finish_close(c);
+        }
+    }
+}
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    cc_net *net = t->data;
+    uint64_t now = cc_mono_us();
+    for (cc_conn *c = net->all, *next; c; c = next) {
+        next = c->all_next;
+        if (c->lim.idle_timeout_s && !c->closing &&
+            now - c->last_rx_us > (uint64_t)c->lim.idle_timeout_s * 1000000u) {
+            net->stats.closed_idle++;
+            LOG_INFO("event=conn_idle conn=%" PRIu64 " peer=%s", c->id, c->peer);
+            cc_conn_close(c, CC_CLOSE_IDLE);
+        }
+    }
+}
+
+void cc_net_init(cc_net *net, uv_loop_t *loop)
+{
+    memset(net, 0, sizeof *net);
+    net->loop = loop;
+    uv_check_init(loop, &net->flush_check);
+    net->flush_check.data = net;
+    uv_check_start(&net->flush_check, on_flush_check);
+    uv_timer_init(loop, &net->idle_timer);
+    net->idle_timer.data = net;
+    uv_timer_start(&net->idle_timer, on_idle_timer, 250, 250);
+    /* The timer alone must not keep the loop alive. */
+    uv_unref((uv_handle_t *)&net->idle_timer);
+    uv_unref((uv_handle_t *)&net->flush_check);
+}
+
+void cc_net_close(cc_net *net)
+{
+    net->closing = true;
+    uv_check_stop(&net->flush_check);
+    uv_timer_stop(&net->idle_timer);
+    uv_close((uv_handle_t *)&net->flush_check, NULL);
+    uv_close((uv_handle_t *)&net->idle_timer, NULL);
+}
+
+static cc_conn *conn_new(cc_net *net, const cc_conn_ops *ops, const cc_conn_limits *limits,
+                         void *user)
+{
+    cc_conn *c = xcalloc(1, sizeof *c);
+    c->net = net;
+    c->id = next_conn_id++;
+    c->ops = ops;
+    c->user = user;
+    c->lim = limits ? *limits : cc_conn_default_limits();
+    proto_framer_init(&c->framer, c->lim.max_line);
+    cc_buf_init(&c->held);
+    c->last_rx_us = cc_mono_us();
+    uv_tcp_init(net->loop, &c->tcp);
+    c->tcp.data = c;
+    c->all_next = net->all;
+    if (net->all)
+        net->all->all_prev = c;
+    net->all = c;
+    return c;
+}
+
+static void on_uv_closed(uv_handle_t *h)
+{
+    cc_conn *c = h->data;
+    queue_release(&c->pending);
+    queue_release(&c->inflight);
+    free(c->pending.items);
+    free(c->inflight.items);
+    free(c->wbufs);
+    proto_framer_free(&c->framer);
+    cc_buf_free(&c->held);
+    free(c);
+}
+
+static void conn_finish_close(cc_conn *c)
+{
+    assert(c->closing && !c->uv_closing);
+    c->uv_closing = true;
+    uv_close((uv_handle_t *)&c->tcp, on_uv_closed);
+}
+
+static void unlink_all(cc_conn *c)
+{
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else if (c->net->all == c)
+        c->net->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    c->all_prev = c->all_next = NULL;
+}
+
+void cc_conn_close(cc_conn *c, enum cc_close_reason reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->reason = reason;
+    if (c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    unlink_all(c);
+    if (reason != CC_CLOSE_PEER && reason != CC_CLOSE_CONNECT)
+        LOG_DEBUG("event=conn_close conn=%" PRIu64 " reason=%s", c->id,
+                  cc_close_reason_name(reason));
+    /* on_close and the socket close run from the check phase, so an owner that closes a
+     * connection while walking its lists never sees them change under it. */
+    mark_dirty(c);
+}
+
+static void on_write_done(uv_write_t *req, int status)
+{
+    cc_conn *c = req->data;
+    c->writing = false;
+    for (size_t i = 0; i < c->inflight.count; i++) {
+        size_t n = c->inflight.items[i].body ? c->inflight.items[i].body->len : 0;
+        n += c->inflight.items[i].tail_len;
+        c->queued -= n;
+        c->net->stats.bytes_out += n;
+    }
+    queue_release(&c->inflight);
+    if (c->uv_closing)
+        return;
+    if (status < 0) {
+        queue_release(&c->pending);
+        cc_conn_close(c, CC_CLOSE_PEER);
+        return;
+    }
+    if (c->pending.count || c->closing)
+        mark_dirty(c);
+}
+
+static void conn_start_write(cc_conn *c)
+{
+    assert(!c->writing);
+    out_queue tmp = c->inflight;
+    c->inflight = c->pending;
+    c->pending = tmp;
+    size_t need = c->inflight.count * 2;
+    if (need > c->wbufs_cap) {
+        c->wbufs_cap = need * 2;
+        c->wbufs = xrealloc(c->wbufs, c->wbufs_cap * sizeof *c->wbufs);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < c->inflight.count; i++) {
+        out_entry *e = &c->inflight.items[i];
+        if (e->body && e->body->len)
+            c->wbufs[n++] = uv_buf_init(e->body->data, (unsigned)e->body->len);
+        if (e->tail_len)
+            c->wbufs[n++] = uv_buf_init(e->tail, e->tail_len);
+    }
+    c->writing = true;
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs, (unsigned)n, on_write_done);
+    if (rc < 0) {
+        c->writing = false;
+        queue_release(&c->inflight);
+        queue_release(&c->pending);
+        cc_conn_close(c, CC_CLOSE_PEER);
+    }
+}
+
+static void queue_push(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
+{
+    if (c->closing)
+        return;
+    out_queue *q = &c->pending;
+    if (q->count == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 8;
+        q->items = xrealloc(q->items, q->cap * sizeof *q->items);
+    }
+    assert(tail_len <= sizeof q->items[0].tail);
+    out_entry *e = &q->items[q->count++];
+    e->body = body ? cc_sbuf_ref(body) : NULL;
+    e->tail_len = (uint8_t)tail_len;
+    if (tail_len)
+        memcpy(e->tail, tail, tail_len);
+    c->queued += (body ? body->len : 0) + tail_len;
+    mark_dirty(c);
+    if (c->queued > c->lim.out_hard) {
+        c->net->stats.closed_slow++;
+        LOG_WARN("event=conn_slow conn=%" PRIu64 " peer=%s queued=%zu limit=%zu", c->id, c->peer,
+                 c->queued, c->lim.out_hard);
+        cc_conn_close(c, CC_CLOSE_SLOW);
+    }
+}
+
+void cc_conn_send_open(cc_conn *c, cc_sbuf *body, const char *extra)
+{
+    char tail[sizeof ((out_entry *)0)->tail];
+    int n;
+    if (c->lim.server_side)
+        n = snprintf(tail, sizeof tail, "%s,\"seq\":%" PRIu64 "}\n", extra ? extra : "",
+                     ++c->seq);
+    else
+        n = snprintf(tail, sizeof tail, "%s}\n", extra ? extra : "");
+    assert(n > 0 && (size_t)n < sizeof tail);
+    queue_push(c, body, tail, (size_t)n);
+}
+
+void cc_conn_send_buf(cc_conn *c, const cc_buf *b)
+{
+    cc_sbuf *s = cc_sbuf_new(b->data, b->len);
+    cc_conn_send_open(c, s, NULL);
+    cc_sbuf_unref(s);
+}
+
+void cc_conn_send_raw(cc_conn *c, cc_sbuf *bytes)
+{
+    queue_push(c, bytes, NULL, 0);
+}
+
+static int deliver_line(void *ctx, const char *line, size_t len)
+{
+    cc_conn *c = ctx;
+    int rc = c->ops->on_line(c, line, len);
+    if (c->closing)
+        return CC_E_CLOSED;
+    return rc;
+}
+
+static void conn_feed(cc_conn *c, const char *data, size_t len)
+{
+    size_t used = 0;
+    int rc = proto_framer_feed(&c->framer, data, len, deliver_line, c, &used);
+    if (rc == PROTO_FRAME_PAUSE) {
+        cc_buf_append(&c->held, data + used, len - used);
+        return;
+    }
+    if (rc == CC_E_MESSAGE_TOO_LARGE && !c->closing) {
+        c->net->stats.closed_too_large++;
+        if (c->ops->on_too_large)
+            c->ops->on_too_large(c);
+        cc_conn_close(c, CC_CLOSE_TOO_LARGE);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(read_buffer, sizeof read_buffer);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    cc_conn *c = s->data;
+    if (nread < 0) {
+        cc_conn_close(c, CC_CLOSE_PEER);
+        return;
+    }
+    if (nread == 0 || c->closing)
+        return;
+    c->last_rx_us = cc_mono_us();
+    c->net->stats.bytes_in += (uint64_t)nread;
+    if (c->paused) {
+        cc_buf_append(&c->held, buf->base, (size_t)nread);
+        return;
+    }
+    conn_feed(c, buf->base, (size_t)nread);
+}
+
+static void start_reading(cc_conn *c)
+{
+    if (c->reading || c->closing)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+}
+
+static void set_peer(cc_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    char host[48] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, host, sizeof host);
+        port = ntohs(a->sin_port);
+        snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        snprintf(c->peer, sizeof c->peer, "[%s]:%d", host, port);
+    }
+}
+
+int cc_conn_accept(cc_net *net, uv_stream_t *server, const cc_conn_ops *ops,
+                   const cc_conn_limits *limits, void *user, cc_conn **out)
+{
+    cc_conn *c = conn_new(net, ops, limits, user);
+    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc < 0) {
+        c->closing = c->notified = true;
+        unlink_all(c);
+        conn_finish_close(c);
+        return rc;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    set_peer(c);
+    net->stats.accepted++;
+    start_reading(c);
+    *out = c;
+    return 0;
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    cc_conn *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        if (c->ops->on_connect)
+            c->ops->on_connect(c, status);
+        cc_conn_close(c, CC_CLOSE_CONNECT);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    set_peer(c);
+    c->last_rx_us = cc_mono_us();
+    start_reading(c);
+    if (c->ops->on_connect)
+        c->ops->on_connect(c, 0);
+}
+
+
+
+int cc_conn_connect(cc_net *net, const char *addr, const cc_conn_ops *ops,
+                    const cc_conn_limits *limits, void *user, cc_conn **out)
+{
+    struct sockaddr_storage ss;
+    int rc = cc_parse_hostport(addr, &ss);
+    if (rc < 0)
+        return rc;
+    cc_conn *c = conn_new(net, ops, limits, user);
+    c->creq.data = c;
+    rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&ss, on_connected);
+    if (rc < 0) {
+        c->closing = c->notified = true;
+        unlink_all(c);
+        conn_finish_close(c);
+        return rc;
+    }
+    snprintf(c->peer, sizeof c->peer, "%s", addr);
+    *out = c;
+    return 0;
+}
+
+void *cc_conn_user(const cc_conn *c)
+{
+    return c->user;
+}
+
+void cc_conn_set_user(cc_conn *c, void *user)
+{
+    c->user = user;
+}
+
+uint64_t cc_conn_id(const cc_conn *c)
+{
+    return c->id;
+}
+
+const char *cc_conn_peer(const cc_conn *c)
+{
+    return c->peer;
+}
+
+bool cc_conn_is_closing(const cc_conn *c)
+{
+    return c->closing;
+}
+
+size_t cc_conn_queued(const cc_conn *c)
+{
+    return c->queued;
+}
+
+void cc_conn_set_idle_timeout(cc_conn *c, unsigned seconds)
+{
+    c->lim.idle_timeout_s = seconds;
+}
+
+void cc_conn_set_out_limit(cc_conn *c, size_t bytes)
+{
+    c->lim.out_hard = bytes;
+}
+
+uint64_t cc_conn_next_seq(const cc_conn *c)
+{
+    return c->seq + 1;
+}
+
+void cc_conn_pause(cc_conn *c)
+{
+    if (c->paused)
+        return;
+    c->paused = true;
+    if (c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+}
+
+void cc_conn_resume(cc_conn *c)
+{
+    if (!c->paused || c->closing)
+        return;
+    c->paused = false;
+    if (c->held.len) {
+        cc_buf held = c->held;
+        cc_buf_init(&c->held);
+        conn_feed(c, held.data, held.len);
+        cc_buf_free(&held);
+    }
+    if (!c->paused)
+        start_reading(c);
+}

@@ -1,0 +1,316 @@
+#include "net/session.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "proto/frame.h"
+#include "proto/jw.h"
+
+struct cc_session {
+    cc_server *server;
+    cc_conn *conn;
+    enum cc_client_type type;
+    char name[PROTO_ID_MAX + 1];
+    void *user;
+    cc_buf ack;
+    int64_t deferred_ref; /* referenceId of the request being answered later */
+    bool deferred;
+};
+
+const char *cc_client_type_name(enum cc_client_type t)
+{
+    switch (t) {
+    case CC_CLIENT_AGENT: return "AgentApplication";
+    case CC_CLIENT_MEDIA: return "MediaServer";
+    case CC_CLIENT_REPORTING: return "ReportingEngine";
+    case CC_CLIENT_STAT: return "StatClient";
+    case CC_CLIENT_NONE: break;
+    }
+    return "None";
+}
+
+static enum cc_client_type type_from_name(const char *name)
+{
+    if (strcmp(name, "AgentApplication") == 0)
+        return CC_CLIENT_AGENT;
+    if (strcmp(name, "MediaServer") == 0)
+        return CC_CLIENT_MEDIA;
+    if (strcmp(name, "ReportingEngine") == 0)
+        return CC_CLIENT_REPORTING;
+    if (strcmp(name, "StatClient") == 0)
+        return CC_CLIENT_STAT;
+    return CC_CLIENT_NONE;
+}
+
+static const char *token_for(const cc_server *srv, enum cc_client_type t)
+{
+    switch (t) {
+    case CC_CLIENT_AGENT: return srv->token_agent;
+    case CC_CLIENT_MEDIA: return srv->token_media;
+    case CC_CLIENT_REPORTING: return srv->token_reporting;
+    case CC_CLIENT_STAT: return srv->token_stat;
+    case CC_CLIENT_NONE: break;
+    }
+    return NULL;
+}
+
+/* Compares in time independent of where the strings differ, so a token cannot be
+ * guessed byte by byte from answer times. */
+static bool secret_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+cc_server *cc_session_server(const cc_session *s) { return s->server; }
+cc_conn *cc_session_conn(const cc_session *s) { return s->conn; }
+enum cc_client_type cc_session_type(const cc_session *s) { return s->type; }
+const char *cc_session_name(const cc_session *s) { return s->name; }
+void *cc_session_user(const cc_session *s) { return s->user; }
+void cc_session_set_user(cc_session *s, void *user) { s->user = user; }
+uint64_t cc_session_id(const cc_session *s) { return cc_conn_id(s->conn); }
+cc_buf *cc_session_ack_buf(cc_session *s) { return &s->ack; }
+
+int cc_session_allow(cc_session *s, proto_msg *msg, unsigned mask)
+{
+    if (s->type & mask)
+        return 0;
+    snprintf(msg->desc, sizeof msg->desc, "%s may not send %s", cc_client_type_name(s->type),
+             msg->name);
+    return CC_E_NOT_AUTHORIZED;
+}
+
+void cc_session_send(cc_session *s, cc_sbuf *body, const char *extra)
+{
+    cc_conn_send_open(s->conn, body, extra);
+}
+
+void cc_session_send_error(cc_session *s, int64_t ref, int err, const char *desc)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_error(&b, ref, err, desc && *desc ? desc : cc_err_wire_name(err));
+    cc_conn_send_buf(s->conn, &b);
+    cc_buf_free(&b);
+    s->server->errors_sent++;
+}
+
+void cc_session_close(cc_session *s)
+{
+    cc_conn_close(s->conn, CC_CLOSE_LOCAL);
+}
+
+static void answer(cc_session *s, int64_t ref, int rc, const char *desc)
+{
+    if (rc == 0)
+        cc_conn_send_buf(s->conn, &s->ack);
+    else
+        cc_session_send_error(s, ref, rc, desc);
+}
+
+static int handle_register(cc_session *s, proto_msg *msg)
+{
+    const char *type_name, *client_name, *token;
+    int rc;
+    if ((rc = proto_get_str(msg, "clientType", true, PROTO_ID_MAX, &type_name)) ||
+        (rc = proto_get_id(msg, "clientName", false, &client_name)) ||
+        (rc = proto_get_str(msg, "token", false, PROTO_TEXT_MAX, &token)))
+        return rc;
+    enum cc_client_type t = type_from_name(type_name);
+    if (t == CC_CLIENT_NONE) {
+        snprintf(msg->desc, sizeof msg->desc, "clientType %s is not known", type_name);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    const char *want = token_for(s->server, t);
+    if (!want) {
+        snprintf(msg->desc, sizeof msg->desc, "clientType %s is not served on this port",
+                 type_name);
+        return CC_E_NOT_AUTHORIZED;
+    }
+    if (*want && (!token || !secret_equal(token, want))) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "wrong token");
+        return CC_E_NOT_AUTHORIZED;
+    }
+    s->type = t;
+    snprintf(s->name, sizeof s->name, "%s", client_name ? client_name : "");
+    jw_kv_int(&s->ack, "proxyClientId", (int64_t)cc_session_id(s));
+    jw_kv_str(&s->ack, "serverName", s->server->server_name);
+    jw_kv_int(&s->ack, "protocolVersion", PROTO_VERSION);
+    jw_kv_int(&s->ack, "idleTimeout", s->server->idle_timeout_s);
+    if (t == CC_CLIENT_REPORTING)
+        cc_conn_set_out_limit(s->conn, s->server->out_limit_reporting);
+    LOG_INFO("event=client_registered session=%" PRIu64 " peer=%s type=%s name=%s",
+             cc_session_id(s), cc_conn_peer(s->conn), type_name, s->name);
+    return 0;
+}
+
+static const cc_handler *find_handler(const cc_server *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->handler_count; i++)
+        if (strcmp(srv->handlers[i].name, name) == 0)
+            return &srv->handlers[i];
+    return NULL;
+}
+
+static int on_line(cc_conn *c, const char *line, size_t len)
+{
+    cc_session *s = cc_conn_user(c);
+    if (len == 0)
+        return 0; /* blank lines between messages are harmless */
+    proto_msg msg;
+    int rc = proto_msg_parse(&msg, line, len);
+    int64_t ref = msg.ref;
+
+    if (s->type == CC_CLIENT_NONE) {
+        if (rc == 0 && strcmp(msg.name, "RequestRegisterClient") == 0) {
+            cc_buf_reset(&s->ack);
+            proto_enc_ack(&s->ack, ref);
+            rc = proto_msg_check_ref(&msg);
+            if (rc == 0)
+                rc = handle_register(s, &msg);
+            answer(s, ref, rc, msg.desc);
+            if (rc == 0) {
+                s->server->sessions_open++;
+                if (s->server->on_register)
+                    s->server->on_register(s);
+            } else {
+                cc_conn_close(c, CC_CLOSE_LOCAL);
+            }
+        } else {
+            cc_session_send_error(s, ref, CC_E_NOT_REGISTERED,
+                                  "register with RequestRegisterClient first");
+            cc_conn_close(c, CC_CLOSE_LOCAL);
+        }
+        proto_msg_free(&msg);
+        return 0;
+    }
+
+    if (rc != 0) {
+        cc_session_send_error(s, ref, rc, msg.desc);
+        proto_msg_free(&msg);
+        return 0;
+    }
+
+    bool request = proto_msg_is_request(&msg);
+    const cc_handler *h = NULL;
+    if (strcmp(msg.name, "RequestRegisterClient") == 0) {
+        rc = CC_E_ALREADY_REGISTERED;
+        snprintf(msg.desc, sizeof msg.desc, "%s", "this connection is registered already");
+    } else if (strcmp(msg.name, "RequestPing") == 0) {
+        rc = 0;
+    } else if (!(h = find_handler(s->server, msg.name))) {
+        rc = CC_E_UNKNOWN_MESSAGE;
+        snprintf(msg.desc, sizeof msg.desc, "unknown message %.160s", msg.name);
+    }
+    if (!request && h) {
+        /* An event from a client: never answered, except a refusal that the client can
+         * match to its referenceId. */
+        rc = h->fn(s, &msg);
+        if (rc == CC_E_NOT_AUTHORIZED && msg.ref > 0)
+            cc_session_send_error(s, msg.ref, rc, msg.desc);
+        else if (rc < 0)
+            s->server->events_dropped++;
+        proto_msg_free(&msg);
+        return 0;
+    }
+    if (rc == 0 || rc == CC_E_UNKNOWN_MESSAGE || rc == CC_E_ALREADY_REGISTERED) {
+        /* The referenceId check comes after "message known" in the protocol's order. */
+        if (rc == 0 && proto_msg_check_ref(&msg) != 0) {
+            cc_session_send_error(s, 0, CC_E_INVALID_ATTRIBUTE, msg.desc);
+            proto_msg_free(&msg);
+            return 0;
+        }
+    }
+    if (rc != 0) {
+        cc_session_send_error(s, ref, rc, msg.desc);
+        proto_msg_free(&msg);
+        return 0;
+    }
+    cc_buf_reset(&s->ack);
+    proto_enc_ack(&s->ack, ref);
+    if (h)
+        rc = h->fn(s, &msg);
+    if (rc == CC_SESSION_DEFERRED) {
+        s->deferred = true;
+        s->deferred_ref = ref;
+        proto_msg_free(&msg);
+        return PROTO_FRAME_PAUSE;
+    }
+    if (!cc_conn_is_closing(c))
+        answer(s, ref, rc, msg.desc);
+    proto_msg_free(&msg);
+    return 0;
+}
+
+void cc_session_defer(cc_session *s)
+{
+    cc_conn_pause(s->conn);
+}
+
+void cc_session_finish(cc_session *s, int err, const char *desc)
+{
+    if (!s->deferred)
+        return;
+    s->deferred = false;
+    if (cc_conn_is_closing(s->conn))
+        return;
+    answer(s, s->deferred_ref, err, desc);
+    cc_conn_resume(s->conn);
+}
+
+static void on_too_large(cc_conn *c)
+{
+    cc_session *s = cc_conn_user(c);
+    cc_session_send_error(s, 0, CC_E_MESSAGE_TOO_LARGE, "line over the maximum length");
+}
+
+static void on_close(cc_conn *c, enum cc_close_reason reason)
+{
+    cc_session *s = cc_conn_user(c);
+    LOG_INFO("event=session_closed session=%" PRIu64 " peer=%s type=%s reason=%s",
+             cc_session_id(s), cc_conn_peer(c), cc_client_type_name(s->type),
+             cc_close_reason_name(reason));
+    if (s->type != CC_CLIENT_NONE && s->server->sessions_open)
+        s->server->sessions_open--;
+    if (s->server->on_close)
+        s->server->on_close(s);
+    cc_buf_free(&s->ack);
+    free(s);
+}
+
+static const cc_conn_ops session_ops = {
+    .on_line = on_line,
+    .on_too_large = on_too_large,
+    .on_close = on_close,
+};
+
+void cc_server_on_connection(uv_stream_t *listener, int status)
+{
+    cc_server *srv = listener->data;
+    if (status < 0) {
+        LOG_WARN("event=accept_failed error=%s", uv_strerror(status));
+        return;
+    }
+    cc_session *s = xcalloc(1, sizeof *s);
+    s->server = srv;
+    cc_buf_init(&s->ack);
+    cc_conn_limits lim = cc_conn_default_limits();
+    if (srv->max_line)
+        lim.max_line = srv->max_line;
+    if (srv->out_limit_default)
+        lim.out_hard = srv->out_limit_default;
+    lim.idle_timeout_s = srv->idle_timeout_s;
+    lim.server_side = true;
+    int rc = cc_conn_accept(srv->net, listener, &session_ops, &lim, s, &s->conn);
+    if (rc < 0) {
+        LOG_WARN("event=accept_failed error=%s", uv_strerror(rc));
+        free(s);
+    }
+}

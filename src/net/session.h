@@ -1,0 +1,115 @@
+/* Server sessions: the part of the protocol every daemon shares. A session is one
+ * accepted connection speaking docs/protocol.md: registration with a token per client
+ * type, liveness (RequestPing, idle timeout), the order of checks, and exactly one
+ * EventAck or EventError per request, in request order. Daemons plug in a table of
+ * handlers for the rest. */
+#ifndef NET_SESSION_H
+#define NET_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "net/conn.h"
+#include "proto/msg.h"
+
+/** Client types, one bit each, so a handler can name the types it allows. */
+enum cc_client_type {
+    CC_CLIENT_NONE = 0,
+    CC_CLIENT_AGENT = 1 << 0,     /* AgentApplication */
+    CC_CLIENT_MEDIA = 1 << 1,     /* MediaServer */
+    CC_CLIENT_REPORTING = 1 << 2, /* ReportingEngine */
+    CC_CLIENT_STAT = 1 << 3,      /* StatClient */
+};
+
+/** The wire name of a client type. */
+const char *cc_client_type_name(enum cc_client_type t);
+
+typedef struct cc_session cc_session;
+typedef struct cc_server cc_server;
+
+/** Returned by a handler that answers later with cc_session_finish. */
+#define CC_SESSION_DEFERRED 1
+
+/**
+ * A handler for one message name. It checks its fields (code 3), then the client type
+ * with cc_session_allow (code 5), then its own state, in the order of the protocol.
+ * Return 0 to have the session send the EventAck built in cc_session_ack_buf, a
+ * negative CC_E_ code to have it send EventError with msg->desc (or the code's name),
+ * or CC_SESSION_DEFERRED after pausing (see cc_session_defer).
+ * For events (names not starting with "Request") the return value is ignored except
+ * that CC_E_NOT_AUTHORIZED with a referenceId is answered.
+ */
+typedef int (*cc_handler_fn)(cc_session *s, proto_msg *msg);
+
+/** One entry of a daemon's handler table. */
+typedef struct cc_handler {
+    const char *name;
+    cc_handler_fn fn;
+} cc_handler;
+
+/** What a daemon configures once. */
+struct cc_server {
+    cc_net *net;
+    const char *server_name;
+    /* token per client type; NULL = type not accepted here, "" = no token required */
+    const char *token_agent;
+    const char *token_media;
+    const char *token_reporting;
+    const char *token_stat;
+    unsigned idle_timeout_s;
+    size_t max_line;
+    size_t out_limit_default;   /* bytes queued before a peer is cut */
+    size_t out_limit_reporting; /* larger: reporting engines receive whole snapshots */
+    const cc_handler *handlers;
+    size_t handler_count;
+    /** A client registered (may be NULL). */
+    void (*on_register)(cc_session *s);
+    /** The session is ending; the daemon drops what points to it (may be NULL). */
+    void (*on_close)(cc_session *s);
+    void *user;
+    /* counters */
+    uint64_t sessions_open;
+    uint64_t errors_sent;
+    uint64_t events_dropped;
+};
+
+/** Accepts a pending connection on a listening handle whose data is the cc_server. */
+void cc_server_on_connection(uv_stream_t *listener, int status);
+
+/** The server a session belongs to. */
+cc_server *cc_session_server(const cc_session *s);
+/** The session's connection (valid until on_close returns). */
+cc_conn *cc_session_conn(const cc_session *s);
+/** The registered client type (CC_CLIENT_NONE before registration). */
+enum cc_client_type cc_session_type(const cc_session *s);
+/** The clientName given at registration. */
+const char *cc_session_name(const cc_session *s);
+/** The daemon's per-session pointer. */
+void *cc_session_user(const cc_session *s);
+/** Sets the daemon's per-session pointer. */
+void cc_session_set_user(cc_session *s, void *user);
+/** A number unique per process (the proxyClientId of the registration ack). */
+uint64_t cc_session_id(const cc_session *s);
+
+/** Checks that the session's type is in mask: 0, or CC_E_NOT_AUTHORIZED with desc. */
+int cc_session_allow(cc_session *s, proto_msg *msg, unsigned mask);
+
+/** The EventAck being built for the current request: append fields with jw_kv_*. */
+cc_buf *cc_session_ack_buf(cc_session *s);
+
+/** Pauses the session's input so that the current request can be answered later; the
+ * handler then returns CC_SESSION_DEFERRED. */
+void cc_session_defer(cc_session *s);
+/** Answers the deferred request (err 0: the ack buffer; else EventError with desc) and
+ * resumes input. */
+void cc_session_finish(cc_session *s, int err, const char *desc);
+
+/** Sends an open message (shared body) with "seq"; extra fields may be NULL. */
+void cc_session_send(cc_session *s, cc_sbuf *body, const char *extra);
+/** Sends an EventError; ref 0 = none. */
+void cc_session_send_error(cc_session *s, int64_t ref, int err, const char *desc);
+/** Closes the session after what is queued. */
+void cc_session_close(cc_session *s);
+
+#endif

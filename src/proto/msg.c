@@ -1,0 +1,377 @@
+#include "proto/msg.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "proto/jw.h"
+
+static int fail(proto_msg *msg, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(proto_msg *msg, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg->desc, sizeof msg->desc, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int proto_msg_parse(proto_msg *msg, const char *line, size_t len)
+{
+    memset(msg, 0, sizeof *msg);
+    json_error_t jerr;
+    msg->root = json_loadb(line, len, 0, &jerr);
+    if (!msg->root)
+        return fail(msg, CC_E_INVALID_MESSAGE, "%s", "not valid JSON");
+    if (!json_is_object(msg->root))
+        return fail(msg, CC_E_INVALID_MESSAGE, "%s", "not a JSON object");
+    json_t *ref = json_object_get(msg->root, "referenceId");
+    if (ref) {
+        msg->ref_present = true;
+        if (json_is_integer(ref) && json_integer_value(ref) > 0)
+            msg->ref = json_integer_value(ref);
+    }
+    json_t *name = json_object_get(msg->root, "message");
+    if (!json_is_string(name))
+        return fail(msg, CC_E_INVALID_MESSAGE, "%s", "no \"message\" string");
+    msg->name = json_string_value(name);
+    return 0;
+}
+
+void proto_msg_free(proto_msg *msg)
+{
+    if (msg->root)
+        json_decref(msg->root);
+    msg->root = NULL;
+    msg->name = NULL;
+}
+
+bool proto_msg_is_request(const proto_msg *msg)
+{
+    return msg->name && strncmp(msg->name, "Request", 7) == 0;
+}
+
+int proto_msg_check_ref(proto_msg *msg)
+{
+    if (msg->ref > 0)
+        return 0;
+    return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s", "referenceId must be a positive integer");
+}
+
+static bool has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return true;
+    return false;
+}
+
+int proto_get_str(proto_msg *msg, const char *field, bool required, size_t max, const char **out)
+{
+    json_t *v = json_object_get(msg->root, field);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s is missing", field);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be a string", field);
+    size_t n = json_string_length(v);
+    if (n > max)
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s is too long", field);
+    if (strlen(json_string_value(v)) != n)
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s contains a NUL character", field);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int proto_get_id(proto_msg *msg, const char *field, bool required, const char **out)
+{
+    int rc = proto_get_str(msg, field, required, PROTO_ID_MAX, out);
+    if (rc || !*out)
+        return rc;
+    size_t n = strlen(*out);
+    if (n == 0)
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must not be empty", field);
+    if (has_control(*out, n))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s contains a control character", field);
+    return 0;
+}
+
+int proto_get_int(proto_msg *msg, const char *field, bool required, int64_t min, int64_t max,
+                  int64_t *out)
+{
+    json_t *v = json_object_get(msg->root, field);
+    if (!v) {
+        if (required)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s is missing", field);
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an integer", field);
+    json_int_t i = json_integer_value(v);
+    if (i < min || i > max)
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s is out of range", field);
+    *out = i;
+    return 0;
+}
+
+int proto_get_flag(proto_msg *msg, const char *field, bool required, bool *out)
+{
+    json_t *v = json_object_get(msg->root, field);
+    if (!v) {
+        if (required)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s is missing", field);
+        return 0;
+    }
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v);
+        return 0;
+    }
+    if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1)) {
+        *out = json_integer_value(v) == 1;
+        return 0;
+    }
+    return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be 0 or 1", field);
+}
+
+int proto_get_object(proto_msg *msg, const char *field, bool required, json_t **out)
+{
+    json_t *v = json_object_get(msg->root, field);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s is missing", field);
+        return 0;
+    }
+    if (!json_is_object(v))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", field);
+    *out = v;
+    return 0;
+}
+
+int proto_get_id_array(proto_msg *msg, const char *field, bool required, json_t **out)
+{
+    json_t *v = json_object_get(msg->root, field);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s is missing", field);
+        return 0;
+    }
+    if (!json_is_array(v))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an array of strings", field);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e) || json_string_length(e) == 0 ||
+            json_string_length(e) > PROTO_ID_MAX)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an array of identifiers",
+                        field);
+    }
+    *out = v;
+    return 0;
+}
+
+int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *code,
+                     const char **description)
+{
+    json_t *v = json_object_get(msg->root, field);
+    *present = false;
+    *code = 0;
+    *description = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", field);
+    json_t *c = json_object_get(v, "code");
+    if (c && !json_is_null(c)) {
+        if (!json_is_integer(c) || json_integer_value(c) < 0 ||
+            json_integer_value(c) > 2147483647)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s.code must be a non-negative integer",
+                        field);
+        *code = json_integer_value(c);
+    }
+    json_t *d = json_object_get(v, "description");
+    if (d && !json_is_null(d)) {
+        if (!json_is_string(d) || json_string_length(d) > PROTO_TEXT_MAX ||
+            strlen(json_string_value(d)) != json_string_length(d))
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s.description must be a short string",
+                        field);
+        *description = json_string_value(d);
+    }
+    *present = true;
+    return 0;
+}
+
+void proto_enc_ack(cc_buf *b, int64_t ref)
+{
+    jw_open_message(b, "EventAck");
+    jw_kv_int(b, "referenceId", ref);
+}
+
+void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description)
+{
+    jw_open_message(b, "EventError");
+    if (ref > 0)
+        jw_kv_int(b, "referenceId", ref);
+    jw_kv_int(b, "errorCode", cc_err_wire_code(err));
+    jw_kv_str(b, "errorName", cc_err_wire_name(err));
+    jw_kv_str(b, "errorDescription", description ? description : "");
+}
+
+const char *proto_ixn_state_name(enum proto_ixn_state s)
+{
+    switch (s) {
+    case PROTO_IXN_INVITED: return "Invited";
+    case PROTO_IXN_HANDLING: return "Handling";
+    case PROTO_IXN_AFTER_WORK: return "AfterWork";
+    }
+    return "Unknown";
+}
+
+static int media_id(cc_media_table *media, const char *name, bool intern)
+{
+    size_t n = strlen(name);
+    return intern ? cc_media_intern(media, name, n) : cc_media_find(media, name, n);
+}
+
+int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    if ((rc = proto_get_id(msg, "tenant", true, &out->tenant)) ||
+        (rc = proto_get_id(msg, "agentId", true, &out->agent_id)) ||
+        (rc = proto_get_id(msg, "placeId", false, &out->place_id)) ||
+        (rc = proto_get_id(msg, "serverName", false, &out->server_name)) ||
+        (rc = proto_get_str(msg, "cause", false, PROTO_ID_MAX, &out->cause)) ||
+        (rc = proto_get_int(msg, "version", true, 0, INT64_MAX, &out->version)) ||
+        (rc = proto_get_flag(msg, "loggedIn", true, &out->logged_in)) ||
+        (rc = proto_get_flag(msg, "dnd", false, &out->dnd)))
+        return rc;
+    json_t *m = json_object_get(msg->root, "media");
+    if (m && !json_is_null(m)) {
+        if (!json_is_object(m))
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", "media");
+        const char *name;
+        json_t *v;
+        json_object_foreach(m, name, v)
+        {
+            int id = media_id(media, name, true);
+            if (id < 0)
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "media name %s is not valid",
+                            cc_media_name_valid(name, strlen(name)) ? "(too many media)" : name);
+            out->added |= (cc_media_mask)1 << id;
+            if (json_is_object(v) && json_is_true(json_object_get(v, "ready")))
+                out->ready |= (cc_media_mask)1 << id;
+        }
+    }
+    json_t *ixns = json_object_get(msg->root, "interactions");
+    if (ixns && !json_is_null(ixns)) {
+        if (!json_is_array(ixns))
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an array", "interactions");
+        size_t i;
+        json_t *e;
+        json_array_foreach(ixns, i, e)
+        {
+            const char *mname = json_string_value(json_object_get(e, "media"));
+            const char *st = json_string_value(json_object_get(e, "state"));
+            if (!mname || !st)
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s need media and state",
+                            "interactions");
+            int id = media_id(media, mname, true);
+            if (id < 0)
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an invalid media",
+                            "interactions");
+            int s;
+            if (strcmp(st, "Invited") == 0)
+                s = PROTO_IXN_INVITED;
+            else if (strcmp(st, "Handling") == 0)
+                s = PROTO_IXN_HANDLING;
+            else if (strcmp(st, "AfterWork") == 0)
+                s = PROTO_IXN_AFTER_WORK;
+            else
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an unknown state",
+                            "interactions");
+            out->counts[s][id]++;
+        }
+    }
+    return 0;
+}
+
+void proto_enc_status(cc_buf *b, const proto_agent_status *st, const cc_media_table *media)
+{
+    jw_open_message(b, "EventCurrentAgentStatus");
+    jw_kv_str(b, "tenant", st->tenant);
+    jw_kv_str(b, "agentId", st->agent_id);
+    if (st->place_id)
+        jw_kv_str(b, "placeId", st->place_id);
+    if (st->rule)
+        jw_kv_str(b, "rule", st->rule);
+    jw_kv_bool(b, "loggedIn", st->logged_in);
+    jw_kv_bool(b, "dnd", st->dnd);
+    jw_key(b, "media");
+    cc_buf_putc(b, '{');
+    for (int i = 0; i < media->count; i++) {
+        if (!(st->media & ((cc_media_mask)1 << i)))
+            continue;
+        jw_key(b, cc_media_name(media, i));
+        cc_buf_printf(b, "{\"ready\":%s,\"current\":%u,\"max\":%u,\"available\":%u}",
+                      st->ready[i] ? "true" : "false", st->current[i], st->max[i],
+                      st->available[i]);
+    }
+    cc_buf_putc(b, '}');
+}
+
+static int get_u32(json_t *obj, const char *key, uint32_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
+        return -1;
+    *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern,
+                        proto_agent_status *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    if ((rc = proto_get_id(msg, "tenant", true, &out->tenant)) ||
+        (rc = proto_get_id(msg, "agentId", true, &out->agent_id)) ||
+        (rc = proto_get_id(msg, "placeId", false, &out->place_id)) ||
+        (rc = proto_get_str(msg, "rule", false, PROTO_ID_MAX, &out->rule)) ||
+        (rc = proto_get_int(msg, "version", false, 0, INT64_MAX, &out->version)) ||
+        (rc = proto_get_flag(msg, "loggedIn", false, &out->logged_in)) ||
+        (rc = proto_get_flag(msg, "dnd", false, &out->dnd)))
+        return rc;
+    json_t *m = json_object_get(msg->root, "media");
+    if (!m || json_is_null(m))
+        return 0;
+    if (!json_is_object(m))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", "media");
+    const char *name;
+    json_t *v;
+    json_object_foreach(m, name, v)
+    {
+        if (!json_is_object(v))
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s entries must be objects", "media");
+        int id = media_id(media, name, intern);
+        if (id == CC_E_NOT_FOUND)
+            continue;
+        if (id < 0)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an invalid media name", "media");
+        out->media |= (cc_media_mask)1 << id;
+        out->ready[id] = json_is_true(json_object_get(v, "ready"));
+        if (get_u32(v, "current", &out->current[id]) || get_u32(v, "max", &out->max[id]) ||
+            get_u32(v, "available", &out->available[id]))
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s counts must be small integers",
+                        "media");
+    }
+    return 0;
+}

@@ -1,0 +1,130 @@
+/* Messages of the wire protocol (docs/protocol.md): parsing of inbound lines into a
+ * checked request, typed field access that produces the protocol's errors, and the
+ * encoders of the events every program sends. No I/O. */
+#ifndef PROTO_MSG_H
+#define PROTO_MSG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/media.h"
+
+/** Longest tenant, agent, place, queue or client name accepted, in bytes. */
+#define PROTO_ID_MAX 128
+/** Longest free text accepted (reason descriptions, tokens, passwords), in bytes. */
+#define PROTO_TEXT_MAX 1024
+/** The protocol version this code speaks. */
+#define PROTO_VERSION 1
+
+/** One parsed inbound message. */
+typedef struct proto_msg {
+    json_t *root;      /* the object; owned */
+    const char *name;  /* its "message" */
+    int64_t ref;       /* referenceId, 0 when absent or not a positive integer */
+    bool ref_present;  /* a "referenceId" field exists (valid or not) */
+    char desc[192];    /* description of the last field error */
+} proto_msg;
+
+/**
+ * Parses one line. Returns 0, or CC_E_INVALID_MESSAGE when it is not JSON, not an
+ * object or has no string "message" (msg->desc says which; msg->ref is still set when
+ * the object carried a valid referenceId).
+ */
+int proto_msg_parse(proto_msg *msg, const char *line, size_t len);
+/** Frees a parsed message (safe on a zeroed or failed one). */
+void proto_msg_free(proto_msg *msg);
+
+/** True when the message's name starts with "Request". */
+bool proto_msg_is_request(const proto_msg *msg);
+
+/**
+ * Checks that a request carries a positive integer referenceId: 0 or
+ * CC_E_INVALID_ATTRIBUTE (desc names referenceId).
+ */
+int proto_msg_check_ref(proto_msg *msg);
+
+/** A string field: 0 and *out (NUL-terminated, owned by msg), or CC_E_INVALID_ATTRIBUTE
+ * when missing (and required), not a string, empty, or over max bytes. Optional and
+ * absent: 0 and *out NULL. */
+int proto_get_str(proto_msg *msg, const char *field, bool required, size_t max, const char **out);
+/** An identifier field (tenant, agentId, ...): a string of 1..PROTO_ID_MAX bytes
+ * without control characters. */
+int proto_get_id(proto_msg *msg, const char *field, bool required, const char **out);
+/** An integer field in [min, max]; optional and absent leaves *out unchanged. */
+int proto_get_int(proto_msg *msg, const char *field, bool required, int64_t min, int64_t max,
+                  int64_t *out);
+/** A 0/1 (or false/true) field; optional and absent leaves *out unchanged. */
+int proto_get_flag(proto_msg *msg, const char *field, bool required, bool *out);
+/** An object field; optional and absent gives *out NULL. */
+int proto_get_object(proto_msg *msg, const char *field, bool required, json_t **out);
+/** An array of identifier strings; optional and absent gives *out NULL. */
+int proto_get_id_array(proto_msg *msg, const char *field, bool required, json_t **out);
+/** A reason object {code int, description string}: both optional inside; absent reason
+ * gives *present false. */
+int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *code,
+                     const char **description);
+
+/** Appends an open EventAck: {"message":"EventAck","referenceId":ref. */
+void proto_enc_ack(cc_buf *b, int64_t ref);
+/** Appends an open EventError; ref 0 leaves referenceId out. err is a CC_E_ code. */
+void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description);
+
+/** The states an interaction can be in, as the agent state reports them. */
+enum proto_ixn_state { PROTO_IXN_INVITED, PROTO_IXN_HANDLING, PROTO_IXN_AFTER_WORK };
+/** The wire name of an interaction state. */
+const char *proto_ixn_state_name(enum proto_ixn_state s);
+
+/** What a reporting engine needs of an EventPlaceAgentState. */
+typedef struct proto_agent_state {
+    const char *server_name; /* owned by the message */
+    const char *cause;
+    const char *tenant;
+    const char *agent_id;
+    const char *place_id;
+    int64_t version;
+    bool logged_in;
+    bool dnd;
+    cc_media_mask added; /* media present in "media" */
+    cc_media_mask ready; /* of those, ready:true */
+    uint32_t counts[3][CC_MEDIA_MAX]; /* [proto_ixn_state][media] interactions held */
+} proto_agent_state;
+
+/**
+ * Decodes an EventPlaceAgentState. Media names are interned into media (a name that
+ * cannot be interned is an error). Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
+ */
+int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out);
+
+/** An agent's status (EventCurrentAgentStatus). */
+typedef struct proto_agent_status {
+    const char *tenant;
+    const char *agent_id;
+    const char *place_id; /* may be NULL */
+    const char *rule;     /* may be NULL */
+    int64_t version;      /* 0 when absent */
+    bool logged_in;
+    bool dnd;
+    cc_media_mask media; /* media listed */
+    bool ready[CC_MEDIA_MAX];
+    uint32_t current[CC_MEDIA_MAX];
+    uint32_t max[CC_MEDIA_MAX];
+    uint32_t available[CC_MEDIA_MAX];
+} proto_agent_status;
+
+/**
+ * Appends an open EventCurrentAgentStatus without "version" (the sender adds it per
+ * target). Media are written in id order.
+ */
+void proto_enc_status(cc_buf *b, const proto_agent_status *st, const cc_media_table *media);
+
+/**
+ * Decodes an EventCurrentAgentStatus. With intern, unknown media names are added to
+ * media; without, they are skipped. Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
+ */
+int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern,
+                        proto_agent_status *out);
+
+#endif
