@@ -19,6 +19,8 @@ struct cc_session {
     cc_buf ack;
     int64_t deferred_ref; /* referenceId of the request being answered later */
     bool deferred;
+    const char *line; /* the inbound line being handled, for handlers that forward it */
+    size_t line_len;
 };
 
 const char *cc_client_type_name(enum cc_client_type t)
@@ -167,6 +169,8 @@ static int on_line(cc_conn *c, const char *line, size_t len)
     proto_msg msg;
     int rc = proto_msg_parse(&msg, line, len);
     int64_t ref = msg.ref;
+    s->line = line;
+    s->line_len = len;
 
     if (s->type == CC_CLIENT_NONE) {
         if (rc == 0 && strcmp(msg.name, "RequestRegisterClient") == 0) {
@@ -247,6 +251,12 @@ static int on_line(cc_conn *c, const char *line, size_t len)
         answer(s, ref, rc, msg.desc);
     proto_msg_free(&msg);
     return 0;
+}
+
+const char *cc_session_line(const cc_session *s, size_t *len)
+{
+    *len = s->line_len;
+    return s->line;
 }
 
 void cc_session_defer(cc_session *s)

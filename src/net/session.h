@@ -98,6 +98,10 @@ int cc_session_allow(cc_session *s, proto_msg *msg, unsigned mask);
 /** The EventAck being built for the current request: append fields with jw_kv_*. */
 cc_buf *cc_session_ack_buf(cc_session *s);
 
+/** The raw inbound line of the message being handled (without its newline; a trailing
+ * '\r' may remain). Valid only during the handler call. */
+const char *cc_session_line(const cc_session *s, size_t *len);
+
 /** Pauses the session's input so that the current request can be answered later; the
  * handler then returns CC_SESSION_DEFERRED. */
 void cc_session_defer(cc_session *s);
