@@ -83,6 +83,10 @@ void cc_buf_printf(cc_buf *b, const char *fmt, ...)
 void cc_buf_consume(cc_buf *b, size_t n)
 {
     assert(n <= b->len);
+    /* Nothing to move also covers a buffer that was never allocated (memmove with a NULL
+     * pointer is undefined even for zero bytes). */
+    if (n == 0)
+        return;
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
     if (b->data)
@@ -94,7 +98,8 @@ cc_sbuf *cc_sbuf_new(const void *p, size_t n)
     cc_sbuf *s = xmalloc(sizeof *s + n + 1);
     s->refs = 1;
     s->len = n;
-    memcpy(s->data, p, n);
+    if (n)
+        memcpy(s->data, p, n);
     s->data[n] = '\0';
     return s;
 }

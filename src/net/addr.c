@@ -10,7 +10,8 @@
 int cc_parse_hostport(const char *addr, struct sockaddr_storage *ss)
 {
     const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr)
+    /* strtol would also take leading blanks and a sign; a port is digits only. */
+    if (!colon || colon == addr || colon[1] < '0' || colon[1] > '9')
         return UV_EINVAL;
     char *end;
     long port = strtol(colon + 1, &end, 10);

@@ -249,8 +249,9 @@ static void on_write_done(uv_write_t *req, int status)
     if (status < 0) {
         queue_release(&c->pending);
         cc_conn_close(c, CC_CLOSE_PEER);
-        return;
     }
+    /* A connection that was closing already when its write failed still has to reach
+     * conn_finish_close from the check phase; cc_conn_close does not mark it again. */
     if (c->pending.count || c->closing)
         mark_dirty(c);
 }

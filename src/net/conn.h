@@ -118,7 +118,8 @@ void cc_conn_set_out_limit(cc_conn *c, size_t bytes);
 
 /**
  * Queues an open message: body (shared, one reference taken), then extra (may be NULL;
- * more fields such as ",\"version\":42"), then the tail. A connection over its output
+ * more fields such as ",\"version\":42"; with the tail it must fit in 87 bytes, which an
+ * assert checks), then the tail. A connection over its output
  * limit is closed with CC_CLOSE_SLOW. Ignored on a closing connection.
  */
 void cc_conn_send_open(cc_conn *c, cc_sbuf *body, const char *extra);
@@ -130,7 +131,8 @@ void cc_conn_send_raw(cc_conn *c, cc_sbuf *bytes);
 /** Stops delivering lines until cc_conn_resume (the line callback returns
  * PROTO_FRAME_PAUSE right after calling this). */
 void cc_conn_pause(cc_conn *c);
-/** Delivers held lines again, from the next loop turn. */
+/** Delivers held lines again, at once: lines already buffered are handled inside this
+ * call, so a caller must not rely on its own state after it returns. */
 void cc_conn_resume(cc_conn *c);
 
 /** Closes the connection after flushing what is queued (best effort). */

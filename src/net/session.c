@@ -224,13 +224,12 @@ static int on_line(cc_conn *c, const char *line, size_t len)
         proto_msg_free(&msg);
         return 0;
     }
-    if (rc == 0 || rc == CC_E_UNKNOWN_MESSAGE || rc == CC_E_ALREADY_REGISTERED) {
-        /* The referenceId check comes after "message known" in the protocol's order. */
-        if (rc == 0 && proto_msg_check_ref(&msg) != 0) {
-            cc_session_send_error(s, 0, CC_E_INVALID_ATTRIBUTE, msg.desc);
-            proto_msg_free(&msg);
-            return 0;
-        }
+    /* The referenceId check comes after "message known" in the protocol's order, and
+     * before anything the request itself is refused for (a second registration too). */
+    if ((rc == 0 || rc == CC_E_ALREADY_REGISTERED) && proto_msg_check_ref(&msg) != 0) {
+        cc_session_send_error(s, 0, CC_E_INVALID_ATTRIBUTE, msg.desc);
+        proto_msg_free(&msg);
+        return 0;
     }
     if (rc != 0) {
         cc_session_send_error(s, ref, rc, msg.desc);
@@ -247,7 +246,7 @@ static int on_line(cc_conn *c, const char *line, size_t len)
         proto_msg_free(&msg);
         return PROTO_FRAME_PAUSE;
     }
-    if (!cc_conn_is_closing(c))
+    if (rc != CC_SESSION_ANSWERED && !cc_conn_is_closing(c))
         answer(s, ref, rc, msg.desc);
     proto_msg_free(&msg);
     return 0;
@@ -257,6 +256,11 @@ const char *cc_session_line(const cc_session *s, size_t *len)
 {
     *len = s->line_len;
     return s->line;
+}
+
+void cc_session_ack_now(cc_session *s)
+{
+    cc_conn_send_buf(s->conn, &s->ack);
 }
 
 void cc_session_defer(cc_session *s)

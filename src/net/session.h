@@ -30,6 +30,8 @@ typedef struct cc_server cc_server;
 
 /** Returned by a handler that answers later with cc_session_finish. */
 #define CC_SESSION_DEFERRED 1
+/** Returned by a handler that already sent its answer with cc_session_ack_now. */
+#define CC_SESSION_ANSWERED 2
 
 /**
  * A handler for one message name. It checks its fields (code 3), then the client type
@@ -101,6 +103,11 @@ cc_buf *cc_session_ack_buf(cc_session *s);
 /** The raw inbound line of the message being handled (without its newline; a trailing
  * '\r' may remain). Valid only during the handler call. */
 const char *cc_session_line(const cc_session *s, size_t *len);
+
+/** Sends the EventAck built in cc_session_ack_buf at once, so that the handler can send
+ * the events that follow it (a snapshot after its ack); the handler then returns
+ * CC_SESSION_ANSWERED. */
+void cc_session_ack_now(cc_session *s);
 
 /** Pauses the session's input so that the current request can be answered later; the
  * handler then returns CC_SESSION_DEFERRED. */

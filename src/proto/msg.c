@@ -169,8 +169,12 @@ int proto_get_id_array(proto_msg *msg, const char *field, bool required, json_t 
     json_t *e;
     json_array_foreach(v, i, e)
     {
+        /* The same rules as proto_get_id, so a name that could never be logged in or
+         * configured is refused here rather than silently matching nothing. */
         if (!json_is_string(e) || json_string_length(e) == 0 ||
-            json_string_length(e) > PROTO_ID_MAX)
+            json_string_length(e) > PROTO_ID_MAX ||
+            strlen(json_string_value(e)) != json_string_length(e) ||
+            has_control(json_string_value(e), json_string_length(e)))
             return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an array of identifiers",
                         field);
     }

@@ -47,8 +47,9 @@ bool proto_msg_is_request(const proto_msg *msg);
 int proto_msg_check_ref(proto_msg *msg);
 
 /** A string field: 0 and *out (NUL-terminated, owned by msg), or CC_E_INVALID_ATTRIBUTE
- * when missing (and required), not a string, empty, or over max bytes. Optional and
- * absent: 0 and *out NULL. */
+ * when missing (and required), not a string, or over max bytes. An empty string is
+ * accepted (a token may be empty); identifiers use proto_get_id. Optional and absent: 0
+ * and *out NULL. */
 int proto_get_str(proto_msg *msg, const char *field, bool required, size_t max, const char **out);
 /** An identifier field (tenant, agentId, ...): a string of 1..PROTO_ID_MAX bytes
  * without control characters. */

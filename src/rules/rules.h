@@ -12,11 +12,11 @@
 
 /** Limits on what a rules file may contain; every one is checked while parsing. */
 #define RULES_FILE_MAX (8u * 1024u * 1024u) /* bytes of rules text */
-#define RULES_NAME_MAX 64                     /* bytes of a rule name */
-#define RULES_ID_MAX 128                      /* bytes of a tenant, agent or place id */
-#define RULES_DEPTH_MAX 64                    /* nesting of parentheses and not */
-#define RULES_THRESHOLD_MAX 255               /* N in "MEDIA >= N" is 1..255 */
-#define RULES_ERRORS_MAX 20                   /* parsing stops after this many errors */
+#define RULES_NAME_MAX 64                   /* bytes of a rule name */
+#define RULES_ID_MAX 128                    /* bytes of a tenant, agent or place id */
+#define RULES_DEPTH_MAX 64                  /* nesting levels, see docs/capacity-rules.md */
+#define RULES_THRESHOLD_MAX 255             /* N in "MEDIA >= N" is 1..255 */
+#define RULES_ERRORS_MAX 20                 /* parsing stops after this many errors */
 
 /** A compiled set of rules and assignments. */
 typedef struct rules_set rules_set;
@@ -36,14 +36,20 @@ typedef struct rules_vector {
  * media (the daemon's one table). filename is used only in messages.
  * Every error and warning is appended to diag as one line
  * "FILE:LINE:COL: error: MESSAGE" (or "warning:"), errors naming what was expected.
- * Returns 0 and sets *out, or CC_E_PARSE (or CC_E_LIMIT_EXCEEDED for too many media)
- * with *out NULL. An empty text (or only comments) is a valid, empty set.
+ * Returns 0 and sets *out, or CC_E_PARSE (or CC_E_LIMIT_EXCEEDED for too many media or a
+ * text longer than RULES_FILE_MAX) with *out NULL. An empty text (or only comments) is a
+ * valid, empty set. media is changed only on success, so a refused reload leaves no new
+ * names behind. diag may be NULL when the caller does not want the messages.
  */
 int rules_parse(const char *text, size_t len, const char *filename, cc_media_table *media,
                 rules_set **out, cc_buf *diag);
 
-/** An empty set: every agent gets the built-in Default rule. */
-rules_set *rules_empty(void);
+/**
+ * An empty set: every agent gets the built-in Default rule. "voice" is interned into
+ * media for Default's condition; when the table is full without it, Default blocks
+ * every media.
+ */
+rules_set *rules_empty(cc_media_table *media);
 
 /** Frees a set and its rules. NULL is ignored. */
 void rules_free(rules_set *set);
@@ -72,9 +78,19 @@ void rules_eval(const rules_rule *rule, const uint32_t counts[CC_MEDIA_MAX], cc_
                 cc_media_mask ready, rules_vector out[CC_MEDIA_MAX]);
 
 /**
+ * The same results as rules_eval, computed straight from the definition of section 3
+ * (every k tried one by one). Slow; for tests and the fuzzer, which check that the fast
+ * evaluator agrees with it.
+ */
+void rules_eval_reference(const rules_rule *rule, const uint32_t counts[CC_MEDIA_MAX],
+                          cc_media_mask has, cc_media_mask ready, rules_vector out[CC_MEDIA_MAX]);
+
+/**
  * Writes the set back in normal form: every rule defined in the file (one line each,
- * media in name order, fully parenthesised where precedence needs it, keywords
- * lower-case), then every assignment in effect, then the built-ins' names.
+ * media in name order, every and/or group inside another operator and every term after
+ * a not in parentheses and no others, keywords lower-case), then every assignment in
+ * effect (agents, places, tenants, each in file order), then the built-ins' names as
+ * comments. The output parses to the same rules and formats to the same text.
  */
 void rules_format(const rules_set *set, const cc_media_table *media, cc_buf *out);
 

@@ -1,0 +1,736 @@
+/* ixbench: end-to-end benchmark of the state → status path on loopback.
+ *
+ * 1. Logs in N desktop connections (AgentApplication) to a running ixnserver, a bounded
+ *    number at a time, every agent ready on one media.
+ * 2. Spawns the statserver and measures the time from its start to the last desktop
+ *    receiving its first status (the statserver connects, takes the snapshot, evaluates
+ *    every agent and sends each status back, which the ixnserver forwards).
+ * 3. Drives readiness toggles on that media, spread over the agents with a bounded window
+ *    of changes in flight, and measures per change the time from the desktop's request to
+ *    that desktop receiving a status with the new readiness.
+ *
+ * Prints one result line of key=value pairs on stdout. Every phase is bounded in time;
+ * the statserver it spawned is stopped by its pid. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/media.h"
+#include "net/client.h"
+#include "net/conn.h"
+#include "proto/jw.h"
+#include "proto/msg.h"
+
+#define BENCH_MAX_AGENTS 100000
+#define BENCH_MAX_CHANGES 10000000
+#define BENCH_MAX_WINDOW 10000
+#define BENCH_LOGIN_WINDOW_DEFAULT 256
+#define BENCH_LOGIN_TIMEOUT_S 180
+#define BENCH_SNAPSHOT_TIMEOUT_S 120
+#define BENCH_DRAIN_TIMEOUT_MS 5000
+#define BENCH_TICK_MS 100
+
+enum bench_phase { PH_LOGIN, PH_SNAPSHOT, PH_CHANGES, PH_DRAIN, PH_DONE };
+
+typedef struct desk {
+    cc_client *client;
+    int index;
+    bool started;
+    bool logged_in;
+    int64_t login_ref;
+    bool have_status;
+    bool status_ready; /* the media's readiness in the newest status */
+    bool pending;      /* a change is in flight */
+    bool want_ready;   /* the readiness the change asked for */
+    int64_t change_ref;
+    uint64_t sent_us;
+} desk;
+
+typedef struct bench {
+    uv_loop_t loop;
+    cc_net net;
+    uv_timer_t tick;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    uv_process_t stat_proc;
+    uv_timer_t kill_timer; /* SIGKILL for a statserver that ignores SIGTERM */
+    bool stat_running;
+    int stat_pid;
+    /* options */
+    const char *ixn_addr;
+    const char *token;
+    const char *tenant;
+    const char *media;
+    const char *stat_bin;
+    const char *stat_config;
+    const char *stat_log;
+    char password[PROTO_TEXT_MAX + 1];
+    int agents;
+    int login_window;
+    int cfg_window;
+    uint64_t cfg_changes;
+    uint64_t lat_changes; /* changes of the window-1 latency pass (0: no such pass) */
+    /* the current pass */
+    int window;
+    uint64_t max_changes;
+    unsigned seconds;
+    /* state */
+    desk *desks;
+    enum bench_phase phase;
+    int started, logged_in, in_login;
+    int statuses_first; /* desks with at least one status */
+    uint64_t phase_start_us;
+    uint64_t login_start_us, login_end_us;
+    uint64_t stat_start_us, last_first_status_us;
+    uint64_t changes_start_us, changes_end_us;
+    uint64_t sent, done, errors, drops, stray_statuses;
+    int in_flight;
+    int cursor;
+    uint32_t *lat_us;
+    int pass; /* 0: latency pass (window 1), 1: throughput pass */
+    bool printed;
+    int exit_code;
+    bool stopping;
+    uv_timer_t drain_timer;
+    uint64_t drain_start_us;
+} bench;
+
+static bench B;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ixbench --ixn HOST:PORT --token T --password-file F --agents N\n"
+               "               [--tenant T] [--media M] [--statserver PATH --stat-config FILE\n"
+               "               [--stat-log FILE]] [--changes C] [--seconds S] [--window W]\n"
+               "               [--latency-changes K] [--login-window W]\n"
+               "Agents are TENANT/1..N at places P1..PN. Without --statserver a statserver must\n"
+               "already be connected, and the snapshot phase is skipped.\n");
+}
+
+static bool parse_args(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"ixn", required_argument, NULL, 'i'},
+        {"token", required_argument, NULL, 'k'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"agents", required_argument, NULL, 'n'},
+        {"tenant", required_argument, NULL, 't'},
+        {"media", required_argument, NULL, 'm'},
+        {"statserver", required_argument, NULL, 's'},
+        {"stat-config", required_argument, NULL, 'c'},
+        {"stat-log", required_argument, NULL, 'l'},
+        {"changes", required_argument, NULL, 'C'},
+        {"seconds", required_argument, NULL, 'S'},
+        {"window", required_argument, NULL, 'w'},
+        {"latency-changes", required_argument, NULL, 'K'},
+        {"login-window", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *pwfile = NULL;
+    B.token = "";
+    B.tenant = "Bench";
+    B.media = "chat";
+    B.agents = 1000;
+    B.login_window = BENCH_LOGIN_WINDOW_DEFAULT;
+    B.cfg_window = 64;
+    B.cfg_changes = 20000;
+    B.lat_changes = 2000;
+    B.seconds = 20;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': B.ixn_addr = optarg; break;
+        case 'k': B.token = optarg; break;
+        case 'p': pwfile = optarg; break;
+        case 'n': B.agents = atoi(optarg); break;
+        case 't': B.tenant = optarg; break;
+        case 'm': B.media = optarg; break;
+        case 's': B.stat_bin = optarg; break;
+        case 'c': B.stat_config = optarg; break;
+        case 'l': B.stat_log = optarg; break;
+        case 'C': B.cfg_changes = strtoull(optarg, NULL, 10); break;
+        case 'K': B.lat_changes = strtoull(optarg, NULL, 10); break;
+        case 'S': B.seconds = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'w': B.cfg_window = atoi(optarg); break;
+        case 'L': B.login_window = atoi(optarg); break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return false;
+        }
+    }
+    if (!B.ixn_addr || !pwfile) {
+        usage(stderr);
+        return false;
+    }
+    if (B.agents < 1 || B.agents > BENCH_MAX_AGENTS || B.cfg_window < 1 ||
+        B.cfg_window > BENCH_MAX_WINDOW || B.login_window < 1 || B.login_window > 4096 ||
+        B.cfg_changes > BENCH_MAX_CHANGES || B.lat_changes > BENCH_MAX_CHANGES || B.seconds < 1 ||
+        B.seconds > 3600) {
+        fprintf(stderr,
+                "ixbench: --agents 1..%d, --window 1..%d, --login-window 1..4096, "
+                "--changes and --latency-changes 0..%d, --seconds 1..3600\n",
+                BENCH_MAX_AGENTS, BENCH_MAX_WINDOW, BENCH_MAX_CHANGES);
+        return false;
+    }
+    if (!cc_media_name_valid(B.media, strlen(B.media)) || !*B.tenant ||
+        strlen(B.tenant) > PROTO_ID_MAX) {
+        fprintf(stderr, "ixbench: bad --media or --tenant\n");
+        return false;
+    }
+    if (B.stat_bin && !B.stat_config) {
+        fprintf(stderr, "ixbench: --statserver needs --stat-config\n");
+        return false;
+    }
+    FILE *f = fopen(pwfile, "r");
+    if (!f) {
+        fprintf(stderr, "ixbench: %s: %s\n", pwfile, strerror(errno));
+        return false;
+    }
+    if (!fgets(B.password, sizeof B.password, f))
+        B.password[0] = '\0';
+    fclose(f);
+    B.password[strcspn(B.password, "\r\n")] = '\0';
+    if (!B.password[0]) {
+        fprintf(stderr, "ixbench: %s: no password\n", pwfile);
+        return false;
+    }
+    return true;
+}
+
+/* One desktop connection per agent on each side needs more descriptors than the usual
+ * soft limit of 1024. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)B.agents + 256;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        fprintf(stderr, "ixbench: warning: RLIMIT_NOFILE is %llu, below the %llu needed\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
+static void send_login(desk *d)
+{
+    char id[32], place[40];
+    snprintf(id, sizeof id, "%d", d->index + 1);
+    snprintf(place, sizeof place, "P%d", d->index + 1);
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "RequestAgentLogin");
+    jw_kv_str(&b, "tenant", B.tenant);
+    jw_kv_str(&b, "agentId", id);
+    jw_kv_str(&b, "placeId", place);
+    jw_kv_str(&b, "password", B.password);
+    jw_key(&b, "mediaList");
+    cc_buf_putc(&b, '{');
+    jw_str(&b, B.media);
+    cc_buf_puts(&b, ":1}");
+    d->login_ref = cc_client_request(d->client, &b);
+    explicit_bzero(b.data, b.len);
+    cc_buf_free(&b);
+}
+
+/* The media's readiness in a status, or -1 when the status does not list the media. */
+static int status_ready(proto_msg *msg)
+{
+    json_t *m = json_object_get(json_object_get(msg->root, "media"), B.media);
+    if (!json_is_object(m))
+        return -1;
+    return json_is_true(json_object_get(m, "ready")) ? 1 : 0;
+}
+
+static void start_changes(void);
+static void fill_window(void);
+static void spawn_statserver(void);
+static void finish(void);
+
+static void all_logged_in(void)
+{
+    B.login_end_us = cc_mono_us();
+    double s = (double)(B.login_end_us - B.login_start_us) / 1e6;
+    fprintf(stderr, "ixbench: agents=%d logged in in %.2f s\n", B.agents, s);
+    if (B.stat_bin) {
+        B.phase = PH_SNAPSHOT;
+        B.phase_start_us = cc_mono_us();
+        spawn_statserver();
+    } else {
+        start_changes();
+    }
+}
+
+static void start_more_logins(void)
+{
+    while (B.started < B.agents && B.in_login < B.login_window) {
+        desk *d = &B.desks[B.started++];
+        d->started = true;
+        B.in_login++;
+        cc_client_start(d->client);
+    }
+}
+
+static void on_registered(cc_client *c, proto_msg *ack)
+{
+    (void)ack;
+    desk *d = cc_client_user(c);
+    if (!d->logged_in)
+        send_login(d);
+}
+
+static void record_latency(desk *d, uint64_t now)
+{
+    uint64_t lat = now > d->sent_us ? now - d->sent_us : 0;
+    if (B.done < B.max_changes)
+        B.lat_us[B.done] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+    B.done++;
+    d->pending = false;
+    B.in_flight--;
+}
+
+static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    desk *d = cc_client_user(c);
+    uint64_t now = cc_mono_us();
+    if (strcmp(msg->name, "EventCurrentAgentStatus") == 0) {
+        int r = status_ready(msg);
+        bool first = !d->have_status;
+        d->have_status = true;
+        if (r >= 0)
+            d->status_ready = r == 1;
+        if (d->pending && r >= 0 && (r == 1) == d->want_ready) {
+            /* When the status comes before the ack, the change is measured now and the
+             * ack that follows only clears the (negated) reference. */
+            if (d->change_ref != 0)
+                d->change_ref = -d->change_ref;
+            record_latency(d, now);
+            fill_window();
+        } else if (!d->pending && !first && B.phase >= PH_CHANGES) {
+            B.stray_statuses++;
+        }
+        /* The phase moves on last, so that the first change on this desk starts from the
+         * readiness this status just gave. */
+        if (first) {
+            B.statuses_first++;
+            B.last_first_status_us = now;
+            if (B.phase == PH_SNAPSHOT && B.statuses_first == B.agents)
+                start_changes();
+        }
+        return;
+    }
+    bool ack = strcmp(msg->name, "EventAck") == 0;
+    bool err = strcmp(msg->name, "EventError") == 0;
+    if (!ack && !err)
+        return;
+    if (d->login_ref && msg->ref == d->login_ref) {
+        d->login_ref = 0;
+        if (ack) {
+            d->logged_in = true;
+            B.logged_in++;
+            B.in_login--;
+            if (B.phase == PH_LOGIN) {
+                if (B.logged_in == B.agents)
+                    all_logged_in();
+                else
+                    start_more_logins();
+            }
+        } else {
+            B.errors++;
+            json_t *code = json_object_get(msg->root, "errorCode");
+            fprintf(stderr, "ixbench: login of agent %d refused: code %" PRId64 "\n", d->index + 1,
+                    json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
+            B.exit_code = 1;
+            finish();
+        }
+        return;
+    }
+    if (d->change_ref && (msg->ref == d->change_ref || msg->ref == -d->change_ref)) {
+        bool measured = d->change_ref < 0;
+        d->change_ref = 0;
+        if (err) {
+            B.errors++;
+            if (!measured) {
+                d->pending = false;
+                B.in_flight--;
+                fill_window();
+            }
+        }
+    }
+}
+
+static void on_down(cc_client *c, const char *why)
+{
+    desk *d = cc_client_user(c);
+    if (B.stopping)
+        return;
+    B.drops++;
+    LOG_WARN("event=desk_down agent=%d why=\"%s\"", d->index + 1, why);
+    if (d->logged_in) {
+        d->logged_in = false;
+        B.logged_in--;
+        B.in_login++;
+    }
+    d->login_ref = 0;
+    d->change_ref = 0;
+    if (d->pending) {
+        d->pending = false;
+        B.in_flight--;
+    }
+}
+
+static const cc_client_ops desk_ops = {
+    .on_registered = on_registered,
+    .on_message = on_message,
+    .on_down = on_down,
+};
+
+static void on_stat_exit(uv_process_t *p, int64_t status, int sig)
+{
+    B.stat_running = false;
+    if (!B.stopping) {
+        fprintf(stderr, "ixbench: statserver exited early: status %" PRId64 " signal %d\n", status,
+                sig);
+        B.exit_code = 1;
+        finish();
+    }
+    uv_close((uv_handle_t *)p, NULL);
+    if (B.stopping && !uv_is_closing((uv_handle_t *)&B.kill_timer))
+        uv_close((uv_handle_t *)&B.kill_timer, NULL);
+}
+
+static void on_kill_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (B.stat_running) {
+        fprintf(stderr, "ixbench: statserver pid=%d ignored SIGTERM, killing it\n", B.stat_pid);
+        uv_process_kill(&B.stat_proc, SIGKILL);
+    }
+}
+
+static void spawn_statserver(void)
+{
+    char *args[] = {(char *)B.stat_bin, (char *)"-c", (char *)B.stat_config, NULL};
+    int logfd = -1;
+    if (B.stat_log)
+        logfd = open(B.stat_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_IGNORE},
+        {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
+    };
+    uv_process_options_t po = {
+        .exit_cb = on_stat_exit,
+        .file = B.stat_bin,
+        .args = args,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    B.stat_start_us = cc_mono_us();
+    int rc = uv_spawn(&B.loop, &B.stat_proc, &po);
+    if (logfd >= 0)
+        close(logfd);
+    if (rc != 0) {
+        fprintf(stderr, "ixbench: cannot start %s: %s\n", B.stat_bin, uv_strerror(rc));
+        uv_close((uv_handle_t *)&B.stat_proc, NULL);
+        B.exit_code = 1;
+        finish();
+        return;
+    }
+    B.stat_running = true;
+    B.stat_pid = B.stat_proc.pid;
+    fprintf(stderr, "ixbench: statserver started pid=%d\n", B.stat_pid);
+}
+
+static void end_pass(void);
+
+/* Sets up the current pass: the latency pass sends one change at a time, so its figures
+ * are the path's own latency; the throughput pass keeps a window of changes in flight. */
+static void setup_pass(void)
+{
+    B.phase = PH_CHANGES;
+    B.window = B.pass == 0 ? 1 : B.cfg_window;
+    B.max_changes = B.pass == 0 ? B.lat_changes : B.cfg_changes;
+    B.sent = B.done = 0;
+    B.changes_start_us = B.phase_start_us = cc_mono_us();
+    B.changes_end_us = 0;
+    if (B.max_changes == 0)
+        end_pass();
+    else
+        fill_window();
+}
+
+static void start_changes(void)
+{
+    B.pass = B.lat_changes > 0 ? 0 : 1;
+    setup_pass();
+}
+
+/* Keeps the window full: the next agents in turn that have no change in flight and have
+ * seen a status (so their readiness is known) each get one toggle. */
+static void fill_window(void)
+{
+    if (B.phase != PH_CHANGES)
+        return;
+    int scanned = 0;
+    while (B.in_flight < B.window && B.sent < B.max_changes && scanned < B.agents) {
+        desk *d = &B.desks[B.cursor];
+        B.cursor = (B.cursor + 1) % B.agents;
+        scanned++;
+        if (!d->logged_in || d->pending || !d->have_status || d->change_ref != 0)
+            continue;
+        cc_buf b;
+        cc_buf_init(&b);
+        if (d->status_ready) {
+            jw_open_message(&b, "RequestNotReadyForMedia");
+            jw_kv_str(&b, "media", B.media);
+            jw_key(&b, "reason");
+            cc_buf_puts(&b, "{\"code\":1,\"description\":\"Bench\"}");
+        } else {
+            jw_open_message(&b, "RequestCancelNotReadyForMedia");
+            jw_kv_str(&b, "media", B.media);
+        }
+        d->sent_us = cc_mono_us();
+        int64_t ref = cc_client_request(d->client, &b);
+        cc_buf_free(&b);
+        if (ref <= 0)
+            continue;
+        d->change_ref = ref;
+        d->pending = true;
+        d->want_ready = !d->status_ready;
+        B.in_flight++;
+        B.sent++;
+        scanned = 0;
+    }
+    if (B.sent >= B.max_changes && B.in_flight == 0)
+        end_pass();
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t percentile(const uint32_t *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+static void close_cb_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Connections close from the check phase of a later loop turn, and a closing socket does
+ * not keep the loop running by itself, so the networking context is closed only once no
+ * TCP handle is left (or after a bounded wait). */
+static void count_tcp(uv_handle_t *h, void *arg)
+{
+    if (h->type == UV_TCP)
+        (*(int *)arg)++;
+}
+
+static void on_net_drain(uv_timer_t *t)
+{
+    int open = 0;
+    uv_walk(t->loop, count_tcp, &open);
+    if (open > 0 && cc_mono_us() - B.drain_start_us < 2000000u)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    cc_net_close(&B.net);
+}
+
+static void close_net_later(void)
+{
+    B.drain_start_us = cc_mono_us();
+    uv_timer_init(&B.loop, &B.drain_timer);
+    uv_timer_start(&B.drain_timer, on_net_drain, 10, 10);
+}
+
+static void print_result(void)
+{
+    size_t n = B.done < B.max_changes ? (size_t)B.done : (size_t)B.max_changes;
+    qsort(B.lat_us, n, sizeof *B.lat_us, cmp_u32);
+    uint64_t end = B.changes_end_us ? B.changes_end_us : cc_mono_us();
+    double secs = B.changes_start_us ? (double)(end - B.changes_start_us) / 1e6 : 0;
+    double login_s = B.login_end_us ? (double)(B.login_end_us - B.login_start_us) / 1e6 : 0;
+    char snap[32] = "na";
+    if (B.stat_start_us && B.statuses_first == B.agents)
+        snprintf(snap, sizeof snap, "%.1f",
+                 (double)(B.last_first_status_us - B.stat_start_us) / 1e3);
+    printf("agents=%d pass=%s logged_in=%d logins_per_s=%.0f snapshot_to_last_status_ms=%s "
+           "changes=%" PRIu64 " changes_per_s=%.0f p50_us=%u p99_us=%u max_us=%u window=%d "
+           "errors=%" PRIu64 " drops=%" PRIu64 " stray_statuses=%" PRIu64 "\n",
+           B.agents,
+           B.changes_start_us == 0 ? "none"
+           : B.pass == 0           ? "latency"
+                                   : "throughput",
+           B.logged_in, login_s > 0 ? B.agents / login_s : 0.0, snap, B.done,
+           secs > 0 ? (double)B.done / secs : 0.0, percentile(B.lat_us, n, 0.50),
+           percentile(B.lat_us, n, 0.99), n ? B.lat_us[n - 1] : 0, B.window, B.errors, B.drops,
+           B.stray_statuses);
+    fflush(stdout);
+}
+
+/* One result line per pass; the last pass ends the benchmark. */
+static void end_pass(void)
+{
+    B.changes_end_us = cc_mono_us();
+    print_result();
+    B.printed = true;
+    if (B.pass == 0) {
+        B.pass = 1;
+        setup_pass();
+    } else {
+        finish();
+    }
+}
+
+static void finish(void)
+{
+    if (B.stopping)
+        return;
+    B.stopping = true;
+    B.phase = PH_DONE;
+    /* A run that failed before any pass ended still says how far it got. */
+    if (!B.printed)
+        print_result();
+    if (B.stat_running) {
+        /* Only the process this benchmark started, by its pid. */
+        uv_process_kill(&B.stat_proc, SIGTERM);
+        uv_timer_start(&B.kill_timer, on_kill_timer, 5000, 0);
+    } else {
+        uv_close((uv_handle_t *)&B.kill_timer, NULL);
+    }
+    for (int i = 0; i < B.agents; i++)
+        cc_client_free(B.desks[i].client);
+    uv_close((uv_handle_t *)&B.tick, close_cb_noop);
+    uv_close((uv_handle_t *)&B.sigint, close_cb_noop);
+    uv_close((uv_handle_t *)&B.sigterm, close_cb_noop);
+    close_net_later();
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t now = cc_mono_us();
+    uint64_t in_phase = now - B.phase_start_us;
+    switch (B.phase) {
+    case PH_LOGIN:
+        if (in_phase > (uint64_t)BENCH_LOGIN_TIMEOUT_S * 1000000u) {
+            fprintf(stderr, "ixbench: only %d of %d agents logged in after %d s\n", B.logged_in,
+                    B.agents, BENCH_LOGIN_TIMEOUT_S);
+            B.exit_code = 1;
+            finish();
+        }
+        break;
+    case PH_SNAPSHOT:
+        if (in_phase > (uint64_t)BENCH_SNAPSHOT_TIMEOUT_S * 1000000u) {
+            fprintf(stderr, "ixbench: only %d of %d desktops got a status after %d s\n",
+                    B.statuses_first, B.agents, BENCH_SNAPSHOT_TIMEOUT_S);
+            B.exit_code = 1;
+            finish();
+        }
+        break;
+    case PH_CHANGES:
+        if (in_phase > (uint64_t)B.seconds * 1000000u) {
+            /* Time is up: stop sending and give what is in flight a moment to land. */
+            B.max_changes = B.sent;
+            B.phase = PH_DRAIN;
+            B.phase_start_us = now;
+            if (B.in_flight == 0) {
+                end_pass();
+            }
+        } else {
+            fill_window();
+        }
+        break;
+    case PH_DRAIN:
+        if (B.in_flight == 0 || in_phase > BENCH_DRAIN_TIMEOUT_MS * 1000u) {
+            if (B.in_flight)
+                fprintf(stderr, "ixbench: %d changes never got their status\n", B.in_flight);
+            end_pass();
+        }
+        break;
+    case PH_DONE: break;
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    fprintf(stderr, "ixbench: signal %d, stopping\n", signum);
+    B.exit_code = 1;
+    finish();
+}
+
+int main(int argc, char **argv)
+{
+    cc_log_init("ixbench", CC_LOG_WARN);
+    if (!parse_args(argc, argv))
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    uv_loop_init(&B.loop);
+    cc_net_init(&B.net, &B.loop);
+    uint64_t most = B.cfg_changes > B.lat_changes ? B.cfg_changes : B.lat_changes;
+    B.lat_us = xcalloc(most ? most : 1, sizeof *B.lat_us);
+    B.desks = xcalloc((size_t)B.agents, sizeof *B.desks);
+    for (int i = 0; i < B.agents; i++) {
+        desk *d = &B.desks[i];
+        d->index = i;
+        char name[48];
+        snprintf(name, sizeof name, "ixbench-%d", i + 1);
+        cc_client_config cfg = {
+            .address = B.ixn_addr,
+            .client_type = "AgentApplication",
+            .client_name = name,
+            .token = B.token,
+            .reconnect = true,
+        };
+        d->client = cc_client_new(&B.net, &cfg, &desk_ops, d);
+    }
+    B.phase = PH_LOGIN;
+    B.login_start_us = B.phase_start_us = cc_mono_us();
+    start_more_logins();
+    uv_timer_init(&B.loop, &B.kill_timer);
+    uv_timer_init(&B.loop, &B.tick);
+    uv_timer_start(&B.tick, on_tick, BENCH_TICK_MS, BENCH_TICK_MS);
+    uv_signal_init(&B.loop, &B.sigint);
+    uv_signal_start(&B.sigint, on_signal, SIGINT);
+    uv_signal_init(&B.loop, &B.sigterm);
+    uv_signal_start(&B.sigterm, on_signal, SIGTERM);
+    uv_run(&B.loop, UV_RUN_DEFAULT);
+    if (B.stat_running) {
+        /* The loop ended with the statserver still up (its exit was not seen): make sure
+         * it is gone before the benchmark returns. */
+        kill(B.stat_pid, SIGKILL);
+    }
+    uv_loop_close(&B.loop);
+    explicit_bzero(B.password, sizeof B.password);
+    free(B.desks);
+    free(B.lat_us);
+    return B.exit_code;
+}

@@ -1,0 +1,716 @@
+#include "ixn/ixn_agents.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "ixn/ixn_passwd.h"
+#include "ixn/ixn_report.h"
+#include "proto/jw.h"
+
+/* Longest "tenant/agentId" key, with its NUL. */
+#define AGENT_KEY_MAX (2 * PROTO_ID_MAX + 2)
+
+/* A login whose password is being checked on the thread pool. Everything the thread
+ * reads is a private copy, so the session may close meanwhile. */
+struct ixn_login_work {
+    uv_work_t req;
+    ixn_client *client;
+    char *password;
+    char *hash;
+    bool known; /* the agent is in the directory */
+    bool ok;    /* set by the thread */
+    char *tenant, *agent_id, *place_id;
+    cc_media_mask added, ready;
+};
+
+/* ---- versions ---- */
+
+void ixn_agent_version_login(ixn_server *srv, ixn_agent *a)
+{
+    int64_t now = (int64_t)cc_wall_us();
+    int64_t v = srv->vclock + 1;
+    a->version = v > now ? v : now;
+    srv->vclock = a->version;
+}
+
+void ixn_agent_version_bump(ixn_server *srv, ixn_agent *a)
+{
+    a->version++;
+    if (a->version > srv->vclock)
+        srv->vclock = a->version;
+}
+
+/* ---- agents ---- */
+
+static int make_key(char *key, const char *tenant, const char *agent_id)
+{
+    int n = snprintf(key, AGENT_KEY_MAX, "%s/%s", tenant, agent_id);
+    assert(n > 0 && n < AGENT_KEY_MAX);
+    return n;
+}
+
+static void reason_free(ixn_reason *r)
+{
+    if (!r)
+        return;
+    free(r->description);
+    free(r);
+}
+
+static void reason_set(ixn_agent *a, int id, bool present, int64_t code, const char *desc)
+{
+    reason_free(a->reasons[id]);
+    a->reasons[id] = NULL;
+    if (!present)
+        return;
+    ixn_reason *r = xmalloc(sizeof *r);
+    r->code = code;
+    r->description = desc ? xstrdup(desc) : NULL;
+    a->reasons[id] = r;
+}
+
+static bool reason_equal(const ixn_reason *r, bool present, int64_t code, const char *desc)
+{
+    if (!r || !present)
+        return !r && !present;
+    if (r->code != code)
+        return false;
+    if (!r->description || !desc)
+        return !r->description && !desc;
+    return strcmp(r->description, desc) == 0;
+}
+
+static void grace_unlink(ixn_server *srv, ixn_agent *a)
+{
+    if (!a->in_grace)
+        return;
+    if (a->grace_prev)
+        a->grace_prev->grace_next = a->grace_next;
+    else
+        srv->grace_head = a->grace_next;
+    if (a->grace_next)
+        a->grace_next->grace_prev = a->grace_prev;
+    else
+        srv->grace_tail = a->grace_prev;
+    a->grace_prev = a->grace_next = NULL;
+    a->in_grace = false;
+}
+
+static void agent_free(ixn_agent *a)
+{
+    for (int i = 0; i < CC_MEDIA_MAX; i++)
+        reason_free(a->reasons[i]);
+    free(a->key);
+    free(a->tenant);
+    free(a->agent_id);
+    free(a->place_id);
+    free(a);
+}
+
+/* Logs the agent out: one last event with loggedIn false, then it is gone. */
+static void agent_logout(ixn_server *srv, ixn_agent *a, const char *why)
+{
+    ixn_agent_version_bump(srv, a);
+    ixn_report_publish(srv, a, "AgentLogout", false);
+    LOG_INFO("event=agent_logout tenant=%s agent=%s place=%s version=%" PRId64 " why=%s",
+             a->tenant, a->agent_id, a->place_id, a->version, why);
+    srv->stats.logouts++;
+    grace_unlink(srv, a);
+    if (a->client)
+        a->client->agent = NULL;
+    cc_map_dels(&srv->agents, a->key);
+    srv->agent_count--;
+    agent_free(a);
+}
+
+static void on_grace_timer(uv_timer_t *t);
+
+static void grace_arm(ixn_server *srv)
+{
+    if (!srv->grace_head) {
+        uv_timer_stop(&srv->grace_timer);
+        return;
+    }
+    uint64_t now = cc_mono_us();
+    uint64_t due = srv->grace_head->grace_deadline_us;
+    uint64_t ms = due > now ? (due - now + 999) / 1000 : 0;
+    uv_timer_start(&srv->grace_timer, on_grace_timer, ms, 0);
+}
+
+static void on_grace_timer(uv_timer_t *t)
+{
+    ixn_server *srv = t->data;
+    uint64_t now = cc_mono_us();
+    while (srv->grace_head && srv->grace_head->grace_deadline_us <= now)
+        agent_logout(srv, srv->grace_head, "grace_expired");
+    grace_arm(srv);
+}
+
+/* The desktop of a logged-in agent went away. */
+static void agent_orphan(ixn_server *srv, ixn_agent *a)
+{
+    a->client = NULL;
+    if (srv->cfg->grace_period_s == 0 || srv->shutting_down) {
+        agent_logout(srv, a, "disconnected");
+        return;
+    }
+    /* The grace period is the same for every agent, so appending keeps the FIFO in
+     * deadline order and one timer serves them all. */
+    a->grace_deadline_us = cc_mono_us() + (uint64_t)srv->cfg->grace_period_s * 1000000u;
+    a->in_grace = true;
+    a->grace_next = NULL;
+    a->grace_prev = srv->grace_tail;
+    if (srv->grace_tail)
+        srv->grace_tail->grace_next = a;
+    else
+        srv->grace_head = a;
+    srv->grace_tail = a;
+    LOG_INFO("event=agent_grace tenant=%s agent=%s seconds=%u", a->tenant, a->agent_id,
+             srv->cfg->grace_period_s);
+    if (srv->grace_head == a)
+        grace_arm(srv);
+}
+
+/* ---- checks shared by the agent requests ---- */
+
+/* Fields, client type, login and identity, in the protocol's order. media (may be NULL
+ * when the request has none) is checked for presence first and for being known last. */
+static int agent_common(cc_session *s, proto_msg *msg, bool has_media, int *media_id,
+                        ixn_agent **out)
+{
+    const char *agent_id, *tenant, *media = NULL;
+    int rc;
+    if ((has_media && (rc = proto_get_str(msg, "media", true, PROTO_ID_MAX, &media))) ||
+        (rc = proto_get_id(msg, "agentId", false, &agent_id)) ||
+        (rc = proto_get_id(msg, "tenant", false, &tenant)))
+        return rc;
+    if (media && !cc_media_name_valid(media, strlen(media))) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "media must match [a-z][a-z0-9_-]{0,31}");
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_AGENT)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    ixn_agent *a = c->agent;
+    if (!a) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "no agent is logged in on this connection");
+        return CC_E_AGENT_NOT_LOGGED_IN;
+    }
+    if ((agent_id && strcmp(agent_id, a->agent_id) != 0) ||
+        (tenant && strcmp(tenant, a->tenant) != 0)) {
+        snprintf(msg->desc, sizeof msg->desc, "%s",
+                 "this connection may act only on its own agent");
+        return CC_E_NOT_AUTHORIZED;
+    }
+    if (has_media) {
+        ixn_server *srv = c->srv;
+        int id = cc_media_find(&srv->cfg->media, media, strlen(media));
+        if (id < 0) {
+            snprintf(msg->desc, sizeof msg->desc, "media %.64s is not configured here", media);
+            return CC_E_UNKNOWN_MEDIA;
+        }
+        *media_id = id;
+    }
+    *out = a;
+    return 0;
+}
+
+static int need_added(proto_msg *msg, const ixn_server *srv, const ixn_agent *a, int id)
+{
+    if (a->added & ((cc_media_mask)1 << id))
+        return 0;
+    snprintf(msg->desc, sizeof msg->desc, "media %s is not added",
+             cc_media_name(&srv->cfg->media, id));
+    return CC_E_INVALID_STATE;
+}
+
+static void changed(ixn_server *srv, ixn_agent *a, const char *cause)
+{
+    ixn_agent_version_bump(srv, a);
+    ixn_report_publish(srv, a, cause, true);
+}
+
+/* ---- agent requests ---- */
+
+static void login_after(uv_work_t *req, int status);
+
+static void login_work(uv_work_t *req)
+{
+    ixn_login_work *w = req->data;
+    bool match = ixn_passwd_verify(w->password, w->hash);
+    w->ok = w->known && match;
+    explicit_bzero(w->password, strlen(w->password));
+}
+
+static void work_free(ixn_login_work *w)
+{
+    free(w->password);
+    free(w->hash);
+    free(w->tenant);
+    free(w->agent_id);
+    free(w->place_id);
+    free(w);
+}
+
+static int h_login(cc_session *s, proto_msg *msg)
+{
+    const char *tenant, *agent_id, *place_id, *password;
+    json_t *ml;
+    int rc;
+    if ((rc = proto_get_id(msg, "tenant", true, &tenant)) ||
+        (rc = proto_get_id(msg, "agentId", true, &agent_id)) ||
+        (rc = proto_get_id(msg, "placeId", true, &place_id)) ||
+        (rc = proto_get_str(msg, "password", true, PROTO_TEXT_MAX, &password)) ||
+        (rc = proto_get_object(msg, "mediaList", true, &ml)))
+        return rc;
+    const char *name;
+    json_t *v;
+    json_object_foreach(ml, name, v)
+    {
+        if (!cc_media_name_valid(name, strlen(name))) {
+            snprintf(msg->desc, sizeof msg->desc, "%s", "mediaList has an invalid media name");
+            return CC_E_INVALID_ATTRIBUTE;
+        }
+        if (!json_is_boolean(v) &&
+            !(json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))) {
+            snprintf(msg->desc, sizeof msg->desc, "mediaList.%s must be 0 or 1", name);
+            return CC_E_INVALID_ATTRIBUTE;
+        }
+    }
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_AGENT)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    ixn_server *srv = c->srv;
+    cc_media_mask added = 0, ready = 0;
+    json_object_foreach(ml, name, v)
+    {
+        int id = cc_media_find(&srv->cfg->media, name, strlen(name));
+        if (id < 0) {
+            snprintf(msg->desc, sizeof msg->desc, "media %s is not configured here", name);
+            return CC_E_UNKNOWN_MEDIA;
+        }
+        added |= (cc_media_mask)1 << id;
+        if (json_is_true(v) || (json_is_integer(v) && json_integer_value(v) == 1))
+            ready |= (cc_media_mask)1 << id;
+    }
+    if (c->agent) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "an agent is logged in on this connection");
+        return CC_E_INVALID_STATE;
+    }
+    char key[AGENT_KEY_MAX];
+    make_key(key, tenant, agent_id);
+    const char *hash = cc_map_gets(&srv->cfg->agents, key);
+    ixn_login_work *w = xcalloc(1, sizeof *w);
+    w->req.data = w;
+    w->client = c;
+    w->password = xstrdup(password);
+    w->known = hash != NULL;
+    w->hash = xstrdup(hash ? hash : srv->dummy_hash);
+    w->tenant = xstrdup(tenant);
+    w->agent_id = xstrdup(agent_id);
+    w->place_id = xstrdup(place_id);
+    w->added = added;
+    w->ready = ready;
+    rc = uv_queue_work(srv->loop, &w->req, login_work, login_after);
+    if (rc < 0) {
+        work_free(w);
+        snprintf(msg->desc, sizeof msg->desc, "%s", "cannot check the password now");
+        return CC_E_UNAVAILABLE;
+    }
+    c->work = w;
+    cc_session_defer(s);
+    return CC_SESSION_DEFERRED;
+}
+
+static void client_free(ixn_client *c)
+{
+    assert(!c->session && !c->work && !c->agent);
+    free(c);
+}
+
+/* Back on the loop thread with the password's verdict; the rest of the login's checks
+ * run now, against the state as it is at this moment. */
+static void login_after(uv_work_t *req, int status)
+{
+    ixn_login_work *w = req->data;
+    ixn_client *c = w->client;
+    ixn_server *srv = c->srv;
+    c->work = NULL;
+    if (!c->session) {
+        work_free(w);
+        client_free(c);
+        return;
+    }
+    cc_session *s = c->session;
+    int err = 0;
+    const char *desc = NULL;
+    char key[AGENT_KEY_MAX];
+    make_key(key, w->tenant, w->agent_id);
+    ixn_agent *a = cc_map_gets(&srv->agents, key);
+    if (cc_conn_is_closing(cc_session_conn(s))) {
+        /* Closed meanwhile (idle, slow, shutdown): nobody to log in for. */
+        err = CC_E_CLOSED;
+    } else if (status < 0 || !w->ok) {
+        err = status < 0 ? CC_E_UNAVAILABLE : CC_E_NOT_AUTHORIZED;
+        desc = status < 0 ? "cannot check the password now" : "unknown agent or wrong password";
+        srv->stats.login_failures++;
+        LOG_INFO("event=agent_login_failed session=%" PRIu64 " tenant=%s agent=%s",
+                 cc_session_id(s), w->tenant, w->agent_id);
+    } else if (a && a->client) {
+        err = CC_E_AGENT_ALREADY_LOGGED_IN;
+        desc = "the agent is logged in on another connection";
+    } else if (a) {
+        /* Inside the grace period: this connection takes the session over as it is
+         * (media, readiness, dnd); only the place may change. */
+        grace_unlink(srv, a);
+        a->client = c;
+        c->agent = a;
+        free(a->place_id);
+        a->place_id = xstrdup(w->place_id);
+        changed(srv, a, "AgentLogin");
+        srv->stats.takeovers++;
+        LOG_INFO("event=agent_login session=%" PRIu64 " tenant=%s agent=%s place=%s "
+                 "version=%" PRId64 " takeover=1",
+                 cc_session_id(s), a->tenant, a->agent_id, a->place_id, a->version);
+    } else if (srv->cfg->max_agents && srv->agent_count >= srv->cfg->max_agents) {
+        err = CC_E_LIMIT_EXCEEDED;
+        desc = "max-agents reached";
+    } else {
+        a = xcalloc(1, sizeof *a);
+        a->key = xstrdup(key);
+        a->tenant = xstrdup(w->tenant);
+        a->agent_id = xstrdup(w->agent_id);
+        a->place_id = xstrdup(w->place_id);
+        a->added = w->added;
+        a->ready = w->ready;
+        a->client = c;
+        c->agent = a;
+        cc_map_puts(&srv->agents, a->key, a);
+        srv->agent_count++;
+        srv->stats.logins++;
+        ixn_agent_version_login(srv, a);
+        ixn_report_publish(srv, a, "AgentLogin", true);
+        LOG_INFO("event=agent_login session=%" PRIu64 " tenant=%s agent=%s place=%s "
+                 "version=%" PRId64 " media=%d",
+                 cc_session_id(s), a->tenant, a->agent_id, a->place_id, a->version,
+                 __builtin_popcountll(a->added));
+    }
+    work_free(w);
+    cc_session_finish(s, err, desc);
+}
+
+static int h_logout(cc_session *s, proto_msg *msg)
+{
+    ixn_agent *a;
+    int rc = agent_common(s, msg, false, NULL, &a);
+    if (rc)
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    agent_logout(c->srv, a, "request");
+    return 0;
+}
+
+static int h_add_media(cc_session *s, proto_msg *msg)
+{
+    bool ready = false;
+    ixn_agent *a;
+    int id, rc;
+    if ((rc = proto_get_flag(msg, "ready", false, &ready)) ||
+        (rc = agent_common(s, msg, true, &id, &a)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    cc_media_mask bit = (cc_media_mask)1 << id;
+    if (a->added & bit) {
+        snprintf(msg->desc, sizeof msg->desc, "media %s is added already",
+                 cc_media_name(&c->srv->cfg->media, id));
+        return CC_E_INVALID_STATE;
+    }
+    a->added |= bit;
+    if (ready)
+        a->ready |= bit;
+    else
+        a->ready &= ~bit;
+    reason_set(a, id, false, 0, NULL);
+    changed(c->srv, a, "MediaAdded");
+    return 0;
+}
+
+static int h_remove_media(cc_session *s, proto_msg *msg)
+{
+    ixn_agent *a;
+    int id, rc;
+    if ((rc = agent_common(s, msg, true, &id, &a)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    if ((rc = need_added(msg, c->srv, a, id)))
+        return rc;
+    cc_media_mask bit = (cc_media_mask)1 << id;
+    a->added &= ~bit;
+    a->ready &= ~bit;
+    reason_set(a, id, false, 0, NULL);
+    changed(c->srv, a, "MediaRemoved");
+    return 0;
+}
+
+static int h_not_ready(cc_session *s, proto_msg *msg)
+{
+    bool present;
+    int64_t code;
+    const char *desc;
+    ixn_agent *a;
+    int id, rc;
+    if ((rc = proto_get_reason(msg, "reason", &present, &code, &desc)) ||
+        (rc = agent_common(s, msg, true, &id, &a)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    if ((rc = need_added(msg, c->srv, a, id)))
+        return rc;
+    cc_media_mask bit = (cc_media_mask)1 << id;
+    if (!(a->ready & bit) && reason_equal(a->reasons[id], present, code, desc))
+        return 0;
+    a->ready &= ~bit;
+    reason_set(a, id, present, code, desc);
+    changed(c->srv, a, "NotReadyForMedia");
+    return 0;
+}
+
+static int h_cancel_not_ready(cc_session *s, proto_msg *msg)
+{
+    ixn_agent *a;
+    int id, rc;
+    if ((rc = agent_common(s, msg, true, &id, &a)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    if ((rc = need_added(msg, c->srv, a, id)))
+        return rc;
+    cc_media_mask bit = (cc_media_mask)1 << id;
+    if ((a->ready & bit) && !a->reasons[id])
+        return 0;
+    a->ready |= bit;
+    reason_set(a, id, false, 0, NULL);
+    changed(c->srv, a, "ReadyForMedia");
+    return 0;
+}
+
+static int h_change_reason(cc_session *s, proto_msg *msg)
+{
+    bool present;
+    int64_t code;
+    const char *desc;
+    ixn_agent *a;
+    int id, rc;
+    if ((rc = proto_get_reason(msg, "reason", &present, &code, &desc)))
+        return rc;
+    /* Unlike RequestNotReadyForMedia, the protocol lists reason as required here. */
+    if (!present) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "reason is missing");
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    if ((rc = agent_common(s, msg, true, &id, &a)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    if ((rc = need_added(msg, c->srv, a, id)))
+        return rc;
+    if (reason_equal(a->reasons[id], present, code, desc))
+        return 0;
+    reason_set(a, id, present, code, desc);
+    changed(c->srv, a, "MediaStateReasonChanged");
+    return 0;
+}
+
+static int set_dnd(cc_session *s, proto_msg *msg, bool on)
+{
+    ixn_agent *a;
+    int rc = agent_common(s, msg, false, NULL, &a);
+    if (rc)
+        return rc;
+    if (a->dnd == on)
+        return 0;
+    a->dnd = on;
+    ixn_client *c = cc_session_user(s);
+    changed(c->srv, a, on ? "DoNotDisturbOn" : "DoNotDisturbOff");
+    return 0;
+}
+
+static int h_dnd_on(cc_session *s, proto_msg *msg) { return set_dnd(s, msg, true); }
+static int h_dnd_off(cc_session *s, proto_msg *msg) { return set_dnd(s, msg, false); }
+
+/* ---- status from a reporting engine ---- */
+
+static int h_status(cc_session *s, proto_msg *msg)
+{
+    ixn_client *c = cc_session_user(s);
+    ixn_server *srv = c->srv;
+    int rc = cc_session_allow(s, msg, CC_CLIENT_REPORTING);
+    if (rc) {
+        srv->stats.status_dropped++;
+        return rc;
+    }
+    proto_agent_status st;
+    if ((rc = proto_decode_status(msg, &srv->cfg->media, false, &st))) {
+        srv->stats.status_dropped++;
+        return rc;
+    }
+    char key[AGENT_KEY_MAX];
+    make_key(key, st.tenant, st.agent_id);
+    ixn_agent *a = cc_map_gets(&srv->agents, key);
+    if (!a) {
+        srv->stats.status_dropped++;
+        return CC_E_AGENT_NOT_LOGGED_IN;
+    }
+    /* Routing needs the newest status; with several reporting engines an older one
+     * may arrive late, and it is forwarded but not kept. */
+    if (!a->has_status || st.version >= a->status_version) {
+        a->has_status = true;
+        a->status_version = st.version;
+        a->status_media = st.media;
+        for (int i = 0; i < srv->cfg->media.count; i++)
+            a->available[i] = (st.media & ((cc_media_mask)1 << i)) ? st.available[i] : 0;
+    }
+    if (!a->client || !a->client->session)
+        return 0;
+    /* Forward the bytes as received, opened again so the desktop connection appends
+     * its own seq. A line that carried its own seq is re-encoded without it. */
+    cc_sbuf *sb;
+    json_t *seq = json_object_get(msg->root, "seq");
+    if (seq) {
+        json_object_del(msg->root, "seq");
+        char *txt = json_dumps(msg->root, JSON_COMPACT);
+        if (!txt) {
+            srv->stats.status_dropped++;
+            return CC_E_UNAVAILABLE;
+        }
+        size_t n = strlen(txt);
+        assert(n > 0 && txt[n - 1] == '}');
+        sb = cc_sbuf_new(txt, n - 1);
+        free(txt);
+    } else {
+        size_t n;
+        const char *line = cc_session_line(s, &n);
+        while (n > 0 && isspace((unsigned char)line[n - 1]))
+            n--;
+        if (n == 0 || line[n - 1] != '}') {
+            srv->stats.status_dropped++;
+            return CC_E_INVALID_MESSAGE;
+        }
+        sb = cc_sbuf_new(line, n - 1);
+    }
+    cc_session_send(a->client->session, sb, NULL);
+    cc_sbuf_unref(sb);
+    srv->stats.status_forwarded++;
+    return 0;
+}
+
+/* ---- sessions ---- */
+
+static const cc_handler handlers[] = {
+    {"RequestAgentLogin", h_login},
+    {"RequestAgentLogout", h_logout},
+    {"RequestAddMedia", h_add_media},
+    {"RequestRemoveMedia", h_remove_media},
+    {"RequestNotReadyForMedia", h_not_ready},
+    {"RequestCancelNotReadyForMedia", h_cancel_not_ready},
+    {"RequestChangeMediaStateReason", h_change_reason},
+    {"RequestDoNotDisturbOn", h_dnd_on},
+    {"RequestDoNotDisturbOff", h_dnd_off},
+    {"RequestStartPlaceAgentStateReportingAll", ixn_report_start},
+    {"RequestStopPlaceAgentStateReportingAll", ixn_report_stop},
+    {"EventCurrentAgentStatus", h_status},
+};
+
+static void on_register(cc_session *s)
+{
+    ixn_server *srv = cc_session_server(s)->user;
+    ixn_client *c = xcalloc(1, sizeof *c);
+    c->srv = srv;
+    c->session = s;
+    c->all_next = srv->clients;
+    if (srv->clients)
+        srv->clients->all_prev = c;
+    srv->clients = c;
+    cc_session_set_user(s, c);
+}
+
+static void on_close(cc_session *s)
+{
+    ixn_server *srv = cc_session_server(s)->user;
+    assert(srv->conns > 0);
+    srv->conns--;
+    ixn_client *c = cc_session_user(s);
+    if (!c)
+        return;
+    cc_session_set_user(s, NULL);
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        srv->clients = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    ixn_report_drop(c);
+    if (c->agent) {
+        ixn_agent *a = c->agent;
+        c->agent = NULL;
+        agent_orphan(srv, a);
+    }
+    c->session = NULL;
+    /* A password check still running holds the client; it frees it when done. */
+    if (!c->work)
+        client_free(c);
+}
+
+void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_server *cs)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = cfg;
+    srv->cs = cs;
+    srv->loop = loop;
+    cc_map_init(&srv->agents);
+    cc_buf_init(&srv->scratch);
+    srv->vclock = (int64_t)cc_wall_us();
+    uv_timer_init(loop, &srv->grace_timer);
+    srv->grace_timer.data = srv;
+    /* The verdict for an unknown agent is "no" whatever the hash says, so any hash of
+     * the directory will do; using one gives unknown agents the same cost as known. */
+    size_t pos = 0;
+    cc_map_slot *sl = cc_map_next(&cfg->agents, &pos);
+    srv->dummy_hash = sl ? xstrdup(sl->value) : ixn_passwd_hash("no such agent", 0);
+    if (!srv->dummy_hash)
+        srv->dummy_hash = xstrdup("*");
+    cs->handlers = handlers;
+    cs->handler_count = sizeof handlers / sizeof handlers[0];
+    cs->on_register = on_register;
+    cs->on_close = on_close;
+    cs->user = srv;
+}
+
+void ixn_server_shutdown(ixn_server *srv)
+{
+    srv->shutting_down = true;
+    for (ixn_client *c = srv->clients; c; c = c->all_next)
+        cc_session_close(c->session);
+    uv_timer_stop(&srv->grace_timer);
+    uv_close((uv_handle_t *)&srv->grace_timer, NULL);
+}
+
+void ixn_server_free(ixn_server *srv)
+{
+    size_t pos = 0;
+    cc_map_slot *sl;
+    while ((sl = cc_map_next(&srv->agents, &pos))) {
+        ixn_agent *a = sl->value;
+        if (a->client)
+            a->client->agent = NULL;
+        agent_free(a);
+    }
+    cc_map_free(&srv->agents);
+    cc_buf_free(&srv->scratch);
+    free(srv->dummy_hash);
+}

@@ -1,0 +1,113 @@
+/* The interaction server's core: its sessions (one ixn_client per registered connection),
+ * the agents logged in here and the agent requests of protocol section 4, the status
+ * intake of section 6, and agent versions. Reporting subscribers live in ixn_report. */
+#ifndef IXN_AGENTS_H
+#define IXN_AGENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/map.h"
+#include "common/media.h"
+#include "ixn/ixn_config.h"
+#include "net/session.h"
+
+typedef struct ixn_client ixn_client;
+typedef struct ixn_login_work ixn_login_work;
+
+/** A not-ready reason as the agent gave it. */
+typedef struct ixn_reason {
+    int64_t code;
+    char *description; /* NULL when the agent gave none */
+} ixn_reason;
+
+/** One agent logged in on this server. Interactions (protocol section 7) will hang off
+ * this structure as a list of held interactions with per-media counts. */
+typedef struct ixn_agent {
+    char *key;      /* "tenant/agentId", the key in ixn_server.agents */
+    char *tenant;
+    char *agent_id;
+    char *place_id;
+    int64_t version;
+    bool dnd;
+    cc_media_mask added;  /* media added */
+    cc_media_mask ready;  /* of those, ready */
+    ixn_reason *reasons[CC_MEDIA_MAX]; /* NULL = reason null */
+    ixn_client *client;   /* the desktop; NULL during the grace period */
+    /* grace period after the desktop closed: a FIFO ordered by deadline */
+    uint64_t grace_deadline_us;
+    struct ixn_agent *grace_prev, *grace_next;
+    bool in_grace;
+    /* the newest status from a reporting engine, kept for routing */
+    bool has_status;
+    int64_t status_version;
+    cc_media_mask status_media;
+    uint32_t available[CC_MEDIA_MAX];
+} ixn_agent;
+
+/** Per registered connection. */
+struct ixn_client {
+    struct ixn_server *srv;
+    cc_session *session;   /* NULL once closed while a password check still runs */
+    ixn_agent *agent;      /* the agent logged in on this connection */
+    ixn_login_work *work;  /* a password check in flight */
+    /* reporting */
+    bool subscribed;       /* receives every change */
+    cc_map *tenants;       /* the tenants reported; NULL = all */
+    ixn_client *sub_prev, *sub_next;   /* ixn_server.subs */
+    ixn_client *all_prev, *all_next;   /* ixn_server.clients */
+};
+
+/** Counters, logged at exit. */
+typedef struct ixn_stats {
+    uint64_t logins;
+    uint64_t logouts;
+    uint64_t login_failures;
+    uint64_t takeovers;
+    uint64_t events_published;
+    uint64_t status_forwarded;
+    uint64_t status_dropped;
+    uint64_t conns_refused;
+} ixn_stats;
+
+/** The interaction server: all state of the process, owned by the loop thread. */
+typedef struct ixn_server {
+    ixn_config *cfg;
+    cc_server *cs;
+    uv_loop_t *loop;
+    cc_map agents; /* "tenant/agentId" -> ixn_agent */
+    size_t agent_count;
+    int64_t vclock; /* above every version used so far */
+    ixn_client *clients;
+    ixn_client *subs;
+    ixn_agent *grace_head, *grace_tail;
+    uv_timer_t grace_timer;
+    char *dummy_hash;     /* verified for unknown agents, so timing hides who exists */
+    cc_buf scratch;       /* encoder buffer, reused */
+    size_t conns;         /* open connections, registered or not */
+    bool shutting_down;
+    ixn_stats stats;
+} ixn_server;
+
+/**
+ * Initialises the server state and plugs its handlers and hooks into cs (which must
+ * already have net, name, tokens and limits set). cs->user becomes srv.
+ */
+void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_server *cs);
+
+/** Closes every registered session and the server's timers; the loop then ends once the
+ * connections are gone. Agents are dropped without events. */
+void ixn_server_shutdown(ixn_server *srv);
+
+/** Frees what is left after the loop ended. */
+void ixn_server_free(ixn_server *srv);
+
+/** Gives agent a version above every one used so far, for a new login. */
+void ixn_agent_version_login(ixn_server *srv, ixn_agent *a);
+
+/** Advances agent's version by one for a change. */
+void ixn_agent_version_bump(ixn_server *srv, ixn_agent *a);
+
+#endif

@@ -1,0 +1,46 @@
+/* The ixnserver configuration file (inih format): [server], [tokens] and [agents]. Every
+ * key is documented with its default in docs/ixnserver.md. */
+#ifndef IXN_CONFIG_H
+#define IXN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/map.h"
+#include "common/media.h"
+
+/** The whole configuration of one ixnserver. */
+typedef struct ixn_config {
+    char *path;        /* the file it came from, for messages */
+    char *name;        /* [server] name: serverName on the wire */
+    char *listen;      /* [server] listen: HOST:PORT */
+    char *port_file;   /* [server] port-file: NULL when absent */
+    cc_media_table media;          /* [server] media, in the order given */
+    unsigned idle_timeout_s;       /* [server] idle-timeout (30) */
+    size_t max_line;               /* [server] max-line (65536) */
+    unsigned grace_period_s;       /* [server] grace-period (0) */
+    unsigned max_connections;      /* [server] max-connections (100000, 0 = no limit) */
+    unsigned max_agents;           /* [server] max-agents (100000, 0 = no limit) */
+    size_t out_limit;              /* [server] out-limit (8 MiB) */
+    size_t out_limit_reporting;    /* [server] out-limit-reporting (256 MiB) */
+    /* [tokens]: NULL = client type not accepted, "" = no token required */
+    char *token_agent;
+    char *token_media;
+    char *token_reporting;
+    /* [agents]: "tenant/agentId" -> crypt(3) hash (char *, owned) */
+    cc_map agents;
+    size_t agent_count;
+} ixn_config;
+
+/**
+ * Reads and validates path into cfg. Every error is printed to stderr as
+ * "FILE:LINE: [section] key: message"; unknown sections and keys only warn. Returns 0, or
+ * CC_E_CONFIG after at least one error (cfg must still be freed), or CC_E_IO when the
+ * file cannot be opened.
+ */
+int ixn_config_load(const char *path, ixn_config *cfg);
+
+/** Frees everything a loaded (or failed) configuration holds. */
+void ixn_config_free(ixn_config *cfg);
+
+#endif

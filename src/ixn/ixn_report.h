@@ -1,0 +1,29 @@
+/* Reporting (protocol section 5): subscribers, snapshots, and agent-state events encoded
+ * once and shared by every subscriber. */
+#ifndef IXN_REPORT_H
+#define IXN_REPORT_H
+
+#include <stdbool.h>
+
+#include "common/buf.h"
+#include "ixn/ixn_agents.h"
+#include "proto/msg.h"
+
+/** Appends an open EventPlaceAgentState with the agent's whole state; logged_in false
+ * writes the state of a logout (no media, no interactions). */
+void ixn_report_encode(cc_buf *b, const ixn_server *srv, const ixn_agent *a, const char *cause,
+                       bool logged_in);
+
+/** Sends the agent's current state with cause to every subscriber of its tenant. */
+void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, bool logged_in);
+
+/** Handler of RequestStartPlaceAgentStateReportingAll. */
+int ixn_report_start(cc_session *s, proto_msg *msg);
+
+/** Handler of RequestStopPlaceAgentStateReportingAll. */
+int ixn_report_stop(cc_session *s, proto_msg *msg);
+
+/** Removes a closing client from the subscriber lists. */
+void ixn_report_drop(ixn_client *c);
+
+#endif

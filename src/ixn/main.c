@@ -1,0 +1,227 @@
+/* ixnserver: the interaction server. Owns agent state (protocol sections 1-6), reports
+ * it to reporting engines and forwards their statuses to the agents' desktops. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "ixn/ixn_agents.h"
+#include "ixn/ixn_config.h"
+#include "ixn/ixn_passwd.h"
+#include "net/addr.h"
+#include "net/conn.h"
+#include "net/session.h"
+#include "proto/jw.h"
+#include "proto/msg.h"
+
+#define IXN_VERSION "0.1.0"
+
+/* The process's single server; the signal and accept callbacks reach it from here. */
+static struct {
+    ixn_config cfg;
+    cc_net net;
+    cc_server cs;
+    ixn_server srv;
+    uv_tcp_t listener;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t stop_timer;
+    bool stopping;
+} g;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ixnserver -c FILE                 run the interaction server\n"
+            "       ixnserver --check-config -c FILE  validate FILE and exit\n"
+            "       ixnserver --hash-password [--rounds N]\n"
+            "                                         read a password line from stdin, print "
+            "its crypt(3) hash\n"
+            "       ixnserver --help | --version\n");
+}
+
+/* More descriptors than the usual soft limit of 1,024 are needed for benchmarks with
+ * thousands of desktops, and the hard limit is ours to take. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            LOG_WARN("event=rlimit_failed what=nofile");
+    }
+}
+
+static void on_refused_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Accepts through the session layer, unless max-connections is reached: then the peer
+ * gets EventError 12 as its first message and is closed at once. */
+static void on_connection(uv_stream_t *l, int status)
+{
+    if (status >= 0 && g.cfg.max_connections && g.srv.conns >= g.cfg.max_connections) {
+        uv_tcp_t *t = xmalloc(sizeof *t);
+        uv_tcp_init(l->loop, t);
+        if (uv_accept(l, (uv_stream_t *)t) == 0) {
+            cc_buf b;
+            cc_buf_init(&b);
+            proto_enc_error(&b, 0, CC_E_LIMIT_EXCEEDED, "max-connections reached");
+            cc_buf_puts(&b, ",\"seq\":1}\n");
+            uv_buf_t ub = uv_buf_init(b.data, (unsigned)b.len);
+            (void)uv_try_write((uv_stream_t *)t, &ub, 1);
+            cc_buf_free(&b);
+        }
+        g.srv.stats.conns_refused++;
+        LOG_WARN("event=conn_refused reason=max_connections limit=%u", g.cfg.max_connections);
+        uv_close((uv_handle_t *)t, on_refused_closed);
+        return;
+    }
+    uint64_t before = g.net.stats.accepted;
+    cc_server_on_connection(l, status);
+    if (g.net.stats.accepted != before)
+        g.srv.conns++;
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    (void)t;
+    uv_stop(g.net.loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    if (g.stopping)
+        return;
+    g.stopping = true;
+    LOG_INFO("event=shutdown signal=%d", signum);
+    uv_close((uv_handle_t *)&g.listener, NULL);
+    uv_close((uv_handle_t *)&g.sigint, NULL);
+    uv_close((uv_handle_t *)&g.sigterm, NULL);
+    ixn_server_shutdown(&g.srv);
+    /* Connections that never registered are not ours to enumerate; give the loop a
+     * moment to flush and close the rest, then stop it. */
+    uv_timer_init(g.net.loop, &g.stop_timer);
+    uv_timer_start(&g.stop_timer, on_stop_timer, 200, 0);
+}
+
+static int run(void)
+{
+    raise_nofile();
+    uv_loop_t *loop = uv_default_loop();
+    cc_net_init(&g.net, loop);
+    g.cs.net = &g.net;
+    g.cs.server_name = g.cfg.name;
+    g.cs.token_agent = g.cfg.token_agent;
+    g.cs.token_media = g.cfg.token_media;
+    g.cs.token_reporting = g.cfg.token_reporting;
+    g.cs.token_stat = NULL;
+    g.cs.idle_timeout_s = g.cfg.idle_timeout_s;
+    g.cs.max_line = g.cfg.max_line;
+    g.cs.out_limit_default = g.cfg.out_limit;
+    g.cs.out_limit_reporting = g.cfg.out_limit_reporting;
+    ixn_server_init(&g.srv, &g.cfg, loop, &g.cs);
+
+    uv_tcp_init(loop, &g.listener);
+    g.listener.data = &g.cs;
+    int port = 0;
+    int rc = cc_listen_tcp(&g.listener, g.cfg.listen, on_connection, &port);
+    if (rc < 0) {
+        LOG_ERROR("event=listen_failed listen=%s error=%s", g.cfg.listen, uv_strerror(rc));
+        return 1;
+    }
+    if (g.cfg.port_file) {
+        const char *keys[] = {"tcp"};
+        if (cc_write_port_file(g.cfg.port_file, keys, &port, 1) != 0) {
+            LOG_ERROR("event=port_file_failed path=%s", g.cfg.port_file);
+            return 1;
+        }
+    }
+    uv_signal_init(loop, &g.sigint);
+    uv_signal_init(loop, &g.sigterm);
+    uv_signal_start(&g.sigint, on_signal, SIGINT);
+    uv_signal_start(&g.sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+    LOG_INFO("event=listening name=%s listen=%s port=%d media=%d agents=%zu", g.cfg.name,
+             g.cfg.listen, port, g.cfg.media.count, g.cfg.agent_count);
+
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    const ixn_stats *st = &g.srv.stats;
+    LOG_INFO("event=stopped logins=%" PRIu64 " logouts=%" PRIu64 " login_failures=%" PRIu64
+             " takeovers=%" PRIu64 " events=%" PRIu64 " status_forwarded=%" PRIu64
+             " status_dropped=%" PRIu64 " conns_refused=%" PRIu64 " closed_slow=%" PRIu64,
+             st->logins, st->logouts, st->login_failures, st->takeovers, st->events_published,
+             st->status_forwarded, st->status_dropped, st->conns_refused,
+             g.net.stats.closed_slow);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    bool check = false, hash = false;
+    unsigned long rounds = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            if (++i >= argc) {
+                fprintf(stderr, "ixnserver: %s needs a FILE\n", a);
+                return 2;
+            }
+            config = argv[i];
+        } else if (strcmp(a, "--check-config") == 0) {
+            check = true;
+        } else if (strcmp(a, "--hash-password") == 0) {
+            hash = true;
+        } else if (strcmp(a, "--rounds") == 0) {
+            char *end;
+            if (++i >= argc || (rounds = strtoul(argv[i], &end, 10)) == 0 || *end) {
+                fprintf(stderr, "ixnserver: --rounds needs a positive number\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("ixnserver %s (protocol %d)\n", IXN_VERSION, PROTO_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "ixnserver: unknown argument %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (hash)
+        return ixn_passwd_cli(rounds);
+    if (!config) {
+        usage(stderr);
+        return 2;
+    }
+    cc_log_init("ixnserver", CC_LOG_INFO);
+    int rc = ixn_config_load(config, &g.cfg);
+    if (rc != 0) {
+        fprintf(stderr, "ixnserver: %s: configuration is not valid\n", config);
+        ixn_config_free(&g.cfg);
+        return 1;
+    }
+    if (check) {
+        printf("ixnserver: %s: OK (%d media, %zu agents)\n", config, g.cfg.media.count,
+               g.cfg.agent_count);
+        ixn_config_free(&g.cfg);
+        return 0;
+    }
+    rc = run();
+    ixn_server_free(&g.srv);
+    ixn_config_free(&g.cfg);
+    return rc;
+}

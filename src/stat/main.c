@@ -1,0 +1,358 @@
+/* statserver: the reporting engine. Connects to every configured interaction server as
+ * a ReportingEngine, merges each agent's state over them, evaluates the agent's capacity
+ * rule and sends the status back (protocol.md sections 5 and 6); serves StatClients on
+ * its own port (section 8). */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/media.h"
+#include "net/addr.h"
+#include "net/conn.h"
+#include "proto/msg.h"
+#include "rules/rules.h"
+#include "stat/stat_agents.h"
+#include "stat/stat_config.h"
+#include "stat/stat_links.h"
+#include "stat/stat_port.h"
+
+#define STAT_VERSION "0.1.0"
+
+/* How long a clean shutdown waits for queued output before the loop is stopped. */
+#define SHUTDOWN_GRACE_MS 200
+
+typedef struct stat_daemon {
+    uv_loop_t *loop;
+    cc_net net;
+    stat_config cfg;
+    cc_media_table media;
+    rules_set *rules;
+    stat_agents *agents;
+    stat_links *links;
+    stat_port *port;
+    uv_signal_t sig_hup, sig_int, sig_term;
+    uv_timer_t shutdown_timer;
+    bool stopping;
+} stat_daemon;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: statserver -c FILE              run with the configuration FILE\n"
+            "       statserver --check-config -c FILE\n"
+            "                                       validate FILE and its rules file, then exit\n"
+            "       statserver --check-rules FILE   print the rules FILE in normal form, or its\n"
+            "                                       errors (exit 1)\n"
+            "       statserver --help | --version\n"
+            "options: -v, --verbose                 debug logging\n"
+            "SIGHUP reloads the rules file; SIGINT and SIGTERM stop the server.\n");
+}
+
+/* Reads a whole rules file, refusing one over the language's size limit before reading
+ * it. Returns 0 with *text (owned) and *len, or CC_E_IO / CC_E_LIMIT_EXCEEDED with a
+ * line in diag. */
+static int read_rules_file(const char *path, char **text, size_t *len, cc_buf *diag)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cc_buf_printf(diag, "%s: error: cannot open: %s\n", path, strerror(errno));
+        return CC_E_IO;
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        cc_buf_printf(diag, "%s: error: not a regular file\n", path);
+        fclose(f);
+        return CC_E_IO;
+    }
+    if ((uint64_t)sb.st_size > RULES_FILE_MAX) {
+        cc_buf_printf(diag, "%s: error: larger than %u bytes\n", path, RULES_FILE_MAX);
+        fclose(f);
+        return CC_E_LIMIT_EXCEEDED;
+    }
+    size_t size = (size_t)sb.st_size;
+    char *buf = xmalloc(size + 1);
+    size_t got = fread(buf, 1, size, f);
+    bool err = ferror(f) != 0;
+    fclose(f);
+    if (err || got != size) {
+        cc_buf_printf(diag, "%s: error: read failed\n", path);
+        free(buf);
+        return CC_E_IO;
+    }
+    buf[got] = '\0';
+    *text = buf;
+    *len = got;
+    return 0;
+}
+
+/* Loads and compiles a rules file; every message goes to diag. */
+static int load_rules(const char *path, cc_media_table *media, rules_set **out, cc_buf *diag)
+{
+    char *text;
+    size_t len;
+    *out = NULL;
+    int rc = read_rules_file(path, &text, &len, diag);
+    if (rc)
+        return rc;
+    rc = rules_parse(text, len, path, media, out, diag);
+    free(text);
+    return rc;
+}
+
+static void print_diag(FILE *f, const cc_buf *diag)
+{
+    if (diag->len) {
+        fwrite(diag->data, 1, diag->len, f);
+        if (diag->data[diag->len - 1] != '\n')
+            fputc('\n', f);
+    }
+}
+
+/* Logs each line of diag as its own event. */
+static void log_diag(const char *event, const cc_buf *diag)
+{
+    const char *p = diag->data, *end = diag->data + diag->len;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n)
+            LOG_ERROR("event=%s detail=\"%.*s\"", event, (int)n, p);
+        p = nl ? nl + 1 : end;
+    }
+}
+
+static int check_rules(const char *path)
+{
+    cc_media_table media;
+    cc_media_init(&media);
+    rules_set *set;
+    cc_buf diag, out;
+    cc_buf_init(&diag);
+    cc_buf_init(&out);
+    int rc = load_rules(path, &media, &set, &diag);
+    if (rc == 0) {
+        rules_format(set, &media, &out);
+        fwrite(out.data, 1, out.len, stdout);
+        fflush(stdout);
+    }
+    print_diag(stderr, &diag);
+    rules_free(set);
+    cc_buf_free(&diag);
+    cc_buf_free(&out);
+    return rc == 0 ? 0 : 1;
+}
+
+/* Loads the configured rules (or the empty set when none is configured); prints the
+ * errors to stderr. */
+static int initial_rules(stat_daemon *d)
+{
+    if (!d->cfg.rules_path) {
+        d->rules = rules_empty(&d->media);
+        return 0;
+    }
+    cc_buf diag;
+    cc_buf_init(&diag);
+    int rc = load_rules(d->cfg.rules_path, &d->media, &d->rules, &diag);
+    print_diag(stderr, &diag);
+    cc_buf_free(&diag);
+    if (rc)
+        fprintf(stderr, "statserver: error: rules file %s is not valid\n", d->cfg.rules_path);
+    return rc;
+}
+
+static void reload_rules(stat_daemon *d)
+{
+    if (!d->cfg.rules_path) {
+        LOG_INFO("event=rules_reload_skipped why=\"no rules file configured\"");
+        return;
+    }
+    rules_set *set;
+    cc_buf diag;
+    cc_buf_init(&diag);
+    int rc = load_rules(d->cfg.rules_path, &d->media, &set, &diag);
+    if (rc) {
+        log_diag("rules_error", &diag);
+        LOG_ERROR("event=rules_reload_failed path=%s error=%s kept=old", d->cfg.rules_path,
+                  cc_err_name(rc));
+    } else {
+        rules_set *old = d->rules;
+        d->rules = set;
+        stat_agents_set_rules(d->agents, set);
+        rules_free(old);
+        LOG_INFO("event=rules_reloaded path=%s", d->cfg.rules_path);
+    }
+    cc_buf_free(&diag);
+}
+
+static void sink_link_send(void *user, int link, cc_sbuf *body, int64_t version)
+{
+    stat_daemon *d = user;
+    stat_links_send(d->links, link, body, version);
+}
+
+static void sink_publish(void *user, const char *tenant, cc_sbuf *body)
+{
+    stat_daemon *d = user;
+    stat_port_publish(d->port, tenant, body);
+}
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void shutdown_daemon(stat_daemon *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    LOG_INFO("event=shutdown why=%s", why);
+    stat_links_free(d->links);
+    d->links = NULL;
+    stat_port_close(d->port);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    /* Sessions are closing and flush what they queued; the timer bounds the wait. */
+    uv_timer_init(d->loop, &d->shutdown_timer);
+    uv_timer_start(&d->shutdown_timer, on_shutdown_timer, SHUTDOWN_GRACE_MS, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    stat_daemon *d = h->data;
+    if (signum == SIGHUP)
+        reload_rules(d);
+    else
+        shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* Every StatClient and link is a descriptor; the default soft limit (often 1024) is too
+ * low for a busy reporting engine. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t want = rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        LOG_WARN("event=rlimit_nofile_failed error=\"%s\"", strerror(errno));
+}
+
+static void start_signal(stat_daemon *d, uv_signal_t *h, int signum)
+{
+    uv_signal_init(d->loop, h);
+    h->data = d;
+    uv_signal_start(h, on_signal, signum);
+}
+
+static int run(stat_daemon *d)
+{
+    d->loop = uv_default_loop();
+    cc_net_init(&d->net, d->loop);
+    stat_sink sink = {.link_send = sink_link_send, .publish = sink_publish, .user = d};
+    d->agents = stat_agents_new(&d->media, d->rules, d->cfg.count_after_work, d->cfg.ixn_count,
+                                d->cfg.max_agents, &sink);
+    d->links = stat_links_new(&d->net, &d->cfg, &d->media, d->agents);
+    d->port = stat_port_new(&d->net, &d->cfg, d->agents, d->links);
+    int port;
+    int rc = stat_port_listen(d->port, &port);
+    if (rc < 0) {
+        LOG_ERROR("event=listen_failed address=%s error=\"%s\"", d->cfg.listen, uv_strerror(rc));
+        return 1;
+    }
+    LOG_INFO("event=listening name=%s address=%s port=%d links=%d rules=%s", d->cfg.name,
+             d->cfg.listen, port, d->cfg.ixn_count,
+             d->cfg.rules_path ? d->cfg.rules_path : "(none)");
+    if (d->cfg.port_file) {
+        const char *keys[] = {"tcp"};
+        int values[] = {port};
+        if (cc_write_port_file(d->cfg.port_file, keys, values, 1) != 0) {
+            LOG_ERROR("event=port_file_failed path=%s", d->cfg.port_file);
+            return 1;
+        }
+    }
+    start_signal(d, &d->sig_hup, SIGHUP);
+    start_signal(d, &d->sig_int, SIGINT);
+    start_signal(d, &d->sig_term, SIGTERM);
+    stat_links_start(d->links);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    stat_agents_stats sst = stat_agents_get_stats(d->agents);
+    LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64
+             " statuses_to_servers=%" PRIu64 " statuses_published=%" PRIu64,
+             sst.events, sst.encoded, sst.link_sends, sst.published);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *rules_file = NULL;
+    bool check_config = false, verbose = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strcmp(a, "--check-config") == 0) {
+            check_config = true;
+        } else if (strcmp(a, "--check-rules") == 0 && i + 1 < argc) {
+            rules_file = argv[++i];
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            verbose = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("statserver %s (protocol %d)\n", STAT_VERSION, PROTO_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "statserver: error: unexpected argument %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (rules_file)
+        return check_rules(rules_file);
+    if (!config) {
+        fprintf(stderr, "statserver: error: no configuration file (-c FILE)\n");
+        usage(stderr);
+        return 2;
+    }
+    cc_log_init("statserver", verbose ? CC_LOG_DEBUG : CC_LOG_INFO);
+    static stat_daemon d; /* static: reachable until exit, and zeroed */
+    cc_media_init(&d.media);
+    int rc = stat_config_load(config, &d.cfg);
+    if (rc == 0)
+        rc = initial_rules(&d);
+    if (check_config) {
+        if (rc == 0)
+            printf("statserver: %s: configuration OK (%d interaction servers, rules %s)\n", config,
+                   d.cfg.ixn_count, d.cfg.rules_path ? d.cfg.rules_path : "(none)");
+        else
+            fprintf(stderr, "statserver: %s: configuration is not valid\n", config);
+        rules_free(d.rules);
+        stat_config_free(&d.cfg);
+        return rc == 0 ? 0 : 1;
+    }
+    if (rc) {
+        stat_config_free(&d.cfg);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    rc = run(&d);
+    stat_agents_free(d.agents);
+    rules_free(d.rules);
+    stat_config_free(&d.cfg);
+    return rc;
+}

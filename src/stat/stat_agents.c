@@ -1,0 +1,523 @@
+#include "stat/stat_agents.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/map.h"
+#include "stat/stat_config.h"
+
+/* One agent's state on one interaction server. */
+typedef struct stat_slot {
+    char *place;        /* placeId as that server reports it; NULL when absent */
+    int64_t version;    /* newest version from that server */
+    uint64_t login_seq; /* order of logins across servers: the smallest is the earliest */
+    cc_media_mask added;
+    cc_media_mask ready;
+    bool dnd;
+    bool snap_pending;             /* seen in the running snapshot and not yet answered */
+    uint32_t counts[CC_MEDIA_MAX]; /* interactions that count, per media */
+} stat_slot;
+
+/* The comparable part of a status: everything but version and placeId (compared
+ * separately as a string). Only the entries of media in "media" are meaningful. */
+typedef struct stat_vec {
+    const rules_rule *rule;
+    bool logged_in;
+    bool dnd;
+    cc_media_mask media;
+    cc_media_mask ready;
+    uint32_t current[CC_MEDIA_MAX];
+    uint32_t max[CC_MEDIA_MAX];
+    uint32_t available[CC_MEDIA_MAX];
+} stat_vec;
+
+typedef struct stat_agent {
+    char *key; /* tenant NUL agentId */
+    size_t keylen;
+    const char *tenant;   /* inside key */
+    const char *agent_id; /* inside key */
+    uint64_t present;     /* one bit per link the agent is logged in to */
+    unsigned pins;        /* snapshot lists holding it: it stays allocated meanwhile */
+    bool sent;            /* last holds the vector sent most recently */
+    char *last_place;
+    stat_vec last;
+    stat_slot slots[];
+} stat_agent;
+
+typedef struct stat_link_state {
+    bool up;
+    bool in_snapshot;
+    size_t agents;
+    stat_agent **snap; /* agents of the running snapshot, pinned */
+    size_t snap_len;
+    size_t snap_cap;
+} stat_link_state;
+
+struct stat_agents {
+    cc_media_table *media;
+    const rules_set *rules;
+    bool count_after_work;
+    int nlinks;
+    stat_sink sink;
+    cc_map agents;
+    size_t max_agents;
+    size_t known;       /* agents with at least one slot present */
+    uint64_t bad_limit; /* logins refused because max_agents was reached */
+    uint64_t login_seq;
+    stat_agents_stats stats;
+    cc_buf scratch; /* encoding buffer reused for every status */
+    stat_link_state links[STAT_LINKS_MAX];
+};
+
+stat_agents *stat_agents_new(cc_media_table *media, const rules_set *rules, bool count_after_work,
+                             int nlinks, size_t max_agents, const stat_sink *sink)
+{
+    assert(nlinks >= 0 && nlinks <= STAT_LINKS_MAX);
+    stat_agents *st = xcalloc(1, sizeof *st);
+    st->media = media;
+    st->rules = rules;
+    st->count_after_work = count_after_work;
+    st->nlinks = nlinks;
+    st->max_agents = max_agents;
+    st->sink = *sink;
+    cc_map_init(&st->agents);
+    cc_buf_init(&st->scratch);
+    return st;
+}
+
+static void agent_free(stat_agents *st, stat_agent *a)
+{
+    for (int i = 0; i < st->nlinks; i++)
+        free(a->slots[i].place);
+    free(a->last_place);
+    free(a->key);
+    free(a);
+}
+
+void stat_agents_free(stat_agents *st)
+{
+    if (!st)
+        return;
+    size_t pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos)))
+        agent_free(st, ms->value);
+    cc_map_free(&st->agents);
+    for (int i = 0; i < st->nlinks; i++)
+        free(st->links[i].snap);
+    cc_buf_free(&st->scratch);
+    free(st);
+}
+
+/* The map key of an agent: identifiers never hold control characters, so a NUL between
+ * tenant and agent id cannot be confused with either. */
+static size_t make_key(char *buf, size_t cap, const char *tenant, const char *agent_id)
+{
+    size_t tl = strlen(tenant), al = strlen(agent_id);
+    if (tl + al + 1 > cap)
+        return 0;
+    memcpy(buf, tenant, tl);
+    buf[tl] = '\0';
+    memcpy(buf + tl + 1, agent_id, al);
+    return tl + 1 + al;
+}
+
+#define KEY_MAX (2 * PROTO_ID_MAX + 2)
+
+static stat_agent *agent_find(const stat_agents *st, const char *tenant, const char *agent_id)
+{
+    char key[KEY_MAX];
+    size_t n = make_key(key, sizeof key, tenant, agent_id);
+    return n ? cc_map_get(&st->agents, key, n) : NULL;
+}
+
+static stat_agent *agent_get_or_add(stat_agents *st, const char *tenant, const char *agent_id)
+{
+    char key[KEY_MAX];
+    size_t n = make_key(key, sizeof key, tenant, agent_id);
+    if (!n)
+        return NULL;
+    stat_agent *a = cc_map_get(&st->agents, key, n);
+    if (a)
+        return a;
+    if (st->agents.count >= st->max_agents) {
+        if (st->bad_limit++ % 1000 == 0)
+            LOG_WARN("event=agent_limit max_agents=%zu refused=%" PRIu64, st->max_agents,
+                     st->bad_limit);
+        return NULL;
+    }
+    a = xcalloc(1, sizeof *a + (size_t)st->nlinks * sizeof a->slots[0]);
+    a->key = xmalloc(n + 1);
+    memcpy(a->key, key, n);
+    a->key[n] = '\0';
+    a->keylen = n;
+    a->tenant = a->key;
+    a->agent_id = a->key + strlen(a->key) + 1;
+    cc_map_put(&st->agents, key, n, a);
+    return a;
+}
+
+/* Drops an agent that is known nowhere and held by no snapshot list. Returns true when
+ * it was freed. */
+static bool agent_maybe_drop(stat_agents *st, stat_agent *a)
+{
+    if (a->present || a->pins)
+        return false;
+    cc_map_del(&st->agents, a->key, a->keylen);
+    agent_free(st, a);
+    return true;
+}
+
+/* Sums the agent's slots and evaluates its rule. *place receives the placeId of the
+ * earliest current login (NULL when none). */
+static void agent_compute(const stat_agents *st, const stat_agent *a, stat_vec *v,
+                          const char **place)
+{
+    uint32_t counts[CC_MEDIA_MAX];
+    int nmedia = st->media->count;
+    memset(counts, 0, sizeof counts);
+    memset(v, 0, sizeof *v);
+    cc_media_mask added = 0, ready = 0;
+    bool dnd = false;
+    const stat_slot *first = NULL;
+    for (int l = 0; l < st->nlinks; l++) {
+        if (!(a->present & ((uint64_t)1 << l)))
+            continue;
+        const stat_slot *s = &a->slots[l];
+        added |= s->added;
+        ready |= s->ready & s->added;
+        dnd = dnd || s->dnd;
+        for (int m = 0; m < nmedia; m++)
+            counts[m] += s->counts[m];
+        if (!first || s->login_seq < first->login_seq)
+            first = s;
+    }
+    *place = first ? first->place : NULL;
+    v->logged_in = a->present != 0;
+    v->dnd = dnd;
+    v->media = added;
+    v->rule = rules_lookup(st->rules, a->tenant, a->agent_id, *place);
+    if (dnd)
+        ready = 0;
+    rules_vector out[CC_MEDIA_MAX];
+    rules_eval(v->rule, counts, added, ready, out);
+    for (int m = 0; m < nmedia; m++) {
+        if (!(added & ((cc_media_mask)1 << m)))
+            continue;
+        if (out[m].ready)
+            v->ready |= (cc_media_mask)1 << m;
+        v->current[m] = out[m].current;
+        v->max[m] = out[m].max;
+        v->available[m] = out[m].available;
+    }
+}
+
+static bool place_equal(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+/* A field-by-field compare over the media present, so that no status is encoded just to
+ * learn that nothing changed. Rules are compared by name as well as by pointer because a
+ * reload replaces every rule object. */
+static bool vec_equal(const stat_vec *x, const stat_vec *y)
+{
+    if (x->logged_in != y->logged_in || x->dnd != y->dnd || x->media != y->media ||
+        x->ready != y->ready)
+        return false;
+    if (x->rule != y->rule && strcmp(rules_rule_name(x->rule), rules_rule_name(y->rule)) != 0)
+        return false;
+    for (cc_media_mask m = x->media; m; m &= m - 1) {
+        int i = __builtin_ctzll(m);
+        if (x->current[i] != y->current[i] || x->max[i] != y->max[i] ||
+            x->available[i] != y->available[i])
+            return false;
+    }
+    return true;
+}
+
+static cc_sbuf *encode(stat_agents *st, const char *tenant, const char *agent_id, const char *place,
+                       const stat_vec *v)
+{
+    proto_agent_status ps;
+    ps.tenant = tenant;
+    ps.agent_id = agent_id;
+    ps.place_id = place;
+    ps.rule = v->rule ? rules_rule_name(v->rule) : NULL;
+    ps.version = 0;
+    ps.logged_in = v->logged_in;
+    ps.dnd = v->dnd;
+    ps.media = v->media;
+    for (cc_media_mask m = v->media; m; m &= m - 1) {
+        int i = __builtin_ctzll(m);
+        ps.ready[i] = (v->ready >> i) & 1;
+        ps.current[i] = v->current[i];
+        ps.max[i] = v->max[i];
+        ps.available[i] = v->available[i];
+    }
+    cc_buf_reset(&st->scratch);
+    proto_enc_status(&st->scratch, &ps, st->media);
+    return cc_sbuf_new(st->scratch.data, st->scratch.len);
+}
+
+static bool link_open(const stat_agents *st, int l)
+{
+    return st->links[l].up && !st->links[l].in_snapshot;
+}
+
+/*
+ * Recomputes an agent and sends its status: to origin (a link index, or -1 for none)
+ * always, since routing there waits for the status carrying that server's version; to
+ * its other servers and to the subscribers only when the vector changed. Frees the agent
+ * when it is known nowhere any more; returns false then.
+ */
+static bool agent_update(stat_agents *st, stat_agent *a, int origin)
+{
+    stat_vec v;
+    const char *place;
+    agent_compute(st, a, &v, &place);
+    bool changed = !a->sent || !vec_equal(&v, &a->last) || !place_equal(place, a->last_place);
+    bool to_origin = origin >= 0 && (a->present & ((uint64_t)1 << origin)) && link_open(st, origin);
+    if (changed || to_origin) {
+        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, &v);
+        st->stats.encoded++;
+        if (to_origin) {
+            st->sink.link_send(st->sink.user, origin, body, a->slots[origin].version);
+            st->stats.link_sends++;
+        }
+        if (changed) {
+            for (int l = 0; l < st->nlinks; l++)
+                if (l != origin && (a->present & ((uint64_t)1 << l)) && link_open(st, l)) {
+                    st->sink.link_send(st->sink.user, l, body, a->slots[l].version);
+                    st->stats.link_sends++;
+                }
+            /* A known agent that became unknown is published once as logged out; an
+             * agent never published before that is gone again needs no message. */
+            if (v.logged_in || a->sent) {
+                st->sink.publish(st->sink.user, a->tenant, body);
+                st->stats.published++;
+            }
+            a->last = v;
+            a->sent = true;
+            if (!place_equal(place, a->last_place)) {
+                free(a->last_place);
+                a->last_place = place ? xstrdup(place) : NULL;
+            }
+        }
+        cc_sbuf_unref(body);
+    }
+    /* An equal vector may still name a rule of a set being replaced: keep the current
+     * object, so that the old set can be freed after a reload. */
+    a->last.rule = v.rule;
+    return !agent_maybe_drop(st, a);
+}
+
+static void slot_remove(stat_agents *st, stat_agent *a, int link)
+{
+    stat_slot *s = &a->slots[link];
+    assert(a->present & ((uint64_t)1 << link));
+    a->present &= ~((uint64_t)1 << link);
+    if (!a->present)
+        st->known--;
+    free(s->place);
+    memset(s, 0, sizeof *s);
+    assert(st->links[link].agents > 0);
+    st->links[link].agents--;
+}
+
+void stat_agents_link_up(stat_agents *st, int link)
+{
+    assert(link >= 0 && link < st->nlinks);
+    stat_link_state *ls = &st->links[link];
+    assert(ls->agents == 0 && ls->snap_len == 0);
+    ls->up = true;
+    ls->in_snapshot = true;
+}
+
+/* Releases a link's snapshot list. Agents left with no login and no other pin are freed
+ * by the caller's sweep. */
+static void snap_release(stat_agents *st, int link)
+{
+    stat_link_state *ls = &st->links[link];
+    for (size_t i = 0; i < ls->snap_len; i++) {
+        stat_agent *a = ls->snap[i];
+        assert(a->pins > 0);
+        a->pins--;
+        a->slots[link].snap_pending = false;
+    }
+    ls->snap_len = 0;
+}
+
+void stat_agents_link_down(stat_agents *st, int link)
+{
+    assert(link >= 0 && link < st->nlinks);
+    stat_link_state *ls = &st->links[link];
+    if (!ls->up && ls->agents == 0 && ls->snap_len == 0)
+        return;
+    ls->up = false;
+    ls->in_snapshot = false;
+    snap_release(st, link);
+    uint64_t bit = (uint64_t)1 << link;
+    size_t pos = 0;
+    cc_map_slot *ms;
+    /* Only the agent under the cursor can be deleted here, which the map allows. */
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        stat_agent *a = ms->value;
+        if (a->present & bit) {
+            slot_remove(st, a, link);
+            agent_update(st, a, -1);
+        } else {
+            agent_maybe_drop(st, a);
+        }
+    }
+    assert(ls->agents == 0);
+}
+
+void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state)
+{
+    assert(link >= 0 && link < st->nlinks);
+    stat_link_state *ls = &st->links[link];
+    uint64_t bit = (uint64_t)1 << link;
+    if (!ls->up)
+        return;
+    st->stats.events++;
+    if (!state->logged_in) {
+        stat_agent *a = agent_find(st, state->tenant, state->agent_id);
+        if (!a || !(a->present & bit))
+            return;
+        slot_remove(st, a, link);
+        agent_update(st, a, -1);
+        return;
+    }
+    stat_agent *a = agent_get_or_add(st, state->tenant, state->agent_id);
+    if (!a)
+        return;
+    stat_slot *s = &a->slots[link];
+    if (!(a->present & bit)) {
+        if (!a->present)
+            st->known++;
+        a->present |= bit;
+        s->login_seq = ++st->login_seq;
+        ls->agents++;
+    }
+    s->version = state->version;
+    s->dnd = state->dnd;
+    s->added = state->added;
+    s->ready = state->ready & state->added;
+    int nmedia = st->media->count;
+    for (int m = 0; m < nmedia; m++) {
+        uint32_t c = state->counts[PROTO_IXN_INVITED][m] + state->counts[PROTO_IXN_HANDLING][m];
+        if (st->count_after_work)
+            c += state->counts[PROTO_IXN_AFTER_WORK][m];
+        s->counts[m] = c;
+    }
+    if (!place_equal(s->place, state->place_id)) {
+        free(s->place);
+        s->place = state->place_id ? xstrdup(state->place_id) : NULL;
+    }
+    if (ls->in_snapshot) {
+        if (!s->snap_pending) {
+            s->snap_pending = true;
+            if (ls->snap_len == ls->snap_cap) {
+                ls->snap_cap = ls->snap_cap ? ls->snap_cap * 2 : 256;
+                ls->snap = xrealloc(ls->snap, ls->snap_cap * sizeof *ls->snap);
+            }
+            ls->snap[ls->snap_len++] = a;
+            a->pins++;
+        }
+        return;
+    }
+    agent_update(st, a, link);
+}
+
+size_t stat_agents_snapshot_done(stat_agents *st, int link)
+{
+    assert(link >= 0 && link < st->nlinks);
+    stat_link_state *ls = &st->links[link];
+    if (!ls->up || !ls->in_snapshot)
+        return 0;
+    ls->in_snapshot = false;
+    size_t n = 0;
+    for (size_t i = 0; i < ls->snap_len; i++) {
+        stat_agent *a = ls->snap[i];
+        a->pins--;
+        if (a->slots[link].snap_pending) {
+            a->slots[link].snap_pending = false;
+            n++;
+            agent_update(st, a, link);
+        } else {
+            agent_maybe_drop(st, a);
+        }
+    }
+    ls->snap_len = 0;
+    return n;
+}
+
+size_t stat_agents_link_count(const stat_agents *st, int link)
+{
+    return st->links[link].agents;
+}
+
+size_t stat_agents_count(const stat_agents *st)
+{
+    return st->known;
+}
+
+stat_agents_stats stat_agents_get_stats(const stat_agents *st)
+{
+    return st->stats;
+}
+
+void stat_agents_set_rules(stat_agents *st, const rules_set *rules)
+{
+    st->rules = rules;
+    size_t pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        stat_agent *a = ms->value;
+        /* Agents whose snapshot is still running are answered when it completes. */
+        if (!a->sent && a->pins)
+            continue;
+        agent_update(st, a, -1);
+    }
+}
+
+cc_sbuf *stat_agents_status(stat_agents *st, const char *tenant, const char *agent_id)
+{
+    stat_agent *a = agent_find(st, tenant, agent_id);
+    stat_vec v;
+    const char *place = NULL;
+    if (a && a->present) {
+        agent_compute(st, a, &v, &place);
+    } else {
+        memset(&v, 0, sizeof v);
+        v.rule = rules_lookup(st->rules, tenant, agent_id, NULL);
+    }
+    return encode(st, tenant, agent_id, place, &v);
+}
+
+size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
+                        void *ctx)
+{
+    size_t n = 0, pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        stat_agent *a = ms->value;
+        if (!a->present || (filter && !filter(ctx, a->tenant)))
+            continue;
+        stat_vec v;
+        const char *place;
+        agent_compute(st, a, &v, &place);
+        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, &v);
+        visit(ctx, body);
+        cc_sbuf_unref(body);
+        n++;
+    }
+    return n;
+}

@@ -1,0 +1,84 @@
+/* Merged agents: each agent's state on every interaction server it is logged in to, the
+ * status computed from their sum and its capacity rule, and the decision of who gets the
+ * status (protocol.md section 6). No I/O here: statuses leave through the sink. */
+#ifndef STAT_AGENTS_H
+#define STAT_AGENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/media.h"
+#include "proto/msg.h"
+#include "rules/rules.h"
+
+typedef struct stat_agents stat_agents;
+
+/** Where statuses go. The body is an open EventCurrentAgentStatus without "version",
+ * shared by every recipient; a callee that keeps it takes its own reference. */
+typedef struct stat_sink {
+    /** Sends body to interaction server link with ,"version":version added. */
+    void (*link_send)(void *user, int link, cc_sbuf *body, int64_t version);
+    /** Sends a status whose vector changed to the StatClient subscribers of tenant. */
+    void (*publish)(void *user, const char *tenant, cc_sbuf *body);
+    void *user;
+} stat_sink;
+
+/**
+ * A new, empty store for nlinks interaction servers (0..64). media is the daemon's one
+ * table (media met in events are interned there); rules must outlive the store or be
+ * replaced with stat_agents_set_rules. With count_after_work, interactions in AfterWork
+ * count towards the capacity vector. Logins of agents beyond max_agents are ignored and
+ * logged.
+ */
+stat_agents *stat_agents_new(cc_media_table *media, const rules_set *rules, bool count_after_work,
+                             int nlinks, size_t max_agents, const stat_sink *sink);
+/** Frees the store and every agent (nothing is sent). */
+void stat_agents_free(stat_agents *st);
+
+/** The link's registration succeeded and its snapshot is starting: its events are held
+ * back until stat_agents_snapshot_done. */
+void stat_agents_link_up(stat_agents *st, int link);
+/** The link is lost: its agents count as logged out there, and the agents' other servers
+ * and the subscribers get the statuses that changed. Harmless when already down. */
+void stat_agents_link_down(stat_agents *st, int link);
+/** Applies one EventPlaceAgentState from link and sends what section 6 requires. */
+void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state);
+/** The link's snapshot is complete: every agent of it gets its status there (one each),
+ * and on its other servers when its vector changed. Returns how many agents it held. */
+size_t stat_agents_snapshot_done(stat_agents *st, int link);
+/** The number of agents logged in on link. */
+size_t stat_agents_link_count(const stat_agents *st, int link);
+/** The number of known agents (logged in on at least one connected server). */
+size_t stat_agents_count(const stat_agents *st);
+
+/** Counters since start, for logs. */
+typedef struct stat_agents_stats {
+    uint64_t events;     /* EventPlaceAgentState applied */
+    uint64_t encoded;    /* statuses encoded for links and subscribers */
+    uint64_t link_sends; /* statuses queued to interaction servers */
+    uint64_t published;  /* changed statuses handed to the subscriptions */
+} stat_agents_stats;
+
+/** The store's counters. */
+stat_agents_stats stat_agents_get_stats(const stat_agents *st);
+
+/** Replaces the rules, recomputes every agent and sends the statuses that changed. The
+ * old set may be freed once this returns. */
+void stat_agents_set_rules(stat_agents *st, const rules_set *rules);
+
+/** The current status of one agent as an open message without version (loggedIn:false
+ * and no media when the agent is not known). The caller owns the returned reference. */
+cc_sbuf *stat_agents_status(stat_agents *st, const char *tenant, const char *agent_id);
+
+/** Called for each known agent by stat_agents_each: return false to skip the agent. */
+typedef bool (*stat_agents_filter_fn)(void *ctx, const char *tenant);
+/** Called with each selected agent's current status (borrowed reference). */
+typedef void (*stat_agents_visit_fn)(void *ctx, cc_sbuf *body);
+/** Visits the current status of every known agent that filter (NULL = all) selects, and
+ * returns how many were visited. */
+size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
+                        void *ctx);
+
+#endif

@@ -1,0 +1,50 @@
+/* The statserver configuration file (inih format): [server] and one [ixn:NAME] section
+ * per interaction server. Every key is documented with its default in
+ * docs/statserver.md. */
+#ifndef STAT_CONFIG_H
+#define STAT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/** At most this many [ixn:NAME] sections: a merged agent keeps one bit per link. */
+#define STAT_LINKS_MAX 64
+
+/** One [ixn:NAME] section: an interaction server to connect to. */
+typedef struct stat_ixn_config {
+    char *name;    /* NAME of the section header: the name in RequestServerList */
+    char *address; /* address: HOST:PORT */
+    char *token;   /* token: the interaction server's ReportingEngine token ("" = none) */
+} stat_ixn_config;
+
+/** The whole configuration of one statserver. */
+typedef struct stat_config {
+    char *path;              /* the file it came from, for messages */
+    char *name;              /* [server] name ("stat"): serverName and clientName */
+    char *listen;            /* [server] listen ("127.0.0.1:7100") */
+    char *port_file;         /* [server] port-file: NULL when absent */
+    char *token;             /* [server] token ("" = none): what StatClients present */
+    char *rules_path;        /* [server] rules, resolved against the config's directory;
+                                NULL = no file, every agent gets Default */
+    bool count_after_work;   /* [server] count-after-work (no) */
+    unsigned idle_timeout_s; /* [server] idle-timeout (30) */
+    size_t max_line;         /* [server] max-line (65536) */
+    size_t out_limit;        /* [server] out-limit (16 MiB): StatClient output queue */
+    size_t link_out_limit;   /* [server] link-out-limit (64 MiB): queue towards an ixnserver */
+    size_t max_agents;       /* [server] max-agents (1000000): merged agents kept */
+    stat_ixn_config ixns[STAT_LINKS_MAX];
+    int ixn_count;
+} stat_config;
+
+/**
+ * Reads and validates path into cfg. Every error is printed to stderr as
+ * "statserver: error: FILE:LINE: [section] key: message"; unknown keys only warn.
+ * Returns 0, or CC_E_CONFIG after at least one error, or CC_E_IO when the file cannot be
+ * opened. cfg must be freed with stat_config_free in every case.
+ */
+int stat_config_load(const char *path, stat_config *cfg);
+
+/** Frees everything a loaded (or failed) configuration holds. */
+void stat_config_free(stat_config *cfg);
+
+#endif

@@ -1,0 +1,40 @@
+/* Links to interaction servers: one reconnecting ReportingEngine client per [ixn:NAME]
+ * section, which asks for every agent's state and feeds the events to the merged agents
+ * (protocol.md section 5). */
+#ifndef STAT_LINKS_H
+#define STAT_LINKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/media.h"
+#include "net/conn.h"
+#include "stat/stat_agents.h"
+#include "stat/stat_config.h"
+
+typedef struct stat_links stat_links;
+
+/** Creates one client per configured interaction server (not yet connecting). media is
+ * the daemon's table; agents receives the events. */
+stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *media,
+                           stat_agents *agents);
+/** Starts connecting every link. */
+void stat_links_start(stat_links *ls);
+/** Closes every link and frees them (no agent updates are sent). */
+void stat_links_free(stat_links *ls);
+
+/** The number of links (configured interaction servers). */
+int stat_links_count(const stat_links *ls);
+/** The configured name of link i (its section name). */
+const char *stat_links_name(const stat_links *ls, int i);
+/** The configured address of link i. */
+const char *stat_links_address(const stat_links *ls, int i);
+/** True while link i is registered. */
+bool stat_links_connected(const stat_links *ls, int i);
+
+/** Sends a status body to link i with ,"version":version (a stat_sink link_send). */
+void stat_links_send(stat_links *ls, int i, cc_sbuf *body, int64_t version);
+
+#endif

@@ -1,0 +1,710 @@
+"""Shared harness of the integration tests (Python 3 standard library only).
+
+A test starts the real programs (ixnserver, statserver, agentdesk) from the build's bin
+directory on 127.0.0.1 with port 0, inside a temporary directory, reads each port back from
+the daemon's port file, talks the wire protocol (docs/protocol.md) through Client, and
+prints one line per check. Env owns everything it starts: at exit it ends every process by
+pid, and when the test failed it prints the tail of each process's stderr.
+
+Typical use:
+
+    args = harness.parse_args()
+    with harness.Env(args.bin, timeout=60) as env:
+        ixn = env.start_ixn("ixn-a", agents={"Resources/1001": "pw1001"})
+        desk = harness.agent(ixn.port, "Resources", "1001", "P1001", "pw1001")
+        harness.check(desk.request({"message": "RequestPing"})["message"] == "EventAck", "ping")
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+DEFAULT_TOKENS = {
+    "AgentApplication": "desk-secret",
+    "ReportingEngine": "stat-secret",
+    "MediaServer": "media-secret",
+}
+DESK_TOKEN = "desk-secret"
+STAT_TOKEN = "stat-secret"
+WALLBOARD_TOKEN = "wallboard-secret"
+
+# Seconds a daemon gets to write its port file before the test gives up on it.
+START_TIMEOUT = 10.0
+# Seconds a daemon gets to exit after SIGTERM at the end of a test (sanitizer builds are slow).
+STOP_TIMEOUT = 5.0
+
+
+class Timeout(AssertionError):
+    """Raised when an expected message, port file or process end did not come in time."""
+
+
+class Failure(AssertionError):
+    """Raised by check() and by protocol sanity checks (seq gaps, lines that are not JSON)."""
+
+
+def parse_args(argv=None):
+    """Reads the command line every test takes: --bin DIR (the build's bin directory)."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", default=os.path.join("build", "bin"),
+                   help="directory holding ixnserver, statserver and agentdesk")
+    a = p.parse_args(argv)
+    a.bin = os.path.abspath(a.bin)
+    return a
+
+
+# With CC_IT_SOFT=1 in the environment a failed check is printed and counted but does not
+# stop the test, so that one run lists every failure (Env then exits with status 1). Only for
+# people debugging a test: later checks may then fail in confusing ways.
+SOFT = bool(os.environ.get("CC_IT_SOFT"))
+soft_failures = []
+
+
+def check(cond, what):
+    """Prints 'ok: what' when cond holds; otherwise prints 'FAIL: what' and raises Failure."""
+    if cond:
+        print("ok: %s" % what, flush=True)
+        return
+    print("FAIL: %s" % what, flush=True)
+    if SOFT:
+        soft_failures.append(what)
+        return
+    raise Failure(what)
+
+
+def status_vec(msg):
+    """{media: (ready, current, max, available)} of an EventCurrentAgentStatus."""
+    out = {}
+    for name, v in (msg.get("media") or {}).items():
+        out[name] = (v.get("ready"), v.get("current"), v.get("max"), v.get("available"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------
+
+
+def _read_port_file(path):
+    """{key: int} from a port file, or None while it is absent or incomplete."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    if not text.endswith("\n"):
+        return None
+    ports = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and value.strip().isdigit():
+            ports[key.strip()] = int(value.strip())
+    return ports if "tcp" in ports else None
+
+
+class Proc:
+    """One daemon started by Env: .port (its tcp port), .ports (every key of the port file),
+    .pid, .name, .stderr_tail(), .kill(sig), .wait(), .restart()."""
+
+    def __init__(self, env, kind, name, write_config):
+        self.env = env
+        self.kind = kind            # "ixnserver" or "statserver"
+        self.name = name
+        self._write_config = write_config   # f(port) -> config path
+        self.port = None
+        self.ports = {}
+        self.popen = None
+        self.port_file = env.path(name + ".port")
+        self.stderr_path = env.path(name + ".stderr")
+        self.stdout_path = env.path(name + ".stdout")
+        self.config = None
+        self.starts = 0
+        self.expected_exit = False  # set when the test itself ended the process
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen else None
+
+    def start(self):
+        """Writes the config (port 0 the first time, the previous port after), starts the
+        daemon and waits for its port file."""
+        assert self.popen is None or self.popen.poll() is not None, "%s already runs" % self.name
+        self.config = self._write_config(self.port or 0)
+        try:
+            os.unlink(self.port_file)
+        except FileNotFoundError:
+            pass
+        self.starts += 1
+        self.expected_exit = False
+        err = open(self.stderr_path, "ab")
+        out = open(self.stdout_path, "ab")
+        if self.starts > 1:
+            err.write(("---- restart %d ----\n" % self.starts).encode())
+            err.flush()
+        self.popen = subprocess.Popen([self.env.bin(self.kind), "-c", self.config],
+                                      cwd=self.env.dir, stdin=subprocess.DEVNULL,
+                                      stdout=out, stderr=err)
+        err.close()
+        out.close()
+        self.env._procs.append(self)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            ports = _read_port_file(self.port_file)
+            if ports:
+                break
+            rc = self.popen.poll()
+            if rc is not None:
+                raise Failure("%s (%s) exited with status %s before writing its port file:\n%s"
+                              % (self.name, self.kind, rc, self.stderr_tail()))
+            if time.monotonic() > deadline:
+                raise Timeout("%s (%s) wrote no port file within %.0fs:\n%s"
+                              % (self.name, self.kind, START_TIMEOUT, self.stderr_tail()))
+            time.sleep(0.02)
+        if self.port is not None and ports["tcp"] != self.port:
+            raise Failure("%s restarted on port %d, not its old port %d"
+                          % (self.name, ports["tcp"], self.port))
+        self.ports = ports
+        self.port = ports["tcp"]
+        return self
+
+    def running(self):
+        """True while the process has not exited."""
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Sends sig to the process (by pid) and, for SIGKILL/SIGTERM/SIGINT, waits for its end."""
+        if not self.running():
+            return self.popen.returncode if self.popen else None
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            self.expected_exit = True
+        os.kill(self.popen.pid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            return self.wait()
+        return None
+
+    def wait(self, timeout=10):
+        """Waits for the process to end; returns its exit status (negative = signal)."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Timeout("%s did not exit within %ss" % (self.name, timeout))
+
+    def restart(self):
+        """Starts the daemon again with the same config on the same port (SIGKILLs it first
+        when it still runs)."""
+        if self.running():
+            self.kill(signal.SIGKILL)
+        return self.start()
+
+    def stderr_tail(self, lines=30):
+        """The last lines of the process's stderr (all starts), as one string."""
+        try:
+            with open(self.stderr_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return "(no stderr)"
+        text = data.decode("utf-8", "replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stderr(self):
+        """The whole stderr of the process (all starts)."""
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class _AlarmTimeout(Timeout):
+    pass
+
+
+class Env:
+    """Test environment: a temporary directory, a hard timeout (SIGALRM), and every process
+    it started ended by pid at exit; on failure the stderr tails of those processes."""
+
+    def __init__(self, bin_dir, timeout=60, keep=False):
+        self.bin_dir = os.path.abspath(bin_dir)
+        self.timeout = timeout
+        self.keep = keep or bool(os.environ.get("CC_KEEP_TMP"))
+        self.dir = None
+        self._procs = []
+        self._hashes = {}
+        self._rounds = None
+        self._old_alarm = None
+        self._others = []       # (pid, Popen) of other programs started through run()
+        self._other_logs = []   # (label, path) of their output, printed on failure
+
+    # -- context manager --
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="cc-it-")
+
+        def on_alarm(signum, frame):
+            raise _AlarmTimeout("test exceeded its hard timeout of %ss" % self.timeout)
+        self._old_alarm = signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(int(self.timeout))
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self._old_alarm or signal.SIG_DFL)
+        _close_all_clients()
+        failed = exc_type is not None
+        # A daemon that died on its own during the test crashed (or an ASan/UBSan report
+        # ended it), and one that does not exit 0 on SIGTERM breaks its documented clean
+        # shutdown (under the sanitizers that is where leaks show): both fail the test.
+        problems = []
+        procs = []
+        for p in self._procs:
+            if p not in procs:
+                procs.append(p)
+        for p in procs:
+            if not p.running():
+                if not p.expected_exit:
+                    problems.append("%s (%s) died during the test with status %s"
+                                    % (p.name, p.kind, p.popen.returncode))
+                continue
+            try:
+                os.kill(p.popen.pid, signal.SIGTERM)
+                rc = p.popen.wait(timeout=STOP_TIMEOUT)
+                if rc != 0:
+                    problems.append("%s (%s) exited with status %s on SIGTERM"
+                                    % (p.name, p.kind, rc))
+            except subprocess.TimeoutExpired:
+                problems.append("%s (%s) did not exit within %ss of SIGTERM"
+                                % (p.name, p.kind, STOP_TIMEOUT))
+                try:
+                    os.kill(p.popen.pid, signal.SIGKILL)
+                    p.popen.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            except OSError:
+                pass
+        for pid, popen in list(self._others):
+            if popen.poll() is None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    popen.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+        if failed:
+            print("FAIL: %s: %s" % (exc_type.__name__, exc), flush=True)
+        for what in problems:
+            print("FAIL: %s" % what, flush=True)
+        if failed or problems:
+            for p in procs:
+                print("---- %s (%s, pid %s) stderr tail ----" % (p.name, p.kind, p.pid))
+                print(p.stderr_tail())
+            if failed:
+                for label, path in self._other_logs:
+                    print("---- %s output tail ----" % label)
+                    try:
+                        with open(path, "rb") as f:
+                            print("\n".join(f.read().decode("utf-8", "replace")
+                                            .splitlines()[-30:]))
+                    except OSError:
+                        pass
+            sys.stdout.flush()
+        if soft_failures and not failed:
+            print("FAIL: %d soft failures:" % len(soft_failures))
+            for what in soft_failures:
+                print("  %s" % what)
+            sys.stdout.flush()
+        if self.dir and not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        elif self.dir:
+            print("kept temp dir %s" % self.dir)
+        if (soft_failures or problems) and not failed:
+            sys.exit(1)
+        return False
+
+    # -- files --
+
+    def path(self, name):
+        """Absolute path of name inside the temp dir."""
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        """Writes text to name in the temp dir; returns the absolute path."""
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def bin(self, prog):
+        """Absolute path of a program of the build."""
+        return os.path.join(self.bin_dir, prog)
+
+    # -- passwords --
+
+    def hash_password(self, pw):
+        """A crypt hash of pw from `ixnserver --hash-password`, with the cheapest cost the
+        ixnserver accepts (found once), cached per password."""
+        if pw in self._hashes:
+            return self._hashes[pw]
+        tries = [self._rounds] if self._rounds is not None else [1, 2, 3, 4, 5, None]
+        last = None
+        for rounds in tries:
+            cmd = [self.bin("ixnserver"), "--hash-password"]
+            if rounds is not None:
+                cmd += ["--rounds", str(rounds)]
+            r = subprocess.run(cmd, input=(pw + "\n").encode(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30)
+            out = r.stdout.decode("utf-8", "replace").strip().splitlines()
+            if r.returncode == 0 and out and out[-1].startswith("$"):
+                self._rounds = rounds
+                self._hashes[pw] = out[-1].strip()
+                return self._hashes[pw]
+            last = "%s -> %s: %s" % (" ".join(cmd), r.returncode,
+                                     r.stderr.decode("utf-8", "replace").strip())
+        raise Failure("ixnserver --hash-password failed: %s" % last)
+
+    # -- daemons --
+
+    def start_ixn(self, name, media=("voice", "chat", "email"), agents=None, tokens=None,
+                  extra_server="", extra=""):
+        """Starts an ixnserver named name with those media, agents {"TENANT/ID": password}
+        (hashed here), tokens {clientType: token} (default DEFAULT_TOKENS) and extra lines
+        for [server] (extra_server) or after everything (extra). Returns its Proc."""
+        agents = dict(agents or {})
+        tokens = DEFAULT_TOKENS if tokens is None else tokens
+        hashes = {k: self.hash_password(v) for k, v in agents.items()}
+
+        def write_config(port):
+            lines = ["[server]", "name = %s" % name, "listen = 127.0.0.1:%d" % port,
+                     "port-file = %s" % self.path(name + ".port")]
+            if media is not None:
+                lines.append("media = %s" % ", ".join(media))
+            if extra_server:
+                lines.append(extra_server.strip("\n"))
+            lines.append("[tokens]")
+            for k, v in tokens.items():
+                lines.append("%s = %s" % (k, v))
+            lines.append("[agents]")
+            for k, v in hashes.items():
+                lines.append("%s = %s" % (k, v))
+            if extra:
+                lines.append(extra.strip("\n"))
+            return self.write(name + ".ini", "\n".join(lines) + "\n")
+
+        return Proc(self, "ixnserver", name, write_config).start()
+
+    def start_stat(self, name, ixns=(), rules="", token=WALLBOARD_TOKEN, extra_server="",
+                   ixn_token=STAT_TOKEN, extra=""):
+        """Starts a statserver named name linked to every Proc in ixns (address
+        127.0.0.1:PORT, token ixn_token), with that rules text and StatClient token.
+        Returns its Proc (.port is the StatClient port)."""
+        ixns = list(ixns)
+
+        def write_config(port):
+            self.write(name + ".rules", rules)
+            lines = ["[server]", "name = %s" % name, "listen = 127.0.0.1:%d" % port,
+                     "port-file = %s" % self.path(name + ".port"),
+                     "token = %s" % token, "rules = %s" % self.path(name + ".rules")]
+            if extra_server:
+                lines.append(extra_server.strip("\n"))
+            for ixn in ixns:
+                lines += ["[ixn:%s]" % ixn.name, "address = 127.0.0.1:%d" % ixn.port,
+                          "token = %s" % ixn_token]
+            if extra:
+                lines.append(extra.strip("\n"))
+            return self.write(name + ".ini", "\n".join(lines) + "\n")
+
+        return Proc(self, "statserver", name, write_config).start()
+
+    # -- other programs --
+
+    def run(self, args, input=None, timeout=20, label=None):
+        """Runs a program to its end (args[0] is looked up in the bin directory when it has no
+        slash), in the temp dir. Returns (returncode, stdout, stderr) as str."""
+        args = list(args)
+        if "/" not in args[0]:
+            args[0] = self.bin(args[0])
+        label = label or os.path.basename(args[0])
+        out_path = self.path("%s.%d.out" % (label, len(self._other_logs)))
+        p = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._others.append((p.pid, p))
+        try:
+            out, err = p.communicate(input=input.encode() if isinstance(input, str) else input,
+                                     timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            out, err = p.communicate()
+            with open(out_path, "wb") as f:
+                f.write(out + b"\n---- stderr ----\n" + err)
+            self._other_logs.append((label, out_path))
+            raise Timeout("%s did not end within %ss" % (label, timeout))
+        with open(out_path, "wb") as f:
+            f.write(out + b"\n---- stderr ----\n" + err)
+        self._other_logs.append((label, out_path))
+        return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------
+# Protocol client
+# ---------------------------------------------------------------------------------------
+
+_clients = []
+
+
+def _close_all_clients():
+    for c in list(_clients):
+        c.close()
+
+
+class Client:
+    """A TCP JSON-lines client of one server port. Every message received is checked to be a
+    JSON object whose seq is 1, 2, 3 ... on this connection; messages not asked for yet
+    wait in a queue until next() or request() take them."""
+
+    def __init__(self, port, timeout=5, host="127.0.0.1"):
+        self.port = port
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.queue = []
+        self.seq = 0
+        self.eof = False
+        self.ref = 0
+        self.log = []          # every message received, in order
+        _clients.append(self)
+
+    def close(self):
+        """Closes the socket (idempotent)."""
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+        if self in _clients:
+            _clients.remove(self)
+
+    # -- sending --
+
+    def send(self, obj):
+        """Sends obj as one JSON line."""
+        self.send_raw((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+
+    def send_raw(self, data):
+        """Sends bytes as they are."""
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def next_ref(self):
+        """A fresh referenceId for this connection."""
+        self.ref += 1
+        return self.ref
+
+    def request(self, obj, timeout=None):
+        """Sends obj with a fresh referenceId and returns its answer (EventAck or EventError
+        with that referenceId); other messages stay queued."""
+        obj = dict(obj)
+        rid = self.next_ref()
+        obj["referenceId"] = rid
+        self.send(obj)
+        return self.next(lambda m: m.get("message") in ("EventAck", "EventError")
+                         and m.get("referenceId") == rid,
+                         timeout=self.timeout if timeout is None else timeout,
+                         what="answer to %s referenceId %d" % (obj.get("message"), rid))
+
+    def register(self, client_type, token, name=None):
+        """Sends RequestRegisterClient; returns the answer (EventAck or EventError)."""
+        return self.request({"message": "RequestRegisterClient",
+                             "clientName": name or "it-%s-%d" % (client_type, os.getpid()),
+                             "clientType": client_type, "token": token})
+
+    # -- receiving --
+
+    def _take(self, pred):
+        for i, m in enumerate(self.queue):
+            if pred is None or pred(m):
+                return self.queue.pop(i)
+        return None
+
+    def _read_some(self, deadline):
+        """Reads once from the socket, parses every complete line into the queue.
+        Returns False on timeout, True otherwise (eof sets self.eof)."""
+        if self.eof:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            self.eof = True
+            return True
+        self.buf += data
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            self._accept(line)
+        return True
+
+    def _accept(self, line):
+        try:
+            m = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise Failure("port %d sent a line that is not JSON (%s): %r"
+                          % (self.port, e, line[:200]))
+        if not isinstance(m, dict):
+            raise Failure("port %d sent a non-object: %r" % (self.port, line[:200]))
+        s = m.get("seq")
+        if s != self.seq + 1:
+            raise Failure("port %d: seq %r after %d (gap or missing): %r"
+                          % (self.port, s, self.seq, line[:200]))
+        self.seq = s
+        self.log.append(m)
+        self.queue.append(m)
+
+    def next(self, pred=None, timeout=5, what=None):
+        """The next message (queued first, then arriving) for which pred(m) holds; messages
+        that do not match stay queued. Raises Timeout (also when the server closed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self._take(pred)
+            if m is not None:
+                return m
+            if self.eof:
+                raise Timeout("port %d closed the connection while waiting for %s (queued: %s)"
+                              % (self.port, what or "a message", _short(self.queue)))
+            if not self._read_some(deadline):
+                raise Timeout("no %s on port %d within %.1fs (queued: %s)"
+                              % (what or "matching message", self.port, timeout,
+                                 _short(self.queue)))
+
+    def expect_none(self, pred=None, wait=0.5):
+        """Reads for wait seconds; raises Failure if a message matching pred is (or was)
+        queued."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not self.eof:
+            self._read_some(deadline)
+        for m in self.queue:
+            if pred is None or pred(m):
+                raise Failure("port %d: unexpected message %s" % (self.port, _short([m])))
+
+    def closed(self, timeout=2):
+        """True when the server closes the connection within timeout (messages read meanwhile
+        are queued)."""
+        deadline = time.monotonic() + timeout
+        while not self.eof:
+            if not self._read_some(deadline):
+                return False
+        return True
+
+    def drain(self, wait=0.2):
+        """Reads for wait seconds and returns (and removes) everything queued."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not self.eof:
+            self._read_some(deadline)
+        out, self.queue = self.queue, []
+        return out
+
+
+def _short(msgs, limit=5):
+    text = [json.dumps(m, separators=(",", ":"))[:200] for m in msgs[:limit]]
+    if len(msgs) > limit:
+        text.append("... %d more" % (len(msgs) - limit))
+    return "[" + ", ".join(text) + "]"
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _registered(port, client_type, token, name=None):
+    c = Client(port)
+    ans = c.register(client_type, token, name)
+    if ans.get("message") != "EventAck":
+        raise Failure("%s registration on port %d refused: %s" % (client_type, port, ans))
+    return c
+
+
+def agent(port, tenant, agent_id, place, password, media=None, token=DESK_TOKEN):
+    """A registered AgentApplication client with that agent logged in (media default
+    {"chat": 1}); asserts both acks."""
+    c = _registered(port, "AgentApplication", token, "desk-%s-%s" % (tenant, agent_id))
+    ans = c.request({"message": "RequestAgentLogin", "tenant": tenant, "agentId": agent_id,
+                     "placeId": place, "password": password,
+                     "mediaList": {"chat": 1} if media is None else media})
+    if ans.get("message") != "EventAck":
+        raise Failure("login of %s/%s on port %d refused: %s" % (tenant, agent_id, port, ans))
+    return c
+
+
+def reporter(port, token=STAT_TOKEN):
+    """A registered ReportingEngine client (reporting not started)."""
+    return _registered(port, "ReportingEngine", token)
+
+
+def statclient(port, token=WALLBOARD_TOKEN):
+    """A registered StatClient of a statserver's own port."""
+    return _registered(port, "StatClient", token)
+
+
+# ---------------------------------------------------------------------------------------
+# Answer checks shared by the tests
+# ---------------------------------------------------------------------------------------
+
+ERROR_NAMES = {
+    1: "InvalidMessage", 2: "UnknownMessage", 3: "InvalidAttribute", 4: "NotRegistered",
+    5: "NotAuthorized", 6: "AgentNotLoggedIn", 7: "AgentAlreadyLoggedIn", 8: "UnknownMedia",
+    9: "UnknownInteraction", 10: "InvalidState", 11: "MessageTooLarge", 12: "LimitExceeded",
+    13: "AlreadyRegistered", 14: "Unavailable",
+}
+
+
+def expect_ack(ans, what):
+    """Checks that ans is an EventAck; returns it."""
+    check(ans.get("message") == "EventAck", "%s: EventAck (got %s)" % (what, _short([ans])))
+    return ans
+
+
+def expect_error(ans, code, what, field=None, ref=None):
+    """Checks that ans is an EventError with errorCode code and its errorName; when field is
+    given, that errorDescription names it; ref: True = a referenceId must be present,
+    False = must be absent, an int = must equal it, None = not checked. Returns ans."""
+    check(ans.get("message") == "EventError" and ans.get("errorCode") == code and
+          ans.get("errorName") == ERROR_NAMES.get(code),
+          "%s: EventError %d %s (got %s)" % (what, code, ERROR_NAMES.get(code), _short([ans])))
+    check(isinstance(ans.get("errorDescription"), str),
+          "%s: errorDescription is a string" % what)
+    if field is not None:
+        check(field in ans.get("errorDescription", ""),
+              "%s: errorDescription names %s (%r)" % (what, field, ans.get("errorDescription")))
+    if ref is True:
+        check(isinstance(ans.get("referenceId"), int), "%s: carries the referenceId" % what)
+    elif ref is False:
+        check("referenceId" not in ans, "%s: carries no referenceId" % what)
+    elif ref is not None:
+        check(ans.get("referenceId") == ref, "%s: referenceId %s" % (what, ref))
+    return ans
+
+
+def is_state(m, agent_id=None, cause=None):
+    """True for an EventPlaceAgentState (of that agent, with that cause when given)."""
+    return (m.get("message") == "EventPlaceAgentState" and
+            (agent_id is None or m.get("agentId") == agent_id) and
+            (cause is None or m.get("cause") == cause))
+
+
+def is_status(m, agent_id=None):
+    """True for an EventCurrentAgentStatus (of that agent when given)."""
+    return (m.get("message") == "EventCurrentAgentStatus" and
+            (agent_id is None or m.get("agentId") == agent_id))

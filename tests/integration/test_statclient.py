@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""The statserver's own port (protocol section 8): StatClient registration, RequestAgentStatus
+for known and unknown agents, RequestSubscribeAgentStatus with snapshot, count, live updates
+and a tenants filter, and RequestServerList as a server goes away and comes back."""
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+# ---- local helpers (this file's own; the shared harness lacks vector helpers) ----
+
+
+def is_status(m):
+    """True for an EventCurrentAgentStatus."""
+    return m.get("message") == "EventCurrentAgentStatus"
+
+
+def V(**media):
+    """Expected vector: V(chat="R 0 3 3", email="NR 0 2 0") -> {media: (S, N1, N2, N3)}."""
+    out = {}
+    for name, text in media.items():
+        s, n1, n2, n3 = text.split()
+        out[name] = (s, int(n1), int(n2), int(n3))
+    return out
+
+
+def vec(msg):
+    """The capacity vector of an EventCurrentAgentStatus in the form V() builds."""
+    out = {}
+    for name, v in (msg.get("media") or {}).items():
+        out[name] = ("R" if v.get("ready") is True else "NR", v.get("current"), v.get("max"),
+                     v.get("available"))
+    return out
+
+
+def fmt(v):
+    """A vector as text for check lines: "chat R 0 3 3, email NR 0 2 0"."""
+    return ", ".join("%s %s %d %d %d" % ((m,) + tuple(v[m])) for m in sorted(v)) or "(none)"
+
+
+def ok(cond, what):
+    """harness.check; the "(got ...)" part of what is printed only when the check fails."""
+    if cond:
+        what = re.sub(r" \(got .*\)$", "", what, flags=re.S)
+    harness.check(bool(cond), what)
+
+
+def act(desk, req, what):
+    """Sends an agent request and asserts it is acknowledged."""
+    ans = desk.request(dict(req))
+    ok(ans.get("message") == "EventAck", "%s acknowledged (got %s)" % (what, ans))
+    return ans
+
+
+def next_status(c, what, timeout=5):
+    """The next status on c; fails the check (not a traceback from inside the client) on timeout."""
+    try:
+        return c.next(is_status, timeout=timeout)
+    except Exception as e:  # the client raises its own timeout type
+        what = "%s: no EventCurrentAgentStatus within %.1fs (%s)" % (what, timeout, e)
+        harness.check(False, what)
+        raise harness.Failure(what)  # also under CC_IT_SOFT: there is no status to check
+
+
+def wait_status(c, want, what, timeout=5, version=None, dnd=None):
+    """Reads statuses on c until one has vector want (and version, dnd when given)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        try:
+            m = c.next(is_status, timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as e:  # timeout or connection closed: report what was seen
+            what = "%s: want [%s]%s, saw %s (%s)" % (
+                what, fmt(want), "" if version is None else " version %s" % version,
+                ["[%s] v=%s" % (fmt(vec(x)), x.get("version")) for x in seen] or "nothing", e)
+            harness.check(False, what)
+            raise harness.Failure(what)  # also under CC_IT_SOFT: nothing more will come
+        seen.append(m)
+        if vec(m) == want and (version is None or m.get("version") == version) and \
+                (dnd is None or m.get("dnd") is dnd):
+            harness.check(True, "%s: [%s]%s" % (what, fmt(want),
+                                                "" if version is None else " version %s" % version))
+            return m
+
+
+def expect_status(c, want, what, timeout=5, version=None, dnd=None, rule=None):
+    """The very next status on c must have vector want (strict: no intermediate statuses)."""
+    m = next_status(c, what, timeout)
+    ok(vec(m) == want, "%s: vector [%s] (got [%s])" % (what, fmt(want), fmt(vec(m))))
+    if version is not None:
+        ok(m.get("version") == version,
+           "%s: version %s (got %s)" % (what, version, m.get("version")))
+    if dnd is not None:
+        ok(m.get("dnd") is dnd, "%s: dnd %s (got %s)" % (what, dnd, m.get("dnd")))
+    if rule is not None:
+        ok(m.get("rule") == rule, "%s: rule %s (got %s)" % (what, rule, m.get("rule")))
+    return m
+
+
+def no_status(c, what, wait=0.5):
+    """No status arrives on c for wait seconds (and none is queued)."""
+    try:
+        c.expect_none(is_status, wait=wait)
+    except Exception as e:
+        harness.check(False, "%s: unexpected status (%s)" % (what, e))
+    harness.check(True, what)
+
+
+def alive(*procs):
+    """Every daemon the test still expects to run has not crashed (an ASan build aborts)."""
+    for p in procs:
+        ok(p.running(), "%s still running (pid %s)" % (p.name, p.pid))
+
+
+# ---- end of local helpers ----
+
+
+RULES = """
+rule "Blended" {
+    voice = any >= 1;
+    chat  = chat >= 3 or voice >= 1 or (chat >= 2 and email >= 1);
+    email = email >= 2 or voice >= 1 or (email >= 1 and chat >= 1);
+}
+assign tenant "Resources" "Blended";
+"""
+
+
+def register_raw(port, client_type, token):
+    c = harness.Client(port, timeout=5)
+    ans = c.request({"message": "RequestRegisterClient", "clientName": "it-statclient",
+                     "clientType": client_type, "token": token})
+    return c, ans
+
+
+def agent_status(sc, tenant, agent_id, what):
+    ans = sc.request({"message": "RequestAgentStatus", "tenant": tenant, "agentId": agent_id})
+    ok(ans.get("message") == "EventAck", "%s: RequestAgentStatus acked (got %s)" % (what, ans))
+    m = sc.next(lambda x: is_status(x) and x.get("agentId") == agent_id, timeout=5)
+    ok("version" not in m, "%s: no version on the StatClient port" % what)
+    ok(m.get("tenant") == tenant, "%s: names the tenant" % what)
+    return m
+
+
+def snapshot(sc, what, tenants=None):
+    req = {"message": "RequestSubscribeAgentStatus"}
+    if tenants is not None:
+        req["tenants"] = tenants
+    ans = sc.request(req)
+    ok(ans.get("message") == "EventAck", "%s: subscribe acked (got %s)" % (what, ans))
+    got = {}
+    while True:
+        m = sc.next(lambda x: is_status(x) or x.get("message") == "EventAgentStatusSnapshotDone",
+                    timeout=5)
+        if m["message"] == "EventAgentStatusSnapshotDone":
+            ok(m.get("count") == len(got), "%s: snapshot done count %s = statuses sent %d"
+               % (what, m.get("count"), len(got)))
+            return got
+        ok("version" not in m, "%s: snapshot status has no version" % what)
+        got[(m.get("tenant"), m.get("agentId"))] = m
+
+
+def main():
+    args = harness.parse_args()
+    with harness.Env(args.bin, timeout=60) as env:
+        agents = {"Resources/1001": "pw1001", "Resources/1002": "pw1002", "Sales/2001": "pw2001"}
+        ixa = env.start_ixn("ixn-a", agents=agents)
+        ixb = env.start_ixn("ixn-b", agents=agents)
+        stat = env.start_stat("stat-1", ixns=[ixa, ixb], rules=RULES)
+
+        # Registration: wrong token 5 and close; a type other than StatClient 5.
+        c, ans = register_raw(stat.port, "StatClient", "wrong-secret")
+        ok(ans.get("message") == "EventError" and ans.get("errorCode") == 5,
+           "wrong token refused with code 5 (got %s)" % ans)
+        ok(c.closed(timeout=2), "connection closed after a wrong token")
+        c, ans = register_raw(stat.port, "AgentApplication", "wallboard-secret")
+        ok(ans.get("message") == "EventError" and ans.get("errorCode") == 5,
+           "clientType AgentApplication refused with code 5 (got %s)" % ans)
+        c = harness.Client(stat.port, timeout=5)
+        ans = c.request({"message": "RequestServerList"})
+        ok(ans.get("message") == "EventError" and ans.get("errorCode") == 4,
+           "a request before registration gets code 4 (got %s)" % ans)
+        ok(c.closed(timeout=2), "connection closed after code 4")
+        c, ans = register_raw(stat.port, "StatClient", "wallboard-secret")
+        ok(ans.get("message") == "EventAck", "StatClient registered (got %s)" % ans)
+        ans = c.register("StatClient", "wallboard-secret")
+        ok(ans.get("message") == "EventError" and ans.get("errorCode") == 13,
+           "a second registration gets code 13 (got %s)" % ans)
+        sc = c
+
+        d1 = harness.agent(ixa.port, "Resources", "1001", "P1001", "pw1001", media={"chat": 1})
+        d2 = harness.agent(ixb.port, "Resources", "1002", "P1002", "pw1002",
+                           media={"email": 1, "voice": 1})
+        d3 = harness.agent(ixa.port, "Sales", "2001", "P2001", "pw2001", media={"voice": 1})
+        wait_status(d1, V(chat="R 0 3 3"), "1001's desktop has its status")
+        wait_status(d2, V(voice="R 0 1 1", email="R 0 2 2"), "1002's desktop has its status")
+        wait_status(d3, V(voice="R 0 1 1"), "2001's desktop has its status")
+
+        # RequestAgentStatus: known and unknown agents.
+        m = agent_status(sc, "Resources", "1001", "known agent 1001")
+        ok(vec(m) == V(chat="R 0 3 3") and m.get("loggedIn") is True and m.get("rule") == "Blended",
+           "known agent 1001: loggedIn, Blended, chat R 0 3 3 (got %s)" % m)
+        m = agent_status(sc, "Sales", "2001", "known agent 2001")
+        ok(vec(m) == V(voice="R 0 1 1") and m.get("rule") == "Default",
+           "known agent 2001: Default rule, voice R 0 1 1 (got %s)" % m)
+        m = agent_status(sc, "Resources", "9999", "unknown agent")
+        ok(m.get("loggedIn") is False and m.get("media") == {},
+           "unknown agent: loggedIn false and empty media (got %s)" % m)
+        ans = sc.request({"message": "RequestAgentStatus", "tenant": "Resources"})
+        ok(ans.get("message") == "EventError" and ans.get("errorCode") == 3 and
+           "agentId" in ans.get("errorDescription", ""),
+           "RequestAgentStatus without agentId: code 3 naming agentId (got %s)" % ans)
+
+        # Subscriptions: all tenants and a tenants filter.
+        sub = harness.statclient(stat.port, "wallboard-secret")
+        got = snapshot(sub, "subscription to all")
+        ok(set(got) == {("Resources", "1001"), ("Resources", "1002"), ("Sales", "2001")},
+           "subscription to all: one status per known agent (got %s)" % sorted(got))
+        ok(vec(got[("Resources", "1002")]) == V(voice="R 0 1 1", email="R 0 2 2"),
+           "subscription to all: 1002's vector")
+        sales = harness.statclient(stat.port, "wallboard-secret")
+        got = snapshot(sales, "subscription to Sales", tenants=["Sales"])
+        ok(set(got) == {("Sales", "2001")},
+           "subscription to Sales: only 2001 (got %s)" % sorted(got))
+
+        # Live updates: a changed vector is sent, without version; an unchanged one is not.
+        act(d1, {"message": "RequestNotReadyForMedia", "media": "chat"}, "1001 notready chat")
+        m = expect_status(sub, V(chat="NR 0 3 0"), "subscription: 1001 after notready chat")
+        ok(m.get("agentId") == "1001" and "version" not in m, "subscription: 1001, no version")
+        no_status(sales, "Sales subscription: nothing about Resources agents")
+        wait_status(d1, V(chat="NR 0 3 0"), "1001's desktop has the notready status")
+        act(d1, {"message": "RequestChangeMediaStateReason", "media": "chat",
+                 "reason": {"code": 4, "description": "Training"}}, "1001 change reason")
+        expect_status(d1, V(chat="NR 0 3 0"), "1001's desktop gets the reason-change status")
+        no_status(sub, "subscription: no update when the vector did not change")
+        act(d3, {"message": "RequestAddMedia", "media": "chat", "ready": 1}, "2001 add chat")
+        m = expect_status(sales, V(voice="R 0 1 1", chat="R 0 0 0"),
+                          "Sales subscription: 2001 update")
+        ok("version" not in m, "Sales subscription: no version")
+        expect_status(sub, V(voice="R 0 1 1", chat="R 0 0 0"), "subscription to all: 2001 update")
+
+        # A logout is published to the subscribers as loggedIn false with empty media.
+        act(d3, {"message": "RequestAgentLogout"}, "2001 logout")
+        m = expect_status(sales, {}, "Sales subscription: 2001 logged out")
+        ok(m.get("loggedIn") is False and m.get("agentId") == "2001",
+           "Sales subscription: loggedIn false for 2001 (got %s)" % m)
+        expect_status(sub, {}, "subscription to all: 2001 logged out")
+        d3 = harness.agent(ixa.port, "Sales", "2001", "P2001", "pw2001", media={"voice": 1})
+        expect_status(sales, V(voice="R 0 1 1"), "Sales subscription: 2001 logged in again")
+        expect_status(sub, V(voice="R 0 1 1"), "subscription to all: 2001 logged in again")
+
+        # Server list, and connected false once a server is gone.
+        ans = sc.request({"message": "RequestServerList"})
+        ok(ans.get("message") == "EventAck", "server list acked")
+        servers = {s.get("name"): s for s in ans.get("servers") or []}
+        ok(set(servers) == {"ixn-a", "ixn-b"}, "server list names ixn-a and ixn-b (got %s)" % ans)
+        ok(servers["ixn-a"].get("connected") is True and servers["ixn-b"].get("connected") is True,
+           "both servers connected")
+        ok(servers["ixn-a"].get("address") == "127.0.0.1:%d" % ixa.port,
+           "ixn-a address 127.0.0.1:%d (got %s)" % (ixa.port, servers["ixn-a"].get("address")))
+        ok(servers["ixn-a"].get("agents") == 2 and servers["ixn-b"].get("agents") == 1,
+           "agents per server 2 and 1 (got %s, %s)" % (servers["ixn-a"].get("agents"),
+                                                     servers["ixn-b"].get("agents")))
+        ixb.kill(signal.SIGKILL)
+        ixb.wait()
+        deadline = time.monotonic() + 3
+        while True:
+            ans = sc.request({"message": "RequestServerList"})
+            servers = {s.get("name"): s for s in ans.get("servers") or []}
+            if servers.get("ixn-b", {}).get("connected") is False or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        ok(servers.get("ixn-b", {}).get("connected") is False,
+           "ixn-b connected false after kill (got %s)" % servers.get("ixn-b"))
+        ok(servers.get("ixn-a", {}).get("connected") is True, "ixn-a still connected")
+        m = sub.next(lambda x: is_status(x) and x.get("agentId") == "1002", timeout=2)
+        ok(m.get("loggedIn") is False and m.get("media") == {} and "version" not in m,
+           "subscription: 1002 published once as logged out when its server died (got %s)" % m)
+        m = agent_status(sc, "Resources", "1002", "1002 after its server died")
+        ok(m.get("loggedIn") is False and m.get("media") == {},
+           "1002 unknown once its only server is gone (got %s)" % m)
+        ixb.restart()
+        deadline = time.monotonic() + 8
+        while True:
+            ans = sc.request({"message": "RequestServerList"})
+            servers = {s.get("name"): s for s in ans.get("servers") or []}
+            if servers.get("ixn-b", {}).get("connected") is True or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        ok(servers.get("ixn-b", {}).get("connected") is True, "ixn-b connected again after restart")
+        alive(ixa, ixb, stat)
+    print("PASS test_statclient")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,951 @@
+/* Unit tests of src/proto: the line framer, the JSON writer and the message layer
+ * (parsing, typed getters and their errors, encoders and decoders). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/media.h"
+#include "proto/frame.h"
+#include "proto/jw.h"
+#include "proto/msg.h"
+
+/* ---- frame ---------------------------------------------------------------------- */
+
+/* Collects the lines a framer delivers; can pause or fail after a given line. */
+typedef struct lines {
+    char text[16][128];
+    size_t len[16];
+    int count;
+    int pause_after; /* 1-based line number to pause after, 0 = never */
+    int fail_after;  /* 1-based line number to fail after, 0 = never */
+} lines;
+
+static int collect(void *ctx, const char *line, size_t len)
+{
+    lines *l = ctx;
+    assert_true(l->count < 16);
+    assert_true(len < sizeof l->text[0]);
+    memcpy(l->text[l->count], line, len);
+    l->text[l->count][len] = '\0';
+    l->len[l->count] = len;
+    l->count++;
+    if (l->pause_after == l->count)
+        return PROTO_FRAME_PAUSE;
+    if (l->fail_after == l->count)
+        return CC_E_INVALID_STATE;
+    return 0;
+}
+
+static int feed_str(proto_framer *f, lines *l, const char *s, size_t *consumed)
+{
+    return proto_framer_feed(f, s, strlen(s), collect, l, consumed);
+}
+
+static void test_frame_split(void **state)
+{
+    (void)state;
+    proto_framer f;
+    proto_framer_init(&f, 64);
+    lines l = {0};
+    size_t used = 0;
+    assert_int_equal(feed_str(&f, &l, "one\ntwo\r\n\nthree\n", &used), 0);
+    assert_int_equal(used, 16);
+    assert_int_equal(l.count, 4);
+    assert_string_equal(l.text[0], "one");
+    assert_string_equal(l.text[1], "two");
+    assert_int_equal(l.len[1], 3);
+    assert_int_equal(l.len[2], 0);
+    assert_string_equal(l.text[3], "three");
+    /* A '\r' that is not right before the '\n' stays in the line. */
+    assert_int_equal(feed_str(&f, &l, "a\rb\n", &used), 0);
+    assert_string_equal(l.text[4], "a\rb");
+    proto_framer_free(&f);
+}
+
+static void test_frame_partial(void **state)
+{
+    (void)state;
+    proto_framer f;
+    proto_framer_init(&f, 64);
+    lines l = {0};
+    size_t used = 0;
+    assert_int_equal(feed_str(&f, &l, "ab", &used), 0);
+    assert_int_equal(used, 2);
+    assert_int_equal(l.count, 0);
+    assert_int_equal(feed_str(&f, &l, "c\nde", &used), 0);
+    assert_int_equal(used, 4);
+    assert_int_equal(l.count, 1);
+    assert_string_equal(l.text[0], "abc");
+    /* The "\r\n" itself split across feeds. */
+    assert_int_equal(feed_str(&f, &l, "f\r", &used), 0);
+    assert_int_equal(l.count, 1);
+    assert_int_equal(feed_str(&f, &l, "\n", &used), 0);
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.text[1], "def");
+    /* One byte at a time. */
+    const char *s = "{\"message\":\"x\"}\r\n";
+    for (size_t i = 0; s[i]; i++) {
+        assert_int_equal(proto_framer_feed(&f, s + i, 1, collect, &l, &used), 0);
+        assert_int_equal(used, 1);
+    }
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.text[2], "{\"message\":\"x\"}");
+    proto_framer_free(&f);
+}
+
+static void test_frame_too_large(void **state)
+{
+    (void)state;
+    proto_framer f;
+    lines l = {0};
+    size_t used = 0;
+
+    /* Exactly the maximum, with and without '\r', is accepted. */
+    proto_framer_init(&f, 8);
+    assert_int_equal(feed_str(&f, &l, "12345678\n12345678\r\n", &used), 0);
+    assert_int_equal(l.count, 2);
+    assert_int_equal(l.len[1], 8);
+    /* The same, arriving in pieces. */
+    assert_int_equal(feed_str(&f, &l, "1234", &used), 0);
+    assert_int_equal(feed_str(&f, &l, "5678\r", &used), 0);
+    assert_int_equal(feed_str(&f, &l, "\n", &used), 0);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.text[2], "12345678");
+    proto_framer_free(&f);
+
+    /* One byte over in a complete line. */
+    proto_framer_init(&f, 8);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(feed_str(&f, &l, "ok\n123456789\nnext\n", &used), CC_E_MESSAGE_TOO_LARGE);
+    assert_int_equal(l.count, 1);
+    proto_framer_free(&f);
+
+    /* Over the maximum before the line end arrives: reported at once. */
+    proto_framer_init(&f, 8);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(feed_str(&f, &l, "12345", &used), 0);
+    assert_int_equal(feed_str(&f, &l, "67890", &used), CC_E_MESSAGE_TOO_LARGE);
+    assert_int_equal(l.count, 0);
+    proto_framer_free(&f);
+
+    /* Without any earlier partial line. */
+    proto_framer_init(&f, 8);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(feed_str(&f, &l, "0123456789abcdef", &used), CC_E_MESSAGE_TOO_LARGE);
+    assert_int_equal(l.count, 0);
+    proto_framer_free(&f);
+
+    /* A partial line plus the rest of it over the maximum. */
+    proto_framer_init(&f, 8);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(feed_str(&f, &l, "12345", &used), 0);
+    assert_int_equal(feed_str(&f, &l, "6789\r\n", &used), CC_E_MESSAGE_TOO_LARGE);
+    assert_int_equal(l.count, 0);
+    proto_framer_free(&f);
+
+    /* The default maximum. */
+    proto_framer_init(&f, PROTO_LINE_MAX_DEFAULT);
+    memset(&l, 0, sizeof l);
+    size_t n = PROTO_LINE_MAX_DEFAULT + 2;
+    char *big = malloc(n);
+    memset(big, 'x', n);
+    assert_int_equal(proto_framer_feed(&f, big, n, collect, &l, &used), CC_E_MESSAGE_TOO_LARGE);
+    free(big);
+    proto_framer_free(&f);
+}
+
+static void test_frame_pause_and_error(void **state)
+{
+    (void)state;
+    proto_framer f;
+    proto_framer_init(&f, 64);
+    lines l = {0};
+    size_t used = 0;
+    l.pause_after = 1;
+    const char *s = "first\nsecond\nthi";
+    assert_int_equal(feed_str(&f, &l, s, &used), PROTO_FRAME_PAUSE);
+    assert_int_equal(l.count, 1);
+    assert_int_equal(used, 6);
+    /* The caller feeds the rest again later. */
+    assert_int_equal(proto_framer_feed(&f, s + used, strlen(s) - used, collect, &l, &used), 0);
+    assert_int_equal(used, strlen(s) - 6);
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.text[1], "second");
+    /* Pause on a line completed from an earlier partial. */
+    l.pause_after = 3;
+    assert_int_equal(feed_str(&f, &l, "rd\nfourth\n", &used), PROTO_FRAME_PAUSE);
+    assert_int_equal(used, 3);
+    assert_string_equal(l.text[2], "third");
+    assert_int_equal(feed_str(&f, &l, "fourth\n", &used), 0);
+    assert_int_equal(l.count, 4);
+    /* A callback's error stops the feed and is returned. */
+    l.fail_after = 5;
+    assert_int_equal(feed_str(&f, &l, "fifth\nsixth\n", &used), CC_E_INVALID_STATE);
+    assert_int_equal(l.count, 5);
+    assert_int_equal(used, 6);
+    proto_framer_free(&f);
+}
+
+/* ---- jw ------------------------------------------------------------------------- */
+
+/* Writes s (n bytes) with jw_strn and returns the output in a static buffer. */
+static const char *jw_of(const char *s, size_t n)
+{
+    static char out[256];
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_strn(&b, s, n);
+    assert_true(b.len < sizeof out);
+    memcpy(out, b.data, b.len + 1);
+    cc_buf_free(&b);
+    return out;
+}
+
+/* Parses a JSON string literal back with jansson and compares it to want. */
+static void assert_json_string(const char *json, const char *want, size_t want_len)
+{
+    json_error_t e;
+    json_t *v = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+    assert_non_null(v);
+    assert_true(json_is_string(v));
+    assert_int_equal(json_string_length(v), want_len);
+    assert_memory_equal(json_string_value(v), want, want_len);
+    json_decref(v);
+}
+
+static void test_jw_escaping(void **state)
+{
+    (void)state;
+    assert_string_equal(jw_of("plain", 5), "\"plain\"");
+    assert_string_equal(jw_of("", 0), "\"\"");
+    assert_string_equal(jw_of("a\"b\\c", 5), "\"a\\\"b\\\\c\"");
+    assert_string_equal(jw_of("\n\r\t", 3), "\"\\n\\r\\t\"");
+    assert_string_equal(jw_of("\x01\x1f", 2), "\"\\u0001\\u001f\"");
+    assert_string_equal(jw_of("a\0b", 3), "\"a\\u0000b\"");
+    /* DEL and '/' need no escaping in JSON. */
+    assert_string_equal(jw_of("\x7f/", 2), "\"\x7f/\"");
+    const char all[] = "q\"\\\n\x02 \xc3\xa9";
+    assert_json_string(jw_of(all, sizeof all - 1), all, sizeof all - 1);
+    assert_json_string(jw_of("a\0b", 3), "a\0b", 3);
+
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_str(&b, "x\ty");
+    assert_string_equal(b.data, "\"x\\ty\"");
+    cc_buf_free(&b);
+}
+
+static void test_jw_utf8(void **state)
+{
+    (void)state;
+    /* Valid sequences of 2, 3 and 4 bytes pass through unchanged. */
+    const char *valid[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+                           "\xed\x9f\xbf", "\xee\x80\x80", "\xc2\x80"};
+    char want[64];
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        snprintf(want, sizeof want, "\"%s\"", valid[i]);
+        assert_string_equal(jw_of(valid[i], strlen(valid[i])), want);
+    }
+#define FFFD "\xef\xbf\xbd"
+    /* Stray continuation bytes, invalid lead bytes, overlong forms, surrogates, code
+     * points over U+10FFFF and truncated sequences: each bad byte becomes U+FFFD. */
+    assert_string_equal(jw_of("\x80", 1), "\"" FFFD "\"");
+    assert_string_equal(jw_of("\xff", 1), "\"" FFFD "\"");
+    assert_string_equal(jw_of("a\xfe" "b", 3), "\"a" FFFD "b\"");
+    assert_string_equal(jw_of("\xc0\x80", 2), "\"" FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xc1\xbf", 2), "\"" FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xe0\x80\x80", 3), "\"" FFFD FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xed\xa0\x80", 3), "\"" FFFD FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xf0\x80\x80\x80", 4), "\"" FFFD FFFD FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xf4\x90\x80\x80", 4), "\"" FFFD FFFD FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xf5\x80", 2), "\"" FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xe2\x82", 2), "\"" FFFD FFFD "\"");
+    assert_string_equal(jw_of("\xc3", 1), "\"" FFFD "\"");
+    assert_string_equal(jw_of("\xc3" "A", 2), "\"" FFFD "A\"");
+    /* Truncation must look at n, not at a NUL: "\xe2\x82\xac" cut to 2 bytes. */
+    assert_string_equal(jw_of("\xe2\x82\xac", 2), "\"" FFFD FFFD "\"");
+#undef FFFD
+    /* Whatever goes in, the output is valid JSON that jansson accepts. */
+    unsigned char bytes[256];
+    for (int i = 0; i < 256; i++)
+        bytes[i] = (unsigned char)(255 - i);
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_strn(&b, (const char *)bytes, sizeof bytes);
+    json_error_t e;
+    json_t *v = json_loads(b.data, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+    assert_non_null(v);
+    assert_true(json_is_string(v));
+    json_decref(v);
+    cc_buf_free(&b);
+}
+
+static void test_jw_message(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "EventTest");
+    jw_kv_str(&b, "s", "v\"");
+    jw_kv_int(&b, "neg", -5);
+    jw_kv_int(&b, "max", INT64_MAX);
+    jw_kv_int(&b, "min", INT64_MIN);
+    jw_kv_bool(&b, "t", true);
+    jw_kv_bool(&b, "f", false);
+    jw_key(&b, "obj");
+    cc_buf_putc(&b, '{');
+    jw_kv_int(&b, "a", 1);
+    jw_kv_int(&b, "b", 2);
+    cc_buf_putc(&b, '}');
+    assert_string_equal(b.data, "{\"message\":\"EventTest\",\"s\":\"v\\\"\",\"neg\":-5,"
+                                "\"max\":9223372036854775807,\"min\":-9223372036854775808,"
+                                "\"t\":true,\"f\":false,\"obj\":{\"a\":1,\"b\":2}");
+    /* Open: the connection closes it; closed, it is valid JSON. */
+    cc_buf_putc(&b, '}');
+    json_error_t e;
+    json_t *v = json_loadb(b.data, b.len, 0, &e);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "min")), INT64_MIN);
+    assert_true(json_is_true(json_object_get(v, "t")));
+    json_decref(v);
+    cc_buf_free(&b);
+}
+
+/* ---- msg: parsing ----------------------------------------------------------------- */
+
+static int parse(proto_msg *m, const char *s)
+{
+    return proto_msg_parse(m, s, strlen(s));
+}
+
+static void test_msg_parse_errors(void **state)
+{
+    (void)state;
+    proto_msg m;
+    static const char *const not_json[] = {"", "nope", "{", "{\"message\":}", "{\"a\":1}x",
+                                           "{\"message\":\"X\",}"};
+    for (size_t i = 0; i < sizeof not_json / sizeof not_json[0]; i++) {
+        assert_int_equal(parse(&m, not_json[i]), CC_E_INVALID_MESSAGE);
+        assert_non_null(strstr(m.desc, "JSON"));
+        assert_null(m.name);
+        proto_msg_free(&m);
+    }
+    static const char *const not_object[] = {"[1,2]", "[]"};
+    for (size_t i = 0; i < sizeof not_object / sizeof not_object[0]; i++) {
+        assert_int_equal(parse(&m, not_object[i]), CC_E_INVALID_MESSAGE);
+        assert_string_equal(m.desc, "not a JSON object");
+        proto_msg_free(&m);
+    }
+    /* Scalars are not objects either, whichever description they get. */
+    static const char *const scalars[] = {"3", "\"RequestPing\"", "null", "true"};
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
+        assert_int_equal(parse(&m, scalars[i]), CC_E_INVALID_MESSAGE);
+        assert_null(m.name);
+        proto_msg_free(&m);
+    }
+    static const char *const no_message[] = {"{}", "{\"message\":5}", "{\"message\":null}",
+                                             "{\"Message\":\"RequestPing\"}",
+                                             "{\"message\":[\"RequestPing\"]}"};
+    for (size_t i = 0; i < sizeof no_message / sizeof no_message[0]; i++) {
+        assert_int_equal(parse(&m, no_message[i]), CC_E_INVALID_MESSAGE);
+        assert_non_null(strstr(m.desc, "message"));
+        assert_null(m.name);
+        proto_msg_free(&m);
+    }
+    /* A valid referenceId is still reported when "message" is missing, so the error can
+     * carry it. */
+    assert_int_equal(parse(&m, "{\"referenceId\":7}"), CC_E_INVALID_MESSAGE);
+    assert_int_equal(m.ref, 7);
+    assert_true(m.ref_present);
+    proto_msg_free(&m);
+    /* Freeing twice, or a zeroed message, is safe. */
+    proto_msg_free(&m);
+    memset(&m, 0, sizeof m);
+    proto_msg_free(&m);
+    /* Embedded NUL in the input is not valid JSON. */
+    assert_int_equal(proto_msg_parse(&m, "{\"message\":\"a\"}\0", 16), CC_E_INVALID_MESSAGE);
+    proto_msg_free(&m);
+}
+
+static void test_msg_parse_ok(void **state)
+{
+    (void)state;
+    proto_msg m;
+    /* Only len bytes count: the rest of the buffer is the next line. */
+    const char *two = "{\"message\":\"RequestPing\",\"referenceId\":3,\"extra\":[1]}\n{";
+    assert_int_equal(proto_msg_parse(&m, two, strlen(two) - 2), 0);
+    assert_string_equal(m.name, "RequestPing");
+    assert_int_equal(m.ref, 3);
+    assert_true(m.ref_present);
+    assert_true(proto_msg_is_request(&m));
+    assert_int_equal(proto_msg_check_ref(&m), 0);
+    proto_msg_free(&m);
+
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"seq\":1}"), 0);
+    assert_false(proto_msg_is_request(&m));
+    assert_int_equal(m.ref, 0);
+    assert_false(m.ref_present);
+    proto_msg_free(&m);
+
+    assert_int_equal(parse(&m, "{\"message\":\"Requester\"}"), 0);
+    assert_true(proto_msg_is_request(&m));
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"Reques\"}"), 0);
+    assert_false(proto_msg_is_request(&m));
+    proto_msg_free(&m);
+}
+
+static void test_msg_reference_id(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        int64_t ref;
+        bool present;
+        int check;
+    } cases[] = {
+        {"{\"message\":\"RequestX\"}", 0, false, CC_E_INVALID_ATTRIBUTE},
+        {"{\"message\":\"RequestX\",\"referenceId\":1}", 1, true, 0},
+        {"{\"message\":\"RequestX\",\"referenceId\":9007199254740993}", 9007199254740993LL,
+         true, 0},
+        {"{\"message\":\"RequestX\",\"referenceId\":0}", 0, true, CC_E_INVALID_ATTRIBUTE},
+        {"{\"message\":\"RequestX\",\"referenceId\":-4}", 0, true, CC_E_INVALID_ATTRIBUTE},
+        {"{\"message\":\"RequestX\",\"referenceId\":\"5\"}", 0, true, CC_E_INVALID_ATTRIBUTE},
+        {"{\"message\":\"RequestX\",\"referenceId\":2.0}", 0, true, CC_E_INVALID_ATTRIBUTE},
+        {"{\"message\":\"RequestX\",\"referenceId\":null}", 0, true, CC_E_INVALID_ATTRIBUTE},
+        {"{\"message\":\"RequestX\",\"referenceId\":true}", 0, true, CC_E_INVALID_ATTRIBUTE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        proto_msg m;
+        assert_int_equal(parse(&m, cases[i].json), 0);
+        assert_int_equal(m.ref, cases[i].ref);
+        assert_int_equal(m.ref_present, cases[i].present);
+        assert_int_equal(proto_msg_check_ref(&m), cases[i].check);
+        if (cases[i].check)
+            assert_non_null(strstr(m.desc, "referenceId"));
+        proto_msg_free(&m);
+    }
+}
+
+/* ---- msg: getters ------------------------------------------------------------------ */
+
+/* Asserts that a getter failed with code 3 and a description that names field. */
+static void assert_attr_error(int rc, const proto_msg *m, const char *field)
+{
+    assert_int_equal(rc, CC_E_INVALID_ATTRIBUTE);
+    if (strstr(m->desc, field) == NULL)
+        fail_msg("description \"%s\" does not name %s", m->desc, field);
+}
+
+static void test_get_str_and_id(void **state)
+{
+    (void)state;
+    char long_id[PROTO_ID_MAX + 2];
+    memset(long_id, 'i', sizeof long_id);
+    long_id[PROTO_ID_MAX + 1] = '\0';
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"message\":\"RequestX\",\"s\":\"text\",\"n\":5,\"nul\":null,\"e\":\"\","
+             "\"ctl\":\"a\\tb\",\"del\":\"a\\u007fb\",\"long\":\"%s\",\"max\":\"%.*s\"}",
+             long_id, PROTO_ID_MAX, long_id);
+    proto_msg m;
+    assert_int_equal(parse(&m, json), 0);
+    const char *out = "unset";
+
+    assert_int_equal(proto_get_str(&m, "s", true, 10, &out), 0);
+    assert_string_equal(out, "text");
+    assert_attr_error(proto_get_str(&m, "s", true, 3, &out), &m, "s is too long");
+    assert_null(out);
+    assert_attr_error(proto_get_str(&m, "absent", true, 10, &out), &m, "absent is missing");
+    assert_int_equal(proto_get_str(&m, "absent", false, 10, &out), 0);
+    assert_null(out);
+    /* null counts as absent. */
+    assert_int_equal(proto_get_str(&m, "nul", false, 10, &out), 0);
+    assert_null(out);
+    assert_attr_error(proto_get_str(&m, "nul", true, 10, &out), &m, "nul");
+    assert_attr_error(proto_get_str(&m, "n", false, 10, &out), &m, "n must be a string");
+
+    assert_int_equal(proto_get_id(&m, "max", true, &out), 0);
+    assert_int_equal(strlen(out), PROTO_ID_MAX);
+    assert_attr_error(proto_get_id(&m, "long", true, &out), &m, "long");
+    assert_attr_error(proto_get_id(&m, "e", true, &out), &m, "e must not be empty");
+    assert_attr_error(proto_get_id(&m, "e", false, &out), &m, "e must not be empty");
+    assert_attr_error(proto_get_id(&m, "ctl", true, &out), &m, "ctl");
+    assert_attr_error(proto_get_id(&m, "del", true, &out), &m, "del");
+    assert_attr_error(proto_get_id(&m, "n", true, &out), &m, "n");
+    assert_attr_error(proto_get_id(&m, "tenant", true, &out), &m, "tenant");
+    assert_int_equal(proto_get_id(&m, "tenant", false, &out), 0);
+    assert_null(out);
+    proto_msg_free(&m);
+}
+
+static void test_get_int_and_flag(void **state)
+{
+    (void)state;
+    proto_msg m;
+    assert_int_equal(parse(&m, "{\"message\":\"RequestX\",\"i\":7,\"neg\":-1,\"f\":1.5,"
+                               "\"s\":\"7\",\"nul\":null,\"t\":true,\"no\":false,\"one\":1,"
+                               "\"zero\":0,\"two\":2,\"yes\":\"yes\"}"),
+                     0);
+    int64_t i = 99;
+    assert_int_equal(proto_get_int(&m, "i", true, 0, 10, &i), 0);
+    assert_int_equal(i, 7);
+    assert_attr_error(proto_get_int(&m, "i", true, 0, 6, &i), &m, "i is out of range");
+    assert_attr_error(proto_get_int(&m, "i", true, 8, 10, &i), &m, "i is out of range");
+    assert_int_equal(i, 7);
+    assert_attr_error(proto_get_int(&m, "neg", true, 0, 10, &i), &m, "neg");
+    assert_attr_error(proto_get_int(&m, "f", true, 0, 10, &i), &m, "f must be an integer");
+    assert_attr_error(proto_get_int(&m, "s", true, 0, 10, &i), &m, "s must be an integer");
+    assert_attr_error(proto_get_int(&m, "nul", false, 0, 10, &i), &m, "nul");
+    assert_attr_error(proto_get_int(&m, "absent", true, 0, 10, &i), &m, "absent is missing");
+    i = 42;
+    assert_int_equal(proto_get_int(&m, "absent", false, 0, 10, &i), 0);
+    assert_int_equal(i, 42);
+
+    bool b = false;
+    assert_int_equal(proto_get_flag(&m, "t", true, &b), 0);
+    assert_true(b);
+    assert_int_equal(proto_get_flag(&m, "no", true, &b), 0);
+    assert_false(b);
+    assert_int_equal(proto_get_flag(&m, "one", true, &b), 0);
+    assert_true(b);
+    assert_int_equal(proto_get_flag(&m, "zero", true, &b), 0);
+    assert_false(b);
+    assert_attr_error(proto_get_flag(&m, "two", true, &b), &m, "two must be 0 or 1");
+    assert_attr_error(proto_get_flag(&m, "yes", true, &b), &m, "yes");
+    assert_attr_error(proto_get_flag(&m, "f", true, &b), &m, "f");
+    assert_attr_error(proto_get_flag(&m, "absent", true, &b), &m, "absent is missing");
+    b = true;
+    assert_int_equal(proto_get_flag(&m, "absent", false, &b), 0);
+    assert_true(b);
+    proto_msg_free(&m);
+}
+
+static void test_get_object_array_reason(void **state)
+{
+    (void)state;
+    char long_text[PROTO_TEXT_MAX + 2];
+    memset(long_text, 't', sizeof long_text);
+    long_text[PROTO_TEXT_MAX + 1] = '\0';
+    char long_id[PROTO_ID_MAX + 2];
+    memset(long_id, 'i', sizeof long_id);
+    long_id[PROTO_ID_MAX + 1] = '\0';
+    static char json[4096];
+    snprintf(json, sizeof json,
+             "{\"message\":\"RequestX\",\"o\":{\"a\":1},\"arr\":[1],\"ids\":[\"a\",\"b\"],"
+             "\"noids\":[],\"badids\":[\"a\",2],\"ctlids\":[\"a\",\"b\\nc\"],\"emptyid\":[\"\"],\"longid\":[\"%s\"],"
+             "\"r\":{\"code\":3,\"description\":\"Lunch\"},\"r0\":{},\"rs\":\"Lunch\","
+             "\"rneg\":{\"code\":-1},\"rbig\":{\"code\":2147483648},"
+             "\"rcs\":{\"code\":\"3\"},\"rds\":{\"description\":5},"
+             "\"rlong\":{\"description\":\"%s\"},\"rnul\":null}",
+             long_id, long_text);
+    proto_msg m;
+    assert_int_equal(parse(&m, json), 0);
+    json_t *o = NULL;
+    assert_int_equal(proto_get_object(&m, "o", true, &o), 0);
+    assert_non_null(o);
+    assert_true(json_is_object(o));
+    assert_attr_error(proto_get_object(&m, "arr", true, &o), &m, "arr must be an object");
+    assert_null(o);
+    assert_attr_error(proto_get_object(&m, "absent", true, &o), &m, "absent is missing");
+    assert_int_equal(proto_get_object(&m, "absent", false, &o), 0);
+    assert_null(o);
+
+    json_t *a = NULL;
+    assert_int_equal(proto_get_id_array(&m, "ids", true, &a), 0);
+    assert_int_equal(json_array_size(a), 2);
+    assert_int_equal(proto_get_id_array(&m, "noids", true, &a), 0);
+    assert_int_equal(json_array_size(a), 0);
+    assert_attr_error(proto_get_id_array(&m, "o", true, &a), &m, "o");
+    assert_attr_error(proto_get_id_array(&m, "badids", true, &a), &m, "badids");
+    assert_attr_error(proto_get_id_array(&m, "emptyid", true, &a), &m, "emptyid");
+    assert_attr_error(proto_get_id_array(&m, "ctlids", true, &a), &m, "ctlids");
+    assert_attr_error(proto_get_id_array(&m, "longid", true, &a), &m, "longid");
+    assert_attr_error(proto_get_id_array(&m, "tenants", true, &a), &m, "tenants is missing");
+    assert_int_equal(proto_get_id_array(&m, "tenants", false, &a), 0);
+    assert_null(a);
+
+    bool present = true;
+    int64_t code = -7;
+    const char *desc = "x";
+    assert_int_equal(proto_get_reason(&m, "r", &present, &code, &desc), 0);
+    assert_true(present);
+    assert_int_equal(code, 3);
+    assert_string_equal(desc, "Lunch");
+    assert_int_equal(proto_get_reason(&m, "r0", &present, &code, &desc), 0);
+    assert_true(present);
+    assert_int_equal(code, 0);
+    assert_null(desc);
+    assert_int_equal(proto_get_reason(&m, "absent", &present, &code, &desc), 0);
+    assert_false(present);
+    assert_int_equal(proto_get_reason(&m, "rnul", &present, &code, &desc), 0);
+    assert_false(present);
+    assert_attr_error(proto_get_reason(&m, "rs", &present, &code, &desc), &m, "rs");
+    assert_attr_error(proto_get_reason(&m, "rneg", &present, &code, &desc), &m, "rneg.code");
+    assert_attr_error(proto_get_reason(&m, "rbig", &present, &code, &desc), &m, "rbig.code");
+    assert_attr_error(proto_get_reason(&m, "rcs", &present, &code, &desc), &m, "rcs.code");
+    assert_attr_error(proto_get_reason(&m, "rds", &present, &code, &desc), &m,
+                      "rds.description");
+    assert_attr_error(proto_get_reason(&m, "rlong", &present, &code, &desc), &m,
+                      "rlong.description");
+    proto_msg_free(&m);
+}
+
+/* ---- msg: encoders and decoders ------------------------------------------------------ */
+
+/* Closes an open message as a connection would and parses it. */
+static json_t *close_and_load(const cc_buf *open, const char *tail)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_append(&b, open->data, open->len);
+    cc_buf_puts(&b, tail);
+    json_error_t e;
+    json_t *v = json_loadb(b.data, b.len, 0, &e);
+    if (!v)
+        fail_msg("not JSON: %s (%s)", b.data, e.text);
+    cc_buf_free(&b);
+    return v;
+}
+
+static void test_enc_ack_error(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_ack(&b, 12);
+    assert_string_equal(b.data, "{\"message\":\"EventAck\",\"referenceId\":12");
+    json_t *v = close_and_load(&b, ",\"seq\":1}");
+    assert_int_equal(json_integer_value(json_object_get(v, "seq")), 1);
+    json_decref(v);
+
+    cc_buf_reset(&b);
+    proto_enc_error(&b, 5, CC_E_UNKNOWN_MEDIA, "media \"fax\" is not configured");
+    v = close_and_load(&b, "}");
+    assert_string_equal(json_string_value(json_object_get(v, "message")), "EventError");
+    assert_int_equal(json_integer_value(json_object_get(v, "referenceId")), 5);
+    assert_int_equal(json_integer_value(json_object_get(v, "errorCode")), 8);
+    assert_string_equal(json_string_value(json_object_get(v, "errorName")), "UnknownMedia");
+    assert_string_equal(json_string_value(json_object_get(v, "errorDescription")),
+                        "media \"fax\" is not configured");
+    json_decref(v);
+
+    /* No referenceId: the field is absent, not 0. */
+    cc_buf_reset(&b);
+    proto_enc_error(&b, 0, CC_E_INVALID_MESSAGE, NULL);
+    v = close_and_load(&b, "}");
+    assert_null(json_object_get(v, "referenceId"));
+    assert_int_equal(json_integer_value(json_object_get(v, "errorCode")), 1);
+    assert_string_equal(json_string_value(json_object_get(v, "errorDescription")), "");
+    json_decref(v);
+
+    /* Internal errors travel as Unavailable. */
+    cc_buf_reset(&b);
+    proto_enc_error(&b, 9, CC_E_IO, "disk");
+    v = close_and_load(&b, "}");
+    assert_int_equal(json_integer_value(json_object_get(v, "errorCode")), 14);
+    assert_string_equal(json_string_value(json_object_get(v, "errorName")), "Unavailable");
+    json_decref(v);
+    cc_buf_free(&b);
+
+    assert_string_equal(proto_ixn_state_name(PROTO_IXN_INVITED), "Invited");
+    assert_string_equal(proto_ixn_state_name(PROTO_IXN_HANDLING), "Handling");
+    assert_string_equal(proto_ixn_state_name(PROTO_IXN_AFTER_WORK), "AfterWork");
+}
+
+static const char agent_state_json[] =
+    "{\"message\":\"EventPlaceAgentState\",\"serverName\":\"ixn-a\",\"cause\":\"PartyAdded\","
+    "\"tenant\":\"Resources\",\"agentId\":\"1001\",\"placeId\":\"P1001\",\"version\":42,"
+    "\"loggedIn\":true,\"dnd\":false,"
+    "\"media\":{\"chat\":{\"ready\":true,\"reason\":null},"
+    "\"email\":{\"ready\":false,\"reason\":{\"code\":3,\"description\":\"Lunch\"}}},"
+    "\"interactions\":[{\"interactionId\":\"ixn-a:1\",\"media\":\"chat\",\"state\":\"Handling\"},"
+    "{\"interactionId\":\"ixn-a:2\",\"media\":\"chat\",\"state\":\"Handling\"},"
+    "{\"interactionId\":\"ixn-a:3\",\"media\":\"chat\",\"state\":\"Invited\"},"
+    "{\"interactionId\":\"ixn-a:4\",\"media\":\"voice\",\"state\":\"AfterWork\"}],"
+    "\"seq\":311}";
+
+static void test_decode_agent_state(void **state)
+{
+    (void)state;
+    cc_media_table media;
+    cc_media_init(&media);
+    assert_int_equal(cc_media_intern(&media, "voice", 5), 0);
+    proto_msg m;
+    assert_int_equal(parse(&m, agent_state_json), 0);
+    proto_agent_state st;
+    assert_int_equal(proto_decode_agent_state(&m, &media, &st), 0);
+    assert_string_equal(st.server_name, "ixn-a");
+    assert_string_equal(st.cause, "PartyAdded");
+    assert_string_equal(st.tenant, "Resources");
+    assert_string_equal(st.agent_id, "1001");
+    assert_string_equal(st.place_id, "P1001");
+    assert_int_equal(st.version, 42);
+    assert_true(st.logged_in);
+    assert_false(st.dnd);
+    int chat = cc_media_find(&media, "chat", 4);
+    int email = cc_media_find(&media, "email", 5);
+    assert_true(chat > 0 && email > 0);
+    assert_int_equal(st.added, ((cc_media_mask)1 << chat) | ((cc_media_mask)1 << email));
+    assert_int_equal(st.ready, (cc_media_mask)1 << chat);
+    assert_int_equal(st.counts[PROTO_IXN_HANDLING][chat], 2);
+    assert_int_equal(st.counts[PROTO_IXN_INVITED][chat], 1);
+    assert_int_equal(st.counts[PROTO_IXN_AFTER_WORK][chat], 0);
+    /* Voice is held (after work) without being added. */
+    assert_int_equal(st.counts[PROTO_IXN_AFTER_WORK][0], 1);
+    assert_int_equal(st.counts[PROTO_IXN_HANDLING][email], 0);
+    proto_msg_free(&m);
+
+    /* A logout: no media, no interactions. */
+    assert_int_equal(parse(&m, "{\"message\":\"EventPlaceAgentState\",\"tenant\":\"T\","
+                               "\"agentId\":\"A\",\"version\":43,\"loggedIn\":false}"),
+                     0);
+    assert_int_equal(proto_decode_agent_state(&m, &media, &st), 0);
+    assert_false(st.logged_in);
+    assert_null(st.place_id);
+    assert_int_equal(st.added, 0);
+    proto_msg_free(&m);
+}
+
+static void test_decode_agent_state_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body; /* fields after "message" */
+        const char *field;
+    } cases[] = {
+        {",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true", "tenant"},
+        {",\"tenant\":\"T\",\"version\":1,\"loggedIn\":true", "agentId"},
+        {",\"tenant\":\"\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true", "tenant"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"loggedIn\":true", "version"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":-1,\"loggedIn\":true", "version"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1", "loggedIn"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,\"dnd\":3", "dnd"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,\"media\":[]",
+         "media"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,"
+         "\"media\":{\"Bad Name\":{\"ready\":true}}",
+         "media"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,"
+         "\"interactions\":{}",
+         "interactions"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,"
+         "\"interactions\":[{\"media\":\"chat\"}]",
+         "interactions"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,"
+         "\"interactions\":[5]",
+         "interactions"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,"
+         "\"interactions\":[{\"media\":\"chat\",\"state\":\"Ringing\"}]",
+         "interactions"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,"
+         "\"interactions\":[{\"media\":\"-x\",\"state\":\"Handling\"}]",
+         "interactions"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"message\":\"EventPlaceAgentState\"%s}", cases[i].body);
+        cc_media_table media;
+        cc_media_init(&media);
+        proto_msg m;
+        assert_int_equal(parse(&m, json), 0);
+        proto_agent_state st;
+        assert_attr_error(proto_decode_agent_state(&m, &media, &st), &m, cases[i].field);
+        proto_msg_free(&m);
+    }
+
+    /* A full media table makes a new name an error rather than a silent drop. */
+    cc_media_table media;
+    cc_media_init(&media);
+    char name[8];
+    for (int i = 0; i < CC_MEDIA_MAX; i++) {
+        int n = snprintf(name, sizeof name, "m%d", i);
+        assert_int_equal(cc_media_intern(&media, name, (size_t)n), i);
+    }
+    proto_msg m;
+    assert_int_equal(parse(&m, "{\"message\":\"EventPlaceAgentState\",\"tenant\":\"T\","
+                               "\"agentId\":\"A\",\"version\":1,\"loggedIn\":true,"
+                               "\"media\":{\"m63\":{\"ready\":true},\"fresh\":{}}}"),
+                     0);
+    proto_agent_state st;
+    assert_attr_error(proto_decode_agent_state(&m, &media, &st), &m, "media");
+    proto_msg_free(&m);
+}
+
+static void test_status_round_trip(void **state)
+{
+    (void)state;
+    cc_media_table media;
+    cc_media_init(&media);
+    cc_media_intern(&media, "voice", 5);
+    cc_media_intern(&media, "chat", 4);
+    cc_media_intern(&media, "email", 5);
+    cc_media_intern(&media, "sms", 3);
+
+    proto_agent_status st;
+    memset(&st, 0, sizeof st);
+    st.tenant = "Resources";
+    st.agent_id = "10\"01";
+    st.place_id = "P1001";
+    st.rule = "Blended";
+    st.logged_in = true;
+    st.dnd = false;
+    st.media = (1u << 1) | (1u << 2) | (1u << 0);
+    st.ready[0] = true;
+    st.current[0] = 0;
+    st.max[0] = 0;
+    st.available[0] = 0;
+    st.ready[1] = true;
+    st.current[1] = 1;
+    st.max[1] = 3;
+    st.available[1] = 2;
+    st.ready[2] = false;
+    st.current[2] = 0;
+    st.max[2] = 255;
+    st.available[2] = 0;
+
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_status(&b, &st, &media);
+    /* Open, without a version: the sender appends it per target. */
+    assert_int_not_equal(b.data[b.len - 1], '\n');
+    assert_null(strstr(b.data, "version"));
+    assert_null(strstr(b.data, "sms"));
+    /* Media in id order. */
+    char *pv = strstr(b.data, "\"voice\""), *pc = strstr(b.data, "\"chat\""),
+         *pe = strstr(b.data, "\"email\"");
+    assert_true(pv && pc && pe && pv < pc && pc < pe);
+    cc_buf_puts(&b, ",\"version\":42,\"seq\":9}");
+
+    /* Decode into a table that knows the media in another order. */
+    cc_media_table other;
+    cc_media_init(&other);
+    cc_media_intern(&other, "email", 5);
+    cc_media_intern(&other, "chat", 4);
+    proto_msg m;
+    assert_int_equal(proto_msg_parse(&m, b.data, b.len), 0);
+    assert_string_equal(m.name, "EventCurrentAgentStatus");
+    proto_agent_status got;
+    assert_int_equal(proto_decode_status(&m, &other, true, &got), 0);
+    assert_string_equal(got.tenant, "Resources");
+    assert_string_equal(got.agent_id, "10\"01");
+    assert_string_equal(got.place_id, "P1001");
+    assert_string_equal(got.rule, "Blended");
+    assert_int_equal(got.version, 42);
+    assert_true(got.logged_in);
+    assert_false(got.dnd);
+    int voice = cc_media_find(&other, "voice", 5);
+    assert_int_equal(voice, 2);
+    assert_int_equal(got.media, 7);
+    assert_true(got.ready[1]);
+    assert_int_equal(got.current[1], 1);
+    assert_int_equal(got.max[1], 3);
+    assert_int_equal(got.available[1], 2);
+    assert_false(got.ready[0]);
+    assert_int_equal(got.max[0], 255);
+    assert_true(got.ready[voice]);
+    assert_int_equal(got.max[voice], 0);
+    proto_msg_free(&m);
+
+    /* Without interning, media the table does not know are skipped. */
+    cc_media_table small;
+    cc_media_init(&small);
+    cc_media_intern(&small, "chat", 4);
+    assert_int_equal(proto_msg_parse(&m, b.data, b.len), 0);
+    assert_int_equal(proto_decode_status(&m, &small, false, &got), 0);
+    assert_int_equal(small.count, 1);
+    assert_int_equal(got.media, 1);
+    assert_int_equal(got.available[0], 2);
+    proto_msg_free(&m);
+
+    /* An agent not logged in: no media at all, no place, no rule, version 0. */
+    memset(&st, 0, sizeof st);
+    st.tenant = "T";
+    st.agent_id = "A";
+    cc_buf_reset(&b);
+    proto_enc_status(&b, &st, &media);
+    cc_buf_putc(&b, '}');
+    assert_int_equal(proto_msg_parse(&m, b.data, b.len), 0);
+    assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+    assert_false(got.logged_in);
+    assert_null(got.place_id);
+    assert_null(got.rule);
+    assert_int_equal(got.version, 0);
+    assert_int_equal(got.media, 0);
+    json_t *mo = json_object_get(m.root, "media");
+    assert_true(json_is_object(mo));
+    assert_int_equal(json_object_size(mo), 0);
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_decode_status_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        const char *field;
+    } cases[] = {
+        {",\"agentId\":\"A\"", "tenant"},
+        {",\"tenant\":\"T\"", "agentId"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"version\":\"1\"", "version"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"loggedIn\":\"yes\"", "loggedIn"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":5", "media"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":{\"chat\":1}", "media"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":{\"chat\":{\"ready\":true}}", "media"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":{\"chat\":{\"ready\":true,"
+         "\"current\":-1,\"max\":1,\"available\":1}}",
+         "media"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":{\"chat\":{\"ready\":true,"
+         "\"current\":0,\"max\":1,\"available\":1e3}}",
+         "media"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":{\"Chat\":{\"ready\":true,"
+         "\"current\":0,\"max\":1,\"available\":1}}",
+         "media"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"message\":\"EventCurrentAgentStatus\"%s}",
+                 cases[i].body);
+        cc_media_table media;
+        cc_media_init(&media);
+        proto_msg m;
+        assert_int_equal(parse(&m, json), 0);
+        proto_agent_status st;
+        assert_attr_error(proto_decode_status(&m, &media, true, &st), &m, cases[i].field);
+        proto_msg_free(&m);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame_split),
+        cmocka_unit_test(test_frame_partial),
+        cmocka_unit_test(test_frame_too_large),
+        cmocka_unit_test(test_frame_pause_and_error),
+        cmocka_unit_test(test_jw_escaping),
+        cmocka_unit_test(test_jw_utf8),
+        cmocka_unit_test(test_jw_message),
+        cmocka_unit_test(test_msg_parse_errors),
+        cmocka_unit_test(test_msg_parse_ok),
+        cmocka_unit_test(test_msg_reference_id),
+        cmocka_unit_test(test_get_str_and_id),
+        cmocka_unit_test(test_get_int_and_flag),
+        cmocka_unit_test(test_get_object_array_reason),
+        cmocka_unit_test(test_enc_ack_error),
+        cmocka_unit_test(test_decode_agent_state),
+        cmocka_unit_test(test_decode_agent_state_errors),
+        cmocka_unit_test(test_status_round_trip),
+        cmocka_unit_test(test_decode_status_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

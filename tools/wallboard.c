@@ -1,0 +1,454 @@
+/* wallboard: a terminal live summary for the demo. It registers as a StatClient on the
+ * statserver's port, subscribes to every agent status, keeps each agent's newest one and
+ * prints, every interval, per media how many agents are ready and not ready, the current
+ * and maximum capacity and what is available, the DND and logged-in counts, and the
+ * interaction servers the statserver is connected to. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/map.h"
+#include "common/media.h"
+#include "net/client.h"
+#include "net/conn.h"
+#include "proto/jw.h"
+#include "proto/msg.h"
+
+/* The wallboard keeps at most this many agents, so a runaway server cannot exhaust it. */
+#define WB_MAX_AGENTS 1000000
+/* At most this many servers are shown from a RequestServerList answer. */
+#define WB_MAX_SERVERS 32
+#define WB_ONCE_TIMEOUT_MS 10000
+
+typedef struct wb_agent {
+    bool dnd;
+    cc_media_mask media;
+    cc_media_mask ready;
+    uint32_t current[CC_MEDIA_MAX];
+    uint32_t max[CC_MEDIA_MAX];
+    uint32_t available[CC_MEDIA_MAX];
+} wb_agent;
+
+typedef struct wb_server {
+    char name[PROTO_ID_MAX + 1];
+    char address[80];
+    bool connected;
+    int64_t agents;
+} wb_server;
+
+typedef struct wb {
+    uv_loop_t loop;
+    cc_net net;
+    cc_client *client;
+    uv_timer_t timer;
+    uv_timer_t once_timer;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    const char *address;
+    const char *token;
+    const char *tenant;
+    bool once;
+    unsigned interval_s;
+    bool tty;
+    cc_media_table media;
+    cc_map agents; /* "tenant/agentId" -> wb_agent */
+    bool snapshot_done;
+    bool servers_known;
+    int64_t list_ref;
+    wb_server servers[WB_MAX_SERVERS];
+    int server_count;
+    uint64_t statuses;
+    uint64_t dropped;
+    char link[64];
+    bool printed_once;
+    bool stopping;
+    int exit_code;
+    uv_timer_t drain_timer;
+    uint64_t drain_start_us;
+} wb;
+
+static wb W;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: wallboard --server HOST:PORT --token T [--tenant T] [--once] "
+               "[--interval S]\n");
+}
+
+static bool parse_args(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, 's'},
+        {"token", required_argument, NULL, 'k'},
+        {"tenant", required_argument, NULL, 't'},
+        {"once", no_argument, NULL, 'o'},
+        {"interval", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    W.token = "";
+    W.interval_s = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': W.address = optarg; break;
+        case 'k': W.token = optarg; break;
+        case 't': W.tenant = optarg; break;
+        case 'o': W.once = true; break;
+        case 'i': W.interval_s = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return false;
+        }
+    }
+    if (!W.address) {
+        usage(stderr);
+        return false;
+    }
+    if (W.tenant && (!*W.tenant || strlen(W.tenant) > PROTO_ID_MAX)) {
+        fprintf(stderr, "wallboard: --tenant must be 1..%d bytes\n", PROTO_ID_MAX);
+        return false;
+    }
+    if (W.interval_s == 0 || W.interval_s > 3600)
+        W.interval_s = 2;
+    return true;
+}
+
+static void clear_agents(void)
+{
+    size_t pos = 0;
+    cc_map_slot *s;
+    while ((s = cc_map_next(&W.agents, &pos)) != NULL)
+        free(s->value);
+    cc_map_free(&W.agents);
+    cc_map_init(&W.agents);
+}
+
+static void print_board(void)
+{
+    uint32_t ready[CC_MEDIA_MAX] = {0}, notready[CC_MEDIA_MAX] = {0};
+    uint64_t cur[CC_MEDIA_MAX] = {0}, max[CC_MEDIA_MAX] = {0}, avail[CC_MEDIA_MAX] = {0};
+    size_t dnd = 0, logged_in = 0;
+    size_t pos = 0;
+    cc_map_slot *s;
+    while ((s = cc_map_next(&W.agents, &pos)) != NULL) {
+        const wb_agent *a = s->value;
+        logged_in++;
+        if (a->dnd)
+            dnd++;
+        for (int m = 0; m < W.media.count; m++) {
+            if (!(a->media & ((cc_media_mask)1 << m)))
+                continue;
+            if (a->ready & ((cc_media_mask)1 << m))
+                ready[m]++;
+            else
+                notready[m]++;
+            cur[m] += a->current[m];
+            max[m] += a->max[m];
+            avail[m] += a->available[m];
+        }
+    }
+    cc_buf b;
+    cc_buf_init(&b);
+    if (W.tty)
+        cc_buf_puts(&b, "\033[H\033[2J");
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    cc_buf_printf(&b, "wallboard %02d:%02d:%02d statserver=%s link=%s%s%s statuses=%" PRIu64 "\n",
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, W.address, W.link, W.tenant ? " tenant=" : "",
+                  W.tenant ? W.tenant : "", W.statuses);
+    cc_buf_printf(&b, "logged_in=%zu dnd=%zu%s\n", logged_in, dnd,
+                  W.snapshot_done ? "" : " (snapshot in progress)");
+    cc_buf_printf(&b, "%-10s %7s %9s %9s %9s\n", "media", "ready", "notready", "cur/max",
+                  "available");
+    /* Media in name order, so the rows stay put whatever order statuses named them in. */
+    int order[CC_MEDIA_MAX];
+    for (int i = 0; i < W.media.count; i++) {
+        int j = i;
+        while (j > 0 &&
+               strcmp(cc_media_name(&W.media, order[j - 1]), cc_media_name(&W.media, i)) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int i = 0; i < W.media.count; i++) {
+        int m = order[i];
+        char cm[48];
+        snprintf(cm, sizeof cm, "%" PRIu64 "/%" PRIu64, cur[m], max[m]);
+        cc_buf_printf(&b, "%-10s %7u %9u %9s %9" PRIu64 "\n", cc_media_name(&W.media, m), ready[m],
+                      notready[m], cm, avail[m]);
+    }
+    if (W.servers_known) {
+        for (int i = 0; i < W.server_count; i++)
+            cc_buf_printf(&b, "server %-12s %-22s %-12s agents=%" PRId64 "\n", W.servers[i].name,
+                          W.servers[i].address,
+                          W.servers[i].connected ? "connected" : "DISCONNECTED",
+                          W.servers[i].agents);
+    }
+    if (!W.tty)
+        cc_buf_puts(&b, "--\n");
+    fwrite(b.data, 1, b.len, stdout);
+    fflush(stdout);
+    cc_buf_free(&b);
+    W.printed_once = true;
+}
+
+static void request_server_list(void)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "RequestServerList");
+    W.list_ref = cc_client_request(W.client, &b);
+    cc_buf_free(&b);
+}
+
+static void close_cb_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Connections close from the check phase of a later loop turn, and a closing socket does
+ * not keep the loop running by itself, so the networking context is closed only once no
+ * TCP handle is left (or after a bounded wait). */
+static void count_tcp(uv_handle_t *h, void *arg)
+{
+    if (h->type == UV_TCP)
+        (*(int *)arg)++;
+}
+
+static void on_net_drain(uv_timer_t *t)
+{
+    int open = 0;
+    uv_walk(t->loop, count_tcp, &open);
+    if (open > 0 && cc_mono_us() - W.drain_start_us < 2000000u)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    cc_net_close(&W.net);
+}
+
+static void close_net_later(void)
+{
+    W.drain_start_us = cc_mono_us();
+    uv_timer_init(&W.loop, &W.drain_timer);
+    uv_timer_start(&W.drain_timer, on_net_drain, 10, 10);
+}
+
+static void stop(int code)
+{
+    if (W.stopping)
+        return;
+    W.stopping = true;
+    W.exit_code = code;
+    cc_client_free(W.client);
+    W.client = NULL;
+    uv_close((uv_handle_t *)&W.timer, close_cb_noop);
+    uv_close((uv_handle_t *)&W.once_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&W.sigint, close_cb_noop);
+    uv_close((uv_handle_t *)&W.sigterm, close_cb_noop);
+    close_net_later();
+}
+
+static void maybe_done_once(void)
+{
+    if (W.once && W.snapshot_done && W.servers_known && !W.stopping) {
+        print_board();
+        stop(0);
+    }
+}
+
+static void take_server_list(proto_msg *msg)
+{
+    json_t *arr = json_object_get(msg->root, "servers");
+    W.server_count = 0;
+    if (json_is_array(arr)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(arr, i, v)
+        {
+            if (W.server_count == WB_MAX_SERVERS || !json_is_object(v))
+                break;
+            wb_server *s = &W.servers[W.server_count++];
+            const char *name = json_string_value(json_object_get(v, "name"));
+            const char *addr = json_string_value(json_object_get(v, "address"));
+            snprintf(s->name, sizeof s->name, "%s", name ? name : "?");
+            snprintf(s->address, sizeof s->address, "%s", addr ? addr : "?");
+            s->connected = json_is_true(json_object_get(v, "connected"));
+            json_t *n = json_object_get(v, "agents");
+            s->agents = json_is_integer(n) ? json_integer_value(n) : 0;
+        }
+    }
+    W.servers_known = true;
+}
+
+static void take_status(proto_msg *msg)
+{
+    proto_agent_status st;
+    if (proto_decode_status(msg, &W.media, true, &st) != 0) {
+        W.dropped++;
+        LOG_WARN("event=bad_status why=\"%s\"", msg->desc);
+        return;
+    }
+    W.statuses++;
+    char key[2 * PROTO_ID_MAX + 2];
+    snprintf(key, sizeof key, "%s/%s", st.tenant, st.agent_id);
+    wb_agent *a = cc_map_gets(&W.agents, key);
+    if (!st.logged_in) {
+        free(cc_map_dels(&W.agents, key));
+        return;
+    }
+    if (!a) {
+        if (W.agents.count >= WB_MAX_AGENTS) {
+            W.dropped++;
+            return;
+        }
+        a = xcalloc(1, sizeof *a);
+        cc_map_puts(&W.agents, key, a);
+    }
+    a->dnd = st.dnd;
+    a->media = st.media;
+    a->ready = 0;
+    for (int m = 0; m < CC_MEDIA_MAX; m++) {
+        if (!(st.media & ((cc_media_mask)1 << m)))
+            continue;
+        if (st.ready[m])
+            a->ready |= (cc_media_mask)1 << m;
+        a->current[m] = st.current[m];
+        a->max[m] = st.max[m];
+        a->available[m] = st.available[m];
+    }
+}
+
+static void on_registered(cc_client *c, proto_msg *ack)
+{
+    (void)ack;
+    snprintf(W.link, sizeof W.link, "up");
+    clear_agents();
+    W.snapshot_done = false;
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "RequestSubscribeAgentStatus");
+    if (W.tenant) {
+        jw_key(&b, "tenants");
+        cc_buf_putc(&b, '[');
+        jw_str(&b, W.tenant);
+        cc_buf_putc(&b, ']');
+    }
+    cc_client_request(c, &b);
+    cc_buf_free(&b);
+    request_server_list();
+}
+
+static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
+{
+    (void)c;
+    (void)line;
+    (void)len;
+    if (strcmp(msg->name, "EventCurrentAgentStatus") == 0) {
+        take_status(msg);
+    } else if (strcmp(msg->name, "EventAgentStatusSnapshotDone") == 0) {
+        W.snapshot_done = true;
+        maybe_done_once();
+    } else if (strcmp(msg->name, "EventAck") == 0 && msg->ref == W.list_ref) {
+        take_server_list(msg);
+        maybe_done_once();
+    } else if (strcmp(msg->name, "EventError") == 0) {
+        const char *d = json_string_value(json_object_get(msg->root, "errorDescription"));
+        LOG_WARN("event=error_from_server ref=%" PRId64 " description=\"%s\"", msg->ref,
+                 d ? d : "");
+    }
+}
+
+static void on_down(cc_client *c, const char *why)
+{
+    (void)c;
+    snprintf(W.link, sizeof W.link, "down");
+    W.servers_known = false;
+    if (W.once && !W.stopping) {
+        fprintf(stderr, "wallboard: %s: %s\n", W.address, why);
+        stop(1);
+    }
+}
+
+static const cc_client_ops wb_ops = {
+    .on_registered = on_registered,
+    .on_message = on_message,
+    .on_down = on_down,
+};
+
+static void on_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (W.client && cc_client_is_up(W.client))
+        request_server_list();
+    print_board();
+}
+
+static void on_once_timeout(uv_timer_t *t)
+{
+    (void)t;
+    fprintf(stderr, "wallboard: no complete snapshot within %d ms\n", WB_ONCE_TIMEOUT_MS);
+    print_board();
+    stop(1);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    stop(0);
+}
+
+int main(int argc, char **argv)
+{
+    cc_log_init("wallboard", CC_LOG_WARN);
+    if (!parse_args(argc, argv))
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    W.tty = isatty(STDOUT_FILENO) && getenv("CI") == NULL;
+    snprintf(W.link, sizeof W.link, "connecting");
+    cc_media_init(&W.media);
+    cc_map_init(&W.agents);
+    uv_loop_init(&W.loop);
+    cc_net_init(&W.net, &W.loop);
+    cc_client_config cfg = {
+        .address = W.address,
+        .client_type = "StatClient",
+        .client_name = "wallboard",
+        .token = W.token,
+        .reconnect = !W.once,
+        /* A subscription starts with one status per agent: allow a large snapshot. */
+        .max_line = 65536,
+        .out_limit = 1u << 20,
+    };
+    W.client = cc_client_new(&W.net, &cfg, &wb_ops, NULL);
+    cc_client_start(W.client);
+    uv_timer_init(&W.loop, &W.timer);
+    uv_timer_init(&W.loop, &W.once_timer);
+    if (W.once)
+        uv_timer_start(&W.once_timer, on_once_timeout, WB_ONCE_TIMEOUT_MS, 0);
+    else
+        uv_timer_start(&W.timer, on_timer, (uint64_t)W.interval_s * 1000u,
+                       (uint64_t)W.interval_s * 1000u);
+    uv_signal_init(&W.loop, &W.sigint);
+    uv_signal_start(&W.sigint, on_signal, SIGINT);
+    uv_signal_init(&W.loop, &W.sigterm);
+    uv_signal_start(&W.sigterm, on_signal, SIGTERM);
+    uv_run(&W.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&W.loop);
+    clear_agents();
+    cc_map_free(&W.agents);
+    return W.exit_code;
+}
