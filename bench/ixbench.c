@@ -8,9 +8,17 @@
  * 3. Drives readiness toggles on that media, spread over the agents with a bounded window
  *    of changes in flight, and measures per change the time from the desktop's request to
  *    that desktop receiving a status with the new readiness.
+ * 4. With --queue, interactions end to end: every desktop is made ready again, a few
+ *    MediaServer connections submit interactions to that queue with a bounded number
+ *    unfinished (and an optional rate), and each desktop accepts an EventInvite at once,
+ *    then stops processing it at once (completing after-work at once when there is
+ *    some). Measures interactions finished per second and, per interaction, the time
+ *    from its RequestSubmit to its EventInvite (userData carries the interaction's
+ *    number, so the invite is matched even when it overtakes the submit's ack).
  *
  * Prints one result line of key=value pairs on stdout. Every phase is bounded in time;
  * the statserver it spawned is stopped by its pid. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -43,8 +51,39 @@
 #define BENCH_SNAPSHOT_TIMEOUT_S 120
 #define BENCH_DRAIN_TIMEOUT_MS 5000
 #define BENCH_TICK_MS 100
+#define BENCH_MAX_INTERACTIONS 10000000
+#define BENCH_MAX_MEDIA_CONNS 16
+#define BENCH_READY_TIMEOUT_S 30
+/* Interactions one desktop works on at once; ChatOnly allows 4. */
+#define BENCH_DESK_SLOTS 16
 
-enum bench_phase { PH_LOGIN, PH_SNAPSHOT, PH_CHANGES, PH_DRAIN, PH_DONE };
+enum bench_phase {
+    PH_LOGIN,
+    PH_SNAPSHOT,
+    PH_CHANGES,
+    PH_DRAIN,
+    PH_READY,
+    PH_IXN,
+    PH_IXN_DRAIN,
+    PH_DONE
+};
+
+/* The request in flight for one interaction a desktop works on. */
+enum bench_step { STEP_FREE, STEP_ACCEPT, STEP_STOP, STEP_COMPLETE };
+
+typedef struct desk_slot {
+    enum bench_step step;
+    int64_t ref;
+    int64_t n; /* the interaction's number from its userData, -1 when unknown */
+    char id[PROTO_ID_MAX + 16];
+} desk_slot;
+
+/* One MediaServer connection: the numbers of its submits in flight, in order sent. */
+typedef struct media_conn {
+    cc_client *client;
+    int64_t *ring;
+    unsigned head, count, cap;
+} media_conn;
 
 typedef struct desk {
     cc_client *client;
@@ -58,6 +97,8 @@ typedef struct desk {
     bool want_ready;   /* the readiness the change asked for */
     int64_t change_ref;
     uint64_t sent_us;
+    int64_t ready_ref; /* the CancelNotReady before the interaction phase */
+    desk_slot slots[BENCH_DESK_SLOTS];
 } desk;
 
 typedef struct bench {
@@ -107,6 +148,22 @@ typedef struct bench {
     bool stopping;
     uv_timer_t drain_timer;
     uint64_t drain_start_us;
+    /* the interaction phase */
+    const char *queue;
+    const char *media_token;
+    int media_conns;
+    int ixn_window;
+    double ixn_rate; /* submits per second, 0: only the window limits */
+    uint64_t ixn_max;
+    media_conn *mconns;
+    int mconn_next;
+    int mconns_up;
+    double ixn_budget;
+    uint64_t *submit_us;  /* per interaction number */
+    uint32_t *invite_lat; /* submit-to-invite latency, in order of invite */
+    uint8_t *seen;        /* per number: 1 invited, 2 finished */
+    uint64_t ixn_submitted, ixn_acked, ixn_invites, ixn_reinvites, ixn_finished, ixn_failed;
+    uint64_t ixn_errors, ixn_start_us, ixn_end_us;
 } bench;
 
 static bench B;
@@ -117,8 +174,11 @@ static void usage(FILE *f)
                "               [--tenant T] [--media M] [--statserver PATH --stat-config FILE\n"
                "               [--stat-log FILE]] [--changes C] [--seconds S] [--window W]\n"
                "               [--latency-changes K] [--login-window W]\n"
+               "               [--queue Q --media-token T [--interactions N] [--ixn-window W]\n"
+               "               [--ixn-rate R] [--media-conns C]]\n"
                "Agents are TENANT/1..N at places P1..PN. Without --statserver a statserver must\n"
-               "already be connected, and the snapshot phase is skipped.\n");
+               "already be connected, and the snapshot phase is skipped. With --queue, a last\n"
+               "phase routes interactions of the media through queue Q end to end.\n");
 }
 
 static bool parse_args(int argc, char **argv)
@@ -138,6 +198,12 @@ static bool parse_args(int argc, char **argv)
         {"window", required_argument, NULL, 'w'},
         {"latency-changes", required_argument, NULL, 'K'},
         {"login-window", required_argument, NULL, 'L'},
+        {"queue", required_argument, NULL, 'Q'},
+        {"media-token", required_argument, NULL, 'T'},
+        {"interactions", required_argument, NULL, 'I'},
+        {"ixn-window", required_argument, NULL, 'W'},
+        {"ixn-rate", required_argument, NULL, 'R'},
+        {"media-conns", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -151,6 +217,10 @@ static bool parse_args(int argc, char **argv)
     B.cfg_changes = 20000;
     B.lat_changes = 2000;
     B.seconds = 20;
+    B.media_token = "";
+    B.media_conns = 4;
+    B.ixn_window = 64;
+    B.ixn_max = 20000;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -168,6 +238,12 @@ static bool parse_args(int argc, char **argv)
         case 'S': B.seconds = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': B.cfg_window = atoi(optarg); break;
         case 'L': B.login_window = atoi(optarg); break;
+        case 'Q': B.queue = optarg; break;
+        case 'T': B.media_token = optarg; break;
+        case 'I': B.ixn_max = strtoull(optarg, NULL, 10); break;
+        case 'W': B.ixn_window = atoi(optarg); break;
+        case 'R': B.ixn_rate = strtod(optarg, NULL); break;
+        case 'M': B.media_conns = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
@@ -189,6 +265,17 @@ static bool parse_args(int argc, char **argv)
     if (!cc_media_name_valid(B.media, strlen(B.media)) || !*B.tenant ||
         strlen(B.tenant) > PROTO_ID_MAX) {
         fprintf(stderr, "ixbench: bad --media or --tenant\n");
+        return false;
+    }
+    if (B.queue &&
+        (!*B.queue || strlen(B.queue) > PROTO_ID_MAX || B.ixn_max < 1 ||
+         B.ixn_max > BENCH_MAX_INTERACTIONS || B.ixn_window < 1 ||
+         B.ixn_window > BENCH_MAX_WINDOW || B.media_conns < 1 ||
+         B.media_conns > BENCH_MAX_MEDIA_CONNS || !(B.ixn_rate >= 0) || B.ixn_rate > 1e6)) {
+        fprintf(stderr,
+                "ixbench: --queue 1..%d bytes, --interactions 1..%d, --ixn-window 1..%d, "
+                "--media-conns 1..%d, --ixn-rate 0..1000000\n",
+                PROTO_ID_MAX, BENCH_MAX_INTERACTIONS, BENCH_MAX_WINDOW, BENCH_MAX_MEDIA_CONNS);
         return false;
     }
     if (B.stat_bin && !B.stat_config) {
@@ -260,6 +347,9 @@ static int status_ready(proto_msg *msg)
 
 static void start_changes(void);
 static void fill_window(void);
+static void pump_submits(void);
+static void on_desk_invite(desk *d, proto_msg *msg);
+static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok);
 static void spawn_statserver(void);
 static void finish(void);
 
@@ -337,10 +427,22 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         }
         return;
     }
+    if (strcmp(msg->name, "EventInvite") == 0) {
+        on_desk_invite(d, msg);
+        return;
+    }
     bool ack = strcmp(msg->name, "EventAck") == 0;
     bool err = strcmp(msg->name, "EventError") == 0;
     if (!ack && !err)
         return;
+    if (msg->ref > 0 && on_desk_slot_answer(d, msg, ack))
+        return;
+    if (d->ready_ref && msg->ref == d->ready_ref) {
+        d->ready_ref = 0;
+        if (err)
+            B.errors++;
+        return;
+    }
     if (d->login_ref && msg->ref == d->login_ref) {
         d->login_ref = 0;
         if (ack) {
@@ -391,6 +493,9 @@ static void on_down(cc_client *c, const char *why)
     }
     d->login_ref = 0;
     d->change_ref = 0;
+    d->ready_ref = 0;
+    /* The server puts what the desktop held back in the queue; it is offered again. */
+    memset(d->slots, 0, sizeof d->slots);
     if (d->pending) {
         d->pending = false;
         B.in_flight--;
@@ -594,7 +699,312 @@ static void print_result(void)
     fflush(stdout);
 }
 
-/* One result line per pass; the last pass ends the benchmark. */
+/* ---- the interaction phase ---- */
+
+static void media_push(media_conn *m, int64_t n)
+{
+    assert(m->count < m->cap);
+    m->ring[(m->head + m->count) % m->cap] = n;
+    m->count++;
+}
+
+static int64_t media_pop(media_conn *m)
+{
+    if (m->count == 0)
+        return -1;
+    int64_t n = m->ring[m->head];
+    m->head = (m->head + 1) % m->cap;
+    m->count--;
+    return n;
+}
+
+static uint64_t ixn_unfinished(void)
+{
+    return B.ixn_submitted - B.ixn_finished - B.ixn_failed;
+}
+
+static void print_ixn_result(void)
+{
+    size_t n = (size_t)B.ixn_invites;
+    qsort(B.invite_lat, n, sizeof *B.invite_lat, cmp_u32);
+    uint64_t end = B.ixn_end_us ? B.ixn_end_us : cc_mono_us();
+    double secs = B.ixn_start_us ? (double)(end - B.ixn_start_us) / 1e6 : 0;
+    printf("agents=%d routed_per_s=%.0f submit_to_invite_p50_us=%u p99_us=%u max_us=%u "
+           "submitted=%" PRIu64 " routed=%" PRIu64 " failed=%" PRIu64 " reinvites=%" PRIu64
+           " errors=%" PRIu64 " window=%d media_conns=%d seconds=%.1f\n",
+           B.agents, secs > 0 ? (double)B.ixn_finished / secs : 0.0,
+           percentile(B.invite_lat, n, 0.50), percentile(B.invite_lat, n, 0.99),
+           n ? B.invite_lat[n - 1] : 0, B.ixn_submitted, B.ixn_finished, B.ixn_failed,
+           B.ixn_reinvites, B.ixn_errors, B.ixn_window, B.media_conns, secs);
+    fflush(stdout);
+}
+
+static void end_ixn(void)
+{
+    if (B.phase != PH_IXN && B.phase != PH_IXN_DRAIN)
+        return;
+    B.ixn_end_us = cc_mono_us();
+    if (ixn_unfinished() > 0)
+        fprintf(stderr, "ixbench: %" PRIu64 " interactions never finished\n", ixn_unfinished());
+    print_ixn_result();
+    finish();
+}
+
+static void check_ixn_done(void)
+{
+    if ((B.phase == PH_IXN || B.phase == PH_IXN_DRAIN) && B.ixn_submitted >= B.ixn_max &&
+        ixn_unfinished() == 0)
+        end_ixn();
+}
+
+static void on_media_registered(cc_client *c, proto_msg *ack)
+{
+    (void)c;
+    (void)ack;
+    B.mconns_up++;
+}
+
+static void on_media_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    media_conn *m = cc_client_user(c);
+    bool ack = strcmp(msg->name, "EventAck") == 0;
+    bool err = strcmp(msg->name, "EventError") == 0;
+    if (!ack && !err)
+        return;
+    /* Answers come in request order, and pings are answered inside the client. */
+    int64_t n = media_pop(m);
+    if (n < 0)
+        return;
+    if (ack) {
+        B.ixn_acked++;
+        return;
+    }
+    B.ixn_failed++;
+    if (B.ixn_errors++ < 10) {
+        const char *dsc = json_string_value(json_object_get(msg->root, "errorDescription"));
+        fprintf(stderr, "ixbench: submit %" PRId64 " refused: %s\n", n, dsc ? dsc : "?");
+    }
+    pump_submits();
+    check_ixn_done();
+}
+
+static void on_media_down(cc_client *c, const char *why)
+{
+    media_conn *m = cc_client_user(c);
+    if (B.stopping)
+        return;
+    if (B.mconns_up > 0)
+        B.mconns_up--;
+    fprintf(stderr, "ixbench: media connection down: %s (%u submits lost)\n", why, m->count);
+    B.ixn_failed += m->count;
+    m->head = m->count = 0;
+    check_ixn_done();
+}
+
+static const cc_client_ops media_ops = {
+    .on_registered = on_media_registered,
+    .on_message = on_media_message,
+    .on_down = on_media_down,
+};
+
+/* Keeps the submits going: at most the window unfinished, and the rate when set. */
+static void pump_submits(void)
+{
+    if (B.phase != PH_IXN)
+        return;
+    uint64_t now = cc_mono_us();
+    int tries = 0;
+    while (ixn_unfinished() < (uint64_t)B.ixn_window && B.ixn_submitted < B.ixn_max &&
+           (B.ixn_rate <= 0 || B.ixn_budget >= 1) && tries < B.media_conns) {
+        media_conn *m = &B.mconns[B.mconn_next];
+        B.mconn_next = (B.mconn_next + 1) % B.media_conns;
+        if (!cc_client_is_up(m->client) || m->count == m->cap) {
+            tries++;
+            continue;
+        }
+        tries = 0;
+        uint64_t n = B.ixn_submitted;
+        cc_buf b;
+        cc_buf_init(&b);
+        jw_open_message(&b, "RequestSubmit");
+        jw_kv_str(&b, "tenant", B.tenant);
+        jw_kv_str(&b, "media", B.media);
+        jw_kv_str(&b, "queue", B.queue);
+        jw_key(&b, "userData");
+        cc_buf_printf(&b, "{\"n\":%" PRIu64 "}", n);
+        B.submit_us[n] = now;
+        int64_t ref = cc_client_request(m->client, &b);
+        cc_buf_free(&b);
+        if (ref <= 0) {
+            tries++;
+            continue;
+        }
+        media_push(m, (int64_t)n);
+        B.ixn_submitted++;
+        if (B.ixn_rate > 0)
+            B.ixn_budget -= 1;
+    }
+}
+
+static desk_slot *free_slot(desk *d)
+{
+    for (int i = 0; i < BENCH_DESK_SLOTS; i++)
+        if (d->slots[i].step == STEP_FREE)
+            return &d->slots[i];
+    return NULL;
+}
+
+static void slot_send(desk *d, desk_slot *sl, const char *name, enum bench_step step)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, name);
+    jw_kv_str(&b, "interactionId", sl->id);
+    int64_t ref = cc_client_request(d->client, &b);
+    cc_buf_free(&b);
+    sl->ref = ref;
+    sl->step = ref > 0 ? step : STEP_FREE;
+}
+
+/* The desktop accepts every invite at once. */
+static void on_desk_invite(desk *d, proto_msg *msg)
+{
+    uint64_t now = cc_mono_us();
+    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
+    json_t *jn = json_object_get(json_object_get(msg->root, "userData"), "n");
+    int64_t n = json_is_integer(jn) ? (int64_t)json_integer_value(jn) : -1;
+    if (n >= 0 && (uint64_t)n < B.ixn_submitted) {
+        if (B.seen[n] == 0) {
+            B.seen[n] = 1;
+            uint64_t lat = now > B.submit_us[n] ? now - B.submit_us[n] : 0;
+            B.invite_lat[B.ixn_invites++] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+        } else {
+            B.ixn_reinvites++;
+        }
+    }
+    desk_slot *sl = free_slot(d);
+    if (!id || strlen(id) >= sizeof sl->id || !sl) {
+        B.ixn_errors++;
+        return;
+    }
+    sl->n = n;
+    snprintf(sl->id, sizeof sl->id, "%s", id);
+    slot_send(d, sl, "RequestAccept", STEP_ACCEPT);
+}
+
+static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok)
+{
+    desk_slot *sl = NULL;
+    for (int i = 0; i < BENCH_DESK_SLOTS; i++)
+        if (d->slots[i].step != STEP_FREE && d->slots[i].ref == msg->ref)
+            sl = &d->slots[i];
+    if (!sl)
+        return false;
+    if (!ok) {
+        B.ixn_errors++;
+        sl->step = STEP_FREE;
+        return true;
+    }
+    bool finished = false;
+    switch (sl->step) {
+    case STEP_ACCEPT: slot_send(d, sl, "RequestStopProcessing", STEP_STOP); break;
+    case STEP_STOP: {
+        json_t *aw = json_object_get(msg->root, "afterWorkSec");
+        if (json_is_integer(aw) && json_integer_value(aw) > 0)
+            slot_send(d, sl, "RequestCompleteAfterWork", STEP_COMPLETE);
+        else
+            finished = true;
+        break;
+    }
+    case STEP_COMPLETE: finished = true; break;
+    case STEP_FREE: break;
+    }
+    if (finished) {
+        sl->step = STEP_FREE;
+        if (sl->n >= 0 && (uint64_t)sl->n < B.ixn_submitted && B.seen[sl->n] != 2) {
+            B.seen[sl->n] = 2;
+            B.ixn_finished++;
+        }
+        pump_submits();
+        check_ixn_done();
+    }
+    return true;
+}
+
+/* Every desktop ready on the media again (the toggles left about half not ready), and
+ * the media connections registering. */
+static void start_ready(void)
+{
+    B.phase = PH_READY;
+    B.phase_start_us = cc_mono_us();
+    for (int i = 0; i < B.agents; i++) {
+        desk *d = &B.desks[i];
+        if (!d->logged_in || d->status_ready)
+            continue;
+        cc_buf b;
+        cc_buf_init(&b);
+        jw_open_message(&b, "RequestCancelNotReadyForMedia");
+        jw_kv_str(&b, "media", B.media);
+        d->ready_ref = cc_client_request(d->client, &b);
+        cc_buf_free(&b);
+    }
+    for (int i = 0; i < B.media_conns; i++)
+        cc_client_start(B.mconns[i].client);
+}
+
+static void start_ixn(void)
+{
+    fprintf(stderr, "ixbench: interactions: %d desktops ready, %d media connections\n", B.agents,
+            B.mconns_up);
+    B.phase = PH_IXN;
+    B.ixn_start_us = B.phase_start_us = cc_mono_us();
+    B.ixn_budget = 1;
+    pump_submits();
+}
+
+static void tick_ixn(uint64_t now, uint64_t in_phase)
+{
+    (void)now;
+    if (B.phase == PH_READY) {
+        int ready = 0;
+        for (int i = 0; i < B.agents; i++)
+            if (B.desks[i].logged_in && B.desks[i].status_ready)
+                ready++;
+        if (ready == B.agents && B.mconns_up == B.media_conns) {
+            start_ixn();
+        } else if (in_phase > (uint64_t)BENCH_READY_TIMEOUT_S * 1000000u) {
+            fprintf(stderr,
+                    "ixbench: only %d of %d desktops ready and %d of %d media "
+                    "connections up after %d s\n",
+                    ready, B.agents, B.mconns_up, B.media_conns, BENCH_READY_TIMEOUT_S);
+            B.exit_code = 1;
+            finish();
+        }
+    } else if (B.phase == PH_IXN) {
+        if (in_phase > (uint64_t)B.seconds * 1000000u) {
+            /* Time is up: no more submits; what is unfinished gets a moment to land. */
+            B.ixn_max = B.ixn_submitted;
+            B.phase = PH_IXN_DRAIN;
+            B.phase_start_us = now;
+            check_ixn_done();
+            return;
+        }
+        if (B.ixn_rate > 0) {
+            B.ixn_budget += B.ixn_rate * BENCH_TICK_MS / 1000.0;
+            if (B.ixn_budget > B.ixn_rate + 1)
+                B.ixn_budget = B.ixn_rate + 1;
+        }
+        pump_submits();
+    } else if (B.phase == PH_IXN_DRAIN) {
+        if (in_phase > BENCH_DRAIN_TIMEOUT_MS * 1000u)
+            end_ixn();
+    }
+}
+
+/* One result line per pass; the last pass ends the benchmark (or leads to the
+ * interaction phase). */
 static void end_pass(void)
 {
     B.changes_end_us = cc_mono_us();
@@ -603,6 +1013,8 @@ static void end_pass(void)
     if (B.pass == 0) {
         B.pass = 1;
         setup_pass();
+    } else if (B.queue) {
+        start_ready();
     } else {
         finish();
     }
@@ -626,6 +1038,8 @@ static void finish(void)
     }
     for (int i = 0; i < B.agents; i++)
         cc_client_free(B.desks[i].client);
+    for (int i = 0; B.mconns && i < B.media_conns; i++)
+        cc_client_free(B.mconns[i].client);
     uv_close((uv_handle_t *)&B.tick, close_cb_noop);
     uv_close((uv_handle_t *)&B.sigint, close_cb_noop);
     uv_close((uv_handle_t *)&B.sigterm, close_cb_noop);
@@ -674,6 +1088,9 @@ static void on_tick(uv_timer_t *t)
             end_pass();
         }
         break;
+    case PH_READY:
+    case PH_IXN:
+    case PH_IXN_DRAIN: tick_ixn(now, in_phase); break;
     case PH_DONE: break;
     }
 }
@@ -712,6 +1129,27 @@ int main(int argc, char **argv)
         };
         d->client = cc_client_new(&B.net, &cfg, &desk_ops, d);
     }
+    if (B.queue) {
+        B.submit_us = xcalloc(B.ixn_max, sizeof *B.submit_us);
+        B.invite_lat = xcalloc(B.ixn_max, sizeof *B.invite_lat);
+        B.seen = xcalloc(B.ixn_max, 1);
+        B.mconns = xcalloc((size_t)B.media_conns, sizeof *B.mconns);
+        for (int i = 0; i < B.media_conns; i++) {
+            media_conn *m = &B.mconns[i];
+            m->cap = (unsigned)B.ixn_window;
+            m->ring = xcalloc(m->cap, sizeof *m->ring);
+            char name[48];
+            snprintf(name, sizeof name, "ixbench-media-%d", i + 1);
+            cc_client_config cfg = {
+                .address = B.ixn_addr,
+                .client_type = "MediaServer",
+                .client_name = name,
+                .token = B.media_token,
+                .reconnect = true,
+            };
+            m->client = cc_client_new(&B.net, &cfg, &media_ops, m);
+        }
+    }
     B.phase = PH_LOGIN;
     B.login_start_us = B.phase_start_us = cc_mono_us();
     start_more_logins();
@@ -732,5 +1170,11 @@ int main(int argc, char **argv)
     explicit_bzero(B.password, sizeof B.password);
     free(B.desks);
     free(B.lat_us);
+    for (int i = 0; B.mconns && i < B.media_conns; i++)
+        free(B.mconns[i].ring);
+    free(B.mconns);
+    free(B.submit_us);
+    free(B.invite_lat);
+    free(B.seen);
     return B.exit_code;
 }

@@ -3,10 +3,15 @@
 # ixnserver on 127.0.0.1 (port 0) with that many agents sharing one cheap hash, runs
 # bench/ixbench against it (which logs in the desktops, spawns the statserver and drives
 # readiness changes), prints ixbench's result line, and stops the ixnserver by its pid.
+# At the agent counts in BENCH_IXN_AGENTS, ixbench then routes interactions end to end
+# (submit → invite → accept → done) and prints
+# `agents=N routed_per_s=... submit_to_invite_p50_us=... p99_us=...`.
 #
 # Environment: BUILD (default build), BENCH_AGENTS (default "1000 10000"),
 # BENCH_CHANGES (default 20000), BENCH_SECONDS (default 20), BENCH_WINDOW (default 64),
-# BENCH_DIR (default run/bench).
+# BENCH_DIR (default run/bench), BENCH_IXN_AGENTS (default "1000"; "" for none),
+# BENCH_INTERACTIONS (default 20000), BENCH_IXN_WINDOW (unfinished interactions at most,
+# default 64), BENCH_IXN_RATE (submits per second, default 0 = only the window limits).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +22,10 @@ AGENT_COUNTS=${BENCH_AGENTS:-"1000 10000"}
 CHANGES=${BENCH_CHANGES:-20000}
 SECS=${BENCH_SECONDS:-20}
 WINDOW=${BENCH_WINDOW:-64}
+IXN_AGENTS=${BENCH_IXN_AGENTS-1000}
+INTERACTIONS=${BENCH_INTERACTIONS:-20000}
+IXN_WINDOW=${BENCH_IXN_WINDOW:-64}
+IXN_RATE=${BENCH_IXN_RATE:-0}
 PASSWORD=bench-password
 TENANT=Bench
 
@@ -69,6 +78,9 @@ for N in $AGENT_COUNTS; do
         continue
     fi
     rm -f "$DIR/ixn.port" "$DIR/stat.port"
+    # A fresh store per run, so that no interaction of an earlier run is queued again.
+    rm -rf "$DIR/data-$N"
+    mkdir -p "$DIR/data-$N"
     {
         echo "[server]"
         echo "name = ixn-bench"
@@ -78,9 +90,13 @@ for N in $AGENT_COUNTS; do
         echo "idle-timeout = 60"
         echo "max-connections = $((N + 100))"
         echo "max-agents = $((N + 100))"
+        echo "data-dir = $DIR/data-$N"
         echo "[tokens]"
         echo "AgentApplication = desk-secret"
         echo "ReportingEngine = stat-secret"
+        echo "MediaServer = media-secret"
+        echo "[queues]"
+        echo "$TENANT/bench-chat = chat"
         echo "[agents]"
         # awk writes 10,000 lines at once; a shell loop would dominate the setup time.
         awk -v n="$N" -v t="$TENANT" -v h="$HASH" 'BEGIN { for (i = 1; i <= n; i++) print t "/" i " = " h }'
@@ -107,11 +123,19 @@ rules = $DIR/bench.rules
 address = 127.0.0.1:$PORT
 token = stat-secret
 EOF
+    IXN_ARGS=()
+    for n in $IXN_AGENTS; do
+        if ((n == N)); then
+            IXN_ARGS=(--queue bench-chat --media-token media-secret --interactions "$INTERACTIONS"
+                --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE")
+        fi
+    done
     # ixbench bounds every phase in time and stops the statserver it spawned by its pid.
     "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
         --password-file "$DIR/password" --agents "$N" --media chat \
         --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
-        --stat-log "$DIR/stat-$N.log" --changes "$CHANGES" --seconds "$SECS" --window "$WINDOW"
+        --stat-log "$DIR/stat-$N.log" --changes "$CHANGES" --seconds "$SECS" --window "$WINDOW" \
+        "${IXN_ARGS[@]}"
     kill -TERM "$IXN_PID" 2>/dev/null || true
     wait "$IXN_PID" 2>/dev/null || true
     IXN_PID=

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The demo behind `make demo` (docs/demo.md): two interaction servers, a statserver with
-# demo/demo.rules, ~36 simulated agents and a wallboard in the foreground, all on
-# 127.0.0.1. Ctrl-C (or DEMO_SECONDS=N) stops everything this script started, by pid.
+# The demo behind `make demo` (docs/demo.md): two interaction servers (each with its
+# queues and its store under run/demo/data), a statserver with demo/demo.rules, ~36
+# simulated agents that work interactions, a media server simulator feeding each
+# interaction server, and a wallboard in the foreground, all on 127.0.0.1. Ctrl-C (or
+# DEMO_SECONDS=N) stops everything this script started, by pid.
 #
 # Environment: BUILD (build dir, default build), DEMO_SECONDS (stop after N seconds; 20
-# by default when CI is set), DEMO_DIR (default run/demo).
+# by default when CI is set), DEMO_DIR (default run/demo), DEMO_KEEP_DATA (set: keep the
+# interaction stores of the last run, whose unfinished interactions are queued again).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,10 +17,11 @@ DIR=${DEMO_DIR:-$ROOT/run/demo}
 PASSWORD=demo-password # shared by every demo agent; printed below, it is a demo
 DESK_TOKEN=desk-secret
 STAT_TOKEN=stat-secret
+MEDIA_TOKEN=media-secret
 WALL_TOKEN=wallboard-secret
 TENANT=Resources
 
-for prog in ixnserver statserver agentsim wallboard; do
+for prog in ixnserver statserver agentsim mediasim wallboard; do
     if [[ ! -x "$BIN/$prog" ]]; then
         echo "demo: $BIN/$prog is missing: run 'make build' first" >&2
         exit 1
@@ -56,7 +60,7 @@ cleanup() {
         # are still up; then the statserver and the interaction servers.
         for ((i = 0; i < ${#PIDS[@]}; i++)); do
             case "${NAMES[i]}" in
-            agentsim* | wallboard) first+=("${PIDS[i]}") ;;
+            agentsim* | mediasim* | wallboard) first+=("${PIDS[i]}") ;;
             *) rest+=("${PIDS[i]}") ;;
             esac
         done
@@ -99,6 +103,10 @@ wait_port_file() { # wait_port_file FILE NAME: prints the tcp port once the file
 
 mkdir -p "$DIR"
 rm -f "$DIR"/*.port
+# Each run starts with empty queues unless told to show what the last run left behind.
+if [[ -z "${DEMO_KEEP_DATA:-}" ]]; then
+    rm -rf "$DIR/data"
+fi
 cp "$ROOT/demo/demo.rules" "$DIR/demo.rules"
 "$BIN/statserver" --check-rules "$DIR/demo.rules" >/dev/null
 
@@ -107,7 +115,14 @@ HASH=$(printf '%s\n' "$PASSWORD" | "$BIN/ixnserver" --hash-password --rounds 1)
 printf '%s\n' "$PASSWORD" >"$DIR/password"
 chmod 600 "$DIR/password"
 
-write_ixn() { # write_ixn NAME PORT MEDIA
+# The demo's queues, QUEUE:MEDIA, in mediasim's --queues form; a server gets those of
+# its media.
+QUEUES_A="chat-sales:chat,chat-support:chat,email-support:email,voice-in:voice"
+QUEUES_B="chat-sales:chat,chat-support:chat,email-support:email"
+
+write_ixn() { # write_ixn NAME PORT MEDIA QUEUES
+    local q
+    mkdir -p "$DIR/data/$1"
     {
         echo "; written by scripts/demo.sh"
         echo "[server]"
@@ -116,9 +131,20 @@ write_ixn() { # write_ixn NAME PORT MEDIA
         echo "port-file = $DIR/$1.port"
         echo "media = $3"
         echo "idle-timeout = 30"
+        echo "data-dir = $DIR/data/$1"
+        echo "invite-timeout = 15"
         echo "[tokens]"
         echo "AgentApplication = $DESK_TOKEN"
         echo "ReportingEngine = $STAT_TOKEN"
+        echo "MediaServer = $MEDIA_TOKEN"
+        echo "[queues]"
+        for q in ${4//,/ }; do
+            echo "$TENANT/${q%%:*} = ${q##*:}"
+        done
+        echo "[after-work]"
+        case "$3" in *voice*) echo "voice = 4" ;; esac
+        echo "chat = 3"
+        echo "email = 5"
         echo "[agents]"
         for id in $(seq 1001 1040); do
             echo "$TENANT/$id = $HASH"
@@ -126,8 +152,8 @@ write_ixn() { # write_ixn NAME PORT MEDIA
     } >"$DIR/$1.ini"
 }
 
-write_ixn ixn-a "$(pick 7001)" "voice, chat, email"
-write_ixn ixn-b "$(pick 7002)" "chat, email"
+write_ixn ixn-a "$(pick 7001)" "voice, chat, email" "$QUEUES_A"
+write_ixn ixn-b "$(pick 7002)" "chat, email" "$QUEUES_B"
 start ixn-a "$DIR/ixn-a.log" "$BIN/ixnserver" -c "$DIR/ixn-a.ini"
 start ixn-b "$DIR/ixn-b.log" "$BIN/ixnserver" -c "$DIR/ixn-b.ini"
 PORT_A=$(wait_port_file "$DIR/ixn-a.port" ixn-a)
@@ -152,16 +178,31 @@ EOF
 start statserver "$DIR/statserver.log" "$BIN/statserver" -c "$DIR/stat.ini"
 PORT_S=$(wait_port_file "$DIR/stat-1.port" statserver)
 
-SIM=("$BIN/agentsim" --token "$DESK_TOKEN" --tenant "$TENANT" --password-file "$DIR/password")
+# Agents stay mostly ready (--ready) so that they fill up to their capacity; they accept
+# an invite within 1.5 s, reject 5% of them, and handle a call ~12 s, a chat ~8 s and an
+# email ~15 s, then do some after-work.
+SIM=("$BIN/agentsim" --token "$DESK_TOKEN" --tenant "$TENANT" --password-file "$DIR/password"
+    --ready 0.9 --handle "voice=12,chat=8,email=15" --reject 0.05 --accept-ms 1500)
 # 1001..1012 on both servers (voice, chat, email on ixn-a; chat, email on ixn-b), so the
 # statserver's merged view counts their chats and emails over both.
 start agentsim-both "$DIR/agentsim-both.log" "${SIM[@]}" --agents 1001-1012 \
-    --server "127.0.0.1:$PORT_A,127.0.0.1:$PORT_B" --media "voice,chat,email/chat,email" --rate 4
+    --server "127.0.0.1:$PORT_A,127.0.0.1:$PORT_B" --media "voice,chat,email/chat,email" --rate 1
 # 1013..1030 on ixn-a only, 1031..1036 on ixn-b only.
 start agentsim-a "$DIR/agentsim-a.log" "${SIM[@]}" --agents 1013-1030 \
-    --server "127.0.0.1:$PORT_A" --media "voice,chat,email" --rate 6
+    --server "127.0.0.1:$PORT_A" --media "voice,chat,email" --rate 1.5
 start agentsim-b "$DIR/agentsim-b.log" "${SIM[@]}" --agents 1031-1036 \
-    --server "127.0.0.1:$PORT_B" --media "chat,email" --rate 2
+    --server "127.0.0.1:$PORT_B" --media "chat,email" --rate 0.5
+
+# One media server simulator per interaction server: interactions arrive a bit faster
+# than the agents can take them, so queues build up, and 10% of the customers give up
+# after ~20 s of waiting (or talking). Calls are a tenth of ixn-a's traffic (the weights
+# after the media), since an agent takes a call only when idle.
+MEDIA=("$BIN/mediasim" --token "$MEDIA_TOKEN" --tenant "$TENANT" --abandon 0.1 --patience 20)
+start mediasim-a "$DIR/mediasim-a.log" "${MEDIA[@]}" --server "127.0.0.1:$PORT_A" \
+    --queues "chat-sales:chat:3,chat-support:chat:3,email-support:email:3,voice-in:voice:1" \
+    --rate 8 --name mediasim-a
+start mediasim-b "$DIR/mediasim-b.log" "${MEDIA[@]}" --server "127.0.0.1:$PORT_B" \
+    --queues "$QUEUES_B" --rate 4 --name mediasim-b
 
 cat <<EOF
 demo: running in $DIR
@@ -169,6 +210,9 @@ demo: running in $DIR
   ixn-b      127.0.0.1:$PORT_B  (chat, email)          pid ${PIDS[1]}
   statserver 127.0.0.1:$PORT_S  (StatClient token $WALL_TOKEN)   pid ${PIDS[2]}
   agentsim   36 agents: 1001-1012 on both servers, 1013-1030 on ixn-a, 1031-1036 on ixn-b
+  mediasim   8/s to ixn-a ($QUEUES_A; calls 1 in 10)
+             4/s to ixn-b ($QUEUES_B)
+  stores     $DIR/data/ixn-a, $DIR/data/ixn-b (interactions survive a restart)
 Attach another agent from a second terminal (password: $PASSWORD):
   $BIN/agentdesk --server 127.0.0.1:$PORT_A --token $DESK_TOKEN --tenant $TENANT --agent 1040 --place P1040
 Press Ctrl-C to stop everything.
@@ -179,15 +223,21 @@ if [[ -z "${DEMO_SECONDS:-}" && -n "${CI:-}" ]]; then
     DEMO_SECONDS=20
     echo "demo: CI is set, stopping after $DEMO_SECONDS s (DEMO_SECONDS=N to change)"
 fi
-WALL=("$BIN/wallboard" --server "127.0.0.1:$PORT_S" --token "$WALL_TOKEN" --interval 2)
+# The wallboard also shows both servers' queues, registered there as a MediaServer.
+WALL=("$BIN/wallboard" --server "127.0.0.1:$PORT_S" --token "$WALL_TOKEN" --interval 2
+    --ixn "127.0.0.1:$PORT_A" --ixn "127.0.0.1:$PORT_B" --ixn-token "$MEDIA_TOKEN")
 if [[ -n "${DEMO_SECONDS:-}" ]]; then
     # Non-interactive: the wallboard prints plain lines for DEMO_SECONDS, then all stops.
     "${WALL[@]}" &
     PIDS+=($!)
     NAMES+=(wallboard)
     sleep "$DEMO_SECONDS"
-    # A last one-shot summary proves the whole chain answered.
-    "$BIN/wallboard" --server "127.0.0.1:$PORT_S" --token "$WALL_TOKEN" --once
+    # A last one-shot summary proves the whole chain answered, and the simulators' last
+    # summary lines show the interactions that flowed.
+    "${WALL[@]}" --once
+    for f in mediasim-a mediasim-b agentsim-both agentsim-a agentsim-b; do
+        grep -h '^[a-z]* summary' "$DIR/$f.log" | tail -n 1 || true
+    done
 else
     "${WALL[@]}" || true
 fi

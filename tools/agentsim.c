@@ -1,8 +1,16 @@
 /* agentsim: simulates agents for the demo. Every agent holds one AgentApplication
  * connection on each interaction server given, logs in with that server's media, then at
  * random times changes readiness (ready, not ready with a reason, DND on and off) until
- * --seconds pass or SIGINT/SIGTERM arrives, and then logs out cleanly. One summary line
- * per 5 seconds goes to stdout. */
+ * --seconds pass or SIGINT/SIGTERM arrives, and then logs out cleanly.
+ *
+ * Agents also work interactions: an EventInvite is accepted after a short random delay
+ * (or, sometimes, rejected), held for a random handling time that depends on its media,
+ * then finished with RequestStopProcessing; when the server answers with after-work
+ * seconds, the agent sometimes ends after-work early with RequestCompleteAfterWork and
+ * otherwise waits for EventInteractionEnded. EventRevoked and EventPartyRemoved drop the
+ * interaction. At shutdown an agent turns DND on, finishes what it holds, then logs out.
+ * One summary line per 5 seconds goes to stdout. */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -33,6 +41,11 @@
 #define SIM_TICK_MS 10
 #define SIM_LOGOUT_WAIT_MS 3000
 #define SIM_RETRY_LOGIN_MS 2000
+/* Interactions one connection keeps track of; an invite beyond it is rejected at once. */
+#define SIM_MAX_HELD 64
+/* Longest interaction id kept: "<serverName>:<9 digits>". */
+#define SIM_IXN_ID_MAX (PROTO_ID_MAX + 16)
+#define SIM_MAX_HANDLE 16
 
 /* Where one simulated agent's connection to one server stands. */
 enum sim_phase {
@@ -56,6 +69,33 @@ enum sim_req {
     SIM_REQ_DND_OFF,
 };
 
+/* Where one interaction the agent was offered stands, seen from the desktop. */
+enum sim_ixn_state {
+    SIM_IXN_INVITED,    /* offered; accept (or reject) when due */
+    SIM_IXN_ACCEPTING,  /* RequestAccept in flight */
+    SIM_IXN_REJECTING,  /* RequestReject in flight */
+    SIM_IXN_HANDLING,   /* accepted; RequestStopProcessing when due */
+    SIM_IXN_STOPPING,   /* RequestStopProcessing in flight */
+    SIM_IXN_AFTER_WORK, /* RequestCompleteAfterWork when due, else the server ends it */
+    SIM_IXN_COMPLETING, /* RequestCompleteAfterWork in flight */
+    SIM_IXN_GONE,       /* ended by an event while a request was in flight: drop its answer */
+};
+
+typedef struct sim_ixn {
+    char id[SIM_IXN_ID_MAX + 1];
+    char media[CC_MEDIA_NAME_MAX + 1];
+    enum sim_ixn_state state;
+    bool reject;     /* the agent decided to reject this invite */
+    uint64_t due_us; /* when the next action is due; UINT64_MAX: none */
+    int64_t ref;     /* the request in flight for it, 0 when none */
+} sim_ixn;
+
+/* Mean handling seconds of one media (--handle). */
+typedef struct sim_handle {
+    char media[CC_MEDIA_NAME_MAX + 1];
+    double seconds;
+} sim_handle;
+
 typedef struct sim_server {
     const char *address;
     int media_count;
@@ -73,6 +113,9 @@ typedef struct sim_conn {
     uint32_t ready_mask; /* bit i: media i of the server is ready */
     bool dnd;
     uint64_t retry_at_us;
+    sim_ixn *held; /* SIM_MAX_HELD slots, allocated at the first invite */
+    int nheld;
+    bool drain_dnd; /* at shutdown: DND on was asked for */
 } sim_conn;
 
 typedef struct sim {
@@ -101,6 +144,13 @@ typedef struct sim {
     uint64_t rng;
     uint64_t start_us;
     uint64_t logins, requests, errors, statuses, logouts;
+    uint64_t invites, accepts, rejects, done, completed, revoked, removed, ended;
+    double ready_p;     /* share of media an agent wants ready */
+    double reject_p;    /* fraction of invites rejected */
+    double early_p;     /* fraction of after-work ended early */
+    unsigned accept_ms; /* longest delay before answering an invite */
+    sim_handle handle[SIM_MAX_HANDLE];
+    int handle_count;
     uv_timer_t drain_timer;
     uint64_t drain_start_us;
 } sim;
@@ -128,6 +178,11 @@ static unsigned sim_below(unsigned n)
     return n ? (unsigned)(sim_rand() % n) : 0;
 }
 
+static double sim_unit(void)
+{
+    return (double)(sim_rand() >> 11) / 9007199254740992.0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: agentsim --server HOST:PORT[,HOST:PORT...] --token T --tenant T\n"
@@ -136,7 +191,13 @@ static void usage(FILE *f)
                "  --media     comma-separated media for each server; '/' separates the lists of\n"
                "              successive servers (the last list serves the remaining servers)\n"
                "  --seconds   run time, 0 = until SIGINT (default 0)\n"
-               "  --rate      state changes per second over all agents (default: agents / 2)\n");
+               "  --rate      state changes per second over all agents (default: agents / 2)\n"
+               "  --handle    mean handling seconds per media, e.g. chat=20,email=40,voice=30\n"
+               "              (defaults: voice 30, chat 20, email 40, others 20)\n"
+               "  --reject    fraction 0..1 of invites rejected (default 0.05)\n"
+               "  --accept-ms longest random delay before answering an invite (default 1500)\n"
+               "  --early     fraction 0..1 of after-work ended early (default 0.5)\n"
+               "  --ready     share 0..1 of media kept ready, at login and after (default 0.5)\n");
 }
 
 static bool parse_media_list(sim_server *srv, const char *s, size_t n)
@@ -159,6 +220,43 @@ static bool parse_media_list(sim_server *srv, const char *s, size_t n)
     return srv->media_count > 0;
 }
 
+static bool parse_handle(const char *s)
+{
+    char *copy = xstrdup(s);
+    bool ok = true;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        char *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : 0;
+        if (!eq || !cc_media_name_valid(tok, (size_t)(eq - tok)) || end == eq + 1 || *end ||
+            !(v >= 0 && v <= 86400) || S.handle_count == SIM_MAX_HANDLE) {
+            ok = false;
+            break;
+        }
+        sim_handle *h = &S.handle[S.handle_count++];
+        memcpy(h->media, tok, (size_t)(eq - tok));
+        h->media[eq - tok] = '\0';
+        h->seconds = v;
+    }
+    free(copy);
+    return ok;
+}
+
+/* The mean handling time of a media: --handle, else a default that makes a call
+ * shorter than an email. */
+static double handle_mean_s(const char *media)
+{
+    for (int i = 0; i < S.handle_count; i++)
+        if (strcmp(S.handle[i].media, media) == 0)
+            return S.handle[i].seconds;
+    if (strcmp(media, "voice") == 0)
+        return 30;
+    if (strcmp(media, "email") == 0)
+        return 40;
+    return 20;
+}
+
 static bool parse_args(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -172,6 +270,11 @@ static bool parse_args(int argc, char **argv)
         {"rate", required_argument, NULL, 'r'},
         {"place-prefix", required_argument, NULL, 'P'},
         {"seed", required_argument, NULL, 'x'},
+        {"handle", required_argument, NULL, 'H'},
+        {"reject", required_argument, NULL, 'R'},
+        {"accept-ms", required_argument, NULL, 'A'},
+        {"early", required_argument, NULL, 'E'},
+        {"ready", required_argument, NULL, 'y'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -180,6 +283,10 @@ static bool parse_args(int argc, char **argv)
     S.tenant = "Resources";
     S.place_prefix = "P";
     S.rate = -1;
+    S.reject_p = 0.05;
+    S.ready_p = 0.5;
+    S.early_p = 0.5;
+    S.accept_ms = 1500;
     S.rng = 0x9E3779B97F4A7C15ULL ^ cc_wall_us();
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -194,6 +301,17 @@ static bool parse_args(int argc, char **argv)
         case 'r': S.rate = strtod(optarg, NULL); break;
         case 'P': S.place_prefix = optarg; break;
         case 'x': S.rng = strtoull(optarg, NULL, 10) | 1; break;
+        case 'H':
+            if (!parse_handle(optarg)) {
+                fprintf(stderr, "agentsim: --handle must be MEDIA=SECONDS[,...], at most %d\n",
+                        SIM_MAX_HANDLE);
+                return false;
+            }
+            break;
+        case 'R': S.reject_p = strtod(optarg, NULL); break;
+        case 'A': S.accept_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'E': S.early_p = strtod(optarg, NULL); break;
+        case 'y': S.ready_p = strtod(optarg, NULL); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
@@ -252,6 +370,12 @@ static bool parse_args(int argc, char **argv)
         fprintf(stderr, "agentsim: %s: no password on its first line\n", pwfile);
         return false;
     }
+    if (!(S.reject_p >= 0 && S.reject_p <= 1) || !(S.early_p >= 0 && S.early_p <= 1) ||
+        !(S.ready_p >= 0 && S.ready_p <= 1) || S.accept_ms > 600000) {
+        fprintf(stderr, "agentsim: --reject, --early and --ready are fractions 0..1, "
+                        "--accept-ms at most 600000\n");
+        return false;
+    }
     if (S.rate < 0)
         S.rate = (S.last - S.first + 1) / 2.0;
     if (S.rate > 100000)
@@ -277,7 +401,10 @@ static void send_login(sim_conn *sc)
     snprintf(id, sizeof id, "%d", sc->agent);
     snprintf(place, sizeof place, "%s%d", S.place_prefix, sc->agent);
     /* Each media starts ready or not at random, so the first statuses already differ. */
-    uint32_t ready = (uint32_t)sim_rand();
+    uint32_t ready = 0;
+    for (int i = 0; i < srv->media_count; i++)
+        if (sim_unit() < S.ready_p)
+            ready |= 1u << i;
     cc_buf b;
     cc_buf_init(&b);
     jw_open_message(&b, "RequestAgentLogin");
@@ -325,6 +452,8 @@ static void random_action(sim_conn *sc)
     if (sc->dnd ? roll < 50 : roll < 3) {
         jw_open_message(&b, sc->dnd ? "RequestDoNotDisturbOff" : "RequestDoNotDisturbOn");
         send_request(sc, &b, sc->dnd ? SIM_REQ_DND_OFF : SIM_REQ_DND_ON, -1);
+    } else if ((sc->ready_mask & (1u << m)) && sim_unit() < S.ready_p) {
+        /* Kept ready: with --ready near 1 agents stay available and fill up. */
     } else if (roll < 14 && !(sc->ready_mask & (1u << m))) {
         unsigned r = sim_below(SIM_REASON_COUNT);
         jw_open_message(&b, "RequestChangeMediaStateReason");
@@ -351,6 +480,202 @@ static void random_action(sim_conn *sc)
     cc_buf_free(&b);
 }
 
+static int ixn_find(const sim_conn *sc, const char *id)
+{
+    for (int i = 0; i < sc->nheld; i++)
+        if (strcmp(sc->held[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+static void ixn_remove(sim_conn *sc, int i)
+{
+    assert(i >= 0 && i < sc->nheld);
+    sc->held[i] = sc->held[--sc->nheld];
+}
+
+/* Sends one request about an interaction; its answer is matched by ref in ixn_answer. */
+static void ixn_send(sim_conn *sc, sim_ixn *x, const char *name, enum sim_ixn_state next)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, name);
+    jw_kv_str(&b, "interactionId", x->id);
+    if (next == SIM_IXN_REJECTING)
+        jw_kv_str(&b, "reason", S.stopping ? "LoggingOut" : "Busy");
+    int64_t ref = cc_client_request(sc->client, &b);
+    cc_buf_free(&b);
+    if (ref <= 0)
+        return;
+    S.requests++;
+    x->ref = ref;
+    x->state = next;
+    x->due_us = UINT64_MAX;
+}
+
+static void on_invite(sim_conn *sc, proto_msg *msg)
+{
+    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
+    const char *media = json_string_value(json_object_get(msg->root, "media"));
+    S.invites++;
+    if (!id || strlen(id) > SIM_IXN_ID_MAX || !media || strlen(media) > CC_MEDIA_NAME_MAX) {
+        S.errors++;
+        LOG_WARN("event=bad_invite agent=%d", sc->agent);
+        return;
+    }
+    if (ixn_find(sc, id) >= 0) {
+        S.errors++;
+        LOG_WARN("event=invite_twice agent=%d interaction=%s", sc->agent, id);
+        return;
+    }
+    if (!sc->held)
+        sc->held = xcalloc(SIM_MAX_HELD, sizeof *sc->held);
+    if (sc->nheld == SIM_MAX_HELD) {
+        /* Nowhere to keep it: it cannot be tracked, so it is left to the invite timeout. */
+        LOG_WARN("event=too_many_held agent=%d interaction=%s", sc->agent, id);
+        return;
+    }
+    sim_ixn *x = &sc->held[sc->nheld++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->id, sizeof x->id, "%s", id);
+    snprintf(x->media, sizeof x->media, "%s", media);
+    x->state = SIM_IXN_INVITED;
+    /* An agent that is leaving, or one that decides so now, rejects the invite. */
+    x->reject = S.stopping || sc->phase != SIM_LOGGED_IN || sim_unit() < S.reject_p;
+    x->due_us =
+        cc_mono_us() + (x->reject ? 0 : 100000u) + (uint64_t)sim_below(S.accept_ms + 1u) * 1000u;
+}
+
+/* An event ended (or withdrew) an interaction the agent held. */
+static void on_ixn_gone(sim_conn *sc, proto_msg *msg, uint64_t *counter)
+{
+    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
+    int i = id ? ixn_find(sc, id) : -1;
+    (*counter)++;
+    if (i < 0)
+        return;
+    if (sc->held[i].ref != 0)
+        sc->held[i].state = SIM_IXN_GONE; /* its answer still comes; drop it then */
+    else
+        ixn_remove(sc, i);
+}
+
+/* The answer to an interaction request, if it is one: true when it was. */
+static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
+{
+    int i = -1;
+    for (int k = 0; k < sc->nheld; k++)
+        if (sc->held[k].ref == msg->ref) {
+            i = k;
+            break;
+        }
+    if (i < 0)
+        return false;
+    sim_ixn *x = &sc->held[i];
+    enum sim_ixn_state st = x->state;
+    x->ref = 0;
+    if (st == SIM_IXN_GONE) {
+        /* The customer left or the invite timed out while the request travelled. */
+        ixn_remove(sc, i);
+        return true;
+    }
+    if (!ok) {
+        S.errors++;
+        json_t *code = json_object_get(msg->root, "errorCode");
+        LOG_WARN("event=interaction_request_failed agent=%d interaction=%s state=%d error=%" PRId64,
+                 sc->agent, x->id, (int)st,
+                 json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
+        ixn_remove(sc, i);
+        return true;
+    }
+    uint64_t now = cc_mono_us();
+    switch (st) {
+    case SIM_IXN_ACCEPTING: {
+        S.accepts++;
+        double mean = handle_mean_s(x->media);
+        x->state = SIM_IXN_HANDLING;
+        x->due_us = now + (uint64_t)(mean * (0.5 + sim_unit()) * 1e6);
+        if (S.stopping)
+            x->due_us = now;
+        break;
+    }
+    case SIM_IXN_REJECTING:
+        S.rejects++;
+        ixn_remove(sc, i);
+        break;
+    case SIM_IXN_STOPPING: {
+        S.done++;
+        json_t *aw = json_object_get(msg->root, "afterWorkSec");
+        int64_t sec = json_is_integer(aw) ? (int64_t)json_integer_value(aw) : 0;
+        if (sec <= 0) {
+            ixn_remove(sc, i);
+            break;
+        }
+        x->state = SIM_IXN_AFTER_WORK;
+        /* Some agents finish their notes early; the others wait for the server's timer. */
+        if (S.stopping)
+            x->due_us = now;
+        else if (sim_unit() < S.early_p)
+            x->due_us = now + (uint64_t)((double)sec * (0.2 + 0.6 * sim_unit()) * 1e6);
+        else
+            x->due_us = UINT64_MAX;
+        break;
+    }
+    case SIM_IXN_COMPLETING:
+        S.completed++;
+        ixn_remove(sc, i);
+        break;
+    default:
+        /* Only the states above have a request in flight. */
+        assert(0 && "answer for an interaction with no request in flight");
+    }
+    return true;
+}
+
+/* Takes the actions that are due on a connection's interactions. */
+static void ixn_work(sim_conn *sc, uint64_t now)
+{
+    if (!cc_client_is_up(sc->client))
+        return;
+    for (int i = 0; i < sc->nheld; i++) {
+        sim_ixn *x = &sc->held[i];
+        if (x->ref != 0 || (x->due_us > now && !S.stopping))
+            continue;
+        switch (x->state) {
+        case SIM_IXN_INVITED:
+            if (x->reject || S.stopping)
+                ixn_send(sc, x, "RequestReject", SIM_IXN_REJECTING);
+            else
+                ixn_send(sc, x, "RequestAccept", SIM_IXN_ACCEPTING);
+            break;
+        case SIM_IXN_HANDLING: ixn_send(sc, x, "RequestStopProcessing", SIM_IXN_STOPPING); break;
+        case SIM_IXN_AFTER_WORK:
+            ixn_send(sc, x, "RequestCompleteAfterWork", SIM_IXN_COMPLETING);
+            break;
+        default: break;
+        }
+    }
+}
+
+/* At shutdown: DND on (so nothing new is routed), finish what is held, then log out. */
+static void drain(sim_conn *sc)
+{
+    if (sc->phase != SIM_LOGGING_OUT || sc->req != SIM_REQ_NONE || !cc_client_is_up(sc->client))
+        return;
+    if (!sc->dnd && !sc->drain_dnd) {
+        sc->drain_dnd = true;
+        cc_buf b;
+        cc_buf_init(&b);
+        jw_open_message(&b, "RequestDoNotDisturbOn");
+        send_request(sc, &b, SIM_REQ_DND_ON, -1);
+        cc_buf_free(&b);
+        return;
+    }
+    ixn_work(sc, cc_mono_us());
+    if (sc->nheld == 0)
+        send_logout(sc);
+}
+
 static size_t count_busy(void)
 {
     size_t n = 0;
@@ -375,6 +700,16 @@ static void on_answer(sim_conn *sc, bool ok, proto_msg *msg)
     enum sim_req req = sc->req;
     sc->req = SIM_REQ_NONE;
     sc->req_ref = 0;
+    int64_t err = 0;
+    if (!ok) {
+        json_t *code = json_object_get(msg->root, "errorCode");
+        err = json_is_integer(code) ? (int64_t)json_integer_value(code) : 0;
+    }
+    if (!ok && req == SIM_REQ_LOGOUT && err == 10 && S.stopping) {
+        /* An invite arrived before the logout: finish it, then log out again. */
+        sc->phase = SIM_LOGGING_OUT;
+        return;
+    }
     if (!ok) {
         S.errors++;
         json_t *code = json_object_get(msg->root, "errorCode");
@@ -392,10 +727,12 @@ static void on_answer(sim_conn *sc, bool ok, proto_msg *msg)
             sc->retry_at_us = cc_mono_us() + SIM_RETRY_LOGIN_MS * 1000u;
         }
         if (S.stopping) {
-            if (ok)
-                send_logout(sc);
-            else
+            if (ok) {
+                sc->phase = SIM_LOGGING_OUT;
+                drain(sc);
+            } else {
                 sc->phase = SIM_DONE;
+            }
             check_all_out();
         }
         return;
@@ -407,22 +744,18 @@ static void on_answer(sim_conn *sc, bool ok, proto_msg *msg)
         return;
     default: break;
     }
-    if (S.stopping && sc->phase == SIM_LOGGING_OUT) {
-        /* The logout waited for this answer so requests stay one at a time. */
-        send_logout(sc);
-        return;
-    }
-    if (!ok)
-        return;
     uint32_t bit = sc->req_media >= 0 ? 1u << sc->req_media : 0;
-    if (req == SIM_REQ_READY)
+    if (ok && req == SIM_REQ_READY)
         sc->ready_mask |= bit;
-    else if (req == SIM_REQ_NOTREADY)
+    else if (ok && req == SIM_REQ_NOTREADY)
         sc->ready_mask &= ~bit;
-    else if (req == SIM_REQ_DND_ON)
+    else if (ok && req == SIM_REQ_DND_ON)
         sc->dnd = true;
-    else if (req == SIM_REQ_DND_OFF)
+    else if (ok && req == SIM_REQ_DND_OFF)
         sc->dnd = false;
+    /* The logout waited for this answer so requests stay one at a time. */
+    if (S.stopping && sc->phase == SIM_LOGGING_OUT)
+        drain(sc);
 }
 
 static void on_registered(cc_client *c, proto_msg *ack)
@@ -446,10 +779,21 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     bool err = strcmp(msg->name, "EventError") == 0;
     if ((ack || err) && sc->req != SIM_REQ_NONE && msg->ref == sc->req_ref) {
         on_answer(sc, ack, msg);
+    } else if ((ack || err) && msg->ref > 0 && ixn_answer(sc, msg, ack)) {
+        if (S.stopping)
+            drain(sc);
     } else if (err) {
         S.errors++;
     } else if (strcmp(msg->name, "EventCurrentAgentStatus") == 0) {
         S.statuses++;
+    } else if (strcmp(msg->name, "EventInvite") == 0) {
+        on_invite(sc, msg);
+    } else if (strcmp(msg->name, "EventRevoked") == 0) {
+        on_ixn_gone(sc, msg, &S.revoked);
+    } else if (strcmp(msg->name, "EventPartyRemoved") == 0) {
+        on_ixn_gone(sc, msg, &S.removed);
+    } else if (strcmp(msg->name, "EventInteractionEnded") == 0) {
+        on_ixn_gone(sc, msg, &S.ended);
     }
 }
 
@@ -459,6 +803,8 @@ static void on_down(cc_client *c, const char *why)
     sim_conn *sc = cc_client_user(c);
     sc->req = SIM_REQ_NONE;
     sc->req_ref = 0;
+    /* The server takes back what the agent held when the link went (after its grace). */
+    sc->nheld = 0;
     if (S.stopping) {
         /* A link lost during shutdown logs its agent out on the server anyway. */
         sc->phase = SIM_DONE;
@@ -476,8 +822,9 @@ static const cc_client_ops sim_client_ops = {
 
 static void print_summary(const char *when)
 {
-    size_t up = 0, in = 0;
+    size_t up = 0, in = 0, held = 0;
     for (size_t i = 0; i < S.nconns; i++) {
+        held += (size_t)S.conns[i].nheld;
         if (S.conns[i].client && cc_client_is_up(S.conns[i].client))
             up++;
         if (S.conns[i].phase == SIM_LOGGED_IN)
@@ -485,9 +832,12 @@ static void print_summary(const char *when)
     }
     printf("agentsim %s t=%" PRIu64 "s agents=%d connections=%zu up=%zu logged_in=%zu "
            "logins=%" PRIu64 " requests=%" PRIu64 " errors=%" PRIu64 " statuses=%" PRIu64
-           " logouts=%" PRIu64 "\n",
+           " logouts=%" PRIu64 " invites=%" PRIu64 " accepts=%" PRIu64 " rejects=%" PRIu64
+           " done=%" PRIu64 " completed=%" PRIu64 " ended=%" PRIu64 " revoked=%" PRIu64
+           " removed=%" PRIu64 " held=%zu\n",
            when, (cc_mono_us() - S.start_us + 500000u) / 1000000u, S.last - S.first + 1, S.nconns,
-           up, in, S.logins, S.requests, S.errors, S.statuses, S.logouts);
+           up, in, S.logins, S.requests, S.errors, S.statuses, S.logouts, S.invites, S.accepts,
+           S.rejects, S.done, S.completed, S.ended, S.revoked, S.removed, held);
     fflush(stdout);
 }
 
@@ -500,13 +850,18 @@ static void on_summary(uv_timer_t *t)
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
-    if (S.stopping)
-        return;
     uint64_t now = cc_mono_us();
+    if (S.stopping) {
+        for (size_t i = 0; i < S.nconns; i++)
+            drain(&S.conns[i]);
+        return;
+    }
     for (size_t i = 0; i < S.nconns; i++) {
         sim_conn *sc = &S.conns[i];
         if (sc->phase == SIM_LOGIN_WAIT && now >= sc->retry_at_us && cc_client_is_up(sc->client))
             send_login(sc);
+        if (sc->nheld)
+            ixn_work(sc, now);
     }
     S.budget += S.rate * SIM_TICK_MS / 1000.0;
     /* The budget is capped, so a stall never turns into a burst of stale changes. */
@@ -589,15 +944,16 @@ static void begin_stop(const char *why)
         return;
     S.stopping = true;
     LOG_INFO("event=stopping why=%s", why);
-    uv_timer_stop(&S.tick);
     for (size_t i = 0; i < S.nconns; i++) {
         sim_conn *sc = &S.conns[i];
-        if (sc->phase == SIM_LOGGED_IN && sc->req == SIM_REQ_NONE)
-            send_logout(sc);
-        else if (sc->phase == SIM_LOGGED_IN)
-            sc->phase = SIM_LOGGING_OUT; /* the logout follows when the answer arrives */
-        else if (sc->phase != SIM_LOGGING_IN)
+        if (sc->phase == SIM_LOGGED_IN) {
+            /* The tick drains it: DND on, what it holds finished, then the logout (which
+             * waits for any answer in flight, so requests stay one at a time). */
+            sc->phase = SIM_LOGGING_OUT;
+            drain(sc);
+        } else if (sc->phase != SIM_LOGGING_IN) {
             sc->phase = SIM_DONE;
+        }
     }
     uv_timer_start(&S.logout_timer, on_logout_timeout, SIM_LOGOUT_WAIT_MS, 0);
     check_all_out();
@@ -664,6 +1020,8 @@ int main(int argc, char **argv)
     if (rc != 0)
         LOG_WARN("event=loop_close_busy rc=%d", rc);
     explicit_bzero(S.password, sizeof S.password);
+    for (size_t i = 0; i < S.nconns; i++)
+        free(S.conns[i].held);
     free(S.conns);
     free(S.server_list);
     return 0;

@@ -1,8 +1,12 @@
 /* wallboard: a terminal live summary for the demo. It registers as a StatClient on the
  * statserver's port, subscribes to every agent status, keeps each agent's newest one and
  * prints, every interval, per media how many agents are ready and not ready, the current
- * and maximum capacity and what is available, the DND and logged-in counts, and the
- * interaction servers the statserver is connected to. */
+ * and maximum capacity, what is available and how many agents are busy or full, the DND
+ * and logged-in counts, and the interaction servers the statserver is connected to.
+ *
+ * Queues live on the interaction servers, which the statserver does not report on. With
+ * --ixn HOST:PORT (repeatable) the wallboard also registers on each of those servers as a
+ * MediaServer (token --ixn-token) and shows their queues from RequestQueueStatus. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -31,6 +35,29 @@
 /* At most this many servers are shown from a RequestServerList answer. */
 #define WB_MAX_SERVERS 32
 #define WB_ONCE_TIMEOUT_MS 10000
+/* Interaction servers whose queues are shown, and queue rows kept per server. */
+#define WB_MAX_IXN 8
+#define WB_MAX_QUEUES 64
+
+typedef struct wb_queue {
+    char tenant[PROTO_ID_MAX + 1];
+    char queue[PROTO_ID_MAX + 1];
+    char media[CC_MEDIA_NAME_MAX + 1];
+    int64_t waiting, invited, handling, oldest_ms;
+} wb_queue;
+
+/* One interaction server asked for its queues. */
+typedef struct wb_ixn {
+    const char *address;
+    const char *token;
+    cc_client *client;
+    char name[PROTO_ID_MAX + 1];
+    int64_t ref;   /* the RequestQueueStatus in flight, 0 when none */
+    bool answered; /* an answer (or a refusal) came since the link came up */
+    bool unsupported;
+    wb_queue queues[WB_MAX_QUEUES];
+    int queue_count;
+} wb_ixn;
 
 typedef struct wb_agent {
     bool dnd;
@@ -77,6 +104,10 @@ typedef struct wb {
     int exit_code;
     uv_timer_t drain_timer;
     uint64_t drain_start_us;
+    wb_ixn ixns[WB_MAX_IXN];
+    int ixn_count;
+    const char *ixn_tokens[WB_MAX_IXN];
+    int ixn_token_count;
 } wb;
 
 static wb W;
@@ -84,7 +115,10 @@ static wb W;
 static void usage(FILE *f)
 {
     fprintf(f, "usage: wallboard --server HOST:PORT --token T [--tenant T] [--once] "
-               "[--interval S]\n");
+               "[--interval S]\n"
+               "                 [--ixn HOST:PORT [--ixn-token T]]...\n"
+               "  --ixn        an interaction server whose queues are shown (repeatable)\n"
+               "  --ixn-token  its MediaServer token: once for all, or once per --ixn in order\n");
 }
 
 static bool parse_args(int argc, char **argv)
@@ -95,6 +129,8 @@ static bool parse_args(int argc, char **argv)
         {"tenant", required_argument, NULL, 't'},
         {"once", no_argument, NULL, 'o'},
         {"interval", required_argument, NULL, 'i'},
+        {"ixn", required_argument, NULL, 'x'},
+        {"ixn-token", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -108,6 +144,20 @@ static bool parse_args(int argc, char **argv)
         case 't': W.tenant = optarg; break;
         case 'o': W.once = true; break;
         case 'i': W.interval_s = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'x':
+            if (W.ixn_count == WB_MAX_IXN) {
+                fprintf(stderr, "wallboard: at most %d --ixn\n", WB_MAX_IXN);
+                return false;
+            }
+            W.ixns[W.ixn_count++].address = optarg;
+            break;
+        case 'X':
+            if (W.ixn_token_count == WB_MAX_IXN) {
+                fprintf(stderr, "wallboard: at most %d --ixn-token\n", WB_MAX_IXN);
+                return false;
+            }
+            W.ixn_tokens[W.ixn_token_count++] = optarg;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
@@ -122,6 +172,14 @@ static bool parse_args(int argc, char **argv)
     }
     if (W.interval_s == 0 || W.interval_s > 3600)
         W.interval_s = 2;
+    if (W.ixn_token_count > 1 && W.ixn_token_count != W.ixn_count) {
+        fprintf(stderr, "wallboard: give --ixn-token once, or once per --ixn\n");
+        return false;
+    }
+    for (int i = 0; i < W.ixn_count; i++)
+        W.ixns[i].token = W.ixn_token_count == 0   ? ""
+                          : W.ixn_token_count == 1 ? W.ixn_tokens[0]
+                                                   : W.ixn_tokens[i];
     return true;
 }
 
@@ -139,6 +197,7 @@ static void print_board(void)
 {
     uint32_t ready[CC_MEDIA_MAX] = {0}, notready[CC_MEDIA_MAX] = {0};
     uint64_t cur[CC_MEDIA_MAX] = {0}, max[CC_MEDIA_MAX] = {0}, avail[CC_MEDIA_MAX] = {0};
+    uint32_t busy[CC_MEDIA_MAX] = {0}, full[CC_MEDIA_MAX] = {0};
     size_t dnd = 0, logged_in = 0;
     size_t pos = 0;
     cc_map_slot *s;
@@ -157,6 +216,12 @@ static void print_board(void)
             cur[m] += a->current[m];
             max[m] += a->max[m];
             avail[m] += a->available[m];
+            /* Busy: holds some of m; full: holds some and may take no more of it. */
+            if (a->current[m] > 0) {
+                busy[m]++;
+                if (a->available[m] == 0)
+                    full[m]++;
+            }
         }
     }
     cc_buf b;
@@ -171,8 +236,8 @@ static void print_board(void)
                   W.tenant ? W.tenant : "", W.statuses);
     cc_buf_printf(&b, "logged_in=%zu dnd=%zu%s\n", logged_in, dnd,
                   W.snapshot_done ? "" : " (snapshot in progress)");
-    cc_buf_printf(&b, "%-10s %7s %9s %9s %9s\n", "media", "ready", "notready", "cur/max",
-                  "available");
+    cc_buf_printf(&b, "%-10s %7s %9s %9s %9s %6s %6s\n", "media", "ready", "notready", "cur/max",
+                  "available", "busy", "full");
     /* Media in name order, so the rows stay put whatever order statuses named them in. */
     int order[CC_MEDIA_MAX];
     for (int i = 0; i < W.media.count; i++) {
@@ -188,8 +253,33 @@ static void print_board(void)
         int m = order[i];
         char cm[48];
         snprintf(cm, sizeof cm, "%" PRIu64 "/%" PRIu64, cur[m], max[m]);
-        cc_buf_printf(&b, "%-10s %7u %9u %9s %9" PRIu64 "\n", cc_media_name(&W.media, m), ready[m],
-                      notready[m], cm, avail[m]);
+        cc_buf_printf(&b, "%-10s %7u %9u %9s %9" PRIu64 " %6u %6u\n", cc_media_name(&W.media, m),
+                      ready[m], notready[m], cm, avail[m], busy[m], full[m]);
+    }
+    if (W.ixn_count > 0)
+        cc_buf_printf(&b, "%-34s %-8s %7s %7s %8s %9s\n", "queue", "media", "waiting", "invited",
+                      "handling", "oldest_s");
+    for (int i = 0; i < W.ixn_count; i++) {
+        const wb_ixn *x = &W.ixns[i];
+        const char *name = x->name[0] ? x->name : x->address;
+        if (!x->client || !cc_client_is_up(x->client)) {
+            cc_buf_printf(&b, "ixn %s: link down\n", name);
+            continue;
+        }
+        if (x->unsupported) {
+            cc_buf_printf(&b, "ixn %s: no RequestQueueStatus on this server\n", name);
+            continue;
+        }
+        for (int q = 0; q < x->queue_count; q++) {
+            const wb_queue *r = &x->queues[q];
+            if (W.tenant && strcmp(W.tenant, r->tenant) != 0)
+                continue;
+            char qn[3 * PROTO_ID_MAX + 4];
+            snprintf(qn, sizeof qn, "%s/%s/%s", name, r->tenant, r->queue);
+            cc_buf_printf(&b, "%-34s %-8s %7" PRId64 " %7" PRId64 " %8" PRId64 " %9.1f\n", qn,
+                          r->media, r->waiting, r->invited, r->handling,
+                          (double)r->oldest_ms / 1000.0);
+        }
     }
     if (W.servers_known) {
         for (int i = 0; i < W.server_count; i++)
@@ -213,6 +303,45 @@ static void request_server_list(void)
     jw_open_message(&b, "RequestServerList");
     W.list_ref = cc_client_request(W.client, &b);
     cc_buf_free(&b);
+}
+
+static void request_queue_status(wb_ixn *x)
+{
+    if (!x->client || !cc_client_is_up(x->client) || x->ref != 0 || x->unsupported)
+        return;
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "RequestQueueStatus");
+    x->ref = cc_client_request(x->client, &b);
+    cc_buf_free(&b);
+}
+
+static void take_queue_status(wb_ixn *x, proto_msg *msg)
+{
+    json_t *arr = json_object_get(msg->root, "queues");
+    x->queue_count = 0;
+    if (!json_is_array(arr))
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (x->queue_count == WB_MAX_QUEUES)
+            break;
+        const char *tenant = json_string_value(json_object_get(v, "tenant"));
+        const char *queue = json_string_value(json_object_get(v, "queue"));
+        const char *media = json_string_value(json_object_get(v, "media"));
+        if (!tenant || !queue || strlen(tenant) > PROTO_ID_MAX || strlen(queue) > PROTO_ID_MAX)
+            continue;
+        wb_queue *q = &x->queues[x->queue_count++];
+        snprintf(q->tenant, sizeof q->tenant, "%s", tenant);
+        snprintf(q->queue, sizeof q->queue, "%s", queue);
+        snprintf(q->media, sizeof q->media, "%s", media ? media : "?");
+        q->waiting = json_integer_value(json_object_get(v, "waiting"));
+        q->invited = json_integer_value(json_object_get(v, "invited"));
+        q->handling = json_integer_value(json_object_get(v, "handling"));
+        q->oldest_ms = json_integer_value(json_object_get(v, "oldestWaitMs"));
+    }
 }
 
 static void close_cb_noop(uv_handle_t *h)
@@ -254,6 +383,10 @@ static void stop(int code)
     W.exit_code = code;
     cc_client_free(W.client);
     W.client = NULL;
+    for (int i = 0; i < W.ixn_count; i++) {
+        cc_client_free(W.ixns[i].client);
+        W.ixns[i].client = NULL;
+    }
     uv_close((uv_handle_t *)&W.timer, close_cb_noop);
     uv_close((uv_handle_t *)&W.once_timer, close_cb_noop);
     uv_close((uv_handle_t *)&W.sigint, close_cb_noop);
@@ -263,6 +396,9 @@ static void stop(int code)
 
 static void maybe_done_once(void)
 {
+    for (int i = 0; i < W.ixn_count; i++)
+        if (!W.ixns[i].answered)
+            return;
     if (W.once && W.snapshot_done && W.servers_known && !W.stopping) {
         print_board();
         stop(0);
@@ -388,11 +524,63 @@ static const cc_client_ops wb_ops = {
     .on_down = on_down,
 };
 
+static void on_ixn_registered(cc_client *c, proto_msg *ack)
+{
+    wb_ixn *x = cc_client_user(c);
+    const char *name = json_string_value(json_object_get(ack->root, "serverName"));
+    snprintf(x->name, sizeof x->name, "%s", name && strlen(name) <= PROTO_ID_MAX ? name : "");
+    x->ref = 0;
+    request_queue_status(x);
+}
+
+static void on_ixn_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    wb_ixn *x = cc_client_user(c);
+    bool ack = strcmp(msg->name, "EventAck") == 0;
+    bool err = strcmp(msg->name, "EventError") == 0;
+    if (!(ack || err) || msg->ref != x->ref || x->ref == 0)
+        return;
+    x->ref = 0;
+    x->answered = true;
+    if (ack) {
+        take_queue_status(x, msg);
+    } else if (json_integer_value(json_object_get(msg->root, "errorCode")) == 2) {
+        x->unsupported = true; /* a server without the extension: stop asking */
+    } else {
+        const char *d = json_string_value(json_object_get(msg->root, "errorDescription"));
+        LOG_WARN("event=queue_status_failed server=%s description=\"%s\"", x->address, d ? d : "");
+    }
+    maybe_done_once();
+}
+
+static void on_ixn_down(cc_client *c, const char *why)
+{
+    wb_ixn *x = cc_client_user(c);
+    x->ref = 0;
+    x->queue_count = 0;
+    if (W.once && !W.stopping) {
+        /* A one-shot board shows the link as down rather than waiting for it. */
+        fprintf(stderr, "wallboard: %s: %s\n", x->address, why);
+        x->answered = true;
+        maybe_done_once();
+    }
+}
+
+static const cc_client_ops wb_ixn_ops = {
+    .on_registered = on_ixn_registered,
+    .on_message = on_ixn_message,
+    .on_down = on_ixn_down,
+};
+
 static void on_timer(uv_timer_t *t)
 {
     (void)t;
     if (W.client && cc_client_is_up(W.client))
         request_server_list();
+    for (int i = 0; i < W.ixn_count; i++)
+        request_queue_status(&W.ixns[i]);
     print_board();
 }
 
@@ -435,6 +623,17 @@ int main(int argc, char **argv)
     };
     W.client = cc_client_new(&W.net, &cfg, &wb_ops, NULL);
     cc_client_start(W.client);
+    for (int i = 0; i < W.ixn_count; i++) {
+        cc_client_config icfg = {
+            .address = W.ixns[i].address,
+            .client_type = "MediaServer",
+            .client_name = "wallboard",
+            .token = W.ixns[i].token,
+            .reconnect = !W.once,
+        };
+        W.ixns[i].client = cc_client_new(&W.net, &icfg, &wb_ixn_ops, &W.ixns[i]);
+        cc_client_start(W.ixns[i].client);
+    }
     uv_timer_init(&W.loop, &W.timer);
     uv_timer_init(&W.loop, &W.once_timer);
     if (W.once)

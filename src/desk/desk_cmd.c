@@ -124,6 +124,48 @@ static int parse_notready(span rest, desk_cmd *out, char *err, size_t errlen)
     return 0;
 }
 
+/* Reads a word of 1..PROTO_ID_MAX bytes (an interaction id or a queue) into dst. */
+static int take_id(span *rest, char *dst, const char *what, const char *use, char *err,
+                   size_t errlen)
+{
+    span w = next_word(rest);
+    if (w.n == 0)
+        return usage(err, errlen, use);
+    if (w.n > PROTO_ID_MAX) {
+        snprintf(err, errlen, "%s is longer than %d bytes", what, PROTO_ID_MAX);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    memcpy(dst, w.p, w.n);
+    dst[w.n] = '\0';
+    return 0;
+}
+
+/* accept, done, complete: ID; reject: ID [REASON]; transfer: ID QUEUE. */
+static int parse_ixn_cmd(span rest, desk_cmd *out, const char *use, char *err, size_t errlen)
+{
+    int rc = take_id(&rest, out->ixn_arg, "an interaction id", use, err, errlen);
+    if (rc)
+        return rc;
+    memcpy(out->ixn_id, out->ixn_arg, sizeof out->ixn_id);
+    if (out->kind == DESK_CMD_TRANSFER) {
+        rc = take_id(&rest, out->queue, "a queue name", use, err, errlen);
+        return rc ? rc : no_more(rest, use, err, errlen);
+    }
+    if (out->kind != DESK_CMD_REJECT)
+        return no_more(rest, use, err, errlen);
+    span text = trimmed(rest);
+    if (text.n == 0)
+        return 0;
+    if (text.n > PROTO_TEXT_MAX) {
+        snprintf(err, errlen, "reason text is longer than %d bytes", PROTO_TEXT_MAX);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    memcpy(out->text, text.p, text.n);
+    out->text[text.n] = '\0';
+    out->has_text = true;
+    return 0;
+}
+
 int desk_cmd_parse(const char *line, size_t len, desk_cmd *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -189,9 +231,27 @@ int desk_cmd_parse(const char *line, size_t len, desk_cmd *out, char *err, size_
     static const struct {
         const char *word;
         enum desk_cmd_kind kind;
+        const char *use;
+    } with_ixn[] = {
+        {"accept", DESK_CMD_ACCEPT, "accept ID"},
+        {"reject", DESK_CMD_REJECT, "reject ID [REASON]"},
+        {"done", DESK_CMD_DONE, "done ID"},
+        {"complete", DESK_CMD_COMPLETE, "complete ID"},
+        {"transfer", DESK_CMD_TRANSFER, "transfer ID QUEUE"},
+    };
+    for (size_t i = 0; i < sizeof with_ixn / sizeof with_ixn[0]; i++)
+        if (word_is(word, with_ixn[i].word)) {
+            out->kind = with_ixn[i].kind;
+            return parse_ixn_cmd(rest, out, with_ixn[i].use, err, errlen);
+        }
+    static const struct {
+        const char *word;
+        enum desk_cmd_kind kind;
     } bare[] = {
         {"status", DESK_CMD_STATUS}, {"logout", DESK_CMD_LOGOUT},           {"help", DESK_CMD_HELP},
         {"quit", DESK_CMD_QUIT},     {"wait-status", DESK_CMD_WAIT_STATUS},
+        {"list", DESK_CMD_LIST},     {"queues", DESK_CMD_QUEUES},
+        {"wait-invite", DESK_CMD_WAIT_INVITE},
     };
     for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++)
         if (word_is(word, bare[i].word)) {
@@ -213,7 +273,25 @@ const char *desk_cmd_message(const desk_cmd *cmd)
     case DESK_CMD_DND_ON: return "RequestDoNotDisturbOn";
     case DESK_CMD_DND_OFF: return "RequestDoNotDisturbOff";
     case DESK_CMD_LOGOUT: return "RequestAgentLogout";
+    case DESK_CMD_ACCEPT: return "RequestAccept";
+    case DESK_CMD_REJECT: return "RequestReject";
+    case DESK_CMD_DONE: return "RequestStopProcessing";
+    case DESK_CMD_COMPLETE: return "RequestCompleteAfterWork";
+    case DESK_CMD_TRANSFER: return "RequestPlaceInQueue";
+    case DESK_CMD_QUEUES: return "RequestQueueStatus";
     default: return NULL;
+    }
+}
+
+bool desk_cmd_has_ixn(const desk_cmd *cmd)
+{
+    switch (cmd->kind) {
+    case DESK_CMD_ACCEPT:
+    case DESK_CMD_REJECT:
+    case DESK_CMD_DONE:
+    case DESK_CMD_COMPLETE:
+    case DESK_CMD_TRANSFER: return true;
+    default: return false;
     }
 }
 
@@ -244,6 +322,18 @@ void desk_cmd_encode(const desk_cmd *cmd, cc_buf *out)
                 jw_kv_str(out, "description", cmd->text);
             cc_buf_putc(out, '}');
         }
+        break;
+    case DESK_CMD_ACCEPT:
+    case DESK_CMD_DONE:
+    case DESK_CMD_COMPLETE: jw_kv_str(out, "interactionId", cmd->ixn_id); break;
+    case DESK_CMD_REJECT:
+        jw_kv_str(out, "interactionId", cmd->ixn_id);
+        if (cmd->has_text)
+            jw_kv_str(out, "reason", cmd->text);
+        break;
+    case DESK_CMD_TRANSFER:
+        jw_kv_str(out, "interactionId", cmd->ixn_id);
+        jw_kv_str(out, "queue", cmd->queue);
         break;
     default: break;
     }
@@ -324,5 +414,15 @@ const char *desk_cmd_help(void)
            "  help                         this list\n"
            "  quit                         log out and exit\n"
            "  sleep MS                     scripting aid: pause MS milliseconds (max 60000)\n"
-           "  wait-status                  scripting aid: wait up to 5 s for the next status\n";
+           "  wait-status                  scripting aid: wait up to 5 s for the next status\n"
+           "  accept ID                    accept the invitation ID\n"
+           "  reject ID [REASON]           turn the invitation ID down (back to its queue)\n"
+           "  done ID                      done with ID: after-work, or the end\n"
+           "  complete ID                  end the after-work of ID now\n"
+           "  transfer ID QUEUE            put ID back into QUEUE\n"
+           "  list                         the interactions this desk holds\n"
+           "  queues                       the server's queues as a table\n"
+           "  wait-invite                  scripting aid: wait up to 10 s for the next invite\n"
+           "ID: the full interaction id, its number (17 for ixn-a:000000017), or last\n"
+           "(the newest invite)\n";
 }

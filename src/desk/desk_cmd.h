@@ -32,6 +32,14 @@ enum desk_cmd_kind {
     DESK_CMD_QUIT,        /* quit */
     DESK_CMD_SLEEP,       /* sleep MS (scripting aid) */
     DESK_CMD_WAIT_STATUS, /* wait-status (scripting aid) */
+    DESK_CMD_ACCEPT,      /* accept ID */
+    DESK_CMD_REJECT,      /* reject ID [REASON] */
+    DESK_CMD_DONE,        /* done ID: RequestStopProcessing */
+    DESK_CMD_COMPLETE,    /* complete ID: RequestCompleteAfterWork */
+    DESK_CMD_TRANSFER,    /* transfer ID QUEUE: RequestPlaceInQueue */
+    DESK_CMD_LIST,        /* list: the interactions this desk holds */
+    DESK_CMD_QUEUES,      /* queues: RequestQueueStatus */
+    DESK_CMD_WAIT_INVITE, /* wait-invite (scripting aid) */
 };
 
 /** One parsed command line. */
@@ -40,9 +48,15 @@ typedef struct desk_cmd {
     char media[CC_MEDIA_NAME_MAX + 1]; /* for the media commands */
     bool has_code;                     /* notready: a reason code was given */
     int64_t code;                      /* 0..2147483647 */
-    bool has_text;                     /* notready: a reason text was given */
+    bool has_text;                     /* notready, reject: a reason text was given */
     char text[PROTO_TEXT_MAX + 1];
     unsigned sleep_ms; /* sleep: 0..DESK_SLEEP_MAX_MS */
+    /* The interaction commands: the ID argument as typed ("last", a number or a full id),
+     * and the full id that is sent. Parsing sets both to what was typed; the desk then
+     * resolves the short forms into ixn_id (desk_ixn_resolve). */
+    char ixn_arg[PROTO_ID_MAX + 1];
+    char ixn_id[PROTO_ID_MAX + 1];
+    char queue[PROTO_ID_MAX + 1]; /* transfer: the target queue */
 } desk_cmd;
 
 /**
@@ -52,6 +66,10 @@ typedef struct desk_cmd {
  * sentence for the user.
  */
 int desk_cmd_parse(const char *line, size_t len, desk_cmd *out, char *err, size_t errlen);
+
+/** True when the command names an interaction (accept, reject, done, complete,
+ * transfer), so its ID argument must be resolved before it is encoded. */
+bool desk_cmd_has_ixn(const desk_cmd *cmd);
 
 /** True when the command is sent to the server as a request (and gets an answer). */
 bool desk_cmd_is_request(const desk_cmd *cmd);

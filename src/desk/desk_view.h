@@ -48,4 +48,59 @@ void desk_view_ok(cc_buf *out);
  */
 void desk_view_event(cc_buf *out, proto_msg *msg);
 
+/** Which interaction event a message is. */
+enum desk_view_ixn_kind {
+    DESK_VIEW_INVITE,        /* EventInvite */
+    DESK_VIEW_REVOKED,       /* EventRevoked */
+    DESK_VIEW_PARTY_REMOVED, /* EventPartyRemoved */
+    DESK_VIEW_ENDED,         /* EventInteractionEnded */
+};
+
+/** The fields of an interaction event the desk uses; strings are owned by the message. */
+typedef struct desk_view_ixn_event {
+    enum desk_view_ixn_kind kind;
+    const char *id;
+    const char *tenant;  /* invite; may be NULL */
+    const char *media;   /* invite */
+    const char *queue;   /* invite */
+    json_t *user_data;   /* invite; may be NULL */
+    int64_t timeout_sec; /* invite; -1 when absent */
+    const char *reason;  /* the others; may be NULL */
+} desk_view_ixn_event;
+
+/**
+ * Decodes an interaction event (EventInvite, EventRevoked, EventPartyRemoved,
+ * EventInteractionEnded). Returns 0, CC_E_NOT_FOUND for any other message, or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc when a field is missing or malformed.
+ */
+int desk_view_decode_ixn(proto_msg *msg, desk_view_ixn_event *ev);
+
+/**
+ * Appends an interaction event in words, e.g.
+ * "invite ixn-a:000000017: chat from queue chat-sales of Resources, accept within 15 s"
+ * followed by one "  KEY = VALUE" line per user data field (string values as they are,
+ * others as JSON; at most DESK_VIEW_USER_DATA_MAX fields, each value cut at 200 bytes),
+ * or "revoked ID: no answer in time, back to its queue" and the like.
+ */
+void desk_view_ixn(cc_buf *out, const desk_view_ixn_event *ev);
+
+/** Most user data fields shown for one invite. */
+#define DESK_VIEW_USER_DATA_MAX 32
+
+/** Appends the answer to `done`: "ok: after-work N s\n" when the ack carries
+ * afterWorkSec > 0, else "ok\n". */
+void desk_view_done(cc_buf *out, proto_msg *ack);
+
+/** Most queue rows shown by `queues`. */
+#define DESK_VIEW_QUEUES_MAX 1000
+
+/**
+ * Appends the answer to RequestQueueStatus as a table sorted by tenant and queue:
+ * tenant, queue, media, waiting, invited, handling, oldest (oldestWaitMs in seconds with
+ * one decimal; "-" when absent). Returns 0, or CC_E_INVALID_ATTRIBUTE with nothing
+ * appended when "queues" is not an array; malformed rows are skipped and counted in a
+ * last line.
+ */
+int desk_view_queues(cc_buf *out, proto_msg *ack);
+
 #endif

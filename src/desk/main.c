@@ -1,6 +1,7 @@
 /* agentdesk: the terminal agent desktop. One client connection to an interaction server
  * as an AgentApplication; logs one agent in, takes commands (with line editing on a
- * terminal, line by line from a script otherwise) and prints every status and answer.
+ * terminal, line by line from a script otherwise) and prints every status, answer and
+ * interaction event, keeping the list of interactions the agent holds (desk_ixn).
  * See docs/agentdesk.md. */
 #include <assert.h>
 #include <errno.h>
@@ -19,9 +20,11 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/media.h"
 #include "desk/desk_cmd.h"
+#include "desk/desk_ixn.h"
 #include "desk/desk_view.h"
 #include "net/addr.h"
 #include "net/client.h"
@@ -32,6 +35,8 @@
 #define PENDING_MAX 256
 /* How long a wait-status command waits for a status. */
 #define WAIT_STATUS_MS 5000
+/* How long a wait-invite command waits for an invite. */
+#define WAIT_INVITE_MS 10000
 /* At the end of a script: quiet time that ends the wait for late statuses, and its cap. */
 #define DRAIN_QUIET_MS 300
 #define DRAIN_MAX_MS 1000
@@ -50,6 +55,7 @@ typedef struct pending {
     int64_t ref;
     enum pending_kind kind;
     enum desk_cmd_kind cmd;
+    char ixn_id[PROTO_ID_MAX + 1]; /* the interaction a command acts on, or "" */
 } pending;
 
 /* Where a script stands (non-interactive mode only). */
@@ -60,6 +66,7 @@ enum script_state {
     SCRIPT_WAIT_ANSWER, /* a request is out */
     SCRIPT_SLEEPING,
     SCRIPT_WAIT_STATUS,
+    SCRIPT_WAIT_INVITE,
     SCRIPT_DRAINING, /* at EOF, letting late statuses arrive */
     SCRIPT_LOGGING_OUT,
     SCRIPT_DONE,
@@ -96,6 +103,10 @@ typedef struct desk {
     cc_media_table media;
     cc_buf last_status; /* the newest table, for `status` */
     unsigned statuses_since_mark;
+
+    /* Interactions. */
+    desk_ixn_table ixns;
+    unsigned invites_unseen; /* invites since the previous wait-invite returned */
     uint64_t last_rx_us;
 
     /* Terminal. */
@@ -182,7 +193,8 @@ static void out_error(const char *text)
 
 /* Sends an open request and remembers what its answer belongs to; returns its
  * referenceId, or 0 when the link is down or too many answers are outstanding. */
-static int64_t send_request(const cc_buf *open, enum pending_kind kind, enum desk_cmd_kind cmd)
+static int64_t send_request(const cc_buf *open, enum pending_kind kind, enum desk_cmd_kind cmd,
+                            const char *ixn_id)
 {
     if (app.npending == PENDING_MAX) {
         out_error("too many requests waiting for answers");
@@ -191,7 +203,9 @@ static int64_t send_request(const cc_buf *open, enum pending_kind kind, enum des
     int64_t ref = cc_client_request(app.client, open);
     if (ref == 0)
         return 0;
-    app.pending[app.npending++] = (pending){.ref = ref, .kind = kind, .cmd = cmd};
+    pending *p = &app.pending[app.npending++];
+    *p = (pending){.ref = ref, .kind = kind, .cmd = cmd};
+    snprintf(p->ixn_id, sizeof p->ixn_id, "%s", ixn_id ? ixn_id : "");
     /* wait-status counts the statuses that arrive after the newest request. */
     app.statuses_since_mark = 0;
     return ref;
@@ -213,7 +227,7 @@ static void send_login(void)
                                 strlen(app.password)) +
                            (size_t)app.media_list.count * (CC_MEDIA_NAME_MAX + 8));
     desk_cmd_encode_login(&login, &b);
-    int64_t ref = send_request(&b, PENDING_LOGIN, DESK_CMD_EMPTY);
+    int64_t ref = send_request(&b, PENDING_LOGIN, DESK_CMD_EMPTY, NULL);
     /* The buffer held the password. */
     explicit_bzero(b.data, b.cap);
     cc_buf_free(&b);
@@ -243,7 +257,7 @@ static void start_quit(void)
     cc_buf b;
     cc_buf_init(&b);
     jw_open_message(&b, "RequestAgentLogout");
-    int64_t ref = send_request(&b, PENDING_FINAL_LOGOUT, DESK_CMD_LOGOUT);
+    int64_t ref = send_request(&b, PENDING_FINAL_LOGOUT, DESK_CMD_LOGOUT, NULL);
     cc_buf_free(&b);
     if (ref == 0) {
         finish(code);
@@ -275,9 +289,44 @@ static void show_status(void)
     cc_buf_free(&b);
 }
 
+/* Prints what `last` now names: the invite a wait-invite returned with. */
+static void tell_last_invite(void)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "last = ");
+    desk_view_text(&b, app.ixns.last, PROTO_ID_MAX);
+    cc_buf_putc(&b, '\n');
+    out_flush(&b);
+    cc_buf_free(&b);
+}
+
+static void show_list(void)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    desk_ixn_format_list(&b, &app.ixns, cc_mono_us());
+    out_flush(&b);
+    cc_buf_free(&b);
+}
+
 static bool run_command(const desk_cmd *cmd)
 {
     switch (cmd->kind) {
+    case DESK_CMD_LIST: show_list(); return false;
+    case DESK_CMD_WAIT_INVITE:
+        if (app.interactive) {
+            out_error("wait-invite is a scripting aid; at the terminal invites show by themselves");
+            return false;
+        }
+        if (app.invites_unseen > 0) {
+            app.invites_unseen = 0;
+            tell_last_invite();
+            return false;
+        }
+        app.script = SCRIPT_WAIT_INVITE;
+        uv_timer_start(&app.script_timer, on_script_timer, WAIT_INVITE_MS, 0);
+        return true;
     case DESK_CMD_EMPTY: return false;
     case DESK_CMD_STATUS: show_status(); return false;
     case DESK_CMD_HELP: {
@@ -323,10 +372,22 @@ static bool run_command(const desk_cmd *cmd)
         out_error("not connected to the server (reconnecting)");
         return false;
     }
+    desk_cmd resolved;
+    if (desk_cmd_has_ixn(cmd)) {
+        /* The short forms of an id are the desk's own: the server sees the full id. */
+        char err[512];
+        resolved = *cmd;
+        if (desk_ixn_resolve(&app.ixns, cmd->ixn_arg, cc_client_server_name(app.client),
+                             resolved.ixn_id, sizeof resolved.ixn_id, err, sizeof err) != 0) {
+            out_error(err);
+            return false;
+        }
+        cmd = &resolved;
+    }
     cc_buf b;
     cc_buf_init(&b);
     desk_cmd_encode(cmd, &b);
-    int64_t ref = send_request(&b, PENDING_CMD, cmd->kind);
+    int64_t ref = send_request(&b, PENDING_CMD, cmd->kind, cmd->ixn_id);
     cc_buf_free(&b);
     if (ref == 0) {
         if (app.npending < PENDING_MAX)
@@ -553,7 +614,10 @@ static void on_script_timer(uv_timer_t *t)
     (void)t;
     if (app.script == SCRIPT_WAIT_STATUS)
         out_error("no status arrived within 5 s");
-    if (app.script == SCRIPT_SLEEPING || app.script == SCRIPT_WAIT_STATUS)
+    if (app.script == SCRIPT_WAIT_INVITE)
+        out_error("no invite arrived within 10 s");
+    if (app.script == SCRIPT_SLEEPING || app.script == SCRIPT_WAIT_STATUS ||
+        app.script == SCRIPT_WAIT_INVITE)
         next_command();
 }
 
@@ -620,6 +684,48 @@ static void on_registered(cc_client *c, proto_msg *ack)
         next_command();
 }
 
+/* Prints the EventAck of a command in words and applies it to what the desk tracks. */
+static void acknowledged(const pending *p, proto_msg *msg, cc_buf *b)
+{
+    switch (p->cmd) {
+    case DESK_CMD_LOGOUT:
+        desk_view_ok(b);
+        app.logged_in = false;
+        app.want_login = false;
+        /* The server refuses a logout while interactions are invited or handled; those
+         * in after-work end with it. */
+        desk_ixn_clear(&app.ixns);
+        return;
+    case DESK_CMD_ACCEPT:
+        desk_view_ok(b);
+        desk_ixn_set_state(&app.ixns, p->ixn_id, DESK_IXN_HANDLING);
+        return;
+    case DESK_CMD_DONE: {
+        desk_view_done(b, msg);
+        json_t *aw = json_object_get(msg->root, "afterWorkSec");
+        if (json_is_integer(aw) && json_integer_value(aw) > 0)
+            desk_ixn_set_state(&app.ixns, p->ixn_id, DESK_IXN_AFTER_WORK);
+        else
+            desk_ixn_remove(&app.ixns, p->ixn_id);
+        return;
+    }
+    case DESK_CMD_REJECT:
+    case DESK_CMD_COMPLETE:
+    case DESK_CMD_TRANSFER:
+        desk_view_ok(b);
+        desk_ixn_remove(&app.ixns, p->ixn_id);
+        return;
+    case DESK_CMD_QUEUES:
+        if (desk_view_queues(b, msg) != 0) {
+            char text[256];
+            snprintf(text, sizeof text, "bad queue status from the server: %s", msg->desc);
+            desk_view_local_error(b, text);
+        }
+        return;
+    default: desk_view_ok(b); return;
+    }
+}
+
 static void handle_answer(proto_msg *msg, bool ok)
 {
     int i = 0;
@@ -666,13 +772,8 @@ static void handle_answer(proto_msg *msg, bool ok)
         finish((!app.interactive && app.lost) ? 1 : 0);
         return;
     case PENDING_CMD:
-        if (ok) {
-            desk_view_ok(&b);
-            if (p.cmd == DESK_CMD_LOGOUT) {
-                app.logged_in = false;
-                app.want_login = false;
-            }
-        }
+        if (ok)
+            acknowledged(&p, msg, &b);
         out_flush(&b);
         cc_buf_free(&b);
         if (!app.interactive && app.script == SCRIPT_WAIT_ANSWER && p.ref == app.awaited_ref)
@@ -707,6 +808,45 @@ static void handle_status(proto_msg *msg)
     }
 }
 
+/* An interaction event: shown in words and applied to the list. Returns false when msg
+ * is not one. */
+static bool handle_ixn_event(proto_msg *msg)
+{
+    desk_view_ixn_event ev;
+    int rc = desk_view_decode_ixn(msg, &ev);
+    if (rc == CC_E_NOT_FOUND)
+        return false;
+    cc_buf b;
+    cc_buf_init(&b);
+    if (rc != 0) {
+        char text[320];
+        snprintf(text, sizeof text, "bad %s from the server: %s", msg->name, msg->desc);
+        desk_view_local_error(&b, text);
+        desk_view_event(&b, msg);
+        out_flush(&b);
+        cc_buf_free(&b);
+        return true;
+    }
+    desk_view_ixn(&b, &ev);
+    out_flush(&b);
+    cc_buf_free(&b);
+    if (ev.kind != DESK_VIEW_INVITE) {
+        desk_ixn_remove(&app.ixns, ev.id);
+        return true;
+    }
+    if (desk_ixn_invited(&app.ixns, ev.id, ev.media, ev.queue, cc_mono_us()) != 0)
+        LOG_WARN("event=invite_untracked reason=list_full");
+    LOG_INFO("event=invite interaction=%s media=%s", ev.id, ev.media);
+    app.invites_unseen++;
+    if (!app.interactive && app.script == SCRIPT_WAIT_INVITE) {
+        app.invites_unseen = 0;
+        uv_timer_stop(&app.script_timer);
+        tell_last_invite();
+        next_command();
+    }
+    return true;
+}
+
 static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
 {
     (void)c;
@@ -728,6 +868,9 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     else if (strcmp(msg->name, "EventCurrentAgentStatus") == 0) {
         cc_buf_free(&b);
         handle_status(msg);
+        return;
+    } else if (handle_ixn_event(msg)) {
+        cc_buf_free(&b);
         return;
     } else
         desk_view_event(&b, msg);
@@ -759,6 +902,13 @@ static void on_down(cc_client *c, const char *why)
     app.npending = 0;
     if (was_up)
         app.lost = true;
+    if (app.ixns.count > 0) {
+        /* Without a grace period the server takes them back at once, and it tells a new
+         * connection nothing about them, so what the desk knew is no longer reliable. */
+        desk_ixn_clear(&app.ixns);
+        out_line("the list of interactions was cleared: the server takes them back when "
+                 "a desk is gone");
+    }
     if (final_logout || app.quitting) {
         out_error("connection lost while logging out");
         finish(app.interactive ? 0 : 1);
@@ -1088,6 +1238,7 @@ int main(int argc, char **argv)
     cc_net_init(&app.net, app.loop);
     cc_media_init(&app.media);
     cc_buf_init(&app.last_status);
+    desk_ixn_init(&app.ixns);
     app.want_login = true;
     app.last_rx_us = cc_mono_us();
     uv_timer_init(app.loop, &app.script_timer);

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "ixn/ixn_ixn.h"
 #include "ixn/ixn_passwd.h"
 #include "ixn/ixn_report.h"
 #include "proto/jw.h"
@@ -118,6 +119,9 @@ static void agent_free(ixn_agent *a)
 /* Logs the agent out: one last event with loggedIn false, then it is gone. */
 static void agent_logout(ixn_server *srv, ixn_agent *a, const char *why)
 {
+    /* What it holds goes back to the queues (or ends) before the last event, which then
+     * reports no interactions. */
+    ixn_core_agent_gone(srv, a);
     ixn_agent_version_bump(srv, a);
     ixn_report_publish(srv, a, "AgentLogout", false);
     LOG_INFO("event=agent_logout tenant=%s agent=%s place=%s version=%" PRId64 " why=%s",
@@ -232,10 +236,20 @@ static int need_added(proto_msg *msg, const ixn_server *srv, const ixn_agent *a,
     return CC_E_INVALID_STATE;
 }
 
-static void changed(ixn_server *srv, ixn_agent *a, const char *cause)
+void ixn_agent_changed(ixn_server *srv, ixn_agent *a, const char *cause)
 {
     ixn_agent_version_bump(srv, a);
     ixn_report_publish(srv, a, cause, true);
+}
+
+static void changed(ixn_server *srv, ixn_agent *a, const char *cause)
+{
+    ixn_agent_changed(srv, a, cause);
+}
+
+int ixn_agent_require(cc_session *s, proto_msg *msg, ixn_agent **out)
+{
+    return agent_common(s, msg, false, NULL, out);
 }
 
 /* ---- agent requests ---- */
@@ -377,6 +391,7 @@ static void login_after(uv_work_t *req, int status)
         a->place_id = xstrdup(w->place_id);
         changed(srv, a, "AgentLogin");
         srv->stats.takeovers++;
+        ixn_core_agent_resumed(srv, a);
         LOG_INFO("event=agent_login session=%" PRIu64 " tenant=%s agent=%s place=%s "
                  "version=%" PRId64 " takeover=1",
                  cc_session_id(s), a->tenant, a->agent_id, a->place_id, a->version);
@@ -397,6 +412,7 @@ static void login_after(uv_work_t *req, int status)
         srv->agent_count++;
         srv->stats.logins++;
         ixn_agent_version_login(srv, a);
+        ixn_core_agent_media(srv, a);
         ixn_report_publish(srv, a, "AgentLogin", true);
         LOG_INFO("event=agent_login session=%" PRIu64 " tenant=%s agent=%s place=%s "
                  "version=%" PRId64 " media=%d",
@@ -414,8 +430,14 @@ static int h_logout(cc_session *s, proto_msg *msg)
     if (rc)
         return rc;
     ixn_client *c = cc_session_user(s);
+    if (a->busy) {
+        snprintf(msg->desc, sizeof msg->desc, "%s",
+                 "the agent holds invited or handled interactions");
+        return CC_E_INVALID_STATE;
+    }
     agent_logout(c->srv, a, "request");
-    return 0;
+    /* Interactions in after-work ended with the logout: answer once that is stored. */
+    return ixn_core_answer(c->srv, s);
 }
 
 static int h_add_media(cc_session *s, proto_msg *msg)
@@ -439,6 +461,7 @@ static int h_add_media(cc_session *s, proto_msg *msg)
     else
         a->ready &= ~bit;
     reason_set(a, id, false, 0, NULL);
+    ixn_core_agent_media(c->srv, a);
     changed(c->srv, a, "MediaAdded");
     return 0;
 }
@@ -452,10 +475,16 @@ static int h_remove_media(cc_session *s, proto_msg *msg)
     ixn_client *c = cc_session_user(s);
     if ((rc = need_added(msg, c->srv, a, id)))
         return rc;
+    if (a->held_media[id]) {
+        snprintf(msg->desc, sizeof msg->desc, "the agent holds interactions of %s",
+                 cc_media_name(&c->srv->cfg->media, id));
+        return CC_E_INVALID_STATE;
+    }
     cc_media_mask bit = (cc_media_mask)1 << id;
     a->added &= ~bit;
     a->ready &= ~bit;
     reason_set(a, id, false, 0, NULL);
+    ixn_core_agent_media(c->srv, a);
     changed(c->srv, a, "MediaRemoved");
     return 0;
 }
@@ -574,6 +603,7 @@ static int h_status(cc_session *s, proto_msg *msg)
         a->status_media = st.media;
         for (int i = 0; i < srv->cfg->media.count; i++)
             a->available[i] = (st.media & ((cc_media_mask)1 << i)) ? st.available[i] : 0;
+        ixn_core_agent_status(srv, a);
     }
     if (!a->client || !a->client->session)
         return 0;
@@ -624,6 +654,13 @@ static const cc_handler handlers[] = {
     {"RequestStartPlaceAgentStateReportingAll", ixn_report_start},
     {"RequestStopPlaceAgentStateReportingAll", ixn_report_stop},
     {"EventCurrentAgentStatus", h_status},
+    {"RequestSubmit", ixn_core_submit},
+    {"RequestStopProcessing", ixn_core_stop_processing},
+    {"RequestAccept", ixn_core_accept},
+    {"RequestReject", ixn_core_reject},
+    {"RequestCompleteAfterWork", ixn_core_complete_after_work},
+    {"RequestPlaceInQueue", ixn_core_place_in_queue},
+    {"RequestQueueStatus", ixn_core_queue_status},
 };
 
 static void on_register(cc_session *s)
@@ -655,6 +692,7 @@ static void on_close(cc_session *s)
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     ixn_report_drop(c);
+    ixn_core_session_closed(srv, s);
     if (c->agent) {
         ixn_agent *a = c->agent;
         c->agent = NULL;

@@ -23,8 +23,12 @@ typedef struct ixn_reason {
     char *description; /* NULL when the agent gave none */
 } ixn_reason;
 
-/** One agent logged in on this server. Interactions (protocol section 7) will hang off
- * this structure as a list of held interactions with per-media counts. */
+struct ixn_ixn;
+struct ixn_pool;
+struct ixn_core;
+
+/** One agent logged in on this server, with the interactions it holds (ixn_ixn) and its
+ * places in the routing pools of its media. */
 typedef struct ixn_agent {
     char *key;      /* "tenant/agentId", the key in ixn_server.agents */
     char *tenant;
@@ -45,6 +49,14 @@ typedef struct ixn_agent {
     int64_t status_version;
     cc_media_mask status_media;
     uint32_t available[CC_MEDIA_MAX];
+    /* interactions held (Invited, Handling, AfterWork), in the order taken */
+    struct ixn_ixn *held_head, *held_tail;
+    uint32_t held_media[CC_MEDIA_MAX]; /* held per media, any state */
+    uint32_t busy;                     /* held in Invited or Handling */
+    /* routing: per media added, the agent's place in the pool of (tenant, media), whose
+     * list runs from the agent offered that media longest ago to the latest */
+    struct ixn_pool *pool[CC_MEDIA_MAX];
+    struct ixn_agent *pool_prev[CC_MEDIA_MAX], *pool_next[CC_MEDIA_MAX];
 } ixn_agent;
 
 /** Per registered connection. */
@@ -89,6 +101,7 @@ typedef struct ixn_server {
     size_t conns;         /* open connections, registered or not */
     bool shutting_down;
     ixn_stats stats;
+    struct ixn_core *core; /* interactions, queues and routing (ixn_ixn.c) */
 } ixn_server;
 
 /**
@@ -109,5 +122,15 @@ void ixn_agent_version_login(ixn_server *srv, ixn_agent *a);
 
 /** Advances agent's version by one for a change. */
 void ixn_agent_version_bump(ixn_server *srv, ixn_agent *a);
+
+/** Advances the agent's version and reports its whole state with cause. */
+void ixn_agent_changed(ixn_server *srv, ixn_agent *a, const char *cause);
+
+/**
+ * The checks every agent request starts with, in the protocol's order: the optional
+ * agentId and tenant fields (3), client type AgentApplication (5), an agent logged in on
+ * this connection (6), and agentId/tenant naming that agent (5). Returns 0 and *out.
+ */
+int ixn_agent_require(cc_session *s, proto_msg *msg, ixn_agent **out);
 
 #endif

@@ -31,6 +31,15 @@ typedef struct cfg_parse {
     char buf[CFG_LINE_MAX + 2];
     /* keys of [server] seen, to report duplicates */
     cc_map seen;
+    /* [queues] and [after-work] name media that [server] may list later in the file, so
+     * their pairs are kept (with their lines) and resolved once the file is read. */
+    struct cfg_pending {
+        char *key;
+        char *value;
+        int line;
+        bool after_work;
+    } *pending;
+    size_t pending_count, pending_cap;
 } cfg_parse;
 
 static int on_pair(void *user, const char *section, const char *key, const char *value);
@@ -237,6 +246,31 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
             cfg->out_limit = (size_t)n;
         else
             cfg->out_limit_reporting = (size_t)n;
+    } else if (strcmp(key, "data-dir") == 0) {
+        if (!*v || strlen(v) > 4000)
+            cfg_error(p, "server", key, "%s", "must be a path of 1..4000 bytes");
+        else
+            set_str(&cfg->data_dir, v);
+    } else if (strcmp(key, "invite-timeout") == 0) {
+        if (!parse_num(v, 1, 86400, &n))
+            cfg_error(p, "server", key, "\"%s\" is not a number of seconds in 1..86400", v);
+        else
+            cfg->invite_timeout_s = (unsigned)n;
+    } else if (strcmp(key, "keep-ended") == 0) {
+        if (!parse_num(v, 0, 365u * 86400u, &n))
+            cfg_error(p, "server", key, "\"%s\" is not a number of seconds in 0..31536000", v);
+        else
+            cfg->keep_ended_s = (unsigned)n;
+    } else if (strcmp(key, "max-user-data") == 0) {
+        if (!parse_num(v, 2, 1024 * 1024, &n))
+            cfg_error(p, "server", key, "\"%s\" is not a number of bytes in 2..1048576", v);
+        else
+            cfg->max_user_data = (size_t)n;
+    } else if (strcmp(key, "max-queue") == 0) {
+        if (!parse_num(v, 1, 10000000, &n))
+            cfg_error(p, "server", key, "\"%s\" is not a number in 1..10000000", v);
+        else
+            cfg->max_queue = (size_t)n;
     } else {
         known = false;
         cfg_warn(p, "server", key, "unknown key, ignored");
@@ -304,6 +338,87 @@ static void agent_key(cfg_parse *p, const char *key, const char *v)
     cfg->agent_count++;
 }
 
+static void pending_add(cfg_parse *p, const char *key, const char *value, bool after_work)
+{
+    if (p->pending_count == p->pending_cap) {
+        p->pending_cap = p->pending_cap ? 2 * p->pending_cap : 16;
+        p->pending = xrealloc(p->pending, p->pending_cap * sizeof *p->pending);
+    }
+    struct cfg_pending *e = &p->pending[p->pending_count++];
+    e->key = xstrdup(key);
+    e->value = xstrdup(value);
+    e->line = p->line;
+    e->after_work = after_work;
+}
+
+/* A [queues] pair: TENANT/QUEUE = MEDIA, checked against [server] media. */
+static void queue_resolve(cfg_parse *p, const struct cfg_pending *e)
+{
+    ixn_config *cfg = p->cfg;
+    const char *slash = strchr(e->key, '/');
+    if (!slash || !id_valid(e->key, (size_t)(slash - e->key)) ||
+        !id_valid(slash + 1, strlen(slash + 1))) {
+        cfg_error(p, "queues", e->key, "%s", "the key must be TENANT/QUEUE (1..128 bytes each)");
+        return;
+    }
+    int media = cc_media_find(&cfg->media, e->value, strlen(e->value));
+    if (media < 0) {
+        cfg_error(p, "queues", e->key, "media \"%.64s\" is not in [server] media", e->value);
+        return;
+    }
+    size_t tlen = (size_t)(slash - e->key);
+    for (size_t i = 0; i < cfg->queue_count; i++) {
+        const ixn_config_queue *q = &cfg->queues[i];
+        if (strlen(q->tenant) == tlen && memcmp(q->tenant, e->key, tlen) == 0 &&
+            strcmp(q->name, slash + 1) == 0) {
+            cfg_error(p, "queues", e->key, "%s", "given twice");
+            return;
+        }
+    }
+    cfg->queues = xrealloc(cfg->queues, (cfg->queue_count + 1) * sizeof *cfg->queues);
+    ixn_config_queue *q = &cfg->queues[cfg->queue_count++];
+    q->tenant = xstrndup(e->key, tlen);
+    q->name = xstrdup(slash + 1);
+    q->media = media;
+}
+
+/* An [after-work] pair: MEDIA = SECONDS. */
+static void after_work_resolve(cfg_parse *p, const struct cfg_pending *e, cc_media_mask *seen)
+{
+    ixn_config *cfg = p->cfg;
+    int media = cc_media_find(&cfg->media, e->key, strlen(e->key));
+    uint64_t n;
+    if (media < 0)
+        cfg_error(p, "after-work", e->key, "%s", "not a media of [server] media");
+    else if (*seen & ((cc_media_mask)1 << media))
+        cfg_error(p, "after-work", e->key, "%s", "given twice");
+    else if (!parse_num(e->value, 0, 86400, &n))
+        cfg_error(p, "after-work", e->key, "\"%s\" is not a number of seconds in 0..86400",
+                  e->value);
+    else {
+        *seen |= (cc_media_mask)1 << media;
+        cfg->after_work_s[media] = (unsigned)n;
+    }
+}
+
+static void pending_resolve(cfg_parse *p)
+{
+    cc_media_mask seen = 0;
+    for (size_t i = 0; i < p->pending_count; i++) {
+        struct cfg_pending *e = &p->pending[i];
+        p->line = e->line;
+        if (e->after_work)
+            after_work_resolve(p, e, &seen);
+        else
+            queue_resolve(p, e);
+        free(e->key);
+        free(e->value);
+    }
+    free(p->pending);
+    p->pending = NULL;
+    p->pending_count = p->pending_cap = 0;
+}
+
 static int on_pair(void *user, const char *section, const char *key, const char *value)
 {
     cfg_parse *p = user;
@@ -313,6 +428,10 @@ static int on_pair(void *user, const char *section, const char *key, const char 
         token_key(p, key, value);
     else if (strcmp(section, "agents") == 0)
         agent_key(p, key, value);
+    else if (strcmp(section, "queues") == 0)
+        pending_add(p, key, value, false);
+    else if (strcmp(section, "after-work") == 0)
+        pending_add(p, key, value, true);
     else
         cfg_warn(p, section, key, "unknown section, ignored");
     return 1;
@@ -330,6 +449,10 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->max_agents = 100000;
     cfg->out_limit = (size_t)8 << 20;
     cfg->out_limit_reporting = (size_t)256 << 20;
+    cfg->invite_timeout_s = 15;
+    cfg->keep_ended_s = 86400;
+    cfg->max_user_data = 16384;
+    cfg->max_queue = 100000;
 
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;
@@ -345,6 +468,7 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     int rc = ini_parse_stream(count_reader, p, on_pair, p);
     fclose(p->f);
     cc_map_free(&p->seen);
+    pending_resolve(p);
     if (rc > 0) {
         fprintf(stderr, "ixnserver: error: %s:%d: syntax error\n", path, rc);
         p->errors++;
@@ -362,6 +486,11 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     }
     if (cfg->out_limit_reporting < cfg->out_limit)
         cfg->out_limit_reporting = cfg->out_limit;
+    if (cfg->queue_count && !cfg->data_dir)
+        fprintf(stderr,
+                "ixnserver: warning: %s: [queues] without [server] data-dir: interactions are "
+                "kept in memory only and lost at a restart\n",
+                path);
     if (!cfg->token_agent && !cfg->token_reporting && !cfg->token_media)
         fprintf(stderr, "ixnserver: warning: %s: [tokens] is empty: no client can register\n",
                 path);
@@ -384,5 +513,11 @@ void ixn_config_free(ixn_config *cfg)
     free(cfg->token_agent);
     free(cfg->token_media);
     free(cfg->token_reporting);
+    free(cfg->data_dir);
+    for (size_t i = 0; i < cfg->queue_count; i++) {
+        free(cfg->queues[i].tenant);
+        free(cfg->queues[i].name);
+    }
+    free(cfg->queues);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -1,4 +1,5 @@
-/* The ixnserver configuration file (inih format): [server], [tokens] and [agents]. Every
+/* The ixnserver configuration file (inih format): [server], [tokens], [agents], [queues]
+ * and [after-work]. Every
  * key is documented with its default in docs/ixnserver.md. */
 #ifndef IXN_CONFIG_H
 #define IXN_CONFIG_H
@@ -8,6 +9,13 @@
 
 #include "common/map.h"
 #include "common/media.h"
+
+/** One queue of [queues]: TENANT/QUEUE = MEDIA. */
+typedef struct ixn_config_queue {
+    char *tenant;
+    char *name;
+    int media; /* id in ixn_config.media */
+} ixn_config_queue;
 
 /** The whole configuration of one ixnserver. */
 typedef struct ixn_config {
@@ -30,6 +38,15 @@ typedef struct ixn_config {
     /* [agents]: "tenant/agentId" -> crypt(3) hash (char *, owned) */
     cc_map agents;
     size_t agent_count;
+    /* interactions (protocol section 7) */
+    char *data_dir;                /* [server] data-dir: NULL = nothing is stored */
+    unsigned invite_timeout_s;     /* [server] invite-timeout (15) */
+    unsigned keep_ended_s;         /* [server] keep-ended (86400) */
+    size_t max_user_data;          /* [server] max-user-data (16384) */
+    size_t max_queue;              /* [server] max-queue (100000) */
+    ixn_config_queue *queues;      /* [queues], in file order */
+    size_t queue_count;
+    unsigned after_work_s[CC_MEDIA_MAX]; /* [after-work] per media id (0 = none) */
 } ixn_config;
 
 /**

@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "ixn/ixn_ixn.h"
 #include "proto/jw.h"
 
 void ixn_report_encode(cc_buf *b, const ixn_server *srv, const ixn_agent *a, const char *cause,
@@ -47,9 +48,18 @@ void ixn_report_encode(cc_buf *b, const ixn_server *srv, const ixn_agent *a, con
         cc_buf_puts(b, "}}");
     }
     cc_buf_putc(b, '}');
-    /* Interactions (protocol section 7) are not held yet. */
     jw_key(b, "interactions");
-    cc_buf_puts(b, "[]");
+    cc_buf_putc(b, '[');
+    for (const ixn_ixn *x = logged_in ? a->held_head : NULL; x; x = x->a_next) {
+        if (x != a->held_head)
+            cc_buf_putc(b, ',');
+        cc_buf_puts(b, "{\"interactionId\":");
+        jw_str(b, x->id);
+        jw_kv_str(b, "media", cc_media_name(&srv->cfg->media, x->media));
+        jw_kv_str(b, "state", ixn_state_name(x->state));
+        cc_buf_putc(b, '}');
+    }
+    cc_buf_putc(b, ']');
 }
 
 static bool wants(const ixn_client *c, const ixn_agent *a)
@@ -159,6 +169,7 @@ int ixn_report_start(cc_session *s, proto_msg *msg)
     if (srv->subs)
         srv->subs->sub_prev = c;
     srv->subs = c;
+    ixn_core_reporting_started(srv);
     return CC_SESSION_ANSWERED;
 }
 

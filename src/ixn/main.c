@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "ixn/ixn_agents.h"
 #include "ixn/ixn_config.h"
+#include "ixn/ixn_ixn.h"
 #include "ixn/ixn_passwd.h"
 #include "net/addr.h"
 #include "net/conn.h"
@@ -108,6 +109,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&g.sigint, NULL);
     uv_close((uv_handle_t *)&g.sigterm, NULL);
     ixn_server_shutdown(&g.srv);
+    ixn_core_shutdown(&g.srv);
     /* Connections that never registered are not ours to enumerate; give the loop a
      * moment to flush and close the rest, then stop it. */
     uv_timer_init(g.net.loop, &g.stop_timer);
@@ -130,6 +132,8 @@ static int run(void)
     g.cs.out_limit_default = g.cfg.out_limit;
     g.cs.out_limit_reporting = g.cfg.out_limit_reporting;
     ixn_server_init(&g.srv, &g.cfg, loop, &g.cs);
+    if (ixn_core_init(&g.srv) != 0)
+        return 1;
 
     uv_tcp_init(loop, &g.listener);
     g.listener.data = &g.cs;
@@ -215,12 +219,19 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
-        printf("ixnserver: %s: OK (%d media, %zu agents)\n", config, g.cfg.media.count,
-               g.cfg.agent_count);
+        if (ixn_core_check_config(&g.cfg) != 0) {
+            fprintf(stderr, "ixnserver: %s: configuration is not valid\n", config);
+            ixn_config_free(&g.cfg);
+            return 1;
+        }
+        printf("ixnserver: %s: OK (%d media, %zu agents, %zu queues)\n", config,
+               g.cfg.media.count, g.cfg.agent_count, g.cfg.queue_count);
         ixn_config_free(&g.cfg);
         return 0;
     }
     rc = run();
+    ixn_core_shutdown(&g.srv);
+    ixn_core_free(&g.srv);
     ixn_server_free(&g.srv);
     ixn_config_free(&g.cfg);
     return rc;

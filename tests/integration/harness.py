@@ -708,3 +708,563 @@ def is_status(m, agent_id=None):
     """True for an EventCurrentAgentStatus (of that agent when given)."""
     return (m.get("message") == "EventCurrentAgentStatus" and
             (agent_id is None or m.get("agentId") == agent_id))
+
+
+# ---------------------------------------------------------------------------------------
+# Interactions (issue #4): ixnserver with queues, media servers, queue status, load driver
+# ---------------------------------------------------------------------------------------
+
+MEDIA_TOKEN = "media-secret"
+# The interactionId form of the wire decisions: "<serverName>:<9-digit number>".
+IXN_ID_RE = r"^%s:[0-9]{9}$"
+
+
+def start_ixn_queues(env, name, agents=None, queues=None, after_work=None, data_dir=None,
+                     invite_timeout=None, media=("voice", "chat", "email"), extra_server="",
+                     extra=""):
+    """Starts an ixnserver with interaction queues: queues {"TENANT/QUEUE": media},
+    after_work {media: seconds}, data_dir (default NAME-data in the temp dir, so that
+    Proc.restart() keeps it) and invite_timeout (seconds, None = the server's default).
+    Returns its Proc; the data-dir path is in Proc.data_dir."""
+    data_dir = data_dir or env.path(name + "-data")
+    server = ["data-dir = %s" % data_dir]
+    if invite_timeout is not None:
+        server.append("invite-timeout = %d" % invite_timeout)
+    if extra_server:
+        server.append(extra_server.strip("\n"))
+    tail = ["[queues]"]
+    for k, v in (queues or {}).items():
+        tail.append("%s = %s" % (k, v))
+    if after_work:
+        tail.append("[after-work]")
+        for k, v in after_work.items():
+            tail.append("%s = %d" % (k, v))
+    if extra:
+        tail.append(extra.strip("\n"))
+    proc = env.start_ixn(name, media=media, agents=agents, extra_server="\n".join(server),
+                         extra="\n".join(tail))
+    proc.data_dir = data_dir
+    return proc
+
+
+def media_server(port, token=MEDIA_TOKEN):
+    """A registered MediaServer client."""
+    return _registered(port, "MediaServer", token)
+
+
+def submit(ms, tenant, media, queue, user_data=None, external_id=None, timeout=None):
+    """Sends RequestSubmit on a MediaServer client; returns the answer (EventAck/EventError)."""
+    req = {"message": "RequestSubmit", "tenant": tenant, "media": media, "queue": queue}
+    if user_data is not None:
+        req["userData"] = user_data
+    if external_id is not None:
+        req["externalId"] = external_id
+    return ms.request(req, timeout=timeout)
+
+
+def submit_ok(ms, tenant, media, queue, user_data=None, external_id=None):
+    """RequestSubmit that must be acknowledged with an interactionId; returns the id."""
+    ans = submit(ms, tenant, media, queue, user_data, external_id)
+    if ans.get("message") != "EventAck" or not isinstance(ans.get("interactionId"), str):
+        raise Failure("submit to %s/%s refused: %s" % (tenant, queue, _short([ans])))
+    return ans["interactionId"]
+
+
+def queue_status(c):
+    """RequestQueueStatus on any registered client: {(tenant, queue): entry}."""
+    ans = c.request({"message": "RequestQueueStatus"})
+    if ans.get("message") != "EventAck" or not isinstance(ans.get("queues"), list):
+        raise Failure("RequestQueueStatus refused: %s" % _short([ans]))
+    return {(q.get("tenant"), q.get("queue")): q for q in ans["queues"]}
+
+
+def is_invite(ixn_id=None):
+    """A predicate for an EventInvite (of that interaction when given)."""
+    return is_ixn_event("EventInvite", ixn_id)
+
+
+def is_ixn_event(name, ixn_id=None):
+    """A predicate for the event name (EventRevoked, EventPartyRemoved, ...) of an
+    interaction."""
+    return lambda m: m.get("message") == name and (ixn_id is None or
+                                                     m.get("interactionId") == ixn_id)
+
+
+def held(state_msg):
+    """{interactionId: (media, state)} of an EventPlaceAgentState's interactions array."""
+    return {i.get("interactionId"): (i.get("media"), i.get("state"))
+            for i in (state_msg.get("interactions") or [])}
+
+
+def wait_routable(desk, media, timeout=10):
+    """Waits on a desktop for a status that shows available > 0 for media; returns it."""
+    def ok(m):
+        v = (m.get("media") or {}).get(media) or {}
+        return is_status(m) and (v.get("available") or 0) > 0
+    return desk.next(ok, timeout=timeout, what="status with %s available" % media)
+
+
+# -- rules evaluated in Python, for the checks of the load tests --
+
+def rule_blocks(cond, counts):
+    """True when a blocking condition holds for counts {media: n}. cond is a Python
+    function of a Counts object (c.chat, c.any(n), c.total); None = always blocked
+    (a media without a condition can never be routed)."""
+    if cond is None:
+        return True
+    return bool(cond(Counts(counts)))
+
+
+class Counts:
+    """Read-only counts for rule conditions written as Python lambdas."""
+
+    def __init__(self, counts):
+        self._c = dict(counts)
+
+    def __getattr__(self, media):
+        if media.startswith("_"):
+            raise AttributeError(media)
+        return self._c.get(media, 0)
+
+    def any(self, n):
+        """The spec's `any >= n`: the count of some one media is >= n."""
+        return any(v >= n for v in self._c.values())
+
+    @property
+    def total(self):
+        """The sum over all media (`total`)."""
+        return sum(self._c.values())
+
+
+def reachable_counts(conds, media, cap=32):
+    """Every holding (a tuple of counts in the order of media) an agent with the rule conds
+    can reach from nothing by adding one interaction whose media the rule does not block
+    at the moment, or by ending one: the holdings the rule allows. None when the search
+    passes cap of some media (then statuses are not checked against it)."""
+    start = tuple(0 for _ in media)
+    seen = {start}
+    todo = [start]
+    while todo:
+        cur = todo.pop()
+        counts = dict(zip(media, cur))
+        for i, med in enumerate(media):
+            nxt = []
+            if not rule_blocks(conds.get(med), counts):
+                if cur[i] + 1 > cap:
+                    return None
+                nxt.append(cur[:i] + (cur[i] + 1,) + cur[i + 1:])
+            if cur[i] > 0:
+                nxt.append(cur[:i] + (cur[i] - 1,) + cur[i + 1:])
+            for t in nxt:
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+    return seen
+
+
+# -- the load driver shared by test_routing_load.py and test_ixn_crash.py --
+
+class LoadAgent:
+    """One agent connection of the LoadDriver: a non-blocking socket, its own seq check,
+    requests in flight by referenceId and the interactions it holds (as the server counts
+    them: from the EventInvite until the EventAck of its RequestStopProcessing)."""
+
+    def __init__(self, drv, key, port, password, rule, media):
+        self.drv = drv
+        self.key = key                  # "TENANT/ID"
+        self.tenant, self.agent_id = key.split("/", 1)
+        self.port = port
+        self.password = password
+        self.rule = rule                # {media: condition or None}
+        self.media = media
+        self.sock = None
+        self.seq = 0
+        self.ref = 0
+        self.inbuf = b""
+        self.outbuf = b""
+        self.pending = {}               # referenceId -> (kind, interactionId)
+        self.holds = {}                 # interactionId -> media
+        self.finish_at = {}             # interactionId -> monotonic time to stop processing
+        self.logged_in = False
+        self.eof = False
+        self.statuses = 0
+        self.invites = []               # (interactionId, queue) in arrival order
+        self.reach = reachable_counts(rule, media)
+
+    def connect(self):
+        """Connects, registers and logs in (blocking until both acks)."""
+        c = agent(self.port, self.tenant, self.agent_id, "P" + self.agent_id, self.password,
+                  media={m: 1 for m in self.media})
+        # Messages that came with the login (a status) are replayed through the driver,
+        # which checks their seq again.
+        early = c.queue
+        c.queue = []
+        self.sock = c.sock
+        self.seq = early[0]["seq"] - 1 if early else c.seq
+        self.ref = c.ref
+        self.inbuf = c.buf
+        c.sock = None
+        if c in _clients:
+            _clients.remove(c)
+        # Env closes it at exit like any Client, also when the test fails midway.
+        _clients.append(self)
+        self.sock.setblocking(False)
+        self.logged_in = True
+        self.eof = False
+        self.outbuf = b""
+        self.pending = {}
+        self.holds = {}
+        self.finish_at = {}
+        for m in early:
+            self.drv._on_message(self, m)
+
+    def send(self, obj, kind, ixn_id):
+        """Queues a request with a fresh referenceId; the driver writes it when the socket
+        takes it and matches the answer by kind ("accept", "stop") and interaction."""
+        self.ref += 1
+        obj = dict(obj)
+        obj["referenceId"] = self.ref
+        self.pending[self.ref] = (kind, ixn_id)
+        self.outbuf += (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+    def close(self):
+        """Closes the socket (idempotent)."""
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+        if self in _clients:
+            _clients.remove(self)
+
+
+class LoadDriver:
+    """Drives many agents on one ixnserver in one thread with select(): agents accept every
+    invite at once and stop processing after a random time in [hold_min, hold_max]; every
+    EventInvite is checked against the agent's rule (Python conditions, counts held before
+    it) and every status against current <= max. Collects what each agent handled."""
+
+    def __init__(self, hold_min=0.02, hold_max=0.2, seed=4):
+        import random
+        self.rng = random.Random(seed)
+        self.hold_min = hold_min
+        self.hold_max = hold_max
+        self.agents = []
+        self.violations = []
+        self.errors = []
+        self.invited = {}       # interactionId -> number of EventInvite received
+        self.done = {}          # interactionId -> number of acknowledged stops
+        self.stop_sent = set()  # interactionIds whose stop was sent (acked or not)
+        self.max_hold = {}      # agent key -> highest number held at once
+        self.paused = False     # True: invites are still counted, but nothing is answered
+
+    def add(self, agent_obj):
+        """Adds a LoadAgent (connected before or after)."""
+        self.agents.append(agent_obj)
+        self.max_hold.setdefault(agent_obj.key, 0)
+
+    def _violation(self, what):
+        if len(self.violations) < 50:
+            self.violations.append(what)
+
+    def _on_message(self, a, m):
+        s = m.get("seq")
+        if s != a.seq + 1:
+            self.errors.append("%s: seq %r after %d" % (a.key, s, a.seq))
+        a.seq = s if isinstance(s, int) else a.seq
+        name = m.get("message")
+        if name == "EventInvite":
+            iid = m.get("interactionId")
+            media = m.get("media")
+            counts = {}
+            for med in a.holds.values():
+                counts[med] = counts.get(med, 0) + 1
+            if rule_blocks(a.rule.get(media), counts):
+                self._violation("%s invited to %s %s while holding %s" % (a.key, media, iid,
+                                                                          counts))
+            self.invited[iid] = self.invited.get(iid, 0) + 1
+            a.invites.append((iid, m.get("queue")))
+            a.holds[iid] = media
+            self.max_hold[a.key] = max(self.max_hold.get(a.key, 0), len(a.holds))
+            if not self.paused:
+                a.send({"message": "RequestAccept", "interactionId": iid}, "accept", iid)
+        elif name == "EventCurrentAgentStatus":
+            # Every status: the counts are a holding the rule can reach one allowed
+            # interaction at a time, and no media it blocks at them shows room.
+            a.statuses += 1
+            media = m.get("media") or {}
+            counts = {med: (media.get(med) or {}).get("current", 0) for med in a.media}
+            if a.reach is not None and tuple(counts[med] for med in a.media) not in a.reach:
+                self._violation("%s status counts %s beyond its rule (version %s)"
+                                % (a.key, counts, m.get("version")))
+            for med, v in media.items():
+                if (v.get("available") or 0) > 0 and rule_blocks(a.rule.get(med), counts):
+                    self._violation("%s status shows %s available %s at counts %s"
+                                    % (a.key, med, v.get("available"), counts))
+        elif name in ("EventAck", "EventError"):
+            ref = m.get("referenceId")
+            kind, iid = a.pending.pop(ref, (None, None))
+            if name == "EventError":
+                self.errors.append("%s: %s of %s: %s" % (a.key, kind, iid, _short([m])))
+                return
+            if kind == "accept":
+                a.finish_at[iid] = time.monotonic() + self.rng.uniform(self.hold_min,
+                                                                       self.hold_max)
+            elif kind == "stop":
+                a.holds.pop(iid, None)
+                self.done[iid] = self.done.get(iid, 0) + 1
+        elif name in ("EventRevoked", "EventPartyRemoved", "EventInteractionEnded"):
+            self.errors.append("%s: unexpected %s" % (a.key, _short([m])))
+            a.holds.pop(m.get("interactionId"), None)
+
+    def step(self, wait=0.02):
+        """One select() round over every agent: reads, handles, writes, stops due ones."""
+        import select
+        now = time.monotonic()
+        if not self.paused:
+            for a in self.agents:
+                for iid, t in list(a.finish_at.items()):
+                    if t <= now:
+                        del a.finish_at[iid]
+                        self.stop_sent.add(iid)
+                        a.send({"message": "RequestStopProcessing", "interactionId": iid},
+                               "stop", iid)
+        live = [a for a in self.agents if a.sock is not None and not a.eof]
+        rd = live
+        wr = [a for a in live if a.outbuf]
+        if not live:
+            time.sleep(wait)
+            return
+        r, w, _ = select.select([a.sock for a in rd], [a.sock for a in wr], [], wait)
+        by_sock = {a.sock: a for a in live}
+        for s in w:
+            a = by_sock[s]
+            try:
+                n = s.send(a.outbuf)
+                a.outbuf = a.outbuf[n:]
+            except BlockingIOError:
+                pass
+            except OSError:
+                a.eof = True
+        for s in r:
+            a = by_sock[s]
+            try:
+                data = s.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                a.eof = True
+                continue
+            a.inbuf += data
+            while b"\n" in a.inbuf:
+                line, a.inbuf = a.inbuf.split(b"\n", 1)
+                try:
+                    m = json.loads(line.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    self.errors.append("%s: not JSON: %r" % (a.key, line[:200]))
+                    continue
+                if isinstance(m, dict):
+                    self._on_message(a, m)
+
+    def busy(self):
+        """True while some agent holds an interaction or has a request in flight."""
+        return any(a.holds or a.pending for a in self.agents if not a.eof)
+
+    def close(self):
+        """Closes every agent's connection."""
+        for a in self.agents:
+            a.close()
+
+
+def pipeline_submits(ms, items, window=500, timeout=60, tick=None):
+    """Sends RequestSubmit for every item (tenant, media, queue, userData, externalId) on the
+    MediaServer client ms with at most window answers outstanding, as fast as the server
+    takes them; returns the answers in item order. Other messages stay queued on ms.
+    tick, when given, is called between reads (e.g. a LoadDriver's step) so that agents
+    work while the submits flow."""
+    answers = [None] * len(items)
+    by_ref = {}
+    deadline = time.monotonic() + timeout
+    nxt = 0
+    done = 0
+    while done < len(items):
+        chunk = []
+        while nxt < len(items) and len(by_ref) < window:
+            tenant, media, queue, ud, ext = items[nxt]
+            req = {"message": "RequestSubmit", "tenant": tenant, "media": media,
+                   "queue": queue, "referenceId": ms.next_ref()}
+            if ud is not None:
+                req["userData"] = ud
+            if ext is not None:
+                req["externalId"] = ext
+            by_ref[req["referenceId"]] = nxt
+            chunk.append(json.dumps(req, separators=(",", ":")) + "\n")
+            nxt += 1
+        if chunk:
+            ms.send_raw("".join(chunk).encode())
+        # Take every answer already read, then read more.
+        got = False
+        for m in list(ms.queue):
+            if m.get("message") in ("EventAck", "EventError") and m.get("referenceId") in by_ref:
+                ms.queue.remove(m)
+                answers[by_ref.pop(m["referenceId"])] = m
+                done += 1
+                got = True
+        if done >= len(items):
+            break
+        if not got:
+            if ms.eof:
+                raise Timeout("media server connection closed with %d answers missing"
+                              % (len(items) - done))
+            if time.monotonic() > deadline:
+                raise Timeout("%d submit answers missing after %ss" % (len(items) - done,
+                                                                     timeout))
+            if tick is not None:
+                tick()
+                ms._read_some(min(deadline, time.monotonic() + 0.005))
+            else:
+                ms._read_some(min(deadline, time.monotonic() + 0.2))
+    return answers
+
+
+# -- capacity vectors in the short form of capacity-rules.md's tables --
+
+def V(**media):
+    """Expected vector: V(chat="R 0 3 3", email="NR 0 2 0") -> {media: (S, N1, N2, N3)}."""
+    out = {}
+    for name, text in media.items():
+        s, n1, n2, n3 = text.split()
+        out[name] = (s, int(n1), int(n2), int(n3))
+    return out
+
+
+def vec(msg):
+    """The capacity vector of an EventCurrentAgentStatus in the form V() builds."""
+    out = {}
+    for name, v in (msg.get("media") or {}).items():
+        out[name] = ("R" if v.get("ready") is True else "NR", v.get("current"), v.get("max"),
+                     v.get("available"))
+    return out
+
+
+def fmt_vec(v):
+    """A vector as text: "chat R 0 3 3, email NR 0 2 0"."""
+    return ", ".join("%s %s %s %s %s" % ((m,) + tuple(v[m])) for m in sorted(v)) or "(none)"
+
+
+def wait_vec(desk, want, what, version=None, timeout=5):
+    """Reads statuses on a desktop until one has vector want (and that version when given);
+    a check line either way. Returns the status."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        try:
+            m = desk.next(is_status, timeout=max(0.0, deadline - time.monotonic()))
+        except Timeout as e:
+            check(False, "%s: want [%s]%s, saw %s (%s)" % (
+                what, fmt_vec(want), "" if version is None else " version %s" % version,
+                ["[%s] v=%s" % (fmt_vec(vec(x)), x.get("version")) for x in seen] or "nothing",
+                e))
+            raise Failure(what)
+        seen.append(m)
+        if version is not None and isinstance(m.get("version"), int) and \
+                m["version"] < version:
+            continue
+        if vec(m) == want and (version is None or m.get("version") == version):
+            check(True, "%s: [%s]" % (what, fmt_vec(want)))
+            return m
+        if version is not None and m.get("version") == version:
+            check(False, "%s: want [%s] at version %s, got [%s]" % (
+                what, fmt_vec(want), version, fmt_vec(vec(m))))
+            return m
+
+
+def stat_vec(wall, tenant, agent_id, want, what):
+    """Asks the statserver (a StatClient) for the agent's status and checks its vector."""
+    ans = wall.request({"message": "RequestAgentStatus", "tenant": tenant, "agentId": agent_id})
+    check(ans.get("message") == "EventAck", "%s: RequestAgentStatus acknowledged" % what)
+    m = wall.next(lambda x: is_status(x) and x.get("agentId") == agent_id, timeout=5,
+                  what="status of %s" % agent_id)
+    check(vec(m) == want, "%s: statserver says [%s] (got [%s])" % (what, fmt_vec(want),
+                                                                  fmt_vec(vec(m))))
+    return m
+
+
+def start_reporting(c, tenants=None):
+    """RequestStartPlaceAgentStateReportingAll on a ReportingEngine client; waits for the
+    snapshot's end and returns the snapshot events."""
+    req = {"message": "RequestStartPlaceAgentStateReportingAll"}
+    if tenants is not None:
+        req["tenants"] = tenants
+    expect_ack(c.request(req), "reporting started")
+    done = c.next(lambda m: m.get("message") == "EventPlaceAgentStateSnapshotDone",
+                  what="EventPlaceAgentStateSnapshotDone")
+    snap = [m for m in c.log if is_state(m, cause="Snapshot") and m["seq"] < done["seq"]]
+    c.queue = [m for m in c.queue if m["seq"] > done["seq"]]
+    return snap
+
+
+BLENDED_RULES = '''rule "Blended" {
+    voice = any >= 1;
+    chat  = chat >= 3 or voice >= 1 or (chat >= 2 and email >= 1);
+    email = email >= 2 or voice >= 1 or (email >= 1 and chat >= 1);
+}
+'''
+
+
+# -- mixed rules of the load tests: the rules file and the same conditions in Python --
+
+LOAD_RULES = BLENDED_RULES + '''rule "ChatOnly" { chat = chat >= 4; }
+rule "Total3" { chat = total >= 3; email = total >= 3 or email >= 2; }
+'''
+
+LOAD_CONDS = {
+    "Blended": {
+        "voice": lambda c: c.any(1),
+        "chat": lambda c: c.chat >= 3 or c.voice >= 1 or (c.chat >= 2 and c.email >= 1),
+        "email": lambda c: c.email >= 2 or c.voice >= 1 or (c.email >= 1 and c.chat >= 1),
+    },
+    "ChatOnly": {"voice": None, "chat": lambda c: c.chat >= 4, "email": None},
+    "Total3": {"voice": None, "chat": lambda c: c.total >= 3,
+               "email": lambda c: c.total >= 3 or c.email >= 2},
+    # The built-in Default: one call at a time, only when idle; nothing else.
+    "Default": {"voice": lambda c: c.any(1), "chat": None, "email": None},
+}
+
+
+def load_agents(n, tenant="Resources", first=5000):
+    """n agents of the load tests: {"TENANT/ID": (password, rule)}, the rules cycling
+    through Blended, ChatOnly, Default, Total3 in blocks of a quarter, and the rules-file
+    assignments for them (Default ones get none)."""
+    names = ["Blended", "ChatOnly", "Default", "Total3"]
+    out = {}
+    assigns = []
+    for i in range(n):
+        aid = str(first + i)
+        rule = names[min(3, i * 4 // n)]
+        out["%s/%s" % (tenant, aid)] = ("pw" + aid, rule)
+        if rule != "Default":
+            assigns.append('assign agent "%s" "%s" "%s";' % (tenant, aid, rule))
+    return out, LOAD_RULES + "\n".join(assigns) + "\n"
+
+
+LOAD_QUEUES = {"Resources/voice-in": "voice", "Resources/chat-sales": "chat",
+               "Resources/chat-support": "chat", "Resources/email-in": "email"}
+
+
+def load_items(n, prefix, tenant="Resources"):
+    """n submits of mixed media: half chat (over two queues), a quarter email, a quarter
+    voice; each with userData and the externalId PREFIX-i."""
+    cycle = [("chat", "chat-sales"), ("email", "email-in"), ("chat", "chat-support"),
+             ("voice", "voice-in")]
+    return [(tenant, cycle[i % 4][0], cycle[i % 4][1], {"n": i}, "%s-%d" % (prefix, i))
+            for i in range(n)]
+
+
+def ixn_number(iid):
+    """The number of an interactionId "server:NNNNNNNNN" (-1 when it has no number)."""
+    _, _, num = str(iid).rpartition(":")
+    return int(num) if num.isdigit() else -1

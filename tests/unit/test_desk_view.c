@@ -1,5 +1,6 @@
 /* Unit tests of the terminal desktop's pure parts: command parsing and encoding
- * (desk_cmd) and the formatting of statuses, errors and events (desk_view). The desk is
+ * (desk_cmd), the formatting of statuses, errors, events and answers (desk_view) and the
+ * interactions the desk tracks (desk_ixn). The desk is
  * a program, not a library, so its modules are compiled into this test directly. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include "../../src/desk/desk_cmd.c"
 #include "../../src/desk/desk_view.c"
+#include "../../src/desk/desk_ixn.c"
 
 #include "common/err.h"
 
@@ -471,6 +473,381 @@ static void test_text_cut(void **state)
     cc_buf_free(&b);
 }
 
+static void test_parse_ixn_commands(void **state)
+{
+    (void)state;
+    desk_cmd cmd;
+    char err[256];
+    cc_buf b;
+    cc_buf_init(&b);
+
+    assert_int_equal(parse("accept ixn-a:000000017", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_ACCEPT);
+    assert_true(desk_cmd_has_ixn(&cmd));
+    assert_true(desk_cmd_is_request(&cmd));
+    assert_string_equal(cmd.ixn_arg, "ixn-a:000000017");
+    assert_string_equal(cmd.ixn_id, "ixn-a:000000017");
+    encode_closed(&cmd, &b);
+    assert_string_equal(b.data,
+                        "{\"message\":\"RequestAccept\",\"interactionId\":\"ixn-a:000000017\"}");
+
+    /* The desk encodes the resolved id, not what was typed. */
+    assert_int_equal(parse("done 17", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_DONE);
+    strcpy(cmd.ixn_id, "ixn-a:000000017");
+    encode_closed(&cmd, &b);
+    assert_string_equal(
+        b.data, "{\"message\":\"RequestStopProcessing\",\"interactionId\":\"ixn-a:000000017\"}");
+
+    assert_int_equal(parse("complete last", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_COMPLETE);
+    assert_string_equal(cmd.ixn_arg, "last");
+    encode_closed(&cmd, &b);
+    assert_string_equal(b.data,
+                        "{\"message\":\"RequestCompleteAfterWork\",\"interactionId\":\"last\"}");
+
+    assert_int_equal(parse("reject x:1", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_REJECT);
+    assert_false(cmd.has_text);
+    encode_closed(&cmd, &b);
+    assert_string_equal(b.data, "{\"message\":\"RequestReject\",\"interactionId\":\"x:1\"}");
+    assert_int_equal(parse("reject x:1   busy with \"another\"  ", &cmd, err, sizeof err), 0);
+    assert_true(cmd.has_text);
+    assert_string_equal(cmd.text, "busy with \"another\"");
+    encode_closed(&cmd, &b);
+    assert_string_equal(b.data, "{\"message\":\"RequestReject\",\"interactionId\":\"x:1\","
+                                "\"reason\":\"busy with \\\"another\\\"\"}");
+
+    assert_int_equal(parse("transfer 5 chat-support", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_TRANSFER);
+    assert_string_equal(cmd.queue, "chat-support");
+    strcpy(cmd.ixn_id, "ixn-a:000000005");
+    encode_closed(&cmd, &b);
+    assert_string_equal(b.data, "{\"message\":\"RequestPlaceInQueue\",\"interactionId\":"
+                                "\"ixn-a:000000005\",\"queue\":\"chat-support\"}");
+
+    assert_int_equal(parse("queues", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_QUEUES);
+    assert_false(desk_cmd_has_ixn(&cmd));
+    encode_closed(&cmd, &b);
+    assert_string_equal(b.data, "{\"message\":\"RequestQueueStatus\"}");
+
+    assert_int_equal(parse("list", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_LIST);
+    assert_false(desk_cmd_is_request(&cmd));
+    assert_int_equal(parse("wait-invite", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_WAIT_INVITE);
+    assert_false(desk_cmd_is_request(&cmd));
+
+    static const struct {
+        const char *line;
+        const char *err;
+    } bad[] = {
+        {"accept", "usage: accept ID"},
+        {"accept a b", "usage: accept ID"},
+        {"done", "usage: done ID"},
+        {"done 1 2", "usage: done ID"},
+        {"complete", "usage: complete ID"},
+        {"reject", "usage: reject ID [REASON]"},
+        {"transfer 1", "usage: transfer ID QUEUE"},
+        {"transfer 1 q extra", "usage: transfer ID QUEUE"},
+        {"list all", "usage: list"},
+        {"queues now", "usage: queues"},
+        {"wait-invite 5", "usage: wait-invite"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse(bad[i].line, &cmd, err, sizeof err), CC_E_INVALID_ATTRIBUTE);
+        assert_string_equal(err, bad[i].err);
+    }
+
+    /* Ids and queues are at most PROTO_ID_MAX bytes; a reason at most PROTO_TEXT_MAX. */
+    char line[DESK_CMD_LINE_MAX + 1];
+    int n = snprintf(line, sizeof line, "accept ");
+    memset(line + n, 'i', PROTO_ID_MAX);
+    line[n + PROTO_ID_MAX] = '\0';
+    assert_int_equal(parse(line, &cmd, err, sizeof err), 0);
+    line[n + PROTO_ID_MAX] = 'i';
+    line[n + PROTO_ID_MAX + 1] = '\0';
+    assert_int_equal(parse(line, &cmd, err, sizeof err), CC_E_INVALID_ATTRIBUTE);
+    assert_string_equal(err, "an interaction id is longer than 128 bytes");
+    n = snprintf(line, sizeof line, "transfer 1 ");
+    memset(line + n, 'q', PROTO_ID_MAX + 1);
+    line[n + PROTO_ID_MAX + 1] = '\0';
+    assert_int_equal(parse(line, &cmd, err, sizeof err), CC_E_INVALID_ATTRIBUTE);
+    assert_string_equal(err, "a queue name is longer than 128 bytes");
+    n = snprintf(line, sizeof line, "reject 1 ");
+    memset(line + n, 'r', PROTO_TEXT_MAX + 1);
+    line[n + PROTO_TEXT_MAX + 1] = '\0';
+    assert_int_equal(parse(line, &cmd, err, sizeof err), CC_E_INVALID_ATTRIBUTE);
+    assert_non_null(strstr(err, "reason text is longer than"));
+    line[n + PROTO_TEXT_MAX] = '\0';
+    assert_int_equal(parse(line, &cmd, err, sizeof err), 0);
+    assert_int_equal(strlen(cmd.text), PROTO_TEXT_MAX);
+
+    assert_non_null(strstr(desk_cmd_help(), "transfer ID QUEUE"));
+    assert_non_null(strstr(desk_cmd_help(), "wait-invite"));
+    cc_buf_free(&b);
+}
+
+static void test_ixn_table(void **state)
+{
+    (void)state;
+    static desk_ixn_table t;
+    desk_ixn_init(&t);
+    char id[PROTO_ID_MAX + 1];
+    char err[512];
+
+    /* Nothing yet: last is an error, a number becomes SERVER:NNNNNNNNN. */
+    assert_int_equal(desk_ixn_resolve(&t, "last", "ixn-a", id, sizeof id, err, sizeof err),
+                     CC_E_INVALID_ATTRIBUTE);
+    assert_non_null(strstr(err, "no invite"));
+    assert_int_equal(desk_ixn_resolve(&t, "17", "ixn-a", id, sizeof id, err, sizeof err), 0);
+    assert_string_equal(id, "ixn-a:000000017");
+    assert_int_equal(desk_ixn_resolve(&t, "17", "", id, sizeof id, err, sizeof err),
+                     CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(desk_ixn_resolve(&t, "1234567890", "ixn-a", id, sizeof id, err, sizeof err),
+                     0);
+    assert_string_equal(id, "ixn-a:1234567890");
+    assert_int_equal(desk_ixn_resolve(&t, "1234567890123456789", "ixn-a", id, sizeof id, err,
+                                      sizeof err),
+                     CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(desk_ixn_resolve(&t, "other:5", "ixn-a", id, sizeof id, err, sizeof err), 0);
+    assert_string_equal(id, "other:5");
+
+    assert_int_equal(desk_ixn_invited(&t, "ixn-a:000000017", "chat", "chat-sales", 1000000), 0);
+    assert_int_equal(desk_ixn_invited(&t, "ixn-a:000000018", "email", "mail", 2000000), 0);
+    assert_int_equal(t.count, 2);
+    assert_string_equal(t.last, "ixn-a:000000018");
+    assert_int_equal(desk_ixn_resolve(&t, "last", "ixn-a", id, sizeof id, err, sizeof err), 0);
+    assert_string_equal(id, "ixn-a:000000018");
+    /* A number suffix, with or without leading zeros. */
+    assert_int_equal(desk_ixn_resolve(&t, "17", "zzz", id, sizeof id, err, sizeof err), 0);
+    assert_string_equal(id, "ixn-a:000000017");
+    assert_int_equal(desk_ixn_resolve(&t, "000018", "zzz", id, sizeof id, err, sizeof err), 0);
+    assert_string_equal(id, "ixn-a:000000018");
+
+    /* Two held interactions with the same number (from two servers) are ambiguous. */
+    assert_int_equal(desk_ixn_invited(&t, "ixn-b:000000017", "chat", "chat-sales", 3000000), 0);
+    assert_int_equal(desk_ixn_resolve(&t, "17", "ixn-a", id, sizeof id, err, sizeof err),
+                     CC_E_INVALID_ATTRIBUTE);
+    assert_non_null(strstr(err, "17 is ambiguous: it matches 2 interactions (ixn-a:000000017, "
+                               "ixn-b:000000017)"));
+    assert_int_equal(desk_ixn_resolve(&t, "ixn-b:000000017", "ixn-a", id, sizeof id, err,
+                                      sizeof err),
+                     0);
+    assert_true(desk_ixn_remove(&t, "ixn-b:000000017"));
+    assert_false(desk_ixn_remove(&t, "ixn-b:000000017"));
+
+    /* States, and the list with ages. */
+    assert_true(desk_ixn_set_state(&t, "ixn-a:000000017", DESK_IXN_HANDLING));
+    assert_true(desk_ixn_set_state(&t, "ixn-a:000000018", DESK_IXN_AFTER_WORK));
+    assert_false(desk_ixn_set_state(&t, "ixn-a:000000019", DESK_IXN_HANDLING));
+    cc_buf b;
+    cc_buf_init(&b);
+    desk_ixn_format_list(&b, &t, 13500000);
+    assert_string_equal(b.data,
+                        "  interaction      media  queue       state      age\n"
+                        "  ixn-a:000000017  chat   chat-sales  Handling   12 s\n"
+                        "  ixn-a:000000018  email  mail        AfterWork  11 s\n");
+
+    /* Offered again after a revoke: Invited, at the end, its age from the new invite. */
+    assert_int_equal(desk_ixn_invited(&t, "ixn-a:000000017", "chat", "chat-sales", 13000000), 0);
+    assert_int_equal(t.count, 2);
+    assert_string_equal(t.items[1].id, "ixn-a:000000017");
+    assert_int_equal(t.items[1].state, DESK_IXN_INVITED);
+    assert_string_equal(desk_ixn_state_name(t.items[1].state), "Invited");
+
+    /* Clearing keeps last for `accept last`. */
+    desk_ixn_clear(&t);
+    cc_buf_reset(&b);
+    desk_ixn_format_list(&b, &t, 0);
+    assert_string_equal(b.data, "no interactions\n");
+    assert_string_equal(t.last, "ixn-a:000000017");
+
+    /* Bad fields are refused; a full table still records the newest invite. */
+    assert_int_equal(desk_ixn_invited(&t, "", "chat", "q", 0), CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(desk_ixn_invited(&t, "a\x1b", "chat", "q", 0), CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(desk_ixn_invited(&t, "a", "abcdefghijklmnopqrstuvwxyz0123456", "q", 0),
+                     CC_E_INVALID_ATTRIBUTE);
+    for (int i = 0; i < DESK_IXN_MAX; i++) {
+        snprintf(id, sizeof id, "s:%d", i);
+        assert_int_equal(desk_ixn_invited(&t, id, "chat", "q", 0), 0);
+    }
+    assert_int_equal(desk_ixn_invited(&t, "s:99999", "chat", "q", 0), CC_E_LIMIT_EXCEEDED);
+    assert_int_equal(t.count, DESK_IXN_MAX);
+    assert_string_equal(t.last, "s:99999");
+    assert_null(desk_ixn_find(&t, "s:99999"));
+    assert_non_null(desk_ixn_find(&t, "s:255"));
+    cc_buf_free(&b);
+}
+
+/* Parses line, decodes it as an interaction event and formats it into b. */
+static int ixn_event(const char *line, cc_buf *b)
+{
+    proto_msg msg;
+    assert_int_equal(proto_msg_parse(&msg, line, strlen(line)), 0);
+    desk_view_ixn_event ev;
+    int rc = desk_view_decode_ixn(&msg, &ev);
+    cc_buf_reset(b);
+    if (rc == 0)
+        desk_view_ixn(b, &ev);
+    proto_msg_free(&msg);
+    return rc;
+}
+
+static void test_ixn_events(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    assert_int_equal(
+        ixn_event("{\"message\":\"EventInvite\",\"interactionId\":\"ixn-a:000000017\","
+                  "\"tenant\":\"Resources\",\"media\":\"chat\",\"queue\":\"chat-sales\","
+                  "\"userData\":{\"customer\":\"Alice\\u001b\",\"order\":42,\"vip\":true,"
+                  "\"tags\":[\"a\"]},\"timeoutSec\":15,\"seq\":5}",
+                  &b),
+        0);
+    assert_string_equal(b.data, "invite ixn-a:000000017: chat from queue chat-sales of Resources, "
+                                "accept within 15 s\n"
+                                "  customer = Alice?\n"
+                                "  order = 42\n"
+                                "  vip = true\n"
+                                "  tags = [\"a\"]\n");
+    /* No tenant, no timeout, empty user data. */
+    assert_int_equal(ixn_event("{\"message\":\"EventInvite\",\"interactionId\":\"x:1\","
+                               "\"media\":\"email\",\"queue\":\"q\",\"userData\":{}}",
+                               &b),
+                     0);
+    assert_string_equal(b.data, "invite x:1: email from queue q\n");
+
+    /* Many user data fields: the first DESK_VIEW_USER_DATA_MAX, then a count. */
+    cc_buf line;
+    cc_buf_init(&line);
+    cc_buf_puts(&line, "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"chat\","
+                       "\"queue\":\"q\",\"userData\":{");
+    for (int i = 0; i < DESK_VIEW_USER_DATA_MAX + 3; i++)
+        cc_buf_printf(&line, "%s\"k%d\":%d", i ? "," : "", i, i);
+    cc_buf_puts(&line, "}}");
+    assert_int_equal(ixn_event(line.data, &b), 0);
+    assert_non_null(strstr(b.data, "  k31 = 31\n  ... 3 more\n"));
+    assert_null(strstr(b.data, "k32"));
+    cc_buf_free(&line);
+
+    static const struct {
+        const char *line;
+        const char *want;
+    } others[] = {
+        {"{\"message\":\"EventRevoked\",\"interactionId\":\"x:1\",\"reason\":\"Timeout\"}",
+         "revoked x:1: no answer in time, back to its queue\n"},
+        {"{\"message\":\"EventRevoked\",\"interactionId\":\"x:1\",\"reason\":\"Stopped\"}",
+         "revoked x:1: the customer left\n"},
+        {"{\"message\":\"EventPartyRemoved\",\"interactionId\":\"x:1\",\"reason\":\"Stopped\"}",
+         "removed x:1: the customer left\n"},
+        {"{\"message\":\"EventInteractionEnded\",\"interactionId\":\"x:1\","
+         "\"reason\":\"AfterWorkEnded\"}",
+         "ended x:1: after-work time is over\n"},
+        {"{\"message\":\"EventRevoked\",\"interactionId\":\"x:1\",\"reason\":\"Odd\\nthing\"}",
+         "revoked x:1: Odd?thing\n"},
+        {"{\"message\":\"EventPartyRemoved\",\"interactionId\":\"x:1\"}", "removed x:1\n"},
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        assert_int_equal(ixn_event(others[i].line, &b), 0);
+        assert_string_equal(b.data, others[i].want);
+    }
+
+    /* Other messages are not interaction events; malformed ones are refused. */
+    assert_int_equal(ixn_event("{\"message\":\"EventAck\"}", &b), CC_E_NOT_FOUND);
+    static const char *const bad[] = {
+        "{\"message\":\"EventInvite\",\"media\":\"chat\",\"queue\":\"q\"}",
+        "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"queue\":\"q\"}",
+        "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"Chat\",\"queue\":\"q\"}",
+        "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"chat\"}",
+        "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"chat\",\"queue\":\"q\","
+        "\"userData\":[1]}",
+        "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"chat\",\"queue\":\"q\","
+        "\"timeoutSec\":-1}",
+        "{\"message\":\"EventInvite\",\"interactionId\":\"x\\u0007\",\"media\":\"chat\","
+        "\"queue\":\"q\"}",
+        "{\"message\":\"EventRevoked\",\"interactionId\":7}",
+        "{\"message\":\"EventInteractionEnded\",\"interactionId\":\"x:1\",\"reason\":5}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(ixn_event(bad[i], &b), CC_E_INVALID_ATTRIBUTE);
+    cc_buf_free(&b);
+}
+
+/* Parses an answer line and formats it with f. */
+static int answer(const char *line, cc_buf *b, int (*f)(cc_buf *, proto_msg *))
+{
+    proto_msg msg;
+    assert_int_equal(proto_msg_parse(&msg, line, strlen(line)), 0);
+    cc_buf_reset(b);
+    int rc = f(b, &msg);
+    proto_msg_free(&msg);
+    return rc;
+}
+
+static int done_answer(cc_buf *b, proto_msg *msg)
+{
+    desk_view_done(b, msg);
+    return 0;
+}
+
+static void test_answers(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    answer("{\"message\":\"EventAck\",\"referenceId\":3,\"afterWorkSec\":5}", &b, done_answer);
+    assert_string_equal(b.data, "ok: after-work 5 s\n");
+    answer("{\"message\":\"EventAck\",\"referenceId\":3,\"afterWorkSec\":0}", &b, done_answer);
+    assert_string_equal(b.data, "ok\n");
+    answer("{\"message\":\"EventAck\",\"referenceId\":3}", &b, done_answer);
+    assert_string_equal(b.data, "ok\n");
+
+    assert_int_equal(
+        answer("{\"message\":\"EventAck\",\"referenceId\":4,\"queues\":["
+               "{\"tenant\":\"Resources\",\"queue\":\"email-support\",\"media\":\"email\","
+               "\"waiting\":3,\"invited\":0,\"handling\":1,\"oldestWaitMs\":12345},"
+               "{\"tenant\":\"Resources\",\"queue\":\"chat-sales\",\"media\":\"chat\","
+               "\"waiting\":0,\"invited\":1,\"handling\":2,\"oldestWaitMs\":0},"
+               "{\"tenant\":\"Acme\",\"queue\":\"q\",\"media\":\"chat\","
+               "\"waiting\":10,\"invited\":0,\"handling\":0},"
+               "{\"tenant\":\"Acme\",\"queue\":\"broken\",\"media\":\"chat\",\"waiting\":-1,"
+               "\"invited\":0,\"handling\":0},"
+               "7]}",
+               &b, desk_view_queues),
+        0);
+    assert_string_equal(b.data,
+                        "  tenant     queue          media  waiting  invited  handling    oldest\n"
+                        "  Acme       q              chat        10        0         0         -\n"
+                        "  Resources  chat-sales     chat         0        1         2     0.0 s\n"
+                        "  Resources  email-support  email        3        0         1    12.3 s\n"
+                        "  (2 rows not understood)\n");
+    /* More rows than are shown: the first DESK_VIEW_QUEUES_MAX, then a count. */
+    cc_buf many;
+    cc_buf_init(&many);
+    cc_buf_puts(&many, "{\"message\":\"EventAck\",\"queues\":[");
+    for (int i = 0; i < DESK_VIEW_QUEUES_MAX + 5; i++)
+        cc_buf_printf(&many,
+                      "%s{\"tenant\":\"T\",\"queue\":\"q%04d\",\"media\":\"chat\","
+                      "\"waiting\":%d,\"invited\":0,\"handling\":0}",
+                      i ? "," : "", i, i);
+    cc_buf_puts(&many, "]}");
+    assert_int_equal(answer(many.data, &b, desk_view_queues), 0);
+    assert_non_null(strstr(b.data, "  T       q0999  chat       999"));
+    assert_null(strstr(b.data, "q1000"));
+    assert_non_null(strstr(b.data, "\n  ... 5 more queues\n"));
+    cc_buf_free(&many);
+
+    assert_int_equal(answer("{\"message\":\"EventAck\",\"queues\":[]}", &b, desk_view_queues), 0);
+    assert_string_equal(b.data, "no queues\n");
+    assert_int_equal(answer("{\"message\":\"EventAck\"}", &b, desk_view_queues),
+                     CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(b.len, 0);
+    cc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +864,10 @@ int main(void)
         cmocka_unit_test(test_error_words),
         cmocka_unit_test(test_event_line),
         cmocka_unit_test(test_text_cut),
+        cmocka_unit_test(test_parse_ixn_commands),
+        cmocka_unit_test(test_ixn_table),
+        cmocka_unit_test(test_ixn_events),
+        cmocka_unit_test(test_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1389 @@
+#include "ixn/ixn_ixn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/map.h"
+#include "ixn/ixn_report.h"
+#include "proto/jw.h"
+#include "store/store.h"
+
+/* Invitations sent per loop turn at most, so that a burst of submits or statuses never
+ * keeps the loop from reading and writing for long. */
+#define ROUTE_BUDGET 2048
+/* Agents looked at per loop turn at most while searching for one with room. */
+#define SCAN_BUDGET 200000
+/* Commit-and-answer rounds per loop turn at most (see on_check). */
+#define COMMIT_ROUNDS 8
+/* Ended interactions forgotten per purge run at most. */
+#define PURGE_BUDGET 100000
+/* Longest "tenant/queue" or pool key, with its NUL. */
+#define QKEY_MAX (2 * PROTO_ID_MAX + 8)
+
+/* One queue of the configuration. */
+typedef struct ixn_queue {
+    char *tenant;
+    char *name;
+    int media;
+    struct ixn_pool *pool;
+    ixn_ixn *head, *tail;   /* waiting, by order */
+    size_t count[5];        /* interactions of this queue per ixn_state (ENDED unused) */
+} ixn_queue;
+
+/* The agents of one tenant that may take one media, and that tenant's queues of it.
+ * The agent list runs from the one offered this media longest ago (or logged in
+ * earliest, when never offered) to the latest, so routing takes the first agent with
+ * room. */
+typedef struct ixn_pool {
+    char *tenant;
+    int media;
+    ixn_agent *head, *tail;
+    ixn_queue **queues;
+    size_t nqueues;
+    size_t rr;          /* the queue to serve next, for fairness among queues */
+    bool dirty;         /* something changed: routing should look at this pool */
+    struct ixn_pool *dirty_next;
+} ixn_pool;
+
+/* A request answered after the commit of this loop turn. */
+typedef struct ixn_waiter {
+    cc_session *s;       /* NULL once its session closed */
+    ixn_ixn *created;    /* a submit's new interaction, removed again if the commit fails */
+} ixn_waiter;
+
+typedef struct ixn_core {
+    ixn_server *srv;
+    store *st;                 /* NULL without data-dir */
+    cc_map ixns;               /* id -> ixn_ixn, ended ones included while kept */
+    cc_map external;           /* externalId -> ixn_ixn */
+    cc_map queues;             /* "tenant/queue" -> ixn_queue */
+    cc_map pools;              /* "tenant\n<media id>" -> ixn_pool */
+    ixn_queue **qlist;
+    size_t nq;
+    ixn_pool **plist;
+    size_t np;
+    ixn_pool *dirty_head, *dirty_tail;
+    int64_t last_num;          /* the highest interaction number used */
+    int64_t order_clock;       /* above every order key in use */
+    ixn_waiter *wait, *spare;  /* waiting requests; spare is the list being answered */
+    size_t nwait, capwait, nspare, capspare, spare_pos;
+    ixn_ixn *invite_head, *invite_tail;
+    ixn_ixn *aw_head[CC_MEDIA_MAX], *aw_tail[CC_MEDIA_MAX];
+    ixn_ixn *ended_head, *ended_tail;
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_timer_t tick;
+    uv_timer_t purge;
+    uint64_t tick_due_us;      /* when tick is armed for; 0 = not armed */
+    bool idle_on;
+    bool more;                 /* routing stopped on its budget: go on next turn */
+    bool closed;
+    bool resync;               /* a commit failed: the store may lag behind memory */
+    cc_buf buf;
+    /* counters, logged at exit */
+    uint64_t submitted, duplicates, invites, accepted, rejected, timeouts, stopped, ended;
+    uint64_t commits, commit_failures;
+} ixn_core;
+
+static void on_idle(uv_idle_t *h) { (void)h; }
+
+/* ---- names and small helpers ---- */
+
+const char *ixn_state_name(enum ixn_state st)
+{
+    switch (st) {
+    case IXN_QUEUED: return "Queued";
+    case IXN_INVITED: return "Invited";
+    case IXN_HANDLING: return "Handling";
+    case IXN_AFTER_WORK: return "AfterWork";
+    case IXN_ENDED: return "Ended";
+    }
+    return "Unknown";
+}
+
+static bool is_busy(enum ixn_state st)
+{
+    return st == IXN_INVITED || st == IXN_HANDLING;
+}
+
+static int qkey(char *key, const char *tenant, const char *name)
+{
+    int n = snprintf(key, QKEY_MAX, "%s/%s", tenant, name);
+    assert(n > 0 && n < QKEY_MAX);
+    return n;
+}
+
+static int pkey(char *key, const char *tenant, int media)
+{
+    int n = snprintf(key, QKEY_MAX, "%s\n%d", tenant, media);
+    assert(n > 0 && n < QKEY_MAX);
+    return n;
+}
+
+static ixn_queue *queue_find(ixn_core *k, const char *tenant, const char *name)
+{
+    char key[QKEY_MAX];
+    qkey(key, tenant, name);
+    return cc_map_gets(&k->queues, key);
+}
+
+static const char *media_name(const ixn_core *k, int m)
+{
+    return cc_media_name(&k->srv->cfg->media, m);
+}
+
+/* ---- the store ---- */
+
+static void persist(ixn_core *k, const ixn_ixn *x)
+{
+    if (!k->st)
+        return;
+    store_ixn r = {
+        .id = x->num,
+        .tenant = x->queue->tenant,
+        .media = media_name(k, x->media),
+        .queue = x->queue->name,
+        .user_data = x->user_data,
+        .external_id = x->external_id,
+        .agent = x->agent ? x->agent->key : NULL,
+        .state = (int)x->state,
+        .order_key = x->order,
+        .created_us = x->created_us,
+        .updated_us = x->updated_us,
+        .ended_us = x->ended_us,
+    };
+    int rc = store_put(k->st, &r);
+    if (rc)
+        LOG_ERROR("event=store_put_failed interaction=%s error=%s", x->id, cc_err_name(rc));
+}
+
+/* ---- queues, agents, timers ---- */
+
+static void set_state(ixn_ixn *x, enum ixn_state st)
+{
+    ixn_queue *q = x->queue;
+    assert(q->count[x->state] > 0);
+    q->count[x->state]--;
+    q->count[st]++;
+    if (x->agent)
+        x->agent->busy = x->agent->busy - (is_busy(x->state) ? 1u : 0u) + (is_busy(st) ? 1u : 0u);
+    x->state = st;
+    x->updated_us = (int64_t)cc_wall_us();
+}
+
+static void queue_link_tail(ixn_queue *q, ixn_ixn *x)
+{
+    x->q_next = NULL;
+    x->q_prev = q->tail;
+    if (q->tail)
+        q->tail->q_next = x;
+    else
+        q->head = x;
+    q->tail = x;
+    x->queued_mono_us = cc_mono_us();
+}
+
+static void queue_link_head(ixn_queue *q, ixn_ixn *x)
+{
+    if (q->head)
+        x->order = q->head->order - 1;
+    x->q_prev = NULL;
+    x->q_next = q->head;
+    if (q->head)
+        q->head->q_prev = x;
+    else
+        q->tail = x;
+    q->head = x;
+    x->queued_mono_us = cc_mono_us();
+}
+
+static void queue_unlink(ixn_queue *q, ixn_ixn *x)
+{
+    if (x->q_prev)
+        x->q_prev->q_next = x->q_next;
+    else
+        q->head = x->q_next;
+    if (x->q_next)
+        x->q_next->q_prev = x->q_prev;
+    else
+        q->tail = x->q_prev;
+    x->q_prev = x->q_next = NULL;
+}
+
+static void agent_attach(ixn_ixn *x, ixn_agent *a)
+{
+    assert(!x->agent);
+    x->agent = a;
+    x->a_next = NULL;
+    x->a_prev = a->held_tail;
+    if (a->held_tail)
+        a->held_tail->a_next = x;
+    else
+        a->held_head = x;
+    a->held_tail = x;
+    a->held_media[x->media]++;
+    if (is_busy(x->state))
+        a->busy++;
+}
+
+static void agent_detach(ixn_ixn *x)
+{
+    ixn_agent *a = x->agent;
+    if (!a)
+        return;
+    if (x->a_prev)
+        x->a_prev->a_next = x->a_next;
+    else
+        a->held_head = x->a_next;
+    if (x->a_next)
+        x->a_next->a_prev = x->a_prev;
+    else
+        a->held_tail = x->a_prev;
+    x->a_prev = x->a_next = NULL;
+    assert(a->held_media[x->media] > 0);
+    a->held_media[x->media]--;
+    if (is_busy(x->state)) {
+        assert(a->busy > 0);
+        a->busy--;
+    }
+    x->agent = NULL;
+}
+
+static ixn_ixn **timer_head(ixn_core *k, int t) { return t == 0 ? &k->invite_head : &k->aw_head[t - 1]; }
+static ixn_ixn **timer_tail(ixn_core *k, int t) { return t == 0 ? &k->invite_tail : &k->aw_tail[t - 1]; }
+
+/* Every list holds one duration, so appending keeps each in deadline order. */
+static void timer_set(ixn_core *k, ixn_ixn *x, int t, unsigned seconds)
+{
+    assert(x->timer < 0);
+    x->timer = t;
+    x->deadline_us = cc_mono_us() + (uint64_t)seconds * 1000000u;
+    ixn_ixn **head = timer_head(k, t), **tail = timer_tail(k, t);
+    x->t_next = NULL;
+    x->t_prev = *tail;
+    if (*tail)
+        (*tail)->t_next = x;
+    else
+        *head = x;
+    *tail = x;
+}
+
+static void timer_clear(ixn_core *k, ixn_ixn *x)
+{
+    if (x->timer < 0)
+        return;
+    ixn_ixn **head = timer_head(k, x->timer), **tail = timer_tail(k, x->timer);
+    if (x->t_prev)
+        x->t_prev->t_next = x->t_next;
+    else
+        *head = x->t_next;
+    if (x->t_next)
+        x->t_next->t_prev = x->t_prev;
+    else
+        *tail = x->t_prev;
+    x->t_prev = x->t_next = NULL;
+    x->timer = -1;
+}
+
+static void pool_kick(ixn_core *k, ixn_pool *p)
+{
+    if (p->dirty)
+        return;
+    p->dirty = true;
+    p->dirty_next = NULL;
+    if (k->dirty_tail)
+        k->dirty_tail->dirty_next = p;
+    else
+        k->dirty_head = p;
+    k->dirty_tail = p;
+}
+
+static void pool_unlink(ixn_pool *p, ixn_agent *a)
+{
+    int m = p->media;
+    if (a->pool_prev[m])
+        a->pool_prev[m]->pool_next[m] = a->pool_next[m];
+    else
+        p->head = a->pool_next[m];
+    if (a->pool_next[m])
+        a->pool_next[m]->pool_prev[m] = a->pool_prev[m];
+    else
+        p->tail = a->pool_prev[m];
+    a->pool_prev[m] = a->pool_next[m] = NULL;
+}
+
+static void pool_append(ixn_pool *p, ixn_agent *a)
+{
+    int m = p->media;
+    a->pool_next[m] = NULL;
+    a->pool_prev[m] = p->tail;
+    if (p->tail)
+        p->tail->pool_next[m] = a;
+    else
+        p->head = a;
+    p->tail = a;
+}
+
+/* ---- events to the agent ---- */
+
+static void send_to_agent(ixn_core *k, ixn_agent *a, const char *name, const ixn_ixn *x,
+                          const char *reason)
+{
+    if (!a || !a->client || !a->client->session)
+        return;
+    cc_buf *b = &k->buf;
+    cc_buf_reset(b);
+    jw_open_message(b, name);
+    jw_kv_str(b, "interactionId", x->id);
+    if (reason)
+        jw_kv_str(b, "reason", reason);
+    cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
+    cc_session_send(a->client->session, sb, NULL);
+    cc_sbuf_unref(sb);
+}
+
+static void send_invite(ixn_core *k, ixn_agent *a, const ixn_ixn *x, unsigned timeout_s)
+{
+    cc_buf *b = &k->buf;
+    cc_buf_reset(b);
+    jw_open_message(b, "EventInvite");
+    jw_kv_str(b, "interactionId", x->id);
+    jw_kv_str(b, "tenant", x->queue->tenant);
+    jw_kv_str(b, "media", media_name(k, x->media));
+    jw_kv_str(b, "queue", x->queue->name);
+    jw_key(b, "userData");
+    cc_buf_puts(b, x->user_data);
+    jw_kv_int(b, "timeoutSec", timeout_s);
+    cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
+    cc_session_send(a->client->session, sb, NULL);
+    cc_sbuf_unref(sb);
+}
+
+/* ---- transitions ---- */
+
+/* Back to the head of its queue (reject, timeout, the agent gone): cause NULL reports
+ * nothing (the agent's logout reports the result). */
+static void back_to_queue(ixn_core *k, ixn_ixn *x, const char *cause)
+{
+    ixn_agent *a = x->agent;
+    timer_clear(k, x);
+    agent_detach(x);
+    set_state(x, IXN_QUEUED);
+    queue_link_head(x->queue, x);
+    persist(k, x);
+    if (a && cause)
+        ixn_agent_changed(k->srv, a, cause);
+    pool_kick(k, x->queue->pool);
+}
+
+/* Ends an interaction wherever it is. The agent holding it gets event (may be NULL) and
+ * the change is reported with cause (NULL: nothing reported). */
+static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reason,
+                    const char *cause)
+{
+    ixn_agent *a = x->agent;
+    timer_clear(k, x);
+    if (x->state == IXN_QUEUED)
+        queue_unlink(x->queue, x);
+    agent_detach(x);
+    set_state(x, IXN_ENDED);
+    x->ended_us = x->updated_us;
+    x->q_next = NULL;
+    x->q_prev = k->ended_tail;
+    if (k->ended_tail)
+        k->ended_tail->q_next = x;
+    else
+        k->ended_head = x;
+    k->ended_tail = x;
+    persist(k, x);
+    k->ended++;
+    if (a && event)
+        send_to_agent(k, a, event, x, reason);
+    if (a && cause)
+        ixn_agent_changed(k->srv, a, cause);
+}
+
+static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a)
+{
+    ixn_pool *p = x->queue->pool;
+    queue_unlink(x->queue, x);
+    set_state(x, IXN_INVITED);
+    agent_attach(x, a);
+    /* Offered now: the agent becomes the latest on this media. */
+    pool_unlink(p, a);
+    pool_append(p, a);
+    timer_set(k, x, 0, k->srv->cfg->invite_timeout_s);
+    persist(k, x);
+    ixn_agent_changed(k->srv, a, "Invited");
+    send_invite(k, a, x, k->srv->cfg->invite_timeout_s);
+    k->invites++;
+}
+
+/* ---- routing ---- */
+
+/* Room for one more of media m: the newest status says so and reflects the agent's
+ * current version, so nothing is in flight that the status does not count. */
+static bool eligible(const ixn_agent *a, int m)
+{
+    cc_media_mask bit = (cc_media_mask)1 << m;
+    return a->client && a->client->session && a->has_status && a->status_version == a->version &&
+           a->available[m] > 0 && (a->added & bit) && (a->ready & bit) && !a->dnd;
+}
+
+static ixn_queue *pool_next_queue(ixn_pool *p)
+{
+    for (size_t i = 0; i < p->nqueues; i++) {
+        size_t idx = (p->rr + i) % p->nqueues;
+        ixn_queue *q = p->queues[idx];
+        if (q->head) {
+            p->rr = idx + 1;
+            return q;
+        }
+    }
+    return NULL;
+}
+
+static bool route(ixn_core *k)
+{
+    bool did = false;
+    k->more = false;
+    if (!k->srv->subs)
+        return false; /* no reporting engine: the pools stay dirty until one comes */
+    size_t invites = 0, scans = 0;
+    while (k->dirty_head) {
+        ixn_pool *p = k->dirty_head;
+        bool done = false;
+        /* Agents passed over stay without room for the rest of this call (only the one
+         * invited changes, and it moves to the tail), so each search goes on from where
+         * the last one stopped: one walk of the pool per turn at most. */
+        ixn_agent *from = p->head;
+        for (;;) {
+            if (invites >= ROUTE_BUDGET || scans >= SCAN_BUDGET)
+                break;
+            ixn_queue *q = pool_next_queue(p);
+            if (!q) {
+                done = true;
+                break;
+            }
+            ixn_agent *a = from;
+            while (a && !eligible(a, p->media) && scans < SCAN_BUDGET) {
+                scans++;
+                a = a->pool_next[p->media];
+            }
+            if (!a) {
+                /* Nobody has room: the pool waits for a status or a new interaction. */
+                done = true;
+                break;
+            }
+            if (!eligible(a, p->media))
+                break; /* scan budget spent */
+            from = a->pool_next[p->media];
+            invite(k, q->head, a);
+            invites++;
+            did = true;
+        }
+        if (!done) {
+            k->more = true;
+            break;
+        }
+        k->dirty_head = p->dirty_next;
+        if (!k->dirty_head)
+            k->dirty_tail = NULL;
+        p->dirty = false;
+        p->dirty_next = NULL;
+    }
+    return did;
+}
+
+/* ---- timers ---- */
+
+static void on_tick(uv_timer_t *t);
+
+static void tick_arm(ixn_core *k)
+{
+    if (k->closed)
+        return;
+    uint64_t due = 0;
+    if (k->invite_head)
+        due = k->invite_head->deadline_us;
+    for (int m = 0; m < k->srv->cfg->media.count; m++)
+        if (k->aw_head[m] && (!due || k->aw_head[m]->deadline_us < due))
+            due = k->aw_head[m]->deadline_us;
+    if (due == k->tick_due_us)
+        return;
+    k->tick_due_us = due;
+    if (!due) {
+        uv_timer_stop(&k->tick);
+        return;
+    }
+    uint64_t now = cc_mono_us();
+    uint64_t ms = due > now ? (due - now + 999) / 1000 : 0;
+    uv_timer_start(&k->tick, on_tick, ms, 0);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    ixn_core *k = t->data;
+    k->tick_due_us = 0;
+    uint64_t now = cc_mono_us();
+    while (k->invite_head && k->invite_head->deadline_us <= now) {
+        ixn_ixn *x = k->invite_head;
+        ixn_agent *a = x->agent;
+        LOG_INFO("event=invite_timeout interaction=%s agent=%s", x->id, a ? a->key : "-");
+        send_to_agent(k, a, "EventRevoked", x, "Timeout");
+        back_to_queue(k, x, "Revoked");
+        k->timeouts++;
+    }
+    for (int m = 0; m < k->srv->cfg->media.count; m++) {
+        while (k->aw_head[m] && k->aw_head[m]->deadline_us <= now) {
+            ixn_ixn *x = k->aw_head[m];
+            end_ixn(k, x, "EventInteractionEnded", "AfterWorkEnded", "PartyRemoved");
+        }
+    }
+    tick_arm(k);
+}
+
+static void forget(ixn_core *k, ixn_ixn *x)
+{
+    if (x->state == IXN_ENDED) {
+        assert(x->queue->count[IXN_ENDED] > 0);
+        x->queue->count[IXN_ENDED]--;
+    }
+    cc_map_dels(&k->ixns, x->id);
+    if (x->external_id && cc_map_gets(&k->external, x->external_id) == x)
+        cc_map_dels(&k->external, x->external_id);
+    free(x->user_data);
+    free(x->external_id);
+    free(x);
+}
+
+static void on_purge(uv_timer_t *t)
+{
+    ixn_core *k = t->data;
+    int64_t cutoff = (int64_t)cc_wall_us() - (int64_t)k->srv->cfg->keep_ended_s * 1000000;
+    if (k->st) {
+        int64_t n = store_purge(k->st, cutoff);
+        if (n < 0)
+            LOG_WARN("event=store_purge_failed");
+        else if (n > 0)
+            LOG_INFO("event=store_purged rows=%" PRId64, n);
+    }
+    size_t n = 0;
+    while (k->ended_head && k->ended_head->ended_us < cutoff && n < PURGE_BUDGET) {
+        ixn_ixn *x = k->ended_head;
+        k->ended_head = x->q_next;
+        if (!k->ended_head)
+            k->ended_tail = NULL;
+        else
+            k->ended_head->q_prev = NULL;
+        forget(k, x);
+        n++;
+    }
+}
+
+/* ---- the per-turn commit ---- */
+
+static void undo_submit(ixn_core *k, ixn_ixn *x)
+{
+    assert(x->state == IXN_QUEUED);
+    queue_unlink(x->queue, x);
+    x->queue->count[IXN_QUEUED]--;
+    forget(k, x);
+}
+
+/* Commits the batch and answers the requests that waited for it. */
+static void commit_and_answer(ixn_core *k)
+{
+    int rc = 0;
+    if (k->st && store_pending(k->st) > 0) {
+        if (k->resync) {
+            /* The batch of a failed commit was dropped, and changes other than new
+             * submits stayed in memory: write every interaction again so the store
+             * catches up. Rare, so its cost does not matter. */
+            size_t pos = 0;
+            cc_map_slot *sl;
+            while ((sl = cc_map_next(&k->ixns, &pos)))
+                persist(k, sl->value);
+        }
+        rc = store_commit(k->st);
+        if (rc == 0) {
+            k->commits++;
+            k->resync = false;
+        } else {
+            k->commit_failures++;
+            k->resync = true;
+            LOG_ERROR("event=store_commit_failed waiting=%zu", k->nwait);
+        }
+    }
+    /* Answering resumes each connection, whose buffered requests run inside the call and
+     * may wait again: they join the fresh list and wait for the next commit. */
+    ixn_waiter *list = k->wait;
+    size_t n = k->nwait, cap = k->capwait;
+    k->wait = k->spare;
+    k->capwait = k->capspare;
+    k->nwait = 0;
+    k->spare = list;
+    k->capspare = cap;
+    k->nspare = n;
+    /* Withdrawn submits go first, so that no request answered below can see one. */
+    for (size_t i = 0; rc != 0 && i < k->nspare; i++)
+        if (k->spare[i].created)
+            undo_submit(k, k->spare[i].created);
+    for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
+        ixn_waiter *w = &k->spare[k->spare_pos];
+        if (w->s)
+            cc_session_finish(w->s, rc ? CC_E_UNAVAILABLE : 0,
+                              rc ? "the interaction store cannot write now" : NULL);
+    }
+    k->nspare = 0;
+}
+
+/* Runs once per loop turn, after I/O: commits the turn's batch, then answers the
+ * requests that waited for it, then routes (whose changes go into the next batch).
+ * Requests that a connection had already buffered run while it is answered; a few more
+ * rounds of commit and answer serve them in this turn too, so that pipelined requests
+ * share the turn's write to their connection. */
+static void on_check(uv_check_t *h)
+{
+    ixn_core *k = h->data;
+    bool answered = k->nwait > 0;
+    for (int round = 0; round < COMMIT_ROUNDS; round++) {
+        commit_and_answer(k);
+        if (k->nwait == 0)
+            break;
+    }
+    bool routed = route(k);
+    tick_arm(k);
+    /* Keep the loop turning (no blocking poll) while anything waits for a commit, and
+     * one more turn after answers or invitations were queued, so they are flushed even
+     * if the connections' flush ran before this hook. */
+    bool busy = k->nwait > 0 || (k->st && store_pending(k->st) > 0) || k->more || answered ||
+                routed;
+    if (busy && !k->idle_on) {
+        uv_idle_start(&k->idle, on_idle);
+        k->idle_on = true;
+    } else if (!busy && k->idle_on) {
+        uv_idle_stop(&k->idle);
+        k->idle_on = false;
+    }
+}
+
+int ixn_core_answer(ixn_server *srv, cc_session *s)
+{
+    ixn_core *k = srv->core;
+    if (!k->st || store_pending(k->st) == 0)
+        return 0;
+    if (k->nwait == k->capwait) {
+        k->capwait = k->capwait ? 2 * k->capwait : 64;
+        k->wait = xrealloc(k->wait, k->capwait * sizeof *k->wait);
+    }
+    k->wait[k->nwait++] = (ixn_waiter){.s = s, .created = NULL};
+    cc_session_defer(s);
+    if (!k->idle_on) {
+        uv_idle_start(&k->idle, on_idle);
+        k->idle_on = true;
+    }
+    return CC_SESSION_DEFERRED;
+}
+
+void ixn_core_session_closed(ixn_server *srv, cc_session *s)
+{
+    ixn_core *k = srv->core;
+    if (!k)
+        return;
+    for (size_t i = 0; i < k->nwait; i++)
+        if (k->wait[i].s == s)
+            k->wait[i].s = NULL;
+    for (size_t i = k->spare_pos; i < k->nspare; i++)
+        if (k->spare[i].s == s)
+            k->spare[i].s = NULL;
+}
+
+/* ---- agents ---- */
+
+void ixn_core_agent_media(ixn_server *srv, ixn_agent *a)
+{
+    ixn_core *k = srv->core;
+    char key[QKEY_MAX];
+    for (int m = 0; m < srv->cfg->media.count; m++) {
+        bool want = (a->added & ((cc_media_mask)1 << m)) != 0;
+        if (want && !a->pool[m]) {
+            pkey(key, a->tenant, m);
+            ixn_pool *p = cc_map_gets(&k->pools, key);
+            if (p) {
+                a->pool[m] = p;
+                pool_append(p, a);
+            }
+        } else if (!want && a->pool[m]) {
+            pool_unlink(a->pool[m], a);
+            a->pool[m] = NULL;
+        }
+    }
+}
+
+void ixn_core_agent_status(ixn_server *srv, ixn_agent *a)
+{
+    ixn_core *k = srv->core;
+    for (int m = 0; m < srv->cfg->media.count; m++)
+        if (a->pool[m] && eligible(a, m) && a->pool[m]->nqueues)
+            pool_kick(k, a->pool[m]);
+}
+
+void ixn_core_reporting_started(ixn_server *srv)
+{
+    ixn_core *k = srv->core;
+    for (size_t i = 0; i < k->np; i++)
+        pool_kick(k, k->plist[i]);
+}
+
+void ixn_core_agent_resumed(ixn_server *srv, ixn_agent *a)
+{
+    ixn_core *k = srv->core;
+    uint64_t now = cc_mono_us();
+    for (const ixn_ixn *x = a->held_head; x; x = x->a_next) {
+        if (x->state != IXN_INVITED)
+            continue;
+        uint64_t left = x->deadline_us > now ? (x->deadline_us - now + 999999) / 1000000 : 1;
+        send_invite(k, a, x, (unsigned)left);
+    }
+}
+
+void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
+{
+    ixn_core *k = srv->core;
+    /* From the latest taken to the first, so that those going back to the head of one
+     * queue keep their order there. */
+    while (a->held_tail) {
+        ixn_ixn *x = a->held_tail;
+        if (srv->shutting_down) {
+            /* Stopping: the store keeps them as they are, and a restart queues them. */
+            timer_clear(k, x);
+            agent_detach(x);
+            continue;
+        }
+        LOG_INFO("event=interaction_released interaction=%s agent=%s state=%s", x->id, a->key,
+                 ixn_state_name(x->state));
+        if (x->state == IXN_AFTER_WORK)
+            end_ixn(k, x, NULL, NULL, NULL);
+        else
+            back_to_queue(k, x, NULL);
+    }
+    for (int m = 0; m < CC_MEDIA_MAX; m++) {
+        if (a->pool[m]) {
+            pool_unlink(a->pool[m], a);
+            a->pool[m] = NULL;
+        }
+    }
+}
+
+/* ---- requests ---- */
+
+static ixn_core *core_of(cc_session *s)
+{
+    ixn_server *srv = cc_session_server(s)->user;
+    return srv->core;
+}
+
+static int find_ixn(ixn_core *k, proto_msg *msg, const char *id, ixn_ixn **out)
+{
+    ixn_ixn *x = cc_map_gets(&k->ixns, id);
+    if (!x) {
+        snprintf(msg->desc, sizeof msg->desc, "interaction %.140s is not known here", id);
+        return CC_E_UNKNOWN_INTERACTION;
+    }
+    *out = x;
+    return 0;
+}
+
+static int held_by(proto_msg *msg, const ixn_ixn *x, const ixn_agent *a)
+{
+    if (x->agent == a)
+        return 0;
+    snprintf(msg->desc, sizeof msg->desc, "interaction %.140s is not offered to or held by you",
+             x->id);
+    return CC_E_INVALID_STATE;
+}
+
+static int need_state(proto_msg *msg, const ixn_ixn *x, enum ixn_state st)
+{
+    if (x->state == st)
+        return 0;
+    snprintf(msg->desc, sizeof msg->desc, "interaction %.140s is %s, not %s", x->id,
+             ixn_state_name(x->state), ixn_state_name(st));
+    return CC_E_INVALID_STATE;
+}
+
+int ixn_core_submit(cc_session *s, proto_msg *msg)
+{
+    ixn_core *k = core_of(s);
+    const ixn_config *cfg = k->srv->cfg;
+    const char *tenant, *media, *queue, *external = NULL;
+    json_t *ud;
+    int rc;
+    if ((rc = proto_get_id(msg, "tenant", true, &tenant)) ||
+        (rc = proto_get_str(msg, "media", true, PROTO_ID_MAX, &media)) ||
+        (rc = proto_get_id(msg, "queue", true, &queue)) ||
+        (rc = proto_get_object(msg, "userData", false, &ud)) ||
+        (rc = proto_get_id(msg, "externalId", false, &external)))
+        return rc;
+    char *text = ud ? json_dumps(ud, JSON_COMPACT) : xstrdup("{}");
+    if (!text) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "userData cannot be encoded");
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    size_t ulen = strlen(text);
+    if (ulen > cfg->max_user_data) {
+        free(text);
+        snprintf(msg->desc, sizeof msg->desc, "userData is %zu bytes, over the limit of %zu",
+                 ulen, cfg->max_user_data);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_MEDIA))) {
+        free(text);
+        return rc;
+    }
+    int m = cc_media_find(&cfg->media, media, strlen(media));
+    if (m < 0) {
+        free(text);
+        snprintf(msg->desc, sizeof msg->desc, "media %.64s is not configured here", media);
+        return CC_E_UNKNOWN_MEDIA;
+    }
+    ixn_queue *q = queue_find(k, tenant, queue);
+    if (!q || q->media != m) {
+        free(text);
+        if (!q)
+            snprintf(msg->desc, sizeof msg->desc, "queue %.100s is not known for tenant %.40s",
+                     queue, tenant);
+        else
+            snprintf(msg->desc, sizeof msg->desc, "queue %.128s is for %s, not %s", queue,
+                     media_name(k, q->media), media_name(k, m));
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    cc_buf *ack = cc_session_ack_buf(s);
+    ixn_ixn *dup = external ? cc_map_gets(&k->external, external) : NULL;
+    if (dup) {
+        free(text);
+        jw_kv_str(ack, "interactionId", dup->id);
+        jw_kv_bool(ack, "duplicate", true);
+        k->duplicates++;
+        return ixn_core_answer(k->srv, s);
+    }
+    if (q->count[IXN_QUEUED] >= cfg->max_queue) {
+        free(text);
+        snprintf(msg->desc, sizeof msg->desc, "queue %.128s holds max-queue (%zu) interactions",
+                 queue, cfg->max_queue);
+        return CC_E_LIMIT_EXCEEDED;
+    }
+    ixn_ixn *x = xcalloc(1, sizeof *x);
+    x->num = ++k->last_num;
+    snprintf(x->id, sizeof x->id, "%s:%09" PRId64, cfg->name, x->num);
+    x->queue = q;
+    x->media = m;
+    x->user_data = text;
+    x->external_id = external ? xstrdup(external) : NULL;
+    x->state = IXN_QUEUED;
+    x->timer = -1;
+    x->order = ++k->order_clock;
+    x->created_us = x->updated_us = (int64_t)cc_wall_us();
+    q->count[IXN_QUEUED]++;
+    queue_link_tail(q, x);
+    cc_map_puts(&k->ixns, x->id, x);
+    if (x->external_id)
+        cc_map_puts(&k->external, x->external_id, x);
+    persist(k, x);
+    pool_kick(k, q->pool);
+    k->submitted++;
+    LOG_DEBUG("event=submitted interaction=%s queue=%s/%s", x->id, q->tenant, q->name);
+    jw_kv_str(ack, "interactionId", x->id);
+    rc = ixn_core_answer(k->srv, s);
+    if (rc == CC_SESSION_DEFERRED)
+        k->wait[k->nwait - 1].created = x;
+    return rc;
+}
+
+int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
+{
+    ixn_core *k = core_of(s);
+    const char *id, *reason;
+    int rc;
+    if ((rc = proto_get_id(msg, "interactionId", true, &id)) ||
+        (rc = proto_get_str(msg, "reason", false, PROTO_TEXT_MAX, &reason)) ||
+        (rc = cc_session_allow(s, msg, CC_CLIENT_MEDIA | CC_CLIENT_AGENT)))
+        return rc;
+    ixn_ixn *x;
+    if (cc_session_type(s) == CC_CLIENT_MEDIA) {
+        if ((rc = find_ixn(k, msg, id, &x)))
+            return rc;
+        if (x->state == IXN_ENDED) {
+            snprintf(msg->desc, sizeof msg->desc, "interaction %.140s has ended", x->id);
+            return CC_E_INVALID_STATE;
+        }
+        LOG_INFO("event=interaction_stopped interaction=%s state=%s by=media", x->id,
+                 ixn_state_name(x->state));
+        if (x->state == IXN_INVITED)
+            end_ixn(k, x, "EventRevoked", "Stopped", "Revoked");
+        else
+            end_ixn(k, x, "EventPartyRemoved", "Stopped", "PartyRemoved");
+        k->stopped++;
+        return ixn_core_answer(k->srv, s);
+    }
+    ixn_agent *a;
+    if ((rc = ixn_agent_require(s, msg, &a)) || (rc = find_ixn(k, msg, id, &x)) ||
+        (rc = held_by(msg, x, a)) || (rc = need_state(msg, x, IXN_HANDLING)))
+        return rc;
+    unsigned aw = k->srv->cfg->after_work_s[x->media];
+    if (aw) {
+        set_state(x, IXN_AFTER_WORK);
+        timer_set(k, x, 1 + x->media, aw);
+        persist(k, x);
+        ixn_agent_changed(k->srv, a, "AfterWork");
+    } else {
+        end_ixn(k, x, NULL, NULL, "PartyRemoved");
+    }
+    jw_kv_int(cc_session_ack_buf(s), "afterWorkSec", aw);
+    return ixn_core_answer(k->srv, s);
+}
+
+/* The checks of the agent requests on one interaction: fields, type, login, existence,
+ * holder, state. */
+static int agent_ixn(cc_session *s, proto_msg *msg, enum ixn_state st, ixn_agent **a,
+                     ixn_ixn **x)
+{
+    ixn_core *k = core_of(s);
+    const char *id;
+    int rc;
+    if ((rc = proto_get_id(msg, "interactionId", true, &id)) ||
+        (rc = ixn_agent_require(s, msg, a)) || (rc = find_ixn(k, msg, id, x)) ||
+        (rc = held_by(msg, *x, *a)) || (rc = need_state(msg, *x, st)))
+        return rc;
+    return 0;
+}
+
+int ixn_core_accept(cc_session *s, proto_msg *msg)
+{
+    ixn_core *k = core_of(s);
+    ixn_agent *a;
+    ixn_ixn *x;
+    int rc = agent_ixn(s, msg, IXN_INVITED, &a, &x);
+    if (rc)
+        return rc;
+    timer_clear(k, x);
+    set_state(x, IXN_HANDLING);
+    persist(k, x);
+    ixn_agent_changed(k->srv, a, "PartyAdded");
+    k->accepted++;
+    return ixn_core_answer(k->srv, s);
+}
+
+int ixn_core_reject(cc_session *s, proto_msg *msg)
+{
+    ixn_core *k = core_of(s);
+    const char *reason;
+    ixn_agent *a;
+    ixn_ixn *x;
+    int rc;
+    if ((rc = proto_get_str(msg, "reason", false, PROTO_TEXT_MAX, &reason)) ||
+        (rc = agent_ixn(s, msg, IXN_INVITED, &a, &x)))
+        return rc;
+    back_to_queue(k, x, "Revoked");
+    k->rejected++;
+    return ixn_core_answer(k->srv, s);
+}
+
+int ixn_core_complete_after_work(cc_session *s, proto_msg *msg)
+{
+    ixn_core *k = core_of(s);
+    ixn_agent *a;
+    ixn_ixn *x;
+    int rc = agent_ixn(s, msg, IXN_AFTER_WORK, &a, &x);
+    if (rc)
+        return rc;
+    end_ixn(k, x, NULL, NULL, "PartyRemoved");
+    return ixn_core_answer(k->srv, s);
+}
+
+int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
+{
+    ixn_core *k = core_of(s);
+    const char *id, *queue;
+    ixn_agent *a;
+    ixn_ixn *x;
+    int rc;
+    if ((rc = proto_get_id(msg, "interactionId", true, &id)) ||
+        (rc = proto_get_id(msg, "queue", true, &queue)) || (rc = ixn_agent_require(s, msg, &a)))
+        return rc;
+    ixn_queue *q = queue_find(k, a->tenant, queue);
+    if (!q) {
+        snprintf(msg->desc, sizeof msg->desc, "queue %.100s is not known for tenant %.40s",
+                 queue, a->tenant);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    if ((rc = find_ixn(k, msg, id, &x)) || (rc = held_by(msg, x, a)))
+        return rc;
+    if (q->media != x->media) {
+        snprintf(msg->desc, sizeof msg->desc, "queue %.128s is for %s, not %s", queue,
+                 media_name(k, q->media), media_name(k, x->media));
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    if (!is_busy(x->state)) {
+        snprintf(msg->desc, sizeof msg->desc, "interaction %.140s is %s", x->id,
+                 ixn_state_name(x->state));
+        return CC_E_INVALID_STATE;
+    }
+    timer_clear(k, x);
+    agent_detach(x);
+    set_state(x, IXN_QUEUED);
+    x->queue->count[IXN_QUEUED]--;
+    x->queue = q;
+    q->count[IXN_QUEUED]++;
+    x->order = ++k->order_clock;
+    queue_link_tail(q, x);
+    persist(k, x);
+    ixn_agent_changed(k->srv, a, "PartyRemoved");
+    pool_kick(k, q->pool);
+    LOG_INFO("event=interaction_transferred interaction=%s agent=%s queue=%s", x->id, a->key,
+             q->name);
+    return ixn_core_answer(k->srv, s);
+}
+
+int ixn_core_queue_status(cc_session *s, proto_msg *msg)
+{
+    (void)msg;
+    ixn_core *k = core_of(s);
+    cc_buf *b = cc_session_ack_buf(s);
+    uint64_t now = cc_mono_us();
+    jw_key(b, "queues");
+    cc_buf_putc(b, '[');
+    for (size_t i = 0; i < k->nq; i++) {
+        const ixn_queue *q = k->qlist[i];
+        if (i)
+            cc_buf_putc(b, ',');
+        cc_buf_puts(b, "{\"tenant\":");
+        jw_str(b, q->tenant);
+        jw_kv_str(b, "queue", q->name);
+        jw_kv_str(b, "media", media_name(k, q->media));
+        jw_kv_int(b, "waiting", (int64_t)q->count[IXN_QUEUED]);
+        jw_kv_int(b, "invited", (int64_t)q->count[IXN_INVITED]);
+        jw_kv_int(b, "handling", (int64_t)q->count[IXN_HANDLING]);
+        jw_kv_int(b, "afterWork", (int64_t)q->count[IXN_AFTER_WORK]);
+        jw_kv_int(b, "oldestWaitMs",
+                  q->head && now > q->head->queued_mono_us
+                      ? (int64_t)((now - q->head->queued_mono_us) / 1000)
+                      : 0);
+        cc_buf_putc(b, '}');
+    }
+    cc_buf_putc(b, ']');
+    return 0;
+}
+
+/* ---- start-up ---- */
+
+typedef struct load_ctx {
+    ixn_core *k;
+    ixn_ixn **ended;
+    size_t nended, capended;
+    size_t skipped, restored, ended_now;
+} load_ctx;
+
+static void load_one(void *ctx, const store_ixn *r)
+{
+    load_ctx *lc = ctx;
+    ixn_core *k = lc->k;
+    if (r->id > k->last_num)
+        k->last_num = r->id;
+    ixn_queue *q = queue_find(k, r->tenant, r->queue);
+    int m = cc_media_find(&k->srv->cfg->media, r->media, strlen(r->media));
+    if (!q || m != q->media) {
+        /* Left in the store untouched: it comes back when the queue is configured again. */
+        LOG_WARN("event=stored_interaction_skipped number=%" PRId64 " queue=%s/%s why=%s", r->id,
+                 r->tenant, r->queue, q ? "media_changed" : "queue_unknown");
+        lc->skipped++;
+        return;
+    }
+    ixn_ixn *x = xcalloc(1, sizeof *x);
+    x->num = r->id;
+    snprintf(x->id, sizeof x->id, "%s:%09" PRId64, k->srv->cfg->name, x->num);
+    x->queue = q;
+    x->media = m;
+    x->user_data = xstrdup(r->user_data ? r->user_data : "{}");
+    x->external_id = r->external_id ? xstrdup(r->external_id) : NULL;
+    x->order = r->order_key;
+    x->timer = -1;
+    x->created_us = r->created_us;
+    x->updated_us = r->updated_us;
+    x->ended_us = r->ended_us;
+    if (r->order_key > k->order_clock)
+        k->order_clock = r->order_key;
+    cc_map_puts(&k->ixns, x->id, x);
+    if (x->external_id)
+        cc_map_puts(&k->external, x->external_id, x);
+    if (r->state == STORE_ENDED) {
+        x->state = IXN_ENDED;
+        q->count[IXN_ENDED]++;
+        if (lc->nended == lc->capended) {
+            lc->capended = lc->capended ? 2 * lc->capended : 256;
+            lc->ended = xrealloc(lc->ended, lc->capended * sizeof *lc->ended);
+        }
+        lc->ended[lc->nended++] = x;
+        return;
+    }
+    /* Rows come in queue order, so appending rebuilds each queue as it was; whoever held
+     * an interaction is gone with the old process. */
+    x->state = IXN_QUEUED;
+    q->count[IXN_QUEUED]++;
+    queue_link_tail(q, x);
+    if (r->state == STORE_AFTER_WORK) {
+        end_ixn(k, x, NULL, NULL, NULL);
+        lc->ended_now++;
+        return;
+    }
+    if (r->state != STORE_QUEUED || r->agent)
+        persist(k, x);
+    lc->restored++;
+}
+
+static int cmp_ended(const void *pa, const void *pb)
+{
+    const ixn_ixn *a = *(ixn_ixn *const *)pa, *b = *(ixn_ixn *const *)pb;
+    if (a->ended_us != b->ended_us)
+        return a->ended_us < b->ended_us ? -1 : 1;
+    return a->num < b->num ? -1 : a->num > b->num;
+}
+
+static int load(ixn_core *k)
+{
+    load_ctx lc = {.k = k};
+    int rc = store_load(k->st, load_one, &lc);
+    if (rc) {
+        free(lc.ended);
+        return rc;
+    }
+    /* The ended ones that were already ended come by id; the purge wants them by the time
+     * they ended, ahead of the ones ended just now. */
+    if (lc.nended)
+        qsort(lc.ended, lc.nended, sizeof *lc.ended, cmp_ended);
+    ixn_ixn *now_head = k->ended_head;
+    ixn_ixn *prev = NULL;
+    for (size_t i = 0; i < lc.nended; i++) {
+        ixn_ixn *x = lc.ended[i];
+        x->q_prev = prev;
+        x->q_next = NULL;
+        if (prev)
+            prev->q_next = x;
+        else
+            k->ended_head = x;
+        prev = x;
+    }
+    if (prev) {
+        prev->q_next = now_head;
+        if (now_head)
+            now_head->q_prev = prev;
+        else
+            k->ended_tail = prev;
+    }
+    free(lc.ended);
+    int64_t last = store_last_id(k->st);
+    if (last > k->last_num)
+        k->last_num = last;
+    rc = store_commit(k->st);
+    LOG_INFO("event=store_loaded path=%s queued=%zu ended_at_start=%zu kept_ended=%zu "
+             "skipped=%zu last_id=%" PRId64,
+             store_path(k->st), lc.restored, lc.ended_now, lc.nended, lc.skipped, k->last_num);
+    return rc;
+}
+
+int ixn_core_check_config(const ixn_config *cfg)
+{
+    if (!cfg->data_dir)
+        return 0;
+    struct stat sb;
+    if (stat(cfg->data_dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "ixnserver: error: %s: [server] data-dir: %s is not a directory\n",
+                    cfg->path, cfg->data_dir);
+            return 1;
+        }
+        if (access(cfg->data_dir, W_OK | X_OK) != 0) {
+            fprintf(stderr, "ixnserver: error: %s: [server] data-dir: %s is not writable\n",
+                    cfg->path, cfg->data_dir);
+            return 1;
+        }
+        return 0;
+    }
+    /* The store creates the directory itself (one level), so its parent must be writable. */
+    char *parent = xstrdup(cfg->data_dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, n + 1, "%s", ".");
+    else if (slash == parent)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    int err = 0;
+    if (access(parent, W_OK | X_OK) != 0) {
+        fprintf(stderr,
+                "ixnserver: error: %s: [server] data-dir: %s does not exist and %s is not a "
+                "writable directory\n",
+                cfg->path, cfg->data_dir, parent);
+        err = 1;
+    }
+    free(parent);
+    return err;
+}
+
+int ixn_core_init(ixn_server *srv)
+{
+    const ixn_config *cfg = srv->cfg;
+    ixn_core *k = xcalloc(1, sizeof *k);
+    srv->core = k;
+    k->srv = srv;
+    cc_map_init(&k->ixns);
+    cc_map_init(&k->external);
+    cc_map_init(&k->queues);
+    cc_map_init(&k->pools);
+    cc_buf_init(&k->buf);
+    k->qlist = xcalloc(cfg->queue_count ? cfg->queue_count : 1, sizeof *k->qlist);
+    k->plist = xcalloc(cfg->queue_count ? cfg->queue_count : 1, sizeof *k->plist);
+    char key[QKEY_MAX];
+    for (size_t i = 0; i < cfg->queue_count; i++) {
+        const ixn_config_queue *cq = &cfg->queues[i];
+        ixn_queue *q = xcalloc(1, sizeof *q);
+        q->tenant = xstrdup(cq->tenant);
+        q->name = xstrdup(cq->name);
+        q->media = cq->media;
+        qkey(key, q->tenant, q->name);
+        cc_map_puts(&k->queues, key, q);
+        k->qlist[k->nq++] = q;
+        pkey(key, q->tenant, q->media);
+        ixn_pool *p = cc_map_gets(&k->pools, key);
+        if (!p) {
+            p = xcalloc(1, sizeof *p);
+            p->tenant = xstrdup(q->tenant);
+            p->media = q->media;
+            cc_map_puts(&k->pools, key, p);
+            k->plist[k->np++] = p;
+        }
+        p->queues = xrealloc(p->queues, (p->nqueues + 1) * sizeof *p->queues);
+        p->queues[p->nqueues++] = q;
+        q->pool = p;
+    }
+    uv_check_init(srv->loop, &k->check);
+    k->check.data = k;
+    uv_idle_init(srv->loop, &k->idle);
+    k->idle.data = k;
+    uv_timer_init(srv->loop, &k->tick);
+    k->tick.data = k;
+    uv_timer_init(srv->loop, &k->purge);
+    k->purge.data = k;
+    /* Started after the connections' flush handle, so it runs before it in each turn
+     * (libuv runs the newest check handle first): answers leave in the same turn. */
+    uv_check_start(&k->check, on_check);
+    if (cfg->data_dir) {
+        cc_buf err;
+        cc_buf_init(&err);
+        int rc = store_open(cfg->data_dir, cfg->name, &k->st, &err);
+        if (rc) {
+            LOG_ERROR("event=store_open_failed dir=%s error=%s why=\"%s\"", cfg->data_dir,
+                      cc_err_name(rc), err.data ? err.data : "");
+            cc_buf_free(&err);
+            k->st = NULL;
+            return rc;
+        }
+        cc_buf_free(&err);
+        rc = load(k);
+        if (rc) {
+            LOG_ERROR("event=store_load_failed dir=%s error=%s", cfg->data_dir, cc_err_name(rc));
+            return rc;
+        }
+    } else {
+        LOG_WARN("event=no_data_dir why=\"interactions are kept in memory only\"");
+    }
+    uint64_t every = cfg->keep_ended_s / 2 * 1000u;
+    if (every < 1000)
+        every = 1000;
+    if (every > 60000)
+        every = 60000;
+    uv_timer_start(&k->purge, on_purge, every, every);
+    uv_unref((uv_handle_t *)&k->purge);
+    for (size_t i = 0; i < k->np; i++)
+        pool_kick(k, k->plist[i]);
+    LOG_INFO("event=queues_ready queues=%zu pools=%zu next_id=%" PRId64, k->nq, k->np,
+             k->last_num + 1);
+    return 0;
+}
+
+void ixn_core_shutdown(ixn_server *srv)
+{
+    ixn_core *k = srv->core;
+    if (!k || k->closed)
+        return;
+    k->closed = true;
+    if (k->st && store_pending(k->st) > 0 && store_commit(k->st) != 0)
+        LOG_ERROR("event=store_commit_failed at=shutdown");
+    uv_close((uv_handle_t *)&k->check, NULL);
+    uv_close((uv_handle_t *)&k->idle, NULL);
+    uv_close((uv_handle_t *)&k->tick, NULL);
+    uv_close((uv_handle_t *)&k->purge, NULL);
+    LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
+             " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
+             " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64
+             " commit_failures=%" PRIu64,
+             k->submitted, k->duplicates, k->invites, k->accepted, k->rejected, k->timeouts,
+             k->stopped, k->ended, k->commits, k->commit_failures);
+}
+
+void ixn_core_free(ixn_server *srv)
+{
+    ixn_core *k = srv->core;
+    if (!k)
+        return;
+    size_t pos = 0;
+    cc_map_slot *sl;
+    while ((sl = cc_map_next(&srv->agents, &pos))) {
+        ixn_agent *a = sl->value;
+        a->held_head = a->held_tail = NULL;
+        memset(a->pool, 0, sizeof a->pool);
+    }
+    pos = 0;
+    while ((sl = cc_map_next(&k->ixns, &pos))) {
+        ixn_ixn *x = sl->value;
+        free(x->user_data);
+        free(x->external_id);
+        free(x);
+    }
+    for (size_t i = 0; i < k->nq; i++) {
+        free(k->qlist[i]->tenant);
+        free(k->qlist[i]->name);
+        free(k->qlist[i]);
+    }
+    for (size_t i = 0; i < k->np; i++) {
+        free(k->plist[i]->tenant);
+        free(k->plist[i]->queues);
+        free(k->plist[i]);
+    }
+    free(k->qlist);
+    free(k->plist);
+    free(k->wait);
+    free(k->spare);
+    cc_map_free(&k->ixns);
+    cc_map_free(&k->external);
+    cc_map_free(&k->queues);
+    cc_map_free(&k->pools);
+    cc_buf_free(&k->buf);
+    store_close(k->st);
+    free(k);
+    srv->core = NULL;
+}

@@ -1,0 +1,115 @@
+/* Interactions, queues and routing (protocol section 7): media servers submit and stop
+ * interactions, queues per tenant hold them in order, routing offers them to the agent of
+ * the tenant idle longest on the media whose newest status has room, and agents accept,
+ * reject, finish, wrap up and transfer them. Every change is put into the durable store
+ * and committed once per loop turn before the requests that depend on it are answered. */
+#ifndef IXN_IXN_H
+#define IXN_IXN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "ixn/ixn_agents.h"
+#include "net/session.h"
+#include "proto/msg.h"
+
+/** Where an interaction is; the values are those of the store (enum store_state). */
+enum ixn_state {
+    IXN_QUEUED = 0,
+    IXN_INVITED = 1,
+    IXN_HANDLING = 2,
+    IXN_AFTER_WORK = 3,
+    IXN_ENDED = 4,
+};
+
+/** Longest interaction id: the server name, ':' and at least nine digits. */
+#define IXN_ID_MAX (PROTO_ID_MAX + 24)
+
+/** One interaction. */
+typedef struct ixn_ixn {
+    int64_t num;                  /* the number in the id */
+    char id[IXN_ID_MAX];          /* "<server>:<9 digits>" */
+    struct ixn_queue *queue;      /* its current queue */
+    int media;
+    char *user_data;              /* compact JSON object text, never NULL ("{}") */
+    char *external_id;            /* NULL when none was given */
+    enum ixn_state state;
+    int64_t order;                /* position in its queue: smaller is served first */
+    int64_t created_us, updated_us, ended_us; /* wall clock */
+    uint64_t queued_mono_us;      /* when it last entered its queue */
+    ixn_agent *agent;             /* the agent holding it (Invited, Handling, AfterWork) */
+    struct ixn_ixn *q_prev, *q_next; /* its queue's waiting list, or the ended list */
+    struct ixn_ixn *a_prev, *a_next; /* the agent's held list */
+    struct ixn_ixn *t_prev, *t_next; /* a timer list: invite timeout or after-work */
+    int timer;                    /* -1 none, 0 invite timeout, 1 + media after-work */
+    uint64_t deadline_us;         /* monotonic, for the timer list */
+} ixn_ixn;
+
+/**
+ * Creates the interaction state of srv: queues of the configuration, the store under
+ * data-dir (when configured) with every kept interaction loaded back, and the per-turn
+ * commit hook. Returns 0, or a negative code after logging why.
+ */
+int ixn_core_init(ixn_server *srv);
+
+/** Stops the hook and timers and commits what is pending (at shutdown). */
+void ixn_core_shutdown(ixn_server *srv);
+
+/** Frees every interaction and queue and closes the store; agents may still exist and
+ * are detached from what they held. */
+void ixn_core_free(ixn_server *srv);
+
+/** Validates what --check-config checks beyond the file itself: data-dir writable. Prints
+ * errors to stderr and returns their number. */
+int ixn_core_check_config(const ixn_config *cfg);
+
+/**
+ * Finishes a request whose effects are put into the store: returns 0 when nothing waits
+ * for a commit (the session answers now), or defers the request until the commit of
+ * this loop turn and returns CC_SESSION_DEFERRED.
+ */
+int ixn_core_answer(ixn_server *srv, cc_session *s);
+
+/** A session closes: forget any request of it waiting for a commit. */
+void ixn_core_session_closed(ixn_server *srv, cc_session *s);
+
+/** The agent's added media changed (login, add, remove): joins and leaves pools. */
+void ixn_core_agent_media(ixn_server *srv, ixn_agent *a);
+
+/** A new status was kept for the agent: its pools may route again. */
+void ixn_core_agent_status(ixn_server *srv, ixn_agent *a);
+
+/** A reporting engine started reporting: routing may start. */
+void ixn_core_reporting_started(ixn_server *srv);
+
+/** A new desktop took the agent's session over (grace period): it gets an EventInvite,
+ * with the seconds left, for every interaction still offered to the agent. */
+void ixn_core_agent_resumed(ixn_server *srv, ixn_agent *a);
+
+/** The agent is logged out: invited ones are revoked and handled ones go back to the
+ * head of their queues, after-work ones end; the agent leaves every pool. */
+void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a);
+
+/** Handler of RequestSubmit (MediaServer): a new interaction at the tail of its queue,
+ * or the first one's id for a known externalId. */
+int ixn_core_submit(cc_session *s, proto_msg *msg);
+/** Handler of RequestStopProcessing: from a MediaServer it ends the interaction wherever
+ * it is; from the agent holding it in Handling it starts after-work or ends it. */
+int ixn_core_stop_processing(cc_session *s, proto_msg *msg);
+/** Handler of RequestAccept: Invited becomes Handling. */
+int ixn_core_accept(cc_session *s, proto_msg *msg);
+/** Handler of RequestReject: an Invited interaction goes back to the head of its queue. */
+int ixn_core_reject(cc_session *s, proto_msg *msg);
+/** Handler of RequestCompleteAfterWork: an AfterWork interaction ends. */
+int ixn_core_complete_after_work(cc_session *s, proto_msg *msg);
+/** Handler of RequestPlaceInQueue: an Invited or Handling interaction goes to the tail
+ * of another queue of the same tenant and media. */
+int ixn_core_place_in_queue(cc_session *s, proto_msg *msg);
+/** Handler of RequestQueueStatus (our extension): the counts of every queue. */
+int ixn_core_queue_status(cc_session *s, proto_msg *msg);
+
+/** The wire name of a held interaction's state. */
+const char *ixn_state_name(enum ixn_state st);
+
+#endif

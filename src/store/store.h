@@ -1,0 +1,144 @@
+/* The durable interaction store of the interaction server.
+ *
+ * The server keeps every interaction in memory and is the only writer; the store makes
+ * each change durable before the server acknowledges it. Changes are gathered into a
+ * batch (store_put, store_end) during one loop turn and written by store_commit in ONE
+ * transaction, so a busy turn costs one fsync-free WAL append instead of one per request.
+ * At start-up store_load hands every kept row back so the server can rebuild its queues
+ * in their old order and its externalId map.
+ *
+ * The interface knows nothing about SQLite: another database can implement the same
+ * functions (see docs/store.md). This implementation keeps DIR/ixn.db, an SQLite file in
+ * WAL mode with synchronous=NORMAL, which survives kill -9 of the process (a power cut
+ * may lose the last transactions, never corrupt the file).
+ *
+ * Not thread-safe: one store is used from the loop thread that opened it. */
+#ifndef CC_STORE_H
+#define CC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/** Longest tenant, media, queue and externalId accepted, in bytes (as on the wire). */
+#define STORE_MAX_ID 128
+/** Longest agent reference "tenant/agentId", in bytes: two identifiers and the slash. */
+#define STORE_MAX_AGENT (2 * STORE_MAX_ID + 1)
+/** Largest user data (JSON text of an object) accepted, in bytes. */
+#define STORE_MAX_USER_DATA (1024 * 1024)
+/** Most distinct ids one batch holds; a put beyond it is refused (the server's own
+ * queue limits keep it far below this). */
+#define STORE_MAX_BATCH 1000000
+
+/** Where an interaction is. The numbers are stored in the database: never renumber. */
+enum store_state {
+    STORE_QUEUED = 0,     /**< waiting in its queue */
+    STORE_INVITED = 1,    /**< offered to an agent, not yet accepted */
+    STORE_HANDLING = 2,   /**< accepted by an agent */
+    STORE_AFTER_WORK = 3, /**< stopped, the agent is in after-work for it */
+    STORE_ENDED = 4,      /**< over; kept for reporting and externalId de-duplication */
+};
+
+/** One interaction as stored. The strings are borrowed: store_put copies them, and
+ * records handed to a store_load callback are valid only during that call. */
+typedef struct store_ixn {
+    int64_t id;              /**< the number of "<server>:<number>", > 0 */
+    const char *tenant;      /**< non-empty, <= STORE_MAX_ID bytes */
+    const char *media;       /**< non-empty, <= STORE_MAX_ID bytes */
+    const char *queue;       /**< non-empty, <= STORE_MAX_ID bytes (the current queue) */
+    const char *user_data;   /**< JSON object text or NULL, <= STORE_MAX_USER_DATA bytes */
+    const char *external_id; /**< NULL or <= STORE_MAX_ID bytes, unique among kept rows */
+    const char *agent;       /**< "tenant/agentId" holding it, or NULL; <= STORE_MAX_AGENT */
+    int state;               /**< an enum store_state */
+    int64_t order_key;       /**< position in its queue: smaller is served earlier */
+    int64_t created_us;      /**< wall clock, microseconds since the epoch */
+    int64_t updated_us;      /**< time of the last change */
+    int64_t ended_us;        /**< time it ended; 0 while not ended */
+} store_ixn;
+
+/** Counters for logs and benchmarks; all since store_open. */
+typedef struct store_stats {
+    uint64_t rows_written;    /**< upserts and ends written by successful commits */
+    uint64_t transactions;    /**< successful commits of a non-empty batch */
+    uint64_t commit_failures; /**< commits rolled back (their batch was dropped) */
+    uint64_t rows_rejected;   /**< store_put / store_end calls refused by their checks */
+    uint64_t corrupt_rows;    /**< rows skipped by store_load because they failed checks */
+    uint64_t rows_purged;     /**< ended rows deleted by store_purge */
+    int64_t last_commit_us;   /**< duration of the last successful commit */
+    int64_t max_commit_us;    /**< longest successful commit */
+} store_stats;
+
+/** An open store (opaque). */
+typedef struct store store;
+
+/** Opens (creating when needed) the store in directory dir, which is created too, with
+ * its missing parents (mode 0700). server_name is recorded in the store at creation; a
+ * store created by a server of another name is refused (ids would change their meaning).
+ * A second process opening the same dir while one has it open is refused.
+ * On success *out is the store and 0 is returned. On failure returns CC_E_IO (directory or
+ * file problem, another owner), CC_E_UNAVAILABLE (the database cannot be opened or set up)
+ * or CC_E_CONFIG (another server's store), with a one-line message appended to err. */
+int store_open(const char *dir, const char *server_name, store **out, cc_buf *err);
+
+/** Calls cb once for every kept row: first the not-ended ones ordered by (tenant, queue,
+ * order_key, id), so queues can be rebuilt in their old order, then the ended ones by id
+ * (for the externalId map and reporting). Rows that fail their checks (lengths, state,
+ * JSON of user_data) are skipped, logged and counted in corrupt_rows. Only committed data
+ * is seen. The callback may call store_put and store_end (they only queue); the rows it
+ * queues are written by the next store_commit. Returns 0 or CC_E_UNAVAILABLE. */
+int store_load(store *st, void (*cb)(void *ctx, const store_ixn *rec), void *ctx);
+
+/** The highest interaction number ever committed to this store (0 for a new one). It
+ * never goes down, also when rows are purged. The server allocates numbers above it,
+ * keeps its own counter from then on and reports each new number via store_put; the
+ * commit that writes the row moves this value on in the same transaction. */
+int64_t store_last_id(const store *st);
+
+/** Queues an upsert of the whole row rec (copied) into the current batch; a later
+ * put or end of the same id in the same batch replaces it. Nothing is written until
+ * store_commit. Returns 0, or CC_E_INVALID_ATTRIBUTE (id <= 0, missing or empty tenant,
+ * media or queue, state out of range) or CC_E_LIMIT_EXCEEDED (a string over its limit,
+ * or the batch full): then nothing is queued and the call is counted in rows_rejected. */
+int store_put(store *st, const store_ixn *rec);
+
+/** Queues "interaction id ended at ended_us" into the current batch: state ENDED, no
+ * agent, updated_us = ended_us, the other columns unchanged. Use it when the whole
+ * record is not at hand; a store_put of the same id earlier in the batch is updated in
+ * place. Ending an id that is not stored is a no-op at commit. Returns 0,
+ * CC_E_INVALID_ATTRIBUTE (id <= 0) or CC_E_LIMIT_EXCEEDED (the batch full). */
+int store_end(store *st, int64_t id, int64_t ended_us);
+
+/** The number of rows queued in the current batch (distinct ids). */
+size_t store_pending(const store *st);
+
+/** Writes the current batch in one transaction (BEGIN IMMEDIATE ... COMMIT) together with
+ * the highest id, and empties the batch. Returns 0 (also for an empty batch), or
+ * CC_E_UNAVAILABLE when the write failed: the transaction is rolled back, the batch is
+ * dropped, the stored data is as before, and the caller answers Unavailable (14) to the
+ * requests that waited for it. Call once per loop turn, then acknowledge. */
+int store_commit(store *st);
+
+/** Deletes the ended rows that ended before ended_before_us (their externalIds are
+ * forgotten; the highest id is kept). Committed data only; the pending batch is not
+ * touched. Returns the number of rows deleted (>= 0) or CC_E_UNAVAILABLE. */
+int64_t store_purge(store *st, int64_t ended_before_us);
+
+/** Looks up a kept row by externalId in the committed data (rows of the pending batch
+ * are not seen: the caller knows its own uncommitted submits). A server that does not keep
+ * ended interactions in memory can de-duplicate against this. Returns 0 with *id_out and
+ * *state_out set, CC_E_NOT_FOUND, CC_E_LIMIT_EXCEEDED (external_id over STORE_MAX_ID) or
+ * CC_E_UNAVAILABLE (read failed). */
+int store_find_external(store *st, const char *external_id, int64_t *id_out, int *state_out);
+
+/** Copies the counters into *out. */
+void store_get_stats(const store *st, store_stats *out);
+
+/** The path of the database file (for logs and docs). */
+const char *store_path(const store *st);
+
+/** Closes the store; an uncommitted batch is dropped (call store_commit first). NULL is
+ * ignored. */
+void store_close(store *st);
+
+#endif

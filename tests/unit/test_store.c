@@ -1,0 +1,772 @@
+/* Unit tests of src/store: creating and reopening a store, batches written in one
+ * transaction, load order, ids never reused, externalIds kept for ended rows, failed
+ * commits that leave the old data, corrupt rows skipped, and rows that survive a process
+ * that dies without closing. Each test works in its own directory under /tmp. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "store/store.h"
+
+/* A loaded row with its own copies of the strings. */
+typedef struct row {
+    store_ixn rec;
+    char *tenant, *media, *queue, *user_data, *external_id, *agent;
+} row;
+
+typedef struct rows {
+    row *v;
+    size_t n, cap;
+} rows;
+
+static char *dup_opt(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void collect(void *ctx, const store_ixn *rec)
+{
+    rows *r = ctx;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+    }
+    row *w = &r->v[r->n++];
+    w->rec = *rec;
+    w->rec.tenant = w->tenant = dup_opt(rec->tenant);
+    w->rec.media = w->media = dup_opt(rec->media);
+    w->rec.queue = w->queue = dup_opt(rec->queue);
+    w->rec.user_data = w->user_data = dup_opt(rec->user_data);
+    w->rec.external_id = w->external_id = dup_opt(rec->external_id);
+    w->rec.agent = w->agent = dup_opt(rec->agent);
+}
+
+static void rows_free(rows *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].tenant);
+        free(r->v[i].media);
+        free(r->v[i].queue);
+        free(r->v[i].user_data);
+        free(r->v[i].external_id);
+        free(r->v[i].agent);
+    }
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Per-test fixture: a fresh temp dir, removed afterwards. */
+typedef struct fixture {
+    char dir[64];
+    char sub[96];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = xcalloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_store.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    /* The store's own directory is created by store_open, with a missing parent. */
+    snprintf(f->sub, sizeof f->sub, "%s/data/ixn-a", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static store *open_ok(const char *dir)
+{
+    store *st = NULL;
+    cc_buf err;
+    cc_buf_init(&err);
+    int rc = store_open(dir, "ixn-a", &st, &err);
+    if (rc)
+        fprintf(stderr, "store_open: %s\n", err.data ? err.data : "");
+    assert_int_equal(rc, 0);
+    assert_non_null(st);
+    cc_buf_free(&err);
+    return st;
+}
+
+static store_ixn mk(int64_t id, const char *queue, int state, int64_t order_key)
+{
+    store_ixn r = {
+        .id = id,
+        .tenant = "Resources",
+        .media = "chat",
+        .queue = queue,
+        .user_data = "{\"customer\":\"c1\"}",
+        .state = state,
+        .order_key = order_key,
+        .created_us = 1000 + id,
+        .updated_us = 2000 + id,
+    };
+    return r;
+}
+
+static void load_all(store *st, rows *out)
+{
+    memset(out, 0, sizeof *out);
+    assert_int_equal(store_load(st, collect, out), 0);
+}
+
+static void test_open_create(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 0);
+    assert_int_equal(store_pending(st), 0);
+    assert_non_null(strstr(store_path(st), "/data/ixn-a/ixn.db"));
+    struct stat sb;
+    assert_int_equal(stat(store_path(st), &sb), 0);
+
+    /* A second opener of the same directory is kept out while the first has it. */
+    store *st2 = NULL;
+    cc_buf err;
+    cc_buf_init(&err);
+    assert_int_equal(store_open(f->sub, "ixn-a", &st2, &err), CC_E_IO);
+    assert_null(st2);
+    assert_non_null(strstr(err.data, "in use"));
+    store_close(st);
+
+    /* Reopening is fine; a server of another name is refused. */
+    st = open_ok(f->sub);
+    store_close(st);
+    cc_buf_reset(&err);
+    assert_int_equal(store_open(f->sub, "ixn-b", &st2, &err), CC_E_CONFIG);
+    assert_null(st2);
+    assert_non_null(strstr(err.data, "ixn-a"));
+
+    /* A regular file where the directory should be. */
+    char file[128];
+    snprintf(file, sizeof file, "%s/plain", f->dir);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    cc_buf_reset(&err);
+    assert_int_equal(store_open(file, "ixn-a", &st2, &err), CC_E_IO);
+    assert_null(st2);
+    cc_buf_free(&err);
+    store_close(NULL);
+}
+
+static void test_put_commit_reload_order(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    /* Inserted out of order: the load must give queue order, not insertion order. */
+    store_ixn a = mk(1, "chat-sales", STORE_QUEUED, 30);
+    store_ixn b = mk(2, "chat-sales", STORE_INVITED, 10);
+    b.agent = "Resources/1001";
+    store_ixn c = mk(3, "chat-sales", STORE_QUEUED, 20);
+    c.user_data = NULL;
+    c.external_id = "ext-3";
+    store_ixn d = mk(4, "chat-sales", STORE_QUEUED, -5); /* a head insert */
+    store_ixn e = mk(5, "a-first", STORE_HANDLING, 99);
+    e.agent = "Resources/1002";
+    store_ixn g = mk(6, "chat-sales", STORE_ENDED, 1);
+    g.ended_us = 5000;
+    store_ixn *all[] = {&a, &b, &c, &d, &e, &g};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(store_put(st, all[i]), 0);
+    assert_int_equal(store_pending(st), 6);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_pending(st), 0);
+    assert_int_equal(store_last_id(st), 6);
+    /* An empty commit is a no-op that succeeds. */
+    assert_int_equal(store_commit(st), 0);
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_int_equal(s.transactions, 1);
+    assert_int_equal(s.rows_written, 6);
+    store_close(st);
+
+    st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 6);
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, 6);
+    int64_t want[] = {5, 4, 2, 3, 1, 6};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(r.v[i].rec.id, want[i]);
+    assert_string_equal(r.v[0].rec.queue, "a-first");
+    assert_string_equal(r.v[0].rec.agent, "Resources/1002");
+    assert_int_equal(r.v[0].rec.state, STORE_HANDLING);
+    assert_int_equal(r.v[1].rec.order_key, -5);
+    assert_string_equal(r.v[2].rec.agent, "Resources/1001");
+    assert_null(r.v[3].rec.user_data);
+    assert_string_equal(r.v[3].rec.external_id, "ext-3");
+    assert_null(r.v[4].rec.external_id);
+    assert_null(r.v[4].rec.agent);
+    assert_string_equal(r.v[4].rec.user_data, "{\"customer\":\"c1\"}");
+    assert_string_equal(r.v[4].rec.tenant, "Resources");
+    assert_string_equal(r.v[4].rec.media, "chat");
+    assert_int_equal(r.v[4].rec.created_us, 1001);
+    assert_int_equal(r.v[4].rec.updated_us, 2001);
+    assert_int_equal(r.v[5].rec.state, STORE_ENDED);
+    assert_int_equal(r.v[5].rec.ended_us, 5000);
+    rows_free(&r);
+    store_close(st);
+}
+
+static void test_batch_coalesces(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_ixn a = mk(7, "q", STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &a), 0);
+    a.state = STORE_INVITED;
+    a.agent = "Resources/1001";
+    assert_int_equal(store_put(st, &a), 0);
+    assert_int_equal(store_end(st, 7, 9000), 0);
+    /* An end of a row that is only in the database. */
+    store_ixn b = mk(8, "q", STORE_HANDLING, 2);
+    b.agent = "Resources/1003";
+    assert_int_equal(store_put(st, &b), 0);
+    assert_int_equal(store_pending(st), 2);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_end(st, 8, 9100), 0);
+    assert_int_equal(store_end(st, 4242, 9100), 0); /* not stored: nothing happens */
+    assert_int_equal(store_end(st, 0, 1), CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(store_commit(st), 0);
+    /* The end of an unknown id did not raise the highest id. */
+    assert_int_equal(store_last_id(st), 8);
+
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(r.v[i].rec.state, STORE_ENDED);
+        assert_null(r.v[i].rec.agent);
+    }
+    assert_int_equal(r.v[0].rec.ended_us, 9000);
+    assert_int_equal(r.v[1].rec.ended_us, 9100);
+    assert_int_equal(r.v[1].rec.updated_us, 9100);
+    assert_string_equal(r.v[1].rec.queue, "q");
+    rows_free(&r);
+    store_close(st);
+}
+
+static void test_put_rejects(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    char *big = xmalloc(STORE_MAX_USER_DATA + 2);
+    memset(big, 'x', STORE_MAX_USER_DATA + 1);
+    big[STORE_MAX_USER_DATA + 1] = '\0';
+    char longid[STORE_MAX_ID + 2];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+
+    store_ixn r = mk(1, "q", STORE_QUEUED, 1);
+    r.user_data = big;
+    assert_int_equal(store_put(st, &r), CC_E_LIMIT_EXCEEDED);
+    r = mk(1, longid, STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &r), CC_E_LIMIT_EXCEEDED);
+    r = mk(1, "q", STORE_QUEUED, 1);
+    r.external_id = longid;
+    assert_int_equal(store_put(st, &r), CC_E_LIMIT_EXCEEDED);
+    r = mk(1, "q", STORE_QUEUED, 1);
+    r.tenant = NULL;
+    assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
+    r = mk(1, "", STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
+    r = mk(1, "q", 7, 1);
+    assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
+    r = mk(0, "q", STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(store_pending(st), 0);
+
+    /* Exactly at the limits is accepted. */
+    big[STORE_MAX_USER_DATA] = '\0';
+    longid[STORE_MAX_ID] = '\0';
+    r = mk(1, longid, STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &r), 0);
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_int_equal(s.rows_rejected, 7);
+    assert_int_equal(store_commit(st), 0);
+    free(big);
+    store_close(st);
+}
+
+static void test_ids_never_reused(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    for (int64_t id = 1; id <= 5; id++) {
+        store_ixn r = mk(id, "q", STORE_QUEUED, id);
+        assert_int_equal(store_put(st, &r), 0);
+    }
+    assert_int_equal(store_commit(st), 0);
+    for (int64_t id = 1; id <= 5; id++)
+        assert_int_equal(store_end(st, id, 100 + id), 0);
+    assert_int_equal(store_commit(st), 0);
+    /* Only rows that ended before the cut are purged. */
+    assert_int_equal(store_purge(st, 104), 3);
+    assert_int_equal(store_purge(st, INT64_MAX), 2);
+    assert_int_equal(store_purge(st, INT64_MAX), 0);
+    assert_int_equal(store_last_id(st), 5);
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_int_equal(s.rows_purged, 5);
+    store_close(st);
+
+    st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 5);
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, 0);
+    rows_free(&r);
+    /* A lower id written later does not lower the highest id. */
+    store_ixn low = mk(3, "q", STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &low), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_last_id(st), 5);
+    store_close(st);
+    st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 5);
+    store_close(st);
+}
+
+static void test_external_id_kept_for_ended(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_ixn r = mk(1, "q", STORE_QUEUED, 1);
+    r.external_id = "mail-<abc@example.com>";
+    assert_int_equal(store_put(st, &r), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_end(st, 1, 500), 0);
+    assert_int_equal(store_commit(st), 0);
+    /* Purging up to a time before it ended keeps it. */
+    assert_int_equal(store_purge(st, 400), 0);
+    store_close(st);
+
+    st = open_ok(f->sub);
+    rows rs;
+    load_all(st, &rs);
+    assert_int_equal(rs.n, 1);
+    assert_int_equal(rs.v[0].rec.state, STORE_ENDED);
+    assert_string_equal(rs.v[0].rec.external_id, "mail-<abc@example.com>");
+    rows_free(&rs);
+
+    int64_t id = 0;
+    int state_found = -1;
+    assert_int_equal(store_find_external(st, "mail-<abc@example.com>", &id, &state_found), 0);
+    assert_int_equal(id, 1);
+    assert_int_equal(state_found, STORE_ENDED);
+    assert_int_equal(store_find_external(st, "other", &id, &state_found), CC_E_NOT_FOUND);
+
+    /* The externalId stays taken while the ended row is kept. */
+    store_ixn dup = mk(2, "q", STORE_QUEUED, 2);
+    dup.external_id = "mail-<abc@example.com>";
+    assert_int_equal(store_put(st, &dup), 0);
+    assert_int_equal(store_commit(st), CC_E_UNAVAILABLE);
+    /* Once purged, it may be used again. */
+    assert_int_equal(store_purge(st, 501), 1);
+    assert_int_equal(store_find_external(st, "mail-<abc@example.com>", &id, &state_found),
+                     CC_E_NOT_FOUND);
+    assert_int_equal(store_put(st, &dup), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_find_external(st, "mail-<abc@example.com>", &id, &state_found), 0);
+    assert_int_equal(id, 2);
+    assert_int_equal(state_found, STORE_QUEUED);
+    store_close(st);
+}
+
+static void test_batch_10000(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    enum { N = 10000 };
+    char ud[128], ext[32];
+    uint64_t t0 = cc_mono_us();
+    for (int64_t id = 1; id <= N; id++) {
+        store_ixn r = mk(id, id % 2 ? "chat-sales" : "email-support", STORE_QUEUED, id);
+        snprintf(ud, sizeof ud, "{\"customer\":\"c%lld\",\"topic\":\"billing\"}", (long long)id);
+        snprintf(ext, sizeof ext, "ext-%lld", (long long)id);
+        r.user_data = ud;
+        r.external_id = ext;
+        assert_int_equal(store_put(st, &r), 0);
+    }
+    uint64_t t1 = cc_mono_us();
+    assert_int_equal(store_commit(st), 0);
+    uint64_t t2 = cc_mono_us();
+    store_stats s;
+    store_get_stats(st, &s);
+    printf("store: %d upserts queued in %.1f ms, committed in one transaction in %.1f ms\n", N,
+           (double)(t1 - t0) / 1000.0, (double)(t2 - t1) / 1000.0);
+    assert_int_equal(s.transactions, 1);
+    assert_int_equal(s.rows_written, N);
+    assert_int_equal(store_last_id(st), N);
+
+    /* The same rows again as updates: state changes of a busy turn. */
+    t0 = cc_mono_us();
+    for (int64_t id = 1; id <= N; id++) {
+        store_ixn r = mk(id, id % 2 ? "chat-sales" : "email-support", STORE_INVITED, id);
+        r.agent = "Resources/1001";
+        assert_int_equal(store_put(st, &r), 0);
+    }
+    assert_int_equal(store_commit(st), 0);
+    printf("store: %d updates queued and committed in %.1f ms\n", N,
+           (double)(cc_mono_us() - t0) / 1000.0);
+    store_close(st);
+
+    st = open_ok(f->sub);
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, N);
+    /* Odd ids in chat-sales come before email-support's even ones, each by order key. */
+    assert_int_equal(r.v[0].rec.id, 1);
+    assert_int_equal(r.v[N / 2 - 1].rec.id, N - 1);
+    assert_int_equal(r.v[N / 2].rec.id, 2);
+    assert_int_equal(r.v[N - 1].rec.id, N);
+    assert_int_equal(r.v[N - 1].rec.state, STORE_INVITED);
+    assert_null(r.v[N - 1].rec.external_id); /* the update's whole row replaced it */
+    rows_free(&r);
+    store_close(st);
+}
+
+/* A load callback that queues a change of every row, as the server does when it puts
+ * invited and handling interactions back into their queues at start-up. */
+static void requeue(void *ctx, const store_ixn *rec)
+{
+    store *st = ctx;
+    store_ixn r = *rec;
+    if (r.state == STORE_ENDED)
+        return;
+    r.state = STORE_QUEUED;
+    r.agent = NULL;
+    assert_int_equal(store_put(st, &r), 0);
+}
+
+static void test_put_during_load(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_ixn a = mk(1, "q", STORE_HANDLING, 1);
+    a.agent = "Resources/1001";
+    store_ixn b = mk(2, "q", STORE_INVITED, 2);
+    b.agent = "Resources/1002";
+    store_ixn c = mk(3, "q", STORE_ENDED, 3);
+    c.ended_us = 10;
+    assert_int_equal(store_put(st, &a), 0);
+    assert_int_equal(store_put(st, &b), 0);
+    assert_int_equal(store_put(st, &c), 0);
+    assert_int_equal(store_commit(st), 0);
+    store_close(st);
+
+    st = open_ok(f->sub);
+    assert_int_equal(store_load(st, requeue, st), 0);
+    assert_int_equal(store_pending(st), 2);
+    assert_int_equal(store_commit(st), 0);
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, 3);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(r.v[i].rec.state, STORE_QUEUED);
+        assert_null(r.v[i].rec.agent);
+    }
+    rows_free(&r);
+    store_close(st);
+}
+
+/* Many small batches, as in a server answering a few requests per loop turn. */
+static void test_small_commits(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    enum { TURNS = 2000, PER_TURN = 5 };
+    uint64_t t0 = cc_mono_us();
+    int64_t id = 0;
+    for (int t = 0; t < TURNS; t++) {
+        for (int i = 0; i < PER_TURN; i++) {
+            id++;
+            store_ixn r = mk(id, "q", STORE_QUEUED, id);
+            assert_int_equal(store_put(st, &r), 0);
+        }
+        assert_int_equal(store_commit(st), 0);
+    }
+    uint64_t dt = cc_mono_us() - t0;
+    store_stats s;
+    store_get_stats(st, &s);
+    printf("store: %d commits of %d rows: %.1f us per commit on average, longest %lld us\n", TURNS,
+           PER_TURN, (double)dt / TURNS, (long long)s.max_commit_us);
+    assert_int_equal(s.transactions, TURNS);
+    assert_int_equal(s.rows_written, TURNS * PER_TURN);
+    assert_int_equal(store_last_id(st), TURNS * PER_TURN);
+    store_close(st);
+}
+
+/* Opens a second, raw connection to the store's file, as an outside tool would. */
+static sqlite3 *raw_open(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/ixn.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    return db;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sqlite: %s\n", msg ? msg : "");
+    sqlite3_free(msg);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+static void test_commit_failure_keeps_old_data(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_ixn a = mk(1, "q", STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &a), 0);
+    assert_int_equal(store_commit(st), 0);
+
+    /* Another connection holds the write lock: the commit cannot start. */
+    sqlite3 *db = raw_open(f->sub);
+    raw_exec(db, "BEGIN IMMEDIATE");
+    store_ixn b = mk(2, "q", STORE_QUEUED, 2);
+    a.state = STORE_ENDED;
+    a.ended_us = 77;
+    assert_int_equal(store_put(st, &a), 0);
+    assert_int_equal(store_put(st, &b), 0);
+    assert_int_equal(store_commit(st), CC_E_UNAVAILABLE);
+    assert_int_equal(store_pending(st), 0); /* the batch was dropped */
+    assert_int_equal(store_last_id(st), 1);
+    raw_exec(db, "ROLLBACK");
+    sqlite3_close(db);
+
+    /* A batch that fails half-way (a second row with a taken externalId) leaves
+     * nothing of itself behind, also not its first rows. */
+    store_ixn c = mk(3, "q", STORE_QUEUED, 3);
+    c.external_id = "same";
+    store_ixn d = mk(4, "q", STORE_QUEUED, 4);
+    d.external_id = "same";
+    assert_int_equal(store_put(st, &c), 0);
+    assert_int_equal(store_put(st, &d), 0);
+    assert_int_equal(store_commit(st), CC_E_UNAVAILABLE);
+    assert_int_equal(store_last_id(st), 1);
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_int_equal(s.commit_failures, 2);
+
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.v[0].rec.id, 1);
+    assert_int_equal(r.v[0].rec.state, STORE_QUEUED);
+    rows_free(&r);
+
+    /* The store works again once the cause is gone. */
+    assert_int_equal(store_put(st, &b), 0);
+    assert_int_equal(store_put(st, &c), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_last_id(st), 3);
+    store_close(st);
+    st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 3);
+    load_all(st, &r);
+    assert_int_equal(r.n, 3);
+    rows_free(&r);
+    store_close(st);
+}
+
+/* Child: writes rows 1..3 and commits, queues row 4 without committing, then dies
+ * without closing: by _exit when how is 0, by SIGKILL otherwise. */
+static void crash_child(const char *dir, int how)
+{
+    store *st = NULL;
+    if (store_open(dir, "ixn-a", &st, NULL) != 0)
+        _exit(2);
+    for (int64_t id = 1; id <= 3; id++) {
+        store_ixn r = mk(id, "q", STORE_QUEUED, id);
+        if (store_put(st, &r) != 0)
+            _exit(3);
+    }
+    if (store_commit(st) != 0)
+        _exit(4);
+    store_ixn lost = mk(4, "q", STORE_QUEUED, 4);
+    if (store_put(st, &lost) != 0)
+        _exit(5);
+    if (how == 0)
+        _exit(0);
+    kill(getpid(), SIGKILL);
+    _exit(6);
+}
+
+static void test_reopen_after_crash(void **state)
+{
+    fixture *f = *state;
+    for (int how = 0; how < 2; how++) {
+        char dir[160];
+        snprintf(dir, sizeof dir, "%s/crash%d", f->dir, how);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            crash_child(dir, how);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (how == 0) {
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+        } else {
+            assert_true(WIFSIGNALED(status));
+            assert_int_equal(WTERMSIG(status), SIGKILL);
+        }
+
+        /* The lock died with the child, the committed rows are there, the rest is not. */
+        store *st = open_ok(dir);
+        assert_int_equal(store_last_id(st), 3);
+        rows r;
+        load_all(st, &r);
+        assert_int_equal(r.n, 3);
+        for (size_t i = 0; i < 3; i++)
+            assert_int_equal(r.v[i].rec.id, (int64_t)i + 1);
+        rows_free(&r);
+        store_close(st);
+    }
+}
+
+static void test_corrupt_rows_skipped(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_ixn a = mk(1, "q", STORE_QUEUED, 1);
+    assert_int_equal(store_put(st, &a), 0);
+    assert_int_equal(store_commit(st), 0);
+    store_close(st);
+
+    sqlite3 *db = raw_open(f->sub);
+    raw_exec(db, "INSERT INTO interactions(id, tenant, media, queue, user_data, state,"
+                 " order_key, created_us, updated_us) VALUES"
+                 " (2, 'T', 'chat', 'q', NULL, 9, 1, 0, 0),"
+                 " (3, 'T', 'chat', 'q', '{broken', 0, 1, 0, 0),"
+                 " (4, 'T', 'chat', 'q', '[1,2]', 0, 1, 0, 0),"
+                 " (5, '', 'chat', 'q', NULL, 0, 1, 0, 0),"
+                 " (6, x'00ff', 'chat', 'q', NULL, 0, 1, 0, 0),"
+                 " (7, 'T', 'chat', 'q', NULL, 0, 'soon', 0, 0),"
+                 " (-8, 'T', 'chat', 'q', NULL, 0, 1, 0, 0),"
+                 " (9, 'T', 'chat', 'q', '{}', 1, 1, 0, 0)");
+    raw_exec(db, "UPDATE interactions SET tenant = 'a' || char(0) || 'b' WHERE id = 2");
+    /* A tenant longer than any identifier. */
+    raw_exec(db, "INSERT INTO interactions(id, tenant, media, queue, state, order_key,"
+                 " created_us, updated_us) VALUES (10, printf('%.200c', 'x'), 'chat', 'q',"
+                 " 0, 1, 0, 0)");
+    sqlite3_close(db);
+
+    st = open_ok(f->sub);
+    /* The highest id comes from the rows too when the meta row is behind. */
+    assert_int_equal(store_last_id(st), 10);
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.v[0].rec.id, 1);
+    assert_int_equal(r.v[1].rec.id, 9);
+    assert_string_equal(r.v[1].rec.user_data, "{}");
+    rows_free(&r);
+    store_stats s;
+    store_get_stats(st, &s);
+    assert_int_equal(s.corrupt_rows, 8);
+    store_close(st);
+
+    /* The meta row was brought up to date at that open: purging every row and damaging
+     * nothing else still leaves the highest id at 10. */
+    db = raw_open(f->sub);
+    raw_exec(db, "DELETE FROM interactions");
+    sqlite3_close(db);
+    st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 10);
+    store_close(st);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_close(st);
+    sqlite3 *db = raw_open(f->sub);
+    raw_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema'");
+    sqlite3_close(db);
+    cc_buf err;
+    cc_buf_init(&err);
+    assert_int_equal(store_open(f->sub, "ixn-a", &st, &err), CC_E_CONFIG);
+    assert_non_null(strstr(err.data, "schema"));
+    cc_buf_free(&err);
+
+    /* A file that is not a database. */
+    char path[160];
+    snprintf(path, sizeof path, "%s/junk", f->dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/junk/ixn.db", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("this is not an SQLite database, just some text that is long enough.....\n"
+          "this is not an SQLite database, just some text that is long enough.....\n",
+          fp);
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/junk", f->dir);
+    cc_buf_init(&err);
+    assert_int_equal(store_open(path, "ixn-a", &st, &err), CC_E_UNAVAILABLE);
+    assert_null(st);
+    cc_buf_free(&err);
+}
+
+int main(void)
+{
+    cc_log_init("test_store", CC_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_commit_reload_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_coalesces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_external_id_kept_for_ended, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_10000, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_during_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_failure_keeps_old_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_after_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_rows_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

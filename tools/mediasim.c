@@ -1,0 +1,750 @@
+/* mediasim: simulates a media server (a chat gateway, a mail poller, a telephony switch)
+ * for the demo. It registers on one interaction server as a MediaServer, submits
+ * interactions to the configured queues at a given rate (each with userData naming a
+ * customer and a subject, and a unique externalId), lets a fraction of them be stopped by
+ * their customer after a random wait, and asks RequestQueueStatus every 5 seconds. One
+ * summary line per 5 seconds goes to stdout (docs/demo.md explains the fields).
+ *
+ * Submits that were in flight when the link went down are sent again, with the same
+ * externalId, once the link is back: the server answers a repeated externalId with the
+ * first interactionId, so an interaction is never created twice. */
+#include <assert.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/media.h"
+#include "net/client.h"
+#include "net/conn.h"
+#include "proto/jw.h"
+#include "proto/msg.h"
+
+/* Bounds on what the command line may ask for, so a typo cannot exhaust the machine. */
+#define MS_MAX_QUEUES 32
+#define MS_MAX_RATE 100000.0
+#define MS_MAX_WINDOW 4096
+#define MS_DEFAULT_WINDOW 256
+/* Interactions waiting for their customer to leave; more are simply not abandoned. */
+#define MS_MAX_ABANDONS 65536
+/* Queue status rows kept from one answer. */
+#define MS_MAX_QSTATUS 64
+#define MS_SUMMARY_MS 5000
+#define MS_TICK_MS 10
+#define MS_DRAIN_MS 3000
+/* Longest interaction id kept: "<serverName>:<9 digits>". */
+#define MS_IXN_ID_MAX (PROTO_ID_MAX + 16)
+/* Errors logged one by one before the log goes quiet (the summary still counts them). */
+#define MS_LOGGED_ERRORS 20
+
+typedef struct ms_queue {
+    char name[PROTO_ID_MAX + 1];
+    char media[CC_MEDIA_NAME_MAX + 1];
+    unsigned weight; /* share of the submits, relative to the other queues */
+    uint64_t submitted;
+} ms_queue;
+
+/* What a request in flight was, so that its answer is counted right. */
+enum ms_kind { MS_SUBMIT, MS_STOP, MS_QSTATUS };
+
+typedef struct ms_pending {
+    enum ms_kind kind;
+    int64_t ref;
+    uint64_t n;                 /* MS_SUBMIT: the submit's number (its externalId and userData) */
+    int queue;                  /* MS_SUBMIT: index into the queue list */
+    char id[MS_IXN_ID_MAX + 1]; /* MS_STOP: the interaction */
+} ms_pending;
+
+typedef struct ms_abandon {
+    uint64_t due_us;
+    char id[MS_IXN_ID_MAX + 1];
+} ms_abandon;
+
+typedef struct ms_qrow {
+    char queue[PROTO_ID_MAX + 1];
+    int64_t waiting, invited, handling, oldest_ms;
+} ms_qrow;
+
+typedef struct ms {
+    uv_loop_t loop;
+    cc_net net;
+    cc_client *client;
+    uv_timer_t tick;
+    uv_timer_t summary;
+    uv_timer_t stop_timer;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    const char *address;
+    const char *token;
+    const char *tenant;
+    const char *name;
+    ms_queue queues[MS_MAX_QUEUES];
+    int queue_count;
+    unsigned weight_sum;
+    double rate;
+    double budget;
+    unsigned seconds;
+    double abandon;      /* fraction of acked interactions the customer stops */
+    unsigned patience_s; /* mean wait before a customer leaves */
+    uint64_t max;        /* 0: no limit */
+    unsigned window;     /* submits in flight at most */
+    uint64_t rng;
+    uint64_t run_id; /* makes externalIds unique per run */
+    uint64_t start_us;
+    /* Requests in flight, in the order sent (answers come in that order). */
+    ms_pending *pending;
+    unsigned pending_head, pending_count;
+    unsigned submits_in_flight, others_in_flight;
+    /* Submits to send again after the link came back; bounded by the window. */
+    ms_pending *redo;
+    unsigned redo_count;
+    ms_abandon *abandons;
+    size_t abandon_count;
+    ms_qrow qrows[MS_MAX_QSTATUS];
+    int qrow_count;
+    bool qstatus_unsupported;
+    bool stopping;
+    uint64_t next_n;
+    uint64_t submitted, acked, duplicates, errors, stopped, stop_late, resent, downs;
+    uint64_t logged_errors;
+    uv_timer_t drain_timer;
+    uint64_t drain_start_us;
+} ms;
+
+static ms M;
+
+static const char *const ms_first_names[] = {"Ada",   "Bram",  "Chloe", "Dmitri", "Eva",
+                                             "Farid", "Greta", "Hugo",  "Ines",   "Jonas"};
+static const char *const ms_last_names[] = {"Lindqvist", "Moreau", "Okafor", "Petrov",
+                                            "Quispe",    "Rossi",  "Sato",   "Tanaka"};
+static const char *const ms_subjects[] = {"Invoice question", "Change my plan", "Delivery late",
+                                          "Password reset",   "Cancel order",   "Upgrade offer",
+                                          "Broken device",    "Address change"};
+#define MS_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static uint64_t ms_rand(void)
+{
+    /* xorshift64*: good enough to spread simulated customers, and reproducible by seed. */
+    M.rng ^= M.rng >> 12;
+    M.rng ^= M.rng << 25;
+    M.rng ^= M.rng >> 27;
+    return M.rng * 2685821657736338717ULL;
+}
+
+static double ms_unit(void)
+{
+    return (double)(ms_rand() >> 11) / 9007199254740992.0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mediasim --server HOST:PORT --token T --tenant T --queues Q:MEDIA[:W][,...]\n"
+            "                [--rate R] [--seconds S] [--abandon P] [--patience S] [--max N]\n"
+            "                [--window W] [--name NAME] [--seed N]\n"
+            "  --queues    queues and their media; W weighs a queue's share (default 1)\n"
+            "  --rate      submits per second (default 2)\n"
+            "  --seconds   run time, 0 = until SIGINT (default 0)\n"
+            "  --abandon   fraction 0..1 of interactions the customer stops (default 0)\n"
+            "  --patience  mean seconds before such a customer leaves (default 10)\n"
+            "  --max       submit at most N interactions (default no limit)\n"
+            "  --window    submits in flight at most (default %d)\n",
+            MS_DEFAULT_WINDOW);
+}
+
+static bool parse_queues(const char *s)
+{
+    char *copy = xstrdup(s);
+    bool ok = true;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && ok;
+         tok = strtok_r(NULL, ",", &save)) {
+        /* QUEUE:MEDIA or QUEUE:MEDIA:WEIGHT; a trailing all-digit part is the weight. */
+        unsigned weight = 1;
+        char *colon = strrchr(tok, ':');
+        if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)) {
+            char *media_colon = colon;
+            *media_colon = '\0';
+            colon = strrchr(tok, ':');
+            unsigned long w = strtoul(media_colon + 1, NULL, 10);
+            if (!colon || w < 1 || w > 1000) {
+                ok = false;
+                break;
+            }
+            weight = (unsigned)w;
+        }
+        if (!colon || colon == tok || M.queue_count == MS_MAX_QUEUES) {
+            ok = false;
+            break;
+        }
+        size_t qn = (size_t)(colon - tok), mn = strlen(colon + 1);
+        if (qn > PROTO_ID_MAX || !cc_media_name_valid(colon + 1, mn)) {
+            ok = false;
+            break;
+        }
+        ms_queue *q = &M.queues[M.queue_count++];
+        memcpy(q->name, tok, qn);
+        q->name[qn] = '\0';
+        memcpy(q->media, colon + 1, mn);
+        q->media[mn] = '\0';
+        q->weight = weight;
+        M.weight_sum += weight;
+    }
+    free(copy);
+    return ok && M.queue_count > 0;
+}
+
+static bool parse_args(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, 's'},  {"token", required_argument, NULL, 'k'},
+        {"tenant", required_argument, NULL, 't'},  {"queues", required_argument, NULL, 'q'},
+        {"rate", required_argument, NULL, 'r'},    {"seconds", required_argument, NULL, 'S'},
+        {"abandon", required_argument, NULL, 'a'}, {"patience", required_argument, NULL, 'p'},
+        {"max", required_argument, NULL, 'n'},     {"window", required_argument, NULL, 'w'},
+        {"name", required_argument, NULL, 'N'},    {"seed", required_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    const char *queues = NULL;
+    M.token = "";
+    M.tenant = "Resources";
+    M.name = "mediasim";
+    M.rate = 2;
+    M.patience_s = 10;
+    M.window = MS_DEFAULT_WINDOW;
+    M.rng = 0x9E3779B97F4A7C15ULL ^ cc_wall_us() ^ ((uint64_t)getpid() << 32);
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': M.address = optarg; break;
+        case 'k': M.token = optarg; break;
+        case 't': M.tenant = optarg; break;
+        case 'q': queues = optarg; break;
+        case 'r': M.rate = strtod(optarg, NULL); break;
+        case 'S': M.seconds = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'a': M.abandon = strtod(optarg, NULL); break;
+        case 'p': M.patience_s = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'n': M.max = strtoull(optarg, NULL, 10); break;
+        case 'w': M.window = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'N': M.name = optarg; break;
+        case 'x': M.rng = strtoull(optarg, NULL, 10) | 1; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return false;
+        }
+    }
+    if (!M.address || !queues) {
+        fprintf(stderr, "mediasim: --server and --queues are required\n");
+        usage(stderr);
+        return false;
+    }
+    if (!parse_queues(queues)) {
+        fprintf(stderr,
+                "mediasim: --queues must be QUEUE:MEDIA[:WEIGHT][,...], at most %d, "
+                "weights 1..1000\n",
+                MS_MAX_QUEUES);
+        return false;
+    }
+    /* The name starts every externalId, which must stay within 128 bytes. */
+    if (!*M.tenant || strlen(M.tenant) > PROTO_ID_MAX || !*M.name || strlen(M.name) > 64) {
+        fprintf(stderr, "mediasim: --tenant must be 1..%d bytes, --name 1..64\n", PROTO_ID_MAX);
+        return false;
+    }
+    if (!(M.rate > 0) || M.rate > MS_MAX_RATE) {
+        fprintf(stderr, "mediasim: --rate must be in (0, %.0f]\n", MS_MAX_RATE);
+        return false;
+    }
+    if (!(M.abandon >= 0 && M.abandon <= 1)) {
+        fprintf(stderr, "mediasim: --abandon must be a fraction 0..1\n");
+        return false;
+    }
+    if (M.window == 0 || M.window > MS_MAX_WINDOW) {
+        fprintf(stderr, "mediasim: --window must be 1..%d\n", MS_MAX_WINDOW);
+        return false;
+    }
+    if (M.patience_s == 0 || M.patience_s > 86400)
+        M.patience_s = 10;
+    return true;
+}
+
+/* Stop and queue-status requests in flight at most; submits are bounded by the window. */
+#define MS_MAX_OTHER 64
+/* The pending ring holds both kinds. */
+#define MS_RING (MS_MAX_WINDOW + MS_MAX_OTHER)
+
+static ms_pending *pending_push(enum ms_kind kind, int64_t ref)
+{
+    assert(M.pending_count < MS_RING);
+    ms_pending *p = &M.pending[(M.pending_head + M.pending_count) % MS_RING];
+    M.pending_count++;
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->ref = ref;
+    if (kind == MS_SUBMIT)
+        M.submits_in_flight++;
+    else
+        M.others_in_flight++;
+    assert(M.submits_in_flight <= M.window && M.others_in_flight <= MS_MAX_OTHER);
+    return p;
+}
+
+/* Finds the request an answer belongs to. Answers come in request order, so it is
+ * normally the oldest; anything older than it lost its answer with a link. */
+static bool pending_take(int64_t ref, ms_pending *out)
+{
+    for (unsigned i = 0; i < M.pending_count; i++) {
+        ms_pending *p = &M.pending[(M.pending_head + i) % MS_RING];
+        if (p->ref != ref)
+            continue;
+        *out = *p;
+        /* Close the gap by moving the older entries up one; i is 0 in the normal case. */
+        for (unsigned j = i; j > 0; j--)
+            M.pending[(M.pending_head + j) % MS_RING] =
+                M.pending[(M.pending_head + j - 1) % MS_RING];
+        M.pending_head = (M.pending_head + 1) % MS_RING;
+        M.pending_count--;
+        if (out->kind == MS_SUBMIT)
+            M.submits_in_flight--;
+        else
+            M.others_in_flight--;
+        return true;
+    }
+    return false;
+}
+
+static void send_submit(uint64_t n, int queue)
+{
+    const ms_queue *q = &M.queues[queue];
+    char ext[160], customer[64];
+    snprintf(ext, sizeof ext, "%s-%016" PRIx64 "-%" PRIu64, M.name, M.run_id, n);
+    /* Customer and subject follow from n, so a resent submit carries the same data. */
+    snprintf(customer, sizeof customer, "%s %s", ms_first_names[n % MS_COUNT(ms_first_names)],
+             ms_last_names[(n / 7) % MS_COUNT(ms_last_names)]);
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "RequestSubmit");
+    jw_kv_str(&b, "tenant", M.tenant);
+    jw_kv_str(&b, "media", q->media);
+    jw_kv_str(&b, "queue", q->name);
+    jw_kv_str(&b, "externalId", ext);
+    jw_key(&b, "userData");
+    cc_buf_putc(&b, '{');
+    jw_str(&b, "customer");
+    cc_buf_putc(&b, ':');
+    jw_str(&b, customer);
+    cc_buf_putc(&b, ',');
+    jw_str(&b, "subject");
+    cc_buf_putc(&b, ':');
+    jw_str(&b, ms_subjects[(n / 3) % MS_COUNT(ms_subjects)]);
+    cc_buf_printf(&b, ",\"customerNumber\":%" PRIu64 "}", n);
+    int64_t ref = cc_client_request(M.client, &b);
+    cc_buf_free(&b);
+    if (ref <= 0)
+        return;
+    ms_pending *p = pending_push(MS_SUBMIT, ref);
+    p->n = n;
+    p->queue = queue;
+}
+
+static void send_stop(const char *id)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "RequestStopProcessing");
+    jw_kv_str(&b, "interactionId", id);
+    jw_kv_str(&b, "reason", "CustomerLeft");
+    int64_t ref = cc_client_request(M.client, &b);
+    cc_buf_free(&b);
+    if (ref <= 0)
+        return;
+    ms_pending *p = pending_push(MS_STOP, ref);
+    snprintf(p->id, sizeof p->id, "%s", id);
+}
+
+static void send_qstatus(void)
+{
+    if (M.qstatus_unsupported || !M.client || !cc_client_is_up(M.client) ||
+        M.others_in_flight >= MS_MAX_OTHER)
+        return;
+    cc_buf b;
+    cc_buf_init(&b);
+    jw_open_message(&b, "RequestQueueStatus");
+    int64_t ref = cc_client_request(M.client, &b);
+    cc_buf_free(&b);
+    if (ref <= 0)
+        return;
+    pending_push(MS_QSTATUS, ref);
+}
+
+/* Room for one more stop, with one place left for a queue-status request. */
+static bool can_send_other(void)
+{
+    return M.others_in_flight + 1 < MS_MAX_OTHER;
+}
+
+static void take_qstatus(proto_msg *msg)
+{
+    json_t *arr = json_object_get(msg->root, "queues");
+    M.qrow_count = 0;
+    if (!json_is_array(arr))
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (M.qrow_count == MS_MAX_QSTATUS)
+            break;
+        const char *tenant = json_string_value(json_object_get(v, "tenant"));
+        const char *queue = json_string_value(json_object_get(v, "queue"));
+        /* Only this simulator's tenant: the line stays short in a multi-tenant server. */
+        if (!tenant || !queue || strcmp(tenant, M.tenant) != 0 || strlen(queue) > PROTO_ID_MAX)
+            continue;
+        ms_qrow *r = &M.qrows[M.qrow_count++];
+        snprintf(r->queue, sizeof r->queue, "%s", queue);
+        r->waiting = json_integer_value(json_object_get(v, "waiting"));
+        r->invited = json_integer_value(json_object_get(v, "invited"));
+        r->handling = json_integer_value(json_object_get(v, "handling"));
+        r->oldest_ms = json_integer_value(json_object_get(v, "oldestWaitMs"));
+    }
+}
+
+static void note_error(const char *what, proto_msg *msg)
+{
+    M.errors++;
+    if (M.logged_errors++ >= MS_LOGGED_ERRORS)
+        return;
+    json_t *code = json_object_get(msg->root, "errorCode");
+    const char *d = json_string_value(json_object_get(msg->root, "errorDescription"));
+    LOG_WARN("event=request_failed request=%s error=%" PRId64 " description=\"%s\"%s", what,
+             json_is_integer(code) ? (int64_t)json_integer_value(code) : 0, d ? d : "",
+             M.logged_errors == MS_LOGGED_ERRORS ? " more=quiet" : "");
+}
+
+static void schedule_abandon(const char *id)
+{
+    if (M.stopping || M.abandon <= 0 || ms_unit() >= M.abandon ||
+        M.abandon_count == MS_MAX_ABANDONS || strlen(id) > MS_IXN_ID_MAX)
+        return;
+    /* Uniform over 0.2..1.8 times the patience: a mean of the patience, with spread. */
+    double wait_s = M.patience_s * (0.2 + 1.6 * ms_unit());
+    ms_abandon *a = &M.abandons[M.abandon_count++];
+    a->due_us = cc_mono_us() + (uint64_t)(wait_s * 1e6);
+    snprintf(a->id, sizeof a->id, "%s", id);
+}
+
+static void on_answer(const ms_pending *p, proto_msg *msg, bool ok)
+{
+    switch (p->kind) {
+    case MS_SUBMIT:
+        if (!ok) {
+            note_error("RequestSubmit", msg);
+            return;
+        }
+        {
+            const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
+            if (!id) {
+                M.errors++;
+                LOG_WARN("event=ack_without_interaction_id");
+                return;
+            }
+            M.acked++;
+            if (json_is_true(json_object_get(msg->root, "duplicate")))
+                M.duplicates++;
+            else
+                schedule_abandon(id);
+        }
+        return;
+    case MS_STOP:
+        if (ok) {
+            M.stopped++;
+            return;
+        }
+        /* The agent finished it before the customer left: a race, not a failure. */
+        if (json_integer_value(json_object_get(msg->root, "errorCode")) == 10) {
+            M.stop_late++;
+            return;
+        }
+        note_error("RequestStopProcessing", msg);
+        return;
+    case MS_QSTATUS:
+        if (ok) {
+            take_qstatus(msg);
+        } else if (json_integer_value(json_object_get(msg->root, "errorCode")) == 2) {
+            /* A server without the extension: say so once, and stop asking. */
+            M.qstatus_unsupported = true;
+            LOG_INFO("event=queue_status_unsupported");
+        } else {
+            note_error("RequestQueueStatus", msg);
+        }
+        return;
+    }
+}
+
+static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
+{
+    (void)c;
+    (void)line;
+    (void)len;
+    bool ack = strcmp(msg->name, "EventAck") == 0;
+    bool err = strcmp(msg->name, "EventError") == 0;
+    if (!ack && !err)
+        return;
+    ms_pending p;
+    if (msg->ref > 0 && pending_take(msg->ref, &p)) {
+        on_answer(&p, msg, ack);
+    } else if (err) {
+        note_error("unknown", msg);
+    }
+}
+
+static void on_registered(cc_client *c, proto_msg *ack)
+{
+    (void)c;
+    const char *server = json_string_value(json_object_get(ack->root, "serverName"));
+    LOG_INFO("event=registered server=%s", server ? server : "?");
+    /* The first summary then already shows the queues. */
+    send_qstatus();
+}
+
+static void on_down(cc_client *c, const char *why)
+{
+    (void)c;
+    M.downs++;
+    /* The client logs every link loss; this line only says what it cost. */
+    if (M.pending_count > 0)
+        LOG_WARN("event=requests_lost why=\"%s\" in_flight=%u", why, M.pending_count);
+    /* Submits whose answer was lost are sent again later with the same externalId; a
+     * lost stop is dropped (the customer left anyway, the summary counts it). */
+    for (unsigned i = 0; i < M.pending_count; i++) {
+        ms_pending *p = &M.pending[(M.pending_head + i) % MS_RING];
+        if (p->kind == MS_SUBMIT && M.redo_count < MS_RING)
+            M.redo[M.redo_count++] = *p;
+    }
+    M.pending_head = 0;
+    M.pending_count = 0;
+    M.submits_in_flight = 0;
+    M.others_in_flight = 0;
+}
+
+static const cc_client_ops ms_client_ops = {
+    .on_registered = on_registered,
+    .on_message = on_message,
+    .on_down = on_down,
+};
+
+static void print_summary(const char *when)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b,
+                  "mediasim %s t=%" PRIu64 "s link=%s submitted=%" PRIu64 " acked=%" PRIu64
+                  " duplicates=%" PRIu64 " errors=%" PRIu64 " stopped=%" PRIu64
+                  " stop_late=%" PRIu64 " resent=%" PRIu64 " downs=%" PRIu64 " in_flight=%u",
+                  when, (cc_mono_us() - M.start_us + 500000u) / 1000000u,
+                  M.client && cc_client_is_up(M.client) ? "up" : "down", M.submitted, M.acked,
+                  M.duplicates, M.errors, M.stopped, M.stop_late, M.resent, M.downs,
+                  M.pending_count);
+    /* Queue lengths as waiting/invited/handling, from the last RequestQueueStatus. */
+    if (M.qstatus_unsupported) {
+        cc_buf_puts(&b, " queues=unsupported");
+    } else {
+        cc_buf_puts(&b, " queues=");
+        for (int i = 0; i < M.qrow_count; i++)
+            cc_buf_printf(&b, "%s%s:%" PRId64 "/%" PRId64 "/%" PRId64, i ? "," : "",
+                          M.qrows[i].queue, M.qrows[i].waiting, M.qrows[i].invited,
+                          M.qrows[i].handling);
+        if (M.qrow_count == 0)
+            cc_buf_puts(&b, "-");
+    }
+    printf("%s\n", b.data);
+    fflush(stdout);
+    cc_buf_free(&b);
+}
+
+static void on_summary(uv_timer_t *t)
+{
+    (void)t;
+    print_summary("summary");
+    send_qstatus();
+}
+
+/* A random queue, each with the probability of its weight. */
+static int pick_queue(void)
+{
+    unsigned r = (unsigned)(ms_rand() % M.weight_sum);
+    for (int i = 0; i < M.queue_count; i++) {
+        if (r < M.queues[i].weight)
+            return i;
+        r -= M.queues[i].weight;
+    }
+    assert(0 && "weights sum to weight_sum");
+    return 0;
+}
+
+static void run_abandons(uint64_t now)
+{
+    size_t i = 0;
+    while (i < M.abandon_count && can_send_other()) {
+        if (M.abandons[i].due_us > now) {
+            i++;
+            continue;
+        }
+        send_stop(M.abandons[i].id);
+        /* Swap-remove: the order of the pending customers does not matter. */
+        M.abandons[i] = M.abandons[--M.abandon_count];
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    if (M.stopping || !cc_client_is_up(M.client))
+        return;
+    uint64_t now = cc_mono_us();
+    while (M.redo_count > 0 && M.submits_in_flight < M.window) {
+        ms_pending p = M.redo[--M.redo_count];
+        send_submit(p.n, p.queue);
+        M.resent++;
+    }
+    M.budget += M.rate * MS_TICK_MS / 1000.0;
+    /* The budget is capped, so a stall never turns into a long burst. */
+    if (M.budget > M.rate / 10 + 1)
+        M.budget = M.rate / 10 + 1;
+    while (M.budget >= 1 && M.submits_in_flight < M.window && (M.max == 0 || M.submitted < M.max)) {
+        int q = pick_queue();
+        send_submit(M.next_n++, q);
+        M.queues[q].submitted++;
+        M.submitted++;
+        M.budget -= 1;
+    }
+    run_abandons(now);
+}
+
+static void close_cb_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Connections close from the check phase of a later loop turn, and a closing socket does
+ * not keep the loop running by itself, so the networking context is closed only once no
+ * TCP handle is left (or after a bounded wait). */
+static void count_tcp(uv_handle_t *h, void *arg)
+{
+    if (h->type == UV_TCP)
+        (*(int *)arg)++;
+}
+
+static void on_net_drain(uv_timer_t *t)
+{
+    int open = 0;
+    uv_walk(t->loop, count_tcp, &open);
+    if (open > 0 && cc_mono_us() - M.drain_start_us < 2000000u)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    cc_net_close(&M.net);
+}
+
+static void finish(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    print_summary("final");
+    cc_client_free(M.client);
+    M.client = NULL;
+    uv_close((uv_handle_t *)&M.tick, close_cb_noop);
+    uv_close((uv_handle_t *)&M.summary, close_cb_noop);
+    uv_close((uv_handle_t *)&M.stop_timer, close_cb_noop);
+    uv_close((uv_handle_t *)&M.sigint, close_cb_noop);
+    uv_close((uv_handle_t *)&M.sigterm, close_cb_noop);
+    M.drain_start_us = cc_mono_us();
+    uv_timer_init(&M.loop, &M.drain_timer);
+    uv_timer_start(&M.drain_timer, on_net_drain, 10, 10);
+}
+
+/* While stopping, the tick waits for the answers in flight (bounded in time). */
+static void on_drain_tick(uv_timer_t *t)
+{
+    (void)t;
+    if (M.pending_count == 0 || !cc_client_is_up(M.client) ||
+        cc_mono_us() - M.drain_start_us > MS_DRAIN_MS * 1000u)
+        finish();
+}
+
+static void begin_stop(const char *why)
+{
+    if (M.stopping)
+        return;
+    M.stopping = true;
+    LOG_INFO("event=stopping why=%s in_flight=%u", why, M.pending_count);
+    M.drain_start_us = cc_mono_us();
+    uv_timer_stop(&M.tick);
+    uv_timer_start(&M.tick, on_drain_tick, MS_TICK_MS, MS_TICK_MS);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    (void)t;
+    begin_stop("seconds");
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    begin_stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int main(int argc, char **argv)
+{
+    cc_log_init("mediasim", CC_LOG_INFO);
+    if (!parse_args(argc, argv))
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    M.run_id = cc_wall_us() ^ ((uint64_t)getpid() << 40);
+    M.pending = xcalloc(MS_RING, sizeof *M.pending);
+    M.redo = xcalloc(MS_RING, sizeof *M.redo);
+    M.abandons = xcalloc(MS_MAX_ABANDONS, sizeof *M.abandons);
+    uv_loop_init(&M.loop);
+    cc_net_init(&M.net, &M.loop);
+    M.start_us = cc_mono_us();
+    cc_client_config cfg = {
+        .address = M.address,
+        .client_type = "MediaServer",
+        .client_name = M.name,
+        .token = M.token,
+        .reconnect = true,
+    };
+    M.client = cc_client_new(&M.net, &cfg, &ms_client_ops, NULL);
+    cc_client_start(M.client);
+    LOG_INFO("event=start server=%s queues=%d rate=%.1f seconds=%u abandon=%.2f window=%u",
+             M.address, M.queue_count, M.rate, M.seconds, M.abandon, M.window);
+    uv_timer_init(&M.loop, &M.tick);
+    uv_timer_start(&M.tick, on_tick, MS_TICK_MS, MS_TICK_MS);
+    uv_timer_init(&M.loop, &M.summary);
+    uv_timer_start(&M.summary, on_summary, MS_SUMMARY_MS, MS_SUMMARY_MS);
+    uv_timer_init(&M.loop, &M.stop_timer);
+    if (M.seconds)
+        uv_timer_start(&M.stop_timer, on_stop_timer, (uint64_t)M.seconds * 1000u, 0);
+    uv_signal_init(&M.loop, &M.sigint);
+    uv_signal_start(&M.sigint, on_signal, SIGINT);
+    uv_signal_init(&M.loop, &M.sigterm);
+    uv_signal_start(&M.sigterm, on_signal, SIGTERM);
+    uv_run(&M.loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&M.loop);
+    if (rc != 0)
+        LOG_WARN("event=loop_close_busy rc=%d", rc);
+    free(M.pending);
+    free(M.redo);
+    free(M.abandons);
+    return M.errors ? 1 : 0;
+}
