@@ -19,7 +19,6 @@
  * Prints one result line of key=value pairs on stdout. Every phase is bounded in time;
  * the statserver it spawned is stopped by its pid. */
 #include <assert.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -42,6 +40,7 @@
 #include "net/conn.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
+#include "lib/tool.h"
 
 #define BENCH_MAX_AGENTS 100000
 #define BENCH_MAX_CHANGES 10000000
@@ -105,8 +104,7 @@ typedef struct bench {
     uv_loop_t loop;
     cc_net net;
     uv_timer_t tick;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
+    tool_signals sig;
     uv_process_t stat_proc;
     uv_timer_t kill_timer; /* SIGKILL for a statserver that ignores SIGTERM */
     bool stat_running;
@@ -146,8 +144,7 @@ typedef struct bench {
     bool printed;
     int exit_code;
     bool stopping;
-    uv_timer_t drain_timer;
-    uint64_t drain_start_us;
+    tool_drain drain;
     /* the interaction phase */
     const char *queue;
     const char *media_token;
@@ -282,37 +279,7 @@ static bool parse_args(int argc, char **argv)
         fprintf(stderr, "ixbench: --statserver needs --stat-config\n");
         return false;
     }
-    FILE *f = fopen(pwfile, "r");
-    if (!f) {
-        fprintf(stderr, "ixbench: %s: %s\n", pwfile, strerror(errno));
-        return false;
-    }
-    if (!fgets(B.password, sizeof B.password, f))
-        B.password[0] = '\0';
-    fclose(f);
-    B.password[strcspn(B.password, "\r\n")] = '\0';
-    if (!B.password[0]) {
-        fprintf(stderr, "ixbench: %s: no password\n", pwfile);
-        return false;
-    }
-    return true;
-}
-
-/* One desktop connection per agent on each side needs more descriptors than the usual
- * soft limit of 1024. */
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    rlim_t want = (rlim_t)B.agents + 256;
-    if (rl.rlim_cur < want) {
-        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
-        fprintf(stderr, "ixbench: warning: RLIMIT_NOFILE is %llu, below the %llu needed\n",
-                (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+    return tool_read_password("ixbench", pwfile, B.password, sizeof B.password, "no password");
 }
 
 static void send_login(desk *d)
@@ -322,13 +289,7 @@ static void send_login(desk *d)
     snprintf(place, sizeof place, "P%d", d->index + 1);
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestAgentLogin");
-    jw_kv_str(&b, "tenant", B.tenant);
-    jw_kv_str(&b, "agentId", id);
-    jw_kv_str(&b, "placeId", place);
-    jw_kv_str(&b, "password", B.password);
-    jw_key(&b, "mediaList");
-    cc_buf_putc(&b, '{');
+    tool_open_login(&b, B.tenant, id, place, B.password);
     jw_str(&b, B.media);
     cc_buf_puts(&b, ":1}");
     d->login_ref = cc_client_request(d->client, &b);
@@ -641,37 +602,6 @@ static uint32_t percentile(const uint32_t *v, size_t n, double p)
         return 0;
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
     return v[i < n ? i : n - 1];
-}
-
-static void close_cb_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
-/* Connections close from the check phase of a later loop turn, and a closing socket does
- * not keep the loop running by itself, so the networking context is closed only once no
- * TCP handle is left (or after a bounded wait). */
-static void count_tcp(uv_handle_t *h, void *arg)
-{
-    if (h->type == UV_TCP)
-        (*(int *)arg)++;
-}
-
-static void on_net_drain(uv_timer_t *t)
-{
-    int open = 0;
-    uv_walk(t->loop, count_tcp, &open);
-    if (open > 0 && cc_mono_us() - B.drain_start_us < 2000000u)
-        return;
-    uv_close((uv_handle_t *)t, NULL);
-    cc_net_close(&B.net);
-}
-
-static void close_net_later(void)
-{
-    B.drain_start_us = cc_mono_us();
-    uv_timer_init(&B.loop, &B.drain_timer);
-    uv_timer_start(&B.drain_timer, on_net_drain, 10, 10);
 }
 
 static void print_result(void)
@@ -1040,10 +970,9 @@ static void finish(void)
         cc_client_free(B.desks[i].client);
     for (int i = 0; B.mconns && i < B.media_conns; i++)
         cc_client_free(B.mconns[i].client);
-    uv_close((uv_handle_t *)&B.tick, close_cb_noop);
-    uv_close((uv_handle_t *)&B.sigint, close_cb_noop);
-    uv_close((uv_handle_t *)&B.sigterm, close_cb_noop);
-    close_net_later();
+    tool_close((uv_handle_t *)&B.tick);
+    tool_signals_close(&B.sig);
+    tool_close_net_later(&B.drain, &B.loop, &B.net);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1095,9 +1024,9 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void on_signal(tool_signals *s, int signum)
 {
-    (void)h;
+    (void)s;
     fprintf(stderr, "ixbench: signal %d, stopping\n", signum);
     B.exit_code = 1;
     finish();
@@ -1108,10 +1037,10 @@ int main(int argc, char **argv)
     cc_log_init("ixbench", CC_LOG_WARN);
     if (!parse_args(argc, argv))
         return 2;
-    signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
-    uv_loop_init(&B.loop);
-    cc_net_init(&B.net, &B.loop);
+    /* One desktop connection per agent on each side needs more descriptors than the usual
+     * soft limit of 1024. */
+    tool_raise_nofile("ixbench", (uint64_t)B.agents + 256);
+    tool_loop_init(&B.loop, &B.net);
     uint64_t most = B.cfg_changes > B.lat_changes ? B.cfg_changes : B.lat_changes;
     B.lat_us = xcalloc(most ? most : 1, sizeof *B.lat_us);
     B.desks = xcalloc((size_t)B.agents, sizeof *B.desks);
@@ -1156,10 +1085,7 @@ int main(int argc, char **argv)
     uv_timer_init(&B.loop, &B.kill_timer);
     uv_timer_init(&B.loop, &B.tick);
     uv_timer_start(&B.tick, on_tick, BENCH_TICK_MS, BENCH_TICK_MS);
-    uv_signal_init(&B.loop, &B.sigint);
-    uv_signal_start(&B.sigint, on_signal, SIGINT);
-    uv_signal_init(&B.loop, &B.sigterm);
-    uv_signal_start(&B.sigterm, on_signal, SIGTERM);
+    tool_signals_start(&B.sig, &B.loop, on_signal);
     uv_run(&B.loop, UV_RUN_DEFAULT);
     if (B.stat_running) {
         /* The loop ended with the statserver still up (its exit was not seen): make sure

@@ -11,10 +11,8 @@
  * interaction. At shutdown an agent turns DND on, finishes what it holds, then logs out.
  * One summary line per 5 seconds goes to stdout. */
 #include <assert.h>
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +30,7 @@
 #include "net/conn.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
+#include "lib/tool.h"
 
 /* Bounds on what the command line may ask for, so a typo cannot exhaust the machine. */
 #define SIM_MAX_AGENTS 100000
@@ -123,10 +122,8 @@ typedef struct sim {
     cc_net net;
     uv_timer_t tick;
     uv_timer_t summary;
-    uv_timer_t stop_timer;
     uv_timer_t logout_timer;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
+    tool_stop stop; /* SIGINT, SIGTERM or --seconds */
     sim_server servers[SIM_MAX_SERVERS];
     int server_count;
     const char *token;
@@ -151,8 +148,7 @@ typedef struct sim {
     unsigned accept_ms; /* longest delay before answering an invite */
     sim_handle handle[SIM_MAX_HANDLE];
     int handle_count;
-    uv_timer_t drain_timer;
-    uint64_t drain_start_us;
+    tool_drain drain;
 } sim;
 
 static sim S;
@@ -164,23 +160,14 @@ static const struct {
 } sim_reasons[] = {{1, "Break"}, {2, "Lunch"}, {3, "Training"}, {4, "Meeting"}, {5, "Coaching"}};
 #define SIM_REASON_COUNT (sizeof sim_reasons / sizeof sim_reasons[0])
 
-static uint64_t sim_rand(void)
-{
-    /* xorshift64*: good enough to spread simulated actions, and reproducible by seed. */
-    S.rng ^= S.rng >> 12;
-    S.rng ^= S.rng << 25;
-    S.rng ^= S.rng >> 27;
-    return S.rng * 2685821657736338717ULL;
-}
-
 static unsigned sim_below(unsigned n)
 {
-    return n ? (unsigned)(sim_rand() % n) : 0;
+    return n ? (unsigned)(tool_rand(&S.rng) % n) : 0;
 }
 
 static double sim_unit(void)
 {
-    return (double)(sim_rand() >> 11) / 9007199254740992.0;
+    return tool_unit(&S.rng);
 }
 
 static void usage(FILE *f)
@@ -357,19 +344,9 @@ static bool parse_args(int argc, char **argv)
         if (slash)
             m = slash + 1;
     }
-    FILE *f = fopen(pwfile, "r");
-    if (!f) {
-        fprintf(stderr, "agentsim: %s: %s\n", pwfile, strerror(errno));
+    if (!tool_read_password("agentsim", pwfile, S.password, sizeof S.password,
+                            "no password on its first line"))
         return false;
-    }
-    if (!fgets(S.password, sizeof S.password, f))
-        S.password[0] = '\0';
-    fclose(f);
-    S.password[strcspn(S.password, "\r\n")] = '\0';
-    if (!S.password[0]) {
-        fprintf(stderr, "agentsim: %s: no password on its first line\n", pwfile);
-        return false;
-    }
     if (!(S.reject_p >= 0 && S.reject_p <= 1) || !(S.early_p >= 0 && S.early_p <= 1) ||
         !(S.ready_p >= 0 && S.ready_p <= 1) || S.accept_ms > 600000) {
         fprintf(stderr, "agentsim: --reject, --early and --ready are fractions 0..1, "
@@ -407,13 +384,7 @@ static void send_login(sim_conn *sc)
             ready |= 1u << i;
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestAgentLogin");
-    jw_kv_str(&b, "tenant", S.tenant);
-    jw_kv_str(&b, "agentId", id);
-    jw_kv_str(&b, "placeId", place);
-    jw_kv_str(&b, "password", S.password);
-    jw_key(&b, "mediaList");
-    cc_buf_putc(&b, '{');
+    tool_open_login(&b, S.tenant, id, place, S.password);
     for (int i = 0; i < srv->media_count; i++) {
         if (i)
             cc_buf_putc(&b, ',');
@@ -879,37 +850,6 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-static void close_cb_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
-/* Connections close from the check phase of a later loop turn, and a closing socket does
- * not keep the loop running by itself, so the networking context is closed only once no
- * TCP handle is left (or after a bounded wait). */
-static void count_tcp(uv_handle_t *h, void *arg)
-{
-    if (h->type == UV_TCP)
-        (*(int *)arg)++;
-}
-
-static void on_net_drain(uv_timer_t *t)
-{
-    int open = 0;
-    uv_walk(t->loop, count_tcp, &open);
-    if (open > 0 && cc_mono_us() - S.drain_start_us < 2000000u)
-        return;
-    uv_close((uv_handle_t *)t, NULL);
-    cc_net_close(&S.net);
-}
-
-static void close_net_later(void)
-{
-    S.drain_start_us = cc_mono_us();
-    uv_timer_init(&S.loop, &S.drain_timer);
-    uv_timer_start(&S.drain_timer, on_net_drain, 10, 10);
-}
-
 /* Everything is logged out (or gone): free the clients and let the loop end. */
 static void finish(void)
 {
@@ -922,13 +862,11 @@ static void finish(void)
         cc_client_free(S.conns[i].client);
         S.conns[i].client = NULL;
     }
-    uv_close((uv_handle_t *)&S.tick, close_cb_noop);
-    uv_close((uv_handle_t *)&S.summary, close_cb_noop);
-    uv_close((uv_handle_t *)&S.stop_timer, close_cb_noop);
-    uv_close((uv_handle_t *)&S.logout_timer, close_cb_noop);
-    uv_close((uv_handle_t *)&S.sigint, close_cb_noop);
-    uv_close((uv_handle_t *)&S.sigterm, close_cb_noop);
-    close_net_later();
+    tool_close((uv_handle_t *)&S.tick);
+    tool_close((uv_handle_t *)&S.summary);
+    tool_close((uv_handle_t *)&S.logout_timer);
+    tool_stop_close(&S.stop);
+    tool_close_net_later(&S.drain, &S.loop, &S.net);
 }
 
 static void on_logout_timeout(uv_timer_t *t)
@@ -959,26 +897,12 @@ static void begin_stop(const char *why)
     check_all_out();
 }
 
-static void on_stop_timer(uv_timer_t *t)
-{
-    (void)t;
-    begin_stop("seconds");
-}
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-    (void)h;
-    begin_stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
-}
-
 int main(int argc, char **argv)
 {
     cc_log_init("agentsim", CC_LOG_INFO);
     if (!parse_args(argc, argv))
         return 2;
-    signal(SIGPIPE, SIG_IGN);
-    uv_loop_init(&S.loop);
-    cc_net_init(&S.net, &S.loop);
+    tool_loop_init(&S.loop, &S.net);
     S.start_us = cc_mono_us();
     int agents = S.last - S.first + 1;
     S.nconns = (size_t)agents * (size_t)S.server_count;
@@ -1007,16 +931,9 @@ int main(int argc, char **argv)
     uv_timer_start(&S.tick, on_tick, SIM_TICK_MS, SIM_TICK_MS);
     uv_timer_init(&S.loop, &S.summary);
     uv_timer_start(&S.summary, on_summary, SIM_SUMMARY_MS, SIM_SUMMARY_MS);
-    uv_timer_init(&S.loop, &S.stop_timer);
-    if (S.seconds)
-        uv_timer_start(&S.stop_timer, on_stop_timer, (uint64_t)S.seconds * 1000u, 0);
     uv_timer_init(&S.loop, &S.logout_timer);
-    uv_signal_init(&S.loop, &S.sigint);
-    uv_signal_start(&S.sigint, on_signal, SIGINT);
-    uv_signal_init(&S.loop, &S.sigterm);
-    uv_signal_start(&S.sigterm, on_signal, SIGTERM);
-    uv_run(&S.loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&S.loop);
+    tool_stop_start(&S.stop, &S.loop, S.seconds, begin_stop);
+    int rc = tool_loop_run(&S.loop);
     if (rc != 0)
         LOG_WARN("event=loop_close_busy rc=%d", rc);
     explicit_bzero(S.password, sizeof S.password);

@@ -11,7 +11,6 @@
 #include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include "net/conn.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
+#include "lib/tool.h"
 
 /* Bounds on what the command line may ask for, so a typo cannot exhaust the machine. */
 #define MS_MAX_QUEUES 32
@@ -82,9 +82,7 @@ typedef struct ms {
     cc_client *client;
     uv_timer_t tick;
     uv_timer_t summary;
-    uv_timer_t stop_timer;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
+    tool_stop stop; /* SIGINT, SIGTERM or --seconds */
     const char *address;
     const char *token;
     const char *tenant;
@@ -118,8 +116,8 @@ typedef struct ms {
     uint64_t next_n;
     uint64_t submitted, acked, duplicates, errors, stopped, stop_late, resent, downs;
     uint64_t logged_errors;
-    uv_timer_t drain_timer;
-    uint64_t drain_start_us;
+    tool_drain drain;
+    uint64_t drain_start_us; /* when the stop began: answers in flight are awaited */
 } ms;
 
 static ms M;
@@ -132,20 +130,6 @@ static const char *const ms_subjects[] = {"Invoice question", "Change my plan", 
                                           "Password reset",   "Cancel order",   "Upgrade offer",
                                           "Broken device",    "Address change"};
 #define MS_COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static uint64_t ms_rand(void)
-{
-    /* xorshift64*: good enough to spread simulated customers, and reproducible by seed. */
-    M.rng ^= M.rng >> 12;
-    M.rng ^= M.rng << 25;
-    M.rng ^= M.rng >> 27;
-    return M.rng * 2685821657736338717ULL;
-}
-
-static double ms_unit(void)
-{
-    return (double)(ms_rand() >> 11) / 9007199254740992.0;
-}
 
 static void usage(FILE *f)
 {
@@ -431,11 +415,11 @@ static void note_error(const char *what, proto_msg *msg)
 
 static void schedule_abandon(const char *id)
 {
-    if (M.stopping || M.abandon <= 0 || ms_unit() >= M.abandon ||
+    if (M.stopping || M.abandon <= 0 || tool_unit(&M.rng) >= M.abandon ||
         M.abandon_count == MS_MAX_ABANDONS || strlen(id) > MS_IXN_ID_MAX)
         return;
     /* Uniform over 0.2..1.8 times the patience: a mean of the patience, with spread. */
-    double wait_s = M.patience_s * (0.2 + 1.6 * ms_unit());
+    double wait_s = M.patience_s * (0.2 + 1.6 * tool_unit(&M.rng));
     ms_abandon *a = &M.abandons[M.abandon_count++];
     a->due_us = cc_mono_us() + (uint64_t)(wait_s * 1e6);
     snprintf(a->id, sizeof a->id, "%s", id);
@@ -580,7 +564,7 @@ static void on_summary(uv_timer_t *t)
 /* A random queue, each with the probability of its weight. */
 static int pick_queue(void)
 {
-    unsigned r = (unsigned)(ms_rand() % M.weight_sum);
+    unsigned r = (unsigned)(tool_rand(&M.rng) % M.weight_sum);
     for (int i = 0; i < M.queue_count; i++) {
         if (r < M.queues[i].weight)
             return i;
@@ -629,30 +613,6 @@ static void on_tick(uv_timer_t *t)
     run_abandons(now);
 }
 
-static void close_cb_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
-/* Connections close from the check phase of a later loop turn, and a closing socket does
- * not keep the loop running by itself, so the networking context is closed only once no
- * TCP handle is left (or after a bounded wait). */
-static void count_tcp(uv_handle_t *h, void *arg)
-{
-    if (h->type == UV_TCP)
-        (*(int *)arg)++;
-}
-
-static void on_net_drain(uv_timer_t *t)
-{
-    int open = 0;
-    uv_walk(t->loop, count_tcp, &open);
-    if (open > 0 && cc_mono_us() - M.drain_start_us < 2000000u)
-        return;
-    uv_close((uv_handle_t *)t, NULL);
-    cc_net_close(&M.net);
-}
-
 static void finish(void)
 {
     static bool done;
@@ -662,14 +622,10 @@ static void finish(void)
     print_summary("final");
     cc_client_free(M.client);
     M.client = NULL;
-    uv_close((uv_handle_t *)&M.tick, close_cb_noop);
-    uv_close((uv_handle_t *)&M.summary, close_cb_noop);
-    uv_close((uv_handle_t *)&M.stop_timer, close_cb_noop);
-    uv_close((uv_handle_t *)&M.sigint, close_cb_noop);
-    uv_close((uv_handle_t *)&M.sigterm, close_cb_noop);
-    M.drain_start_us = cc_mono_us();
-    uv_timer_init(&M.loop, &M.drain_timer);
-    uv_timer_start(&M.drain_timer, on_net_drain, 10, 10);
+    tool_close((uv_handle_t *)&M.tick);
+    tool_close((uv_handle_t *)&M.summary);
+    tool_stop_close(&M.stop);
+    tool_close_net_later(&M.drain, &M.loop, &M.net);
 }
 
 /* While stopping, the tick waits for the answers in flight (bounded in time). */
@@ -692,30 +648,16 @@ static void begin_stop(const char *why)
     uv_timer_start(&M.tick, on_drain_tick, MS_TICK_MS, MS_TICK_MS);
 }
 
-static void on_stop_timer(uv_timer_t *t)
-{
-    (void)t;
-    begin_stop("seconds");
-}
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-    (void)h;
-    begin_stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
-}
-
 int main(int argc, char **argv)
 {
     cc_log_init("mediasim", CC_LOG_INFO);
     if (!parse_args(argc, argv))
         return 2;
-    signal(SIGPIPE, SIG_IGN);
     M.run_id = cc_wall_us() ^ ((uint64_t)getpid() << 40);
     M.pending = xcalloc(MS_RING, sizeof *M.pending);
     M.redo = xcalloc(MS_RING, sizeof *M.redo);
     M.abandons = xcalloc(MS_MAX_ABANDONS, sizeof *M.abandons);
-    uv_loop_init(&M.loop);
-    cc_net_init(&M.net, &M.loop);
+    tool_loop_init(&M.loop, &M.net);
     M.start_us = cc_mono_us();
     cc_client_config cfg = {
         .address = M.address,
@@ -732,15 +674,8 @@ int main(int argc, char **argv)
     uv_timer_start(&M.tick, on_tick, MS_TICK_MS, MS_TICK_MS);
     uv_timer_init(&M.loop, &M.summary);
     uv_timer_start(&M.summary, on_summary, MS_SUMMARY_MS, MS_SUMMARY_MS);
-    uv_timer_init(&M.loop, &M.stop_timer);
-    if (M.seconds)
-        uv_timer_start(&M.stop_timer, on_stop_timer, (uint64_t)M.seconds * 1000u, 0);
-    uv_signal_init(&M.loop, &M.sigint);
-    uv_signal_start(&M.sigint, on_signal, SIGINT);
-    uv_signal_init(&M.loop, &M.sigterm);
-    uv_signal_start(&M.sigterm, on_signal, SIGTERM);
-    uv_run(&M.loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&M.loop);
+    tool_stop_start(&M.stop, &M.loop, M.seconds, begin_stop);
+    int rc = tool_loop_run(&M.loop);
     if (rc != 0)
         LOG_WARN("event=loop_close_busy rc=%d", rc);
     free(M.pending);

@@ -9,7 +9,6 @@
  * MediaServer (token --ixn-token) and shows their queues from RequestQueueStatus. */
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include "net/conn.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
+#include "lib/tool.h"
 
 /* The wallboard keeps at most this many agents, so a runaway server cannot exhaust it. */
 #define WB_MAX_AGENTS 1000000
@@ -81,8 +81,7 @@ typedef struct wb {
     cc_client *client;
     uv_timer_t timer;
     uv_timer_t once_timer;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
+    tool_signals sig;
     const char *address;
     const char *token;
     const char *tenant;
@@ -102,8 +101,7 @@ typedef struct wb {
     bool printed_once;
     bool stopping;
     int exit_code;
-    uv_timer_t drain_timer;
-    uint64_t drain_start_us;
+    tool_drain drain;
     wb_ixn ixns[WB_MAX_IXN];
     int ixn_count;
     const char *ixn_tokens[WB_MAX_IXN];
@@ -344,37 +342,6 @@ static void take_queue_status(wb_ixn *x, proto_msg *msg)
     }
 }
 
-static void close_cb_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
-/* Connections close from the check phase of a later loop turn, and a closing socket does
- * not keep the loop running by itself, so the networking context is closed only once no
- * TCP handle is left (or after a bounded wait). */
-static void count_tcp(uv_handle_t *h, void *arg)
-{
-    if (h->type == UV_TCP)
-        (*(int *)arg)++;
-}
-
-static void on_net_drain(uv_timer_t *t)
-{
-    int open = 0;
-    uv_walk(t->loop, count_tcp, &open);
-    if (open > 0 && cc_mono_us() - W.drain_start_us < 2000000u)
-        return;
-    uv_close((uv_handle_t *)t, NULL);
-    cc_net_close(&W.net);
-}
-
-static void close_net_later(void)
-{
-    W.drain_start_us = cc_mono_us();
-    uv_timer_init(&W.loop, &W.drain_timer);
-    uv_timer_start(&W.drain_timer, on_net_drain, 10, 10);
-}
-
 static void stop(int code)
 {
     if (W.stopping)
@@ -387,11 +354,10 @@ static void stop(int code)
         cc_client_free(W.ixns[i].client);
         W.ixns[i].client = NULL;
     }
-    uv_close((uv_handle_t *)&W.timer, close_cb_noop);
-    uv_close((uv_handle_t *)&W.once_timer, close_cb_noop);
-    uv_close((uv_handle_t *)&W.sigint, close_cb_noop);
-    uv_close((uv_handle_t *)&W.sigterm, close_cb_noop);
-    close_net_later();
+    tool_close((uv_handle_t *)&W.timer);
+    tool_close((uv_handle_t *)&W.once_timer);
+    tool_signals_close(&W.sig);
+    tool_close_net_later(&W.drain, &W.loop, &W.net);
 }
 
 static void maybe_done_once(void)
@@ -592,9 +558,9 @@ static void on_once_timeout(uv_timer_t *t)
     stop(1);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void on_signal(tool_signals *s, int signum)
 {
-    (void)h;
+    (void)s;
     (void)signum;
     stop(0);
 }
@@ -604,13 +570,11 @@ int main(int argc, char **argv)
     cc_log_init("wallboard", CC_LOG_WARN);
     if (!parse_args(argc, argv))
         return 2;
-    signal(SIGPIPE, SIG_IGN);
     W.tty = isatty(STDOUT_FILENO) && getenv("CI") == NULL;
     snprintf(W.link, sizeof W.link, "connecting");
     cc_media_init(&W.media);
     cc_map_init(&W.agents);
-    uv_loop_init(&W.loop);
-    cc_net_init(&W.net, &W.loop);
+    tool_loop_init(&W.loop, &W.net);
     cc_client_config cfg = {
         .address = W.address,
         .client_type = "StatClient",
@@ -641,12 +605,8 @@ int main(int argc, char **argv)
     else
         uv_timer_start(&W.timer, on_timer, (uint64_t)W.interval_s * 1000u,
                        (uint64_t)W.interval_s * 1000u);
-    uv_signal_init(&W.loop, &W.sigint);
-    uv_signal_start(&W.sigint, on_signal, SIGINT);
-    uv_signal_init(&W.loop, &W.sigterm);
-    uv_signal_start(&W.sigterm, on_signal, SIGTERM);
-    uv_run(&W.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&W.loop);
+    tool_signals_start(&W.sig, &W.loop, on_signal);
+    tool_loop_run(&W.loop);
     clear_agents();
     cc_map_free(&W.agents);
     return W.exit_code;

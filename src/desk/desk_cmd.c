@@ -97,6 +97,22 @@ static int no_more(span rest, const char *use, char *err, size_t errlen)
     return 0;
 }
 
+/* The rest of the line, trimmed, as the reason text (none when it is empty). */
+static int take_reason_text(span rest, desk_cmd *out, char *err, size_t errlen)
+{
+    span text = trimmed(rest);
+    if (text.n == 0)
+        return 0;
+    if (text.n > PROTO_TEXT_MAX) {
+        snprintf(err, errlen, "reason text is longer than %d bytes", PROTO_TEXT_MAX);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    memcpy(out->text, text.p, text.n);
+    out->text[text.n] = '\0';
+    out->has_text = true;
+    return 0;
+}
+
 static int parse_notready(span rest, desk_cmd *out, char *err, size_t errlen)
 {
     static const char use[] = "notready MEDIA [CODE [TEXT]]";
@@ -111,17 +127,7 @@ static int parse_notready(span rest, desk_cmd *out, char *err, size_t errlen)
         return CC_E_INVALID_ATTRIBUTE;
     }
     out->has_code = true;
-    span text = trimmed(rest);
-    if (text.n == 0)
-        return 0;
-    if (text.n > PROTO_TEXT_MAX) {
-        snprintf(err, errlen, "reason text is longer than %d bytes", PROTO_TEXT_MAX);
-        return CC_E_INVALID_ATTRIBUTE;
-    }
-    memcpy(out->text, text.p, text.n);
-    out->text[text.n] = '\0';
-    out->has_text = true;
-    return 0;
+    return take_reason_text(rest, out, err, errlen);
 }
 
 /* Reads a word of 1..PROTO_ID_MAX bytes (an interaction id or a queue) into dst. */
@@ -153,17 +159,7 @@ static int parse_ixn_cmd(span rest, desk_cmd *out, const char *use, char *err, s
     }
     if (out->kind != DESK_CMD_REJECT)
         return no_more(rest, use, err, errlen);
-    span text = trimmed(rest);
-    if (text.n == 0)
-        return 0;
-    if (text.n > PROTO_TEXT_MAX) {
-        snprintf(err, errlen, "reason text is longer than %d bytes", PROTO_TEXT_MAX);
-        return CC_E_INVALID_ATTRIBUTE;
-    }
-    memcpy(out->text, text.p, text.n);
-    out->text[text.n] = '\0';
-    out->has_text = true;
-    return 0;
+    return take_reason_text(rest, out, err, errlen);
 }
 
 int desk_cmd_parse(const char *line, size_t len, desk_cmd *out, char *err, size_t errlen)
@@ -390,15 +386,20 @@ void desk_cmd_encode_login(const desk_login *login, cc_buf *out)
     cc_buf_putc(out, '}');
 }
 
-bool desk_id_valid(const char *s)
+bool desk_text_valid(const char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > PROTO_ID_MAX)
+    if (n == 0 || n > max)
         return false;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return false;
     return true;
+}
+
+bool desk_id_valid(const char *s)
+{
+    return desk_text_valid(s, PROTO_ID_MAX);
 }
 
 const char *desk_cmd_help(void)

@@ -113,6 +113,10 @@ typedef struct desk_login {
  */
 void desk_cmd_encode_login(const desk_login *login, cc_buf *out);
 
+/** True when s is 1..max bytes without control characters, so that it can be sent and
+ * printed to the terminal as it is. */
+bool desk_text_valid(const char *s, size_t max);
+
 /** True when s is a valid identifier for the protocol: 1..PROTO_ID_MAX bytes, no
  * control characters. */
 bool desk_id_valid(const char *s);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "desk/desk_cmd.h"
 
 void desk_ixn_init(desk_ixn_table *t)
 {
@@ -26,19 +27,6 @@ const char *desk_ixn_state_name(enum desk_ixn_state s)
     return "?";
 }
 
-/* True when s is 1..max bytes without control characters: what the table stores is
- * printed to the terminal as it is. */
-static bool field_ok(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
 static int index_of(const desk_ixn_table *t, const char *id)
 {
     for (int i = 0; i < t->count; i++)
@@ -50,8 +38,8 @@ static int index_of(const desk_ixn_table *t, const char *id)
 int desk_ixn_invited(desk_ixn_table *t, const char *id, const char *media, const char *queue,
                      uint64_t now_us)
 {
-    if (!field_ok(id, PROTO_ID_MAX) || !field_ok(media, CC_MEDIA_NAME_MAX) ||
-        !field_ok(queue, PROTO_ID_MAX))
+    if (!desk_text_valid(id, PROTO_ID_MAX) || !desk_text_valid(media, CC_MEDIA_NAME_MAX) ||
+        !desk_text_valid(queue, PROTO_ID_MAX))
         return CC_E_INVALID_ATTRIBUTE;
     snprintf(t->last, sizeof t->last, "%s", id);
     /* Offered again (after a revoke or a reject): it counts as a new invite, so it moves

@@ -40,16 +40,19 @@ static void sort_by_name(int *ids, int n, const cc_media_table *media)
     }
 }
 
+/* label, then the identifier text as desk_view_text shows it. */
+static void labelled(cc_buf *out, const char *label, const char *text)
+{
+    cc_buf_puts(out, label);
+    desk_view_text(out, text, PROTO_ID_MAX);
+}
+
 void desk_view_status(cc_buf *out, const proto_agent_status *st, const cc_media_table *media)
 {
-    cc_buf_puts(out, "agent ");
-    desk_view_text(out, st->agent_id, PROTO_ID_MAX);
-    cc_buf_puts(out, " tenant ");
-    desk_view_text(out, st->tenant, PROTO_ID_MAX);
-    cc_buf_puts(out, " place ");
-    desk_view_text(out, st->place_id, PROTO_ID_MAX);
-    cc_buf_puts(out, " rule ");
-    desk_view_text(out, st->rule, PROTO_ID_MAX);
+    labelled(out, "agent ", st->agent_id);
+    labelled(out, " tenant ", st->tenant);
+    labelled(out, " place ", st->place_id);
+    labelled(out, " rule ", st->rule);
     cc_buf_printf(out, " dnd %s loggedIn %s\n", st->dnd ? "on" : "off",
                   st->logged_in ? "yes" : "no");
 
@@ -331,6 +334,13 @@ static void padded(cc_buf *out, const char *s, int w)
         cc_buf_putc(out, ' ');
 }
 
+/* One column of a queue row: the two spaces that separate it, then s padded to w. */
+static void cell(cc_buf *out, const char *s, int w)
+{
+    cc_buf_puts(out, "  ");
+    padded(out, s, w);
+}
+
 int desk_view_queues(cc_buf *out, proto_msg *ack)
 {
     json_t *arr = json_object_get(ack->root, "queues");
@@ -373,12 +383,9 @@ int desk_view_queues(cc_buf *out, proto_msg *ack)
                   "media", "waiting", "invited", "handling", "oldest");
     for (size_t i = 0; i < n; i++) {
         const queue_row *r = &rows[i];
-        cc_buf_puts(out, "  ");
-        padded(out, r->tenant, wt);
-        cc_buf_puts(out, "  ");
-        padded(out, r->queue, wq);
-        cc_buf_puts(out, "  ");
-        padded(out, r->media, wm);
+        cell(out, r->tenant, wt);
+        cell(out, r->queue, wq);
+        cell(out, r->media, wm);
         cc_buf_printf(out, "  %7" PRId64 "  %7" PRId64 "  %8" PRId64, r->waiting, r->invited,
                       r->handling);
         if (r->oldest_ms < 0)

@@ -180,6 +180,18 @@ static void out_line(const char *text)
     cc_buf_free(&b);
 }
 
+/* Like out_line, for text that holds what a peer sent (names, reasons): shown as
+ * desk_view_text shows it (at most max bytes), so it cannot drive the terminal. */
+static void out_shown_line(const char *text, size_t max)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    desk_view_text(&b, text, max);
+    cc_buf_putc(&b, '\n');
+    out_flush(&b);
+    cc_buf_free(&b);
+}
+
 static void out_error(const char *text)
 {
     cc_buf b;
@@ -655,12 +667,7 @@ static void logged_in_now(void)
     else
         snprintf(text, sizeof text, "logged in: agent %s place %s on %s", app.agent, app.place,
                  cc_client_server_name(app.client));
-    cc_buf b;
-    cc_buf_init(&b);
-    desk_view_text(&b, text, sizeof text);
-    cc_buf_putc(&b, '\n');
-    out_flush(&b);
-    cc_buf_free(&b);
+    out_shown_line(text, sizeof text);
     app.ever_logged_in = true;
     if (!app.interactive && app.script == SCRIPT_WAIT_LOGIN)
         next_command();
@@ -921,12 +928,7 @@ static void on_down(cc_client *c, const char *why)
                      why);
         else
             snprintf(text, sizeof text, "cannot connect to %s (%s); retrying", app.server, why);
-        cc_buf b;
-        cc_buf_init(&b);
-        desk_view_text(&b, text, sizeof text);
-        cc_buf_putc(&b, '\n');
-        out_flush(&b);
-        cc_buf_free(&b);
+        out_shown_line(text, sizeof text);
     }
     if (unanswered > 0 && app.interactive) {
         snprintf(text, sizeof text, "%d request%s got no answer", unanswered,
@@ -1028,6 +1030,26 @@ static void usage(FILE *f)
           f);
 }
 
+/* Takes the first n bytes of buf (size bytes) as app.password, then wipes buf. path names
+ * the file the password came from, NULL for the terminal. Returns 0 or -1 with a message. */
+static int take_password(char *buf, size_t size, size_t n, const char *path)
+{
+    int rc = 0;
+    if (n > PROTO_TEXT_MAX) {
+        if (path)
+            fprintf(stderr, "agentdesk: the password in %s is longer than %d bytes\n", path,
+                    PROTO_TEXT_MAX);
+        else
+            fprintf(stderr, "agentdesk: the password is longer than %d bytes\n", PROTO_TEXT_MAX);
+        rc = -1;
+    } else {
+        memcpy(app.password, buf, n);
+        app.password[n] = '\0';
+    }
+    explicit_bzero(buf, size);
+    return rc;
+}
+
 /* Reads the first line of path into app.password. Returns 0 or -1 with a message. */
 static int read_password_file(const char *path)
 {
@@ -1053,17 +1075,7 @@ static int read_password_file(const char *path)
     size_t len = nl ? (size_t)(nl - buf) : n;
     if (len > 0 && buf[len - 1] == '\r')
         len--;
-    int rc = 0;
-    if (len > PROTO_TEXT_MAX) {
-        fprintf(stderr, "agentdesk: the password in %s is longer than %d bytes\n", path,
-                PROTO_TEXT_MAX);
-        rc = -1;
-    } else {
-        memcpy(app.password, buf, len);
-        app.password[len] = '\0';
-    }
-    explicit_bzero(buf, sizeof buf);
-    return rc;
+    return take_password(buf, sizeof buf, len, path);
 }
 
 /* Set by Ctrl-C (or SIGTERM) while the password is asked for. */
@@ -1106,22 +1118,15 @@ static int ask_password_quietly(void)
     fflush(stdout);
     if (n > 0 && buf[n - 1] == '\r')
         n--;
-    int rc = 0;
-    if (password_interrupted) {
-        fprintf(stderr, "agentdesk: interrupted\n");
-        rc = -1;
-    } else if (eof && n == 0) {
-        fprintf(stderr, "agentdesk: no password given\n");
-        rc = -1;
-    } else if (n > PROTO_TEXT_MAX) {
-        fprintf(stderr, "agentdesk: the password is longer than %d bytes\n", PROTO_TEXT_MAX);
-        rc = -1;
-    } else {
-        memcpy(app.password, buf, n);
-        app.password[n] = '\0';
+    const char *why = password_interrupted ? "interrupted"
+                      : eof && n == 0      ? "no password given"
+                                           : NULL;
+    if (why) {
+        fprintf(stderr, "agentdesk: %s\n", why);
+        explicit_bzero(buf, sizeof buf);
+        return -1;
     }
-    explicit_bzero(buf, sizeof buf);
-    return rc;
+    return take_password(buf, sizeof buf, n, NULL);
 }
 
 static void on_password_signal(int signum)

@@ -18,6 +18,7 @@ Typical use:
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -455,6 +456,18 @@ class Env:
 _clients = []
 
 
+def _close_socket(c):
+    """Closes the socket of a Client or LoadAgent c (idempotent) and forgets c."""
+    if c.sock is not None:
+        try:
+            c.sock.close()
+        except OSError:
+            pass
+        c.sock = None
+    if c in _clients:
+        _clients.remove(c)
+
+
 def _close_all_clients():
     for c in list(_clients):
         c.close()
@@ -480,14 +493,7 @@ class Client:
 
     def close(self):
         """Closes the socket (idempotent)."""
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-            self.sock = None
-        if self in _clients:
-            _clients.remove(self)
+        _close_socket(self)
 
     # -- sending --
 
@@ -929,14 +935,7 @@ class LoadAgent:
 
     def close(self):
         """Closes the socket (idempotent)."""
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-            self.sock = None
-        if self in _clients:
-            _clients.remove(self)
+        _close_socket(self)
 
 
 class LoadDriver:
@@ -1079,6 +1078,24 @@ class LoadDriver:
             a.close()
 
 
+def order_problems(drv, order_of, queue_of=None):
+    """Invites an agent of the LoadDriver drv got from one queue out of that queue's order
+    (order_of: interactionId -> submit number), and with queue_of (interactionId -> queue)
+    also invites that name another queue than the one submitted to; as text, in order."""
+    out = []
+    for a in drv.agents:
+        last = {}
+        for iid, queue in a.invites:
+            n = order_of.get(iid, -1)
+            if n < last.get(queue, -1):
+                out.append("%s got %s after a later one of %s" % (a.key, iid, queue))
+            last[queue] = n
+            if queue_of is not None and queue_of.get(iid) != queue:
+                out.append("%s: invite of %s names queue %s, submitted to %s"
+                           % (a.key, iid, queue, queue_of.get(iid)))
+    return out
+
+
 def pipeline_submits(ms, items, window=500, timeout=60, tick=None):
     """Sends RequestSubmit for every item (tenant, media, queue, userData, externalId) on the
     MediaServer client ms with at most window answers outstanding, as fast as the server
@@ -1207,12 +1224,134 @@ def start_reporting(c, tenants=None):
     return snap
 
 
+# -- status checks of the tests that compare vectors (failover, restart, seed, CLI, ...) --
+
+def ok(cond, what):
+    """check(); the "(got ...)" part of what is printed only when the check fails."""
+    if cond:
+        what = re.sub(r" \(got .*\)$", "", what, flags=re.S)
+    check(bool(cond), what)
+
+
+def act(desk, req, what):
+    """Sends an agent request and asserts it is acknowledged."""
+    ans = desk.request(dict(req))
+    ok(ans.get("message") == "EventAck", "%s acknowledged (got %s)" % (what, ans))
+    return ans
+
+
+def next_status(c, what, timeout=5):
+    """The next status on c; fails the check (not a traceback from inside the client) on timeout."""
+    try:
+        return c.next(is_status, timeout=timeout)
+    except Exception as e:  # the client raises its own timeout type
+        what = "%s: no EventCurrentAgentStatus within %.1fs (%s)" % (what, timeout, e)
+        check(False, what)
+        raise Failure(what)  # also under CC_IT_SOFT: there is no status to check
+
+
+def wait_status(c, want, what, timeout=5, version=None, dnd=None):
+    """Reads statuses on c until one has vector want (and version, dnd when given); unlike
+    wait_vec it skips every other status, whatever its version."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        try:
+            m = c.next(is_status, timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as e:  # timeout or connection closed: report what was seen
+            what = "%s: want [%s]%s, saw %s (%s)" % (
+                what, fmt_vec(want), "" if version is None else " version %s" % version,
+                ["[%s] v=%s" % (fmt_vec(vec(x)), x.get("version")) for x in seen] or "nothing",
+                e)
+            check(False, what)
+            raise Failure(what)  # also under CC_IT_SOFT: nothing more will come
+        seen.append(m)
+        if vec(m) == want and (version is None or m.get("version") == version) and \
+                (dnd is None or m.get("dnd") is dnd):
+            check(True, "%s: [%s]%s" % (what, fmt_vec(want),
+                                        "" if version is None else " version %s" % version))
+            return m
+
+
+def expect_status(c, want, what, timeout=5, version=None, dnd=None, rule=None):
+    """The very next status on c must have vector want (strict: no intermediate statuses)."""
+    m = next_status(c, what, timeout)
+    ok(vec(m) == want, "%s: vector [%s] (got [%s])" % (what, fmt_vec(want), fmt_vec(vec(m))))
+    if version is not None:
+        ok(m.get("version") == version,
+           "%s: version %s (got %s)" % (what, version, m.get("version")))
+    if dnd is not None:
+        ok(m.get("dnd") is dnd, "%s: dnd %s (got %s)" % (what, dnd, m.get("dnd")))
+    if rule is not None:
+        ok(m.get("rule") == rule, "%s: rule %s (got %s)" % (what, rule, m.get("rule")))
+    return m
+
+
+def no_status(c, what, wait=0.5):
+    """No status arrives on c for wait seconds (and none is queued)."""
+    try:
+        c.expect_none(is_status, wait=wait)
+    except Exception as e:
+        check(False, "%s: unexpected status (%s)" % (what, e))
+    check(True, what)
+
+
+def alive(*procs):
+    """Every daemon the test still expects to run has not crashed (an ASan build aborts)."""
+    for p in procs:
+        ok(p.running(), "%s still running (pid %s)" % (p.name, p.pid))
+
+
+class Observer:
+    """A second ReportingEngine on an ixnserver that reads the agents' states, so a test
+    knows the version each change got (the desktop never sees EventPlaceAgentState)."""
+
+    def __init__(self, port, what):
+        self.c = reporter(port)
+        ans = self.c.request({"message": "RequestStartPlaceAgentStateReportingAll"})
+        ok(ans.get("message") == "EventAck", "%s: reporting started" % what)
+        self.version = {}
+        self.snapshot = {}
+        while True:
+            m = self.c.next(lambda x: x.get("message") in (
+                "EventPlaceAgentState", "EventPlaceAgentStateSnapshotDone"), timeout=5)
+            if m["message"] == "EventPlaceAgentStateSnapshotDone":
+                self.count = m.get("count")
+                break
+            ok(m.get("cause") == "Snapshot", "%s: snapshot event has cause Snapshot" % what)
+            key = (m.get("tenant"), m.get("agentId"))
+            self.snapshot[key] = m
+            self.version[key] = m.get("version")
+
+    def state(self, tenant, agent_id, cause, timeout=5):
+        """The next state event of that agent with that cause; returns its version."""
+        try:
+            m = self.c.next(lambda x: x.get("message") == "EventPlaceAgentState" and
+                            x.get("tenant") == tenant and x.get("agentId") == agent_id and
+                            x.get("cause") == cause, timeout=timeout)
+        except Exception as e:
+            what = "state %s/%s %s not reported (%s)" % (tenant, agent_id, cause, e)
+            check(False, what)
+            raise Failure(what)  # also under CC_IT_SOFT: no version to go on
+        self.version[(tenant, agent_id)] = m.get("version")
+        return m.get("version")
+
+
 BLENDED_RULES = '''rule "Blended" {
     voice = any >= 1;
     chat  = chat >= 3 or voice >= 1 or (chat >= 2 and email >= 1);
     email = email >= 2 or voice >= 1 or (email >= 1 and chat >= 1);
 }
 '''
+
+# The Blended rule for every agent of the tenant Resources.
+BLENDED_TENANT_RULES = BLENDED_RULES + 'assign tenant "Resources" "Blended";\n'
+
+# Four agents of one ixnserver over two tenants, and the fields every EventPlaceAgentState carries.
+FOUR_AGENTS = {"Resources/1001": "pw1001", "Resources/1002": "pw1002",
+               "Resources/1003": "pw1003", "Sales/2001": "pw2001"}
+STATE_FIELDS = ("serverName", "cause", "tenant", "agentId", "placeId", "version", "loggedIn",
+                "dnd", "media", "interactions")
 
 
 # -- mixed rules of the load tests: the rules file and the same conditions in Python --

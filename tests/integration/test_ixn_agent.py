@@ -14,10 +14,8 @@ import harness  # noqa: E402
 from harness import check, expect_ack, expect_error, is_state  # noqa: E402
 
 T = "Resources"
-AGENTS = {"Resources/1001": "pw1001", "Resources/1002": "pw1002",
-          "Resources/1003": "pw1003", "Sales/2001": "pw2001"}
-STATE_FIELDS = ("serverName", "cause", "tenant", "agentId", "placeId", "version", "loggedIn",
-                "dnd", "media", "interactions")
+AGENTS = harness.FOUR_AGENTS
+STATE_FIELDS = harness.STATE_FIELDS
 
 
 class States:

@@ -47,19 +47,6 @@ def start_agents(ixn, agents, hold_min, hold_max, seed):
     return drv
 
 
-def order_problems(drv, order_of):
-    """Invites an agent got from one queue out of that queue's order."""
-    out = []
-    for a in drv.agents:
-        last = {}
-        for iid, queue in a.invites:
-            n = order_of.get(iid, -1)
-            if n < last.get(queue, -1):
-                out.append("%s got %s after a later one of %s" % (a.key, iid, queue))
-            last[queue] = n
-    return out
-
-
 def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=240) as env:
@@ -144,7 +131,7 @@ def main():
         id_ext = {v: k for k, v in ext_id.items()}
         check(len(pre_ids) == len(ext_id), "acknowledged ids distinct before the crash")
         max_before = max(harness.ixn_number(i) for i in pre_ids)
-        pre_order = order_problems(drv, {i: order_of[id_ext[i]] for i in pre_ids})
+        pre_order = harness.order_problems(drv, {i: order_of[id_ext[i]] for i in pre_ids})
         check(not pre_order and not drv.violations and not drv.errors,
               "before the crash: queue order, rules and answers fine (%s %s %s)"
               % (pre_order[:2], drv.violations[:2], drv.errors[:2]))
@@ -250,7 +237,7 @@ def main():
               % twice[:5])
         check(not (set(drv2.invited) - all_ids), "no unknown interaction offered")
         ext_of = {v: k for k, v in final.items()}
-        post_order = order_problems(drv2, {i: order_of[ext_of[i]] for i in all_ids})
+        post_order = harness.order_problems(drv2, {i: order_of[ext_of[i]] for i in all_ids})
         check(not post_order, "after the restart each agent gets each queue in its old order "
               "(%s)" % post_order[:3])
         carried = len([i for i in post if i in pre_invited])

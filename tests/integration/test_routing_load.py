@@ -120,17 +120,7 @@ def main():
         print("info: %d interactions end to end in %.2fs (%.0f/s), submits %.2fs"
               % (N_IXN, took, N_IXN / took, t_sub), flush=True)
 
-        unordered = []
-        for a in drv.agents:
-            last = {}
-            for iid, queue in a.invites:
-                n = order_of.get(iid, -1)
-                if n < last.get(queue, -1):
-                    unordered.append("%s got %s after a later one of %s" % (a.key, iid, queue))
-                last[queue] = n
-                if queue_of.get(iid) != queue:
-                    unordered.append("%s: invite of %s names queue %s, submitted to %s"
-                                     % (a.key, iid, queue, queue_of.get(iid)))
+        unordered = harness.order_problems(drv, order_of, queue_of)
         check(not unordered, "each agent got each queue's interactions oldest first (%s)"
               % unordered[:3])
 

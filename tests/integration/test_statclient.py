@@ -3,130 +3,17 @@
 for known and unknown agents, RequestSubscribeAgentStatus with snapshot, count, live updates
 and a tenants filter, and RequestServerList as a server goes away and comes back."""
 import os
-import re
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-
-# ---- local helpers (this file's own; the shared harness lacks vector helpers) ----
-
-
-def is_status(m):
-    """True for an EventCurrentAgentStatus."""
-    return m.get("message") == "EventCurrentAgentStatus"
+from harness import (  # noqa: E402
+    is_status, V, vec, ok, act, wait_status, expect_status, no_status, alive)
 
 
-def V(**media):
-    """Expected vector: V(chat="R 0 3 3", email="NR 0 2 0") -> {media: (S, N1, N2, N3)}."""
-    out = {}
-    for name, text in media.items():
-        s, n1, n2, n3 = text.split()
-        out[name] = (s, int(n1), int(n2), int(n3))
-    return out
-
-
-def vec(msg):
-    """The capacity vector of an EventCurrentAgentStatus in the form V() builds."""
-    out = {}
-    for name, v in (msg.get("media") or {}).items():
-        out[name] = ("R" if v.get("ready") is True else "NR", v.get("current"), v.get("max"),
-                     v.get("available"))
-    return out
-
-
-def fmt(v):
-    """A vector as text for check lines: "chat R 0 3 3, email NR 0 2 0"."""
-    return ", ".join("%s %s %d %d %d" % ((m,) + tuple(v[m])) for m in sorted(v)) or "(none)"
-
-
-def ok(cond, what):
-    """harness.check; the "(got ...)" part of what is printed only when the check fails."""
-    if cond:
-        what = re.sub(r" \(got .*\)$", "", what, flags=re.S)
-    harness.check(bool(cond), what)
-
-
-def act(desk, req, what):
-    """Sends an agent request and asserts it is acknowledged."""
-    ans = desk.request(dict(req))
-    ok(ans.get("message") == "EventAck", "%s acknowledged (got %s)" % (what, ans))
-    return ans
-
-
-def next_status(c, what, timeout=5):
-    """The next status on c; fails the check (not a traceback from inside the client) on timeout."""
-    try:
-        return c.next(is_status, timeout=timeout)
-    except Exception as e:  # the client raises its own timeout type
-        what = "%s: no EventCurrentAgentStatus within %.1fs (%s)" % (what, timeout, e)
-        harness.check(False, what)
-        raise harness.Failure(what)  # also under CC_IT_SOFT: there is no status to check
-
-
-def wait_status(c, want, what, timeout=5, version=None, dnd=None):
-    """Reads statuses on c until one has vector want (and version, dnd when given)."""
-    deadline = time.monotonic() + timeout
-    seen = []
-    while True:
-        try:
-            m = c.next(is_status, timeout=max(0.0, deadline - time.monotonic()))
-        except Exception as e:  # timeout or connection closed: report what was seen
-            what = "%s: want [%s]%s, saw %s (%s)" % (
-                what, fmt(want), "" if version is None else " version %s" % version,
-                ["[%s] v=%s" % (fmt(vec(x)), x.get("version")) for x in seen] or "nothing", e)
-            harness.check(False, what)
-            raise harness.Failure(what)  # also under CC_IT_SOFT: nothing more will come
-        seen.append(m)
-        if vec(m) == want and (version is None or m.get("version") == version) and \
-                (dnd is None or m.get("dnd") is dnd):
-            harness.check(True, "%s: [%s]%s" % (what, fmt(want),
-                                                "" if version is None else " version %s" % version))
-            return m
-
-
-def expect_status(c, want, what, timeout=5, version=None, dnd=None, rule=None):
-    """The very next status on c must have vector want (strict: no intermediate statuses)."""
-    m = next_status(c, what, timeout)
-    ok(vec(m) == want, "%s: vector [%s] (got [%s])" % (what, fmt(want), fmt(vec(m))))
-    if version is not None:
-        ok(m.get("version") == version,
-           "%s: version %s (got %s)" % (what, version, m.get("version")))
-    if dnd is not None:
-        ok(m.get("dnd") is dnd, "%s: dnd %s (got %s)" % (what, dnd, m.get("dnd")))
-    if rule is not None:
-        ok(m.get("rule") == rule, "%s: rule %s (got %s)" % (what, rule, m.get("rule")))
-    return m
-
-
-def no_status(c, what, wait=0.5):
-    """No status arrives on c for wait seconds (and none is queued)."""
-    try:
-        c.expect_none(is_status, wait=wait)
-    except Exception as e:
-        harness.check(False, "%s: unexpected status (%s)" % (what, e))
-    harness.check(True, what)
-
-
-def alive(*procs):
-    """Every daemon the test still expects to run has not crashed (an ASan build aborts)."""
-    for p in procs:
-        ok(p.running(), "%s still running (pid %s)" % (p.name, p.pid))
-
-
-# ---- end of local helpers ----
-
-
-RULES = """
-rule "Blended" {
-    voice = any >= 1;
-    chat  = chat >= 3 or voice >= 1 or (chat >= 2 and email >= 1);
-    email = email >= 2 or voice >= 1 or (email >= 1 and chat >= 1);
-}
-assign tenant "Resources" "Blended";
-"""
+RULES = harness.BLENDED_TENANT_RULES
 
 
 def register_raw(port, client_type, token):

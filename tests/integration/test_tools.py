@@ -17,14 +17,7 @@ AGENTS = ["%d" % i for i in range(1001, 1007)]
 PASSWORD = "tools-pw"
 MEDIA_TOKEN = harness.DEFAULT_TOKENS["MediaServer"]
 QUEUES = "chat-sales:chat,email-support:email,voice-in:voice"
-RULES = """
-rule "Blended" {
-    voice = any >= 1;
-    chat  = chat >= 3 or voice >= 1 or (chat >= 2 and email >= 1);
-    email = email >= 2 or voice >= 1 or (email >= 1 and chat >= 1);
-}
-assign tenant "Resources" "Blended";
-"""
+RULES = harness.BLENDED_TENANT_RULES
 
 
 def fields(line):

@@ -1,0 +1,101 @@
+/* tool: what the demo tools and the benchmark (the programs in tools and bench) share:
+ * the shutdown on SIGINT/SIGTERM, the bounded wait before the networking context is
+ * closed, the descriptor limit, the password file and a seeded random generator. */
+#ifndef CC_TOOL_H
+#define CC_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "net/conn.h"
+
+typedef struct tool_signals tool_signals;
+
+/* Called once per SIGINT or SIGTERM on s with the signal's number. */
+typedef void tool_signal_fn(tool_signals *s, int signum);
+
+/* The SIGINT and SIGTERM handlers of a tool's loop. */
+struct tool_signals {
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    tool_signal_fn *on_signal;
+    void *data; /* the caller's: the functions here leave it alone */
+};
+
+/* Begins a tool's orderly stop; why says what asked for it: "SIGINT", "SIGTERM" or
+ * "seconds". Called again for every later signal. */
+typedef void tool_stop_fn(const char *why);
+
+/* What stops a simulator: a signal, or the end of its --seconds. */
+typedef struct tool_stop {
+    tool_signals sig;
+    uv_timer_t timer;
+    tool_stop_fn *stop;
+} tool_stop;
+
+/* The timer that closes a networking context once its connections are gone. */
+typedef struct tool_drain {
+    uv_timer_t timer;
+    uint64_t start_us;
+    cc_net *net;
+} tool_drain;
+
+/* Ignores SIGPIPE (a peer that went away shows up as a write error instead), then
+ * initialises loop and the networking context net on it. */
+void tool_loop_init(uv_loop_t *loop, cc_net *net);
+
+/* Runs loop until no handle is left, then closes it; returns uv_loop_close's result
+ * (0, or UV_EBUSY when a handle was left open). */
+int tool_loop_run(uv_loop_t *loop);
+
+/* Starts handlers on loop that call on_signal for SIGINT and for SIGTERM. */
+void tool_signals_start(tool_signals *s, uv_loop_t *loop, tool_signal_fn *on_signal);
+
+/* Closes both signal handlers, so that they no longer keep the loop running. */
+void tool_signals_close(tool_signals *s);
+
+/* "SIGINT" for SIGINT, "SIGTERM" for anything else (the only other signal handled). */
+const char *tool_signal_name(int signum);
+
+/* Calls stop on SIGINT and SIGTERM and, when seconds is not 0, once that many seconds
+ * have passed. */
+void tool_stop_start(tool_stop *s, uv_loop_t *loop, unsigned seconds, tool_stop_fn *stop);
+
+/* Closes the signal handlers and the timer, so that they no longer keep the loop running. */
+void tool_stop_close(tool_stop *s);
+
+/* uv_close with a callback that does nothing: for handles that live in static storage. */
+void tool_close(uv_handle_t *h);
+
+/* Closes net once no TCP handle is left on loop, or after 2 seconds at the most: closing
+ * connections finish in a later loop turn, and a closing socket does not keep the loop
+ * running by itself. d must stay valid until the loop ends. */
+void tool_close_net_later(tool_drain *d, uv_loop_t *loop, cc_net *net);
+
+/* Raises the soft RLIMIT_NOFILE to want (at most to the hard limit) and warns on stderr,
+ * prefixed by prog, when the limit stays below it. */
+void tool_raise_nofile(const char *prog, uint64_t want);
+
+/* Reads the first line of the file path, without its line end, into out (size bytes, a
+ * longer line is cut). On failure prints "prog: path: ..." on stderr — the error, or
+ * empty_what when the line is empty — and returns false. */
+bool tool_read_password(const char *prog, const char *path, char *out, size_t size,
+                        const char *empty_what);
+
+/* Writes an open RequestAgentLogin into b (empty, initialised) up to the opening brace of
+ * its mediaList: the caller appends the "MEDIA":0|1 pairs and the closing brace. b holds
+ * the password afterwards: wipe it before freeing. */
+void tool_open_login(cc_buf *b, const char *tenant, const char *agent_id, const char *place_id,
+                     const char *password);
+
+/* The next number of the xorshift64* generator whose state is *rng (never 0): good enough
+ * to spread simulated actions, and reproducible by seed. */
+uint64_t tool_rand(uint64_t *rng);
+
+/* A number in [0, 1) from the generator *rng. */
+double tool_unit(uint64_t *rng);
+
+#endif
