@@ -4,23 +4,31 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps build test test-asan demo bench fuzz format clean
+.PHONY: all deps node-deps build test test-asan demo bench fuzz format clean
 
 all: build
 
 deps:
 	bash scripts/deps.sh
 
+# The npm packages of the browser tests (package-lock.json), installed into node_modules/
+# when it is missing or older than the lockfile. Before the build, because configuring
+# registers the browser tests only when they can run (tests/browser/browser.cmake).
+node-deps: deps
+	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  echo "node-deps: npm ci"; npm ci --no-audit --no-fund; \
+	fi
+
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build $(BUILD) -j$(JOBS)
 
 # The whole suite, then once more under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build
+test: node-deps build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) test-asan
 
-test-asan: deps
+test-asan: deps node-deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DCC_SANITIZE=ON
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

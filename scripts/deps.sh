@@ -9,6 +9,7 @@ packages=(
   libedit-dev libncurses-dev libcmocka-dev libcrypt-dev
   clang-14 libclang-rt-14-dev
   python3 tmux procps
+  chromium nodejs
 )
 
 missing=()
@@ -17,9 +18,14 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# The browser tests need npm. Debian ships it as its own package; a Node.js from another
+# source (e.g. a nodejs package that bundles npm and conflicts with Debian's) already has it.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "deps: all ${#packages[@]} packages present"
+  echo "deps: all ${#packages[@]} packages and npm present"
   exit 0
 fi
 

@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "ixn/ixn_passwd.h"
 #include "net/addr.h"
+#include "net/web.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
 
@@ -206,6 +207,18 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
             cfg_error(p, "server", key, "\"%s\" is not HOST:PORT", v);
         else
             set_str(&cfg->listen, v);
+    } else if (strcmp(key, "http") == 0) {
+        struct sockaddr_storage ss;
+        if (cc_parse_hostport(v, &ss) != 0)
+            cfg_error(p, "server", key, "\"%s\" is not HOST:PORT", v);
+        else
+            set_str(&cfg->http, v);
+    } else if (strcmp(key, "allowed-origins") == 0) {
+        char err[200];
+        if (cc_web_check_origins(v, err, sizeof err) != 0)
+            cfg_error(p, "server", key, "%s", err);
+        else
+            set_str(&cfg->allowed_origins, v);
     } else if (strcmp(key, "port-file") == 0) {
         if (!*v)
             cfg_error(p, "server", key, "%s", "must not be empty");
@@ -419,6 +432,34 @@ static void pending_resolve(cfg_parse *p)
     p->pending_count = p->pending_cap = 0;
 }
 
+/* [reasons] CODE = Description: the not-ready reasons the web desktop offers. */
+static void reason_key(cfg_parse *p, const char *key, const char *v)
+{
+    ixn_config *cfg = p->cfg;
+    uint64_t code;
+    if (!parse_num(key, 0, INT32_MAX, &code)) {
+        cfg_error(p, "reasons", key, "%s", "the key must be a reason code in 0..2147483647");
+        return;
+    }
+    for (size_t i = 0; i < cfg->reason_count; i++) {
+        if (cfg->reasons[i].code == (int64_t)code) {
+            cfg_error(p, "reasons", key, "%s", "given twice");
+            return;
+        }
+    }
+    if (!*v || strlen(v) > PROTO_TEXT_MAX) {
+        cfg_error(p, "reasons", key, "the description must be 1..%d bytes", PROTO_TEXT_MAX);
+        return;
+    }
+    if (cfg->reason_count == IXN_REASONS_MAX) {
+        cfg_error(p, "reasons", key, "more than %d reasons", IXN_REASONS_MAX);
+        return;
+    }
+    cfg->reasons[cfg->reason_count].code = (int64_t)code;
+    cfg->reasons[cfg->reason_count].description = xstrdup(v);
+    cfg->reason_count++;
+}
+
 static int on_pair(void *user, const char *section, const char *key, const char *value)
 {
     cfg_parse *p = user;
@@ -432,6 +473,8 @@ static int on_pair(void *user, const char *section, const char *key, const char 
         pending_add(p, key, value, false);
     else if (strcmp(section, "after-work") == 0)
         pending_add(p, key, value, true);
+    else if (strcmp(section, "reasons") == 0)
+        reason_key(p, key, value);
     else
         cfg_warn(p, section, key, "unknown section, ignored");
     return 1;
@@ -510,6 +553,10 @@ void ixn_config_free(ixn_config *cfg)
     free(cfg->name);
     free(cfg->listen);
     free(cfg->port_file);
+    free(cfg->http);
+    free(cfg->allowed_origins);
+    for (size_t i = 0; i < cfg->reason_count; i++)
+        free(cfg->reasons[i].description);
     free(cfg->token_agent);
     free(cfg->token_media);
     free(cfg->token_reporting);

@@ -17,12 +17,23 @@ typedef struct ixn_config_queue {
     int media; /* id in ixn_config.media */
 } ixn_config_queue;
 
+/** Most not-ready reason codes a [reasons] section may list. */
+#define IXN_REASONS_MAX 256
+
+/** One entry of [reasons]: a not-ready reason code offered to the web desktop. */
+typedef struct ixn_config_reason {
+    int64_t code;
+    char *description;
+} ixn_config_reason;
+
 /** The whole configuration of one ixnserver. */
 typedef struct ixn_config {
     char *path;        /* the file it came from, for messages */
     char *name;        /* [server] name: serverName on the wire */
     char *listen;      /* [server] listen: HOST:PORT */
     char *port_file;   /* [server] port-file: NULL when absent */
+    char *http;        /* [server] http: HOST:PORT of the web desktop and /ws; NULL = none */
+    char *allowed_origins; /* [server] allowed-origins: NULL = the daemon's own only */
     cc_media_table media;          /* [server] media, in the order given */
     unsigned idle_timeout_s;       /* [server] idle-timeout (30) */
     size_t max_line;               /* [server] max-line (65536) */
@@ -47,6 +58,8 @@ typedef struct ixn_config {
     ixn_config_queue *queues;      /* [queues], in file order */
     size_t queue_count;
     unsigned after_work_s[CC_MEDIA_MAX]; /* [after-work] per media id (0 = none) */
+    ixn_config_reason reasons[IXN_REASONS_MAX]; /* [reasons] CODE = Description, file order */
+    size_t reason_count;
 } ixn_config;
 
 /**

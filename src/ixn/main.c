@@ -18,6 +18,7 @@
 #include "net/addr.h"
 #include "net/conn.h"
 #include "net/session.h"
+#include "net/web.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
 
@@ -30,6 +31,8 @@ static struct {
     cc_server cs;
     ixn_server srv;
     uv_tcp_t listener;
+    cc_web *web; /* NULL without an http key */
+    cc_web_config web_cfg;
     uv_signal_t sigint, sigterm;
     uv_timer_t stop_timer;
     bool stopping;
@@ -106,6 +109,8 @@ static void on_signal(uv_signal_t *h, int signum)
     g.stopping = true;
     LOG_INFO("event=shutdown signal=%d", signum);
     uv_close((uv_handle_t *)&g.listener, NULL);
+    cc_web_stop(g.web);
+    g.web = NULL;
     uv_close((uv_handle_t *)&g.sigint, NULL);
     uv_close((uv_handle_t *)&g.sigterm, NULL);
     ixn_server_shutdown(&g.srv);
@@ -114,6 +119,57 @@ static void on_signal(uv_signal_t *h, int signum)
      * moment to flush and close the rest, then stop it. */
     uv_timer_init(g.net.loop, &g.stop_timer);
     uv_timer_start(&g.stop_timer, on_stop_timer, 200, 0);
+}
+
+/* GET /desk-config.json: what the web desktop needs before it logs in. */
+static int web_page(void *user, const char *path, cc_buf *body, const char **type)
+{
+    const ixn_config *cfg = user;
+    if (strcmp(path, "/desk-config.json") != 0)
+        return CC_E_NOT_FOUND;
+    cc_buf_putc(body, '{');
+    jw_kv_str(body, "serverName", cfg->name);
+    cc_buf_puts(body, ",\"media\":[");
+    for (int i = 0; i < cfg->media.count; i++) {
+        if (i)
+            cc_buf_putc(body, ',');
+        jw_str(body, cc_media_name(&cfg->media, i));
+    }
+    cc_buf_puts(body, "],\"reasons\":[");
+    for (size_t i = 0; i < cfg->reason_count; i++) {
+        if (i)
+            cc_buf_putc(body, ',');
+        cc_buf_putc(body, '{');
+        jw_kv_int(body, "code", cfg->reasons[i].code);
+        jw_kv_str(body, "description", cfg->reasons[i].description);
+        cc_buf_putc(body, '}');
+    }
+    cc_buf_puts(body, "],\"queues\":[");
+    for (size_t i = 0; i < cfg->queue_count; i++) {
+        if (i)
+            cc_buf_putc(body, ',');
+        cc_buf_putc(body, '{');
+        jw_kv_str(body, "tenant", cfg->queues[i].tenant);
+        jw_kv_str(body, "queue", cfg->queues[i].name);
+        jw_kv_str(body, "media", cc_media_name(&cfg->media, cfg->queues[i].media));
+        cc_buf_putc(body, '}');
+    }
+    cc_buf_puts(body, "]}");
+    *type = "application/json";
+    return 0;
+}
+
+/* A WebSocket session counts against max-connections like a TCP one; the session's
+ * close releases it. */
+static int web_admit(void *user)
+{
+    (void)user;
+    if (g.cfg.max_connections && g.srv.conns >= g.cfg.max_connections) {
+        g.srv.stats.conns_refused++;
+        return CC_E_LIMIT_EXCEEDED;
+    }
+    g.srv.conns++;
+    return 0;
 }
 
 static int run(void)
@@ -143,9 +199,28 @@ static int run(void)
         LOG_ERROR("event=listen_failed listen=%s error=%s", g.cfg.listen, uv_strerror(rc));
         return 1;
     }
+    const char *keys[] = {"tcp", "http"};
+    int ports[] = {port, 0};
+    int nports = 1;
+    if (g.cfg.http) {
+        g.web_cfg = (cc_web_config){.listen = g.cfg.http,
+                                    .allowed_origins = g.cfg.allowed_origins,
+                                    .server = &g.cs,
+                                    .bundle = &cc_web_bundle_desk,
+                                    .page = web_page,
+                                    .page_user = &g.cfg,
+                                    .admit = web_admit,
+                                    .idle_timeout_s = g.cfg.idle_timeout_s};
+        rc = cc_web_start(&g.web, &g.net, &g.web_cfg, &ports[1]);
+        if (rc < 0) {
+            LOG_ERROR("event=listen_failed http=%s error=\"%s\"", g.cfg.http,
+                      rc == CC_E_CONFIG ? "bad allowed-origins" : uv_strerror(rc));
+            return 1;
+        }
+        nports = 2;
+    }
     if (g.cfg.port_file) {
-        const char *keys[] = {"tcp"};
-        if (cc_write_port_file(g.cfg.port_file, keys, &port, 1) != 0) {
+        if (cc_write_port_file(g.cfg.port_file, keys, ports, nports) != 0) {
             LOG_ERROR("event=port_file_failed path=%s", g.cfg.port_file);
             return 1;
         }
@@ -155,8 +230,8 @@ static int run(void)
     uv_signal_start(&g.sigint, on_signal, SIGINT);
     uv_signal_start(&g.sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
-    LOG_INFO("event=listening name=%s listen=%s port=%d media=%d agents=%zu", g.cfg.name,
-             g.cfg.listen, port, g.cfg.media.count, g.cfg.agent_count);
+    LOG_INFO("event=listening name=%s listen=%s port=%d http_port=%d media=%d agents=%zu",
+             g.cfg.name, g.cfg.listen, port, ports[1], g.cfg.media.count, g.cfg.agent_count);
 
     uv_run(loop, UV_RUN_DEFAULT);
 

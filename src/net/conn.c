@@ -45,6 +45,12 @@ struct cc_conn {
     uint64_t seq;
     uint64_t last_rx_us;
     bool paused, closing, notified, uv_closing, writing, dirty, reading;
+    bool tp_closing_done; /* the transport's closing hook ran */
+    bool linger, shut;    /* close by half-closing first (cc_conn_linger); shutdown sent */
+    uint64_t shut_us;     /* when the shutdown was sent */
+    uv_shutdown_t sreq;
+    const cc_conn_transport *tp; /* NULL for plain TCP lines */
+    void *tp_ctx;
     enum cc_close_reason reason;
     cc_conn *dirty_next;
     cc_conn *all_prev, *all_next;
@@ -55,6 +61,11 @@ struct cc_conn {
  * is single-threaded, so connections need not hold 64 KiB each. */
 static char read_buffer[65536];
 static uint64_t next_conn_id = 1;
+/* How long a lingering close waits for the peer's end before closing anyway. */
+#define LINGER_US 2000000u
+/* The connection cc_conn_handover gives to the next accept on handover_listener. */
+static cc_conn *handover_conn;
+static uv_stream_t *handover_listener;
 
 const char *cc_close_reason_name(enum cc_close_reason r)
 {
@@ -80,6 +91,14 @@ cc_conn_limits cc_conn_default_limits(void)
 
 static void conn_start_write(cc_conn *c);
 static void conn_finish_close(cc_conn *c);
+static void conn_end(cc_conn *c);
+static void unlink_all(cc_conn *c);
+
+static void on_kick(uv_idle_t *h)
+{
+    /* Nothing to do here: an active idle handle only keeps the poll from blocking. */
+    (void)h;
+}
 
 static void mark_dirty(cc_conn *c)
 {
@@ -88,6 +107,11 @@ static void mark_dirty(cc_conn *c)
     c->dirty = true;
     c->dirty_next = c->net->dirty;
     c->net->dirty = c;
+    /* A connection marked outside the loop's poll and check phases (a write finishing
+     * in the pending phase) would otherwise wait for the next poll to time out before
+     * the check phase flushes or closes it. */
+    if (!c->net->closing && !uv_is_active((uv_handle_t *)&c->net->kick))
+        uv_idle_start(&c->net->kick, on_kick);
 }
 
 static void queue_release(out_queue *q)
@@ -119,9 +143,10 @@ static void on_flush_check(uv_check_t *h)
             if (!c->writing && c->pending.count && !c->uv_closing)
                 conn_start_write(c);
             if (c->closing && !c->writing && !c->uv_closing)
-                conn_finish_close(c);
+                conn_end(c);
         }
     }
+    uv_idle_stop(&net->kick);
 }
 
 static void on_idle_timer(uv_timer_t *t)
@@ -130,6 +155,10 @@ static void on_idle_timer(uv_timer_t *t)
     uint64_t now = cc_mono_us();
     for (cc_conn *c = net->all, *next; c; c = next) {
         next = c->all_next;
+        if (c->closing && c->shut && !c->uv_closing && now - c->shut_us > LINGER_US) {
+            conn_finish_close(c);
+            continue;
+        }
         if (c->lim.idle_timeout_s && !c->closing &&
             now - c->last_rx_us > (uint64_t)c->lim.idle_timeout_s * 1000000u) {
             net->stats.closed_idle++;
@@ -146,6 +175,8 @@ void cc_net_init(cc_net *net, uv_loop_t *loop)
     uv_check_init(loop, &net->flush_check);
     net->flush_check.data = net;
     uv_check_start(&net->flush_check, on_flush_check);
+    uv_idle_init(loop, &net->kick);
+    uv_unref((uv_handle_t *)&net->kick);
     uv_timer_init(loop, &net->idle_timer);
     net->idle_timer.data = net;
     uv_timer_start(&net->idle_timer, on_idle_timer, 250, 250);
@@ -158,8 +189,10 @@ void cc_net_close(cc_net *net)
 {
     net->closing = true;
     uv_check_stop(&net->flush_check);
+    uv_idle_stop(&net->kick);
     uv_timer_stop(&net->idle_timer);
     uv_close((uv_handle_t *)&net->flush_check, NULL);
+    uv_close((uv_handle_t *)&net->kick, NULL);
     uv_close((uv_handle_t *)&net->idle_timer, NULL);
 }
 
@@ -194,6 +227,8 @@ static void on_uv_closed(uv_handle_t *h)
     free(c->wbufs);
     proto_framer_free(&c->framer);
     cc_buf_free(&c->held);
+    if (c->tp && c->tp->free_ctx)
+        c->tp->free_ctx(c->tp_ctx);
     free(c);
 }
 
@@ -201,7 +236,33 @@ static void conn_finish_close(cc_conn *c)
 {
     assert(c->closing && !c->uv_closing);
     c->uv_closing = true;
+    unlink_all(c);
     uv_close((uv_handle_t *)&c->tcp, on_uv_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    cc_conn *c = req->data;
+    if (status < 0 && !c->uv_closing)
+        conn_finish_close(c);
+}
+
+/* Everything queued is written: close the socket, or for a lingering close send our
+ * end first and go on reading (and discarding) until the peer's end or a timeout, so
+ * that input still in flight cannot turn into a reset that destroys our last answer. */
+static void conn_end(cc_conn *c)
+{
+    if (!c->linger || c->reason == CC_CLOSE_PEER) {
+        conn_finish_close(c);
+        return;
+    }
+    if (c->shut)
+        return;
+    c->shut = true;
+    c->shut_us = cc_mono_us();
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        conn_finish_close(c);
 }
 
 static void unlink_all(cc_conn *c)
@@ -219,12 +280,23 @@ void cc_conn_close(cc_conn *c, enum cc_close_reason reason)
 {
     if (c->closing)
         return;
+    if (c->tp && c->tp->closing && !c->tp_closing_done && reason != CC_CLOSE_PEER &&
+        reason != CC_CLOSE_CONNECT && reason != CC_CLOSE_SLOW) {
+        c->tp_closing_done = true;
+        c->tp->closing(c, c->tp_ctx, reason);
+        if (c->closing)
+            return;
+    }
     c->closing = true;
     c->reason = reason;
-    if (c->reading)
-        uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = false;
-    unlink_all(c);
+    /* A lingering connection keeps reading (on_read discards) and stays in the list the
+     * idle timer walks, which ends the linger. */
+    if (!c->linger) {
+        if (c->reading)
+            uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        unlink_all(c);
+    }
     if (reason != CC_CLOSE_PEER && reason != CC_CLOSE_CONNECT)
         LOG_DEBUG("event=conn_close conn=%" PRIu64 " reason=%s", c->id,
                   cc_close_reason_name(reason));
@@ -286,10 +358,8 @@ static void conn_start_write(cc_conn *c)
     }
 }
 
-static void queue_push(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
+static void queue_push_any(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
 {
-    if (c->closing)
-        return;
     out_queue *q = &c->pending;
     if (q->count == q->cap) {
         q->cap = q->cap ? q->cap * 2 : 8;
@@ -303,12 +373,34 @@ static void queue_push(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_
         memcpy(e->tail, tail, tail_len);
     c->queued += (body ? body->len : 0) + tail_len;
     mark_dirty(c);
-    if (c->queued > c->lim.out_hard) {
+    if (c->queued > c->lim.out_hard && !c->closing) {
         c->net->stats.closed_slow++;
         LOG_WARN("event=conn_slow conn=%" PRIu64 " peer=%s queued=%zu limit=%zu", c->id, c->peer,
                  c->queued, c->lim.out_hard);
         cc_conn_close(c, CC_CLOSE_SLOW);
     }
+}
+
+static void queue_push(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
+{
+    if (c->closing)
+        return;
+    queue_push_any(c, body, tail, tail_len);
+}
+
+/* A message through a transport: its frame header, then the shared body, then the tail
+ * without its newline (one message per frame needs no line end). */
+static void send_framed(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
+{
+    if (c->closing)
+        return;
+    assert(tail_len > 0 && tail[tail_len - 1] == '\n');
+    tail_len--;
+    char head[CC_CONN_HEAD_MAX];
+    size_t hl = c->tp->head(c->tp_ctx, (body ? body->len : 0) + tail_len, head);
+    assert(hl <= sizeof head);
+    queue_push(c, NULL, head, hl);
+    queue_push(c, body, tail, tail_len);
 }
 
 void cc_conn_send_open(cc_conn *c, cc_sbuf *body, const char *extra)
@@ -321,7 +413,10 @@ void cc_conn_send_open(cc_conn *c, cc_sbuf *body, const char *extra)
     else
         n = snprintf(tail, sizeof tail, "%s}\n", extra ? extra : "");
     assert(n > 0 && (size_t)n < sizeof tail);
-    queue_push(c, body, tail, (size_t)n);
+    if (c->tp && c->tp->head)
+        send_framed(c, body, tail, (size_t)n);
+    else
+        queue_push(c, body, tail, (size_t)n);
 }
 
 void cc_conn_send_buf(cc_conn *c, const cc_buf *b)
@@ -333,7 +428,65 @@ void cc_conn_send_buf(cc_conn *c, const cc_buf *b)
 
 void cc_conn_send_raw(cc_conn *c, cc_sbuf *bytes)
 {
+    /* Through a transport the bytes are one message: a trailing newline is dropped. */
+    if (c->tp && c->tp->head && bytes->len && bytes->data[bytes->len - 1] == '\n') {
+        cc_sbuf *msg = cc_sbuf_new(bytes->data, bytes->len - 1);
+        send_framed(c, msg, "\n", 1);
+        cc_sbuf_unref(msg);
+        return;
+    }
+    if (c->tp && c->tp->head) {
+        send_framed(c, bytes, "\n", 1);
+        return;
+    }
     queue_push(c, bytes, NULL, 0);
+}
+
+void cc_conn_send_wire(cc_conn *c, cc_sbuf *bytes)
+{
+    /* A connection cut for a full queue sends nothing more, and one whose socket is
+     * closing cannot. */
+    if (c->uv_closing || (c->closing && c->reason == CC_CLOSE_SLOW))
+        return;
+    queue_push_any(c, bytes, NULL, 0);
+}
+
+void cc_conn_set_transport(cc_conn *c, const cc_conn_transport *t, void *ctx)
+{
+    c->tp = t;
+    c->tp_ctx = ctx;
+    c->tp_closing_done = false;
+}
+
+int cc_conn_deliver(cc_conn *c, const char *msg, size_t len)
+{
+    if (c->closing)
+        return CC_E_CLOSED;
+    int rc = c->ops->on_line(c, msg, len);
+    if (c->closing)
+        return CC_E_CLOSED;
+    return rc;
+}
+
+void cc_conn_handover(cc_conn *c, uv_stream_t *listener)
+{
+    handover_conn = c;
+    handover_listener = listener;
+}
+
+void cc_conn_linger(cc_conn *c)
+{
+    c->linger = true;
+}
+
+cc_net *cc_conn_net(const cc_conn *c)
+{
+    return c->net;
+}
+
+size_t cc_conn_max_line(const cc_conn *c)
+{
+    return c->lim.max_line;
 }
 
 static int deliver_line(void *ctx, const char *line, size_t len)
@@ -347,6 +500,10 @@ static int deliver_line(void *ctx, const char *line, size_t len)
 
 static void conn_feed(cc_conn *c, const char *data, size_t len)
 {
+    if (c->tp) {
+        c->tp->feed(c, c->tp_ctx, data, len);
+        return;
+    }
     size_t used = 0;
     int rc = proto_framer_feed(&c->framer, data, len, deliver_line, c, &used);
     if (rc == PROTO_FRAME_PAUSE) {
@@ -372,6 +529,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     cc_conn *c = s->data;
     if (nread < 0) {
+        if (c->closing && c->linger) {
+            /* The peer's end came: nothing is left to wait for once our output is out. */
+            c->linger = false;
+            if (c->shut && !c->uv_closing)
+                conn_finish_close(c);
+            return;
+        }
         cc_conn_close(c, CC_CLOSE_PEER);
         return;
     }
@@ -418,6 +582,21 @@ static void set_peer(cc_conn *c)
 int cc_conn_accept(cc_net *net, uv_stream_t *server, const cc_conn_ops *ops,
                    const cc_conn_limits *limits, void *user, cc_conn **out)
 {
+    if (handover_conn && server == handover_listener) {
+        cc_conn *h = handover_conn;
+        handover_conn = NULL;
+        handover_listener = NULL;
+        assert(h->net == net && !h->closing);
+        h->ops = ops;
+        h->user = user;
+        if (limits) {
+            h->lim = *limits;
+            proto_framer_free(&h->framer);
+            proto_framer_init(&h->framer, h->lim.max_line);
+        }
+        *out = h;
+        return 0;
+    }
     cc_conn *c = conn_new(net, ops, limits, user);
     int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (rc < 0) {
@@ -536,6 +715,11 @@ void cc_conn_resume(cc_conn *c)
     if (!c->paused || c->closing)
         return;
     c->paused = false;
+    if (c->tp && c->tp->resume) {
+        c->tp->resume(c, c->tp_ctx);
+        if (c->paused || c->closing)
+            return;
+    }
     if (c->held.len) {
         cc_buf held = c->held;
         cc_buf_init(&c->held);

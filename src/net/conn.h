@@ -61,6 +61,7 @@ typedef struct cc_net_stats {
 struct cc_net {
     uv_loop_t *loop;
     uv_check_t flush_check;
+    uv_idle_t kick;   /* active while connections are dirty: poll must not block then */
     uv_timer_t idle_timer;
     cc_conn *dirty;   /* connections with queued output not yet flushed */
     cc_conn *all;     /* every open connection, for idle checks */
@@ -137,6 +138,69 @@ void cc_conn_resume(cc_conn *c);
 
 /** Closes the connection after flushing what is queued (best effort). */
 void cc_conn_close(cc_conn *c, enum cc_close_reason reason);
+
+/** The longest frame header a transport may put before an outbound message. */
+#define CC_CONN_HEAD_MAX 16u
+
+/**
+ * A layer between the socket and the owner's lines: HTTP before a WebSocket upgrade, and
+ * WebSocket framing after it. With a transport set, inbound bytes go to feed instead of
+ * the line framer, and every outbound open message gets the transport's frame header and
+ * loses the newline of its tail; the shared body is still queued unchanged. Without one
+ * (every TCP connection) nothing of this runs.
+ */
+typedef struct cc_conn_transport {
+    /** Inbound bytes. The transport hands each complete message to cc_conn_deliver. */
+    void (*feed)(cc_conn *c, void *ctx, const char *data, size_t len);
+    /** Input was resumed after cc_conn_pause: deliver what the transport holds. May be
+     * NULL. */
+    void (*resume)(cc_conn *c, void *ctx);
+    /** Writes the frame header of an outbound message of len bytes into head (at most
+     * CC_CONN_HEAD_MAX bytes) and returns its length. NULL: messages go out as lines. */
+    size_t (*head)(void *ctx, size_t len, char *head);
+    /** The connection is about to close for reason (not called when the peer went away
+     * or the output queue overflowed): the transport may queue a last frame with
+     * cc_conn_send_wire. Called at most once. May be NULL. */
+    void (*closing)(cc_conn *c, void *ctx, enum cc_close_reason reason);
+    /** Frees ctx once the connection is freed. May be NULL. */
+    void (*free_ctx)(void *ctx);
+} cc_conn_transport;
+
+/** Sets (or, with t NULL, removes) the connection's transport. A replaced transport's
+ * context is not freed: its owner does that. */
+void cc_conn_set_transport(cc_conn *c, const cc_conn_transport *t, void *ctx);
+
+/** Hands one message from the transport to the owner's on_line. Returns what on_line
+ * returned, or CC_E_CLOSED when the connection is closing (deliver nothing more). */
+int cc_conn_deliver(cc_conn *c, const char *msg, size_t len);
+
+/** Queues bytes of the transport itself (a handshake answer, a pong, a close frame)
+ * exactly as given, shared. Unlike the other sends it still queues while the connection
+ * is closing, so that a last frame goes out before the socket closes. */
+void cc_conn_send_wire(cc_conn *c, cc_sbuf *bytes);
+
+/**
+ * Makes the next cc_conn_accept on listener take over c instead of accepting a new
+ * socket: c gets that call's ops, limits and user pointer, and keeps its socket, its
+ * transport and its counters. This lets a connection that arrived as HTTP and was
+ * upgraded to WebSocket be given to cc_server_on_connection like a new TCP client;
+ * listener only has to carry the cc_server in its data field.
+ */
+void cc_conn_handover(cc_conn *c, uv_stream_t *listener);
+
+/**
+ * Makes the connection's close a lingering one: once everything queued is written it
+ * sends its end of the stream and discards input until the peer's end (at most 2 s)
+ * before closing the socket, so that the peer reads a last answer (an HTTP error, a
+ * WebSocket close frame) instead of a reset caused by input it was still sending.
+ */
+void cc_conn_linger(cc_conn *c);
+
+/** The networking context of a connection. */
+cc_net *cc_conn_net(const cc_conn *c);
+
+/** The connection's inbound message maximum (its max_line). */
+size_t cc_conn_max_line(const cc_conn *c);
 
 /** The seq the next server-side message will carry. */
 uint64_t cc_conn_next_seq(const cc_conn *c);

@@ -19,6 +19,8 @@
 #include "common/media.h"
 #include "net/addr.h"
 #include "net/conn.h"
+#include "net/web.h"
+#include "proto/jw.h"
 #include "proto/msg.h"
 #include "rules/rules.h"
 #include "stat/stat_agents.h"
@@ -40,6 +42,7 @@ typedef struct stat_daemon {
     stat_agents *agents;
     stat_links *links;
     stat_port *port;
+    cc_web *web; /* NULL without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
     uv_timer_t shutdown_timer;
     bool stopping;
@@ -220,6 +223,8 @@ static void shutdown_daemon(stat_daemon *d, const char *why)
     stat_links_free(d->links);
     d->links = NULL;
     stat_port_close(d->port);
+    cc_web_stop(d->web);
+    d->web = NULL;
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -257,6 +262,25 @@ static void start_signal(stat_daemon *d, uv_signal_t *h, int signum)
     uv_signal_start(h, on_signal, signum);
 }
 
+/* GET /wallboard-config.json: what the wallboard needs before it connects. */
+static int web_page(void *user, const char *path, cc_buf *body, const char **type)
+{
+    stat_daemon *d = user;
+    if (strcmp(path, "/wallboard-config.json") != 0)
+        return CC_E_NOT_FOUND;
+    cc_buf_puts(body, "{");
+    jw_kv_str(body, "serverName", d->cfg.name);
+    cc_buf_puts(body, ",\"servers\":[");
+    for (int i = 0; i < d->cfg.ixn_count; i++) {
+        if (i)
+            cc_buf_putc(body, ',');
+        jw_str(body, d->cfg.ixns[i].name);
+    }
+    cc_buf_puts(body, "]}");
+    *type = "application/json";
+    return 0;
+}
+
 static int run(stat_daemon *d)
 {
     d->loop = uv_default_loop();
@@ -275,10 +299,28 @@ static int run(stat_daemon *d)
     LOG_INFO("event=listening name=%s address=%s port=%d links=%d rules=%s", d->cfg.name,
              d->cfg.listen, port, d->cfg.ixn_count,
              d->cfg.rules_path ? d->cfg.rules_path : "(none)");
+    const char *keys[] = {"tcp", "http"};
+    int values[] = {port, 0};
+    int nports = 1;
+    static cc_web_config web_cfg;
+    if (d->cfg.http) {
+        web_cfg = (cc_web_config){.listen = d->cfg.http,
+                                  .allowed_origins = d->cfg.allowed_origins,
+                                  .server = stat_port_server(d->port),
+                                  .bundle = &cc_web_bundle_wallboard,
+                                  .page = web_page,
+                                  .page_user = d,
+                                  .idle_timeout_s = d->cfg.idle_timeout_s};
+        rc = cc_web_start(&d->web, &d->net, &web_cfg, &values[1]);
+        if (rc < 0) {
+            LOG_ERROR("event=listen_failed address=%s error=\"%s\"", d->cfg.http,
+                      rc == CC_E_CONFIG ? "bad allowed-origins" : uv_strerror(rc));
+            return 1;
+        }
+        nports = 2;
+    }
     if (d->cfg.port_file) {
-        const char *keys[] = {"tcp"};
-        int values[] = {port};
-        if (cc_write_port_file(d->cfg.port_file, keys, values, 1) != 0) {
+        if (cc_write_port_file(d->cfg.port_file, keys, values, nports) != 0) {
             LOG_ERROR("event=port_file_failed path=%s", d->cfg.port_file);
             return 1;
         }

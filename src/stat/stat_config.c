@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "net/addr.h"
+#include "net/web.h"
 #include "proto/msg.h"
 
 #define IXN_PREFIX "ixn:"
@@ -118,6 +119,17 @@ static void server_key(cfg_state *st, const char *key, const char *v)
             cfg_error(st, "server", key, "\"%s\" is not HOST:PORT", v);
         else
             set_str(&cfg->listen, v);
+    } else if (strcmp(key, "http") == 0) {
+        if (!address_ok(v))
+            cfg_error(st, "server", key, "\"%s\" is not HOST:PORT", v);
+        else
+            set_str(&cfg->http, v);
+    } else if (strcmp(key, "allowed-origins") == 0) {
+        char err[200];
+        if (cc_web_check_origins(v, err, sizeof err) != 0)
+            cfg_error(st, "server", key, "%s", err);
+        else
+            set_str(&cfg->allowed_origins, v);
     } else if (strcmp(key, "port-file") == 0) {
         if (!*v)
             cfg_error(st, "server", key, "must not be empty");
@@ -289,6 +301,8 @@ void stat_config_free(stat_config *cfg)
     free(cfg->name);
     free(cfg->listen);
     free(cfg->port_file);
+    free(cfg->http);
+    free(cfg->allowed_origins);
     free(cfg->token);
     free(cfg->rules_path);
     for (int i = 0; i < cfg->ixn_count; i++) {

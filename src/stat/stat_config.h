@@ -23,6 +23,8 @@ typedef struct stat_config {
     char *name;              /* [server] name ("stat"): serverName and clientName */
     char *listen;            /* [server] listen ("127.0.0.1:7100") */
     char *port_file;         /* [server] port-file: NULL when absent */
+    char *http;              /* [server] http: HOST:PORT of pages and /ws; NULL = none */
+    char *allowed_origins;   /* [server] allowed-origins: NULL = the daemon's own only */
     char *token;             /* [server] token ("" = none): what StatClients present */
     char *rules_path;        /* [server] rules, resolved against the config's directory;
                                 NULL = no file, every agent gets Default */

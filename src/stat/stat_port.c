@@ -232,3 +232,8 @@ void stat_port_close(stat_port *p)
     for (port_client *pc = p->clients; pc; pc = pc->next)
         cc_session_close(pc->session);
 }
+
+cc_server *stat_port_server(stat_port *p)
+{
+    return &p->server;
+}

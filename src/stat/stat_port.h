@@ -6,6 +6,7 @@
 
 #include "common/buf.h"
 #include "net/conn.h"
+#include "net/session.h"
 #include "stat/stat_agents.h"
 #include "stat/stat_config.h"
 #include "stat/stat_links.h"
@@ -19,6 +20,8 @@ stat_port *stat_port_new(cc_net *net, const stat_config *cfg, stat_agents *agent
 int stat_port_listen(stat_port *p, int *port_out);
 /** Sends a changed status to every subscriber of tenant (a stat_sink publish). */
 void stat_port_publish(stat_port *p, const char *tenant, cc_sbuf *body);
+/** The session server of the port, which the HTTP listener's /ws shares. */
+cc_server *stat_port_server(stat_port *p);
 /** Stops listening and closes every session. The port stays allocated (sessions still
  * closing refer to it) until the process exits. */
 void stat_port_close(stat_port *p);

@@ -1,0 +1,601 @@
+#include "net/web.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "net/addr.h"
+#include "net/http.h"
+#include "net/ws.h"
+#include "proto/frame.h"
+
+/* The longest allowed-origins entry, and the most entries. */
+#define ORIGIN_MAX 256u
+#define ORIGINS_MAX 32u
+/* The longest path handed to a generated page. */
+#define PAGE_PATH_MAX 256u
+/* HTTP connections get this idle timeout when the daemon sets none. */
+#define HTTP_IDLE_DEFAULT_S 30u
+/* What an HTTP connection may have queued before it is cut (pages are small). */
+#define HTTP_OUT_LIMIT (8u * 1024u * 1024u)
+/* HTTP connections (not yet upgraded) open at once; each may buffer up to 16 KiB. */
+#define HTTP_CONNS_MAX 4096u
+
+typedef struct web_http web_http;
+
+struct cc_web {
+    cc_net *net;
+    cc_web_config cfg;
+    uv_tcp_t listener;
+    /* Never initialised by libuv: only its data field (the cc_server) is read, by
+     * cc_server_on_connection when an upgraded connection is handed over. */
+    uv_tcp_t handover;
+    char origins[ORIGINS_MAX][ORIGIN_MAX];
+    size_t origin_count;
+    cc_sbuf **bodies; /* one shared body per embedded asset, made on first use */
+    cc_web_stats stats;
+    /* The listener and every connection it accepted hold a reference, so that a
+     * connection still open after cc_web_stop never sees the listener freed. */
+    size_t refs;
+    web_http *http; /* connections not (yet) upgraded, for the limit and the stop */
+    size_t http_open;
+    bool stopping;
+};
+
+/* An HTTP connection before (or instead of) an upgrade. */
+struct web_http {
+    cc_web *web;
+    cc_conn *conn;
+    cc_buf in;
+    bool done; /* answered with "Connection: close": input is ignored */
+    web_http *prev, *next;
+};
+
+/* A WebSocket connection: the transport under a cc_server session. */
+typedef struct web_ws {
+    cc_web *web;
+    cc_conn *conn;
+    cc_ws *ws;
+} web_ws;
+
+static void web_free(cc_web *w)
+{
+    size_t n = w->cfg.bundle && w->cfg.bundle->count ? w->cfg.bundle->count : 0;
+    for (size_t i = 0; i < n; i++)
+        cc_sbuf_unref(w->bodies[i]);
+    free(w->bodies);
+    free(w);
+}
+
+static void web_unref(cc_web *w)
+{
+    assert(w->refs > 0);
+    if (--w->refs == 0)
+        web_free(w);
+}
+
+static bool ieq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+/* ---- origins ---- */
+
+/* One entry: "http://host[:port]" or "https://...", nothing after the authority. */
+static bool origin_valid(const char *s, size_t n)
+{
+    size_t skip;
+    if (n > 7 && ieq(s, 7, "http://", 7))
+        skip = 7;
+    else if (n > 8 && ieq(s, 8, "https://", 8))
+        skip = 8;
+    else
+        return false;
+    for (size_t i = skip; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == ',')
+            return false;
+    }
+    return true;
+}
+
+/* Calls fn for each trimmed entry of a comma list; stops at the first failure. */
+static int each_origin(const char *list, int (*fn)(void *ctx, const char *s, size_t n), void *ctx)
+{
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        if (!e)
+            e = p + strlen(p);
+        const char *a = p, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a) {
+            int rc = fn(ctx, a, (size_t)(b - a));
+            if (rc)
+                return rc;
+        }
+        p = *e ? e + 1 : e;
+    }
+    return 0;
+}
+
+typedef struct origin_check {
+    char *err;
+    size_t err_len;
+    size_t count;
+} origin_check;
+
+static int check_one(void *ctx, const char *s, size_t n)
+{
+    origin_check *oc = ctx;
+    if (n >= ORIGIN_MAX || !origin_valid(s, n)) {
+        snprintf(oc->err, oc->err_len, "\"%.*s\" is not an origin like http://host:port",
+                 (int)(n > 80 ? 80 : n), s);
+        return CC_E_CONFIG;
+    }
+    if (++oc->count > ORIGINS_MAX) {
+        snprintf(oc->err, oc->err_len, "more than %u entries", ORIGINS_MAX);
+        return CC_E_CONFIG;
+    }
+    return 0;
+}
+
+int cc_web_check_origins(const char *list, char *err, size_t err_len)
+{
+    origin_check oc = {err, err_len, 0};
+    return each_origin(list, check_one, &oc);
+}
+
+static int add_one(void *ctx, const char *s, size_t n)
+{
+    cc_web *w = ctx;
+    assert(w->origin_count < ORIGINS_MAX && n < ORIGIN_MAX);
+    memcpy(w->origins[w->origin_count], s, n);
+    w->origins[w->origin_count][n] = '\0';
+    w->origin_count++;
+    return 0;
+}
+
+/* An upgrade from a browser must come from a listed origin, or from the daemon's own
+ * origin (the one the browser used, as the Host header says) when none are listed. */
+static bool origin_allowed(const cc_web *w, const cc_http_req *req)
+{
+    const cc_http_str *o = cc_http_get(req, "Origin");
+    if (!o)
+        return true;
+    if (w->cfg.allowed_origins) {
+        for (size_t i = 0; i < w->origin_count; i++)
+            if (ieq(o->p, o->len, w->origins[i], strlen(w->origins[i])))
+                return true;
+        return false;
+    }
+    const cc_http_str *host = cc_http_get(req, "Host");
+    if (!host || o->len != 7 + host->len || !ieq(o->p, 7, "http://", 7))
+        return false;
+    return ieq(o->p + 7, host->len, host->p, host->len);
+}
+
+/* ---- HTTP answers ---- */
+
+static void send_bytes(cc_conn *c, const char *p, size_t n)
+{
+    cc_sbuf *s = cc_sbuf_new(p, n);
+    cc_conn_send_wire(c, s);
+    cc_sbuf_unref(s);
+}
+
+/* Status line and headers; the body (shared) follows unless the request was HEAD. */
+static void respond(web_http *h, int status, const char *type, cc_sbuf *body, bool head_only,
+                    bool keep, const char *extra)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b,
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                  "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
+                  status, cc_http_reason(status), type, body ? body->len : 0, extra ? extra : "",
+                  keep ? "" : "Connection: close\r\n");
+    send_bytes(h->conn, b.data, b.len);
+    cc_buf_free(&b);
+    if (body && body->len && !head_only)
+        cc_conn_send_wire(h->conn, body);
+    h->web->stats.requests++;
+    if (status >= 400)
+        h->web->stats.errors++;
+    if (!keep) {
+        h->done = true;
+        cc_conn_linger(h->conn);
+        cc_conn_close(h->conn, CC_CLOSE_LOCAL);
+    }
+}
+
+static void respond_error(web_http *h, int status, const char *why, bool head_only, bool keep,
+                          const char *extra)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "%d %s: %s\n", status, cc_http_reason(status), why);
+    cc_sbuf *body = cc_sbuf_new(b.data, b.len);
+    cc_buf_free(&b);
+    LOG_INFO("event=http_error conn=%" PRIu64 " peer=%s status=%d why=\"%s\"", cc_conn_id(h->conn),
+             cc_conn_peer(h->conn), status, why);
+    respond(h, status, "text/plain; charset=utf-8", body, head_only, keep, extra);
+    cc_sbuf_unref(body);
+}
+
+/* ---- WebSocket sessions ---- */
+
+static int ws_on_message(void *user, const char *msg, size_t len)
+{
+    web_ws *x = user;
+    return cc_conn_deliver(x->conn, msg, len);
+}
+
+static void ws_on_write(void *user, const char *data, size_t len)
+{
+    web_ws *x = user;
+    send_bytes(x->conn, data, len);
+}
+
+static const cc_ws_ops ws_ops = {.on_message = ws_on_message, .on_write = ws_on_write};
+
+/* The stream ended on the WebSocket level (our close frame or the answer to the
+ * peer's): close the connection once the frame is out. */
+static void ws_after(web_ws *x, int rc)
+{
+    if (rc != CC_E_CLOSED || cc_conn_is_closing(x->conn))
+        return;
+    uint16_t code = cc_ws_close_code(x->ws);
+    bool peer = cc_ws_close_received(x->ws);
+    LOG_INFO("event=ws_close conn=%" PRIu64 " peer=%s code=%u by=%s", cc_conn_id(x->conn),
+             cc_conn_peer(x->conn), (unsigned)code, peer ? "peer" : "server");
+    if (peer) {
+        cc_conn_close(x->conn, CC_CLOSE_PEER);
+        return;
+    }
+    x->web->stats.ws_closed++;
+    cc_conn_linger(x->conn);
+    if (code == CC_WS_TOO_BIG) {
+        cc_conn_net(x->conn)->stats.closed_too_large++;
+        cc_conn_close(x->conn, CC_CLOSE_TOO_LARGE);
+    } else {
+        cc_conn_close(x->conn, CC_CLOSE_LOCAL);
+    }
+}
+
+static void ws_tp_feed(cc_conn *c, void *ctx, const char *data, size_t len)
+{
+    (void)c;
+    web_ws *x = ctx;
+    ws_after(x, cc_ws_feed(x->ws, data, len));
+}
+
+static void ws_tp_resume(cc_conn *c, void *ctx)
+{
+    (void)c;
+    web_ws *x = ctx;
+    ws_after(x, cc_ws_resume(x->ws));
+}
+
+static size_t ws_tp_head(void *ctx, size_t len, char *head)
+{
+    (void)ctx;
+    return cc_ws_text_header(len, head);
+}
+
+/* The session closes the connection: say why in a close frame first. */
+static void ws_tp_closing(cc_conn *c, void *ctx, enum cc_close_reason reason)
+{
+    web_ws *x = ctx;
+    uint16_t code = CC_WS_NORMAL;
+    if (reason == CC_CLOSE_IDLE)
+        code = CC_WS_GOING_AWAY;
+    else if (reason == CC_CLOSE_TOO_LARGE)
+        code = CC_WS_TOO_BIG;
+    cc_ws_close(x->ws, code);
+    cc_conn_linger(c);
+}
+
+static void ws_tp_free(void *ctx)
+{
+    web_ws *x = ctx;
+    cc_web *w = x->web;
+    cc_ws_free(x->ws);
+    free(x);
+    web_unref(w);
+}
+
+static const cc_conn_transport ws_transport = {
+    .feed = ws_tp_feed,
+    .resume = ws_tp_resume,
+    .head = ws_tp_head,
+    .closing = ws_tp_closing,
+    .free_ctx = ws_tp_free,
+};
+
+static void http_free(void *ctx)
+{
+    web_http *h = ctx;
+    cc_web *w = h->web;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        w->http = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    w->http_open--;
+    cc_buf_free(&h->in);
+    free(h);
+    web_unref(w);
+}
+
+/* Answers 101 and turns the connection into a cc_server session over WebSocket. Frees
+ * h: the caller returns at once. */
+static void upgrade(web_http *h, const cc_http_req *req, const char *accept)
+{
+    cc_web *w = h->web;
+    cc_conn *c = h->conn;
+    char head[160];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     accept);
+    assert(n > 0 && (size_t)n < sizeof head);
+    send_bytes(c, head, (size_t)n);
+    w->stats.requests++;
+    w->stats.upgrades++;
+
+    /* Frames the client sent right behind its request. */
+    size_t rest_len = h->in.len - req->head_len;
+    char *rest = rest_len ? xmalloc(rest_len) : NULL;
+    if (rest_len)
+        memcpy(rest, h->in.data + req->head_len, rest_len);
+
+    web_ws *x = xcalloc(1, sizeof *x);
+    x->web = w;
+    w->refs++;
+    x->conn = c;
+    size_t max = w->cfg.server->max_line ? w->cfg.server->max_line : PROTO_LINE_MAX_DEFAULT;
+    x->ws = cc_ws_new(&ws_ops, x, max);
+    cc_conn_set_transport(c, &ws_transport, x);
+    http_free(h);
+    LOG_INFO("event=ws_open conn=%" PRIu64 " peer=%s", cc_conn_id(c), cc_conn_peer(c));
+    cc_conn_handover(c, (uv_stream_t *)&w->handover);
+    cc_server_on_connection((uv_stream_t *)&w->handover, 0);
+    if (rest_len)
+        ws_tp_feed(c, x, rest, rest_len);
+    free(rest);
+}
+
+/* ---- HTTP requests ---- */
+
+static cc_sbuf *asset_body(cc_web *w, size_t i)
+{
+    if (!w->bodies[i])
+        w->bodies[i] = cc_sbuf_new(w->cfg.bundle->assets[i].data, w->cfg.bundle->assets[i].len);
+    return w->bodies[i];
+}
+
+static bool serve_asset(web_http *h, const cc_http_req *req, bool head_only)
+{
+    const cc_web_bundle *b = h->web->cfg.bundle;
+    if (!b)
+        return false;
+    cc_http_str path = req->path;
+    for (size_t i = 0; i < b->count; i++) {
+        const cc_web_asset *a = &b->assets[i];
+        if (strlen(a->path) == path.len && memcmp(a->path, path.p, path.len) == 0) {
+            respond(h, 200, a->type, asset_body(h->web, i), head_only, req->keep_alive, NULL);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool serve_page(web_http *h, const cc_http_req *req, bool head_only)
+{
+    cc_web *w = h->web;
+    if (!w->cfg.page || req->path.len >= PAGE_PATH_MAX)
+        return false;
+    char path[PAGE_PATH_MAX];
+    memcpy(path, req->path.p, req->path.len);
+    path[req->path.len] = '\0';
+    cc_buf body;
+    cc_buf_init(&body);
+    const char *type = "application/json";
+    if (w->cfg.page(w->cfg.page_user, path, &body, &type) != 0) {
+        cc_buf_free(&body);
+        return false;
+    }
+    cc_sbuf *s = cc_sbuf_new(body.data, body.len);
+    cc_buf_free(&body);
+    respond(h, 200, type, s, head_only, req->keep_alive, NULL);
+    cc_sbuf_unref(s);
+    return true;
+}
+
+/* Answers one complete request. Returns true when h was handed to a session (freed). */
+static bool handle(web_http *h, const cc_http_req *req)
+{
+    cc_web *w = h->web;
+    bool head_only = req->method == CC_HTTP_HEAD;
+    if (req->method == CC_HTTP_OTHER) {
+        /* Nothing here takes a body, and an unknown method may carry one: close. */
+        respond_error(h, 405, "only GET and HEAD are served", false, false, "Allow: GET, HEAD\r\n");
+        return false;
+    }
+    if (req->path.len == 3 && memcmp(req->path.p, "/ws", 3) == 0) {
+        char accept[CC_HTTP_WS_ACCEPT_LEN + 1];
+        const char *why = NULL;
+        int status = cc_http_ws_check(req, accept, &why);
+        if (status == 426) {
+            respond_error(h, 426, why, head_only, false,
+                          "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+            return false;
+        }
+        if (status) {
+            respond_error(h, status, why, head_only, false, NULL);
+            return false;
+        }
+        if (!origin_allowed(w, req)) {
+            respond_error(h, 403, "this Origin may not open a WebSocket here", false, false, NULL);
+            return false;
+        }
+        if (w->cfg.admit && w->cfg.admit(w->cfg.admit_user) != 0) {
+            respond_error(h, 503, "connection limit reached", false, false, NULL);
+            return false;
+        }
+        upgrade(h, req, accept);
+        return true;
+    }
+    if (serve_asset(h, req, head_only) || serve_page(h, req, head_only))
+        return false;
+    respond_error(h, 404, "no such page", head_only, req->keep_alive, NULL);
+    return false;
+}
+
+static void http_feed(cc_conn *c, void *ctx, const char *data, size_t len)
+{
+    (void)c;
+    web_http *h = ctx;
+    if (h->done)
+        return;
+    cc_buf_append(&h->in, data, len);
+    while (!h->done && h->in.len && !cc_conn_is_closing(h->conn)) {
+        cc_http_req req;
+        int rc = cc_http_parse(h->in.data, h->in.len, &req);
+        if (rc == CC_HTTP_MORE)
+            return;
+        if (rc != 0) {
+            respond_error(h, req.status, req.why, false, false, NULL);
+            return;
+        }
+        if (handle(h, &req))
+            return;
+        if (!h->done)
+            cc_buf_consume(&h->in, req.head_len);
+    }
+}
+
+static const cc_conn_transport http_transport = {
+    .feed = http_feed,
+    .free_ctx = http_free,
+};
+
+static int http_on_line(cc_conn *c, const char *line, size_t len)
+{
+    /* Lines only come without a transport, and an HTTP connection always has one. */
+    (void)c;
+    (void)line;
+    (void)len;
+    return CC_E_CLOSED;
+}
+
+static void http_on_close(cc_conn *c, enum cc_close_reason reason)
+{
+    (void)c;
+    (void)reason;
+}
+
+static const cc_conn_ops http_ops = {.on_line = http_on_line, .on_close = http_on_close};
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    cc_web *w = listener->data;
+    if (status < 0) {
+        LOG_WARN("event=accept_failed what=http error=%s", uv_strerror(status));
+        return;
+    }
+    cc_conn_limits lim = cc_conn_default_limits();
+    lim.out_hard = HTTP_OUT_LIMIT;
+    lim.idle_timeout_s = w->cfg.idle_timeout_s ? w->cfg.idle_timeout_s : HTTP_IDLE_DEFAULT_S;
+    lim.server_side = false;
+    web_http *h = xcalloc(1, sizeof *h);
+    h->web = w;
+    cc_buf_init(&h->in);
+    w->refs++;
+    w->http_open++;
+    h->next = w->http;
+    if (w->http)
+        w->http->prev = h;
+    w->http = h;
+    int rc = cc_conn_accept(w->net, listener, &http_ops, &lim, h, &h->conn);
+    if (rc < 0) {
+        LOG_WARN("event=accept_failed what=http error=%s", uv_strerror(rc));
+        http_free(h);
+        return;
+    }
+    cc_conn_set_transport(h->conn, &http_transport, h);
+    if (w->http_open > HTTP_CONNS_MAX)
+        respond_error(h, 503, "too many HTTP connections", false, false, NULL);
+}
+
+int cc_web_start(cc_web **out, cc_net *net, const cc_web_config *cfg, int *port_out)
+{
+    assert(cfg->server && cfg->server->net == net);
+    char err[160];
+    if (cfg->allowed_origins && cc_web_check_origins(cfg->allowed_origins, err, sizeof err)) {
+        LOG_ERROR("event=config_error what=\"%s\"", err);
+        return CC_E_CONFIG;
+    }
+    cc_web *w = xcalloc(1, sizeof *w);
+    w->net = net;
+    w->cfg = *cfg;
+    if (cfg->allowed_origins)
+        each_origin(cfg->allowed_origins, add_one, w);
+    w->bodies =
+        xcalloc(cfg->bundle && cfg->bundle->count ? cfg->bundle->count : 1, sizeof *w->bodies);
+    w->refs = 1;
+    w->handover.data = cfg->server;
+    uv_tcp_init(net->loop, &w->listener);
+    w->listener.data = w;
+    int rc = cc_listen_tcp(&w->listener, cfg->listen, on_connection, port_out);
+    if (rc < 0) {
+        cc_web_stop(w);
+        return rc;
+    }
+    LOG_INFO("event=http_listening listen=%s port=%d assets=%zu", cfg->listen, *port_out,
+             cfg->bundle ? cfg->bundle->count : (size_t)0);
+    *out = w;
+    return 0;
+}
+
+const cc_web_stats *cc_web_get_stats(const cc_web *w)
+{
+    return &w->stats;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    web_unref(h->data);
+}
+
+void cc_web_stop(cc_web *w)
+{
+    if (!w || w->stopping)
+        return;
+    w->stopping = true;
+    /* Pages in flight are cut; WebSocket sessions are the cc_server's to close. */
+    for (web_http *h = w->http; h; h = h->next)
+        cc_conn_close(h->conn, CC_CLOSE_LOCAL);
+    uv_close((uv_handle_t *)&w->listener, on_listener_closed);
+}

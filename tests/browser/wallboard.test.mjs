@@ -1,0 +1,318 @@
+// Browser test of the supervisor wallboard served by statserver (web/wallboard,
+// docs/web-wallboard.md), driven in Debian's headless Chromium.
+//
+// Two interaction servers with queues, a statserver linked to both, agents logged in and
+// handling interactions through TCP clients. Checks: the board shows every agent with its
+// per-media counts and totals; an agent going not ready with a reason changes its tile;
+// sorting and filtering; the token is remembered; a wrong token is shown in words; a
+// killed interaction server shows as disconnected and its agents as logged out. Then the
+// scale part: SCALE_AGENTS more agents (default 2,000) log in, the board subscribes to all
+// of them, a burst of changes lands within a bounded time, and each status re-renders only
+// its own tile. Takes docs/screenshot-wallboard.png (1280x800).
+import path from 'node:path';
+import { Env, parseArgs, check, waitFor, sleep, submitOk, ROOT, WALLBOARD_TOKEN } from './lib.mjs';
+
+const T = 'Resources';
+const PW = 'pw-agent';
+const SCALE_AGENTS = Number(process.env.CC_WALLBOARD_AGENTS || 2000);
+const RULES = `
+rule "Blended" {
+    voice = any >= 1;
+    chat  = chat >= 3 or voice >= 1 or (chat >= 2 and email >= 1);
+    email = email >= 2 or voice >= 1 or (email >= 1 and chat >= 1);
+}
+assign tenant "Resources" "Blended";
+`;
+const QUEUES = { 'Resources/chat-in': 'chat', 'Resources/email-in': 'email', 'Resources/voice-in': 'voice' };
+
+// The board of the screenshot: agent id -> [server, mediaList, extra setup].
+const BOARD = [];
+for (let i = 1; i <= 24; i++) {
+  const id = String(1000 + i);
+  const media = i % 4 === 0 ? { voice: 1, chat: 1 } : i % 3 === 0 ? { email: 1, chat: 1 } : { chat: 1, email: 1 };
+  BOARD.push({ id, server: i > 18 ? 'ixn-b' : 'ixn-a', media });
+}
+
+function tile(page, id) {
+  return page.locator(`[data-testid="agent-${T}/${id}"]`);
+}
+
+async function tileState(page, id) {
+  return tile(page, id).getAttribute('data-state', { timeout: 2000 });
+}
+
+async function waitTileState(page, id, state, what, timeoutMs = 8000) {
+  await waitFor(async () => (await tileState(page, id)) === state, `${what} (tile ${id} ${state})`, timeoutMs);
+  check(true, what);
+}
+
+async function text(page, testid) {
+  return page.locator(`[data-testid="${testid}"]`).first().textContent({ timeout: 2000 });
+}
+
+const args = parseArgs();
+await Env.run(args, { timeout: 280 }, async (env) => {
+  const agentsCfg = {};
+  for (const b of BOARD) agentsCfg[`${T}/${b.id}`] = PW;
+  for (let i = 0; i < SCALE_AGENTS; i++) agentsCfg[`${T}/${20000 + i}`] = PW;
+  // Thousands of idle agent connections: no idle timeout, so the test need not ping them.
+  const common = { agents: agentsCfg, queues: QUEUES, extraServer: 'idle-timeout = 0' };
+  const ixnA = await env.startIxn('ixn-a', common);
+  const ixnB = await env.startIxn('ixn-b', common);
+  const stat = await env.startStat('stat-1', { ixns: [ixnA, ixnB], rules: RULES });
+  check(!stat.fake, `the statserver serves the wallboard and /ws itself (http=${stat.httpPort} in its port file)`);
+  const ports = { 'ixn-a': ixnA.port, 'ixn-b': ixnB.port };
+
+  const desks = {};
+  for (const b of BOARD) {
+    desks[b.id] = await env.agent(ports[b.server], T, b.id, `P${b.id}`, PW, b.media);
+    desks[b.id].autoAccept();
+  }
+
+  // A realistic board: interactions routed and accepted, some agents not ready, one on
+  // do-not-disturb, two logged out again.
+  const statc = await env.statClient(stat.port);
+  await waitFor(async () => {
+    const ans = await statc.request({ message: 'RequestServerList' });
+    return ans.servers && ans.servers.every((s) => s.connected) && ans.servers.reduce((n, s) => n + s.agents, 0) === BOARD.length;
+  }, 'both interaction servers connected to the statserver with every agent', 10000);
+  const msA = await env.mediaServer(ixnA.port);
+  const msB = await env.mediaServer(ixnB.port);
+  // An ixnserver built without interactions (RequestSubmit unknown) still gets a board, with
+  // nothing held; the test says so.
+  // Two calls first: an agent on a call is full (voice blocks every media in the rules).
+  const probe = await msA.request({ message: 'RequestSubmit', tenant: T, media: 'voice', queue: 'voice-in', userData: { caller: '+33 1 23 45 67 89' } });
+  const withIxns = !(probe.message === 'EventError' && probe.errorCode === 2);
+  if (withIxns) {
+    check(probe.message === 'EventAck', 'the media server submits a call');
+    await submitOk(msA, T, 'voice', 'voice-in', { caller: '+44 20 7946 0000' });
+    await sleep(500);
+    for (let i = 0; i < 14; i++) await submitOk(msA, T, 'chat', 'chat-in', { customer: `C${i}` });
+    for (let i = 0; i < 3; i++) await submitOk(msA, T, 'email', 'email-in', { subject: `Order ${i}` });
+    for (let i = 0; i < 4; i++) await submitOk(msB, T, 'chat', 'chat-in', { customer: `B${i}` });
+  } else {
+    console.log('note: this ixnserver knows no RequestSubmit: the board holds no interactions');
+  }
+  await desks['1004'].request({ message: 'RequestNotReadyForMedia', media: 'voice', reason: { code: 1, description: 'Training' } });
+  await desks['1007'].request({ message: 'RequestNotReadyForMedia', media: 'chat', reason: { code: 2, description: 'Break' } });
+  await desks['1007'].request({ message: 'RequestNotReadyForMedia', media: 'email', reason: { code: 2, description: 'Break' } });
+  await desks['1011'].request({ message: 'RequestDoNotDisturbOn' });
+  await sleep(1500);
+
+  // ---- the page ----
+  const page = await env.page({ label: 'wallboard' });
+  await page.goto(stat.url);
+  check(await page.locator('[data-testid="token"]').isVisible(), 'the wallboard asks for the token');
+  await page.fill('[data-testid="token"]', WALLBOARD_TOKEN);
+  await page.fill('[data-testid="tenants"]', T);
+  await page.click('[data-testid="connect"]');
+  await waitFor(async () => (await page.locator('[data-testid="conn"]').getAttribute('data-state')) === 'connected', 'connected state', 8000);
+  check(true, 'the wallboard registers as StatClient and shows connected');
+  await waitFor(async () => (await page.locator('.tile').count()) === BOARD.length, `${BOARD.length} tiles`, 8000);
+  check(true, `every agent of the tenant has a tile (${BOARD.length})`);
+
+  // Per-media counts agree with the statserver's own answer.
+  const st = await statc.request({ message: 'RequestAgentStatus', tenant: T, agentId: '1001' });
+  check(st.message === 'EventAck', 'RequestAgentStatus 1001 acknowledged');
+  const status = await statc.next((m) => m.message === 'EventCurrentAgentStatus' && m.agentId === '1001');
+  const chatRow = tile(page, '1001').locator('[data-testid="media-chat"]');
+  await waitFor(async () => (await chatRow.getAttribute('data-current')) === String(status.media.chat.current), 'chat count of 1001', 5000);
+  check((await chatRow.locator('[data-testid="count"]').textContent()) === `${status.media.chat.current}/${status.media.chat.max}`,
+    `tile 1001 shows chat ${status.media.chat.current}/${status.media.chat.max} like the statserver`);
+  check(await tileState(page, '1007') === 'notready', 'agent 1007 (both media not ready) shows not ready');
+  check(await tileState(page, '1011') === 'dnd', 'agent 1011 on do-not-disturb shows DND');
+  const heldWant = withIxns ? 18 : 0;
+  await waitFor(async () => Number(await text(page, 'total-chat-held')) === heldWant, `${heldWant} chats held`, 10000);
+  check(true, `totals: all ${heldWant} chats routed, accepted and held`);
+  const states = () => page.locator('.tile').evaluateAll((ts) => ts.map((t) => t.dataset.state));
+  if (withIxns) {
+    await waitFor(async () => (await states()).includes('full'), 'a full tile', 5000);
+    check(true, 'an agent on a call is full (ready, nothing available)');
+  }
+  check((await states()).includes('ready'), 'some agent is ready with capacity left');
+
+  // Servers with connected state.
+  await waitFor(async () => (await page.locator('[data-testid="server-ixn-a"]').getAttribute('data-state')) === 'connected' &&
+    (await page.locator('[data-testid="server-ixn-b"]').getAttribute('data-state')) === 'connected', 'servers connected', 5000);
+  check(true, 'both interaction servers show connected');
+
+  // Not ready with a reason shows on the tile at once.
+  check(await tileState(page, '1002') !== 'notready', 'agent 1002 starts ready');
+  const renders0 = await page.evaluate(() => window.wallboard.stats.tileRenders);
+  await desks['1002'].request({ message: 'RequestNotReadyForMedia', media: 'chat', reason: { code: 3, description: 'Lunch' } });
+  await desks['1002'].request({ message: 'RequestNotReadyForMedia', media: 'email', reason: { code: 3, description: 'Lunch' } });
+  await waitTileState(page, '1002', 'notready', 'agent 1002 not ready (reason Lunch) turns its tile to not ready');
+  check(await tile(page, '1002').locator('[data-testid="media-chat"]').getAttribute('data-state') === 'notready', 'its chat row shows not ready');
+  const renders1 = await page.evaluate(() => window.wallboard.stats.tileRenders);
+  check(renders1 - renders0 <= 4, `two statuses re-rendered ${renders1 - renders0} tile(s), not the board`);
+  await desks['1003'].request({ message: 'RequestNotReadyForMedia', media: 'chat' });
+  await desks['1003'].request({ message: 'RequestNotReadyForMedia', media: 'email' });
+  await desks['1003'].request({ message: 'RequestCancelNotReadyForMedia', media: 'email' });
+  await waitFor(async () => (await tile(page, '1003').locator('[data-testid="media-chat"]').getAttribute('data-state')) === 'notready', '1003 chat not ready', 5000);
+  check(true, 'a change of one media shows on that media row');
+
+  // Logged-out agents stay on the board, grey.
+  const bye = desks['1023'];
+  await bye.request({ message: 'RequestNotReadyForMedia', media: 'chat' });
+  await sleep(300);
+  const out = await bye.request({ message: 'RequestAgentLogout' });
+  if (out.message === 'EventAck') await waitTileState(page, '1023', 'loggedout', 'a logged-out agent shows logged out');
+
+  // Sorting and filtering.
+  await page.selectOption('[data-testid="sort"]', 'load');
+  await sleep(300);
+  const firstLoaded = await page.evaluate(() => window.wallboard.agents.get(window.wallboard.order()[0]).agentId);
+  const loads = await page.evaluate(() => [...window.wallboard.agents.values()].map((a) => [a.agentId, a.load]));
+  const maxLoad = Math.max(...loads.map((l) => l[1]));
+  check(loads.find((l) => l[0] === firstLoaded)[1] === maxLoad, `sort "most loaded" puts a most loaded agent first (${firstLoaded})`);
+  await page.selectOption('[data-testid="sort"]', 'state');
+  await sleep(300);
+  const byState = await page.evaluate(() => window.wallboard.order().map((k) => window.wallboard.agents.get(k).state));
+  const rank = { ready: 0, full: 1, notready: 2, dnd: 3, loggedout: 4 };
+  check(byState.every((x, i) => i === 0 || rank[byState[i - 1]] <= rank[x]), `sort "state" orders ready, full, not ready, DND, logged out (${[...new Set(byState)].join(', ')})`);
+  await page.selectOption('[data-testid="sort"]', 'id');
+  await page.fill('[data-testid="filter-agent"]', '101');
+  const shown = async () => [await page.locator('.tile').count(), Number(await text(page, 'count-shown'))];
+  await waitFor(async () => (await shown()).every((n) => n === 10), 'filter 101 leaves 1010..1019', 3000);
+  check(true, 'the agent filter "101" shows the 10 agents 1010..1019');
+  await page.fill('[data-testid="filter-agent"]', '');
+  await page.selectOption('[data-testid="filter-media"]', 'voice');
+  const voiceAgents = BOARD.filter((b) => 'voice' in b.media).length;
+  await waitFor(async () => (await shown()).every((n) => n === voiceAgents), 'media filter voice', 3000);
+  check(true, `the media filter "voice" shows the ${voiceAgents} agents with voice`);
+  await page.selectOption('[data-testid="filter-media"]', '');
+  await waitFor(async () => (await shown()).every((n) => n === BOARD.length), 'filter cleared', 3000);
+
+  await sleep(2200); // one more server-list round, so the board is settled for the picture
+  await page.locator('[data-testid="filter-agent"]').blur();
+  // The totals agree with the statserver's own statuses of every agent of the tenant.
+  const sub = await env.statClient(stat.port);
+  check((await sub.request({ message: 'RequestSubscribeAgentStatus', tenants: [T] })).message === 'EventAck', 'a TCP StatClient subscribes too');
+  await sub.next((m) => m.message === 'EventAgentStatusSnapshotDone', 5000);
+  const want = {};
+  for (const m of sub.queue.filter((x) => x.message === 'EventCurrentAgentStatus' && x.loggedIn)) {
+    for (const [k, v] of Object.entries(m.media)) {
+      want[k] = want[k] || [0, 0, 0];
+      want[k][0] += v.ready ? 1 : 0;
+      want[k][1] += v.current;
+      want[k][2] += v.available;
+    }
+  }
+  sub.close();
+  for (const [k, v] of Object.entries(want)) {
+    const got = [];
+    for (const f of ['ready', 'held', 'left']) got.push(Number(await text(page, `total-${k}-${f}`)));
+    check(got.join() === v.join(), `totals of ${k} (ready, held, left) are ${got.join(', ')}, as the statserver's statuses say (${v.join(', ')})`);
+  }
+  await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshot-wallboard.png') });
+  check(true, 'took docs/screenshot-wallboard.png (1280x800)');
+
+  // The token is remembered: a reload connects with no typing.
+  await page.reload();
+  await waitFor(async () => (await page.locator('[data-testid="conn"]').getAttribute('data-state')) === 'connected', 'reconnect after reload', 8000);
+  // The agent that logged out is no longer known to the statserver, so a new board has no
+  // tile for it.
+  await waitFor(async () => (await page.locator('.tile').count()) === BOARD.length - 1, 'tiles after reload', 8000);
+  check(true, 'after a reload the remembered token connects again and the board fills');
+
+  // A wrong token is said in words.
+  const bad = await env.page({ label: 'badtoken' });
+  await bad.goto(stat.url);
+  await bad.fill('[data-testid="token"]', 'not-the-token');
+  await bad.click('[data-testid="connect"]');
+  await waitFor(async () => await bad.locator('[data-testid="banner"]').isVisible(), 'error banner', 5000);
+  const banner = await bad.locator('[data-testid="banner"]').textContent();
+  check(/refused/i.test(banner) && /token/i.test(banner), `a wrong token shows an error in words: "${banner}"`);
+  await bad.context().close();
+
+  // An interaction server killed shows disconnected, and its agents logged out.
+  await ixnB.kill('SIGKILL');
+  await waitFor(async () => (await page.locator('[data-testid="server-ixn-b"]').getAttribute('data-state')) === 'disconnected', 'ixn-b disconnected', 8000);
+  check(true, 'the killed interaction server ixn-b shows disconnected');
+  check((await page.locator('[data-testid="server-ixn-a"]').getAttribute('data-state')) === 'connected', 'ixn-a still shows connected');
+  await waitTileState(page, '1019', 'loggedout', 'an agent of ixn-b only shows logged out');
+  await ixnB.restart();
+  await waitFor(async () => (await page.locator('[data-testid="server-ixn-b"]').getAttribute('data-state')) === 'connected', 'ixn-b back', 15000);
+  check(true, 'the restarted ixn-b shows connected again');
+
+  // The statserver restarted under the page: a banner, then the board comes back by itself.
+  const connectsBefore = await page.evaluate(() => window.wallboard.stats.connects);
+  await stat.kill('SIGKILL');
+  await waitFor(async () => (await page.locator('[data-testid="conn"]').getAttribute('data-state')) === 'disconnected', 'disconnected state', 5000);
+  const lostText = await page.locator('[data-testid="banner"]').textContent();
+  check(/lost/i.test(lostText) && /reconnecting/i.test(lostText), `the statserver gone, the board says so: "${lostText}"`);
+  check((await page.locator('.tile').count()) > 0, 'the tiles stay while the board is disconnected');
+  await stat.restart();
+  await waitFor(async () => (await page.evaluate(() => window.wallboard.stats.connects)) > connectsBefore &&
+    (await page.locator('[data-testid="conn"]').getAttribute('data-state')) === 'connected', 'reconnected', 15000);
+  check(await page.locator('[data-testid="banner"]').isHidden(), 'the statserver back, the board reconnects by itself and the banner goes');
+  await waitTileState(page, '1002', 'notready', 'after the reconnect the board is up to date (1002 still not ready)');
+
+  // ---- scale: SCALE_AGENTS more agents, a burst of changes ----
+  const t0 = Date.now();
+  const many = [];
+  const BATCH = 200;
+  for (let i = 0; i < SCALE_AGENTS; i += BATCH) {
+    const part = [];
+    for (let j = i; j < Math.min(i + BATCH, SCALE_AGENTS); j++) {
+      part.push(env.agent(ixnA.port, T, String(20000 + j), `P${20000 + j}`, PW, { chat: 1, email: 1 }));
+    }
+    many.push(...(await Promise.all(part)));
+  }
+  console.log(`info: ${SCALE_AGENTS} agents logged in over TCP in ${Date.now() - t0} ms`);
+  const total = BOARD.length - 1 + SCALE_AGENTS;
+  const t1 = Date.now();
+  await waitFor(async () => (await page.evaluate(() => window.wallboard.order().length)) === total, `${total} agents on the board`, 60000, 200);
+  check(true, `the board has all ${total} agents (live, ${Date.now() - t1} ms after the logins)`);
+  check(Number(await text(page, 'count-agents')) === total, `it says so: ${total} agents`);
+  const inDom = await page.locator('.tile').count();
+  check(inDom < 400, `the board is virtual: ${inDom} tiles in the DOM for ${total} agents`);
+
+  // A fresh subscription of the whole tenant: snapshot to full board.
+  // Only the agents of ixn-a are still logged in: those of ixn-b went with its kill.
+  const known = BOARD.filter((b) => b.server === 'ixn-a').length + SCALE_AGENTS;
+  const big = await env.page({ label: 'big' });
+  const t2 = Date.now();
+  await big.goto(stat.url);
+  await big.fill('[data-testid="token"]', WALLBOARD_TOKEN);
+  await big.fill('[data-testid="tenants"]', T);
+  await big.click('[data-testid="connect"]');
+  await big.waitForFunction((n) => window.wallboard.order().length === n && window.wallboard.stats.snapshotDone > 0, known, { timeout: 60000, polling: 200 });
+  check(true, `a new wallboard gets the snapshot of ${known} agents and draws them in ${Date.now() - t2} ms`);
+
+  // Burst: half of the new agents go not ready with a reason, pipelined as fast as TCP goes.
+  const burst = many.slice(0, Math.floor(SCALE_AGENTS / 2));
+  const before = await big.evaluate(() => ({ ...window.wallboard.stats }));
+  await big.evaluate(() => { window.wallboard.stats.maxFrameMs = 0; });
+  const t3 = Date.now();
+  await Promise.all(burst.map((c) => c.request({ message: 'RequestNotReadyForMedia', media: 'chat', reason: { code: 4, description: 'Meeting' } }, 30000)));
+  await Promise.all(burst.map((c) => c.request({ message: 'RequestNotReadyForMedia', media: 'email', reason: { code: 4, description: 'Meeting' } }, 30000)));
+  const ids = burst.map((_, k) => String(20000 + k));
+  await big.waitForFunction((list) => list.every((id) => window.wallboard.agents.get(`Resources/${id}`).state === 'notready'), ids, { timeout: 60000, polling: 100 });
+  const landed = Date.now() - t3;
+  await sleep(100); // the frame that draws the last of them
+  const onScreen = await big.evaluate((list) => {
+    const set = new Set(list);
+    const ts = [...document.querySelectorAll('.tile')].filter((t) => set.has(t.dataset.agentId));
+    return [ts.length, ts.filter((t) => t.dataset.state === 'notready').length];
+  }, ids);
+  check(onScreen[0] > 0 && onScreen[0] === onScreen[1], `every tile on screen of the burst's agents shows not ready (${onScreen[1]} of ${onScreen[0]})`);
+  const after = await big.evaluate(() => ({ ...window.wallboard.stats }));
+  const statuses = after.statuses - before.statuses;
+  const renders = after.tileRenders - before.tileRenders;
+  console.log(`info: burst of ${burst.length * 2} changes: ${statuses} statuses, ${renders} tile renders, ${after.frames - before.frames} frames, longest frame ${after.maxFrameMs.toFixed(1)} ms, all landed in ${landed} ms`);
+  check(landed < 30000, `the burst of ${burst.length * 2} changes lands on the board in ${landed} ms (< 30 s)`);
+  check(renders <= statuses, `each status re-renders at most its own tile (${renders} renders for ${statuses} statuses, board of ${known})`);
+  check(after.tilesCreated === before.tilesCreated, 'no tile is created again');
+  check(after.maxFrameMs < 250, `the longest frame of the burst took ${after.maxFrameMs.toFixed(1)} ms (< 250 ms)`);
+  const ready = Number(await big.locator('[data-testid="total-chat-ready"]').textContent());
+  const expectReady = await big.evaluate(() => [...window.wallboard.agents.values()].filter((a) => a.loggedIn && a.media.chat && a.media.chat.ready).length);
+  check(ready === expectReady, `the chat total says ${ready} agents ready, as many as the board's agents`);
+
+  // Scrolling to the end brings the last agent's tile.
+  const lastKey = await big.evaluate(() => window.wallboard.order().at(-1));
+  await big.evaluate(() => { const b = document.querySelector('[data-testid="board"]'); b.scrollTop = b.scrollHeight; });
+  await waitFor(async () => (await big.locator(`[data-testid="agent-${lastKey}"]`).count()) === 1, 'the last tile after scrolling', 5000);
+  check(true, `scrolled to the end, the board shows the last agent ${lastKey}`);
+  for (const c of many) c.close();
+});

@@ -1,0 +1,849 @@
+// Supervisor wallboard: a StatClient of the statserver over WebSocket (GET /ws), speaking
+// the wire protocol of docs/protocol.md. It subscribes to the agent statuses of the chosen
+// tenants and shows one tile per agent, totals per media and the interaction servers.
+//
+// Built to stay fluid with 10,000 agents: a message only updates the agent's record and
+// marks it dirty; once per animation frame the dirty tiles that are on screen (and nothing
+// else) are written to the DOM. The board is virtual: only the tiles in and near the
+// visible part of the board exist, placed absolutely by this script on a grid of
+// fixed-size cells, so the DOM holds a few hundred tiles whatever the number of agents.
+// Totals are kept incrementally, and sort keys that change with load re-sort at most once
+// per RESORT_MS so tiles do not jump on every event.
+'use strict';
+
+(() => {
+  const STORE_TOKEN = 'cc.wallboard.token';
+  const STORE_TENANTS = 'cc.wallboard.tenants';
+  const SERVER_LIST_MS = 2000;
+  const BACKOFF_MIN_MS = 100;
+  const BACKOFF_MAX_MS = 5000;
+  // While a snapshot arrives, the board re-sorts at most this often (new agents appear).
+  const SNAPSHOT_SORT_MS = 250;
+  // Rows of tiles kept beyond the visible ones, above and below, for smooth scrolling.
+  const OVERSCAN_ROWS = 2;
+  // Re-sorting by load or state at most this often, so tiles do not jump on every event.
+  const RESORT_MS = 1000;
+  // The protocol's default line maximum: a longer message is not sent.
+  const MAX_MESSAGE = 65536;
+  // Tile geometry in CSS pixels; style.css sizes the tile's content to fit TILE_H.
+  const TILE_H = 120;
+  const TILE_MIN_W = 150;
+  const GAP = 8;
+  const STATE_ORDER = { ready: 0, full: 1, notready: 2, dnd: 3, loggedout: 4 };
+  const STATE_LABEL = { ready: 'Ready', full: 'Full', notready: 'Not ready', dnd: 'DND', loggedout: 'Logged out' };
+  const ERROR_WORDS = {
+    4: 'the statserver expected a registration first',
+    5: 'the statserver refused the token (check the token field)',
+    12: 'the statserver has reached a limit (connections or rate)',
+    14: 'the statserver cannot do that right now',
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+  // ---- state ----
+
+  /** key "tenant/agentId" -> agent record; see newAgent(). */
+  const agents = new Map();
+  /** media -> {ready, held, left, max} over logged-in agents, kept incrementally. */
+  const totals = new Map();
+  const mediaSeen = new Set();
+  const dirty = new Set();
+  let frameScheduled = false;
+  let laterTimer = null;
+  let newAgents = false;
+  let orderDirty = false;
+  let filterDirty = false;
+  let placeDirty = false;
+  let viewDirty = false;
+  /** Every agent, in sort order (as of the last applyOrder()). */
+  let sorted = [];
+  /** The agents the filters let through, in sort order: the board's cells. */
+  let view = [];
+  /** Agents that have a tile in the DOM now. */
+  const live = new Set();
+  const layout = { cols: 0, tw: 0 };
+  let lastSort = 0;
+  let loggedInCount = 0;
+  let tenantsShown = new Set();
+
+  // Instrumentation read by the browser tests (tests/browser/wallboard.test.mjs): what the
+  // page did, so a test can prove that one status updates one tile and not the board.
+  const stats = {
+    messages: 0, statuses: 0, frames: 0, tileRenders: 0, tilesCreated: 0, resorts: 0,
+    maxFrameMs: 0, lastFrameMs: 0, snapshotDone: 0, connects: 0,
+  };
+  window.wallboard = {
+    stats,
+    agents,
+    /** The keys ("tenant/agentId") of the tiles shown, in board order. */
+    order: () => view.map((a) => a.key),
+  };
+
+  // ---- connection ----
+
+  let ws = null;
+  let connGen = 0;
+  let seq = 0;
+  let ref = 0;
+  const pending = new Map();
+  let serverTimer = null;
+  let pingTimer = null;
+  let reconnectTimer = null;
+  let backoff = BACKOFF_MIN_MS;
+  let wantConnected = false;
+  let lastSent = 0;
+  let idleTimeoutS = 30;
+  /** Agents seen in the snapshot of the current subscription (null outside one). */
+  let snapshotKeys = null;
+
+  function setConn(state, text) {
+    const el = document.querySelector('[data-testid="conn"]');
+    el.dataset.state = state;
+    el.querySelector('[data-testid="conn-text"]').textContent = text;
+  }
+
+  function showBanner(text, kind) {
+    const b = $('banner');
+    if (!text) {
+      b.hidden = true;
+      b.textContent = '';
+      return;
+    }
+    b.hidden = false;
+    b.dataset.kind = kind || 'error';
+    b.textContent = text;
+  }
+
+  function send(obj) {
+    const text = JSON.stringify(obj);
+    if (text.length > MAX_MESSAGE || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(text);
+    lastSent = Date.now();
+    return true;
+  }
+
+  /** Sends a request; onAnswer(msg) gets its EventAck or EventError. */
+  function request(obj, onAnswer) {
+    const id = ++ref;
+    pending.set(id, onAnswer || (() => {}));
+    send({ ...obj, referenceId: id });
+  }
+
+  function errorText(m) {
+    const words = ERROR_WORDS[m.errorCode];
+    const what = m.errorDescription ? `: ${m.errorDescription}` : '';
+    return `${words ? words[0].toUpperCase() + words.slice(1) : 'Error'} (${m.errorName || 'error ' + m.errorCode}${what}).`;
+  }
+
+  function stopTimers() {
+    clearInterval(serverTimer);
+    clearInterval(pingTimer);
+    serverTimer = null;
+    pingTimer = null;
+  }
+
+  function connect() {
+    const token = $('token').value;
+    const tenants = $('tenants').value.split(',').map((t) => t.trim()).filter((t) => t);
+    try {
+      localStorage.setItem(STORE_TOKEN, token);
+      localStorage.setItem(STORE_TENANTS, tenants.join(', '));
+    } catch (e) {
+      // Private windows may refuse storage; the board still works for this visit.
+    }
+    const newSet = new Set(tenants);
+    if (newSet.size !== tenantsShown.size || [...newSet].some((t) => !tenantsShown.has(t))) clearBoard();
+    tenantsShown = newSet;
+    wantConnected = true;
+    backoff = BACKOFF_MIN_MS;
+    open(token, tenants);
+  }
+
+  function open(token, tenants) {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (ws) {
+      const old = ws;
+      ws = null;
+      old.onclose = null;
+      old.close();
+    }
+    stopTimers();
+    pending.clear();
+    seq = 0;
+    ref = 0;
+    snapshotKeys = null;
+    const gen = ++connGen;
+    setConn('connecting', 'Connecting…');
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let sock;
+    try {
+      sock = new WebSocket(`${proto}//${location.host}/ws`);
+    } catch (e) {
+      lost(`Cannot open the connection: ${e.message}`);
+      return;
+    }
+    ws = sock;
+    sock.onopen = () => {
+      if (gen !== connGen) return;
+      request({ message: 'RequestRegisterClient', clientName: 'wallboard', clientType: 'StatClient', token }, (m) => {
+        if (m.message !== 'EventAck') {
+          // A refused token will be refused again: wait for the supervisor to fix it.
+          wantConnected = false;
+          setConn('error', 'Refused');
+          showBanner(`Registration refused. ${errorText(m)}`);
+          sock.close();
+          return;
+        }
+        if (Number.isInteger(m.idleTimeout) && m.idleTimeout > 0) idleTimeoutS = m.idleTimeout;
+        stats.connects++;
+        backoff = BACKOFF_MIN_MS;
+        setConn('connected', `Connected to ${m.serverName || 'statserver'}`);
+        showBanner('');
+        subscribe(tenants);
+        pollServers();
+        serverTimer = setInterval(pollServers, SERVER_LIST_MS);
+        pingTimer = setInterval(() => {
+          if (Date.now() - lastSent >= (idleTimeoutS * 1000) / 3) request({ message: 'RequestPing' });
+        }, 1000);
+      });
+    };
+    sock.onmessage = (ev) => {
+      if (gen !== connGen) return;
+      onMessage(ev.data);
+    };
+    sock.onclose = (ev) => {
+      if (gen !== connGen) return;
+      ws = null;
+      stopTimers();
+      if (wantConnected) lost(`Connection to the statserver lost${ev.code ? ` (close code ${ev.code})` : ''}.`);
+      else if (document.querySelector('[data-testid="conn"]').dataset.state !== 'error') setConn('idle', 'Not connected');
+    };
+  }
+
+  /** The connection dropped: the board stays, marked stale, and a new connection is tried
+   *  with exponential backoff. */
+  function lost(why) {
+    stopTimers();
+    markServersUnknown();
+    const wait = backoff;
+    backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    setConn('disconnected', 'Disconnected');
+    showBanner(`${why} Reconnecting in ${(wait / 1000).toFixed(1)} s…`, 'warn');
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(() => {
+      if (!wantConnected) return;
+      const tenants = [...tenantsShown];
+      open($('token').value, tenants);
+    }, wait);
+  }
+
+  function reconnectSoon(why) {
+    if (ws) {
+      const old = ws;
+      ws = null;
+      old.onclose = null;
+      old.close();
+    }
+    lost(why);
+  }
+
+  function subscribe(tenants) {
+    const req = { message: 'RequestSubscribeAgentStatus' };
+    if (tenants.length) req.tenants = tenants;
+    snapshotKeys = new Set();
+    request(req, (m) => {
+      if (m.message !== 'EventAck') showBanner(`Subscription refused. ${errorText(m)}`);
+    });
+  }
+
+  function pollServers() {
+    request({ message: 'RequestServerList' }, (m) => {
+      if (m.message === 'EventAck' && Array.isArray(m.servers)) renderServers(m.servers);
+    });
+  }
+
+  function onMessage(text) {
+    let m;
+    try {
+      m = JSON.parse(text);
+    } catch (e) {
+      reconnectSoon('The statserver sent a message that is not JSON.');
+      return;
+    }
+    if (!m || typeof m !== 'object') return;
+    stats.messages++;
+    // Every server message carries seq 1, 2, 3 …; a gap means a message was lost, and
+    // the protocol says to reconnect.
+    if (m.seq !== seq + 1) {
+      reconnectSoon(`Message sequence broken (got ${m.seq} after ${seq}).`);
+      return;
+    }
+    seq = m.seq;
+    switch (m.message) {
+      case 'EventAck':
+      case 'EventError': {
+        const h = pending.get(m.referenceId);
+        if (h) {
+          pending.delete(m.referenceId);
+          h(m);
+        } else if (m.message === 'EventError') {
+          showBanner(errorText(m));
+        }
+        break;
+      }
+      case 'EventCurrentAgentStatus':
+        onStatus(m);
+        break;
+      case 'EventAgentStatusSnapshotDone':
+        onSnapshotDone();
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---- agents ----
+
+  function newAgent(key, tenant, agentId) {
+    return {
+      key, tenant, agentId, placeId: '', loggedIn: false, dnd: false,
+      media: {}, // media -> {ready, current, max, available}
+      state: 'loggedout', load: 0, held: 0,
+      num: /^[0-9]{1,15}$/.test(agentId) ? Number(agentId) : NaN,
+      el: null, rows: null, pos: -1, hidden: true,
+    };
+  }
+
+  function num(v) {
+    return Number.isFinite(v) && v >= 0 ? v : 0;
+  }
+
+  function agentState(a) {
+    if (!a.loggedIn) return 'loggedout';
+    if (a.dnd) return 'dnd';
+    let ready = false;
+    let avail = false;
+    for (const k in a.media) {
+      const v = a.media[k];
+      if (v.ready) {
+        ready = true;
+        if (v.available > 0) avail = true;
+      }
+    }
+    if (!ready) return 'notready';
+    return avail ? 'ready' : 'full';
+  }
+
+  function mediaState(a, v) {
+    if (!a.loggedIn) return 'loggedout';
+    if (!v.ready) return 'notready';
+    if (a.dnd) return 'dnd';
+    return v.available > 0 ? 'ready' : 'full';
+  }
+
+  /** Adds (sign 1) or removes (sign -1) an agent's share of the totals. */
+  function account(a, sign) {
+    if (!a.loggedIn) return;
+    loggedInCount += sign;
+    for (const k in a.media) {
+      const v = a.media[k];
+      let t = totals.get(k);
+      if (!t) {
+        t = { ready: 0, held: 0, left: 0, max: 0 };
+        totals.set(k, t);
+      }
+      t.ready += sign * (v.ready ? 1 : 0);
+      t.held += sign * v.current;
+      t.left += sign * v.available;
+      t.max += sign * v.max;
+    }
+  }
+
+  function onStatus(m) {
+    stats.statuses++;
+    if (typeof m.tenant !== 'string' || typeof m.agentId !== 'string') return;
+    const key = `${m.tenant}/${m.agentId}`;
+    let a = agents.get(key);
+    const isNew = !a;
+    if (isNew) {
+      a = newAgent(key, m.tenant, m.agentId);
+      agents.set(key, a);
+      newAgents = true;
+    }
+    if (snapshotKeys) snapshotKeys.add(key);
+    account(a, -1);
+    const oldState = a.state;
+    const oldLoad = a.load;
+    a.loggedIn = m.loggedIn === true;
+    a.dnd = m.dnd === true;
+    if (typeof m.placeId === 'string') a.placeId = m.placeId;
+    const media = {};
+    let cur = 0;
+    let max = 0;
+    if (m.media && typeof m.media === 'object') {
+      for (const k of Object.keys(m.media)) {
+        const v = m.media[k] || {};
+        media[k] = { ready: v.ready === true, current: num(v.current), max: num(v.max), available: num(v.available) };
+        cur += media[k].current;
+        max += media[k].max;
+        if (!mediaSeen.has(k)) addMediaOption(k);
+      }
+    }
+    a.media = media;
+    a.held = cur;
+    a.load = max > 0 ? cur / max : 0;
+    a.state = agentState(a);
+    account(a, 1);
+    if (a.state !== oldState || a.load !== oldLoad) orderDirty = orderDirty || sortKey() !== 'id';
+    markDirty(a);
+  }
+
+  function onSnapshotDone() {
+    stats.snapshotDone++;
+    // Agents on the board that the new subscription's snapshot did not list are no
+    // longer known to the statserver: they logged out while the board was away.
+    if (snapshotKeys) {
+      for (const a of agents.values()) {
+        if (!snapshotKeys.has(a.key) && a.loggedIn) {
+          account(a, -1);
+          a.loggedIn = false;
+          a.state = 'loggedout';
+          a.media = {};
+          a.held = 0;
+          a.load = 0;
+          account(a, 1);
+          orderDirty = orderDirty || sortKey() !== 'id';
+          markDirty(a);
+        }
+      }
+    }
+    snapshotKeys = null;
+    schedule();
+  }
+
+  function clearBoard() {
+    agents.clear();
+    totals.clear();
+    dirty.clear();
+    loggedInCount = 0;
+    live.clear();
+    $('canvas').textContent = '';
+    sorted = [];
+    view = [];
+    $('totals-body').textContent = '';
+    viewDirty = true;
+    schedule();
+  }
+
+  // ---- rendering ----
+
+  function markDirty(a) {
+    dirty.add(a);
+    schedule();
+  }
+
+  function schedule() {
+    if (frameScheduled) return;
+    frameScheduled = true;
+    requestAnimationFrame(frame);
+  }
+
+  /** A frame after ms (one pending at a time), for work that waits for its throttle. */
+  function scheduleLater(ms) {
+    if (laterTimer) return;
+    laterTimer = setTimeout(() => {
+      laterTimer = null;
+      schedule();
+    }, ms);
+  }
+
+  function frame() {
+    frameScheduled = false;
+    const t0 = performance.now();
+    stats.frames++;
+    const filtering = filterActive();
+    for (const a of dirty) {
+      if (filtering || a.pos === -1) updateHidden(a);
+      if (a.el) renderTile(a);
+    }
+    dirty.clear();
+    if (filterDirty) {
+      filterDirty = false;
+      for (const a of agents.values()) updateHidden(a);
+    }
+    const now = Date.now();
+    if (newAgents) {
+      // New agents must get a cell; during a big snapshot that is batched.
+      if (!snapshotKeys || now - lastSort >= SNAPSHOT_SORT_MS) {
+        newAgents = false;
+        orderDirty = true;
+        lastSort = 0;
+      } else {
+        scheduleLater(SNAPSHOT_SORT_MS);
+      }
+    }
+    if (orderDirty && (sortKey() === 'id' || now - lastSort >= RESORT_MS)) {
+      applyOrder();
+      lastSort = now;
+    } else if (orderDirty) {
+      scheduleLater(RESORT_MS - (now - lastSort));
+    }
+    if (viewDirty) {
+      viewDirty = false;
+      view = sorted.filter((a) => !a.hidden);
+      placeDirty = true;
+    }
+    if (placeDirty) placeTiles();
+    renderTotals();
+    const ms = performance.now() - t0;
+    stats.lastFrameMs = ms;
+    if (ms > stats.maxFrameMs) stats.maxFrameMs = ms;
+  }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function createTile(a) {
+    stats.tilesCreated++;
+    const t = el('div', 'tile');
+    t.dataset.testid = `agent-${a.key}`;
+    t.dataset.tenant = a.tenant;
+    t.dataset.agentId = a.agentId;
+    t.title = `${a.tenant} / ${a.agentId}`;
+    const head = el('div', 'head');
+    head.appendChild(el('span', 'id', a.agentId));
+    const place = el('span', 'place');
+    head.appendChild(place);
+    t.appendChild(head);
+    const st = el('div', 'state');
+    st.dataset.testid = 'state';
+    t.appendChild(st);
+    const list = el('div', 'media');
+    t.appendChild(list);
+    a.el = t;
+    a.stateEl = st;
+    a.placeEl = place;
+    a.listEl = list;
+    a.rows = new Map();
+    a.shown = {};
+  }
+
+  /** Writes one agent's record into its tile, touching only what changed. */
+  function renderTile(a) {
+    stats.tileRenders++;
+    const s = a.shown;
+    if (s.state !== a.state) {
+      a.el.dataset.state = a.state;
+      a.stateEl.textContent = STATE_LABEL[a.state];
+      s.state = a.state;
+    }
+    if (s.placeId !== a.placeId) {
+      a.placeEl.textContent = a.placeId;
+      s.placeId = a.placeId;
+    }
+    for (const [k, row] of a.rows) {
+      if (!(k in a.media)) {
+        row.el.remove();
+        a.rows.delete(k);
+      }
+    }
+    const names = Object.keys(a.media).sort();
+    let prev = null;
+    for (const k of names) {
+      const v = a.media[k];
+      let row = a.rows.get(k);
+      if (!row) {
+        row = createRow(k);
+        a.rows.set(k, row);
+        if (prev) prev.el.after(row.el);
+        else a.listEl.prepend(row.el);
+      }
+      prev = row;
+      const ms = mediaState(a, v);
+      const count = `${v.current}/${v.max}`;
+      if (row.state !== ms) {
+        row.el.dataset.state = ms;
+        row.state = ms;
+      }
+      if (row.count !== count) {
+        row.countEl.textContent = count;
+        row.el.dataset.current = String(v.current);
+        row.el.dataset.max = String(v.max);
+        row.fill.style.width = `${v.max > 0 ? Math.min(100, (100 * v.current) / v.max) : 0}%`;
+        row.count = count;
+      }
+      if (row.available !== v.available) {
+        row.el.dataset.available = String(v.available);
+        row.available = v.available;
+      }
+      if (row.ready !== v.ready) {
+        row.el.dataset.ready = String(v.ready);
+        row.ready = v.ready;
+      }
+      const title = `${k}: ${v.ready ? 'ready' : 'not ready'}, ${v.current} of ${v.max}, ${v.available} available`;
+      if (row.title !== title) {
+        row.el.title = title;
+        row.title = title;
+      }
+    }
+  }
+
+  function createRow(k) {
+    const r = el('div', 'm');
+    r.dataset.testid = `media-${k}`;
+    r.dataset.media = k;
+    r.appendChild(el('span', 'name', k));
+    const bar = el('span', 'bar');
+    const fill = el('span', 'fill');
+    bar.appendChild(fill);
+    r.appendChild(bar);
+    const count = el('span', 'count');
+    count.dataset.testid = 'count';
+    r.appendChild(count);
+    return { el: r, fill, countEl: count, state: null, count: null, available: null, ready: null, title: null };
+  }
+
+  function sortKey() {
+    return $('sort').value;
+  }
+
+  function compare(kind) {
+    // Numeric ids, the common case, compare as numbers; the collator is much slower.
+    const byId = (x, y) => {
+      if (!Number.isNaN(x.num) && !Number.isNaN(y.num) && x.num !== y.num) return x.num - y.num;
+      return collator.compare(x.agentId, y.agentId) || collator.compare(x.tenant, y.tenant);
+    };
+    if (kind === 'load') return (x, y) => (y.load - x.load) || (y.held - x.held) || byId(x, y);
+    if (kind === 'state') return (x, y) => (STATE_ORDER[x.state] - STATE_ORDER[y.state]) || byId(x, y);
+    return byId;
+  }
+
+  function applyOrder() {
+    orderDirty = false;
+    stats.resorts++;
+    sorted = [...agents.values()];
+    sorted.sort(compare(sortKey()));
+    viewDirty = true;
+  }
+
+  /** Gives the cells in and near the visible part of the board their tiles: creates the
+   *  tiles that scrolled (or sorted) into it, removes those that left, and writes the
+   *  position of only the tiles that moved (all of them when the width changed). */
+  function placeTiles() {
+    placeDirty = false;
+    const board = $('board');
+    const canvas = $('canvas');
+    const w = Math.max(TILE_MIN_W, canvas.clientWidth);
+    const cols = Math.max(1, Math.floor((w + GAP) / (TILE_MIN_W + GAP)));
+    const tw = Math.floor((w + GAP) / cols - GAP);
+    let force = false;
+    if (cols !== layout.cols || tw !== layout.tw) {
+      layout.cols = cols;
+      layout.tw = tw;
+      board.style.setProperty('--tw', `${tw}px`);
+      force = true;
+    }
+    const rowH = TILE_H + GAP;
+    const top = Math.max(0, board.scrollTop - canvas.offsetTop);
+    const firstRow = Math.max(0, Math.floor(top / rowH) - OVERSCAN_ROWS);
+    const lastRow = Math.ceil((top + board.clientHeight) / rowH) + OVERSCAN_ROWS;
+    const first = Math.min(view.length, firstRow * cols);
+    const last = Math.min(view.length, lastRow * cols);
+    const want = new Set(view.slice(first, last));
+    for (const a of live) {
+      if (!want.has(a)) {
+        a.el.remove();
+        a.el = null;
+        a.pos = -1;
+        live.delete(a);
+      }
+    }
+    const frag = document.createDocumentFragment();
+    for (let k = first; k < last; k++) {
+      const a = view[k];
+      if (!a.el) {
+        createTile(a);
+        renderTile(a);
+        frag.appendChild(a.el);
+        live.add(a);
+        a.pos = -1;
+      }
+      if (force || a.pos !== k) {
+        const x = (k % cols) * (tw + GAP);
+        const y = Math.floor(k / cols) * rowH;
+        a.el.style.transform = `translate(${x}px, ${y}px)`;
+        a.pos = k;
+      }
+    }
+    canvas.appendChild(frag);
+    const h = `${Math.ceil(view.length / cols) * rowH}px`;
+    if (canvas.style.height !== h) canvas.style.height = h;
+  }
+
+  function filterActive() {
+    return $('filter-agent').value.trim() !== '' || $('filter-media').value !== '';
+  }
+
+  function matches(a) {
+    const text = $('filter-agent').value.trim().toLowerCase();
+    const media = $('filter-media').value;
+    if (media && !(media in a.media)) return false;
+    if (text && !a.agentId.toLowerCase().includes(text) && !a.placeId.toLowerCase().includes(text)) return false;
+    return true;
+  }
+
+  /** Re-evaluates the filters for one agent; a change re-builds the board's cells. */
+  function updateHidden(a) {
+    const h = !matches(a);
+    if (h !== a.hidden) {
+      a.hidden = h;
+      viewDirty = true;
+    }
+  }
+
+  function renderTotals() {
+    setText('[data-testid="count-shown"]', String(view.length));
+    setText('[data-testid="count-agents"]', String(agents.size));
+    setText('[data-testid="count-loggedin"]', String(loggedInCount));
+    const body = $('totals-body');
+    for (const k of [...totals.keys()].sort()) {
+      const t = totals.get(k);
+      let row = body.querySelector(`tr[data-media="${CSS.escape(k)}"]`);
+      if (!row) {
+        row = el('tr');
+        row.dataset.media = k;
+        row.dataset.testid = `total-${k}`;
+        row.appendChild(el('th', '', k));
+        for (const f of ['ready', 'held', 'left']) {
+          const td = el('td');
+          td.dataset.testid = `total-${k}-${f}`;
+          row.appendChild(td);
+        }
+        const after = [...body.children].find((r) => r.dataset.media > k);
+        body.insertBefore(row, after || null);
+      }
+      const cells = row.querySelectorAll('td');
+      const vals = [t.ready, t.held, t.left];
+      for (let i = 0; i < 3; i++) {
+        const v = String(vals[i]);
+        if (cells[i].textContent !== v) cells[i].textContent = v;
+      }
+      row.title = `${k}: ${t.held} held of ${t.max} capacity`;
+    }
+  }
+
+  function setText(sel, v) {
+    const e = document.querySelector(sel);
+    if (e.textContent !== v) e.textContent = v;
+  }
+
+  function addMediaOption(k) {
+    mediaSeen.add(k);
+    const sel = $('filter-media');
+    const o = el('option', '', k);
+    o.value = k;
+    const after = [...sel.options].find((x) => x.value && x.value > k);
+    sel.insertBefore(o, after || null);
+  }
+
+  // ---- servers ----
+
+  let serverNames = [];
+
+  function renderServers(servers) {
+    const ul = $('servers');
+    const names = servers.map((s) => String(s.name));
+    if (names.join('\n') !== serverNames.join('\n')) {
+      ul.textContent = '';
+      for (const s of servers) {
+        const li = el('li');
+        li.dataset.testid = `server-${s.name}`;
+        li.appendChild(el('span', 'dot'));
+        li.appendChild(el('span', 'name', String(s.name)));
+        li.appendChild(el('span', 'what'));
+        li.appendChild(el('span', 'addr', String(s.address || '')));
+        ul.appendChild(li);
+      }
+      if (!servers.length) ul.appendChild(el('li', 'none', 'no interaction servers configured'));
+      serverNames = names;
+    }
+    servers.forEach((s, i) => {
+      const li = ul.children[i];
+      const state = s.connected ? 'connected' : 'disconnected';
+      li.dataset.connected = String(!!s.connected);
+      li.dataset.state = state;
+      const what = s.connected ? `connected · ${num(s.agents)} agents` : 'disconnected';
+      const w = li.querySelector('.what');
+      if (w.textContent !== what) w.textContent = what;
+    });
+  }
+
+  /** While the board itself is disconnected, the servers' state is unknown. */
+  function markServersUnknown() {
+    for (const li of $('servers').children) {
+      if (li.dataset.state) {
+        li.dataset.state = 'unknown';
+        li.querySelector('.what').textContent = 'unknown (board disconnected)';
+      }
+    }
+  }
+
+  // ---- start ----
+
+  function init() {
+    const params = new URLSearchParams(location.search);
+    const hash = new URLSearchParams(location.hash.slice(1));
+    let token = '';
+    let tenants = '';
+    try {
+      token = localStorage.getItem(STORE_TOKEN) || '';
+      tenants = localStorage.getItem(STORE_TENANTS) || '';
+    } catch (e) {
+      // No storage: the form starts empty.
+    }
+    // A token in the address fragment (never sent to a server) lets `make demo` print a
+    // ready-to-open link; it is taken out of the address bar at once.
+    if (hash.get('token') !== null) {
+      token = hash.get('token');
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+    if (params.get('tenants') !== null) tenants = params.get('tenants');
+    $('token').value = token;
+    $('tenants').value = tenants;
+    $('connect-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      connect();
+    });
+    $('sort').addEventListener('change', () => {
+      orderDirty = true;
+      lastSort = 0;
+      schedule();
+    });
+    const refilter = () => {
+      filterDirty = true;
+      schedule();
+    };
+    $('filter-agent').addEventListener('input', refilter);
+    $('filter-media').addEventListener('change', refilter);
+    // A new board width re-flows the tiles.
+    new ResizeObserver(() => {
+      placeDirty = true;
+      schedule();
+    }).observe($('board'));
+    $('board').addEventListener('scroll', () => {
+      placeDirty = true;
+      schedule();
+    }, { passive: true });
+    if (token) connect();
+    else $('token').focus();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
