@@ -63,9 +63,6 @@ static char read_buffer[65536];
 static uint64_t next_conn_id = 1;
 /* How long a lingering close waits for the peer's end before closing anyway. */
 #define LINGER_US 2000000u
-/* The connection cc_conn_handover gives to the next accept on handover_listener. */
-static cc_conn *handover_conn;
-static uv_stream_t *handover_listener;
 
 const char *cc_close_reason_name(enum cc_close_reason r)
 {
@@ -468,10 +465,16 @@ int cc_conn_deliver(cc_conn *c, const char *msg, size_t len)
     return rc;
 }
 
-void cc_conn_handover(cc_conn *c, uv_stream_t *listener)
+void cc_conn_adopt(cc_conn *c, const cc_conn_ops *ops, const cc_conn_limits *limits, void *user)
 {
-    handover_conn = c;
-    handover_listener = listener;
+    assert(!c->closing);
+    c->ops = ops;
+    c->user = user;
+    if (limits) {
+        c->lim = *limits;
+        proto_framer_free(&c->framer);
+        proto_framer_init(&c->framer, c->lim.max_line);
+    }
 }
 
 void cc_conn_linger(cc_conn *c)
@@ -582,21 +585,6 @@ static void set_peer(cc_conn *c)
 int cc_conn_accept(cc_net *net, uv_stream_t *server, const cc_conn_ops *ops,
                    const cc_conn_limits *limits, void *user, cc_conn **out)
 {
-    if (handover_conn && server == handover_listener) {
-        cc_conn *h = handover_conn;
-        handover_conn = NULL;
-        handover_listener = NULL;
-        assert(h->net == net && !h->closing);
-        h->ops = ops;
-        h->user = user;
-        if (limits) {
-            h->lim = *limits;
-            proto_framer_free(&h->framer);
-            proto_framer_init(&h->framer, h->lim.max_line);
-        }
-        *out = h;
-        return 0;
-    }
     cc_conn *c = conn_new(net, ops, limits, user);
     int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (rc < 0) {

@@ -180,13 +180,11 @@ int cc_conn_deliver(cc_conn *c, const char *msg, size_t len);
 void cc_conn_send_wire(cc_conn *c, cc_sbuf *bytes);
 
 /**
- * Makes the next cc_conn_accept on listener take over c instead of accepting a new
- * socket: c gets that call's ops, limits and user pointer, and keeps its socket, its
- * transport and its counters. This lets a connection that arrived as HTTP and was
- * upgraded to WebSocket be given to cc_server_on_connection like a new TCP client;
- * listener only has to carry the cc_server in its data field.
+ * Gives an open connection a new owner: ops, limits (NULL keeps the current ones) and
+ * user pointer. The socket, the transport and the counters stay. A connection that
+ * arrived as HTTP and was upgraded to WebSocket is handed to a session this way.
  */
-void cc_conn_handover(cc_conn *c, uv_stream_t *listener);
+void cc_conn_adopt(cc_conn *c, const cc_conn_ops *ops, const cc_conn_limits *limits, void *user);
 
 /**
  * Makes the connection's close a lingering one: once everything queued is written it

@@ -305,6 +305,21 @@ static const cc_conn_ops session_ops = {
     .on_close = on_close,
 };
 
+static cc_session *session_new(cc_server *srv, cc_conn_limits *lim)
+{
+    cc_session *s = xcalloc(1, sizeof *s);
+    s->server = srv;
+    cc_buf_init(&s->ack);
+    *lim = cc_conn_default_limits();
+    if (srv->max_line)
+        lim->max_line = srv->max_line;
+    if (srv->out_limit_default)
+        lim->out_hard = srv->out_limit_default;
+    lim->idle_timeout_s = srv->idle_timeout_s;
+    lim->server_side = true;
+    return s;
+}
+
 void cc_server_on_connection(uv_stream_t *listener, int status)
 {
     cc_server *srv = listener->data;
@@ -312,19 +327,19 @@ void cc_server_on_connection(uv_stream_t *listener, int status)
         LOG_WARN("event=accept_failed error=%s", uv_strerror(status));
         return;
     }
-    cc_session *s = xcalloc(1, sizeof *s);
-    s->server = srv;
-    cc_buf_init(&s->ack);
-    cc_conn_limits lim = cc_conn_default_limits();
-    if (srv->max_line)
-        lim.max_line = srv->max_line;
-    if (srv->out_limit_default)
-        lim.out_hard = srv->out_limit_default;
-    lim.idle_timeout_s = srv->idle_timeout_s;
-    lim.server_side = true;
+    cc_conn_limits lim;
+    cc_session *s = session_new(srv, &lim);
     int rc = cc_conn_accept(srv->net, listener, &session_ops, &lim, s, &s->conn);
     if (rc < 0) {
         LOG_WARN("event=accept_failed error=%s", uv_strerror(rc));
         free(s);
     }
+}
+
+void cc_server_adopt(cc_server *srv, cc_conn *c)
+{
+    cc_conn_limits lim;
+    cc_session *s = session_new(srv, &lim);
+    s->conn = c;
+    cc_conn_adopt(c, &session_ops, &lim, s);
 }

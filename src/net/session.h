@@ -79,6 +79,10 @@ struct cc_server {
 /** Accepts a pending connection on a listening handle whose data is the cc_server. */
 void cc_server_on_connection(uv_stream_t *listener, int status);
 
+/** Starts a session on a connection that is already open (a WebSocket upgraded from an
+ * HTTP request): from now on it speaks the protocol like an accepted TCP client. */
+void cc_server_adopt(cc_server *srv, cc_conn *c);
+
 /** The server a session belongs to. */
 cc_server *cc_session_server(const cc_session *s);
 /** The session's connection (valid until on_close returns). */

@@ -32,9 +32,6 @@ struct cc_web {
     cc_net *net;
     cc_web_config cfg;
     uv_tcp_t listener;
-    /* Never initialised by libuv: only its data field (the cc_server) is read, by
-     * cc_server_on_connection when an upgraded connection is handed over. */
-    uv_tcp_t handover;
     char origins[ORIGINS_MAX][ORIGIN_MAX];
     size_t origin_count;
     cc_sbuf **bodies; /* one shared body per embedded asset, made on first use */
@@ -379,8 +376,7 @@ static void upgrade(web_http *h, const cc_http_req *req, const char *accept)
     cc_conn_set_transport(c, &ws_transport, x);
     http_free(h);
     LOG_INFO("event=ws_open conn=%" PRIu64 " peer=%s", cc_conn_id(c), cc_conn_peer(c));
-    cc_conn_handover(c, (uv_stream_t *)&w->handover);
-    cc_server_on_connection((uv_stream_t *)&w->handover, 0);
+    cc_server_adopt(w->cfg.server, c);
     if (rest_len)
         ws_tp_feed(c, x, rest, rest_len);
     free(rest);
@@ -565,7 +561,6 @@ int cc_web_start(cc_web **out, cc_net *net, const cc_web_config *cfg, int *port_
     w->bodies =
         xcalloc(cfg->bundle && cfg->bundle->count ? cfg->bundle->count : 1, sizeof *w->bodies);
     w->refs = 1;
-    w->handover.data = cfg->server;
     uv_tcp_init(net->loop, &w->listener);
     w->listener.data = w;
     int rc = cc_listen_tcp(&w->listener, cfg->listen, on_connection, port_out);
