@@ -38,9 +38,9 @@ static void check_writer(const char *line, size_t len)
 
 static void exercise_getters(proto_msg *m)
 {
-    static const char *const fields[] = {"tenant", "agentId", "placeId", "media", "ready",
-                                         "reason", "tenants", "mediaList", "version",
-                                         "referenceId", "token", "clientType", "queue"};
+    static const char *const fields[] = {
+        "tenant",    "agentId", "placeId",     "media", "ready",      "reason", "tenants",
+        "mediaList", "version", "referenceId", "token", "clientType", "queue"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const char *s;
         int64_t n = 0;

@@ -3,13 +3,11 @@
 const char *cc_err_name(int err)
 {
     switch (err) {
-#define CC_ERR_CASE(name, value, wire)                                                     \
-    case value:                                                                            \
-        return wire;
+#define CC_ERR_CASE(name, value, wire)                                                             \
+    case value: return wire;
         CC_ERR_MAP(CC_ERR_CASE)
 #undef CC_ERR_CASE
-    default:
-        return "Unknown";
+    default: return "Unknown";
     }
 }
 

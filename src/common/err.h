@@ -6,25 +6,25 @@
 #define CC_ERR_H
 
 /* X(name, value, wire name) */
-#define CC_ERR_MAP(X)                                                                      \
-    X(INVALID_MESSAGE, -1, "InvalidMessage")                                               \
-    X(UNKNOWN_MESSAGE, -2, "UnknownMessage")                                               \
-    X(INVALID_ATTRIBUTE, -3, "InvalidAttribute")                                           \
-    X(NOT_REGISTERED, -4, "NotRegistered")                                                 \
-    X(NOT_AUTHORIZED, -5, "NotAuthorized")                                                 \
-    X(AGENT_NOT_LOGGED_IN, -6, "AgentNotLoggedIn")                                         \
-    X(AGENT_ALREADY_LOGGED_IN, -7, "AgentAlreadyLoggedIn")                                 \
-    X(UNKNOWN_MEDIA, -8, "UnknownMedia")                                                   \
-    X(UNKNOWN_INTERACTION, -9, "UnknownInteraction")                                       \
-    X(INVALID_STATE, -10, "InvalidState")                                                  \
-    X(MESSAGE_TOO_LARGE, -11, "MessageTooLarge")                                           \
-    X(LIMIT_EXCEEDED, -12, "LimitExceeded")                                                \
-    X(ALREADY_REGISTERED, -13, "AlreadyRegistered")                                        \
-    X(UNAVAILABLE, -14, "Unavailable")                                                     \
-    X(IO, -101, "IoError")                                                                 \
-    X(PARSE, -102, "ParseError")                                                           \
-    X(CONFIG, -103, "ConfigError")                                                         \
-    X(NOT_FOUND, -104, "NotFound")                                                         \
+#define CC_ERR_MAP(X)                                                                              \
+    X(INVALID_MESSAGE, -1, "InvalidMessage")                                                       \
+    X(UNKNOWN_MESSAGE, -2, "UnknownMessage")                                                       \
+    X(INVALID_ATTRIBUTE, -3, "InvalidAttribute")                                                   \
+    X(NOT_REGISTERED, -4, "NotRegistered")                                                         \
+    X(NOT_AUTHORIZED, -5, "NotAuthorized")                                                         \
+    X(AGENT_NOT_LOGGED_IN, -6, "AgentNotLoggedIn")                                                 \
+    X(AGENT_ALREADY_LOGGED_IN, -7, "AgentAlreadyLoggedIn")                                         \
+    X(UNKNOWN_MEDIA, -8, "UnknownMedia")                                                           \
+    X(UNKNOWN_INTERACTION, -9, "UnknownInteraction")                                               \
+    X(INVALID_STATE, -10, "InvalidState")                                                          \
+    X(MESSAGE_TOO_LARGE, -11, "MessageTooLarge")                                                   \
+    X(LIMIT_EXCEEDED, -12, "LimitExceeded")                                                        \
+    X(ALREADY_REGISTERED, -13, "AlreadyRegistered")                                                \
+    X(UNAVAILABLE, -14, "Unavailable")                                                             \
+    X(IO, -101, "IoError")                                                                         \
+    X(PARSE, -102, "ParseError")                                                                   \
+    X(CONFIG, -103, "ConfigError")                                                                 \
+    X(NOT_FOUND, -104, "NotFound")                                                                 \
     X(CLOSED, -105, "Closed")
 
 enum cc_err {

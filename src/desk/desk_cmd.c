@@ -245,9 +245,8 @@ int desk_cmd_parse(const char *line, size_t len, desk_cmd *out, char *err, size_
         enum desk_cmd_kind kind;
     } bare[] = {
         {"status", DESK_CMD_STATUS}, {"logout", DESK_CMD_LOGOUT},           {"help", DESK_CMD_HELP},
-        {"quit", DESK_CMD_QUIT},     {"wait-status", DESK_CMD_WAIT_STATUS},
-        {"list", DESK_CMD_LIST},     {"queues", DESK_CMD_QUEUES},
-        {"wait-invite", DESK_CMD_WAIT_INVITE},
+        {"quit", DESK_CMD_QUIT},     {"wait-status", DESK_CMD_WAIT_STATUS}, {"list", DESK_CMD_LIST},
+        {"queues", DESK_CMD_QUEUES}, {"wait-invite", DESK_CMD_WAIT_INVITE},
     };
     for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++)
         if (word_is(word, bare[i].word)) {

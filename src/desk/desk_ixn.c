@@ -151,9 +151,10 @@ int desk_ixn_resolve(desk_ixn_table *t, const char *arg, const char *server, cha
         int second = found + 1;
         while (id_number(t->items[second].id) != want)
             second++;
-        snprintf(err, errlen, "%s is ambiguous: it matches %d interactions (%s, %s%s); give the "
-                 "full id", arg, matches, t->items[found].id, t->items[second].id,
-                 matches > 2 ? ", ..." : "");
+        snprintf(err, errlen,
+                 "%s is ambiguous: it matches %d interactions (%s, %s%s); give the "
+                 "full id",
+                 arg, matches, t->items[found].id, t->items[second].id, matches > 2 ? ", ..." : "");
         return CC_E_INVALID_ATTRIBUTE;
     }
     if (!server || !*server) {

@@ -124,8 +124,8 @@ static void agent_logout(ixn_server *srv, ixn_agent *a, const char *why)
     ixn_core_agent_gone(srv, a);
     ixn_agent_version_bump(srv, a);
     ixn_report_publish(srv, a, "AgentLogout", false);
-    LOG_INFO("event=agent_logout tenant=%s agent=%s place=%s version=%" PRId64 " why=%s",
-             a->tenant, a->agent_id, a->place_id, a->version, why);
+    LOG_INFO("event=agent_logout tenant=%s agent=%s place=%s version=%" PRId64 " why=%s", a->tenant,
+             a->agent_id, a->place_id, a->version, why);
     srv->stats.logouts++;
     grace_unlink(srv, a);
     if (a->client)
@@ -569,8 +569,14 @@ static int set_dnd(cc_session *s, proto_msg *msg, bool on)
     return 0;
 }
 
-static int h_dnd_on(cc_session *s, proto_msg *msg) { return set_dnd(s, msg, true); }
-static int h_dnd_off(cc_session *s, proto_msg *msg) { return set_dnd(s, msg, false); }
+static int h_dnd_on(cc_session *s, proto_msg *msg)
+{
+    return set_dnd(s, msg, true);
+}
+static int h_dnd_off(cc_session *s, proto_msg *msg)
+{
+    return set_dnd(s, msg, false);
+}
 
 /* ---- status from a reporting engine ---- */
 

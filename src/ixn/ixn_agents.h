@@ -30,16 +30,16 @@ struct ixn_core;
 /** One agent logged in on this server, with the interactions it holds (ixn_ixn) and its
  * places in the routing pools of its media. */
 typedef struct ixn_agent {
-    char *key;      /* "tenant/agentId", the key in ixn_server.agents */
+    char *key; /* "tenant/agentId", the key in ixn_server.agents */
     char *tenant;
     char *agent_id;
     char *place_id;
     int64_t version;
     bool dnd;
-    cc_media_mask added;  /* media added */
-    cc_media_mask ready;  /* of those, ready */
+    cc_media_mask added;               /* media added */
+    cc_media_mask ready;               /* of those, ready */
     ixn_reason *reasons[CC_MEDIA_MAX]; /* NULL = reason null */
-    ixn_client *client;   /* the desktop; NULL during the grace period */
+    ixn_client *client;                /* the desktop; NULL during the grace period */
     /* grace period after the desktop closed: a FIFO ordered by deadline */
     uint64_t grace_deadline_us;
     struct ixn_agent *grace_prev, *grace_next;
@@ -62,14 +62,14 @@ typedef struct ixn_agent {
 /** Per registered connection. */
 struct ixn_client {
     struct ixn_server *srv;
-    cc_session *session;   /* NULL once closed while a password check still runs */
-    ixn_agent *agent;      /* the agent logged in on this connection */
-    ixn_login_work *work;  /* a password check in flight */
+    cc_session *session;  /* NULL once closed while a password check still runs */
+    ixn_agent *agent;     /* the agent logged in on this connection */
+    ixn_login_work *work; /* a password check in flight */
     /* reporting */
-    bool subscribed;       /* receives every change */
-    cc_map *tenants;       /* the tenants reported; NULL = all */
-    ixn_client *sub_prev, *sub_next;   /* ixn_server.subs */
-    ixn_client *all_prev, *all_next;   /* ixn_server.clients */
+    bool subscribed;                 /* receives every change */
+    cc_map *tenants;                 /* the tenants reported; NULL = all */
+    ixn_client *sub_prev, *sub_next; /* ixn_server.subs */
+    ixn_client *all_prev, *all_next; /* ixn_server.clients */
 };
 
 /** Counters, logged at exit. */
@@ -96,9 +96,9 @@ typedef struct ixn_server {
     ixn_client *subs;
     ixn_agent *grace_head, *grace_tail;
     uv_timer_t grace_timer;
-    char *dummy_hash;     /* verified for unknown agents, so timing hides who exists */
-    cc_buf scratch;       /* encoder buffer, reused */
-    size_t conns;         /* open connections, registered or not */
+    char *dummy_hash; /* verified for unknown agents, so timing hides who exists */
+    cc_buf scratch;   /* encoder buffer, reused */
+    size_t conns;     /* open connections, registered or not */
     bool shutting_down;
     ixn_stats stats;
     struct ixn_core *core; /* interactions, queues and routing (ixn_ixn.c) */

@@ -39,7 +39,7 @@ typedef struct cfg_parse {
         char *value;
         int line;
         bool after_work;
-    } *pending;
+    } * pending;
     size_t pending_count, pending_cap;
 } cfg_parse;
 
@@ -134,8 +134,8 @@ static void cfg_error(cfg_parse *p, const char *section, const char *key, const 
 
 static void cfg_warn(cfg_parse *p, const char *section, const char *key, const char *what)
 {
-    fprintf(stderr, "ixnserver: warning: %s:%d: [%s] %s: %s\n", p->cfg->path, p->line, section,
-            key, what);
+    fprintf(stderr, "ixnserver: warning: %s:%d: [%s] %s: %s\n", p->cfg->path, p->line, section, key,
+            what);
 }
 
 /* Parses a decimal number in [min, max]; the whole value must be digits. */
@@ -253,8 +253,7 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
             cfg->max_agents = (unsigned)n;
     } else if (strcmp(key, "out-limit") == 0 || strcmp(key, "out-limit-reporting") == 0) {
         if (!parse_num(v, 65536, (uint64_t)4 << 30, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of bytes in 65536..4294967296",
-                      v);
+            cfg_error(p, "server", key, "\"%s\" is not a number of bytes in 65536..4294967296", v);
         else if (key[9] == '\0')
             cfg->out_limit = (size_t)n;
         else

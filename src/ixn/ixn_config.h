@@ -28,20 +28,20 @@ typedef struct ixn_config_reason {
 
 /** The whole configuration of one ixnserver. */
 typedef struct ixn_config {
-    char *path;        /* the file it came from, for messages */
-    char *name;        /* [server] name: serverName on the wire */
-    char *listen;      /* [server] listen: HOST:PORT */
-    char *port_file;   /* [server] port-file: NULL when absent */
-    char *http;        /* [server] http: HOST:PORT of the web desktop and /ws; NULL = none */
-    char *allowed_origins; /* [server] allowed-origins: NULL = the daemon's own only */
-    cc_media_table media;          /* [server] media, in the order given */
-    unsigned idle_timeout_s;       /* [server] idle-timeout (30) */
-    size_t max_line;               /* [server] max-line (65536) */
-    unsigned grace_period_s;       /* [server] grace-period (0) */
-    unsigned max_connections;      /* [server] max-connections (100000, 0 = no limit) */
-    unsigned max_agents;           /* [server] max-agents (100000, 0 = no limit) */
-    size_t out_limit;              /* [server] out-limit (8 MiB) */
-    size_t out_limit_reporting;    /* [server] out-limit-reporting (256 MiB) */
+    char *path;               /* the file it came from, for messages */
+    char *name;               /* [server] name: serverName on the wire */
+    char *listen;             /* [server] listen: HOST:PORT */
+    char *port_file;          /* [server] port-file: NULL when absent */
+    char *http;               /* [server] http: HOST:PORT of the web desktop and /ws; NULL = none */
+    char *allowed_origins;    /* [server] allowed-origins: NULL = the daemon's own only */
+    cc_media_table media;     /* [server] media, in the order given */
+    unsigned idle_timeout_s;  /* [server] idle-timeout (30) */
+    size_t max_line;          /* [server] max-line (65536) */
+    unsigned grace_period_s;  /* [server] grace-period (0) */
+    unsigned max_connections; /* [server] max-connections (100000, 0 = no limit) */
+    unsigned max_agents;      /* [server] max-agents (100000, 0 = no limit) */
+    size_t out_limit;         /* [server] out-limit (8 MiB) */
+    size_t out_limit_reporting; /* [server] out-limit-reporting (256 MiB) */
     /* [tokens]: NULL = client type not accepted, "" = no token required */
     char *token_agent;
     char *token_media;
@@ -50,14 +50,14 @@ typedef struct ixn_config {
     cc_map agents;
     size_t agent_count;
     /* interactions (protocol section 7) */
-    char *data_dir;                /* [server] data-dir: NULL = nothing is stored */
-    unsigned invite_timeout_s;     /* [server] invite-timeout (15) */
-    unsigned keep_ended_s;         /* [server] keep-ended (86400) */
-    size_t max_user_data;          /* [server] max-user-data (16384) */
-    size_t max_queue;              /* [server] max-queue (100000) */
-    ixn_config_queue *queues;      /* [queues], in file order */
+    char *data_dir;            /* [server] data-dir: NULL = nothing is stored */
+    unsigned invite_timeout_s; /* [server] invite-timeout (15) */
+    unsigned keep_ended_s;     /* [server] keep-ended (86400) */
+    size_t max_user_data;      /* [server] max-user-data (16384) */
+    size_t max_queue;          /* [server] max-queue (100000) */
+    ixn_config_queue *queues;  /* [queues], in file order */
     size_t queue_count;
-    unsigned after_work_s[CC_MEDIA_MAX]; /* [after-work] per media id (0 = none) */
+    unsigned after_work_s[CC_MEDIA_MAX];        /* [after-work] per media id (0 = none) */
     ixn_config_reason reasons[IXN_REASONS_MAX]; /* [reasons] CODE = Description, file order */
     size_t reason_count;
 } ixn_config;

@@ -36,8 +36,8 @@ typedef struct ixn_queue {
     char *name;
     int media;
     struct ixn_pool *pool;
-    ixn_ixn *head, *tail;   /* waiting, by order */
-    size_t count[5];        /* interactions of this queue per ixn_state (ENDED unused) */
+    ixn_ixn *head, *tail; /* waiting, by order */
+    size_t count[5];      /* interactions of this queue per ixn_state (ENDED unused) */
 } ixn_queue;
 
 /* The agents of one tenant that may take one media, and that tenant's queues of it.
@@ -50,32 +50,32 @@ typedef struct ixn_pool {
     ixn_agent *head, *tail;
     ixn_queue **queues;
     size_t nqueues;
-    size_t rr;          /* the queue to serve next, for fairness among queues */
-    bool dirty;         /* something changed: routing should look at this pool */
+    size_t rr;  /* the queue to serve next, for fairness among queues */
+    bool dirty; /* something changed: routing should look at this pool */
     struct ixn_pool *dirty_next;
 } ixn_pool;
 
 /* A request answered after the commit of this loop turn. */
 typedef struct ixn_waiter {
-    cc_session *s;       /* NULL once its session closed */
-    ixn_ixn *created;    /* a submit's new interaction, removed again if the commit fails */
+    cc_session *s;    /* NULL once its session closed */
+    ixn_ixn *created; /* a submit's new interaction, removed again if the commit fails */
 } ixn_waiter;
 
 typedef struct ixn_core {
     ixn_server *srv;
-    store *st;                 /* NULL without data-dir */
-    cc_map ixns;               /* id -> ixn_ixn, ended ones included while kept */
-    cc_map external;           /* externalId -> ixn_ixn */
-    cc_map queues;             /* "tenant/queue" -> ixn_queue */
-    cc_map pools;              /* "tenant\n<media id>" -> ixn_pool */
+    store *st;       /* NULL without data-dir */
+    cc_map ixns;     /* id -> ixn_ixn, ended ones included while kept */
+    cc_map external; /* externalId -> ixn_ixn */
+    cc_map queues;   /* "tenant/queue" -> ixn_queue */
+    cc_map pools;    /* "tenant\n<media id>" -> ixn_pool */
     ixn_queue **qlist;
     size_t nq;
     ixn_pool **plist;
     size_t np;
     ixn_pool *dirty_head, *dirty_tail;
-    int64_t last_num;          /* the highest interaction number used */
-    int64_t order_clock;       /* above every order key in use */
-    ixn_waiter *wait, *spare;  /* waiting requests; spare is the list being answered */
+    int64_t last_num;         /* the highest interaction number used */
+    int64_t order_clock;      /* above every order key in use */
+    ixn_waiter *wait, *spare; /* waiting requests; spare is the list being answered */
     size_t nwait, capwait, nspare, capspare, spare_pos;
     ixn_ixn *invite_head, *invite_tail;
     ixn_ixn *aw_head[CC_MEDIA_MAX], *aw_tail[CC_MEDIA_MAX];
@@ -84,18 +84,21 @@ typedef struct ixn_core {
     uv_idle_t idle;
     uv_timer_t tick;
     uv_timer_t purge;
-    uint64_t tick_due_us;      /* when tick is armed for; 0 = not armed */
+    uint64_t tick_due_us; /* when tick is armed for; 0 = not armed */
     bool idle_on;
-    bool more;                 /* routing stopped on its budget: go on next turn */
+    bool more; /* routing stopped on its budget: go on next turn */
     bool closed;
-    bool resync;               /* a commit failed: the store may lag behind memory */
+    bool resync; /* a commit failed: the store may lag behind memory */
     cc_buf buf;
     /* counters, logged at exit */
     uint64_t submitted, duplicates, invites, accepted, rejected, timeouts, stopped, ended;
     uint64_t commits, commit_failures;
 } ixn_core;
 
-static void on_idle(uv_idle_t *h) { (void)h; }
+static void on_idle(uv_idle_t *h)
+{
+    (void)h;
+}
 
 /* ---- names and small helpers ---- */
 
@@ -259,8 +262,14 @@ static void agent_detach(ixn_ixn *x)
     x->agent = NULL;
 }
 
-static ixn_ixn **timer_head(ixn_core *k, int t) { return t == 0 ? &k->invite_head : &k->aw_head[t - 1]; }
-static ixn_ixn **timer_tail(ixn_core *k, int t) { return t == 0 ? &k->invite_tail : &k->aw_tail[t - 1]; }
+static ixn_ixn **timer_head(ixn_core *k, int t)
+{
+    return t == 0 ? &k->invite_head : &k->aw_head[t - 1];
+}
+static ixn_ixn **timer_tail(ixn_core *k, int t)
+{
+    return t == 0 ? &k->invite_tail : &k->aw_tail[t - 1];
+}
 
 /* Every list holds one duration, so appending keeps each in deadline order. */
 static void timer_set(ixn_core *k, ixn_ixn *x, int t, unsigned seconds)
@@ -667,8 +676,8 @@ static void on_check(uv_check_t *h)
     /* Keep the loop turning (no blocking poll) while anything waits for a commit, and
      * one more turn after answers or invitations were queued, so they are flushed even
      * if the connections' flush ran before this hook. */
-    bool busy = k->nwait > 0 || (k->st && store_pending(k->st) > 0) || k->more || answered ||
-                routed;
+    bool busy =
+        k->nwait > 0 || (k->st && store_pending(k->st) > 0) || k->more || answered || routed;
     if (busy && !k->idle_on) {
         uv_idle_start(&k->idle, on_idle);
         k->idle_on = true;
@@ -844,8 +853,8 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     size_t ulen = strlen(text);
     if (ulen > cfg->max_user_data) {
         free(text);
-        snprintf(msg->desc, sizeof msg->desc, "userData is %zu bytes, over the limit of %zu",
-                 ulen, cfg->max_user_data);
+        snprintf(msg->desc, sizeof msg->desc, "userData is %zu bytes, over the limit of %zu", ulen,
+                 cfg->max_user_data);
         return CC_E_INVALID_ATTRIBUTE;
     }
     if ((rc = cc_session_allow(s, msg, CC_CLIENT_MEDIA))) {
@@ -956,8 +965,7 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
 
 /* The checks of the agent requests on one interaction: fields, type, login, existence,
  * holder, state. */
-static int agent_ixn(cc_session *s, proto_msg *msg, enum ixn_state st, ixn_agent **a,
-                     ixn_ixn **x)
+static int agent_ixn(cc_session *s, proto_msg *msg, enum ixn_state st, ixn_agent **a, ixn_ixn **x)
 {
     ixn_core *k = core_of(s);
     const char *id;
@@ -1024,8 +1032,8 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
         return rc;
     ixn_queue *q = queue_find(k, a->tenant, queue);
     if (!q) {
-        snprintf(msg->desc, sizeof msg->desc, "queue %.100s is not known for tenant %.40s",
-                 queue, a->tenant);
+        snprintf(msg->desc, sizeof msg->desc, "queue %.100s is not known for tenant %.40s", queue,
+                 a->tenant);
         return CC_E_INVALID_ATTRIBUTE;
     }
     if ((rc = find_ixn(k, msg, id, &x)) || (rc = held_by(msg, x, a)))
@@ -1339,8 +1347,7 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->purge, NULL);
     LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
              " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
-             " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64
-             " commit_failures=%" PRIu64,
+             " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64,
              k->submitted, k->duplicates, k->invites, k->accepted, k->rejected, k->timeouts,
              k->stopped, k->ended, k->commits, k->commit_failures);
 }

@@ -28,22 +28,22 @@ enum ixn_state {
 
 /** One interaction. */
 typedef struct ixn_ixn {
-    int64_t num;                  /* the number in the id */
-    char id[IXN_ID_MAX];          /* "<server>:<9 digits>" */
-    struct ixn_queue *queue;      /* its current queue */
+    int64_t num;             /* the number in the id */
+    char id[IXN_ID_MAX];     /* "<server>:<9 digits>" */
+    struct ixn_queue *queue; /* its current queue */
     int media;
-    char *user_data;              /* compact JSON object text, never NULL ("{}") */
-    char *external_id;            /* NULL when none was given */
+    char *user_data;   /* compact JSON object text, never NULL ("{}") */
+    char *external_id; /* NULL when none was given */
     enum ixn_state state;
-    int64_t order;                /* position in its queue: smaller is served first */
+    int64_t order;                            /* position in its queue: smaller is served first */
     int64_t created_us, updated_us, ended_us; /* wall clock */
-    uint64_t queued_mono_us;      /* when it last entered its queue */
-    ixn_agent *agent;             /* the agent holding it (Invited, Handling, AfterWork) */
+    uint64_t queued_mono_us;                  /* when it last entered its queue */
+    ixn_agent *agent;                /* the agent holding it (Invited, Handling, AfterWork) */
     struct ixn_ixn *q_prev, *q_next; /* its queue's waiting list, or the ended list */
     struct ixn_ixn *a_prev, *a_next; /* the agent's held list */
     struct ixn_ixn *t_prev, *t_next; /* a timer list: invite timeout or after-work */
-    int timer;                    /* -1 none, 0 invite timeout, 1 + media after-work */
-    uint64_t deadline_us;         /* monotonic, for the timer list */
+    int timer;                       /* -1 none, 0 invite timeout, 1 + media after-work */
+    uint64_t deadline_us;            /* monotonic, for the timer list */
 } ixn_ixn;
 
 /**

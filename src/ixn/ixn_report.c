@@ -34,7 +34,8 @@ void ixn_report_encode(cc_buf *b, const ixn_server *srv, const ixn_agent *a, con
             cc_buf_putc(b, ',');
         first = false;
         jw_str(b, cc_media_name(&srv->cfg->media, i));
-        cc_buf_puts(b, (a->ready & bit) ? ":{\"ready\":true,\"reason\":" : ":{\"ready\":false,\"reason\":");
+        cc_buf_puts(b, (a->ready & bit) ? ":{\"ready\":true,\"reason\":"
+                                        : ":{\"ready\":false,\"reason\":");
         const ixn_reason *r = a->reasons[i];
         if (!r) {
             cc_buf_puts(b, "null}");
@@ -132,8 +133,8 @@ static void send_snapshot(ixn_server *srv, ixn_client *c)
     jw_kv_str(&srv->scratch, "serverName", srv->cfg->name);
     jw_kv_int(&srv->scratch, "count", (int64_t)count);
     cc_conn_send_buf(cc_session_conn(c->session), &srv->scratch);
-    LOG_INFO("event=snapshot_sent session=%" PRIu64 " name=%s count=%zu",
-             cc_session_id(c->session), cc_session_name(c->session), count);
+    LOG_INFO("event=snapshot_sent session=%" PRIu64 " name=%s count=%zu", cc_session_id(c->session),
+             cc_session_name(c->session), count);
 }
 
 int ixn_report_start(cc_session *s, proto_msg *msg)

@@ -40,13 +40,12 @@ static struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ixnserver -c FILE                 run the interaction server\n"
-            "       ixnserver --check-config -c FILE  validate FILE and exit\n"
-            "       ixnserver --hash-password [--rounds N]\n"
-            "                                         read a password line from stdin, print "
-            "its crypt(3) hash\n"
-            "       ixnserver --help | --version\n");
+    fprintf(f, "usage: ixnserver -c FILE                 run the interaction server\n"
+               "       ixnserver --check-config -c FILE  validate FILE and exit\n"
+               "       ixnserver --hash-password [--rounds N]\n"
+               "                                         read a password line from stdin, print "
+               "its crypt(3) hash\n"
+               "       ixnserver --help | --version\n");
 }
 
 /* More descriptors than the usual soft limit of 1,024 are needed for benchmarks with
@@ -240,8 +239,7 @@ static int run(void)
              " takeovers=%" PRIu64 " events=%" PRIu64 " status_forwarded=%" PRIu64
              " status_dropped=%" PRIu64 " conns_refused=%" PRIu64 " closed_slow=%" PRIu64,
              st->logins, st->logouts, st->login_failures, st->takeovers, st->events_published,
-             st->status_forwarded, st->status_dropped, st->conns_refused,
-             g.net.stats.closed_slow);
+             st->status_forwarded, st->status_dropped, st->conns_refused, g.net.stats.closed_slow);
     return 0;
 }
 
@@ -299,8 +297,8 @@ int main(int argc, char **argv)
             ixn_config_free(&g.cfg);
             return 1;
         }
-        printf("ixnserver: %s: OK (%d media, %zu agents, %zu queues)\n", config,
-               g.cfg.media.count, g.cfg.agent_count, g.cfg.queue_count);
+        printf("ixnserver: %s: OK (%d media, %zu agents, %zu queues)\n", config, g.cfg.media.count,
+               g.cfg.agent_count, g.cfg.queue_count);
         ixn_config_free(&g.cfg);
         return 0;
     }

@@ -64,9 +64,8 @@ static void link_down(cc_client *c, const char *why)
     }
     if (c->freeing)
         return;
-    LOG_INFO("event=link_down address=%s type=%s was_up=%d why=\"%s\" retry_ms=%u",
-             c->cfg.address, c->cfg.client_type, was_up, why,
-             c->cfg.reconnect ? c->backoff_ms : 0);
+    LOG_INFO("event=link_down address=%s type=%s was_up=%d why=\"%s\" retry_ms=%u", c->cfg.address,
+             c->cfg.client_type, was_up, why, c->cfg.reconnect ? c->backoff_ms : 0);
     if (c->cfg.reconnect) {
         uv_timer_start(&c->retry_timer, on_retry, c->backoff_ms, 0);
         c->backoff_ms *= 2;
@@ -259,10 +258,22 @@ void cc_client_drop(cc_client *c, const char *why)
         link_down(c, why);
 }
 
-bool cc_client_is_up(const cc_client *c) { return c->up; }
-void *cc_client_user(const cc_client *c) { return c->user; }
-const char *cc_client_address(const cc_client *c) { return c->cfg.address; }
-const char *cc_client_server_name(const cc_client *c) { return c->server_name; }
+bool cc_client_is_up(const cc_client *c)
+{
+    return c->up;
+}
+void *cc_client_user(const cc_client *c)
+{
+    return c->user;
+}
+const char *cc_client_address(const cc_client *c)
+{
+    return c->cfg.address;
+}
+const char *cc_client_server_name(const cc_client *c)
+{
+    return c->server_name;
+}
 
 int64_t cc_client_request(cc_client *c, const cc_buf *open_msg)
 {

@@ -32,11 +32,11 @@ typedef struct cc_client_config {
     const char *client_type; /* "ReportingEngine", "AgentApplication", ... */
     const char *client_name;
     const char *token;
-    bool reconnect;            /* retry after backoff when the link is down */
-    unsigned backoff_min_ms;   /* default 100 */
-    unsigned backoff_max_ms;   /* default 5000 */
-    size_t max_line;           /* default 65,536 */
-    size_t out_limit;          /* default 8 MiB */
+    bool reconnect;          /* retry after backoff when the link is down */
+    unsigned backoff_min_ms; /* default 100 */
+    unsigned backoff_max_ms; /* default 5000 */
+    size_t max_line;         /* default 65,536 */
+    size_t out_limit;        /* default 8 MiB */
 } cc_client_config;
 
 /** A new client (not yet connecting). */

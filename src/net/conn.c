@@ -402,11 +402,10 @@ static void send_framed(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail
 
 void cc_conn_send_open(cc_conn *c, cc_sbuf *body, const char *extra)
 {
-    char tail[sizeof ((out_entry *)0)->tail];
+    char tail[sizeof((out_entry *)0)->tail];
     int n;
     if (c->lim.server_side)
-        n = snprintf(tail, sizeof tail, "%s,\"seq\":%" PRIu64 "}\n", extra ? extra : "",
-                     ++c->seq);
+        n = snprintf(tail, sizeof tail, "%s,\"seq\":%" PRIu64 "}\n", extra ? extra : "", ++c->seq);
     else
         n = snprintf(tail, sizeof tail, "%s}\n", extra ? extra : "");
     assert(n > 0 && (size_t)n < sizeof tail);
@@ -619,8 +618,6 @@ static void on_connected(uv_connect_t *req, int status)
     if (c->ops->on_connect)
         c->ops->on_connect(c, 0);
 }
-
-
 
 int cc_conn_connect(cc_net *net, const char *addr, const cc_conn_ops *ops,
                     const cc_conn_limits *limits, void *user, cc_conn **out)

@@ -61,10 +61,10 @@ typedef struct cc_net_stats {
 struct cc_net {
     uv_loop_t *loop;
     uv_check_t flush_check;
-    uv_idle_t kick;   /* active while connections are dirty: poll must not block then */
+    uv_idle_t kick; /* active while connections are dirty: poll must not block then */
     uv_timer_t idle_timer;
-    cc_conn *dirty;   /* connections with queued output not yet flushed */
-    cc_conn *all;     /* every open connection, for idle checks */
+    cc_conn *dirty; /* connections with queued output not yet flushed */
+    cc_conn *all;   /* every open connection, for idle checks */
     cc_net_stats stats;
     bool closing;
 };

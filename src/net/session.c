@@ -71,14 +71,38 @@ static bool secret_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-cc_server *cc_session_server(const cc_session *s) { return s->server; }
-cc_conn *cc_session_conn(const cc_session *s) { return s->conn; }
-enum cc_client_type cc_session_type(const cc_session *s) { return s->type; }
-const char *cc_session_name(const cc_session *s) { return s->name; }
-void *cc_session_user(const cc_session *s) { return s->user; }
-void cc_session_set_user(cc_session *s, void *user) { s->user = user; }
-uint64_t cc_session_id(const cc_session *s) { return cc_conn_id(s->conn); }
-cc_buf *cc_session_ack_buf(cc_session *s) { return &s->ack; }
+cc_server *cc_session_server(const cc_session *s)
+{
+    return s->server;
+}
+cc_conn *cc_session_conn(const cc_session *s)
+{
+    return s->conn;
+}
+enum cc_client_type cc_session_type(const cc_session *s)
+{
+    return s->type;
+}
+const char *cc_session_name(const cc_session *s)
+{
+    return s->name;
+}
+void *cc_session_user(const cc_session *s)
+{
+    return s->user;
+}
+void cc_session_set_user(cc_session *s, void *user)
+{
+    s->user = user;
+}
+uint64_t cc_session_id(const cc_session *s)
+{
+    return cc_conn_id(s->conn);
+}
+cc_buf *cc_session_ack_buf(cc_session *s)
+{
+    return &s->ack;
+}
 
 int cc_session_allow(cc_session *s, proto_msg *msg, unsigned mask)
 {
@@ -288,9 +312,8 @@ static void on_too_large(cc_conn *c)
 static void on_close(cc_conn *c, enum cc_close_reason reason)
 {
     cc_session *s = cc_conn_user(c);
-    LOG_INFO("event=session_closed session=%" PRIu64 " peer=%s type=%s reason=%s",
-             cc_session_id(s), cc_conn_peer(c), cc_client_type_name(s->type),
-             cc_close_reason_name(reason));
+    LOG_INFO("event=session_closed session=%" PRIu64 " peer=%s type=%s reason=%s", cc_session_id(s),
+             cc_conn_peer(c), cc_client_type_name(s->type), cc_close_reason_name(reason));
     if (s->type != CC_CLIENT_NONE && s->server->sessions_open)
         s->server->sessions_open--;
     if (s->server->on_close)

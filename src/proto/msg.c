@@ -175,8 +175,7 @@ int proto_get_id_array(proto_msg *msg, const char *field, bool required, json_t 
             json_string_length(e) > PROTO_ID_MAX ||
             strlen(json_string_value(e)) != json_string_length(e) ||
             has_control(json_string_value(e), json_string_length(e)))
-            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an array of identifiers",
-                        field);
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an array of identifiers", field);
     }
     *out = v;
     return 0;
@@ -195,8 +194,7 @@ int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *
         return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", field);
     json_t *c = json_object_get(v, "code");
     if (c && !json_is_null(c)) {
-        if (!json_is_integer(c) || json_integer_value(c) < 0 ||
-            json_integer_value(c) > 2147483647)
+        if (!json_is_integer(c) || json_integer_value(c) < 0 || json_integer_value(c) > 2147483647)
             return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s.code must be a non-negative integer",
                         field);
         *code = json_integer_value(c);
@@ -286,12 +284,10 @@ int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_
             const char *mname = json_string_value(json_object_get(e, "media"));
             const char *st = json_string_value(json_object_get(e, "state"));
             if (!mname || !st)
-                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s need media and state",
-                            "interactions");
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s need media and state", "interactions");
             int id = media_id(media, mname, true);
             if (id < 0)
-                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an invalid media",
-                            "interactions");
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an invalid media", "interactions");
             int s;
             if (strcmp(st, "Invited") == 0)
                 s = PROTO_IXN_INVITED;
@@ -300,8 +296,7 @@ int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_
             else if (strcmp(st, "AfterWork") == 0)
                 s = PROTO_IXN_AFTER_WORK;
             else
-                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an unknown state",
-                            "interactions");
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an unknown state", "interactions");
             out->counts[s][id]++;
         }
     }
@@ -341,8 +336,7 @@ static int get_u32(json_t *obj, const char *key, uint32_t *out)
     return 0;
 }
 
-int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern,
-                        proto_agent_status *out)
+int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern, proto_agent_status *out)
 {
     memset(out, 0, sizeof *out);
     int rc;
@@ -374,8 +368,7 @@ int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern,
         out->ready[id] = json_is_true(json_object_get(v, "ready"));
         if (get_u32(v, "current", &out->current[id]) || get_u32(v, "max", &out->max[id]) ||
             get_u32(v, "available", &out->available[id]))
-            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s counts must be small integers",
-                        "media");
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s counts must be small integers", "media");
     }
     return 0;
 }

@@ -21,11 +21,11 @@
 
 /** One parsed inbound message. */
 typedef struct proto_msg {
-    json_t *root;      /* the object; owned */
-    const char *name;  /* its "message" */
-    int64_t ref;       /* referenceId, 0 when absent or not a positive integer */
-    bool ref_present;  /* a "referenceId" field exists (valid or not) */
-    char desc[192];    /* description of the last field error */
+    json_t *root;     /* the object; owned */
+    const char *name; /* its "message" */
+    int64_t ref;      /* referenceId, 0 when absent or not a positive integer */
+    bool ref_present; /* a "referenceId" field exists (valid or not) */
+    char desc[192];   /* description of the last field error */
 } proto_msg;
 
 /**
@@ -88,8 +88,8 @@ typedef struct proto_agent_state {
     int64_t version;
     bool logged_in;
     bool dnd;
-    cc_media_mask added; /* media present in "media" */
-    cc_media_mask ready; /* of those, ready:true */
+    cc_media_mask added;              /* media present in "media" */
+    cc_media_mask ready;              /* of those, ready:true */
     uint32_t counts[3][CC_MEDIA_MAX]; /* [proto_ixn_state][media] interactions held */
 } proto_agent_state;
 

@@ -73,8 +73,8 @@ static int h_agent_status(cc_session *s, proto_msg *msg)
         return rc;
     /* The status follows its EventAck, so the ack goes out first. */
     cc_session_ack_now(s);
-    cc_sbuf *body = stat_agents_status(((port_client *)cc_session_user(s))->port->agents, tenant,
-                                       agent_id);
+    cc_sbuf *body =
+        stat_agents_status(((port_client *)cc_session_user(s))->port->agents, tenant, agent_id);
     cc_session_send(s, body, NULL);
     cc_sbuf_unref(body);
     return CC_SESSION_ANSWERED;

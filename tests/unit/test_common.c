@@ -74,10 +74,9 @@ static void test_err_table(void **state)
         assert_string_equal(cc_err_wire_name(wire[i].code), wire[i].name);
     }
     /* Internal codes keep their own names but travel as Unavailable. */
-    static const int internal[] = {CC_E_IO, CC_E_PARSE, CC_E_CONFIG, CC_E_NOT_FOUND,
-                                   CC_E_CLOSED};
-    static const char *const internal_names[] = {"IoError", "ParseError", "ConfigError",
-                                                 "NotFound", "Closed"};
+    static const int internal[] = {CC_E_IO, CC_E_PARSE, CC_E_CONFIG, CC_E_NOT_FOUND, CC_E_CLOSED};
+    static const char *const internal_names[] = {"IoError", "ParseError", "ConfigError", "NotFound",
+                                                 "Closed"};
     for (size_t i = 0; i < 5; i++) {
         assert_true(internal[i] < -100);
         assert_string_equal(cc_err_name(internal[i]), internal_names[i]);
@@ -321,8 +320,8 @@ static void test_media_names(void **state)
     static const char *const good[] = {"voice", "chat", "e", "a1", "x_y", "x-y", "z9_-"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_true(cc_media_name_valid(good[i], strlen(good[i])));
-    static const char *const bad[] = {"", "Voice", "1chat", "_x", "-x", "ch at", "chät",
-                                      "chat!", "CHAT", "a.b"};
+    static const char *const bad[] = {"",      "Voice", "1chat", "_x",   "-x",
+                                      "ch at", "chät",  "chat!", "CHAT", "a.b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(cc_media_name_valid(bad[i], strlen(bad[i])));
     char name[40];
@@ -386,16 +385,11 @@ static void test_clock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alloc),
-        cmocka_unit_test(test_err_table),
-        cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_sbuf),
-        cmocka_unit_test(test_map_basic),
-        cmocka_unit_test(test_map_growth_and_removal),
-        cmocka_unit_test(test_map_iteration),
-        cmocka_unit_test(test_media_names),
-        cmocka_unit_test(test_media_intern),
-        cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_alloc),         cmocka_unit_test(test_err_table),
+        cmocka_unit_test(test_buf),           cmocka_unit_test(test_sbuf),
+        cmocka_unit_test(test_map_basic),     cmocka_unit_test(test_map_growth_and_removal),
+        cmocka_unit_test(test_map_iteration), cmocka_unit_test(test_media_names),
+        cmocka_unit_test(test_media_intern),  cmocka_unit_test(test_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

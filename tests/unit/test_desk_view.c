@@ -608,9 +608,9 @@ static void test_ixn_table(void **state)
     assert_int_equal(desk_ixn_resolve(&t, "1234567890", "ixn-a", id, sizeof id, err, sizeof err),
                      0);
     assert_string_equal(id, "ixn-a:1234567890");
-    assert_int_equal(desk_ixn_resolve(&t, "1234567890123456789", "ixn-a", id, sizeof id, err,
-                                      sizeof err),
-                     CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(
+        desk_ixn_resolve(&t, "1234567890123456789", "ixn-a", id, sizeof id, err, sizeof err),
+        CC_E_INVALID_ATTRIBUTE);
     assert_int_equal(desk_ixn_resolve(&t, "other:5", "ixn-a", id, sizeof id, err, sizeof err), 0);
     assert_string_equal(id, "other:5");
 
@@ -631,10 +631,9 @@ static void test_ixn_table(void **state)
     assert_int_equal(desk_ixn_resolve(&t, "17", "ixn-a", id, sizeof id, err, sizeof err),
                      CC_E_INVALID_ATTRIBUTE);
     assert_non_null(strstr(err, "17 is ambiguous: it matches 2 interactions (ixn-a:000000017, "
-                               "ixn-b:000000017)"));
-    assert_int_equal(desk_ixn_resolve(&t, "ixn-b:000000017", "ixn-a", id, sizeof id, err,
-                                      sizeof err),
-                     0);
+                                "ixn-b:000000017)"));
+    assert_int_equal(
+        desk_ixn_resolve(&t, "ixn-b:000000017", "ixn-a", id, sizeof id, err, sizeof err), 0);
     assert_true(desk_ixn_remove(&t, "ixn-b:000000017"));
     assert_false(desk_ixn_remove(&t, "ixn-b:000000017"));
 
@@ -645,10 +644,9 @@ static void test_ixn_table(void **state)
     cc_buf b;
     cc_buf_init(&b);
     desk_ixn_format_list(&b, &t, 13500000);
-    assert_string_equal(b.data,
-                        "  interaction      media  queue       state      age\n"
-                        "  ixn-a:000000017  chat   chat-sales  Handling   12 s\n"
-                        "  ixn-a:000000018  email  mail        AfterWork  11 s\n");
+    assert_string_equal(b.data, "  interaction      media  queue       state      age\n"
+                                "  ixn-a:000000017  chat   chat-sales  Handling   12 s\n"
+                                "  ixn-a:000000018  email  mail        AfterWork  11 s\n");
 
     /* Offered again after a revoke: Invited, at the end, its age from the new invite. */
     assert_int_equal(desk_ixn_invited(&t, "ixn-a:000000017", "chat", "chat-sales", 13000000), 0);
@@ -760,7 +758,8 @@ static void test_ixn_events(void **state)
     static const char *const bad[] = {
         "{\"message\":\"EventInvite\",\"media\":\"chat\",\"queue\":\"q\"}",
         "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"queue\":\"q\"}",
-        "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"Chat\",\"queue\":\"q\"}",
+        "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"Chat\",\"queue\":"
+        "\"q\"}",
         "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"chat\"}",
         "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\",\"media\":\"chat\",\"queue\":\"q\","
         "\"userData\":[1]}",

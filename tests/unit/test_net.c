@@ -70,11 +70,11 @@ static void pump_once(void)
     poll(NULL, 0, 1);
 }
 
-#define WAIT_FOR(cond, ms)                                                                 \
-    do {                                                                                   \
-        uint64_t wait_deadline_ = now_ms() + (ms);                                         \
-        while (!(cond) && now_ms() < wait_deadline_)                                       \
-            pump_once();                                                                   \
+#define WAIT_FOR(cond, ms)                                                                         \
+    do {                                                                                           \
+        uint64_t wait_deadline_ = now_ms() + (ms);                                                 \
+        while (!(cond) && now_ms() < wait_deadline_)                                               \
+            pump_once();                                                                           \
     } while (0)
 
 /* ---- a raw peer over a plain socket ------------------------------------------------ */
@@ -356,9 +356,8 @@ static int h_event(cc_session *s, proto_msg *msg)
 }
 
 static const cc_handler test_handlers[] = {
-    {"RequestEcho", h_echo},           {"RequestAgentOnly", h_agent_only},
-    {"RequestSlow", h_slow},           {"RequestBroadcast", h_broadcast},
-    {"RequestFlood", h_flood},         {"EventTest", h_event},
+    {"RequestEcho", h_echo},           {"RequestAgentOnly", h_agent_only}, {"RequestSlow", h_slow},
+    {"RequestBroadcast", h_broadcast}, {"RequestFlood", h_flood},          {"EventTest", h_event},
 };
 
 static void on_session_close(cc_session *s)
@@ -403,8 +402,7 @@ static int setup(void **state)
 static void report_handle(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    fprintf(stderr, "open handle: %s closing=%d\n", uv_handle_type_name(h->type),
-            uv_is_closing(h));
+    fprintf(stderr, "open handle: %s closing=%d\n", uv_handle_type_name(h->type), uv_is_closing(h));
 }
 
 static int teardown(void **state)
@@ -917,8 +915,8 @@ static void test_client_wrong_token(void **state)
     memset(&CL, 0, sizeof CL);
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", F.port);
-    cc_client_config cfg = {.address = addr, .client_type = "AgentApplication",
-                            .client_name = "unit", .token = "nope"};
+    cc_client_config cfg = {
+        .address = addr, .client_type = "AgentApplication", .client_name = "unit", .token = "nope"};
     cc_client *c = cc_client_new(&F.net, &cfg, &cl_ops, NULL);
     cc_client_start(c);
     WAIT_FOR(CL.downs == 1, WAIT_MS);
@@ -981,9 +979,13 @@ static void test_client_backoff_seq_gap(void **state)
     int lfd = raw_listener(&port);
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    cc_client_config cfg = {.address = addr, .client_type = "ReportingEngine",
-                            .client_name = "stat-1", .token = "rep-secret",
-                            .reconnect = true, .backoff_min_ms = 100, .backoff_max_ms = 400};
+    cc_client_config cfg = {.address = addr,
+                            .client_type = "ReportingEngine",
+                            .client_name = "stat-1",
+                            .token = "rep-secret",
+                            .reconnect = true,
+                            .backoff_min_ms = 100,
+                            .backoff_max_ms = 400};
     cc_client *c = cc_client_new(&F.net, &cfg, &cl_ops, NULL);
 
     /* Bound but not listening: every connect is refused, and the retries back off
@@ -1087,10 +1089,20 @@ static void test_addr(void **state)
     assert_int_equal(cc_parse_hostport("[::1]:65535", &ss), 0);
     assert_int_equal(ss.ss_family, AF_INET6);
     assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 65535);
-    static const char *const bad[] = {"", "7001", ":7001", "127.0.0.1:", "127.0.0.1:65536",
-                                      "127.0.0.1:-1", "127.0.0.1:80x", "::1:80", "[::1:80",
-                                      "[]:80", "host.example:80", "1.2.3:80",
-                                      "127.0.0.1: 80", "127.0.0.1:+80"};
+    static const char *const bad[] = {"",
+                                      "7001",
+                                      ":7001",
+                                      "127.0.0.1:",
+                                      "127.0.0.1:65536",
+                                      "127.0.0.1:-1",
+                                      "127.0.0.1:80x",
+                                      "::1:80",
+                                      "[::1:80",
+                                      "[]:80",
+                                      "host.example:80",
+                                      "1.2.3:80",
+                                      "127.0.0.1: 80",
+                                      "127.0.0.1:+80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (cc_parse_hostport(bad[i], &ss) != UV_EINVAL)
             fail_msg("%s was accepted", bad[i]);

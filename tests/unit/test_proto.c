@@ -247,7 +247,7 @@ static void test_jw_utf8(void **state)
 {
     (void)state;
     /* Valid sequences of 2, 3 and 4 bytes pass through unchanged. */
-    const char *valid[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+    const char *valid[] = {"\xc3\xa9",     "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
                            "\xed\x9f\xbf", "\xee\x80\x80", "\xc2\x80"};
     char want[64];
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
@@ -259,7 +259,10 @@ static void test_jw_utf8(void **state)
      * points over U+10FFFF and truncated sequences: each bad byte becomes U+FFFD. */
     assert_string_equal(jw_of("\x80", 1), "\"" FFFD "\"");
     assert_string_equal(jw_of("\xff", 1), "\"" FFFD "\"");
-    assert_string_equal(jw_of("a\xfe" "b", 3), "\"a" FFFD "b\"");
+    assert_string_equal(jw_of("a\xfe"
+                              "b",
+                              3),
+                        "\"a" FFFD "b\"");
     assert_string_equal(jw_of("\xc0\x80", 2), "\"" FFFD FFFD "\"");
     assert_string_equal(jw_of("\xc1\xbf", 2), "\"" FFFD FFFD "\"");
     assert_string_equal(jw_of("\xe0\x80\x80", 3), "\"" FFFD FFFD FFFD "\"");
@@ -269,7 +272,10 @@ static void test_jw_utf8(void **state)
     assert_string_equal(jw_of("\xf5\x80", 2), "\"" FFFD FFFD "\"");
     assert_string_equal(jw_of("\xe2\x82", 2), "\"" FFFD FFFD "\"");
     assert_string_equal(jw_of("\xc3", 1), "\"" FFFD "\"");
-    assert_string_equal(jw_of("\xc3" "A", 2), "\"" FFFD "A\"");
+    assert_string_equal(jw_of("\xc3"
+                              "A",
+                              2),
+                        "\"" FFFD "A\"");
     /* Truncation must look at n, not at a NUL: "\xe2\x82\xac" cut to 2 bytes. */
     assert_string_equal(jw_of("\xe2\x82\xac", 2), "\"" FFFD FFFD "\"");
 #undef FFFD
@@ -330,8 +336,8 @@ static void test_msg_parse_errors(void **state)
 {
     (void)state;
     proto_msg m;
-    static const char *const not_json[] = {"", "nope", "{", "{\"message\":}", "{\"a\":1}x",
-                                           "{\"message\":\"X\",}"};
+    static const char *const not_json[] = {
+        "", "nope", "{", "{\"message\":}", "{\"a\":1}x", "{\"message\":\"X\",}"};
     for (size_t i = 0; i < sizeof not_json / sizeof not_json[0]; i++) {
         assert_int_equal(parse(&m, not_json[i]), CC_E_INVALID_MESSAGE);
         assert_non_null(strstr(m.desc, "JSON"));
@@ -414,8 +420,8 @@ static void test_msg_reference_id(void **state)
     } cases[] = {
         {"{\"message\":\"RequestX\"}", 0, false, CC_E_INVALID_ATTRIBUTE},
         {"{\"message\":\"RequestX\",\"referenceId\":1}", 1, true, 0},
-        {"{\"message\":\"RequestX\",\"referenceId\":9007199254740993}", 9007199254740993LL,
-         true, 0},
+        {"{\"message\":\"RequestX\",\"referenceId\":9007199254740993}", 9007199254740993LL, true,
+         0},
         {"{\"message\":\"RequestX\",\"referenceId\":0}", 0, true, CC_E_INVALID_ATTRIBUTE},
         {"{\"message\":\"RequestX\",\"referenceId\":-4}", 0, true, CC_E_INVALID_ATTRIBUTE},
         {"{\"message\":\"RequestX\",\"referenceId\":\"5\"}", 0, true, CC_E_INVALID_ATTRIBUTE},
@@ -541,7 +547,8 @@ static void test_get_object_array_reason(void **state)
     static char json[4096];
     snprintf(json, sizeof json,
              "{\"message\":\"RequestX\",\"o\":{\"a\":1},\"arr\":[1],\"ids\":[\"a\",\"b\"],"
-             "\"noids\":[],\"badids\":[\"a\",2],\"ctlids\":[\"a\",\"b\\nc\"],\"emptyid\":[\"\"],\"longid\":[\"%s\"],"
+             "\"noids\":[],\"badids\":[\"a\",2],\"ctlids\":[\"a\",\"b\\nc\"],\"emptyid\":[\"\"],"
+             "\"longid\":[\"%s\"],"
              "\"r\":{\"code\":3,\"description\":\"Lunch\"},\"r0\":{},\"rs\":\"Lunch\","
              "\"rneg\":{\"code\":-1},\"rbig\":{\"code\":2147483648},"
              "\"rcs\":{\"code\":\"3\"},\"rds\":{\"description\":5},"
@@ -592,8 +599,7 @@ static void test_get_object_array_reason(void **state)
     assert_attr_error(proto_get_reason(&m, "rneg", &present, &code, &desc), &m, "rneg.code");
     assert_attr_error(proto_get_reason(&m, "rbig", &present, &code, &desc), &m, "rbig.code");
     assert_attr_error(proto_get_reason(&m, "rcs", &present, &code, &desc), &m, "rcs.code");
-    assert_attr_error(proto_get_reason(&m, "rds", &present, &code, &desc), &m,
-                      "rds.description");
+    assert_attr_error(proto_get_reason(&m, "rds", &present, &code, &desc), &m, "rds.description");
     assert_attr_error(proto_get_reason(&m, "rlong", &present, &code, &desc), &m,
                       "rlong.description");
     proto_msg_free(&m);
@@ -913,8 +919,7 @@ static void test_decode_status_errors(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char json[512];
-        snprintf(json, sizeof json, "{\"message\":\"EventCurrentAgentStatus\"%s}",
-                 cases[i].body);
+        snprintf(json, sizeof json, "{\"message\":\"EventCurrentAgentStatus\"%s}", cases[i].body);
         cc_media_table media;
         cc_media_init(&media);
         proto_msg m;
