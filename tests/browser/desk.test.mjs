@@ -14,7 +14,7 @@
 //      the page reconnects by itself.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Env, ROOT, DESK_TOKEN, parseArgs, check, waitFor, submitOk, isStatus } from './lib.mjs';
+import { Env, ROOT, DESK_TOKEN, parseArgs, check, waitFor, submitOk, isStatus, screenshot } from './lib.mjs';
 
 const TENANT = 'Resources';
 const AGENT = '1001';
@@ -204,11 +204,7 @@ await Env.run(args, { timeout: 150 }, async (env) => {
   await invite2.waitFor({ state: 'visible', timeout: 8000 });
   check(true, `a second invitation ${id2} is shown`);
   await waitText(capChat, /^2 of 3 · 1 available$/, 'chat shows 2 of 3 with the second one invited');
-  fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
-  const shotTmp = path.join(ROOT, 'docs', `.screenshot-desk.${process.pid}.png`);
-  await page.screenshot({ path: shotTmp });
-  fs.renameSync(shotTmp, path.join(ROOT, 'docs', 'screenshot-desk.png'));
-  check(true, 'screenshot docs/screenshot-desk.png taken (1280x800)');
+  await screenshot(page, 'screenshot-desk.png', env.dir);
 
   await invite2.getByTestId('accept').click();
   const held2 = page.locator(`[data-testid=held][data-interaction-id="${id2}"]`);

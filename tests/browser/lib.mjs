@@ -70,6 +70,25 @@ export function check(cond, what) {
   throw e;
 }
 
+/**
+ * Takes a screenshot of page as a PNG named name. With CC_SCREENSHOTS=1 it replaces
+ * docs/NAME, the picture the README shows (written to a temporary file, then renamed);
+ * otherwise it goes to dir (the test's temp dir), so that a test run leaves the tree
+ * unchanged. Checks that a PNG of plausible size was written and returns its path.
+ */
+export async function screenshot(page, name, dir) {
+  const intoDocs = process.env.CC_SCREENSHOTS === '1';
+  const target = intoDocs ? path.join(ROOT, 'docs', name) : path.join(dir, name);
+  const tmp = path.join(path.dirname(target), `.${process.pid}-${name}`);
+  await page.screenshot({ path: tmp });
+  fs.renameSync(tmp, target);
+  const png = fs.readFileSync(target);
+  const signature = png.subarray(0, 8).toString('hex');
+  check(signature === '89504e470d0a1a0a' && png.length > 10000,
+        `screenshot ${intoDocs ? 'docs/' : ''}${name} written (${png.length} bytes, PNG)`);
+  return target;
+}
+
 /** Reads the command line every test takes: --bin DIR (the build's bin directory),
  *  --keep (keep the temp dir), --headed (show the browser, for people debugging). */
 export function parseArgs(argv = process.argv.slice(2)) {

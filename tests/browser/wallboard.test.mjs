@@ -10,7 +10,7 @@
 // of them, a burst of changes lands within a bounded time, and each status re-renders only
 // its own tile. Takes docs/screenshot-wallboard.png (1280x800).
 import path from 'node:path';
-import { Env, parseArgs, check, waitFor, sleep, submitOk, ROOT, WALLBOARD_TOKEN } from './lib.mjs';
+import { Env, parseArgs, check, waitFor, sleep, submitOk, ROOT, WALLBOARD_TOKEN, screenshot } from './lib.mjs';
 
 const T = 'Resources';
 const PW = 'pw-agent';
@@ -204,8 +204,7 @@ await Env.run(args, { timeout: 280 }, async (env) => {
     for (const f of ['ready', 'held', 'left']) got.push(Number(await text(page, `total-${k}-${f}`)));
     check(got.join() === v.join(), `totals of ${k} (ready, held, left) are ${got.join(', ')}, as the statserver's statuses say (${v.join(', ')})`);
   }
-  await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshot-wallboard.png') });
-  check(true, 'took docs/screenshot-wallboard.png (1280x800)');
+  await screenshot(page, 'screenshot-wallboard.png', env.dir);
 
   // The token is remembered: a reload connects with no typing.
   await page.reload();
