@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libuv1-dev libjansson-dev libsqlite3-dev libinih-dev libwslay-dev
   libedit-dev libncurses-dev libcmocka-dev libcrypt-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
   python3 tmux procps
   chromium nodejs
 )
