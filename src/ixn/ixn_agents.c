@@ -227,12 +227,18 @@ static int agent_common(cc_session *s, proto_msg *msg, bool has_media, int *medi
     return 0;
 }
 
-static int need_added(proto_msg *msg, const ixn_server *srv, const ixn_agent *a, int id)
+/* The common checks of a request on one media the agent must have added: those of
+ * agent_common, then code 10 when the media is not added. */
+static int added_media_request(cc_session *s, proto_msg *msg, int *media_id, ixn_agent **out)
 {
-    if (a->added & ((cc_media_mask)1 << id))
+    int rc = agent_common(s, msg, true, media_id, out);
+    if (rc)
+        return rc;
+    if ((*out)->added & ((cc_media_mask)1 << *media_id))
         return 0;
+    const ixn_client *c = cc_session_user(s);
     snprintf(msg->desc, sizeof msg->desc, "media %s is not added",
-             cc_media_name(&srv->cfg->media, id));
+             cc_media_name(&c->srv->cfg->media, *media_id));
     return CC_E_INVALID_STATE;
 }
 
@@ -470,11 +476,9 @@ static int h_remove_media(cc_session *s, proto_msg *msg)
 {
     ixn_agent *a;
     int id, rc;
-    if ((rc = agent_common(s, msg, true, &id, &a)))
+    if ((rc = added_media_request(s, msg, &id, &a)))
         return rc;
     ixn_client *c = cc_session_user(s);
-    if ((rc = need_added(msg, c->srv, a, id)))
-        return rc;
     if (a->held_media[id]) {
         snprintf(msg->desc, sizeof msg->desc, "the agent holds interactions of %s",
                  cc_media_name(&c->srv->cfg->media, id));
@@ -497,11 +501,9 @@ static int h_not_ready(cc_session *s, proto_msg *msg)
     ixn_agent *a;
     int id, rc;
     if ((rc = proto_get_reason(msg, "reason", &present, &code, &desc)) ||
-        (rc = agent_common(s, msg, true, &id, &a)))
+        (rc = added_media_request(s, msg, &id, &a)))
         return rc;
     ixn_client *c = cc_session_user(s);
-    if ((rc = need_added(msg, c->srv, a, id)))
-        return rc;
     cc_media_mask bit = (cc_media_mask)1 << id;
     if (!(a->ready & bit) && reason_equal(a->reasons[id], present, code, desc))
         return 0;
@@ -515,11 +517,9 @@ static int h_cancel_not_ready(cc_session *s, proto_msg *msg)
 {
     ixn_agent *a;
     int id, rc;
-    if ((rc = agent_common(s, msg, true, &id, &a)))
+    if ((rc = added_media_request(s, msg, &id, &a)))
         return rc;
     ixn_client *c = cc_session_user(s);
-    if ((rc = need_added(msg, c->srv, a, id)))
-        return rc;
     cc_media_mask bit = (cc_media_mask)1 << id;
     if ((a->ready & bit) && !a->reasons[id])
         return 0;
@@ -543,11 +543,9 @@ static int h_change_reason(cc_session *s, proto_msg *msg)
         snprintf(msg->desc, sizeof msg->desc, "%s", "reason is missing");
         return CC_E_INVALID_ATTRIBUTE;
     }
-    if ((rc = agent_common(s, msg, true, &id, &a)))
+    if ((rc = added_media_request(s, msg, &id, &a)))
         return rc;
     ixn_client *c = cc_session_user(s);
-    if ((rc = need_added(msg, c->srv, a, id)))
-        return rc;
     if (reason_equal(a->reasons[id], present, code, desc))
         return 0;
     reason_set(a, id, present, code, desc);
