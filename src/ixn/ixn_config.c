@@ -1,37 +1,24 @@
 #include "ixn/ixn_config.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <ini.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "common/alloc.h"
+#include "common/conf.h"
 #include "common/err.h"
 #include "ixn/ixn_passwd.h"
-#include "net/addr.h"
 #include "net/web.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
 
-/* Longest configuration line accepted, in bytes. */
-#define CFG_LINE_MAX 4096
-
-/* Parser state: inih does not give handlers the line number, so a reader wrapper counts
- * lines and the handler reads the count. */
+/* Parser state: the shared reader's state plus the [queues] and [after-work] pairs
+ * kept for later. */
 typedef struct cfg_parse {
     ixn_config *cfg;
-    FILE *f;
-    int line;
-    int errors;
-    char section[CFG_LINE_MAX]; /* the section the reader last saw */
-    char buf[CFG_LINE_MAX + 2];
-    /* keys of [server] seen, to report duplicates */
-    cc_map seen;
+    cc_conf conf;
     /* [queues] and [after-work] name media that [server] may list later in the file, so
      * their pairs are kept (with their lines) and resolved once the file is read. */
     struct cfg_pending {
@@ -42,121 +29,6 @@ typedef struct cfg_parse {
     } * pending;
     size_t pending_count, pending_cap;
 } cfg_parse;
-
-static int on_pair(void *user, const char *section, const char *key, const char *value);
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-/* inih splits lines longer than its compiled-in maximum (200 bytes) into pieces, and an
- * [agents] line with long identifiers is longer. The reader therefore hands inih whole
- * lines only when they fit, and parses a longer key = value line itself, with inih's
- * rules (first '=' or ':', " ;" starts a comment), giving inih an empty line instead. */
-static void long_pair(cfg_parse *p, char *line)
-{
-    char *s = trim(line);
-    if (*s == ';' || *s == '#' || *s == '\0')
-        return;
-    if (*s == '[') {
-        fprintf(stderr, "ixnserver: error: %s:%d: section name too long\n", p->cfg->path, p->line);
-        p->errors++;
-        return;
-    }
-    char *eq = strpbrk(s, "=:");
-    if (!eq) {
-        fprintf(stderr, "ixnserver: error: %s:%d: syntax error\n", p->cfg->path, p->line);
-        p->errors++;
-        return;
-    }
-    *eq = '\0';
-    char *value = eq + 1;
-    for (char *c = value; *c; c++) {
-        if (*c == ';' && (c == value || isspace((unsigned char)c[-1]))) {
-            *c = '\0';
-            break;
-        }
-    }
-    on_pair(p, p->section, trim(s), trim(value));
-}
-
-static char *count_reader(char *str, int num, void *stream)
-{
-    cfg_parse *p = stream;
-    if (!fgets(p->buf, sizeof p->buf, p->f))
-        return NULL;
-    p->line++;
-    size_t n = strlen(p->buf);
-    if (n == sizeof p->buf - 1 && p->buf[n - 1] != '\n') {
-        fprintf(stderr, "ixnserver: error: %s:%d: line longer than %d bytes\n", p->cfg->path,
-                p->line, CFG_LINE_MAX);
-        p->errors++;
-        int ch;
-        while ((ch = fgetc(p->f)) != EOF && ch != '\n')
-            ;
-        snprintf(str, (size_t)num, "%s", "\n");
-        return str;
-    }
-    if (n < (size_t)num) {
-        char *t = p->buf;
-        while (*t == ' ' || *t == '\t')
-            t++;
-        char *end = *t == '[' ? strchr(t, ']') : NULL;
-        if (end)
-            snprintf(p->section, sizeof p->section, "%.*s", (int)(end - t - 1), t + 1);
-        memcpy(str, p->buf, n + 1);
-        return str;
-    }
-    long_pair(p, p->buf);
-    snprintf(str, (size_t)num, "%s", "\n");
-    return str;
-}
-
-static void cfg_error(cfg_parse *p, const char *section, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void cfg_error(cfg_parse *p, const char *section, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "ixnserver: error: %s:%d: [%s] %s: ", p->cfg->path, p->line, section, key);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    p->errors++;
-}
-
-static void cfg_warn(cfg_parse *p, const char *section, const char *key, const char *what)
-{
-    fprintf(stderr, "ixnserver: warning: %s:%d: [%s] %s: %s\n", p->cfg->path, p->line, section, key,
-            what);
-}
-
-/* Parses a decimal number in [min, max]; the whole value must be digits. */
-static bool parse_num(const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-    if (!isdigit((unsigned char)v[0]))
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (errno || *end || n < min || n > max)
-        return false;
-    *out = n;
-    return true;
-}
-
-static void set_str(char **dst, const char *v)
-{
-    free(*dst);
-    *dst = xstrdup(v);
-}
 
 static void parse_media(cfg_parse *p, const char *v)
 {
@@ -175,12 +47,13 @@ static void parse_media(cfg_parse *p, const char *v)
         while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
             n--;
         if (!cc_media_name_valid(s, n)) {
-            cfg_error(p, "server", "media", "\"%.*s\" is not a media name ([a-z][a-z0-9_-]{0,31})",
-                      (int)(n > 64 ? 64 : n), s);
+            cc_conf_error(&p->conf, "server", "media",
+                          "\"%.*s\" is not a media name ([a-z][a-z0-9_-]{0,31})",
+                          (int)(n > 64 ? 64 : n), s);
         } else if (cc_media_find(&cfg->media, s, n) >= 0) {
-            cfg_error(p, "server", "media", "%.*s is listed twice", (int)n, s);
+            cc_conf_error(&p->conf, "server", "media", "%.*s is listed twice", (int)n, s);
         } else if (cc_media_intern(&cfg->media, s, n) < 0) {
-            cfg_error(p, "server", "media", "more than %d media", CC_MEDIA_MAX);
+            cc_conf_error(&p->conf, "server", "media", "more than %d media", CC_MEDIA_MAX);
             return;
         }
         s = e;
@@ -191,104 +64,95 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
 {
     ixn_config *cfg = p->cfg;
     uint64_t n;
-    if (cc_map_gets(&p->seen, key)) {
-        cfg_error(p, "server", key, "%s", "given twice");
+    if (cc_conf_twice(&p->conf, "server", key))
         return;
-    }
     bool known = true;
     if (strcmp(key, "name") == 0) {
-        if (!*v || strlen(v) > PROTO_ID_MAX)
-            cfg_error(p, "server", key, "must be 1..%d bytes", PROTO_ID_MAX);
-        else
-            set_str(&cfg->name, v);
+        cc_conf_set_text(&p->conf, "server", key, v, 1, PROTO_ID_MAX, &cfg->name);
     } else if (strcmp(key, "listen") == 0) {
-        struct sockaddr_storage ss;
-        if (cc_parse_hostport(v, &ss) != 0)
-            cfg_error(p, "server", key, "\"%s\" is not HOST:PORT", v);
-        else
-            set_str(&cfg->listen, v);
+        cc_conf_set_hostport(&p->conf, "server", key, v, &cfg->listen);
     } else if (strcmp(key, "http") == 0) {
-        struct sockaddr_storage ss;
-        if (cc_parse_hostport(v, &ss) != 0)
-            cfg_error(p, "server", key, "\"%s\" is not HOST:PORT", v);
-        else
-            set_str(&cfg->http, v);
+        cc_conf_set_hostport(&p->conf, "server", key, v, &cfg->http);
     } else if (strcmp(key, "allowed-origins") == 0) {
         char err[200];
         if (cc_web_check_origins(v, err, sizeof err) != 0)
-            cfg_error(p, "server", key, "%s", err);
+            cc_conf_error(&p->conf, "server", key, "%s", err);
         else
-            set_str(&cfg->allowed_origins, v);
+            cc_conf_set_str(&cfg->allowed_origins, v);
     } else if (strcmp(key, "port-file") == 0) {
-        if (!*v)
-            cfg_error(p, "server", key, "%s", "must not be empty");
-        else
-            set_str(&cfg->port_file, v);
+        cc_conf_set_text(&p->conf, "server", key, v, 1, SIZE_MAX, &cfg->port_file);
     } else if (strcmp(key, "media") == 0) {
         parse_media(p, v);
     } else if (strcmp(key, "idle-timeout") == 0) {
-        if (!parse_num(v, 0, 86400, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of seconds in 0..86400", v);
+        if (!cc_conf_num(v, 0, 86400, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number of seconds in 0..86400",
+                          v);
         else
             cfg->idle_timeout_s = (unsigned)n;
     } else if (strcmp(key, "max-line") == 0) {
-        if (!parse_num(v, 1024, 64u << 20, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of bytes in 1024..67108864", v);
+        if (!cc_conf_num(v, 1024, 64u << 20, &n))
+            cc_conf_error(&p->conf, "server", key,
+                          "\"%s\" is not a number of bytes in 1024..67108864", v);
         else
             cfg->max_line = (size_t)n;
     } else if (strcmp(key, "grace-period") == 0) {
-        if (!parse_num(v, 0, 86400, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of seconds in 0..86400", v);
+        if (!cc_conf_num(v, 0, 86400, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number of seconds in 0..86400",
+                          v);
         else
             cfg->grace_period_s = (unsigned)n;
     } else if (strcmp(key, "max-connections") == 0) {
-        if (!parse_num(v, 0, 10000000, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number in 0..10000000", v);
+        if (!cc_conf_num(v, 0, 10000000, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 0..10000000", v);
         else
             cfg->max_connections = (unsigned)n;
     } else if (strcmp(key, "max-agents") == 0) {
-        if (!parse_num(v, 0, 10000000, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number in 0..10000000", v);
+        if (!cc_conf_num(v, 0, 10000000, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 0..10000000", v);
         else
             cfg->max_agents = (unsigned)n;
     } else if (strcmp(key, "out-limit") == 0 || strcmp(key, "out-limit-reporting") == 0) {
-        if (!parse_num(v, 65536, (uint64_t)4 << 30, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of bytes in 65536..4294967296", v);
+        if (!cc_conf_num(v, 65536, (uint64_t)4 << 30, &n))
+            cc_conf_error(&p->conf, "server", key,
+                          "\"%s\" is not a number of bytes in 65536..4294967296", v);
         else if (key[9] == '\0')
             cfg->out_limit = (size_t)n;
         else
             cfg->out_limit_reporting = (size_t)n;
     } else if (strcmp(key, "data-dir") == 0) {
         if (!*v || strlen(v) > 4000)
-            cfg_error(p, "server", key, "%s", "must be a path of 1..4000 bytes");
+            cc_conf_error(&p->conf, "server", key, "%s", "must be a path of 1..4000 bytes");
         else
-            set_str(&cfg->data_dir, v);
+            cc_conf_set_str(&cfg->data_dir, v);
     } else if (strcmp(key, "invite-timeout") == 0) {
-        if (!parse_num(v, 1, 86400, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of seconds in 1..86400", v);
+        if (!cc_conf_num(v, 1, 86400, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number of seconds in 1..86400",
+                          v);
         else
             cfg->invite_timeout_s = (unsigned)n;
     } else if (strcmp(key, "keep-ended") == 0) {
-        if (!parse_num(v, 0, 365u * 86400u, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of seconds in 0..31536000", v);
+        if (!cc_conf_num(v, 0, 365u * 86400u, &n))
+            cc_conf_error(&p->conf, "server", key,
+                          "\"%s\" is not a number of seconds in 0..31536000", v);
         else
             cfg->keep_ended_s = (unsigned)n;
     } else if (strcmp(key, "max-user-data") == 0) {
-        if (!parse_num(v, 2, 1024 * 1024, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number of bytes in 2..1048576", v);
+        if (!cc_conf_num(v, 2, 1024 * 1024, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number of bytes in 2..1048576",
+                          v);
         else
             cfg->max_user_data = (size_t)n;
     } else if (strcmp(key, "max-queue") == 0) {
-        if (!parse_num(v, 1, 10000000, &n))
-            cfg_error(p, "server", key, "\"%s\" is not a number in 1..10000000", v);
+        if (!cc_conf_num(v, 1, 10000000, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 1..10000000", v);
         else
             cfg->max_queue = (size_t)n;
     } else {
         known = false;
-        cfg_warn(p, "server", key, "unknown key, ignored");
+        cc_conf_warn(&p->conf, "server", key, "unknown key, ignored");
     }
     if (known)
-        cc_map_puts(&p->seen, key, (void *)1);
+        cc_conf_mark(&p->conf, "server", key);
 }
 
 static void token_key(cfg_parse *p, const char *key, const char *v)
@@ -302,18 +166,14 @@ static void token_key(cfg_parse *p, const char *key, const char *v)
     else if (strcmp(key, "MediaServer") == 0)
         dst = &cfg->token_media;
     if (!dst) {
-        cfg_warn(p, "tokens", key, "not a client type of this server, ignored");
+        cc_conf_warn(&p->conf, "tokens", key, "not a client type of this server, ignored");
         return;
     }
     if (*dst) {
-        cfg_error(p, "tokens", key, "%s", "given twice");
+        cc_conf_error(&p->conf, "tokens", key, "%s", "given twice");
         return;
     }
-    if (strlen(v) > PROTO_TEXT_MAX) {
-        cfg_error(p, "tokens", key, "longer than %d bytes", PROTO_TEXT_MAX);
-        return;
-    }
-    *dst = xstrdup(v);
+    cc_conf_set_text(&p->conf, "tokens", key, v, 0, PROTO_TEXT_MAX, dst);
 }
 
 static bool id_valid(const char *s, size_t n)
@@ -334,16 +194,17 @@ static void agent_key(cfg_parse *p, const char *key, const char *v)
     const char *slash = strchr(key, '/');
     if (!slash || !id_valid(key, (size_t)(slash - key)) ||
         !id_valid(slash + 1, strlen(slash + 1))) {
-        cfg_error(p, "agents", key, "%s", "the key must be TENANT/AGENTID (1..128 bytes each)");
+        cc_conf_error(&p->conf, "agents", key, "%s",
+                      "the key must be TENANT/AGENTID (1..128 bytes each)");
         return;
     }
     if (!ixn_passwd_is_hash(v)) {
-        cfg_error(p, "agents", key, "%s",
-                  "the value is not a crypt(3) hash (make one with ixnserver --hash-password)");
+        cc_conf_error(&p->conf, "agents", key, "%s",
+                      "the value is not a crypt(3) hash (make one with ixnserver --hash-password)");
         return;
     }
     if (cc_map_gets(&cfg->agents, key)) {
-        cfg_error(p, "agents", key, "%s", "given twice");
+        cc_conf_error(&p->conf, "agents", key, "%s", "given twice");
         return;
     }
     cc_map_puts(&cfg->agents, key, xstrdup(v));
@@ -359,7 +220,7 @@ static void pending_add(cfg_parse *p, const char *key, const char *value, bool a
     struct cfg_pending *e = &p->pending[p->pending_count++];
     e->key = xstrdup(key);
     e->value = xstrdup(value);
-    e->line = p->line;
+    e->line = p->conf.line;
     e->after_work = after_work;
 }
 
@@ -370,12 +231,14 @@ static void queue_resolve(cfg_parse *p, const struct cfg_pending *e)
     const char *slash = strchr(e->key, '/');
     if (!slash || !id_valid(e->key, (size_t)(slash - e->key)) ||
         !id_valid(slash + 1, strlen(slash + 1))) {
-        cfg_error(p, "queues", e->key, "%s", "the key must be TENANT/QUEUE (1..128 bytes each)");
+        cc_conf_error(&p->conf, "queues", e->key, "%s",
+                      "the key must be TENANT/QUEUE (1..128 bytes each)");
         return;
     }
     int media = cc_media_find(&cfg->media, e->value, strlen(e->value));
     if (media < 0) {
-        cfg_error(p, "queues", e->key, "media \"%.64s\" is not in [server] media", e->value);
+        cc_conf_error(&p->conf, "queues", e->key, "media \"%.64s\" is not in [server] media",
+                      e->value);
         return;
     }
     size_t tlen = (size_t)(slash - e->key);
@@ -383,7 +246,7 @@ static void queue_resolve(cfg_parse *p, const struct cfg_pending *e)
         const ixn_config_queue *q = &cfg->queues[i];
         if (strlen(q->tenant) == tlen && memcmp(q->tenant, e->key, tlen) == 0 &&
             strcmp(q->name, slash + 1) == 0) {
-            cfg_error(p, "queues", e->key, "%s", "given twice");
+            cc_conf_error(&p->conf, "queues", e->key, "%s", "given twice");
             return;
         }
     }
@@ -401,12 +264,12 @@ static void after_work_resolve(cfg_parse *p, const struct cfg_pending *e, cc_med
     int media = cc_media_find(&cfg->media, e->key, strlen(e->key));
     uint64_t n;
     if (media < 0)
-        cfg_error(p, "after-work", e->key, "%s", "not a media of [server] media");
+        cc_conf_error(&p->conf, "after-work", e->key, "%s", "not a media of [server] media");
     else if (*seen & ((cc_media_mask)1 << media))
-        cfg_error(p, "after-work", e->key, "%s", "given twice");
-    else if (!parse_num(e->value, 0, 86400, &n))
-        cfg_error(p, "after-work", e->key, "\"%s\" is not a number of seconds in 0..86400",
-                  e->value);
+        cc_conf_error(&p->conf, "after-work", e->key, "%s", "given twice");
+    else if (!cc_conf_num(e->value, 0, 86400, &n))
+        cc_conf_error(&p->conf, "after-work", e->key,
+                      "\"%s\" is not a number of seconds in 0..86400", e->value);
     else {
         *seen |= (cc_media_mask)1 << media;
         cfg->after_work_s[media] = (unsigned)n;
@@ -418,7 +281,7 @@ static void pending_resolve(cfg_parse *p)
     cc_media_mask seen = 0;
     for (size_t i = 0; i < p->pending_count; i++) {
         struct cfg_pending *e = &p->pending[i];
-        p->line = e->line;
+        p->conf.line = e->line;
         if (e->after_work)
             after_work_resolve(p, e, &seen);
         else
@@ -436,22 +299,24 @@ static void reason_key(cfg_parse *p, const char *key, const char *v)
 {
     ixn_config *cfg = p->cfg;
     uint64_t code;
-    if (!parse_num(key, 0, INT32_MAX, &code)) {
-        cfg_error(p, "reasons", key, "%s", "the key must be a reason code in 0..2147483647");
+    if (!cc_conf_num(key, 0, INT32_MAX, &code)) {
+        cc_conf_error(&p->conf, "reasons", key, "%s",
+                      "the key must be a reason code in 0..2147483647");
         return;
     }
     for (size_t i = 0; i < cfg->reason_count; i++) {
         if (cfg->reasons[i].code == (int64_t)code) {
-            cfg_error(p, "reasons", key, "%s", "given twice");
+            cc_conf_error(&p->conf, "reasons", key, "%s", "given twice");
             return;
         }
     }
     if (!*v || strlen(v) > PROTO_TEXT_MAX) {
-        cfg_error(p, "reasons", key, "the description must be 1..%d bytes", PROTO_TEXT_MAX);
+        cc_conf_error(&p->conf, "reasons", key, "the description must be 1..%d bytes",
+                      PROTO_TEXT_MAX);
         return;
     }
     if (cfg->reason_count == IXN_REASONS_MAX) {
-        cfg_error(p, "reasons", key, "more than %d reasons", IXN_REASONS_MAX);
+        cc_conf_error(&p->conf, "reasons", key, "more than %d reasons", IXN_REASONS_MAX);
         return;
     }
     cfg->reasons[cfg->reason_count].code = (int64_t)code;
@@ -459,9 +324,9 @@ static void reason_key(cfg_parse *p, const char *key, const char *v)
     cfg->reason_count++;
 }
 
-static int on_pair(void *user, const char *section, const char *key, const char *value)
+static void on_pair(cc_conf *c, const char *section, const char *key, const char *value)
 {
-    cfg_parse *p = user;
+    cfg_parse *p = c->user;
     if (strcmp(section, "server") == 0)
         server_key(p, key, value);
     else if (strcmp(section, "tokens") == 0)
@@ -475,8 +340,7 @@ static int on_pair(void *user, const char *section, const char *key, const char 
     else if (strcmp(section, "reasons") == 0)
         reason_key(p, key, value);
     else
-        cfg_warn(p, section, key, "unknown section, ignored");
-    return 1;
+        cc_conf_warn(&p->conf, section, key, "unknown section, ignored");
 }
 
 int ixn_config_load(const char *path, ixn_config *cfg)
@@ -498,45 +362,32 @@ int ixn_config_load(const char *path, ixn_config *cfg)
 
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;
-    p->f = fopen(path, "r");
-    if (!p->f) {
+    cc_conf_init(&p->conf, "ixnserver", cfg->path, p);
+    int rc = cc_conf_parse(&p->conf, on_pair);
+    if (rc == CC_E_IO) {
         fprintf(stderr, "ixnserver: error: %s: cannot open: %s\n", path, strerror(errno));
+        cc_conf_free(&p->conf);
         free(p);
         return CC_E_IO;
     }
-    cc_map_init(&p->seen);
-    /* The reader hands inih exactly one physical line per call, so inih's line number
-     * of its first syntax error is the file's. */
-    int rc = ini_parse_stream(count_reader, p, on_pair, p);
-    fclose(p->f);
-    cc_map_free(&p->seen);
     pending_resolve(p);
-    if (rc > 0) {
-        fprintf(stderr, "ixnserver: error: %s:%d: syntax error\n", path, rc);
-        p->errors++;
-    } else if (rc < 0) {
-        fprintf(stderr, "ixnserver: error: %s: cannot read\n", path);
-        p->errors++;
-    }
-    if (!cfg->name) {
-        fprintf(stderr, "ixnserver: error: %s: [server] name: missing\n", path);
-        p->errors++;
-    }
-    if (!cfg->listen) {
-        fprintf(stderr, "ixnserver: error: %s: [server] listen: missing\n", path);
-        p->errors++;
-    }
+    if (rc > 0)
+        cc_conf_file_error(&p->conf, rc, "syntax error");
+    else if (rc < 0)
+        cc_conf_file_error(&p->conf, 0, "cannot read");
+    if (!cfg->name)
+        cc_conf_file_error(&p->conf, 0, "[server] name: missing");
+    if (!cfg->listen)
+        cc_conf_file_error(&p->conf, 0, "[server] listen: missing");
     if (cfg->out_limit_reporting < cfg->out_limit)
         cfg->out_limit_reporting = cfg->out_limit;
     if (cfg->queue_count && !cfg->data_dir)
-        fprintf(stderr,
-                "ixnserver: warning: %s: [queues] without [server] data-dir: interactions are "
-                "kept in memory only and lost at a restart\n",
-                path);
+        cc_conf_file_warn(&p->conf, "[queues] without [server] data-dir: interactions are "
+                                    "kept in memory only and lost at a restart");
     if (!cfg->token_agent && !cfg->token_reporting && !cfg->token_media)
-        fprintf(stderr, "ixnserver: warning: %s: [tokens] is empty: no client can register\n",
-                path);
-    int errors = p->errors;
+        cc_conf_file_warn(&p->conf, "[tokens] is empty: no client can register");
+    int errors = p->conf.errors;
+    cc_conf_free(&p->conf);
     free(p);
     return errors ? CC_E_CONFIG : 0;
 }

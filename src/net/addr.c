@@ -7,34 +7,6 @@
 
 #include "common/err.h"
 
-int cc_parse_hostport(const char *addr, struct sockaddr_storage *ss)
-{
-    const char *colon = strrchr(addr, ':');
-    /* strtol would also take leading blanks and a sign; a port is digits only. */
-    if (!colon || colon == addr || colon[1] < '0' || colon[1] > '9')
-        return UV_EINVAL;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || port < 0 || port > 65535)
-        return UV_EINVAL;
-    char host[64];
-    size_t hlen = (size_t)(colon - addr);
-    if (addr[0] == '[') {
-        if (hlen < 3 || addr[hlen - 1] != ']' || hlen - 2 >= sizeof host)
-            return UV_EINVAL;
-        memcpy(host, addr + 1, hlen - 2);
-        host[hlen - 2] = '\0';
-        return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
-    }
-    if (hlen >= sizeof host)
-        return UV_EINVAL;
-    memcpy(host, addr, hlen);
-    host[hlen] = '\0';
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof host, "127.0.0.1");
-    return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
-}
-
 int cc_listen_tcp(uv_tcp_t *tcp, const char *addr, uv_connection_cb cb, int *port_out)
 {
     struct sockaddr_storage ss;

@@ -1,4 +1,4 @@
-/* Addresses and listening sockets: HOST:PORT parsing, TCP listeners with SO_REUSEADDR,
+/* Addresses and listening sockets: TCP listeners with SO_REUSEADDR,
  * and the port file that tells tests and scripts which port port 0 became. */
 #ifndef NET_ADDR_H
 #define NET_ADDR_H
@@ -6,11 +6,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-/**
- * Parses "HOST:PORT" (IPv4 literal, "[IPv6]" literal, or "localhost") into ss.
- * Returns 0 or UV_EINVAL.
- */
-int cc_parse_hostport(const char *addr, struct sockaddr_storage *ss);
+#include "common/hostport.h" /* cc_parse_hostport: HOST:PORT into a socket address */
 
 /**
  * Binds and listens on addr with a TCP handle initialised by the caller (libuv sets

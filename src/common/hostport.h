@@ -1,0 +1,16 @@
+/* HOST:PORT addresses as the configuration files and command lines write them. No I/O
+ * and no event loop: config checks in src/common use it, and src/net listens and
+ * connects with what it returns. */
+#ifndef COMMON_HOSTPORT_H
+#define COMMON_HOSTPORT_H
+
+#include <sys/socket.h>
+
+/**
+ * Parses "HOST:PORT" (an IPv4 literal, an "[IPv6]" literal, or "localhost", which means
+ * 127.0.0.1; the port 0..65535 in digits only) into ss. Returns 0 or -EINVAL (which is
+ * libuv's UV_EINVAL, so callers may pass it to uv_strerror).
+ */
+int cc_parse_hostport(const char *addr, struct sockaddr_storage *ss);
+
+#endif
