@@ -53,7 +53,9 @@ stop_pids() { # stop_pids PID...: SIGTERM, up to 5 s to exit, then SIGKILL
 
 cleanup() {
     local rc=$? i first=() rest=()
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
+    # Output may go to a pipe that is gone (`make demo | head`): stop everything anyway.
+    trap '' PIPE
     if ((${#PIDS[@]})); then
         echo "demo: stopping ${PIDS[*]}"
         # Simulators and the wallboard first, so the agents log out while their servers
@@ -74,6 +76,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 start() { # start NAME LOGFILE CMD...: runs CMD in the background and remembers its pid
     local name=$1 log=$2
@@ -120,7 +124,7 @@ chmod 600 "$DIR/password"
 QUEUES_A="chat-sales:chat,chat-support:chat,email-support:email,voice-in:voice"
 QUEUES_B="chat-sales:chat,chat-support:chat,email-support:email"
 
-write_ixn() { # write_ixn NAME PORT MEDIA QUEUES
+write_ixn() { # write_ixn NAME PORT MEDIA QUEUES HTTPPORT
     local q
     mkdir -p "$DIR/data/$1"
     {
@@ -128,6 +132,7 @@ write_ixn() { # write_ixn NAME PORT MEDIA QUEUES
         echo "[server]"
         echo "name = $1"
         echo "listen = 127.0.0.1:$2"
+        echo "http = 127.0.0.1:$5"
         echo "port-file = $DIR/$1.port"
         echo "media = $3"
         echo "idle-timeout = 30"
@@ -152,8 +157,8 @@ write_ixn() { # write_ixn NAME PORT MEDIA QUEUES
     } >"$DIR/$1.ini"
 }
 
-write_ixn ixn-a "$(pick 7001)" "voice, chat, email" "$QUEUES_A"
-write_ixn ixn-b "$(pick 7002)" "chat, email" "$QUEUES_B"
+write_ixn ixn-a "$(pick 7001)" "voice, chat, email" "$QUEUES_A" "$(pick 8001)"
+write_ixn ixn-b "$(pick 7002)" "chat, email" "$QUEUES_B" "$(pick 8002)"
 start ixn-a "$DIR/ixn-a.log" "$BIN/ixnserver" -c "$DIR/ixn-a.ini"
 start ixn-b "$DIR/ixn-b.log" "$BIN/ixnserver" -c "$DIR/ixn-b.ini"
 PORT_A=$(wait_port_file "$DIR/ixn-a.port" ixn-a)
@@ -164,6 +169,7 @@ cat >"$DIR/stat.ini" <<EOF
 [server]
 name = stat-1
 listen = 127.0.0.1:$(pick 7100)
+http = 127.0.0.1:$(pick 8100)
 port-file = $DIR/stat-1.port
 token = $WALL_TOKEN
 rules = $DIR/demo.rules
@@ -177,6 +183,16 @@ token = $STAT_TOKEN
 EOF
 start statserver "$DIR/statserver.log" "$BIN/statserver" -c "$DIR/stat.ini"
 PORT_S=$(wait_port_file "$DIR/stat-1.port" statserver)
+
+# The web pages: the wallboard on the statserver's HTTP port, the agent desktop on
+# ixn-a's (docs/web-wallboard.md). A build whose daemon serves no HTTP has no http= line.
+web_url() { # web_url PORTFILE PATH: http://127.0.0.1:PORT/PATH, or a note
+    local port
+    port=$(sed -n 's/^http=//p' "$1")
+    if [[ -n "$port" ]]; then echo "http://127.0.0.1:$port/$2"; else echo "(not served by this build)"; fi
+}
+WALL_URL=$(web_url "$DIR/stat-1.port" "?tenants=$TENANT#token=$WALL_TOKEN")
+DESK_URL=$(web_url "$DIR/ixn-a.port" "?tenant=$TENANT&agent=1039&place=P1039")
 
 # Agents stay mostly ready (--ready) so that they fill up to their capacity; they accept
 # an invite within 1.5 s, reject 5% of them, and handle a call ~12 s, a chat ~8 s and an
@@ -213,6 +229,9 @@ demo: running in $DIR
   mediasim   8/s to ixn-a ($QUEUES_A; calls 1 in 10)
              4/s to ixn-b ($QUEUES_B)
   stores     $DIR/data/ixn-a, $DIR/data/ixn-b (interactions survive a restart)
+Open in a browser:
+  wallboard  $WALL_URL
+  desktop    $DESK_URL  (agent 1039, password: $PASSWORD, token: $DESK_TOKEN)
 Attach another agent from a second terminal (password: $PASSWORD):
   $BIN/agentdesk --server 127.0.0.1:$PORT_A --token $DESK_TOKEN --tenant $TENANT --agent 1040 --place P1040
 Press Ctrl-C to stop everything.
