@@ -67,20 +67,12 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
     if (cc_conf_twice(&p->conf, "server", key))
         return;
     bool known = true;
-    if (strcmp(key, "name") == 0) {
+    const cc_web_port_keys ports = {&cfg->listen, &cfg->http, &cfg->allowed_origins,
+                                    &cfg->port_file};
+    if (cc_web_port_key(&p->conf, key, v, &ports)) {
+        /* listen, http, allowed-origins or port-file: handled there */
+    } else if (strcmp(key, "name") == 0) {
         cc_conf_set_text(&p->conf, "server", key, v, 1, PROTO_ID_MAX, &cfg->name);
-    } else if (strcmp(key, "listen") == 0) {
-        cc_conf_set_hostport(&p->conf, "server", key, v, &cfg->listen);
-    } else if (strcmp(key, "http") == 0) {
-        cc_conf_set_hostport(&p->conf, "server", key, v, &cfg->http);
-    } else if (strcmp(key, "allowed-origins") == 0) {
-        char err[200];
-        if (cc_web_check_origins(v, err, sizeof err) != 0)
-            cc_conf_error(&p->conf, "server", key, "%s", err);
-        else
-            cc_conf_set_str(&cfg->allowed_origins, v);
-    } else if (strcmp(key, "port-file") == 0) {
-        cc_conf_set_text(&p->conf, "server", key, v, 1, SIZE_MAX, &cfg->port_file);
     } else if (strcmp(key, "media") == 0) {
         parse_media(p, v);
     } else if (strcmp(key, "idle-timeout") == 0) {

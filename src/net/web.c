@@ -594,3 +594,23 @@ void cc_web_stop(cc_web *w)
         cc_conn_close(h->conn, CC_CLOSE_LOCAL);
     uv_close((uv_handle_t *)&w->listener, on_listener_closed);
 }
+
+bool cc_web_port_key(cc_conf *c, const char *key, const char *v, const cc_web_port_keys *keys)
+{
+    if (strcmp(key, "listen") == 0) {
+        cc_conf_set_hostport(c, "server", key, v, keys->listen);
+    } else if (strcmp(key, "http") == 0) {
+        cc_conf_set_hostport(c, "server", key, v, keys->http);
+    } else if (strcmp(key, "allowed-origins") == 0) {
+        char err[200];
+        if (cc_web_check_origins(v, err, sizeof err) != 0)
+            cc_conf_error(c, "server", key, "%s", err);
+        else
+            cc_conf_set_str(keys->allowed_origins, v);
+    } else if (strcmp(key, "port-file") == 0) {
+        cc_conf_set_text(c, "server", key, v, 1, SIZE_MAX, keys->port_file);
+    } else {
+        return false;
+    }
+    return true;
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/conf.h"
 #include "net/conn.h"
 #include "net/session.h"
 
@@ -83,5 +84,20 @@ void cc_web_stop(cc_web *w);
  * "scheme://host[:port]" with no path. Returns 0, or CC_E_CONFIG with a message in err.
  */
 int cc_web_check_origins(const char *list, char *err, size_t err_len);
+
+/** Where a daemon keeps the [server] keys of its ports (each NULL until given). */
+typedef struct cc_web_port_keys {
+    char **listen;          /* listen = HOST:PORT (the protocol over TCP) */
+    char **http;            /* http = HOST:PORT (pages and /ws) */
+    char **allowed_origins; /* allowed-origins = URL, URL ... */
+    char **port_file;       /* port-file = PATH */
+} cc_web_port_keys;
+
+/**
+ * Handles the [server] keys every daemon has for its ports: listen, http,
+ * allowed-origins and port-file, with errors reported through c. Returns true when key
+ * was one of them, false to let the daemon handle it.
+ */
+bool cc_web_port_key(cc_conf *c, const char *key, const char *v, const cc_web_port_keys *keys);
 
 #endif

@@ -25,20 +25,12 @@ static void server_key(cfg_state *st, const char *key, const char *v)
 {
     stat_config *cfg = st->cfg;
     uint64_t n;
-    if (strcmp(key, "name") == 0) {
+    const cc_web_port_keys ports = {&cfg->listen, &cfg->http, &cfg->allowed_origins,
+                                    &cfg->port_file};
+    if (cc_web_port_key(&st->conf, key, v, &ports)) {
+        /* listen, http, allowed-origins or port-file: handled there */
+    } else if (strcmp(key, "name") == 0) {
         cc_conf_set_text(&st->conf, "server", key, v, 1, PROTO_ID_MAX, &cfg->name);
-    } else if (strcmp(key, "listen") == 0) {
-        cc_conf_set_hostport(&st->conf, "server", key, v, &cfg->listen);
-    } else if (strcmp(key, "http") == 0) {
-        cc_conf_set_hostport(&st->conf, "server", key, v, &cfg->http);
-    } else if (strcmp(key, "allowed-origins") == 0) {
-        char err[200];
-        if (cc_web_check_origins(v, err, sizeof err) != 0)
-            cc_conf_error(&st->conf, "server", key, "%s", err);
-        else
-            cc_conf_set_str(&cfg->allowed_origins, v);
-    } else if (strcmp(key, "port-file") == 0) {
-        cc_conf_set_text(&st->conf, "server", key, v, 1, SIZE_MAX, &cfg->port_file);
     } else if (strcmp(key, "token") == 0) {
         cc_conf_set_text(&st->conf, "server", key, v, 0, PROTO_TEXT_MAX, &cfg->token);
     } else if (strcmp(key, "rules") == 0) {
