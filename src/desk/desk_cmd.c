@@ -426,3 +426,32 @@ const char *desk_cmd_help(void)
            "ID: the full interaction id, its number (17 for ixn-a:000000017), or last\n"
            "(the newest invite)\n";
 }
+
+void desk_media_list_set(desk_media_list *list, const char *name, bool ready)
+{
+    for (int i = 0; i < list->count; i++) {
+        if (strcmp(list->names[i], name) == 0) {
+            list->ready[i] = ready;
+            return;
+        }
+    }
+    if (list->count == CC_MEDIA_MAX || strlen(name) > CC_MEDIA_NAME_MAX)
+        return;
+    snprintf(list->names[list->count], sizeof list->names[list->count], "%s", name);
+    list->ready[list->count] = ready;
+    list->count++;
+}
+
+void desk_media_list_remove(desk_media_list *list, const char *name)
+{
+    for (int i = 0; i < list->count; i++) {
+        if (strcmp(list->names[i], name) != 0)
+            continue;
+        for (int j = i + 1; j < list->count; j++) {
+            memcpy(list->names[j - 1], list->names[j], sizeof list->names[j]);
+            list->ready[j - 1] = list->ready[j];
+        }
+        list->count--;
+        return;
+    }
+}

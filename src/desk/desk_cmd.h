@@ -98,6 +98,16 @@ typedef struct desk_media_list {
  */
 int desk_media_list_parse(const char *csv, desk_media_list *out, char *err, size_t errlen);
 
+/**
+ * Records that media name (a valid media name) is added with the given readiness: the
+ * entry is updated, or appended when the list has room. The desk keeps its login list
+ * this way, so that a re-login after a lost connection restores what the agent had.
+ */
+void desk_media_list_set(desk_media_list *list, const char *name, bool ready);
+
+/** Removes media name from the list (nothing when it is not there). */
+void desk_media_list_remove(desk_media_list *list, const char *name);
+
 /** The identity a desktop logs in with. Strings are the caller's. */
 typedef struct desk_login {
     const char *tenant;

@@ -55,7 +55,8 @@ typedef struct pending {
     int64_t ref;
     enum pending_kind kind;
     enum desk_cmd_kind cmd;
-    char ixn_id[PROTO_ID_MAX + 1]; /* the interaction a command acts on, or "" */
+    char ixn_id[PROTO_ID_MAX + 1];     /* the interaction a command acts on, or "" */
+    char media[CC_MEDIA_NAME_MAX + 1]; /* the media a command acts on, or "" */
 } pending;
 
 /* Where a script stands (non-interactive mode only). */
@@ -206,7 +207,7 @@ static void out_error(const char *text)
 /* Sends an open request and remembers what its answer belongs to; returns its
  * referenceId, or 0 when the link is down or too many answers are outstanding. */
 static int64_t send_request(const cc_buf *open, enum pending_kind kind, enum desk_cmd_kind cmd,
-                            const char *ixn_id)
+                            const char *ixn_id, const char *media)
 {
     if (app.npending == PENDING_MAX) {
         out_error("too many requests waiting for answers");
@@ -218,6 +219,7 @@ static int64_t send_request(const cc_buf *open, enum pending_kind kind, enum des
     pending *p = &app.pending[app.npending++];
     *p = (pending){.ref = ref, .kind = kind, .cmd = cmd};
     snprintf(p->ixn_id, sizeof p->ixn_id, "%s", ixn_id ? ixn_id : "");
+    snprintf(p->media, sizeof p->media, "%s", media ? media : "");
     /* wait-status counts the statuses that arrive after the newest request. */
     app.statuses_since_mark = 0;
     return ref;
@@ -239,7 +241,7 @@ static void send_login(void)
                                 strlen(app.password)) +
                            (size_t)app.media_list.count * (CC_MEDIA_NAME_MAX + 8));
     desk_cmd_encode_login(&login, &b);
-    int64_t ref = send_request(&b, PENDING_LOGIN, DESK_CMD_EMPTY, NULL);
+    int64_t ref = send_request(&b, PENDING_LOGIN, DESK_CMD_EMPTY, NULL, NULL);
     /* The buffer held the password. */
     explicit_bzero(b.data, b.cap);
     cc_buf_free(&b);
@@ -269,7 +271,7 @@ static void start_quit(void)
     cc_buf b;
     cc_buf_init(&b);
     jw_open_message(&b, "RequestAgentLogout");
-    int64_t ref = send_request(&b, PENDING_FINAL_LOGOUT, DESK_CMD_LOGOUT, NULL);
+    int64_t ref = send_request(&b, PENDING_FINAL_LOGOUT, DESK_CMD_LOGOUT, NULL, NULL);
     cc_buf_free(&b);
     if (ref == 0) {
         finish(code);
@@ -399,7 +401,7 @@ static bool run_command(const desk_cmd *cmd)
     cc_buf b;
     cc_buf_init(&b);
     desk_cmd_encode(cmd, &b);
-    int64_t ref = send_request(&b, PENDING_CMD, cmd->kind, cmd->ixn_id);
+    int64_t ref = send_request(&b, PENDING_CMD, cmd->kind, cmd->ixn_id, cmd->media);
     cc_buf_free(&b);
     if (ref == 0) {
         if (app.npending < PENDING_MAX)
@@ -695,6 +697,18 @@ static void on_registered(cc_client *c, proto_msg *ack)
 static void acknowledged(const pending *p, proto_msg *msg, cc_buf *b)
 {
     switch (p->cmd) {
+    /* The login list follows the media as the server acknowledged them, so that a
+     * re-login after a lost connection restores them. */
+    case DESK_CMD_READY:
+    case DESK_CMD_ADD:
+    case DESK_CMD_NOTREADY:
+        desk_view_ok(b);
+        desk_media_list_set(&app.media_list, p->media, p->cmd == DESK_CMD_READY);
+        return;
+    case DESK_CMD_REMOVE:
+        desk_view_ok(b);
+        desk_media_list_remove(&app.media_list, p->media);
+        return;
     case DESK_CMD_LOGOUT:
         desk_view_ok(b);
         app.logged_in = false;

@@ -257,6 +257,37 @@ static void test_parse_bad_lines(void **state)
     assert_int_equal(strlen(tiny), sizeof tiny - 1);
 }
 
+/* The login list follows acknowledged media commands, for the re-login after a lost
+ * connection. */
+static void test_media_list_follows_commands(void **state)
+{
+    (void)state;
+    desk_media_list l;
+    char err[128];
+    assert_int_equal(desk_media_list_parse("voice,chat", &l, err, sizeof err), 0);
+    desk_media_list_set(&l, "chat", true);
+    assert_int_equal(l.count, 2);
+    assert_true(l.ready[1]);
+    assert_false(l.ready[0]);
+    desk_media_list_set(&l, "email", false);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.names[2], "email");
+    assert_false(l.ready[2]);
+    desk_media_list_remove(&l, "voice");
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.names[0], "chat");
+    assert_true(l.ready[0]);
+    assert_string_equal(l.names[1], "email");
+    desk_media_list_remove(&l, "sms");
+    assert_int_equal(l.count, 2);
+    for (int i = 0; i < CC_MEDIA_MAX + 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "m%d", i);
+        desk_media_list_set(&l, name, true);
+    }
+    assert_int_equal(l.count, CC_MEDIA_MAX);
+}
+
 static void test_media_list(void **state)
 {
     (void)state;
@@ -858,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_parse_sleep),
         cmocka_unit_test(test_parse_bad_lines),
         cmocka_unit_test(test_media_list),
+        cmocka_unit_test(test_media_list_follows_commands),
         cmocka_unit_test(test_login_encoding),
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_error_words),
