@@ -231,6 +231,16 @@ static int meta_set(store *st, const char *key, const char *value, cc_buf *err)
 
 /* Checks the schema version and the owner, records them in a new store, and reads the
  * highest id. One transaction, so two first opens cannot both "create". */
+/* True when the stored schema version is not one this program can read: newer than
+ * STORE_SCHEMA, or not a number at all. */
+static bool schema_newer(const char *text)
+{
+    char *end;
+    errno = 0;
+    long version = strtol(text, &end, 10);
+    return errno != 0 || end == text || *end != '\0' || version > STORE_SCHEMA;
+}
+
 static int setup_meta(store *st, const char *server_name, cc_buf *err)
 {
     cc_buf v;
@@ -244,8 +254,8 @@ static int setup_meta(store *st, const char *server_name, cc_buf *err)
         char num[32];
         snprintf(num, sizeof num, "%d", STORE_SCHEMA);
         rc = meta_set(st, "schema", num, err);
-    } else if (rc == 0 && atoi(v.data) > STORE_SCHEMA) {
-        set_err(err, "%s has schema version %s, newer than this program knows", st->path, v.data);
+    } else if (rc == 0 && schema_newer(v.data)) {
+        set_err(err, "%s has schema version %s, which this program cannot read", st->path, v.data);
         rc = CC_E_CONFIG;
     }
     if (rc == 0)

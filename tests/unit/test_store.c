@@ -732,6 +732,15 @@ static void test_newer_schema_refused(void **state)
     assert_non_null(strstr(err.data, "schema"));
     cc_buf_free(&err);
 
+    /* A schema version that is not a number is not one this program knows either. */
+    db = raw_open(f->sub);
+    raw_exec(db, "UPDATE meta SET value = '1x' WHERE key = 'schema'");
+    sqlite3_close(db);
+    cc_buf_init(&err);
+    assert_int_equal(store_open(f->sub, "ixn-a", &st, &err), CC_E_CONFIG);
+    assert_non_null(strstr(err.data, "schema"));
+    cc_buf_free(&err);
+
     /* A file that is not a database. */
     char path[160];
     snprintf(path, sizeof path, "%s/junk", f->dir);
