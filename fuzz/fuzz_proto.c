@@ -114,7 +114,7 @@ static int on_line(void *ctx, const char *line, size_t len)
     exercise_getters(&m);
 
     proto_agent_state as;
-    if (proto_decode_agent_state(&m, media, &as) == 0) {
+    if (proto_decode_agent_state(&m, media, &as, NULL, 0) == 0) {
         assert(as.tenant && as.agent_id);
         assert((as.ready & ~as.added) == 0);
         assert(media->count <= CC_MEDIA_MAX);

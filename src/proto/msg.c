@@ -1,5 +1,6 @@
 #include "proto/msg.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -227,23 +228,99 @@ void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description)
     jw_kv_str(b, "errorDescription", description ? description : "");
 }
 
-const char *proto_ixn_state_name(enum proto_ixn_state s)
-{
-    switch (s) {
-    case PROTO_IXN_INVITED: return "Invited";
-    case PROTO_IXN_HANDLING: return "Handling";
-    case PROTO_IXN_AFTER_WORK: return "AfterWork";
-    }
-    return "Unknown";
-}
-
 static int media_id(cc_media_table *media, const char *name, bool intern)
 {
     size_t n = strlen(name);
     return intern ? cc_media_intern(media, name, n) : cc_media_find(media, name, n);
 }
 
-int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out)
+void proto_enc_agent_state(cc_buf *b, const proto_agent_state *st, const cc_media_table *media)
+{
+    jw_open_message(b, "EventPlaceAgentState");
+    if (st->server_name)
+        jw_kv_str(b, "serverName", st->server_name);
+    if (st->cause)
+        jw_kv_str(b, "cause", st->cause);
+    jw_kv_str(b, "tenant", st->tenant);
+    jw_kv_str(b, "agentId", st->agent_id);
+    if (st->place_id)
+        jw_kv_str(b, "placeId", st->place_id);
+    jw_kv_int(b, "version", st->version);
+    if (st->login_time_ms > 0)
+        jw_kv_int(b, "loginTime", st->login_time_ms);
+    if (st->reservation_id > 0)
+        jw_kv_int(b, "reservationId", st->reservation_id);
+    jw_kv_bool(b, "loggedIn", st->logged_in);
+    jw_kv_bool(b, "dnd", st->logged_in && st->dnd);
+    jw_key(b, "media");
+    cc_buf_putc(b, '{');
+    bool first = true;
+    for (int i = 0; st->logged_in && i < media->count; i++) {
+        cc_media_mask bit = (cc_media_mask)1 << i;
+        if (!(st->added & bit))
+            continue;
+        if (!first)
+            cc_buf_putc(b, ',');
+        first = false;
+        jw_str(b, cc_media_name(media, i));
+        cc_buf_puts(b, (st->ready & bit) ? ":{\"ready\":true,\"reason\":"
+                                         : ":{\"ready\":false,\"reason\":");
+        const proto_reason *r = &st->reasons[i];
+        if (!r->present) {
+            cc_buf_puts(b, "null}");
+            continue;
+        }
+        cc_buf_printf(b, "{\"code\":%" PRId64 ",\"description\":", r->code);
+        if (r->description)
+            jw_str(b, r->description);
+        else
+            cc_buf_puts(b, "null");
+        cc_buf_puts(b, "}}");
+    }
+    cc_buf_putc(b, '}');
+    jw_key(b, "interactions");
+    cc_buf_putc(b, '[');
+    for (size_t i = 0; st->logged_in && i < st->nheld; i++) {
+        const proto_held_ixn *h = &st->held[i];
+        if (i)
+            cc_buf_putc(b, ',');
+        cc_buf_puts(b, "{\"interactionId\":");
+        jw_str(b, h->interaction_id);
+        jw_kv_str(b, "media", cc_media_name(media, h->media));
+        jw_kv_str(b, "state", cc_ixn_state_name(h->state));
+        cc_buf_putc(b, '}');
+    }
+    cc_buf_putc(b, ']');
+}
+
+static int decode_media_entry(proto_msg *msg, proto_agent_state *out, int id, json_t *v)
+{
+    out->added |= (cc_media_mask)1 << id;
+    if (!json_is_object(v))
+        return 0;
+    if (json_is_true(json_object_get(v, "ready")))
+        out->ready |= (cc_media_mask)1 << id;
+    json_t *r = json_object_get(v, "reason");
+    if (!json_is_object(r))
+        return 0;
+    proto_reason *pr = &out->reasons[id];
+    json_t *c = json_object_get(r, "code");
+    if (json_is_integer(c))
+        pr->code = json_integer_value(c);
+    json_t *d = json_object_get(r, "description");
+    if (d && !json_is_null(d)) {
+        if (!json_is_string(d) || json_string_length(d) > PROTO_TEXT_MAX ||
+            strlen(json_string_value(d)) != json_string_length(d))
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be a short string",
+                        "media.reason.description");
+        pr->description = json_string_value(d);
+    }
+    pr->present = true;
+    return 0;
+}
+
+int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out,
+                             proto_held_ixn *held, size_t cap)
 {
     memset(out, 0, sizeof *out);
     int rc;
@@ -253,6 +330,8 @@ int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_
         (rc = proto_get_id(msg, "serverName", false, &out->server_name)) ||
         (rc = proto_get_str(msg, "cause", false, PROTO_ID_MAX, &out->cause)) ||
         (rc = proto_get_int(msg, "version", true, 0, INT64_MAX, &out->version)) ||
+        (rc = proto_get_int(msg, "loginTime", false, 0, INT64_MAX, &out->login_time_ms)) ||
+        (rc = proto_get_int(msg, "reservationId", false, 1, INT64_MAX, &out->reservation_id)) ||
         (rc = proto_get_flag(msg, "loggedIn", true, &out->logged_in)) ||
         (rc = proto_get_flag(msg, "dnd", false, &out->dnd)))
         return rc;
@@ -268,9 +347,8 @@ int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_
             if (id < 0)
                 return fail(msg, CC_E_INVALID_ATTRIBUTE, "media name %s is not valid",
                             cc_media_name_valid(name, strlen(name)) ? "(too many media)" : name);
-            out->added |= (cc_media_mask)1 << id;
-            if (json_is_object(v) && json_is_true(json_object_get(v, "ready")))
-                out->ready |= (cc_media_mask)1 << id;
+            if ((rc = decode_media_entry(msg, out, id, v)))
+                return rc;
         }
     }
     json_t *ixns = json_object_get(msg->root, "interactions");
@@ -288,16 +366,16 @@ int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_
             int id = media_id(media, mname, true);
             if (id < 0)
                 return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an invalid media", "interactions");
-            int s;
-            if (strcmp(st, "Invited") == 0)
-                s = PROTO_IXN_INVITED;
-            else if (strcmp(st, "Handling") == 0)
-                s = PROTO_IXN_HANDLING;
-            else if (strcmp(st, "AfterWork") == 0)
-                s = PROTO_IXN_AFTER_WORK;
-            else
+            int s = cc_ixn_state_parse(st);
+            if (s != CC_IXN_INVITED && s != CC_IXN_HANDLING && s != CC_IXN_AFTER_WORK)
                 return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an unknown state", "interactions");
             out->counts[s][id]++;
+            if (out->nheld < cap) {
+                const char *iid = json_string_value(json_object_get(e, "interactionId"));
+                held[out->nheld] = (proto_held_ixn){
+                    .interaction_id = iid ? iid : "", .media = id, .state = (enum cc_ixn_state)s};
+            }
+            out->nheld++;
         }
     }
     return 0;

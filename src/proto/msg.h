@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/ixnstate.h"
 #include "common/media.h"
 
 /** Longest tenant, agent, place, queue or client name accepted, in bytes. */
@@ -73,31 +74,57 @@ void proto_enc_ack(cc_buf *b, int64_t ref);
 /** Appends an open EventError; ref 0 leaves referenceId out. err is a CC_E_ code. */
 void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description);
 
-/** The states an interaction can be in, as the agent state reports them. */
-enum proto_ixn_state { PROTO_IXN_INVITED, PROTO_IXN_HANDLING, PROTO_IXN_AFTER_WORK };
-/** The wire name of an interaction state. */
-const char *proto_ixn_state_name(enum proto_ixn_state s);
+/** A not-ready reason as the wire carries it ({"code":N,"description":"…"} or null). */
+typedef struct proto_reason {
+    bool present;            /* false: the reason is null */
+    int64_t code;            /* 0 when absent */
+    const char *description; /* NULL when absent or null */
+} proto_reason;
 
-/** What a reporting engine needs of an EventPlaceAgentState. */
+/** One interaction an agent holds, as EventPlaceAgentState lists it. */
+typedef struct proto_held_ixn {
+    const char *interaction_id;
+    int media;               /* id in the daemon's media table */
+    enum cc_ixn_state state; /* CC_IXN_INVITED, CC_IXN_HANDLING or CC_IXN_AFTER_WORK */
+} proto_held_ixn;
+
+/** An agent's whole state on one interaction server (EventPlaceAgentState). The same
+ * struct is the encoder's input and the decoder's output, so that both are round-tripped
+ * by the fuzzer. Strings are borrowed (from the caller, or from the decoded message). */
 typedef struct proto_agent_state {
-    const char *server_name; /* owned by the message */
+    const char *server_name;
     const char *cause;
     const char *tenant;
     const char *agent_id;
     const char *place_id;
     int64_t version;
+    int64_t login_time_ms;  /* loginTime, Unix ms; 0 when absent */
+    int64_t reservation_id; /* reservationId (cause Invited under a grant); 0 when absent */
     bool logged_in;
     bool dnd;
-    cc_media_mask added;              /* media present in "media" */
-    cc_media_mask ready;              /* of those, ready:true */
-    uint32_t counts[3][CC_MEDIA_MAX]; /* [proto_ixn_state][media] interactions held */
+    cc_media_mask added;                /* media present in "media" */
+    cc_media_mask ready;                /* of those, ready:true */
+    proto_reason reasons[CC_MEDIA_MAX]; /* per added media */
+    const proto_held_ixn *held;         /* encoder: the interactions to list */
+    size_t nheld;                       /* their number (decoder: the number listed) */
+    uint32_t counts[CC_IXN_STATE_COUNT][CC_MEDIA_MAX]; /* decoder: [state][media] held */
 } proto_agent_state;
 
 /**
- * Decodes an EventPlaceAgentState. Media names are interned into media (a name that
- * cannot be interned is an error). Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
+ * Appends an open EventPlaceAgentState: every field of st; media in id order of the
+ * table, with their reasons; the held interactions in the order given. A logged-out
+ * state (logged_in false) is written with dnd false, no media and no interactions.
  */
-int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out);
+void proto_enc_agent_state(cc_buf *b, const proto_agent_state *st, const cc_media_table *media);
+
+/**
+ * Decodes an EventPlaceAgentState. Media names are interned into media (a name that
+ * cannot be interned is an error). counts always receives the held interactions per
+ * state and media; held (when cap > 0) receives the first cap of them, and out->nheld is
+ * the number listed. Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
+ */
+int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out,
+                             proto_held_ixn *held, size_t cap);
 
 /** An agent's status (EventCurrentAgentStatus). */
 typedef struct proto_agent_status {

@@ -412,9 +412,9 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
     s->ready = state->ready & state->added;
     int nmedia = st->media->count;
     for (int m = 0; m < nmedia; m++) {
-        uint32_t c = state->counts[PROTO_IXN_INVITED][m] + state->counts[PROTO_IXN_HANDLING][m];
+        uint32_t c = state->counts[CC_IXN_INVITED][m] + state->counts[CC_IXN_HANDLING][m];
         if (st->count_after_work)
-            c += state->counts[PROTO_IXN_AFTER_WORK][m];
+            c += state->counts[CC_IXN_AFTER_WORK][m];
         s->counts[m] = c;
     }
     if (!place_equal(s->place, state->place_id)) {

@@ -47,7 +47,7 @@ static void on_registered(cc_client *c, proto_msg *ack)
 static void on_state(stat_link *l, proto_msg *msg)
 {
     proto_agent_state st;
-    int rc = proto_decode_agent_state(msg, l->owner->media, &st);
+    int rc = proto_decode_agent_state(msg, l->owner->media, &st, NULL, 0);
     if (rc != 0) {
         l->bad_events++;
         LOG_WARN("event=bad_agent_state link=%s error=\"%s\" count=%" PRIu64, l->name, msg->desc,

@@ -662,9 +662,9 @@ static void test_enc_ack_error(void **state)
     json_decref(v);
     cc_buf_free(&b);
 
-    assert_string_equal(proto_ixn_state_name(PROTO_IXN_INVITED), "Invited");
-    assert_string_equal(proto_ixn_state_name(PROTO_IXN_HANDLING), "Handling");
-    assert_string_equal(proto_ixn_state_name(PROTO_IXN_AFTER_WORK), "AfterWork");
+    assert_string_equal(cc_ixn_state_name(CC_IXN_INVITED), "Invited");
+    assert_string_equal(cc_ixn_state_name(CC_IXN_HANDLING), "Handling");
+    assert_string_equal(cc_ixn_state_name(CC_IXN_AFTER_WORK), "AfterWork");
 }
 
 static const char agent_state_json[] =
@@ -688,7 +688,7 @@ static void test_decode_agent_state(void **state)
     proto_msg m;
     assert_int_equal(parse(&m, agent_state_json), 0);
     proto_agent_state st;
-    assert_int_equal(proto_decode_agent_state(&m, &media, &st), 0);
+    assert_int_equal(proto_decode_agent_state(&m, &media, &st, NULL, 0), 0);
     assert_string_equal(st.server_name, "ixn-a");
     assert_string_equal(st.cause, "PartyAdded");
     assert_string_equal(st.tenant, "Resources");
@@ -702,19 +702,19 @@ static void test_decode_agent_state(void **state)
     assert_true(chat > 0 && email > 0);
     assert_int_equal(st.added, ((cc_media_mask)1 << chat) | ((cc_media_mask)1 << email));
     assert_int_equal(st.ready, (cc_media_mask)1 << chat);
-    assert_int_equal(st.counts[PROTO_IXN_HANDLING][chat], 2);
-    assert_int_equal(st.counts[PROTO_IXN_INVITED][chat], 1);
-    assert_int_equal(st.counts[PROTO_IXN_AFTER_WORK][chat], 0);
+    assert_int_equal(st.counts[CC_IXN_HANDLING][chat], 2);
+    assert_int_equal(st.counts[CC_IXN_INVITED][chat], 1);
+    assert_int_equal(st.counts[CC_IXN_AFTER_WORK][chat], 0);
     /* Voice is held (after work) without being added. */
-    assert_int_equal(st.counts[PROTO_IXN_AFTER_WORK][0], 1);
-    assert_int_equal(st.counts[PROTO_IXN_HANDLING][email], 0);
+    assert_int_equal(st.counts[CC_IXN_AFTER_WORK][0], 1);
+    assert_int_equal(st.counts[CC_IXN_HANDLING][email], 0);
     proto_msg_free(&m);
 
     /* A logout: no media, no interactions. */
     assert_int_equal(parse(&m, "{\"message\":\"EventPlaceAgentState\",\"tenant\":\"T\","
                                "\"agentId\":\"A\",\"version\":43,\"loggedIn\":false}"),
                      0);
-    assert_int_equal(proto_decode_agent_state(&m, &media, &st), 0);
+    assert_int_equal(proto_decode_agent_state(&m, &media, &st, NULL, 0), 0);
     assert_false(st.logged_in);
     assert_null(st.place_id);
     assert_int_equal(st.added, 0);
@@ -764,7 +764,7 @@ static void test_decode_agent_state_errors(void **state)
         proto_msg m;
         assert_int_equal(parse(&m, json), 0);
         proto_agent_state st;
-        assert_attr_error(proto_decode_agent_state(&m, &media, &st), &m, cases[i].field);
+        assert_attr_error(proto_decode_agent_state(&m, &media, &st, NULL, 0), &m, cases[i].field);
         proto_msg_free(&m);
     }
 
@@ -782,7 +782,7 @@ static void test_decode_agent_state_errors(void **state)
                                "\"media\":{\"m63\":{\"ready\":true},\"fresh\":{}}}"),
                      0);
     proto_agent_state st;
-    assert_attr_error(proto_decode_agent_state(&m, &media, &st), &m, "media");
+    assert_attr_error(proto_decode_agent_state(&m, &media, &st, NULL, 0), &m, "media");
     proto_msg_free(&m);
 }
 
