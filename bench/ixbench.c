@@ -111,6 +111,7 @@ typedef struct bench {
     int stat_pid;
     /* options */
     const char *ixn_addr;
+    const char *ixn2_addr; /* a second ixnserver every agent also logs in to, or NULL */
     const char *token;
     const char *tenant;
     const char *media;
@@ -119,6 +120,7 @@ typedef struct bench {
     const char *stat_log;
     char password[PROTO_TEXT_MAX + 1];
     int agents;
+    int ndesks; /* desktop connections: one per agent on each server */
     int login_window;
     int cfg_window;
     uint64_t cfg_changes;
@@ -167,7 +169,8 @@ static bench B;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ixbench --ixn HOST:PORT --token T --password-file F --agents N\n"
+    fprintf(f, "usage: ixbench --ixn HOST:PORT [--ixn2 HOST:PORT] --token T --password-file F\n"
+               "               --agents N\n"
                "               [--tenant T] [--media M] [--statserver PATH --stat-config FILE\n"
                "               [--stat-log FILE]] [--changes C] [--seconds S] [--window W]\n"
                "               [--latency-changes K] [--login-window W]\n"
@@ -175,13 +178,16 @@ static void usage(FILE *f)
                "               [--ixn-rate R] [--media-conns C]]\n"
                "Agents are TENANT/1..N at places P1..PN. Without --statserver a statserver must\n"
                "already be connected, and the snapshot phase is skipped. With --queue, a last\n"
-               "phase routes interactions of the media through queue Q end to end.\n");
+               "phase routes interactions of the media through queue Q end to end. With --ixn2\n"
+               "every agent also logs in to a second server (same tokens), the media\n"
+               "connections alternate between the two, and only the interaction phase runs.\n");
 }
 
 static bool parse_args(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"ixn", required_argument, NULL, 'i'},
+        {"ixn2", required_argument, NULL, 'j'},
         {"token", required_argument, NULL, 'k'},
         {"password-file", required_argument, NULL, 'p'},
         {"agents", required_argument, NULL, 'n'},
@@ -222,6 +228,7 @@ static bool parse_args(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'i': B.ixn_addr = optarg; break;
+        case 'j': B.ixn2_addr = optarg; break;
         case 'k': B.token = optarg; break;
         case 'p': pwfile = optarg; break;
         case 'n': B.agents = atoi(optarg); break;
@@ -275,6 +282,11 @@ static bool parse_args(int argc, char **argv)
                 PROTO_ID_MAX, BENCH_MAX_INTERACTIONS, BENCH_MAX_WINDOW, BENCH_MAX_MEDIA_CONNS);
         return false;
     }
+    /* With two servers, a readiness change on one also sends a status to the other: the
+     * change passes measure one server only and are left out. */
+    B.ndesks = B.ixn2_addr ? 2 * B.agents : B.agents;
+    if (B.ixn2_addr)
+        B.lat_changes = B.cfg_changes = 0;
     if (B.stat_bin && !B.stat_config) {
         fprintf(stderr, "ixbench: --statserver needs --stat-config\n");
         return false;
@@ -285,8 +297,8 @@ static bool parse_args(int argc, char **argv)
 static void send_login(desk *d)
 {
     char id[32], place[40];
-    snprintf(id, sizeof id, "%d", d->index + 1);
-    snprintf(place, sizeof place, "P%d", d->index + 1);
+    snprintf(id, sizeof id, "%d", d->index % B.agents + 1);
+    snprintf(place, sizeof place, "P%d", d->index % B.agents + 1);
     cc_buf b;
     cc_buf_init(&b);
     tool_open_login(&b, B.tenant, id, place, B.password);
@@ -312,6 +324,7 @@ static void pump_submits(void);
 static void on_desk_invite(desk *d, proto_msg *msg);
 static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok);
 static void spawn_statserver(void);
+static void start_ready(void);
 static void finish(void);
 
 static void all_logged_in(void)
@@ -330,7 +343,7 @@ static void all_logged_in(void)
 
 static void start_more_logins(void)
 {
-    while (B.started < B.agents && B.in_login < B.login_window) {
+    while (B.started < B.ndesks && B.in_login < B.login_window) {
         desk *d = &B.desks[B.started++];
         d->started = true;
         B.in_login++;
@@ -383,7 +396,7 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         if (first) {
             B.statuses_first++;
             B.last_first_status_us = now;
-            if (B.phase == PH_SNAPSHOT && B.statuses_first == B.agents)
+            if (B.phase == PH_SNAPSHOT && B.statuses_first == B.ndesks)
                 start_changes();
         }
         return;
@@ -411,7 +424,7 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
             B.logged_in++;
             B.in_login--;
             if (B.phase == PH_LOGIN) {
-                if (B.logged_in == B.agents)
+                if (B.logged_in == B.ndesks)
                     all_logged_in();
                 else
                     start_more_logins();
@@ -419,7 +432,8 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         } else {
             B.errors++;
             json_t *code = json_object_get(msg->root, "errorCode");
-            fprintf(stderr, "ixbench: login of agent %d refused: code %" PRId64 "\n", d->index + 1,
+            fprintf(stderr, "ixbench: login of agent %d refused: code %" PRId64 "\n",
+                    d->index % B.agents + 1,
                     json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
             B.exit_code = 1;
             finish();
@@ -446,7 +460,7 @@ static void on_down(cc_client *c, const char *why)
     if (B.stopping)
         return;
     B.drops++;
-    LOG_WARN("event=desk_down agent=%d why=\"%s\"", d->index + 1, why);
+    LOG_WARN("event=desk_down agent=%d why=\"%s\"", d->index % B.agents + 1, why);
     if (d->logged_in) {
         d->logged_in = false;
         B.logged_in--;
@@ -546,6 +560,12 @@ static void setup_pass(void)
 
 static void start_changes(void)
 {
+    if (B.lat_changes == 0 && B.cfg_changes == 0 && B.queue) {
+        /* No change pass: straight to the interactions, with no change line printed. */
+        B.printed = true;
+        start_ready();
+        return;
+    }
     B.pass = B.lat_changes > 0 ? 0 : 1;
     setup_pass();
 }
@@ -612,7 +632,7 @@ static void print_result(void)
     double secs = B.changes_start_us ? (double)(end - B.changes_start_us) / 1e6 : 0;
     double login_s = B.login_end_us ? (double)(B.login_end_us - B.login_start_us) / 1e6 : 0;
     char snap[32] = "na";
-    if (B.stat_start_us && B.statuses_first == B.agents)
+    if (B.stat_start_us && B.statuses_first == B.ndesks)
         snprintf(snap, sizeof snap, "%.1f",
                  (double)(B.last_first_status_us - B.stat_start_us) / 1e3);
     printf("agents=%d pass=%s logged_in=%d logins_per_s=%.0f snapshot_to_last_status_ms=%s "
@@ -659,10 +679,10 @@ static void print_ixn_result(void)
     qsort(B.invite_lat, n, sizeof *B.invite_lat, cmp_u32);
     uint64_t end = B.ixn_end_us ? B.ixn_end_us : cc_mono_us();
     double secs = B.ixn_start_us ? (double)(end - B.ixn_start_us) / 1e6 : 0;
-    printf("agents=%d routed_per_s=%.0f submit_to_invite_p50_us=%u p99_us=%u max_us=%u "
-           "submitted=%" PRIu64 " routed=%" PRIu64 " failed=%" PRIu64 " reinvites=%" PRIu64
-           " errors=%" PRIu64 " window=%d media_conns=%d seconds=%.1f\n",
-           B.agents, secs > 0 ? (double)B.ixn_finished / secs : 0.0,
+    printf("agents=%d servers=%d routed_per_s=%.0f submit_to_invite_p50_us=%u p99_us=%u "
+           "max_us=%u submitted=%" PRIu64 " routed=%" PRIu64 " failed=%" PRIu64
+           " reinvites=%" PRIu64 " errors=%" PRIu64 " window=%d media_conns=%d seconds=%.1f\n",
+           B.agents, B.ixn2_addr ? 2 : 1, secs > 0 ? (double)B.ixn_finished / secs : 0.0,
            percentile(B.invite_lat, n, 0.50), percentile(B.invite_lat, n, 0.99),
            n ? B.invite_lat[n - 1] : 0, B.ixn_submitted, B.ixn_finished, B.ixn_failed,
            B.ixn_reinvites, B.ixn_errors, B.ixn_window, B.media_conns, secs);
@@ -869,7 +889,7 @@ static void start_ready(void)
 {
     B.phase = PH_READY;
     B.phase_start_us = cc_mono_us();
-    for (int i = 0; i < B.agents; i++) {
+    for (int i = 0; i < B.ndesks; i++) {
         desk *d = &B.desks[i];
         if (!d->logged_in || d->status_ready)
             continue;
@@ -886,7 +906,7 @@ static void start_ready(void)
 
 static void start_ixn(void)
 {
-    fprintf(stderr, "ixbench: interactions: %d desktops ready, %d media connections\n", B.agents,
+    fprintf(stderr, "ixbench: interactions: %d desktops ready, %d media connections\n", B.ndesks,
             B.mconns_up);
     B.phase = PH_IXN;
     B.ixn_start_us = B.phase_start_us = cc_mono_us();
@@ -899,16 +919,16 @@ static void tick_ixn(uint64_t now, uint64_t in_phase)
     (void)now;
     if (B.phase == PH_READY) {
         int ready = 0;
-        for (int i = 0; i < B.agents; i++)
+        for (int i = 0; i < B.ndesks; i++)
             if (B.desks[i].logged_in && B.desks[i].status_ready)
                 ready++;
-        if (ready == B.agents && B.mconns_up == B.media_conns) {
+        if (ready == B.ndesks && B.mconns_up == B.media_conns) {
             start_ixn();
         } else if (in_phase > (uint64_t)BENCH_READY_TIMEOUT_S * 1000000u) {
             fprintf(stderr,
                     "ixbench: only %d of %d desktops ready and %d of %d media "
                     "connections up after %d s\n",
-                    ready, B.agents, B.mconns_up, B.media_conns, BENCH_READY_TIMEOUT_S);
+                    ready, B.ndesks, B.mconns_up, B.media_conns, BENCH_READY_TIMEOUT_S);
             B.exit_code = 1;
             finish();
         }
@@ -966,7 +986,7 @@ static void finish(void)
     } else {
         uv_close((uv_handle_t *)&B.kill_timer, NULL);
     }
-    for (int i = 0; i < B.agents; i++)
+    for (int i = 0; i < B.ndesks; i++)
         cc_client_free(B.desks[i].client);
     for (int i = 0; B.mconns && i < B.media_conns; i++)
         cc_client_free(B.mconns[i].client);
@@ -984,7 +1004,7 @@ static void on_tick(uv_timer_t *t)
     case PH_LOGIN:
         if (in_phase > (uint64_t)BENCH_LOGIN_TIMEOUT_S * 1000000u) {
             fprintf(stderr, "ixbench: only %d of %d agents logged in after %d s\n", B.logged_in,
-                    B.agents, BENCH_LOGIN_TIMEOUT_S);
+                    B.ndesks, BENCH_LOGIN_TIMEOUT_S);
             B.exit_code = 1;
             finish();
         }
@@ -992,7 +1012,7 @@ static void on_tick(uv_timer_t *t)
     case PH_SNAPSHOT:
         if (in_phase > (uint64_t)BENCH_SNAPSHOT_TIMEOUT_S * 1000000u) {
             fprintf(stderr, "ixbench: only %d of %d desktops got a status after %d s\n",
-                    B.statuses_first, B.agents, BENCH_SNAPSHOT_TIMEOUT_S);
+                    B.statuses_first, B.ndesks, BENCH_SNAPSHOT_TIMEOUT_S);
             B.exit_code = 1;
             finish();
         }
@@ -1039,18 +1059,18 @@ int main(int argc, char **argv)
         return 2;
     /* One desktop connection per agent on each side needs more descriptors than the usual
      * soft limit of 1024. */
-    tool_raise_nofile("ixbench", (uint64_t)B.agents + 256);
+    tool_raise_nofile("ixbench", (uint64_t)B.ndesks + 256);
     tool_loop_init(&B.loop, &B.net);
     uint64_t most = B.cfg_changes > B.lat_changes ? B.cfg_changes : B.lat_changes;
     B.lat_us = xcalloc(most ? most : 1, sizeof *B.lat_us);
-    B.desks = xcalloc((size_t)B.agents, sizeof *B.desks);
-    for (int i = 0; i < B.agents; i++) {
+    B.desks = xcalloc((size_t)B.ndesks, sizeof *B.desks);
+    for (int i = 0; i < B.ndesks; i++) {
         desk *d = &B.desks[i];
         d->index = i;
         char name[48];
         snprintf(name, sizeof name, "ixbench-%d", i + 1);
         cc_client_config cfg = {
-            .address = B.ixn_addr,
+            .address = i < B.agents ? B.ixn_addr : B.ixn2_addr,
             .client_type = "AgentApplication",
             .client_name = name,
             .token = B.token,
@@ -1070,7 +1090,7 @@ int main(int argc, char **argv)
             char name[48];
             snprintf(name, sizeof name, "ixbench-media-%d", i + 1);
             cc_client_config cfg = {
-                .address = B.ixn_addr,
+                .address = B.ixn2_addr && i % 2 ? B.ixn2_addr : B.ixn_addr,
                 .client_type = "MediaServer",
                 .client_name = name,
                 .token = B.media_token,

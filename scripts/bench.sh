@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The benchmark behind `make bench` (docs/bench.md). For each agent count it starts an
-# ixnserver on 127.0.0.1 (port 0) with that many agents sharing one cheap hash, runs
-# bench/ixbench against it (which logs in the desktops, spawns the statserver and drives
-# readiness changes), prints ixbench's result line, and stops the ixnserver by its pid.
-# At the agent counts in BENCH_IXN_AGENTS, ixbench then routes interactions end to end
-# (submit → invite → accept → done) and prints
-# `agents=N routed_per_s=... submit_to_invite_p50_us=... p99_us=...`.
+# The benchmark behind `make bench` (docs/bench.md). For each agent count it first
+# measures the floor of this machine with bench/relay (the same path with no logic in it,
+# the same connection count and window), then starts an ixnserver on 127.0.0.1 (port 0)
+# with that many agents sharing one cheap hash, runs bench/ixbench against it (which logs
+# in the desktops, spawns the statserver and drives readiness changes), prints ixbench's
+# result lines with each state-change figure set against the floor's (`ratio_to_floor=`),
+# and stops the ixnserver by its pid. At the agent counts in BENCH_IXN_AGENTS, ixbench then
+# routes interactions end to end (submit → invite → accept → done) and prints
+# `agents=N servers=1 routed_per_s=... submit_to_invite_p50_us=... p99_us=...`.
+# Last, at the same agent counts, the two-server phase: two ixnservers and one statserver
+# linked to both, every agent logged in to both, media connections submitting on both
+# (every invite under a reservation of the statserver), printed as `servers=2` next to the
+# one-server figures, with their ratio (`two_to_one=`).
 #
 # Environment: BUILD (default build), BENCH_AGENTS (default "1000 10000"),
 # BENCH_CHANGES (default 20000), BENCH_SECONDS (default 20), BENCH_WINDOW (default 64),
 # BENCH_DIR (default run/bench), BENCH_IXN_AGENTS (default "1000"; "" for none),
 # BENCH_INTERACTIONS (default 20000), BENCH_IXN_WINDOW (unfinished interactions at most,
-# default 64), BENCH_IXN_RATE (submits per second, default 0 = only the window limits).
+# default 64), BENCH_IXN_RATE (submits per second, default 0 = only the window limits),
+# BENCH_TWO_SERVERS (default 1; 0 leaves the two-server phase out), BENCH_FLOOR (default 1;
+# 0 leaves the floor and the ratios out).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,37 +34,49 @@ IXN_AGENTS=${BENCH_IXN_AGENTS-1000}
 INTERACTIONS=${BENCH_INTERACTIONS:-20000}
 IXN_WINDOW=${BENCH_IXN_WINDOW:-64}
 IXN_RATE=${BENCH_IXN_RATE:-0}
+TWO_SERVERS=${BENCH_TWO_SERVERS:-1}
+FLOOR=${BENCH_FLOOR:-1}
+# The latency pass (one change at a time) of ixbench and of the floor.
+LAT_CHANGES=2000
 PASSWORD=bench-password
 TENANT=Bench
 
-for prog in ixnserver statserver ixbench; do
+for prog in ixnserver statserver ixbench relay; do
     if [[ ! -x "$BIN/$prog" ]]; then
         echo "bench: $BIN/$prog is missing: run 'make build' first" >&2
         exit 1
     fi
 done
 
-IXN_PID=
+PIDS=()
+# Stops the ixnservers this script started, by their pids: SIGTERM, then SIGKILL after 5 s.
+stop_daemons() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ -n "$IXN_PID" ]] && kill -0 "$IXN_PID" 2>/dev/null; then
-        kill -TERM "$IXN_PID" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$IXN_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$IXN_PID" 2>/dev/null || true
-        wait "$IXN_PID" 2>/dev/null || true
-    fi
+    stop_daemons
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Every desktop is one socket on each side; ixbench raises its own limit, and the
-# ixnserver inherits this shell's.
+# Every desktop is one socket on each side; ixbench and relay raise their own limits, and
+# the ixnservers inherit this shell's.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FDS=$(ulimit -n)
 
@@ -66,31 +86,30 @@ chmod 600 "$DIR/password"
 HASH=$(printf '%s\n' "$PASSWORD" | "$BIN/ixnserver" --hash-password --rounds 1)
 
 # Every bench agent gets ChatOnly, so a status carries one media and the rule is real.
-cat >"$DIR/bench.rules" <<EOF
+cat >"$DIR/bench.rules" <<RULES
 rule "ChatOnly" { chat = chat >= 4; }
 assign tenant "$TENANT" "ChatOnly";
-EOF
+RULES
 
-echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
-for N in $AGENT_COUNTS; do
-    if ((N + 64 > FDS)); then
-        echo "bench: agents=$N skipped: the fd limit $FDS is too low (raise ulimit -Hn)" >&2
-        continue
-    fi
-    rm -f "$DIR/ixn.port" "$DIR/stat.port"
+# start_ixn NAME N: starts an ixnserver named NAME with N agents and a fresh store on
+# 127.0.0.1 port 0, adds its pid to PIDS and sets PORT.
+start_ixn() {
+    local name=$1 n=$2
+    local portfile="$DIR/$name.port" data="$DIR/data-$name-$n"
+    rm -f "$portfile"
     # A fresh store per run, so that no interaction of an earlier run is queued again.
-    rm -rf "$DIR/data-$N"
-    mkdir -p "$DIR/data-$N"
+    rm -rf "$data"
+    mkdir -p "$data"
     {
         echo "[server]"
-        echo "name = ixn-bench"
+        echo "name = $name"
         echo "listen = 127.0.0.1:0"
-        echo "port-file = $DIR/ixn.port"
+        echo "port-file = $portfile"
         echo "media = chat"
         echo "idle-timeout = 60"
-        echo "max-connections = $((N + 100))"
-        echo "max-agents = $((N + 100))"
-        echo "data-dir = $DIR/data-$N"
+        echo "max-connections = $((n + 100))"
+        echo "max-agents = $((n + 100))"
+        echo "data-dir = $data"
         echo "[tokens]"
         echo "AgentApplication = desk-secret"
         echo "ReportingEngine = stat-secret"
@@ -99,30 +118,110 @@ for N in $AGENT_COUNTS; do
         echo "$TENANT/bench-chat = chat"
         echo "[agents]"
         # awk writes 10,000 lines at once; a shell loop would dominate the setup time.
-        awk -v n="$N" -v t="$TENANT" -v h="$HASH" 'BEGIN { for (i = 1; i <= n; i++) print t "/" i " = " h }'
-    } >"$DIR/ixn.ini"
-    "$BIN/ixnserver" -c "$DIR/ixn.ini" 2>"$DIR/ixn-$N.log" &
-    IXN_PID=$!
+        awk -v n="$n" -v t="$TENANT" -v h="$HASH" 'BEGIN { for (i = 1; i <= n; i++) print t "/" i " = " h }'
+    } >"$DIR/$name.ini"
+    "$BIN/ixnserver" -c "$DIR/$name.ini" 2>"$DIR/$name-$n.log" &
+    PIDS+=($!)
     for _ in $(seq 100); do
-        [[ -s "$DIR/ixn.port" ]] && break
+        [[ -s "$portfile" ]] && break
         sleep 0.1
     done
-    if [[ ! -s "$DIR/ixn.port" ]]; then
-        echo "bench: the ixnserver did not start; see $DIR/ixn-$N.log" >&2
+    if [[ ! -s "$portfile" ]]; then
+        echo "bench: the ixnserver $name did not start; see $DIR/$name-$n.log" >&2
         exit 1
     fi
-    PORT=$(sed -n 's/^tcp=//p' "$DIR/ixn.port")
-    cat >"$DIR/stat.ini" <<EOF
-[server]
-name = stat-bench
-listen = 127.0.0.1:0
-port-file = $DIR/stat.port
-token = wallboard-secret
-rules = $DIR/bench.rules
-[ixn:ixn-bench]
-address = 127.0.0.1:$PORT
-token = stat-secret
-EOF
+    PORT=$(sed -n 's/^tcp=//p' "$portfile")
+}
+
+# stat_ini NAME:PORT...: writes the statserver's configuration, linked to every server
+# given (ixbench spawns the statserver).
+stat_ini() {
+    local s
+    {
+        echo "[server]"
+        echo "name = stat-bench"
+        echo "listen = 127.0.0.1:0"
+        echo "port-file = $DIR/stat.port"
+        echo "token = wallboard-secret"
+        echo "rules = $DIR/bench.rules"
+        for s in "$@"; do
+            echo "[ixn:${s%%:*}]"
+            echo "address = 127.0.0.1:${s#*:}"
+            echo "token = stat-secret"
+        done
+    } >"$DIR/stat.ini"
+}
+
+# check PROG RC: ends the benchmark when PROG failed (its lines are printed already).
+check() {
+    if (($2 != 0)); then
+        echo "bench: $1 failed (exit $2); the daemons' logs are in $DIR" >&2
+        exit "$2"
+    fi
+}
+
+# val KEY LINE: the value of KEY= in a line of key=value pairs (empty when absent).
+val() {
+    awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$2"
+}
+
+# annotate FLOOR_FILE: copies ixbench's lines from stdin and adds to each state-change
+# line the floor's figures of the same pass and the ratios to them. Every ratio says how
+# close to the floor: throughput is figure / floor, latency floor / figure, so 1 is as fast
+# as the floor, and a slower machine lowers the floor as much as the figures.
+annotate() {
+    awk -v floor="$1" '
+        function val(line, k,   n, a, i) {
+            n = split(line, a, " ")
+            for (i = 1; i <= n; i++)
+                if (index(a[i], k "=") == 1)
+                    return substr(a[i], length(k) + 2)
+            return ""
+        }
+        function ratio(x, y) { return (x > 0 && y > 0) ? sprintf("%.2f", x / y) : "na" }
+        BEGIN {
+            while ((getline l < floor) > 0) {
+                p = val(l, "pass")
+                cps[p] = val(l, "changes_per_s"); p50[p] = val(l, "p50_us"); p99[p] = val(l, "p99_us")
+            }
+        }
+        / pass=latency / && ("latency" in p50) {
+            print $0 " floor_p50_us=" p50["latency"] " floor_p99_us=" p99["latency"] \
+                " ratio_to_floor=" ratio(p50["latency"], val($0, "p50_us")) \
+                " ratio_to_floor_p99=" ratio(p99["latency"], val($0, "p99_us"))
+            next
+        }
+        / pass=throughput / && ("throughput" in cps) {
+            print $0 " floor_changes_per_s=" cps["throughput"] " floor_p50_us=" p50["throughput"] \
+                " floor_p99_us=" p99["throughput"] \
+                " ratio_to_floor=" ratio(val($0, "changes_per_s"), cps["throughput"]) \
+                " ratio_to_floor_p50=" ratio(p50["throughput"], val($0, "p50_us")) \
+                " ratio_to_floor_p99=" ratio(p99["throughput"], val($0, "p99_us"))
+            next
+        }
+        { print }
+    '
+}
+
+echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
+declare -A ONE_SERVER=()
+for N in $AGENT_COUNTS; do
+    if ((N + 64 > FDS)); then
+        echo "bench: agents=$N skipped: the fd limit $FDS is too low (raise ulimit -Hn)" >&2
+        continue
+    fi
+    # The floor first, with the same connection count, window and bounds as ixbench's
+    # state-change passes.
+    : >"$DIR/floor-$N.out"
+    if [[ "$FLOOR" != 0 ]]; then
+        RC=0
+        "$BIN/relay" --connections "$N" --window "$WINDOW" --changes "$CHANGES" \
+            --latency-changes "$LAT_CHANGES" --seconds "$SECS" >"$DIR/floor-$N.out" || RC=$?
+        cat "$DIR/floor-$N.out"
+        check relay "$RC"
+    fi
+    start_ixn ixn-bench "$N"
+    stat_ini "ixn-bench:$PORT"
     IXN_ARGS=()
     for n in $IXN_AGENTS; do
         if ((n == N)); then
@@ -131,12 +230,51 @@ EOF
         fi
     done
     # ixbench bounds every phase in time and stops the statserver it spawned by its pid.
+    RC=0
     "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
         --password-file "$DIR/password" --agents "$N" --media chat \
         --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
         --stat-log "$DIR/stat-$N.log" --changes "$CHANGES" --seconds "$SECS" --window "$WINDOW" \
-        "${IXN_ARGS[@]}"
-    kill -TERM "$IXN_PID" 2>/dev/null || true
-    wait "$IXN_PID" 2>/dev/null || true
-    IXN_PID=
+        --latency-changes "$LAT_CHANGES" "${IXN_ARGS[@]}" >"$DIR/ixbench-$N.out" || RC=$?
+    annotate "$DIR/floor-$N.out" <"$DIR/ixbench-$N.out"
+    check ixbench "$RC"
+    ONE_SERVER[$N]=$(grep ' servers=1 ' "$DIR/ixbench-$N.out" || true)
+    stop_daemons
 done
+
+# The two-server phase: every agent logged in to both servers, interactions submitted on
+# both; ixbench runs only its interaction phase then.
+if [[ "$TWO_SERVERS" != 0 ]]; then
+    for N in $IXN_AGENTS; do
+        if ((2 * N + 64 > FDS)); then
+            echo "bench: two servers, agents=$N skipped: the fd limit $FDS is too low" >&2
+            continue
+        fi
+        start_ixn ixn-a "$N"
+        PORT_A=$PORT
+        start_ixn ixn-b "$N"
+        PORT_B=$PORT
+        stat_ini "ixn-a:$PORT_A" "ixn-b:$PORT_B"
+        RC=0
+        "$BIN/ixbench" --ixn "127.0.0.1:$PORT_A" --ixn2 "127.0.0.1:$PORT_B" \
+            --token desk-secret --tenant "$TENANT" --password-file "$DIR/password" \
+            --agents "$N" --media chat --statserver "$BIN/statserver" \
+            --stat-config "$DIR/stat.ini" --stat-log "$DIR/stat-2s-$N.log" --seconds "$SECS" \
+            --queue bench-chat --media-token media-secret --interactions "$INTERACTIONS" \
+            --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" >"$DIR/ixbench-2s-$N.out" || RC=$?
+        TWO=$(grep ' servers=2 ' "$DIR/ixbench-2s-$N.out" || true)
+        ONE=${ONE_SERVER[$N]:-}
+        if [[ -n "$TWO" && -n "$ONE" ]]; then
+            R1=$(val routed_per_s "$ONE")
+            R2=$(val routed_per_s "$TWO")
+            RATIO=$(awk -v a="$R2" -v b="$R1" 'BEGIN { print (b > 0 ? sprintf("%.2f", a / b) : "na") }')
+            echo "$TWO one_server_routed_per_s=$R1" \
+                "one_server_p50_us=$(val submit_to_invite_p50_us "$ONE")" \
+                "one_server_p99_us=$(val p99_us "$ONE") two_to_one=$RATIO"
+        else
+            cat "$DIR/ixbench-2s-$N.out"
+        fi
+        check ixbench "$RC"
+        stop_daemons
+    done
+fi
