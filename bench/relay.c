@@ -58,7 +58,8 @@
 #define F_HEAD (F_INDEX + F_INDEX_LEN)
 
 /* The size of each line, its newline included, as ixbench's path carries it; taken from a
- * run of ixnserver and statserver with agent Bench/1000 on ChatOnly. Index 0 is the change
+ * run of ixnserver and statserver (protocol v1.1: the state carries loginTime) with agent
+ * Bench/1000 on ChatOnly. Index 0 is the change
  * to not ready, index 1 the change back to ready. */
 enum { KIND_NOT_READY, KIND_READY };
 /* RequestNotReadyForMedia (with a reason) / RequestCancelNotReadyForMedia */
@@ -66,7 +67,7 @@ static const size_t SZ_REQUEST[2] = {111, 75};
 /* EventAck from the ixnserver to the desktop */
 static const size_t SZ_ACK = 47;
 /* EventPlaceAgentState from the ixnserver to the statserver */
-static const size_t SZ_STATE[2] = {295, 263};
+static const size_t SZ_STATE[2] = {321, 289};
 /* EventCurrentAgentStatus from the statserver to the ixnserver */
 static const size_t SZ_STATUS_UP[2] = {230, 229};
 /* the same status re-stamped with the desktop connection's seq */

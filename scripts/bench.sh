@@ -165,12 +165,35 @@ val() {
     awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$2"
 }
 
-# annotate FLOOR_FILE: copies ixbench's lines from stdin and adds to each state-change
-# line the floor's figures of the same pass and the ratios to them. Every ratio says how
+# resv_fields LOG...: the reservation counters of the ixnservers' last `event=stopped`
+# lines, summed over the logs given, as " resv_asked=.. resv_granted=.. resv_refused=..
+# resv_released=.."; nothing for a server that does not count them.
+resv_fields() {
+    awk '
+        /event=stopped/ && / reservations=/ {
+            for (i = 1; i <= NF; i++) {
+                split($i, kv, "=")
+                if (kv[1] == "reservations") a[FILENAME] = kv[2]
+                else if (kv[1] == "granted") g[FILENAME] = kv[2]
+                else if (kv[1] == "refused") r[FILENAME] = kv[2]
+                else if (kv[1] == "released") l[FILENAME] = kv[2]
+            }
+            seen[FILENAME] = 1
+        }
+        END {
+            for (f in seen) { A += a[f]; G += g[f]; R += r[f]; L += l[f]; n++ }
+            if (n) printf " resv_asked=%d resv_granted=%d resv_refused=%d resv_released=%d", A, G, R, L
+        }
+    ' "$@" 2>/dev/null || true
+}
+
+# annotate FLOOR_FILE RESV: copies ixbench's lines from stdin, adds to each state-change
+# line the floor's figures of the same pass and the ratios to them, and RESV (the
+# reservation counters) to the interaction line. Every ratio says how
 # close to the floor: throughput is figure / floor, latency floor / figure, so 1 is as fast
 # as the floor, and a slower machine lowers the floor as much as the figures.
 annotate() {
-    awk -v floor="$1" '
+    awk -v floor="$1" -v resv="$2" '
         function val(line, k,   n, a, i) {
             n = split(line, a, " ")
             for (i = 1; i <= n; i++)
@@ -199,6 +222,7 @@ annotate() {
                 " ratio_to_floor_p99=" ratio(p99["throughput"], val($0, "p99_us"))
             next
         }
+        / servers=/ { print $0 resv; next }
         { print }
     '
 }
@@ -236,10 +260,10 @@ for N in $AGENT_COUNTS; do
         --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
         --stat-log "$DIR/stat-$N.log" --changes "$CHANGES" --seconds "$SECS" --window "$WINDOW" \
         --latency-changes "$LAT_CHANGES" "${IXN_ARGS[@]}" >"$DIR/ixbench-$N.out" || RC=$?
-    annotate "$DIR/floor-$N.out" <"$DIR/ixbench-$N.out"
+    stop_daemons
+    annotate "$DIR/floor-$N.out" "$(resv_fields "$DIR/ixn-bench-$N.log")" <"$DIR/ixbench-$N.out"
     check ixbench "$RC"
     ONE_SERVER[$N]=$(grep ' servers=1 ' "$DIR/ixbench-$N.out" || true)
-    stop_daemons
 done
 
 # The two-server phase: every agent logged in to both servers, interactions submitted on
@@ -262,19 +286,20 @@ if [[ "$TWO_SERVERS" != 0 ]]; then
             --stat-config "$DIR/stat.ini" --stat-log "$DIR/stat-2s-$N.log" --seconds "$SECS" \
             --queue bench-chat --media-token media-secret --interactions "$INTERACTIONS" \
             --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" >"$DIR/ixbench-2s-$N.out" || RC=$?
+        stop_daemons
         TWO=$(grep ' servers=2 ' "$DIR/ixbench-2s-$N.out" || true)
         ONE=${ONE_SERVER[$N]:-}
         if [[ -n "$TWO" && -n "$ONE" ]]; then
             R1=$(val routed_per_s "$ONE")
             R2=$(val routed_per_s "$TWO")
             RATIO=$(awk -v a="$R2" -v b="$R1" 'BEGIN { print (b > 0 ? sprintf("%.2f", a / b) : "na") }')
-            echo "$TWO one_server_routed_per_s=$R1" \
+            echo "$TWO$(resv_fields "$DIR/ixn-a-$N.log" "$DIR/ixn-b-$N.log")" \
+                "one_server_routed_per_s=$R1" \
                 "one_server_p50_us=$(val submit_to_invite_p50_us "$ONE")" \
                 "one_server_p99_us=$(val p99_us "$ONE") two_to_one=$RATIO"
         else
             cat "$DIR/ixbench-2s-$N.out"
         fi
         check ixbench "$RC"
-        stop_daemons
     done
 fi
