@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The benchmark behind `make bench` (docs/bench.md). For each agent count it first
-# measures the floor of this machine with bench/relay (the same path with no logic in it,
-# the same connection count and window), then starts an ixnserver on 127.0.0.1 (port 0)
-# with that many agents sharing one cheap hash, runs bench/ixbench against it (which logs
-# in the desktops, spawns the statserver and drives readiness changes), prints ixbench's
-# result lines with each state-change figure set against the floor's (`ratio_to_floor=`),
-# and stops the ixnserver by its pid. At the agent counts in BENCH_IXN_AGENTS, ixbench then
+# The benchmark behind `make bench` (docs/bench.md). For each agent count it measures the
+# floor of this machine with bench/relay (the same path with no logic in it, the same
+# connection count and window), starts an ixnserver on 127.0.0.1 (port 0) with that many
+# agents sharing one cheap hash, runs bench/ixbench against it (which logs in the
+# desktops, spawns the statserver and drives readiness changes), stops the ixnserver by
+# its pid, measures the floor once more, and prints ixbench's result lines with each
+# state-change figure set against the mean of the two floors (`ratio_to_floor=`). At the agent counts in BENCH_IXN_AGENTS, ixbench then
 # routes interactions end to end (submit → invite → accept → done) and prints
 # `agents=N servers=1 routed_per_s=... submit_to_invite_p50_us=... p99_us=...`.
 # Last, at the same agent counts, the two-server phase: two ixnservers and one statserver
@@ -152,6 +152,17 @@ stat_ini() {
     } >"$DIR/stat.ini"
 }
 
+# floor N: the floor with N connections and the same window and bounds as ixbench's
+# state-change passes, before and after ixbench; its lines go to floor-N.out too.
+floor() {
+    [[ "$FLOOR" != 0 ]] || return 0
+    local rc=0
+    "$BIN/relay" --connections "$1" --window "$WINDOW" --changes "$CHANGES" \
+        --latency-changes "$LAT_CHANGES" --seconds "$SECS" >"$DIR/floor-run.out" || rc=$?
+    tee -a "$DIR/floor-$1.out" <"$DIR/floor-run.out"
+    check relay "$rc"
+}
+
 # check PROG RC: ends the benchmark when PROG failed (its lines are printed already).
 check() {
     if (($2 != 0)); then
@@ -188,10 +199,13 @@ resv_fields() {
 }
 
 # annotate FLOOR_FILE RESV: copies ixbench's lines from stdin, adds to each state-change
-# line the floor's figures of the same pass and the ratios to them, and RESV (the
-# reservation counters) to the interaction line. Every ratio says how
-# close to the floor: throughput is figure / floor, latency floor / figure, so 1 is as fast
-# as the floor, and a slower machine lowers the floor as much as the figures.
+# line the floor's figures of the same pass (the mean of the floor's runs in FLOOR_FILE)
+# and the ratios to them, and RESV (the reservation counters) to the interaction line.
+# Every ratio says how close to the floor: throughput is figure / floor, latency floor /
+# figure, so 1 is as fast as the floor, and a slower machine lowers the floor as much as
+# the figures. floor_spread is (largest - smallest) / mean of the floor's main figure
+# (changes/s, or p50 for the latency pass) over its runs: the machine's own drift during
+# the run, beyond which a ratio means nothing.
 annotate() {
     awk -v floor="$1" -v resv="$2" '
         function val(line, k,   n, a, i) {
@@ -202,14 +216,25 @@ annotate() {
             return ""
         }
         function ratio(x, y) { return (x > 0 && y > 0) ? sprintf("%.2f", x / y) : "na" }
+        function spread(lo, hi, mean) { return mean > 0 ? sprintf("%.2f", (hi - lo) / mean) : "na" }
         BEGIN {
             while ((getline l < floor) > 0) {
                 p = val(l, "pass")
-                cps[p] = val(l, "changes_per_s"); p50[p] = val(l, "p50_us"); p99[p] = val(l, "p99_us")
+                c = val(l, "changes_per_s"); m = val(l, "p50_us")
+                n[p]++; cps[p] += c; p50[p] += m; p99[p] += val(l, "p99_us")
+                if (n[p] == 1 || c < clo[p]) clo[p] = c
+                if (n[p] == 1 || c > chi[p]) chi[p] = c
+                if (n[p] == 1 || m < mlo[p]) mlo[p] = m
+                if (n[p] == 1 || m > mhi[p]) mhi[p] = m
+            }
+            for (p in n) {
+                cps[p] = sprintf("%.0f", cps[p] / n[p]); p50[p] = sprintf("%.0f", p50[p] / n[p])
+                p99[p] = sprintf("%.0f", p99[p] / n[p])
             }
         }
         / pass=latency / && ("latency" in p50) {
             print $0 " floor_p50_us=" p50["latency"] " floor_p99_us=" p99["latency"] \
+                " floor_spread=" spread(mlo["latency"], mhi["latency"], p50["latency"]) \
                 " ratio_to_floor=" ratio(p50["latency"], val($0, "p50_us")) \
                 " ratio_to_floor_p99=" ratio(p99["latency"], val($0, "p99_us"))
             next
@@ -217,6 +242,7 @@ annotate() {
         / pass=throughput / && ("throughput" in cps) {
             print $0 " floor_changes_per_s=" cps["throughput"] " floor_p50_us=" p50["throughput"] \
                 " floor_p99_us=" p99["throughput"] \
+                " floor_spread=" spread(clo["throughput"], chi["throughput"], cps["throughput"]) \
                 " ratio_to_floor=" ratio(val($0, "changes_per_s"), cps["throughput"]) \
                 " ratio_to_floor_p50=" ratio(p50["throughput"], val($0, "p50_us")) \
                 " ratio_to_floor_p99=" ratio(p99["throughput"], val($0, "p99_us"))
@@ -234,16 +260,8 @@ for N in $AGENT_COUNTS; do
         echo "bench: agents=$N skipped: the fd limit $FDS is too low (raise ulimit -Hn)" >&2
         continue
     fi
-    # The floor first, with the same connection count, window and bounds as ixbench's
-    # state-change passes.
     : >"$DIR/floor-$N.out"
-    if [[ "$FLOOR" != 0 ]]; then
-        RC=0
-        "$BIN/relay" --connections "$N" --window "$WINDOW" --changes "$CHANGES" \
-            --latency-changes "$LAT_CHANGES" --seconds "$SECS" >"$DIR/floor-$N.out" || RC=$?
-        cat "$DIR/floor-$N.out"
-        check relay "$RC"
-    fi
+    floor "$N"
     start_ixn ixn-bench "$N"
     stat_ini "ixn-bench:$PORT"
     IXN_ARGS=()
@@ -261,6 +279,7 @@ for N in $AGENT_COUNTS; do
         --stat-log "$DIR/stat-$N.log" --changes "$CHANGES" --seconds "$SECS" --window "$WINDOW" \
         --latency-changes "$LAT_CHANGES" "${IXN_ARGS[@]}" >"$DIR/ixbench-$N.out" || RC=$?
     stop_daemons
+    floor "$N"
     annotate "$DIR/floor-$N.out" "$(resv_fields "$DIR/ixn-bench-$N.log")" <"$DIR/ixbench-$N.out"
     check ixbench "$RC"
     ONE_SERVER[$N]=$(grep ' servers=1 ' "$DIR/ixbench-$N.out" || true)
