@@ -220,7 +220,7 @@ annotate() {
         BEGIN {
             while ((getline l < floor) > 0) {
                 p = val(l, "pass")
-                c = val(l, "changes_per_s"); m = val(l, "p50_us")
+                c = val(l, "changes_per_s") + 0; m = val(l, "p50_us") + 0
                 n[p]++; cps[p] += c; p50[p] += m; p99[p] += val(l, "p99_us")
                 if (n[p] == 1 || c < clo[p]) clo[p] = c
                 if (n[p] == 1 || c > chi[p]) chi[p] = c
