@@ -5,10 +5,11 @@
 # agents sharing one cheap hash, runs bench/ixbench against it (which logs in the
 # desktops, spawns the statserver and drives readiness changes), stops the ixnserver by
 # its pid, measures the floor once more, and prints ixbench's result lines with each
-# state-change figure set against the mean of the two floors (`ratio_to_floor=`). At the agent counts in BENCH_IXN_AGENTS, ixbench then
-# routes interactions end to end (submit → invite → accept → done) and prints
+# state-change figure set against the mean of the two floors (`ratio_to_floor=`). At the
+# agent counts in BENCH_IXN_AGENTS, ixbench then routes interactions end to end (submit →
+# invite → accept → done) and prints
 # `agents=N servers=1 routed_per_s=... submit_to_invite_p50_us=... p99_us=...`.
-# Last, at the same agent counts, the two-server phase: two ixnservers and one statserver
+# Right after each of those, the two-server phase: two ixnservers and one statserver
 # linked to both, every agent logged in to both, media connections submitting on both
 # (every invite under a reservation of the statserver), printed as `servers=2` next to the
 # one-server figures, with their ratio (`two_to_one=`).
@@ -253,6 +254,43 @@ annotate() {
     '
 }
 
+# two_servers N: the two-server phase, every agent logged in to both servers and
+# interactions submitted on both; ixbench runs only its interaction phase then. Its line
+# is printed next to the one-server figures of the same agent count.
+two_servers() {
+    local N=$1 RC=0 TWO ONE R1 R2 RATIO PORT_A PORT_B
+    if ((2 * N + 64 > FDS)); then
+        echo "bench: two servers, agents=$N skipped: the fd limit $FDS is too low" >&2
+        return 0
+    fi
+    start_ixn ixn-a "$N"
+    PORT_A=$PORT
+    start_ixn ixn-b "$N"
+    PORT_B=$PORT
+    stat_ini "ixn-a:$PORT_A" "ixn-b:$PORT_B"
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT_A" --ixn2 "127.0.0.1:$PORT_B" \
+        --token desk-secret --tenant "$TENANT" --password-file "$DIR/password" \
+        --agents "$N" --media chat --statserver "$BIN/statserver" \
+        --stat-config "$DIR/stat.ini" --stat-log "$DIR/stat-2s-$N.log" --seconds "$SECS" \
+        --queue bench-chat --media-token media-secret --interactions "$INTERACTIONS" \
+        --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" >"$DIR/ixbench-2s-$N.out" || RC=$?
+    stop_daemons
+    TWO=$(grep ' servers=2 ' "$DIR/ixbench-2s-$N.out" || true)
+    ONE=${ONE_SERVER[$N]:-}
+    if [[ -n "$TWO" && -n "$ONE" ]]; then
+        R1=$(val routed_per_s "$ONE")
+        R2=$(val routed_per_s "$TWO")
+        RATIO=$(awk -v a="$R2" -v b="$R1" 'BEGIN { print (b > 0 ? sprintf("%.2f", a / b) : "na") }')
+        echo "$TWO$(resv_fields "$DIR/ixn-a-$N.log" "$DIR/ixn-b-$N.log")" \
+            "one_server_routed_per_s=$R1" \
+            "one_server_p50_us=$(val submit_to_invite_p50_us "$ONE")" \
+            "one_server_p99_us=$(val p99_us "$ONE") two_to_one=$RATIO"
+    else
+        cat "$DIR/ixbench-2s-$N.out"
+    fi
+    check ixbench "$RC"
+}
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
@@ -283,42 +321,10 @@ for N in $AGENT_COUNTS; do
     annotate "$DIR/floor-$N.out" "$(resv_fields "$DIR/ixn-bench-$N.log")" <"$DIR/ixbench-$N.out"
     check ixbench "$RC"
     ONE_SERVER[$N]=$(grep ' servers=1 ' "$DIR/ixbench-$N.out" || true)
+    # Right after the one-server run of the same agent count, so that the machine has had
+    # little time to change between the two.
+    if [[ -n "${IXN_ARGS[*]}" && "$TWO_SERVERS" != 0 ]]; then
+        two_servers "$N"
+    fi
 done
 
-# The two-server phase: every agent logged in to both servers, interactions submitted on
-# both; ixbench runs only its interaction phase then.
-if [[ "$TWO_SERVERS" != 0 ]]; then
-    for N in $IXN_AGENTS; do
-        if ((2 * N + 64 > FDS)); then
-            echo "bench: two servers, agents=$N skipped: the fd limit $FDS is too low" >&2
-            continue
-        fi
-        start_ixn ixn-a "$N"
-        PORT_A=$PORT
-        start_ixn ixn-b "$N"
-        PORT_B=$PORT
-        stat_ini "ixn-a:$PORT_A" "ixn-b:$PORT_B"
-        RC=0
-        "$BIN/ixbench" --ixn "127.0.0.1:$PORT_A" --ixn2 "127.0.0.1:$PORT_B" \
-            --token desk-secret --tenant "$TENANT" --password-file "$DIR/password" \
-            --agents "$N" --media chat --statserver "$BIN/statserver" \
-            --stat-config "$DIR/stat.ini" --stat-log "$DIR/stat-2s-$N.log" --seconds "$SECS" \
-            --queue bench-chat --media-token media-secret --interactions "$INTERACTIONS" \
-            --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" >"$DIR/ixbench-2s-$N.out" || RC=$?
-        stop_daemons
-        TWO=$(grep ' servers=2 ' "$DIR/ixbench-2s-$N.out" || true)
-        ONE=${ONE_SERVER[$N]:-}
-        if [[ -n "$TWO" && -n "$ONE" ]]; then
-            R1=$(val routed_per_s "$ONE")
-            R2=$(val routed_per_s "$TWO")
-            RATIO=$(awk -v a="$R2" -v b="$R1" 'BEGIN { print (b > 0 ? sprintf("%.2f", a / b) : "na") }')
-            echo "$TWO$(resv_fields "$DIR/ixn-a-$N.log" "$DIR/ixn-b-$N.log")" \
-                "one_server_routed_per_s=$R1" \
-                "one_server_p50_us=$(val submit_to_invite_p50_us "$ONE")" \
-                "one_server_p99_us=$(val p99_us "$ONE") two_to_one=$RATIO"
-        else
-            cat "$DIR/ixbench-2s-$N.out"
-        fi
-        check ixbench "$RC"
-    done
-fi
