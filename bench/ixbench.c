@@ -297,8 +297,8 @@ static bool parse_args(int argc, char **argv)
 static void send_login(desk *d)
 {
     char id[32], place[40];
-    snprintf(id, sizeof id, "%d", d->index % B.agents + 1);
-    snprintf(place, sizeof place, "P%d", d->index % B.agents + 1);
+    snprintf(id, sizeof id, "%d", d->index + 1);
+    snprintf(place, sizeof place, "P%d", d->index + 1);
     cc_buf b;
     cc_buf_init(&b);
     tool_open_login(&b, B.tenant, id, place, B.password);
@@ -432,8 +432,7 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         } else {
             B.errors++;
             json_t *code = json_object_get(msg->root, "errorCode");
-            fprintf(stderr, "ixbench: login of agent %d refused: code %" PRId64 "\n",
-                    d->index % B.agents + 1,
+            fprintf(stderr, "ixbench: login of agent %d refused: code %" PRId64 "\n", d->index + 1,
                     json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
             B.exit_code = 1;
             finish();
@@ -460,7 +459,7 @@ static void on_down(cc_client *c, const char *why)
     if (B.stopping)
         return;
     B.drops++;
-    LOG_WARN("event=desk_down agent=%d why=\"%s\"", d->index % B.agents + 1, why);
+    LOG_WARN("event=desk_down agent=%d why=\"%s\"", d->index + 1, why);
     if (d->logged_in) {
         d->logged_in = false;
         B.logged_in--;
@@ -1066,7 +1065,8 @@ int main(int argc, char **argv)
     B.desks = xcalloc((size_t)B.ndesks, sizeof *B.desks);
     for (int i = 0; i < B.ndesks; i++) {
         desk *d = &B.desks[i];
-        d->index = i;
+        /* The agent's index: the desktops of the second server are the same agents. */
+        d->index = i % B.agents;
         char name[48];
         snprintf(name, sizeof name, "ixbench-%d", i + 1);
         cc_client_config cfg = {
