@@ -118,6 +118,8 @@ def routing_preconditions(env):
               % (what, T, agent_id, version, harness._short([r]),
                  "; " + "; ".join(bad) if bad else ""))
         used.add(r.get("reservationId"))
+        desk.expect_none(harness.is_invite(), wait=0.3)
+        check(True, "%s: no invite before the reporting engine's answer" % what)
         return r
 
     send_status(v - 1, 3)
