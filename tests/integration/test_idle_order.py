@@ -14,8 +14,9 @@ wall clock of the login, the same from login to logout, a new larger one after a
 
 Agent C logs in on ixn-b (listed second in the statserver's configuration) with place
 P-early, then on ixn-a with P-late, whose place assignment names another rule: the status
-on both desktops and at the statserver carries P-early and the tenant's rule, also after
-the statserver is killed with SIGKILL and restarted; after C's logout on ixn-b, P-late
+on both desktops and at the statserver carries P-early and the tenant's rule, and no status
+ever carries P-late, also after the statserver is killed with SIGKILL and restarted (the
+restart does not change the winner, not even until every snapshot is in); after C's logout on ixn-b, P-late
 (and its rule) wins."""
 import os
 import signal
@@ -188,8 +189,9 @@ def first_login_time(obs, agent_id):
     return None
 
 
-def place_status(c, what, place, rule, timeout=5):
-    """Reads statuses of C on c until one shows that place; checks its rule."""
+def place_status(c, what, place, rule, timeout=5, strict=True):
+    """Reads statuses of C on c until one shows that place; checks its rule, and when
+    strict that no status before it showed another place."""
     deadline = time.monotonic() + timeout
     seen = []
     while True:
@@ -203,6 +205,11 @@ def place_status(c, what, place, rule, timeout=5):
         if m.get("placeId") == place:
             check(m.get("rule") == rule, "%s: placeId %s, rule %s (got %s)"
                   % (what, place, rule, m.get("rule")))
+            if len(seen) > 1:
+                print("info: %s: statuses before it: %s" % (what, seen[:-1]))
+            if strict:
+                check(len(seen) == 1, "%s: no status with another place (and its rule) "
+                      "before it: the winner never changes (saw %s)" % (what, seen[:-1]))
             return m
 
 
