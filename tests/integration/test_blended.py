@@ -110,10 +110,23 @@ def routing_preconditions(env):
     send_status(v, 0)
     desk.expect_none(harness.is_invite(), wait=0.7)
     check(True, "no invite on a status of the current version with available 0")
+    def grant():
+        """Protocol 7a: the offer waits for the reporting engine's grant."""
+        r = rep.next(lambda m: m.get("message") == "EventReserveAgent", what="reservation")
+        check(r["agentId"] == agent_id and r["media"] == "chat" and r["version"] == v,
+              "reservation asked for the agent's current version")
+        desk.expect_none(harness.is_invite(), wait=0.3)
+        check(True, "no invite before the grant")
+        rep.send({"message": "EventAgentReserved", "reservationId": r["reservationId"],
+                  "granted": True})
+        return r["reservationId"]
+
     send_status(v, 3)
+    rid = grant()
     desk.next(harness.is_invite(c1), what="invite of c1")
-    check(True, "invite once the current version's status says available 3")
+    check(True, "invite once the current version's status says available 3 and it is granted")
     st = rep.next(lambda m: harness.is_state(m, agent_id, "Invited"), what="Invited state")
+    check(st.get("reservationId") == rid, "the Invited state carries the reservationId")
     harness.expect_ack(desk.request({"message": "RequestAccept", "interactionId": c1}),
                        "accept c1")
     st = rep.next(lambda m: harness.is_state(m, agent_id, "PartyAdded"), what="PartyAdded")
@@ -128,6 +141,7 @@ def routing_preconditions(env):
     rep = harness.reporter(ixn.port)
     harness.start_reporting(rep)
     send_status(v, 2, current=1)
+    grant()
     desk.next(harness.is_invite(c2), what="invite of c2")
     check(True, "c2 routed once a reporting engine is back and sent the status")
 
