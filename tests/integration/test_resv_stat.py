@@ -343,7 +343,8 @@ def main_scenarios(env):
     stat = start_stat(env, "stat-1", [fa, fb], timeout=20)
     got = connect(fa, list(fa.agents), "A up")
     check(vec(got["1001"]) == IDLE and got["1001"].get("version") == fa.agents["1001"].version,
-          "A up: 1001's status [%s] at A's version (got %s)" % (fmt_vec(IDLE), short([got["1001"]])))
+          "A up: 1001's status [%s] at A's version (got %s)"
+          % (fmt_vec(IDLE), short([got["1001"]])))
     connect(fb, list(fb.agents), "B up")
     fa.link.pump(0.3)
     fa.link.take_all(harness.is_status)
@@ -590,8 +591,11 @@ def place_ids(env):
         fd.link.next(lambda x, a=a: harness.is_status(x, a),
                      "(i) D's snapshot first: status of %s" % a)
     fc.snapshot()
+    for a in cases:
+        fc.link.next(lambda x, a=a: harness.is_status(x, a),
+                     "(i) then C's snapshot: status of %s" % a)
     for f in (fc, fd):
-        f.link.pump(1.0)
+        f.link.pump(0.5)
     for a, (_, _, _, _, win) in cases.items():
         for f in (fc, fd):
             sts = [m for m in f.link.log if harness.is_status(m, a)]
