@@ -13,8 +13,9 @@ is released with EventReservationReleased, nothing offered, the interaction stil
 queued; (f) reservations of several agents are asked before any is answered; (g) loginTime is
 on every state of a login, unchanged by changes, a snapshot or a grace-period takeover, until
 the logout, and a new login gets a new one; (h) bad EventAgentReserved messages are dropped
-and the link stays up. Each scenario has its own tenant, so that interactions left queued by
-one are never offered to the agents of another."""
+and the link stays up; (i) the reservation goes to the engine whose status is the newest, and
+one lost with it unanswered strands nothing. Each scenario has its own tenant, so that
+interactions left queued by one are never offered to the agents of another."""
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ AGENTS = {
     "f": ("Rf", ["3601", "3602", "3603"]),
     "g": ("Rg", ["3701"]),
     "h": ("Rh", ["3801"]),
+    "i": ("Ri", ["3901"]),
 }
 
 
@@ -117,12 +119,13 @@ class Rig:
         check(m.get("cause") == cause, "%s: cause %s (got %s)" % (what, cause, m.get("cause")))
         return m
 
-    def status(self, agent_id, avail, version=None):
-        """Sends the agent's status as a statserver would: every media of avail ready, with
-        that many available, at the agent's current version unless told otherwise."""
+    def status(self, agent_id, avail, version=None, via=None):
+        """Sends the agent's status as a statserver would (on rep, or the client via): every
+        media of avail ready, with that many available, at the agent's current version
+        unless told otherwise."""
         media = {m: {"ready": True, "current": 0, "max": n, "available": n}
                  for m, n in avail.items()}
-        self.rep.send({"message": "EventCurrentAgentStatus", "tenant": self.tenant[agent_id],
+        (via or self.rep).send({"message": "EventCurrentAgentStatus", "tenant": self.tenant[agent_id],
                        "agentId": agent_id, "placeId": "P" + agent_id,
                        "version": self.version[agent_id] if version is None else version,
                        "rule": "Test", "loggedIn": True, "dnd": False, "media": media})
@@ -467,6 +470,34 @@ def bad_answers(rig):
     check(st.get("reservationId") == rid, "(h) the Invited state carries reservationId %s" % rid)
 
 
+def engines(rig):
+    """(i) section 7a: the reservation goes to the reporting engine whose status is the
+    agent's newest; when that engine goes away with the reservation unanswered, nothing is
+    offered, the interaction keeps waiting, and the next status's engine is asked."""
+    a = AGENTS["i"][1][0]
+    tenant = rig.tenant[a]
+    desk = rig.login(a, {"chat": 1}, "(i)")
+    other = harness.reporter(rig.ixn.port)
+    harness.start_reporting(other)
+    iid = harness.submit_ok(rig.ms, tenant, "chat", "chat-in")
+    rig.status(a, {"chat": 3}, via=other)
+    m = take(other, is_reserve(a), "(i) the engine that sent the newest status is asked")
+    check(m.get("version") == rig.version[a], "(i) at the agent's current version")
+    none(rig.rep, is_reserve(a), "(i) the engine whose status is older is not asked", 0.3)
+    other.close()
+    none(desk, harness.is_invite(), "(i) its engine gone with the question: nothing offered",
+         0.7)
+    check(rig.waiting(a, "chat-in") == 1, "(i) the chat still waits in chat-in")
+    rig.status(a, {"chat": 3})
+    r = rig.reserve(a, "(i) after a status from the remaining engine", media="chat")
+    check(r.get("reservationId") != m.get("reservationId"), "(i) with a new reservationId")
+    rig.answer(r["reservationId"], True)
+    take(desk, harness.is_invite(iid), "(i) offered under the remaining engine's grant")
+    st = rig.state(a, "Invited", "(i) offered")
+    check(st.get("reservationId") == r["reservationId"],
+          "(i) the Invited state carries that grant's reservationId")
+
+
 def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=60) as env:
@@ -478,6 +509,7 @@ def main():
         pipelining(rig)
         login_time(rig)
         bad_answers(rig)
+        engines(rig)
         harness.alive(rig.ixn)
     print("PASS test_resv_ixn")
 
