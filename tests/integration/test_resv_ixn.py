@@ -125,10 +125,11 @@ class Rig:
         unless told otherwise."""
         media = {m: {"ready": True, "current": 0, "max": n, "available": n}
                  for m, n in avail.items()}
-        (via or self.rep).send({"message": "EventCurrentAgentStatus", "tenant": self.tenant[agent_id],
-                       "agentId": agent_id, "placeId": "P" + agent_id,
-                       "version": self.version[agent_id] if version is None else version,
-                       "rule": "Test", "loggedIn": True, "dnd": False, "media": media})
+        (via or self.rep).send({
+            "message": "EventCurrentAgentStatus", "tenant": self.tenant[agent_id],
+            "agentId": agent_id, "placeId": "P" + agent_id,
+            "version": self.version[agent_id] if version is None else version,
+            "rule": "Test", "loggedIn": True, "dnd": False, "media": media})
 
     def reserve(self, agent_id, what, media=None):
         """The next EventReserveAgent for the agent; checks its fields against the agent's
