@@ -14,9 +14,9 @@ wall clock of the login, the same from login to logout, a new larger one after a
 
 Agent C logs in on ixn-b (listed second in the statserver's configuration) with place
 P-early, then on ixn-a with P-late, whose place assignment names another rule: the status
-on both desktops and at the statserver carries P-early and the tenant's rule, and no status
-ever carries P-late, also after the statserver is killed with SIGKILL and restarted (the
-restart does not change the winner, not even until every snapshot is in); after C's logout on ixn-b, P-late
+on both desktops and at the statserver carries P-early and the tenant's rule (no status
+with P-late comes before), also after the statserver is killed with SIGKILL and restarted
+(there, once both snapshots are in: until then it knows one login only); after C's logout on ixn-b, P-late
 (and its rule) wins."""
 import os
 import signal
@@ -246,8 +246,13 @@ def earliest_place(env, ixa, ixb, stat):
     check(True, "statserver killed (SIGKILL)")
     stat.restart()
     check(True, "statserver restarted")
-    place_status(da, "C on ixn-a after the statserver's restart", "P-early", "Multi")
-    place_status(db, "C on ixn-b after the statserver's restart", "P-early", "Multi")
+    # Until both snapshots are in, the statserver knows one login only (a server whose
+    # snapshot is not in counts as one the agent is logged out of, §6): a status with
+    # P-late may come first. Once both are in, the earliest login wins again.
+    place_status(da, "C on ixn-a after the statserver's restart", "P-early", "Multi",
+                 strict=False)
+    place_status(db, "C on ixn-b after the statserver's restart", "P-early", "Multi",
+                 strict=False)
     stat_place(stat, "after the statserver's restart", "P-early", "Multi")
     # A change on ixn-a after the restart still carries the earliest place.
     harness.expect_ack(da.request({"message": "RequestNotReadyForMedia", "media": "chat"}),
