@@ -16,8 +16,8 @@ Agent C logs in on ixn-b (listed second in the statserver's configuration) with 
 P-early, then on ixn-a with P-late, whose place assignment names another rule: the status
 on both desktops and at the statserver carries P-early and the tenant's rule (no status
 with P-late comes before), also after the statserver is killed with SIGKILL and restarted
-(there, once both snapshots are in: until then it knows one login only); after C's logout on ixn-b, P-late
-(and its rule) wins."""
+(there, once both snapshots are in: until then it knows one login only); after C's
+logout on ixn-b, P-late (and its rule) wins."""
 import os
 import signal
 import sys
@@ -99,7 +99,7 @@ def offer(ms, media, want, other, what):
     return iid, got
 
 
-def idle_order(env, ixn, obs):
+def idle_order(ixn, obs):
     ms = harness.media_server(ixn.port)
     a = Agent(ixn, obs, A, {"email": 1})
     time.sleep(GAP)
@@ -225,7 +225,7 @@ def stat_place(stat, what, place, rule):
     wall.close()
 
 
-def earliest_place(env, ixa, ixb, stat):
+def earliest_place(ixa, ixb, stat):
     obs_b = Observer(ixb.port, "observer on ixn-b")
     obs_a = Observer(ixa.port, "observer on ixn-a")
     db = harness.agent(ixb.port, T, C, "P-early", "pw" + C, media={"email": 1})
@@ -276,8 +276,8 @@ def main():
                                        invite_timeout=60)
         stat = env.start_stat("stat-1", [ixa, ixb], rules=RULES)
         obs = Observer(ixa.port, "observer on ixn-a")
-        idle_order(env, ixa, obs)
-        earliest_place(env, ixa, ixb, stat)
+        idle_order(ixa, obs)
+        earliest_place(ixa, ixb, stat)
         harness.alive(ixa, ixb, stat)
     print("PASS test_idle_order")
 
