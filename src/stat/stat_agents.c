@@ -90,6 +90,8 @@ struct stat_agents {
     size_t known;       /* agents with at least one slot present */
     uint64_t bad_limit; /* logins refused because max_agents was reached */
     uint64_t grant_timeout_us;
+    uint64_t settled; /* links whose first snapshot is in, or that failed, since start */
+    bool gate_open;   /* grants allowed: every link settled, or the start-up wait is over */
     stat_grant *grant_head, *grant_tail; /* every outstanding grant, oldest first */
     stat_agents_stats stats;
     cc_buf scratch; /* encoding buffer reused for every status */
@@ -108,6 +110,7 @@ stat_agents *stat_agents_new(cc_media_table *media, const rules_set *rules, bool
     st->max_agents = max_agents;
     st->sink = *sink;
     st->grant_timeout_us = 5000000;
+    st->gate_open = nlinks == 0;
     cc_map_init(&st->agents);
     cc_buf_init(&st->scratch);
     return st;
@@ -433,9 +436,29 @@ static void snap_release(stat_agents *st, int link)
     ls->snap_len = 0;
 }
 
+void stat_agents_link_settled(stat_agents *st, int link)
+{
+    assert(link >= 0 && link < st->nlinks);
+    st->settled |= (uint64_t)1 << link;
+    uint64_t all = st->nlinks == 64 ? UINT64_MAX : ((uint64_t)1 << st->nlinks) - 1;
+    if (!st->gate_open && (st->settled & all) == all) {
+        st->gate_open = true;
+        LOG_INFO("event=reservations_open why=all_links_settled");
+    }
+}
+
+void stat_agents_open_gate(stat_agents *st)
+{
+    if (st->gate_open)
+        return;
+    st->gate_open = true;
+    LOG_INFO("event=reservations_open why=start_wait_over");
+}
+
 void stat_agents_link_down(stat_agents *st, int link)
 {
     assert(link >= 0 && link < st->nlinks);
+    stat_agents_link_settled(st, link);
     stat_link_state *ls = &st->links[link];
     if (!ls->up && ls->agents == 0 && ls->snap_len == 0)
         return;
@@ -526,6 +549,7 @@ size_t stat_agents_snapshot_done(stat_agents *st, int link)
     if (!ls->up || !ls->in_snapshot)
         return 0;
     ls->in_snapshot = false;
+    stat_agents_link_settled(st, link);
     size_t n = 0;
     for (size_t i = 0; i < ls->snap_len; i++) {
         stat_agent *a = ls->snap[i];
@@ -620,6 +644,8 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
     const char *why = NULL;
     if (!valid) {
         why = "bad_fields";
+    } else if (!st->gate_open) {
+        why = "starting";
     } else if (!link_open(st, link)) {
         why = "link_not_reporting";
     } else if (!(a = agent_find(st, r->tenant, r->agent_id)) ||

@@ -26,6 +26,8 @@ struct stat_links {
     cc_media_table *media;
     stat_agents *agents;
     uv_timer_t *expiry; /* ends unused grants; freed in its close callback */
+    uv_timer_t *gate;   /* opens reservations when a link is slow to settle at start */
+    uint64_t gate_ms;
     uint64_t expiry_due_us;
     uint64_t bad_reserves; /* EventReserveAgent without a readable reservationId */
     int count;
@@ -167,6 +169,10 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     ls->expiry = xmalloc(sizeof *ls->expiry);
     uv_timer_init(net->loop, ls->expiry);
     ls->expiry->data = ls;
+    ls->gate = xmalloc(sizeof *ls->gate);
+    uv_timer_init(net->loop, ls->gate);
+    ls->gate->data = ls;
+    ls->gate_ms = (uint64_t)cfg->reservation_timeout_s * 1000u;
     ls->count = cfg->ixn_count;
     for (int i = 0; i < cfg->ixn_count; i++) {
         stat_link *l = &ls->links[i];
@@ -189,12 +195,22 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     return ls;
 }
 
+static void on_gate(uv_timer_t *t)
+{
+    stat_links *ls = t->data;
+    stat_agents_open_gate(ls->agents);
+}
+
 void stat_links_start(stat_links *ls)
 {
+    /* A server that neither answers with a snapshot nor fails within reservation-timeout
+     * of the start no longer holds up every grant. */
+    uv_timer_start(ls->gate, on_gate, ls->gate_ms, 0);
     for (int i = 0; i < ls->count; i++)
         cc_client_start(ls->links[i].client);
 }
 
+/* Close callback of the timers allocated on their own. */
 static void on_expiry_closed(uv_handle_t *h)
 {
     free(h);
@@ -205,6 +221,7 @@ void stat_links_free(stat_links *ls)
     if (!ls)
         return;
     uv_close((uv_handle_t *)ls->expiry, on_expiry_closed);
+    uv_close((uv_handle_t *)ls->gate, on_expiry_closed);
     for (int i = 0; i < ls->count; i++) {
         cc_client_free(ls->links[i].client);
         free(ls->links[i].name);
