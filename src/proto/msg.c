@@ -228,6 +228,17 @@ void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description)
     jw_kv_str(b, "errorDescription", description ? description : "");
 }
 
+int proto_decode_error(proto_msg *msg, proto_error *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    if ((rc = proto_get_int(msg, "errorCode", false, 0, INT32_MAX, &out->code)) ||
+        (rc = proto_get_str(msg, "errorName", false, PROTO_TEXT_MAX, &out->name)) ||
+        (rc = proto_get_str(msg, "errorDescription", false, PROTO_TEXT_MAX, &out->description)))
+        return rc;
+    return 0;
+}
+
 static int media_id(cc_media_table *media, const char *name, bool intern)
 {
     size_t n = strlen(name);

@@ -74,6 +74,21 @@ void proto_enc_ack(cc_buf *b, int64_t ref);
 /** Appends an open EventError; ref 0 leaves referenceId out. err is a CC_E_ code. */
 void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description);
 
+/** The fields of an EventError as received. */
+typedef struct proto_error {
+    int64_t code;            /* errorCode as on the wire (1..14); 0 when absent */
+    const char *name;        /* errorName; NULL when absent */
+    const char *description; /* errorDescription; NULL when absent */
+} proto_error;
+
+/**
+ * Decodes an EventError (the counterpart of proto_enc_error): every field is optional;
+ * errorCode must be an integer in 0..INT32_MAX and the texts strings of at most
+ * PROTO_TEXT_MAX bytes. Returns 0, or CC_E_INVALID_ATTRIBUTE with msg->desc; the fields
+ * read before the bad one are kept, so that a desktop can still show them.
+ */
+int proto_decode_error(proto_msg *msg, proto_error *out);
+
 /** A not-ready reason as the wire carries it ({"code":N,"description":"…"} or null). */
 typedef struct proto_reason {
     bool present;            /* false: the reason is null */
