@@ -70,24 +70,18 @@ enum sim_req {
 };
 
 /* Where one interaction the agent was offered stands, seen from the desktop. */
-enum sim_ixn_state {
-    SIM_IXN_INVITED,    /* offered; accept (or reject) when due */
-    SIM_IXN_ACCEPTING,  /* RequestAccept in flight */
-    SIM_IXN_REJECTING,  /* RequestReject in flight */
-    SIM_IXN_HANDLING,   /* accepted; RequestStopProcessing when due */
-    SIM_IXN_STOPPING,   /* RequestStopProcessing in flight */
-    SIM_IXN_AFTER_WORK, /* RequestCompleteAfterWork when due, else the server ends it */
-    SIM_IXN_COMPLETING, /* RequestCompleteAfterWork in flight */
-    SIM_IXN_GONE,       /* ended by an event while a request was in flight: drop its answer */
-};
-
 typedef struct sim_ixn {
     char id[SIM_IXN_ID_MAX + 1];
     char media[CC_MEDIA_NAME_MAX + 1];
-    enum sim_ixn_state state;
-    bool reject;     /* the agent decided to reject this invite */
-    uint64_t due_us; /* when the next action is due; UINT64_MAX: none */
-    int64_t ref;     /* the request in flight for it, 0 when none */
+    /* CC_IXN_INVITED: accept (or reject) when due; CC_IXN_HANDLING: RequestStopProcessing
+     * when due; CC_IXN_AFTER_WORK: RequestCompleteAfterWork when due, else the server ends
+     * it; CC_IXN_ENDED: ended by an event while a request was in flight, so its answer is
+     * dropped. */
+    enum cc_ixn_state state;
+    enum proto_ixn_req_kind req; /* the request in flight, when ref is not 0 */
+    bool reject;                 /* the agent decided to reject this invite */
+    uint64_t due_us;             /* when the next action is due; UINT64_MAX: none */
+    int64_t ref;                 /* the request in flight for it, 0 when none */
 } sim_ixn;
 
 /* Mean handling seconds of one media (--handle). */
@@ -475,11 +469,10 @@ static void ixn_remove(sim_conn *sc, int i)
 }
 
 /* Sends one request about an interaction; its answer is matched by ref in ixn_answer. */
-static void ixn_send(sim_conn *sc, sim_ixn *x, enum proto_ixn_req_kind kind,
-                     enum sim_ixn_state next)
+static void ixn_send(sim_conn *sc, sim_ixn *x, enum proto_ixn_req_kind kind)
 {
     proto_ixn_req r = {.kind = kind, .interaction_id = x->id};
-    if (next == SIM_IXN_REJECTING)
+    if (kind == PROTO_IXN_REQ_REJECT)
         r.reason = S.stopping ? "LoggingOut" : "Busy";
     cc_buf b;
     cc_buf_init(&b);
@@ -490,7 +483,7 @@ static void ixn_send(sim_conn *sc, sim_ixn *x, enum proto_ixn_req_kind kind,
         return;
     S.requests++;
     x->ref = ref;
-    x->state = next;
+    x->req = kind;
     x->due_us = UINT64_MAX;
 }
 
@@ -521,7 +514,7 @@ static void on_invite(sim_conn *sc, proto_msg *msg)
     memset(x, 0, sizeof *x);
     snprintf(x->id, sizeof x->id, "%s", id);
     snprintf(x->media, sizeof x->media, "%s", media);
-    x->state = SIM_IXN_INVITED;
+    x->state = CC_IXN_INVITED;
     /* An agent that is leaving, or one that decides so now, rejects the invite. */
     x->reject = S.stopping || sc->phase != SIM_LOGGED_IN || sim_unit() < S.reject_p;
     x->due_us =
@@ -536,7 +529,7 @@ static void on_ixn_gone(sim_conn *sc, const proto_ixn_event *ev, uint64_t *count
     if (i < 0)
         return;
     if (sc->held[i].ref != 0)
-        sc->held[i].state = SIM_IXN_GONE; /* its answer still comes; drop it then */
+        sc->held[i].state = CC_IXN_ENDED; /* its answer still comes; drop it then */
     else
         ixn_remove(sc, i);
 }
@@ -553,36 +546,36 @@ static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
     if (i < 0)
         return false;
     sim_ixn *x = &sc->held[i];
-    enum sim_ixn_state st = x->state;
     x->ref = 0;
-    if (st == SIM_IXN_GONE) {
+    if (x->state == CC_IXN_ENDED) {
         /* The customer left or the invite timed out while the request travelled. */
         ixn_remove(sc, i);
         return true;
     }
     if (!ok) {
         S.errors++;
-        LOG_WARN("event=interaction_request_failed agent=%d interaction=%s state=%d error=%" PRId64,
-                 sc->agent, x->id, (int)st, error_code(msg));
+        LOG_WARN("event=interaction_request_failed agent=%d interaction=%s state=%s request=%d "
+                 "error=%" PRId64,
+                 sc->agent, x->id, cc_ixn_state_name(x->state), (int)x->req, error_code(msg));
         ixn_remove(sc, i);
         return true;
     }
     uint64_t now = cc_mono_us();
-    switch (st) {
-    case SIM_IXN_ACCEPTING: {
+    switch (x->req) {
+    case PROTO_IXN_REQ_ACCEPT: {
         S.accepts++;
         double mean = handle_mean_s(x->media);
-        x->state = SIM_IXN_HANDLING;
+        x->state = CC_IXN_HANDLING;
         x->due_us = now + (uint64_t)(mean * (0.5 + sim_unit()) * 1e6);
         if (S.stopping)
             x->due_us = now;
         break;
     }
-    case SIM_IXN_REJECTING:
+    case PROTO_IXN_REQ_REJECT:
         S.rejects++;
         ixn_remove(sc, i);
         break;
-    case SIM_IXN_STOPPING: {
+    case PROTO_IXN_REQ_STOP: {
         S.done++;
         /* A malformed afterWorkSec reads as 0: the interaction ended. */
         int64_t sec;
@@ -591,7 +584,7 @@ static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
             ixn_remove(sc, i);
             break;
         }
-        x->state = SIM_IXN_AFTER_WORK;
+        x->state = CC_IXN_AFTER_WORK;
         /* Some agents finish their notes early; the others wait for the server's timer. */
         if (S.stopping)
             x->due_us = now;
@@ -601,13 +594,13 @@ static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
             x->due_us = UINT64_MAX;
         break;
     }
-    case SIM_IXN_COMPLETING:
+    case PROTO_IXN_REQ_COMPLETE:
         S.completed++;
         ixn_remove(sc, i);
         break;
     default:
-        /* Only the states above have a request in flight. */
-        assert(0 && "answer for an interaction with no request in flight");
+        /* The simulator sends no other request on an interaction. */
+        assert(0 && "answer to a request the simulator does not send");
     }
     return true;
 }
@@ -622,14 +615,14 @@ static void ixn_work(sim_conn *sc, uint64_t now)
         if (x->ref != 0 || (x->due_us > now && !S.stopping))
             continue;
         switch (x->state) {
-        case SIM_IXN_INVITED:
+        case CC_IXN_INVITED:
             if (x->reject || S.stopping)
-                ixn_send(sc, x, PROTO_IXN_REQ_REJECT, SIM_IXN_REJECTING);
+                ixn_send(sc, x, PROTO_IXN_REQ_REJECT);
             else
-                ixn_send(sc, x, PROTO_IXN_REQ_ACCEPT, SIM_IXN_ACCEPTING);
+                ixn_send(sc, x, PROTO_IXN_REQ_ACCEPT);
             break;
-        case SIM_IXN_HANDLING: ixn_send(sc, x, PROTO_IXN_REQ_STOP, SIM_IXN_STOPPING); break;
-        case SIM_IXN_AFTER_WORK: ixn_send(sc, x, PROTO_IXN_REQ_COMPLETE, SIM_IXN_COMPLETING); break;
+        case CC_IXN_HANDLING: ixn_send(sc, x, PROTO_IXN_REQ_STOP); break;
+        case CC_IXN_AFTER_WORK: ixn_send(sc, x, PROTO_IXN_REQ_COMPLETE); break;
         default: break;
         }
     }
