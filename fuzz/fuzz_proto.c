@@ -18,6 +18,7 @@
 #include "proto/ixnmsg.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
+#include "proto/regmsg.h"
 #include "proto/resv.h"
 #include "proto/statmsg.h"
 
@@ -393,9 +394,30 @@ static void round_trip_stat_port(proto_msg *m)
         proto_stat_enc_subscribe(&b, &s);
         reparse(&b, &m2);
         assert(proto_stat_decode_subscribe(&m2, &s2) == 0);
-        assert(s2.all == s.all && s2.ntenants == s.ntenants);
+        assert(s2.reporting == s.reporting && s2.all == s.all && s2.ntenants == s.ntenants);
         for (size_t i = 0; i < s.ntenants; i++)
             assert(same(proto_stat_tenant(&s2, i), tenants[i]));
+        proto_msg_free(&m2);
+    }
+    proto_stat_snapshot_done d, d2;
+    int rc = proto_stat_decode_snapshot_done(m, &d);
+    assert(rc == 0 || rc == CC_E_NOT_FOUND || rc == CC_E_INVALID_ATTRIBUTE);
+    if (rc == 0) {
+        cc_buf_reset(&b);
+        proto_stat_enc_snapshot_done(&b, &d);
+        reparse(&b, &m2);
+        assert(proto_stat_decode_snapshot_done(&m2, &d2) == 0);
+        assert(d2.agent_state == d.agent_state && d2.count == d.count);
+        assert(same(d2.server_name, d.server_name));
+        proto_msg_free(&m2);
+    }
+    proto_stat_agent_req a, a2;
+    if (proto_stat_decode_agent_req(m, &a) == 0) {
+        cc_buf_reset(&b);
+        proto_stat_enc_agent_req(&b, &a);
+        reparse(&b, &m2);
+        assert(proto_stat_decode_agent_req(&m2, &a2) == 0);
+        assert(same(a2.tenant, a.tenant) && same(a2.agent_id, a.agent_id));
         proto_msg_free(&m2);
     }
     size_t n;
@@ -417,6 +439,34 @@ static void round_trip_stat_port(proto_msg *m)
             assert(same(again.name, rows[i].name) && same(again.address, rows[i].address));
             assert(again.connected == rows[i].connected && again.agents == rows[i].agents);
         }
+        proto_msg_free(&m2);
+    }
+    cc_buf_free(&b);
+}
+
+static void round_trip_registration(proto_msg *m)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m2;
+    proto_reg_register r, r2;
+    if (proto_reg_decode_register(m, &r) == 0) {
+        proto_reg_enc_register(&b, m->ref, &r);
+        reparse(&b, &m2);
+        assert(proto_reg_decode_register(&m2, &r2) == 0 && m2.ref == m->ref);
+        assert(same(r2.client_name, r.client_name) && same(r2.client_type, r.client_type));
+        assert(same(r2.token, r.token));
+        proto_msg_free(&m2);
+    }
+    proto_reg_ack a, a2;
+    if (proto_reg_decode_ack(m, &a) == 0) {
+        cc_buf_reset(&b);
+        proto_enc_ack(&b, 1);
+        proto_reg_enc_ack(&b, &a);
+        reparse(&b, &m2);
+        assert(proto_reg_decode_ack(&m2, &a2) == 0);
+        assert(a2.proxy_client_id == a.proxy_client_id && same(a2.server_name, a.server_name));
+        assert(a2.protocol_version == a.protocol_version && a2.idle_timeout_s == a.idle_timeout_s);
         proto_msg_free(&m2);
     }
     cc_buf_free(&b);
@@ -472,6 +522,7 @@ static int on_line(void *ctx, const char *line, size_t len)
     round_trip_queues(&m);
     round_trip_agent_requests(&m);
     round_trip_stat_port(&m);
+    round_trip_registration(&m);
     round_trip_error(&m);
     proto_msg_free(&m);
     return 0;

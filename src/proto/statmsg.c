@@ -6,9 +6,14 @@
 #include "common/err.h"
 #include "proto/jw.h"
 
+static const char SUBSCRIBE[] = "RequestSubscribeAgentStatus";
+static const char REPORTING[] = "RequestStartPlaceAgentStateReportingAll";
+static const char STATUS_DONE[] = "EventAgentStatusSnapshotDone";
+static const char STATE_DONE[] = "EventPlaceAgentStateSnapshotDone";
+
 void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s)
 {
-    jw_open_message(b, "RequestSubscribeAgentStatus");
+    jw_open_message(b, s->reporting ? REPORTING : SUBSCRIBE);
     if (s->all)
         return;
     jw_key(b, "tenants");
@@ -24,6 +29,7 @@ void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s)
 int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out)
 {
     memset(out, 0, sizeof *out);
+    out->reporting = msg->name && strcmp(msg->name, REPORTING) == 0;
     int rc = proto_get_id_array(msg, "tenants", false, &out->list);
     if (rc)
         return rc;
@@ -35,6 +41,44 @@ int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out)
 const char *proto_stat_tenant(const proto_stat_subscribe *s, size_t i)
 {
     return json_string_value(json_array_get(s->list, i));
+}
+
+void proto_stat_enc_snapshot_done(cc_buf *b, const proto_stat_snapshot_done *d)
+{
+    jw_open_message(b, d->agent_state ? STATE_DONE : STATUS_DONE);
+    if (d->server_name)
+        jw_kv_str(b, "serverName", d->server_name);
+    jw_kv_int(b, "count", d->count);
+}
+
+int proto_stat_decode_snapshot_done(proto_msg *msg, proto_stat_snapshot_done *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!msg->name || (strcmp(msg->name, STATE_DONE) != 0 && strcmp(msg->name, STATUS_DONE) != 0))
+        return CC_E_NOT_FOUND;
+    out->agent_state = strcmp(msg->name, STATE_DONE) == 0;
+    int rc;
+    if ((rc = proto_get_id(msg, "serverName", false, &out->server_name)) ||
+        (rc = proto_get_int(msg, "count", true, 0, INT64_MAX, &out->count)))
+        return rc;
+    return 0;
+}
+
+void proto_stat_enc_agent_req(cc_buf *b, const proto_stat_agent_req *r)
+{
+    jw_open_message(b, "RequestAgentStatus");
+    jw_kv_str(b, "tenant", r->tenant);
+    jw_kv_str(b, "agentId", r->agent_id);
+}
+
+int proto_stat_decode_agent_req(proto_msg *msg, proto_stat_agent_req *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    if ((rc = proto_get_id(msg, "tenant", true, &out->tenant)) ||
+        (rc = proto_get_id(msg, "agentId", true, &out->agent_id)))
+        return rc;
+    return 0;
 }
 
 void proto_stat_enc_server_list(cc_buf *b)

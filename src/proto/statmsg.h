@@ -1,8 +1,9 @@
-/* The messages of the statserver's own port (protocol section 8, clientType StatClient)
- * that carry fields of their own: RequestSubscribeAgentStatus with its tenant filter,
- * RequestServerList and the server list in its EventAck. Statuses themselves are
- * proto/msg's. Encoders append to a cc_buf and allocate nothing else; decoders borrow
- * from the decoded message. No I/O. */
+/* The messages around statuses and agent states other than those two themselves (which
+ * are proto/msg's): the tenant-filtered subscriptions (RequestSubscribeAgentStatus on the
+ * statserver's port, RequestStartPlaceAgentStateReportingAll on an interaction server),
+ * the ends of their snapshots, RequestAgentStatus, RequestServerList and the server list
+ * in its EventAck (protocol sections 5 and 8). Encoders append to a cc_buf and allocate
+ * nothing else; decoders borrow from the decoded message. No I/O. */
 #ifndef PROTO_STATMSG_H
 #define PROTO_STATMSG_H
 
@@ -14,26 +15,59 @@
 #include "common/buf.h"
 #include "proto/msg.h"
 
-/** RequestSubscribeAgentStatus: every status of the tenants listed, or of all. */
+/** RequestSubscribeAgentStatus or RequestStartPlaceAgentStateReportingAll: every status
+ * (agent state) of the tenants listed, or of all. */
 typedef struct proto_stat_subscribe {
-    bool all;                   /* no "tenants": every tenant */
+    bool reporting; /* RequestStartPlaceAgentStateReportingAll (decoder: from the name) */
+    bool all;       /* no "tenants": every tenant */
     const char *const *tenants; /* encoder: the tenants when not all */
     size_t ntenants;            /* their number (decoder: the number listed) */
     json_t *list;               /* decoder: the checked array, owned by the message */
 } proto_stat_subscribe;
 
-/** Appends an open RequestSubscribeAgentStatus (without referenceId). */
+/** Appends the open request s->reporting names (without referenceId). */
 void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s);
 
 /**
- * Decodes a RequestSubscribeAgentStatus: "tenants", when present, must be an array of
- * identifiers. Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc. tenants is set to
- * NULL; proto_stat_tenant gives the names.
+ * Decodes either request (reporting says which, from the message name): "tenants", when
+ * present, must be an array of identifiers. Returns 0 or CC_E_INVALID_ATTRIBUTE with
+ * msg->desc. tenants is set to NULL; proto_stat_tenant gives the names.
  */
 int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out);
 
 /** Tenant i (< ntenants) of a decoded subscription. */
 const char *proto_stat_tenant(const proto_stat_subscribe *s, size_t i);
+
+/** The end of a snapshot: EventPlaceAgentStateSnapshotDone (interaction server to
+ * reporting engine) or EventAgentStatusSnapshotDone (statserver port). */
+typedef struct proto_stat_snapshot_done {
+    bool agent_state;        /* EventPlaceAgentStateSnapshotDone (decoder: from the name) */
+    const char *server_name; /* agent_state: the sending server; NULL leaves it out */
+    int64_t count;           /* events (statuses) the snapshot held, >= 0 */
+} proto_stat_snapshot_done;
+
+/** Appends the open event d->agent_state names. */
+void proto_stat_enc_snapshot_done(cc_buf *b, const proto_stat_snapshot_done *d);
+
+/**
+ * Decodes either event: count (an integer >= 0) required, serverName (an identifier)
+ * optional. Returns 0, CC_E_NOT_FOUND when the message is neither, or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc.
+ */
+int proto_stat_decode_snapshot_done(proto_msg *msg, proto_stat_snapshot_done *out);
+
+/** RequestAgentStatus: one agent's status, now. */
+typedef struct proto_stat_agent_req {
+    const char *tenant;
+    const char *agent_id;
+} proto_stat_agent_req;
+
+/** Appends an open RequestAgentStatus (without referenceId). */
+void proto_stat_enc_agent_req(cc_buf *b, const proto_stat_agent_req *r);
+
+/** Decodes a RequestAgentStatus: tenant and agentId (identifiers) required. Returns 0 or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc. */
+int proto_stat_decode_agent_req(proto_msg *msg, proto_stat_agent_req *out);
 
 /** Appends an open RequestServerList (it has no fields). */
 void proto_stat_enc_server_list(cc_buf *b);

@@ -1,6 +1,6 @@
 /* Unit tests of src/proto: the line framer, the JSON writer, the message layer (parsing,
  * typed getters and their errors) and every encoder/decoder pair of msg, resv, ixnmsg,
- * agentreq and statmsg. */
+ * agentreq, statmsg and regmsg. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +19,7 @@
 #include "proto/ixnmsg.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
+#include "proto/regmsg.h"
 #include "proto/resv.h"
 #include "proto/statmsg.h"
 
@@ -1742,6 +1743,135 @@ static void test_stat_port(void **state)
     cc_buf_free(&b);
 }
 
+static void test_stat_snapshot_and_agent_req(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    const char *tenants[] = {"Resources"};
+    proto_stat_enc_subscribe(
+        &b, &(proto_stat_subscribe){.reporting = true, .tenants = tenants, .ntenants = 1});
+    assert_string_equal(b.data, "{\"message\":\"RequestStartPlaceAgentStateReportingAll\","
+                                "\"tenants\":[\"Resources\"]");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_stat_subscribe s;
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_true(s.reporting);
+    assert_int_equal(s.ntenants, 1);
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_stat_enc_snapshot_done(
+        &b, &(proto_stat_snapshot_done){.agent_state = true, .server_name = "ixn-a", .count = 12});
+    assert_string_equal(b.data, "{\"message\":\"EventPlaceAgentStateSnapshotDone\","
+                                "\"serverName\":\"ixn-a\",\"count\":12");
+    reparse(&b, &m);
+    proto_stat_snapshot_done d;
+    assert_int_equal(proto_stat_decode_snapshot_done(&m, &d), 0);
+    assert_true(d.agent_state);
+    assert_string_equal(d.server_name, "ixn-a");
+    assert_int_equal(d.count, 12);
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_stat_enc_snapshot_done(&b, &(proto_stat_snapshot_done){.count = 0});
+    assert_string_equal(b.data, "{\"message\":\"EventAgentStatusSnapshotDone\",\"count\":0");
+    reparse(&b, &m);
+    assert_int_equal(proto_stat_decode_snapshot_done(&m, &d), 0);
+    assert_false(d.agent_state);
+    assert_null(d.server_name);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAgentStatusSnapshotDone\"}"), 0);
+    assert_attr_error(proto_stat_decode_snapshot_done(&m, &d), &m, "count");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"count\":1}"), 0);
+    assert_int_equal(proto_stat_decode_snapshot_done(&m, &d), CC_E_NOT_FOUND);
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_stat_enc_agent_req(&b, &(proto_stat_agent_req){"Resources", "1001"});
+    assert_string_equal(b.data, "{\"message\":\"RequestAgentStatus\",\"tenant\":\"Resources\","
+                                "\"agentId\":\"1001\"");
+    reparse(&b, &m);
+    proto_stat_agent_req r;
+    assert_int_equal(proto_stat_decode_agent_req(&m, &r), 0);
+    assert_string_equal(r.tenant, "Resources");
+    assert_string_equal(r.agent_id, "1001");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestAgentStatus\",\"tenant\":\"T\"}"), 0);
+    assert_attr_error(proto_stat_decode_agent_req(&m, &r), &m, "agentId");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+/* ---- regmsg -------------------------------------------------------------------------- */
+
+static void test_registration(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_reg_enc_register(&b, 1,
+                           &(proto_reg_register){.client_name = "desk-7",
+                                                 .client_type = "AgentApplication",
+                                                 .token = "s3cret"});
+    assert_string_equal(b.data, "{\"message\":\"RequestRegisterClient\",\"referenceId\":1,"
+                                "\"clientName\":\"desk-7\",\"clientType\":\"AgentApplication\","
+                                "\"token\":\"s3cret\"");
+    proto_msg m;
+    reparse(&b, &m);
+    assert_int_equal(m.ref, 1);
+    proto_reg_register r;
+    assert_int_equal(proto_reg_decode_register(&m, &r), 0);
+    assert_string_equal(r.client_name, "desk-7");
+    assert_string_equal(r.client_type, "AgentApplication");
+    assert_string_equal(r.token, "s3cret");
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_reg_enc_register(&b, 0, &(proto_reg_register){.client_type = "MediaServer"});
+    assert_string_equal(b.data,
+                        "{\"message\":\"RequestRegisterClient\",\"clientType\":\"MediaServer\"");
+    reparse(&b, &m);
+    assert_int_equal(proto_reg_decode_register(&m, &r), 0);
+    assert_null(r.client_name);
+    assert_null(r.token);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestRegisterClient\",\"token\":\"x\"}"), 0);
+    assert_attr_error(proto_reg_decode_register(&m, &r), &m, "clientType");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestRegisterClient\",\"clientType\":\"X\","
+                               "\"clientName\":\"\"}"),
+                     0);
+    assert_attr_error(proto_reg_decode_register(&m, &r), &m, "clientName");
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 1);
+    proto_reg_enc_ack(&b, &(proto_reg_ack){.proxy_client_id = 17,
+                                           .server_name = "ixn-a",
+                                           .protocol_version = PROTO_VERSION,
+                                           .idle_timeout_s = 30});
+    assert_string_equal(b.data,
+                        "{\"message\":\"EventAck\",\"referenceId\":1,\"proxyClientId\":17,"
+                        "\"serverName\":\"ixn-a\",\"protocolVersion\":1,\"idleTimeout\":30");
+    reparse(&b, &m);
+    proto_reg_ack a;
+    assert_int_equal(proto_reg_decode_ack(&m, &a), 0);
+    assert_int_equal(a.proxy_client_id, 17);
+    assert_string_equal(a.server_name, "ixn-a");
+    assert_int_equal(a.protocol_version, 1);
+    assert_int_equal(a.idle_timeout_s, 30);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"idleTimeout\":-3}"), 0);
+    assert_attr_error(proto_reg_decode_ack(&m, &a), &m, "idleTimeout");
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_reg_enc_ping(&b, 9);
+    assert_string_equal(b.data, "{\"message\":\"RequestPing\",\"referenceId\":9");
+    cc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1773,6 +1903,8 @@ int main(void)
         cmocka_unit_test(test_login),
         cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_stat_port),
+        cmocka_unit_test(test_stat_snapshot_and_agent_req),
+        cmocka_unit_test(test_registration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
