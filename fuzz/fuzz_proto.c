@@ -49,8 +49,18 @@ static bool same(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* Every field a walk shows is well formed: a string, or a value with its JSON text. */
+static bool check_field(void *ctx, const proto_field *f)
+{
+    (void)ctx;
+    assert(f->key != NULL);
+    assert(f->kind == PROTO_FIELD_STRING ? f->str != NULL : f->json != NULL);
+    return true;
+}
+
 static void exercise_getters(proto_msg *m)
 {
+    proto_msg_fields(m, check_field, NULL);
     static const char *const fields[] = {
         "tenant",    "agentId", "placeId",     "media", "ready",      "reason", "tenants",
         "mediaList", "version", "referenceId", "token", "clientType", "queue"};

@@ -120,39 +120,43 @@ void desk_view_ok(cc_buf *out)
 /* At most this many fields of one event are shown. */
 #define EVENT_FIELDS_MAX 16
 
+/* What desk_view_event's field walk carries. */
+typedef struct event_walk {
+    cc_buf *out;
+    int shown;
+} event_walk;
+
+static bool event_field(void *ctx, const proto_field *f)
+{
+    event_walk *w = ctx;
+    if (strcmp(f->key, "message") == 0 || strcmp(f->key, "seq") == 0)
+        return true;
+    if (w->shown++ == EVENT_FIELDS_MAX) {
+        cc_buf_puts(w->out, " ...");
+        return false;
+    }
+    cc_buf *out = w->out;
+    cc_buf_putc(out, ' ');
+    desk_view_text(out, f->key, PROTO_ID_MAX);
+    cc_buf_putc(out, '=');
+    switch (f->kind) {
+    case PROTO_FIELD_STRING: desk_view_text(out, f->str, 200); break;
+    case PROTO_FIELD_INT: cc_buf_printf(out, "%" PRId64, f->num); break;
+    case PROTO_FIELD_REAL: cc_buf_printf(out, "%g", f->real); break;
+    case PROTO_FIELD_BOOL: cc_buf_puts(out, f->flag ? "true" : "false"); break;
+    case PROTO_FIELD_OBJECT: cc_buf_puts(out, "{...}"); break;
+    case PROTO_FIELD_ARRAY: cc_buf_puts(out, "[...]"); break;
+    case PROTO_FIELD_NULL: cc_buf_puts(out, "null"); break;
+    }
+    return true;
+}
+
 void desk_view_event(cc_buf *out, proto_msg *msg)
 {
     cc_buf_puts(out, "event: ");
     desk_view_text(out, msg->name, PROTO_ID_MAX);
-    const char *key;
-    json_t *v;
-    int shown = 0;
-    json_object_foreach(msg->root, key, v)
-    {
-        if (strcmp(key, "message") == 0 || strcmp(key, "seq") == 0)
-            continue;
-        if (shown++ == EVENT_FIELDS_MAX) {
-            cc_buf_puts(out, " ...");
-            break;
-        }
-        cc_buf_putc(out, ' ');
-        desk_view_text(out, key, PROTO_ID_MAX);
-        cc_buf_putc(out, '=');
-        if (json_is_string(v))
-            desk_view_text(out, json_string_value(v), 200);
-        else if (json_is_integer(v))
-            cc_buf_printf(out, "%" PRId64, (int64_t)json_integer_value(v));
-        else if (json_is_real(v))
-            cc_buf_printf(out, "%g", json_real_value(v));
-        else if (json_is_boolean(v))
-            cc_buf_puts(out, json_is_true(v) ? "true" : "false");
-        else if (json_is_object(v))
-            cc_buf_puts(out, "{...}");
-        else if (json_is_array(v))
-            cc_buf_puts(out, "[...]");
-        else
-            cc_buf_puts(out, "null");
-    }
+    event_walk w = {out, 0};
+    proto_msg_fields(msg, event_field, &w);
     cc_buf_putc(out, '\n');
 }
 
@@ -189,16 +193,28 @@ int desk_view_decode_ixn(proto_msg *msg, desk_view_ixn_event *ev)
     return 0;
 }
 
-/* Appends one user data value: a string as it is, anything else as compact JSON. */
-static void user_data_value(cc_buf *out, json_t *v)
+/* What the walk over an invite's user data carries. */
+typedef struct user_data_walk {
+    cc_buf *out;
+    size_t count;
+} user_data_walk;
+
+/* One user data field on its own line, a string as it is and anything else as compact
+ * JSON; past DESK_VIEW_USER_DATA_MAX fields they are only counted. */
+static bool user_data_field(void *ctx, const proto_field *f)
 {
-    if (json_is_string(v)) {
-        desk_view_text(out, json_string_value(v), 200);
-        return;
-    }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    desk_view_text(out, text ? text : "?", 200);
-    free(text);
+    user_data_walk *w = ctx;
+    if (w->count++ >= DESK_VIEW_USER_DATA_MAX)
+        return true;
+    cc_buf_puts(w->out, "  ");
+    desk_view_text(w->out, f->key, PROTO_ID_MAX);
+    cc_buf_puts(w->out, " = ");
+    if (f->kind == PROTO_FIELD_STRING)
+        desk_view_text(w->out, f->str, 200);
+    else
+        desk_view_text(w->out, f->json ? f->json : "?", 200);
+    cc_buf_putc(w->out, '\n');
+    return true;
 }
 
 /* Appends ": WORDS" for a reason the protocol names, ": REASON" for any other. */
@@ -250,23 +266,10 @@ void desk_view_ixn(cc_buf *out, const desk_view_ixn_event *ev)
     if (ev->timeout_sec >= 0)
         cc_buf_printf(out, ", accept within %" PRId64 " s", ev->timeout_sec);
     cc_buf_putc(out, '\n');
-    if (!ev->user_data)
-        return;
-    const char *key;
-    json_t *v;
-    size_t shown = 0;
-    json_object_foreach(ev->user_data, key, v)
-    {
-        if (shown++ == DESK_VIEW_USER_DATA_MAX) {
-            cc_buf_printf(out, "  ... %zu more\n", json_object_size(ev->user_data) - (shown - 1));
-            break;
-        }
-        cc_buf_puts(out, "  ");
-        desk_view_text(out, key, PROTO_ID_MAX);
-        cc_buf_puts(out, " = ");
-        user_data_value(out, v);
-        cc_buf_putc(out, '\n');
-    }
+    user_data_walk w = {out, 0};
+    proto_fields(ev->user_data, user_data_field, &w);
+    if (w.count > DESK_VIEW_USER_DATA_MAX)
+        cc_buf_printf(out, "  ... %zu more\n", w.count - DESK_VIEW_USER_DATA_MAX);
 }
 
 void desk_view_done(cc_buf *out, proto_msg *ack)

@@ -69,6 +69,41 @@ int proto_get_id_array(proto_msg *msg, const char *field, bool required, json_t 
 int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *code,
                      const char **description);
 
+/** What a JSON value is, for showing fields whose shape no codec knows. */
+enum proto_field_kind {
+    PROTO_FIELD_STRING,
+    PROTO_FIELD_INT,
+    PROTO_FIELD_REAL,
+    PROTO_FIELD_BOOL,
+    PROTO_FIELD_NULL,
+    PROTO_FIELD_OBJECT,
+    PROTO_FIELD_ARRAY,
+};
+
+/** One field of a JSON object; the pointers are valid during the callback only. */
+typedef struct proto_field {
+    const char *key;
+    enum proto_field_kind kind;
+    const char *str;  /* PROTO_FIELD_STRING: the text (no NUL inside) */
+    int64_t num;      /* PROTO_FIELD_INT */
+    double real;      /* PROTO_FIELD_REAL */
+    bool flag;        /* PROTO_FIELD_BOOL */
+    const char *json; /* every kind but STRING: the value as compact JSON text */
+} proto_field;
+
+/** Called per field in order; returning false stops the walk. */
+typedef bool proto_field_fn(void *ctx, const proto_field *f);
+
+/**
+ * Calls fn for each field of the JSON object obj in the order they came (nothing when
+ * obj is NULL or not an object). For what a program shows but does not interpret: the
+ * fields of an unknown event (proto_msg_fields) or an interaction's user data.
+ */
+void proto_fields(const json_t *obj, proto_field_fn *fn, void *ctx);
+
+/** proto_fields over the top level of a message, "message" and "seq" included. */
+void proto_msg_fields(const proto_msg *msg, proto_field_fn *fn, void *ctx);
+
 /** Appends an open EventAck: {"message":"EventAck","referenceId":ref. */
 void proto_enc_ack(cc_buf *b, int64_t ref);
 /** Appends an open EventError; ref 0 leaves referenceId out. err is a CC_E_ code. */

@@ -1085,6 +1085,64 @@ static void test_decode_error(void **state)
     cc_buf_free(&b);
 }
 
+/* Collects the fields a walk visits as "key:kind:value" lines; stops after stop_after. */
+typedef struct field_log {
+    cc_buf text;
+    int seen;
+    int stop_after;
+} field_log;
+
+static bool log_field(void *ctx, const proto_field *f)
+{
+    field_log *l = ctx;
+    cc_buf_printf(&l->text, "%s:%d:", f->key, (int)f->kind);
+    switch (f->kind) {
+    case PROTO_FIELD_STRING: cc_buf_printf(&l->text, "%s", f->str); break;
+    case PROTO_FIELD_INT: cc_buf_printf(&l->text, "%lld", (long long)f->num); break;
+    case PROTO_FIELD_REAL: cc_buf_printf(&l->text, "%g", f->real); break;
+    case PROTO_FIELD_BOOL: cc_buf_puts(&l->text, f->flag ? "T" : "F"); break;
+    default: break;
+    }
+    if (f->kind != PROTO_FIELD_STRING)
+        cc_buf_printf(&l->text, "|%s", f->json);
+    cc_buf_putc(&l->text, '\n');
+    return ++l->seen != l->stop_after;
+}
+
+static void test_fields(void **state)
+{
+    (void)state;
+    proto_msg m;
+    assert_int_equal(parse(&m, "{\"message\":\"EventX\",\"s\":\"a\\nb\",\"i\":-4,\"r\":1.5,"
+                               "\"b\":true,\"n\":null,\"o\":{\"k\":[1]},\"a\":[\"x\",2]}"),
+                     0);
+    field_log l = {.stop_after = 0};
+    cc_buf_init(&l.text);
+    proto_msg_fields(&m, log_field, &l);
+    assert_string_equal(l.text.data, "message:0:EventX\n"
+                                     "s:0:a\nb\n"
+                                     "i:1:-4|-4\n"
+                                     "r:2:1.5|1.5\n"
+                                     "b:3:T|true\n"
+                                     "n:4:|null\n"
+                                     "o:5:|{\"k\":[1]}\n"
+                                     "a:6:|[\"x\",2]\n");
+    /* The callback stops the walk. */
+    cc_buf_reset(&l.text);
+    l.seen = 0;
+    l.stop_after = 2;
+    proto_msg_fields(&m, log_field, &l);
+    assert_int_equal(l.seen, 2);
+    /* Nothing for what is not an object. */
+    cc_buf_reset(&l.text);
+    l.seen = 0;
+    proto_fields(NULL, log_field, &l);
+    proto_fields(json_object_get(m.root, "a"), log_field, &l);
+    assert_int_equal(l.seen, 0);
+    cc_buf_free(&l.text);
+    proto_msg_free(&m);
+}
+
 /* ---- resv ---------------------------------------------------------------------------- */
 
 static void test_resv_round_trip(void **state)
@@ -1895,6 +1953,7 @@ int main(void)
         cmocka_unit_test(test_decode_status_errors),
         cmocka_unit_test(test_agent_state_round_trip),
         cmocka_unit_test(test_decode_error),
+        cmocka_unit_test(test_fields),
         cmocka_unit_test(test_resv_round_trip),
         cmocka_unit_test(test_resv_errors),
         cmocka_unit_test(test_invite),
