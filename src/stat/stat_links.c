@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/client.h"
-#include "proto/jw.h"
+#include "proto/statmsg.h"
 #include "proto/resv.h"
 
 typedef struct stat_link {
@@ -42,7 +42,7 @@ static void on_registered(cc_client *c, proto_msg *ack)
     cc_buf b;
     cc_buf_init(&b);
     /* No tenants field: every tenant of the server is reported. */
-    jw_open_message(&b, "RequestStartPlaceAgentStateReportingAll");
+    proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){.reporting = true, .all = true});
     l->start_ref = cc_client_request(c, &b);
     cc_buf_free(&b);
     l->snap_start = cc_mono_us();
@@ -133,9 +133,10 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
                  stat_agents_count(l->owner->agents),
                  (double)(cc_mono_us() - l->snap_start) / 1000.0);
     } else if (strcmp(msg->name, "EventError") == 0) {
-        const char *desc = json_string_value(json_object_get(msg->root, "errorDescription"));
-        LOG_WARN("event=link_error link=%s ref=%" PRId64 " error=\"%s\"", l->name, msg->ref,
-                 desc ? desc : "");
+        proto_error err;
+        proto_decode_error(msg, &err);
+        LOG_WARN("event=link_error link=%s ref=%" PRId64 " code=%" PRId64 " error=\"%s\"", l->name,
+                 msg->ref, err.code, err.description ? err.description : "");
         /* Without reporting the link is useless: start over with a fresh registration. */
         if (msg->ref == l->start_ref)
             cc_client_drop(c, "reporting refused");

@@ -34,11 +34,7 @@
 
 /* The state of a stored interaction is an enum cc_ixn_state, whose numbers are what the
  * database keeps (common/ixnstate.h never renumbers them). CC_IXN_ENDED rows are kept for
- * reporting and externalId de-duplication. The three names below are transitional, for
- * src/ixn until it uses the CC_IXN_ names itself; new code must not use them. */
-#define STORE_QUEUED CC_IXN_QUEUED
-#define STORE_AFTER_WORK CC_IXN_AFTER_WORK
-#define STORE_ENDED CC_IXN_ENDED
+ * reporting and externalId de-duplication. */
 
 /** One interaction as stored. The strings are borrowed: store_put copies them, and
  * records handed to a store_load callback are valid only during that call. */
