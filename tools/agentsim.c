@@ -33,7 +33,8 @@
 #include "common/media.h"
 #include "net/client.h"
 #include "net/conn.h"
-#include "proto/jw.h"
+#include "proto/agentreq.h"
+#include "proto/ixnmsg.h"
 #include "proto/msg.h"
 #include "lib/overcap.h"
 #include "lib/tool.h"
@@ -83,26 +84,20 @@ enum sim_req {
 };
 
 /* Where one interaction the agent was offered stands, seen from the desktop. */
-enum sim_ixn_state {
-    SIM_IXN_INVITED,    /* offered; accept (or reject) when due */
-    SIM_IXN_ACCEPTING,  /* RequestAccept in flight */
-    SIM_IXN_REJECTING,  /* RequestReject in flight */
-    SIM_IXN_HANDLING,   /* accepted; RequestStopProcessing when due */
-    SIM_IXN_STOPPING,   /* RequestStopProcessing in flight */
-    SIM_IXN_AFTER_WORK, /* RequestCompleteAfterWork when due, else the server ends it */
-    SIM_IXN_COMPLETING, /* RequestCompleteAfterWork in flight */
-    SIM_IXN_GONE,       /* ended by an event while a request was in flight: drop its answer */
-};
-
 typedef struct sim_ixn {
     char id[SIM_IXN_ID_MAX + 1];
     char media[CC_MEDIA_NAME_MAX + 1];
-    enum sim_ixn_state state;
-    bool reject;     /* the agent decided to reject this invite */
-    uint64_t due_us; /* when the next action is due; UINT64_MAX: none */
-    int64_t ref;     /* the request in flight for it, 0 when none */
-    int media_id;    /* in S.media; negative when the table is full */
-    uint64_t seq;    /* order of arrival among every invite of this process */
+    /* CC_IXN_INVITED: accept (or reject) when due; CC_IXN_HANDLING: RequestStopProcessing
+     * when due; CC_IXN_AFTER_WORK: RequestCompleteAfterWork when due, else the server ends
+     * it; CC_IXN_ENDED: ended by an event while a request was in flight, so its answer is
+     * dropped. */
+    enum cc_ixn_state state;
+    enum proto_ixn_req_kind req; /* the request in flight, when ref is not 0 */
+    bool reject;                 /* the agent decided to reject this invite */
+    uint64_t due_us;             /* when the next action is due; UINT64_MAX: none */
+    int64_t ref;                 /* the request in flight for it, 0 when none */
+    int media_id;                /* in S.media; negative when the table is full */
+    uint64_t seq;                /* order of arrival among every invite of this process */
 } sim_ixn;
 
 /* Mean handling seconds of one media (--handle). */
@@ -214,6 +209,21 @@ static const struct {
     const char *text;
 } sim_reasons[] = {{1, "Break"}, {2, "Lunch"}, {3, "Training"}, {4, "Meeting"}, {5, "Coaching"}};
 #define SIM_REASON_COUNT (sizeof sim_reasons / sizeof sim_reasons[0])
+
+/* The not-ready reason r of the table, as requests carry it. */
+static proto_reason sim_reason(unsigned r)
+{
+    return (proto_reason){
+        .present = true, .code = sim_reasons[r].code, .description = sim_reasons[r].text};
+}
+
+/* The errorCode of an EventError (0 when it carries none). */
+static int64_t error_code(proto_msg *msg)
+{
+    proto_error e;
+    (void)proto_decode_error(msg, &e);
+    return e.code;
+}
 
 static unsigned sim_below(unsigned n)
 {
@@ -437,16 +447,16 @@ static void send_login(sim_conn *sc)
     for (int i = 0; i < srv->media_count; i++)
         if (sim_unit() < S.ready_p)
             ready |= 1u << i;
+    proto_areq_login l = {.tenant = S.tenant,
+                          .agent_id = id,
+                          .place_id = place,
+                          .password = S.password,
+                          .nmedia = srv->media_count};
+    for (int i = 0; i < srv->media_count; i++)
+        l.media[i] = (proto_areq_media){srv->media[i], (ready >> i) & 1u};
     cc_buf b;
     cc_buf_init(&b);
-    tool_open_login(&b, S.tenant, id, place, S.password);
-    for (int i = 0; i < srv->media_count; i++) {
-        if (i)
-            cc_buf_putc(&b, ',');
-        jw_str(&b, srv->media[i]);
-        cc_buf_printf(&b, ":%u", (ready >> i) & 1u);
-    }
-    cc_buf_putc(&b, '}');
+    proto_areq_enc_login(&b, &l);
     sc->ready_mask = ready & ((1u << srv->media_count) - 1u);
     sc->dnd = false;
     send_request(sc, &b, SIM_REQ_LOGIN, -1);
@@ -459,7 +469,7 @@ static void send_logout(sim_conn *sc)
 {
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestAgentLogout");
+    proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_LOGOUT});
     send_request(sc, &b, SIM_REQ_LOGOUT, -1);
     cc_buf_free(&b);
     sc->phase = SIM_LOGGING_OUT;
@@ -476,31 +486,24 @@ static void random_action(sim_conn *sc)
     /* DND is short: rare to start, likely to end at the agent's next action, so the
      * demo shows a few agents in DND rather than drifting towards half of them. */
     if (sc->dnd ? roll < 50 : roll < 3) {
-        jw_open_message(&b, sc->dnd ? "RequestDoNotDisturbOff" : "RequestDoNotDisturbOn");
+        proto_areq_enc(&b, &(proto_areq){.kind = sc->dnd ? PROTO_AREQ_DND_OFF : PROTO_AREQ_DND_ON});
         send_request(sc, &b, sc->dnd ? SIM_REQ_DND_OFF : SIM_REQ_DND_ON, -1);
     } else if ((sc->ready_mask & (1u << m)) && sim_unit() < S.ready_p) {
         /* Kept ready: with --ready near 1 agents stay available and fill up. */
     } else if (roll < 14 && !(sc->ready_mask & (1u << m))) {
         unsigned r = sim_below(SIM_REASON_COUNT);
-        jw_open_message(&b, "RequestChangeMediaStateReason");
-        jw_kv_str(&b, "media", srv->media[m]);
-        jw_key(&b, "reason");
-        cc_buf_printf(&b, "{\"code\":%d,\"description\":", sim_reasons[r].code);
-        jw_str(&b, sim_reasons[r].text);
-        cc_buf_putc(&b, '}');
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_CHANGE_REASON,
+                                         .media = srv->media[m],
+                                         .reason = sim_reason(r)});
         send_request(sc, &b, SIM_REQ_REASON, m);
     } else if (sc->ready_mask & (1u << m)) {
         unsigned r = sim_below(SIM_REASON_COUNT);
-        jw_open_message(&b, "RequestNotReadyForMedia");
-        jw_kv_str(&b, "media", srv->media[m]);
-        jw_key(&b, "reason");
-        cc_buf_printf(&b, "{\"code\":%d,\"description\":", sim_reasons[r].code);
-        jw_str(&b, sim_reasons[r].text);
-        cc_buf_putc(&b, '}');
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_NOT_READY,
+                                         .media = srv->media[m],
+                                         .reason = sim_reason(r)});
         send_request(sc, &b, SIM_REQ_NOTREADY, m);
     } else {
-        jw_open_message(&b, "RequestCancelNotReadyForMedia");
-        jw_kv_str(&b, "media", srv->media[m]);
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_READY, .media = srv->media[m]});
         send_request(sc, &b, SIM_REQ_READY, m);
     }
     cc_buf_free(&b);
@@ -557,12 +560,16 @@ static bool agent_held(const sim_conn *sc, uint64_t before_seq, overcap_held hel
                 sure = false;
                 continue;
             }
+            if (x->ref != 0 && x->req != PROTO_IXN_REQ_ACCEPT) {
+                /* Being rejected, stopped or completed: maybe gone on the server. */
+                sure = false;
+                continue;
+            }
             switch (x->state) {
-            case SIM_IXN_INVITED:
-            case SIM_IXN_ACCEPTING: /* Invited or Handling: counted either way */
-            case SIM_IXN_HANDLING: held[x->media_id].active++; break;
-            case SIM_IXN_AFTER_WORK: held[x->media_id].after_work++; break;
-            default: sure = false; break;
+            case CC_IXN_INVITED: /* also while accepted: Invited or Handling, both count */
+            case CC_IXN_HANDLING: held[x->media_id].active++; break;
+            case CC_IXN_AFTER_WORK: held[x->media_id].after_work++; break;
+            default: sure = false; break; /* ended by an event, its answer awaited */
             }
         }
     }
@@ -721,31 +728,32 @@ static void ixn_remove(sim_conn *sc, int i)
 }
 
 /* Sends one request about an interaction; its answer is matched by ref in ixn_answer. */
-static void ixn_send(sim_conn *sc, sim_ixn *x, const char *name, enum sim_ixn_state next)
+static void ixn_send(sim_conn *sc, sim_ixn *x, enum proto_ixn_req_kind kind)
 {
+    proto_ixn_req r = {.kind = kind, .interaction_id = x->id};
+    if (kind == PROTO_IXN_REQ_REJECT)
+        r.reason = S.stopping ? "LoggingOut" : "Busy";
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, name);
-    jw_kv_str(&b, "interactionId", x->id);
-    if (next == SIM_IXN_REJECTING)
-        jw_kv_str(&b, "reason", S.stopping ? "LoggingOut" : "Busy");
+    proto_ixn_enc_req(&b, &r);
     int64_t ref = cc_client_request(sc->client, &b);
     cc_buf_free(&b);
     if (ref <= 0)
         return;
     S.requests++;
     x->ref = ref;
-    x->state = next;
+    x->req = kind;
     x->due_us = UINT64_MAX;
     agent_changed(sc);
 }
 
 static void on_invite(sim_conn *sc, proto_msg *msg)
 {
-    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
-    const char *media = json_string_value(json_object_get(msg->root, "media"));
+    proto_ixn_invite inv;
+    int rc = proto_ixn_decode_invite(msg, &inv);
+    const char *id = inv.interaction_id, *media = inv.media;
     S.invites++;
-    if (!id || strlen(id) > SIM_IXN_ID_MAX || !media || strlen(media) > CC_MEDIA_NAME_MAX) {
+    if (rc != 0 || strlen(id) > SIM_IXN_ID_MAX || strlen(media) > CC_MEDIA_NAME_MAX) {
         S.errors++;
         LOG_WARN("event=bad_invite agent=%d", sc->agent);
         return;
@@ -766,7 +774,7 @@ static void on_invite(sim_conn *sc, proto_msg *msg)
     memset(x, 0, sizeof *x);
     snprintf(x->id, sizeof x->id, "%s", id);
     snprintf(x->media, sizeof x->media, "%s", media);
-    x->state = SIM_IXN_INVITED;
+    x->state = CC_IXN_INVITED;
     /* An agent that is leaving, or one that decides so now, rejects the invite. */
     x->reject = S.stopping || sc->phase != SIM_LOGGED_IN || sim_unit() < S.reject_p;
     x->due_us =
@@ -779,15 +787,14 @@ static void on_invite(sim_conn *sc, proto_msg *msg)
 }
 
 /* An event ended (or withdrew) an interaction the agent held. */
-static void on_ixn_gone(sim_conn *sc, proto_msg *msg, uint64_t *counter)
+static void on_ixn_gone(sim_conn *sc, const proto_ixn_event *ev, uint64_t *counter)
 {
-    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
-    int i = id ? ixn_find(sc, id) : -1;
+    int i = ixn_find(sc, ev->interaction_id);
     (*counter)++;
     if (i < 0)
         return;
     if (sc->held[i].ref != 0) {
-        sc->held[i].state = SIM_IXN_GONE; /* its answer still comes; drop it then */
+        sc->held[i].state = CC_IXN_ENDED; /* its answer still comes; drop it then */
         agent_changed(sc);
     } else {
         ixn_remove(sc, i);
@@ -806,48 +813,47 @@ static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
     if (i < 0)
         return false;
     sim_ixn *x = &sc->held[i];
-    enum sim_ixn_state st = x->state;
     x->ref = 0;
     /* Every answer moves the interaction on (or ends it). */
     agent_changed(sc);
-    if (st == SIM_IXN_GONE) {
+    if (x->state == CC_IXN_ENDED) {
         /* The customer left or the invite timed out while the request travelled. */
         ixn_remove(sc, i);
         return true;
     }
     if (!ok) {
         S.errors++;
-        json_t *code = json_object_get(msg->root, "errorCode");
-        LOG_WARN("event=interaction_request_failed agent=%d interaction=%s state=%d error=%" PRId64,
-                 sc->agent, x->id, (int)st,
-                 json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
+        LOG_WARN("event=interaction_request_failed agent=%d interaction=%s state=%s request=%d "
+                 "error=%" PRId64,
+                 sc->agent, x->id, cc_ixn_state_name(x->state), (int)x->req, error_code(msg));
         ixn_remove(sc, i);
         return true;
     }
     uint64_t now = cc_mono_us();
-    switch (st) {
-    case SIM_IXN_ACCEPTING: {
+    switch (x->req) {
+    case PROTO_IXN_REQ_ACCEPT: {
         S.accepts++;
         double mean = handle_mean_s(x->media);
-        x->state = SIM_IXN_HANDLING;
+        x->state = CC_IXN_HANDLING;
         x->due_us = now + (uint64_t)(mean * (0.5 + sim_unit()) * 1e6);
         if (S.stopping)
             x->due_us = now;
         break;
     }
-    case SIM_IXN_REJECTING:
+    case PROTO_IXN_REQ_REJECT:
         S.rejects++;
         ixn_remove(sc, i);
         break;
-    case SIM_IXN_STOPPING: {
+    case PROTO_IXN_REQ_STOP: {
         S.done++;
-        json_t *aw = json_object_get(msg->root, "afterWorkSec");
-        int64_t sec = json_is_integer(aw) ? (int64_t)json_integer_value(aw) : 0;
+        /* A malformed afterWorkSec reads as 0: the interaction ended. */
+        int64_t sec;
+        (void)proto_ixn_decode_stopped(msg, &sec);
         if (sec <= 0) {
             ixn_remove(sc, i);
             break;
         }
-        x->state = SIM_IXN_AFTER_WORK;
+        x->state = CC_IXN_AFTER_WORK;
         /* Some agents finish their notes early; the others wait for the server's timer. */
         if (S.stopping)
             x->due_us = now;
@@ -857,13 +863,13 @@ static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
             x->due_us = UINT64_MAX;
         break;
     }
-    case SIM_IXN_COMPLETING:
+    case PROTO_IXN_REQ_COMPLETE:
         S.completed++;
         ixn_remove(sc, i);
         break;
     default:
-        /* Only the states above have a request in flight. */
-        assert(0 && "answer for an interaction with no request in flight");
+        /* The simulator sends no other request on an interaction. */
+        assert(0 && "answer to a request the simulator does not send");
     }
     return true;
 }
@@ -878,16 +884,14 @@ static void ixn_work(sim_conn *sc, uint64_t now)
         if (x->ref != 0 || (x->due_us > now && !S.stopping))
             continue;
         switch (x->state) {
-        case SIM_IXN_INVITED:
+        case CC_IXN_INVITED:
             if (x->reject || S.stopping)
-                ixn_send(sc, x, "RequestReject", SIM_IXN_REJECTING);
+                ixn_send(sc, x, PROTO_IXN_REQ_REJECT);
             else
-                ixn_send(sc, x, "RequestAccept", SIM_IXN_ACCEPTING);
+                ixn_send(sc, x, PROTO_IXN_REQ_ACCEPT);
             break;
-        case SIM_IXN_HANDLING: ixn_send(sc, x, "RequestStopProcessing", SIM_IXN_STOPPING); break;
-        case SIM_IXN_AFTER_WORK:
-            ixn_send(sc, x, "RequestCompleteAfterWork", SIM_IXN_COMPLETING);
-            break;
+        case CC_IXN_HANDLING: ixn_send(sc, x, PROTO_IXN_REQ_STOP); break;
+        case CC_IXN_AFTER_WORK: ixn_send(sc, x, PROTO_IXN_REQ_COMPLETE); break;
         default: break;
         }
     }
@@ -902,7 +906,7 @@ static void drain(sim_conn *sc)
         sc->drain_dnd = true;
         cc_buf b;
         cc_buf_init(&b);
-        jw_open_message(&b, "RequestDoNotDisturbOn");
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_DND_ON});
         send_request(sc, &b, SIM_REQ_DND_ON, -1);
         cc_buf_free(&b);
         return;
@@ -936,11 +940,7 @@ static void on_answer(sim_conn *sc, bool ok, proto_msg *msg)
     enum sim_req req = sc->req;
     sc->req = SIM_REQ_NONE;
     sc->req_ref = 0;
-    int64_t err = 0;
-    if (!ok) {
-        json_t *code = json_object_get(msg->root, "errorCode");
-        err = json_is_integer(code) ? (int64_t)json_integer_value(code) : 0;
-    }
+    int64_t err = ok ? 0 : error_code(msg);
     if (!ok && req == SIM_REQ_LOGOUT && err == 10 && S.stopping) {
         /* An invite arrived before the logout: finish it, then log out again. */
         sc->phase = SIM_LOGGING_OUT;
@@ -948,10 +948,8 @@ static void on_answer(sim_conn *sc, bool ok, proto_msg *msg)
     }
     if (!ok) {
         S.errors++;
-        json_t *code = json_object_get(msg->root, "errorCode");
         LOG_WARN("event=request_failed agent=%d server=%s request=%d error=%" PRId64, sc->agent,
-                 S.servers[sc->server].address, (int)req,
-                 json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
+                 S.servers[sc->server].address, (int)req, err);
     }
     switch (req) {
     case SIM_REQ_LOGIN:
@@ -1011,6 +1009,7 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     (void)line;
     (void)len;
     sim_conn *sc = cc_client_user(c);
+    proto_ixn_event ev;
     bool ack = strcmp(msg->name, "EventAck") == 0;
     bool err = strcmp(msg->name, "EventError") == 0;
     if ((ack || err) && sc->req != SIM_REQ_NONE && msg->ref == sc->req_ref) {
@@ -1025,12 +1024,11 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         on_status(sc, msg);
     } else if (strcmp(msg->name, "EventInvite") == 0) {
         on_invite(sc, msg);
-    } else if (strcmp(msg->name, "EventRevoked") == 0) {
-        on_ixn_gone(sc, msg, &S.revoked);
-    } else if (strcmp(msg->name, "EventPartyRemoved") == 0) {
-        on_ixn_gone(sc, msg, &S.removed);
-    } else if (strcmp(msg->name, "EventInteractionEnded") == 0) {
-        on_ixn_gone(sc, msg, &S.ended);
+    } else if (proto_ixn_decode_event(msg, &ev) == 0) {
+        uint64_t *counter[] = {[PROTO_IXN_REVOKED] = &S.revoked,
+                               [PROTO_IXN_PARTY_REMOVED] = &S.removed,
+                               [PROTO_IXN_ENDED] = &S.ended};
+        on_ixn_gone(sc, &ev, counter[ev.kind]);
     }
 }
 

@@ -14,6 +14,7 @@
 #include "ixn/ixn_ixn.h"
 #include "ixn/ixn_passwd.h"
 #include "ixn/ixn_report.h"
+#include "ixn/ixn_resv.h"
 #include "proto/jw.h"
 
 /* Longest "tenant/agentId" key, with its NUL. */
@@ -123,7 +124,7 @@ static void agent_logout(ixn_server *srv, ixn_agent *a, const char *why)
      * reports no interactions. */
     ixn_core_agent_gone(srv, a);
     ixn_agent_version_bump(srv, a);
-    ixn_report_publish(srv, a, "AgentLogout", false);
+    ixn_report_publish(srv, a, "AgentLogout", false, 0);
     LOG_INFO("event=agent_logout tenant=%s agent=%s place=%s version=%" PRId64 " why=%s", a->tenant,
              a->agent_id, a->place_id, a->version, why);
     srv->stats.logouts++;
@@ -244,8 +245,13 @@ static int added_media_request(cc_session *s, proto_msg *msg, int *media_id, ixn
 
 void ixn_agent_changed(ixn_server *srv, ixn_agent *a, const char *cause)
 {
+    ixn_agent_changed_resv(srv, a, cause, 0);
+}
+
+void ixn_agent_changed_resv(ixn_server *srv, ixn_agent *a, const char *cause, int64_t resv_id)
+{
     ixn_agent_version_bump(srv, a);
-    ixn_report_publish(srv, a, cause, true);
+    ixn_report_publish(srv, a, cause, true, resv_id);
 }
 
 static void changed(ixn_server *srv, ixn_agent *a, const char *cause)
@@ -414,12 +420,14 @@ static void login_after(uv_work_t *req, int status)
         a->ready = w->ready;
         a->client = c;
         c->agent = a;
+        a->login_time_ms = (int64_t)(cc_wall_us() / 1000);
+        a->login_seq = ++srv->idle_seq;
         cc_map_puts(&srv->agents, a->key, a);
         srv->agent_count++;
         srv->stats.logins++;
         ixn_agent_version_login(srv, a);
         ixn_core_agent_media(srv, a);
-        ixn_report_publish(srv, a, "AgentLogin", true);
+        ixn_report_publish(srv, a, "AgentLogin", true, 0);
         LOG_INFO("event=agent_login session=%" PRIu64 " tenant=%s agent=%s place=%s "
                  "version=%" PRId64 " media=%d",
                  cc_session_id(s), a->tenant, a->agent_id, a->place_id, a->version,
@@ -601,8 +609,11 @@ static int h_status(cc_session *s, proto_msg *msg)
     }
     /* Routing needs the newest status; with several reporting engines an older one
      * may arrive late, and it is forwarded but not kept. */
+    /* Any status after a refusal allows asking again (protocol 7a). */
+    a->refused = 0;
     if (!a->has_status || st.version >= a->status_version) {
         a->has_status = true;
+        a->status_from = c;
         a->status_version = st.version;
         a->status_media = st.media;
         for (int i = 0; i < srv->cfg->media.count; i++)
@@ -658,6 +669,7 @@ static const cc_handler handlers[] = {
     {"RequestStartPlaceAgentStateReportingAll", ixn_report_start},
     {"RequestStopPlaceAgentStateReportingAll", ixn_report_stop},
     {"EventCurrentAgentStatus", h_status},
+    {"EventAgentReserved", ixn_resv_answer},
     {"RequestSubmit", ixn_core_submit},
     {"RequestStopProcessing", ixn_core_stop_processing},
     {"RequestAccept", ixn_core_accept},
@@ -696,6 +708,8 @@ static void on_close(cc_session *s)
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     ixn_report_drop(c);
+    if (cc_session_type(s) == CC_CLIENT_REPORTING)
+        ixn_resv_engine_closed(srv, c);
     ixn_core_session_closed(srv, s);
     if (c->agent) {
         ixn_agent *a = c->agent;
@@ -754,5 +768,6 @@ void ixn_server_free(ixn_server *srv)
     }
     cc_map_free(&srv->agents);
     cc_buf_free(&srv->scratch);
+    free(srv->held_scratch);
     free(srv->dummy_hash);
 }

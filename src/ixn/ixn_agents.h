@@ -35,6 +35,8 @@ typedef struct ixn_agent {
     char *agent_id;
     char *place_id;
     int64_t version;
+    int64_t login_time_ms; /* wall clock of the login here; a grace-period takeover keeps it */
+    uint64_t login_seq;    /* idle order of a login: ixn_server.idle_seq when it logged in */
     bool dnd;
     cc_media_mask added;               /* media added */
     cc_media_mask ready;               /* of those, ready */
@@ -44,8 +46,10 @@ typedef struct ixn_agent {
     uint64_t grace_deadline_us;
     struct ixn_agent *grace_prev, *grace_next;
     bool in_grace;
-    /* the newest status from a reporting engine, kept for routing */
+    /* The newest status from a reporting engine, kept for routing. Written by the status
+     * intake (ixn_agents.c); status_from is cleared by ixn_resv when that engine goes. */
     bool has_status;
+    struct ixn_client *status_from; /* the engine it came from: reservations go there */
     int64_t status_version;
     cc_media_mask status_media;
     uint32_t available[CC_MEDIA_MAX];
@@ -53,6 +57,13 @@ typedef struct ixn_agent {
     struct ixn_ixn *held_head, *held_tail;
     uint32_t held_media[CC_MEDIA_MAX]; /* held per media, any state */
     uint32_t busy;                     /* held in Invited or Handling */
+    /* Reservations (protocol 7a), owned by ixn_resv: the one outstanding, and the media
+     * refused since the newest status (not asked again until another status arrives). */
+    struct ixn_resv *resv;
+    cc_media_mask refused;
+    /* Idle order, owned by ixn_ixn: per media, ixn_server.idle_seq when it was last
+     * offered that media here (0 = never: login_seq counts instead). */
+    uint64_t offer_seq[CC_MEDIA_MAX];
     /* routing: per media added, the agent's place in the pool of (tenant, media), whose
      * list runs from the agent offered that media longest ago to the latest */
     struct ixn_pool *pool[CC_MEDIA_MAX];
@@ -70,6 +81,9 @@ struct ixn_client {
     cc_map *tenants;                 /* the tenants reported; NULL = all */
     ixn_client *sub_prev, *sub_next; /* ixn_server.subs */
     ixn_client *all_prev, *all_next; /* ixn_server.clients */
+    /* reservations asked of this reporting engine and not answered yet, oldest first
+     * (it answers in order); owned by ixn_resv */
+    struct ixn_resv *resv_head, *resv_tail;
 };
 
 /** Counters, logged at exit. */
@@ -81,6 +95,11 @@ typedef struct ixn_stats {
     uint64_t events_published;
     uint64_t status_forwarded;
     uint64_t status_dropped;
+    uint64_t resv_asked;
+    uint64_t resv_granted;
+    uint64_t resv_refused;
+    uint64_t resv_released;
+    uint64_t resv_dropped; /* answers that matched no reservation, or could not be read */
     uint64_t conns_refused;
 } ixn_stats;
 
@@ -91,7 +110,11 @@ typedef struct ixn_server {
     uv_loop_t *loop;
     cc_map agents; /* "tenant/agentId" -> ixn_agent */
     size_t agent_count;
-    int64_t vclock; /* above every version used so far */
+    int64_t vclock;    /* above every version used so far */
+    uint64_t idle_seq; /* orders logins and offers for "idle longest" (protocol 7) */
+    int64_t resv_next; /* the last reservationId used: ids are never reused while running */
+    struct proto_held_ixn *held_scratch; /* the encoder's list of held interactions */
+    size_t held_cap;
     ixn_client *clients;
     ixn_client *subs;
     ixn_agent *grace_head, *grace_tail;
@@ -125,6 +148,10 @@ void ixn_agent_version_bump(ixn_server *srv, ixn_agent *a);
 
 /** Advances the agent's version and reports its whole state with cause. */
 void ixn_agent_changed(ixn_server *srv, ixn_agent *a, const char *cause);
+
+/** As ixn_agent_changed, for an offer made under reservation resv_id (cause Invited): the
+ * event carries the reservationId (protocol 7a). */
+void ixn_agent_changed_resv(ixn_server *srv, ixn_agent *a, const char *cause, int64_t resv_id);
 
 /**
  * The checks every agent request starts with, in the protocol's order: the optional

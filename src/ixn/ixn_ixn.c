@@ -50,8 +50,9 @@ typedef struct ixn_pool {
     ixn_agent *head, *tail;
     ixn_queue **queues;
     size_t nqueues;
-    size_t rr;  /* the queue to serve next, for fairness among queues */
-    bool dirty; /* something changed: routing should look at this pool */
+    size_t rr;     /* the queue to serve next, for fairness among queues */
+    size_t asking; /* reservations asked for this pool and not answered yet */
+    bool dirty;    /* something changed: routing should look at this pool */
     struct ixn_pool *dirty_next;
 } ixn_pool;
 
@@ -102,21 +103,9 @@ static void on_idle(uv_idle_t *h)
 
 /* ---- names and small helpers ---- */
 
-const char *ixn_state_name(enum ixn_state st)
+static bool is_busy(enum cc_ixn_state st)
 {
-    switch (st) {
-    case IXN_QUEUED: return "Queued";
-    case IXN_INVITED: return "Invited";
-    case IXN_HANDLING: return "Handling";
-    case IXN_AFTER_WORK: return "AfterWork";
-    case IXN_ENDED: return "Ended";
-    }
-    return "Unknown";
-}
-
-static bool is_busy(enum ixn_state st)
-{
-    return st == IXN_INVITED || st == IXN_HANDLING;
+    return st == CC_IXN_INVITED || st == CC_IXN_HANDLING;
 }
 
 static int qkey(char *key, const char *tenant, const char *name)
@@ -172,7 +161,7 @@ static void persist(ixn_core *k, const ixn_ixn *x)
 
 /* ---- queues, agents, timers ---- */
 
-static void set_state(ixn_ixn *x, enum ixn_state st)
+static void set_state(ixn_ixn *x, enum cc_ixn_state st)
 {
     ixn_queue *q = x->queue;
     assert(q->count[x->state] > 0);
@@ -331,6 +320,34 @@ static void pool_unlink(ixn_pool *p, ixn_agent *a)
     a->pool_prev[m] = a->pool_next[m] = NULL;
 }
 
+/* The agent's place in the idle order of media m: its last offer of m here, or its
+ * login here when never offered (protocol 7: not when m was added or became ready). */
+static uint64_t idle_key(const ixn_agent *a, int m)
+{
+    return a->offer_seq[m] ? a->offer_seq[m] : a->login_seq;
+}
+
+/* Joins the pool at the agent's place in idle order. Most joins are logins, whose key is
+ * the newest, so the walk starts at the tail. */
+static void pool_insert(ixn_pool *p, ixn_agent *a)
+{
+    int m = p->media;
+    uint64_t key = idle_key(a, m);
+    ixn_agent *after = p->tail;
+    while (after && idle_key(after, m) > key)
+        after = after->pool_prev[m];
+    a->pool_prev[m] = after;
+    a->pool_next[m] = after ? after->pool_next[m] : p->head;
+    if (a->pool_next[m])
+        a->pool_next[m]->pool_prev[m] = a;
+    else
+        p->tail = a;
+    if (after)
+        after->pool_next[m] = a;
+    else
+        p->head = a;
+}
+
 static void pool_append(ixn_pool *p, ixn_agent *a)
 {
     int m = p->media;
@@ -387,7 +404,7 @@ static void back_to_queue(ixn_core *k, ixn_ixn *x, const char *cause)
     ixn_agent *a = x->agent;
     timer_clear(k, x);
     agent_detach(x);
-    set_state(x, IXN_QUEUED);
+    set_state(x, CC_IXN_QUEUED);
     queue_link_head(x->queue, x);
     persist(k, x);
     if (a && cause)
@@ -402,10 +419,10 @@ static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reas
 {
     ixn_agent *a = x->agent;
     timer_clear(k, x);
-    if (x->state == IXN_QUEUED)
+    if (x->state == CC_IXN_QUEUED)
         queue_unlink(x->queue, x);
     agent_detach(x);
-    set_state(x, IXN_ENDED);
+    set_state(x, CC_IXN_ENDED);
     x->ended_us = x->updated_us;
     x->q_next = NULL;
     x->q_prev = k->ended_tail;
@@ -422,31 +439,47 @@ static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reas
         ixn_agent_changed(k->srv, a, cause);
 }
 
-static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a)
+static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
 {
     ixn_pool *p = x->queue->pool;
     queue_unlink(x->queue, x);
-    set_state(x, IXN_INVITED);
+    set_state(x, CC_IXN_INVITED);
     agent_attach(x, a);
     /* Offered now: the agent becomes the latest on this media. */
+    a->offer_seq[p->media] = ++k->srv->idle_seq;
     pool_unlink(p, a);
     pool_append(p, a);
     timer_set(k, x, 0, k->srv->cfg->invite_timeout_s);
     persist(k, x);
-    ixn_agent_changed(k->srv, a, "Invited");
+    ixn_agent_changed_resv(k->srv, a, "Invited", resv_id);
     send_invite(k, a, x, k->srv->cfg->invite_timeout_s);
     k->invites++;
 }
 
 /* ---- routing ---- */
 
-/* Room for one more of media m: the newest status says so and reflects the agent's
- * current version, so nothing is in flight that the status does not count. */
-static bool eligible(const ixn_agent *a, int m)
+/* The agent can take an offer of media m now, on this server's view alone. */
+static bool can_offer(const ixn_agent *a, int m)
 {
     cc_media_mask bit = (cc_media_mask)1 << m;
-    return a->client && a->client->session && a->has_status && a->status_version == a->version &&
-           a->available[m] > 0 && (a->added & bit) && (a->ready & bit) && !a->dnd;
+    return a->client && a->client->session && (a->added & bit) && (a->ready & bit) && !a->dnd;
+}
+
+/* Worth asking a reservation for media m: the newest status has room and reflects the
+ * agent's current version (nothing in flight that it does not count), no reservation of
+ * the agent is outstanding, and m was not refused since that status. */
+static bool eligible(const ixn_agent *a, int m)
+{
+    return can_offer(a, m) && a->has_status && a->status_from && a->status_version == a->version &&
+           a->available[m] > 0 && !a->resv && !(a->refused & ((cc_media_mask)1 << m));
+}
+
+static size_t pool_waiting(const ixn_pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nqueues; i++)
+        n += p->queues[i]->count[CC_IXN_QUEUED];
+    return n;
 }
 
 static ixn_queue *pool_next_queue(ixn_pool *p)
@@ -462,25 +495,29 @@ static ixn_queue *pool_next_queue(ixn_pool *p)
     return NULL;
 }
 
+/* Asks reservations for the pools marked since the last call: per pool, as many agents
+ * (in idle order) as interactions wait beyond the reservations already asked. Offers are
+ * made when the grants come back (ixn_core_reservation_done), so routing never waits
+ * for an answer. Returns true when it asked anything. */
 static bool route(ixn_core *k)
 {
     bool did = false;
     k->more = false;
     if (!k->srv->subs)
         return false; /* no reporting engine: the pools stay dirty until one comes */
-    size_t invites = 0, scans = 0;
+    size_t asks = 0, scans = 0;
     while (k->dirty_head) {
         ixn_pool *p = k->dirty_head;
         bool done = false;
-        /* Agents passed over stay without room for the rest of this call (only the one
-         * invited changes, and it moves to the tail), so each search goes on from where
-         * the last one stopped: one walk of the pool per turn at most. */
+        /* Agents passed over stay ineligible for the rest of this call (the one asked has
+         * its reservation outstanding), so each search goes on from where the last one
+         * stopped: one walk of the pool per turn at most. */
         ixn_agent *from = p->head;
+        size_t waiting = pool_waiting(p);
         for (;;) {
-            if (invites >= ROUTE_BUDGET || scans >= SCAN_BUDGET)
+            if (asks >= ROUTE_BUDGET || scans >= SCAN_BUDGET)
                 break;
-            ixn_queue *q = pool_next_queue(p);
-            if (!q) {
+            if (waiting <= p->asking) {
                 done = true;
                 break;
             }
@@ -490,15 +527,16 @@ static bool route(ixn_core *k)
                 a = a->pool_next[p->media];
             }
             if (!a) {
-                /* Nobody has room: the pool waits for a status or a new interaction. */
+                /* Nobody to ask: the pool waits for a status, an answer or an interaction. */
                 done = true;
                 break;
             }
             if (!eligible(a, p->media))
                 break; /* scan budget spent */
             from = a->pool_next[p->media];
-            invite(k, q->head, a);
-            invites++;
+            ixn_resv_ask(k->srv, a, p->media, p);
+            p->asking++;
+            asks++;
             did = true;
         }
         if (!done) {
@@ -512,6 +550,30 @@ static bool route(ixn_core *k)
         p->dirty_next = NULL;
     }
     return did;
+}
+
+bool ixn_core_reservation_done(ixn_server *srv, struct ixn_pool *pool, ixn_agent *a, int media,
+                               int64_t resv_id, enum ixn_resv_outcome outcome)
+{
+    ixn_core *k = srv->core;
+    ixn_pool *p = pool;
+    assert(p->asking > 0);
+    p->asking--;
+    /* Whatever the outcome, the pool may have work for another agent now. */
+    pool_kick(k, p);
+    if (!a || k->closed)
+        return false;
+    if (outcome == IXN_RESV_REFUSED) {
+        a->refused |= (cc_media_mask)1 << media;
+        return false;
+    }
+    if (outcome != IXN_RESV_GRANTED || !can_offer(a, media) || a->pool[media] != p)
+        return false;
+    ixn_queue *q = pool_next_queue(p);
+    if (!q)
+        return false;
+    invite(k, q->head, a, resv_id);
+    return true;
 }
 
 /* ---- timers ---- */
@@ -564,9 +626,9 @@ static void on_tick(uv_timer_t *t)
 
 static void forget(ixn_core *k, ixn_ixn *x)
 {
-    if (x->state == IXN_ENDED) {
-        assert(x->queue->count[IXN_ENDED] > 0);
-        x->queue->count[IXN_ENDED]--;
+    if (x->state == CC_IXN_ENDED) {
+        assert(x->queue->count[CC_IXN_ENDED] > 0);
+        x->queue->count[CC_IXN_ENDED]--;
     }
     cc_map_dels(&k->ixns, x->id);
     if (x->external_id && cc_map_gets(&k->external, x->external_id) == x)
@@ -604,9 +666,9 @@ static void on_purge(uv_timer_t *t)
 
 static void undo_submit(ixn_core *k, ixn_ixn *x)
 {
-    assert(x->state == IXN_QUEUED);
+    assert(x->state == CC_IXN_QUEUED);
     queue_unlink(x->queue, x);
-    x->queue->count[IXN_QUEUED]--;
+    x->queue->count[CC_IXN_QUEUED]--;
     forget(k, x);
 }
 
@@ -731,7 +793,7 @@ void ixn_core_agent_media(ixn_server *srv, ixn_agent *a)
             ixn_pool *p = cc_map_gets(&k->pools, key);
             if (p) {
                 a->pool[m] = p;
-                pool_append(p, a);
+                pool_insert(p, a);
             }
         } else if (!want && a->pool[m]) {
             pool_unlink(a->pool[m], a);
@@ -760,7 +822,7 @@ void ixn_core_agent_resumed(ixn_server *srv, ixn_agent *a)
     ixn_core *k = srv->core;
     uint64_t now = cc_mono_us();
     for (const ixn_ixn *x = a->held_head; x; x = x->a_next) {
-        if (x->state != IXN_INVITED)
+        if (x->state != CC_IXN_INVITED)
             continue;
         uint64_t left = x->deadline_us > now ? (x->deadline_us - now + 999999) / 1000000 : 1;
         send_invite(k, a, x, (unsigned)left);
@@ -770,6 +832,7 @@ void ixn_core_agent_resumed(ixn_server *srv, ixn_agent *a)
 void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
 {
     ixn_core *k = srv->core;
+    ixn_resv_agent_gone(a);
     /* From the latest taken to the first, so that those going back to the head of one
      * queue keep their order there. */
     while (a->held_tail) {
@@ -781,8 +844,8 @@ void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
             continue;
         }
         LOG_INFO("event=interaction_released interaction=%s agent=%s state=%s", x->id, a->key,
-                 ixn_state_name(x->state));
-        if (x->state == IXN_AFTER_WORK)
+                 cc_ixn_state_name(x->state));
+        if (x->state == CC_IXN_AFTER_WORK)
             end_ixn(k, x, NULL, NULL, NULL);
         else
             back_to_queue(k, x, NULL);
@@ -823,12 +886,12 @@ static int held_by(proto_msg *msg, const ixn_ixn *x, const ixn_agent *a)
     return CC_E_INVALID_STATE;
 }
 
-static int need_state(proto_msg *msg, const ixn_ixn *x, enum ixn_state st)
+static int need_state(proto_msg *msg, const ixn_ixn *x, enum cc_ixn_state st)
 {
     if (x->state == st)
         return 0;
     snprintf(msg->desc, sizeof msg->desc, "interaction %.140s is %s, not %s", x->id,
-             ixn_state_name(x->state), ixn_state_name(st));
+             cc_ixn_state_name(x->state), cc_ixn_state_name(st));
     return CC_E_INVALID_STATE;
 }
 
@@ -887,7 +950,7 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
         k->duplicates++;
         return ixn_core_answer(k->srv, s);
     }
-    if (q->count[IXN_QUEUED] >= cfg->max_queue) {
+    if (q->count[CC_IXN_QUEUED] >= cfg->max_queue) {
         free(text);
         snprintf(msg->desc, sizeof msg->desc, "queue %.128s holds max-queue (%zu) interactions",
                  queue, cfg->max_queue);
@@ -900,11 +963,11 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     x->media = m;
     x->user_data = text;
     x->external_id = external ? xstrdup(external) : NULL;
-    x->state = IXN_QUEUED;
+    x->state = CC_IXN_QUEUED;
     x->timer = -1;
     x->order = ++k->order_clock;
     x->created_us = x->updated_us = (int64_t)cc_wall_us();
-    q->count[IXN_QUEUED]++;
+    q->count[CC_IXN_QUEUED]++;
     queue_link_tail(q, x);
     cc_map_puts(&k->ixns, x->id, x);
     if (x->external_id)
@@ -933,13 +996,13 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
     if (cc_session_type(s) == CC_CLIENT_MEDIA) {
         if ((rc = find_ixn(k, msg, id, &x)))
             return rc;
-        if (x->state == IXN_ENDED) {
+        if (x->state == CC_IXN_ENDED) {
             snprintf(msg->desc, sizeof msg->desc, "interaction %.140s has ended", x->id);
             return CC_E_INVALID_STATE;
         }
         LOG_INFO("event=interaction_stopped interaction=%s state=%s by=media", x->id,
-                 ixn_state_name(x->state));
-        if (x->state == IXN_INVITED)
+                 cc_ixn_state_name(x->state));
+        if (x->state == CC_IXN_INVITED)
             end_ixn(k, x, "EventRevoked", "Stopped", "Revoked");
         else
             end_ixn(k, x, "EventPartyRemoved", "Stopped", "PartyRemoved");
@@ -948,11 +1011,11 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
     }
     ixn_agent *a;
     if ((rc = ixn_agent_require(s, msg, &a)) || (rc = find_ixn(k, msg, id, &x)) ||
-        (rc = held_by(msg, x, a)) || (rc = need_state(msg, x, IXN_HANDLING)))
+        (rc = held_by(msg, x, a)) || (rc = need_state(msg, x, CC_IXN_HANDLING)))
         return rc;
     unsigned aw = k->srv->cfg->after_work_s[x->media];
     if (aw) {
-        set_state(x, IXN_AFTER_WORK);
+        set_state(x, CC_IXN_AFTER_WORK);
         timer_set(k, x, 1 + x->media, aw);
         persist(k, x);
         ixn_agent_changed(k->srv, a, "AfterWork");
@@ -965,7 +1028,8 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
 
 /* The checks of the agent requests on one interaction: fields, type, login, existence,
  * holder, state. */
-static int agent_ixn(cc_session *s, proto_msg *msg, enum ixn_state st, ixn_agent **a, ixn_ixn **x)
+static int agent_ixn(cc_session *s, proto_msg *msg, enum cc_ixn_state st, ixn_agent **a,
+                     ixn_ixn **x)
 {
     ixn_core *k = core_of(s);
     const char *id;
@@ -982,11 +1046,11 @@ int ixn_core_accept(cc_session *s, proto_msg *msg)
     ixn_core *k = core_of(s);
     ixn_agent *a;
     ixn_ixn *x;
-    int rc = agent_ixn(s, msg, IXN_INVITED, &a, &x);
+    int rc = agent_ixn(s, msg, CC_IXN_INVITED, &a, &x);
     if (rc)
         return rc;
     timer_clear(k, x);
-    set_state(x, IXN_HANDLING);
+    set_state(x, CC_IXN_HANDLING);
     persist(k, x);
     ixn_agent_changed(k->srv, a, "PartyAdded");
     k->accepted++;
@@ -1001,7 +1065,7 @@ int ixn_core_reject(cc_session *s, proto_msg *msg)
     ixn_ixn *x;
     int rc;
     if ((rc = proto_get_str(msg, "reason", false, PROTO_TEXT_MAX, &reason)) ||
-        (rc = agent_ixn(s, msg, IXN_INVITED, &a, &x)))
+        (rc = agent_ixn(s, msg, CC_IXN_INVITED, &a, &x)))
         return rc;
     back_to_queue(k, x, "Revoked");
     k->rejected++;
@@ -1013,7 +1077,7 @@ int ixn_core_complete_after_work(cc_session *s, proto_msg *msg)
     ixn_core *k = core_of(s);
     ixn_agent *a;
     ixn_ixn *x;
-    int rc = agent_ixn(s, msg, IXN_AFTER_WORK, &a, &x);
+    int rc = agent_ixn(s, msg, CC_IXN_AFTER_WORK, &a, &x);
     if (rc)
         return rc;
     end_ixn(k, x, NULL, NULL, "PartyRemoved");
@@ -1045,15 +1109,15 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
     }
     if (!is_busy(x->state)) {
         snprintf(msg->desc, sizeof msg->desc, "interaction %.140s is %s", x->id,
-                 ixn_state_name(x->state));
+                 cc_ixn_state_name(x->state));
         return CC_E_INVALID_STATE;
     }
     timer_clear(k, x);
     agent_detach(x);
-    set_state(x, IXN_QUEUED);
-    x->queue->count[IXN_QUEUED]--;
+    set_state(x, CC_IXN_QUEUED);
+    x->queue->count[CC_IXN_QUEUED]--;
     x->queue = q;
-    q->count[IXN_QUEUED]++;
+    q->count[CC_IXN_QUEUED]++;
     x->order = ++k->order_clock;
     queue_link_tail(q, x);
     persist(k, x);
@@ -1080,10 +1144,10 @@ int ixn_core_queue_status(cc_session *s, proto_msg *msg)
         jw_str(b, q->tenant);
         jw_kv_str(b, "queue", q->name);
         jw_kv_str(b, "media", media_name(k, q->media));
-        jw_kv_int(b, "waiting", (int64_t)q->count[IXN_QUEUED]);
-        jw_kv_int(b, "invited", (int64_t)q->count[IXN_INVITED]);
-        jw_kv_int(b, "handling", (int64_t)q->count[IXN_HANDLING]);
-        jw_kv_int(b, "afterWork", (int64_t)q->count[IXN_AFTER_WORK]);
+        jw_kv_int(b, "waiting", (int64_t)q->count[CC_IXN_QUEUED]);
+        jw_kv_int(b, "invited", (int64_t)q->count[CC_IXN_INVITED]);
+        jw_kv_int(b, "handling", (int64_t)q->count[CC_IXN_HANDLING]);
+        jw_kv_int(b, "afterWork", (int64_t)q->count[CC_IXN_AFTER_WORK]);
         jw_kv_int(b, "oldestWaitMs",
                   q->head && now > q->head->queued_mono_us
                       ? (int64_t)((now - q->head->queued_mono_us) / 1000)
@@ -1135,9 +1199,9 @@ static void load_one(void *ctx, const store_ixn *r)
     cc_map_puts(&k->ixns, x->id, x);
     if (x->external_id)
         cc_map_puts(&k->external, x->external_id, x);
-    if (r->state == STORE_ENDED) {
-        x->state = IXN_ENDED;
-        q->count[IXN_ENDED]++;
+    if (r->state == CC_IXN_ENDED) {
+        x->state = CC_IXN_ENDED;
+        q->count[CC_IXN_ENDED]++;
         if (lc->nended == lc->capended) {
             lc->capended = lc->capended ? 2 * lc->capended : 256;
             lc->ended = xrealloc(lc->ended, lc->capended * sizeof *lc->ended);
@@ -1147,15 +1211,15 @@ static void load_one(void *ctx, const store_ixn *r)
     }
     /* Rows come in queue order, so appending rebuilds each queue as it was; whoever held
      * an interaction is gone with the old process. */
-    x->state = IXN_QUEUED;
-    q->count[IXN_QUEUED]++;
+    x->state = CC_IXN_QUEUED;
+    q->count[CC_IXN_QUEUED]++;
     queue_link_tail(q, x);
-    if (r->state == STORE_AFTER_WORK) {
+    if (r->state == CC_IXN_AFTER_WORK) {
         end_ixn(k, x, NULL, NULL, NULL);
         lc->ended_now++;
         return;
     }
-    if (r->state != STORE_QUEUED || r->agent)
+    if (r->state != CC_IXN_QUEUED || r->agent)
         persist(k, x);
     lc->restored++;
 }

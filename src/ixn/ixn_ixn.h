@@ -10,18 +10,11 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/ixnstate.h"
 #include "ixn/ixn_agents.h"
+#include "ixn/ixn_resv.h"
 #include "net/session.h"
 #include "proto/msg.h"
-
-/** Where an interaction is; the values are those of the store (enum store_state). */
-enum ixn_state {
-    IXN_QUEUED = 0,
-    IXN_INVITED = 1,
-    IXN_HANDLING = 2,
-    IXN_AFTER_WORK = 3,
-    IXN_ENDED = 4,
-};
 
 /** Longest interaction id: the server name, ':' and at least nine digits. */
 #define IXN_ID_MAX (PROTO_ID_MAX + 24)
@@ -34,7 +27,7 @@ typedef struct ixn_ixn {
     int media;
     char *user_data;   /* compact JSON object text, never NULL ("{}") */
     char *external_id; /* NULL when none was given */
-    enum ixn_state state;
+    enum cc_ixn_state state;
     int64_t order;                            /* position in its queue: smaller is served first */
     int64_t created_us, updated_us, ended_us; /* wall clock */
     uint64_t queued_mono_us;                  /* when it last entered its queue */
@@ -80,6 +73,17 @@ void ixn_core_agent_media(ixn_server *srv, ixn_agent *a);
 /** A new status was kept for the agent: its pools may route again. */
 void ixn_core_agent_status(ixn_server *srv, ixn_agent *a);
 
+/**
+ * A reservation asked by routing for pool ended (ixn_resv). a is NULL when the agent
+ * logged out meanwhile. A grant is used at once: the oldest interaction of the pool goes
+ * to the agent with the reservationId, and true is returned; false when it cannot be used
+ * (the agent gone, not ready, DND, media removed, nothing waiting), and the caller
+ * releases it. A refusal keeps the agent from being asked again for the media until a
+ * newer status arrives.
+ */
+bool ixn_core_reservation_done(ixn_server *srv, struct ixn_pool *pool, ixn_agent *a, int media,
+                               int64_t resv_id, enum ixn_resv_outcome outcome);
+
 /** A reporting engine started reporting: routing may start. */
 void ixn_core_reporting_started(ixn_server *srv);
 
@@ -108,8 +112,5 @@ int ixn_core_complete_after_work(cc_session *s, proto_msg *msg);
 int ixn_core_place_in_queue(cc_session *s, proto_msg *msg);
 /** Handler of RequestQueueStatus (our extension): the counts of every queue. */
 int ixn_core_queue_status(cc_session *s, proto_msg *msg);
-
-/** The wire name of a held interaction's state. */
-const char *ixn_state_name(enum ixn_state st);
 
 #endif

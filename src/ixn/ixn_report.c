@@ -11,56 +11,41 @@
 #include "ixn/ixn_ixn.h"
 #include "proto/jw.h"
 
-void ixn_report_encode(cc_buf *b, const ixn_server *srv, const ixn_agent *a, const char *cause,
-                       bool logged_in)
+void ixn_report_encode(cc_buf *b, ixn_server *srv, const ixn_agent *a, const char *cause,
+                       bool logged_in, int64_t resv_id)
 {
-    jw_open_message(b, "EventPlaceAgentState");
-    jw_kv_str(b, "serverName", srv->cfg->name);
-    jw_kv_str(b, "cause", cause);
-    jw_kv_str(b, "tenant", a->tenant);
-    jw_kv_str(b, "agentId", a->agent_id);
-    jw_kv_str(b, "placeId", a->place_id);
-    jw_kv_int(b, "version", a->version);
-    jw_kv_bool(b, "loggedIn", logged_in);
-    jw_kv_bool(b, "dnd", logged_in && a->dnd);
-    jw_key(b, "media");
-    cc_buf_putc(b, '{');
-    bool first = true;
-    for (int i = 0; logged_in && i < srv->cfg->media.count; i++) {
-        cc_media_mask bit = (cc_media_mask)1 << i;
-        if (!(a->added & bit))
-            continue;
-        if (!first)
-            cc_buf_putc(b, ',');
-        first = false;
-        jw_str(b, cc_media_name(&srv->cfg->media, i));
-        cc_buf_puts(b, (a->ready & bit) ? ":{\"ready\":true,\"reason\":"
-                                        : ":{\"ready\":false,\"reason\":");
+    proto_agent_state st = {
+        .server_name = srv->cfg->name,
+        .cause = cause,
+        .tenant = a->tenant,
+        .agent_id = a->agent_id,
+        .place_id = a->place_id,
+        .version = a->version,
+        .login_time_ms = a->login_time_ms,
+        .reservation_id = resv_id,
+        .logged_in = logged_in,
+        .dnd = a->dnd,
+        .added = a->added,
+        .ready = a->ready,
+    };
+    for (cc_media_mask m = a->added; m; m &= m - 1) {
+        int i = __builtin_ctzll(m);
         const ixn_reason *r = a->reasons[i];
-        if (!r) {
-            cc_buf_puts(b, "null}");
-            continue;
-        }
-        cc_buf_printf(b, "{\"code\":%" PRId64 ",\"description\":", r->code);
-        if (r->description)
-            jw_str(b, r->description);
-        else
-            cc_buf_puts(b, "null");
-        cc_buf_puts(b, "}}");
+        if (r)
+            st.reasons[i] = (proto_reason){true, r->code, r->description};
     }
-    cc_buf_putc(b, '}');
-    jw_key(b, "interactions");
-    cc_buf_putc(b, '[');
+    size_t n = 0;
     for (const ixn_ixn *x = logged_in ? a->held_head : NULL; x; x = x->a_next) {
-        if (x != a->held_head)
-            cc_buf_putc(b, ',');
-        cc_buf_puts(b, "{\"interactionId\":");
-        jw_str(b, x->id);
-        jw_kv_str(b, "media", cc_media_name(&srv->cfg->media, x->media));
-        jw_kv_str(b, "state", ixn_state_name(x->state));
-        cc_buf_putc(b, '}');
+        if (n == srv->held_cap) {
+            srv->held_cap = srv->held_cap ? 2 * srv->held_cap : 16;
+            srv->held_scratch =
+                xrealloc(srv->held_scratch, srv->held_cap * sizeof *srv->held_scratch);
+        }
+        srv->held_scratch[n++] = (proto_held_ixn){x->id, x->media, x->state};
     }
-    cc_buf_putc(b, ']');
+    st.held = srv->held_scratch;
+    st.nheld = n;
+    proto_enc_agent_state(b, &st, &srv->cfg->media);
 }
 
 static bool wants(const ixn_client *c, const ixn_agent *a)
@@ -68,12 +53,13 @@ static bool wants(const ixn_client *c, const ixn_agent *a)
     return !c->tenants || cc_map_gets(c->tenants, a->tenant) != NULL;
 }
 
-void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, bool logged_in)
+void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, bool logged_in,
+                        int64_t resv_id)
 {
     if (!srv->subs)
         return;
     cc_buf_reset(&srv->scratch);
-    ixn_report_encode(&srv->scratch, srv, a, cause, logged_in);
+    ixn_report_encode(&srv->scratch, srv, a, cause, logged_in, resv_id);
     /* Encoded once; every subscriber queues the same buffer with its own seq tail. */
     cc_sbuf *sb = cc_sbuf_new(srv->scratch.data, srv->scratch.len);
     for (ixn_client *c = srv->subs; c; c = c->sub_next)
@@ -122,7 +108,7 @@ static void send_snapshot(ixn_server *srv, ixn_client *c)
         if (!wants(c, a))
             continue;
         cc_buf_reset(&srv->scratch);
-        ixn_report_encode(&srv->scratch, srv, a, "Snapshot", true);
+        ixn_report_encode(&srv->scratch, srv, a, "Snapshot", true, 0);
         cc_sbuf *sb = cc_sbuf_new(srv->scratch.data, srv->scratch.len);
         cc_session_send(c->session, sb, NULL);
         cc_sbuf_unref(sb);

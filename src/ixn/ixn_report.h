@@ -10,12 +10,15 @@
 #include "proto/msg.h"
 
 /** Appends an open EventPlaceAgentState with the agent's whole state; logged_in false
- * writes the state of a logout (no media, no interactions). */
-void ixn_report_encode(cc_buf *b, const ixn_server *srv, const ixn_agent *a, const char *cause,
-                       bool logged_in);
+ * writes the state of a logout (no media, no interactions). resv_id > 0 adds the
+ * reservationId of an offer made under a grant. */
+void ixn_report_encode(cc_buf *b, ixn_server *srv, const ixn_agent *a, const char *cause,
+                       bool logged_in, int64_t resv_id);
 
-/** Sends the agent's current state with cause to every subscriber of its tenant. */
-void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, bool logged_in);
+/** Sends the agent's current state with cause (and resv_id when > 0) to every subscriber
+ * of its tenant. */
+void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, bool logged_in,
+                        int64_t resv_id);
 
 /** Handler of RequestStartPlaceAgentStateReportingAll. */
 int ixn_report_start(cc_session *s, proto_msg *msg);

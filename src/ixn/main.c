@@ -237,9 +237,13 @@ static int run(void)
     const ixn_stats *st = &g.srv.stats;
     LOG_INFO("event=stopped logins=%" PRIu64 " logouts=%" PRIu64 " login_failures=%" PRIu64
              " takeovers=%" PRIu64 " events=%" PRIu64 " status_forwarded=%" PRIu64
-             " status_dropped=%" PRIu64 " conns_refused=%" PRIu64 " closed_slow=%" PRIu64,
+             " status_dropped=%" PRIu64 " conns_refused=%" PRIu64 " closed_slow=%" PRIu64
+             " reservations=%" PRIu64 " granted=%" PRIu64 " refused=%" PRIu64 " released=%" PRIu64
+             " answers_dropped=%" PRIu64,
              st->logins, st->logouts, st->login_failures, st->takeovers, st->events_published,
-             st->status_forwarded, st->status_dropped, st->conns_refused, g.net.stats.closed_slow);
+             st->status_forwarded, st->status_dropped, st->conns_refused, g.net.stats.closed_slow,
+             st->resv_asked, st->resv_granted, st->resv_refused, st->resv_released,
+             st->resv_dropped);
     return 0;
 }
 

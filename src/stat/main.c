@@ -209,6 +209,13 @@ static void sink_publish(void *user, const char *tenant, cc_sbuf *body)
     stat_port_publish(d->port, tenant, body);
 }
 
+static void sink_reserved(void *user, int link, int64_t reservation_id, bool granted)
+{
+    stat_daemon *d = user;
+    if (d->links)
+        stat_links_send_reserved(d->links, link, reservation_id, granted);
+}
+
 static void on_shutdown_timer(uv_timer_t *t)
 {
     uv_stop(t->loop);
@@ -285,7 +292,8 @@ static int run(stat_daemon *d)
 {
     d->loop = uv_default_loop();
     cc_net_init(&d->net, d->loop);
-    stat_sink sink = {.link_send = sink_link_send, .publish = sink_publish, .user = d};
+    stat_sink sink = {
+        .link_send = sink_link_send, .publish = sink_publish, .reserved = sink_reserved, .user = d};
     d->agents = stat_agents_new(&d->media, d->rules, d->cfg.count_after_work, d->cfg.ixn_count,
                                 d->cfg.max_agents, &sink);
     d->links = stat_links_new(&d->net, &d->cfg, &d->media, d->agents);
@@ -332,8 +340,10 @@ static int run(stat_daemon *d)
     uv_run(d->loop, UV_RUN_DEFAULT);
     stat_agents_stats sst = stat_agents_get_stats(d->agents);
     LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64
-             " statuses_to_servers=%" PRIu64 " statuses_published=%" PRIu64,
-             sst.events, sst.encoded, sst.link_sends, sst.published);
+             " statuses_to_servers=%" PRIu64 " statuses_published=%" PRIu64 " reservations=%" PRIu64
+             " granted=%" PRIu64 " refused=%" PRIu64 " released=%" PRIu64 " expired=%" PRIu64,
+             sst.events, sst.encoded, sst.link_sends, sst.published, sst.reserve_asked,
+             sst.reserve_granted, sst.reserve_refused, sst.reserve_released, sst.reserve_expired);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/media.h"
 #include "proto/msg.h"
+#include "proto/resv.h"
 #include "rules/rules.h"
 
 typedef struct stat_agents stat_agents;
@@ -22,6 +23,8 @@ typedef struct stat_sink {
     void (*link_send)(void *user, int link, cc_sbuf *body, int64_t version);
     /** Sends a status whose vector changed to the StatClient subscribers of tenant. */
     void (*publish)(void *user, const char *tenant, cc_sbuf *body);
+    /** Sends EventAgentReserved for reservation_id to interaction server link. */
+    void (*reserved)(void *user, int link, int64_t reservation_id, bool granted);
     void *user;
 } stat_sink;
 
@@ -55,10 +58,15 @@ size_t stat_agents_count(const stat_agents *st);
 
 /** Counters since start, for logs. */
 typedef struct stat_agents_stats {
-    uint64_t events;     /* EventPlaceAgentState applied */
-    uint64_t encoded;    /* statuses encoded for links and subscribers */
-    uint64_t link_sends; /* statuses queued to interaction servers */
-    uint64_t published;  /* changed statuses handed to the subscriptions */
+    uint64_t events;        /* EventPlaceAgentState applied */
+    uint64_t encoded;       /* statuses encoded for links and subscribers */
+    uint64_t link_sends;    /* statuses queued to interaction servers */
+    uint64_t published;     /* changed statuses handed to the subscriptions */
+    uint64_t reserve_asked; /* EventReserveAgent answered */
+    uint64_t reserve_granted;
+    uint64_t reserve_refused;
+    uint64_t reserve_released; /* grants ended by EventReservationReleased */
+    uint64_t reserve_expired;  /* grants ended by reservation-timeout */
 } stat_agents_stats;
 
 /** The store's counters. */
@@ -80,5 +88,40 @@ typedef void (*stat_agents_visit_fn)(void *ctx, cc_sbuf *body);
  * returns how many were visited. */
 size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
                         void *ctx);
+
+/**
+ * Link has settled since start: its first snapshot is in, or it failed. Reservations are
+ * refused until every link has settled (or stat_agents_open_gate), so that a restarted
+ * statserver never grants on one server while another's holdings are still unknown.
+ * Snapshot completion and link loss settle a link by themselves.
+ */
+void stat_agents_link_settled(stat_agents *st, int link);
+
+/** Allows reservations even though some link has not settled (the start-up wait is
+ * over: such a server's agents count as logged out there, as for a lost link). */
+void stat_agents_open_gate(stat_agents *st);
+
+/** Sets how long a grant that is neither used nor released is kept (default 5 s). */
+void stat_agents_set_reservation_timeout(stat_agents *st, uint64_t timeout_us);
+
+/**
+ * Answers an EventReserveAgent from link at monotonic time now_us (protocol 7a), through
+ * sink.reserved and before any status it causes. valid false (a field missing or wrongly
+ * typed, r->reservation_id still readable and > 0) refuses. A grant counts as an Invited
+ * interaction of the media on link until used, released or expired, and the statuses it
+ * changes are sent to every server of the agent. Returns true when granted.
+ */
+bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool valid,
+                         uint64_t now_us);
+
+/** Ends link's grant reservation_id (EventReservationReleased); unknown ids are ignored. */
+void stat_agents_release(stat_agents *st, int link, int64_t reservation_id);
+
+/** Ends every grant whose time is up at now_us and sends the statuses that change.
+ * Returns the next deadline, or 0 when no grant is outstanding. */
+uint64_t stat_agents_expire(stat_agents *st, uint64_t now_us);
+
+/** The deadline of the oldest outstanding grant, or 0 when none. */
+uint64_t stat_agents_next_expiry(const stat_agents *st);
 
 #endif

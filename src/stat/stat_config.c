@@ -44,6 +44,11 @@ static void server_key(cfg_state *st, const char *key, const char *v)
                           v);
         else
             cfg->idle_timeout_s = (unsigned)n;
+    } else if (strcmp(key, "reservation-timeout") == 0) {
+        if (!cc_conf_num(v, 1, 3600, &n))
+            cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number of seconds 1..3600", v);
+        else
+            cfg->reservation_timeout_s = (unsigned)n;
     } else if (strcmp(key, "max-line") == 0) {
         if (!cc_conf_num(v, 1024, 16u << 20, &n))
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1024..16777216", v);
@@ -139,6 +144,7 @@ static void set_defaults(stat_config *cfg, const char *path)
     cfg->listen = xstrdup("127.0.0.1:7100");
     cfg->token = xstrdup("");
     cfg->idle_timeout_s = 30;
+    cfg->reservation_timeout_s = 5;
     cfg->max_line = 65536;
     cfg->out_limit = (size_t)16 << 20;
     cfg->link_out_limit = (size_t)64 << 20;

@@ -19,21 +19,22 @@ typedef struct stat_ixn_config {
 
 /** The whole configuration of one statserver. */
 typedef struct stat_config {
-    char *path;              /* the file it came from, for messages */
-    char *name;              /* [server] name ("stat"): serverName and clientName */
-    char *listen;            /* [server] listen ("127.0.0.1:7100") */
-    char *port_file;         /* [server] port-file: NULL when absent */
-    char *http;              /* [server] http: HOST:PORT of pages and /ws; NULL = none */
-    char *allowed_origins;   /* [server] allowed-origins: NULL = the daemon's own only */
-    char *token;             /* [server] token ("" = none): what StatClients present */
-    char *rules_path;        /* [server] rules, resolved against the config's directory;
-                                NULL = no file, every agent gets Default */
-    bool count_after_work;   /* [server] count-after-work (no) */
-    unsigned idle_timeout_s; /* [server] idle-timeout (30) */
-    size_t max_line;         /* [server] max-line (65536) */
-    size_t out_limit;        /* [server] out-limit (16 MiB): StatClient output queue */
-    size_t link_out_limit;   /* [server] link-out-limit (64 MiB): queue towards an ixnserver */
-    size_t max_agents;       /* [server] max-agents (1000000): merged agents kept */
+    char *path;                     /* the file it came from, for messages */
+    char *name;                     /* [server] name ("stat"): serverName and clientName */
+    char *listen;                   /* [server] listen ("127.0.0.1:7100") */
+    char *port_file;                /* [server] port-file: NULL when absent */
+    char *http;                     /* [server] http: HOST:PORT of pages and /ws; NULL = none */
+    char *allowed_origins;          /* [server] allowed-origins: NULL = the daemon's own only */
+    char *token;                    /* [server] token ("" = none): what StatClients present */
+    char *rules_path;               /* [server] rules, resolved against the config's directory;
+                                       NULL = no file, every agent gets Default */
+    bool count_after_work;          /* [server] count-after-work (no) */
+    unsigned idle_timeout_s;        /* [server] idle-timeout (30) */
+    unsigned reservation_timeout_s; /* [server] reservation-timeout (5): an unused grant ends */
+    size_t max_line;                /* [server] max-line (65536) */
+    size_t out_limit;               /* [server] out-limit (16 MiB): StatClient output queue */
+    size_t link_out_limit; /* [server] link-out-limit (64 MiB): queue towards an ixnserver */
+    size_t max_agents;     /* [server] max-agents (1000000): merged agents kept */
     stat_ixn_config ixns[STAT_LINKS_MAX];
     int ixn_count;
 } stat_config;

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "net/client.h"
 #include "proto/jw.h"
+#include "proto/resv.h"
 
 typedef struct stat_link {
     stat_links *owner;
@@ -24,6 +25,11 @@ typedef struct stat_link {
 struct stat_links {
     cc_media_table *media;
     stat_agents *agents;
+    uv_timer_t *expiry; /* ends unused grants; freed in its close callback */
+    uv_timer_t *gate;   /* opens reservations when a link is slow to settle at start */
+    uint64_t gate_ms;
+    uint64_t expiry_due_us;
+    uint64_t bad_reserves; /* EventReserveAgent without a readable reservationId */
     int count;
     stat_link links[STAT_LINKS_MAX];
 };
@@ -57,6 +63,58 @@ static void on_state(stat_link *l, proto_msg *msg)
     stat_agents_apply(l->owner->agents, l->index, &st);
 }
 
+static void on_expiry(uv_timer_t *t);
+
+/* Keeps the expiry timer armed for the oldest outstanding grant. */
+static void expiry_arm(stat_links *ls)
+{
+    uint64_t due = stat_agents_next_expiry(ls->agents);
+    if (due == ls->expiry_due_us)
+        return;
+    ls->expiry_due_us = due;
+    if (!due) {
+        uv_timer_stop(ls->expiry);
+        return;
+    }
+    uint64_t now = cc_mono_us();
+    uint64_t ms = due > now ? (due - now + 999) / 1000 : 0;
+    uv_timer_start(ls->expiry, on_expiry, ms, 0);
+}
+
+static void on_expiry(uv_timer_t *t)
+{
+    stat_links *ls = t->data;
+    ls->expiry_due_us = 0;
+    stat_agents_expire(ls->agents, cc_mono_us());
+    expiry_arm(ls);
+}
+
+static void on_reserve(stat_link *l, proto_msg *msg)
+{
+    proto_reserve r;
+    int rc = proto_decode_reserve(msg, &r);
+    if (r.reservation_id <= 0) {
+        /* Nothing to answer to: dropped and counted, the link stays (protocol 7a). */
+        l->owner->bad_reserves++;
+        LOG_WARN("event=bad_reserve link=%s error=\"%s\" count=%" PRIu64, l->name, msg->desc,
+                 l->owner->bad_reserves);
+        return;
+    }
+    stat_agents_reserve(l->owner->agents, l->index, &r, rc == 0, cc_mono_us());
+    expiry_arm(l->owner);
+}
+
+static void on_released(stat_link *l, proto_msg *msg)
+{
+    int64_t id;
+    if (proto_decode_released(msg, &id) != 0) {
+        l->owner->bad_reserves++;
+        return;
+    }
+    stat_agents_release(l->owner->agents, l->index, id);
+    expiry_arm(l->owner);
+}
+
 static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
 {
     (void)line;
@@ -64,6 +122,11 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     stat_link *l = cc_client_user(c);
     if (strcmp(msg->name, "EventPlaceAgentState") == 0) {
         on_state(l, msg);
+        expiry_arm(l->owner);
+    } else if (strcmp(msg->name, "EventReserveAgent") == 0) {
+        on_reserve(l, msg);
+    } else if (strcmp(msg->name, "EventReservationReleased") == 0) {
+        on_released(l, msg);
     } else if (strcmp(msg->name, "EventPlaceAgentStateSnapshotDone") == 0) {
         size_t n = stat_agents_snapshot_done(l->owner->agents, l->index);
         LOG_INFO("event=snapshot_done link=%s agents=%zu known=%zu elapsed_ms=%.1f", l->name, n,
@@ -87,6 +150,7 @@ static void on_down(cc_client *c, const char *why)
     stat_link *l = cc_client_user(c);
     stat_agents_link_down(l->owner->agents, l->index);
     l->start_ref = 0;
+    expiry_arm(l->owner);
 }
 
 static const cc_client_ops link_ops = {
@@ -101,6 +165,14 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     stat_links *ls = xcalloc(1, sizeof *ls);
     ls->media = media;
     ls->agents = agents;
+    stat_agents_set_reservation_timeout(agents, (uint64_t)cfg->reservation_timeout_s * 1000000u);
+    ls->expiry = xmalloc(sizeof *ls->expiry);
+    uv_timer_init(net->loop, ls->expiry);
+    ls->expiry->data = ls;
+    ls->gate = xmalloc(sizeof *ls->gate);
+    uv_timer_init(net->loop, ls->gate);
+    ls->gate->data = ls;
+    ls->gate_ms = (uint64_t)cfg->reservation_timeout_s * 1000u;
     ls->count = cfg->ixn_count;
     for (int i = 0; i < cfg->ixn_count; i++) {
         stat_link *l = &ls->links[i];
@@ -123,16 +195,33 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     return ls;
 }
 
+static void on_gate(uv_timer_t *t)
+{
+    stat_links *ls = t->data;
+    stat_agents_open_gate(ls->agents);
+}
+
 void stat_links_start(stat_links *ls)
 {
+    /* A server that neither answers with a snapshot nor fails within reservation-timeout
+     * of the start no longer holds up every grant. */
+    uv_timer_start(ls->gate, on_gate, ls->gate_ms, 0);
     for (int i = 0; i < ls->count; i++)
         cc_client_start(ls->links[i].client);
+}
+
+/* Close callback of the timers allocated on their own. */
+static void on_expiry_closed(uv_handle_t *h)
+{
+    free(h);
 }
 
 void stat_links_free(stat_links *ls)
 {
     if (!ls)
         return;
+    uv_close((uv_handle_t *)ls->expiry, on_expiry_closed);
+    uv_close((uv_handle_t *)ls->gate, on_expiry_closed);
     for (int i = 0; i < ls->count; i++) {
         cc_client_free(ls->links[i].client);
         free(ls->links[i].name);
@@ -164,4 +253,15 @@ void stat_links_send(stat_links *ls, int i, cc_sbuf *body, int64_t version)
     char extra[40];
     snprintf(extra, sizeof extra, ",\"version\":%" PRId64, version);
     cc_client_send(ls->links[i].client, body, extra);
+}
+
+void stat_links_send_reserved(stat_links *ls, int i, int64_t reservation_id, bool granted)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_reserved(&b, &(proto_reserved){reservation_id, granted});
+    cc_sbuf *sb = cc_sbuf_new(b.data, b.len);
+    cc_client_send(ls->links[i].client, sb, NULL);
+    cc_sbuf_unref(sb);
+    cc_buf_free(&b);
 }

@@ -37,4 +37,7 @@ bool stat_links_connected(const stat_links *ls, int i);
 /** Sends a status body to link i with ,"version":version (a stat_sink link_send). */
 void stat_links_send(stat_links *ls, int i, cc_sbuf *body, int64_t version);
 
+/** Sends EventAgentReserved to link i (a stat_sink reserved). */
+void stat_links_send_reserved(stat_links *ls, int i, int64_t reservation_id, bool granted);
+
 #endif

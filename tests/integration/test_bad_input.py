@@ -141,6 +141,26 @@ def wrong_token(port, client_type, where):
     check(c.closed(), "%s: no token: connection closed" % where)
 
 
+def register_codes(port, client_type, token, where):
+    """Section 3 (v1.1): a registration with a field missing or wrongly typed, or an unknown
+    clientType, gets 3; a wrong token gets 5 (wrong_token); either way the connection
+    closes."""
+    cases = (("no clientType", {"clientName": "x", "token": token}),
+             ("clientType not a string", {"clientType": 7, "token": token}),
+             ("unknown clientType", {"clientType": "Wallpaper", "token": token}),
+             ("clientName not a string", {"clientType": client_type, "clientName": 5,
+                                          "token": token}),
+             ("token not a string", {"clientType": client_type, "token": 12}))
+    for what, fields in cases:
+        c = harness.Client(port)
+        rid = c.next_ref()
+        msg = {"message": "RequestRegisterClient", "referenceId": rid}
+        msg.update(fields)
+        c.send(msg)
+        expect_error(answer(c, what), 3, "%s: register with %s" % (where, what), ref=rid)
+        check(c.closed(), "%s: register with %s: connection closed" % (where, what))
+
+
 def too_long(port, client_type, token, where):
     c = registered(port, client_type, token)
     # No newline: the server must give up at the limit, not wait for the end of the line.
@@ -266,6 +286,7 @@ def main():
             keep = framing_errors(port, ctype, token, where)
             before_registration(port, where)
             wrong_token(port, ctype, where)
+            register_codes(port, ctype, token, where)
             too_long(port, ctype, token, where)
             still_open(keep, "%s: the connection with the framing errors" % where)
             keep.close()
