@@ -10,7 +10,11 @@
  * counts the invite (section 7a), and one sent before the grant does not, so adding the
  * invite to `current` would count it twice in the first case. `max` is safe to compare
  * with: the maximum of a media m is computed with every other count held and c[m] varied,
- * so it is the same with or without the invite of m counted. */
+ * so it is the same with or without the invite of m counted. For a rule without `not`, m
+ * may be routed exactly while c[m] < max, so an invite is within the rule exactly when the
+ * count with it is at most max. (With `not` a media can be free again above its max, as
+ * in rule Odd of capacity-rules.md; only an agent already above its max gets there, and
+ * its invite counts too.) */
 #ifndef CC_OVERCAP_H
 #define CC_OVERCAP_H
 
