@@ -38,7 +38,8 @@
 #include "common/media.h"
 #include "net/client.h"
 #include "net/conn.h"
-#include "proto/jw.h"
+#include "proto/agentreq.h"
+#include "proto/ixnmsg.h"
 #include "proto/msg.h"
 #include "lib/tool.h"
 
@@ -299,11 +300,15 @@ static void send_login(desk *d)
     char id[32], place[40];
     snprintf(id, sizeof id, "%d", d->index + 1);
     snprintf(place, sizeof place, "P%d", d->index + 1);
+    proto_areq_login l = {.tenant = B.tenant,
+                          .agent_id = id,
+                          .place_id = place,
+                          .password = B.password,
+                          .nmedia = 1,
+                          .media = {{.name = B.media, .ready = true}}};
     cc_buf b;
     cc_buf_init(&b);
-    tool_open_login(&b, B.tenant, id, place, B.password);
-    jw_str(&b, B.media);
-    cc_buf_puts(&b, ":1}");
+    proto_areq_enc_login(&b, &l);
     d->login_ref = cc_client_request(d->client, &b);
     explicit_bzero(b.data, b.len);
     cc_buf_free(&b);
@@ -312,10 +317,18 @@ static void send_login(desk *d)
 /* The media's readiness in a status, or -1 when the status does not list the media. */
 static int status_ready(proto_msg *msg)
 {
-    json_t *m = json_object_get(json_object_get(msg->root, "media"), B.media);
-    if (!json_is_object(m))
+    /* A table of the benchmark's media alone: the status decoder skips the others. */
+    static cc_media_table table;
+    static bool table_ready;
+    if (!table_ready) {
+        cc_media_init(&table);
+        cc_media_intern(&table, B.media, strlen(B.media));
+        table_ready = true;
+    }
+    proto_agent_status st;
+    if (proto_decode_status(msg, &table, false, &st) != 0 || !(st.media & 1u))
         return -1;
-    return json_is_true(json_object_get(m, "ready")) ? 1 : 0;
+    return st.ready[0] ? 1 : 0;
 }
 
 static void start_changes(void);
@@ -431,9 +444,10 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
             }
         } else {
             B.errors++;
-            json_t *code = json_object_get(msg->root, "errorCode");
+            proto_error e;
+            (void)proto_decode_error(msg, &e);
             fprintf(stderr, "ixbench: login of agent %d refused: code %" PRId64 "\n", d->index + 1,
-                    json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
+                    e.code);
             B.exit_code = 1;
             finish();
         }
@@ -584,15 +598,12 @@ static void fill_window(void)
             continue;
         cc_buf b;
         cc_buf_init(&b);
-        if (d->status_ready) {
-            jw_open_message(&b, "RequestNotReadyForMedia");
-            jw_kv_str(&b, "media", B.media);
-            jw_key(&b, "reason");
-            cc_buf_puts(&b, "{\"code\":1,\"description\":\"Bench\"}");
-        } else {
-            jw_open_message(&b, "RequestCancelNotReadyForMedia");
-            jw_kv_str(&b, "media", B.media);
-        }
+        if (d->status_ready)
+            proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_NOT_READY,
+                                             .media = B.media,
+                                             .reason = {true, 1, "Bench"}});
+        else
+            proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_READY, .media = B.media});
         d->sent_us = cc_mono_us();
         int64_t ref = cc_client_request(d->client, &b);
         cc_buf_free(&b);
@@ -732,8 +743,10 @@ static void on_media_message(cc_client *c, proto_msg *msg, const char *line, siz
     }
     B.ixn_failed++;
     if (B.ixn_errors++ < 10) {
-        const char *dsc = json_string_value(json_object_get(msg->root, "errorDescription"));
-        fprintf(stderr, "ixbench: submit %" PRId64 " refused: %s\n", n, dsc ? dsc : "?");
+        proto_error e;
+        (void)proto_decode_error(msg, &e);
+        fprintf(stderr, "ixbench: submit %" PRId64 " refused: %s\n", n,
+                e.description ? e.description : "?");
     }
     pump_submits();
     check_ixn_done();
@@ -775,14 +788,16 @@ static void pump_submits(void)
         }
         tries = 0;
         uint64_t n = B.ixn_submitted;
-        cc_buf b;
+        /* userData carries n, so the invite tells which submit it is. */
+        const proto_ixn_ud_field ud_n = {.key = "n", .num = (int64_t)n};
+        cc_buf ud, b;
+        cc_buf_init(&ud);
         cc_buf_init(&b);
-        jw_open_message(&b, "RequestSubmit");
-        jw_kv_str(&b, "tenant", B.tenant);
-        jw_kv_str(&b, "media", B.media);
-        jw_kv_str(&b, "queue", B.queue);
-        jw_key(&b, "userData");
-        cc_buf_printf(&b, "{\"n\":%" PRIu64 "}", n);
+        proto_ixn_enc_user_data(&ud, &ud_n, 1);
+        proto_ixn_enc_submit(
+            &b, &(proto_ixn_submit){
+                    .tenant = B.tenant, .media = B.media, .queue = B.queue, .user_data = ud.data});
+        cc_buf_free(&ud);
         B.submit_us[n] = now;
         int64_t ref = cc_client_request(m->client, &b);
         cc_buf_free(&b);
@@ -805,12 +820,11 @@ static desk_slot *free_slot(desk *d)
     return NULL;
 }
 
-static void slot_send(desk *d, desk_slot *sl, const char *name, enum bench_step step)
+static void slot_send(desk *d, desk_slot *sl, enum proto_ixn_req_kind kind, enum bench_step step)
 {
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, name);
-    jw_kv_str(&b, "interactionId", sl->id);
+    proto_ixn_enc_req(&b, &(proto_ixn_req){.kind = kind, .interaction_id = sl->id});
     int64_t ref = cc_client_request(d->client, &b);
     cc_buf_free(&b);
     sl->ref = ref;
@@ -821,9 +835,14 @@ static void slot_send(desk *d, desk_slot *sl, const char *name, enum bench_step 
 static void on_desk_invite(desk *d, proto_msg *msg)
 {
     uint64_t now = cc_mono_us();
-    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
-    json_t *jn = json_object_get(json_object_get(msg->root, "userData"), "n");
-    int64_t n = json_is_integer(jn) ? (int64_t)json_integer_value(jn) : -1;
+    proto_ixn_invite inv;
+    int64_t n = -1;
+    const char *id = NULL;
+    if (proto_ixn_decode_invite(msg, &inv) == 0) {
+        id = inv.interaction_id;
+        if (proto_ixn_user_data_int(inv.user_data_obj, "n", &n) != 0)
+            n = -1;
+    }
     if (n >= 0 && (uint64_t)n < B.ixn_submitted) {
         if (B.seen[n] == 0) {
             B.seen[n] = 1;
@@ -840,7 +859,7 @@ static void on_desk_invite(desk *d, proto_msg *msg)
     }
     sl->n = n;
     snprintf(sl->id, sizeof sl->id, "%s", id);
-    slot_send(d, sl, "RequestAccept", STEP_ACCEPT);
+    slot_send(d, sl, PROTO_IXN_REQ_ACCEPT, STEP_ACCEPT);
 }
 
 static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok)
@@ -858,11 +877,13 @@ static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok)
     }
     bool finished = false;
     switch (sl->step) {
-    case STEP_ACCEPT: slot_send(d, sl, "RequestStopProcessing", STEP_STOP); break;
+    case STEP_ACCEPT: slot_send(d, sl, PROTO_IXN_REQ_STOP, STEP_STOP); break;
     case STEP_STOP: {
-        json_t *aw = json_object_get(msg->root, "afterWorkSec");
-        if (json_is_integer(aw) && json_integer_value(aw) > 0)
-            slot_send(d, sl, "RequestCompleteAfterWork", STEP_COMPLETE);
+        /* A malformed afterWorkSec reads as 0: the interaction ended. */
+        int64_t aw;
+        (void)proto_ixn_decode_stopped(msg, &aw);
+        if (aw > 0)
+            slot_send(d, sl, PROTO_IXN_REQ_COMPLETE, STEP_COMPLETE);
         else
             finished = true;
         break;
@@ -894,8 +915,7 @@ static void start_ready(void)
             continue;
         cc_buf b;
         cc_buf_init(&b);
-        jw_open_message(&b, "RequestCancelNotReadyForMedia");
-        jw_kv_str(&b, "media", B.media);
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_READY, .media = B.media});
         d->ready_ref = cc_client_request(d->client, &b);
         cc_buf_free(&b);
     }

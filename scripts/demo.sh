@@ -7,7 +7,9 @@
 #
 # Environment: BUILD (build dir, default build), DEMO_SECONDS (stop after N seconds; 20
 # by default when CI is set), DEMO_DIR (default run/demo), DEMO_KEEP_DATA (set: keep the
-# interaction stores of the last run, whose unfinished interactions are queued again).
+# interaction stores of the last run, whose unfinished interactions are queued again),
+# DEMO_STRICT (set: exit 1 when an agentsim counted an invite above an agent's capacity
+# rule, over_capacity in the last lines, which must be 0).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,6 +53,30 @@ stop_pids() { # stop_pids PID...: SIGTERM, up to 5 s to exit, then SIGKILL
     done
 }
 
+# over_capacity_report: once the simulators stopped, the over_capacity counts of the last
+# summary line of every agentsim this run started (the final one when it got to print
+# it), their sum, and whether it is 0 as it must be: an invite that put an agent above its
+# capacity rule is a routing bug (docs/capacity-rules.md). Returns 1 when it is not 0.
+over_capacity_report() {
+    local i f line n sum=0 parts=()
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        case "${NAMES[i]}" in agentsim*) ;; *) continue ;; esac
+        f="$DIR/${NAMES[i]}.log"
+        line=$(grep -h '^agentsim [a-z]* ' "$f" 2>/dev/null | tail -n 1) || true
+        n=$(sed -n 's/.* over_capacity=\([0-9][0-9]*\).*/\1/p' <<<"$line")
+        [[ -n "$n" ]] || continue
+        parts+=("${NAMES[i]}=$n")
+        sum=$((sum + n))
+    done
+    ((${#parts[@]})) || return 0
+    if ((sum == 0)); then
+        echo "demo: over_capacity=0 (${parts[*]}): no invite put an agent above its rule, as it must be"
+        return 0
+    fi
+    echo "demo: over_capacity=$sum (${parts[*]}): must be 0; invites above an agent's rule are logged as event=over_capacity in $DIR/agentsim-*.log"
+    return 1
+}
+
 cleanup() {
     local rc=$? i first=() rest=()
     trap - EXIT INT TERM HUP
@@ -69,6 +95,10 @@ cleanup() {
         stop_pids "${first[@]}"
         stop_pids "${rest[@]}"
         wait 2>/dev/null || true
+        # The last word of the demo: no agent was offered more than its rule allows.
+        if ! over_capacity_report && [[ -n "${DEMO_STRICT:-}" ]] && ((rc == 0)); then
+            rc=1
+        fi
     fi
     echo "demo: logs are in $DIR"
     exit "$rc"

@@ -9,7 +9,12 @@
  * seconds, the agent sometimes ends after-work early with RequestCompleteAfterWork and
  * otherwise waits for EventInteractionEnded. EventRevoked and EventPartyRemoved drop the
  * interaction. At shutdown an agent turns DND on, finishes what it holds, then logs out.
- * One summary line per 5 seconds goes to stdout. */
+ * One summary line per 5 seconds goes to stdout.
+ *
+ * Every agent also watches its capacity rule: it keeps the newest EventCurrentAgentStatus
+ * received on each of its connections and what it holds on each server, and counts (and
+ * logs, event=over_capacity) every invite that put it above its rule, judged by overcap
+ * (tools/lib/overcap.h); the summary lines show the count as over_capacity=N. */
 #include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -28,8 +33,10 @@
 #include "common/media.h"
 #include "net/client.h"
 #include "net/conn.h"
-#include "proto/jw.h"
+#include "proto/agentreq.h"
+#include "proto/ixnmsg.h"
 #include "proto/msg.h"
+#include "lib/overcap.h"
 #include "lib/tool.h"
 
 /* Bounds on what the command line may ask for, so a typo cannot exhaust the machine. */
@@ -45,6 +52,14 @@
 /* Longest interaction id kept: "<serverName>:<9 digits>". */
 #define SIM_IXN_ID_MAX (PROTO_ID_MAX + 16)
 #define SIM_MAX_HANDLE 16
+/* How long an invite judged above the rule waits for a later status from the server that
+ * sent it: a server may route on a status before it forwards that status to the desktop,
+ * so the status that allowed the invite can arrive just after it. */
+#define SIM_CONFIRM_MS 300
+/* How long an agent's interactions must have stayed as they are before a status counts
+ * as evidence of whether the statserver counts after-work: a status computed before the
+ * last change can arrive after it. */
+#define SIM_SETTLE_MS 500
 
 /* Where one simulated agent's connection to one server stands. */
 enum sim_phase {
@@ -69,24 +84,20 @@ enum sim_req {
 };
 
 /* Where one interaction the agent was offered stands, seen from the desktop. */
-enum sim_ixn_state {
-    SIM_IXN_INVITED,    /* offered; accept (or reject) when due */
-    SIM_IXN_ACCEPTING,  /* RequestAccept in flight */
-    SIM_IXN_REJECTING,  /* RequestReject in flight */
-    SIM_IXN_HANDLING,   /* accepted; RequestStopProcessing when due */
-    SIM_IXN_STOPPING,   /* RequestStopProcessing in flight */
-    SIM_IXN_AFTER_WORK, /* RequestCompleteAfterWork when due, else the server ends it */
-    SIM_IXN_COMPLETING, /* RequestCompleteAfterWork in flight */
-    SIM_IXN_GONE,       /* ended by an event while a request was in flight: drop its answer */
-};
-
 typedef struct sim_ixn {
     char id[SIM_IXN_ID_MAX + 1];
     char media[CC_MEDIA_NAME_MAX + 1];
-    enum sim_ixn_state state;
-    bool reject;     /* the agent decided to reject this invite */
-    uint64_t due_us; /* when the next action is due; UINT64_MAX: none */
-    int64_t ref;     /* the request in flight for it, 0 when none */
+    /* CC_IXN_INVITED: accept (or reject) when due; CC_IXN_HANDLING: RequestStopProcessing
+     * when due; CC_IXN_AFTER_WORK: RequestCompleteAfterWork when due, else the server ends
+     * it; CC_IXN_ENDED: ended by an event while a request was in flight, so its answer is
+     * dropped. */
+    enum cc_ixn_state state;
+    enum proto_ixn_req_kind req; /* the request in flight, when ref is not 0 */
+    bool reject;                 /* the agent decided to reject this invite */
+    uint64_t due_us;             /* when the next action is due; UINT64_MAX: none */
+    int64_t ref;                 /* the request in flight for it, 0 when none */
+    int media_id;                /* in S.media; negative when the table is full */
+    uint64_t seq;                /* order of arrival among every invite of this process */
 } sim_ixn;
 
 /* Mean handling seconds of one media (--handle). */
@@ -101,6 +112,37 @@ typedef struct sim_server {
     char media[SIM_MAX_MEDIA][CC_MEDIA_NAME_MAX + 1];
 } sim_server;
 
+/* The newest EventCurrentAgentStatus received on one connection. Statuses of different
+ * servers are not compared: each server routes by the newest status it received and
+ * forwards statuses in the order received, so the newest one on the inviting server's
+ * connection is the one that server routed by (or, without reservations, one that
+ * arrives just after the invite). */
+typedef struct sim_status {
+    overcap_media media[CC_MEDIA_MAX]; /* by id in S.media */
+    bool valid;                        /* false before the first and after the link went */
+    bool reflects;                     /* at its arrival it showed what the agent held */
+    uint64_t mark;                     /* the agent's change count at its arrival */
+} sim_status;
+
+/* What the over-capacity check keeps per simulated agent (over all its servers). */
+typedef struct sim_agent {
+    uint64_t changes;    /* +1 on every change of what it holds, on any server */
+    uint64_t changed_us; /* when the last one happened */
+} sim_agent;
+
+/* An invite judged above the rule, waiting SIM_CONFIRM_MS for a later status. */
+typedef struct sim_pending {
+    size_t conn;
+    int media;
+    uint64_t seq; /* the invite's sim_ixn seq */
+    overcap_verdict verdict;
+    uint32_t held;     /* the agent's count of the media with the invite */
+    uint32_t max_seen; /* the largest max of the media among the statuses that judged it */
+    uint32_t current, available; /* of the status that judged it first, for the log */
+    uint64_t due_us;
+    char id[SIM_IXN_ID_MAX + 1];
+} sim_pending;
+
 typedef struct sim_conn {
     cc_client *client;
     int agent;  /* agent number, e.g. 1001 */
@@ -114,7 +156,8 @@ typedef struct sim_conn {
     uint64_t retry_at_us;
     sim_ixn *held; /* SIM_MAX_HELD slots, allocated at the first invite */
     int nheld;
-    bool drain_dnd; /* at shutdown: DND on was asked for */
+    bool drain_dnd;     /* at shutdown: DND on was asked for */
+    sim_status *status; /* allocated at the first status */
 } sim_conn;
 
 typedef struct sim {
@@ -137,6 +180,13 @@ typedef struct sim {
     char *server_list; /* the --server copy that the addresses point into */
     sim_conn *conns;
     size_t nconns;
+    sim_agent *agents; /* by agent number - first */
+    cc_media_table media;
+    overcap_votes aw_votes; /* whether the statserver counts after-work */
+    sim_pending *pending;
+    size_t npending, pending_cap;
+    uint64_t ixn_seq;
+    uint64_t over_capacity;
     bool stopping;
     uint64_t rng;
     uint64_t start_us;
@@ -159,6 +209,21 @@ static const struct {
     const char *text;
 } sim_reasons[] = {{1, "Break"}, {2, "Lunch"}, {3, "Training"}, {4, "Meeting"}, {5, "Coaching"}};
 #define SIM_REASON_COUNT (sizeof sim_reasons / sizeof sim_reasons[0])
+
+/* The not-ready reason r of the table, as requests carry it. */
+static proto_reason sim_reason(unsigned r)
+{
+    return (proto_reason){
+        .present = true, .code = sim_reasons[r].code, .description = sim_reasons[r].text};
+}
+
+/* The errorCode of an EventError (0 when it carries none). */
+static int64_t error_code(proto_msg *msg)
+{
+    proto_error e;
+    (void)proto_decode_error(msg, &e);
+    return e.code;
+}
 
 static unsigned sim_below(unsigned n)
 {
@@ -382,16 +447,16 @@ static void send_login(sim_conn *sc)
     for (int i = 0; i < srv->media_count; i++)
         if (sim_unit() < S.ready_p)
             ready |= 1u << i;
+    proto_areq_login l = {.tenant = S.tenant,
+                          .agent_id = id,
+                          .place_id = place,
+                          .password = S.password,
+                          .nmedia = srv->media_count};
+    for (int i = 0; i < srv->media_count; i++)
+        l.media[i] = (proto_areq_media){srv->media[i], (ready >> i) & 1u};
     cc_buf b;
     cc_buf_init(&b);
-    tool_open_login(&b, S.tenant, id, place, S.password);
-    for (int i = 0; i < srv->media_count; i++) {
-        if (i)
-            cc_buf_putc(&b, ',');
-        jw_str(&b, srv->media[i]);
-        cc_buf_printf(&b, ":%u", (ready >> i) & 1u);
-    }
-    cc_buf_putc(&b, '}');
+    proto_areq_enc_login(&b, &l);
     sc->ready_mask = ready & ((1u << srv->media_count) - 1u);
     sc->dnd = false;
     send_request(sc, &b, SIM_REQ_LOGIN, -1);
@@ -404,7 +469,7 @@ static void send_logout(sim_conn *sc)
 {
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestAgentLogout");
+    proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_LOGOUT});
     send_request(sc, &b, SIM_REQ_LOGOUT, -1);
     cc_buf_free(&b);
     sc->phase = SIM_LOGGING_OUT;
@@ -421,34 +486,230 @@ static void random_action(sim_conn *sc)
     /* DND is short: rare to start, likely to end at the agent's next action, so the
      * demo shows a few agents in DND rather than drifting towards half of them. */
     if (sc->dnd ? roll < 50 : roll < 3) {
-        jw_open_message(&b, sc->dnd ? "RequestDoNotDisturbOff" : "RequestDoNotDisturbOn");
+        proto_areq_enc(&b, &(proto_areq){.kind = sc->dnd ? PROTO_AREQ_DND_OFF : PROTO_AREQ_DND_ON});
         send_request(sc, &b, sc->dnd ? SIM_REQ_DND_OFF : SIM_REQ_DND_ON, -1);
     } else if ((sc->ready_mask & (1u << m)) && sim_unit() < S.ready_p) {
         /* Kept ready: with --ready near 1 agents stay available and fill up. */
     } else if (roll < 14 && !(sc->ready_mask & (1u << m))) {
         unsigned r = sim_below(SIM_REASON_COUNT);
-        jw_open_message(&b, "RequestChangeMediaStateReason");
-        jw_kv_str(&b, "media", srv->media[m]);
-        jw_key(&b, "reason");
-        cc_buf_printf(&b, "{\"code\":%d,\"description\":", sim_reasons[r].code);
-        jw_str(&b, sim_reasons[r].text);
-        cc_buf_putc(&b, '}');
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_CHANGE_REASON,
+                                         .media = srv->media[m],
+                                         .reason = sim_reason(r)});
         send_request(sc, &b, SIM_REQ_REASON, m);
     } else if (sc->ready_mask & (1u << m)) {
         unsigned r = sim_below(SIM_REASON_COUNT);
-        jw_open_message(&b, "RequestNotReadyForMedia");
-        jw_kv_str(&b, "media", srv->media[m]);
-        jw_key(&b, "reason");
-        cc_buf_printf(&b, "{\"code\":%d,\"description\":", sim_reasons[r].code);
-        jw_str(&b, sim_reasons[r].text);
-        cc_buf_putc(&b, '}');
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_NOT_READY,
+                                         .media = srv->media[m],
+                                         .reason = sim_reason(r)});
         send_request(sc, &b, SIM_REQ_NOTREADY, m);
     } else {
-        jw_open_message(&b, "RequestCancelNotReadyForMedia");
-        jw_kv_str(&b, "media", srv->media[m]);
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_READY, .media = srv->media[m]});
         send_request(sc, &b, SIM_REQ_READY, m);
     }
     cc_buf_free(&b);
+}
+
+/* ---- over capacity ----
+ *
+ * An invite of media m puts the agent above its rule when, with it, the agent holds more
+ * of m than the max of m (capacity-rules.md section 3), or when it came although the
+ * newest status said available 0 for m while that status was up to date with everything
+ * the agent held. The counts are the agent's own, summed over all its servers, as the
+ * statserver counts them (section 2): Invited and Handling always; AfterWork only when
+ * the statserver's count-after-work option is on. A desktop cannot read that option, but
+ * the statuses show it: while the agent holds k interactions of m in after-work and has
+ * held the same for a while, a status whose current of m includes them says after-work
+ * counts, and one that leaves them out says it does not (overcap_aw_evidence; a few such
+ * statuses are needed before after-work is counted, since a status that counts a
+ * reservation grant for an invite still in flight can look the same). Until then
+ * after-work is left out, which can only miss an over-capacity invite, never invent one.
+ *
+ * For the same reason an interaction with a request in flight (being rejected, stopped
+ * or completed) is not counted: the server may have ended it before it sent the invite.
+ * Nor is the status's current plus one used: a status sent at the grant of this invite's
+ * reservation already counts it (overcap.h). */
+
+static sim_agent *agent_of(const sim_conn *sc)
+{
+    return &S.agents[sc->agent - S.first];
+}
+
+/* What the agent holds changed (an interaction came, went, or changed state). */
+static void agent_changed(const sim_conn *sc)
+{
+    sim_agent *a = agent_of(sc);
+    a->changes++;
+    a->changed_us = cc_mono_us();
+}
+
+/* What the agent of sc holds over all its connections, per media id, of the interactions
+ * that arrived before the invite numbered before_seq. Returns false when some
+ * interaction could not be counted for sure (a request in flight, an unknown media). */
+static bool agent_held(const sim_conn *sc, uint64_t before_seq, overcap_held held[CC_MEDIA_MAX])
+{
+    memset(held, 0, sizeof(overcap_held) * CC_MEDIA_MAX);
+    bool sure = true;
+    const sim_conn *first = &S.conns[(size_t)(sc->agent - S.first) * (size_t)S.server_count];
+    for (int s = 0; s < S.server_count; s++) {
+        const sim_conn *c = &first[s];
+        for (int i = 0; i < c->nheld; i++) {
+            const sim_ixn *x = &c->held[i];
+            if (x->seq >= before_seq)
+                continue;
+            if (x->media_id < 0) {
+                sure = false;
+                continue;
+            }
+            if (x->ref != 0 && x->req != PROTO_IXN_REQ_ACCEPT) {
+                /* Being rejected, stopped or completed: maybe gone on the server. */
+                sure = false;
+                continue;
+            }
+            switch (x->state) {
+            case CC_IXN_INVITED: /* also while accepted: Invited or Handling, both count */
+            case CC_IXN_HANDLING: held[x->media_id].active++; break;
+            case CC_IXN_AFTER_WORK: held[x->media_id].after_work++; break;
+            default: sure = false; break; /* ended by an event, its answer awaited */
+            }
+        }
+    }
+    return sure;
+}
+
+static const char *verdict_name(overcap_verdict v)
+{
+    return v == OVERCAP_ABOVE_MAX ? "above_max" : "none_available";
+}
+
+/* Judges an invite just added to sc's interactions, before it is counted as a change. */
+static void judge_invite(sim_conn *sc, const sim_ixn *x)
+{
+    const sim_status *st = sc->status;
+    if (!st || !st->valid || x->media_id < 0)
+        return;
+    overcap_held held[CC_MEDIA_MAX];
+    agent_held(sc, x->seq, held);
+    uint32_t n = overcap_count(&held[x->media_id], overcap_aw_mode(&S.aw_votes)) + 1;
+    const overcap_media *m = &st->media[x->media_id];
+    bool reflecting = st->reflects && st->mark == agent_of(sc)->changes;
+    overcap_verdict v = overcap_judge(m, n, reflecting);
+    if (v == OVERCAP_OK)
+        return;
+    if (S.npending == S.pending_cap) {
+        S.pending_cap = S.pending_cap ? 2 * S.pending_cap : 16;
+        S.pending = xrealloc(S.pending, S.pending_cap * sizeof *S.pending);
+    }
+    sim_pending *p = &S.pending[S.npending++];
+    memset(p, 0, sizeof *p);
+    p->conn = (size_t)(sc - S.conns);
+    p->media = x->media_id;
+    p->seq = x->seq;
+    p->verdict = v;
+    p->held = n;
+    p->max_seen = m->max;
+    p->current = m->current;
+    p->available = m->available;
+    p->due_us = cc_mono_us() + SIM_CONFIRM_MS * 1000u;
+    snprintf(p->id, sizeof p->id, "%s", x->id);
+}
+
+/* A status arrived on connection conn: the invites waiting there stay above the rule only
+ * when it shows them so too. */
+static void pending_on_status(size_t conn, const sim_status *st)
+{
+    for (size_t i = 0; i < S.npending;) {
+        sim_pending *p = &S.pending[i];
+        if (p->conn != conn) {
+            i++;
+            continue;
+        }
+        const overcap_media *m = &st->media[p->media];
+        if (overcap_confirms(m, p->held)) {
+            p->verdict = OVERCAP_ABOVE_MAX;
+            if (m->max > p->max_seen)
+                p->max_seen = m->max;
+            i++;
+        } else {
+            S.pending[i] = S.pending[--S.npending];
+        }
+    }
+}
+
+/* Gives the last word on the invites whose wait is over (all of them when all is set). */
+static void pending_check(bool all)
+{
+    uint64_t now = cc_mono_us();
+    for (size_t i = 0; i < S.npending;) {
+        sim_pending *p = &S.pending[i];
+        if (!all && now < p->due_us) {
+            i++;
+            continue;
+        }
+        const sim_conn *sc = &S.conns[p->conn];
+        overcap_held held[CC_MEDIA_MAX];
+        agent_held(sc, p->seq, held);
+        uint32_t n = overcap_count(&held[p->media], overcap_aw_mode(&S.aw_votes)) + 1;
+        if (n > p->held)
+            n = p->held;
+        if (overcap_final(p->verdict, p->held, n, p->max_seen)) {
+            S.over_capacity++;
+            LOG_WARN("event=over_capacity agent=%d server=%s interaction=%s media=%s why=%s "
+                     "held=%u max=%u status_current=%u status_available=%u",
+                     sc->agent, S.servers[sc->server].address, p->id,
+                     cc_media_name(&S.media, p->media), verdict_name(p->verdict), p->held,
+                     p->max_seen, p->current, p->available);
+        }
+        S.pending[i] = S.pending[--S.npending];
+    }
+}
+
+static const char *aw_name(overcap_aw aw)
+{
+    return aw == OVERCAP_AW_YES ? "yes" : aw == OVERCAP_AW_NO ? "no" : "unknown";
+}
+
+static void on_status(sim_conn *sc, proto_msg *msg)
+{
+    proto_agent_status st;
+    char id[32];
+    snprintf(id, sizeof id, "%d", sc->agent);
+    if (proto_decode_status(msg, &S.media, true, &st) != 0) {
+        S.errors++;
+        LOG_WARN("event=bad_status agent=%d why=\"%s\"", sc->agent, msg->desc);
+        return;
+    }
+    if (strcmp(st.agent_id, id) != 0) {
+        S.errors++;
+        LOG_WARN("event=bad_status agent=%d why=\"status of another agent\"", sc->agent);
+        return;
+    }
+    if (!sc->status)
+        sc->status = xcalloc(1, sizeof *sc->status);
+    sim_status *ss = sc->status;
+    for (int i = 0; i < CC_MEDIA_MAX; i++) {
+        overcap_media *m = &ss->media[i];
+        m->listed = (st.media >> i) & 1u;
+        m->ready = m->listed && st.ready[i];
+        m->current = m->listed ? st.current[i] : 0;
+        m->max = m->listed ? st.max[i] : 0;
+        m->available = m->listed ? st.available[i] : 0;
+    }
+    ss->valid = true;
+    const sim_agent *a = agent_of(sc);
+    overcap_held held[CC_MEDIA_MAX];
+    bool sure = agent_held(sc, UINT64_MAX, held);
+    size_t n = (size_t)S.media.count;
+    ss->reflects = sure && overcap_reflects(ss->media, held, n, overcap_aw_mode(&S.aw_votes));
+    ss->mark = a->changes;
+    if (sure && cc_mono_us() - a->changed_us >= SIM_SETTLE_MS * 1000u) {
+        overcap_aw before = overcap_aw_mode(&S.aw_votes);
+        overcap_vote(&S.aw_votes, overcap_aw_evidence(ss->media, held, n));
+        overcap_aw now = overcap_aw_mode(&S.aw_votes);
+        if (now != before)
+            LOG_INFO("event=after_work_counted value=%s votes_yes=%u votes_no=%u", aw_name(now),
+                     S.aw_votes.yes, S.aw_votes.no);
+    }
+    pending_on_status((size_t)(sc - S.conns), ss);
 }
 
 static int ixn_find(const sim_conn *sc, const char *id)
@@ -463,33 +724,36 @@ static void ixn_remove(sim_conn *sc, int i)
 {
     assert(i >= 0 && i < sc->nheld);
     sc->held[i] = sc->held[--sc->nheld];
+    agent_changed(sc);
 }
 
 /* Sends one request about an interaction; its answer is matched by ref in ixn_answer. */
-static void ixn_send(sim_conn *sc, sim_ixn *x, const char *name, enum sim_ixn_state next)
+static void ixn_send(sim_conn *sc, sim_ixn *x, enum proto_ixn_req_kind kind)
 {
+    proto_ixn_req r = {.kind = kind, .interaction_id = x->id};
+    if (kind == PROTO_IXN_REQ_REJECT)
+        r.reason = S.stopping ? "LoggingOut" : "Busy";
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, name);
-    jw_kv_str(&b, "interactionId", x->id);
-    if (next == SIM_IXN_REJECTING)
-        jw_kv_str(&b, "reason", S.stopping ? "LoggingOut" : "Busy");
+    proto_ixn_enc_req(&b, &r);
     int64_t ref = cc_client_request(sc->client, &b);
     cc_buf_free(&b);
     if (ref <= 0)
         return;
     S.requests++;
     x->ref = ref;
-    x->state = next;
+    x->req = kind;
     x->due_us = UINT64_MAX;
+    agent_changed(sc);
 }
 
 static void on_invite(sim_conn *sc, proto_msg *msg)
 {
-    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
-    const char *media = json_string_value(json_object_get(msg->root, "media"));
+    proto_ixn_invite inv;
+    int rc = proto_ixn_decode_invite(msg, &inv);
+    const char *id = inv.interaction_id, *media = inv.media;
     S.invites++;
-    if (!id || strlen(id) > SIM_IXN_ID_MAX || !media || strlen(media) > CC_MEDIA_NAME_MAX) {
+    if (rc != 0 || strlen(id) > SIM_IXN_ID_MAX || strlen(media) > CC_MEDIA_NAME_MAX) {
         S.errors++;
         LOG_WARN("event=bad_invite agent=%d", sc->agent);
         return;
@@ -510,25 +774,31 @@ static void on_invite(sim_conn *sc, proto_msg *msg)
     memset(x, 0, sizeof *x);
     snprintf(x->id, sizeof x->id, "%s", id);
     snprintf(x->media, sizeof x->media, "%s", media);
-    x->state = SIM_IXN_INVITED;
+    x->state = CC_IXN_INVITED;
     /* An agent that is leaving, or one that decides so now, rejects the invite. */
     x->reject = S.stopping || sc->phase != SIM_LOGGED_IN || sim_unit() < S.reject_p;
     x->due_us =
         cc_mono_us() + (x->reject ? 0 : 100000u) + (uint64_t)sim_below(S.accept_ms + 1u) * 1000u;
+    int mid = cc_media_intern(&S.media, media, strlen(media));
+    x->media_id = mid >= 0 ? mid : -1;
+    x->seq = ++S.ixn_seq;
+    judge_invite(sc, x);
+    agent_changed(sc);
 }
 
 /* An event ended (or withdrew) an interaction the agent held. */
-static void on_ixn_gone(sim_conn *sc, proto_msg *msg, uint64_t *counter)
+static void on_ixn_gone(sim_conn *sc, const proto_ixn_event *ev, uint64_t *counter)
 {
-    const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
-    int i = id ? ixn_find(sc, id) : -1;
+    int i = ixn_find(sc, ev->interaction_id);
     (*counter)++;
     if (i < 0)
         return;
-    if (sc->held[i].ref != 0)
-        sc->held[i].state = SIM_IXN_GONE; /* its answer still comes; drop it then */
-    else
+    if (sc->held[i].ref != 0) {
+        sc->held[i].state = CC_IXN_ENDED; /* its answer still comes; drop it then */
+        agent_changed(sc);
+    } else {
         ixn_remove(sc, i);
+    }
 }
 
 /* The answer to an interaction request, if it is one: true when it was. */
@@ -543,46 +813,47 @@ static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
     if (i < 0)
         return false;
     sim_ixn *x = &sc->held[i];
-    enum sim_ixn_state st = x->state;
     x->ref = 0;
-    if (st == SIM_IXN_GONE) {
+    /* Every answer moves the interaction on (or ends it). */
+    agent_changed(sc);
+    if (x->state == CC_IXN_ENDED) {
         /* The customer left or the invite timed out while the request travelled. */
         ixn_remove(sc, i);
         return true;
     }
     if (!ok) {
         S.errors++;
-        json_t *code = json_object_get(msg->root, "errorCode");
-        LOG_WARN("event=interaction_request_failed agent=%d interaction=%s state=%d error=%" PRId64,
-                 sc->agent, x->id, (int)st,
-                 json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
+        LOG_WARN("event=interaction_request_failed agent=%d interaction=%s state=%s request=%d "
+                 "error=%" PRId64,
+                 sc->agent, x->id, cc_ixn_state_name(x->state), (int)x->req, error_code(msg));
         ixn_remove(sc, i);
         return true;
     }
     uint64_t now = cc_mono_us();
-    switch (st) {
-    case SIM_IXN_ACCEPTING: {
+    switch (x->req) {
+    case PROTO_IXN_REQ_ACCEPT: {
         S.accepts++;
         double mean = handle_mean_s(x->media);
-        x->state = SIM_IXN_HANDLING;
+        x->state = CC_IXN_HANDLING;
         x->due_us = now + (uint64_t)(mean * (0.5 + sim_unit()) * 1e6);
         if (S.stopping)
             x->due_us = now;
         break;
     }
-    case SIM_IXN_REJECTING:
+    case PROTO_IXN_REQ_REJECT:
         S.rejects++;
         ixn_remove(sc, i);
         break;
-    case SIM_IXN_STOPPING: {
+    case PROTO_IXN_REQ_STOP: {
         S.done++;
-        json_t *aw = json_object_get(msg->root, "afterWorkSec");
-        int64_t sec = json_is_integer(aw) ? (int64_t)json_integer_value(aw) : 0;
+        /* A malformed afterWorkSec reads as 0: the interaction ended. */
+        int64_t sec;
+        (void)proto_ixn_decode_stopped(msg, &sec);
         if (sec <= 0) {
             ixn_remove(sc, i);
             break;
         }
-        x->state = SIM_IXN_AFTER_WORK;
+        x->state = CC_IXN_AFTER_WORK;
         /* Some agents finish their notes early; the others wait for the server's timer. */
         if (S.stopping)
             x->due_us = now;
@@ -592,13 +863,13 @@ static bool ixn_answer(sim_conn *sc, proto_msg *msg, bool ok)
             x->due_us = UINT64_MAX;
         break;
     }
-    case SIM_IXN_COMPLETING:
+    case PROTO_IXN_REQ_COMPLETE:
         S.completed++;
         ixn_remove(sc, i);
         break;
     default:
-        /* Only the states above have a request in flight. */
-        assert(0 && "answer for an interaction with no request in flight");
+        /* The simulator sends no other request on an interaction. */
+        assert(0 && "answer to a request the simulator does not send");
     }
     return true;
 }
@@ -613,16 +884,14 @@ static void ixn_work(sim_conn *sc, uint64_t now)
         if (x->ref != 0 || (x->due_us > now && !S.stopping))
             continue;
         switch (x->state) {
-        case SIM_IXN_INVITED:
+        case CC_IXN_INVITED:
             if (x->reject || S.stopping)
-                ixn_send(sc, x, "RequestReject", SIM_IXN_REJECTING);
+                ixn_send(sc, x, PROTO_IXN_REQ_REJECT);
             else
-                ixn_send(sc, x, "RequestAccept", SIM_IXN_ACCEPTING);
+                ixn_send(sc, x, PROTO_IXN_REQ_ACCEPT);
             break;
-        case SIM_IXN_HANDLING: ixn_send(sc, x, "RequestStopProcessing", SIM_IXN_STOPPING); break;
-        case SIM_IXN_AFTER_WORK:
-            ixn_send(sc, x, "RequestCompleteAfterWork", SIM_IXN_COMPLETING);
-            break;
+        case CC_IXN_HANDLING: ixn_send(sc, x, PROTO_IXN_REQ_STOP); break;
+        case CC_IXN_AFTER_WORK: ixn_send(sc, x, PROTO_IXN_REQ_COMPLETE); break;
         default: break;
         }
     }
@@ -637,7 +906,7 @@ static void drain(sim_conn *sc)
         sc->drain_dnd = true;
         cc_buf b;
         cc_buf_init(&b);
-        jw_open_message(&b, "RequestDoNotDisturbOn");
+        proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_DND_ON});
         send_request(sc, &b, SIM_REQ_DND_ON, -1);
         cc_buf_free(&b);
         return;
@@ -671,11 +940,7 @@ static void on_answer(sim_conn *sc, bool ok, proto_msg *msg)
     enum sim_req req = sc->req;
     sc->req = SIM_REQ_NONE;
     sc->req_ref = 0;
-    int64_t err = 0;
-    if (!ok) {
-        json_t *code = json_object_get(msg->root, "errorCode");
-        err = json_is_integer(code) ? (int64_t)json_integer_value(code) : 0;
-    }
+    int64_t err = ok ? 0 : error_code(msg);
     if (!ok && req == SIM_REQ_LOGOUT && err == 10 && S.stopping) {
         /* An invite arrived before the logout: finish it, then log out again. */
         sc->phase = SIM_LOGGING_OUT;
@@ -683,10 +948,8 @@ static void on_answer(sim_conn *sc, bool ok, proto_msg *msg)
     }
     if (!ok) {
         S.errors++;
-        json_t *code = json_object_get(msg->root, "errorCode");
         LOG_WARN("event=request_failed agent=%d server=%s request=%d error=%" PRId64, sc->agent,
-                 S.servers[sc->server].address, (int)req,
-                 json_is_integer(code) ? (int64_t)json_integer_value(code) : 0);
+                 S.servers[sc->server].address, (int)req, err);
     }
     switch (req) {
     case SIM_REQ_LOGIN:
@@ -746,6 +1009,7 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     (void)line;
     (void)len;
     sim_conn *sc = cc_client_user(c);
+    proto_ixn_event ev;
     bool ack = strcmp(msg->name, "EventAck") == 0;
     bool err = strcmp(msg->name, "EventError") == 0;
     if ((ack || err) && sc->req != SIM_REQ_NONE && msg->ref == sc->req_ref) {
@@ -757,14 +1021,14 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         S.errors++;
     } else if (strcmp(msg->name, "EventCurrentAgentStatus") == 0) {
         S.statuses++;
+        on_status(sc, msg);
     } else if (strcmp(msg->name, "EventInvite") == 0) {
         on_invite(sc, msg);
-    } else if (strcmp(msg->name, "EventRevoked") == 0) {
-        on_ixn_gone(sc, msg, &S.revoked);
-    } else if (strcmp(msg->name, "EventPartyRemoved") == 0) {
-        on_ixn_gone(sc, msg, &S.removed);
-    } else if (strcmp(msg->name, "EventInteractionEnded") == 0) {
-        on_ixn_gone(sc, msg, &S.ended);
+    } else if (proto_ixn_decode_event(msg, &ev) == 0) {
+        uint64_t *counter[] = {[PROTO_IXN_REVOKED] = &S.revoked,
+                               [PROTO_IXN_PARTY_REMOVED] = &S.removed,
+                               [PROTO_IXN_ENDED] = &S.ended};
+        on_ixn_gone(sc, &ev, counter[ev.kind]);
     }
 }
 
@@ -776,6 +1040,9 @@ static void on_down(cc_client *c, const char *why)
     sc->req_ref = 0;
     /* The server takes back what the agent held when the link went (after its grace). */
     sc->nheld = 0;
+    agent_changed(sc);
+    if (sc->status)
+        sc->status->valid = false;
     if (S.stopping) {
         /* A link lost during shutdown logs its agent out on the server anyway. */
         sc->phase = SIM_DONE;
@@ -805,10 +1072,10 @@ static void print_summary(const char *when)
            "logins=%" PRIu64 " requests=%" PRIu64 " errors=%" PRIu64 " statuses=%" PRIu64
            " logouts=%" PRIu64 " invites=%" PRIu64 " accepts=%" PRIu64 " rejects=%" PRIu64
            " done=%" PRIu64 " completed=%" PRIu64 " ended=%" PRIu64 " revoked=%" PRIu64
-           " removed=%" PRIu64 " held=%zu\n",
+           " removed=%" PRIu64 " held=%zu over_capacity=%" PRIu64 "\n",
            when, (cc_mono_us() - S.start_us + 500000u) / 1000000u, S.last - S.first + 1, S.nconns,
            up, in, S.logins, S.requests, S.errors, S.statuses, S.logouts, S.invites, S.accepts,
-           S.rejects, S.done, S.completed, S.ended, S.revoked, S.removed, held);
+           S.rejects, S.done, S.completed, S.ended, S.revoked, S.removed, held, S.over_capacity);
     fflush(stdout);
 }
 
@@ -822,6 +1089,7 @@ static void on_tick(uv_timer_t *t)
 {
     (void)t;
     uint64_t now = cc_mono_us();
+    pending_check(false);
     if (S.stopping) {
         for (size_t i = 0; i < S.nconns; i++)
             drain(&S.conns[i]);
@@ -857,6 +1125,8 @@ static void finish(void)
     if (done)
         return;
     done = true;
+    /* Invites still waiting for a later status are judged as they stand. */
+    pending_check(true);
     print_summary("final");
     for (size_t i = 0; i < S.nconns; i++) {
         cc_client_free(S.conns[i].client);
@@ -907,6 +1177,8 @@ int main(int argc, char **argv)
     int agents = S.last - S.first + 1;
     S.nconns = (size_t)agents * (size_t)S.server_count;
     S.conns = xcalloc(S.nconns, sizeof *S.conns);
+    S.agents = xcalloc((size_t)agents, sizeof *S.agents);
+    cc_media_init(&S.media);
     for (int a = 0; a < agents; a++) {
         for (int s = 0; s < S.server_count; s++) {
             sim_conn *sc = &S.conns[(size_t)a * (size_t)S.server_count + (size_t)s];
@@ -937,9 +1209,13 @@ int main(int argc, char **argv)
     if (rc != 0)
         LOG_WARN("event=loop_close_busy rc=%d", rc);
     explicit_bzero(S.password, sizeof S.password);
-    for (size_t i = 0; i < S.nconns; i++)
+    for (size_t i = 0; i < S.nconns; i++) {
         free(S.conns[i].held);
+        free(S.conns[i].status);
+    }
     free(S.conns);
+    free(S.agents);
+    free(S.pending);
     free(S.server_list);
     return 0;
 }

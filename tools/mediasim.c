@@ -27,7 +27,7 @@
 #include "common/media.h"
 #include "net/client.h"
 #include "net/conn.h"
-#include "proto/jw.h"
+#include "proto/ixnmsg.h"
 #include "proto/msg.h"
 #include "lib/tool.h"
 
@@ -313,25 +313,23 @@ static void send_submit(uint64_t n, int queue)
     /* Customer and subject follow from n, so a resent submit carries the same data. */
     snprintf(customer, sizeof customer, "%s %s", ms_first_names[n % MS_COUNT(ms_first_names)],
              ms_last_names[(n / 7) % MS_COUNT(ms_last_names)]);
-    cc_buf b;
+    const proto_ixn_ud_field fields[] = {
+        {.key = "customer", .str = customer},
+        {.key = "subject", .str = ms_subjects[(n / 3) % MS_COUNT(ms_subjects)]},
+        {.key = "customerNumber", .num = (int64_t)n},
+    };
+    cc_buf ud, b;
+    cc_buf_init(&ud);
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestSubmit");
-    jw_kv_str(&b, "tenant", M.tenant);
-    jw_kv_str(&b, "media", q->media);
-    jw_kv_str(&b, "queue", q->name);
-    jw_kv_str(&b, "externalId", ext);
-    jw_key(&b, "userData");
-    cc_buf_putc(&b, '{');
-    jw_str(&b, "customer");
-    cc_buf_putc(&b, ':');
-    jw_str(&b, customer);
-    cc_buf_putc(&b, ',');
-    jw_str(&b, "subject");
-    cc_buf_putc(&b, ':');
-    jw_str(&b, ms_subjects[(n / 3) % MS_COUNT(ms_subjects)]);
-    cc_buf_printf(&b, ",\"customerNumber\":%" PRIu64 "}", n);
+    proto_ixn_enc_user_data(&ud, fields, MS_COUNT(fields));
+    proto_ixn_enc_submit(&b, &(proto_ixn_submit){.tenant = M.tenant,
+                                                 .media = q->media,
+                                                 .queue = q->name,
+                                                 .external_id = ext,
+                                                 .user_data = ud.data});
     int64_t ref = cc_client_request(M.client, &b);
     cc_buf_free(&b);
+    cc_buf_free(&ud);
     if (ref <= 0)
         return;
     ms_pending *p = pending_push(MS_SUBMIT, ref);
@@ -343,9 +341,9 @@ static void send_stop(const char *id)
 {
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestStopProcessing");
-    jw_kv_str(&b, "interactionId", id);
-    jw_kv_str(&b, "reason", "CustomerLeft");
+    proto_ixn_enc_req(&b, &(proto_ixn_req){.kind = PROTO_IXN_REQ_STOP,
+                                           .interaction_id = id,
+                                           .reason = "CustomerLeft"});
     int64_t ref = cc_client_request(M.client, &b);
     cc_buf_free(&b);
     if (ref <= 0)
@@ -361,7 +359,7 @@ static void send_qstatus(void)
         return;
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestQueueStatus");
+    proto_ixn_enc_queue_status(&b);
     int64_t ref = cc_client_request(M.client, &b);
     cc_buf_free(&b);
     if (ref <= 0)
@@ -377,27 +375,21 @@ static bool can_send_other(void)
 
 static void take_qstatus(proto_msg *msg)
 {
-    json_t *arr = json_object_get(msg->root, "queues");
+    size_t count;
     M.qrow_count = 0;
-    if (!json_is_array(arr))
+    if (proto_ixn_decode_queues(msg, &count) != 0)
         return;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (M.qrow_count == MS_MAX_QSTATUS)
-            break;
-        const char *tenant = json_string_value(json_object_get(v, "tenant"));
-        const char *queue = json_string_value(json_object_get(v, "queue"));
+    for (size_t i = 0; i < count && M.qrow_count < MS_MAX_QSTATUS; i++) {
+        proto_ixn_queue_row row;
         /* Only this simulator's tenant: the line stays short in a multi-tenant server. */
-        if (!tenant || !queue || strcmp(tenant, M.tenant) != 0 || strlen(queue) > PROTO_ID_MAX)
+        if (proto_ixn_decode_queue_row(msg, i, &row) != 0 || strcmp(row.tenant, M.tenant) != 0)
             continue;
         ms_qrow *r = &M.qrows[M.qrow_count++];
-        snprintf(r->queue, sizeof r->queue, "%s", queue);
-        r->waiting = json_integer_value(json_object_get(v, "waiting"));
-        r->invited = json_integer_value(json_object_get(v, "invited"));
-        r->handling = json_integer_value(json_object_get(v, "handling"));
-        r->oldest_ms = json_integer_value(json_object_get(v, "oldestWaitMs"));
+        snprintf(r->queue, sizeof r->queue, "%s", row.queue);
+        r->waiting = row.waiting;
+        r->invited = row.invited;
+        r->handling = row.handling;
+        r->oldest_ms = row.oldest_ms < 0 ? 0 : row.oldest_ms;
     }
 }
 
@@ -406,11 +398,19 @@ static void note_error(const char *what, proto_msg *msg)
     M.errors++;
     if (M.logged_errors++ >= MS_LOGGED_ERRORS)
         return;
-    json_t *code = json_object_get(msg->root, "errorCode");
-    const char *d = json_string_value(json_object_get(msg->root, "errorDescription"));
-    LOG_WARN("event=request_failed request=%s error=%" PRId64 " description=\"%s\"%s", what,
-             json_is_integer(code) ? (int64_t)json_integer_value(code) : 0, d ? d : "",
+    proto_error e;
+    (void)proto_decode_error(msg, &e);
+    LOG_WARN("event=request_failed request=%s error=%" PRId64 " description=\"%s\"%s", what, e.code,
+             e.description ? e.description : "",
              M.logged_errors == MS_LOGGED_ERRORS ? " more=quiet" : "");
+}
+
+/* The errorCode of an EventError (0 when it carries none). */
+static int64_t error_code(proto_msg *msg)
+{
+    proto_error e;
+    (void)proto_decode_error(msg, &e);
+    return e.code;
 }
 
 static void schedule_abandon(const char *id)
@@ -434,17 +434,17 @@ static void on_answer(const ms_pending *p, proto_msg *msg, bool ok)
             return;
         }
         {
-            const char *id = json_string_value(json_object_get(msg->root, "interactionId"));
-            if (!id) {
+            proto_ixn_submitted sub;
+            if (proto_ixn_decode_submitted(msg, &sub) != 0) {
                 M.errors++;
                 LOG_WARN("event=ack_without_interaction_id");
                 return;
             }
             M.acked++;
-            if (json_is_true(json_object_get(msg->root, "duplicate")))
+            if (sub.duplicate)
                 M.duplicates++;
             else
-                schedule_abandon(id);
+                schedule_abandon(sub.interaction_id);
         }
         return;
     case MS_STOP:
@@ -453,7 +453,7 @@ static void on_answer(const ms_pending *p, proto_msg *msg, bool ok)
             return;
         }
         /* The agent finished it before the customer left: a race, not a failure. */
-        if (json_integer_value(json_object_get(msg->root, "errorCode")) == 10) {
+        if (error_code(msg) == 10) {
             M.stop_late++;
             return;
         }
@@ -462,7 +462,7 @@ static void on_answer(const ms_pending *p, proto_msg *msg, bool ok)
     case MS_QSTATUS:
         if (ok) {
             take_qstatus(msg);
-        } else if (json_integer_value(json_object_get(msg->root, "errorCode")) == 2) {
+        } else if (error_code(msg) == 2) {
             /* A server without the extension: say so once, and stop asking. */
             M.qstatus_unsupported = true;
             LOG_INFO("event=queue_status_unsupported");
@@ -492,9 +492,10 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
 
 static void on_registered(cc_client *c, proto_msg *ack)
 {
-    (void)c;
-    const char *server = json_string_value(json_object_get(ack->root, "serverName"));
-    LOG_INFO("event=registered server=%s", server ? server : "?");
+    (void)ack;
+    /* The client keeps the serverName of the registration's EventAck. */
+    const char *server = cc_client_server_name(c);
+    LOG_INFO("event=registered server=%s", *server ? server : "?");
     /* The first summary then already shows the queues. */
     send_qstatus();
 }

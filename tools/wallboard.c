@@ -26,8 +26,9 @@
 #include "common/media.h"
 #include "net/client.h"
 #include "net/conn.h"
-#include "proto/jw.h"
+#include "proto/ixnmsg.h"
 #include "proto/msg.h"
+#include "proto/statmsg.h"
 #include "lib/tool.h"
 
 /* The wallboard keeps at most this many agents, so a runaway server cannot exhaust it. */
@@ -298,7 +299,7 @@ static void request_server_list(void)
 {
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestServerList");
+    proto_stat_enc_server_list(&b);
     W.list_ref = cc_client_request(W.client, &b);
     cc_buf_free(&b);
 }
@@ -309,36 +310,29 @@ static void request_queue_status(wb_ixn *x)
         return;
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestQueueStatus");
+    proto_ixn_enc_queue_status(&b);
     x->ref = cc_client_request(x->client, &b);
     cc_buf_free(&b);
 }
 
 static void take_queue_status(wb_ixn *x, proto_msg *msg)
 {
-    json_t *arr = json_object_get(msg->root, "queues");
+    size_t count;
     x->queue_count = 0;
-    if (!json_is_array(arr))
+    if (proto_ixn_decode_queues(msg, &count) != 0)
         return;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (x->queue_count == WB_MAX_QUEUES)
-            break;
-        const char *tenant = json_string_value(json_object_get(v, "tenant"));
-        const char *queue = json_string_value(json_object_get(v, "queue"));
-        const char *media = json_string_value(json_object_get(v, "media"));
-        if (!tenant || !queue || strlen(tenant) > PROTO_ID_MAX || strlen(queue) > PROTO_ID_MAX)
+    for (size_t i = 0; i < count && x->queue_count < WB_MAX_QUEUES; i++) {
+        proto_ixn_queue_row row;
+        if (proto_ixn_decode_queue_row(msg, i, &row) != 0)
             continue;
         wb_queue *q = &x->queues[x->queue_count++];
-        snprintf(q->tenant, sizeof q->tenant, "%s", tenant);
-        snprintf(q->queue, sizeof q->queue, "%s", queue);
-        snprintf(q->media, sizeof q->media, "%s", media ? media : "?");
-        q->waiting = json_integer_value(json_object_get(v, "waiting"));
-        q->invited = json_integer_value(json_object_get(v, "invited"));
-        q->handling = json_integer_value(json_object_get(v, "handling"));
-        q->oldest_ms = json_integer_value(json_object_get(v, "oldestWaitMs"));
+        snprintf(q->tenant, sizeof q->tenant, "%s", row.tenant);
+        snprintf(q->queue, sizeof q->queue, "%s", row.queue);
+        snprintf(q->media, sizeof q->media, "%s", row.media);
+        q->waiting = row.waiting;
+        q->invited = row.invited;
+        q->handling = row.handling;
+        q->oldest_ms = row.oldest_ms < 0 ? 0 : row.oldest_ms;
     }
 }
 
@@ -373,24 +367,19 @@ static void maybe_done_once(void)
 
 static void take_server_list(proto_msg *msg)
 {
-    json_t *arr = json_object_get(msg->root, "servers");
+    size_t count;
     W.server_count = 0;
-    if (json_is_array(arr)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(arr, i, v)
-        {
-            if (W.server_count == WB_MAX_SERVERS || !json_is_object(v))
-                break;
-            wb_server *s = &W.servers[W.server_count++];
-            const char *name = json_string_value(json_object_get(v, "name"));
-            const char *addr = json_string_value(json_object_get(v, "address"));
-            snprintf(s->name, sizeof s->name, "%s", name ? name : "?");
-            snprintf(s->address, sizeof s->address, "%s", addr ? addr : "?");
-            s->connected = json_is_true(json_object_get(v, "connected"));
-            json_t *n = json_object_get(v, "agents");
-            s->agents = json_is_integer(n) ? json_integer_value(n) : 0;
-        }
+    if (proto_stat_decode_servers(msg, &count) != 0)
+        count = 0;
+    for (size_t i = 0; i < count && W.server_count < WB_MAX_SERVERS; i++) {
+        proto_stat_server row;
+        if (proto_stat_decode_server_row(msg, i, &row) != 0)
+            continue;
+        wb_server *s = &W.servers[W.server_count++];
+        snprintf(s->name, sizeof s->name, "%s", row.name);
+        snprintf(s->address, sizeof s->address, "%s", row.address);
+        s->connected = row.connected;
+        s->agents = row.agents;
     }
     W.servers_known = true;
 }
@@ -441,13 +430,9 @@ static void on_registered(cc_client *c, proto_msg *ack)
     W.snapshot_done = false;
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestSubscribeAgentStatus");
-    if (W.tenant) {
-        jw_key(&b, "tenants");
-        cc_buf_putc(&b, '[');
-        jw_str(&b, W.tenant);
-        cc_buf_putc(&b, ']');
-    }
+    const char *tenants[] = {W.tenant};
+    proto_stat_enc_subscribe(
+        &b, &(proto_stat_subscribe){.all = W.tenant == NULL, .tenants = tenants, .ntenants = 1});
     cc_client_request(c, &b);
     cc_buf_free(&b);
     request_server_list();
@@ -467,9 +452,10 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         take_server_list(msg);
         maybe_done_once();
     } else if (strcmp(msg->name, "EventError") == 0) {
-        const char *d = json_string_value(json_object_get(msg->root, "errorDescription"));
+        proto_error e;
+        (void)proto_decode_error(msg, &e);
         LOG_WARN("event=error_from_server ref=%" PRId64 " description=\"%s\"", msg->ref,
-                 d ? d : "");
+                 e.description ? e.description : "");
     }
 }
 
@@ -493,8 +479,9 @@ static const cc_client_ops wb_ops = {
 static void on_ixn_registered(cc_client *c, proto_msg *ack)
 {
     wb_ixn *x = cc_client_user(c);
-    const char *name = json_string_value(json_object_get(ack->root, "serverName"));
-    snprintf(x->name, sizeof x->name, "%s", name && strlen(name) <= PROTO_ID_MAX ? name : "");
+    (void)ack;
+    /* The client keeps the serverName of the registration's EventAck. */
+    snprintf(x->name, sizeof x->name, "%s", cc_client_server_name(c));
     x->ref = 0;
     request_queue_status(x);
 }
@@ -510,13 +497,16 @@ static void on_ixn_message(cc_client *c, proto_msg *msg, const char *line, size_
         return;
     x->ref = 0;
     x->answered = true;
+    proto_error e = {0};
+    if (!ack)
+        (void)proto_decode_error(msg, &e);
     if (ack) {
         take_queue_status(x, msg);
-    } else if (json_integer_value(json_object_get(msg->root, "errorCode")) == 2) {
+    } else if (e.code == 2) {
         x->unsupported = true; /* a server without the extension: stop asking */
     } else {
-        const char *d = json_string_value(json_object_get(msg->root, "errorDescription"));
-        LOG_WARN("event=queue_status_failed server=%s description=\"%s\"", x->address, d ? d : "");
+        LOG_WARN("event=queue_status_failed server=%s description=\"%s\"", x->address,
+                 e.description ? e.description : "");
     }
     maybe_done_once();
 }

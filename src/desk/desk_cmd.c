@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "proto/jw.h"
+#include "proto/agentreq.h"
+#include "proto/ixnmsg.h"
 
 /* A view of part of the command line. */
 typedef struct span {
@@ -297,41 +298,40 @@ bool desk_cmd_is_request(const desk_cmd *cmd)
 
 void desk_cmd_encode(const desk_cmd *cmd, cc_buf *out)
 {
-    const char *name = desk_cmd_message(cmd);
-    assert(name != NULL);
-    jw_open_message(out, name);
+    assert(desk_cmd_is_request(cmd));
+    proto_ixn_req ir = {.interaction_id = cmd->ixn_id};
+    proto_areq ar = {.media = cmd->media};
     switch (cmd->kind) {
-    case DESK_CMD_ADD:
-        jw_kv_str(out, "media", cmd->media);
-        jw_kv_int(out, "ready", 0);
-        break;
-    case DESK_CMD_READY:
-    case DESK_CMD_REMOVE: jw_kv_str(out, "media", cmd->media); break;
-    case DESK_CMD_NOTREADY:
-        jw_kv_str(out, "media", cmd->media);
-        if (cmd->has_code) {
-            jw_key(out, "reason");
-            cc_buf_putc(out, '{');
-            jw_kv_int(out, "code", cmd->code);
-            if (cmd->has_text)
-                jw_kv_str(out, "description", cmd->text);
-            cc_buf_putc(out, '}');
-        }
-        break;
-    case DESK_CMD_ACCEPT:
-    case DESK_CMD_DONE:
-    case DESK_CMD_COMPLETE: jw_kv_str(out, "interactionId", cmd->ixn_id); break;
+    case DESK_CMD_ACCEPT: ir.kind = PROTO_IXN_REQ_ACCEPT; break;
+    case DESK_CMD_DONE: ir.kind = PROTO_IXN_REQ_STOP; break;
+    case DESK_CMD_COMPLETE: ir.kind = PROTO_IXN_REQ_COMPLETE; break;
     case DESK_CMD_REJECT:
-        jw_kv_str(out, "interactionId", cmd->ixn_id);
-        if (cmd->has_text)
-            jw_kv_str(out, "reason", cmd->text);
+        ir.kind = PROTO_IXN_REQ_REJECT;
+        ir.reason = cmd->has_text ? cmd->text : NULL;
         break;
     case DESK_CMD_TRANSFER:
-        jw_kv_str(out, "interactionId", cmd->ixn_id);
-        jw_kv_str(out, "queue", cmd->queue);
+        ir.kind = PROTO_IXN_REQ_PLACE;
+        ir.queue = cmd->queue;
         break;
-    default: break;
+    case DESK_CMD_QUEUES: proto_ixn_enc_queue_status(out); return;
+    case DESK_CMD_ADD: ar.kind = PROTO_AREQ_ADD_MEDIA; break;
+    case DESK_CMD_REMOVE: ar.kind = PROTO_AREQ_REMOVE_MEDIA; break;
+    case DESK_CMD_READY: ar.kind = PROTO_AREQ_READY; break;
+    case DESK_CMD_NOTREADY:
+        ar.kind = PROTO_AREQ_NOT_READY;
+        ar.reason = (proto_reason){.present = cmd->has_code,
+                                   .code = cmd->code,
+                                   .description = cmd->has_text ? cmd->text : NULL};
+        break;
+    case DESK_CMD_DND_ON: ar.kind = PROTO_AREQ_DND_ON; break;
+    case DESK_CMD_DND_OFF: ar.kind = PROTO_AREQ_DND_OFF; break;
+    case DESK_CMD_LOGOUT: ar.kind = PROTO_AREQ_LOGOUT; break;
+    default: return;
     }
+    if (desk_cmd_has_ixn(cmd))
+        proto_ixn_enc_req(out, &ir);
+    else
+        proto_areq_enc(out, &ar);
 }
 
 int desk_media_list_parse(const char *csv, desk_media_list *out, char *err, size_t errlen)
@@ -373,16 +373,14 @@ int desk_media_list_parse(const char *csv, desk_media_list *out, char *err, size
 
 void desk_cmd_encode_login(const desk_login *login, cc_buf *out)
 {
-    jw_open_message(out, "RequestAgentLogin");
-    jw_kv_str(out, "tenant", login->tenant);
-    jw_kv_str(out, "agentId", login->agent_id);
-    jw_kv_str(out, "placeId", login->place_id);
-    jw_kv_str(out, "password", login->password);
-    jw_key(out, "mediaList");
-    cc_buf_putc(out, '{');
+    proto_areq_login l = {.tenant = login->tenant,
+                          .agent_id = login->agent_id,
+                          .place_id = login->place_id,
+                          .password = login->password,
+                          .nmedia = login->media->count};
     for (int i = 0; i < login->media->count; i++)
-        jw_kv_int(out, login->media->names[i], login->media->ready[i] ? 1 : 0);
-    cc_buf_putc(out, '}');
+        l.media[i] = (proto_areq_media){login->media->names[i], login->media->ready[i]};
+    proto_areq_enc_login(out, &l);
 }
 
 bool desk_text_valid(const char *s, size_t max)

@@ -17,16 +17,6 @@ void desk_ixn_clear(desk_ixn_table *t)
     t->count = 0;
 }
 
-const char *desk_ixn_state_name(enum desk_ixn_state s)
-{
-    switch (s) {
-    case DESK_IXN_INVITED: return "Invited";
-    case DESK_IXN_HANDLING: return "Handling";
-    case DESK_IXN_AFTER_WORK: return "AfterWork";
-    }
-    return "?";
-}
-
 static int index_of(const desk_ixn_table *t, const char *id)
 {
     for (int i = 0; i < t->count; i++)
@@ -51,7 +41,7 @@ int desk_ixn_invited(desk_ixn_table *t, const char *id, const char *media, const
     snprintf(x->id, sizeof x->id, "%s", id);
     snprintf(x->media, sizeof x->media, "%s", media);
     snprintf(x->queue, sizeof x->queue, "%s", queue);
-    x->state = DESK_IXN_INVITED;
+    x->state = CC_IXN_INVITED;
     x->since_us = now_us;
     return 0;
 }
@@ -62,7 +52,7 @@ desk_ixn *desk_ixn_find(desk_ixn_table *t, const char *id)
     return i < 0 ? NULL : &t->items[i];
 }
 
-bool desk_ixn_set_state(desk_ixn_table *t, const char *id, enum desk_ixn_state state)
+bool desk_ixn_set_state(desk_ixn_table *t, const char *id, enum cc_ixn_state state)
 {
     desk_ixn *x = desk_ixn_find(t, id);
     if (!x)
@@ -196,6 +186,6 @@ void desk_ixn_format_list(cc_buf *out, const desk_ixn_table *t, uint64_t now_us)
         const desk_ixn *x = &t->items[i];
         uint64_t age = now_us > x->since_us ? (now_us - x->since_us) / 1000000u : 0;
         cc_buf_printf(out, "  %-*s  %-*s  %-*s  %-9s  %" PRIu64 " s\n", wid, x->id, wmedia,
-                      x->media, wqueue, x->queue, desk_ixn_state_name(x->state), age);
+                      x->media, wqueue, x->queue, cc_ixn_state_name(x->state), age);
     }
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/ixnstate.h"
 #include "common/media.h"
 #include "proto/msg.h"
 
@@ -17,16 +18,13 @@
  * media), and an invite beyond this is shown but not tracked. */
 #define DESK_IXN_MAX 256
 
-/** Where an interaction held by this desk stands. */
-enum desk_ixn_state { DESK_IXN_INVITED, DESK_IXN_HANDLING, DESK_IXN_AFTER_WORK };
-
 /** One interaction held by this desk. */
 typedef struct desk_ixn {
     char id[PROTO_ID_MAX + 1];
     char media[CC_MEDIA_NAME_MAX + 1];
     char queue[PROTO_ID_MAX + 1];
-    enum desk_ixn_state state;
-    uint64_t since_us; /* monotonic time the (latest) invite arrived */
+    enum cc_ixn_state state; /* CC_IXN_INVITED, CC_IXN_HANDLING or CC_IXN_AFTER_WORK */
+    uint64_t since_us;       /* monotonic time the (latest) invite arrived */
 } desk_ixn;
 
 /** The interactions held, oldest invite first, and the newest invite's id. */
@@ -42,9 +40,6 @@ void desk_ixn_init(desk_ixn_table *t);
 /** Forgets every interaction (the newest invite's id is kept for `last`). */
 void desk_ixn_clear(desk_ixn_table *t);
 
-/** The wire name of a state: "Invited", "Handling", "AfterWork". */
-const char *desk_ixn_state_name(enum desk_ixn_state s);
-
 /**
  * Records an invite: the interaction is held as Invited since now_us, and becomes the
  * newest invite. An id already held (offered again after a revoke) is updated and moved
@@ -59,7 +54,7 @@ int desk_ixn_invited(desk_ixn_table *t, const char *id, const char *media, const
 desk_ixn *desk_ixn_find(desk_ixn_table *t, const char *id);
 
 /** Sets the state of a held interaction; false when it is not held. */
-bool desk_ixn_set_state(desk_ixn_table *t, const char *id, enum desk_ixn_state state);
+bool desk_ixn_set_state(desk_ixn_table *t, const char *id, enum cc_ixn_state state);
 
 /** Forgets a held interaction; false when it is not held. */
 bool desk_ixn_remove(desk_ixn_table *t, const char *id);

@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "proto/ixnmsg.h"
 
 void desk_view_text(cc_buf *out, const char *s, size_t max)
 {
@@ -98,10 +99,10 @@ void desk_view_error(cc_buf *out, int64_t code, const char *name, const char *de
 
 void desk_view_error_msg(cc_buf *out, proto_msg *msg)
 {
-    json_t *code = json_object_get(msg->root, "errorCode");
-    int64_t c = json_is_integer(code) ? json_integer_value(code) : 0;
-    desk_view_error(out, c, json_string_value(json_object_get(msg->root, "errorName")),
-                    json_string_value(json_object_get(msg->root, "errorDescription")));
+    /* A malformed field is shown as absent: the fields read before it are still shown. */
+    proto_error e;
+    (void)proto_decode_error(msg, &e);
+    desk_view_error(out, e.code, e.name, e.description);
 }
 
 void desk_view_local_error(cc_buf *out, const char *text)
@@ -119,89 +120,101 @@ void desk_view_ok(cc_buf *out)
 /* At most this many fields of one event are shown. */
 #define EVENT_FIELDS_MAX 16
 
+/* What desk_view_event's field walk carries. */
+typedef struct event_walk {
+    cc_buf *out;
+    int shown;
+} event_walk;
+
+static bool event_field(void *ctx, const proto_field *f)
+{
+    event_walk *w = ctx;
+    if (strcmp(f->key, "message") == 0 || strcmp(f->key, "seq") == 0)
+        return true;
+    if (w->shown++ == EVENT_FIELDS_MAX) {
+        cc_buf_puts(w->out, " ...");
+        return false;
+    }
+    cc_buf *out = w->out;
+    cc_buf_putc(out, ' ');
+    desk_view_text(out, f->key, PROTO_ID_MAX);
+    cc_buf_putc(out, '=');
+    switch (f->kind) {
+    case PROTO_FIELD_STRING: desk_view_text(out, f->str, 200); break;
+    case PROTO_FIELD_INT: cc_buf_printf(out, "%" PRId64, f->num); break;
+    case PROTO_FIELD_REAL: cc_buf_printf(out, "%g", f->real); break;
+    case PROTO_FIELD_BOOL: cc_buf_puts(out, f->flag ? "true" : "false"); break;
+    case PROTO_FIELD_OBJECT: cc_buf_puts(out, "{...}"); break;
+    case PROTO_FIELD_ARRAY: cc_buf_puts(out, "[...]"); break;
+    case PROTO_FIELD_NULL: cc_buf_puts(out, "null"); break;
+    }
+    return true;
+}
+
 void desk_view_event(cc_buf *out, proto_msg *msg)
 {
     cc_buf_puts(out, "event: ");
     desk_view_text(out, msg->name, PROTO_ID_MAX);
-    const char *key;
-    json_t *v;
-    int shown = 0;
-    json_object_foreach(msg->root, key, v)
-    {
-        if (strcmp(key, "message") == 0 || strcmp(key, "seq") == 0)
-            continue;
-        if (shown++ == EVENT_FIELDS_MAX) {
-            cc_buf_puts(out, " ...");
-            break;
-        }
-        cc_buf_putc(out, ' ');
-        desk_view_text(out, key, PROTO_ID_MAX);
-        cc_buf_putc(out, '=');
-        if (json_is_string(v))
-            desk_view_text(out, json_string_value(v), 200);
-        else if (json_is_integer(v))
-            cc_buf_printf(out, "%" PRId64, (int64_t)json_integer_value(v));
-        else if (json_is_real(v))
-            cc_buf_printf(out, "%g", json_real_value(v));
-        else if (json_is_boolean(v))
-            cc_buf_puts(out, json_is_true(v) ? "true" : "false");
-        else if (json_is_object(v))
-            cc_buf_puts(out, "{...}");
-        else if (json_is_array(v))
-            cc_buf_puts(out, "[...]");
-        else
-            cc_buf_puts(out, "null");
-    }
+    event_walk w = {out, 0};
+    proto_msg_fields(msg, event_field, &w);
     cc_buf_putc(out, '\n');
 }
 
 int desk_view_decode_ixn(proto_msg *msg, desk_view_ixn_event *ev)
 {
-    static const struct {
-        const char *name;
-        enum desk_view_ixn_kind kind;
-    } names[] = {
-        {"EventInvite", DESK_VIEW_INVITE},
-        {"EventRevoked", DESK_VIEW_REVOKED},
-        {"EventPartyRemoved", DESK_VIEW_PARTY_REMOVED},
-        {"EventInteractionEnded", DESK_VIEW_ENDED},
+    static const enum desk_view_ixn_kind kinds[] = {
+        [PROTO_IXN_REVOKED] = DESK_VIEW_REVOKED,
+        [PROTO_IXN_PARTY_REMOVED] = DESK_VIEW_PARTY_REMOVED,
+        [PROTO_IXN_ENDED] = DESK_VIEW_ENDED,
     };
-    size_t i = 0;
-    while (i < sizeof names / sizeof names[0] && strcmp(msg->name, names[i].name) != 0)
-        i++;
-    if (i == sizeof names / sizeof names[0])
-        return CC_E_NOT_FOUND;
     memset(ev, 0, sizeof *ev);
-    ev->kind = names[i].kind;
     ev->timeout_sec = -1;
-    int rc = proto_get_id(msg, "interactionId", true, &ev->id);
+    if (strcmp(msg->name, "EventInvite") == 0) {
+        proto_ixn_invite inv;
+        int rc = proto_ixn_decode_invite(msg, &inv);
+        if (rc)
+            return rc;
+        *ev = (desk_view_ixn_event){.kind = DESK_VIEW_INVITE,
+                                    .id = inv.interaction_id,
+                                    .tenant = inv.tenant,
+                                    .media = inv.media,
+                                    .queue = inv.queue,
+                                    .user_data = inv.user_data_obj,
+                                    .timeout_sec = inv.timeout_sec};
+        return 0;
+    }
+    proto_ixn_event e;
+    int rc = proto_ixn_decode_event(msg, &e);
     if (rc)
         return rc;
-    if (ev->kind != DESK_VIEW_INVITE)
-        return proto_get_str(msg, "reason", false, PROTO_TEXT_MAX, &ev->reason);
-    if ((rc = proto_get_id(msg, "tenant", false, &ev->tenant)) != 0 ||
-        (rc = proto_get_id(msg, "media", true, &ev->media)) != 0 ||
-        (rc = proto_get_id(msg, "queue", true, &ev->queue)) != 0 ||
-        (rc = proto_get_object(msg, "userData", false, &ev->user_data)) != 0 ||
-        (rc = proto_get_int(msg, "timeoutSec", false, 0, INT32_MAX, &ev->timeout_sec)) != 0)
-        return rc;
-    if (!cc_media_name_valid(ev->media, strlen(ev->media))) {
-        snprintf(msg->desc, sizeof msg->desc, "media is not a valid media name");
-        return CC_E_INVALID_ATTRIBUTE;
-    }
+    ev->kind = kinds[e.kind];
+    ev->id = e.interaction_id;
+    ev->reason = e.reason;
     return 0;
 }
 
-/* Appends one user data value: a string as it is, anything else as compact JSON. */
-static void user_data_value(cc_buf *out, json_t *v)
+/* What the walk over an invite's user data carries. */
+typedef struct user_data_walk {
+    cc_buf *out;
+    size_t count;
+} user_data_walk;
+
+/* One user data field on its own line, a string as it is and anything else as compact
+ * JSON; past DESK_VIEW_USER_DATA_MAX fields they are only counted. */
+static bool user_data_field(void *ctx, const proto_field *f)
 {
-    if (json_is_string(v)) {
-        desk_view_text(out, json_string_value(v), 200);
-        return;
-    }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    desk_view_text(out, text ? text : "?", 200);
-    free(text);
+    user_data_walk *w = ctx;
+    if (w->count++ >= DESK_VIEW_USER_DATA_MAX)
+        return true;
+    cc_buf_puts(w->out, "  ");
+    desk_view_text(w->out, f->key, PROTO_ID_MAX);
+    cc_buf_puts(w->out, " = ");
+    if (f->kind == PROTO_FIELD_STRING)
+        desk_view_text(w->out, f->str, 200);
+    else
+        desk_view_text(w->out, f->json ? f->json : "?", 200);
+    cc_buf_putc(w->out, '\n');
+    return true;
 }
 
 /* Appends ": WORDS" for a reason the protocol names, ": REASON" for any other. */
@@ -253,65 +266,26 @@ void desk_view_ixn(cc_buf *out, const desk_view_ixn_event *ev)
     if (ev->timeout_sec >= 0)
         cc_buf_printf(out, ", accept within %" PRId64 " s", ev->timeout_sec);
     cc_buf_putc(out, '\n');
-    if (!ev->user_data)
-        return;
-    const char *key;
-    json_t *v;
-    size_t shown = 0;
-    json_object_foreach(ev->user_data, key, v)
-    {
-        if (shown++ == DESK_VIEW_USER_DATA_MAX) {
-            cc_buf_printf(out, "  ... %zu more\n", json_object_size(ev->user_data) - (shown - 1));
-            break;
-        }
-        cc_buf_puts(out, "  ");
-        desk_view_text(out, key, PROTO_ID_MAX);
-        cc_buf_puts(out, " = ");
-        user_data_value(out, v);
-        cc_buf_putc(out, '\n');
-    }
+    user_data_walk w = {out, 0};
+    proto_fields(ev->user_data, user_data_field, &w);
+    if (w.count > DESK_VIEW_USER_DATA_MAX)
+        cc_buf_printf(out, "  ... %zu more\n", w.count - DESK_VIEW_USER_DATA_MAX);
 }
 
 void desk_view_done(cc_buf *out, proto_msg *ack)
 {
-    json_t *v = json_object_get(ack->root, "afterWorkSec");
-    if (json_is_integer(v) && json_integer_value(v) > 0)
-        cc_buf_printf(out, "ok: after-work %" PRId64 " s\n", (int64_t)json_integer_value(v));
+    /* A malformed afterWorkSec reads as 0, as if the interaction had ended. */
+    int64_t aw;
+    (void)proto_ixn_decode_stopped(ack, &aw);
+    if (aw > 0)
+        cc_buf_printf(out, "ok: after-work %" PRId64 " s\n", aw);
     else
         desk_view_ok(out);
 }
 
-/* One row of the queue table, checked. */
-typedef struct queue_row {
-    const char *tenant, *queue, *media;
-    int64_t waiting, invited, handling, oldest_ms; /* oldest_ms -1: absent */
-} queue_row;
-
-static bool count_field(json_t *o, const char *key, bool required, int64_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!v) {
-        *out = -1;
-        return !required;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return false;
-    *out = json_integer_value(v);
-    return true;
-}
-
-static bool name_field(json_t *o, const char *key, const char **out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v) || json_string_length(v) == 0)
-        return false;
-    *out = json_string_value(v);
-    return true;
-}
-
 static int row_cmp(const void *a, const void *b)
 {
-    const queue_row *x = a, *y = b;
+    const proto_ixn_queue_row *x = a, *y = b;
     int c = strcmp(x->tenant, y->tenant);
     return c ? c : strcmp(x->queue, y->queue);
 }
@@ -343,24 +317,16 @@ static void cell(cc_buf *out, const char *s, int w)
 
 int desk_view_queues(cc_buf *out, proto_msg *ack)
 {
-    json_t *arr = json_object_get(ack->root, "queues");
-    if (!json_is_array(arr)) {
-        snprintf(ack->desc, sizeof ack->desc, "queues is not an array");
-        return CC_E_INVALID_ATTRIBUTE;
-    }
-    size_t total = json_array_size(arr);
+    size_t total;
+    int rc = proto_ixn_decode_queues(ack, &total);
+    if (rc)
+        return rc;
     size_t cap = total > DESK_VIEW_QUEUES_MAX ? DESK_VIEW_QUEUES_MAX : total;
-    queue_row *rows = xcalloc(cap ? cap : 1, sizeof *rows);
+    proto_ixn_queue_row *rows = xcalloc(cap ? cap : 1, sizeof *rows);
     size_t n = 0, bad = 0;
     for (size_t i = 0; i < total; i++) {
-        json_t *o = json_array_get(arr, i);
-        queue_row r;
-        if (!json_is_object(o) || !name_field(o, "tenant", &r.tenant) ||
-            !name_field(o, "queue", &r.queue) || !name_field(o, "media", &r.media) ||
-            !count_field(o, "waiting", true, &r.waiting) ||
-            !count_field(o, "invited", true, &r.invited) ||
-            !count_field(o, "handling", true, &r.handling) ||
-            !count_field(o, "oldestWaitMs", false, &r.oldest_ms)) {
+        proto_ixn_queue_row r;
+        if (proto_ixn_decode_queue_row(ack, i, &r) != 0) {
             bad++;
             continue;
         }
@@ -382,7 +348,7 @@ int desk_view_queues(cc_buf *out, proto_msg *ack)
     cc_buf_printf(out, "  %-*s  %-*s  %-*s  %7s  %7s  %8s  %8s\n", wt, "tenant", wq, "queue", wm,
                   "media", "waiting", "invited", "handling", "oldest");
     for (size_t i = 0; i < n; i++) {
-        const queue_row *r = &rows[i];
+        const proto_ixn_queue_row *r = &rows[i];
         cell(out, r->tenant, wt);
         cell(out, r->queue, wq);
         cell(out, r->media, wm);

@@ -28,7 +28,8 @@
 #include "desk/desk_view.h"
 #include "net/addr.h"
 #include "net/client.h"
-#include "proto/jw.h"
+#include "proto/agentreq.h"
+#include "proto/ixnmsg.h"
 #include "proto/msg.h"
 
 /* Requests that may wait for their answers at once; more is a runaway paste. */
@@ -270,7 +271,7 @@ static void start_quit(void)
     }
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestAgentLogout");
+    proto_areq_enc(&b, &(proto_areq){.kind = PROTO_AREQ_LOGOUT});
     int64_t ref = send_request(&b, PENDING_FINAL_LOGOUT, DESK_CMD_LOGOUT, NULL, NULL);
     cc_buf_free(&b);
     if (ref == 0) {
@@ -719,13 +720,15 @@ static void acknowledged(const pending *p, proto_msg *msg, cc_buf *b)
         return;
     case DESK_CMD_ACCEPT:
         desk_view_ok(b);
-        desk_ixn_set_state(&app.ixns, p->ixn_id, DESK_IXN_HANDLING);
+        desk_ixn_set_state(&app.ixns, p->ixn_id, CC_IXN_HANDLING);
         return;
     case DESK_CMD_DONE: {
         desk_view_done(b, msg);
-        json_t *aw = json_object_get(msg->root, "afterWorkSec");
-        if (json_is_integer(aw) && json_integer_value(aw) > 0)
-            desk_ixn_set_state(&app.ixns, p->ixn_id, DESK_IXN_AFTER_WORK);
+        /* A malformed afterWorkSec reads as 0: the interaction ended. */
+        int64_t aw;
+        (void)proto_ixn_decode_stopped(msg, &aw);
+        if (aw > 0)
+            desk_ixn_set_state(&app.ixns, p->ixn_id, CC_IXN_AFTER_WORK);
         else
             desk_ixn_remove(&app.ixns, p->ixn_id);
         return;

@@ -15,7 +15,7 @@
 #include "ixn/ixn_passwd.h"
 #include "ixn/ixn_report.h"
 #include "ixn/ixn_resv.h"
-#include "proto/jw.h"
+#include "proto/agentreq.h"
 
 /* Longest "tenant/agentId" key, with its NUL. */
 #define AGENT_KEY_MAX (2 * PROTO_ID_MAX + 2)
@@ -288,43 +288,25 @@ static void work_free(ixn_login_work *w)
 
 static int h_login(cc_session *s, proto_msg *msg)
 {
-    const char *tenant, *agent_id, *place_id, *password;
-    json_t *ml;
+    proto_areq_login login;
     int rc;
-    if ((rc = proto_get_id(msg, "tenant", true, &tenant)) ||
-        (rc = proto_get_id(msg, "agentId", true, &agent_id)) ||
-        (rc = proto_get_id(msg, "placeId", true, &place_id)) ||
-        (rc = proto_get_str(msg, "password", true, PROTO_TEXT_MAX, &password)) ||
-        (rc = proto_get_object(msg, "mediaList", true, &ml)))
+    if ((rc = proto_areq_decode_login(msg, &login)) ||
+        (rc = cc_session_allow(s, msg, CC_CLIENT_AGENT)))
         return rc;
-    const char *name;
-    json_t *v;
-    json_object_foreach(ml, name, v)
-    {
-        if (!cc_media_name_valid(name, strlen(name))) {
-            snprintf(msg->desc, sizeof msg->desc, "%s", "mediaList has an invalid media name");
-            return CC_E_INVALID_ATTRIBUTE;
-        }
-        if (!json_is_boolean(v) &&
-            !(json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))) {
-            snprintf(msg->desc, sizeof msg->desc, "mediaList.%s must be 0 or 1", name);
-            return CC_E_INVALID_ATTRIBUTE;
-        }
-    }
-    if ((rc = cc_session_allow(s, msg, CC_CLIENT_AGENT)))
-        return rc;
+    const char *tenant = login.tenant, *agent_id = login.agent_id, *place_id = login.place_id,
+               *password = login.password;
     ixn_client *c = cc_session_user(s);
     ixn_server *srv = c->srv;
     cc_media_mask added = 0, ready = 0;
-    json_object_foreach(ml, name, v)
-    {
+    for (int i = 0; i < login.nmedia; i++) {
+        const char *name = login.media[i].name;
         int id = cc_media_find(&srv->cfg->media, name, strlen(name));
         if (id < 0) {
             snprintf(msg->desc, sizeof msg->desc, "media %s is not configured here", name);
             return CC_E_UNKNOWN_MEDIA;
         }
         added |= (cc_media_mask)1 << id;
-        if (json_is_true(v) || (json_is_integer(v) && json_integer_value(v) == 1))
+        if (login.media[i].ready)
             ready |= (cc_media_mask)1 << id;
     }
     if (c->agent) {

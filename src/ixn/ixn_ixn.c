@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/map.h"
 #include "ixn/ixn_report.h"
-#include "proto/jw.h"
+#include "proto/ixnmsg.h"
 #include "store/store.h"
 
 /* Invitations sent per loop turn at most, so that a burst of submits or statuses never
@@ -367,12 +367,13 @@ static void send_to_agent(ixn_core *k, ixn_agent *a, const char *name, const ixn
 {
     if (!a || !a->client || !a->client->session)
         return;
+    int kind = proto_ixn_event_kind(name);
+    assert(kind >= 0);
     cc_buf *b = &k->buf;
     cc_buf_reset(b);
-    jw_open_message(b, name);
-    jw_kv_str(b, "interactionId", x->id);
-    if (reason)
-        jw_kv_str(b, "reason", reason);
+    proto_ixn_enc_event(b, &(proto_ixn_event){.kind = (enum proto_ixn_event_kind)kind,
+                                              .interaction_id = x->id,
+                                              .reason = reason});
     cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
     cc_session_send(a->client->session, sb, NULL);
     cc_sbuf_unref(sb);
@@ -382,14 +383,12 @@ static void send_invite(ixn_core *k, ixn_agent *a, const ixn_ixn *x, unsigned ti
 {
     cc_buf *b = &k->buf;
     cc_buf_reset(b);
-    jw_open_message(b, "EventInvite");
-    jw_kv_str(b, "interactionId", x->id);
-    jw_kv_str(b, "tenant", x->queue->tenant);
-    jw_kv_str(b, "media", media_name(k, x->media));
-    jw_kv_str(b, "queue", x->queue->name);
-    jw_key(b, "userData");
-    cc_buf_puts(b, x->user_data);
-    jw_kv_int(b, "timeoutSec", timeout_s);
+    proto_ixn_enc_invite(b, &(proto_ixn_invite){.interaction_id = x->id,
+                                                .tenant = x->queue->tenant,
+                                                .media = media_name(k, x->media),
+                                                .queue = x->queue->name,
+                                                .user_data = x->user_data,
+                                                .timeout_sec = timeout_s});
     cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
     cc_session_send(a->client->session, sb, NULL);
     cc_sbuf_unref(sb);
@@ -945,8 +944,7 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     ixn_ixn *dup = external ? cc_map_gets(&k->external, external) : NULL;
     if (dup) {
         free(text);
-        jw_kv_str(ack, "interactionId", dup->id);
-        jw_kv_bool(ack, "duplicate", true);
+        proto_ixn_enc_submitted(ack, &(proto_ixn_submitted){dup->id, true});
         k->duplicates++;
         return ixn_core_answer(k->srv, s);
     }
@@ -976,7 +974,7 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     pool_kick(k, q->pool);
     k->submitted++;
     LOG_DEBUG("event=submitted interaction=%s queue=%s/%s", x->id, q->tenant, q->name);
-    jw_kv_str(ack, "interactionId", x->id);
+    proto_ixn_enc_submitted(ack, &(proto_ixn_submitted){x->id, false});
     rc = ixn_core_answer(k->srv, s);
     if (rc == CC_SESSION_DEFERRED)
         k->wait[k->nwait - 1].created = x;
@@ -1022,7 +1020,7 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
     } else {
         end_ixn(k, x, NULL, NULL, "PartyRemoved");
     }
-    jw_kv_int(cc_session_ack_buf(s), "afterWorkSec", aw);
+    proto_ixn_enc_stopped(cc_session_ack_buf(s), aw);
     return ixn_core_answer(k->srv, s);
 }
 
@@ -1134,27 +1132,23 @@ int ixn_core_queue_status(cc_session *s, proto_msg *msg)
     ixn_core *k = core_of(s);
     cc_buf *b = cc_session_ack_buf(s);
     uint64_t now = cc_mono_us();
-    jw_key(b, "queues");
-    cc_buf_putc(b, '[');
+    proto_ixn_enc_queues_begin(b);
     for (size_t i = 0; i < k->nq; i++) {
         const ixn_queue *q = k->qlist[i];
-        if (i)
-            cc_buf_putc(b, ',');
-        cc_buf_puts(b, "{\"tenant\":");
-        jw_str(b, q->tenant);
-        jw_kv_str(b, "queue", q->name);
-        jw_kv_str(b, "media", media_name(k, q->media));
-        jw_kv_int(b, "waiting", (int64_t)q->count[CC_IXN_QUEUED]);
-        jw_kv_int(b, "invited", (int64_t)q->count[CC_IXN_INVITED]);
-        jw_kv_int(b, "handling", (int64_t)q->count[CC_IXN_HANDLING]);
-        jw_kv_int(b, "afterWork", (int64_t)q->count[CC_IXN_AFTER_WORK]);
-        jw_kv_int(b, "oldestWaitMs",
-                  q->head && now > q->head->queued_mono_us
-                      ? (int64_t)((now - q->head->queued_mono_us) / 1000)
-                      : 0);
-        cc_buf_putc(b, '}');
+        proto_ixn_enc_queue_row(
+            b, &(proto_ixn_queue_row){.tenant = q->tenant,
+                                      .queue = q->name,
+                                      .media = media_name(k, q->media),
+                                      .waiting = (int64_t)q->count[CC_IXN_QUEUED],
+                                      .invited = (int64_t)q->count[CC_IXN_INVITED],
+                                      .handling = (int64_t)q->count[CC_IXN_HANDLING],
+                                      .after_work = (int64_t)q->count[CC_IXN_AFTER_WORK],
+                                      .oldest_ms =
+                                          q->head && now > q->head->queued_mono_us
+                                              ? (int64_t)((now - q->head->queued_mono_us) / 1000)
+                                              : 0});
     }
-    cc_buf_putc(b, ']');
+    proto_ixn_enc_queues_end(b);
     return 0;
 }
 

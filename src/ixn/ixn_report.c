@@ -9,7 +9,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "ixn/ixn_ixn.h"
-#include "proto/jw.h"
+#include "proto/statmsg.h"
 
 void ixn_report_encode(cc_buf *b, ixn_server *srv, const ixn_agent *a, const char *cause,
                        bool logged_in, int64_t resv_id)
@@ -115,9 +115,10 @@ static void send_snapshot(ixn_server *srv, ixn_client *c)
         count++;
     }
     cc_buf_reset(&srv->scratch);
-    jw_open_message(&srv->scratch, "EventPlaceAgentStateSnapshotDone");
-    jw_kv_str(&srv->scratch, "serverName", srv->cfg->name);
-    jw_kv_int(&srv->scratch, "count", (int64_t)count);
+    proto_stat_enc_snapshot_done(&srv->scratch,
+                                 &(proto_stat_snapshot_done){.agent_state = true,
+                                                             .server_name = srv->cfg->name,
+                                                             .count = (int64_t)count});
     cc_conn_send_buf(cc_session_conn(c->session), &srv->scratch);
     LOG_INFO("event=snapshot_sent session=%" PRIu64 " name=%s count=%zu", cc_session_id(c->session),
              cc_session_name(c->session), count);
@@ -125,9 +126,9 @@ static void send_snapshot(ixn_server *srv, ixn_client *c)
 
 int ixn_report_start(cc_session *s, proto_msg *msg)
 {
-    json_t *tenants;
+    proto_stat_subscribe sub;
     int rc;
-    if ((rc = proto_get_id_array(msg, "tenants", false, &tenants)) ||
+    if ((rc = proto_stat_decode_subscribe(msg, &sub)) ||
         (rc = cc_session_allow(s, msg, CC_CLIENT_REPORTING)))
         return rc;
     ixn_client *c = cc_session_user(s);
@@ -135,18 +136,14 @@ int ixn_report_start(cc_session *s, proto_msg *msg)
     /* A second start replaces the first: new tenants, a fresh snapshot. */
     sub_unlink(c);
     free_tenants(c);
-    if (tenants) {
+    if (!sub.all) {
         c->tenants = xmalloc(sizeof *c->tenants);
         cc_map_init(c->tenants);
-        size_t i;
-        json_t *e;
-        json_array_foreach(tenants, i, e)
-        {
-            cc_map_puts(c->tenants, json_string_value(e), (void *)1);
-        }
+        for (size_t i = 0; i < sub.ntenants; i++)
+            cc_map_puts(c->tenants, proto_stat_tenant(&sub, i), (void *)1);
     }
     LOG_INFO("event=reporting_start session=%" PRIu64 " name=%s tenants=%s", cc_session_id(s),
-             cc_session_name(s), tenants ? "some" : "all");
+             cc_session_name(s), sub.all ? "all" : "some");
     /* The EventAck goes out before the snapshot, as the protocol's example shows. */
     cc_session_ack_now(s);
     send_snapshot(srv, c);

@@ -8,7 +8,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "proto/jw.h"
+#include "proto/regmsg.h"
 
 #define PING_RING 8
 
@@ -90,9 +90,8 @@ static void on_ping(uv_timer_t *t)
         return;
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestPing");
     int64_t ref = ++c->next_ref;
-    jw_kv_int(&b, "referenceId", ref);
+    proto_reg_enc_ping(&b, ref);
     send_open(c, &b);
     cc_buf_free(&b);
     for (int i = 0; i < PING_RING; i++)
@@ -123,8 +122,9 @@ static int on_line(cc_conn *conn, const char *line, size_t len)
         link_down(c, "invalid message from server");
         return 0;
     }
-    json_t *seq = json_object_get(msg.root, "seq");
-    if (!json_is_integer(seq) || (uint64_t)json_integer_value(seq) != c->expect_seq) {
+    int64_t seq = 0;
+    if (proto_get_int(&msg, "seq", true, 1, INT64_MAX, &seq) != 0 ||
+        (uint64_t)seq != c->expect_seq) {
         proto_msg_free(&msg);
         link_down(c, "seq gap");
         return 0;
@@ -134,17 +134,23 @@ static int on_line(cc_conn *conn, const char *line, size_t len)
         if (msg.ref == c->register_ref && strcmp(msg.name, "EventAck") == 0) {
             c->up = true;
             c->backoff_ms = c->cfg.backoff_min_ms;
-            const char *name = json_string_value(json_object_get(msg.root, "serverName"));
-            snprintf(c->server_name, sizeof c->server_name, "%s", name ? name : "");
-            json_t *idle = json_object_get(msg.root, "idleTimeout");
-            if (json_is_integer(idle) && json_integer_value(idle) > 0) {
-                uint64_t every = (uint64_t)json_integer_value(idle) * 1000u / 3u;
+            /* Fields that do not decode are taken as absent: the link still works,
+             * only without a name in the logs or without pings. */
+            proto_reg_ack ra;
+            if (proto_reg_decode_ack(&msg, &ra) != 0)
+                memset(&ra, 0, sizeof ra);
+            snprintf(c->server_name, sizeof c->server_name, "%s",
+                     ra.server_name ? ra.server_name : "");
+            if (ra.idle_timeout_s > 0) {
+                uint64_t every = (uint64_t)ra.idle_timeout_s * 1000u / 3u;
                 uv_timer_start(&c->ping_timer, on_ping, every, every);
             }
             if (c->ops->on_registered)
                 c->ops->on_registered(c, &msg);
         } else {
-            const char *desc = json_string_value(json_object_get(msg.root, "errorDescription"));
+            proto_error err;
+            proto_decode_error(&msg, &err);
+            const char *desc = err.description;
             char why[256];
             snprintf(why, sizeof why, "registration refused: %s", desc ? desc : msg.name);
             link_down(c, why);
@@ -165,12 +171,11 @@ static void on_connect(cc_conn *conn, int status)
         return; /* on_close follows and reports it */
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "RequestRegisterClient");
     c->register_ref = ++c->next_ref;
-    jw_kv_int(&b, "referenceId", c->register_ref);
-    jw_kv_str(&b, "clientName", c->cfg.client_name);
-    jw_kv_str(&b, "clientType", c->cfg.client_type);
-    jw_kv_str(&b, "token", c->cfg.token);
+    proto_reg_enc_register(&b, c->register_ref,
+                           &(proto_reg_register){.client_name = c->cfg.client_name,
+                                                 .client_type = c->cfg.client_type,
+                                                 .token = c->cfg.token});
     send_open(c, &b);
     cc_buf_free(&b);
 }

@@ -8,7 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "proto/frame.h"
-#include "proto/jw.h"
+#include "proto/regmsg.h"
 
 struct cc_session {
     cc_server *server;
@@ -143,12 +143,11 @@ static void answer(cc_session *s, int64_t ref, int rc, const char *desc)
 
 static int handle_register(cc_session *s, proto_msg *msg)
 {
-    const char *type_name, *client_name, *token;
-    int rc;
-    if ((rc = proto_get_str(msg, "clientType", true, PROTO_ID_MAX, &type_name)) ||
-        (rc = proto_get_id(msg, "clientName", false, &client_name)) ||
-        (rc = proto_get_str(msg, "token", false, PROTO_TEXT_MAX, &token)))
+    proto_reg_register reg;
+    int rc = proto_reg_decode_register(msg, &reg);
+    if (rc)
         return rc;
+    const char *type_name = reg.client_type, *client_name = reg.client_name, *token = reg.token;
     enum cc_client_type t = type_from_name(type_name);
     if (t == CC_CLIENT_NONE) {
         snprintf(msg->desc, sizeof msg->desc, "clientType %s is not known", type_name);
@@ -166,10 +165,10 @@ static int handle_register(cc_session *s, proto_msg *msg)
     }
     s->type = t;
     snprintf(s->name, sizeof s->name, "%s", client_name ? client_name : "");
-    jw_kv_int(&s->ack, "proxyClientId", (int64_t)cc_session_id(s));
-    jw_kv_str(&s->ack, "serverName", s->server->server_name);
-    jw_kv_int(&s->ack, "protocolVersion", PROTO_VERSION);
-    jw_kv_int(&s->ack, "idleTimeout", s->server->idle_timeout_s);
+    proto_reg_enc_ack(&s->ack, &(proto_reg_ack){.proxy_client_id = (int64_t)cc_session_id(s),
+                                                .server_name = s->server->server_name,
+                                                .protocol_version = PROTO_VERSION,
+                                                .idle_timeout_s = s->server->idle_timeout_s});
     if (t == CC_CLIENT_REPORTING)
         cc_conn_set_out_limit(s->conn, s->server->out_limit_reporting);
     LOG_INFO("event=client_registered session=%" PRIu64 " peer=%s type=%s name=%s",

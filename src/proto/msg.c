@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -212,6 +213,53 @@ int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *
     return 0;
 }
 
+void proto_fields(const json_t *obj, proto_field_fn *fn, void *ctx)
+{
+    if (!json_is_object(obj))
+        return;
+    const char *key;
+    json_t *v;
+    /* json_object_foreach wants a non-const object; the walk changes nothing. */
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        proto_field f = {.key = key};
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+            f.kind = PROTO_FIELD_STRING;
+            f.str = json_string_value(v);
+            break;
+        case JSON_INTEGER:
+            f.kind = PROTO_FIELD_INT;
+            f.num = json_integer_value(v);
+            break;
+        case JSON_REAL:
+            f.kind = PROTO_FIELD_REAL;
+            f.real = json_real_value(v);
+            break;
+        case JSON_TRUE:
+        case JSON_FALSE:
+            f.kind = PROTO_FIELD_BOOL;
+            f.flag = json_is_true(v);
+            break;
+        case JSON_NULL: f.kind = PROTO_FIELD_NULL; break;
+        case JSON_OBJECT: f.kind = PROTO_FIELD_OBJECT; break;
+        case JSON_ARRAY: f.kind = PROTO_FIELD_ARRAY; break;
+        }
+        char *text = NULL;
+        if (f.kind != PROTO_FIELD_STRING)
+            f.json = text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        bool more = fn(ctx, &f);
+        free(text);
+        if (!more)
+            return;
+    }
+}
+
+void proto_msg_fields(const proto_msg *msg, proto_field_fn *fn, void *ctx)
+{
+    proto_fields(msg->root, fn, ctx);
+}
+
 void proto_enc_ack(cc_buf *b, int64_t ref)
 {
     jw_open_message(b, "EventAck");
@@ -226,6 +274,17 @@ void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description)
     jw_kv_int(b, "errorCode", cc_err_wire_code(err));
     jw_kv_str(b, "errorName", cc_err_wire_name(err));
     jw_kv_str(b, "errorDescription", description ? description : "");
+}
+
+int proto_decode_error(proto_msg *msg, proto_error *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    if ((rc = proto_get_int(msg, "errorCode", false, 0, INT32_MAX, &out->code)) ||
+        (rc = proto_get_str(msg, "errorName", false, PROTO_TEXT_MAX, &out->name)) ||
+        (rc = proto_get_str(msg, "errorDescription", false, PROTO_TEXT_MAX, &out->description)))
+        return rc;
+    return 0;
 }
 
 static int media_id(cc_media_table *media, const char *name, bool intern)

@@ -69,10 +69,60 @@ int proto_get_id_array(proto_msg *msg, const char *field, bool required, json_t 
 int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *code,
                      const char **description);
 
+/** What a JSON value is, for showing fields whose shape no codec knows. */
+enum proto_field_kind {
+    PROTO_FIELD_STRING,
+    PROTO_FIELD_INT,
+    PROTO_FIELD_REAL,
+    PROTO_FIELD_BOOL,
+    PROTO_FIELD_NULL,
+    PROTO_FIELD_OBJECT,
+    PROTO_FIELD_ARRAY,
+};
+
+/** One field of a JSON object; the pointers are valid during the callback only. */
+typedef struct proto_field {
+    const char *key;
+    enum proto_field_kind kind;
+    const char *str;  /* PROTO_FIELD_STRING: the text (no NUL inside) */
+    int64_t num;      /* PROTO_FIELD_INT */
+    double real;      /* PROTO_FIELD_REAL */
+    bool flag;        /* PROTO_FIELD_BOOL */
+    const char *json; /* every kind but STRING: the value as compact JSON text */
+} proto_field;
+
+/** Called per field in order; returning false stops the walk. */
+typedef bool proto_field_fn(void *ctx, const proto_field *f);
+
+/**
+ * Calls fn for each field of the JSON object obj in the order they came (nothing when
+ * obj is NULL or not an object). For what a program shows but does not interpret: the
+ * fields of an unknown event (proto_msg_fields) or an interaction's user data.
+ */
+void proto_fields(const json_t *obj, proto_field_fn *fn, void *ctx);
+
+/** proto_fields over the top level of a message, "message" and "seq" included. */
+void proto_msg_fields(const proto_msg *msg, proto_field_fn *fn, void *ctx);
+
 /** Appends an open EventAck: {"message":"EventAck","referenceId":ref. */
 void proto_enc_ack(cc_buf *b, int64_t ref);
 /** Appends an open EventError; ref 0 leaves referenceId out. err is a CC_E_ code. */
 void proto_enc_error(cc_buf *b, int64_t ref, int err, const char *description);
+
+/** The fields of an EventError as received. */
+typedef struct proto_error {
+    int64_t code;            /* errorCode as on the wire (1..14); 0 when absent */
+    const char *name;        /* errorName; NULL when absent */
+    const char *description; /* errorDescription; NULL when absent */
+} proto_error;
+
+/**
+ * Decodes an EventError (the counterpart of proto_enc_error): every field is optional;
+ * errorCode must be an integer in 0..INT32_MAX and the texts strings of at most
+ * PROTO_TEXT_MAX bytes. Returns 0, or CC_E_INVALID_ATTRIBUTE with msg->desc; the fields
+ * read before the bad one are kept, so that a desktop can still show them.
+ */
+int proto_decode_error(proto_msg *msg, proto_error *out);
 
 /** A not-ready reason as the wire carries it ({"code":N,"description":"…"} or null). */
 typedef struct proto_reason {

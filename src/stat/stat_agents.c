@@ -22,14 +22,21 @@ typedef struct stat_grant {
     int media;
     uint64_t deadline_us;           /* monotonic */
     struct stat_grant *prev, *next; /* stat_agents' list, in deadline order */
+    struct stat_grant *slot_next;   /* the slot's list */
 } stat_grant;
+
+/* Grants one server may hold for one agent at once. A conforming server holds one (it
+ * asks again only after using or releasing it); the bound keeps a faulty one from
+ * growing the list without end. */
+#define GRANTS_PER_SLOT_MAX 64
 
 /* One agent's state on one interaction server. */
 typedef struct stat_slot {
     char *place;           /* placeId as that server reports it; NULL when absent */
     int64_t version;       /* newest version from that server */
     int64_t login_time_ms; /* loginTime as that server reports it; 0 when absent */
-    stat_grant *grant;     /* the outstanding grant of that server, NULL when none */
+    stat_grant *grants;    /* the outstanding grants of that server */
+    uint32_t ngrants;
     cc_media_mask added;
     cc_media_mask ready;
     bool dnd;
@@ -83,6 +90,8 @@ struct stat_agents {
     size_t known;       /* agents with at least one slot present */
     uint64_t bad_limit; /* logins refused because max_agents was reached */
     uint64_t grant_timeout_us;
+    uint64_t settled; /* links whose first snapshot is in, or that failed, since start */
+    bool gate_open;   /* grants allowed: every link settled, or the start-up wait is over */
     stat_grant *grant_head, *grant_tail; /* every outstanding grant, oldest first */
     stat_agents_stats stats;
     cc_buf scratch; /* encoding buffer reused for every status */
@@ -101,16 +110,21 @@ stat_agents *stat_agents_new(cc_media_table *media, const rules_set *rules, bool
     st->max_agents = max_agents;
     st->sink = *sink;
     st->grant_timeout_us = 5000000;
+    st->gate_open = nlinks == 0;
     cc_map_init(&st->agents);
     cc_buf_init(&st->scratch);
     return st;
 }
 
-static void grant_end(stat_agents *st, stat_slot *s)
+/* Ends grant g of slot s. */
+static void grant_end(stat_agents *st, stat_slot *s, stat_grant *g)
 {
-    stat_grant *g = s->grant;
-    if (!g)
-        return;
+    stat_grant **pp = &s->grants;
+    while (*pp != g)
+        pp = &(*pp)->slot_next;
+    *pp = g->slot_next;
+    assert(s->ngrants > 0);
+    s->ngrants--;
     if (g->prev)
         g->prev->next = g->next;
     else
@@ -120,13 +134,26 @@ static void grant_end(stat_agents *st, stat_slot *s)
     else
         st->grant_tail = g->prev;
     free(g);
-    s->grant = NULL;
+}
+
+static void grants_end_all(stat_agents *st, stat_slot *s)
+{
+    while (s->grants)
+        grant_end(st, s, s->grants);
+}
+
+static stat_grant *grant_find(const stat_slot *s, int64_t id)
+{
+    stat_grant *g = s->grants;
+    while (g && g->id != id)
+        g = g->slot_next;
+    return g;
 }
 
 static void agent_free(stat_agents *st, stat_agent *a)
 {
     for (int i = 0; i < st->nlinks; i++) {
-        grant_end(st, &a->slots[i]);
+        grants_end_all(st, &a->slots[i]);
         free(a->slots[i].place);
     }
     free(a->last_place);
@@ -243,8 +270,8 @@ static void agent_compute(const stat_agents *st, const stat_agent *a, stat_vec *
         dnd = dnd || s->dnd;
         for (int m = 0; m < nmedia; m++)
             counts[m] += s->counts[m];
-        if (s->grant)
-            counts[s->grant->media]++;
+        for (const stat_grant *g = s->grants; g; g = g->slot_next)
+            counts[g->media]++;
         if (!first || login_earlier(s, l, first, first_link)) {
             first = s;
             first_link = l;
@@ -376,7 +403,7 @@ static void slot_remove(stat_agents *st, stat_agent *a, int link)
 {
     stat_slot *s = &a->slots[link];
     assert(a->present & ((uint64_t)1 << link));
-    grant_end(st, s);
+    grants_end_all(st, s);
     a->present &= ~((uint64_t)1 << link);
     if (!a->present)
         st->known--;
@@ -409,9 +436,29 @@ static void snap_release(stat_agents *st, int link)
     ls->snap_len = 0;
 }
 
+void stat_agents_link_settled(stat_agents *st, int link)
+{
+    assert(link >= 0 && link < st->nlinks);
+    st->settled |= (uint64_t)1 << link;
+    uint64_t all = st->nlinks == 64 ? UINT64_MAX : ((uint64_t)1 << st->nlinks) - 1;
+    if (!st->gate_open && (st->settled & all) == all) {
+        st->gate_open = true;
+        LOG_INFO("event=reservations_open why=all_links_settled");
+    }
+}
+
+void stat_agents_open_gate(stat_agents *st)
+{
+    if (st->gate_open)
+        return;
+    st->gate_open = true;
+    LOG_INFO("event=reservations_open why=start_wait_over");
+}
+
 void stat_agents_link_down(stat_agents *st, int link)
 {
     assert(link >= 0 && link < st->nlinks);
+    stat_agents_link_settled(st, link);
     stat_link_state *ls = &st->links[link];
     if (!ls->up && ls->agents == 0 && ls->snap_len == 0)
         return;
@@ -463,8 +510,9 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
     s->version = state->version;
     s->login_time_ms = state->login_time_ms;
     /* The offer made under the grant is in this state now: it counts instead. */
-    if (s->grant && state->reservation_id == s->grant->id)
-        grant_end(st, s);
+    stat_grant *used = state->reservation_id > 0 ? grant_find(s, state->reservation_id) : NULL;
+    if (used)
+        grant_end(st, s, used);
     s->dnd = state->dnd;
     s->added = state->added;
     s->ready = state->ready & state->added;
@@ -501,6 +549,7 @@ size_t stat_agents_snapshot_done(stat_agents *st, int link)
     if (!ls->up || !ls->in_snapshot)
         return 0;
     ls->in_snapshot = false;
+    stat_agents_link_settled(st, link);
     size_t n = 0;
     for (size_t i = 0; i < ls->snap_len; i++) {
         stat_agent *a = ls->snap[i];
@@ -595,6 +644,8 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
     const char *why = NULL;
     if (!valid) {
         why = "bad_fields";
+    } else if (!st->gate_open) {
+        why = "starting";
     } else if (!link_open(st, link)) {
         why = "link_not_reporting";
     } else if (!(a = agent_find(st, r->tenant, r->agent_id)) ||
@@ -602,8 +653,8 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
         why = "not_logged_in";
     } else if (a->slots[link].version != r->version) {
         why = "stale_version";
-    } else if (a->slots[link].grant) {
-        why = "grant_outstanding";
+    } else if (a->slots[link].ngrants >= GRANTS_PER_SLOT_MAX) {
+        why = "too_many_grants";
     } else if ((m = cc_media_find(st->media, r->media, strlen(r->media))) < 0 ||
                !(a->slots[link].added & ((cc_media_mask)1 << m))) {
         why = "media_not_added";
@@ -635,7 +686,9 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
     else
         st->grant_head = g;
     st->grant_tail = g;
-    a->slots[link].grant = g;
+    g->slot_next = a->slots[link].grants;
+    a->slots[link].grants = g;
+    a->slots[link].ngrants++;
     st->stats.reserve_granted++;
     agent_update(st, a, -1);
     return true;
@@ -648,7 +701,7 @@ void stat_agents_release(stat_agents *st, int link, int64_t reservation_id)
         if (g->link != link || g->id != reservation_id)
             continue;
         stat_agent *a = g->agent;
-        grant_end(st, &a->slots[link]);
+        grant_end(st, &a->slots[link], g);
         st->stats.reserve_released++;
         agent_update(st, a, -1);
         return;
@@ -662,7 +715,7 @@ uint64_t stat_agents_expire(stat_agents *st, uint64_t now_us)
         stat_agent *a = g->agent;
         LOG_INFO("event=reservation_expired link=%d id=%" PRId64 " tenant=%s agent=%s", g->link,
                  g->id, a->tenant, a->agent_id);
-        grant_end(st, &a->slots[g->link]);
+        grant_end(st, &a->slots[g->link], g);
         st->stats.reserve_expired++;
         agent_update(st, a, -1);
     }

@@ -89,6 +89,18 @@ typedef void (*stat_agents_visit_fn)(void *ctx, cc_sbuf *body);
 size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
                         void *ctx);
 
+/**
+ * Link has settled since start: its first snapshot is in, or it failed. Reservations are
+ * refused until every link has settled (or stat_agents_open_gate), so that a restarted
+ * statserver never grants on one server while another's holdings are still unknown.
+ * Snapshot completion and link loss settle a link by themselves.
+ */
+void stat_agents_link_settled(stat_agents *st, int link);
+
+/** Allows reservations even though some link has not settled (the start-up wait is
+ * over: such a server's agents count as logged out there, as for a lost link). */
+void stat_agents_open_gate(stat_agents *st);
+
 /** Sets how long a grant that is neither used nor released is kept (default 5 s). */
 void stat_agents_set_reservation_timeout(stat_agents *st, uint64_t timeout_us);
 

@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/client.h"
-#include "proto/jw.h"
+#include "proto/statmsg.h"
 #include "proto/resv.h"
 
 typedef struct stat_link {
@@ -26,6 +26,8 @@ struct stat_links {
     cc_media_table *media;
     stat_agents *agents;
     uv_timer_t *expiry; /* ends unused grants; freed in its close callback */
+    uv_timer_t *gate;   /* opens reservations when a link is slow to settle at start */
+    uint64_t gate_ms;
     uint64_t expiry_due_us;
     uint64_t bad_reserves; /* EventReserveAgent without a readable reservationId */
     int count;
@@ -40,7 +42,7 @@ static void on_registered(cc_client *c, proto_msg *ack)
     cc_buf b;
     cc_buf_init(&b);
     /* No tenants field: every tenant of the server is reported. */
-    jw_open_message(&b, "RequestStartPlaceAgentStateReportingAll");
+    proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){.reporting = true, .all = true});
     l->start_ref = cc_client_request(c, &b);
     cc_buf_free(&b);
     l->snap_start = cc_mono_us();
@@ -131,9 +133,10 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
                  stat_agents_count(l->owner->agents),
                  (double)(cc_mono_us() - l->snap_start) / 1000.0);
     } else if (strcmp(msg->name, "EventError") == 0) {
-        const char *desc = json_string_value(json_object_get(msg->root, "errorDescription"));
-        LOG_WARN("event=link_error link=%s ref=%" PRId64 " error=\"%s\"", l->name, msg->ref,
-                 desc ? desc : "");
+        proto_error err;
+        proto_decode_error(msg, &err);
+        LOG_WARN("event=link_error link=%s ref=%" PRId64 " code=%" PRId64 " error=\"%s\"", l->name,
+                 msg->ref, err.code, err.description ? err.description : "");
         /* Without reporting the link is useless: start over with a fresh registration. */
         if (msg->ref == l->start_ref)
             cc_client_drop(c, "reporting refused");
@@ -167,6 +170,10 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     ls->expiry = xmalloc(sizeof *ls->expiry);
     uv_timer_init(net->loop, ls->expiry);
     ls->expiry->data = ls;
+    ls->gate = xmalloc(sizeof *ls->gate);
+    uv_timer_init(net->loop, ls->gate);
+    ls->gate->data = ls;
+    ls->gate_ms = (uint64_t)cfg->reservation_timeout_s * 1000u;
     ls->count = cfg->ixn_count;
     for (int i = 0; i < cfg->ixn_count; i++) {
         stat_link *l = &ls->links[i];
@@ -189,12 +196,22 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     return ls;
 }
 
+static void on_gate(uv_timer_t *t)
+{
+    stat_links *ls = t->data;
+    stat_agents_open_gate(ls->agents);
+}
+
 void stat_links_start(stat_links *ls)
 {
+    /* A server that neither answers with a snapshot nor fails within reservation-timeout
+     * of the start no longer holds up every grant. */
+    uv_timer_start(ls->gate, on_gate, ls->gate_ms, 0);
     for (int i = 0; i < ls->count; i++)
         cc_client_start(ls->links[i].client);
 }
 
+/* Close callback of the timers allocated on their own. */
 static void on_expiry_closed(uv_handle_t *h)
 {
     free(h);
@@ -205,6 +222,7 @@ void stat_links_free(stat_links *ls)
     if (!ls)
         return;
     uv_close((uv_handle_t *)ls->expiry, on_expiry_closed);
+    uv_close((uv_handle_t *)ls->gate, on_expiry_closed);
     for (int i = 0; i < ls->count; i++) {
         cc_client_free(ls->links[i].client);
         free(ls->links[i].name);

@@ -11,7 +11,7 @@
 #include "common/map.h"
 #include "net/addr.h"
 #include "net/session.h"
-#include "proto/jw.h"
+#include "proto/statmsg.h"
 
 /* A request answered on the next loop turn: its EventAck must go out before the statuses
  * it asks for, and the session sends the EventAck only after the handler returns. */
@@ -82,31 +82,24 @@ static int h_agent_status(cc_session *s, proto_msg *msg)
 
 static int h_subscribe(cc_session *s, proto_msg *msg)
 {
-    json_t *tenants;
+    proto_stat_subscribe sub;
     int rc;
-    if ((rc = proto_get_id_array(msg, "tenants", false, &tenants)) ||
+    if ((rc = proto_stat_decode_subscribe(msg, &sub)) ||
         (rc = cc_session_allow(s, msg, CC_CLIENT_STAT)))
         return rc;
     port_client *pc = cc_session_user(s);
     assert(pc);
     filter_clear(&pc->filter);
-    pc->filter.all = tenants == NULL;
-    if (tenants) {
-        size_t i;
-        json_t *e;
-        /* Array length is bounded by the line maximum. */
-        json_array_foreach(tenants, i, e)
-        {
-            cc_map_put(&pc->filter.names, json_string_value(e), json_string_length(e), pc);
-        }
-    }
+    pc->filter.all = sub.all;
+    /* The list's length is bounded by the line maximum. */
+    for (size_t i = 0; i < sub.ntenants; i++)
+        cc_map_puts(&pc->filter.names, proto_stat_tenant(&sub, i), pc);
     /* The snapshot follows its EventAck, so the ack goes out first. */
     cc_session_ack_now(s);
     size_t n = stat_agents_each(pc->port->agents, filter_cb, send_cb, pc);
     cc_buf b;
     cc_buf_init(&b);
-    jw_open_message(&b, "EventAgentStatusSnapshotDone");
-    jw_kv_int(&b, "count", (int64_t)n);
+    proto_stat_enc_snapshot_done(&b, &(proto_stat_snapshot_done){.count = (int64_t)n});
     cc_conn_send_buf(cc_session_conn(s), &b);
     cc_buf_free(&b);
     pc->subscribed = true;
@@ -124,19 +117,14 @@ static int h_server_list(cc_session *s, proto_msg *msg)
     assert(pc);
     stat_port *p = pc->port;
     cc_buf *b = cc_session_ack_buf(s);
-    jw_key(b, "servers");
-    cc_buf_putc(b, '[');
-    for (int i = 0; i < stat_links_count(p->links); i++) {
-        if (i)
-            cc_buf_putc(b, ',');
-        cc_buf_putc(b, '{');
-        jw_kv_str(b, "name", stat_links_name(p->links, i));
-        jw_kv_str(b, "address", stat_links_address(p->links, i));
-        jw_kv_bool(b, "connected", stat_links_connected(p->links, i));
-        jw_kv_int(b, "agents", (int64_t)stat_agents_link_count(p->agents, i));
-        cc_buf_putc(b, '}');
-    }
-    cc_buf_putc(b, ']');
+    proto_stat_enc_servers_begin(b);
+    for (int i = 0; i < stat_links_count(p->links); i++)
+        proto_stat_enc_server_row(
+            b, &(proto_stat_server){.name = stat_links_name(p->links, i),
+                                    .address = stat_links_address(p->links, i),
+                                    .connected = stat_links_connected(p->links, i),
+                                    .agents = (int64_t)stat_agents_link_count(p->agents, i)});
+    proto_stat_enc_servers_end(b);
     return 0;
 }
 

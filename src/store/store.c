@@ -503,13 +503,13 @@ int store_load(store *st, void (*cb)(void *ctx, const store_ixn *rec), void *ctx
         rec.updated_us = col_int(s, 10, &ok);
         rec.ended_us = col_int(s, 11, &ok);
         bool json_ok = sqlite3_column_int(s, 12) == 1;
-        if (!ok || !json_ok || rec.id <= 0 || state < STORE_QUEUED || state > STORE_ENDED) {
+        if (!ok || !json_ok || rec.id <= 0 || state < CC_IXN_QUEUED || state > CC_IXN_ENDED) {
             bad++;
             LOG_WARN("event=store_corrupt_row path=%s id=%" PRId64, st->path,
                      (int64_t)sqlite3_column_int64(s, 0));
             continue;
         }
-        rec.state = (int)state;
+        rec.state = (enum cc_ixn_state)state;
         rows++;
         cb(ctx, &rec);
     }
@@ -582,7 +582,7 @@ static const char *copy_str(char **p, const char *s)
 int store_put(store *st, const store_ixn *rec)
 {
     assert(st && rec);
-    int rc = rec->id <= 0 || rec->state < STORE_QUEUED || rec->state > STORE_ENDED
+    int rc = rec->id <= 0 || (int)rec->state < CC_IXN_QUEUED || (int)rec->state > CC_IXN_ENDED
                  ? CC_E_INVALID_ATTRIBUTE
                  : 0;
     const char *strs[] = {rec->tenant, rec->media, rec->queue};
@@ -634,7 +634,7 @@ int store_end(store *st, int64_t id, int64_t ended_us)
     }
     if (e->kind == BATCH_PUT && e->strs) {
         /* A full row is already queued: end it there, so one write carries both. */
-        e->rec.state = STORE_ENDED;
+        e->rec.state = CC_IXN_ENDED;
         e->rec.agent = NULL;
         e->rec.updated_us = ended_us;
         e->rec.ended_us = ended_us;
@@ -745,7 +745,8 @@ int64_t store_purge(store *st, int64_t ended_before_us)
     return n;
 }
 
-int store_find_external(store *st, const char *external_id, int64_t *id_out, int *state_out)
+int store_find_external(store *st, const char *external_id, int64_t *id_out,
+                        enum cc_ixn_state *state_out)
 {
     assert(st && external_id && id_out && state_out);
     if (strnlen(external_id, STORE_MAX_ID + 1) > STORE_MAX_ID)
@@ -757,9 +758,9 @@ int store_find_external(store *st, const char *external_id, int64_t *id_out, int
     if (r == SQLITE_ROW) {
         int64_t state = sqlite3_column_int64(s, 1);
         /* A row with a state out of range is corrupt; load skipped it too. */
-        if (state >= STORE_QUEUED && state <= STORE_ENDED) {
+        if (state >= CC_IXN_QUEUED && state <= CC_IXN_ENDED) {
             *id_out = sqlite3_column_int64(s, 0);
-            *state_out = (int)state;
+            *state_out = (enum cc_ixn_state)state;
             rc = 0;
         }
     } else if (r != SQLITE_DONE) {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/ixnstate.h"
 
 /** Longest tenant, media, queue and externalId accepted, in bytes (as on the wire). */
 #define STORE_MAX_ID 128
@@ -31,14 +32,9 @@
  * queue limits keep it far below this). */
 #define STORE_MAX_BATCH 1000000
 
-/** Where an interaction is. The numbers are stored in the database: never renumber. */
-enum store_state {
-    STORE_QUEUED = 0,     /**< waiting in its queue */
-    STORE_INVITED = 1,    /**< offered to an agent, not yet accepted */
-    STORE_HANDLING = 2,   /**< accepted by an agent */
-    STORE_AFTER_WORK = 3, /**< stopped, the agent is in after-work for it */
-    STORE_ENDED = 4,      /**< over; kept for reporting and externalId de-duplication */
-};
+/* The state of a stored interaction is an enum cc_ixn_state, whose numbers are what the
+ * database keeps (common/ixnstate.h never renumbers them). CC_IXN_ENDED rows are kept for
+ * reporting and externalId de-duplication. */
 
 /** One interaction as stored. The strings are borrowed: store_put copies them, and
  * records handed to a store_load callback are valid only during that call. */
@@ -50,7 +46,7 @@ typedef struct store_ixn {
     const char *user_data;   /**< JSON object text or NULL, <= STORE_MAX_USER_DATA bytes */
     const char *external_id; /**< NULL or <= STORE_MAX_ID bytes, unique among kept rows */
     const char *agent;       /**< "tenant/agentId" holding it, or NULL; <= STORE_MAX_AGENT */
-    int state;               /**< an enum store_state */
+    enum cc_ixn_state state; /**< where it is; its number is stored */
     int64_t order_key;       /**< position in its queue: smaller is served earlier */
     int64_t created_us;      /**< wall clock, microseconds since the epoch */
     int64_t updated_us;      /**< time of the last change */
@@ -129,7 +125,8 @@ int64_t store_purge(store *st, int64_t ended_before_us);
  * ended interactions in memory can de-duplicate against this. Returns 0 with *id_out and
  * *state_out set, CC_E_NOT_FOUND, CC_E_LIMIT_EXCEEDED (external_id over STORE_MAX_ID) or
  * CC_E_UNAVAILABLE (read failed). */
-int store_find_external(store *st, const char *external_id, int64_t *id_out, int *state_out);
+int store_find_external(store *st, const char *external_id, int64_t *id_out,
+                        enum cc_ixn_state *state_out);
 
 /** Copies the counters into *out. */
 void store_get_stats(const store *st, store_stats *out);

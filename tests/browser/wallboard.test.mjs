@@ -4,11 +4,13 @@
 // Two interaction servers with queues, a statserver linked to both, agents logged in and
 // handling interactions through TCP clients. Checks: the board shows every agent with its
 // per-media counts and totals; an agent going not ready with a reason changes its tile;
-// sorting and filtering; the token is remembered; a wrong token is shown in words; a
-// killed interaction server shows as disconnected and its agents as logged out. Then the
-// scale part: SCALE_AGENTS more agents (default 2,000) log in, the board subscribes to all
-// of them, a burst of changes lands within a bounded time, and each status re-renders only
-// its own tile. Takes docs/screenshot-wallboard.png (1280x800).
+// sorting and filtering; an agent above its rule (current > max on a ready media, after a
+// rules reload) is marked over capacity, and no longer once the rules are back; the token
+// is remembered; a wrong token is shown in words; a killed interaction server shows as
+// disconnected and its agents as logged out. Then the scale part: SCALE_AGENTS more agents
+// (default 2,000) log in, the board subscribes to all of them, a burst of changes lands
+// within a bounded time, and each status re-renders only its own tile. Takes
+// docs/screenshot-wallboard.png (1280x800).
 import path from 'node:path';
 import { Env, parseArgs, check, waitFor, sleep, submitOk, ROOT, WALLBOARD_TOKEN, screenshot } from './lib.mjs';
 
@@ -205,6 +207,73 @@ await Env.run(args, { timeout: 280 }, async (env) => {
     check(got.join() === v.join(), `totals of ${k} (ready, held, left) are ${got.join(', ')}, as the statserver's statuses say (${v.join(', ')})`);
   }
   await screenshot(page, 'screenshot-wallboard.png', env.dir);
+
+  // ---- over capacity: an agent holding more of a ready media than its max ----
+  // A rules reload without a chat condition makes chat's max 0 (capacity-rules.md), so
+  // every agent holding a chat on a ready chat media is above its rule until the rules
+  // come back: its tile is marked, in words, and the mark goes when it no longer holds.
+  const overTiles = () => page.locator('.tile[data-over="true"]').evaluateAll((ts) => ts.map((t) => t.dataset.agentId).sort());
+  check((await overTiles()).length === 0, 'no tile is marked over capacity while every agent is within its rule');
+  check(await page.locator('[data-testid="over-line"]').isHidden(), 'the side panel shows no over-capacity count');
+  if (withIxns) {
+    // Renamed, so that a status says which rules it was computed with.
+    const noChat = RULES.replace(/^\s*chat\s*=.*$/m, '').replaceAll('"Blended"', '"NoChat"');
+    check(!/chat\s*=/.test(noChat) && noChat.includes('"NoChat"'), 'the reloaded rules (NoChat) have no chat condition');
+    env.write('stat-1.rules', noChat);
+    await stat.kill('SIGHUP');
+    // The statserver's own statuses say which agents are over: chat ready, current > max.
+    const statusOf = async (id) => {
+      await statc.request({ message: 'RequestAgentStatus', tenant: T, agentId: id });
+      return statc.next((m) => m.message === 'EventCurrentAgentStatus' && m.agentId === id);
+    };
+    let want = [];
+    let sample = null;
+    await waitFor(async () => {
+      want = [];
+      sample = null;
+      for (const b of BOARD) {
+        const m = await statusOf(b.id);
+        if (m.loggedIn && m.rule !== 'NoChat') return false; // the reload is not done yet
+        const c = m.loggedIn && m.media && m.media.chat;
+        if (c && c.ready && c.current > c.max) {
+          want.push(b.id);
+          if (!sample) sample = { id: b.id, chat: c };
+        }
+      }
+      want.sort();
+      return want.length > 0;
+    }, 'statuses with chat above max after the reload', 8000);
+    check(true, `after the reload the statserver has ${want.length} agents above their chat max (${want.join(', ')})`);
+    let got = [];
+    await waitFor(async () => (got = await overTiles()).join() === want.join(), 'the over-capacity tiles', 8000)
+      .catch(() => check(false, `the tiles marked over capacity are those agents' (got ${got.join(', ')})`));
+    check(true, 'exactly those agents\' tiles are marked over capacity');
+    const t = tile(page, sample.id);
+    const badge = t.locator('[data-testid="over"]');
+    const badgeText = `over chat ${sample.chat.current}/${sample.chat.max}`;
+    check(await badge.isVisible() && (await badge.textContent()) === badgeText,
+      `tile ${sample.id} shows the badge "${badgeText}" (got "${await badge.textContent()}")`);
+    check((await t.locator('[data-testid="media-chat"]').getAttribute('data-over')) === 'true', `the chat row of ${sample.id} is marked too`);
+    check((await t.getAttribute('title')).includes('over capacity'), 'the tile\'s title says over capacity');
+    check(await page.locator('[data-testid="over-line"]').isVisible() && Number(await text(page, 'count-over')) === want.length,
+      `the side panel says ${want.length} over capacity`);
+    const colours = await page.evaluate((id) => {
+      const el = document.querySelector(`[data-testid="agent-Resources/${id}"]`);
+      const b = el.querySelector('[data-testid="over"]');
+      return [getComputedStyle(b).backgroundColor, getComputedStyle(el.querySelector('.state')).backgroundColor];
+    }, sample.id);
+    check(colours[0] !== colours[1], `the badge has its own colour (${colours[0]}, the state's is ${colours[1]})`);
+    // A status that no longer holds above max takes the mark away.
+    env.write('stat-1.rules', RULES);
+    await stat.kill('SIGHUP');
+    await waitFor(async () => (await overTiles()).length === 0, 'no over-capacity tile after the rules came back', 8000);
+    check(true, 'with the rules back, no tile is marked over capacity');
+    check(await badge.isHidden(), `the badge of ${sample.id} is gone`);
+    check(await t.locator('[data-testid="media-chat"]').getAttribute('data-over') === null, `its chat row is no longer marked`);
+    check(await page.locator('[data-testid="over-line"]').isHidden(), 'the side panel no longer shows an over-capacity count');
+  } else {
+    console.log('note: no interactions held, so no agent can be shown above its rule');
+  }
 
   // The token is remembered: a reload connects with no typing.
   await page.reload();

@@ -454,6 +454,7 @@ class Env:
 # ---------------------------------------------------------------------------------------
 
 _clients = []
+_granters = []   # Clients that answer reservations on their own (Client.auto_grant)
 
 
 def _close_socket(c):
@@ -471,6 +472,7 @@ def _close_socket(c):
 def _close_all_clients():
     for c in list(_clients):
         c.close()
+    del _granters[:]
 
 
 class Client:
@@ -489,11 +491,48 @@ class Client:
         self.eof = False
         self.ref = 0
         self.log = []          # every message received, in order
+        self.grant_policy = None   # set by auto_grant()
+        self.reservations = []     # (EventReserveAgent, granted) answered by auto_grant()
         _clients.append(self)
 
     def close(self):
         """Closes the socket (idempotent)."""
+        if self in _granters:
+            _granters.remove(self)
         _close_socket(self)
+
+    # -- reservations (protocol.md section 7a) --
+
+    def auto_grant(self, policy=None):
+        """Makes this ReportingEngine client answer every EventReserveAgent as soon as it is
+        read, here or while any other Client waits (their reads also read this one's
+        socket), so that tests which play the reporting engine see invitations.
+        policy(m) -> True (grant), False (refuse) or None (leave the message queued,
+        unanswered, for the test to take with next_reservation); default: grant all.
+        Every answer is recorded in self.reservations as (message, granted). Messages
+        already queued are answered at once. Returns self."""
+        self.grant_policy = policy or (lambda m: True)
+        if self not in _granters:
+            _granters.append(self)
+        for m in [x for x in self.queue if is_reserve(x)]:
+            if self._auto_answer(m):
+                self.queue.remove(m)
+        return self
+
+    def stop_auto_grant(self):
+        """Ends auto_grant(): later EventReserveAgent messages stay queued."""
+        self.grant_policy = None
+        if self in _granters:
+            _granters.remove(self)
+
+    def _auto_answer(self, m):
+        """Answers m by the policy; True when answered (then it is not queued)."""
+        granted = self.grant_policy(m)
+        if granted is None:
+            return False
+        answer_reservation(self, m, granted)
+        self.reservations.append((m, bool(granted)))
+        return True
 
     # -- sending --
 
@@ -538,11 +577,29 @@ class Client:
                 return self.queue.pop(i)
         return None
 
-    def _read_some(self, deadline):
+    def _read_some(self, deadline, pump=True):
         """Reads once from the socket, parses every complete line into the queue.
-        Returns False on timeout, True otherwise (eof sets self.eof)."""
+        Returns False on timeout, True otherwise (eof sets self.eof). With pump, the
+        sockets of the auto_grant() clients are read meanwhile too, so that their
+        reservations are answered while this client waits."""
         if self.eof:
             return True
+        if pump:
+            import select
+            while True:
+                others = [g for g in _granters
+                          if g is not self and g.sock is not None and not g.eof]
+                if not others:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                r, _, _ = select.select([self.sock] + [g.sock for g in others], [], [], left)
+                for g in others:
+                    if g.sock in r:
+                        g._read_some(time.monotonic() + 0.5, pump=False)
+                if self.sock in r:
+                    break
         left = deadline - time.monotonic()
         if left <= 0:
             return False
@@ -576,6 +633,8 @@ class Client:
                           % (self.port, s, self.seq, line[:200]))
         self.seq = s
         self.log.append(m)
+        if self.grant_policy is not None and is_reserve(m) and self._auto_answer(m):
+            return
         self.queue.append(m)
 
     def next(self, pred=None, timeout=5, what=None):
@@ -1222,6 +1281,72 @@ def start_reporting(c, tenants=None):
     snap = [m for m in c.log if is_state(m, cause="Snapshot") and m["seq"] < done["seq"]]
     c.queue = [m for m in c.queue if m["seq"] > done["seq"]]
     return snap
+
+
+# -- reservations (protocol.md section 7a): tests that play the reporting engine --
+#
+# An ixnserver offers an interaction only under a reservation granted by the reporting
+# engine whose status the agent's newest status came from. A test that sends statuses
+# itself therefore has to answer EventReserveAgent: either one at a time (next_reservation,
+# answer_reservation) or all of them with Client.auto_grant(policy).
+
+
+def is_reserve(m, agent_id=None, media=None):
+    """True for an EventReserveAgent (of that agent and media when given)."""
+    return (m.get("message") == "EventReserveAgent" and
+            (agent_id is None or m.get("agentId") == agent_id) and
+            (media is None or m.get("media") == media))
+
+
+def is_released(m, reservation_id=None):
+    """True for an EventReservationReleased (of that reservation when given)."""
+    return (m.get("message") == "EventReservationReleased" and
+            (reservation_id is None or m.get("reservationId") == reservation_id))
+
+
+def answer_reservation(c, m, granted=True):
+    """Sends EventAgentReserved for the EventReserveAgent m on the reporter c."""
+    c.send({"message": "EventAgentReserved", "reservationId": m.get("reservationId"),
+            "granted": bool(granted)})
+
+
+def next_reservation(c, agent_id=None, media=None, timeout=5, what=None):
+    """The next EventReserveAgent on the reporter c (of that agent and media when given),
+    unanswered; a FAIL line instead of a traceback when none comes."""
+    what = what or "EventReserveAgent%s" % ("" if agent_id is None else " for " + agent_id)
+    try:
+        return c.next(lambda m: is_reserve(m, agent_id, media), timeout=timeout, what=what)
+    except Timeout as e:
+        check(False, "%s: none within %.1fs (%s)" % (what, timeout, e))
+        raise Failure(what)  # also under CC_IT_SOFT: nothing to answer
+
+
+def reserve_problems(m, server_ids=None):
+    """What is wrong with the fields of an EventReserveAgent m, as a list of text:
+    reservationId a positive integer (not in server_ids, the ids the same server used
+    before, when given), tenant, agentId and media strings, version an integer."""
+    out = []
+    rid = m.get("reservationId")
+    if not isinstance(rid, int) or isinstance(rid, bool) or rid <= 0:
+        out.append("reservationId %r is not a positive integer" % (rid,))
+    elif server_ids is not None and rid in server_ids:
+        out.append("reservationId %d used before" % rid)
+    for f in ("tenant", "agentId", "media"):
+        if not isinstance(m.get(f), str):
+            out.append("%s %r is not a string" % (f, m.get(f)))
+    if not isinstance(m.get("version"), int) or isinstance(m.get("version"), bool):
+        out.append("version %r is not an integer" % (m.get("version"),))
+    return out
+
+
+def granting_reporter(port, tenants=None, policy=None):
+    """A ReportingEngine client with reporting started (snapshot read, as start_reporting)
+    that answers every reservation by policy (default: grant), as Client.auto_grant.
+    Returns (client, snapshot events)."""
+    c = reporter(port)
+    snap = start_reporting(c, tenants)
+    c.auto_grant(policy)
+    return c, snap
 
 
 # -- status checks of the tests that compare vectors (failover, restart, seed, CLI, ...) --

@@ -6,9 +6,12 @@ chats and an email is offered no third chat, and with a second agent logged in t
 goes to the one with room; an agent holding a chat is offered no call; between agents with
 equal room the one idle longest on the media (since last offered it) gets the next one.
 Then the preconditions of routing on a second ixnserver whose only reporting engine is the
-test itself: no invite on a status of an older version, nor on one with available 0, an
-invite once the status of the current version says available > 0, and nothing routed
-while no reporting engine is connected, although the agent's newest status has room."""
+test itself: no invite on a status of an older version, nor on
+one with available 0; once the status of the current version says available > 0 the
+ixnserver asks for a reservation (protocol.md §7a): refused, no invite and no new request
+until the next status; granted after the agent became not ready, released and not used;
+granted, the invite, whose Invited state names the reservation; and nothing routed while
+no reporting engine is connected, although the agent's newest status has room."""
 import os
 import sys
 import time
@@ -84,8 +87,9 @@ def fake_status(agent_id, version, available, current=0):
 
 
 def routing_preconditions(env):
-    """§7: a status counts for routing only at the agent's current version and with
-    available > 0, and only while a reporting engine is connected."""
+    """§7 and §7a: a status counts for routing only at the agent's current version and with
+    available > 0, only while a reporting engine is connected, and an interaction is
+    offered only under a reservation that reporting engine granted."""
     agent_id = "2003"
     ixn = harness.start_ixn_queues(env, "ixn-b", agents={T + "/" + agent_id: "pw" + agent_id},
                                    queues={T + "/chat-in": "chat"}, invite_timeout=60)
@@ -96,12 +100,27 @@ def routing_preconditions(env):
                          media={"chat": 1})
     st = rep.next(lambda m: harness.is_state(m, agent_id, "AgentLogin"), what="login state")
     v = st["version"]
+    used = set()
 
-    def send_status(version, available, current=0):
-        rep.send(fake_status(agent_id, version, available, current))
+    def send_status(version, available, current=0, to=None):
+        (to or rep).send(fake_status(agent_id, version, available, current))
         desk.next(lambda m: harness.is_status(m) and m.get("version") == version and
                   m["media"]["chat"]["available"] == available,
                   what="forwarded status version %d" % version)
+
+    def reservation(version, what):
+        """The next EventReserveAgent for the agent's chat, its fields checked."""
+        r = harness.next_reservation(rep, agent_id, what=what)
+        bad = harness.reserve_problems(r, used)
+        check(not bad and r.get("tenant") == T and r.get("media") == "chat" and
+              r.get("version") == version,
+              "%s: EventReserveAgent %s/%s chat version %d, a fresh reservationId (got %s%s)"
+              % (what, T, agent_id, version, harness._short([r]),
+                 "; " + "; ".join(bad) if bad else ""))
+        used.add(r.get("reservationId"))
+        desk.expect_none(harness.is_invite(), wait=0.3)
+        check(True, "%s: no invite before the reporting engine's answer" % what)
+        return r
 
     send_status(v - 1, 3)
     c1 = harness.submit_ok(ms, T, "chat", "chat-in")
@@ -110,23 +129,53 @@ def routing_preconditions(env):
     send_status(v, 0)
     desk.expect_none(harness.is_invite(), wait=0.7)
     check(True, "no invite on a status of the current version with available 0")
-    def grant():
-        """Protocol 7a: the offer waits for the reporting engine's grant."""
-        r = rep.next(lambda m: m.get("message") == "EventReserveAgent", what="reservation")
-        check(r["agentId"] == agent_id and r["media"] == "chat" and r["version"] == v,
-              "reservation asked for the agent's current version")
-        desk.expect_none(harness.is_invite(), wait=0.3)
-        check(True, "no invite before the grant")
-        rep.send({"message": "EventAgentReserved", "reservationId": r["reservationId"],
-                  "granted": True})
-        return r["reservationId"]
+    # The grant, not the status, is what keeps the offer within the rule: a reservation
+    # asked here is allowed by §7a, though useless. Refuse it so the next one is fresh.
+    for m in [x for x in rep.drain(0.05) if harness.is_reserve(x)]:
+        print("info: reservation asked on an older or full status: %s" % harness._short([m]))
+        used.add(m.get("reservationId"))
+        harness.answer_reservation(rep, m, False)
 
+    # A refused reservation: no invite, and no new request until a status arrives.
     send_status(v, 3)
-    rid = grant()
+    r1 = reservation(v, "room at the current version")
+    harness.answer_reservation(rep, r1, False)
+    desk.expect_none(harness.is_invite(), wait=0.7)
+    check(True, "no invite after the reporting engine refused the reservation")
+    rep.expect_none(harness.is_reserve, wait=0.3)
+    check(True, "no new reservation asked after a refusal before a new status")
+
+    # A grant that comes after the agent became not ready for chat: the grant is not used
+    # (released, not offered).
+    send_status(v, 3)
+    r2 = reservation(v, "a status after the refusal")
+    harness.expect_ack(desk.request({"message": "RequestNotReadyForMedia", "media": "chat"}),
+                       "agent not ready for chat while the reservation is pending")
+    st = rep.next(lambda m: harness.is_state(m, agent_id, "NotReadyForMedia"),
+                  what="NotReadyForMedia state")
+    check(st.get("version") == v + 1, "not ready: version %d (got %s)" % (v + 1, st.get("version")))
+    harness.answer_reservation(rep, r2, True)
+    rel = rep.next(lambda m: harness.is_released(m, r2["reservationId"]), timeout=3,
+                   what="EventReservationReleased of %s" % r2["reservationId"])
+    check(True, "a grant for an agent no longer ready is released (%s)" % harness._short([rel]))
+    desk.expect_none(harness.is_invite(), wait=0.5)
+    check(True, "nothing offered under the released grant")
+    harness.expect_ack(desk.request({"message": "RequestCancelNotReadyForMedia",
+                                     "media": "chat"}), "agent ready for chat again")
+    st = rep.next(lambda m: harness.is_state(m, agent_id, "ReadyForMedia"),
+                  what="ReadyForMedia state")
+    v = st["version"]
+
+    # A grant: the invite, and the Invited state names the reservation.
+    send_status(v, 3)
+    r3 = reservation(v, "ready again")
+    harness.answer_reservation(rep, r3, True)
     desk.next(harness.is_invite(c1), what="invite of c1")
-    check(True, "invite once the current version's status says available 3 and it is granted")
+    check(True, "invite once the reporting engine granted the reservation")
     st = rep.next(lambda m: harness.is_state(m, agent_id, "Invited"), what="Invited state")
-    check(st.get("reservationId") == rid, "the Invited state carries the reservationId")
+    check(st.get("reservationId") == r3["reservationId"],
+          "the Invited state carries the granted reservationId %s (got %s)"
+          % (r3["reservationId"], st.get("reservationId")))
     harness.expect_ack(desk.request({"message": "RequestAccept", "interactionId": c1}),
                        "accept c1")
     st = rep.next(lambda m: harness.is_state(m, agent_id, "PartyAdded"), what="PartyAdded")
@@ -138,12 +187,14 @@ def routing_preconditions(env):
     desk.expect_none(harness.is_invite(), wait=1.0)
     check(True, "no invite while no reporting engine is connected")
     check(waiting(ms, "chat-in") == 1, "c2 waits in chat-in")
-    rep = harness.reporter(ixn.port)
-    harness.start_reporting(rep)
-    send_status(v, 2, current=1)
-    grant()
+    # A new reporting engine that grants every reservation: c2 routes once it sent a status.
+    rep2, _ = harness.granting_reporter(ixn.port)
+    send_status(v, 2, current=1, to=rep2)
     desk.next(harness.is_invite(c2), what="invite of c2")
-    check(True, "c2 routed once a reporting engine is back and sent the status")
+    check(True, "c2 routed once a reporting engine is back, sent the status and granted")
+    check(len(rep2.reservations) == 1 and rep2.reservations[0][0].get("agentId") == agent_id,
+          "one reservation asked of the new reporting engine (got %s)"
+          % [harness._short([m]) for m, _ in rep2.reservations])
 
 
 def main():

@@ -119,6 +119,10 @@ def main():
                       "after-work ended (early or by the server's timer)")
         harness.check(num(f, "errors") == 0, "agentsim saw no errors")
         harness.check(num(f, "held") == 0, "agents hold nothing after logging out")
+        # The statserver routes within the rules: no invite put an agent above its rule.
+        harness.check(num(f, "over_capacity") == 0,
+                      "agentsim counted no invite above the capacity rule (over_capacity=%s)"
+                      % f.get("over_capacity"))
 
 
 if __name__ == "__main__":

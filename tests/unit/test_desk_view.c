@@ -669,9 +669,9 @@ static void test_ixn_table(void **state)
     assert_false(desk_ixn_remove(&t, "ixn-b:000000017"));
 
     /* States, and the list with ages. */
-    assert_true(desk_ixn_set_state(&t, "ixn-a:000000017", DESK_IXN_HANDLING));
-    assert_true(desk_ixn_set_state(&t, "ixn-a:000000018", DESK_IXN_AFTER_WORK));
-    assert_false(desk_ixn_set_state(&t, "ixn-a:000000019", DESK_IXN_HANDLING));
+    assert_true(desk_ixn_set_state(&t, "ixn-a:000000017", CC_IXN_HANDLING));
+    assert_true(desk_ixn_set_state(&t, "ixn-a:000000018", CC_IXN_AFTER_WORK));
+    assert_false(desk_ixn_set_state(&t, "ixn-a:000000019", CC_IXN_HANDLING));
     cc_buf b;
     cc_buf_init(&b);
     desk_ixn_format_list(&b, &t, 13500000);
@@ -683,8 +683,8 @@ static void test_ixn_table(void **state)
     assert_int_equal(desk_ixn_invited(&t, "ixn-a:000000017", "chat", "chat-sales", 13000000), 0);
     assert_int_equal(t.count, 2);
     assert_string_equal(t.items[1].id, "ixn-a:000000017");
-    assert_int_equal(t.items[1].state, DESK_IXN_INVITED);
-    assert_string_equal(desk_ixn_state_name(t.items[1].state), "Invited");
+    assert_int_equal(t.items[1].state, CC_IXN_INVITED);
+    assert_string_equal(cc_ixn_state_name(t.items[1].state), "Invited");
 
     /* Clearing keeps last for `accept last`. */
     desk_ixn_clear(&t);

@@ -1,5 +1,6 @@
-/* Unit tests of src/proto: the line framer, the JSON writer and the message layer
- * (parsing, typed getters and their errors, encoders and decoders). */
+/* Unit tests of src/proto: the line framer, the JSON writer, the message layer (parsing,
+ * typed getters and their errors) and every encoder/decoder pair of msg, resv, ixnmsg,
+ * agentreq, statmsg and regmsg. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +14,14 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/media.h"
+#include "proto/agentreq.h"
 #include "proto/frame.h"
+#include "proto/ixnmsg.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
+#include "proto/regmsg.h"
+#include "proto/resv.h"
+#include "proto/statmsg.h"
 
 /* ---- frame ---------------------------------------------------------------------- */
 
@@ -930,6 +936,1000 @@ static void test_decode_status_errors(void **state)
     }
 }
 
+/* ---- msg: agent state encoder, error decoder ---------------------------------------- */
+
+/* Closes an open message as a connection would and parses it into m. */
+static void reparse(cc_buf *b, proto_msg *m)
+{
+    cc_buf_puts(b, ",\"seq\":1}");
+    if (proto_msg_parse(m, b->data, b->len) != 0)
+        fail_msg("does not parse: %s (%s)", b->data, m->desc);
+}
+
+static void test_agent_state_round_trip(void **state)
+{
+    (void)state;
+    cc_media_table media;
+    cc_media_init(&media);
+    int voice = cc_media_intern(&media, "voice", 5);
+    int chat = cc_media_intern(&media, "chat", 4);
+    int email = cc_media_intern(&media, "email", 5);
+    const proto_held_ixn held[] = {
+        {"ixn-a:1", chat, CC_IXN_INVITED},     {"ixn-a:2", chat, CC_IXN_HANDLING},
+        {"ixn-a:3", email, CC_IXN_AFTER_WORK}, {"ixn-a:4", chat, CC_IXN_HANDLING},
+        {"ixn-a:5", voice, CC_IXN_HANDLING},
+    };
+    proto_agent_state st = {
+        .server_name = "ixn-a",
+        .cause = "Invited",
+        .tenant = "Resources",
+        .agent_id = "1001",
+        .place_id = "P1001",
+        .version = 42,
+        .login_time_ms = 1700000000123,
+        .reservation_id = 77,
+        .logged_in = true,
+        .dnd = true,
+        .added = ((cc_media_mask)1 << chat) | ((cc_media_mask)1 << email) | 1u,
+        .ready = (cc_media_mask)1 << chat,
+        .held = held,
+        .nheld = 5,
+    };
+    st.reasons[email] = (proto_reason){.present = true, .code = 3, .description = "Lunch \"x\""};
+    st.reasons[voice] = (proto_reason){.present = true, .code = 7, .description = NULL};
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_agent_state(&b, &st, &media);
+    assert_non_null(strstr(b.data, "\"loginTime\":1700000000123,\"reservationId\":77,"));
+    /* Media in id order, each with its reason. */
+    assert_non_null(strstr(b.data, "\"media\":{\"voice\":{\"ready\":false,\"reason\":"
+                                   "{\"code\":7,\"description\":null}},"
+                                   "\"chat\":{\"ready\":true,\"reason\":null},"
+                                   "\"email\":{\"ready\":false,\"reason\":"
+                                   "{\"code\":3,\"description\":\"Lunch \\\"x\\\"\"}}}"));
+    proto_msg m;
+    reparse(&b, &m);
+    /* The held list is cut at the cap; the count and the counts cover all of them. */
+    proto_held_ixn got_held[3];
+    proto_agent_state got;
+    assert_int_equal(proto_decode_agent_state(&m, &media, &got, got_held, 3), 0);
+    assert_string_equal(got.server_name, "ixn-a");
+    assert_string_equal(got.cause, "Invited");
+    assert_string_equal(got.place_id, "P1001");
+    assert_int_equal(got.version, 42);
+    assert_int_equal(got.login_time_ms, 1700000000123);
+    assert_int_equal(got.reservation_id, 77);
+    assert_true(got.logged_in && got.dnd);
+    assert_int_equal(got.added, st.added);
+    assert_int_equal(got.ready, st.ready);
+    assert_false(got.reasons[chat].present);
+    assert_true(got.reasons[email].present);
+    assert_int_equal(got.reasons[email].code, 3);
+    assert_string_equal(got.reasons[email].description, "Lunch \"x\"");
+    assert_true(got.reasons[voice].present);
+    assert_int_equal(got.reasons[voice].code, 7);
+    assert_null(got.reasons[voice].description);
+    assert_int_equal(got.nheld, 5);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(got_held[i].interaction_id, held[i].interaction_id);
+        assert_int_equal(got_held[i].media, held[i].media);
+        assert_int_equal(got_held[i].state, held[i].state);
+    }
+    assert_int_equal(got.counts[CC_IXN_HANDLING][chat], 2);
+    assert_int_equal(got.counts[CC_IXN_INVITED][chat], 1);
+    assert_int_equal(got.counts[CC_IXN_AFTER_WORK][email], 1);
+    assert_int_equal(got.counts[CC_IXN_HANDLING][voice], 1);
+    proto_msg_free(&m);
+
+    /* Without loginTime and reservationId they are left out and read back as 0. */
+    st.login_time_ms = 0;
+    st.reservation_id = 0;
+    cc_buf_reset(&b);
+    proto_enc_agent_state(&b, &st, &media);
+    assert_null(strstr(b.data, "loginTime"));
+    assert_null(strstr(b.data, "reservationId"));
+    reparse(&b, &m);
+    assert_int_equal(proto_decode_agent_state(&m, &media, &got, NULL, 0), 0);
+    assert_int_equal(got.login_time_ms, 0);
+    assert_int_equal(got.reservation_id, 0);
+    assert_int_equal(got.nheld, 5);
+    proto_msg_free(&m);
+
+    /* The logged-out form: DND off, no media, no interactions, whatever st holds. */
+    st.logged_in = false;
+    st.cause = "AgentLogout";
+    cc_buf_reset(&b);
+    proto_enc_agent_state(&b, &st, &media);
+    assert_non_null(
+        strstr(b.data, "\"loggedIn\":false,\"dnd\":false,\"media\":{},\"interactions\":[]"));
+    reparse(&b, &m);
+    assert_int_equal(proto_decode_agent_state(&m, &media, &got, got_held, 3), 0);
+    assert_false(got.logged_in || got.dnd);
+    assert_int_equal(got.added, 0);
+    assert_int_equal(got.nheld, 0);
+    assert_string_equal(got.cause, "AgentLogout");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_decode_error(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_error(&b, 4, CC_E_INVALID_STATE, "the agent holds interactions of chat");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_error e;
+    assert_int_equal(proto_decode_error(&m, &e), 0);
+    assert_int_equal(e.code, 10);
+    assert_string_equal(e.name, "InvalidState");
+    assert_string_equal(e.description, "the agent holds interactions of chat");
+    proto_msg_free(&m);
+
+    assert_int_equal(parse(&m, "{\"message\":\"EventError\"}"), 0);
+    assert_int_equal(proto_decode_error(&m, &e), 0);
+    assert_int_equal(e.code, 0);
+    assert_null(e.name);
+    assert_null(e.description);
+    proto_msg_free(&m);
+
+    /* A bad field fails, and the fields read before it are kept. */
+    assert_int_equal(parse(&m, "{\"message\":\"EventError\",\"errorCode\":8,\"errorName\":7}"), 0);
+    assert_attr_error(proto_decode_error(&m, &e), &m, "errorName");
+    assert_int_equal(e.code, 8);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventError\",\"errorCode\":\"8\"}"), 0);
+    assert_attr_error(proto_decode_error(&m, &e), &m, "errorCode");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+/* Collects the fields a walk visits as "key:kind:value" lines; stops after stop_after. */
+typedef struct field_log {
+    cc_buf text;
+    int seen;
+    int stop_after;
+} field_log;
+
+static bool log_field(void *ctx, const proto_field *f)
+{
+    field_log *l = ctx;
+    cc_buf_printf(&l->text, "%s:%d:", f->key, (int)f->kind);
+    switch (f->kind) {
+    case PROTO_FIELD_STRING: cc_buf_printf(&l->text, "%s", f->str); break;
+    case PROTO_FIELD_INT: cc_buf_printf(&l->text, "%lld", (long long)f->num); break;
+    case PROTO_FIELD_REAL: cc_buf_printf(&l->text, "%g", f->real); break;
+    case PROTO_FIELD_BOOL: cc_buf_puts(&l->text, f->flag ? "T" : "F"); break;
+    default: break;
+    }
+    if (f->kind != PROTO_FIELD_STRING)
+        cc_buf_printf(&l->text, "|%s", f->json);
+    cc_buf_putc(&l->text, '\n');
+    return ++l->seen != l->stop_after;
+}
+
+static void test_fields(void **state)
+{
+    (void)state;
+    proto_msg m;
+    assert_int_equal(parse(&m, "{\"message\":\"EventX\",\"s\":\"a\\nb\",\"i\":-4,\"r\":1.5,"
+                               "\"b\":true,\"n\":null,\"o\":{\"k\":[1]},\"a\":[\"x\",2]}"),
+                     0);
+    field_log l = {.stop_after = 0};
+    cc_buf_init(&l.text);
+    proto_msg_fields(&m, log_field, &l);
+    assert_string_equal(l.text.data, "message:0:EventX\n"
+                                     "s:0:a\nb\n"
+                                     "i:1:-4|-4\n"
+                                     "r:2:1.5|1.5\n"
+                                     "b:3:T|true\n"
+                                     "n:4:|null\n"
+                                     "o:5:|{\"k\":[1]}\n"
+                                     "a:6:|[\"x\",2]\n");
+    /* The callback stops the walk. */
+    cc_buf_reset(&l.text);
+    l.seen = 0;
+    l.stop_after = 2;
+    proto_msg_fields(&m, log_field, &l);
+    assert_int_equal(l.seen, 2);
+    /* Nothing for what is not an object. */
+    cc_buf_reset(&l.text);
+    l.seen = 0;
+    proto_fields(NULL, log_field, &l);
+    proto_fields(json_object_get(m.root, "a"), log_field, &l);
+    assert_int_equal(l.seen, 0);
+    cc_buf_free(&l.text);
+    proto_msg_free(&m);
+}
+
+/* ---- resv ---------------------------------------------------------------------------- */
+
+static void test_resv_round_trip(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_reserve(&b, &(proto_reserve){.reservation_id = 77,
+                                           .tenant = "Resources",
+                                           .agent_id = "1001",
+                                           .media = "chat",
+                                           .version = 42});
+    assert_string_equal(b.data, "{\"message\":\"EventReserveAgent\",\"reservationId\":77,"
+                                "\"tenant\":\"Resources\",\"agentId\":\"1001\",\"media\":\"chat\","
+                                "\"version\":42");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_reserve r;
+    assert_int_equal(proto_decode_reserve(&m, &r), 0);
+    assert_int_equal(r.reservation_id, 77);
+    assert_string_equal(r.tenant, "Resources");
+    assert_string_equal(r.agent_id, "1001");
+    assert_string_equal(r.media, "chat");
+    assert_int_equal(r.version, 42);
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_enc_reserved(&b, &(proto_reserved){.reservation_id = 77, .granted = true});
+    assert_string_equal(
+        b.data, "{\"message\":\"EventAgentReserved\",\"reservationId\":77,\"granted\":true");
+    reparse(&b, &m);
+    proto_reserved g;
+    assert_int_equal(proto_decode_reserved(&m, &g), 0);
+    assert_int_equal(g.reservation_id, 77);
+    assert_true(g.granted);
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_enc_released(&b, 78);
+    assert_string_equal(b.data, "{\"message\":\"EventReservationReleased\",\"reservationId\":78");
+    reparse(&b, &m);
+    int64_t id;
+    assert_int_equal(proto_decode_released(&m, &id), 0);
+    assert_int_equal(id, 78);
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_resv_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;  /* fields after "message" */
+        const char *field; /* named by the description */
+        int64_t kept_id;   /* reservation_id after the failure */
+    } reserve[] = {
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":\"chat\",\"version\":1", "reservationId",
+         0},
+        {",\"reservationId\":0,\"tenant\":\"T\",\"agentId\":\"A\",\"media\":\"chat\",\"version\":1",
+         "reservationId", 0},
+        {",\"reservationId\":\"5\",\"tenant\":\"T\",\"agentId\":\"A\",\"media\":\"chat\","
+         "\"version\":1",
+         "reservationId", 0},
+        {",\"reservationId\":5,\"agentId\":\"A\",\"media\":\"chat\",\"version\":1", "tenant", 5},
+        {",\"reservationId\":5,\"tenant\":\"T\",\"agentId\":7,\"media\":\"chat\",\"version\":1",
+         "agentId", 5},
+        {",\"reservationId\":5,\"tenant\":\"T\",\"agentId\":\"A\",\"version\":1", "media", 5},
+        {",\"reservationId\":5,\"tenant\":\"T\",\"agentId\":\"A\",\"media\":\"Chat\",\"version\":1",
+         "media", 5},
+        {",\"reservationId\":5,\"tenant\":\"T\",\"agentId\":\"A\",\"media\":\"chat\"", "version",
+         5},
+        {",\"reservationId\":5,\"tenant\":\"T\",\"agentId\":\"A\",\"media\":\"chat\",\"version\":-"
+         "2",
+         "version", 5},
+    };
+    char json[512];
+    proto_msg m;
+    for (size_t i = 0; i < sizeof reserve / sizeof reserve[0]; i++) {
+        snprintf(json, sizeof json, "{\"message\":\"EventReserveAgent\"%s}", reserve[i].body);
+        assert_int_equal(parse(&m, json), 0);
+        proto_reserve r;
+        assert_attr_error(proto_decode_reserve(&m, &r), &m, reserve[i].field);
+        assert_int_equal(r.reservation_id, reserve[i].kept_id);
+        proto_msg_free(&m);
+    }
+    static const struct {
+        const char *body;
+        const char *field;
+    } reserved[] = {
+        {",\"granted\":true", "reservationId"},
+        {",\"reservationId\":-1,\"granted\":true", "reservationId"},
+        {",\"reservationId\":5", "granted"},
+        {",\"reservationId\":5,\"granted\":1", "granted"},
+    };
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        snprintf(json, sizeof json, "{\"message\":\"EventAgentReserved\"%s}", reserved[i].body);
+        assert_int_equal(parse(&m, json), 0);
+        proto_reserved g;
+        assert_attr_error(proto_decode_reserved(&m, &g), &m, reserved[i].field);
+        proto_msg_free(&m);
+    }
+    static const char *const released[] = {"", ",\"reservationId\":0", ",\"reservationId\":null"};
+    for (size_t i = 0; i < sizeof released / sizeof released[0]; i++) {
+        snprintf(json, sizeof json, "{\"message\":\"EventReservationReleased\"%s}", released[i]);
+        assert_int_equal(parse(&m, json), 0);
+        int64_t id = 9;
+        assert_attr_error(proto_decode_released(&m, &id), &m, "reservationId");
+        assert_int_equal(id, 0);
+        proto_msg_free(&m);
+    }
+}
+
+/* ---- ixnmsg -------------------------------------------------------------------------- */
+
+static void test_invite(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    /* As the interaction server sends it: the stored user data text as it is. */
+    proto_ixn_enc_invite(&b, &(proto_ixn_invite){.interaction_id = "ixn-a:000000017",
+                                                 .tenant = "Resources",
+                                                 .media = "chat",
+                                                 .queue = "chat-sales",
+                                                 .user_data = "{\"customer\":\"Alice\",\"n\":7}",
+                                                 .timeout_sec = 15});
+    assert_string_equal(b.data,
+                        "{\"message\":\"EventInvite\",\"interactionId\":\"ixn-a:000000017\","
+                        "\"tenant\":\"Resources\",\"media\":\"chat\",\"queue\":\"chat-sales\","
+                        "\"userData\":{\"customer\":\"Alice\",\"n\":7},\"timeoutSec\":15");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_ixn_invite inv;
+    assert_int_equal(proto_ixn_decode_invite(&m, &inv), 0);
+    assert_string_equal(inv.interaction_id, "ixn-a:000000017");
+    assert_string_equal(inv.tenant, "Resources");
+    assert_string_equal(inv.media, "chat");
+    assert_string_equal(inv.queue, "chat-sales");
+    assert_int_equal(inv.timeout_sec, 15);
+    assert_null(inv.user_data);
+    assert_true(json_is_object(inv.user_data_obj));
+    int64_t n = 0;
+    assert_int_equal(proto_ixn_user_data_int(inv.user_data_obj, "n", &n), 0);
+    assert_int_equal(n, 7);
+    assert_int_equal(proto_ixn_user_data_int(inv.user_data_obj, "customer", &n), CC_E_NOT_FOUND);
+    assert_int_equal(proto_ixn_user_data_int(NULL, "n", &n), CC_E_NOT_FOUND);
+    cc_buf text;
+    cc_buf_init(&text);
+    proto_ixn_user_data_text(&inv, &text);
+    assert_string_equal(text.data, "{\"customer\":\"Alice\",\"n\":7}");
+    proto_msg_free(&m);
+
+    /* Optional fields left out, and read back as absent. */
+    cc_buf_reset(&b);
+    proto_ixn_enc_invite(
+        &b, &(proto_ixn_invite){
+                .interaction_id = "x:1", .media = "email", .queue = "q", .timeout_sec = -1});
+    assert_string_equal(b.data, "{\"message\":\"EventInvite\",\"interactionId\":\"x:1\","
+                                "\"media\":\"email\",\"queue\":\"q\"");
+    reparse(&b, &m);
+    assert_int_equal(proto_ixn_decode_invite(&m, &inv), 0);
+    assert_null(inv.tenant);
+    assert_null(inv.user_data_obj);
+    assert_int_equal(inv.timeout_sec, -1);
+    cc_buf_reset(&text);
+    proto_ixn_user_data_text(&inv, &text);
+    assert_int_equal(text.len, 0);
+    proto_msg_free(&m);
+
+    static const struct {
+        const char *body;
+        const char *field;
+    } bad[] = {
+        {",\"media\":\"chat\",\"queue\":\"q\"", "interactionId"},
+        {",\"interactionId\":\"x\\u0007\",\"media\":\"chat\",\"queue\":\"q\"", "interactionId"},
+        {",\"interactionId\":\"x:1\",\"queue\":\"q\"", "media"},
+        {",\"interactionId\":\"x:1\",\"media\":\"Chat\",\"queue\":\"q\"", "media"},
+        {",\"interactionId\":\"x:1\",\"media\":\"chat\"", "queue"},
+        {",\"interactionId\":\"x:1\",\"tenant\":\"\",\"media\":\"chat\",\"queue\":\"q\"", "tenant"},
+        {",\"interactionId\":\"x:1\",\"media\":\"chat\",\"queue\":\"q\",\"userData\":[1]",
+         "userData"},
+        {",\"interactionId\":\"x:1\",\"media\":\"chat\",\"queue\":\"q\",\"timeoutSec\":-1",
+         "timeoutSec"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json, "{\"message\":\"EventInvite\"%s}", bad[i].body);
+        assert_int_equal(parse(&m, json), 0);
+        assert_attr_error(proto_ixn_decode_invite(&m, &inv), &m, bad[i].field);
+        proto_msg_free(&m);
+    }
+    cc_buf_free(&text);
+    cc_buf_free(&b);
+}
+
+static void test_ixn_events_and_requests(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_ixn_enc_event(&b, &(proto_ixn_event){.kind = PROTO_IXN_REVOKED,
+                                               .interaction_id = "x:1",
+                                               .reason = "Timeout"});
+    assert_string_equal(
+        b.data, "{\"message\":\"EventRevoked\",\"interactionId\":\"x:1\",\"reason\":\"Timeout\"");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_ixn_event ev;
+    assert_int_equal(proto_ixn_decode_event(&m, &ev), 0);
+    assert_int_equal(ev.kind, PROTO_IXN_REVOKED);
+    assert_string_equal(ev.interaction_id, "x:1");
+    assert_string_equal(ev.reason, "Timeout");
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_ixn_enc_event(&b, &(proto_ixn_event){.kind = PROTO_IXN_ENDED, .interaction_id = "x:2"});
+    assert_string_equal(b.data, "{\"message\":\"EventInteractionEnded\",\"interactionId\":\"x:2\"");
+    assert_int_equal(proto_ixn_event_kind("EventPartyRemoved"), PROTO_IXN_PARTY_REMOVED);
+    assert_int_equal(proto_ixn_event_kind("EventInvite"), -1);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\"}"), 0);
+    assert_int_equal(proto_ixn_decode_event(&m, &ev), CC_E_NOT_FOUND);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventPartyRemoved\",\"interactionId\":\"x\","
+                               "\"reason\":5}"),
+                     0);
+    assert_attr_error(proto_ixn_decode_event(&m, &ev), &m, "reason");
+    proto_msg_free(&m);
+
+    static const struct {
+        proto_ixn_req req;
+        const char *want;
+    } reqs[] = {
+        {{PROTO_IXN_REQ_ACCEPT, "x:1", "ignored", "ignored"},
+         "{\"message\":\"RequestAccept\",\"interactionId\":\"x:1\""},
+        {{PROTO_IXN_REQ_REJECT, "x:1", "Busy", NULL},
+         "{\"message\":\"RequestReject\",\"interactionId\":\"x:1\",\"reason\":\"Busy\""},
+        {{PROTO_IXN_REQ_REJECT, "x:1", NULL, NULL},
+         "{\"message\":\"RequestReject\",\"interactionId\":\"x:1\""},
+        {{PROTO_IXN_REQ_STOP, "x:1", "CustomerLeft", NULL},
+         "{\"message\":\"RequestStopProcessing\",\"interactionId\":\"x:1\","
+         "\"reason\":\"CustomerLeft\""},
+        {{PROTO_IXN_REQ_COMPLETE, "x:1", NULL, NULL},
+         "{\"message\":\"RequestCompleteAfterWork\",\"interactionId\":\"x:1\""},
+        {{PROTO_IXN_REQ_PLACE, "x:1", NULL, "chat-support"},
+         "{\"message\":\"RequestPlaceInQueue\",\"interactionId\":\"x:1\","
+         "\"queue\":\"chat-support\""},
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        const proto_ixn_req *r = &reqs[i].req;
+        cc_buf_reset(&b);
+        proto_ixn_enc_req(&b, r);
+        assert_string_equal(b.data, reqs[i].want);
+        reparse(&b, &m);
+        assert_int_equal(proto_ixn_req_kind(m.name), r->kind);
+        proto_ixn_req got;
+        assert_int_equal(proto_ixn_decode_req(&m, r->kind, &got), 0);
+        assert_int_equal(got.kind, r->kind);
+        assert_string_equal(got.interaction_id, "x:1");
+        if (r->kind == PROTO_IXN_REQ_REJECT || r->kind == PROTO_IXN_REQ_STOP) {
+            if (r->reason)
+                assert_string_equal(got.reason, r->reason);
+            else
+                assert_null(got.reason);
+        } else {
+            assert_null(got.reason);
+        }
+        if (r->kind == PROTO_IXN_REQ_PLACE)
+            assert_string_equal(got.queue, "chat-support");
+        else
+            assert_null(got.queue);
+        proto_msg_free(&m);
+    }
+    assert_int_equal(proto_ixn_req_kind("RequestAddMedia"), -1);
+    proto_ixn_req got;
+    assert_int_equal(parse(&m, "{\"message\":\"RequestPlaceInQueue\",\"interactionId\":\"x\"}"), 0);
+    assert_attr_error(proto_ixn_decode_req(&m, PROTO_IXN_REQ_PLACE, &got), &m, "queue");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestAccept\",\"interactionId\":\"\"}"), 0);
+    assert_attr_error(proto_ixn_decode_req(&m, PROTO_IXN_REQ_ACCEPT, &got), &m, "interactionId");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestReject\",\"interactionId\":\"x\","
+                               "\"reason\":[]}"),
+                     0);
+    assert_attr_error(proto_ixn_decode_req(&m, PROTO_IXN_REQ_REJECT, &got), &m, "reason");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_submit_and_acks(void **state)
+{
+    (void)state;
+    cc_buf b, ud;
+    cc_buf_init(&b);
+    cc_buf_init(&ud);
+    const proto_ixn_ud_field fields[] = {
+        {.key = "customer", .str = "Ann \"A\" Lee"},
+        {.key = "customerNumber", .num = -12},
+    };
+    proto_ixn_enc_user_data(&ud, fields, 2);
+    assert_string_equal(ud.data, "{\"customer\":\"Ann \\\"A\\\" Lee\",\"customerNumber\":-12}");
+    proto_ixn_enc_submit(&b, &(proto_ixn_submit){.tenant = "Resources",
+                                                 .media = "chat",
+                                                 .queue = "chat-sales",
+                                                 .external_id = "ms-1",
+                                                 .user_data = ud.data});
+    assert_string_equal(b.data,
+                        "{\"message\":\"RequestSubmit\",\"tenant\":\"Resources\","
+                        "\"media\":\"chat\",\"queue\":\"chat-sales\",\"externalId\":\"ms-1\","
+                        "\"userData\":{\"customer\":\"Ann \\\"A\\\" Lee\","
+                        "\"customerNumber\":-12}");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_ixn_submit s;
+    assert_int_equal(proto_ixn_decode_submit(&m, &s), 0);
+    assert_string_equal(s.tenant, "Resources");
+    assert_string_equal(s.media, "chat");
+    assert_string_equal(s.queue, "chat-sales");
+    assert_string_equal(s.external_id, "ms-1");
+    cc_buf text;
+    cc_buf_init(&text);
+    proto_ixn_submit_user_data_text(&s, &text);
+    assert_string_equal(text.data, ud.data);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestSubmit\",\"tenant\":\"T\",\"media\":\"chat\","
+                               "\"queue\":\"q\",\"userData\":\"x\"}"),
+                     0);
+    assert_attr_error(proto_ixn_decode_submit(&m, &s), &m, "userData");
+    proto_msg_free(&m);
+
+    /* The fields of the answers go into an open EventAck. */
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 3);
+    proto_ixn_enc_submitted(&b,
+                            &(proto_ixn_submitted){.interaction_id = "ixn-a:9", .duplicate = true});
+    assert_string_equal(b.data, "{\"message\":\"EventAck\",\"referenceId\":3,"
+                                "\"interactionId\":\"ixn-a:9\",\"duplicate\":true");
+    reparse(&b, &m);
+    proto_ixn_submitted sd;
+    assert_int_equal(proto_ixn_decode_submitted(&m, &sd), 0);
+    assert_string_equal(sd.interaction_id, "ixn-a:9");
+    assert_true(sd.duplicate);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"referenceId\":3}"), 0);
+    assert_attr_error(proto_ixn_decode_submitted(&m, &sd), &m, "interactionId");
+    int64_t aw = 9;
+    assert_int_equal(proto_ixn_decode_stopped(&m, &aw), 0);
+    assert_int_equal(aw, 0);
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 4);
+    proto_ixn_enc_stopped(&b, 30);
+    reparse(&b, &m);
+    assert_int_equal(proto_ixn_decode_stopped(&m, &aw), 0);
+    assert_int_equal(aw, 30);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"afterWorkSec\":-1}"), 0);
+    assert_attr_error(proto_ixn_decode_stopped(&m, &aw), &m, "afterWorkSec");
+    assert_int_equal(aw, 0);
+    proto_msg_free(&m);
+
+    /* Queue status: rows in, rows out; a bad row does not spoil the others. */
+    cc_buf_reset(&b);
+    proto_ixn_enc_queue_status(&b);
+    assert_string_equal(b.data, "{\"message\":\"RequestQueueStatus\"");
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 5);
+    proto_ixn_enc_queues_begin(&b);
+    proto_ixn_enc_queue_row(
+        &b, &(proto_ixn_queue_row){"Resources", "chat-sales", "chat", 3, 1, 2, 0, 1234});
+    proto_ixn_enc_queue_row(&b, &(proto_ixn_queue_row){"Acme", "q", "email", 0, 0, 0, -1, -1});
+    proto_ixn_enc_queues_end(&b);
+    assert_string_equal(b.data,
+                        "{\"message\":\"EventAck\",\"referenceId\":5,\"queues\":["
+                        "{\"tenant\":\"Resources\",\"queue\":\"chat-sales\",\"media\":\"chat\","
+                        "\"waiting\":3,\"invited\":1,\"handling\":2,\"afterWork\":0,"
+                        "\"oldestWaitMs\":1234},"
+                        "{\"tenant\":\"Acme\",\"queue\":\"q\",\"media\":\"email\","
+                        "\"waiting\":0,\"invited\":0,\"handling\":0}]");
+    reparse(&b, &m);
+    size_t count;
+    assert_int_equal(proto_ixn_decode_queues(&m, &count), 0);
+    assert_int_equal(count, 2);
+    proto_ixn_queue_row row;
+    assert_int_equal(proto_ixn_decode_queue_row(&m, 0, &row), 0);
+    assert_string_equal(row.tenant, "Resources");
+    assert_string_equal(row.queue, "chat-sales");
+    assert_string_equal(row.media, "chat");
+    assert_int_equal(row.waiting, 3);
+    assert_int_equal(row.invited, 1);
+    assert_int_equal(row.handling, 2);
+    assert_int_equal(row.after_work, 0);
+    assert_int_equal(row.oldest_ms, 1234);
+    assert_int_equal(proto_ixn_decode_queue_row(&m, 1, &row), 0);
+    assert_int_equal(row.after_work, -1);
+    assert_int_equal(row.oldest_ms, -1);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m,
+                           "{\"message\":\"EventAck\",\"queues\":[7,"
+                           "{\"tenant\":\"T\",\"queue\":\"q\",\"media\":\"chat\",\"waiting\":-1,"
+                           "\"invited\":0,\"handling\":0},"
+                           "{\"tenant\":\"T\",\"queue\":\"q\",\"media\":\"chat\",\"waiting\":1,"
+                           "\"invited\":0,\"handling\":0}]}"),
+                     0);
+    assert_int_equal(proto_ixn_decode_queues(&m, &count), 0);
+    assert_int_equal(count, 3);
+    assert_attr_error(proto_ixn_decode_queue_row(&m, 0, &row), &m, "queues[0]");
+    assert_attr_error(proto_ixn_decode_queue_row(&m, 1, &row), &m, "waiting");
+    assert_non_null(strstr(m.desc, "queues[1]"));
+    assert_int_equal(proto_ixn_decode_queue_row(&m, 2, &row), 0);
+    assert_int_equal(row.waiting, 1);
+    /* The message is whole again after a row was read. */
+    assert_string_equal(m.name, "EventAck");
+    assert_non_null(json_object_get(m.root, "queues"));
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"queues\":{}}"), 0);
+    assert_attr_error(proto_ixn_decode_queues(&m, &count), &m, "queues");
+    proto_msg_free(&m);
+    cc_buf_free(&text);
+    cc_buf_free(&ud);
+    cc_buf_free(&b);
+}
+
+/* ---- agentreq ------------------------------------------------------------------------ */
+
+static void test_login(void **state)
+{
+    (void)state;
+    proto_areq_login l = {.tenant = "Resources",
+                          .agent_id = "1001",
+                          .place_id = "P1001",
+                          .password = "p\"w",
+                          .nmedia = 2,
+                          .media = {{"voice", false}, {"chat", true}}};
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_areq_enc_login(&b, &l);
+    assert_string_equal(b.data,
+                        "{\"message\":\"RequestAgentLogin\",\"tenant\":\"Resources\","
+                        "\"agentId\":\"1001\",\"placeId\":\"P1001\",\"password\":\"p\\\"w\","
+                        "\"mediaList\":{\"voice\":0,\"chat\":1}");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_areq_login got;
+    assert_int_equal(proto_areq_decode_login(&m, &got), 0);
+    assert_string_equal(got.tenant, "Resources");
+    assert_string_equal(got.agent_id, "1001");
+    assert_string_equal(got.place_id, "P1001");
+    assert_string_equal(got.password, "p\"w");
+    assert_int_equal(got.nmedia, 2);
+    assert_string_equal(got.media[0].name, "voice");
+    assert_false(got.media[0].ready);
+    assert_string_equal(got.media[1].name, "chat");
+    assert_true(got.media[1].ready);
+    proto_msg_free(&m);
+    /* Booleans are accepted for readiness, and an empty list is a login without media. */
+    assert_int_equal(
+        parse(&m, "{\"message\":\"RequestAgentLogin\",\"tenant\":\"T\",\"agentId\":"
+                  "\"A\",\"placeId\":\"P\",\"password\":\"\",\"mediaList\":{\"chat\":true}}"),
+        0);
+    assert_int_equal(proto_areq_decode_login(&m, &got), 0);
+    assert_true(got.media[0].ready);
+    proto_msg_free(&m);
+
+    static const struct {
+        const char *body;
+        const char *field;
+    } bad[] = {
+        {",\"agentId\":\"A\",\"placeId\":\"P\",\"password\":\"x\",\"mediaList\":{}", "tenant"},
+        {",\"tenant\":\"T\",\"placeId\":\"P\",\"password\":\"x\",\"mediaList\":{}", "agentId"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"password\":\"x\",\"mediaList\":{}", "placeId"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"placeId\":\"P\",\"mediaList\":{}", "password"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"placeId\":\"P\",\"password\":\"x\"", "mediaList"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"placeId\":\"P\",\"password\":\"x\","
+         "\"mediaList\":{\"Chat\":1}",
+         "mediaList"},
+        {",\"tenant\":\"T\",\"agentId\":\"A\",\"placeId\":\"P\",\"password\":\"x\","
+         "\"mediaList\":{\"chat\":2}",
+         "mediaList.chat"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"message\":\"RequestAgentLogin\"%s}", bad[i].body);
+        assert_int_equal(parse(&m, json), 0);
+        assert_attr_error(proto_areq_decode_login(&m, &got), &m, bad[i].field);
+        proto_msg_free(&m);
+    }
+    /* More media than a table can hold. */
+    cc_buf_reset(&b);
+    cc_buf_puts(&b, "{\"message\":\"RequestAgentLogin\",\"tenant\":\"T\",\"agentId\":\"A\","
+                    "\"placeId\":\"P\",\"password\":\"x\",\"mediaList\":{");
+    for (int i = 0; i <= CC_MEDIA_MAX; i++)
+        cc_buf_printf(&b, "%s\"m%d\":0", i ? "," : "", i);
+    cc_buf_puts(&b, "}}");
+    assert_int_equal(parse(&m, b.data), 0);
+    assert_attr_error(proto_areq_decode_login(&m, &got), &m, "mediaList");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_agent_requests(void **state)
+{
+    (void)state;
+    static const struct {
+        proto_areq req;
+        const char *want;
+    } reqs[] = {
+        {{.kind = PROTO_AREQ_LOGOUT}, "{\"message\":\"RequestAgentLogout\""},
+        {{.kind = PROTO_AREQ_ADD_MEDIA, .media = "chat"},
+         "{\"message\":\"RequestAddMedia\",\"media\":\"chat\",\"ready\":0"},
+        {{.kind = PROTO_AREQ_ADD_MEDIA, .media = "chat", .ready = true},
+         "{\"message\":\"RequestAddMedia\",\"media\":\"chat\",\"ready\":1"},
+        {{.kind = PROTO_AREQ_REMOVE_MEDIA, .media = "chat"},
+         "{\"message\":\"RequestRemoveMedia\",\"media\":\"chat\""},
+        {{.kind = PROTO_AREQ_NOT_READY, .media = "chat"},
+         "{\"message\":\"RequestNotReadyForMedia\",\"media\":\"chat\""},
+        {{.kind = PROTO_AREQ_NOT_READY, .media = "chat", .reason = {true, 3, "Lunch"}},
+         "{\"message\":\"RequestNotReadyForMedia\",\"media\":\"chat\","
+         "\"reason\":{\"code\":3,\"description\":\"Lunch\"}"},
+        {{.kind = PROTO_AREQ_READY, .media = "chat", .agent_id = "1001", .tenant = "T"},
+         "{\"message\":\"RequestCancelNotReadyForMedia\",\"media\":\"chat\",\"agentId\":\"1001\","
+         "\"tenant\":\"T\""},
+        {{.kind = PROTO_AREQ_CHANGE_REASON, .media = "chat", .reason = {true, 4, NULL}},
+         "{\"message\":\"RequestChangeMediaStateReason\",\"media\":\"chat\","
+         "\"reason\":{\"code\":4}"},
+        {{.kind = PROTO_AREQ_DND_ON}, "{\"message\":\"RequestDoNotDisturbOn\""},
+        {{.kind = PROTO_AREQ_DND_OFF}, "{\"message\":\"RequestDoNotDisturbOff\""},
+    };
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m;
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        const proto_areq *r = &reqs[i].req;
+        cc_buf_reset(&b);
+        proto_areq_enc(&b, r);
+        assert_string_equal(b.data, reqs[i].want);
+        reparse(&b, &m);
+        assert_int_equal(proto_areq_kind(m.name), r->kind);
+        assert_string_equal(proto_areq_name(r->kind), m.name);
+        proto_areq got;
+        assert_int_equal(proto_areq_decode(&m, r->kind, &got), 0);
+        if (r->media)
+            assert_string_equal(got.media, r->media);
+        else
+            assert_null(got.media);
+        assert_int_equal(got.ready, r->ready);
+        assert_int_equal(got.reason.present, r->reason.present);
+        assert_int_equal(got.reason.code, r->reason.code);
+        if (r->reason.description)
+            assert_string_equal(got.reason.description, r->reason.description);
+        else
+            assert_null(got.reason.description);
+        if (r->agent_id) {
+            assert_string_equal(got.agent_id, r->agent_id);
+            assert_string_equal(got.tenant, r->tenant);
+        } else {
+            assert_null(got.agent_id);
+            assert_null(got.tenant);
+        }
+        proto_msg_free(&m);
+    }
+    assert_int_equal(proto_areq_kind("RequestAgentLogin"), -1);
+
+    static const struct {
+        enum proto_areq_kind kind;
+        const char *body;
+        const char *field;
+    } bad[] = {
+        {PROTO_AREQ_ADD_MEDIA, "", "media"},
+        {PROTO_AREQ_ADD_MEDIA, ",\"media\":\"Chat\"", "media"},
+        {PROTO_AREQ_ADD_MEDIA, ",\"media\":\"chat\",\"ready\":2", "ready"},
+        {PROTO_AREQ_NOT_READY, ",\"media\":\"chat\",\"reason\":{\"code\":-1}", "reason.code"},
+        {PROTO_AREQ_NOT_READY, ",\"media\":\"chat\",\"reason\":3", "reason"},
+        {PROTO_AREQ_CHANGE_REASON, ",\"media\":\"chat\"", "reason"},
+        {PROTO_AREQ_READY, ",\"media\":\"chat\",\"agentId\":\"\"", "agentId"},
+        {PROTO_AREQ_DND_ON, ",\"tenant\":5", "tenant"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json, "{\"message\":\"%s\"%s}", proto_areq_name(bad[i].kind),
+                 bad[i].body);
+        assert_int_equal(parse(&m, json), 0);
+        proto_areq got;
+        assert_attr_error(proto_areq_decode(&m, bad[i].kind, &got), &m, bad[i].field);
+        proto_msg_free(&m);
+    }
+    cc_buf_free(&b);
+}
+
+/* ---- statmsg ------------------------------------------------------------------------- */
+
+static void test_stat_port(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    const char *tenants[] = {"Resources", "Acme"};
+    proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){.tenants = tenants, .ntenants = 2});
+    assert_string_equal(b.data, "{\"message\":\"RequestSubscribeAgentStatus\","
+                                "\"tenants\":[\"Resources\",\"Acme\"]");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_stat_subscribe s;
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_false(s.all);
+    assert_int_equal(s.ntenants, 2);
+    assert_string_equal(proto_stat_tenant(&s, 0), "Resources");
+    assert_string_equal(proto_stat_tenant(&s, 1), "Acme");
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){.all = true});
+    assert_string_equal(b.data, "{\"message\":\"RequestSubscribeAgentStatus\"");
+    reparse(&b, &m);
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_true(s.all);
+    assert_int_equal(s.ntenants, 0);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestSubscribeAgentStatus\",\"tenants\":[\"\"]}"),
+                     0);
+    assert_attr_error(proto_stat_decode_subscribe(&m, &s), &m, "tenants");
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_stat_enc_server_list(&b);
+    assert_string_equal(b.data, "{\"message\":\"RequestServerList\"");
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 2);
+    proto_stat_enc_servers_begin(&b);
+    proto_stat_enc_server_row(&b, &(proto_stat_server){"ixn-a", "127.0.0.1:7000", true, 12});
+    proto_stat_enc_server_row(&b, &(proto_stat_server){"ixn-b", "127.0.0.1:7001", false, 0});
+    proto_stat_enc_servers_end(&b);
+    assert_string_equal(b.data, "{\"message\":\"EventAck\",\"referenceId\":2,\"servers\":["
+                                "{\"name\":\"ixn-a\",\"address\":\"127.0.0.1:7000\","
+                                "\"connected\":true,\"agents\":12},"
+                                "{\"name\":\"ixn-b\",\"address\":\"127.0.0.1:7001\","
+                                "\"connected\":false,\"agents\":0}]");
+    reparse(&b, &m);
+    size_t count;
+    assert_int_equal(proto_stat_decode_servers(&m, &count), 0);
+    assert_int_equal(count, 2);
+    proto_stat_server row;
+    assert_int_equal(proto_stat_decode_server_row(&m, 0, &row), 0);
+    assert_string_equal(row.name, "ixn-a");
+    assert_string_equal(row.address, "127.0.0.1:7000");
+    assert_true(row.connected);
+    assert_int_equal(row.agents, 12);
+    assert_int_equal(proto_stat_decode_server_row(&m, 1, &row), 0);
+    assert_false(row.connected);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"servers\":[{\"name\":\"a\","
+                               "\"address\":\"b\",\"connected\":true}]}"),
+                     0);
+    assert_attr_error(proto_stat_decode_server_row(&m, 0, &row), &m, "agents");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\"}"), 0);
+    assert_attr_error(proto_stat_decode_servers(&m, &count), &m, "servers");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_stat_snapshot_and_agent_req(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    const char *tenants[] = {"Resources"};
+    proto_stat_enc_subscribe(
+        &b, &(proto_stat_subscribe){.reporting = true, .tenants = tenants, .ntenants = 1});
+    assert_string_equal(b.data, "{\"message\":\"RequestStartPlaceAgentStateReportingAll\","
+                                "\"tenants\":[\"Resources\"]");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_stat_subscribe s;
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_true(s.reporting);
+    assert_int_equal(s.ntenants, 1);
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_stat_enc_snapshot_done(
+        &b, &(proto_stat_snapshot_done){.agent_state = true, .server_name = "ixn-a", .count = 12});
+    assert_string_equal(b.data, "{\"message\":\"EventPlaceAgentStateSnapshotDone\","
+                                "\"serverName\":\"ixn-a\",\"count\":12");
+    reparse(&b, &m);
+    proto_stat_snapshot_done d;
+    assert_int_equal(proto_stat_decode_snapshot_done(&m, &d), 0);
+    assert_true(d.agent_state);
+    assert_string_equal(d.server_name, "ixn-a");
+    assert_int_equal(d.count, 12);
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_stat_enc_snapshot_done(&b, &(proto_stat_snapshot_done){.count = 0});
+    assert_string_equal(b.data, "{\"message\":\"EventAgentStatusSnapshotDone\",\"count\":0");
+    reparse(&b, &m);
+    assert_int_equal(proto_stat_decode_snapshot_done(&m, &d), 0);
+    assert_false(d.agent_state);
+    assert_null(d.server_name);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAgentStatusSnapshotDone\"}"), 0);
+    assert_attr_error(proto_stat_decode_snapshot_done(&m, &d), &m, "count");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"count\":1}"), 0);
+    assert_int_equal(proto_stat_decode_snapshot_done(&m, &d), CC_E_NOT_FOUND);
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_stat_enc_agent_req(&b, &(proto_stat_agent_req){"Resources", "1001"});
+    assert_string_equal(b.data, "{\"message\":\"RequestAgentStatus\",\"tenant\":\"Resources\","
+                                "\"agentId\":\"1001\"");
+    reparse(&b, &m);
+    proto_stat_agent_req r;
+    assert_int_equal(proto_stat_decode_agent_req(&m, &r), 0);
+    assert_string_equal(r.tenant, "Resources");
+    assert_string_equal(r.agent_id, "1001");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestAgentStatus\",\"tenant\":\"T\"}"), 0);
+    assert_attr_error(proto_stat_decode_agent_req(&m, &r), &m, "agentId");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+/* ---- regmsg -------------------------------------------------------------------------- */
+
+static void test_registration(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_reg_enc_register(&b, 1,
+                           &(proto_reg_register){.client_name = "desk-7",
+                                                 .client_type = "AgentApplication",
+                                                 .token = "s3cret"});
+    assert_string_equal(b.data, "{\"message\":\"RequestRegisterClient\",\"referenceId\":1,"
+                                "\"clientName\":\"desk-7\",\"clientType\":\"AgentApplication\","
+                                "\"token\":\"s3cret\"");
+    proto_msg m;
+    reparse(&b, &m);
+    assert_int_equal(m.ref, 1);
+    proto_reg_register r;
+    assert_int_equal(proto_reg_decode_register(&m, &r), 0);
+    assert_string_equal(r.client_name, "desk-7");
+    assert_string_equal(r.client_type, "AgentApplication");
+    assert_string_equal(r.token, "s3cret");
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_reg_enc_register(&b, 0, &(proto_reg_register){.client_type = "MediaServer"});
+    assert_string_equal(b.data,
+                        "{\"message\":\"RequestRegisterClient\",\"clientType\":\"MediaServer\"");
+    reparse(&b, &m);
+    assert_int_equal(proto_reg_decode_register(&m, &r), 0);
+    assert_null(r.client_name);
+    assert_null(r.token);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestRegisterClient\",\"token\":\"x\"}"), 0);
+    assert_attr_error(proto_reg_decode_register(&m, &r), &m, "clientType");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestRegisterClient\",\"clientType\":\"X\","
+                               "\"clientName\":\"\"}"),
+                     0);
+    assert_attr_error(proto_reg_decode_register(&m, &r), &m, "clientName");
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 1);
+    proto_reg_enc_ack(&b, &(proto_reg_ack){.proxy_client_id = 17,
+                                           .server_name = "ixn-a",
+                                           .protocol_version = PROTO_VERSION,
+                                           .idle_timeout_s = 30});
+    assert_string_equal(b.data,
+                        "{\"message\":\"EventAck\",\"referenceId\":1,\"proxyClientId\":17,"
+                        "\"serverName\":\"ixn-a\",\"protocolVersion\":1,\"idleTimeout\":30");
+    reparse(&b, &m);
+    proto_reg_ack a;
+    assert_int_equal(proto_reg_decode_ack(&m, &a), 0);
+    assert_int_equal(a.proxy_client_id, 17);
+    assert_string_equal(a.server_name, "ixn-a");
+    assert_int_equal(a.protocol_version, 1);
+    assert_int_equal(a.idle_timeout_s, 30);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"idleTimeout\":-3}"), 0);
+    assert_attr_error(proto_reg_decode_ack(&m, &a), &m, "idleTimeout");
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_reg_enc_ping(&b, 9);
+    assert_string_equal(b.data, "{\"message\":\"RequestPing\",\"referenceId\":9");
+    cc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -951,6 +1951,19 @@ int main(void)
         cmocka_unit_test(test_decode_agent_state_errors),
         cmocka_unit_test(test_status_round_trip),
         cmocka_unit_test(test_decode_status_errors),
+        cmocka_unit_test(test_agent_state_round_trip),
+        cmocka_unit_test(test_decode_error),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_resv_round_trip),
+        cmocka_unit_test(test_resv_errors),
+        cmocka_unit_test(test_invite),
+        cmocka_unit_test(test_ixn_events_and_requests),
+        cmocka_unit_test(test_submit_and_acks),
+        cmocka_unit_test(test_login),
+        cmocka_unit_test(test_agent_requests),
+        cmocka_unit_test(test_stat_port),
+        cmocka_unit_test(test_stat_snapshot_and_agent_req),
+        cmocka_unit_test(test_registration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

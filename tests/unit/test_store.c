@@ -188,16 +188,16 @@ static void test_put_commit_reload_order(void **state)
     fixture *f = *state;
     store *st = open_ok(f->sub);
     /* Inserted out of order: the load must give queue order, not insertion order. */
-    store_ixn a = mk(1, "chat-sales", STORE_QUEUED, 30);
-    store_ixn b = mk(2, "chat-sales", STORE_INVITED, 10);
+    store_ixn a = mk(1, "chat-sales", CC_IXN_QUEUED, 30);
+    store_ixn b = mk(2, "chat-sales", CC_IXN_INVITED, 10);
     b.agent = "Resources/1001";
-    store_ixn c = mk(3, "chat-sales", STORE_QUEUED, 20);
+    store_ixn c = mk(3, "chat-sales", CC_IXN_QUEUED, 20);
     c.user_data = NULL;
     c.external_id = "ext-3";
-    store_ixn d = mk(4, "chat-sales", STORE_QUEUED, -5); /* a head insert */
-    store_ixn e = mk(5, "a-first", STORE_HANDLING, 99);
+    store_ixn d = mk(4, "chat-sales", CC_IXN_QUEUED, -5); /* a head insert */
+    store_ixn e = mk(5, "a-first", CC_IXN_HANDLING, 99);
     e.agent = "Resources/1002";
-    store_ixn g = mk(6, "chat-sales", STORE_ENDED, 1);
+    store_ixn g = mk(6, "chat-sales", CC_IXN_ENDED, 1);
     g.ended_us = 5000;
     store_ixn *all[] = {&a, &b, &c, &d, &e, &g};
     for (size_t i = 0; i < 6; i++)
@@ -224,7 +224,7 @@ static void test_put_commit_reload_order(void **state)
         assert_int_equal(r.v[i].rec.id, want[i]);
     assert_string_equal(r.v[0].rec.queue, "a-first");
     assert_string_equal(r.v[0].rec.agent, "Resources/1002");
-    assert_int_equal(r.v[0].rec.state, STORE_HANDLING);
+    assert_int_equal(r.v[0].rec.state, CC_IXN_HANDLING);
     assert_int_equal(r.v[1].rec.order_key, -5);
     assert_string_equal(r.v[2].rec.agent, "Resources/1001");
     assert_null(r.v[3].rec.user_data);
@@ -236,7 +236,7 @@ static void test_put_commit_reload_order(void **state)
     assert_string_equal(r.v[4].rec.media, "chat");
     assert_int_equal(r.v[4].rec.created_us, 1001);
     assert_int_equal(r.v[4].rec.updated_us, 2001);
-    assert_int_equal(r.v[5].rec.state, STORE_ENDED);
+    assert_int_equal(r.v[5].rec.state, CC_IXN_ENDED);
     assert_int_equal(r.v[5].rec.ended_us, 5000);
     rows_free(&r);
     store_close(st);
@@ -246,14 +246,14 @@ static void test_batch_coalesces(void **state)
 {
     fixture *f = *state;
     store *st = open_ok(f->sub);
-    store_ixn a = mk(7, "q", STORE_QUEUED, 1);
+    store_ixn a = mk(7, "q", CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &a), 0);
-    a.state = STORE_INVITED;
+    a.state = CC_IXN_INVITED;
     a.agent = "Resources/1001";
     assert_int_equal(store_put(st, &a), 0);
     assert_int_equal(store_end(st, 7, 9000), 0);
     /* An end of a row that is only in the database. */
-    store_ixn b = mk(8, "q", STORE_HANDLING, 2);
+    store_ixn b = mk(8, "q", CC_IXN_HANDLING, 2);
     b.agent = "Resources/1003";
     assert_int_equal(store_put(st, &b), 0);
     assert_int_equal(store_pending(st), 2);
@@ -269,7 +269,7 @@ static void test_batch_coalesces(void **state)
     load_all(st, &r);
     assert_int_equal(r.n, 2);
     for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(r.v[i].rec.state, STORE_ENDED);
+        assert_int_equal(r.v[i].rec.state, CC_IXN_ENDED);
         assert_null(r.v[i].rec.agent);
     }
     assert_int_equal(r.v[0].rec.ended_us, 9000);
@@ -291,29 +291,29 @@ static void test_put_rejects(void **state)
     memset(longid, 'a', sizeof longid - 1);
     longid[sizeof longid - 1] = '\0';
 
-    store_ixn r = mk(1, "q", STORE_QUEUED, 1);
+    store_ixn r = mk(1, "q", CC_IXN_QUEUED, 1);
     r.user_data = big;
     assert_int_equal(store_put(st, &r), CC_E_LIMIT_EXCEEDED);
-    r = mk(1, longid, STORE_QUEUED, 1);
+    r = mk(1, longid, CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &r), CC_E_LIMIT_EXCEEDED);
-    r = mk(1, "q", STORE_QUEUED, 1);
+    r = mk(1, "q", CC_IXN_QUEUED, 1);
     r.external_id = longid;
     assert_int_equal(store_put(st, &r), CC_E_LIMIT_EXCEEDED);
-    r = mk(1, "q", STORE_QUEUED, 1);
+    r = mk(1, "q", CC_IXN_QUEUED, 1);
     r.tenant = NULL;
     assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
-    r = mk(1, "", STORE_QUEUED, 1);
+    r = mk(1, "", CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
     r = mk(1, "q", 7, 1);
     assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
-    r = mk(0, "q", STORE_QUEUED, 1);
+    r = mk(0, "q", CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &r), CC_E_INVALID_ATTRIBUTE);
     assert_int_equal(store_pending(st), 0);
 
     /* Exactly at the limits is accepted. */
     big[STORE_MAX_USER_DATA] = '\0';
     longid[STORE_MAX_ID] = '\0';
-    r = mk(1, longid, STORE_QUEUED, 1);
+    r = mk(1, longid, CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &r), 0);
     store_stats s;
     store_get_stats(st, &s);
@@ -328,7 +328,7 @@ static void test_ids_never_reused(void **state)
     fixture *f = *state;
     store *st = open_ok(f->sub);
     for (int64_t id = 1; id <= 5; id++) {
-        store_ixn r = mk(id, "q", STORE_QUEUED, id);
+        store_ixn r = mk(id, "q", CC_IXN_QUEUED, id);
         assert_int_equal(store_put(st, &r), 0);
     }
     assert_int_equal(store_commit(st), 0);
@@ -352,7 +352,7 @@ static void test_ids_never_reused(void **state)
     assert_int_equal(r.n, 0);
     rows_free(&r);
     /* A lower id written later does not lower the highest id. */
-    store_ixn low = mk(3, "q", STORE_QUEUED, 1);
+    store_ixn low = mk(3, "q", CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &low), 0);
     assert_int_equal(store_commit(st), 0);
     assert_int_equal(store_last_id(st), 5);
@@ -366,7 +366,7 @@ static void test_external_id_kept_for_ended(void **state)
 {
     fixture *f = *state;
     store *st = open_ok(f->sub);
-    store_ixn r = mk(1, "q", STORE_QUEUED, 1);
+    store_ixn r = mk(1, "q", CC_IXN_QUEUED, 1);
     r.external_id = "mail-<abc@example.com>";
     assert_int_equal(store_put(st, &r), 0);
     assert_int_equal(store_commit(st), 0);
@@ -380,19 +380,19 @@ static void test_external_id_kept_for_ended(void **state)
     rows rs;
     load_all(st, &rs);
     assert_int_equal(rs.n, 1);
-    assert_int_equal(rs.v[0].rec.state, STORE_ENDED);
+    assert_int_equal(rs.v[0].rec.state, CC_IXN_ENDED);
     assert_string_equal(rs.v[0].rec.external_id, "mail-<abc@example.com>");
     rows_free(&rs);
 
     int64_t id = 0;
-    int state_found = -1;
+    enum cc_ixn_state state_found = CC_IXN_QUEUED;
     assert_int_equal(store_find_external(st, "mail-<abc@example.com>", &id, &state_found), 0);
     assert_int_equal(id, 1);
-    assert_int_equal(state_found, STORE_ENDED);
+    assert_int_equal(state_found, CC_IXN_ENDED);
     assert_int_equal(store_find_external(st, "other", &id, &state_found), CC_E_NOT_FOUND);
 
     /* The externalId stays taken while the ended row is kept. */
-    store_ixn dup = mk(2, "q", STORE_QUEUED, 2);
+    store_ixn dup = mk(2, "q", CC_IXN_QUEUED, 2);
     dup.external_id = "mail-<abc@example.com>";
     assert_int_equal(store_put(st, &dup), 0);
     assert_int_equal(store_commit(st), CC_E_UNAVAILABLE);
@@ -404,7 +404,7 @@ static void test_external_id_kept_for_ended(void **state)
     assert_int_equal(store_commit(st), 0);
     assert_int_equal(store_find_external(st, "mail-<abc@example.com>", &id, &state_found), 0);
     assert_int_equal(id, 2);
-    assert_int_equal(state_found, STORE_QUEUED);
+    assert_int_equal(state_found, CC_IXN_QUEUED);
     store_close(st);
 }
 
@@ -416,7 +416,7 @@ static void test_batch_10000(void **state)
     char ud[128], ext[32];
     uint64_t t0 = cc_mono_us();
     for (int64_t id = 1; id <= N; id++) {
-        store_ixn r = mk(id, id % 2 ? "chat-sales" : "email-support", STORE_QUEUED, id);
+        store_ixn r = mk(id, id % 2 ? "chat-sales" : "email-support", CC_IXN_QUEUED, id);
         snprintf(ud, sizeof ud, "{\"customer\":\"c%lld\",\"topic\":\"billing\"}", (long long)id);
         snprintf(ext, sizeof ext, "ext-%lld", (long long)id);
         r.user_data = ud;
@@ -437,7 +437,7 @@ static void test_batch_10000(void **state)
     /* The same rows again as updates: state changes of a busy turn. */
     t0 = cc_mono_us();
     for (int64_t id = 1; id <= N; id++) {
-        store_ixn r = mk(id, id % 2 ? "chat-sales" : "email-support", STORE_INVITED, id);
+        store_ixn r = mk(id, id % 2 ? "chat-sales" : "email-support", CC_IXN_INVITED, id);
         r.agent = "Resources/1001";
         assert_int_equal(store_put(st, &r), 0);
     }
@@ -455,7 +455,7 @@ static void test_batch_10000(void **state)
     assert_int_equal(r.v[N / 2 - 1].rec.id, N - 1);
     assert_int_equal(r.v[N / 2].rec.id, 2);
     assert_int_equal(r.v[N - 1].rec.id, N);
-    assert_int_equal(r.v[N - 1].rec.state, STORE_INVITED);
+    assert_int_equal(r.v[N - 1].rec.state, CC_IXN_INVITED);
     assert_null(r.v[N - 1].rec.external_id); /* the update's whole row replaced it */
     rows_free(&r);
     store_close(st);
@@ -467,9 +467,9 @@ static void requeue(void *ctx, const store_ixn *rec)
 {
     store *st = ctx;
     store_ixn r = *rec;
-    if (r.state == STORE_ENDED)
+    if (r.state == CC_IXN_ENDED)
         return;
-    r.state = STORE_QUEUED;
+    r.state = CC_IXN_QUEUED;
     r.agent = NULL;
     assert_int_equal(store_put(st, &r), 0);
 }
@@ -478,11 +478,11 @@ static void test_put_during_load(void **state)
 {
     fixture *f = *state;
     store *st = open_ok(f->sub);
-    store_ixn a = mk(1, "q", STORE_HANDLING, 1);
+    store_ixn a = mk(1, "q", CC_IXN_HANDLING, 1);
     a.agent = "Resources/1001";
-    store_ixn b = mk(2, "q", STORE_INVITED, 2);
+    store_ixn b = mk(2, "q", CC_IXN_INVITED, 2);
     b.agent = "Resources/1002";
-    store_ixn c = mk(3, "q", STORE_ENDED, 3);
+    store_ixn c = mk(3, "q", CC_IXN_ENDED, 3);
     c.ended_us = 10;
     assert_int_equal(store_put(st, &a), 0);
     assert_int_equal(store_put(st, &b), 0);
@@ -498,7 +498,7 @@ static void test_put_during_load(void **state)
     load_all(st, &r);
     assert_int_equal(r.n, 3);
     for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(r.v[i].rec.state, STORE_QUEUED);
+        assert_int_equal(r.v[i].rec.state, CC_IXN_QUEUED);
         assert_null(r.v[i].rec.agent);
     }
     rows_free(&r);
@@ -516,7 +516,7 @@ static void test_small_commits(void **state)
     for (int t = 0; t < TURNS; t++) {
         for (int i = 0; i < PER_TURN; i++) {
             id++;
-            store_ixn r = mk(id, "q", STORE_QUEUED, id);
+            store_ixn r = mk(id, "q", CC_IXN_QUEUED, id);
             assert_int_equal(store_put(st, &r), 0);
         }
         assert_int_equal(store_commit(st), 0);
@@ -556,15 +556,15 @@ static void test_commit_failure_keeps_old_data(void **state)
 {
     fixture *f = *state;
     store *st = open_ok(f->sub);
-    store_ixn a = mk(1, "q", STORE_QUEUED, 1);
+    store_ixn a = mk(1, "q", CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &a), 0);
     assert_int_equal(store_commit(st), 0);
 
     /* Another connection holds the write lock: the commit cannot start. */
     sqlite3 *db = raw_open(f->sub);
     raw_exec(db, "BEGIN IMMEDIATE");
-    store_ixn b = mk(2, "q", STORE_QUEUED, 2);
-    a.state = STORE_ENDED;
+    store_ixn b = mk(2, "q", CC_IXN_QUEUED, 2);
+    a.state = CC_IXN_ENDED;
     a.ended_us = 77;
     assert_int_equal(store_put(st, &a), 0);
     assert_int_equal(store_put(st, &b), 0);
@@ -576,9 +576,9 @@ static void test_commit_failure_keeps_old_data(void **state)
 
     /* A batch that fails half-way (a second row with a taken externalId) leaves
      * nothing of itself behind, also not its first rows. */
-    store_ixn c = mk(3, "q", STORE_QUEUED, 3);
+    store_ixn c = mk(3, "q", CC_IXN_QUEUED, 3);
     c.external_id = "same";
-    store_ixn d = mk(4, "q", STORE_QUEUED, 4);
+    store_ixn d = mk(4, "q", CC_IXN_QUEUED, 4);
     d.external_id = "same";
     assert_int_equal(store_put(st, &c), 0);
     assert_int_equal(store_put(st, &d), 0);
@@ -592,7 +592,7 @@ static void test_commit_failure_keeps_old_data(void **state)
     load_all(st, &r);
     assert_int_equal(r.n, 1);
     assert_int_equal(r.v[0].rec.id, 1);
-    assert_int_equal(r.v[0].rec.state, STORE_QUEUED);
+    assert_int_equal(r.v[0].rec.state, CC_IXN_QUEUED);
     rows_free(&r);
 
     /* The store works again once the cause is gone. */
@@ -617,13 +617,13 @@ static void crash_child(const char *dir, int how)
     if (store_open(dir, "ixn-a", &st, NULL) != 0)
         _exit(2);
     for (int64_t id = 1; id <= 3; id++) {
-        store_ixn r = mk(id, "q", STORE_QUEUED, id);
+        store_ixn r = mk(id, "q", CC_IXN_QUEUED, id);
         if (store_put(st, &r) != 0)
             _exit(3);
     }
     if (store_commit(st) != 0)
         _exit(4);
-    store_ixn lost = mk(4, "q", STORE_QUEUED, 4);
+    store_ixn lost = mk(4, "q", CC_IXN_QUEUED, 4);
     if (store_put(st, &lost) != 0)
         _exit(5);
     if (how == 0)
@@ -670,7 +670,7 @@ static void test_corrupt_rows_skipped(void **state)
 {
     fixture *f = *state;
     store *st = open_ok(f->sub);
-    store_ixn a = mk(1, "q", STORE_QUEUED, 1);
+    store_ixn a = mk(1, "q", CC_IXN_QUEUED, 1);
     assert_int_equal(store_put(st, &a), 0);
     assert_int_equal(store_commit(st), 0);
     store_close(st);

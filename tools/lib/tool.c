@@ -8,7 +8,6 @@
 #include <sys/resource.h>
 
 #include "common/clock.h"
-#include "proto/jw.h"
 
 /* How long the networking context waits for closing connections at the most. */
 #define TOOL_DRAIN_MAX_US 2000000u
@@ -157,18 +156,6 @@ bool tool_read_password(const char *prog, const char *path, char *out, size_t si
         return false;
     }
     return true;
-}
-
-void tool_open_login(cc_buf *b, const char *tenant, const char *agent_id, const char *place_id,
-                     const char *password)
-{
-    jw_open_message(b, "RequestAgentLogin");
-    jw_kv_str(b, "tenant", tenant);
-    jw_kv_str(b, "agentId", agent_id);
-    jw_kv_str(b, "placeId", place_id);
-    jw_kv_str(b, "password", password);
-    jw_key(b, "mediaList");
-    cc_buf_putc(b, '{');
 }
 
 uint64_t tool_rand(uint64_t *rng)

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "common/buf.h"
 #include "net/conn.h"
 
 typedef struct tool_signals tool_signals;
@@ -84,12 +83,6 @@ void tool_raise_nofile(const char *prog, uint64_t want);
  * empty_what when the line is empty — and returns false. */
 bool tool_read_password(const char *prog, const char *path, char *out, size_t size,
                         const char *empty_what);
-
-/* Writes an open RequestAgentLogin into b (empty, initialised) up to the opening brace of
- * its mediaList: the caller appends the "MEDIA":0|1 pairs and the closing brace. b holds
- * the password afterwards: wipe it before freeing. */
-void tool_open_login(cc_buf *b, const char *tenant, const char *agent_id, const char *place_id,
-                     const char *password);
 
 /* The next number of the xorshift64* generator whose state is *rng (never 0): good enough
  * to spread simulated actions, and reproducible by seed. */

@@ -9,6 +9,10 @@
 // fixed-size cells, so the DOM holds a few hundred tiles whatever the number of agents.
 // Totals are kept incrementally, and sort keys that change with load re-sort at most once
 // per RESORT_MS so tiles do not jump on every event.
+//
+// An agent that holds more of a ready media than its max (current > max) is marked "over"
+// on its tile and its media row: routing never does that, but a rule reload that lowers
+// a max, or a routing bug, can leave an agent there, and a supervisor must see it.
 'use strict';
 
 (() => {
@@ -65,6 +69,8 @@
   const layout = { cols: 0, tw: 0 };
   let lastSort = 0;
   let loggedInCount = 0;
+  /** Logged-in agents marked over capacity. */
+  let overCount = 0;
   let tenantsShown = new Set();
 
   // Instrumentation read by the browser tests (tests/browser/wallboard.test.mjs): what the
@@ -311,6 +317,7 @@
       key, tenant, agentId, placeId: '', loggedIn: false, dnd: false,
       media: {}, // media -> {ready, current, max, available}
       state: 'loggedout', load: 0, held: 0,
+      over: '', // "chat 4/3, email 2/1": the ready media held above their max, '' when none
       num: /^[0-9]{1,15}$/.test(agentId) ? Number(agentId) : NaN,
       el: null, rows: null, pos: -1, hidden: true,
     };
@@ -336,6 +343,18 @@
     return avail ? 'ready' : 'full';
   }
 
+  /** True when the agent holds more of a ready media than its max (capacity-rules.md:
+   *  `current` above `max`). A media not ready is left out: nothing is routed to it. */
+  function isOver(a, v) {
+    return a.loggedIn && v.ready && v.current > v.max;
+  }
+
+  /** The agent's media above their max, as the tile's badge says them, or ''. */
+  function overText(a) {
+    return Object.keys(a.media).sort().filter((k) => isOver(a, a.media[k]))
+      .map((k) => `${k} ${a.media[k].current}/${a.media[k].max}`).join(', ');
+  }
+
   function mediaState(a, v) {
     if (!a.loggedIn) return 'loggedout';
     if (!v.ready) return 'notready';
@@ -347,6 +366,7 @@
   function account(a, sign) {
     if (!a.loggedIn) return;
     loggedInCount += sign;
+    if (a.over) overCount += sign;
     for (const k in a.media) {
       const v = a.media[k];
       let t = totals.get(k);
@@ -395,6 +415,7 @@
     a.held = cur;
     a.load = max > 0 ? cur / max : 0;
     a.state = agentState(a);
+    a.over = overText(a);
     account(a, 1);
     if (a.state !== oldState || a.load !== oldLoad) orderDirty = orderDirty || sortKey() !== 'id';
     markDirty(a);
@@ -413,6 +434,7 @@
           a.media = {};
           a.held = 0;
           a.load = 0;
+          a.over = '';
           account(a, 1);
           orderDirty = orderDirty || sortKey() !== 'id';
           markDirty(a);
@@ -428,6 +450,7 @@
     totals.clear();
     dirty.clear();
     loggedInCount = 0;
+    overCount = 0;
     live.clear();
     $('canvas').textContent = '';
     sorted = [];
@@ -524,12 +547,19 @@
     const st = el('div', 'state');
     st.dataset.testid = 'state';
     t.appendChild(st);
+    // The over-capacity badge: words, not only a colour, so that it reads without colour
+    // and in a screen reader; hidden while the agent is within its rule.
+    const over = el('span', 'over');
+    over.dataset.testid = 'over';
+    over.hidden = true;
+    t.appendChild(over);
     const list = el('div', 'media');
     t.appendChild(list);
     a.el = t;
     a.stateEl = st;
     a.placeEl = place;
     a.listEl = list;
+    a.overEl = over;
     a.rows = new Map();
     a.shown = {};
   }
@@ -546,6 +576,29 @@
     if (s.placeId !== a.placeId) {
       a.placeEl.textContent = a.placeId;
       s.placeId = a.placeId;
+    }
+    if (s.over !== a.over) {
+      if (a.over) {
+        a.el.dataset.over = 'true';
+        // Shown as "over 4/3", the media row marked beside it; the media's name is in the
+        // text for screen readers (and the tests) but not drawn, so the badge fits the
+        // state's line of a narrow tile.
+        a.overEl.textContent = 'over ';
+        const parts = Object.keys(a.media).sort().filter((k) => isOver(a, a.media[k]));
+        parts.forEach((k, i) => {
+          if (i) a.overEl.append(', ');
+          a.overEl.append(el('span', 'sr', `${k} `), `${a.media[k].current}/${a.media[k].max}`);
+        });
+        a.overEl.title = `Over capacity: holds more than its rule allows (held/max: ${a.over})`;
+        a.el.title = `${a.tenant} / ${a.agentId}: over capacity (${a.over})`;
+      } else {
+        delete a.el.dataset.over;
+        a.overEl.textContent = '';
+        a.overEl.title = '';
+        a.el.title = `${a.tenant} / ${a.agentId}`;
+      }
+      a.overEl.hidden = !a.over;
+      s.over = a.over;
     }
     for (const [k, row] of a.rows) {
       if (!(k in a.media)) {
@@ -575,7 +628,8 @@
         row.countEl.textContent = count;
         row.el.dataset.current = String(v.current);
         row.el.dataset.max = String(v.max);
-        row.fill.style.width = `${v.max > 0 ? Math.min(100, (100 * v.current) / v.max) : 0}%`;
+        // Held with a max of 0 (above the rule, or not routable) fills the bar too.
+        row.fill.style.width = `${v.max > 0 ? Math.min(100, (100 * v.current) / v.max) : v.current > 0 ? 100 : 0}%`;
         row.count = count;
       }
       if (row.available !== v.available) {
@@ -586,7 +640,13 @@
         row.el.dataset.ready = String(v.ready);
         row.ready = v.ready;
       }
-      const title = `${k}: ${v.ready ? 'ready' : 'not ready'}, ${v.current} of ${v.max}, ${v.available} available`;
+      const over = isOver(a, v);
+      if (row.over !== over) {
+        if (over) row.el.dataset.over = 'true';
+        else delete row.el.dataset.over;
+        row.over = over;
+      }
+      const title = `${k}: ${v.ready ? 'ready' : 'not ready'}, ${v.current} of ${v.max}, ${v.available} available${over ? ' (over capacity)' : ''}`;
       if (row.title !== title) {
         row.el.title = title;
         row.title = title;
@@ -606,7 +666,7 @@
     const count = el('span', 'count');
     count.dataset.testid = 'count';
     r.appendChild(count);
-    return { el: r, fill, countEl: count, state: null, count: null, available: null, ready: null, title: null };
+    return { el: r, fill, countEl: count, state: null, count: null, available: null, ready: null, over: false, title: null };
   }
 
   function sortKey() {
@@ -711,6 +771,9 @@
     setText('[data-testid="count-shown"]', String(view.length));
     setText('[data-testid="count-agents"]', String(agents.size));
     setText('[data-testid="count-loggedin"]', String(loggedInCount));
+    setText('[data-testid="count-over"]', String(overCount));
+    const overLine = document.querySelector('[data-testid="over-line"]');
+    if (overLine.hidden !== (overCount === 0)) overLine.hidden = overCount === 0;
     const body = $('totals-body');
     for (const k of [...totals.keys()].sort()) {
       const t = totals.get(k);

@@ -1,0 +1,102 @@
+/* The messages around statuses and agent states other than those two themselves (which
+ * are proto/msg's): the tenant-filtered subscriptions (RequestSubscribeAgentStatus on the
+ * statserver's port, RequestStartPlaceAgentStateReportingAll on an interaction server),
+ * the ends of their snapshots, RequestAgentStatus, RequestServerList and the server list
+ * in its EventAck (protocol sections 5 and 8). Encoders append to a cc_buf and allocate
+ * nothing else; decoders borrow from the decoded message. No I/O. */
+#ifndef PROTO_STATMSG_H
+#define PROTO_STATMSG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "proto/msg.h"
+
+/** RequestSubscribeAgentStatus or RequestStartPlaceAgentStateReportingAll: every status
+ * (agent state) of the tenants listed, or of all. */
+typedef struct proto_stat_subscribe {
+    bool reporting; /* RequestStartPlaceAgentStateReportingAll (decoder: from the name) */
+    bool all;       /* no "tenants": every tenant */
+    const char *const *tenants; /* encoder: the tenants when not all */
+    size_t ntenants;            /* their number (decoder: the number listed) */
+    json_t *list;               /* decoder: the checked array, owned by the message */
+} proto_stat_subscribe;
+
+/** Appends the open request s->reporting names (without referenceId). */
+void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s);
+
+/**
+ * Decodes either request (reporting says which, from the message name): "tenants", when
+ * present, must be an array of identifiers. Returns 0 or CC_E_INVALID_ATTRIBUTE with
+ * msg->desc. tenants is set to NULL; proto_stat_tenant gives the names.
+ */
+int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out);
+
+/** Tenant i (< ntenants) of a decoded subscription. */
+const char *proto_stat_tenant(const proto_stat_subscribe *s, size_t i);
+
+/** The end of a snapshot: EventPlaceAgentStateSnapshotDone (interaction server to
+ * reporting engine) or EventAgentStatusSnapshotDone (statserver port). */
+typedef struct proto_stat_snapshot_done {
+    bool agent_state;        /* EventPlaceAgentStateSnapshotDone (decoder: from the name) */
+    const char *server_name; /* agent_state: the sending server; NULL leaves it out */
+    int64_t count;           /* events (statuses) the snapshot held, >= 0 */
+} proto_stat_snapshot_done;
+
+/** Appends the open event d->agent_state names. */
+void proto_stat_enc_snapshot_done(cc_buf *b, const proto_stat_snapshot_done *d);
+
+/**
+ * Decodes either event: count (an integer >= 0) required, serverName (an identifier)
+ * optional. Returns 0, CC_E_NOT_FOUND when the message is neither, or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc.
+ */
+int proto_stat_decode_snapshot_done(proto_msg *msg, proto_stat_snapshot_done *out);
+
+/** RequestAgentStatus: one agent's status, now. */
+typedef struct proto_stat_agent_req {
+    const char *tenant;
+    const char *agent_id;
+} proto_stat_agent_req;
+
+/** Appends an open RequestAgentStatus (without referenceId). */
+void proto_stat_enc_agent_req(cc_buf *b, const proto_stat_agent_req *r);
+
+/** Decodes a RequestAgentStatus: tenant and agentId (identifiers) required. Returns 0 or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc. */
+int proto_stat_decode_agent_req(proto_msg *msg, proto_stat_agent_req *out);
+
+/** Appends an open RequestServerList (it has no fields). */
+void proto_stat_enc_server_list(cc_buf *b);
+
+/** One interaction server in the answer to RequestServerList. */
+typedef struct proto_stat_server {
+    const char *name;
+    const char *address; /* HOST:PORT as configured */
+    bool connected;
+    int64_t agents; /* agents known on that server, >= 0 */
+} proto_stat_server;
+
+/** Appends the start of the "servers" array to an open EventAck. */
+void proto_stat_enc_servers_begin(cc_buf *ack);
+/** Appends one row to the "servers" array. */
+void proto_stat_enc_server_row(cc_buf *ack, const proto_stat_server *row);
+/** Appends the end of the "servers" array. */
+void proto_stat_enc_servers_end(cc_buf *ack);
+
+/** Checks the "servers" of an EventAck: 0 and *count rows, or CC_E_INVALID_ATTRIBUTE
+ * with msg->desc when it is missing or not an array. */
+int proto_stat_decode_servers(proto_msg *msg, size_t *count);
+
+/**
+ * Decodes row i (< the count) of a checked "servers": name (text of at most PROTO_ID_MAX
+ * bytes), address (at most PROTO_TEXT_MAX), connected (a flag) and agents (an integer
+ * >= 0), all required.
+ * Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc; a bad row does not spoil the others.
+ */
+int proto_stat_decode_server_row(proto_msg *msg, size_t i, proto_stat_server *out);
+
+#endif
