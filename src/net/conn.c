@@ -302,9 +302,9 @@ void cc_conn_close(cc_conn *c, enum cc_close_reason reason)
     mark_dirty(c);
 }
 
-static void on_write_done(uv_write_t *req, int status)
+/* The write of inflight ended (status < 0: it failed). */
+static void write_finished(cc_conn *c, int status)
 {
-    cc_conn *c = req->data;
     c->writing = false;
     for (size_t i = 0; i < c->inflight.count; i++) {
         size_t n = c->inflight.items[i].body ? c->inflight.items[i].body->len : 0;
@@ -323,6 +323,11 @@ static void on_write_done(uv_write_t *req, int status)
      * conn_finish_close from the check phase; cc_conn_close does not mark it again. */
     if (c->pending.count || c->closing)
         mark_dirty(c);
+}
+
+static void on_write_done(uv_write_t *req, int status)
+{
+    write_finished(req->data, status);
 }
 
 static void conn_start_write(cc_conn *c)
@@ -345,8 +350,25 @@ static void conn_start_write(cc_conn *c)
             c->wbufs[n++] = uv_buf_init(e->tail, e->tail_len);
     }
     c->writing = true;
+    /* Most writes go out at once: trying first spares libuv's write request and the
+     * epoll changes it makes; only what the socket did not take waits for POLLOUT. */
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, c->wbufs, (unsigned)n);
+    if (sent < 0 && sent != UV_EAGAIN) {
+        write_finished(c, sent);
+        return;
+    }
+    size_t skip = sent > 0 ? (size_t)sent : 0, first = 0;
+    while (first < n && skip >= c->wbufs[first].len)
+        skip -= c->wbufs[first++].len;
+    if (first == n) {
+        write_finished(c, 0);
+        return;
+    }
+    c->wbufs[first].base += skip;
+    c->wbufs[first].len -= skip;
     c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs, (unsigned)n, on_write_done);
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs + first, (unsigned)(n - first),
+                      on_write_done);
     if (rc < 0) {
         c->writing = false;
         queue_release(&c->inflight);
@@ -527,6 +549,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(read_buffer, sizeof read_buffer);
 }
 
+/* Input kept unread while paused at most: one line's maximum, and at least 64 KiB. */
+static size_t held_max(const cc_conn *c)
+{
+    return c->lim.max_line > 65536 ? c->lim.max_line : 65536;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     cc_conn *c = s->data;
@@ -547,6 +575,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->net->stats.bytes_in += (uint64_t)nread;
     if (c->paused) {
         cc_buf_append(&c->held, buf->base, (size_t)nread);
+        /* A pause keeps reading into held up to a bound, which spares the two epoll
+         * changes of stopping and restarting for every request that waits a turn; a
+         * peer that sends more than that while paused is simply not read. */
+        if (c->held.len >= held_max(c) && c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
         return;
     }
     conn_feed(c, buf->base, (size_t)nread);
@@ -690,9 +725,11 @@ void cc_conn_pause(cc_conn *c)
     if (c->paused)
         return;
     c->paused = true;
-    if (c->reading)
+    /* Reading goes on into held (on_read) until held_max; only then does it stop. */
+    if (c->reading && c->held.len >= held_max(c)) {
         uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = false;
+        c->reading = false;
+    }
 }
 
 void cc_conn_resume(cc_conn *c)
