@@ -315,8 +315,14 @@ static int open_db(store *st, const char *server_name, cc_buf *err)
     /* journal_mode answers with the mode in force; anything but wal (a read-only
      * directory, an unsupported file system) would lose the kill -9 guarantee the
      * server documents, so it is an error. */
+    /* The data-dir lock already keeps every other server off this database, so SQLite's
+     * own file locks only cost system calls on every transaction. Set before WAL, so
+     * that the WAL index lives in memory instead of a shared-memory file. */
+    int rc = exec_sql(st, "PRAGMA locking_mode=EXCLUSIVE", err);
+    if (rc)
+        return rc;
     sqlite3_stmt *s = NULL;
-    int rc = prepare(st, "PRAGMA journal_mode=WAL", &s, err);
+    rc = prepare(st, "PRAGMA journal_mode=WAL", &s, err);
     if (rc)
         return rc;
     int r = sqlite3_step(s);

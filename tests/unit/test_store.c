@@ -560,26 +560,29 @@ static void test_commit_failure_keeps_old_data(void **state)
     assert_int_equal(store_put(st, &a), 0);
     assert_int_equal(store_commit(st), 0);
 
-    /* Another connection holds the write lock: the commit cannot start. */
+    /* The store keeps SQLite's lock while it is open (locking_mode EXCLUSIVE): another
+     * connection cannot take the write lock, so it cannot stall the store's commits. */
     sqlite3 *db = raw_open(f->sub);
-    raw_exec(db, "BEGIN IMMEDIATE");
-    store_ixn b = mk(2, "q", CC_IXN_QUEUED, 2);
-    a.state = CC_IXN_ENDED;
-    a.ended_us = 77;
-    assert_int_equal(store_put(st, &a), 0);
-    assert_int_equal(store_put(st, &b), 0);
-    assert_int_equal(store_commit(st), CC_E_UNAVAILABLE);
-    assert_int_equal(store_pending(st), 0); /* the batch was dropped */
-    assert_int_equal(store_last_id(st), 1);
-    raw_exec(db, "ROLLBACK");
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) & 0xff, SQLITE_BUSY);
     sqlite3_close(db);
 
     /* A batch that fails half-way (a second row with a taken externalId) leaves
-     * nothing of itself behind, also not its first rows. */
+     * nothing of itself behind, also not its first rows (an update of row 1 among them),
+     * and the batch is dropped. */
+    store_ixn b = mk(2, "q", CC_IXN_QUEUED, 2);
+    a.state = CC_IXN_ENDED;
+    a.ended_us = 77;
     store_ixn c = mk(3, "q", CC_IXN_QUEUED, 3);
     c.external_id = "same";
     store_ixn d = mk(4, "q", CC_IXN_QUEUED, 4);
     d.external_id = "same";
+    assert_int_equal(store_put(st, &a), 0);
+    assert_int_equal(store_put(st, &b), 0);
+    assert_int_equal(store_put(st, &c), 0);
+    assert_int_equal(store_put(st, &d), 0);
+    assert_int_equal(store_commit(st), CC_E_UNAVAILABLE);
+    assert_int_equal(store_pending(st), 0);
+    assert_int_equal(store_last_id(st), 1);
     assert_int_equal(store_put(st, &c), 0);
     assert_int_equal(store_put(st, &d), 0);
     assert_int_equal(store_commit(st), CC_E_UNAVAILABLE);
