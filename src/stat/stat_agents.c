@@ -447,6 +447,11 @@ void stat_agents_link_settled(stat_agents *st, int link)
     }
 }
 
+bool stat_agents_granting(const stat_agents *st)
+{
+    return st->gate_open;
+}
+
 void stat_agents_open_gate(stat_agents *st)
 {
     if (st->gate_open)

@@ -101,6 +101,9 @@ void stat_agents_link_settled(stat_agents *st, int link);
  * over: such a server's agents count as logged out there, as for a lost link). */
 void stat_agents_open_gate(stat_agents *st);
 
+/** True once reservations may be granted (see stat_agents_link_settled). */
+bool stat_agents_granting(const stat_agents *st);
+
 /** Sets how long a grant that is neither used nor released is kept (default 5 s). */
 void stat_agents_set_reservation_timeout(stat_agents *st, uint64_t timeout_us);
 

@@ -20,7 +20,23 @@ typedef struct stat_link {
     int64_t start_ref;   /* referenceId of RequestStartPlaceAgentStateReportingAll */
     uint64_t snap_start; /* when the snapshot was asked for, monotonic us */
     uint64_t bad_events; /* EventPlaceAgentState that could not be decoded */
+    /* EventReserveAgent received before grants are allowed (the start-up wait): held in
+     * order and answered when the wait ends, since a refusal would leave the server
+     * waiting for a status that nothing may send. */
+    struct held_reserve *held_head, *held_tail;
+    size_t nheld;
 } stat_link;
+
+/* Reservations held per link at most; beyond, the held ones are answered (refused) at
+ * once, in order, and so is the new one. */
+#define HELD_RESERVES_MAX 65536
+
+/* A copy of an EventReserveAgent that waits for the start-up wait to end. */
+typedef struct held_reserve {
+    proto_reserve r; /* strings owned */
+    bool valid;
+    struct held_reserve *next;
+} held_reserve;
 
 struct stat_links {
     cc_media_table *media;
@@ -89,6 +105,46 @@ static void on_expiry(uv_timer_t *t)
     expiry_arm(ls);
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void held_free(held_reserve *h)
+{
+    free((char *)h->r.tenant);
+    free((char *)h->r.agent_id);
+    free((char *)h->r.media);
+    free(h);
+}
+
+/* Answers link l's held reservations in order (answer false: only forgets them, the
+ * link being gone). */
+static void held_drain(stat_link *l, bool answer)
+{
+    while (l->held_head) {
+        held_reserve *h = l->held_head;
+        l->held_head = h->next;
+        if (answer)
+            stat_agents_reserve(l->owner->agents, l->index, &h->r, h->valid, cc_mono_us());
+        held_free(h);
+    }
+    l->held_tail = NULL;
+    l->nheld = 0;
+    if (answer)
+        expiry_arm(l->owner);
+}
+
+/* Once grants are allowed, every link's held reservations are answered. */
+static void held_drain_all(stat_links *ls)
+{
+    if (!stat_agents_granting(ls->agents))
+        return;
+    for (int i = 0; i < ls->count; i++)
+        if (ls->links[i].held_head)
+            held_drain(&ls->links[i], true);
+}
+
 static void on_reserve(stat_link *l, proto_msg *msg)
 {
     proto_reserve r;
@@ -99,6 +155,23 @@ static void on_reserve(stat_link *l, proto_msg *msg)
         LOG_WARN("event=bad_reserve link=%s error=\"%s\" count=%" PRIu64, l->name, msg->desc,
                  l->owner->bad_reserves);
         return;
+    }
+    if (!stat_agents_granting(l->owner->agents)) {
+        if (l->nheld >= HELD_RESERVES_MAX) {
+            held_drain(l, true);
+        } else {
+            held_reserve *h = xcalloc(1, sizeof *h);
+            h->r = (proto_reserve){r.reservation_id, dup_or_null(r.tenant), dup_or_null(r.agent_id),
+                                   dup_or_null(r.media), r.version};
+            h->valid = rc == 0;
+            if (l->held_tail)
+                l->held_tail->next = h;
+            else
+                l->held_head = h;
+            l->held_tail = h;
+            l->nheld++;
+            return;
+        }
     }
     stat_agents_reserve(l->owner->agents, l->index, &r, rc == 0, cc_mono_us());
     expiry_arm(l->owner);
@@ -129,6 +202,7 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         on_released(l, msg);
     } else if (strcmp(msg->name, "EventPlaceAgentStateSnapshotDone") == 0) {
         size_t n = stat_agents_snapshot_done(l->owner->agents, l->index);
+        held_drain_all(l->owner);
         LOG_INFO("event=snapshot_done link=%s agents=%zu known=%zu elapsed_ms=%.1f", l->name, n,
                  stat_agents_count(l->owner->agents),
                  (double)(cc_mono_us() - l->snap_start) / 1000.0);
@@ -149,8 +223,10 @@ static void on_down(cc_client *c, const char *why)
 {
     (void)why;
     stat_link *l = cc_client_user(c);
+    held_drain(l, false);
     stat_agents_link_down(l->owner->agents, l->index);
     l->start_ref = 0;
+    held_drain_all(l->owner);
     expiry_arm(l->owner);
 }
 
@@ -200,6 +276,7 @@ static void on_gate(uv_timer_t *t)
 {
     stat_links *ls = t->data;
     stat_agents_open_gate(ls->agents);
+    held_drain_all(ls);
 }
 
 void stat_links_start(stat_links *ls)
@@ -224,6 +301,7 @@ void stat_links_free(stat_links *ls)
     uv_close((uv_handle_t *)ls->expiry, on_expiry_closed);
     uv_close((uv_handle_t *)ls->gate, on_expiry_closed);
     for (int i = 0; i < ls->count; i++) {
+        held_drain(&ls->links[i], false);
         cc_client_free(ls->links[i].client);
         free(ls->links[i].name);
     }

@@ -590,10 +590,19 @@ def place_ids(env):
     for a in cases:
         fd.link.next(lambda x, a=a: harness.is_status(x, a),
                      "(i) D's snapshot first: status of %s" % a)
+    # A reservation while C's snapshot is not in yet: 1101's holdings on C are unknown, so
+    # the statserver neither grants nor refuses (a refusal would leave D waiting for a
+    # status nothing sends); it answers once C's snapshot is in.
+    held = fd.reserve("1101")
+    fd.link.send(held)
+    fd.link.none(lambda x: x.get("message") == "EventAgentReserved",
+                 "(i) no answer to a reservation before every server's snapshot", 0.7)
     fc.snapshot()
     for a in cases:
         fc.link.next(lambda x, a=a: harness.is_status(x, a),
                      "(i) then C's snapshot: status of %s" % a)
+    fd.answer(held["reservationId"], True, "(i) the held reservation, once C's snapshot is in")
+    fd.release(held["reservationId"])
     for f in (fc, fd):
         f.link.pump(0.5)
     for a, (_, _, _, _, win) in cases.items():
