@@ -1,7 +1,9 @@
 /* One error table for the whole project. Functions return 0 or a negative code from
  * this table; the codes 1..14 of the wire protocol are the negated values, so an error
- * travels from any layer to an EventError without translation. Codes below -100 are
- * internal and reach the wire as Unavailable (14). */
+ * travels from any layer to an EventError without translation. Internal codes start at
+ * -9001, a band no errno value (a few hundred at most) and no libuv code (from -3000
+ * up) reaches, so a system error passed through can never be mistaken for one of
+ * ours; they reach the wire as Unavailable (14). */
 #ifndef CC_ERR_H
 #define CC_ERR_H
 
@@ -21,11 +23,11 @@
     X(LIMIT_EXCEEDED, -12, "LimitExceeded")                                                        \
     X(ALREADY_REGISTERED, -13, "AlreadyRegistered")                                                \
     X(UNAVAILABLE, -14, "Unavailable")                                                             \
-    X(IO, -101, "IoError")                                                                         \
-    X(PARSE, -102, "ParseError")                                                                   \
-    X(CONFIG, -103, "ConfigError")                                                                 \
-    X(NOT_FOUND, -104, "NotFound")                                                                 \
-    X(CLOSED, -105, "Closed")
+    X(IO, -9001, "IoError")                                                                        \
+    X(PARSE, -9002, "ParseError")                                                                  \
+    X(CONFIG, -9003, "ConfigError")                                                                \
+    X(NOT_FOUND, -9004, "NotFound")                                                                \
+    X(CLOSED, -9005, "Closed")
 
 enum cc_err {
 #define CC_ERR_ENUM(name, value, wire) CC_E_##name = (value),
