@@ -1,7 +1,6 @@
 #include "ixn/ixn_agents.h"
 
 #include <assert.h>
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,31 +604,15 @@ static int h_status(cc_session *s, proto_msg *msg)
     if (!a->client || !a->client->session)
         return 0;
     /* Forward the bytes as received, opened again so the desktop connection appends
-     * its own seq. A line that carried its own seq is re-encoded without it. */
-    cc_sbuf *sb;
-    json_t *seq = json_object_get(msg->root, "seq");
-    if (seq) {
-        json_object_del(msg->root, "seq");
-        char *txt = json_dumps(msg->root, JSON_COMPACT);
-        if (!txt) {
-            srv->stats.status_dropped++;
-            return CC_E_UNAVAILABLE;
-        }
-        size_t n = strlen(txt);
-        assert(n > 0 && txt[n - 1] == '}');
-        sb = cc_sbuf_new(txt, n - 1);
-        free(txt);
-    } else {
-        size_t n;
-        const char *line = cc_session_line(s, &n);
-        while (n > 0 && isspace((unsigned char)line[n - 1]))
-            n--;
-        if (n == 0 || line[n - 1] != '}') {
-            srv->stats.status_dropped++;
-            return CC_E_INVALID_MESSAGE;
-        }
-        sb = cc_sbuf_new(line, n - 1);
+     * its own seq (a line that carried a seq of its own is written again without it). */
+    size_t n;
+    const char *line = cc_session_line(s, &n);
+    cc_buf_reset(&srv->scratch);
+    if (proto_msg_forward_open(msg, line, n, "seq", &srv->scratch) != 0) {
+        srv->stats.status_dropped++;
+        return CC_E_INVALID_MESSAGE;
     }
+    cc_sbuf *sb = cc_sbuf_new(srv->scratch.data, srv->scratch.len);
     cc_session_send(a->client->session, sb, NULL);
     cc_sbuf_unref(sb);
     srv->stats.status_forwarded++;

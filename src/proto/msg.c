@@ -260,6 +260,32 @@ void proto_msg_fields(const proto_msg *msg, proto_field_fn *fn, void *ctx)
     proto_fields(msg->root, fn, ctx);
 }
 
+int proto_msg_forward_open(const proto_msg *msg, const char *line, size_t len, const char *drop,
+                           cc_buf *out)
+{
+    if (!json_object_get(msg->root, drop)) {
+        while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r' ||
+                           line[len - 1] == '\n'))
+            len--;
+        if (len == 0 || line[len - 1] != '}')
+            return CC_E_INVALID_MESSAGE;
+        cc_buf_append(out, line, len - 1);
+        return 0;
+    }
+    json_t *copy = json_copy(msg->root);
+    json_object_del(copy, drop);
+    char *txt = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    if (!txt)
+        return CC_E_INVALID_MESSAGE;
+    size_t n = strlen(txt);
+    int rc = n > 0 && txt[n - 1] == '}' ? 0 : CC_E_INVALID_MESSAGE;
+    if (rc == 0)
+        cc_buf_append(out, txt, n - 1);
+    free(txt);
+    return rc;
+}
+
 void proto_enc_ack(cc_buf *b, int64_t ref)
 {
     jw_open_message(b, "EventAck");

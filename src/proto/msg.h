@@ -104,6 +104,15 @@ void proto_fields(const json_t *obj, proto_field_fn *fn, void *ctx);
 /** proto_fields over the top level of a message, "message" and "seq" included. */
 void proto_msg_fields(const proto_msg *msg, proto_field_fn *fn, void *ctx);
 
+/**
+ * Appends to out the open form (without its closing brace) of a message to forward:
+ * the line as received (line, len: the parsed msg's own bytes, trailing white space
+ * allowed) when it has no field drop, else the message encoded again without that field.
+ * Returns 0, or CC_E_INVALID_MESSAGE when the line does not end with '}'.
+ */
+int proto_msg_forward_open(const proto_msg *msg, const char *line, size_t len, const char *drop,
+                           cc_buf *out);
+
 /** Appends an open EventAck: {"message":"EventAck","referenceId":ref. */
 void proto_enc_ack(cc_buf *b, int64_t ref);
 /** Appends an open EventError; ref 0 leaves referenceId out. err is a CC_E_ code. */

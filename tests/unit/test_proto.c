@@ -1930,6 +1930,33 @@ static void test_registration(void **state)
     cc_buf_free(&b);
 }
 
+/* A forwarded line keeps its bytes, unless it carries the field to drop. */
+static void test_forward_open(void **state)
+{
+    (void)state;
+    const char *plain = "{\"message\":\"EventCurrentAgentStatus\",\"b\":1 , \"a\":[2]} \r\n";
+    proto_msg m;
+    assert_int_equal(proto_msg_parse(&m, plain, strlen(plain)), 0);
+    cc_buf out;
+    cc_buf_init(&out);
+    assert_int_equal(proto_msg_forward_open(&m, plain, strlen(plain), "seq", &out), 0);
+    assert_int_equal(out.len, strlen(plain) - 4);
+    assert_memory_equal(out.data, plain, out.len);
+    proto_msg_free(&m);
+    const char *seq = "{\"message\":\"X\",\"seq\":7,\"v\":3}";
+    assert_int_equal(proto_msg_parse(&m, seq, strlen(seq)), 0);
+    cc_buf_reset(&out);
+    assert_int_equal(proto_msg_forward_open(&m, seq, strlen(seq), "seq", &out), 0);
+    cc_buf_putc(&out, '}');
+    proto_msg again;
+    assert_int_equal(proto_msg_parse(&again, out.data, out.len), 0);
+    assert_null(json_object_get(again.root, "seq"));
+    assert_int_equal(json_integer_value(json_object_get(again.root, "v")), 3);
+    proto_msg_free(&again);
+    proto_msg_free(&m);
+    cc_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1964,6 +1991,7 @@ int main(void)
         cmocka_unit_test(test_stat_port),
         cmocka_unit_test(test_stat_snapshot_and_agent_req),
         cmocka_unit_test(test_registration),
+        cmocka_unit_test(test_forward_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
