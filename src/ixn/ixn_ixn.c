@@ -898,19 +898,26 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
 {
     ixn_core *k = core_of(s);
     const ixn_config *cfg = k->srv->cfg;
-    const char *tenant, *media, *queue, *external = NULL;
-    json_t *ud;
-    int rc;
-    if ((rc = proto_get_id(msg, "tenant", true, &tenant)) ||
-        (rc = proto_get_str(msg, "media", true, PROTO_ID_MAX, &media)) ||
-        (rc = proto_get_id(msg, "queue", true, &queue)) ||
-        (rc = proto_get_object(msg, "userData", false, &ud)) ||
-        (rc = proto_get_id(msg, "externalId", false, &external)))
+    proto_ixn_submit sub;
+    int rc = proto_ixn_decode_submit(msg, &sub);
+    if (rc)
         return rc;
-    char *text = ud ? json_dumps(ud, JSON_COMPACT) : xstrdup("{}");
-    if (!text) {
-        snprintf(msg->desc, sizeof msg->desc, "%s", "userData cannot be encoded");
-        return CC_E_INVALID_ATTRIBUTE;
+    const char *tenant = sub.tenant, *media = sub.media, *queue = sub.queue,
+               *external = sub.external_id;
+    char *text;
+    if (sub.user_data_obj) {
+        cc_buf ud;
+        cc_buf_init(&ud);
+        proto_ixn_submit_user_data_text(&sub, &ud);
+        if (ud.len == 0) {
+            cc_buf_free(&ud);
+            snprintf(msg->desc, sizeof msg->desc, "%s", "userData cannot be encoded");
+            return CC_E_INVALID_ATTRIBUTE;
+        }
+        text = xstrdup(ud.data);
+        cc_buf_free(&ud);
+    } else {
+        text = xstrdup("{}");
     }
     size_t ulen = strlen(text);
     if (ulen > cfg->max_user_data) {
