@@ -25,7 +25,12 @@ int proto_msg_parse(proto_msg *msg, const char *line, size_t len)
 {
     memset(msg, 0, sizeof *msg);
     json_error_t jerr;
-    msg->root = json_loadb(line, len, 0, &jerr);
+    /* A key given twice would leave the value we act on to the parser's choice (jansson
+     * keeps the last, others keep the first), so a gateway and the server could read one
+     * line differently: such a line is refused as a whole, at every depth. */
+    msg->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!msg->root && json_error_code(&jerr) == json_error_duplicate_key)
+        return fail(msg, CC_E_INVALID_MESSAGE, "%s", "not valid JSON: a key appears twice");
     if (!msg->root)
         return fail(msg, CC_E_INVALID_MESSAGE, "%s", "not valid JSON");
     if (!json_is_object(msg->root))

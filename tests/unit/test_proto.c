@@ -382,6 +382,22 @@ static void test_msg_parse_errors(void **state)
     proto_msg_free(&m);
     memset(&m, 0, sizeof m);
     proto_msg_free(&m);
+    /* A key given twice is refused at any depth, also when both values are equal: which
+     * one a receiver acts on would otherwise depend on its parser. */
+    static const char *const dup_keys[] = {
+        "{\"message\":\"RequestPing\",\"message\":\"RequestPing\"}",
+        "{\"message\":\"RequestPing\",\"referenceId\":1,\"referenceId\":2}",
+        "{\"message\":\"RequestSubmit\",\"userData\":{\"a\":1,\"a\":2}}",
+        "{\"message\":\"RequestX\",\"list\":[{\"k\":1,\"k\":1}]}"};
+    for (size_t i = 0; i < sizeof dup_keys / sizeof dup_keys[0]; i++) {
+        assert_int_equal(parse(&m, dup_keys[i]), CC_E_INVALID_MESSAGE);
+        assert_string_equal(m.desc, "not valid JSON: a key appears twice");
+        assert_null(m.name);
+        proto_msg_free(&m);
+    }
+    /* The same key in two different objects is no duplicate. */
+    assert_int_equal(parse(&m, "{\"message\":\"RequestX\",\"a\":{\"a\":{\"a\":1}}}"), 0);
+    proto_msg_free(&m);
     /* Embedded NUL in the input is not valid JSON. */
     assert_int_equal(proto_msg_parse(&m, "{\"message\":\"a\"}\0", 16), CC_E_INVALID_MESSAGE);
     proto_msg_free(&m);
