@@ -247,8 +247,8 @@ static void send_login(void)
     explicit_bzero(b.data, b.cap);
     cc_buf_free(&b);
     if (ref)
-        LOG_INFO("event=login_sent tenant=%s agent=%s place=%s media=%d", app.tenant, app.agent,
-                 app.place, app.media_list.count);
+        LOG_INFO("event=login_sent tenant=%s agent=%s place=%s media=%d", LOGQ(app.tenant),
+                 LOGQ(app.agent), LOGQ(app.place), app.media_list.count);
 }
 
 static void on_logout_timeout(uv_timer_t *t)
@@ -681,7 +681,7 @@ static void on_registered(cc_client *c, proto_msg *ack)
     (void)c;
     (void)ack;
     app.link_up = true;
-    LOG_INFO("event=registered server=%s", cc_client_server_name(app.client));
+    LOG_INFO("event=registered server=%s", LOGQ(cc_client_server_name(app.client)));
     if (app.want_login) {
         send_login();
         return;
@@ -860,7 +860,7 @@ static bool handle_ixn_event(proto_msg *msg)
     }
     if (desk_ixn_invited(&app.ixns, ev.id, ev.media, ev.queue, cc_mono_us()) != 0)
         LOG_WARN("event=invite_untracked reason=list_full");
-    LOG_INFO("event=invite interaction=%s media=%s", ev.id, ev.media);
+    LOG_INFO("event=invite interaction=%s media=%s", LOGQ(ev.id), LOGQ(ev.media));
     app.invites_unseen++;
     if (!app.interactive && app.script == SCRIPT_WAIT_INVITE) {
         app.invites_unseen = 0;

@@ -124,8 +124,8 @@ static void agent_logout(ixn_server *srv, ixn_agent *a, const char *why)
     ixn_core_agent_gone(srv, a);
     ixn_agent_version_bump(srv, a);
     ixn_report_publish(srv, a, "AgentLogout", false, 0);
-    LOG_INFO("event=agent_logout tenant=%s agent=%s place=%s version=%" PRId64 " why=%s", a->tenant,
-             a->agent_id, a->place_id, a->version, why);
+    LOG_INFO("event=agent_logout tenant=%s agent=%s place=%s version=%" PRId64 " why=%s",
+             LOGQ(a->tenant), LOGQ(a->agent_id), LOGQ(a->place_id), a->version, why);
     srv->stats.logouts++;
     grace_unlink(srv, a);
     if (a->client)
@@ -177,7 +177,7 @@ static void agent_orphan(ixn_server *srv, ixn_agent *a)
     else
         srv->grace_head = a;
     srv->grace_tail = a;
-    LOG_INFO("event=agent_grace tenant=%s agent=%s seconds=%u", a->tenant, a->agent_id,
+    LOG_INFO("event=agent_grace tenant=%s agent=%s seconds=%u", LOGQ(a->tenant), LOGQ(a->agent_id),
              srv->cfg->grace_period_s);
     if (srv->grace_head == a)
         grace_arm(srv);
@@ -370,7 +370,7 @@ static void login_after(uv_work_t *req, int status)
         desc = status < 0 ? "cannot check the password now" : "unknown agent or wrong password";
         srv->stats.login_failures++;
         LOG_INFO("event=agent_login_failed session=%" PRIu64 " tenant=%s agent=%s",
-                 cc_session_id(s), w->tenant, w->agent_id);
+                 cc_session_id(s), LOGQ(w->tenant), LOGQ(w->agent_id));
     } else if (a && a->client) {
         err = CC_E_AGENT_ALREADY_LOGGED_IN;
         desc = "the agent is logged in on another connection";
@@ -387,7 +387,8 @@ static void login_after(uv_work_t *req, int status)
         ixn_core_agent_resumed(srv, a);
         LOG_INFO("event=agent_login session=%" PRIu64 " tenant=%s agent=%s place=%s "
                  "version=%" PRId64 " takeover=1",
-                 cc_session_id(s), a->tenant, a->agent_id, a->place_id, a->version);
+                 cc_session_id(s), LOGQ(a->tenant), LOGQ(a->agent_id), LOGQ(a->place_id),
+                 a->version);
     } else if (srv->cfg->max_agents && srv->agent_count >= srv->cfg->max_agents) {
         err = CC_E_LIMIT_EXCEEDED;
         desc = "max-agents reached";
@@ -411,8 +412,8 @@ static void login_after(uv_work_t *req, int status)
         ixn_report_publish(srv, a, "AgentLogin", true, 0);
         LOG_INFO("event=agent_login session=%" PRIu64 " tenant=%s agent=%s place=%s "
                  "version=%" PRId64 " media=%d",
-                 cc_session_id(s), a->tenant, a->agent_id, a->place_id, a->version,
-                 __builtin_popcountll(a->added));
+                 cc_session_id(s), LOGQ(a->tenant), LOGQ(a->agent_id), LOGQ(a->place_id),
+                 a->version, __builtin_popcountll(a->added));
     }
     work_free(w);
     cc_session_finish(s, err, desc);

@@ -609,7 +609,7 @@ static void on_tick(uv_timer_t *t)
     while (k->invite_head && k->invite_head->deadline_us <= now) {
         ixn_ixn *x = k->invite_head;
         ixn_agent *a = x->agent;
-        LOG_INFO("event=invite_timeout interaction=%s agent=%s", x->id, a ? a->key : "-");
+        LOG_INFO("event=invite_timeout interaction=%s agent=%s", x->id, LOGQ(a ? a->key : "-"));
         send_to_agent(k, a, "EventRevoked", x, "Timeout");
         back_to_queue(k, x, "Revoked");
         k->timeouts++;
@@ -842,7 +842,7 @@ void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
             agent_detach(x);
             continue;
         }
-        LOG_INFO("event=interaction_released interaction=%s agent=%s state=%s", x->id, a->key,
+        LOG_INFO("event=interaction_released interaction=%s agent=%s state=%s", x->id, LOGQ(a->key),
                  cc_ixn_state_name(x->state));
         if (x->state == CC_IXN_AFTER_WORK)
             end_ixn(k, x, NULL, NULL, NULL);
@@ -980,7 +980,8 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     persist(k, x);
     pool_kick(k, q->pool);
     k->submitted++;
-    LOG_DEBUG("event=submitted interaction=%s queue=%s/%s", x->id, q->tenant, q->name);
+    LOG_DEBUG("event=submitted interaction=%s tenant=%s queue=%s", x->id, LOGQ(q->tenant),
+              LOGQ(q->name));
     proto_ixn_enc_submitted(ack, &(proto_ixn_submitted){x->id, false});
     rc = ixn_core_answer(k->srv, s);
     if (rc == CC_SESSION_DEFERRED)
@@ -1128,8 +1129,8 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
     persist(k, x);
     ixn_agent_changed(k->srv, a, "PartyRemoved");
     pool_kick(k, q->pool);
-    LOG_INFO("event=interaction_transferred interaction=%s agent=%s queue=%s", x->id, a->key,
-             q->name);
+    LOG_INFO("event=interaction_transferred interaction=%s agent=%s queue=%s", x->id, LOGQ(a->key),
+             LOGQ(q->name));
     return ixn_core_answer(k->srv, s);
 }
 
@@ -1178,8 +1179,8 @@ static void load_one(void *ctx, const store_ixn *r)
     int m = cc_media_find(&k->srv->cfg->media, r->media, strlen(r->media));
     if (!q || m != q->media) {
         /* Left in the store untouched: it comes back when the queue is configured again. */
-        LOG_WARN("event=stored_interaction_skipped number=%" PRId64 " queue=%s/%s why=%s", r->id,
-                 r->tenant, r->queue, q ? "media_changed" : "queue_unknown");
+        LOG_WARN("event=stored_interaction_skipped number=%" PRId64 " tenant=%s queue=%s why=%s",
+                 r->id, LOGQ(r->tenant), LOGQ(r->queue), q ? "media_changed" : "queue_unknown");
         lc->skipped++;
         return;
     }
@@ -1369,8 +1370,8 @@ int ixn_core_init(ixn_server *srv)
         cc_buf_init(&err);
         int rc = store_open(cfg->data_dir, cfg->name, &k->st, &err);
         if (rc) {
-            LOG_ERROR("event=store_open_failed dir=%s error=%s why=\"%s\"", cfg->data_dir,
-                      cc_err_name(rc), err.data ? err.data : "");
+            LOG_ERROR("event=store_open_failed dir=%s error=%s why=%s", cfg->data_dir,
+                      cc_err_name(rc), LOGQ(err.data ? err.data : ""));
             cc_buf_free(&err);
             k->st = NULL;
             return rc;

@@ -121,7 +121,7 @@ static void send_snapshot(ixn_server *srv, ixn_client *c)
                                                              .count = (int64_t)count});
     cc_conn_send_buf(cc_session_conn(c->session), &srv->scratch);
     LOG_INFO("event=snapshot_sent session=%" PRIu64 " name=%s count=%zu", cc_session_id(c->session),
-             cc_session_name(c->session), count);
+             LOGQ(cc_session_name(c->session)), count);
 }
 
 int ixn_report_start(cc_session *s, proto_msg *msg)
@@ -143,7 +143,7 @@ int ixn_report_start(cc_session *s, proto_msg *msg)
             cc_map_puts(c->tenants, proto_stat_tenant(&sub, i), (void *)1);
     }
     LOG_INFO("event=reporting_start session=%" PRIu64 " name=%s tenants=%s", cc_session_id(s),
-             cc_session_name(s), sub.all ? "all" : "some");
+             LOGQ(cc_session_name(s)), sub.all ? "all" : "some");
     /* The EventAck goes out before the snapshot, as the protocol's example shows. */
     cc_session_ack_now(s);
     send_snapshot(srv, c);
@@ -167,6 +167,6 @@ int ixn_report_stop(cc_session *s, proto_msg *msg)
     sub_unlink(c);
     free_tenants(c);
     LOG_INFO("event=reporting_stop session=%" PRIu64 " name=%s", cc_session_id(s),
-             cc_session_name(s));
+             LOGQ(cc_session_name(s)));
     return 0;
 }

@@ -45,7 +45,7 @@ void ixn_resv_ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *poo
     send_open(e->session, &srv->scratch);
     srv->stats.resv_asked++;
     LOG_DEBUG("event=reservation_asked id=%" PRId64 " agent=%s media=%s version=%" PRId64, r->id,
-              a->key, msg.media, a->version);
+              LOGQ(a->key), msg.media, a->version);
 }
 
 void ixn_resv_agent_gone(ixn_agent *a)
@@ -122,8 +122,8 @@ int ixn_resv_answer(cc_session *s, proto_msg *msg)
     proto_reserved ans;
     if (rc || (rc = proto_decode_reserved(msg, &ans))) {
         srv->stats.resv_dropped++;
-        LOG_WARN("event=reservation_answer_dropped session=%" PRIu64 " why=\"%s\"",
-                 cc_session_id(s), msg->desc);
+        LOG_WARN("event=reservation_answer_dropped session=%" PRIu64 " why=%s", cc_session_id(s),
+                 LOGQ(msg->desc));
         return rc;
     }
     /* Answers come in order, so the match is the head; anything else is searched for

@@ -33,7 +33,7 @@ static struct {
     uv_tcp_t listener;
     cc_web *web; /* NULL without an http key */
     cc_web_config web_cfg;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_timer_t stop_timer;
     bool stopping;
 } g;
@@ -100,6 +100,18 @@ static void on_stop_timer(uv_timer_t *t)
     uv_stop(g.net.loop);
 }
 
+/* SIGHUP's default action would end the server, and a service manager or an operator
+ * used to "kill -HUP means reload" would cut every desktop off. Nothing is reloaded yet
+ * (docs/ixnserver.md says what a restart is needed for); the signal is logged and
+ * otherwise ignored. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    LOG_WARN("event=sighup action=ignored why=\"configuration reload is not supported; restart "
+             "the server to apply a changed configuration\"");
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     (void)h;
@@ -112,6 +124,7 @@ static void on_signal(uv_signal_t *h, int signum)
     g.web = NULL;
     uv_close((uv_handle_t *)&g.sigint, NULL);
     uv_close((uv_handle_t *)&g.sigterm, NULL);
+    uv_close((uv_handle_t *)&g.sighup, NULL);
     ixn_server_shutdown(&g.srv);
     ixn_core_shutdown(&g.srv);
     /* Connections that never registered are not ours to enumerate; give the loop a
@@ -176,6 +189,9 @@ static int run(void)
     raise_nofile();
     uv_loop_t *loop = uv_default_loop();
     cc_net_init(&g.net, loop);
+    /* Caught from the start, so that a SIGHUP during a long store load is no end either. */
+    uv_signal_init(loop, &g.sighup);
+    uv_signal_start(&g.sighup, on_sighup, SIGHUP);
     g.cs.net = &g.net;
     g.cs.server_name = g.cfg.name;
     g.cs.token_agent = g.cfg.token_agent;

@@ -64,8 +64,8 @@ static void link_down(cc_client *c, const char *why)
     }
     if (c->freeing)
         return;
-    LOG_INFO("event=link_down address=%s type=%s was_up=%d why=\"%s\" retry_ms=%u", c->cfg.address,
-             c->cfg.client_type, was_up, why, c->cfg.reconnect ? c->backoff_ms : 0);
+    LOG_INFO("event=link_down address=%s type=%s was_up=%d why=%s retry_ms=%u", c->cfg.address,
+             c->cfg.client_type, was_up, LOGQ(why), c->cfg.reconnect ? c->backoff_ms : 0);
     if (c->cfg.reconnect) {
         uv_timer_start(&c->retry_timer, on_retry, c->backoff_ms, 0);
         c->backoff_ms *= 2;

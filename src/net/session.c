@@ -172,7 +172,7 @@ static int handle_register(cc_session *s, proto_msg *msg)
     if (t == CC_CLIENT_REPORTING)
         cc_conn_set_out_limit(s->conn, s->server->out_limit_reporting);
     LOG_INFO("event=client_registered session=%" PRIu64 " peer=%s type=%s name=%s",
-             cc_session_id(s), cc_conn_peer(s->conn), type_name, s->name);
+             cc_session_id(s), cc_conn_peer(s->conn), type_name, LOGQ(s->name));
     return 0;
 }
 

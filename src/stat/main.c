@@ -129,7 +129,7 @@ static void log_diag(const char *event, const cc_buf *diag)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         if (n)
-            LOG_ERROR("event=%s detail=\"%.*s\"", event, (int)n, p);
+            LOG_ERROR("event=%s detail=%s", event, LOGQN(p, n));
         p = nl ? nl + 1 : end;
     }
 }

@@ -719,7 +719,7 @@ uint64_t stat_agents_expire(stat_agents *st, uint64_t now_us)
         stat_grant *g = st->grant_head;
         stat_agent *a = g->agent;
         LOG_INFO("event=reservation_expired link=%d id=%" PRId64 " tenant=%s agent=%s", g->link,
-                 g->id, a->tenant, a->agent_id);
+                 g->id, LOGQ(a->tenant), LOGQ(a->agent_id));
         grant_end(st, &a->slots[g->link], g);
         st->stats.reserve_expired++;
         agent_update(st, a, -1);

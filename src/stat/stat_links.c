@@ -63,7 +63,7 @@ static void on_registered(cc_client *c, proto_msg *ack)
     cc_buf_free(&b);
     l->snap_start = cc_mono_us();
     LOG_INFO("event=link_up link=%s address=%s server=%s", l->name, cc_client_address(c),
-             cc_client_server_name(c));
+             LOGQ(cc_client_server_name(c)));
 }
 
 static void on_state(stat_link *l, proto_msg *msg)
@@ -72,7 +72,7 @@ static void on_state(stat_link *l, proto_msg *msg)
     int rc = proto_decode_agent_state(msg, l->owner->media, &st, NULL, 0);
     if (rc != 0) {
         l->bad_events++;
-        LOG_WARN("event=bad_agent_state link=%s error=\"%s\" count=%" PRIu64, l->name, msg->desc,
+        LOG_WARN("event=bad_agent_state link=%s error=%s count=%" PRIu64, l->name, LOGQ(msg->desc),
                  l->bad_events);
         return;
     }
@@ -152,7 +152,7 @@ static void on_reserve(stat_link *l, proto_msg *msg)
     if (r.reservation_id <= 0) {
         /* Nothing to answer to: dropped and counted, the link stays (protocol 7a). */
         l->owner->bad_reserves++;
-        LOG_WARN("event=bad_reserve link=%s error=\"%s\" count=%" PRIu64, l->name, msg->desc,
+        LOG_WARN("event=bad_reserve link=%s error=%s count=%" PRIu64, l->name, LOGQ(msg->desc),
                  l->owner->bad_reserves);
         return;
     }
@@ -209,8 +209,8 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     } else if (strcmp(msg->name, "EventError") == 0) {
         proto_error err;
         proto_decode_error(msg, &err);
-        LOG_WARN("event=link_error link=%s ref=%" PRId64 " code=%" PRId64 " error=\"%s\"", l->name,
-                 msg->ref, err.code, err.description ? err.description : "");
+        LOG_WARN("event=link_error link=%s ref=%" PRId64 " code=%" PRId64 " error=%s", l->name,
+                 msg->ref, err.code, LOGQ(err.description ? err.description : ""));
         /* Without reporting the link is useless: start over with a fresh registration. */
         if (msg->ref == l->start_ref)
             cc_client_drop(c, "reporting refused");

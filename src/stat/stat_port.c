@@ -104,7 +104,7 @@ static int h_subscribe(cc_session *s, proto_msg *msg)
     cc_buf_free(&b);
     pc->subscribed = true;
     LOG_INFO("event=subscribed session=%" PRIu64 " name=%s agents=%zu all_tenants=%d",
-             cc_session_id(s), cc_session_name(s), n, pc->filter.all);
+             cc_session_id(s), LOGQ(cc_session_name(s)), n, pc->filter.all);
     return CC_SESSION_ANSWERED;
 }
 

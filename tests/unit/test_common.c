@@ -1,5 +1,6 @@
 /* Unit tests of src/common: allocation wrappers, the error table and its wire names,
- * growable and shared buffers, the string map and media name interning. */
+ * growable and shared buffers, the string map, media name interning, and log values that
+ * cannot forge a field. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -14,6 +16,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/map.h"
 #include "common/media.h"
 
@@ -382,6 +385,179 @@ static void test_clock(void **state)
     assert_true(cc_wall_us() > 1577836800ULL * 1000000ULL);
 }
 
+/* ---- log values ---- */
+
+/* One field of a log line as a reader sees it: a key, and the value with its quoting
+ * undone. */
+typedef struct log_field {
+    char key[32];
+    char value[600];
+} log_field;
+
+/* Splits line (without its line end) the way a log reader does: fields at spaces outside
+ * quotes, key up to the first '=', a quoted value decoded (\" \\ \xNN). Returns the
+ * number of fields, or -1 when the line does not parse. */
+static int log_fields(const char *line, log_field *f, int max)
+{
+    int n = 0;
+    const char *p = line;
+    while (*p) {
+        if (n == max)
+            return -1;
+        const char *eq = strchr(p, '=');
+        if (!eq || eq == p || (size_t)(eq - p) >= sizeof f[n].key)
+            return -1;
+        memcpy(f[n].key, p, (size_t)(eq - p));
+        f[n].key[eq - p] = '\0';
+        if (strchr(f[n].key, ' ') || strchr(f[n].key, '"'))
+            return -1;
+        p = eq + 1;
+        size_t o = 0;
+        if (*p == '"') {
+            p++;
+            while (*p && *p != '"') {
+                char c = *p++;
+                if (c == '\\') {
+                    if (*p == 'x') {
+                        char hex[3] = {p[1], p[2], 0};
+                        c = (char)strtol(hex, NULL, 16);
+                        p += 3;
+                    } else {
+                        c = *p++;
+                    }
+                }
+                if (o + 1 >= sizeof f[n].value)
+                    return -1;
+                f[n].value[o++] = c;
+            }
+            if (*p != '"')
+                return -1;
+            p++;
+        } else {
+            while (*p && *p != ' ') {
+                if (o + 1 >= sizeof f[n].value)
+                    return -1;
+                f[n].value[o++] = *p++;
+            }
+        }
+        f[n].value[o] = '\0';
+        n++;
+        if (*p == ' ')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    return n;
+}
+
+static void test_log_quote(void **state)
+{
+    (void)state;
+    char out[CC_LOG_VALUE_MAX];
+    /* Plain values stay as they are: the common case reads as before. */
+    assert_string_equal(cc_log_quote(out, sizeof out, "Resources"), "Resources");
+    assert_string_equal(cc_log_quote(out, sizeof out, "ixn-a:000000001"), "ixn-a:000000001");
+    assert_string_equal(cc_log_quote(out, sizeof out, "a/b.c_d-e@f"), "a/b.c_d-e@f");
+    assert_string_equal(cc_log_quote(out, sizeof out, NULL), "-");
+    /* Everything a reader could split on, or that is not printable ASCII, is quoted. */
+    assert_string_equal(cc_log_quote(out, sizeof out, ""), "\"\"");
+    assert_string_equal(cc_log_quote(out, sizeof out, "a b"), "\"a b\"");
+    assert_string_equal(cc_log_quote(out, sizeof out, "k=v"), "\"k=v\"");
+    assert_string_equal(cc_log_quote(out, sizeof out, "say \"hi\""), "\"say \\\"hi\\\"\"");
+    assert_string_equal(cc_log_quote(out, sizeof out, "a\\b"), "\"a\\\\b\"");
+    assert_string_equal(cc_log_quote(out, sizeof out, "l1\nl2\r\t"), "\"l1\\x0al2\\x0d\\x09\"");
+    assert_string_equal(cc_log_quote(out, sizeof out, "\x7f\xc3\xa9"), "\"\\x7f\\xc3\\xa9\"");
+    assert_string_equal(cc_log_quote_n(out, sizeof out, "a\0b", 3), "\"a\\x00b\"");
+
+    /* Cut to the buffer, between two input bytes, always closed. */
+    char small[12];
+    assert_string_equal(cc_log_quote(small, sizeof small, "abcdefghijk"), "abcdefghijk");
+    assert_string_equal(cc_log_quote(small, sizeof small, "abcdefghijkl"), "\"abcdef...\"");
+    assert_string_equal(cc_log_quote(small, sizeof small, "abcdefgh "), "\"abcdefgh \"");
+    assert_string_equal(cc_log_quote(small, sizeof small, "abcdefghi "), "\"abcdef...\"");
+    assert_string_equal(cc_log_quote(small, sizeof small, "\n\n\n"), "\"\\x0a...\"");
+    assert_string_equal(cc_log_quote(small, sizeof small, "\n\n"), "\"\\x0a\\x0a\"");
+    /* An identifier of 128 bytes that all need escaping fits whole. */
+    char id[129];
+    memset(id, '\x01', 128);
+    id[128] = '\0';
+    assert_int_equal(strlen(cc_log_quote(out, sizeof out, id)), 2 + 4 * 128);
+}
+
+/* Runs one cc_log call with stderr sent to a temporary file and returns what it wrote. */
+static char *log_capture(const char *agent, const char *place)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), 2), 2);
+    LOG_INFO("event=agent_login agent=%s place=%s version=7", LOGQ(agent), LOGQ(place));
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    long len = ftell(tmp);
+    assert_true(len > 0);
+    char *text = xcalloc(1, (size_t)len + 1);
+    rewind(tmp);
+    assert_int_equal(fread(text, 1, (size_t)len, tmp), (size_t)len);
+    fclose(tmp);
+    return text;
+}
+
+static void test_log_no_forged_field(void **state)
+{
+    (void)state;
+    cc_log_init("test_common", CC_LOG_INFO);
+    static const char *const forged[] = {
+        "1001 level=error event=forged",
+        "1001\" level=\"error",
+        "1001\\\" level=error",
+        "1001\nts=2020-01-01T00:00:00.000Z level=error prog=ixnserver event=forged",
+        "=",
+        "",
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        char *text = log_capture(forged[i], "P 1 version=9");
+        /* One line, and exactly the fields the call wrote, each value as given. */
+        size_t len = strlen(text);
+        assert_true(len > 0 && text[len - 1] == '\n');
+        text[len - 1] = '\0';
+        assert_null(strchr(text, '\n'));
+        log_field f[16];
+        int n = log_fields(text, f, 16);
+        assert_int_equal(n, 7);
+        static const char *const keys[] = {"ts",    "level", "prog",   "event",
+                                           "agent", "place", "version"};
+        for (int k = 0; k < 7; k++)
+            assert_string_equal(f[k].key, keys[k]);
+        assert_string_equal(f[1].value, "info");
+        assert_string_equal(f[3].value, "agent_login");
+        assert_string_equal(f[4].value, forged[i]);
+        assert_string_equal(f[5].value, "P 1 version=9");
+        assert_string_equal(f[6].value, "7");
+        free(text);
+    }
+
+    /* A value that reaches a line without LOGQ still cannot start a second line. */
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_int_equal(dup2(fileno(tmp), 2), 2);
+    LOG_INFO("event=raw what=%s", "a\nb\rc");
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    char text[256] = {0};
+    rewind(tmp);
+    assert_true(fread(text, 1, sizeof text - 1, tmp) > 0);
+    fclose(tmp);
+    assert_non_null(strstr(text, "what=a?b?c\n"));
+    assert_ptr_equal(strchr(text, '\n'), text + strlen(text) - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_map_basic),     cmocka_unit_test(test_map_growth_and_removal),
         cmocka_unit_test(test_map_iteration), cmocka_unit_test(test_media_names),
         cmocka_unit_test(test_media_intern),  cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_log_quote),     cmocka_unit_test(test_log_no_forged_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
