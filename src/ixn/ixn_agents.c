@@ -16,8 +16,8 @@
 #include "ixn/ixn_resv.h"
 #include "proto/agentreq.h"
 
-/* Longest "tenant/agentId" key, with its NUL. */
-#define AGENT_KEY_MAX (2 * PROTO_ID_MAX + 2)
+/* Longest agent key (ixn_config_key of tenant and agentId), with its NUL. */
+#define AGENT_KEY_MAX IXN_KEY_MAX
 
 /* A login whose password is being checked on the thread pool. Everything the thread
  * reads is a private copy, so the session may close meanwhile. */
@@ -51,11 +51,12 @@ void ixn_agent_version_bump(ixn_server *srv, ixn_agent *a)
 
 /* ---- agents ---- */
 
-static int make_key(char *key, const char *tenant, const char *agent_id)
+/* The agent's key in the agent map and the directory: identifiers may contain '/', so the
+ * tenant is escaped (ixn_config_key) and tenant "a/b" with agent "c" is not tenant "a"
+ * with agent "b/c". */
+static size_t make_key(char *key, const char *tenant, const char *agent_id)
 {
-    int n = snprintf(key, AGENT_KEY_MAX, "%s/%s", tenant, agent_id);
-    assert(n > 0 && n < AGENT_KEY_MAX);
-    return n;
+    return ixn_config_key(key, tenant, agent_id);
 }
 
 static void reason_free(ixn_reason *r)

@@ -30,7 +30,7 @@ struct ixn_core;
 /** One agent logged in on this server, with the interactions it holds (ixn_ixn) and its
  * places in the routing pools of its media. */
 typedef struct ixn_agent {
-    char *key; /* "tenant/agentId", the key in ixn_server.agents */
+    char *key; /* ixn_config_key(tenant, agentId), the key in ixn_server.agents */
     char *tenant;
     char *agent_id;
     char *place_id;

@@ -1,5 +1,6 @@
 #include "ixn/ixn_config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,18 +179,68 @@ static bool id_valid(const char *s, size_t n)
     return true;
 }
 
+size_t ixn_config_key(char *out, const char *tenant, const char *name)
+{
+    size_t tlen = strlen(tenant), nlen = strlen(name);
+    assert(tlen <= PROTO_ID_MAX && nlen <= PROTO_ID_MAX);
+    size_t o = 0;
+    for (size_t i = 0; i < tlen; i++) {
+        if (tenant[i] == '/' || tenant[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = tenant[i];
+    }
+    out[o++] = '/';
+    memcpy(out + o, name, nlen + 1);
+    return o + nlen;
+}
+
+bool ixn_config_split_key(const char *key, char *tenant, size_t cap, const char **name)
+{
+    size_t o = 0;
+    for (const char *k = key; *k; k++) {
+        char c = *k;
+        if (c == '/') {
+            tenant[o] = '\0';
+            *name = k + 1;
+            return true;
+        }
+        if (c == '\\') {
+            c = *++k;
+            if (c != '\\' && c != '/')
+                return false;
+        }
+        if (o + 1 >= cap)
+            return false;
+        tenant[o++] = c;
+    }
+    return false;
+}
+
+/* Splits a [agents] or [queues] key into its tenant (into tenant, PROTO_ID_MAX + 1 bytes)
+ * and name, both 1..128 bytes without control characters; reports what is wrong. */
+static bool split_pair(cfg_parse *p, const char *section, const char *key, const char *what,
+                       char *tenant, const char **name)
+{
+    if (!ixn_config_split_key(key, tenant, PROTO_ID_MAX + 1, name) ||
+        !id_valid(tenant, strlen(tenant)) || !id_valid(*name, strlen(*name))) {
+        cc_conf_error(&p->conf, section, key,
+                      "the key must be TENANT/%s (1..128 bytes each; a '/' or '\\' in the "
+                      "tenant is written \\/ or \\\\)",
+                      what);
+        return false;
+    }
+    return true;
+}
+
 static void agent_key(cfg_parse *p, const char *key, const char *v)
 {
     ixn_config *cfg = p->cfg;
-    /* Tenants cannot contain '/', so the first one separates the tenant from the agent id
-     * and "tenant/agentId" is an unambiguous map key. */
-    const char *slash = strchr(key, '/');
-    if (!slash || !id_valid(key, (size_t)(slash - key)) ||
-        !id_valid(slash + 1, strlen(slash + 1))) {
-        cc_conf_error(&p->conf, "agents", key, "%s",
-                      "the key must be TENANT/AGENTID (1..128 bytes each)");
+    /* The first '/' not escaped separates the tenant from the agent id; the key as given
+     * is then exactly ixn_config_key of the two, which logins look up. */
+    char tenant[PROTO_ID_MAX + 1];
+    const char *agent_id;
+    if (!split_pair(p, "agents", key, "AGENTID", tenant, &agent_id))
         return;
-    }
     if (!ixn_passwd_is_hash(v)) {
         cc_conf_error(&p->conf, "agents", key, "%s",
                       "the value is not a crypt(3) hash (make one with ixnserver --hash-password)");
@@ -220,32 +271,27 @@ static void pending_add(cfg_parse *p, const char *key, const char *value, bool a
 static void queue_resolve(cfg_parse *p, const struct cfg_pending *e)
 {
     ixn_config *cfg = p->cfg;
-    const char *slash = strchr(e->key, '/');
-    if (!slash || !id_valid(e->key, (size_t)(slash - e->key)) ||
-        !id_valid(slash + 1, strlen(slash + 1))) {
-        cc_conf_error(&p->conf, "queues", e->key, "%s",
-                      "the key must be TENANT/QUEUE (1..128 bytes each)");
+    char tenant[PROTO_ID_MAX + 1];
+    const char *name;
+    if (!split_pair(p, "queues", e->key, "QUEUE", tenant, &name))
         return;
-    }
     int media = cc_media_find(&cfg->media, e->value, strlen(e->value));
     if (media < 0) {
         cc_conf_error(&p->conf, "queues", e->key, "media \"%.64s\" is not in [server] media",
                       e->value);
         return;
     }
-    size_t tlen = (size_t)(slash - e->key);
     for (size_t i = 0; i < cfg->queue_count; i++) {
         const ixn_config_queue *q = &cfg->queues[i];
-        if (strlen(q->tenant) == tlen && memcmp(q->tenant, e->key, tlen) == 0 &&
-            strcmp(q->name, slash + 1) == 0) {
+        if (strcmp(q->tenant, tenant) == 0 && strcmp(q->name, name) == 0) {
             cc_conf_error(&p->conf, "queues", e->key, "%s", "given twice");
             return;
         }
     }
     cfg->queues = xrealloc(cfg->queues, (cfg->queue_count + 1) * sizeof *cfg->queues);
     ixn_config_queue *q = &cfg->queues[cfg->queue_count++];
-    q->tenant = xstrndup(e->key, tlen);
-    q->name = xstrdup(slash + 1);
+    q->tenant = xstrdup(tenant);
+    q->name = xstrdup(name);
     q->media = media;
 }
 

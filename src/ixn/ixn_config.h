@@ -9,6 +9,7 @@
 
 #include "common/map.h"
 #include "common/media.h"
+#include "proto/msg.h"
 
 /** One queue of [queues]: TENANT/QUEUE = MEDIA. */
 typedef struct ixn_config_queue {
@@ -46,7 +47,7 @@ typedef struct ixn_config {
     char *token_agent;
     char *token_media;
     char *token_reporting;
-    /* [agents]: "tenant/agentId" -> crypt(3) hash (char *, owned) */
+    /* [agents]: ixn_config_key(tenant, agentId) -> crypt(3) hash (char *, owned) */
     cc_map agents;
     size_t agent_count;
     /* interactions (protocol section 7) */
@@ -61,6 +62,29 @@ typedef struct ixn_config {
     ixn_config_reason reasons[IXN_REASONS_MAX]; /* [reasons] CODE = Description, file order */
     size_t reason_count;
 } ixn_config;
+
+/** Size of a buffer for ixn_config_key, with its NUL: a tenant whose every byte is
+ * escaped (two bytes each), the slash and a name. */
+#define IXN_KEY_MAX (3 * PROTO_ID_MAX + 2)
+
+/**
+ * Writes the key of an agent (tenant, agentId) or a queue (tenant, queue name) into out,
+ * IXN_KEY_MAX bytes, and returns its length. The key is "TENANT/NAME" with every '\' and
+ * '/' inside the tenant written "\\" and "\/": the first '/' without a '\' before it ends
+ * the tenant, so two different pairs never share a key although identifiers may contain
+ * '/' (tenant "a/b" with agent "c" is "a\/b/c", tenant "a" with agent "b/c" is "a/b/c").
+ * A tenant without '/' and '\' gives the plain "TENANT/NAME" of earlier versions. The
+ * [agents] and [queues] keys of the file, the agent column of the store and the logs use
+ * this form. tenant and name are at most PROTO_ID_MAX bytes.
+ */
+size_t ixn_config_key(char *out, const char *tenant, const char *name);
+
+/**
+ * Splits a key of ixn_config_key's form: the tenant, unescaped, into tenant (cap bytes)
+ * and *name pointing at the rest of key. Returns false when key has no '/' that ends the
+ * tenant, a '\' in the tenant is not followed by '\' or '/', or the tenant does not fit.
+ */
+bool ixn_config_split_key(const char *key, char *tenant, size_t cap, const char **name);
 
 /**
  * Reads and validates path into cfg. Every error is printed to stderr as

@@ -27,8 +27,8 @@
 #define COMMIT_ROUNDS 8
 /* Ended interactions forgotten per purge run at most. */
 #define PURGE_BUDGET 100000
-/* Longest "tenant/queue" or pool key, with its NUL. */
-#define QKEY_MAX (2 * PROTO_ID_MAX + 8)
+/* Longest queue key (ixn_config_key) or pool key, with its NUL. */
+#define QKEY_MAX IXN_KEY_MAX
 
 /* One queue of the configuration. */
 typedef struct ixn_queue {
@@ -108,11 +108,11 @@ static bool is_busy(enum cc_ixn_state st)
     return st == CC_IXN_INVITED || st == CC_IXN_HANDLING;
 }
 
-static int qkey(char *key, const char *tenant, const char *name)
+/* Queue names and tenants may contain '/': the key escapes the tenant (ixn_config_key), so
+ * a submit for tenant "a/b", queue "q" cannot land in tenant "a"'s queue "b/q". */
+static size_t qkey(char *key, const char *tenant, const char *name)
 {
-    int n = snprintf(key, QKEY_MAX, "%s/%s", tenant, name);
-    assert(n > 0 && n < QKEY_MAX);
-    return n;
+    return ixn_config_key(key, tenant, name);
 }
 
 static int pkey(char *key, const char *tenant, int media)

@@ -24,8 +24,10 @@
 
 /** Longest tenant, media, queue and externalId accepted, in bytes (as on the wire). */
 #define STORE_MAX_ID 128
-/** Longest agent reference "tenant/agentId", in bytes: two identifiers and the slash. */
-#define STORE_MAX_AGENT (2 * STORE_MAX_ID + 1)
+/** Longest agent reference, in bytes: "tenant/agentId" with a '/' or '\' inside the tenant
+ * written as two bytes (the server's key, which identifiers with '/' cannot make
+ * ambiguous), so a tenant of up to twice STORE_MAX_ID bytes, the slash and an agent id. */
+#define STORE_MAX_AGENT (3 * STORE_MAX_ID + 1)
 /** Largest user data (JSON text of an object) accepted, in bytes. */
 #define STORE_MAX_USER_DATA (1024 * 1024)
 /** Most distinct ids one batch holds; a put beyond it is refused (the server's own
@@ -45,7 +47,8 @@ typedef struct store_ixn {
     const char *queue;       /**< non-empty, <= STORE_MAX_ID bytes (the current queue) */
     const char *user_data;   /**< JSON object text or NULL, <= STORE_MAX_USER_DATA bytes */
     const char *external_id; /**< NULL or <= STORE_MAX_ID bytes, unique among kept rows */
-    const char *agent;       /**< "tenant/agentId" holding it, or NULL; <= STORE_MAX_AGENT */
+    const char *agent;       /**< the agent holding it ("tenant/agentId", the tenant escaped)
+                              * or NULL; <= STORE_MAX_AGENT */
     enum cc_ixn_state state; /**< where it is; its number is stored */
     int64_t order_key;       /**< position in its queue: smaller is served earlier */
     int64_t created_us;      /**< wall clock, microseconds since the epoch */
