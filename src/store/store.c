@@ -241,7 +241,7 @@ static bool schema_newer(const char *text)
     return errno != 0 || end == text || *end != '\0' || version > STORE_SCHEMA;
 }
 
-static int setup_meta(store *st, const char *server_name, cc_buf *err)
+static int setup_meta(store *st, const char *server_name, bool create, cc_buf *err)
 {
     cc_buf v;
     cc_buf_init(&v);
@@ -250,7 +250,10 @@ static int setup_meta(store *st, const char *server_name, cc_buf *err)
     if (rc)
         goto out;
     rc = meta_get(st, "schema", &v, &found, err);
-    if (rc == 0 && !found) {
+    if (rc == 0 && !found && !create) {
+        set_err(err, "%s has no schema version: it is not a store, or it lost its data", st->path);
+        rc = CC_E_IO;
+    } else if (rc == 0 && !found) {
         char num[32];
         snprintf(num, sizeof num, "%d", STORE_SCHEMA);
         rc = meta_set(st, "schema", num, err);
@@ -260,7 +263,10 @@ static int setup_meta(store *st, const char *server_name, cc_buf *err)
     }
     if (rc == 0)
         rc = meta_get(st, "server_name", &v, &found, err);
-    if (rc == 0 && !found) {
+    if (rc == 0 && !found && !create) {
+        set_err(err, "%s has no server name: it is not a store, or it lost its data", st->path);
+        rc = CC_E_IO;
+    } else if (rc == 0 && !found) {
         rc = meta_set(st, "server_name", server_name, err);
     } else if (rc == 0 && strcmp(v.data, server_name) != 0) {
         set_err(err, "%s belongs to server %s", st->path, v.data);
@@ -300,10 +306,34 @@ out:
     return rc;
 }
 
-/* Opens the database, sets WAL and synchronous=NORMAL, creates the schema. */
-static int open_db(store *st, const char *server_name, cc_buf *err)
+/* True when the database has the meta table every store has had since its creation; the
+ * check only reads, so a file that is no store is refused before anything is written to
+ * it. Returns 0 with *present set, or CC_E_UNAVAILABLE (not a database at all). */
+static int meta_present(store *st, bool *present, cc_buf *err)
 {
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    sqlite3_stmt *s = NULL;
+    int rc = prepare(
+        st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'", &s, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *present = sqlite3_column_int(s, 0) == 1;
+    } else {
+        set_err(err, "cannot read %s: %s", st->path, sqlite3_errmsg(st->db));
+        rc = CC_E_UNAVAILABLE;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Opens the database at st->path, sets WAL and synchronous=NORMAL, and checks the meta
+ * data. With create the file is a new one of our own: the schema and the meta rows are
+ * written. Without it the file must already be a store (meta table, schema version and
+ * server name), since an empty or foreign file would otherwise silently become a new store
+ * whose interaction numbers start again at 1. */
+static int open_db(store *st, const char *server_name, bool create, cc_buf *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(st->path, &st->db, flags, NULL) != SQLITE_OK) {
         set_err(err, "cannot open %s: %s", st->path,
                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -321,6 +351,16 @@ static int open_db(store *st, const char *server_name, cc_buf *err)
     int rc = exec_sql(st, "PRAGMA locking_mode=EXCLUSIVE", err);
     if (rc)
         return rc;
+    if (!create) {
+        bool present = false;
+        rc = meta_present(st, &present, err);
+        if (rc)
+            return rc;
+        if (!present) {
+            set_err(err, "%s has no meta table: it is not a store, or it lost its data", st->path);
+            return CC_E_IO;
+        }
+    }
     sqlite3_stmt *s = NULL;
     rc = prepare(st, "PRAGMA journal_mode=WAL", &s, err);
     if (rc)
@@ -344,9 +384,14 @@ static int open_db(store *st, const char *server_name, cc_buf *err)
     if (rc == 0)
         rc = exec_sql(st, SCHEMA_SQL, err);
     if (rc == 0)
-        rc = setup_meta(st, server_name, err);
-    if (rc == 0)
-        rc = prepare(st, "BEGIN IMMEDIATE", &st->st_begin, err);
+        rc = setup_meta(st, server_name, create, err);
+    return rc;
+}
+
+/* Prepares the statements the batches, purges and lookups use. */
+static int prepare_all(store *st, cc_buf *err)
+{
+    int rc = prepare(st, "BEGIN IMMEDIATE", &st->st_begin, err);
     if (rc == 0)
         rc = prepare(st, "COMMIT", &st->st_commit, err);
     if (rc == 0)
@@ -361,6 +406,136 @@ static int open_db(store *st, const char *server_name, cc_buf *err)
         rc = prepare(st, PURGE_SQL, &st->st_purge, err);
     if (rc == 0)
         rc = prepare(st, FIND_EXT_SQL, &st->st_find_ext, err);
+    return rc;
+}
+
+/* The path of the store file with suffix appended (owned by the caller). */
+static char *path_with(const store *st, const char *suffix)
+{
+    size_t n = strlen(st->path) + strlen(suffix) + 1;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s%s", st->path, suffix);
+    return p;
+}
+
+/* Removes path if it exists; true unless that failed. */
+static bool remove_if_there(const char *path, cc_buf *err)
+{
+    if (unlink(path) == 0 || errno == ENOENT)
+        return true;
+    set_err(err, "cannot remove %s: %s", path, strerror(errno));
+    return false;
+}
+
+/* Creates a new store: it is built under ixn.db.new, closed (which checkpoints its WAL
+ * into the file and removes the WAL) and only then renamed to ixn.db. An ixn.db therefore
+ * always holds its meta rows, and a crash half-way leaves only ixn.db.new, which the next
+ * start builds again. The file is created 0600 and SQLite gives its WAL the same mode. */
+static int create_db(store *st, const char *dir, const char *server_name, cc_buf *err)
+{
+    char *final = st->path;
+    st->path = path_with(st, ".new");
+    char *wal = path_with(st, "-wal"), *shm = path_with(st, "-shm"),
+         *journal = path_with(st, "-journal");
+    int rc = 0;
+    if (!remove_if_there(st->path, err) || !remove_if_there(wal, err) ||
+        !remove_if_there(shm, err) || !remove_if_there(journal, err))
+        rc = CC_E_IO;
+    if (rc == 0) {
+        int fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            set_err(err, "cannot create %s: %s", st->path, strerror(errno));
+            rc = CC_E_IO;
+        } else {
+            close(fd);
+        }
+    }
+    if (rc == 0)
+        rc = open_db(st, server_name, true, err);
+    if (st->db && sqlite3_close(st->db) != SQLITE_OK && rc == 0) {
+        set_err(err, "cannot close %s: %s", st->path, sqlite3_errmsg(st->db));
+        rc = CC_E_UNAVAILABLE;
+    }
+    st->db = NULL;
+    if (rc == 0 && rename(st->path, final) != 0) {
+        set_err(err, "cannot rename %s to %s: %s", st->path, final, strerror(errno));
+        rc = CC_E_IO;
+    }
+    if (rc == 0) {
+        /* The rename is durable once the directory is synced; a failure here only risks a
+         * new, empty store being built again after a power cut. */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        LOG_INFO("event=store_created path=%s", final);
+    }
+    free(wal);
+    free(shm);
+    free(journal);
+    free(st->path);
+    st->path = final;
+    return rc;
+}
+
+/* Narrows an existing store file (or its WAL) made by an older version with mode 0644 to
+ * 0600: interactions carry customer data. */
+static int narrow_mode(const char *path, cc_buf *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return 0;
+    if ((sb.st_mode & 077) == 0)
+        return 0;
+    if (chmod(path, 0600) != 0) {
+        set_err(err, "cannot change the mode of %s to 0600: %s", path, strerror(errno));
+        return CC_E_IO;
+    }
+    LOG_WARN("event=store_mode_narrowed path=%s old=%03o new=600", path,
+             (unsigned)(sb.st_mode & 0777));
+    return 0;
+}
+
+/* Looks at ixn.db before SQLite does: *fresh when there is none yet. An empty ixn.db (a
+ * truncated file, a failed copy) is refused: SQLite would treat it as a new database,
+ * delete a WAL that holds the data, and the server would number interactions from 1
+ * again. A WAL without its database is refused for the same reason. */
+static int check_files(store *st, bool *fresh, cc_buf *err)
+{
+    char *wal = path_with(st, "-wal");
+    struct stat sb, wsb;
+    bool has_wal = stat(wal, &wsb) == 0;
+    int rc = 0;
+    *fresh = false;
+    if (stat(st->path, &sb) != 0) {
+        if (errno != ENOENT) {
+            set_err(err, "cannot look at %s: %s", st->path, strerror(errno));
+            rc = CC_E_IO;
+        } else if (has_wal) {
+            set_err(err,
+                    "%s is missing but its WAL %s is there: refused, the store lost its "
+                    "main file (move the WAL away to start a new store)",
+                    st->path, wal);
+            rc = CC_E_IO;
+        } else {
+            *fresh = true;
+        }
+    } else if (!S_ISREG(sb.st_mode)) {
+        set_err(err, "%s is not a regular file", st->path);
+        rc = CC_E_IO;
+    } else if (sb.st_size == 0) {
+        set_err(err,
+                "%s is empty (0 bytes)%s: refused, the store lost its data and ids would "
+                "start again at 1 (move it away to start a new store)",
+                st->path, has_wal ? " next to a WAL" : "");
+        rc = CC_E_IO;
+    }
+    if (rc == 0 && !*fresh)
+        rc = narrow_mode(st->path, err);
+    if (rc == 0 && !*fresh && has_wal)
+        rc = narrow_mode(wal, err);
+    free(wal);
     return rc;
 }
 
@@ -437,9 +612,16 @@ int store_open(const char *dir, const char *server_name, store **out, cc_buf *er
     st->path = xmalloc(n);
     snprintf(st->path, n, "%s/ixn.db", dir);
 
+    bool fresh = false;
     rc = take_lock(st, dir, err);
     if (rc == 0)
-        rc = open_db(st, server_name, err);
+        rc = check_files(st, &fresh, err);
+    if (rc == 0 && fresh)
+        rc = create_db(st, dir, server_name, err);
+    if (rc == 0)
+        rc = open_db(st, server_name, false, err);
+    if (rc == 0)
+        rc = prepare_all(st, err);
     if (rc) {
         LOG_ERROR("event=store_open_failed path=%s error=%s", st->path, cc_err_name(rc));
         store_close(st);

@@ -1,10 +1,12 @@
 /* Unit tests of src/store: creating and reopening a store, batches written in one
  * transaction, load order, ids never reused, externalIds kept for ended rows, failed
- * commits that leave the old data, corrupt rows skipped, and rows that survive a process
- * that dies without closing. Each test works in its own directory under /tmp. */
+ * commits that leave the old data, corrupt rows skipped, rows that survive a process
+ * that dies without closing, files readable by their owner only, and a store that lost
+ * its data refused. Each test works in its own directory under /tmp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -762,6 +764,156 @@ static void test_newer_schema_refused(void **state)
     cc_buf_free(&err);
 }
 
+static mode_t file_mode(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return sb.st_mode & 0777;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static void write_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_file_modes(void **state)
+{
+    fixture *f = *state;
+    /* The usual umask would give 0644 to files created with the default mode. */
+    mode_t old_umask = umask(022);
+    store *st = open_ok(f->sub);
+    store_ixn a = mk(1, "q", CC_IXN_QUEUED, 1);
+    assert_int_equal(store_put(st, &a), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(file_mode(f->sub, "ixn.db"), 0600);
+    assert_int_equal(file_mode(f->sub, "ixn.db-wal"), 0600);
+    assert_int_equal(file_mode(f->sub, "ixn.lock"), 0600);
+    assert_false(file_exists(f->sub, "ixn.db-shm"));
+    /* Nothing of the creation is left behind. */
+    assert_false(file_exists(f->sub, "ixn.db.new"));
+    assert_false(file_exists(f->sub, "ixn.db.new-wal"));
+    store_close(st);
+
+    /* A store an older version made 0644 is narrowed at open, its WAL too. */
+    char path[256];
+    snprintf(path, sizeof path, "%s/ixn.db", f->sub);
+    assert_int_equal(chmod(path, 0644), 0);
+    write_file(f->sub, "ixn.db-wal", "", 0644);
+    st = open_ok(f->sub);
+    assert_int_equal(file_mode(f->sub, "ixn.db"), 0600);
+    assert_int_equal(file_mode(f->sub, "ixn.db-wal"), 0600);
+    rows r;
+    load_all(st, &r);
+    assert_int_equal(r.n, 1);
+    rows_free(&r);
+    store_close(st);
+    umask(old_umask);
+}
+
+/* store_open of dir must fail with code and a message holding what; returns nothing. */
+static void open_refused(const char *dir, int code, const char *what)
+{
+    store *st = NULL;
+    cc_buf err;
+    cc_buf_init(&err);
+    assert_int_equal(store_open(dir, "ixn-a", &st, &err), code);
+    assert_null(st);
+    if (!strstr(err.data, what))
+        fprintf(stderr, "message: %s\n", err.data);
+    assert_non_null(strstr(err.data, what));
+    cc_buf_free(&err);
+}
+
+static void test_lost_store_refused(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    for (int64_t id = 1; id <= 5; id++) {
+        store_ixn a = mk(id, "q", CC_IXN_QUEUED, id);
+        assert_int_equal(store_put(st, &a), 0);
+    }
+    assert_int_equal(store_commit(st), 0);
+    store_close(st);
+
+    /* ixn.db truncated to nothing, with and without a WAL beside it: refused, and the files
+     * are left as they were (SQLite would have deleted the WAL). */
+    char path[256];
+    snprintf(path, sizeof path, "%s/ixn.db", f->sub);
+    assert_int_equal(truncate(path, 0), 0);
+    open_refused(f->sub, CC_E_IO, "is empty (0 bytes)");
+    write_file(f->sub, "ixn.db-wal", "frames the store would need", 0600);
+    open_refused(f->sub, CC_E_IO, "is empty (0 bytes) next to a WAL");
+    assert_true(file_exists(f->sub, "ixn.db-wal"));
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+
+    /* A WAL whose database is gone. */
+    assert_int_equal(unlink(path), 0);
+    open_refused(f->sub, CC_E_IO, "is missing but its WAL");
+    assert_false(file_exists(f->sub, "ixn.db"));
+    snprintf(path, sizeof path, "%s/ixn.db-wal", f->sub);
+    assert_int_equal(unlink(path), 0);
+
+    /* An SQLite file that is no store (no meta table) is refused and not written to. */
+    snprintf(path, sizeof path, "%s/ixn.db", f->sub);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_exec(db, "CREATE TABLE other(x); INSERT INTO other VALUES(1)");
+    sqlite3_close(db);
+    assert_int_equal(stat(path, &sb), 0);
+    open_refused(f->sub, CC_E_IO, "no meta table");
+    db = raw_open(f->sub);
+    raw_exec(db, "SELECT x FROM other");
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    assert_int_equal(unlink(path), 0);
+
+    /* A store whose meta rows are gone. */
+    st = open_ok(f->sub);
+    store_close(st);
+    db = raw_open(f->sub);
+    raw_exec(db, "DELETE FROM meta WHERE key = 'server_name'");
+    sqlite3_close(db);
+    open_refused(f->sub, CC_E_IO, "no server name");
+    db = raw_open(f->sub);
+    raw_exec(db, "DELETE FROM meta");
+    sqlite3_close(db);
+    open_refused(f->sub, CC_E_IO, "no schema version");
+    assert_int_equal(unlink(path), 0);
+
+    /* A creation that died half-way left ixn.db.new (and maybe its WAL) but no ixn.db:
+     * the next open builds the store again. */
+    write_file(f->sub, "ixn.db.new", "", 0600);
+    write_file(f->sub, "ixn.db.new-wal", "half", 0600);
+    st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 0);
+    store_close(st);
+    assert_false(file_exists(f->sub, "ixn.db.new"));
+    assert_false(file_exists(f->sub, "ixn.db.new-wal"));
+}
+
 int main(void)
 {
     cc_log_init("test_store", CC_LOG_ERROR);
@@ -779,6 +931,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_rows_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_store_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
