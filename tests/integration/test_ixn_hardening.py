@@ -125,6 +125,21 @@ def distinct_keys(env, ixn):
     ms.close()
 
 
+def config_keys(env):
+    """--check-config: a '\\' in the tenant must escape '/' or '\\'."""
+    h = env.hash_password("pw")
+    cfg = env.write("keys.ini", "\n".join([
+        "[server]", "name = ixn-k", "listen = 127.0.0.1:0", "media = chat", "[tokens]",
+        "MediaServer =", "[agents]", r"dom\\corp/1001 = " + h, r"a\/b/c = " + h,
+        r"a\x/1 = " + h, "[queues]", r"a\/b/q = chat", r"t\q/x = chat"]) + "\n")
+    rc, out, err = env.run(["ixnserver", "--check-config", "-c", cfg])
+    check(rc == 1, "--check-config refuses a bad escape in a tenant (got %d)" % rc)
+    errors = [ln for ln in err.splitlines() if ": error: " in ln]
+    check(len(errors) == 2 and "[agents] a\\x/1" in errors[0] and
+          "[queues] t\\q/x" in errors[1] and r"written \/ or \\" in errors[0],
+          "exactly the two bad keys are named, with the rule (got %s)" % errors)
+
+
 def logs_not_forged(env, ixn):
     tenant = 'T "x" level=error'
     # Control characters are refused by the protocol (code 3); everything else may come.
@@ -198,6 +213,7 @@ def main():
             env, "ixn-a", agents={AB_C: PW_AB_C, A_BC: PW_A_BC},
             queues={r"a\/b/q": "chat", "a/b/q": "chat"}, media=("chat",))
         distinct_keys(env, ixn)
+        config_keys(env)
         logs_not_forged(env, ixn)
         sighup(env, ixn)
         store_files(env, ixn)
