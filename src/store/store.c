@@ -479,22 +479,23 @@ static int create_db(store *st, const char *dir, const char *server_name, cc_buf
     return rc;
 }
 
-/* Narrows an existing store file (or its WAL) made by an older version with mode 0644 to
- * 0600: interactions carry customer data. */
-static int narrow_mode(const char *path, cc_buf *err)
+/* Narrows an existing store file (or its WAL) that others may read, as older versions
+ * created it (0644), to 0600: interactions carry customer data. A mode that gives the group
+ * access and others none was set on purpose (a backup group, say) and is kept. A failure
+ * (the file belongs to another user) is logged and not fatal: the server could run
+ * before, and refusing now would be an outage for a warning's worth. */
+static void narrow_mode(const char *path)
 {
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return 0;
-    if ((sb.st_mode & 077) == 0)
-        return 0;
+    if (stat(path, &sb) != 0 || (sb.st_mode & 007) == 0)
+        return;
     if (chmod(path, 0600) != 0) {
-        set_err(err, "cannot change the mode of %s to 0600: %s", path, strerror(errno));
-        return CC_E_IO;
+        LOG_WARN("event=store_mode_narrow_failed path=%s mode=%03o error=%s", path,
+                 (unsigned)(sb.st_mode & 0777), LOGQ(strerror(errno)));
+        return;
     }
     LOG_WARN("event=store_mode_narrowed path=%s old=%03o new=600", path,
              (unsigned)(sb.st_mode & 0777));
-    return 0;
 }
 
 /* Looks at ixn.db before SQLite does: *fresh when there is none yet. An empty ixn.db (a
@@ -532,9 +533,9 @@ static int check_files(store *st, bool *fresh, cc_buf *err)
         rc = CC_E_IO;
     }
     if (rc == 0 && !*fresh)
-        rc = narrow_mode(st->path, err);
+        narrow_mode(st->path);
     if (rc == 0 && !*fresh && has_wal)
-        rc = narrow_mode(wal, err);
+        narrow_mode(wal);
     free(wal);
     return rc;
 }

@@ -810,7 +810,8 @@ static void test_file_modes(void **state)
     assert_false(file_exists(f->sub, "ixn.db.new-wal"));
     store_close(st);
 
-    /* A store an older version made 0644 is narrowed at open, its WAL too. */
+    /* A store an older version made 0644 (readable by others) is narrowed at open, its
+     * WAL too. */
     char path[256];
     snprintf(path, sizeof path, "%s/ixn.db", f->sub);
     assert_int_equal(chmod(path, 0644), 0);
@@ -822,6 +823,12 @@ static void test_file_modes(void **state)
     load_all(st, &r);
     assert_int_equal(r.n, 1);
     rows_free(&r);
+    store_close(st);
+
+    /* A mode that gives the group access and others none was set on purpose: kept. */
+    assert_int_equal(chmod(path, 0640), 0);
+    st = open_ok(f->sub);
+    assert_int_equal(file_mode(f->sub, "ixn.db"), 0640);
     store_close(st);
     umask(old_umask);
 }
