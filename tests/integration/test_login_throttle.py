@@ -14,7 +14,9 @@ address limits) with idle-timeout 1 s:
   the one before) and the other 6 get 12 at once;
 - meanwhile agent 1003, from 127.0.0.2, mistypes its password 5 times and then gives the
   right one: that login waits 2 s, twice the idle timeout, in silence, and succeeds; its
-  connection is not closed by the idle timer while it waits, nor right after the answer.
+  connection is not closed by the idle timer while it waits, nor right after the answer;
+- a login closed while it waits is not counted, and one still waiting when the server
+  stops does not keep it from exiting cleanly (status 0, no leak under the sanitizers).
 ixn-b throttles per address only (free 3, lockout at 6):
 - 10 connections from 127.0.0.1, each guessing another agent, at once: 6 are checked (3
   at once, then 0.5 s, 1.5 s, 3.5 s), 4 get 12 at once; meanwhile agent 2001 logs in from
@@ -26,7 +28,9 @@ start; one of the default cost draws none.
 The second source address (127.0.0.2) is loopback too; the test is skipped when it cannot
 be bound."""
 import os
+import re
 import select
+import signal
 import socket
 import sys
 import threading
@@ -226,6 +230,28 @@ def main():
               "the lockout of 1002 is logged")
         check("event=agent_login_failed" in err and "failures=6" in err,
               "failures are logged with their count")
+
+        # -- a login closed while it waits is not counted; one waiting at shutdown --
+        c = desk(ixn.port)
+        for i in range(3):
+            expect_error(c.request(login("1005", "guess-%d" % i)), 5, "1005 failure %d" % (i + 1))
+        c.send(dict(login("1005", "guess-3"), referenceId=c.next_ref()))
+        time.sleep(0.1)
+        c.close()
+        time.sleep(0.6)
+        c = desk(ixn.port)
+        ans, took = timed(c, login("1005", "guess-4"))
+        expect_error(ans, 5, "1005's next attempt is checked")
+        check(DELAY - SLACK <= took < 2 * DELAY - SLACK,
+              "the attempt closed while it waited did not count: 0.5 s again (%.2fs)" % took)
+        # 1005 has 4 failures: this attempt waits 1 s, and the server is stopped meanwhile.
+        c.send(dict(login("1005", "guess-5"), referenceId=c.next_ref()))
+        time.sleep(0.2)
+        rc = ixn.kill(signal.SIGTERM)
+        check(rc == 0, "ixn-a stopped with a login waiting exits 0 (got %s)" % rc)
+        check(re.search(r"event=login_stats failures=\d+ delayed=\d+ locked=\d+ "
+                        r"lockouts_agent=3 lockouts_address=0", ixn.stderr()) is not None,
+              "the counters are logged at shutdown")
 
         # -- per address --
         b_agents = {"%s/%s" % (T, a): "pw" + a for a in ("2001", "2002")}
