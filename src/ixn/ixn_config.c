@@ -446,6 +446,12 @@ int ixn_config_load(const char *path, ixn_config *cfg)
         cc_conf_file_error(&p->conf, 0,
                            "[server] login-delay-max-ms: %u is below login-delay-ms %u",
                            cfg->login_delay_max_ms, cfg->login_delay_ms);
+    else if (cfg->idle_timeout_s && cfg->login_delay_max_ms >= cfg->idle_timeout_s * 1000u)
+        cc_conf_file_warn(&p->conf,
+                          "[server] login-delay-max-ms %u is not below idle-timeout (%u s): a "
+                          "desktop whose ping stays unanswered that long may give up a "
+                          "delayed login",
+                          cfg->login_delay_max_ms, cfg->idle_timeout_s);
     if (p->cheap_hashes > CHEAP_WARN_MAX)
         cc_conf_file_warn(&p->conf, "[agents]: %zu more hashes are too cheap (%zu in all)",
                           p->cheap_hashes - CHEAP_WARN_MAX, p->cheap_hashes);

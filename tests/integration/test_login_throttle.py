@@ -276,6 +276,28 @@ def main():
         check("event=login_lockout scope=address addr=127.0.0.1 failures=6" in ixb.stderr(),
               "the address's lockout is logged")
 
+        # -- the keys' ranges, at their bounds --
+        for key, good, bad in (("login-free-failures", "1000000", "1000001"),
+                               ("login-lockout-failures", "0", "-1"),
+                               ("login-address-free-failures", "0", "1000001"),
+                               ("login-address-lockout-failures", "1000000", "1000001"),
+                               ("login-delay-ms", "60000", "60001"),
+                               ("login-delay-max-ms", "3600000", "3600001"),
+                               ("login-lockout-seconds", "1", "0"),
+                               ("login-forget-seconds", "604800", "604801"),
+                               ("login-track-max", "1", "0")):
+            for value, valid in ((good, True), (bad, False)):
+                # The delay's bound needs a cap at least as large; the others none.
+                other = ("login-delay-max-ms = 3600000" if key == "login-delay-ms"
+                         else "login-delay-ms = 0")
+                cfg = env.write("range.ini", "[server]\nname = x\nlisten = 127.0.0.1:0\n"
+                                "%s\n%s = %s\n[tokens]\nAgentApplication = t\n"
+                                % (other, key, value))
+                rc, out, errtext = env.run(["ixnserver", "--check-config", "-c", cfg])
+                check((rc == 0) == valid and (valid or key in errtext),
+                      "%s = %s is %s (%s)" % (key, value, "accepted" if valid else "refused",
+                                              errtext.strip() or out.strip()))
+
         # -- the cost of a hash --
         rc, out, errtext = env.run(["ixnserver", "--hash-password"], input="pw\n")
         check(rc == 0 and out.startswith("$"), "a hash of the default cost")
