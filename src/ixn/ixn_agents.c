@@ -19,10 +19,17 @@
 /* Longest agent key (ixn_config_key of tenant and agentId), with its NUL. */
 #define AGENT_KEY_MAX IXN_KEY_MAX
 
-/* A login whose password is being checked on the thread pool. Everything the thread
- * reads is a private copy, so the session may close meanwhile. */
+/* Longest peer address kept as a throttle key (an IPv6 literal with "/64"). */
+#define ADDR_KEY_MAX 64
+
+/* A login waiting for the throttle's delay, then for its password check on the thread
+ * pool. Everything the thread reads is a private copy, so the session may close
+ * meanwhile. */
 struct ixn_login_work {
     uv_work_t req;
+    uv_timer_t timer; /* the throttle's delay before the check */
+    bool timer_init;  /* the timer handle exists: freeing waits for its close */
+    bool waiting;     /* the delay runs (no check queued yet) */
     ixn_client *client;
     char *password;
     char *hash;
@@ -30,6 +37,10 @@ struct ixn_login_work {
     bool ok;    /* set by the thread */
     char *tenant, *agent_id, *place_id;
     cc_media_mask added, ready;
+    uint64_t delay_ms; /* the throttle's delay, for the log */
+    char *tkey;        /* the agent's throttle key: tenant, NUL, agentId */
+    size_t tkey_len;
+    char addr[ADDR_KEY_MAX]; /* the peer's address: the other throttle key */
 };
 
 /* ---- versions ---- */
@@ -276,14 +287,88 @@ static void login_work(uv_work_t *req)
     explicit_bzero(w->password, strlen(w->password));
 }
 
+static void on_work_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Frees w, at once or, when its timer handle exists, once libuv closed it. */
 static void work_free(ixn_login_work *w)
 {
+    explicit_bzero(w->password, strlen(w->password));
     free(w->password);
     free(w->hash);
     free(w->tenant);
     free(w->agent_id);
     free(w->place_id);
-    free(w);
+    free(w->tkey);
+    if (w->timer_init)
+        uv_close((uv_handle_t *)&w->timer, on_work_timer_closed);
+    else
+        free(w);
+}
+
+/* The peer's address without its port: the key of the per-address table. An IPv6 peer
+ * counts per /64, the block one subscriber usually holds, and an IPv4 one mapped into
+ * IPv6 as the IPv4 address. */
+static void peer_addr(cc_session *s, char *out, size_t n)
+{
+    const char *peer = cc_conn_peer(cc_session_conn(s));
+    const char *colon = strrchr(peer, ':');
+    size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (len >= 2 && peer[0] == '[' && peer[len - 1] == ']') {
+        char host[ADDR_KEY_MAX];
+        unsigned char a[16];
+        snprintf(host, sizeof host, "%.*s", (int)(len - 2), peer + 1);
+        if (uv_inet_pton(AF_INET6, host, a) == 0) {
+            static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            if (memcmp(a, mapped, sizeof mapped) == 0) {
+                snprintf(out, n, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+                return;
+            }
+            char net[48];
+            memset(a + 8, 0, 8);
+            if (uv_inet_ntop(AF_INET6, a, net, sizeof net) == 0) {
+                snprintf(out, n, "%.47s/64", net);
+                return;
+            }
+        }
+        snprintf(out, n, "%s", host);
+        return;
+    }
+    snprintf(out, n, "%.*s", (int)len, peer);
+}
+
+/* The attempt of w is over for the throttle: outcome for its agent; for its address, a
+ * failure counts but a success forgets nothing, so that knowing one password does not
+ * clear the guesses made at others. Logs a lockout that this failure caused. */
+static void throttle_end(ixn_server *srv, const ixn_login_work *w,
+                         enum ixn_throttle_outcome outcome)
+{
+    uint64_t now = cc_mono_us();
+    if (ixn_throttle_end(&srv->throttle_agents, w->tkey, w->tkey_len, now, outcome))
+        LOG_WARN("event=login_lockout scope=agent tenant=%s agent=%s addr=%s failures=%u "
+                 "seconds=%u",
+                 LOGQ(w->tenant), LOGQ(w->agent_id), LOGQ(w->addr),
+                 srv->cfg->login_lockout_failures, srv->cfg->login_lockout_s);
+    enum ixn_throttle_outcome o = outcome == IXN_THROTTLE_SUCCEEDED ? IXN_THROTTLE_NONE : outcome;
+    if (ixn_throttle_end(&srv->throttle_addrs, w->addr, strlen(w->addr), now, o))
+        LOG_WARN("event=login_lockout scope=address addr=%s failures=%u seconds=%u", w->addr,
+                 srv->cfg->login_addr_lockout_failures, srv->cfg->login_lockout_s);
+}
+
+/* The delay is over: the password check goes to the thread pool. */
+static void on_login_delay(uv_timer_t *t)
+{
+    ixn_login_work *w = t->data;
+    ixn_client *c = w->client;
+    w->waiting = false;
+    if (uv_queue_work(c->srv->loop, &w->req, login_work, login_after) < 0) {
+        throttle_end(c->srv, w, IXN_THROTTLE_NONE);
+        c->work = NULL;
+        work_free(w);
+        cc_session_finish(c->session, CC_E_UNAVAILABLE, "cannot check the password now");
+    }
 }
 
 static int h_login(cc_session *s, proto_msg *msg)
@@ -313,6 +398,23 @@ static int h_login(cc_session *s, proto_msg *msg)
         snprintf(msg->desc, sizeof msg->desc, "%s", "an agent is logged in on this connection");
         return CC_E_INVALID_STATE;
     }
+    /* The throttle knows agents by name only, whether the directory has them or not, so
+     * that an unknown agent is delayed and locked out exactly like a known one. */
+    size_t lt = strlen(tenant), la = strlen(agent_id);
+    char tkey[AGENT_KEY_MAX], addr[ADDR_KEY_MAX];
+    memcpy(tkey, tenant, lt + 1);
+    memcpy(tkey + lt + 1, agent_id, la);
+    peer_addr(s, addr, sizeof addr);
+    uint64_t now = cc_mono_us(), start_agent, start_addr;
+    if (ixn_throttle_check(&srv->throttle_agents, tkey, lt + 1 + la, now, &start_agent) ||
+        ixn_throttle_check(&srv->throttle_addrs, addr, strlen(addr), now, &start_addr)) {
+        srv->stats.login_locked++;
+        LOG_DEBUG("event=agent_login_locked session=%" PRIu64 " tenant=%s agent=%s addr=%s",
+                  cc_session_id(s), LOGQ(tenant), LOGQ(agent_id), LOGQ(addr));
+        snprintf(msg->desc, sizeof msg->desc, "%s", "too many failed logins: try again later");
+        return CC_E_LIMIT_EXCEEDED;
+    }
+    uint64_t start = start_agent > start_addr ? start_agent : start_addr;
     char key[AGENT_KEY_MAX];
     make_key(key, tenant, agent_id);
     const char *hash = cc_map_gets(&srv->cfg->agents, key);
@@ -327,8 +429,24 @@ static int h_login(cc_session *s, proto_msg *msg)
     w->place_id = xstrdup(place_id);
     w->added = added;
     w->ready = ready;
-    rc = uv_queue_work(srv->loop, &w->req, login_work, login_after);
-    if (rc < 0) {
+    w->tkey = xmalloc(lt + 1 + la);
+    memcpy(w->tkey, tkey, lt + 1 + la);
+    w->tkey_len = lt + 1 + la;
+    memcpy(w->addr, addr, sizeof addr);
+    ixn_throttle_begin(&srv->throttle_agents, w->tkey, w->tkey_len, now, start);
+    ixn_throttle_begin(&srv->throttle_addrs, w->addr, strlen(w->addr), now, start);
+    if (start > now) {
+        /* The wait runs on the loop's timer: the connection is paused meanwhile (it
+         * counts as active for the idle timeout) and nothing else waits for it. */
+        w->delay_ms = (start - now + 999) / 1000;
+        srv->stats.login_delayed++;
+        uv_timer_init(srv->loop, &w->timer);
+        w->timer_init = true;
+        w->timer.data = w;
+        w->waiting = true;
+        uv_timer_start(&w->timer, on_login_delay, w->delay_ms, 0);
+    } else if (uv_queue_work(srv->loop, &w->req, login_work, login_after) < 0) {
+        throttle_end(srv, w, IXN_THROTTLE_NONE);
         work_free(w);
         snprintf(msg->desc, sizeof msg->desc, "%s", "cannot check the password now");
         return CC_E_UNAVAILABLE;
@@ -352,6 +470,14 @@ static void login_after(uv_work_t *req, int status)
     ixn_client *c = w->client;
     ixn_server *srv = c->srv;
     c->work = NULL;
+    /* A wrong password counts even when nobody is left to answer, so that closing the
+     * connection right after a guess does not escape the count. */
+    bool gone = !c->session || cc_conn_is_closing(cc_session_conn(c->session));
+    enum ixn_throttle_outcome outcome = status < 0 ? IXN_THROTTLE_NONE
+                                        : !w->ok   ? IXN_THROTTLE_FAILED
+                                        : gone     ? IXN_THROTTLE_NONE
+                                                   : IXN_THROTTLE_SUCCEEDED;
+    throttle_end(srv, w, outcome);
     if (!c->session) {
         work_free(w);
         client_free(c);
@@ -363,15 +489,18 @@ static void login_after(uv_work_t *req, int status)
     char key[AGENT_KEY_MAX];
     make_key(key, w->tenant, w->agent_id);
     ixn_agent *a = cc_map_gets(&srv->agents, key);
-    if (cc_conn_is_closing(cc_session_conn(s))) {
+    if (gone) {
         /* Closed meanwhile (idle, slow, shutdown): nobody to log in for. */
         err = CC_E_CLOSED;
     } else if (status < 0 || !w->ok) {
         err = status < 0 ? CC_E_UNAVAILABLE : CC_E_NOT_AUTHORIZED;
         desc = status < 0 ? "cannot check the password now" : "unknown agent or wrong password";
         srv->stats.login_failures++;
-        LOG_INFO("event=agent_login_failed session=%" PRIu64 " tenant=%s agent=%s",
-                 cc_session_id(s), LOGQ(w->tenant), LOGQ(w->agent_id));
+        LOG_INFO("event=agent_login_failed session=%" PRIu64 " tenant=%s agent=%s addr=%s "
+                 "failures=%u delay_ms=%" PRIu64,
+                 cc_session_id(s), LOGQ(w->tenant), LOGQ(w->agent_id), LOGQ(w->addr),
+                 ixn_throttle_failures(&srv->throttle_agents, w->tkey, w->tkey_len, cc_mono_us()),
+                 w->delay_ms);
     } else if (a && a->client) {
         err = CC_E_AGENT_ALREADY_LOGGED_IN;
         desc = "the agent is logged in on another connection";
@@ -684,6 +813,14 @@ static void on_close(cc_session *s)
         agent_orphan(srv, a);
     }
     c->session = NULL;
+    if (c->work && c->work->waiting) {
+        /* Still in the throttle's delay: no check has started, and none will. */
+        ixn_login_work *w = c->work;
+        uv_timer_stop(&w->timer);
+        throttle_end(srv, w, IXN_THROTTLE_NONE);
+        c->work = NULL;
+        work_free(w);
+    }
     /* A password check still running holds the client; it frees it when done. */
     if (!c->work)
         client_free(c);
@@ -707,6 +844,19 @@ void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_serve
     srv->dummy_hash = sl ? xstrdup(sl->value) : ixn_passwd_hash("no such agent", 0);
     if (!srv->dummy_hash)
         srv->dummy_hash = xstrdup("*");
+    ixn_throttle_rule rule = {
+        .free_failures = cfg->login_free_failures,
+        .lockout_failures = cfg->login_lockout_failures,
+        .delay_us = (uint64_t)cfg->login_delay_ms * 1000u,
+        .delay_max_us = (uint64_t)cfg->login_delay_max_ms * 1000u,
+        .lockout_us = (uint64_t)cfg->login_lockout_s * 1000000u,
+        .forget_us = (uint64_t)cfg->login_forget_s * 1000000u,
+        .max_entries = cfg->login_track_max,
+    };
+    ixn_throttle_init(&srv->throttle_agents, &rule);
+    rule.free_failures = cfg->login_addr_free_failures;
+    rule.lockout_failures = cfg->login_addr_lockout_failures;
+    ixn_throttle_init(&srv->throttle_addrs, &rule);
     cs->handlers = handlers;
     cs->handler_count = sizeof handlers / sizeof handlers[0];
     cs->on_register = on_register;
@@ -716,6 +866,13 @@ void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_serve
 
 void ixn_server_shutdown(ixn_server *srv)
 {
+    const ixn_stats *st = &srv->stats;
+    LOG_INFO("event=login_stats failures=%" PRIu64 " delayed=%" PRIu64 " locked=%" PRIu64
+             " lockouts_agent=%" PRIu64 " lockouts_address=%" PRIu64 " evicted_agent=%" PRIu64
+             " evicted_address=%" PRIu64,
+             st->login_failures, st->login_delayed, st->login_locked,
+             srv->throttle_agents.stats.lockouts, srv->throttle_addrs.stats.lockouts,
+             srv->throttle_agents.stats.evicted, srv->throttle_addrs.stats.evicted);
     srv->shutting_down = true;
     for (ixn_client *c = srv->clients; c; c = c->all_next)
         cc_session_close(c->session);
@@ -737,4 +894,6 @@ void ixn_server_free(ixn_server *srv)
     cc_buf_free(&srv->scratch);
     free(srv->held_scratch);
     free(srv->dummy_hash);
+    ixn_throttle_free(&srv->throttle_agents);
+    ixn_throttle_free(&srv->throttle_addrs);
 }

@@ -12,6 +12,7 @@
 #include "common/map.h"
 #include "common/media.h"
 #include "ixn/ixn_config.h"
+#include "ixn/ixn_throttle.h"
 #include "net/session.h"
 
 typedef struct ixn_client ixn_client;
@@ -91,6 +92,8 @@ typedef struct ixn_stats {
     uint64_t logins;
     uint64_t logouts;
     uint64_t login_failures;
+    uint64_t login_delayed; /* logins that waited for the throttle before their check */
+    uint64_t login_locked;  /* logins refused with 12 by a lockout */
     uint64_t takeovers;
     uint64_t events_published;
     uint64_t status_forwarded;
@@ -120,8 +123,11 @@ typedef struct ixn_server {
     ixn_agent *grace_head, *grace_tail;
     uv_timer_t grace_timer;
     char *dummy_hash; /* verified for unknown agents, so timing hides who exists */
-    cc_buf scratch;   /* encoder buffer, reused */
-    size_t conns;     /* open connections, registered or not */
+    /* failed logins per agent (tenant, agentId) and per peer address */
+    ixn_throttle throttle_agents;
+    ixn_throttle throttle_addrs;
+    cc_buf scratch; /* encoder buffer, reused */
+    size_t conns;   /* open connections, registered or not */
     bool shutting_down;
     ixn_stats stats;
     struct ixn_core *core; /* interactions, queues and routing (ixn_ixn.c) */

@@ -2,6 +2,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,48 @@ typedef struct cfg_parse {
         bool after_work;
     } * pending;
     size_t pending_count, pending_cap;
+    size_t cheap_hashes; /* [agents] hashes cheaper than the default cost */
 } cfg_parse;
+
+/* Hashes named one by one as too cheap; beyond them one line gives the count. */
+#define CHEAP_WARN_MAX 10
+
+/* The login throttling keys of [server]: name, range, and where the value goes. */
+typedef struct login_key {
+    const char *name;
+    uint64_t min, max;
+    size_t offset; /* of an unsigned field of ixn_config */
+} login_key;
+
+static const login_key login_keys[] = {
+    {"login-free-failures", 0, 1000000, offsetof(ixn_config, login_free_failures)},
+    {"login-lockout-failures", 0, 1000000, offsetof(ixn_config, login_lockout_failures)},
+    {"login-address-free-failures", 0, 1000000, offsetof(ixn_config, login_addr_free_failures)},
+    {"login-address-lockout-failures", 0, 1000000,
+     offsetof(ixn_config, login_addr_lockout_failures)},
+    {"login-delay-ms", 0, 60000, offsetof(ixn_config, login_delay_ms)},
+    {"login-delay-max-ms", 0, 3600000, offsetof(ixn_config, login_delay_max_ms)},
+    {"login-lockout-seconds", 1, 7 * 86400, offsetof(ixn_config, login_lockout_s)},
+    {"login-forget-seconds", 1, 7 * 86400, offsetof(ixn_config, login_forget_s)},
+};
+
+/* True when key is one of login_keys (handled, errors included). */
+static bool login_key_set(cfg_parse *p, const char *key, const char *v)
+{
+    for (size_t i = 0; i < sizeof login_keys / sizeof login_keys[0]; i++) {
+        const login_key *k = &login_keys[i];
+        if (strcmp(key, k->name) != 0)
+            continue;
+        uint64_t n;
+        if (!cc_conf_num(v, k->min, k->max, &n))
+            cc_conf_error(&p->conf, "server", key,
+                          "\"%s\" is not a number in %" PRIu64 "..%" PRIu64, v, k->min, k->max);
+        else
+            *(unsigned *)((char *)p->cfg + k->offset) = (unsigned)n;
+        return true;
+    }
+    return false;
+}
 
 static void parse_media(cfg_parse *p, const char *v)
 {
@@ -135,6 +178,13 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
                           v);
         else
             cfg->max_user_data = (size_t)n;
+    } else if (login_key_set(p, key, v)) {
+        /* login throttling: handled there */
+    } else if (strcmp(key, "login-track-max") == 0) {
+        if (!cc_conf_num(v, 1, 10000000, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 1..10000000", v);
+        else
+            cfg->login_track_max = (size_t)n;
     } else if (strcmp(key, "max-queue") == 0) {
         if (!cc_conf_num(v, 1, 10000000, &n))
             cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 1..10000000", v);
@@ -249,6 +299,13 @@ static void agent_key(cfg_parse *p, const char *key, const char *v)
     if (cc_map_gets(&cfg->agents, key)) {
         cc_conf_error(&p->conf, "agents", key, "%s", "given twice");
         return;
+    }
+    char why[192];
+    if (ixn_passwd_too_cheap(v, why, sizeof why) && p->cheap_hashes++ < CHEAP_WARN_MAX) {
+        char what[sizeof why + 96];
+        snprintf(what, sizeof what,
+                 "the hash is too cheap (%s): make a new one with ixnserver --hash-password", why);
+        cc_conf_warn(&p->conf, "agents", key, what);
     }
     cc_map_puts(&cfg->agents, key, xstrdup(v));
     cfg->agent_count++;
@@ -397,6 +454,15 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->keep_ended_s = 86400;
     cfg->max_user_data = 16384;
     cfg->max_queue = 100000;
+    cfg->login_free_failures = 3;
+    cfg->login_lockout_failures = 10;
+    cfg->login_addr_free_failures = 10;
+    cfg->login_addr_lockout_failures = 100;
+    cfg->login_delay_ms = 500;
+    cfg->login_delay_max_ms = 8000;
+    cfg->login_lockout_s = 300;
+    cfg->login_forget_s = 900;
+    cfg->login_track_max = 10000;
 
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;
@@ -422,6 +488,19 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     if (cfg->queue_count && !cfg->data_dir)
         cc_conf_file_warn(&p->conf, "[queues] without [server] data-dir: interactions are "
                                     "kept in memory only and lost at a restart");
+    if (cfg->login_delay_max_ms < cfg->login_delay_ms)
+        cc_conf_file_error(&p->conf, 0,
+                           "[server] login-delay-max-ms: %u is below login-delay-ms %u",
+                           cfg->login_delay_max_ms, cfg->login_delay_ms);
+    else if (cfg->idle_timeout_s && cfg->login_delay_max_ms >= cfg->idle_timeout_s * 1000u)
+        cc_conf_file_warn(&p->conf,
+                          "[server] login-delay-max-ms %u is not below idle-timeout (%u s): a "
+                          "desktop whose ping stays unanswered that long may give up a "
+                          "delayed login",
+                          cfg->login_delay_max_ms, cfg->idle_timeout_s);
+    if (p->cheap_hashes > CHEAP_WARN_MAX)
+        cc_conf_file_warn(&p->conf, "[agents]: %zu more hashes are too cheap (%zu in all)",
+                          p->cheap_hashes - CHEAP_WARN_MAX, p->cheap_hashes);
     if (!cfg->token_agent && !cfg->token_reporting && !cfg->token_media)
         cc_conf_file_warn(&p->conf, "[tokens] is empty: no client can register");
     int errors = p->conf.errors;

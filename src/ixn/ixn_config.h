@@ -43,6 +43,16 @@ typedef struct ixn_config {
     unsigned max_agents;      /* [server] max-agents (100000, 0 = no limit) */
     size_t out_limit;         /* [server] out-limit (8 MiB) */
     size_t out_limit_reporting; /* [server] out-limit-reporting (256 MiB) */
+    /* login throttling (docs/operations.md "Logins"): per agent and per peer address */
+    unsigned login_free_failures;         /* [server] login-free-failures (3) */
+    unsigned login_lockout_failures;      /* [server] login-lockout-failures (10, 0 = never) */
+    unsigned login_addr_free_failures;    /* [server] login-address-free-failures (10) */
+    unsigned login_addr_lockout_failures; /* [server] login-address-lockout-failures (100) */
+    unsigned login_delay_ms;              /* [server] login-delay-ms (500, 0 = no delays) */
+    unsigned login_delay_max_ms;          /* [server] login-delay-max-ms (8000) */
+    unsigned login_lockout_s;             /* [server] login-lockout-seconds (300) */
+    unsigned login_forget_s;              /* [server] login-forget-seconds (900) */
+    size_t login_track_max;               /* [server] login-track-max (10000 per table) */
     /* [tokens]: NULL = client type not accepted, "" = no token required */
     char *token_agent;
     char *token_media;

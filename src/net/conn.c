@@ -156,7 +156,9 @@ static void on_idle_timer(uv_timer_t *t)
             conn_finish_close(c);
             continue;
         }
-        if (c->lim.idle_timeout_s && !c->closing &&
+        /* A paused connection waits for the answer to a request of its own (a password
+         * check, a commit): it counts as active until then. */
+        if (c->lim.idle_timeout_s && !c->closing && !c->paused &&
             now - c->last_rx_us > (uint64_t)c->lim.idle_timeout_s * 1000000u) {
             net->stats.closed_idle++;
             LOG_INFO("event=conn_idle conn=%" PRIu64 " peer=%s", c->id, c->peer);
@@ -737,6 +739,8 @@ void cc_conn_resume(cc_conn *c)
     if (!c->paused || c->closing)
         return;
     c->paused = false;
+    /* The idle clock starts again when the request it waited for is answered. */
+    c->last_rx_us = cc_mono_us();
     if (c->tp && c->tp->resume) {
         c->tp->resume(c, c->tp_ctx);
         if (c->paused || c->closing)

@@ -159,7 +159,8 @@ def logs_not_forged(env, ixn):
     fields = log_fields(lines[0])
     check(fields is not None, "the line parses as key=value fields: %s" % lines[0])
     keys = [k for k, _ in fields]
-    check(keys == ["ts", "level", "prog", "event", "session", "tenant", "agent"],
+    check(keys == ["ts", "level", "prog", "event", "session", "tenant", "agent", "addr", "failures",
+                    "delay_ms"],
           "exactly the server's own fields (got %s)" % keys)
     values = dict(fields)
     check(values["level"] == "info" and values["tenant"] == tenant and
