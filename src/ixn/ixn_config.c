@@ -139,6 +139,11 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
             cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 1..10000000", v);
         else
             cfg->max_queue = (size_t)n;
+    } else if (strcmp(key, "max-ended") == 0) {
+        if (!cc_conf_num(v, 0, 10000000, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 0..10000000", v);
+        else
+            cfg->max_ended = (size_t)n;
     } else {
         known = false;
         cc_conf_warn(&p->conf, "server", key, "unknown key, ignored");
@@ -351,6 +356,7 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->keep_ended_s = 86400;
     cfg->max_user_data = 16384;
     cfg->max_queue = 100000;
+    cfg->max_ended = 10000;
 
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;

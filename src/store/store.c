@@ -27,9 +27,11 @@
  * never rewrites rows it does not understand. */
 #define STORE_SCHEMA 1
 
-/* A blocked write waits this long for a lock before the commit fails. Only this process
- * writes (the lock file keeps other servers out), so a wait means an outside tool holds
- * the database; the loop must not stall for long on it. */
+/* How long opening the store waits for an outside tool that holds the database (a
+ * backup reading it, say). Once open, the store holds SQLite's lock exclusively
+ * (locking_mode=EXCLUSIVE) until it closes, so nobody else can hold it: commits run with
+ * no busy wait at all, and a busy database (which cannot happen then) fails the commit at
+ * once instead of stalling the loop. */
 #define STORE_BUSY_MS 200
 
 /* Longest path built from dir; longer directories are refused. */
@@ -345,6 +347,9 @@ static int open_db(store *st, const char *server_name, cc_buf *err)
         rc = exec_sql(st, SCHEMA_SQL, err);
     if (rc == 0)
         rc = setup_meta(st, server_name, err);
+    /* setup_meta wrote, so the exclusive lock is ours until store_close. */
+    if (rc == 0)
+        sqlite3_busy_timeout(st->db, 0);
     if (rc == 0)
         rc = prepare(st, "BEGIN IMMEDIATE", &st->st_begin, err);
     if (rc == 0)
