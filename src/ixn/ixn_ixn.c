@@ -190,6 +190,15 @@ static const char *media_name(const ixn_core *k, int m)
     return cc_media_name(&k->srv->cfg->media, m);
 }
 
+/* Keeps the loop from blocking in poll: something waits for the commit of this turn. */
+static void idle_on(ixn_core *k)
+{
+    if (!k->idle_on && !k->closed) {
+        uv_idle_start(&k->idle, on_idle);
+        k->idle_on = true;
+    }
+}
+
 /* ---- the store ---- */
 
 /* Puts x's row into the batch. An ended interaction whose userData was dropped from
@@ -198,6 +207,9 @@ static void persist(ixn_core *k, const ixn_ixn *x)
 {
     if (!k->st)
         return;
+    /* A change from a timer or a closing connection is committed (and its held events
+     * sent) in this loop turn's check, not after the next poll. */
+    idle_on(k);
     if (x->state == CC_IXN_ENDED && !x->user_data) {
         int rc = store_end(k->st, x->num, x->ended_us);
         if (rc)
@@ -721,12 +733,12 @@ static size_t pool_waiting(const ixn_pool *p)
 }
 
 /* The oldest interaction of q that routing may take: one whose queued state is in the
- * store. Uncommitted ones (a submit, a reject, a transfer of this batch) wait for the
- * commit; they are few and mostly at the tail. */
+ * store. Uncommitted ones (a submit, a reject, a transfer of this batch, or a change kept
+ * after a failed commit) wait for the commit; they are few and mostly at the tail. */
 static ixn_ixn *queue_first_committed(const ixn_queue *q)
 {
     ixn_ixn *x = q->head;
-    while (x && x->batch)
+    while (x && (x->batch || x->unsaved))
         x = x->q_next;
     return x;
 }
@@ -759,6 +771,11 @@ static bool route(ixn_core *k)
      * pool is kicked again when the commit succeeds. */
     for (size_t i = 0; i < k->nlog; i++) {
         const ixn_ixn *x = k->log[i].x;
+        if (x->state == CC_IXN_QUEUED)
+            x->queue->pool->fresh++;
+    }
+    for (size_t i = 0; i < k->nunsaved; i++) {
+        const ixn_ixn *x = k->unsaved[i];
         if (x->state == CC_IXN_QUEUED)
             x->queue->pool->fresh++;
     }
@@ -1094,14 +1111,6 @@ static void unsaved_put(ixn_core *k)
         persist(k, x);
     }
     k->nunsaved = 0;
-}
-
-static void idle_on(ixn_core *k)
-{
-    if (!k->idle_on) {
-        uv_idle_start(&k->idle, on_idle);
-        k->idle_on = true;
-    }
 }
 
 static void on_retry(uv_timer_t *t)
