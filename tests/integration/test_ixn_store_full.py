@@ -13,8 +13,13 @@ status and the agent's newest reported state), and its retry with room is acknow
 (d) a media server's RequestStopProcessing answered 14 changes nothing (the agent is not told,
 the interaction is still handled), its retry ends it; (e) an offer whose commit fails is
 undone: no EventInvite, the agent's state reported again without it, the interaction waits
-in its queue, and it is offered once there is room; (f) after kill -9 and a restart, the
-queue holds exactly what was acknowledged and not ended.
+in its queue, and it is offered once there is room; (g) a RequestReject, (h) a
+RequestPlaceInQueue, (i) the agent's RequestStopProcessing and RequestCompleteAfterWork
+answered 14 each leave the interaction as it was (queue status and the agent's newest
+reported state), and their retries succeed; (j) the agent's desktop closes while the disk is
+full: its invited interaction goes back to the queue, the server stays up, writes that change
+once there is room, and offers the interaction to the agent's next login; (f) after kill -9
+and a restart, the queue holds exactly what was acknowledged and not ended.
 
 Needs root (mount -t tmpfs); without it the test prints SKIP and passes."""
 import errno
@@ -70,6 +75,11 @@ class Disk:
         finally:
             os.close(fd)
 
+    def leave(self, nbytes):
+        """Frees nbytes of the filled file system again."""
+        size = os.path.getsize(self.path)
+        os.truncate(self.path, max(0, size - nbytes))
+
     def free(self):
         if os.path.exists(self.path):
             os.remove(self.path)
@@ -78,8 +88,10 @@ class Disk:
 class Rig:
     def __init__(self, env, data):
         self.ixn = harness.start_ixn_queues(env, "ixn-f", agents={T + "/" + A: PW},
-                                            queues={T + "/chat-in": "chat"}, data_dir=data,
-                                            invite_timeout=60,
+                                            queues={T + "/chat-in": "chat",
+                                                    T + "/chat-out": "chat"},
+                                            data_dir=data, invite_timeout=60,
+                                            after_work={"chat": 60},
                                             extra_server="idle-timeout = 120")
         self.connect()
 
@@ -112,8 +124,8 @@ class Rig:
                        "media": {"chat": {"ready": True, "current": 0, "max": 1,
                                           "available": 1}}})
 
-    def queue(self):
-        return harness.queue_status(self.ms).get((T, "chat-in"), {})
+    def queue(self, name="chat-in"):
+        return harness.queue_status(self.ms).get((T, name), {})
 
     def reservations(self):
         return len(self.rep.reservations)
@@ -249,6 +261,116 @@ def failed_offer(rig, desk, disk):
     return iid
 
 
+def failed_agent_requests(rig, desk, disk, iid):
+    """(g), (h), (i) on iid, which is Invited to the agent."""
+    def held_as(state, what):
+        st = rig.states(0.3)
+        check(harness.held(st).get(iid) == ("chat", state),
+              "%s: the agent's newest reported state holds it as %s (got %s)"
+              % (what, state, harness.held(st)))
+
+    def fails(req, what):
+        rig.states()
+        disk.fill()
+        req = dict(req, interactionId=iid)
+        expect_error(desk.request(req), 14, what)
+
+    fails({"message": "RequestReject"}, "(g) RequestReject while the disk is full")
+    q = rig.queue()
+    check(q.get("invited") == 1 and q.get("waiting", 0) == 0, "(g) still invited (got %s)" % q)
+    check(not invites(desk, 0.3), "(g) nothing offered again")
+    held_as("Invited", "(g)")
+    disk.free()
+    expect_ack(desk.request({"message": "RequestAccept", "interactionId": iid}),
+               "(g) the interaction can be accepted with room")
+
+    fails({"message": "RequestPlaceInQueue", "queue": "chat-out"},
+          "(h) RequestPlaceInQueue while the disk is full")
+    q, out = rig.queue(), rig.queue("chat-out")
+    check(q.get("handling") == 1 and out.get("waiting", 0) == 0,
+          "(h) still handled in chat-in, nothing in chat-out (got %s, %s)" % (q, out))
+    held_as("Handling", "(h)")
+    disk.free()
+
+    fails({"message": "RequestStopProcessing"},
+          "(i) the agent's RequestStopProcessing while the disk is full")
+    q = rig.queue()
+    check(q.get("handling") == 1 and q.get("afterWork", 0) == 0,
+          "(i) still handled (got %s)" % q)
+    held_as("Handling", "(i) after the failed stop")
+    disk.free()
+    ans = expect_ack(desk.request({"message": "RequestStopProcessing", "interactionId": iid}),
+                     "(i) the retry of the stop with room")
+    fails({"message": "RequestCompleteAfterWork"},
+          "(i) RequestCompleteAfterWork while the disk is full")
+    q = rig.queue()
+    check(q.get("afterWork") == 1, "(i) still in after-work (got %s)" % q)
+    held_as("AfterWork", "(i) after the failed completion")
+    disk.free()
+    expect_ack(desk.request({"message": "RequestCompleteAfterWork", "interactionId": iid}),
+               "(i) the retry of the completion with room")
+    q = rig.queue()
+    check(q.get("afterWork", 0) == 0 and q.get("handling", 0) == 0,
+          "(i) ended (got %s)" % q)
+    return ans
+
+
+def desk_gone(rig, desk, disk):
+    """(j) the agent's desktop closes while the disk is full."""
+    iid = harness.submit_ok(rig.ms, T, "chat", "chat-in", user_data={"n": 3})
+    inv = None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and inv is None:
+        rig.status()
+        for m in invites(desk, 0.3):
+            if m.get("interactionId") == iid:
+                inv = m
+    check(inv is not None, "(j) a new interaction is offered")
+    rig.states()
+    disk.fill()
+    desk.close()
+    time.sleep(1.0)
+    check(rig.ixn.running(), "(j) the server is still running")
+    q = rig.queue()
+    check(q.get("waiting") == 1 and q.get("invited", 0) == 0,
+          "(j) the interaction of the agent gone is back in its queue (got %s)" % q)
+    disk.free()
+    time.sleep(1.5)
+    check("store_commit_failed" in rig.ixn.stderr(), "(j) commits failed meanwhile")
+    desk = harness.agent(rig.ixn.port, T, A, "P" + A, PW, media={"chat": 1})
+    inv = None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and inv is None:
+        rig.status()
+        for m in invites(desk, 0.3):
+            if m.get("interactionId") == iid:
+                inv = m
+    check(inv is not None, "(j) offered to the agent's next login")
+    return desk
+
+
+def partial_room(rig, disk):
+    """(k) room for a few of 20 pipelined submits: those acknowledged are queued, the
+    others are not, and the server stays up."""
+    before = rig.queue()
+    disk.fill()
+    disk.leave(100 * 1024)
+    items = [(T, "chat", "chat-in", BLOB, None) for _ in range(20)]
+    answers = harness.pipeline_submits(rig.ms, items, window=20, timeout=30)
+    acked = [a["interactionId"] for a in answers if a.get("message") == "EventAck"]
+    codes = sorted({a.get("errorCode") for a in answers if a.get("message") == "EventError"})
+    check(0 < len(acked) < 20 and codes == [14],
+          "(k) with 100 kB of room some of 20 submits are acknowledged, the rest get 14 "
+          "(acked %d, codes %s)" % (len(acked), codes))
+    after = rig.queue()
+    check(after.get("waiting", 0) - before.get("waiting", 0) == len(acked),
+          "(k) the queue grew by the %d acknowledged (before %s, after %s)"
+          % (len(acked), before, after))
+    check(rig.ixn.running(), "(k) the server is still running")
+    disk.free()
+    return acked
+
+
 def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=120) as env:
@@ -267,12 +389,13 @@ def main():
             failed_accept(rig, desk, disk, iid)
             failed_stop(rig, desk, disk, iid)
             offered = failed_offer(rig, desk, disk)
-            # (f) the store has what was acknowledged: acked ones of (a) still queued
-            # (one of them may be the one offered in (b) and ended in (d)), and (e)'s.
+            failed_agent_requests(rig, desk, disk, offered)
+            desk = desk_gone(rig, desk, disk)
+            acked_k = partial_room(rig, disk)
+            # (f) the store has what was acknowledged and not ended: (a)'s still queued (one
+            # of them may be the one offered in (b) and ended in (d)), (b)'s and (j)'s.
             before = rig.queue()
             kept = before.get("waiting", 0) + before.get("invited", 0)
-            check(before.get("invited") == 1, "(f) before the kill: %s invited (got %s)"
-                  % (offered, before))
             rig.ixn.kill()
             rig.ixn.restart()
             rig.connect()
@@ -280,11 +403,9 @@ def main():
             check(after.get("waiting") == kept and after.get("handling", 0) == 0,
                   "(f) after kill -9 and a restart the queue holds the %d acknowledged ones "
                   "(got %s)" % (kept, after))
-            # (a)'s acknowledged ones, (b)'s and (e)'s, less the one offered in (b) and
-            # ended in (d).
-            check(kept == len(acked) + 1,
-                  "(f) %d acknowledged in (a), one in (b), one in (e), one ended (got %d)"
-                  % (len(acked), kept))
+            check(kept == len(acked) + 1 + len(acked_k),
+                  "(f) %d acknowledged in (a), one in (b), one in (e), one in (j), two ended, "
+                  "%d in (k) (got %d)" % (len(acked), len(acked_k), kept))
         finally:
             if rig is not None and rig.ixn.running():
                 rig.ixn.kill()
