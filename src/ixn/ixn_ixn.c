@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/map.h"
+#include "ixn/ixn_batch.h"
 #include "ixn/ixn_report.h"
 #include "proto/ixnmsg.h"
 #include "store/store.h"
@@ -66,42 +67,6 @@ typedef struct ixn_waiter {
     cc_session *s; /* NULL once its session closed */
 } ixn_waiter;
 
-/* The undo log of the uncommitted batch: one entry per interaction changed since the
- * last commit, holding what it was before its first change (docs/ixnserver.md,
- * "Durability"). A failed commit puts every interaction back as its entry says. */
-typedef struct ixn_before {
-    ixn_ixn *x;
-    bool created;   /* submitted in this batch: withdrawn when the commit fails */
-    bool repersist; /* the state below is not in the store: put it again after a failure */
-    enum cc_ixn_state state;
-    ixn_queue *queue;
-    int64_t order;
-    ixn_agent *agent;
-    int timer;
-    uint64_t deadline_us, queued_mono_us, take_seq;
-    int64_t updated_us, ended_us;
-} ixn_before;
-
-/* An offer of the batch moved the agent to the end of a pool's idle order. */
-typedef struct ixn_offer_undo {
-    ixn_agent *a; /* NULL once the agent is gone */
-    int media;
-    uint64_t offer_seq; /* the value before the offer */
-} ixn_offer_undo;
-
-/* An event to an agent's desktop held until the commit of its change. */
-typedef struct ixn_held_event {
-    ixn_agent *a; /* NULL once the agent is gone */
-    cc_sbuf *sb;
-} ixn_held_event;
-
-/* An agent whose state was reported with changes of the batch: reported again when they
- * are undone. */
-typedef struct ixn_touched {
-    ixn_agent *a; /* NULL once the agent is gone */
-    size_t held;  /* interactions it held in the last such report */
-} ixn_touched;
-
 typedef struct ixn_core {
     ixn_server *srv;
     store *st;       /* NULL without data-dir */
@@ -123,18 +88,7 @@ typedef struct ixn_core {
     ixn_ixn *aw_head[CC_MEDIA_MAX], *aw_tail[CC_MEDIA_MAX];
     ixn_ixn *ended_head, *ended_tail; /* by the time they ended */
     size_t nended;
-    /* the uncommitted batch (only with a store) */
-    ixn_before *log;
-    size_t nlog, caplog;
-    ixn_offer_undo *offers;
-    size_t noffers, capoffers;
-    ixn_held_event *outbox;
-    size_t nout, capout;
-    ixn_touched *touched;
-    size_t ntouched, captouched;
-    cc_map touched_map; /* agent key -> 1 + index into touched */
-    ixn_ixn **unsaved;  /* kept after a failed commit, to be put again */
-    size_t nunsaved, capunsaved;
+    ixn_batch batch;         /* the uncommitted batch (only with a store) */
     uint64_t retry_after_us; /* monotonic: timers wait until then after a failed commit */
     uv_check_t check;
     uv_idle_t idle;
@@ -243,79 +197,27 @@ static bool batching(const ixn_core *k)
     return k->st && !k->loading;
 }
 
-static void before_fill(ixn_before *e, ixn_ixn *x)
-{
-    e->x = x;
-    e->state = x->state;
-    e->queue = x->queue;
-    e->order = x->order;
-    e->agent = x->agent;
-    e->timer = x->timer;
-    e->deadline_us = x->deadline_us;
-    e->queued_mono_us = x->queued_mono_us;
-    e->take_seq = x->take_seq;
-    e->updated_us = x->updated_us;
-    e->ended_us = x->ended_us;
-}
-
-static ixn_before *log_add(ixn_core *k, ixn_ixn *x)
-{
-    if (k->nlog == k->caplog) {
-        k->caplog = k->caplog ? 2 * k->caplog : 64;
-        k->log = xrealloc(k->log, k->caplog * sizeof *k->log);
-    }
-    ixn_before *e = &k->log[k->nlog++];
-    memset(e, 0, sizeof *e);
-    before_fill(e, x);
-    x->batch = k->nlog;
-    return e;
-}
-
 /* Called before every change of x: the first change of the batch records what x was. */
 static void touch(ixn_core *k, ixn_ixn *x)
 {
     if (batching(k) && !x->batch)
-        log_add(k, x);
+        ixn_batch_log(&k->batch, x);
 }
 
 /* The offer about to move a in media m's idle order is undone with the batch. */
 static void touch_offer(ixn_core *k, ixn_agent *a, int m)
 {
-    if (!batching(k))
-        return;
-    if (k->noffers == k->capoffers) {
-        k->capoffers = k->capoffers ? 2 * k->capoffers : 16;
-        k->offers = xrealloc(k->offers, k->capoffers * sizeof *k->offers);
-    }
-    k->offers[k->noffers++] = (ixn_offer_undo){.a = a, .media = m, .offer_seq = a->offer_seq[m]};
-}
-
-static size_t held_count(const ixn_agent *a)
-{
-    size_t n = 0;
-    for (const ixn_ixn *x = a->held_head; x; x = x->a_next)
-        n++;
-    return n;
+    if (batching(k))
+        ixn_batch_offer(&k->batch, a, m);
 }
 
 /* Reports a's whole state (now, so that versions stay in order with the reports of
- * ixn_agents) and remembers that a failed commit must report it again. */
+ * ixn_agents) and notes that a failed commit must report it again. */
 static void report(ixn_core *k, ixn_agent *a, const char *cause, int64_t resv_id)
 {
     ixn_agent_changed_resv(k->srv, a, cause, resv_id);
-    if (!batching(k))
-        return;
-    size_t i = (size_t)(uintptr_t)cc_map_gets(&k->touched_map, a->key);
-    if (!i) {
-        if (k->ntouched == k->captouched) {
-            k->captouched = k->captouched ? 2 * k->captouched : 16;
-            k->touched = xrealloc(k->touched, k->captouched * sizeof *k->touched);
-        }
-        k->touched[k->ntouched++] = (ixn_touched){.a = a};
-        i = k->ntouched;
-        cc_map_puts(&k->touched_map, a->key, (void *)(uintptr_t)i);
-    }
-    k->touched[i - 1].held = held_count(a);
+    if (batching(k))
+        ixn_batch_reported(&k->batch, a);
 }
 
 /* Sends an event to a's desktop, or holds it until the commit of the batch whose change
@@ -323,16 +225,12 @@ static void report(ixn_core *k, ixn_agent *a, const char *cause, int64_t resv_id
 static void emit(ixn_core *k, ixn_agent *a, cc_buf *b)
 {
     cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
-    if (!batching(k)) {
-        cc_session_send(a->client->session, sb, NULL);
-        cc_sbuf_unref(sb);
+    if (batching(k)) {
+        ixn_batch_hold(&k->batch, a, sb);
         return;
     }
-    if (k->nout == k->capout) {
-        k->capout = k->capout ? 2 * k->capout : 16;
-        k->outbox = xrealloc(k->outbox, k->capout * sizeof *k->outbox);
-    }
-    k->outbox[k->nout++] = (ixn_held_event){.a = a, .sb = sb};
+    cc_session_send(a->client->session, sb, NULL);
+    cc_sbuf_unref(sb);
 }
 
 /* ---- queues, agents, timers ---- */
@@ -769,13 +667,14 @@ static bool route(ixn_core *k)
         return false; /* no reporting engine: the pools stay dirty until one comes */
     /* Never ask a reservation for an interaction the store does not have as queued: its
      * pool is kicked again when the commit succeeds. */
-    for (size_t i = 0; i < k->nlog; i++) {
-        const ixn_ixn *x = k->log[i].x;
+    const ixn_batch *b = &k->batch;
+    for (size_t i = 0; i < b->nlog; i++) {
+        const ixn_ixn *x = b->log[i].x;
         if (x->state == CC_IXN_QUEUED)
             x->queue->pool->fresh++;
     }
-    for (size_t i = 0; i < k->nunsaved; i++) {
-        const ixn_ixn *x = k->unsaved[i];
+    for (size_t i = 0; i < b->nunsaved; i++) {
+        const ixn_ixn *x = b->unsaved[i];
         if (x->state == CC_IXN_QUEUED)
             x->queue->pool->fresh++;
     }
@@ -904,19 +803,6 @@ static void on_tick(uv_timer_t *t)
     tick_arm(k);
 }
 
-static void unsaved_drop(ixn_core *k, ixn_ixn *x)
-{
-    if (!x->unsaved)
-        return;
-    for (size_t i = 0; i < k->nunsaved; i++) {
-        if (k->unsaved[i] == x) {
-            k->unsaved[i] = k->unsaved[--k->nunsaved];
-            break;
-        }
-    }
-    x->unsaved = false;
-}
-
 /* Takes x out of every list and count, the maps included, and frees it. */
 static void forget(ixn_core *k, ixn_ixn *x)
 {
@@ -928,7 +814,7 @@ static void forget(ixn_core *k, ixn_ixn *x)
     agent_detach(x);
     assert(x->queue->count[x->state] > 0);
     x->queue->count[x->state]--;
-    unsaved_drop(k, x);
+    ixn_batch_unsaved_drop(&k->batch, x);
     cc_map_dels(&k->ixns, x->id);
     if (x->external_id && cc_map_gets(&k->external, x->external_id) == x)
         cc_map_dels(&k->external, x->external_id);
@@ -1008,26 +894,13 @@ static void restore(ixn_core *k, const ixn_before *e)
         timer_insert(k, x, e->timer, e->deadline_us);
 }
 
-static void batch_clear(ixn_core *k)
-{
-    for (size_t i = 0; i < k->nout; i++)
-        cc_sbuf_unref(k->outbox[i].sb);
-    k->nout = 0;
-    k->nlog = 0;
-    k->noffers = 0;
-    k->ntouched = 0;
-    if (k->touched_map.count) {
-        cc_map_free(&k->touched_map);
-        cc_map_init(&k->touched_map);
-    }
-}
-
 /* The batch is in the store: its held events leave, its queued interactions may be
  * routed, and ended ones drop their userData (the store keeps it). */
 static void batch_committed(ixn_core *k)
 {
-    for (size_t i = 0; i < k->nlog; i++) {
-        ixn_ixn *x = k->log[i].x;
+    ixn_batch *b = &k->batch;
+    for (size_t i = 0; i < b->nlog; i++) {
+        ixn_ixn *x = b->log[i].x;
         x->batch = 0;
         if (x->state == CC_IXN_QUEUED) {
             pool_kick(k, x->queue->pool);
@@ -1036,12 +909,8 @@ static void batch_committed(ixn_core *k)
             x->user_data = NULL;
         }
     }
-    for (size_t i = 0; i < k->nout; i++) {
-        ixn_held_event *ev = &k->outbox[i];
-        if (ev->a && ev->a->client && ev->a->client->session)
-            cc_session_send(ev->a->client->session, ev->sb, NULL);
-    }
-    batch_clear(k);
+    ixn_batch_send_held(b);
+    ixn_batch_clear(b);
 }
 
 static void on_retry(uv_timer_t *t);
@@ -1051,8 +920,9 @@ static void on_retry(uv_timer_t *t);
  * and are put into a later batch. */
 static void batch_undo(ixn_core *k)
 {
-    for (size_t i = k->nlog; i-- > 0;) {
-        ixn_before *e = &k->log[i];
+    ixn_batch *b = &k->batch;
+    for (size_t i = b->nlog; i-- > 0;) {
+        ixn_before *e = &b->log[i];
         ixn_ixn *x = e->x;
         x->batch = 0;
         if (e->created) {
@@ -1060,18 +930,12 @@ static void batch_undo(ixn_core *k)
             continue;
         }
         restore(k, e);
-        if (e->repersist && !x->unsaved) {
-            if (k->nunsaved == k->capunsaved) {
-                k->capunsaved = k->capunsaved ? 2 * k->capunsaved : 16;
-                k->unsaved = xrealloc(k->unsaved, k->capunsaved * sizeof *k->unsaved);
-            }
-            k->unsaved[k->nunsaved++] = x;
-            x->unsaved = true;
-        }
+        if (e->repersist)
+            ixn_batch_unsaved_add(b, x);
     }
     /* Newest first, so that the value before the batch's first offer wins. */
-    for (size_t i = k->noffers; i-- > 0;) {
-        ixn_offer_undo *o = &k->offers[i];
+    for (size_t i = b->noffers; i-- > 0;) {
+        const ixn_offer_undo *o = &b->offers[i];
         ixn_agent *a = o->a;
         if (!a)
             continue;
@@ -1083,40 +947,43 @@ static void batch_undo(ixn_core *k)
     }
     /* The reporting engines saw the undone changes: each agent's state is reported again
      * as it is now, with a new version. */
-    for (size_t i = 0; i < k->ntouched; i++) {
-        ixn_touched *t = &k->touched[i];
+    for (size_t i = 0; i < b->ntouched; i++) {
+        const ixn_touched *t = &b->touched[i];
         if (!t->a)
             continue;
-        size_t now = held_count(t->a);
-        ixn_agent_changed(k->srv, t->a, now < t->held ? "PartyRemoved" : "PartyAdded");
+        size_t held = 0;
+        for (const ixn_ixn *x = t->a->held_head; x; x = x->a_next)
+            held++;
+        ixn_agent_changed(k->srv, t->a, held < t->held ? "PartyRemoved" : "PartyAdded");
     }
-    k->undone += k->nlog;
-    batch_clear(k);
+    k->undone += b->nlog;
+    ixn_batch_clear(b);
     uint64_t now = cc_mono_us();
     k->retry_after_us = now + RETRY_MS * 1000u;
     k->tick_due_us = 0;
     uv_timer_stop(&k->tick);
-    if (k->nunsaved)
+    if (b->nunsaved)
         uv_timer_start(&k->retry, on_retry, RETRY_MS, 0);
 }
 
 /* Puts the changes kept in memory after a failed commit into the batch again. */
 static void unsaved_put(ixn_core *k)
 {
-    for (size_t i = 0; i < k->nunsaved; i++) {
-        ixn_ixn *x = k->unsaved[i];
+    ixn_batch *b = &k->batch;
+    for (size_t i = 0; i < b->nunsaved; i++) {
+        ixn_ixn *x = b->unsaved[i];
         x->unsaved = false;
         touch(k, x);
-        k->log[x->batch - 1].repersist = true;
+        b->log[x->batch - 1].repersist = true;
         persist(k, x);
     }
-    k->nunsaved = 0;
+    b->nunsaved = 0;
 }
 
 static void on_retry(uv_timer_t *t)
 {
     ixn_core *k = t->data;
-    if (k->closed || !k->nunsaved)
+    if (k->closed || !k->batch.nunsaved)
         return;
     unsaved_put(k);
     idle_on(k); /* on_check commits them */
@@ -1128,14 +995,14 @@ static void commit_and_answer(ixn_core *k)
     int rc = 0;
     if (k->st && store_pending(k->st) > 0) {
         /* Changes kept after a failed commit ride along with the next real one. */
-        if (k->nunsaved)
+        if (k->batch.nunsaved)
             unsaved_put(k);
         rc = store_commit(k->st);
         if (rc == 0) {
             k->commits++;
         } else {
             k->commit_failures++;
-            LOG_ERROR("event=store_commit_failed waiting=%zu undone=%zu", k->nwait, k->nlog);
+            LOG_ERROR("event=store_commit_failed waiting=%zu undone=%zu", k->nwait, k->batch.nlog);
         }
     }
     /* Before anything is answered: an answer resumes its connection, whose next requests
@@ -1275,51 +1142,6 @@ void ixn_core_agent_resumed(ixn_server *srv, ixn_agent *a)
     }
 }
 
-/* The agent is about to be freed: the batch forgets it, and what a failed commit would
- * put back into its hands goes where its logout puts it instead (docs/ixnserver.md,
- * "Durability"). */
-static void batch_agent_gone(ixn_core *k, ixn_agent *a)
-{
-    for (size_t i = 0; i < k->nout; i++)
-        if (k->outbox[i].a == a)
-            k->outbox[i].a = NULL;
-    for (size_t i = 0; i < k->noffers; i++)
-        if (k->offers[i].a == a)
-            k->offers[i].a = NULL;
-    size_t t = (size_t)(uintptr_t)cc_map_dels(&k->touched_map, a->key);
-    if (t)
-        k->touched[t - 1].a = NULL;
-    uint64_t now = cc_mono_us();
-    int64_t wall = (int64_t)cc_wall_us();
-    for (size_t i = 0; i < k->nlog; i++) {
-        ixn_before *e = &k->log[i];
-        if (e->agent != a)
-            continue;
-        e->agent = NULL;
-        e->timer = -1;
-        e->repersist = true;
-        if (e->state == CC_IXN_AFTER_WORK) {
-            e->state = CC_IXN_ENDED;
-            e->ended_us = e->updated_us = wall;
-        } else {
-            e->state = CC_IXN_QUEUED;
-            e->queued_mono_us = now;
-        }
-    }
-}
-
-/* The logout's change of x stays whatever the commit does. */
-static void batch_keep(ixn_core *k, ixn_ixn *x)
-{
-    if (!x->batch)
-        return;
-    ixn_before *e = &k->log[x->batch - 1];
-    if (e->created)
-        return;
-    before_fill(e, x);
-    e->repersist = true;
-}
-
 void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
 {
     ixn_core *k = srv->core;
@@ -1340,10 +1162,13 @@ void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
             end_ixn(k, x, NULL, NULL, NULL);
         else
             back_to_queue(k, x, NULL);
-        batch_keep(k, x);
+        if (batching(k))
+            ixn_batch_keep(&k->batch, x);
     }
+    /* What a failed commit would put back into the hands of the agent goes where this
+     * logout puts it instead (docs/ixnserver.md, "Durability"). */
     if (batching(k))
-        batch_agent_gone(k, a);
+        ixn_batch_agent_gone(&k->batch, a, cc_mono_us(), (int64_t)cc_wall_us());
     for (int m = 0; m < CC_MEDIA_MAX; m++) {
         if (a->pool[m]) {
             pool_unlink(a->pool[m], a);
@@ -1494,7 +1319,7 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     if (x->external_id)
         cc_map_puts(&k->external, x->external_id, x);
     if (batching(k))
-        log_add(k, x)->created = true;
+        ixn_batch_log(&k->batch, x)->created = true;
     persist(k, x);
     pool_kick(k, q->pool);
     k->submitted++;
@@ -1886,7 +1711,7 @@ int ixn_core_init(ixn_server *srv)
     k->purge.data = k;
     uv_timer_init(srv->loop, &k->retry);
     k->retry.data = k;
-    cc_map_init(&k->touched_map);
+    ixn_batch_init(&k->batch);
     /* Started after the connections' flush handle, so it runs before it in each turn
      * (libuv runs the newest check handle first): answers leave in the same turn. */
     uv_check_start(&k->check, on_check);
@@ -1978,13 +1803,7 @@ void ixn_core_free(ixn_server *srv)
     free(k->plist);
     free(k->wait);
     free(k->spare);
-    batch_clear(k);
-    free(k->log);
-    free(k->offers);
-    free(k->outbox);
-    free(k->touched);
-    free(k->unsaved);
-    cc_map_free(&k->touched_map);
+    ixn_batch_free(&k->batch);
     cc_map_free(&k->ixns);
     cc_map_free(&k->external);
     cc_map_free(&k->queues);

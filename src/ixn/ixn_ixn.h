@@ -40,11 +40,14 @@ typedef struct ixn_ixn {
     int timer;                       /* -1 none, 0 invite timeout, 1 + media after-work */
     uint64_t deadline_us;            /* monotonic, for the timer list */
     uint64_t take_seq;               /* orders the agent's held list (the order taken) */
-    /* The uncommitted batch (see docs/ixnserver.md, "Durability"): 1 + the index of the
-     * interaction's entry in the batch's undo log, 0 when the store has its memory state.
-     * Routing takes only queued interactions without an entry. */
+    /* The uncommitted batch (ixn_batch, docs/ixnserver.md "Durability"): 1 + the index of
+     * the interaction's entry in the batch's undo log, 0 when the store has its memory
+     * state. Set by ixn_batch_log; cleared by ixn_ixn once the commit succeeded or the
+     * entry was undone. Routing takes only queued interactions without an entry. */
     size_t batch;
-    bool unsaved; /* kept in memory after a failed commit; put again by the next one */
+    /* Kept in memory after a failed commit, put again by the next one: written by
+     * ixn_batch (its unsaved list) and by ixn_ixn when it puts them into a batch. */
+    bool unsaved;
 } ixn_ixn;
 
 /**
