@@ -28,9 +28,9 @@
 #define COMMIT_ROUNDS 8
 /* Ended interactions forgotten per purge run at most. */
 #define PURGE_BUDGET 100000
-/* After a failed commit, milliseconds before changes kept in memory are written again and
- * before timers (invite timeouts, after-work ends) whose change was undone fire again: a
- * full disk must not make the loop spin. */
+/* After a failed commit, milliseconds before changes kept in memory are written again,
+ * before timers (invite timeouts, after-work ends) whose change was undone fire again,
+ * and before routing offers again: a full disk must not make the loop spin. */
 #define RETRY_MS 1000
 /* Longest "tenant/queue" or pool key, with its NUL. */
 #define QKEY_MAX (2 * PROTO_ID_MAX + 8)
@@ -665,6 +665,11 @@ static bool route(ixn_core *k)
     k->more = false;
     if (!k->srv->subs)
         return false; /* no reporting engine: the pools stay dirty until one comes */
+    /* Shortly after a failed commit an offer would most likely fail too, and its undo
+     * would make the engines answer with a status that asks again: routing waits, the
+     * pools stay dirty, and the retry timer wakes it. */
+    if (cc_mono_us() < k->retry_after_us)
+        return false;
     /* Never ask a reservation for an interaction the store does not have as queued: its
      * pool is kicked again when the commit succeeds. */
     const ixn_batch *b = &k->batch;
@@ -962,8 +967,7 @@ static void batch_undo(ixn_core *k)
     k->retry_after_us = now + RETRY_MS * 1000u;
     k->tick_due_us = 0;
     uv_timer_stop(&k->tick);
-    if (b->nunsaved)
-        uv_timer_start(&k->retry, on_retry, RETRY_MS, 0);
+    uv_timer_start(&k->retry, on_retry, RETRY_MS, 0);
 }
 
 /* Puts the changes kept in memory after a failed commit into the batch again. */
@@ -980,13 +984,16 @@ static void unsaved_put(ixn_core *k)
     b->nunsaved = 0;
 }
 
+/* RETRY_MS after a failed commit: the kept changes are put into the batch again, and
+ * on_check commits them and routes the pools that waited. */
 static void on_retry(uv_timer_t *t)
 {
     ixn_core *k = t->data;
-    if (k->closed || !k->batch.nunsaved)
+    if (k->closed)
         return;
-    unsaved_put(k);
-    idle_on(k); /* on_check commits them */
+    if (k->batch.nunsaved)
+        unsaved_put(k);
+    idle_on(k);
 }
 
 /* Commits the batch and answers the requests that waited for it. */
