@@ -190,6 +190,11 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
             cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 1..10000000", v);
         else
             cfg->max_queue = (size_t)n;
+    } else if (strcmp(key, "max-ended") == 0) {
+        if (!cc_conf_num(v, 0, 10000000, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 0..10000000", v);
+        else
+            cfg->max_ended = (size_t)n;
     } else {
         known = false;
         cc_conf_warn(&p->conf, "server", key, "unknown key, ignored");
@@ -463,6 +468,7 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->login_lockout_s = 300;
     cfg->login_forget_s = 900;
     cfg->login_track_max = 10000;
+    cfg->max_ended = 10000;
 
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;

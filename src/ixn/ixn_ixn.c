@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/map.h"
+#include "ixn/ixn_batch.h"
 #include "ixn/ixn_report.h"
 #include "proto/ixnmsg.h"
 #include "store/store.h"
@@ -27,6 +28,10 @@
 #define COMMIT_ROUNDS 8
 /* Ended interactions forgotten per purge run at most. */
 #define PURGE_BUDGET 100000
+/* After a failed commit, milliseconds before changes kept in memory are written again,
+ * before timers (invite timeouts, after-work ends) whose change was undone fire again,
+ * and before routing offers again: a full disk must not make the loop spin. */
+#define RETRY_MS 1000
 /* Longest queue key (ixn_config_key) or pool key, with its NUL. */
 #define QKEY_MAX IXN_KEY_MAX
 
@@ -52,14 +57,14 @@ typedef struct ixn_pool {
     size_t nqueues;
     size_t rr;     /* the queue to serve next, for fairness among queues */
     size_t asking; /* reservations asked for this pool and not answered yet */
+    size_t fresh;  /* queued here but not committed yet: counted by route() only */
     bool dirty;    /* something changed: routing should look at this pool */
     struct ixn_pool *dirty_next;
 } ixn_pool;
 
 /* A request answered after the commit of this loop turn. */
 typedef struct ixn_waiter {
-    cc_session *s;    /* NULL once its session closed */
-    ixn_ixn *created; /* a submit's new interaction, removed again if the commit fails */
+    cc_session *s; /* NULL once its session closed */
 } ixn_waiter;
 
 typedef struct ixn_core {
@@ -76,24 +81,29 @@ typedef struct ixn_core {
     ixn_pool *dirty_head, *dirty_tail;
     int64_t last_num;         /* the highest interaction number used */
     int64_t order_clock;      /* above every order key in use */
+    uint64_t take_clock;      /* above every take_seq in use */
     ixn_waiter *wait, *spare; /* waiting requests; spare is the list being answered */
     size_t nwait, capwait, nspare, capspare, spare_pos;
     ixn_ixn *invite_head, *invite_tail;
     ixn_ixn *aw_head[CC_MEDIA_MAX], *aw_tail[CC_MEDIA_MAX];
-    ixn_ixn *ended_head, *ended_tail;
+    ixn_ixn *ended_head, *ended_tail; /* by the time they ended */
+    size_t nended;
+    ixn_batch batch;         /* the uncommitted batch (only with a store) */
+    uint64_t retry_after_us; /* monotonic: timers wait until then after a failed commit */
     uv_check_t check;
     uv_idle_t idle;
     uv_timer_t tick;
     uv_timer_t purge;
+    uv_timer_t retry;
     uint64_t tick_due_us; /* when tick is armed for; 0 = not armed */
     bool idle_on;
     bool more; /* routing stopped on its budget: go on next turn */
     bool closed;
-    bool resync; /* a commit failed: the store may lag behind memory */
+    bool loading; /* store_load runs: nothing to undo (a failed start exits) */
     cc_buf buf;
     /* counters, logged at exit */
     uint64_t submitted, duplicates, invites, accepted, rejected, timeouts, stopped, ended;
-    uint64_t commits, commit_failures;
+    uint64_t commits, commit_failures, undone, forgotten;
 } ixn_core;
 
 static void on_idle(uv_idle_t *h)
@@ -134,12 +144,32 @@ static const char *media_name(const ixn_core *k, int m)
     return cc_media_name(&k->srv->cfg->media, m);
 }
 
+/* Keeps the loop from blocking in poll: something waits for the commit of this turn. */
+static void idle_on(ixn_core *k)
+{
+    if (!k->idle_on && !k->closed) {
+        uv_idle_start(&k->idle, on_idle);
+        k->idle_on = true;
+    }
+}
+
 /* ---- the store ---- */
 
+/* Puts x's row into the batch. An ended interaction whose userData was dropped from
+ * memory is ended by id, so that the stored userData stays. */
 static void persist(ixn_core *k, const ixn_ixn *x)
 {
     if (!k->st)
         return;
+    /* A change from a timer or a closing connection is committed (and its held events
+     * sent) in this loop turn's check, not after the next poll. */
+    idle_on(k);
+    if (x->state == CC_IXN_ENDED && !x->user_data) {
+        int rc = store_end(k->st, x->num, x->ended_us);
+        if (rc)
+            LOG_ERROR("event=store_put_failed interaction=%s error=%s", x->id, cc_err_name(rc));
+        return;
+    }
     store_ixn r = {
         .id = x->num,
         .tenant = x->queue->tenant,
@@ -157,6 +187,50 @@ static void persist(ixn_core *k, const ixn_ixn *x)
     int rc = store_put(k->st, &r);
     if (rc)
         LOG_ERROR("event=store_put_failed interaction=%s error=%s", x->id, cc_err_name(rc));
+}
+
+/* ---- the batch: what a failed commit undoes ---- */
+
+/* Changes are logged only with a store: without one nothing can fail. */
+static bool batching(const ixn_core *k)
+{
+    return k->st && !k->loading;
+}
+
+/* Called before every change of x: the first change of the batch records what x was. */
+static void touch(ixn_core *k, ixn_ixn *x)
+{
+    if (batching(k) && !x->batch)
+        ixn_batch_log(&k->batch, x);
+}
+
+/* The offer about to move a in media m's idle order is undone with the batch. */
+static void touch_offer(ixn_core *k, ixn_agent *a, int m)
+{
+    if (batching(k))
+        ixn_batch_offer(&k->batch, a, m);
+}
+
+/* Reports a's whole state (now, so that versions stay in order with the reports of
+ * ixn_agents) and notes that a failed commit must report it again. */
+static void report(ixn_core *k, ixn_agent *a, const char *cause, int64_t resv_id)
+{
+    ixn_agent_changed_resv(k->srv, a, cause, resv_id);
+    if (batching(k))
+        ixn_batch_reported(&k->batch, a);
+}
+
+/* Sends an event to a's desktop, or holds it until the commit of the batch whose change
+ * it tells of: a desktop never hears of a change that a failed commit undoes. */
+static void emit(ixn_core *k, ixn_agent *a, cc_buf *b)
+{
+    cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
+    if (batching(k)) {
+        ixn_batch_hold(&k->batch, a, sb);
+        return;
+    }
+    cc_session_send(a->client->session, sb, NULL);
+    cc_sbuf_unref(sb);
 }
 
 /* ---- queues, agents, timers ---- */
@@ -199,6 +273,24 @@ static void queue_link_head(ixn_queue *q, ixn_ixn *x)
     x->queued_mono_us = cc_mono_us();
 }
 
+/* Links x at its place by order key (undo: the key is kept, the neighbours may not be). */
+static void queue_insert(ixn_queue *q, ixn_ixn *x)
+{
+    ixn_ixn *after = q->tail;
+    while (after && after->order > x->order)
+        after = after->q_prev;
+    x->q_prev = after;
+    x->q_next = after ? after->q_next : q->head;
+    if (x->q_next)
+        x->q_next->q_prev = x;
+    else
+        q->tail = x;
+    if (after)
+        after->q_next = x;
+    else
+        q->head = x;
+}
+
 static void queue_unlink(ixn_queue *q, ixn_ixn *x)
 {
     if (x->q_prev)
@@ -212,17 +304,24 @@ static void queue_unlink(ixn_queue *q, ixn_ixn *x)
     x->q_prev = x->q_next = NULL;
 }
 
+/* Links x into a's held list at its place by take_seq (the order taken). */
 static void agent_attach(ixn_ixn *x, ixn_agent *a)
 {
     assert(!x->agent);
     x->agent = a;
-    x->a_next = NULL;
-    x->a_prev = a->held_tail;
-    if (a->held_tail)
-        a->held_tail->a_next = x;
+    ixn_ixn *after = a->held_tail;
+    while (after && after->take_seq > x->take_seq)
+        after = after->a_prev;
+    x->a_prev = after;
+    x->a_next = after ? after->a_next : a->held_head;
+    if (x->a_next)
+        x->a_next->a_prev = x;
+    else
+        a->held_tail = x;
+    if (after)
+        after->a_next = x;
     else
         a->held_head = x;
-    a->held_tail = x;
     a->held_media[x->media]++;
     if (is_busy(x->state))
         a->busy++;
@@ -260,20 +359,66 @@ static ixn_ixn **timer_tail(ixn_core *k, int t)
     return t == 0 ? &k->invite_tail : &k->aw_tail[t - 1];
 }
 
-/* Every list holds one duration, so appending keeps each in deadline order. */
-static void timer_set(ixn_core *k, ixn_ixn *x, int t, unsigned seconds)
+/* Links x into timer list t at its place by deadline. */
+static void timer_insert(ixn_core *k, ixn_ixn *x, int t, uint64_t deadline_us)
 {
     assert(x->timer < 0);
     x->timer = t;
-    x->deadline_us = cc_mono_us() + (uint64_t)seconds * 1000000u;
+    x->deadline_us = deadline_us;
     ixn_ixn **head = timer_head(k, t), **tail = timer_tail(k, t);
-    x->t_next = NULL;
-    x->t_prev = *tail;
-    if (*tail)
-        (*tail)->t_next = x;
+    ixn_ixn *after = *tail;
+    while (after && after->deadline_us > deadline_us)
+        after = after->t_prev;
+    x->t_prev = after;
+    x->t_next = after ? after->t_next : *head;
+    if (x->t_next)
+        x->t_next->t_prev = x;
+    else
+        *tail = x;
+    if (after)
+        after->t_next = x;
     else
         *head = x;
-    *tail = x;
+}
+
+/* Every list holds one duration, so a new deadline goes to the tail. */
+static void timer_set(ixn_core *k, ixn_ixn *x, int t, unsigned seconds)
+{
+    timer_insert(k, x, t, cc_mono_us() + (uint64_t)seconds * 1000000u);
+}
+
+/* The ended list, by the time they ended: the oldest are forgotten first. */
+static void ended_insert(ixn_core *k, ixn_ixn *x)
+{
+    ixn_ixn *after = k->ended_tail;
+    while (after && after->ended_us > x->ended_us)
+        after = after->q_prev;
+    x->q_prev = after;
+    x->q_next = after ? after->q_next : k->ended_head;
+    if (x->q_next)
+        x->q_next->q_prev = x;
+    else
+        k->ended_tail = x;
+    if (after)
+        after->q_next = x;
+    else
+        k->ended_head = x;
+    k->nended++;
+}
+
+static void ended_unlink(ixn_core *k, ixn_ixn *x)
+{
+    if (x->q_prev)
+        x->q_prev->q_next = x->q_next;
+    else
+        k->ended_head = x->q_next;
+    if (x->q_next)
+        x->q_next->q_prev = x->q_prev;
+    else
+        k->ended_tail = x->q_prev;
+    x->q_prev = x->q_next = NULL;
+    assert(k->nended > 0);
+    k->nended--;
 }
 
 static void timer_clear(ixn_core *k, ixn_ixn *x)
@@ -374,12 +519,11 @@ static void send_to_agent(ixn_core *k, ixn_agent *a, const char *name, const ixn
     proto_ixn_enc_event(b, &(proto_ixn_event){.kind = (enum proto_ixn_event_kind)kind,
                                               .interaction_id = x->id,
                                               .reason = reason});
-    cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
-    cc_session_send(a->client->session, sb, NULL);
-    cc_sbuf_unref(sb);
+    emit(k, a, b);
 }
 
-static void send_invite(ixn_core *k, ixn_agent *a, const ixn_ixn *x, unsigned timeout_s)
+/* Encodes the EventInvite of x into k->buf. */
+static cc_buf *enc_invite(ixn_core *k, const ixn_ixn *x, unsigned timeout_s)
 {
     cc_buf *b = &k->buf;
     cc_buf_reset(b);
@@ -389,9 +533,7 @@ static void send_invite(ixn_core *k, ixn_agent *a, const ixn_ixn *x, unsigned ti
                                                 .queue = x->queue->name,
                                                 .user_data = x->user_data,
                                                 .timeout_sec = timeout_s});
-    cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
-    cc_session_send(a->client->session, sb, NULL);
-    cc_sbuf_unref(sb);
+    return b;
 }
 
 /* ---- transitions ---- */
@@ -401,13 +543,14 @@ static void send_invite(ixn_core *k, ixn_agent *a, const ixn_ixn *x, unsigned ti
 static void back_to_queue(ixn_core *k, ixn_ixn *x, const char *cause)
 {
     ixn_agent *a = x->agent;
+    touch(k, x);
     timer_clear(k, x);
     agent_detach(x);
     set_state(x, CC_IXN_QUEUED);
     queue_link_head(x->queue, x);
     persist(k, x);
     if (a && cause)
-        ixn_agent_changed(k->srv, a, cause);
+        report(k, a, cause, 0);
     pool_kick(k, x->queue->pool);
 }
 
@@ -417,32 +560,36 @@ static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reas
                     const char *cause)
 {
     ixn_agent *a = x->agent;
+    touch(k, x);
     timer_clear(k, x);
     if (x->state == CC_IXN_QUEUED)
         queue_unlink(x->queue, x);
     agent_detach(x);
     set_state(x, CC_IXN_ENDED);
     x->ended_us = x->updated_us;
-    x->q_next = NULL;
-    x->q_prev = k->ended_tail;
-    if (k->ended_tail)
-        k->ended_tail->q_next = x;
-    else
-        k->ended_head = x;
-    k->ended_tail = x;
+    ended_insert(k, x);
     persist(k, x);
+    if (!batching(k)) {
+        /* Nothing can undo the end: the userData is not needed in memory any more (with a
+         * store it stays there; see batch_committed). */
+        free(x->user_data);
+        x->user_data = NULL;
+    }
     k->ended++;
     if (a && event)
         send_to_agent(k, a, event, x, reason);
     if (a && cause)
-        ixn_agent_changed(k->srv, a, cause);
+        report(k, a, cause, 0);
 }
 
 static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
 {
     ixn_pool *p = x->queue->pool;
+    touch(k, x);
+    touch_offer(k, a, p->media);
     queue_unlink(x->queue, x);
     set_state(x, CC_IXN_INVITED);
+    x->take_seq = ++k->take_clock;
     agent_attach(x, a);
     /* Offered now: the agent becomes the latest on this media. */
     a->offer_seq[p->media] = ++k->srv->idle_seq;
@@ -450,8 +597,8 @@ static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
     pool_append(p, a);
     timer_set(k, x, 0, k->srv->cfg->invite_timeout_s);
     persist(k, x);
-    ixn_agent_changed_resv(k->srv, a, "Invited", resv_id);
-    send_invite(k, a, x, k->srv->cfg->invite_timeout_s);
+    report(k, a, "Invited", resv_id);
+    emit(k, a, enc_invite(k, x, k->srv->cfg->invite_timeout_s));
     k->invites++;
 }
 
@@ -473,22 +620,36 @@ static bool eligible(const ixn_agent *a, int m)
            a->available[m] > 0 && !a->resv && !(a->refused & ((cc_media_mask)1 << m));
 }
 
+/* Interactions the pool may offer: queued, and committed as queued (p->fresh, set by
+ * route(), counts the others). */
 static size_t pool_waiting(const ixn_pool *p)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->nqueues; i++)
         n += p->queues[i]->count[CC_IXN_QUEUED];
-    return n;
+    return n > p->fresh ? n - p->fresh : 0;
 }
 
-static ixn_queue *pool_next_queue(ixn_pool *p)
+/* The oldest interaction of q that routing may take: one whose queued state is in the
+ * store. Uncommitted ones (a submit, a reject, a transfer of this batch, or a change kept
+ * after a failed commit) wait for the commit; they are few and mostly at the tail. */
+static ixn_ixn *queue_first_committed(const ixn_queue *q)
+{
+    ixn_ixn *x = q->head;
+    while (x && (x->batch || x->unsaved))
+        x = x->q_next;
+    return x;
+}
+
+/* The interaction the pool offers next: queues served in turn. */
+static ixn_ixn *pool_next(ixn_pool *p)
 {
     for (size_t i = 0; i < p->nqueues; i++) {
         size_t idx = (p->rr + i) % p->nqueues;
-        ixn_queue *q = p->queues[idx];
-        if (q->head) {
+        ixn_ixn *x = queue_first_committed(p->queues[idx]);
+        if (x) {
             p->rr = idx + 1;
-            return q;
+            return x;
         }
     }
     return NULL;
@@ -504,6 +665,24 @@ static bool route(ixn_core *k)
     k->more = false;
     if (!k->srv->subs)
         return false; /* no reporting engine: the pools stay dirty until one comes */
+    /* Shortly after a failed commit an offer would most likely fail too, and its undo
+     * would make the engines answer with a status that asks again: routing waits, the
+     * pools stay dirty, and the retry timer wakes it. */
+    if (cc_mono_us() < k->retry_after_us)
+        return false;
+    /* Never ask a reservation for an interaction the store does not have as queued: its
+     * pool is kicked again when the commit succeeds. */
+    const ixn_batch *b = &k->batch;
+    for (size_t i = 0; i < b->nlog; i++) {
+        const ixn_ixn *x = b->log[i].x;
+        if (x->state == CC_IXN_QUEUED)
+            x->queue->pool->fresh++;
+    }
+    for (size_t i = 0; i < b->nunsaved; i++) {
+        const ixn_ixn *x = b->unsaved[i];
+        if (x->state == CC_IXN_QUEUED)
+            x->queue->pool->fresh++;
+    }
     size_t asks = 0, scans = 0;
     while (k->dirty_head) {
         ixn_pool *p = k->dirty_head;
@@ -548,6 +727,8 @@ static bool route(ixn_core *k)
         p->dirty = false;
         p->dirty_next = NULL;
     }
+    for (size_t i = 0; i < k->np; i++)
+        k->plist[i]->fresh = 0;
     return did;
 }
 
@@ -568,10 +749,10 @@ bool ixn_core_reservation_done(ixn_server *srv, struct ixn_pool *pool, ixn_agent
     }
     if (outcome != IXN_RESV_GRANTED || !can_offer(a, media) || a->pool[media] != p)
         return false;
-    ixn_queue *q = pool_next_queue(p);
-    if (!q)
+    ixn_ixn *x = pool_next(p);
+    if (!x)
         return false;
-    invite(k, q->head, a, resv_id);
+    invite(k, x, a, resv_id);
     return true;
 }
 
@@ -589,6 +770,10 @@ static void tick_arm(ixn_core *k)
     for (int m = 0; m < k->srv->cfg->media.count; m++)
         if (k->aw_head[m] && (!due || k->aw_head[m]->deadline_us < due))
             due = k->aw_head[m]->deadline_us;
+    /* After a failed commit, a timer whose change was undone waits a little: retrying at
+     * once would only fail again and spin the loop. */
+    if (due && due < k->retry_after_us)
+        due = k->retry_after_us;
     if (due == k->tick_due_us)
         return;
     k->tick_due_us = due;
@@ -623,18 +808,41 @@ static void on_tick(uv_timer_t *t)
     tick_arm(k);
 }
 
+/* Takes x out of every list and count, the maps included, and frees it. */
 static void forget(ixn_core *k, ixn_ixn *x)
 {
-    if (x->state == CC_IXN_ENDED) {
-        assert(x->queue->count[CC_IXN_ENDED] > 0);
-        x->queue->count[CC_IXN_ENDED]--;
-    }
+    timer_clear(k, x);
+    if (x->state == CC_IXN_QUEUED)
+        queue_unlink(x->queue, x);
+    else if (x->state == CC_IXN_ENDED)
+        ended_unlink(k, x);
+    agent_detach(x);
+    assert(x->queue->count[x->state] > 0);
+    x->queue->count[x->state]--;
+    ixn_batch_unsaved_drop(&k->batch, x);
     cc_map_dels(&k->ixns, x->id);
     if (x->external_id && cc_map_gets(&k->external, x->external_id) == x)
         cc_map_dels(&k->external, x->external_id);
     free(x->user_data);
     free(x->external_id);
     free(x);
+}
+
+/* The oldest ended interaction may be forgotten in memory: its end is committed. */
+static bool ended_forgettable(const ixn_ixn *x)
+{
+    return x && !x->batch && !x->unsaved;
+}
+
+/* Keeps at most max-ended ended interactions in memory, forgetting the oldest. The store
+ * keeps them until keep-ended has passed: a repeated externalId is looked up there. */
+static void trim_ended(ixn_core *k)
+{
+    size_t max = k->srv->cfg->max_ended;
+    while (k->nended > max && ended_forgettable(k->ended_head)) {
+        forget(k, k->ended_head);
+        k->forgotten++;
+    }
 }
 
 static void on_purge(uv_timer_t *t)
@@ -649,26 +857,143 @@ static void on_purge(uv_timer_t *t)
             LOG_INFO("event=store_purged rows=%" PRId64, n);
     }
     size_t n = 0;
-    while (k->ended_head && k->ended_head->ended_us < cutoff && n < PURGE_BUDGET) {
-        ixn_ixn *x = k->ended_head;
-        k->ended_head = x->q_next;
-        if (!k->ended_head)
-            k->ended_tail = NULL;
-        else
-            k->ended_head->q_prev = NULL;
-        forget(k, x);
+    while (ended_forgettable(k->ended_head) && k->ended_head->ended_us < cutoff &&
+           n < PURGE_BUDGET) {
+        forget(k, k->ended_head);
         n++;
     }
 }
 
 /* ---- the per-turn commit ---- */
 
-static void undo_submit(ixn_core *k, ixn_ixn *x)
+/* Puts x back as its log entry says (a failed commit). Every list is ordered by a key
+ * the entry keeps (order, take_seq, deadline, end time), so entries can be restored in
+ * any order. */
+static void restore(ixn_core *k, const ixn_before *e)
 {
-    assert(x->state == CC_IXN_QUEUED);
-    queue_unlink(x->queue, x);
-    x->queue->count[CC_IXN_QUEUED]--;
-    forget(k, x);
+    ixn_ixn *x = e->x;
+    timer_clear(k, x);
+    if (x->state == CC_IXN_QUEUED)
+        queue_unlink(x->queue, x);
+    else if (x->state == CC_IXN_ENDED)
+        ended_unlink(k, x);
+    agent_detach(x);
+    x->queue->count[x->state]--;
+    x->state = e->state;
+    x->queue = e->queue;
+    x->order = e->order;
+    x->updated_us = e->updated_us;
+    x->ended_us = e->ended_us;
+    x->queued_mono_us = e->queued_mono_us;
+    x->take_seq = e->take_seq;
+    x->queue->count[x->state]++;
+    if (e->agent)
+        agent_attach(x, e->agent);
+    if (x->state == CC_IXN_QUEUED) {
+        queue_insert(x->queue, x);
+        pool_kick(k, x->queue->pool);
+    } else if (x->state == CC_IXN_ENDED) {
+        ended_insert(k, x);
+    }
+    if (e->timer >= 0)
+        timer_insert(k, x, e->timer, e->deadline_us);
+}
+
+/* The batch is in the store: its held events leave, its queued interactions may be
+ * routed, and ended ones drop their userData (the store keeps it). */
+static void batch_committed(ixn_core *k)
+{
+    ixn_batch *b = &k->batch;
+    for (size_t i = 0; i < b->nlog; i++) {
+        ixn_ixn *x = b->log[i].x;
+        x->batch = 0;
+        if (x->state == CC_IXN_QUEUED) {
+            pool_kick(k, x->queue->pool);
+        } else if (x->state == CC_IXN_ENDED) {
+            free(x->user_data);
+            x->user_data = NULL;
+        }
+    }
+    ixn_batch_send_held(b);
+    ixn_batch_clear(b);
+}
+
+static void on_retry(uv_timer_t *t);
+
+/* The commit failed: every change of the batch is undone in memory, so the requests
+ * answered 14 changed nothing. Changes that cannot be undone (the agent is gone) stay
+ * and are put into a later batch. */
+static void batch_undo(ixn_core *k)
+{
+    ixn_batch *b = &k->batch;
+    for (size_t i = b->nlog; i-- > 0;) {
+        ixn_before *e = &b->log[i];
+        ixn_ixn *x = e->x;
+        x->batch = 0;
+        if (e->created) {
+            forget(k, x);
+            continue;
+        }
+        restore(k, e);
+        if (e->repersist)
+            ixn_batch_unsaved_add(b, x);
+    }
+    /* Newest first, so that the value before the batch's first offer wins. */
+    for (size_t i = b->noffers; i-- > 0;) {
+        const ixn_offer_undo *o = &b->offers[i];
+        ixn_agent *a = o->a;
+        if (!a)
+            continue;
+        a->offer_seq[o->media] = o->offer_seq;
+        if (a->pool[o->media]) {
+            pool_unlink(a->pool[o->media], a);
+            pool_insert(a->pool[o->media], a);
+        }
+    }
+    /* The reporting engines saw the undone changes: each agent's state is reported again
+     * as it is now, with a new version. */
+    for (size_t i = 0; i < b->ntouched; i++) {
+        const ixn_touched *t = &b->touched[i];
+        if (!t->a)
+            continue;
+        size_t held = 0;
+        for (const ixn_ixn *x = t->a->held_head; x; x = x->a_next)
+            held++;
+        ixn_agent_changed(k->srv, t->a, held < t->held ? "PartyRemoved" : "PartyAdded");
+    }
+    k->undone += b->nlog;
+    ixn_batch_clear(b);
+    uint64_t now = cc_mono_us();
+    k->retry_after_us = now + RETRY_MS * 1000u;
+    k->tick_due_us = 0;
+    uv_timer_stop(&k->tick);
+    uv_timer_start(&k->retry, on_retry, RETRY_MS, 0);
+}
+
+/* Puts the changes kept in memory after a failed commit into the batch again. */
+static void unsaved_put(ixn_core *k)
+{
+    ixn_batch *b = &k->batch;
+    for (size_t i = 0; i < b->nunsaved; i++) {
+        ixn_ixn *x = b->unsaved[i];
+        x->unsaved = false;
+        touch(k, x);
+        b->log[x->batch - 1].repersist = true;
+        persist(k, x);
+    }
+    b->nunsaved = 0;
+}
+
+/* RETRY_MS after a failed commit: the kept changes are put into the batch again, and
+ * on_check commits them and routes the pools that waited. */
+static void on_retry(uv_timer_t *t)
+{
+    ixn_core *k = t->data;
+    if (k->closed)
+        return;
+    if (k->batch.nunsaved)
+        unsaved_put(k);
+    idle_on(k);
 }
 
 /* Commits the batch and answers the requests that waited for it. */
@@ -676,25 +1001,24 @@ static void commit_and_answer(ixn_core *k)
 {
     int rc = 0;
     if (k->st && store_pending(k->st) > 0) {
-        if (k->resync) {
-            /* The batch of a failed commit was dropped, and changes other than new
-             * submits stayed in memory: write every interaction again so the store
-             * catches up. Rare, so its cost does not matter. */
-            size_t pos = 0;
-            cc_map_slot *sl;
-            while ((sl = cc_map_next(&k->ixns, &pos)))
-                persist(k, sl->value);
-        }
+        /* Changes kept after a failed commit ride along with the next real one. */
+        if (k->batch.nunsaved)
+            unsaved_put(k);
         rc = store_commit(k->st);
         if (rc == 0) {
             k->commits++;
-            k->resync = false;
         } else {
             k->commit_failures++;
-            k->resync = true;
-            LOG_ERROR("event=store_commit_failed waiting=%zu", k->nwait);
+            LOG_ERROR("event=store_commit_failed waiting=%zu undone=%zu", k->nwait, k->batch.nlog);
         }
     }
+    /* Before anything is answered: an answer resumes its connection, whose next requests
+     * must see memory as the store has it. */
+    if (rc == 0)
+        batch_committed(k);
+    else
+        batch_undo(k);
+    trim_ended(k);
     /* Answering resumes each connection, whose buffered requests run inside the call and
      * may wait again: they join the fresh list and wait for the next commit. */
     ixn_waiter *list = k->wait;
@@ -705,10 +1029,6 @@ static void commit_and_answer(ixn_core *k)
     k->spare = list;
     k->capspare = cap;
     k->nspare = n;
-    /* Withdrawn submits go first, so that no request answered below can see one. */
-    for (size_t i = 0; rc != 0 && i < k->nspare; i++)
-        if (k->spare[i].created)
-            undo_submit(k, k->spare[i].created);
     for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
         ixn_waiter *w = &k->spare[k->spare_pos];
         if (w->s)
@@ -739,10 +1059,9 @@ static void on_check(uv_check_t *h)
      * if the connections' flush ran before this hook. */
     bool busy =
         k->nwait > 0 || (k->st && store_pending(k->st) > 0) || k->more || answered || routed;
-    if (busy && !k->idle_on) {
-        uv_idle_start(&k->idle, on_idle);
-        k->idle_on = true;
-    } else if (!busy && k->idle_on) {
+    if (busy) {
+        idle_on(k);
+    } else if (k->idle_on) {
         uv_idle_stop(&k->idle);
         k->idle_on = false;
     }
@@ -757,12 +1076,9 @@ int ixn_core_answer(ixn_server *srv, cc_session *s)
         k->capwait = k->capwait ? 2 * k->capwait : 64;
         k->wait = xrealloc(k->wait, k->capwait * sizeof *k->wait);
     }
-    k->wait[k->nwait++] = (ixn_waiter){.s = s, .created = NULL};
+    k->wait[k->nwait++] = (ixn_waiter){.s = s};
     cc_session_defer(s);
-    if (!k->idle_on) {
-        uv_idle_start(&k->idle, on_idle);
-        k->idle_on = true;
-    }
+    idle_on(k);
     return CC_SESSION_DEFERRED;
 }
 
@@ -821,10 +1137,15 @@ void ixn_core_agent_resumed(ixn_server *srv, ixn_agent *a)
     ixn_core *k = srv->core;
     uint64_t now = cc_mono_us();
     for (const ixn_ixn *x = a->held_head; x; x = x->a_next) {
-        if (x->state != CC_IXN_INVITED)
+        /* An offer of the uncommitted batch has its EventInvite held: it goes to this
+         * desktop with the commit. */
+        if (x->state != CC_IXN_INVITED || x->batch)
             continue;
         uint64_t left = x->deadline_us > now ? (x->deadline_us - now + 999999) / 1000000 : 1;
-        send_invite(k, a, x, (unsigned)left);
+        cc_buf *b = enc_invite(k, x, (unsigned)left);
+        cc_sbuf *sb = cc_sbuf_new(b->data, b->len);
+        cc_session_send(a->client->session, sb, NULL);
+        cc_sbuf_unref(sb);
     }
 }
 
@@ -848,7 +1169,13 @@ void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
             end_ixn(k, x, NULL, NULL, NULL);
         else
             back_to_queue(k, x, NULL);
+        if (batching(k))
+            ixn_batch_keep(&k->batch, x);
     }
+    /* What a failed commit would put back into the hands of the agent goes where this
+     * logout puts it instead (docs/ixnserver.md, "Durability"). */
+    if (batching(k))
+        ixn_batch_agent_gone(&k->batch, a, cc_mono_us(), (int64_t)cc_wall_us());
     for (int m = 0; m < CC_MEDIA_MAX; m++) {
         if (a->pool[m]) {
             pool_unlink(a->pool[m], a);
@@ -955,6 +1282,27 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
         k->duplicates++;
         return ixn_core_answer(k->srv, s);
     }
+    if (external && k->st) {
+        /* Memory holds every interaction not ended and the newest max-ended ended ones;
+         * the store also has the older ended ones and those of queues no longer
+         * configured. Their externalId answers with the first interaction, as in memory. */
+        int64_t num;
+        enum cc_ixn_state stored;
+        rc = store_find_external(k->st, external, &num, &stored);
+        if (rc == 0) {
+            free(text);
+            char id[IXN_ID_MAX];
+            snprintf(id, sizeof id, "%s:%09" PRId64, cfg->name, num);
+            proto_ixn_enc_submitted(ack, &(proto_ixn_submitted){id, true});
+            k->duplicates++;
+            return ixn_core_answer(k->srv, s);
+        }
+        if (rc != CC_E_NOT_FOUND) {
+            free(text);
+            snprintf(msg->desc, sizeof msg->desc, "%s", "the interaction store cannot read now");
+            return CC_E_UNAVAILABLE;
+        }
+    }
     if (q->count[CC_IXN_QUEUED] >= cfg->max_queue) {
         free(text);
         snprintf(msg->desc, sizeof msg->desc, "queue %.128s holds max-queue (%zu) interactions",
@@ -977,16 +1325,15 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     cc_map_puts(&k->ixns, x->id, x);
     if (x->external_id)
         cc_map_puts(&k->external, x->external_id, x);
+    if (batching(k))
+        ixn_batch_log(&k->batch, x)->created = true;
     persist(k, x);
     pool_kick(k, q->pool);
     k->submitted++;
     LOG_DEBUG("event=submitted interaction=%s tenant=%s queue=%s", x->id, LOGQ(q->tenant),
               LOGQ(q->name));
     proto_ixn_enc_submitted(ack, &(proto_ixn_submitted){x->id, false});
-    rc = ixn_core_answer(k->srv, s);
-    if (rc == CC_SESSION_DEFERRED)
-        k->wait[k->nwait - 1].created = x;
-    return rc;
+    return ixn_core_answer(k->srv, s);
 }
 
 int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
@@ -1021,10 +1368,11 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
         return rc;
     unsigned aw = k->srv->cfg->after_work_s[x->media];
     if (aw) {
+        touch(k, x);
         set_state(x, CC_IXN_AFTER_WORK);
         timer_set(k, x, 1 + x->media, aw);
         persist(k, x);
-        ixn_agent_changed(k->srv, a, "AfterWork");
+        report(k, a, "AfterWork", 0);
     } else {
         end_ixn(k, x, NULL, NULL, "PartyRemoved");
     }
@@ -1055,10 +1403,11 @@ int ixn_core_accept(cc_session *s, proto_msg *msg)
     int rc = agent_ixn(s, msg, CC_IXN_INVITED, &a, &x);
     if (rc)
         return rc;
+    touch(k, x);
     timer_clear(k, x);
     set_state(x, CC_IXN_HANDLING);
     persist(k, x);
-    ixn_agent_changed(k->srv, a, "PartyAdded");
+    report(k, a, "PartyAdded", 0);
     k->accepted++;
     return ixn_core_answer(k->srv, s);
 }
@@ -1118,6 +1467,7 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
                  cc_ixn_state_name(x->state));
         return CC_E_INVALID_STATE;
     }
+    touch(k, x);
     timer_clear(k, x);
     agent_detach(x);
     set_state(x, CC_IXN_QUEUED);
@@ -1127,7 +1477,7 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
     x->order = ++k->order_clock;
     queue_link_tail(q, x);
     persist(k, x);
-    ixn_agent_changed(k->srv, a, "PartyRemoved");
+    report(k, a, "PartyRemoved", 0);
     pool_kick(k, q->pool);
     LOG_INFO("event=interaction_transferred interaction=%s agent=%s queue=%s", x->id, LOGQ(a->key),
              LOGQ(q->name));
@@ -1189,7 +1539,8 @@ static void load_one(void *ctx, const store_ixn *r)
     snprintf(x->id, sizeof x->id, "%s:%09" PRId64, k->srv->cfg->name, x->num);
     x->queue = q;
     x->media = m;
-    x->user_data = xstrdup(r->user_data ? r->user_data : "{}");
+    /* An ended one keeps its userData in the store only. */
+    x->user_data = r->state == CC_IXN_ENDED ? NULL : xstrdup(r->user_data ? r->user_data : "{}");
     x->external_id = r->external_id ? xstrdup(r->external_id) : NULL;
     x->order = r->order_key;
     x->timer = -1;
@@ -1237,7 +1588,9 @@ static int cmp_ended(const void *pa, const void *pb)
 static int load(ixn_core *k)
 {
     load_ctx lc = {.k = k};
+    k->loading = true;
     int rc = store_load(k->st, load_one, &lc);
+    k->loading = false;
     if (rc) {
         free(lc.ended);
         return rc;
@@ -1265,14 +1618,16 @@ static int load(ixn_core *k)
         else
             k->ended_tail = prev;
     }
+    k->nended += lc.nended;
     free(lc.ended);
     int64_t last = store_last_id(k->st);
     if (last > k->last_num)
         k->last_num = last;
     rc = store_commit(k->st);
+    trim_ended(k);
     LOG_INFO("event=store_loaded path=%s queued=%zu ended_at_start=%zu kept_ended=%zu "
              "skipped=%zu last_id=%" PRId64,
-             store_path(k->st), lc.restored, lc.ended_now, lc.nended, lc.skipped, k->last_num);
+             store_path(k->st), lc.restored, lc.ended_now, k->nended, lc.skipped, k->last_num);
     return rc;
 }
 
@@ -1362,6 +1717,9 @@ int ixn_core_init(ixn_server *srv)
     k->tick.data = k;
     uv_timer_init(srv->loop, &k->purge);
     k->purge.data = k;
+    uv_timer_init(srv->loop, &k->retry);
+    k->retry.data = k;
+    ixn_batch_init(&k->batch);
     /* Started after the connections' flush handle, so it runs before it in each turn
      * (libuv runs the newest check handle first): answers leave in the same turn. */
     uv_check_start(&k->check, on_check);
@@ -1411,11 +1769,13 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->idle, NULL);
     uv_close((uv_handle_t *)&k->tick, NULL);
     uv_close((uv_handle_t *)&k->purge, NULL);
+    uv_close((uv_handle_t *)&k->retry, NULL);
     LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
              " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
-             " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64,
+             " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64
+             " undone=%" PRIu64 " forgotten=%" PRIu64,
              k->submitted, k->duplicates, k->invites, k->accepted, k->rejected, k->timeouts,
-             k->stopped, k->ended, k->commits, k->commit_failures);
+             k->stopped, k->ended, k->commits, k->commit_failures, k->undone, k->forgotten);
 }
 
 void ixn_core_free(ixn_server *srv)
@@ -1451,6 +1811,7 @@ void ixn_core_free(ixn_server *srv)
     free(k->plist);
     free(k->wait);
     free(k->spare);
+    ixn_batch_free(&k->batch);
     cc_map_free(&k->ixns);
     cc_map_free(&k->external);
     cc_map_free(&k->queues);

@@ -2,7 +2,9 @@
  * interactions, queues per tenant hold them in order, routing offers them to the agent of
  * the tenant idle longest on the media whose newest status has room, and agents accept,
  * reject, finish, wrap up and transfer them. Every change is put into the durable store
- * and committed once per loop turn before the requests that depend on it are answered. */
+ * and committed once per loop turn before the requests that depend on it are answered;
+ * a failed commit undoes the turn's changes in memory, and events to desktops leave only
+ * after the commit that makes their change durable. */
 #ifndef IXN_IXN_H
 #define IXN_IXN_H
 
@@ -37,6 +39,15 @@ typedef struct ixn_ixn {
     struct ixn_ixn *t_prev, *t_next; /* a timer list: invite timeout or after-work */
     int timer;                       /* -1 none, 0 invite timeout, 1 + media after-work */
     uint64_t deadline_us;            /* monotonic, for the timer list */
+    uint64_t take_seq;               /* orders the agent's held list (the order taken) */
+    /* The uncommitted batch (ixn_batch, docs/ixnserver.md "Durability"): 1 + the index of
+     * the interaction's entry in the batch's undo log, 0 when the store has its memory
+     * state. Set by ixn_batch_log; cleared by ixn_ixn once the commit succeeded or the
+     * entry was undone. Routing takes only queued interactions without an entry. */
+    size_t batch;
+    /* Kept in memory after a failed commit, put again by the next one: written by
+     * ixn_batch (its unsaved list) and by ixn_ixn when it puts them into a batch. */
+    bool unsaved;
 } ixn_ixn;
 
 /**

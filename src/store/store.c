@@ -27,9 +27,11 @@
  * never rewrites rows it does not understand. */
 #define STORE_SCHEMA 1
 
-/* A blocked write waits this long for a lock before the commit fails. Only this process
- * writes (the lock file keeps other servers out), so a wait means an outside tool holds
- * the database; the loop must not stall for long on it. */
+/* How long opening the store waits for an outside tool that holds the database (a
+ * backup reading it, say). Once open, the store holds SQLite's lock exclusively
+ * (locking_mode=EXCLUSIVE) until it closes, so nobody else can hold it: commits run with
+ * no busy wait at all, and a busy database (which cannot happen then) fails the commit at
+ * once instead of stalling the loop. */
 #define STORE_BUSY_MS 200
 
 /* Longest path built from dir; longer directories are refused. */
@@ -623,6 +625,11 @@ int store_open(const char *dir, const char *server_name, store **out, cc_buf *er
         rc = open_db(st, server_name, false, err);
     if (rc == 0)
         rc = prepare_all(st, err);
+    /* Open: from now on the exclusive lock is the store's (locking_mode EXCLUSIVE), so a
+     * commit never waits; should SQLite ever report the database busy, the commit fails
+     * at once instead of stalling the loop. */
+    if (rc == 0)
+        sqlite3_busy_timeout(st->db, 0);
     if (rc) {
         LOG_ERROR("event=store_open_failed path=%s error=%s", st->path, cc_err_name(rc));
         store_close(st);

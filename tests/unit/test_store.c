@@ -614,6 +614,42 @@ static void test_commit_failure_keeps_old_data(void **state)
     store_close(st);
 }
 
+/* An outside connection that holds the write lock when the server starts delays the open
+ * only briefly (it fails, the server does not start); once open, the store holds the lock
+ * itself, so nothing can make a commit wait and a commit never stalls the loop. */
+static void test_busy_open_fails_fast(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_close(st);
+
+    sqlite3 *db = raw_open(f->sub);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    cc_buf err;
+    cc_buf_init(&err);
+    uint64_t t0 = cc_mono_us();
+    assert_int_equal(store_open(f->sub, "ixn-a", &st, &err), CC_E_UNAVAILABLE);
+    assert_true(cc_mono_us() - t0 < 2000000);
+    assert_null(st);
+    cc_buf_free(&err);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    st = open_ok(f->sub);
+    db = raw_open(f->sub);
+    for (int64_t id = 1; id <= 50; id++) {
+        /* The outside connection is refused at once each time; the commits go on. */
+        assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) & 0xff, SQLITE_BUSY);
+        store_ixn r = mk(id, "q", CC_IXN_QUEUED, id);
+        assert_int_equal(store_put(st, &r), 0);
+        t0 = cc_mono_us();
+        assert_int_equal(store_commit(st), 0);
+        assert_true(cc_mono_us() - t0 < 100000);
+    }
+    sqlite3_close(db);
+    store_close(st);
+}
+
 /* Child: writes rows 1..3 and commits, queues row 4 without committing, then dies
  * without closing: by _exit when how is 0, by SIGKILL otherwise. */
 static void crash_child(const char *dir, int how)
@@ -935,6 +971,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_during_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_failure_keeps_old_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_open_fails_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_rows_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
