@@ -9,6 +9,7 @@
 
 #include "common/map.h"
 #include "common/media.h"
+#include "net/session.h"
 
 /** One queue of [queues]: TENANT/QUEUE = MEDIA. */
 typedef struct ixn_config_queue {
@@ -42,6 +43,8 @@ typedef struct ixn_config {
     unsigned max_agents;      /* [server] max-agents (100000, 0 = no limit) */
     size_t out_limit;         /* [server] out-limit (8 MiB) */
     size_t out_limit_reporting; /* [server] out-limit-reporting (256 MiB) */
+    cc_out_limit out_base;      /* [server] out-limit as given ("8m 2m 60") */
+    cc_server_conf limits;      /* register-timeout, max-memory, out-limit-CLASS, http-* */
     /* [tokens]: NULL = client type not accepted, "" = no token required */
     char *token_agent;
     char *token_media;
