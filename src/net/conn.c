@@ -120,8 +120,7 @@ static size_t entry_cost(const cc_sbuf *body)
 
 static size_t arrays_mem(const cc_conn *c)
 {
-    return (c->pending.cap + c->inflight.cap) * sizeof(out_entry) +
-           c->wbufs_cap * sizeof(uv_buf_t);
+    return (c->pending.cap + c->inflight.cap) * sizeof(out_entry) + c->wbufs_cap * sizeof(uv_buf_t);
 }
 
 /* Brings the connection's accounted output and the net's totals up to date. */
@@ -257,8 +256,8 @@ static bool check_soft(cc_conn *c, uint64_t now)
     if (now - c->soft_since_us < (uint64_t)c->lim.out_soft_s * 1000000u)
         return false;
     c->net->stats.closed_slow++;
-    LOG_WARN("event=conn_slow conn=%" PRIu64 " peer=%s queued=%zu soft_limit=%zu seconds=%u",
-             c->id, c->peer, c->out_mem, c->lim.out_soft, c->lim.out_soft_s);
+    LOG_WARN("event=conn_slow conn=%" PRIu64 " peer=%s queued=%zu soft_limit=%zu seconds=%u", c->id,
+             c->peer, c->out_mem, c->lim.out_soft, c->lim.out_soft_s);
     cc_conn_close(c, CC_CLOSE_SLOW);
     return true;
 }

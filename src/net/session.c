@@ -56,8 +56,8 @@ static void apply_registered_limits(cc_session *s)
     enum cc_client_class k = class_of(s);
     cc_out_limit l = srv->out_limits[k];
     if (!l.hard) {
-        size_t hard = s->type == CC_CLIENT_REPORTING ? srv->out_limit_reporting
-                                                     : srv->out_limit_default;
+        size_t hard =
+            s->type == CC_CLIENT_REPORTING ? srv->out_limit_reporting : srv->out_limit_default;
         l.hard = hard ? hard : cc_conn_default_limits().out_hard;
     }
     cc_conn_set_out_limits(s->conn, &l);
@@ -413,8 +413,8 @@ void cc_server_on_connection(uv_stream_t *listener, int status)
         return;
     }
     if (!room) {
-        LOG_WARN("event=conn_refused reason=max_connections limit=%u peer=%s",
-                 srv->max_connections, cc_conn_peer(s->conn));
+        LOG_WARN("event=conn_refused reason=max_connections limit=%u peer=%s", srv->max_connections,
+                 cc_conn_peer(s->conn));
         cc_session_send_error(s, 0, CC_E_LIMIT_EXCEEDED, "max-connections reached");
         cc_conn_close(s->conn, CC_CLOSE_LOCAL);
         return;

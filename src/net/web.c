@@ -35,9 +35,9 @@ typedef struct web_http web_http;
 
 /* What the listener remembers of one peer address. */
 typedef struct web_addr {
-    unsigned conns;       /* HTTP connections open (not upgraded) */
-    uint64_t logged_us;   /* when its last error line was written; 0: never */
-    uint64_t unlogged;    /* errors answered since then and not logged */
+    unsigned conns;     /* HTTP connections open (not upgraded) */
+    uint64_t logged_us; /* when its last error line was written; 0: never */
+    uint64_t unlogged;  /* errors answered since then and not logged */
 } web_addr;
 
 struct cc_web {
@@ -284,8 +284,7 @@ static void respond_error(web_http *h, int status, const char *why, bool head_on
      * write more log than it sends. */
     web_addr *a = addr_get(h->web, h->host);
     uint64_t now = cc_mono_us();
-    if (!a->logged_us ||
-        now - a->logged_us >= (uint64_t)CC_WEB_ERROR_LOG_INTERVAL_S * 1000000u) {
+    if (!a->logged_us || now - a->logged_us >= (uint64_t)CC_WEB_ERROR_LOG_INTERVAL_S * 1000000u) {
         LOG_INFO("event=http_error conn=%" PRIu64 " peer=%s status=%d why=\"%s\" unlogged=%" PRIu64,
                  cc_conn_id(h->conn), cc_conn_peer(h->conn), status, why, a->unlogged);
         a->logged_us = now;
@@ -379,6 +378,8 @@ static void ws_tp_closing(cc_conn *c, void *ctx, enum cc_close_reason reason)
         code = CC_WS_GOING_AWAY;
     else if (reason == CC_CLOSE_TOO_LARGE)
         code = CC_WS_TOO_BIG;
+    else if (reason == CC_CLOSE_TIMEOUT)
+        code = CC_WS_POLICY;
     cc_ws_close(x->ws, code);
     cc_conn_linger(c);
 }

@@ -75,14 +75,14 @@ typedef struct cc_web cc_web;
 
 /** Counters of one listener. */
 typedef struct cc_web_stats {
-    uint64_t requests;  /* complete requests answered */
-    uint64_t errors;    /* 4xx and 5xx answers */
-    uint64_t upgrades;  /* WebSocket sessions started */
-    uint64_t ws_closed; /* WebSocket streams closed with a close code of ours */
-    uint64_t refused_address;  /* connections over max_per_address (429) */
-    uint64_t refused_full;     /* connections over max_connections (503) */
-    uint64_t header_timeouts;  /* header blocks not complete in time (408) */
-    uint64_t errors_unlogged;  /* error answers not logged (rate limit per address) */
+    uint64_t requests;        /* complete requests answered */
+    uint64_t errors;          /* 4xx and 5xx answers */
+    uint64_t upgrades;        /* WebSocket sessions started */
+    uint64_t ws_closed;       /* WebSocket streams closed with a close code of ours */
+    uint64_t refused_address; /* connections over max_per_address (429) */
+    uint64_t refused_full;    /* connections over max_connections (503) */
+    uint64_t header_timeouts; /* header blocks not complete in time (408) */
+    uint64_t errors_unlogged; /* error answers not logged (rate limit per address) */
 } cc_web_stats;
 
 /**

@@ -22,8 +22,8 @@ struct cc_ws {
     uint16_t pending; /* a close decided during wslay_event_recv, written right after */
     uint16_t code;    /* the code of the close frame written; 0 = none yet */
     bool paused;
-    bool stopped; /* the owner refused a message: deliver nothing more */
-    bool in_recv; /* inside wslay_event_recv, whose callbacks must not send */
+    bool stopped;     /* the owner refused a message: deliver nothing more */
+    bool in_recv;     /* inside wslay_event_recv, whose callbacks must not send */
     size_t frames;    /* frames of the data message being received */
     size_t frags_mem; /* what wslay holds for them, estimated */
 };
@@ -176,7 +176,7 @@ static void write_close(cc_ws *ws, uint16_t code)
     if (!ws->code && !wslay_event_get_close_sent(ws->ctx)) {
         static const char reason_too_big[] = "message too large";
         static const char reason_fragments[] = "too many fragments";
-        const char *reason = code == CC_WS_TOO_BIG ? reason_too_big
+        const char *reason = code == CC_WS_TOO_BIG  ? reason_too_big
                              : code == CC_WS_POLICY ? reason_fragments
                                                     : NULL;
         (void)wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason,
