@@ -53,6 +53,7 @@ struct cc_conn {
     uint64_t soft_since_us; /* when the output went over the soft limit; 0: it is not */
     size_t body_mem;        /* accounted bodies and tails of both queues */
     size_t out_mem;         /* body_mem plus the queue arrays, as last synced */
+    size_t out_peak;        /* the most out_mem ever was */
     bool live;              /* out_mem counts in the net's mem_out_live */
     bool paused, closing, notified, uv_closing, writing, dirty, reading;
     bool tp_closing_done; /* the transport's closing hook ran */
@@ -132,6 +133,8 @@ static void mem_sync(cc_conn *c)
     if (c->live)
         net->mem_out_live = net->mem_out_live - c->out_mem + now;
     c->out_mem = now;
+    if (now > c->out_peak)
+        c->out_peak = now;
 }
 
 /* The connection no longer counts towards what max-memory compares: it is closing. */
@@ -463,7 +466,7 @@ static cc_conn *conn_new(cc_net *net, const cc_conn_ops *ops, const cc_conn_limi
 static void on_uv_closed(uv_handle_t *h)
 {
     cc_conn *c = h->data;
-    if (c->out_mem + in_mem(c) > TRIM_MIN)
+    if (c->out_peak + in_mem(c) > TRIM_MIN)
         c->net->trim_due = true;
     queue_release(c, &c->pending);
     queue_release(c, &c->inflight);
