@@ -306,6 +306,7 @@ static void on_idle_timer(uv_timer_t *t)
         cc_conn_close(c, CC_CLOSE_IDLE);
     }
     net->mem_in = in_total;
+    net->cut_futile = false;
     net_enforce_memory(net);
 }
 
@@ -325,8 +326,10 @@ static void net_enforce_memory(cc_net *net)
                 big_mem = m;
             }
         }
-        if (!big)
+        if (!big) {
+            net->cut_futile = true;
             return;
+        }
         net->stats.closed_memory++;
         LOG_WARN("event=conn_cut reason=max_memory conn=%" PRIu64 " peer=%s mem=%zu used=%zu "
                  "max_memory=%zu",
@@ -669,7 +672,9 @@ static void queue_push_any(cc_conn *c, cc_sbuf *body, const char *tail, size_t t
     }
     if (c->lim.out_soft && c->out_mem > c->lim.out_soft && check_soft(c, cc_mono_us()))
         return;
-    if (c->net->mem_max && c->net->mem_out_live > c->net->mem_max)
+    /* Looking for the biggest walks every connection: when that found nobody worth
+     * cutting, sends leave it to the next sweep. */
+    if (c->net->mem_max && !c->net->cut_futile && c->net->mem_out_live > c->net->mem_max)
         net_enforce_memory(c->net);
 }
 
