@@ -310,12 +310,55 @@ def stat_checks(env):
     a.close()
 
 
+CONFIG_EDGES = [
+    # (daemon, key, value, accepted)
+    ("ixnserver", "register-timeout", "3600", True),
+    ("ixnserver", "register-timeout", "3601", False),
+    ("ixnserver", "max-memory", "1m", True),
+    ("ixnserver", "max-memory", "1048575", False),
+    ("ixnserver", "max-memory", "0", True),
+    ("ixnserver", "out-limit", "64k", True),
+    ("ixnserver", "out-limit", "65535", False),
+    ("ixnserver", "out-limit-desktop", "1m 1m 86400", True),
+    ("ixnserver", "out-limit-desktop", "1m 1025k 1", False),
+    ("ixnserver", "out-limit-web", "1m 512k 86401", False),
+    ("ixnserver", "out-limit-media", "4g", True),
+    ("ixnserver", "out-limit-media", "4294967297", False),
+    ("ixnserver", "http-header-timeout", "1", True),
+    ("ixnserver", "http-header-timeout", "0", False),
+    ("ixnserver", "http-max-per-address", "1", True),
+    ("ixnserver", "http-max-per-address", "0", False),
+    ("ixnserver", "http-max-connections", "1000000", True),
+    ("ixnserver", "http-max-connections", "1000001", False),
+    ("statserver", "max-connections", "10000000", True),
+    ("statserver", "max-connections", "10000001", False),
+    ("statserver", "out-limit-web", "2m 1m 10", True),
+    ("statserver", "out-limit-web", "2m 3m 10", False),
+    ("statserver", "register-timeout", "0", True),
+]
+
+
+def config_checks(env):
+    """Each new key at the edge of its range: --check-config takes it or refuses it."""
+    for daemon, key, value, ok in CONFIG_EDGES:
+        if daemon == "ixnserver":
+            text = ("[server]\nname = x\nlisten = 127.0.0.1:0\n%s = %s\n[tokens]\n"
+                    "AgentApplication = a\n" % (key, value))
+        else:
+            text = "[server]\nlisten = 127.0.0.1:0\n%s = %s\n" % (key, value)
+        path = env.write("edge.ini", text)
+        rc, out, err = env.run([daemon, "--check-config", "-c", path])
+        check((rc == 0) == ok and (ok or key in err),
+              "%s %s = %s is %s (rc %d)" % (daemon, key, value, "taken" if ok else "refused", rc))
+
+
 def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=120) as env:
         ixn = env.start_ixn("ixn-n", agents={}, extra_server=(
             "http = 127.0.0.1:0\nregister-timeout = 1\nhttp-header-timeout = 2\n"
             "http-max-per-address = 4\nhttp-max-connections = 6"))
+        config_checks(env)
         registration_checks(ixn)
         ws_registration_checks(ixn)
         http_checks(ixn)
