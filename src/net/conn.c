@@ -159,6 +159,11 @@ size_t cc_conn_mem(const cc_conn *c)
     return sizeof *c + c->out_mem + in_mem(c);
 }
 
+size_t cc_conn_out_mem(const cc_conn *c)
+{
+    return c->out_mem;
+}
+
 static void net_enforce_memory(cc_net *net);
 
 static void on_kick(uv_idle_t *h)

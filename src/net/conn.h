@@ -199,6 +199,8 @@ void cc_conn_set_deadline(cc_conn *c, unsigned seconds);
 bool cc_conn_has_deadline(const cc_conn *c);
 /** The memory the connection accounts for (see cc_net_mem_used), in bytes. */
 size_t cc_conn_mem(const cc_conn *c);
+/** The output queue as allocated: what the out limits compare (see cc_out_limit). */
+size_t cc_conn_out_mem(const cc_conn *c);
 /** True when the connection came through a transport (HTTP, WebSocket). */
 bool cc_conn_has_transport(const cc_conn *c);
 /** The peer's host without its port ("127.0.0.1", "::1"), into buf. */

@@ -54,6 +54,7 @@ typedef struct fixture {
     cc_session *flood_session;
     uv_timer_t flood_timer;
     int closes;
+    size_t burst_limit, burst_peak, burst_queued;
 } fixture;
 
 static fixture F;
@@ -355,9 +356,37 @@ static int h_event(cc_session *s, proto_msg *msg)
     return 0;
 }
 
+/* Answers, then queues BURST_COUNT events of 1,000 bytes in one go (nothing is written
+ * before the loop's check phase), under F.burst_limit; records the accounted queue. */
+#define BURST_COUNT 200
+static int h_burst(cc_session *s, proto_msg *msg)
+{
+    (void)msg;
+    cc_conn *c = cc_session_conn(s);
+    cc_conn_set_out_limit(c, F.burst_limit);
+    cc_session_ack_now(s);
+    char blob[1000];
+    memset(blob, 'b', sizeof blob - 1);
+    blob[sizeof blob - 1] = '\0';
+    for (int i = 0; i < BURST_COUNT && !cc_conn_is_closing(c); i++) {
+        cc_buf b;
+        cc_buf_init(&b);
+        jw_open_message(&b, "EventBurst");
+        jw_kv_str(&b, "blob", blob);
+        cc_conn_send_buf(c, &b);
+        cc_buf_free(&b);
+    }
+    if (!cc_conn_is_closing(c)) {
+        F.burst_peak = cc_conn_out_mem(c);
+        F.burst_queued = cc_conn_queued(c);
+    }
+    return CC_SESSION_ANSWERED;
+}
+
 static const cc_handler test_handlers[] = {
     {"RequestEcho", h_echo},           {"RequestAgentOnly", h_agent_only}, {"RequestSlow", h_slow},
     {"RequestBroadcast", h_broadcast}, {"RequestFlood", h_flood},          {"EventTest", h_event},
+    {"RequestBurst", h_burst},
 };
 
 static void on_session_close(cc_session *s)
@@ -978,6 +1007,44 @@ static void test_max_connections(void **state)
     raw_close(&c);
 }
 
+/* The hard limit compares the queue as allocated, at its exact edge: a burst that
+ * accounts P bytes passes a limit of P and is cut by a limit of P - 1; and P is more
+ * than the payload bytes queued (entries and buffer headers count). */
+static void burst_on(raw *r, size_t limit)
+{
+    F.burst_limit = limit;
+    F.burst_peak = 0;
+    connect_registered(r);
+    raw_send(r, "{\"message\":\"RequestBurst\",\"referenceId\":2}\n");
+}
+
+static void test_out_limit_edge(void **state)
+{
+    (void)state;
+    raw r;
+    burst_on(&r, 64u << 20);
+    json_decref(expect_ack(&r, 2));
+    for (int i = 0; i < BURST_COUNT; i++)
+        json_decref(raw_expect(&r));
+    size_t peak = F.burst_peak;
+    assert_true(peak > F.burst_queued);
+    assert_true(F.burst_queued > (size_t)BURST_COUNT * 1000u);
+    raw_close(&r);
+
+    burst_on(&r, peak);
+    json_decref(expect_ack(&r, 2));
+    for (int i = 0; i < BURST_COUNT; i++)
+        json_decref(raw_expect(&r));
+    assert_int_equal(F.burst_peak, peak);
+    assert_int_equal(F.net.stats.closed_slow, 0);
+    raw_close(&r);
+
+    burst_on(&r, peak - 1);
+    WAIT_FOR(F.net.stats.closed_slow > 0, WAIT_MS);
+    assert_int_equal(F.net.stats.closed_slow, 1);
+    raw_close(&r);
+}
+
 /* Output limits as written in a configuration file, at their edges. */
 static void test_out_limit_parse(void **state)
 {
@@ -1351,6 +1418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
         cmocka_unit_test(test_out_limit_parse),
+        cmocka_unit_test_setup_teardown(test_out_limit_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_with_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_wrong_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_backoff_seq_gap, setup, teardown),
