@@ -540,7 +540,7 @@ void cc_conn_close(cc_conn *c, enum cc_close_reason reason)
     if (c->closing)
         return;
     if (c->tp && c->tp->closing && !c->tp_closing_done && reason != CC_CLOSE_PEER &&
-        reason != CC_CLOSE_CONNECT && reason != CC_CLOSE_SLOW) {
+        reason != CC_CLOSE_CONNECT && reason != CC_CLOSE_SLOW && reason != CC_CLOSE_MEMORY) {
         c->tp_closing_done = true;
         c->tp->closing(c, c->tp_ctx, reason);
         if (c->closing)

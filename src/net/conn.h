@@ -247,8 +247,9 @@ typedef struct cc_conn_transport {
     /** Writes the frame header of an outbound message of len bytes into head (at most
      * CC_CONN_HEAD_MAX bytes) and returns its length. NULL: messages go out as lines. */
     size_t (*head)(void *ctx, size_t len, char *head);
-    /** The connection is about to close for reason (not called when the peer went away
-     * or the output queue overflowed): the transport may queue a last frame with
+    /** The connection is about to close for reason (not called when the peer went away,
+     * the output queue overflowed or max-memory cut it): the transport may queue a last
+     * frame with
      * cc_conn_send_wire. Called at most once. May be NULL. */
     void (*closing)(cc_conn *c, void *ctx, enum cc_close_reason reason);
     /** Frees ctx once the connection is freed. May be NULL. */
