@@ -147,14 +147,18 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
             cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number in 0..10000000", v);
         else
             cfg->max_agents = (unsigned)n;
-    } else if (strcmp(key, "out-limit") == 0 || strcmp(key, "out-limit-reporting") == 0) {
-        if (!cc_conf_num(v, 65536, (uint64_t)4 << 30, &n))
+    } else if (strcmp(key, "out-limit") == 0) {
+        if (!cc_out_limit_parse(v, 65536, (size_t)4 << 30, &cfg->out_base))
             cc_conf_error(&p->conf, "server", key,
-                          "\"%s\" is not a number of bytes in 65536..4294967296", v);
-        else if (key[9] == '\0')
-            cfg->out_limit = (size_t)n;
+                          "\"%s\" is not HARD or HARD SOFT SECONDS (bytes with k/m/g, HARD "
+                          "64k..4g, SOFT 0..HARD, SECONDS 0..86400)",
+                          v);
         else
-            cfg->out_limit_reporting = (size_t)n;
+            cfg->out_limit = cfg->out_base.hard;
+    } else if (cc_server_conf_key(&p->conf, key, v, &cfg->limits,
+                                  1u << CC_CLASS_DESKTOP | 1u << CC_CLASS_MEDIA |
+                                      1u << CC_CLASS_REPORTING | 1u << CC_CLASS_WEB)) {
+        /* register-timeout, max-memory, out-limit-CLASS, http-*: handled there */
     } else if (strcmp(key, "data-dir") == 0) {
         if (!*v || strlen(v) > 4000)
             cc_conf_error(&p->conf, "server", key, "%s", "must be a path of 1..4000 bytes");
@@ -455,6 +459,8 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->max_agents = 100000;
     cfg->out_limit = (size_t)8 << 20;
     cfg->out_limit_reporting = (size_t)256 << 20;
+    cfg->out_base = (cc_out_limit){(size_t)8 << 20, (size_t)2 << 20, 60};
+    cc_server_conf_defaults(&cfg->limits);
     cfg->invite_timeout_s = 15;
     cfg->keep_ended_s = 86400;
     cfg->max_user_data = 16384;
@@ -489,8 +495,12 @@ int ixn_config_load(const char *path, ixn_config *cfg)
         cc_conf_file_error(&p->conf, 0, "[server] name: missing");
     if (!cfg->listen)
         cc_conf_file_error(&p->conf, 0, "[server] listen: missing");
-    if (cfg->out_limit_reporting < cfg->out_limit)
-        cfg->out_limit_reporting = cfg->out_limit;
+    cc_out_limit *rep = &cfg->limits.out_class[CC_CLASS_REPORTING];
+    if (!rep->hard)
+        *rep = (cc_out_limit){(size_t)256 << 20, (size_t)64 << 20, 60};
+    if (rep->hard < cfg->out_limit)
+        *rep = cfg->out_base;
+    cfg->out_limit_reporting = rep->hard;
     if (cfg->queue_count && !cfg->data_dir)
         cc_conf_file_warn(&p->conf, "[queues] without [server] data-dir: interactions are "
                                     "kept in memory only and lost at a restart");

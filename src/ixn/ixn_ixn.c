@@ -139,6 +139,22 @@ static ixn_queue *queue_find(ixn_core *k, const char *tenant, const char *name)
     return cc_map_gets(&k->queues, key);
 }
 
+/* The userData text is the bulk of an interaction's memory: it is declared to the net's
+ * process total, which max-memory compares (new submits get 12 past it). */
+static void user_data_declare(ixn_core *k, const char *text, int sign)
+{
+    if (text)
+        cc_net_mem_declare(k->srv->cs->net, sign * (long long)(strlen(text) + 1));
+}
+
+/* Frees an interaction's userData (it stays in the store) and takes it off the total. */
+static void user_data_drop(ixn_core *k, ixn_ixn *x)
+{
+    user_data_declare(k, x->user_data, -1);
+    free(x->user_data);
+    x->user_data = NULL;
+}
+
 static const char *media_name(const ixn_core *k, int m)
 {
     return cc_media_name(&k->srv->cfg->media, m);
@@ -572,8 +588,7 @@ static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reas
     if (!batching(k)) {
         /* Nothing can undo the end: the userData is not needed in memory any more (with a
          * store it stays there; see batch_committed). */
-        free(x->user_data);
-        x->user_data = NULL;
+        user_data_drop(k, x);
     }
     k->ended++;
     if (a && event)
@@ -823,7 +838,7 @@ static void forget(ixn_core *k, ixn_ixn *x)
     cc_map_dels(&k->ixns, x->id);
     if (x->external_id && cc_map_gets(&k->external, x->external_id) == x)
         cc_map_dels(&k->external, x->external_id);
-    free(x->user_data);
+    user_data_drop(k, x);
     free(x->external_id);
     free(x);
 }
@@ -910,8 +925,7 @@ static void batch_committed(ixn_core *k)
         if (x->state == CC_IXN_QUEUED) {
             pool_kick(k, x->queue->pool);
         } else if (x->state == CC_IXN_ENDED) {
-            free(x->user_data);
-            x->user_data = NULL;
+            user_data_drop(k, x);
         }
     }
     ixn_batch_send_held(b);
@@ -1303,6 +1317,12 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
             return CC_E_UNAVAILABLE;
         }
     }
+    if (cc_net_over_memory(k->srv->cs->net)) {
+        free(text);
+        snprintf(msg->desc, sizeof msg->desc, "%s",
+                 "max-memory reached: the server takes no new interaction now");
+        return CC_E_LIMIT_EXCEEDED;
+    }
     if (q->count[CC_IXN_QUEUED] >= cfg->max_queue) {
         free(text);
         snprintf(msg->desc, sizeof msg->desc, "queue %.128s holds max-queue (%zu) interactions",
@@ -1315,6 +1335,7 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     x->queue = q;
     x->media = m;
     x->user_data = text;
+    user_data_declare(k, text, 1);
     x->external_id = external ? xstrdup(external) : NULL;
     x->state = CC_IXN_QUEUED;
     x->timer = -1;
@@ -1541,6 +1562,7 @@ static void load_one(void *ctx, const store_ixn *r)
     x->media = m;
     /* An ended one keeps its userData in the store only. */
     x->user_data = r->state == CC_IXN_ENDED ? NULL : xstrdup(r->user_data ? r->user_data : "{}");
+    user_data_declare(k, x->user_data, 1);
     x->external_id = r->external_id ? xstrdup(r->external_id) : NULL;
     x->order = r->order_key;
     x->timer = -1;

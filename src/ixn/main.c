@@ -202,6 +202,8 @@ static int run(void)
     g.cs.max_line = g.cfg.max_line;
     g.cs.out_limit_default = g.cfg.out_limit;
     g.cs.out_limit_reporting = g.cfg.out_limit_reporting;
+    cc_server_conf_apply(&g.cfg.limits, &g.cfg.out_base, &g.cs);
+    cc_net_set_max_memory(&g.net, g.cfg.limits.max_memory);
     ixn_server_init(&g.srv, &g.cfg, loop, &g.cs);
     if (ixn_core_init(&g.srv) != 0)
         return 1;
@@ -225,7 +227,10 @@ static int run(void)
                                     .page = web_page,
                                     .page_user = &g.cfg,
                                     .admit = web_admit,
-                                    .idle_timeout_s = g.cfg.idle_timeout_s};
+                                    .idle_timeout_s = g.cfg.idle_timeout_s,
+                                    .header_timeout_s = g.cfg.limits.http_header_timeout_s,
+                                    .max_connections = g.cfg.limits.http_max_connections,
+                                    .max_per_address = g.cfg.limits.http_max_per_address};
         rc = cc_web_start(&g.web, &g.net, &g.web_cfg, &ports[1]);
         if (rc < 0) {
             LOG_ERROR("event=listen_failed http=%s error=\"%s\"", g.cfg.http,

@@ -1,10 +1,15 @@
 #include "net/conn.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "common/alloc.h"
 #include "net/addr.h"
@@ -44,6 +49,12 @@ struct cc_conn {
     size_t queued;
     uint64_t seq;
     uint64_t last_rx_us;
+    uint64_t deadline_us;   /* 0: none */
+    uint64_t soft_since_us; /* when the output went over the soft limit; 0: it is not */
+    size_t body_mem;        /* accounted bodies and tails of both queues */
+    size_t out_mem;         /* body_mem plus the queue arrays, as last synced */
+    size_t out_peak;        /* the most out_mem ever was */
+    bool live;              /* out_mem counts in the net's mem_out_live */
     bool paused, closing, notified, uv_closing, writing, dirty, reading;
     bool tp_closing_done; /* the transport's closing hook ran */
     bool linger, shut;    /* close by half-closing first (cc_conn_linger); shutdown sent */
@@ -63,6 +74,13 @@ static char read_buffer[65536];
 static uint64_t next_conn_id = 1;
 /* How long a lingering close waits for the peer's end before closing anyway. */
 #define LINGER_US 2000000u
+/* What malloc adds to each block (its header and rounding), for the accounting. */
+#define MALLOC_OVERHEAD 16u
+/* Queue arrays and write vectors larger than this are freed once empty, so a burst does
+ * not keep its peak allocation for the life of the connection. */
+#define QUEUE_KEEP 256u
+/* A freed connection that held more than this asks for memory to go back to the system. */
+#define TRIM_MIN ((size_t)1 << 20)
 
 const char *cc_close_reason_name(enum cc_close_reason r)
 {
@@ -73,6 +91,8 @@ const char *cc_close_reason_name(enum cc_close_reason r)
     case CC_CLOSE_IDLE: return "idle";
     case CC_CLOSE_TOO_LARGE: return "too_large";
     case CC_CLOSE_CONNECT: return "connect_failed";
+    case CC_CLOSE_TIMEOUT: return "timeout";
+    case CC_CLOSE_MEMORY: return "max_memory";
     }
     return "unknown";
 }
@@ -90,6 +110,61 @@ static void conn_start_write(cc_conn *c);
 static void conn_finish_close(cc_conn *c);
 static void conn_end(cc_conn *c);
 static void unlink_all(cc_conn *c);
+
+/* What one queued piece costs: its share of a body (counted whole on every connection
+ * that queues it, as each could be the last to hold it), the body's header, and the
+ * tail kept in the entry itself (the entry is counted with the array). */
+static size_t entry_cost(const cc_sbuf *body)
+{
+    return body ? body->len + sizeof(cc_sbuf) + MALLOC_OVERHEAD : 0;
+}
+
+static size_t arrays_mem(const cc_conn *c)
+{
+    return (c->pending.cap + c->inflight.cap) * sizeof(out_entry) + c->wbufs_cap * sizeof(uv_buf_t);
+}
+
+/* Brings the connection's accounted output and the net's totals up to date. */
+static void mem_sync(cc_conn *c)
+{
+    size_t now = c->body_mem + arrays_mem(c);
+    cc_net *net = c->net;
+    net->mem_out_all = net->mem_out_all - c->out_mem + now;
+    if (c->live)
+        net->mem_out_live = net->mem_out_live - c->out_mem + now;
+    c->out_mem = now;
+    if (now > c->out_peak)
+        c->out_peak = now;
+}
+
+/* The connection no longer counts towards what max-memory compares: it is closing. */
+static void mem_unlive(cc_conn *c)
+{
+    if (!c->live)
+        return;
+    c->live = false;
+    c->net->mem_out_live -= c->out_mem;
+}
+
+static size_t in_mem(const cc_conn *c)
+{
+    size_t n = c->held.cap + c->framer.partial.cap;
+    if (c->tp && c->tp->mem)
+        n += c->tp->mem(c->tp_ctx);
+    return n;
+}
+
+size_t cc_conn_mem(const cc_conn *c)
+{
+    return sizeof *c + c->out_mem + in_mem(c);
+}
+
+size_t cc_conn_out_mem(const cc_conn *c)
+{
+    return c->out_mem;
+}
+
+static void net_enforce_memory(cc_net *net);
 
 static void on_kick(uv_idle_t *h)
 {
@@ -111,11 +186,18 @@ static void mark_dirty(cc_conn *c)
         uv_idle_start(&c->net->kick, on_kick);
 }
 
-static void queue_release(out_queue *q)
+static void queue_release(cc_conn *c, out_queue *q)
 {
-    for (size_t i = 0; i < q->count; i++)
+    for (size_t i = 0; i < q->count; i++) {
+        c->body_mem -= entry_cost(q->items[i].body) + q->items[i].tail_len;
         cc_sbuf_unref(q->items[i].body);
+    }
     q->count = 0;
+    if (q->cap > QUEUE_KEEP) {
+        free(q->items);
+        q->items = NULL;
+        q->cap = 0;
+    }
 }
 
 static void on_flush_check(uv_check_t *h)
@@ -135,8 +217,10 @@ static void on_flush_check(uv_check_t *h)
                 if (c->ops->on_close)
                     c->ops->on_close(c, c->reason);
             }
-            if (c->closing && c->reason == CC_CLOSE_SLOW)
-                queue_release(&c->pending);
+            if (c->closing && (c->reason == CC_CLOSE_SLOW || c->reason == CC_CLOSE_MEMORY)) {
+                queue_release(c, &c->pending);
+                mem_sync(c);
+            }
             if (!c->writing && c->pending.count && !c->uv_closing)
                 conn_start_write(c);
             if (c->closing && !c->writing && !c->uv_closing)
@@ -144,27 +228,199 @@ static void on_flush_check(uv_check_t *h)
         }
     }
     uv_idle_stop(&net->kick);
+#ifdef __GLIBC__
+    /* Freed queues leave their pages in malloc's free lists, where a process that
+     * served one slow peer would keep them for good: give them back. */
+    if (net->trim_due) {
+        net->trim_due = false;
+        malloc_trim(0);
+    }
+#endif
+}
+
+/* Input that arrived while the process could not run (stopped, swapped out, a long
+ * loop turn) is still in the socket when the timers run, before the loop polls: it
+ * counts as activity, and it is read before any clock decides about this peer. */
+static bool input_waiting(cc_conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, FIONREAD, &n) != 0)
+        return false;
+    return n > 0;
+}
+
+/* Cuts a peer whose output stayed over its soft limit for its seconds. */
+static bool check_soft(cc_conn *c, uint64_t now)
+{
+    if (!c->lim.out_soft || c->out_mem <= c->lim.out_soft) {
+        c->soft_since_us = 0;
+        return false;
+    }
+    if (!c->soft_since_us) {
+        c->soft_since_us = now;
+        return false;
+    }
+    if (now - c->soft_since_us < (uint64_t)c->lim.out_soft_s * 1000000u)
+        return false;
+    c->net->stats.closed_slow++;
+    LOG_WARN("event=conn_slow conn=%" PRIu64 " peer=%s queued=%zu soft_limit=%zu seconds=%u", c->id,
+             c->peer, c->out_mem, c->lim.out_soft, c->lim.out_soft_s);
+    cc_conn_close(c, CC_CLOSE_SLOW);
+    return true;
 }
 
 static void on_idle_timer(uv_timer_t *t)
 {
     cc_net *net = t->data;
     uint64_t now = cc_mono_us();
+    size_t in_total = 0;
     for (cc_conn *c = net->all, *next; c; c = next) {
         next = c->all_next;
         if (c->closing && c->shut && !c->uv_closing && now - c->shut_us > LINGER_US) {
             conn_finish_close(c);
             continue;
         }
+        if (c->closing)
+            continue;
+        in_total += in_mem(c);
+        if (check_soft(c, now))
+            continue;
         /* A paused connection waits for the answer to a request of its own (a password
          * check, a commit): it counts as active until then. */
-        if (c->lim.idle_timeout_s && !c->closing && !c->paused &&
-            now - c->last_rx_us > (uint64_t)c->lim.idle_timeout_s * 1000000u) {
-            net->stats.closed_idle++;
-            LOG_INFO("event=conn_idle conn=%" PRIu64 " peer=%s", c->id, c->peer);
-            cc_conn_close(c, CC_CLOSE_IDLE);
+        bool idle = c->lim.idle_timeout_s && !c->paused &&
+                    now - c->last_rx_us > (uint64_t)c->lim.idle_timeout_s * 1000000u;
+        bool late = c->deadline_us && now > c->deadline_us;
+        if (!idle && !late)
+            continue;
+        if (input_waiting(c)) {
+            if (idle && !late)
+                net->stats.idle_spared++;
+            c->last_rx_us = now;
+            continue;
         }
+        if (late) {
+            net->stats.closed_timeout++;
+            c->deadline_us = 0;
+            LOG_INFO("event=conn_deadline conn=%" PRIu64 " peer=%s", c->id, c->peer);
+            if (c->ops->on_deadline)
+                c->ops->on_deadline(c);
+            cc_conn_close(c, CC_CLOSE_TIMEOUT);
+            continue;
+        }
+        net->stats.closed_idle++;
+        LOG_INFO("event=conn_idle conn=%" PRIu64 " peer=%s", c->id, c->peer);
+        cc_conn_close(c, CC_CLOSE_IDLE);
     }
+    net->mem_in = in_total;
+    net->cut_futile = false;
+    net_enforce_memory(net);
+}
+
+/* Over max-memory: the biggest consumers go first, until the total is under the cap or
+ * no connection is big enough to be worth cutting. */
+static void net_enforce_memory(cc_net *net)
+{
+    while (cc_net_over_memory(net)) {
+        cc_conn *big = NULL;
+        size_t big_mem = CC_NET_CUT_MIN;
+        for (cc_conn *c = net->all; c; c = c->all_next) {
+            if (c->closing)
+                continue;
+            size_t m = cc_conn_mem(c);
+            if (m > big_mem) {
+                big = c;
+                big_mem = m;
+            }
+        }
+        if (!big) {
+            net->cut_futile = true;
+            return;
+        }
+        net->stats.closed_memory++;
+        LOG_WARN("event=conn_cut reason=max_memory conn=%" PRIu64 " peer=%s mem=%zu used=%zu "
+                 "max_memory=%zu",
+                 big->id, big->peer, big_mem, cc_net_mem_used(net), net->mem_max);
+        size_t in = in_mem(big);
+        cc_conn_close(big, CC_CLOSE_MEMORY);
+        net->mem_in = net->mem_in > in ? net->mem_in - in : 0;
+    }
+}
+
+void cc_net_set_max_memory(cc_net *net, size_t bytes)
+{
+    net->mem_max = bytes;
+}
+
+size_t cc_net_mem_used(const cc_net *net)
+{
+    return net->mem_out_live + net->mem_in + net->mem_extra;
+}
+
+bool cc_net_over_memory(const cc_net *net)
+{
+    return net->mem_max && cc_net_mem_used(net) > net->mem_max;
+}
+
+void cc_net_mem_declare(cc_net *net, long long delta)
+{
+    if (delta < 0 && (size_t)(-delta) > net->mem_extra)
+        net->mem_extra = 0;
+    else
+        net->mem_extra = (size_t)((long long)net->mem_extra + delta);
+}
+
+/* A number with an optional k, m or g suffix (powers of 1024). */
+static bool parse_size(const char *s, const char **end, uint64_t *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return false;
+    uint64_t n = 0;
+    while (isdigit((unsigned char)*s)) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return false;
+        n = n * 10 + (uint64_t)(*s++ - '0');
+    }
+    unsigned shift = 0;
+    if (*s == 'k' || *s == 'K')
+        shift = 10;
+    else if (*s == 'm' || *s == 'M')
+        shift = 20;
+    else if (*s == 'g' || *s == 'G')
+        shift = 30;
+    if (shift) {
+        s++;
+        if (n > (UINT64_MAX >> shift))
+            return false;
+        n <<= shift;
+    }
+    *end = s;
+    *out = n;
+    return true;
+}
+
+bool cc_out_limit_parse(const char *v, size_t min, size_t max, cc_out_limit *out)
+{
+    uint64_t n[3] = {0, 0, 0};
+    int k = 0;
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        if (k == 3 || !parse_size(p, &p, &n[k]))
+            return false;
+        if (*p && *p != ' ' && *p != '\t')
+            return false;
+        k++;
+    }
+    if ((k != 1 && k != 3) || n[0] < min || n[0] > max || n[1] > n[0] || n[2] > 86400)
+        return false;
+    out->hard = (size_t)n[0];
+    out->soft = (size_t)n[1];
+    out->soft_s = (unsigned)n[2];
+    return true;
 }
 
 void cc_net_init(cc_net *net, uv_loop_t *loop)
@@ -207,6 +463,7 @@ static cc_conn *conn_new(cc_net *net, const cc_conn_ops *ops, const cc_conn_limi
     proto_framer_init(&c->framer, c->lim.max_line);
     cc_buf_init(&c->held);
     c->last_rx_us = cc_mono_us();
+    c->live = true;
     uv_tcp_init(net->loop, &c->tcp);
     c->tcp.data = c;
     c->all_next = net->all;
@@ -219,11 +476,16 @@ static cc_conn *conn_new(cc_net *net, const cc_conn_ops *ops, const cc_conn_limi
 static void on_uv_closed(uv_handle_t *h)
 {
     cc_conn *c = h->data;
-    queue_release(&c->pending);
-    queue_release(&c->inflight);
+    if (c->out_peak + in_mem(c) > TRIM_MIN)
+        c->net->trim_due = true;
+    queue_release(c, &c->pending);
+    queue_release(c, &c->inflight);
     free(c->pending.items);
     free(c->inflight.items);
     free(c->wbufs);
+    c->pending.cap = c->inflight.cap = c->wbufs_cap = 0;
+    mem_unlive(c);
+    mem_sync(c);
     proto_framer_free(&c->framer);
     cc_buf_free(&c->held);
     if (c->tp && c->tp->free_ctx)
@@ -280,7 +542,7 @@ void cc_conn_close(cc_conn *c, enum cc_close_reason reason)
     if (c->closing)
         return;
     if (c->tp && c->tp->closing && !c->tp_closing_done && reason != CC_CLOSE_PEER &&
-        reason != CC_CLOSE_CONNECT && reason != CC_CLOSE_SLOW) {
+        reason != CC_CLOSE_CONNECT && reason != CC_CLOSE_SLOW && reason != CC_CLOSE_MEMORY) {
         c->tp_closing_done = true;
         c->tp->closing(c, c->tp_ctx, reason);
         if (c->closing)
@@ -288,6 +550,7 @@ void cc_conn_close(cc_conn *c, enum cc_close_reason reason)
     }
     c->closing = true;
     c->reason = reason;
+    mem_unlive(c);
     /* A lingering connection keeps reading (on_read discards) and stays in the list the
      * idle timer walks, which ends the linger. */
     if (!c->linger) {
@@ -314,11 +577,18 @@ static void write_finished(cc_conn *c, int status)
         c->queued -= n;
         c->net->stats.bytes_out += n;
     }
-    queue_release(&c->inflight);
+    queue_release(c, &c->inflight);
+    if (c->wbufs_cap > 2 * QUEUE_KEEP) {
+        free(c->wbufs);
+        c->wbufs = NULL;
+        c->wbufs_cap = 0;
+    }
+    mem_sync(c);
     if (c->uv_closing)
         return;
     if (status < 0) {
-        queue_release(&c->pending);
+        queue_release(c, &c->pending);
+        mem_sync(c);
         cc_conn_close(c, CC_CLOSE_PEER);
     }
     /* A connection that was closing already when its write failed still has to reach
@@ -342,6 +612,7 @@ static void conn_start_write(cc_conn *c)
     if (need > c->wbufs_cap) {
         c->wbufs_cap = need * 2;
         c->wbufs = xrealloc(c->wbufs, c->wbufs_cap * sizeof *c->wbufs);
+        mem_sync(c);
     }
     size_t n = 0;
     for (size_t i = 0; i < c->inflight.count; i++) {
@@ -373,8 +644,9 @@ static void conn_start_write(cc_conn *c)
                       on_write_done);
     if (rc < 0) {
         c->writing = false;
-        queue_release(&c->inflight);
-        queue_release(&c->pending);
+        queue_release(c, &c->inflight);
+        queue_release(c, &c->pending);
+        mem_sync(c);
         cc_conn_close(c, CC_CLOSE_PEER);
     }
 }
@@ -393,13 +665,24 @@ static void queue_push_any(cc_conn *c, cc_sbuf *body, const char *tail, size_t t
     if (tail_len)
         memcpy(e->tail, tail, tail_len);
     c->queued += (body ? body->len : 0) + tail_len;
+    c->body_mem += entry_cost(body) + tail_len;
+    mem_sync(c);
     mark_dirty(c);
-    if (c->queued > c->lim.out_hard && !c->closing) {
+    if (c->closing)
+        return;
+    if (c->out_mem > c->lim.out_hard) {
         c->net->stats.closed_slow++;
         LOG_WARN("event=conn_slow conn=%" PRIu64 " peer=%s queued=%zu limit=%zu", c->id, c->peer,
-                 c->queued, c->lim.out_hard);
+                 c->out_mem, c->lim.out_hard);
         cc_conn_close(c, CC_CLOSE_SLOW);
+        return;
     }
+    if (c->lim.out_soft && c->out_mem > c->lim.out_soft && check_soft(c, cc_mono_us()))
+        return;
+    /* Looking for the biggest walks every connection: when that found nobody worth
+     * cutting, sends leave it to the next sweep. */
+    if (c->net->mem_max && !c->net->cut_futile && c->net->mem_out_live > c->net->mem_max)
+        net_enforce_memory(c->net);
 }
 
 static void queue_push(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
@@ -497,7 +780,47 @@ void cc_conn_adopt(cc_conn *c, const cc_conn_ops *ops, const cc_conn_limits *lim
         c->lim = *limits;
         proto_framer_free(&c->framer);
         proto_framer_init(&c->framer, c->lim.max_line);
+        if (c->tp && c->tp->set_max)
+            c->tp->set_max(c->tp_ctx, c->lim.max_line);
     }
+}
+
+void cc_conn_set_max_line(cc_conn *c, size_t max_line)
+{
+    c->lim.max_line = max_line;
+    c->framer.max_line = max_line;
+    if (c->tp && c->tp->set_max)
+        c->tp->set_max(c->tp_ctx, max_line);
+}
+
+void cc_conn_set_deadline(cc_conn *c, unsigned seconds)
+{
+    c->deadline_us = seconds ? cc_mono_us() + (uint64_t)seconds * 1000000u : 0;
+}
+
+bool cc_conn_has_deadline(const cc_conn *c)
+{
+    return c->deadline_us != 0;
+}
+
+bool cc_conn_has_transport(const cc_conn *c)
+{
+    return c->tp != NULL;
+}
+
+const char *cc_conn_peer_host(const cc_conn *c, char *buf, size_t len)
+{
+    const char *p = c->peer;
+    size_t n = strlen(p);
+    const char *colon = strrchr(p, ':');
+    if (colon)
+        n = (size_t)(colon - p);
+    if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
+        p++;
+        n -= 2;
+    }
+    snprintf(buf, len, "%.*s", (int)n, p);
+    return buf;
 }
 
 void cc_conn_linger(cc_conn *c)
@@ -715,6 +1038,15 @@ void cc_conn_set_idle_timeout(cc_conn *c, unsigned seconds)
 void cc_conn_set_out_limit(cc_conn *c, size_t bytes)
 {
     c->lim.out_hard = bytes;
+}
+
+void cc_conn_set_out_limits(cc_conn *c, const cc_out_limit *l)
+{
+    if (l->hard)
+        c->lim.out_hard = l->hard;
+    c->lim.out_soft = l->soft;
+    c->lim.out_soft_s = l->soft_s;
+    c->soft_since_us = 0;
 }
 
 uint64_t cc_conn_next_seq(const cc_conn *c)

@@ -26,6 +26,8 @@ enum cc_close_reason {
     CC_CLOSE_IDLE,      /* nothing received within the idle timeout */
     CC_CLOSE_TOO_LARGE, /* an inbound line over the maximum */
     CC_CLOSE_CONNECT,   /* an outbound connect failed */
+    CC_CLOSE_TIMEOUT,   /* a deadline passed (registration, an HTTP header block) */
+    CC_CLOSE_MEMORY,    /* the process was over max-memory and this was a big consumer */
 };
 
 /** The name of a close reason, for logs. */
@@ -42,6 +44,9 @@ typedef struct cc_conn_ops {
     /** The line was over the maximum; called before the connection closes, so the owner
      * can queue its error (it is flushed before the socket closes). May be NULL. */
     void (*on_too_large)(cc_conn *c);
+    /** The connection's deadline (cc_conn_set_deadline) passed; called before it closes
+     * with CC_CLOSE_TIMEOUT, so the owner can queue a last answer. May be NULL. */
+    void (*on_deadline)(cc_conn *c);
     /** The connection is closing; called once. The cc_conn is freed after it returns,
      * once libuv has closed the socket: the owner must drop its pointer here. */
     void (*on_close)(cc_conn *c, enum cc_close_reason reason);
@@ -53,6 +58,9 @@ typedef struct cc_net_stats {
     uint64_t closed_slow;
     uint64_t closed_idle;
     uint64_t closed_too_large;
+    uint64_t closed_timeout; /* deadlines passed */
+    uint64_t closed_memory;  /* cut as a biggest consumer over max-memory */
+    uint64_t idle_spared;    /* idle by the clock, but input was waiting in the socket */
     uint64_t bytes_in;
     uint64_t bytes_out;
 } cc_net_stats;
@@ -66,6 +74,17 @@ struct cc_net {
     cc_conn *dirty; /* connections with queued output not yet flushed */
     cc_conn *all;   /* every open connection, for idle checks */
     cc_net_stats stats;
+    /* Memory accounting (see cc_net_mem_used): output of open connections, kept up to
+     * date on every change; output of every connection including closing ones; input
+     * and transport buffers as of the last sweep; memory other modules declared. */
+    size_t mem_out_live;
+    size_t mem_out_all;
+    size_t mem_in;
+    size_t mem_extra;
+    size_t mem_max;  /* max-memory: 0 = no cap */
+    bool trim_due;   /* a big connection was freed: give memory back to the system */
+    bool cut_futile; /* over max-memory with nobody big enough to cut: sends do not look
+                        again before the next sweep */
     bool closing;
 };
 
@@ -74,10 +93,59 @@ void cc_net_init(cc_net *net, uv_loop_t *loop);
 /** Closes the context's own handles (connections must be closed first). */
 void cc_net_close(cc_net *net);
 
+/**
+ * Sets the process-wide memory cap (max-memory, bytes; 0 = none). Past it the biggest
+ * consumers among the connections (those holding more than CC_NET_CUT_MIN) are closed
+ * with CC_CLOSE_MEMORY, biggest first, until the accounted total is under the cap again.
+ */
+void cc_net_set_max_memory(cc_net *net, size_t bytes);
+
+/** Connections holding less than this are never cut for max-memory: cutting idle
+ * desktops frees nothing worth their users' trouble. */
+#define CC_NET_CUT_MIN ((size_t)65536)
+
+/**
+ * The memory the process accounts for, in bytes: every connection's output queue as
+ * allocated (payloads, queue entries, shared-buffer headers, write vectors), its held
+ * input and transport buffers (as of the last sweep, at most 250 ms old), and what
+ * other modules declared with cc_net_mem_declare.
+ */
+size_t cc_net_mem_used(const cc_net *net);
+
+/**
+ * True when a max-memory cap is set and cc_net_mem_used is over it. The ixnserver asks
+ * this before taking a new submit (answering 12 when it is true); the connections
+ * themselves are cut here.
+ */
+bool cc_net_over_memory(const cc_net *net);
+
+/** Adds (delta > 0) or removes (delta < 0) memory another module holds, such as
+ * interactions, to the process total that max-memory compares. */
+void cc_net_mem_declare(cc_net *net, long long delta);
+
+/** An output queue limit (Valkey's client-output-buffer-limit): a peer whose queue holds
+ * more than hard bytes is cut at once, and one holding more than soft bytes for soft_s
+ * seconds on end is cut too. Bytes are accounted as allocated (see cc_net_mem_used). */
+typedef struct cc_out_limit {
+    size_t hard;     /* 0: keep the default */
+    size_t soft;     /* 0: no soft limit */
+    unsigned soft_s; /* seconds over soft before the cut */
+} cc_out_limit;
+
+/**
+ * Parses an output limit as written in a configuration file: "HARD" or
+ * "HARD SOFT SECONDS", bytes with an optional k, m or g suffix (powers of 1024). HARD
+ * must be in min..max, SOFT in 0..HARD and SECONDS in 0..86400. Returns true and *out,
+ * or false for anything else.
+ */
+bool cc_out_limit_parse(const char *v, size_t min, size_t max, cc_out_limit *out);
+
 /** Limits and settings of one connection. */
 typedef struct cc_conn_limits {
     size_t max_line;         /* inbound line maximum (default 65,536) */
-    size_t out_hard;         /* queued output bytes over which the peer is cut (default 8 MiB) */
+    size_t out_hard;         /* accounted output bytes over which the peer is cut (8 MiB) */
+    size_t out_soft;         /* accounted output bytes ... */
+    unsigned out_soft_s;     /* ... held this long (seconds) cut the peer too; 0: none */
     unsigned idle_timeout_s; /* 0: none */
     bool server_side;        /* append "seq" to outbound messages */
 } cc_conn_limits;
@@ -116,6 +184,27 @@ size_t cc_conn_queued(const cc_conn *c);
 void cc_conn_set_idle_timeout(cc_conn *c, unsigned seconds);
 /** Changes the output hard limit (bytes). */
 void cc_conn_set_out_limit(cc_conn *c, size_t bytes);
+/** Changes the output limits (hard, soft and its seconds); a hard of 0 keeps the
+ * current one. */
+void cc_conn_set_out_limits(cc_conn *c, const cc_out_limit *l);
+/** Changes the inbound line (or, through a transport, message) maximum. */
+void cc_conn_set_max_line(cc_conn *c, size_t max_line);
+/**
+ * Sets a deadline seconds from now (0 removes it): unlike the idle timeout it is not
+ * moved by input. When it passes, ops->on_deadline runs and the connection closes with
+ * CC_CLOSE_TIMEOUT (unless input is still waiting in the socket, which is read first).
+ */
+void cc_conn_set_deadline(cc_conn *c, unsigned seconds);
+/** True while a deadline is set. */
+bool cc_conn_has_deadline(const cc_conn *c);
+/** The memory the connection accounts for (see cc_net_mem_used), in bytes. */
+size_t cc_conn_mem(const cc_conn *c);
+/** The output queue as allocated: what the out limits compare (see cc_out_limit). */
+size_t cc_conn_out_mem(const cc_conn *c);
+/** True when the connection came through a transport (HTTP, WebSocket). */
+bool cc_conn_has_transport(const cc_conn *c);
+/** The peer's host without its port ("127.0.0.1", "::1"), into buf. */
+const char *cc_conn_peer_host(const cc_conn *c, char *buf, size_t len);
 
 /**
  * Queues an open message: body (shared, one reference taken), then extra (may be NULL;
@@ -158,12 +247,19 @@ typedef struct cc_conn_transport {
     /** Writes the frame header of an outbound message of len bytes into head (at most
      * CC_CONN_HEAD_MAX bytes) and returns its length. NULL: messages go out as lines. */
     size_t (*head)(void *ctx, size_t len, char *head);
-    /** The connection is about to close for reason (not called when the peer went away
-     * or the output queue overflowed): the transport may queue a last frame with
+    /** The connection is about to close for reason (not called when the peer went away,
+     * the output queue overflowed or max-memory cut it): the transport may queue a last
+     * frame with
      * cc_conn_send_wire. Called at most once. May be NULL. */
     void (*closing)(cc_conn *c, void *ctx, enum cc_close_reason reason);
     /** Frees ctx once the connection is freed. May be NULL. */
     void (*free_ctx)(void *ctx);
+    /** The inbound message maximum changed (cc_conn_set_max_line, cc_conn_adopt). May
+     * be NULL. */
+    void (*set_max)(void *ctx, size_t max);
+    /** The bytes the transport holds for this connection, for the accounting. May be
+     * NULL. */
+    size_t (*mem)(void *ctx);
 } cc_conn_transport;
 
 /** Sets (or, with t NULL, removes) the connection's transport. A replaced transport's

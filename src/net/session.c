@@ -21,7 +21,49 @@ struct cc_session {
     bool deferred;
     const char *line; /* the inbound line being handled, for handlers that forward it */
     size_t line_len;
+    bool counted; /* counts in the server's conns */
 };
+
+const char *cc_client_class_name(enum cc_client_class k)
+{
+    switch (k) {
+    case CC_CLASS_DESKTOP: return "desktop";
+    case CC_CLASS_MEDIA: return "media";
+    case CC_CLASS_REPORTING: return "reporting";
+    case CC_CLASS_STAT: return "stat";
+    case CC_CLASS_WEB: return "web";
+    case CC_CLASS_COUNT: break;
+    }
+    return "unknown";
+}
+
+static enum cc_client_class class_of(const cc_session *s)
+{
+    if (cc_conn_has_transport(s->conn))
+        return CC_CLASS_WEB;
+    switch (s->type) {
+    case CC_CLIENT_MEDIA: return CC_CLASS_MEDIA;
+    case CC_CLIENT_REPORTING: return CC_CLASS_REPORTING;
+    case CC_CLIENT_STAT: return CC_CLASS_STAT;
+    default: return CC_CLASS_DESKTOP;
+    }
+}
+
+/* The limits a registered session lives with from now on. */
+static void apply_registered_limits(cc_session *s)
+{
+    cc_server *srv = s->server;
+    enum cc_client_class k = class_of(s);
+    cc_out_limit l = srv->out_limits[k];
+    if (!l.hard) {
+        size_t hard =
+            s->type == CC_CLIENT_REPORTING ? srv->out_limit_reporting : srv->out_limit_default;
+        l.hard = hard ? hard : cc_conn_default_limits().out_hard;
+    }
+    cc_conn_set_out_limits(s->conn, &l);
+    cc_conn_set_deadline(s->conn, 0);
+    cc_conn_set_max_line(s->conn, srv->max_line ? srv->max_line : PROTO_LINE_MAX_DEFAULT);
+}
 
 const char *cc_client_type_name(enum cc_client_type t)
 {
@@ -169,8 +211,7 @@ static int handle_register(cc_session *s, proto_msg *msg)
                                                 .server_name = s->server->server_name,
                                                 .protocol_version = PROTO_VERSION,
                                                 .idle_timeout_s = s->server->idle_timeout_s});
-    if (t == CC_CLIENT_REPORTING)
-        cc_conn_set_out_limit(s->conn, s->server->out_limit_reporting);
+    apply_registered_limits(s);
     LOG_INFO("event=client_registered session=%" PRIu64 " peer=%s type=%s name=%s",
              cc_session_id(s), cc_conn_peer(s->conn), type_name, LOGQ(s->name));
     return 0;
@@ -308,9 +349,18 @@ static void on_too_large(cc_conn *c)
     cc_session_send_error(s, 0, CC_E_MESSAGE_TOO_LARGE, "line over the maximum length");
 }
 
+/* The registration deadline passed: say so before the connection closes. */
+static void on_deadline(cc_conn *c)
+{
+    cc_session *s = cc_conn_user(c);
+    cc_session_send_error(s, 0, CC_E_NOT_REGISTERED, "register-timeout passed");
+}
+
 static void on_close(cc_conn *c, enum cc_close_reason reason)
 {
     cc_session *s = cc_conn_user(c);
+    if (s->counted && s->server->conns)
+        s->server->conns--;
     LOG_INFO("event=session_closed session=%" PRIu64 " peer=%s type=%s reason=%s", cc_session_id(s),
              cc_conn_peer(c), cc_client_type_name(s->type), cc_close_reason_name(reason));
     if (s->type != CC_CLIENT_NONE && s->server->sessions_open)
@@ -324,6 +374,7 @@ static void on_close(cc_conn *c, enum cc_close_reason reason)
 static const cc_conn_ops session_ops = {
     .on_line = on_line,
     .on_too_large = on_too_large,
+    .on_deadline = on_deadline,
     .on_close = on_close,
 };
 
@@ -335,6 +386,9 @@ static cc_session *session_new(cc_server *srv, cc_conn_limits *lim)
     *lim = cc_conn_default_limits();
     if (srv->max_line)
         lim->max_line = srv->max_line;
+    /* Until it registers, a peer is a stranger: small lines only. */
+    if (lim->max_line > CC_SESSION_REGISTER_LINE_MAX)
+        lim->max_line = CC_SESSION_REGISTER_LINE_MAX;
     if (srv->out_limit_default)
         lim->out_hard = srv->out_limit_default;
     lim->idle_timeout_s = srv->idle_timeout_s;
@@ -351,11 +405,31 @@ void cc_server_on_connection(uv_stream_t *listener, int status)
     }
     cc_conn_limits lim;
     cc_session *s = session_new(srv, &lim);
+    bool room = cc_server_has_room(srv);
     int rc = cc_conn_accept(srv->net, listener, &session_ops, &lim, s, &s->conn);
     if (rc < 0) {
         LOG_WARN("event=accept_failed error=%s", uv_strerror(rc));
         free(s);
+        return;
     }
+    if (!room) {
+        LOG_WARN("event=conn_refused reason=max_connections limit=%u peer=%s", srv->max_connections,
+                 cc_conn_peer(s->conn));
+        cc_session_send_error(s, 0, CC_E_LIMIT_EXCEEDED, "max-connections reached");
+        cc_conn_close(s->conn, CC_CLOSE_LOCAL);
+        return;
+    }
+    s->counted = true;
+    srv->conns++;
+    cc_conn_set_deadline(s->conn, srv->register_timeout_s);
+}
+
+bool cc_server_has_room(cc_server *srv)
+{
+    if (!srv->max_connections || srv->conns < srv->max_connections)
+        return true;
+    srv->conns_refused++;
+    return false;
 }
 
 void cc_server_adopt(cc_server *srv, cc_conn *c)
@@ -364,4 +438,77 @@ void cc_server_adopt(cc_server *srv, cc_conn *c)
     cc_session *s = session_new(srv, &lim);
     s->conn = c;
     cc_conn_adopt(c, &session_ops, &lim, s);
+    s->counted = true;
+    srv->conns++;
+    cc_conn_set_deadline(c, srv->register_timeout_s);
+}
+
+void cc_server_conf_defaults(cc_server_conf *k)
+{
+    memset(k, 0, sizeof *k);
+    k->register_timeout_s = 10;
+    k->max_memory = (size_t)1 << 30;
+    k->http_header_timeout_s = 10;
+    k->http_max_connections = 4096;
+    k->http_max_per_address = 256;
+}
+
+static bool conf_uint(cc_conf *c, const char *key, const char *v, uint64_t min, uint64_t max,
+                      unsigned *out)
+{
+    uint64_t n;
+    if (!cc_conf_num(v, min, max, &n)) {
+        cc_conf_error(c, "server", key, "\"%s\" is not a number in %" PRIu64 "..%" PRIu64, v, min,
+                      max);
+        return false;
+    }
+    *out = (unsigned)n;
+    return true;
+}
+
+bool cc_server_conf_key(cc_conf *c, const char *key, const char *v, cc_server_conf *k,
+                        unsigned classes)
+{
+    static const char prefix[] = "out-limit-";
+    if (strncmp(key, prefix, sizeof prefix - 1) == 0) {
+        for (int i = 0; i < CC_CLASS_COUNT; i++) {
+            if (!(classes & (1u << i)) ||
+                strcmp(key + sizeof prefix - 1, cc_client_class_name((enum cc_client_class)i)))
+                continue;
+            if (!cc_out_limit_parse(v, 65536, (size_t)4 << 30, &k->out_class[i]))
+                cc_conf_error(c, "server", key,
+                              "\"%s\" is not HARD or HARD SOFT SECONDS (bytes with k/m/g, "
+                              "HARD 64k..4g, SOFT 0..HARD, SECONDS 0..86400)",
+                              v);
+            return true;
+        }
+        return false;
+    }
+    if (strcmp(key, "register-timeout") == 0) {
+        conf_uint(c, key, v, 0, 3600, &k->register_timeout_s);
+    } else if (strcmp(key, "max-memory") == 0) {
+        cc_out_limit l;
+        if (!cc_out_limit_parse(v, 0, (size_t)1 << 40, &l) || l.soft)
+            cc_conf_error(c, "server", key, "\"%s\" is not a number of bytes (k/m/g) in 0..1t", v);
+        else if (l.hard && l.hard < ((size_t)1 << 20))
+            cc_conf_error(c, "server", key, "\"%s\" is under 1m (0 turns the cap off)", v);
+        else
+            k->max_memory = l.hard;
+    } else if (strcmp(key, "http-header-timeout") == 0) {
+        conf_uint(c, key, v, 1, 3600, &k->http_header_timeout_s);
+    } else if (strcmp(key, "http-max-connections") == 0) {
+        conf_uint(c, key, v, 1, 1000000, &k->http_max_connections);
+    } else if (strcmp(key, "http-max-per-address") == 0) {
+        conf_uint(c, key, v, 1, 1000000, &k->http_max_per_address);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void cc_server_conf_apply(const cc_server_conf *k, const cc_out_limit *base, cc_server *srv)
+{
+    for (int i = 0; i < CC_CLASS_COUNT; i++)
+        srv->out_limits[i] = k->out_class[i].hard ? k->out_class[i] : *base;
+    srv->register_timeout_s = k->register_timeout_s;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/conf.h"
 #include "net/conn.h"
 #include "proto/msg.h"
 
@@ -21,6 +22,24 @@ enum cc_client_type {
     CC_CLIENT_REPORTING = 1 << 2, /* ReportingEngine */
     CC_CLIENT_STAT = 1 << 3,      /* StatClient */
 };
+
+/** Client classes, each with its own output limits: the client types over TCP, and
+ * every session over WebSocket (the web desktop and the wallboard) as "web". */
+enum cc_client_class {
+    CC_CLASS_DESKTOP,   /* AgentApplication over TCP */
+    CC_CLASS_MEDIA,     /* MediaServer */
+    CC_CLASS_REPORTING, /* ReportingEngine */
+    CC_CLASS_STAT,      /* StatClient over TCP */
+    CC_CLASS_WEB,       /* any client type over WebSocket */
+    CC_CLASS_COUNT,
+};
+
+/** The name of a client class, as in the configuration keys out-limit-NAME. */
+const char *cc_client_class_name(enum cc_client_class k);
+
+/** The longest line (or WebSocket message) taken before registration: a
+ * RequestRegisterClient with the longest token and name fits with room to spare. */
+#define CC_SESSION_REGISTER_LINE_MAX 4096u
 
 /** The wire name of a client type. */
 const char *cc_client_type_name(enum cc_client_type t);
@@ -63,6 +82,16 @@ struct cc_server {
     size_t max_line;
     size_t out_limit_default;   /* bytes queued before a peer is cut */
     size_t out_limit_reporting; /* larger: reporting engines receive whole snapshots */
+    /* Output limits per client class, applied at registration; an entry with hard 0
+     * keeps out_limit_default (out_limit_reporting for reporting engines). */
+    cc_out_limit out_limits[CC_CLASS_COUNT];
+    /* Seconds a connection has to register (0: no deadline); until then its lines (or
+     * WebSocket messages) are at most CC_SESSION_REGISTER_LINE_MAX bytes. */
+    unsigned register_timeout_s;
+    /* Sessions open at once over TCP and WebSocket, registered or not (0: no limit).
+     * One more is answered EventError 12 and closed (over WebSocket: HTTP 503). A
+     * daemon that counts connections itself leaves it 0. */
+    unsigned max_connections;
     const cc_handler *handlers;
     size_t handler_count;
     /** A client registered (may be NULL). */
@@ -74,7 +103,41 @@ struct cc_server {
     uint64_t sessions_open;
     uint64_t errors_sent;
     uint64_t events_dropped;
+    uint64_t conns;         /* sessions open (counted against max_connections) */
+    uint64_t conns_refused; /* refused for max_connections */
 };
+
+/** True when the server may take one more session under max_connections; counts a
+ * refusal otherwise. */
+bool cc_server_has_room(cc_server *srv);
+
+/** The [server] keys of connection limits that both daemons read (docs/operations.md,
+ * "Connections and memory"). */
+typedef struct cc_server_conf {
+    cc_out_limit out_class[CC_CLASS_COUNT]; /* out-limit-CLASS (hard 0: not given) */
+    unsigned register_timeout_s;            /* register-timeout (10) */
+    size_t max_memory;                      /* max-memory (1 GiB; 0: none) */
+    unsigned http_header_timeout_s;         /* http-header-timeout (10) */
+    unsigned http_max_connections;          /* http-max-connections (4096) */
+    unsigned http_max_per_address;          /* http-max-per-address (256) */
+} cc_server_conf;
+
+/** The defaults above. */
+void cc_server_conf_defaults(cc_server_conf *k);
+
+/**
+ * Handles one [server] key of cc_server_conf, with errors reported through c. classes
+ * is a mask (1 << CC_CLASS_x) of the out-limit-CLASS keys this daemon serves. Returns
+ * true when key was one of them, false to let the daemon handle it.
+ */
+bool cc_server_conf_key(cc_conf *c, const char *key, const char *v, cc_server_conf *k,
+                        unsigned classes);
+
+/**
+ * Hands the limits to a server: each class's out-limit-CLASS, or base where the class
+ * key was not given, and the registration deadline.
+ */
+void cc_server_conf_apply(const cc_server_conf *k, const cc_out_limit *base, cc_server *srv);
 
 /** Accepts a pending connection on a listening handle whose data is the cc_server. */
 void cc_server_on_connection(uv_stream_t *listener, int status);

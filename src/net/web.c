@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "net/addr.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -23,10 +25,20 @@
 #define HTTP_IDLE_DEFAULT_S 30u
 /* What an HTTP connection may have queued before it is cut (pages are small). */
 #define HTTP_OUT_LIMIT (8u * 1024u * 1024u)
-/* HTTP connections (not yet upgraded) open at once; each may buffer up to 16 KiB. */
-#define HTTP_CONNS_MAX 4096u
+/* Addresses remembered for logging once the table holds this many: those with no
+ * connection open are forgotten then. */
+#define ADDR_TABLE_MAX 8192u
+/* The longest host of a peer address ("[v6]" without brackets fits). */
+#define HOST_MAX 64u
 
 typedef struct web_http web_http;
+
+/* What the listener remembers of one peer address. */
+typedef struct web_addr {
+    unsigned conns;     /* HTTP connections open (not upgraded) */
+    uint64_t logged_us; /* when its last error line was written; 0: never */
+    uint64_t unlogged;  /* errors answered since then and not logged */
+} web_addr;
 
 struct cc_web {
     cc_net *net;
@@ -41,6 +53,7 @@ struct cc_web {
     size_t refs;
     web_http *http; /* connections not (yet) upgraded, for the limit and the stop */
     size_t http_open;
+    cc_map addrs; /* host -> web_addr */
     bool stopping;
 };
 
@@ -48,6 +61,7 @@ struct cc_web {
 struct web_http {
     cc_web *web;
     cc_conn *conn;
+    char host[HOST_MAX];
     cc_buf in;
     bool done; /* answered with "Connection: close": input is ignored */
     web_http *prev, *next;
@@ -62,6 +76,10 @@ typedef struct web_ws {
 
 static void web_free(cc_web *w)
 {
+    size_t pos = 0;
+    for (cc_map_slot *sl; (sl = cc_map_next(&w->addrs, &pos));)
+        free(sl->value);
+    cc_map_free(&w->addrs);
     size_t n = w->cfg.bundle && w->cfg.bundle->count ? w->cfg.bundle->count : 0;
     for (size_t i = 0; i < n; i++)
         cc_sbuf_unref(w->bodies[i]);
@@ -191,6 +209,35 @@ static bool origin_allowed(const cc_web *w, const cc_http_req *req)
     return ieq(o->p + 7, host->len, host->p, host->len);
 }
 
+/* ---- peer addresses ---- */
+
+static web_addr *addr_get(cc_web *w, const char *host)
+{
+    web_addr *a = cc_map_gets(&w->addrs, host);
+    if (a)
+        return a;
+    if (w->addrs.count >= ADDR_TABLE_MAX) {
+        size_t pos = 0;
+        for (cc_map_slot *sl; (sl = cc_map_next(&w->addrs, &pos));) {
+            web_addr *x = sl->value;
+            if (x->conns == 0)
+                free(cc_map_del(&w->addrs, sl->key, sl->keylen));
+        }
+    }
+    a = xcalloc(1, sizeof *a);
+    cc_map_puts(&w->addrs, host, a);
+    return a;
+}
+
+/* Forgets an address with nothing open and nothing left to report. */
+static void addr_maybe_drop(cc_web *w, const char *host, web_addr *a)
+{
+    if (a->conns == 0 && a->unlogged == 0 &&
+        (!a->logged_us ||
+         cc_mono_us() - a->logged_us >= (uint64_t)CC_WEB_ERROR_LOG_INTERVAL_S * 1000000u))
+        free(cc_map_dels(&w->addrs, host));
+}
+
 /* ---- HTTP answers ---- */
 
 static void send_bytes(cc_conn *c, const char *p, size_t n)
@@ -233,8 +280,19 @@ static void respond_error(web_http *h, int status, const char *why, bool head_on
     cc_buf_printf(&b, "%d %s: %s\n", status, cc_http_reason(status), why);
     cc_sbuf *body = cc_sbuf_new(b.data, b.len);
     cc_buf_free(&b);
-    LOG_INFO("event=http_error conn=%" PRIu64 " peer=%s status=%d why=\"%s\"", cc_conn_id(h->conn),
-             cc_conn_peer(h->conn), status, why);
+    /* One line per address per interval: a peer sending bad requests in a loop must not
+     * write more log than it sends. */
+    web_addr *a = addr_get(h->web, h->host);
+    uint64_t now = cc_mono_us();
+    if (!a->logged_us || now - a->logged_us >= (uint64_t)CC_WEB_ERROR_LOG_INTERVAL_S * 1000000u) {
+        LOG_INFO("event=http_error conn=%" PRIu64 " peer=%s status=%d why=\"%s\" unlogged=%" PRIu64,
+                 cc_conn_id(h->conn), cc_conn_peer(h->conn), status, why, a->unlogged);
+        a->logged_us = now;
+        a->unlogged = 0;
+    } else {
+        a->unlogged++;
+        h->web->stats.errors_unlogged++;
+    }
     respond(h, status, "text/plain; charset=utf-8", body, head_only, keep, extra);
     cc_sbuf_unref(body);
 }
@@ -293,6 +351,18 @@ static void ws_tp_resume(cc_conn *c, void *ctx)
     ws_after(x, cc_ws_resume(x->ws));
 }
 
+static void ws_tp_set_max(void *ctx, size_t max)
+{
+    web_ws *x = ctx;
+    cc_ws_set_max_message(x->ws, max);
+}
+
+static size_t ws_tp_mem(void *ctx)
+{
+    web_ws *x = ctx;
+    return sizeof *x + cc_ws_mem(x->ws);
+}
+
 static size_t ws_tp_head(void *ctx, size_t len, char *head)
 {
     (void)ctx;
@@ -308,6 +378,8 @@ static void ws_tp_closing(cc_conn *c, void *ctx, enum cc_close_reason reason)
         code = CC_WS_GOING_AWAY;
     else if (reason == CC_CLOSE_TOO_LARGE)
         code = CC_WS_TOO_BIG;
+    else if (reason == CC_CLOSE_TIMEOUT)
+        code = CC_WS_POLICY;
     cc_ws_close(x->ws, code);
     cc_conn_linger(c);
 }
@@ -327,6 +399,8 @@ static const cc_conn_transport ws_transport = {
     .head = ws_tp_head,
     .closing = ws_tp_closing,
     .free_ctx = ws_tp_free,
+    .set_max = ws_tp_set_max,
+    .mem = ws_tp_mem,
 };
 
 static void http_free(void *ctx)
@@ -340,6 +414,12 @@ static void http_free(void *ctx)
     if (h->next)
         h->next->prev = h->prev;
     w->http_open--;
+    web_addr *a = cc_map_gets(&w->addrs, h->host);
+    if (a) {
+        if (a->conns)
+            a->conns--;
+        addr_maybe_drop(w, h->host, a);
+    }
     cc_buf_free(&h->in);
     free(h);
     web_unref(w);
@@ -456,7 +536,8 @@ static bool handle(web_http *h, const cc_http_req *req)
             respond_error(h, 403, "this Origin may not open a WebSocket here", false, false, NULL);
             return false;
         }
-        if (w->cfg.admit && w->cfg.admit(w->cfg.admit_user) != 0) {
+        if (w->cfg.admit ? w->cfg.admit(w->cfg.admit_user) != 0
+                         : !cc_server_has_room(w->cfg.server)) {
             respond_error(h, 503, "connection limit reached", false, false, NULL);
             return false;
         }
@@ -477,6 +558,12 @@ static void http_feed(cc_conn *c, void *ctx, const char *data, size_t len)
         return;
     cc_buf_append(&h->in, data, len);
     while (!h->done && h->in.len && !cc_conn_is_closing(h->conn)) {
+        /* The header deadline runs from a request's first byte; more bytes do not move
+         * it, so a peer trickling a header cannot hold the connection past it. */
+        if (!cc_conn_has_deadline(h->conn))
+            cc_conn_set_deadline(h->conn, h->web->cfg.header_timeout_s
+                                              ? h->web->cfg.header_timeout_s
+                                              : CC_WEB_HEADER_TIMEOUT_DEFAULT);
         cc_http_req req;
         int rc = cc_http_parse(h->in.data, h->in.len, &req);
         if (rc == CC_HTTP_MORE)
@@ -485,6 +572,7 @@ static void http_feed(cc_conn *c, void *ctx, const char *data, size_t len)
             respond_error(h, req.status, req.why, false, false, NULL);
             return;
         }
+        cc_conn_set_deadline(h->conn, 0);
         if (handle(h, &req))
             return;
         if (!h->done)
@@ -492,9 +580,16 @@ static void http_feed(cc_conn *c, void *ctx, const char *data, size_t len)
     }
 }
 
+static size_t http_tp_mem(void *ctx)
+{
+    web_http *h = ctx;
+    return sizeof *h + h->in.cap;
+}
+
 static const cc_conn_transport http_transport = {
     .feed = http_feed,
     .free_ctx = http_free,
+    .mem = http_tp_mem,
 };
 
 static int http_on_line(cc_conn *c, const char *line, size_t len)
@@ -512,7 +607,18 @@ static void http_on_close(cc_conn *c, enum cc_close_reason reason)
     (void)reason;
 }
 
-static const cc_conn_ops http_ops = {.on_line = http_on_line, .on_close = http_on_close};
+/* The header block did not complete in time: 408, then the connection closes. */
+static void http_on_deadline(cc_conn *c)
+{
+    web_http *h = cc_conn_user(c);
+    if (h->done)
+        return;
+    h->web->stats.header_timeouts++;
+    respond_error(h, 408, "the request header did not arrive in time", false, false, NULL);
+}
+
+static const cc_conn_ops http_ops = {
+    .on_line = http_on_line, .on_deadline = http_on_deadline, .on_close = http_on_close};
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -541,8 +647,18 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     cc_conn_set_transport(h->conn, &http_transport, h);
-    if (w->http_open > HTTP_CONNS_MAX)
+    cc_conn_peer_host(h->conn, h->host, sizeof h->host);
+    web_addr *a = addr_get(w, h->host);
+    a->conns++;
+    unsigned max = w->cfg.max_connections ? w->cfg.max_connections : CC_WEB_MAX_CONNECTIONS_DEFAULT;
+    unsigned per = w->cfg.max_per_address ? w->cfg.max_per_address : CC_WEB_MAX_PER_ADDRESS_DEFAULT;
+    if (a->conns > per) {
+        w->stats.refused_address++;
+        respond_error(h, 429, "too many HTTP connections from this address", false, false, NULL);
+    } else if (w->http_open > max) {
+        w->stats.refused_full++;
         respond_error(h, 503, "too many HTTP connections", false, false, NULL);
+    }
 }
 
 int cc_web_start(cc_web **out, cc_net *net, const cc_web_config *cfg, int *port_out)
@@ -561,6 +677,7 @@ int cc_web_start(cc_web **out, cc_net *net, const cc_web_config *cfg, int *port_
     w->bodies =
         xcalloc(cfg->bundle && cfg->bundle->count ? cfg->bundle->count : 1, sizeof *w->bodies);
     w->refs = 1;
+    cc_map_init(&w->addrs);
     uv_tcp_init(net->loop, &w->listener);
     w->listener.data = w;
     int rc = cc_listen_tcp(&w->listener, cfg->listen, on_connection, port_out);

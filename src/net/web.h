@@ -52,16 +52,37 @@ typedef struct cc_web_config {
     int (*admit)(void *user);
     void *admit_user;
     unsigned idle_timeout_s; /* HTTP connections without input are closed (0: 30 s) */
+    /* http-header-timeout: seconds from a request's first byte to the end of its header
+     * block, not moved by more bytes (0: CC_WEB_HEADER_TIMEOUT_DEFAULT). */
+    unsigned header_timeout_s;
+    /* http-max-connections: HTTP connections (not upgraded) open at once; one more is
+     * answered 503 (0: CC_WEB_MAX_CONNECTIONS_DEFAULT). */
+    unsigned max_connections;
+    /* http-max-per-address: HTTP connections (not upgraded) open at once from one
+     * address; one more is answered 429 (0: CC_WEB_MAX_PER_ADDRESS_DEFAULT). */
+    unsigned max_per_address;
 } cc_web_config;
+
+/** Defaults of the HTTP limits above. */
+#define CC_WEB_HEADER_TIMEOUT_DEFAULT 10u
+#define CC_WEB_MAX_CONNECTIONS_DEFAULT 4096u
+#define CC_WEB_MAX_PER_ADDRESS_DEFAULT 256u
+/** An address's HTTP errors are logged at most once per this many seconds; the line
+ * says how many were answered and not logged since the last one. */
+#define CC_WEB_ERROR_LOG_INTERVAL_S 10u
 
 typedef struct cc_web cc_web;
 
 /** Counters of one listener. */
 typedef struct cc_web_stats {
-    uint64_t requests;  /* complete requests answered */
-    uint64_t errors;    /* 4xx and 5xx answers */
-    uint64_t upgrades;  /* WebSocket sessions started */
-    uint64_t ws_closed; /* WebSocket streams closed with a close code of ours */
+    uint64_t requests;        /* complete requests answered */
+    uint64_t errors;          /* 4xx and 5xx answers */
+    uint64_t upgrades;        /* WebSocket sessions started */
+    uint64_t ws_closed;       /* WebSocket streams closed with a close code of ours */
+    uint64_t refused_address; /* connections over max_per_address (429) */
+    uint64_t refused_full;    /* connections over max_connections (503) */
+    uint64_t header_timeouts; /* header blocks not complete in time (408) */
+    uint64_t errors_unlogged; /* error answers not logged (rate limit per address) */
 } cc_web_stats;
 
 /**

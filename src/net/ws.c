@@ -22,9 +22,15 @@ struct cc_ws {
     uint16_t pending; /* a close decided during wslay_event_recv, written right after */
     uint16_t code;    /* the code of the close frame written; 0 = none yet */
     bool paused;
-    bool stopped; /* the owner refused a message: deliver nothing more */
-    bool in_recv; /* inside wslay_event_recv, whose callbacks must not send */
+    bool stopped;     /* the owner refused a message: deliver nothing more */
+    bool in_recv;     /* inside wslay_event_recv, whose callbacks must not send */
+    size_t frames;    /* frames of the data message being received */
+    size_t frags_mem; /* what wslay holds for them, estimated */
 };
+
+/* What wslay allocates per received frame besides its payload (a chunk header and
+ * malloc's own). */
+#define FRAME_OVERHEAD 48u
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
@@ -86,8 +92,20 @@ static void frame_start_cb(wslay_event_context_ptr ctx,
     (void)ctx;
     cc_ws *ws = user;
     /* Refused at its first frame, before wslay buffers it. */
-    if (arg->opcode == WSLAY_BINARY_FRAME)
+    if (arg->opcode == WSLAY_BINARY_FRAME) {
         close_later(ws, CC_WS_UNSUPPORTED_DATA);
+        return;
+    }
+    if (arg->opcode & 0x8)
+        return; /* control frames are not part of a message */
+    if (arg->opcode != WSLAY_CONTINUATION_FRAME) {
+        ws->frames = 0;
+        ws->frags_mem = 0;
+    }
+    ws->frames++;
+    ws->frags_mem += (size_t)arg->payload_length + FRAME_OVERHEAD;
+    if (ws->frames > CC_WS_FRAGMENTS_MAX)
+        close_later(ws, CC_WS_POLICY);
 }
 
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
@@ -95,6 +113,10 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 {
     (void)ctx;
     cc_ws *ws = user;
+    if (!(arg->opcode & 0x8)) {
+        ws->frames = 0;
+        ws->frags_mem = 0;
+    }
     if (arg->opcode != WSLAY_TEXT_FRAME || ws->pending || ws->stopped)
         return;
     const char *msg = arg->msg ? (const char *)arg->msg : "";
@@ -129,6 +151,16 @@ cc_ws *cc_ws_new(const cc_ws_ops *ops, void *user, size_t max_message)
     return ws;
 }
 
+void cc_ws_set_max_message(cc_ws *ws, size_t max_message)
+{
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, max_message);
+}
+
+size_t cc_ws_mem(const cc_ws *ws)
+{
+    return ws->in.cap + ws->held.cap + ws->frags_mem;
+}
+
 void cc_ws_free(cc_ws *ws)
 {
     if (!ws)
@@ -143,7 +175,10 @@ static void write_close(cc_ws *ws, uint16_t code)
 {
     if (!ws->code && !wslay_event_get_close_sent(ws->ctx)) {
         static const char reason_too_big[] = "message too large";
-        const char *reason = code == CC_WS_TOO_BIG ? reason_too_big : NULL;
+        static const char reason_fragments[] = "too many fragments";
+        const char *reason = code == CC_WS_TOO_BIG  ? reason_too_big
+                             : code == CC_WS_POLICY ? reason_fragments
+                                                    : NULL;
         (void)wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason,
                                       reason ? strlen(reason) : 0);
     }

@@ -43,6 +43,19 @@ typedef struct cc_ws_ops {
 
 /** A new server-side stream whose messages may be at most max_message bytes. */
 cc_ws *cc_ws_new(const cc_ws_ops *ops, void *user, size_t max_message);
+/** The most frames one message may arrive in; one more closes with 1008. Browsers send
+ * a message in one frame; each fragment costs wslay a block of its own, so one-byte
+ * fragments would otherwise hold some forty bytes per byte of message. */
+#define CC_WS_FRAGMENTS_MAX 64u
+
+/** Changes the message maximum (a message already being received keeps the old one
+ * if wslay took its length already). */
+void cc_ws_set_max_message(cc_ws *ws, size_t max_message);
+
+/** The bytes the stream holds: unread input, held messages and the fragments of the
+ * message being received (with their per-block overhead). */
+size_t cc_ws_mem(const cc_ws *ws);
+
 /** Frees the stream. */
 void cc_ws_free(cc_ws *ws);
 

@@ -318,7 +318,10 @@ static int run(stat_daemon *d)
                                   .bundle = &cc_web_bundle_wallboard,
                                   .page = web_page,
                                   .page_user = d,
-                                  .idle_timeout_s = d->cfg.idle_timeout_s};
+                                  .idle_timeout_s = d->cfg.idle_timeout_s,
+                                  .header_timeout_s = d->cfg.limits.http_header_timeout_s,
+                                  .max_connections = d->cfg.limits.http_max_connections,
+                                  .max_per_address = d->cfg.limits.http_max_per_address};
         rc = cc_web_start(&d->web, &d->net, &web_cfg, &values[1]);
         if (rc < 0) {
             LOG_ERROR("event=listen_failed address=%s error=\"%s\"", d->cfg.http,

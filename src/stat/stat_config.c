@@ -54,14 +54,27 @@ static void server_key(cfg_state *st, const char *key, const char *v)
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1024..16777216", v);
         else
             cfg->max_line = (size_t)n;
-    } else if (strcmp(key, "out-limit") == 0 || strcmp(key, "link-out-limit") == 0) {
+    } else if (strcmp(key, "out-limit") == 0) {
+        if (!cc_out_limit_parse(v, 65536, (size_t)4 << 30, &cfg->out_base))
+            cc_conf_error(&st->conf, "server", key,
+                          "\"%s\" is not HARD or HARD SOFT SECONDS (bytes with k/m/g, HARD "
+                          "64k..4g, SOFT 0..HARD, SECONDS 0..86400)",
+                          v);
+        else
+            cfg->out_limit = cfg->out_base.hard;
+    } else if (strcmp(key, "link-out-limit") == 0) {
         if (!cc_conf_num(v, 65536, (uint64_t)4 << 30, &n))
             cc_conf_error(&st->conf, "server", key,
                           "\"%s\" is not a number of bytes 65536..4294967296", v);
-        else if (key[0] == 'o')
-            cfg->out_limit = (size_t)n;
         else
             cfg->link_out_limit = (size_t)n;
+    } else if (strcmp(key, "max-connections") == 0) {
+        if (!cc_conf_num(v, 0, 10000000, &n))
+            cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 0..10000000", v);
+        else
+            cfg->max_connections = (unsigned)n;
+    } else if (cc_server_conf_key(&st->conf, key, v, &cfg->limits, 1u << CC_CLASS_WEB)) {
+        /* register-timeout, max-memory, out-limit-web, http-*: handled there */
     } else if (strcmp(key, "max-agents") == 0) {
         if (!cc_conf_num(v, 1, 100000000, &n))
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..100000000", v);
@@ -147,6 +160,9 @@ static void set_defaults(stat_config *cfg, const char *path)
     cfg->reservation_timeout_s = 5;
     cfg->max_line = 65536;
     cfg->out_limit = (size_t)16 << 20;
+    cfg->out_base = (cc_out_limit){(size_t)16 << 20, (size_t)4 << 20, 60};
+    cfg->max_connections = 100000;
+    cc_server_conf_defaults(&cfg->limits);
     cfg->link_out_limit = (size_t)64 << 20;
     cfg->max_agents = 1000000;
 }

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "net/session.h"
+
 /** At most this many [ixn:NAME] sections: a merged agent keeps one bit per link. */
 #define STAT_LINKS_MAX 64
 
@@ -33,8 +35,11 @@ typedef struct stat_config {
     unsigned reservation_timeout_s; /* [server] reservation-timeout (5): an unused grant ends */
     size_t max_line;                /* [server] max-line (65536) */
     size_t out_limit;               /* [server] out-limit (16 MiB): StatClient output queue */
-    size_t link_out_limit; /* [server] link-out-limit (64 MiB): queue towards an ixnserver */
-    size_t max_agents;     /* [server] max-agents (1000000): merged agents kept */
+    size_t link_out_limit;    /* [server] link-out-limit (64 MiB): queue towards an ixnserver */
+    size_t max_agents;        /* [server] max-agents (1000000): merged agents kept */
+    unsigned max_connections; /* [server] max-connections (100000, 0 = no limit) */
+    cc_out_limit out_base;    /* [server] out-limit as given ("16m 4m 60") */
+    cc_server_conf limits;    /* register-timeout, max-memory, out-limit-web, http-* */
     stat_ixn_config ixns[STAT_LINKS_MAX];
     int ixn_count;
 } stat_config;

@@ -187,6 +187,9 @@ stat_port *stat_port_new(cc_net *net, const stat_config *cfg, stat_agents *agent
     p->server.max_line = cfg->max_line;
     p->server.out_limit_default = cfg->out_limit;
     p->server.out_limit_reporting = cfg->out_limit;
+    cc_server_conf_apply(&cfg->limits, &cfg->out_base, &p->server);
+    p->server.max_connections = cfg->max_connections;
+    cc_net_set_max_memory(net, cfg->limits.max_memory);
     p->server.handlers = port_handlers;
     p->server.handler_count = sizeof port_handlers / sizeof port_handlers[0];
     p->server.on_register = on_register;

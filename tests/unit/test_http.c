@@ -312,6 +312,15 @@ static void test_ws_check(void **state)
     assert_int_equal(cc_http_ws_check(&r, acc, &why), 400);
 }
 
+/* The statuses the limits answer with have their own reason phrases. */
+static void test_reasons(void **state)
+{
+    (void)state;
+    assert_string_equal(cc_http_reason(408), "Request Timeout");
+    assert_string_equal(cc_http_reason(429), "Too Many Requests");
+    assert_string_equal(cc_http_reason(503), "Service Unavailable");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,7 +328,7 @@ int main(void)
         cmocka_unit_test(test_parse_simple),   cmocka_unit_test(test_parse_methods_versions),
         cmocka_unit_test(test_parse_refusals), cmocka_unit_test(test_parse_limits),
         cmocka_unit_test(test_tokens),         cmocka_unit_test(test_ws_accept_rfc),
-        cmocka_unit_test(test_ws_check),
+        cmocka_unit_test(test_ws_check),       cmocka_unit_test(test_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,7 @@ typedef struct fixture {
     cc_session *flood_session;
     uv_timer_t flood_timer;
     int closes;
+    size_t burst_limit, burst_peak, burst_queued;
 } fixture;
 
 static fixture F;
@@ -355,9 +356,37 @@ static int h_event(cc_session *s, proto_msg *msg)
     return 0;
 }
 
+/* Answers, then queues BURST_COUNT events of 1,000 bytes in one go (nothing is written
+ * before the loop's check phase), under F.burst_limit; records the accounted queue. */
+#define BURST_COUNT 200
+static int h_burst(cc_session *s, proto_msg *msg)
+{
+    (void)msg;
+    cc_conn *c = cc_session_conn(s);
+    cc_conn_set_out_limit(c, F.burst_limit);
+    cc_session_ack_now(s);
+    char blob[1000];
+    memset(blob, 'b', sizeof blob - 1);
+    blob[sizeof blob - 1] = '\0';
+    for (int i = 0; i < BURST_COUNT && !cc_conn_is_closing(c); i++) {
+        cc_buf b;
+        cc_buf_init(&b);
+        jw_open_message(&b, "EventBurst");
+        jw_kv_str(&b, "blob", blob);
+        cc_conn_send_buf(c, &b);
+        cc_buf_free(&b);
+    }
+    if (!cc_conn_is_closing(c)) {
+        F.burst_peak = cc_conn_out_mem(c);
+        F.burst_queued = cc_conn_queued(c);
+    }
+    return CC_SESSION_ANSWERED;
+}
+
 static const cc_handler test_handlers[] = {
     {"RequestEcho", h_echo},           {"RequestAgentOnly", h_agent_only}, {"RequestSlow", h_slow},
     {"RequestBroadcast", h_broadcast}, {"RequestFlood", h_flood},          {"EventTest", h_event},
+    {"RequestBurst", h_burst},
 };
 
 static void on_session_close(cc_session *s)
@@ -813,6 +842,230 @@ static void test_idle_timeout(void **state)
     raw_close(&r);
 }
 
+/* Before registration a line may be CC_SESSION_REGISTER_LINE_MAX bytes: exactly that is
+ * taken (a register padded with spaces), one byte more is refused with 11 and closed. */
+static void send_padded_register(raw *r, size_t total)
+{
+    static const char head[] = "{\"message\":\"RequestRegisterClient\",\"referenceId\":1,"
+                               "\"clientName\":\"t\",\"clientType\":\"AgentApplication\","
+                               "\"token\":\"desk-secret\"";
+    char line[8192];
+    assert_true(total < sizeof line - 2 && total > sizeof head);
+    memcpy(line, head, sizeof head - 1);
+    memset(line + sizeof head - 1, ' ', total - (sizeof head - 1) - 1);
+    line[total - 1] = '}';
+    line[total] = '\n';
+    raw_sendn(r, line, total + 1);
+}
+
+static void test_register_line_limit(void **state)
+{
+    (void)state;
+    raw r;
+    raw_connect(&r, F.port, 0);
+    send_padded_register(&r, CC_SESSION_REGISTER_LINE_MAX);
+    json_decref(expect_ack(&r, 1));
+    /* Registered: the server's own maximum applies again. */
+    char big[6000];
+    memset(big, ' ', sizeof big);
+    memcpy(big, "{\"message\":\"RequestPing\",\"referenceId\":2}", 41);
+    big[sizeof big - 1] = '\n';
+    raw_sendn(&r, big, sizeof big);
+    json_decref(expect_ack(&r, 2));
+    raw_close(&r);
+
+    raw_connect(&r, F.port, 0);
+    send_padded_register(&r, CC_SESSION_REGISTER_LINE_MAX + 1);
+    json_decref(expect_error(&r, 11, 0));
+    raw_expect_closed(&r);
+    raw_close(&r);
+    WAIT_FOR(F.closes == 2, WAIT_MS);
+    assert_int_equal(F.net.stats.closed_too_large, 1);
+}
+
+/* A peer that does not register within register_timeout_s is closed with 4, however
+ * many blank lines it sends; one that registers in time stays. */
+static void test_register_deadline(void **state)
+{
+    (void)state;
+    F.srv.register_timeout_s = 1;
+    raw late, ok;
+    raw_connect(&late, F.port, 0);
+    raw_connect(&ok, F.port, 0);
+    uint64_t t0 = now_ms();
+    bool registered = false;
+    while (!late.eof && now_ms() - t0 < WAIT_MS) {
+        raw_send(&late, "\n");
+        if (!registered && now_ms() - t0 >= 500) {
+            register_as(&ok, "AgentApplication", "desk-secret", 1);
+            registered = true;
+        }
+        uint64_t t = now_ms();
+        while (now_ms() - t < 100)
+            pump_once();
+        raw_fill(&late);
+    }
+    uint64_t took = now_ms() - t0;
+    assert_true(took >= 1000 && took < 2000);
+    json_decref(expect_error(&late, 4, 0));
+    raw_expect_closed(&late);
+    assert_int_equal(F.net.stats.closed_timeout, 1);
+    json_decref(expect_ack(&ok, 1));
+    raw_send(&ok, "{\"message\":\"RequestPing\",\"referenceId\":2}\n");
+    json_decref(expect_ack(&ok, 2));
+    assert_int_equal(F.net.stats.closed_timeout, 1);
+    raw_close(&late);
+    raw_close(&ok);
+}
+
+/* The process stalls longer than the idle timeout while a client goes on pinging: its
+ * pings are in the socket when the idle check runs, so it stays. */
+static void test_idle_after_stall(void **state)
+{
+    (void)state;
+    F.srv.idle_timeout_s = 1;
+    raw r;
+    connect_registered(&r);
+    uint64_t t0 = now_ms();
+    int pings = 0;
+    while (now_ms() - t0 < 1600) {
+        char line[80];
+        snprintf(line, sizeof line, "{\"message\":\"RequestPing\",\"referenceId\":%d}\n",
+                 2 + pings++);
+        raw_sendn(&r, line, strlen(line));
+        poll(NULL, 0, 200); /* the loop does not run: the process is "stopped" */
+    }
+    for (int i = 0; i < pings; i++)
+        json_decref(expect_ack(&r, 2 + i));
+    assert_int_equal(F.net.stats.closed_idle, 0);
+    assert_true(F.net.stats.idle_spared >= 1);
+    raw_close(&r);
+}
+
+/* A soft limit held for its seconds cuts a peer the hard limit would have let be. */
+static void test_soft_limit(void **state)
+{
+    (void)state;
+    F.srv.out_limits[CC_CLASS_DESKTOP] =
+        (cc_out_limit){.hard = 64u << 20, .soft = 256u * 1024u, .soft_s = 1};
+    raw r;
+    raw_connect(&r, F.port, 4096);
+    register_as(&r, "AgentApplication", "desk-secret", 1);
+    json_decref(expect_ack(&r, 1));
+    raw_send(&r, "{\"message\":\"RequestFlood\",\"referenceId\":2}\n");
+    uint64_t t0 = now_ms();
+    WAIT_FOR(F.flood_session && cc_conn_mem(cc_session_conn(F.flood_session)) > 512u * 1024u,
+             WAIT_MS);
+    uv_timer_stop(&F.flood_timer);
+    WAIT_FOR(F.net.stats.closed_slow > 0, WAIT_MS);
+    assert_int_equal(F.net.stats.closed_slow, 1);
+    assert_true(now_ms() - t0 >= 900);
+    raw_close(&r);
+}
+
+/* Over max-memory the biggest consumer is cut; a small one stays. */
+static void test_max_memory(void **state)
+{
+    (void)state;
+    F.srv.out_limit_default = 64u << 20;
+    cc_net_set_max_memory(&F.net, 1u << 20);
+    raw small, big;
+    connect_registered(&small);
+    raw_connect(&big, F.port, 4096);
+    register_as(&big, "AgentApplication", "desk-secret", 1);
+    json_decref(expect_ack(&big, 1));
+    raw_send(&big, "{\"message\":\"RequestFlood\",\"referenceId\":2}\n");
+    WAIT_FOR(F.net.stats.closed_memory > 0, 10000);
+    assert_int_equal(F.net.stats.closed_memory, 1);
+    assert_int_equal(F.net.stats.closed_slow, 0);
+    WAIT_FOR(!cc_net_over_memory(&F.net), WAIT_MS);
+    assert_false(cc_net_over_memory(&F.net));
+    raw_send(&small, "{\"message\":\"RequestPing\",\"referenceId\":2}\n");
+    json_decref(expect_ack(&small, 2));
+    raw_close(&big);
+    raw_close(&small);
+}
+
+/* max_connections sessions are taken; one more gets 12 and is closed; a closed session
+ * gives its place back. */
+static void test_max_connections(void **state)
+{
+    (void)state;
+    F.srv.max_connections = 2;
+    raw a, b, c;
+    connect_registered(&a);
+    raw_connect(&b, F.port, 0); /* not registered: counts too */
+    raw_connect(&c, F.port, 0);
+    json_decref(expect_error(&c, 12, 0));
+    raw_expect_closed(&c);
+    raw_close(&c);
+    assert_int_equal(F.srv.conns_refused, 1);
+    raw_close(&a);
+    WAIT_FOR(F.srv.conns == 1, WAIT_MS);
+    connect_registered(&c);
+    raw_close(&b);
+    raw_close(&c);
+}
+
+/* The hard limit compares the queue as allocated, at its exact edge: a burst that
+ * accounts P bytes passes a limit of P and is cut by a limit of P - 1; and P is more
+ * than the payload bytes queued (entries and buffer headers count). */
+static void burst_on(raw *r, size_t limit)
+{
+    F.burst_limit = limit;
+    F.burst_peak = 0;
+    connect_registered(r);
+    raw_send(r, "{\"message\":\"RequestBurst\",\"referenceId\":2}\n");
+}
+
+static void test_out_limit_edge(void **state)
+{
+    (void)state;
+    raw r;
+    burst_on(&r, 64u << 20);
+    json_decref(expect_ack(&r, 2));
+    for (int i = 0; i < BURST_COUNT; i++)
+        json_decref(raw_expect(&r));
+    size_t peak = F.burst_peak;
+    assert_true(peak > F.burst_queued);
+    assert_true(F.burst_queued > (size_t)BURST_COUNT * 1000u);
+    raw_close(&r);
+
+    burst_on(&r, peak);
+    json_decref(expect_ack(&r, 2));
+    for (int i = 0; i < BURST_COUNT; i++)
+        json_decref(raw_expect(&r));
+    assert_int_equal(F.burst_peak, peak);
+    assert_int_equal(F.net.stats.closed_slow, 0);
+    raw_close(&r);
+
+    burst_on(&r, peak - 1);
+    WAIT_FOR(F.net.stats.closed_slow > 0, WAIT_MS);
+    assert_int_equal(F.net.stats.closed_slow, 1);
+    raw_close(&r);
+}
+
+/* Output limits as written in a configuration file, at their edges. */
+static void test_out_limit_parse(void **state)
+{
+    (void)state;
+    cc_out_limit l;
+    assert_true(cc_out_limit_parse("65536", 65536, 1u << 30, &l));
+    assert_true(l.hard == 65536 && l.soft == 0 && l.soft_s == 0);
+    assert_false(cc_out_limit_parse("65535", 65536, 1u << 30, &l));
+    assert_true(cc_out_limit_parse("1g", 65536, 1u << 30, &l));
+    assert_false(cc_out_limit_parse("1073741825", 65536, 1u << 30, &l));
+    assert_true(cc_out_limit_parse(" 8m  2m 60 ", 65536, 1u << 30, &l));
+    assert_true(l.hard == 8u << 20 && l.soft == 2u << 20 && l.soft_s == 60);
+    assert_true(cc_out_limit_parse("8m 8m 86400", 65536, 1u << 30, &l));
+    assert_false(cc_out_limit_parse("8m 8193k 1", 65536, 1u << 30, &l));
+    assert_false(cc_out_limit_parse("8m 2m 86401", 65536, 1u << 30, &l));
+    assert_false(cc_out_limit_parse("8m 2m", 65536, 1u << 30, &l));
+    assert_false(cc_out_limit_parse("8m 2m 1 1", 65536, 1u << 30, &l));
+    assert_false(cc_out_limit_parse("8x", 65536, 1u << 30, &l));
+    assert_false(cc_out_limit_parse("", 65536, 1u << 30, &l));
+}
+
 /* ---- client tests ------------------------------------------------------------------ */
 
 typedef struct client_log {
@@ -1158,6 +1411,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipelined_and_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_reader_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_line_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_after_stall, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_soft_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_connections, setup, teardown),
+        cmocka_unit_test(test_out_limit_parse),
+        cmocka_unit_test_setup_teardown(test_out_limit_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_with_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_wrong_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_backoff_seq_gap, setup, teardown),

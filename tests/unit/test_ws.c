@@ -267,6 +267,54 @@ static void test_pause(void **state)
     done(ws, &s);
 }
 
+/* A message may come in CC_WS_FRAGMENTS_MAX frames, not one more (1008), pings between
+ * them not counted; and the maximum can be changed (a registration raises it). */
+static size_t fragmented(uint8_t *buf, size_t frames, bool ping)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < frames; i++) {
+        n += frame(buf + n, i == 0 ? 1 : 0, i + 1 == frames, true, "f", 1);
+        if (ping && i == 0)
+            n += frame(buf + n, 9, true, true, "p", 1);
+    }
+    return n;
+}
+
+static void test_fragments_and_max(void **state)
+{
+    (void)state;
+    static uint8_t buf[(CC_WS_FRAGMENTS_MAX + 2) * 8];
+    sink s;
+    cc_ws *ws = make(&s);
+    size_t n = fragmented(buf, CC_WS_FRAGMENTS_MAX, true);
+    assert_int_equal(cc_ws_feed(ws, (char *)buf, n), 0);
+    assert_int_equal(s.count, 1);
+    assert_int_equal(s.lens[0], CC_WS_FRAGMENTS_MAX);
+    assert_int_equal(cc_ws_mem(ws) < 1024, true);
+    done(ws, &s);
+
+    ws = make(&s);
+    n = fragmented(buf, CC_WS_FRAGMENTS_MAX + 1, false);
+    assert_int_equal(cc_ws_feed(ws, (char *)buf, n), CC_E_CLOSED);
+    assert_int_equal(cc_ws_close_code(ws), CC_WS_POLICY);
+    assert_int_equal(written_close(&s), CC_WS_POLICY);
+    assert_int_equal(s.count, 0);
+    done(ws, &s);
+
+    /* A lowered maximum: exactly it passes, one byte more is 1009. */
+    ws = make(&s);
+    cc_ws_set_max_message(ws, 100);
+    char msg[101];
+    memset(msg, 'm', sizeof msg);
+    n = frame(buf, 1, true, true, msg, 100);
+    assert_int_equal(cc_ws_feed(ws, (char *)buf, n), 0);
+    assert_int_equal(s.count, 1);
+    n = frame(buf, 1, true, true, msg, 101);
+    assert_int_equal(cc_ws_feed(ws, (char *)buf, n), CC_E_CLOSED);
+    assert_int_equal(cc_ws_close_code(ws), CC_WS_TOO_BIG);
+    done(ws, &s);
+}
+
 static void test_text_header(void **state)
 {
     (void)state;
@@ -288,7 +336,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages),    cmocka_unit_test(test_close_codes),
         cmocka_unit_test(test_peer_close),  cmocka_unit_test(test_pause),
-        cmocka_unit_test(test_text_header),
+        cmocka_unit_test(test_text_header), cmocka_unit_test(test_fragments_and_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
