@@ -852,10 +852,14 @@ void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_serve
         .lockout_us = (uint64_t)cfg->login_lockout_s * 1000000u,
         .forget_us = (uint64_t)cfg->login_forget_s * 1000000u,
         .max_entries = cfg->login_track_max,
+        .count_in_flight = true,
     };
     ixn_throttle_init(&srv->throttle_agents, &rule);
     rule.free_failures = cfg->login_addr_free_failures;
     rule.lockout_failures = cfg->login_addr_lockout_failures;
+    /* Many desktops behind one address log in at once (an office, a proxy, a load test):
+     * only real failures count for an address. */
+    rule.count_in_flight = false;
     ixn_throttle_init(&srv->throttle_addrs, &rule);
     cs->handlers = handlers;
     cs->handler_count = sizeof handlers / sizeof handlers[0];

@@ -133,7 +133,7 @@ int ixn_throttle_check(ixn_throttle *t, const char *key, size_t len, uint64_t no
         if (r->lockout_failures && e->failures >= r->lockout_failures)
             e->failures = r->lockout_failures - 1;
     }
-    uint64_t n = (uint64_t)e->failures + e->pending;
+    uint64_t n = (uint64_t)e->failures + (r->count_in_flight ? e->pending : 0);
     if (r->lockout_failures && n >= r->lockout_failures)
         return CC_E_LIMIT_EXCEEDED;
     if (n < r->free_failures || r->delay_us == 0)
@@ -150,7 +150,7 @@ void ixn_throttle_begin(ixn_throttle *t, const char *key, size_t len, uint64_t n
     if (!e)
         e = entry_new(t, key, len, now_us);
     /* Only a key that is itself delayed queues its later attempts behind this one. */
-    uint64_t n = (uint64_t)e->failures + e->pending;
+    uint64_t n = (uint64_t)e->failures + (t->rule.count_in_flight ? e->pending : 0);
     if (n >= t->rule.free_failures && t->rule.delay_us && start_us > e->next_us)
         e->next_us = start_us;
     if (e->pending < UINT32_MAX)

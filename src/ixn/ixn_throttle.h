@@ -2,8 +2,9 @@
  * exponential delay before every attempt beyond the free ones, and a lockout once a key
  * has failed often enough. A table knows nothing of agents, passwords or sockets, and
  * has no clock of its own: the caller passes the monotonic time in microseconds, so that
- * the unit tests drive it. Attempts still in flight count like failures, so that many
- * connections guessing at once are delayed (and locked out) as if they took turns. */
+ * the unit tests drive it. Where the rule says so, attempts still in flight count like
+ * failures, so that many connections guessing one agent at once are delayed (and locked
+ * out) as if they took turns. */
 #ifndef IXN_THROTTLE_H
 #define IXN_THROTTLE_H
 
@@ -23,6 +24,9 @@ typedef struct ixn_throttle_rule {
     uint64_t forget_us;        /* failures are forgotten this long after the last one (the
                                   table uses at least lockout_us) */
     size_t max_entries;        /* the cap: a new key drops the least recent entry */
+    bool count_in_flight;      /* attempts in flight count like failures (per agent: one
+                                  agent logs in once; not per address, where a whole
+                                  office or a proxy logs in at once) */
 } ixn_throttle_rule;
 
 /** Counters of one table. */

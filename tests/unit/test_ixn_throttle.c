@@ -24,6 +24,7 @@ static const ixn_throttle_rule rule = {
     .lockout_us = 60 * S,
     .forget_us = 120 * S,
     .max_entries = 4,
+    .count_in_flight = true,
 };
 
 /* One whole attempt at now: check, begin, end with outcome. Returns the check's result
@@ -169,9 +170,31 @@ static void test_no_lockout(void **state)
     ixn_throttle_free(&t);
 }
 
+/* A table that does not count attempts in flight (per address): a burst of logins from
+ * one address is neither delayed nor locked by its own size, only by failures. */
+static void test_in_flight_not_counted(void **state)
+{
+    (void)state;
+    ixn_throttle t;
+    ixn_throttle_rule r = rule;
+    r.count_in_flight = false;
+    ixn_throttle_init(&t, &r);
+    uint64_t start;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(ixn_throttle_check(&t, "10.0.0.1", 8, 0, &start), 0);
+        assert_int_equal(start, 0);
+        ixn_throttle_begin(&t, "10.0.0.1", 8, 0, start);
+    }
+    for (int i = 0; i < 100; i++)
+        ixn_throttle_end(&t, "10.0.0.1", 8, 0, IXN_THROTTLE_SUCCEEDED);
+    assert_int_equal(ixn_throttle_failures(&t, "10.0.0.1", 8, 0), 0);
+    ixn_throttle_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_in_flight_not_counted),
         cmocka_unit_test(test_delays_and_lockout),
         cmocka_unit_test(test_success_forgets),
         cmocka_unit_test(test_in_flight),
