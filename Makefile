@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps node-deps build test test-asan demo bench fuzz format clean
+.PHONY: all deps node-deps build test test-asan demo bench soak fuzz format clean
 
 all: build
 
@@ -39,6 +39,11 @@ demo: build
 
 bench: build
 	bash scripts/bench.sh
+
+# Not part of `make test`: two runs of SOAK_SECONDS (default 600) each, without and then
+# with hostile connections (docs/bench.md, "Soak").
+soak: build
+	bash scripts/soak.sh
 
 fuzz: deps
 	CC=clang-14 cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DCC_FUZZ=ON

@@ -163,6 +163,9 @@ typedef struct bench {
     uint32_t *invite_lat; /* submit-to-invite latency, in order of invite */
     uint8_t *seen;        /* per number: 1 invited, 2 finished */
     uint64_t ixn_submitted, ixn_acked, ixn_invites, ixn_reinvites, ixn_finished, ixn_failed;
+    /* The parts of ixn_failed: submits answered with an error, and submits whose media
+     * connection went down before their answer came. */
+    uint64_t ixn_refused, ixn_unanswered;
     uint64_t ixn_errors, ixn_start_us, ixn_end_us;
 } bench;
 
@@ -691,11 +694,14 @@ static void print_ixn_result(void)
     double secs = B.ixn_start_us ? (double)(end - B.ixn_start_us) / 1e6 : 0;
     printf("agents=%d servers=%d routed_per_s=%.0f submit_to_invite_p50_us=%u p99_us=%u "
            "max_us=%u submitted=%" PRIu64 " routed=%" PRIu64 " failed=%" PRIu64
-           " reinvites=%" PRIu64 " errors=%" PRIu64 " window=%d media_conns=%d seconds=%.1f\n",
+           " reinvites=%" PRIu64 " errors=%" PRIu64 " window=%d media_conns=%d seconds=%.1f"
+           " acked=%" PRIu64 " refused=%" PRIu64 " unanswered=%" PRIu64 " invited=%" PRIu64
+           " unfinished=%" PRIu64 "\n",
            B.agents, B.ixn2_addr ? 2 : 1, secs > 0 ? (double)B.ixn_finished / secs : 0.0,
            percentile(B.invite_lat, n, 0.50), percentile(B.invite_lat, n, 0.99),
            n ? B.invite_lat[n - 1] : 0, B.ixn_submitted, B.ixn_finished, B.ixn_failed,
-           B.ixn_reinvites, B.ixn_errors, B.ixn_window, B.media_conns, secs);
+           B.ixn_reinvites, B.ixn_errors, B.ixn_window, B.media_conns, secs, B.ixn_acked,
+           B.ixn_refused, B.ixn_unanswered, B.ixn_invites, ixn_unfinished());
     fflush(stdout);
 }
 
@@ -742,6 +748,7 @@ static void on_media_message(cc_client *c, proto_msg *msg, const char *line, siz
         return;
     }
     B.ixn_failed++;
+    B.ixn_refused++;
     if (B.ixn_errors++ < 10) {
         proto_error e;
         (void)proto_decode_error(msg, &e);
@@ -761,6 +768,7 @@ static void on_media_down(cc_client *c, const char *why)
         B.mconns_up--;
     fprintf(stderr, "ixbench: media connection down: %s (%u submits lost)\n", why, m->count);
     B.ixn_failed += m->count;
+    B.ixn_unanswered += m->count;
     m->head = m->count = 0;
     check_ixn_done();
 }

@@ -10,8 +10,9 @@
 //   3. the interaction server restarted under the page: the banner shows, the desktop
 //      logs in again by itself with chat still ready, and the statserver sees it;
 //   4. on a server with a 2 s idle timeout the page stays connected by pinging, and a
-//      message with a seq gap (injected by a WebSocket route) drops the connection and
-//      the page reconnects by itself.
+//      message with a seq gap (the answer to a do-not-disturb request, altered by a
+//      WebSocket route) drops the connection, fails that request (the switch goes back
+//      off) and the page reconnects by itself.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Env, ROOT, DESK_TOKEN, parseArgs, check, waitFor, submitOk, isStatus, screenshot } from './lib.mjs';
@@ -308,19 +309,42 @@ await Env.run(args, { timeout: 150 }, async (env) => {
     extraServer: 'idle-timeout = 2',
   });
   const pb = await env.page({ label: 'desk-b' });
+  // The seq gap goes on the answer to the RequestDoNotDisturbOn the test sends, found by
+  // its referenceId, and on no other message. It used to go on whatever the server sent
+  // next once armed, and the switch was flipped with check(), which clicks and then reads
+  // the checkbox back to see it changed. That raced: the click sends the request, its
+  // answer arrives with the gap, the page drops the connection, fails the pending request
+  // and puts the switch back off (do-not-disturb was never confirmed: the right thing to
+  // show); under load that loopback round trip finished before Playwright read the
+  // checkbox back, and check() threw "Clicking the checkbox did not change its state".
+  // Now the test clicks and waits for what the page shows once the gap has been handled.
   let gapArmed = false;
+  let gapRef = null;
+  let gapSent = false;
   let wsOpened = 0;
   await pb.routeWebSocket(/\/ws$/, (ws) => {
     wsOpened++;
     const server = ws.connectToServer();
-    ws.onMessage((m) => server.send(m));
-    server.onMessage((m) => {
+    ws.onMessage((m) => {
       if (gapArmed && typeof m === 'string') {
-        gapArmed = false;
+        const req = JSON.parse(m);
+        if (req.message === 'RequestDoNotDisturbOn') {
+          gapArmed = false;
+          gapRef = req.referenceId;
+        }
+      }
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      if (gapRef !== null && typeof m === 'string') {
         const msg = JSON.parse(m);
-        msg.seq += 1;
-        ws.send(JSON.stringify(msg));
-        return;
+        if (msg.referenceId === gapRef && (msg.message === 'EventAck' || msg.message === 'EventError')) {
+          gapRef = null;
+          gapSent = true;
+          msg.seq += 1;
+          ws.send(JSON.stringify(msg));
+          return;
+        }
       }
       ws.send(m);
     });
@@ -336,9 +360,14 @@ await Env.run(args, { timeout: 150 }, async (env) => {
     'with idle-timeout 2 s the page is still on its first connection after 5 s quiet (pings)');
   check(!/Connection lost/.test(await pb.getByTestId('events').textContent()), 'no connection was lost meanwhile');
   gapArmed = true;
-  await pb.getByTestId('dnd').check();
+  await pb.getByTestId('dnd').click();
   await waitText(pb.getByTestId('events'), /The server sent seq \d+ where \d+ was due; reconnecting\./, 'a seq gap is detected and reported');
+  check(gapSent, 'the gap was put on the answer to RequestDoNotDisturbOn');
+  await waitText(pb.getByTestId('error-text'), /^Do not disturb on failed — ConnectionLost/, 'the request whose answer came out of order is reported as failed');
+  check(await pb.getByTestId('dnd').isChecked() === false, 'the do-not-disturb switch is back off: the server never confirmed it in order');
   await waitText(pb.getByTestId('events'), /Reconnected and logged in again\./, 'the page reconnects by itself after the seq gap', 15000);
   check(wsOpened === 2, 'the reconnect opened a second WebSocket');
   await waitText(pb.getByTestId('conn-state'), /^connected$/, 'desk B connected again');
+  await pb.getByTestId('dnd').check();
+  await waitText(pb.getByTestId('events'), /Do not disturb on\./, 'do-not-disturb switches on over the new connection');
 });
