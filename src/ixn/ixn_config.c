@@ -457,9 +457,12 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->max_line = PROTO_LINE_MAX_DEFAULT;
     cfg->max_connections = 100000;
     cfg->max_agents = 100000;
-    cfg->out_limit = (size_t)8 << 20;
+    /* A desktop or a media server receives a few hundred bytes per event: 256 KiB behind
+     * for 10 s, or 1 MiB at once, is a peer that stopped reading (the soak's slow readers
+     * showed what 50 of them cost at larger defaults). */
+    cfg->out_limit = (size_t)1 << 20;
     cfg->out_limit_reporting = (size_t)256 << 20;
-    cfg->out_base = (cc_out_limit){(size_t)8 << 20, (size_t)2 << 20, 60};
+    cfg->out_base = (cc_out_limit){(size_t)1 << 20, (size_t)256 << 10, 10};
     cc_server_conf_defaults(&cfg->limits);
     cfg->invite_timeout_s = 15;
     cfg->keep_ended_s = 86400;

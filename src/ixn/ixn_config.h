@@ -54,7 +54,7 @@ typedef struct ixn_config {
     unsigned login_lockout_s;             /* [server] login-lockout-seconds (300) */
     unsigned login_forget_s;              /* [server] login-forget-seconds (900) */
     size_t login_track_max;               /* [server] login-track-max (10000 per table) */
-    cc_out_limit out_base;                /* [server] out-limit as given ("8m 2m 60") */
+    cc_out_limit out_base;                /* [server] out-limit as given ("1m 256k 10") */
     cc_server_conf limits; /* register-timeout, max-memory, out-limit-CLASS, http-* */
     /* [tokens]: NULL = client type not accepted, "" = no token required */
     char *token_agent;

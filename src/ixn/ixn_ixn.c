@@ -289,22 +289,41 @@ static void queue_link_head(ixn_queue *q, ixn_ixn *x)
     x->queued_mono_us = cc_mono_us();
 }
 
-/* Links x at its place by order key (undo: the key is kept, the neighbours may not be). */
-static void queue_insert(ixn_queue *q, ixn_ixn *x)
+static int64_t order_key(const ixn_ixn *x)
 {
-    ixn_ixn *after = q->tail;
-    while (after && after->order > x->order)
+    return x->order;
+}
+
+static int64_t ended_key(const ixn_ixn *x)
+{
+    return x->ended_us;
+}
+
+/* Links x into the q_prev/q_next list head..tail after the last entry whose key is not
+ * above x's. Most inserts belong near the tail, so the walk starts there. */
+static void list_insert_by(ixn_ixn **head, ixn_ixn **tail, ixn_ixn *x,
+                           int64_t (*key)(const ixn_ixn *))
+{
+    int64_t k = key(x);
+    ixn_ixn *after = *tail;
+    while (after && key(after) > k)
         after = after->q_prev;
     x->q_prev = after;
-    x->q_next = after ? after->q_next : q->head;
+    x->q_next = after ? after->q_next : *head;
     if (x->q_next)
         x->q_next->q_prev = x;
     else
-        q->tail = x;
+        *tail = x;
     if (after)
         after->q_next = x;
     else
-        q->head = x;
+        *head = x;
+}
+
+/* Links x at its place by order key (undo: the key is kept, the neighbours may not be). */
+static void queue_insert(ixn_queue *q, ixn_ixn *x)
+{
+    list_insert_by(&q->head, &q->tail, x, order_key);
 }
 
 static void queue_unlink(ixn_queue *q, ixn_ixn *x)
@@ -406,19 +425,7 @@ static void timer_set(ixn_core *k, ixn_ixn *x, int t, unsigned seconds)
 /* The ended list, by the time they ended: the oldest are forgotten first. */
 static void ended_insert(ixn_core *k, ixn_ixn *x)
 {
-    ixn_ixn *after = k->ended_tail;
-    while (after && after->ended_us > x->ended_us)
-        after = after->q_prev;
-    x->q_prev = after;
-    x->q_next = after ? after->q_next : k->ended_head;
-    if (x->q_next)
-        x->q_next->q_prev = x;
-    else
-        k->ended_tail = x;
-    if (after)
-        after->q_next = x;
-    else
-        k->ended_head = x;
+    list_insert_by(&k->ended_head, &k->ended_tail, x, ended_key);
     k->nended++;
 }
 
