@@ -2,25 +2,28 @@
 """Login throttling (docs/operations.md "Logins"; issue 9 item 5), and the warning for a
 cheap password hash.
 
-ixn-a throttles per agent (free 3, lockout at 6, delays 0.5 s doubling to 2 s; no
-address limits) with idle-timeout 1 s:
+ixn-a throttles per agent (free 3, lockout at 6, delays 1 s doubling to 4 s; no
+address limits) with idle-timeout 2 s:
 - one connection guessing agent 1001 in turn: the first 3 failures are answered at once,
-  the 4th attempt waits 0.5 s, the 5th 1 s, the 6th 2 s (the cap); the 6th failure locks
+  the 4th attempt waits 1 s, the 5th 2 s, the 6th 4 s (the cap); the 6th failure locks
   the agent: the 7th attempt, and the right password on a new connection, get code 12
   (LimitExceeded) at once;
 - an agent that does not exist (9999) gets exactly the same codes and delays;
 - 12 connections guessing agent 1002 at once: the attempts in flight count, so exactly 6
-  are checked (code 5; 3 at once, then 0.5 s, 1.5 s and 3.5 s later, each queued behind
+  are checked (code 5; 3 at once, then 1 s, 3 s and 7 s later, each queued behind
   the one before) and the other 6 get 12 at once;
 - meanwhile agent 1003, from 127.0.0.2, mistypes its password 5 times and then gives the
-  right one: that login waits 2 s, twice the idle timeout, in silence, and succeeds; its
+  right one: that login waits 4 s, twice the idle timeout, in silence, and succeeds; its
   connection is not closed by the idle timer while it waits, nor right after the answer;
 - a login closed while it waits is not counted, and one still waiting when the server
   stops does not keep it from exiting cleanly (status 0, no leak under the sanitizers).
-ixn-b throttles per address only (free 3, lockout at 6):
-- 10 connections from 127.0.0.1, each guessing another agent, at once: 6 are checked (3
-  at once, then 0.5 s, 1.5 s, 3.5 s), 4 get 12 at once; meanwhile agent 2001 logs in from
-  127.0.0.2 at once; afterwards even the right password of 2002 from 127.0.0.1 gets 12.
+ixn-b throttles per address only (free 3, lockout at 6), counting answered failures
+only:
+- 10 right logins at once from 127.0.0.1 (an office behind one address) all succeed at
+  once;
+- guesses at other agents from 127.0.0.1 one after the other: 3 free, then 1 s, 2 s and
+  4 s; the 6th failure locks the address, and even the right password of 2002 from
+  127.0.0.1 gets 12, while agent 2001 logs in from 127.0.0.2 at once.
 Both lockouts are logged (event=login_lockout scope=agent / scope=address).
 A hash made with --hash-password --rounds 1 draws a warning from --check-config and at
 start; one of the default cost draws none.
@@ -42,26 +45,29 @@ from harness import check, expect_ack, expect_error  # noqa: E402
 
 T = "Resources"
 OTHER = "127.0.0.2"
-DELAY = 0.5      # login-delay-ms
-CAP = 2.0        # login-delay-max-ms
+# The delays are large enough that an answer that is not delayed (a cheap hash: a few
+# milliseconds alone, more on a loaded machine or under a sanitizer) stays well apart
+# from one that is.
+DELAY = 1.0      # login-delay-ms
+CAP = 4.0        # login-delay-max-ms, twice the idle timeout of AGENT_RULE
 SLACK = 0.05     # timers may fire this much before the delay measured here
-FAST = 0.4       # an answer not delayed comes well within this (a cheap hash: milliseconds)
+FAST = 0.8       # an answer not delayed comes well within this
 
-AGENT_RULE = """idle-timeout = 1
+AGENT_RULE = """idle-timeout = 2
 login-free-failures = 3
 login-lockout-failures = 6
 login-address-free-failures = 1000
 login-address-lockout-failures = 0
-login-delay-ms = 500
-login-delay-max-ms = 2000
+login-delay-ms = 1000
+login-delay-max-ms = 4000
 login-lockout-seconds = 300"""
 
 ADDRESS_RULE = """login-free-failures = 1000
 login-lockout-failures = 0
 login-address-free-failures = 3
 login-address-lockout-failures = 6
-login-delay-ms = 500
-login-delay-max-ms = 2000"""
+login-delay-ms = 1000
+login-delay-max-ms = 4000"""
 
 
 def client_from(port, source):
@@ -132,7 +138,7 @@ def code(ans):
 
 def real_agent(real, seen):
     """Agent 1003 mistypes its password 5 times, then gives the right one, which waits the
-    cap (2 s) without a byte sent meanwhile; 0.6 s after the answer it pings. Runs in a
+    cap (4 s) without a byte sent meanwhile; 0.6 s after the answer it pings. Runs in a
     thread while the main one guesses; what happened goes into seen."""
     try:
         seen["typos"] = [code(real.request(login("1003", "typo-%d" % i), timeout=10))
@@ -221,7 +227,7 @@ def main():
         check(seen["took"] >= CAP - SLACK, "1003's login waited %.1fs, twice the idle timeout, "
               "in silence (%.2fs)" % (CAP, seen["took"]))
         expect_ack(seen["ping"], "1003's connection is open 0.6 s after the answer (idle "
-                   "timeout 1 s)")
+                   "timeout 2 s)")
         print("ixn-a part took %.1fs" % (time.monotonic() - t0))
         err = ixn.stderr()
         check("event=login_lockout scope=agent tenant=Resources agent=1001" in err,
@@ -238,12 +244,13 @@ def main():
         c.send(dict(login("1005", "guess-3"), referenceId=c.next_ref()))
         time.sleep(0.1)
         c.close()
-        time.sleep(0.6)
+        time.sleep(DELAY + 0.1)
         c = desk(ixn.port)
         ans, took = timed(c, login("1005", "guess-4"))
         expect_error(ans, 5, "1005's next attempt is checked")
         check(DELAY - SLACK <= took < 2 * DELAY - SLACK,
-              "the attempt closed while it waited did not count: 0.5 s again (%.2fs)" % took)
+              "the attempt closed while it waited did not count: %.1f s again (%.2fs)"
+              % (DELAY, took))
         # 1005 has 4 failures: this attempt waits 1 s, and the server is stopped meanwhile.
         c.send(dict(login("1005", "guess-5"), referenceId=c.next_ref()))
         time.sleep(0.2)
