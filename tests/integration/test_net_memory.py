@@ -97,6 +97,13 @@ def flood_all_until_cut(socks, limit_s=30):
 
 def main():
     args = harness.parse_args()
+    # Under AddressSanitizer freed blocks wait in a quarantine and the allocator keeps
+    # what it got from the system: no quarantine for the daemons started here, and the
+    # checks that depend on glibc returning memory are left to the normal build.
+    asan = "ASAN_OPTIONS" in os.environ
+    if asan:
+        opts = os.environ["ASAN_OPTIONS"]
+        os.environ["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "quarantine_size_mb=0"
     with harness.Env(args.bin, timeout=150) as env:
         ixn = env.start_ixn("ixn-m", agents={}, extra_server="out-limit = 1048576")
         peers = [slow_reader(ixn.port) for _ in range(PEERS)]
@@ -122,9 +129,13 @@ def main():
         check(grow <= PEERS * LIMIT * 3 // 2,
               "the peak grew by %.1f MiB, at most 1.5 x %d x the 1 MiB limit"
               % (grow / MiB, PEERS))
-        check((rss - rss0) * 1024 <= 4 * MiB,
-              "after the cuts the resident size is back near where it was (+%.1f MiB)"
-              % ((rss - rss0) / 1024.0))
+        if asan:
+            print("skip: the resident size after the cuts is not glibc's under "
+                  "AddressSanitizer (+%.1f MiB)" % ((rss - rss0) / 1024.0))
+        else:
+            check((rss - rss0) * 1024 <= 4 * MiB,
+                  "after the cuts the resident size is back near where it was (+%.1f MiB)"
+                  % ((rss - rss0) / 1024.0))
         small = harness.Client(ixn.port)
         expect_ack(small.register("AgentApplication", harness.DESK_TOKEN), "a desktop registers")
         expect_ack(small.request({"message": "RequestPing"}), "and is served")
