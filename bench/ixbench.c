@@ -623,24 +623,10 @@ static void fill_window(void)
         end_pass();
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint32_t percentile(const uint32_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i < n ? i : n - 1];
-}
-
 static void print_result(void)
 {
     size_t n = B.done < B.max_changes ? (size_t)B.done : (size_t)B.max_changes;
-    qsort(B.lat_us, n, sizeof *B.lat_us, cmp_u32);
+    tool_sort_u32(B.lat_us, n);
     uint64_t end = B.changes_end_us ? B.changes_end_us : cc_mono_us();
     double secs = B.changes_start_us ? (double)(end - B.changes_start_us) / 1e6 : 0;
     double login_s = B.login_end_us ? (double)(B.login_end_us - B.login_start_us) / 1e6 : 0;
@@ -656,8 +642,8 @@ static void print_result(void)
            : B.pass == 0           ? "latency"
                                    : "throughput",
            B.logged_in, login_s > 0 ? B.agents / login_s : 0.0, snap, B.done,
-           secs > 0 ? (double)B.done / secs : 0.0, percentile(B.lat_us, n, 0.50),
-           percentile(B.lat_us, n, 0.99), n ? B.lat_us[n - 1] : 0, B.window, B.errors, B.drops,
+           secs > 0 ? (double)B.done / secs : 0.0, tool_percentile(B.lat_us, n, 0.50),
+           tool_percentile(B.lat_us, n, 0.99), n ? B.lat_us[n - 1] : 0, B.window, B.errors, B.drops,
            B.stray_statuses);
     fflush(stdout);
 }
@@ -689,7 +675,7 @@ static uint64_t ixn_unfinished(void)
 static void print_ixn_result(void)
 {
     size_t n = (size_t)B.ixn_invites;
-    qsort(B.invite_lat, n, sizeof *B.invite_lat, cmp_u32);
+    tool_sort_u32(B.invite_lat, n);
     uint64_t end = B.ixn_end_us ? B.ixn_end_us : cc_mono_us();
     double secs = B.ixn_start_us ? (double)(end - B.ixn_start_us) / 1e6 : 0;
     printf("agents=%d servers=%d routed_per_s=%.0f submit_to_invite_p50_us=%u p99_us=%u "
@@ -698,7 +684,7 @@ static void print_ixn_result(void)
            " acked=%" PRIu64 " refused=%" PRIu64 " unanswered=%" PRIu64 " invited=%" PRIu64
            " unfinished=%" PRIu64 "\n",
            B.agents, B.ixn2_addr ? 2 : 1, secs > 0 ? (double)B.ixn_finished / secs : 0.0,
-           percentile(B.invite_lat, n, 0.50), percentile(B.invite_lat, n, 0.99),
+           tool_percentile(B.invite_lat, n, 0.50), tool_percentile(B.invite_lat, n, 0.99),
            n ? B.invite_lat[n - 1] : 0, B.ixn_submitted, B.ixn_finished, B.ixn_failed,
            B.ixn_reinvites, B.ixn_errors, B.ixn_window, B.media_conns, secs, B.ixn_acked,
            B.ixn_refused, B.ixn_unanswered, B.ixn_invites, ixn_unfinished());

@@ -368,31 +368,17 @@ static bool line_ok(const char *line, size_t len, char type)
 
 /* ---- the desktops' passes ---- */
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint32_t percentile(const uint32_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i < n ? i : n - 1];
-}
-
 static void print_pass(void)
 {
     size_t n = R.done < R.max_changes ? (size_t)R.done : (size_t)R.max_changes;
-    qsort(R.lat_us, n, sizeof *R.lat_us, cmp_u32);
+    tool_sort_u32(R.lat_us, n);
     uint64_t end = R.pass_end_us ? R.pass_end_us : cc_mono_us();
     double secs = R.pass_start_us ? (double)(end - R.pass_start_us) / 1e6 : 0;
     printf("floor connections=%d pass=%s changes=%" PRIu64 " changes_per_s=%.0f p50_us=%u "
            "p99_us=%u max_us=%u window=%d drops=%" PRIu64 "\n",
            R.conns, R.pass == 0 ? "latency" : "throughput", R.done,
-           secs > 0 ? (double)R.done / secs : 0.0, percentile(R.lat_us, n, 0.50),
-           percentile(R.lat_us, n, 0.99), n ? R.lat_us[n - 1] : 0, R.window, R.drops);
+           secs > 0 ? (double)R.done / secs : 0.0, tool_percentile(R.lat_us, n, 0.50),
+           tool_percentile(R.lat_us, n, 0.99), n ? R.lat_us[n - 1] : 0, R.window, R.drops);
     fflush(stdout);
 }
 

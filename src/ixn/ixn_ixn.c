@@ -326,17 +326,23 @@ static void queue_insert(ixn_queue *q, ixn_ixn *x)
     list_insert_by(&q->head, &q->tail, x, order_key);
 }
 
-static void queue_unlink(ixn_queue *q, ixn_ixn *x)
+/* Takes x out of the q_prev/q_next list head..tail. */
+static void list_unlink(ixn_ixn **head, ixn_ixn **tail, ixn_ixn *x)
 {
     if (x->q_prev)
         x->q_prev->q_next = x->q_next;
     else
-        q->head = x->q_next;
+        *head = x->q_next;
     if (x->q_next)
         x->q_next->q_prev = x->q_prev;
     else
-        q->tail = x->q_prev;
+        *tail = x->q_prev;
     x->q_prev = x->q_next = NULL;
+}
+
+static void queue_unlink(ixn_queue *q, ixn_ixn *x)
+{
+    list_unlink(&q->head, &q->tail, x);
 }
 
 /* Links x into a's held list at its place by take_seq (the order taken). */
@@ -431,15 +437,7 @@ static void ended_insert(ixn_core *k, ixn_ixn *x)
 
 static void ended_unlink(ixn_core *k, ixn_ixn *x)
 {
-    if (x->q_prev)
-        x->q_prev->q_next = x->q_next;
-    else
-        k->ended_head = x->q_next;
-    if (x->q_next)
-        x->q_next->q_prev = x->q_prev;
-    else
-        k->ended_tail = x->q_prev;
-    x->q_prev = x->q_next = NULL;
+    list_unlink(&k->ended_head, &k->ended_tail, x);
     assert(k->nended > 0);
     k->nended--;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -169,4 +170,23 @@ uint64_t tool_rand(uint64_t *rng)
 double tool_unit(uint64_t *rng)
 {
     return (double)(tool_rand(rng) >> 11) / 9007199254740992.0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void tool_sort_u32(uint32_t *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_u32);
+}
+
+uint32_t tool_percentile(const uint32_t *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
 }

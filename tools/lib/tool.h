@@ -91,4 +91,10 @@ uint64_t tool_rand(uint64_t *rng);
 /* A number in [0, 1) from the generator *rng. */
 double tool_unit(uint64_t *rng);
 
+/** Sorts n latencies in place, for tool_percentile. */
+void tool_sort_u32(uint32_t *v, size_t n);
+
+/** The p-th quantile (0..1, nearest rank) of n sorted values; 0 when n is 0. */
+uint32_t tool_percentile(const uint32_t *v, size_t n, double p);
+
 #endif
