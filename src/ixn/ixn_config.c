@@ -477,7 +477,7 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->login_lockout_s = 300;
     cfg->login_forget_s = 900;
     cfg->login_track_max = 10000;
-    cfg->max_ended = 10000;
+    cfg->max_ended = 1000;
 
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;

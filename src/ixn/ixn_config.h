@@ -69,7 +69,7 @@ typedef struct ixn_config {
     unsigned keep_ended_s;     /* [server] keep-ended (86400) */
     size_t max_user_data;      /* [server] max-user-data (16384) */
     size_t max_queue;          /* [server] max-queue (100000) */
-    size_t max_ended;          /* [server] max-ended (10000): ended ones kept in memory */
+    size_t max_ended;          /* [server] max-ended (1000): ended ones kept in memory */
     ixn_config_queue *queues;  /* [queues], in file order */
     size_t queue_count;
     unsigned after_work_s[CC_MEDIA_MAX];        /* [after-work] per media id (0 = none) */
