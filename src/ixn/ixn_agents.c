@@ -534,6 +534,9 @@ static void login_after(uv_work_t *req, int status)
         c->agent = a;
         a->login_time_ms = (int64_t)(cc_wall_us() / 1000);
         a->login_seq = ++srv->idle_seq;
+        const target_skills *sk = ixn_config_skills(srv->cfg, a->key);
+        if (sk)
+            a->skills = *sk;
         cc_map_puts(&srv->agents, a->key, a);
         srv->agent_count++;
         srv->stats.logins++;

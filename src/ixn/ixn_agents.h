@@ -14,6 +14,7 @@
 #include "ixn/ixn_config.h"
 #include "ixn/ixn_throttle.h"
 #include "net/session.h"
+#include "rules/target.h"
 
 typedef struct ixn_client ixn_client;
 typedef struct ixn_login_work ixn_login_work;
@@ -69,6 +70,16 @@ typedef struct ixn_agent {
      * list runs from the agent offered that media longest ago to the latest */
     struct ixn_pool *pool[CC_MEDIA_MAX];
     struct ixn_agent *pool_prev[CC_MEDIA_MAX], *pool_next[CC_MEDIA_MAX];
+    /* Skills from the directory ([skills]), written by ixn_agents at login and by a
+     * reload; read by routing. */
+    target_skills skills;
+    /* Owned by ixn_route: per media pool, the queue steps the skills match (a bitset in
+     * the pool's layout), the pool's eligible list, and the interaction the outstanding
+     * reservation was asked for (NULL when none, or when it went away meanwhile). */
+    uint64_t *match[CC_MEDIA_MAX];
+    struct ixn_agent *e_prev[CC_MEDIA_MAX], *e_next[CC_MEDIA_MAX];
+    cc_media_mask in_e;
+    struct ixn_ixn *claim;
 } ixn_agent;
 
 /** Per registered connection. */

@@ -39,6 +39,7 @@ void ixn_batch_snapshot(ixn_before *e, ixn_ixn *x)
     e->state = x->state;
     e->queue = x->queue;
     e->order = x->order;
+    e->entered_us = x->entered_us;
     e->agent = x->agent;
     e->timer = x->timer;
     e->deadline_us = x->deadline_us;

@@ -25,7 +25,7 @@ typedef struct ixn_before {
     bool repersist; /**< the state below is not in the store: put it again after a failure */
     enum cc_ixn_state state;
     struct ixn_queue *queue;
-    int64_t order;
+    int64_t order, entered_us;
     ixn_agent *agent;
     int timer;
     uint64_t deadline_us, queued_mono_us, take_seq;

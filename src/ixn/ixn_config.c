@@ -28,7 +28,8 @@ typedef struct cfg_parse {
         char *key;
         char *value;
         int line;
-        bool after_work;
+        enum cfg_kind { PENDING_QUEUE, PENDING_AFTER_WORK, PENDING_SKILLS, PENDING_TARGET,
+                        PENDING_QUEUE_OPTIONS } kind;
     } * pending;
     size_t pending_count, pending_cap;
     size_t cheap_hashes; /* [agents] hashes cheaper than the default cost */
@@ -320,7 +321,7 @@ static void agent_key(cfg_parse *p, const char *key, const char *v)
     cfg->agent_count++;
 }
 
-static void pending_add(cfg_parse *p, const char *key, const char *value, bool after_work)
+static void pending_add(cfg_parse *p, const char *key, const char *value, enum cfg_kind kind)
 {
     if (p->pending_count == p->pending_cap) {
         p->pending_cap = p->pending_cap ? 2 * p->pending_cap : 16;
@@ -330,7 +331,7 @@ static void pending_add(cfg_parse *p, const char *key, const char *value, bool a
     e->key = xstrdup(key);
     e->value = xstrdup(value);
     e->line = p->conf.line;
-    e->after_work = after_work;
+    e->kind = kind;
 }
 
 /* A [queues] pair: TENANT/QUEUE = MEDIA, checked against [server] media. */
@@ -380,16 +381,123 @@ static void after_work_resolve(cfg_parse *p, const struct cfg_pending *e, cc_med
     }
 }
 
+/* A [skills] pair: TENANT/AGENTID = name:level, ... for an agent of [agents]. */
+static void skills_resolve(cfg_parse *p, const struct cfg_pending *e)
+{
+    ixn_config *cfg = p->cfg;
+    char tenant[PROTO_ID_MAX + 1];
+    const char *name;
+    if (!split_pair(p, "skills", e->key, "AGENTID", tenant, &name))
+        return;
+    if (!cc_map_gets(&cfg->agents, e->key)) {
+        cc_conf_error(&p->conf, "skills", e->key, "%s", "not an agent of [agents]");
+        return;
+    }
+    if (cc_map_gets(&cfg->skills, e->key)) {
+        cc_conf_error(&p->conf, "skills", e->key, "%s", "given twice");
+        return;
+    }
+    target_skills *sk = xcalloc(1, sizeof *sk);
+    target_error err;
+    if (target_parse_skills(cfg->dict, e->value, sk, &err)) {
+        cc_conf_error(&p->conf, "skills", e->key, "column %zu of the value: %s", err.column,
+                      err.message);
+        free(sk);
+        return;
+    }
+    cc_map_puts(&cfg->skills, e->key, sk);
+}
+
+/* Whether key names a queue of [queues] (resolved before). */
+static bool queue_known(cfg_parse *p, const char *section, const char *key)
+{
+    char tenant[PROTO_ID_MAX + 1];
+    const char *name;
+    if (!split_pair(p, section, key, "QUEUE", tenant, &name))
+        return false;
+    for (size_t i = 0; i < p->cfg->queue_count; i++) {
+        const ixn_config_queue *q = &p->cfg->queues[i];
+        if (strcmp(q->tenant, tenant) == 0 && strcmp(q->name, name) == 0)
+            return true;
+    }
+    cc_conf_error(&p->conf, section, key, "%s", "not a queue of [queues]");
+    return false;
+}
+
+/* A [targets] pair: TENANT/QUEUE = step; step; ... (docs/routing.md). */
+static void target_resolve(cfg_parse *p, const struct cfg_pending *e)
+{
+    ixn_config *cfg = p->cfg;
+    if (!queue_known(p, "targets", e->key))
+        return;
+    if (cc_map_gets(&cfg->targets, e->key)) {
+        cc_conf_error(&p->conf, "targets", e->key, "%s", "given twice");
+        return;
+    }
+    target *t;
+    target_error err;
+    if (target_parse(cfg->dict, e->value, &t, &err)) {
+        cc_conf_error(&p->conf, "targets", e->key, "column %zu of the value: %s", err.column,
+                      err.message);
+        return;
+    }
+    cc_map_puts(&cfg->targets, e->key, t);
+}
+
+/* A [queue-options] pair: TENANT/QUEUE = priority N, aging SECONDS, select SKILL|idle. */
+static void queue_options_resolve(cfg_parse *p, const struct cfg_pending *e)
+{
+    ixn_config *cfg = p->cfg;
+    if (!queue_known(p, "queue-options", e->key))
+        return;
+    if (cc_map_gets(&cfg->queue_options, e->key)) {
+        cc_conf_error(&p->conf, "queue-options", e->key, "%s", "given twice");
+        return;
+    }
+    target_queue_options *o = xcalloc(1, sizeof *o);
+    target_error err;
+    if (target_parse_queue_options(cfg->dict, e->value, o, &err)) {
+        cc_conf_error(&p->conf, "queue-options", e->key, "column %zu of the value: %s",
+                      err.column, err.message);
+        free(o);
+        return;
+    }
+    cc_map_puts(&cfg->queue_options, e->key, o);
+}
+
 static void pending_resolve(cfg_parse *p)
 {
     cc_media_mask seen = 0;
+    /* Queues and media first: skills name agents, targets and options name queues, and
+     * any section may come before the one it refers to. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < p->pending_count; i++) {
+            struct cfg_pending *e = &p->pending[i];
+            bool first = e->kind == PENDING_QUEUE || e->kind == PENDING_AFTER_WORK;
+            if (first != (pass == 0))
+                continue;
+            p->conf.line = e->line;
+            switch (e->kind) {
+            case PENDING_QUEUE:
+                queue_resolve(p, e);
+                break;
+            case PENDING_AFTER_WORK:
+                after_work_resolve(p, e, &seen);
+                break;
+            case PENDING_SKILLS:
+                skills_resolve(p, e);
+                break;
+            case PENDING_TARGET:
+                target_resolve(p, e);
+                break;
+            case PENDING_QUEUE_OPTIONS:
+                queue_options_resolve(p, e);
+                break;
+            }
+        }
+    }
     for (size_t i = 0; i < p->pending_count; i++) {
         struct cfg_pending *e = &p->pending[i];
-        p->conf.line = e->line;
-        if (e->after_work)
-            after_work_resolve(p, e, &seen);
-        else
-            queue_resolve(p, e);
         free(e->key);
         free(e->value);
     }
@@ -438,9 +546,15 @@ static void on_pair(cc_conf *c, const char *section, const char *key, const char
     else if (strcmp(section, "agents") == 0)
         agent_key(p, key, value);
     else if (strcmp(section, "queues") == 0)
-        pending_add(p, key, value, false);
+        pending_add(p, key, value, PENDING_QUEUE);
     else if (strcmp(section, "after-work") == 0)
-        pending_add(p, key, value, true);
+        pending_add(p, key, value, PENDING_AFTER_WORK);
+    else if (strcmp(section, "skills") == 0)
+        pending_add(p, key, value, PENDING_SKILLS);
+    else if (strcmp(section, "targets") == 0)
+        pending_add(p, key, value, PENDING_TARGET);
+    else if (strcmp(section, "queue-options") == 0)
+        pending_add(p, key, value, PENDING_QUEUE_OPTIONS);
     else if (strcmp(section, "reasons") == 0)
         reason_key(p, key, value);
     else
@@ -453,6 +567,10 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->path = xstrdup(path);
     cc_media_init(&cfg->media);
     cc_map_init(&cfg->agents);
+    cc_map_init(&cfg->skills);
+    cc_map_init(&cfg->targets);
+    cc_map_init(&cfg->queue_options);
+    cfg->dict = target_dict_new();
     cfg->idle_timeout_s = 30;
     cfg->max_line = PROTO_LINE_MAX_DEFAULT;
     cfg->max_connections = 100000;
@@ -535,6 +653,19 @@ void ixn_config_free(ixn_config *cfg)
     while ((sl = cc_map_next(&cfg->agents, &pos)))
         free(sl->value);
     cc_map_free(&cfg->agents);
+    pos = 0;
+    while ((sl = cc_map_next(&cfg->skills, &pos)))
+        free(sl->value);
+    cc_map_free(&cfg->skills);
+    pos = 0;
+    while ((sl = cc_map_next(&cfg->targets, &pos)))
+        target_free(sl->value);
+    cc_map_free(&cfg->targets);
+    pos = 0;
+    while ((sl = cc_map_next(&cfg->queue_options, &pos)))
+        free(sl->value);
+    cc_map_free(&cfg->queue_options);
+    target_dict_free(cfg->dict);
     free(cfg->path);
     free(cfg->name);
     free(cfg->listen);
@@ -553,4 +684,24 @@ void ixn_config_free(ixn_config *cfg)
     }
     free(cfg->queues);
     memset(cfg, 0, sizeof *cfg);
+}
+
+const target_skills *ixn_config_skills(const ixn_config *cfg, const char *agent_key)
+{
+    return cc_map_gets(&cfg->skills, agent_key);
+}
+
+const target *ixn_config_target(const ixn_config *cfg, const char *tenant, const char *queue)
+{
+    char key[IXN_KEY_MAX];
+    ixn_config_key(key, tenant, queue);
+    return cc_map_gets(&cfg->targets, key);
+}
+
+const target_queue_options *ixn_config_queue_options(const ixn_config *cfg, const char *tenant,
+                                                     const char *queue)
+{
+    char key[IXN_KEY_MAX];
+    ixn_config_key(key, tenant, queue);
+    return cc_map_gets(&cfg->queue_options, key);
 }

@@ -11,6 +11,7 @@
 #include "common/media.h"
 #include "net/session.h"
 #include "proto/msg.h"
+#include "rules/target.h"
 
 /** One queue of [queues]: TENANT/QUEUE = MEDIA. */
 typedef struct ixn_config_queue {
@@ -63,6 +64,13 @@ typedef struct ixn_config {
     /* [agents]: ixn_config_key(tenant, agentId) -> crypt(3) hash (char *, owned) */
     cc_map agents;
     size_t agent_count;
+    /* routing (docs/routing.md): the skill names of the file, [skills] (agent key ->
+     * target_skills), [targets] (queue key -> target) and [queue-options] (queue key ->
+     * target_queue_options), every value owned */
+    target_dict *dict;
+    cc_map skills;
+    cc_map targets;
+    cc_map queue_options;
     /* interactions (protocol section 7) */
     char *data_dir;            /* [server] data-dir: NULL = nothing is stored */
     unsigned invite_timeout_s; /* [server] invite-timeout (15) */
@@ -107,6 +115,16 @@ bool ixn_config_split_key(const char *key, char *tenant, size_t cap, const char 
  * file cannot be opened.
  */
 int ixn_config_load(const char *path, ixn_config *cfg);
+
+/** The skills of an agent (its ixn_config_key), or NULL when [skills] gives none. */
+const target_skills *ixn_config_skills(const ixn_config *cfg, const char *agent_key);
+
+/** The target of a queue, or NULL when [targets] gives none (the target "any"). */
+const target *ixn_config_target(const ixn_config *cfg, const char *tenant, const char *queue);
+
+/** The [queue-options] of a queue, or NULL when none. */
+const target_queue_options *ixn_config_queue_options(const ixn_config *cfg, const char *tenant,
+                                                     const char *queue);
 
 /** Frees everything a loaded (or failed) configuration holds. */
 void ixn_config_free(ixn_config *cfg);

@@ -16,6 +16,7 @@
 #include "common/map.h"
 #include "ixn/ixn_batch.h"
 #include "ixn/ixn_report.h"
+#include "ixn/ixn_route.h"
 #include "proto/ixnmsg.h"
 #include "store/store.h"
 
@@ -34,33 +35,8 @@
 #define RETRY_MS 1000
 /* Longest queue key (ixn_config_key) or pool key, with its NUL. */
 #define QKEY_MAX IXN_KEY_MAX
-
-/* One queue of the configuration. */
-typedef struct ixn_queue {
-    char *tenant;
-    char *name;
-    int media;
-    struct ixn_pool *pool;
-    ixn_ixn *head, *tail; /* waiting, by order */
-    size_t count[5];      /* interactions of this queue per ixn_state (ENDED unused) */
-} ixn_queue;
-
-/* The agents of one tenant that may take one media, and that tenant's queues of it.
- * The agent list runs from the one offered this media longest ago (or logged in
- * earliest, when never offered) to the latest, so routing takes the first agent with
- * room. */
-typedef struct ixn_pool {
-    char *tenant;
-    int media;
-    ixn_agent *head, *tail;
-    ixn_queue **queues;
-    size_t nqueues;
-    size_t rr;     /* the queue to serve next, for fairness among queues */
-    size_t asking; /* reservations asked for this pool and not answered yet */
-    size_t fresh;  /* queued here but not committed yet: counted by route() only */
-    bool dirty;    /* something changed: routing should look at this pool */
-    struct ixn_pool *dirty_next;
-} ixn_pool;
+/* Order keys above this (2001-09-09 in microseconds) are times: see ixn_ixn.order. */
+#define ORDER_KEY_TIME_MIN 1000000000000000LL
 
 /* A request answered after the commit of this loop turn. */
 typedef struct ixn_waiter {
@@ -89,6 +65,7 @@ typedef struct ixn_core {
     ixn_ixn *ended_head, *ended_tail; /* by the time they ended */
     size_t nended;
     ixn_batch batch;         /* the uncommitted batch (only with a store) */
+    ixn_router router;       /* the routing index and its widening timer */
     uint64_t retry_after_us; /* monotonic: timers wait until then after a failed commit */
     uv_check_t check;
     uv_idle_t idle;
@@ -196,6 +173,7 @@ static void persist(ixn_core *k, const ixn_ixn *x)
         .agent = x->agent ? x->agent->key : NULL,
         .state = (int)x->state,
         .order_key = x->order,
+        .priority = x->priority,
         .created_us = x->created_us,
         .updated_us = x->updated_us,
         .ended_us = x->ended_us,
@@ -263,30 +241,15 @@ static void set_state(ixn_ixn *x, enum cc_ixn_state st)
     x->updated_us = (int64_t)cc_wall_us();
 }
 
-static void queue_link_tail(ixn_queue *q, ixn_ixn *x)
+/* The next order key: the wall clock in microseconds, above every key in use, so that
+ * a queue's order is the order its interactions entered it, across restarts. */
+static int64_t next_order(ixn_core *k)
 {
-    x->q_next = NULL;
-    x->q_prev = q->tail;
-    if (q->tail)
-        q->tail->q_next = x;
-    else
-        q->head = x;
-    q->tail = x;
-    x->queued_mono_us = cc_mono_us();
-}
-
-static void queue_link_head(ixn_queue *q, ixn_ixn *x)
-{
-    if (q->head)
-        x->order = q->head->order - 1;
-    x->q_prev = NULL;
-    x->q_next = q->head;
-    if (q->head)
-        q->head->q_prev = x;
-    else
-        q->tail = x;
-    q->head = x;
-    x->queued_mono_us = cc_mono_us();
+    int64_t now = (int64_t)cc_wall_us();
+    if (now <= k->order_clock)
+        now = k->order_clock + 1;
+    k->order_clock = now;
+    return now;
 }
 
 static int64_t order_key(const ixn_ixn *x)
@@ -320,10 +283,14 @@ static void list_insert_by(ixn_ixn **head, ixn_ixn **tail, ixn_ixn *x,
         *head = x;
 }
 
-/* Links x at its place by order key (undo: the key is kept, the neighbours may not be). */
-static void queue_insert(ixn_queue *q, ixn_ixn *x)
+/* Links x, queued, at its place by order key in its queue (new ones at the tail; a
+ * rejected one, or an undo, keeps its key and so its place) and in the routing index. */
+static void queue_insert(ixn_core *k, ixn_ixn *x)
 {
+    ixn_queue *q = x->queue;
     list_insert_by(&q->head, &q->tail, x, order_key);
+    x->queued_mono_us = cc_mono_us();
+    ixn_route_add(&k->router, x);
 }
 
 /* Takes x out of the q_prev/q_next list head..tail. */
@@ -340,9 +307,10 @@ static void list_unlink(ixn_ixn **head, ixn_ixn **tail, ixn_ixn *x)
     x->q_prev = x->q_next = NULL;
 }
 
-static void queue_unlink(ixn_queue *q, ixn_ixn *x)
+static void queue_unlink(ixn_core *k, ixn_ixn *x)
 {
-    list_unlink(&q->head, &q->tail, x);
+    ixn_route_remove(&k->router, x);
+    list_unlink(&x->queue->head, &x->queue->tail, x);
 }
 
 /* Links x into a's held list at its place by take_seq (the order taken). */
@@ -568,7 +536,7 @@ static void back_to_queue(ixn_core *k, ixn_ixn *x, const char *cause)
     timer_clear(k, x);
     agent_detach(x);
     set_state(x, CC_IXN_QUEUED);
-    queue_link_head(x->queue, x);
+    queue_insert(k, x);
     persist(k, x);
     if (a && cause)
         report(k, a, cause, 0);
@@ -584,7 +552,7 @@ static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reas
     touch(k, x);
     timer_clear(k, x);
     if (x->state == CC_IXN_QUEUED)
-        queue_unlink(x->queue, x);
+        queue_unlink(k, x);
     agent_detach(x);
     set_state(x, CC_IXN_ENDED);
     x->ended_us = x->updated_us;
@@ -607,7 +575,7 @@ static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
     ixn_pool *p = x->queue->pool;
     touch(k, x);
     touch_offer(k, a, p->media);
-    queue_unlink(x->queue, x);
+    queue_unlink(k, x);
     set_state(x, CC_IXN_INVITED);
     x->take_seq = ++k->take_clock;
     agent_attach(x, a);
@@ -624,61 +592,18 @@ static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
 
 /* ---- routing ---- */
 
-/* The agent can take an offer of media m now, on this server's view alone. */
-static bool can_offer(const ixn_agent *a, int m)
+/* A target step widened: routing looks at the pool now. */
+static void on_widened(void *ctx, ixn_pool *p)
 {
-    cc_media_mask bit = (cc_media_mask)1 << m;
-    return a->client && a->client->session && (a->added & bit) && (a->ready & bit) && !a->dnd;
+    pool_kick(ctx, p);
 }
 
-/* Worth asking a reservation for media m: the newest status has room and reflects the
- * agent's current version (nothing in flight that it does not count), no reservation of
- * the agent is outstanding, and m was not refused since that status. */
-static bool eligible(const ixn_agent *a, int m)
-{
-    return can_offer(a, m) && a->has_status && a->status_from && a->status_version == a->version &&
-           a->available[m] > 0 && !a->resv && !(a->refused & ((cc_media_mask)1 << m));
-}
-
-/* Interactions the pool may offer: queued, and committed as queued (p->fresh, set by
- * route(), counts the others). */
-static size_t pool_waiting(const ixn_pool *p)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < p->nqueues; i++)
-        n += p->queues[i]->count[CC_IXN_QUEUED];
-    return n > p->fresh ? n - p->fresh : 0;
-}
-
-/* The oldest interaction of q that routing may take: one whose queued state is in the
- * store. Uncommitted ones (a submit, a reject, a transfer of this batch, or a change kept
- * after a failed commit) wait for the commit; they are few and mostly at the tail. */
-static ixn_ixn *queue_first_committed(const ixn_queue *q)
-{
-    ixn_ixn *x = q->head;
-    while (x && (x->batch || x->unsaved))
-        x = x->q_next;
-    return x;
-}
-
-/* The interaction the pool offers next: queues served in turn. */
-static ixn_ixn *pool_next(ixn_pool *p)
-{
-    for (size_t i = 0; i < p->nqueues; i++) {
-        size_t idx = (p->rr + i) % p->nqueues;
-        ixn_ixn *x = queue_first_committed(p->queues[idx]);
-        if (x) {
-            p->rr = idx + 1;
-            return x;
-        }
-    }
-    return NULL;
-}
-
-/* Asks reservations for the pools marked since the last call: per pool, as many agents
- * (in idle order) as interactions wait beyond the reservations already asked. Offers are
- * made when the grants come back (ixn_core_reservation_done), so routing never waits
- * for an answer. Returns true when it asked anything. */
+/* Asks reservations for the pools marked since the last call, in the order of
+ * routing.md section 4: per pool, the first interaction in order that an eligible agent
+ * matches goes to the agent its queue's select rule picks, then the next, until no pair
+ * is left. The interaction is claimed for that agent while the engine answers; offers are
+ * made when the grants come back (ixn_core_reservation_done), so routing never waits for
+ * an answer. Returns true when it asked anything. */
 static bool route(ixn_core *k)
 {
     bool did = false;
@@ -690,48 +615,21 @@ static bool route(ixn_core *k)
      * pools stay dirty, and the retry timer wakes it. */
     if (cc_mono_us() < k->retry_after_us)
         return false;
-    /* Never ask a reservation for an interaction the store does not have as queued: its
-     * pool is kicked again when the commit succeeds. */
-    const ixn_batch *b = &k->batch;
-    for (size_t i = 0; i < b->nlog; i++) {
-        const ixn_ixn *x = b->log[i].x;
-        if (x->state == CC_IXN_QUEUED)
-            x->queue->pool->fresh++;
-    }
-    for (size_t i = 0; i < b->nunsaved; i++) {
-        const ixn_ixn *x = b->unsaved[i];
-        if (x->state == CC_IXN_QUEUED)
-            x->queue->pool->fresh++;
-    }
-    size_t asks = 0, scans = 0;
+    size_t asks = 0;
     while (k->dirty_head) {
         ixn_pool *p = k->dirty_head;
         bool done = false;
-        /* Agents passed over stay ineligible for the rest of this call (the one asked has
-         * its reservation outstanding), so each search goes on from where the last one
-         * stopped: one walk of the pool per turn at most. */
-        ixn_agent *from = p->head;
-        size_t waiting = pool_waiting(p);
+        ixn_route_prepare(p);
         for (;;) {
-            if (asks >= ROUTE_BUDGET || scans >= SCAN_BUDGET)
+            if (asks >= ROUTE_BUDGET)
                 break;
-            if (waiting <= p->asking) {
+            ixn_ixn *x;
+            ixn_agent *a;
+            if (!ixn_route_next(&k->router, p, &x, &a)) {
                 done = true;
                 break;
             }
-            ixn_agent *a = from;
-            while (a && !eligible(a, p->media) && scans < SCAN_BUDGET) {
-                scans++;
-                a = a->pool_next[p->media];
-            }
-            if (!a) {
-                /* Nobody to ask: the pool waits for a status, an answer or an interaction. */
-                done = true;
-                break;
-            }
-            if (!eligible(a, p->media))
-                break; /* scan budget spent */
-            from = a->pool_next[p->media];
+            ixn_route_claim(&k->router, x, a);
             ixn_resv_ask(k->srv, a, p->media, p);
             p->asking++;
             asks++;
@@ -747,9 +645,17 @@ static bool route(ixn_core *k)
         p->dirty = false;
         p->dirty_next = NULL;
     }
-    for (size_t i = 0; i < k->np; i++)
-        k->plist[i]->fresh = 0;
     return did;
+}
+
+/* The agent may be eligible again (a status, a reservation that ended unused): it joins
+ * the eligible lists, and those pools are looked at. */
+static void agent_ready(ixn_core *k, ixn_agent *a)
+{
+    cc_media_mask joined = ixn_route_agent_ready(a);
+    for (int m = 0; joined; m++, joined >>= 1)
+        if ((joined & 1u) && a->pool[m]->nqueues)
+            pool_kick(k, a->pool[m]);
 }
 
 bool ixn_core_reservation_done(ixn_server *srv, struct ixn_pool *pool, ixn_agent *a, int media,
@@ -763,17 +669,27 @@ bool ixn_core_reservation_done(ixn_server *srv, struct ixn_pool *pool, ixn_agent
     pool_kick(k, p);
     if (!a || k->closed)
         return false;
+    /* The interaction asked for goes back to the index; it is taken again below when the
+     * grant can be used for it. */
+    ixn_ixn *x = ixn_route_unclaim(&k->router, a);
+    bool used = false;
     if (outcome == IXN_RESV_REFUSED) {
         a->refused |= (cc_media_mask)1 << media;
-        return false;
+    } else if (outcome == IXN_RESV_GRANTED && ixn_route_can_offer(a, media) &&
+               a->pool[media] == p) {
+        /* The claimed one if it still waits here and the agent still matches its step;
+         * otherwise the first the agent matches, if any. */
+        if (!x || x->state != CC_IXN_QUEUED || x->queue->pool != p || !x->rlist ||
+            x->batch || x->unsaved || !ixn_route_matches(x->queue, x->rlist->step, a))
+            x = ixn_route_best_for(p, a);
+        if (x) {
+            invite(k, x, a, resv_id);
+            used = true;
+        }
     }
-    if (outcome != IXN_RESV_GRANTED || !can_offer(a, media) || a->pool[media] != p)
-        return false;
-    ixn_ixn *x = pool_next(p);
-    if (!x)
-        return false;
-    invite(k, x, a, resv_id);
-    return true;
+    if (!used)
+        agent_ready(k, a);
+    return used;
 }
 
 /* ---- timers ---- */
@@ -833,7 +749,7 @@ static void forget(ixn_core *k, ixn_ixn *x)
 {
     timer_clear(k, x);
     if (x->state == CC_IXN_QUEUED)
-        queue_unlink(x->queue, x);
+        queue_unlink(k, x);
     else if (x->state == CC_IXN_ENDED)
         ended_unlink(k, x);
     agent_detach(x);
@@ -894,7 +810,7 @@ static void restore(ixn_core *k, const ixn_before *e)
     ixn_ixn *x = e->x;
     timer_clear(k, x);
     if (x->state == CC_IXN_QUEUED)
-        queue_unlink(x->queue, x);
+        queue_unlink(k, x);
     else if (x->state == CC_IXN_ENDED)
         ended_unlink(k, x);
     agent_detach(x);
@@ -902,6 +818,7 @@ static void restore(ixn_core *k, const ixn_before *e)
     x->state = e->state;
     x->queue = e->queue;
     x->order = e->order;
+    x->entered_us = e->entered_us;
     x->updated_us = e->updated_us;
     x->ended_us = e->ended_us;
     x->queued_mono_us = e->queued_mono_us;
@@ -910,7 +827,7 @@ static void restore(ixn_core *k, const ixn_before *e)
     if (e->agent)
         agent_attach(x, e->agent);
     if (x->state == CC_IXN_QUEUED) {
-        queue_insert(x->queue, x);
+        queue_insert(k, x);
         pool_kick(k, x->queue->pool);
     } else if (x->state == CC_IXN_ENDED) {
         ended_insert(k, x);
@@ -1128,8 +1045,10 @@ void ixn_core_agent_media(ixn_server *srv, ixn_agent *a)
             if (p) {
                 a->pool[m] = p;
                 pool_insert(p, a);
+                ixn_route_agent_join(p, a);
             }
         } else if (!want && a->pool[m]) {
+            ixn_route_agent_leave(a->pool[m], a);
             pool_unlink(a->pool[m], a);
             a->pool[m] = NULL;
         }
@@ -1138,10 +1057,7 @@ void ixn_core_agent_media(ixn_server *srv, ixn_agent *a)
 
 void ixn_core_agent_status(ixn_server *srv, ixn_agent *a)
 {
-    ixn_core *k = srv->core;
-    for (int m = 0; m < srv->cfg->media.count; m++)
-        if (a->pool[m] && eligible(a, m) && a->pool[m]->nqueues)
-            pool_kick(k, a->pool[m]);
+    agent_ready(srv->core, a);
 }
 
 void ixn_core_reporting_started(ixn_server *srv)
@@ -1195,8 +1111,13 @@ void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
      * logout puts it instead (docs/ixnserver.md, "Durability"). */
     if (batching(k))
         ixn_batch_agent_gone(&k->batch, a, cc_mono_us(), (int64_t)cc_wall_us());
+    /* The interaction its unanswered reservation was for waits for someone else. */
+    ixn_ixn *claimed = ixn_route_unclaim(&k->router, a);
+    if (claimed && claimed->state == CC_IXN_QUEUED)
+        pool_kick(k, claimed->queue->pool);
     for (int m = 0; m < CC_MEDIA_MAX; m++) {
         if (a->pool[m]) {
+            ixn_route_agent_leave(a->pool[m], a);
             pool_unlink(a->pool[m], a);
             a->pool[m] = NULL;
         }
@@ -1344,10 +1265,12 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     x->external_id = external ? xstrdup(external) : NULL;
     x->state = CC_IXN_QUEUED;
     x->timer = -1;
-    x->order = ++k->order_clock;
+    x->priority = sub.has_priority ? (uint32_t)sub.priority : q->default_priority;
+    x->order = next_order(k);
+    x->entered_us = x->order;
     x->created_us = x->updated_us = (int64_t)cc_wall_us();
     q->count[CC_IXN_QUEUED]++;
-    queue_link_tail(q, x);
+    queue_insert(k, x);
     cc_map_puts(&k->ixns, x->id, x);
     if (x->external_id)
         cc_map_puts(&k->external, x->external_id, x);
@@ -1500,8 +1423,9 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
     x->queue->count[CC_IXN_QUEUED]--;
     x->queue = q;
     q->count[CC_IXN_QUEUED]++;
-    x->order = ++k->order_clock;
-    queue_link_tail(q, x);
+    x->order = next_order(k);
+    x->entered_us = x->order;
+    queue_insert(k, x);
     persist(k, x);
     report(k, a, "PartyRemoved", 0);
     pool_kick(k, q->pool);
@@ -1570,6 +1494,10 @@ static void load_one(void *ctx, const store_ixn *r)
     user_data_declare(k, x->user_data, 1);
     x->external_id = r->external_id ? xstrdup(r->external_id) : NULL;
     x->order = r->order_key;
+    /* Keys of earlier versions were counters, not times: such an interaction counts as
+     * waiting since it was created. */
+    x->entered_us = r->order_key > ORDER_KEY_TIME_MIN ? r->order_key : r->created_us;
+    x->priority = r->priority >= 0 && r->priority <= 1000 ? (uint32_t)r->priority : 0;
     x->timer = -1;
     x->created_us = r->created_us;
     x->updated_us = r->updated_us;
@@ -1593,7 +1521,7 @@ static void load_one(void *ctx, const store_ixn *r)
      * an interaction is gone with the old process. */
     x->state = CC_IXN_QUEUED;
     q->count[CC_IXN_QUEUED]++;
-    queue_link_tail(q, x);
+    queue_insert(k, x);
     if (r->state == CC_IXN_AFTER_WORK) {
         end_ixn(k, x, NULL, NULL, NULL);
         lc->ended_now++;
@@ -1713,6 +1641,7 @@ int ixn_core_init(ixn_server *srv)
     cc_buf_init(&k->buf);
     k->qlist = xcalloc(cfg->queue_count ? cfg->queue_count : 1, sizeof *k->qlist);
     k->plist = xcalloc(cfg->queue_count ? cfg->queue_count : 1, sizeof *k->plist);
+    ixn_route_init(&k->router, srv->loop, on_widened, k);
     char key[QKEY_MAX];
     for (size_t i = 0; i < cfg->queue_count; i++) {
         const ixn_config_queue *cq = &cfg->queues[i];
@@ -1735,7 +1664,11 @@ int ixn_core_init(ixn_server *srv)
         p->queues = xrealloc(p->queues, (p->nqueues + 1) * sizeof *p->queues);
         p->queues[p->nqueues++] = q;
         q->pool = p;
+        ixn_route_queue_setup(&k->router, q, ixn_config_target(cfg, q->tenant, q->name),
+                              ixn_config_queue_options(cfg, q->tenant, q->name));
     }
+    for (size_t i = 0; i < k->np; i++)
+        ixn_route_pool_layout(k->plist[i]);
     uv_check_init(srv->loop, &k->check);
     k->check.data = k;
     uv_idle_init(srv->loop, &k->idle);
@@ -1797,6 +1730,9 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->tick, NULL);
     uv_close((uv_handle_t *)&k->purge, NULL);
     uv_close((uv_handle_t *)&k->retry, NULL);
+    ixn_route_close(&k->router);
+    LOG_INFO("event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64,
+             k->router.decisions, k->router.widenings);
     LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
              " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
              " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64
@@ -1815,7 +1751,13 @@ void ixn_core_free(ixn_server *srv)
     while ((sl = cc_map_next(&srv->agents, &pos))) {
         ixn_agent *a = sl->value;
         a->held_head = a->held_tail = NULL;
+        for (int m = 0; m < CC_MEDIA_MAX; m++) {
+            free(a->match[m]);
+            a->match[m] = NULL;
+        }
         memset(a->pool, 0, sizeof a->pool);
+        a->in_e = 0;
+        a->claim = NULL;
     }
     pos = 0;
     while ((sl = cc_map_next(&k->ixns, &pos))) {
@@ -1825,11 +1767,13 @@ void ixn_core_free(ixn_server *srv)
         free(x);
     }
     for (size_t i = 0; i < k->nq; i++) {
+        ixn_route_queue_free(k->qlist[i]);
         free(k->qlist[i]->tenant);
         free(k->qlist[i]->name);
         free(k->qlist[i]);
     }
     for (size_t i = 0; i < k->np; i++) {
+        ixn_route_pool_free(k->plist[i]);
         free(k->plist[i]->tenant);
         free(k->plist[i]->queues);
         free(k->plist[i]);

@@ -30,7 +30,17 @@ typedef struct ixn_ixn {
     char *user_data;   /* compact JSON object text, never NULL ("{}") */
     char *external_id; /* NULL when none was given */
     enum cc_ixn_state state;
-    int64_t order;                            /* position in its queue: smaller is served first */
+    /* Position in its queue, smaller first: the wall-clock microsecond it entered the
+     * queue (unique, kept by a reject), or a small number from a store of earlier
+     * versions. */
+    int64_t order;
+    int64_t entered_us; /* wall clock it entered its current queue (a reject keeps it) */
+    uint32_t priority;  /* 0..1000, from the submit or the queue's default */
+    /* Owned by ixn_route: its step list while indexed (queued, not claimed), and the
+     * agent whose outstanding reservation is for it. */
+    struct ixn_steplist *rlist;
+    struct ixn_ixn *r_prev, *r_next;
+    ixn_agent *claimed_by;
     int64_t created_us, updated_us, ended_us; /* wall clock */
     uint64_t queued_mono_us;                  /* when it last entered its queue */
     ixn_agent *agent;                /* the agent holding it (Invited, Handling, AfterWork) */

@@ -25,7 +25,9 @@
 
 /* The schema this code writes. A store with a newer one is refused, so an old binary
  * never rewrites rows it does not understand. */
-#define STORE_SCHEMA 1
+/* 2 added the priority column (routing, docs/routing.md); a store of schema 1 gets it at
+ * open, every row with priority 0. */
+#define STORE_SCHEMA 2
 
 /* How long opening the store waits for an outside tool that holds the database (a
  * backup reading it, say). Once open, the store holds SQLite's lock exclusively
@@ -86,7 +88,8 @@ static const char SCHEMA_SQL[] = "CREATE TABLE IF NOT EXISTS meta ("
                                  " order_key INTEGER NOT NULL,"
                                  " created_us INTEGER NOT NULL,"
                                  " updated_us INTEGER NOT NULL,"
-                                 " ended_us INTEGER NOT NULL DEFAULT 0);"
+                                 " ended_us INTEGER NOT NULL DEFAULT 0,"
+                                 " priority INTEGER NOT NULL DEFAULT 0);"
                                  "CREATE UNIQUE INDEX IF NOT EXISTS interactions_external"
                                  " ON interactions(external_id) WHERE external_id IS NOT NULL;"
                                  "CREATE INDEX IF NOT EXISTS interactions_ended"
@@ -97,13 +100,14 @@ static const char SCHEMA_SQL[] = "CREATE TABLE IF NOT EXISTS meta ("
  * externalId; this form makes that a failed commit. */
 static const char UPSERT_SQL[] =
     "INSERT INTO interactions(id, tenant, media, queue, user_data, external_id, state,"
-    " agent, order_key, created_us, updated_us, ended_us)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    " agent, order_key, created_us, updated_us, ended_us, priority)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     " ON CONFLICT(id) DO UPDATE SET tenant = excluded.tenant, media = excluded.media,"
     " queue = excluded.queue, user_data = excluded.user_data,"
     " external_id = excluded.external_id, state = excluded.state, agent = excluded.agent,"
     " order_key = excluded.order_key, created_us = excluded.created_us,"
-    " updated_us = excluded.updated_us, ended_us = excluded.ended_us";
+    " updated_us = excluded.updated_us, ended_us = excluded.ended_us,"
+    " priority = excluded.priority";
 
 static const char END_SQL[] = "UPDATE interactions SET state = 4, agent = NULL,"
                               " updated_us = ?2, ended_us = ?2 WHERE id = ?1";
@@ -125,7 +129,7 @@ static const char LOAD_SQL[] =
     " CASE WHEN user_data IS NULL THEN 1"
     "  WHEN typeof(user_data) <> 'text' THEN 0"
     "  WHEN json_valid(user_data) THEN json_type(user_data) = 'object'"
-    "  ELSE 0 END"
+    "  ELSE 0 END, priority"
     " FROM interactions ORDER BY state = 4, CASE WHEN state = 4 THEN NULL ELSE tenant END,"
     " CASE WHEN state = 4 THEN NULL ELSE queue END,"
     " CASE WHEN state = 4 THEN NULL ELSE order_key END, id";
@@ -262,6 +266,12 @@ static int setup_meta(store *st, const char *server_name, bool create, cc_buf *e
     } else if (rc == 0 && schema_newer(v.data)) {
         set_err(err, "%s has schema version %s, which this program cannot read", st->path, v.data);
         rc = CC_E_CONFIG;
+    } else if (rc == 0 && strtol(v.data, NULL, 10) < 2) {
+        /* Schema 1 had no priority: every kept interaction gets 0, as a submit without one. */
+        rc = exec_sql(st, "ALTER TABLE interactions ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+                      err);
+        if (rc == 0)
+            rc = meta_set(st, "schema", "2", err);
     }
     if (rc == 0)
         rc = meta_get(st, "server_name", &v, &found, err);
@@ -699,6 +709,7 @@ int store_load(store *st, void (*cb)(void *ctx, const store_ixn *rec), void *ctx
         rec.updated_us = col_int(s, 10, &ok);
         rec.ended_us = col_int(s, 11, &ok);
         bool json_ok = sqlite3_column_int(s, 12) == 1;
+        rec.priority = col_int(s, 13, &ok);
         if (!ok || !json_ok || rec.id <= 0 || state < CC_IXN_QUEUED || state > CC_IXN_ENDED) {
             bad++;
             LOG_WARN("event=store_corrupt_row path=%s id=%" PRId64, st->path,
@@ -879,6 +890,7 @@ static bool write_ent(store *st, const batch_ent *e)
     sqlite3_bind_int64(s, 10, r->created_us);
     sqlite3_bind_int64(s, 11, r->updated_us);
     sqlite3_bind_int64(s, 12, r->ended_us);
+    sqlite3_bind_int64(s, 13, r->priority);
     return run(s);
 }
 

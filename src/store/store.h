@@ -54,6 +54,7 @@ typedef struct store_ixn {
     int64_t created_us;      /**< wall clock, microseconds since the epoch */
     int64_t updated_us;      /**< time of the last change */
     int64_t ended_us;        /**< time it ended; 0 while not ended */
+    int64_t priority;        /**< routing priority given at submit (0..1000) */
 } store_ixn;
 
 /** Counters for logs and benchmarks; all since store_open. */

@@ -1,0 +1,644 @@
+#include "ixn/ixn_route.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+/* Uncommitted interactions skipped at the head of a step list before routing gives up on
+ * that list until the commit (which kicks the pool again). They are few: a reject or an
+ * undo of this loop turn. */
+#define SKIP_UNCOMMITTED 64
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The store has x as queued: a change of this loop turn, or one kept after a failed
+ * commit, waits for its commit before routing may offer it. */
+static bool committed(const ixn_ixn *x)
+{
+    return !x->batch && !x->unsaved;
+}
+
+static uint64_t waited_ms(const ixn_ixn *x, int64_t now_us)
+{
+    return now_us > x->entered_us ? (uint64_t)(now_us - x->entered_us) / 1000u : 0;
+}
+
+static size_t step_count(const ixn_queue *q)
+{
+    return target_step_count(q->target);
+}
+
+/* ---- agents ---- */
+
+bool ixn_route_can_offer(const ixn_agent *a, int m)
+{
+    cc_media_mask bit = (cc_media_mask)1 << m;
+    return a->client && a->client->session && (a->added & bit) && (a->ready & bit) && !a->dnd;
+}
+
+/* Worth asking a reservation for media m: the newest status has room and reflects the
+ * agent's current version (nothing in flight that it does not count), no reservation of
+ * the agent is outstanding, and m was not refused since that status. */
+bool ixn_route_eligible(const ixn_agent *a, int m)
+{
+    return ixn_route_can_offer(a, m) && a->has_status && a->status_from &&
+           a->status_version == a->version && a->available[m] > 0 && !a->resv &&
+           !(a->refused & ((cc_media_mask)1 << m));
+}
+
+static uint64_t idle_key(const ixn_agent *a, int m)
+{
+    return a->offer_seq[m] ? a->offer_seq[m] : a->login_seq;
+}
+
+static bool bit_get(const uint64_t *bits, size_t i)
+{
+    return (bits[i / 64] >> (i % 64)) & 1u;
+}
+
+static void counts_add(ixn_pool *p, const uint64_t *bits, int sign)
+{
+    for (size_t w = 0; w < p->words; w++) {
+        uint64_t v = bits[w];
+        while (v) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(v);
+            v &= v - 1;
+            if (sign > 0) {
+                p->qs_count[i]++;
+            } else {
+                assert(p->qs_count[i] > 0);
+                p->qs_count[i]--;
+            }
+        }
+    }
+}
+
+/* Joins p's eligible list at the agent's place in idle order (most arrive as the latest
+ * offered, so the walk starts at the tail). */
+static void e_insert(ixn_pool *p, ixn_agent *a)
+{
+    int m = p->media;
+    cc_media_mask bit = (cc_media_mask)1 << m;
+    assert(!(a->in_e & bit));
+    uint64_t key = idle_key(a, m);
+    ixn_agent *after = p->e_tail;
+    while (after && idle_key(after, m) > key)
+        after = after->e_prev[m];
+    a->e_prev[m] = after;
+    a->e_next[m] = after ? after->e_next[m] : p->e_head;
+    if (a->e_next[m])
+        a->e_next[m]->e_prev[m] = a;
+    else
+        p->e_tail = a;
+    if (after)
+        after->e_next[m] = a;
+    else
+        p->e_head = a;
+    a->in_e |= bit;
+    p->e_count++;
+    if (a->match[m])
+        counts_add(p, a->match[m], 1);
+}
+
+static void e_remove(ixn_pool *p, ixn_agent *a)
+{
+    int m = p->media;
+    cc_media_mask bit = (cc_media_mask)1 << m;
+    if (!(a->in_e & bit))
+        return;
+    if (a->e_prev[m])
+        a->e_prev[m]->e_next[m] = a->e_next[m];
+    else
+        p->e_head = a->e_next[m];
+    if (a->e_next[m])
+        a->e_next[m]->e_prev[m] = a->e_prev[m];
+    else
+        p->e_tail = a->e_prev[m];
+    a->e_prev[m] = a->e_next[m] = NULL;
+    a->in_e &= ~bit;
+    assert(p->e_count > 0);
+    p->e_count--;
+    if (a->match[m])
+        counts_add(p, a->match[m], -1);
+}
+
+void ixn_route_pool_layout(ixn_pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nqueues; i++) {
+        p->queues[i]->qs_base = n;
+        n += step_count(p->queues[i]);
+    }
+    p->nqs = n;
+    p->words = (n + 63) / 64;
+    free(p->qs_count);
+    p->qs_count = xcalloc(n ? n : 1, sizeof *p->qs_count);
+    /* The agents' bitsets are recomputed by their joins: until then the list is empty. */
+    for (ixn_agent *a = p->e_head; a;) {
+        ixn_agent *next = a->e_next[p->media];
+        a->e_prev[p->media] = a->e_next[p->media] = NULL;
+        a->in_e &= ~((cc_media_mask)1 << p->media);
+        a = next;
+    }
+    p->e_head = p->e_tail = NULL;
+    p->e_count = 0;
+}
+
+void ixn_route_pool_free(ixn_pool *p)
+{
+    free(p->qs_count);
+    p->qs_count = NULL;
+}
+
+void ixn_route_agent_join(ixn_pool *p, ixn_agent *a)
+{
+    int m = p->media;
+    bool was = (a->in_e >> m) & 1u;
+    if (was)
+        e_remove(p, a);
+    free(a->match[m]);
+    a->match[m] = xcalloc(p->words ? p->words : 1, sizeof *a->match[m]);
+    for (size_t i = 0; i < p->nqueues; i++) {
+        const ixn_queue *q = p->queues[i];
+        size_t n = step_count(q);
+        for (size_t s = 0; s < n; s++) {
+            if (target_match(q->target, s, &a->skills)) {
+                size_t bit = q->qs_base + s;
+                a->match[m][bit / 64] |= (uint64_t)1 << (bit % 64);
+            }
+        }
+    }
+    if (was || ixn_route_eligible(a, m))
+        e_insert(p, a);
+}
+
+void ixn_route_agent_leave(ixn_pool *p, ixn_agent *a)
+{
+    int m = p->media;
+    e_remove(p, a);
+    free(a->match[m]);
+    a->match[m] = NULL;
+}
+
+bool ixn_route_matches(const ixn_queue *q, size_t step, const ixn_agent *a)
+{
+    const uint64_t *bits = a->match[q->media];
+    if (bits && a->pool[q->media] == q->pool)
+        return bit_get(bits, q->qs_base + step);
+    return target_match(q->target, step, &a->skills);
+}
+
+cc_media_mask ixn_route_agent_ready(ixn_agent *a)
+{
+    cc_media_mask joined = 0;
+    for (int m = 0; m < CC_MEDIA_MAX; m++) {
+        ixn_pool *p = a->pool[m];
+        if (!p || ((a->in_e >> m) & 1u) || !ixn_route_eligible(a, m))
+            continue;
+        e_insert(p, a);
+        joined |= (cc_media_mask)1 << m;
+    }
+    return joined;
+}
+
+void ixn_route_prepare(ixn_pool *p)
+{
+    for (ixn_agent *a = p->e_head; a;) {
+        ixn_agent *next = a->e_next[p->media];
+        if (!ixn_route_eligible(a, p->media) || a->pool[p->media] != p)
+            e_remove(p, a);
+        a = next;
+    }
+}
+
+/* ---- the widening heap ---- */
+
+static int64_t list_deadline(const ixn_steplist *l)
+{
+    const ixn_queue *q = l->bucket->queue;
+    return l->head->entered_us + (int64_t)target_step_begin_ms(q->target, l->step + 1u) * 1000;
+}
+
+static void heap_swap(ixn_router *r, size_t i, size_t j)
+{
+    ixn_steplist *t = r->heap[i];
+    r->heap[i] = r->heap[j];
+    r->heap[j] = t;
+    r->heap[i]->heap_pos = i + 1;
+    r->heap[j]->heap_pos = j + 1;
+}
+
+static void heap_up(ixn_router *r, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (list_deadline(r->heap[parent]) <= list_deadline(r->heap[i]))
+            break;
+        heap_swap(r, i, parent);
+        i = parent;
+    }
+}
+
+static void heap_down(ixn_router *r, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, rr = l + 1, min = i;
+        if (l < r->nheap && list_deadline(r->heap[l]) < list_deadline(r->heap[min]))
+            min = l;
+        if (rr < r->nheap && list_deadline(r->heap[rr]) < list_deadline(r->heap[min]))
+            min = rr;
+        if (min == i)
+            return;
+        heap_swap(r, i, min);
+        i = min;
+    }
+}
+
+static void on_widen(uv_timer_t *t);
+
+static void arm(ixn_router *r)
+{
+    if (r->closed)
+        return;
+    int64_t due = r->nheap ? list_deadline(r->heap[0]) : 0;
+    if (due == r->due_us)
+        return;
+    r->due_us = due;
+    if (!due) {
+        uv_timer_stop(&r->timer);
+        return;
+    }
+    int64_t now = (int64_t)cc_wall_us();
+    uint64_t ms = due > now ? (uint64_t)(due - now + 999) / 1000u : 0;
+    uv_timer_start(&r->timer, on_widen, ms, 0);
+}
+
+/* The list's head changed: its place in the heap follows. */
+static void heap_fix(ixn_router *r, ixn_steplist *l)
+{
+    bool want = l->head && (size_t)l->step + 1 < step_count(l->bucket->queue);
+    if (!want) {
+        if (l->heap_pos) {
+            size_t i = l->heap_pos - 1;
+            l->heap_pos = 0;
+            r->nheap--;
+            if (i != r->nheap) {
+                r->heap[i] = r->heap[r->nheap];
+                r->heap[i]->heap_pos = i + 1;
+                heap_up(r, i);
+                heap_down(r, r->heap[i]->heap_pos - 1);
+            }
+        }
+    } else if (!l->heap_pos) {
+        if (r->nheap == r->capheap) {
+            r->capheap = r->capheap ? 2 * r->capheap : 64;
+            r->heap = xrealloc(r->heap, r->capheap * sizeof *r->heap);
+        }
+        r->heap[r->nheap] = l;
+        l->heap_pos = ++r->nheap;
+        heap_up(r, r->nheap - 1);
+    } else {
+        heap_up(r, l->heap_pos - 1);
+        heap_down(r, l->heap_pos - 1);
+    }
+    arm(r);
+}
+
+/* ---- step lists ---- */
+
+/* Links x into l by order key. New ones and widened ones are the newest of their list;
+ * those coming back (a reject, a claim that ended) are near the head. */
+static void list_insert(ixn_steplist *l, ixn_ixn *x)
+{
+    ixn_ixn *after;
+    if (!l->tail || l->tail->order <= x->order) {
+        after = l->tail;
+    } else if (x->order < l->head->order) {
+        after = NULL;
+    } else {
+        after = l->head;
+        while (after->r_next && after->r_next->order <= x->order)
+            after = after->r_next;
+    }
+    x->r_prev = after;
+    x->r_next = after ? after->r_next : l->head;
+    if (x->r_next)
+        x->r_next->r_prev = x;
+    else
+        l->tail = x;
+    if (after)
+        after->r_next = x;
+    else
+        l->head = x;
+    x->rlist = l;
+}
+
+static void list_unlink(ixn_steplist *l, ixn_ixn *x)
+{
+    if (x->r_prev)
+        x->r_prev->r_next = x->r_next;
+    else
+        l->head = x->r_next;
+    if (x->r_next)
+        x->r_next->r_prev = x->r_prev;
+    else
+        l->tail = x->r_prev;
+    x->r_prev = x->r_next = NULL;
+    x->rlist = NULL;
+}
+
+static ixn_bucket *bucket_get(ixn_queue *q, uint32_t priority)
+{
+    size_t i = 0;
+    while (i < q->nbuckets && q->buckets[i]->priority > priority)
+        i++;
+    if (i < q->nbuckets && q->buckets[i]->priority == priority)
+        return q->buckets[i];
+    ixn_bucket *b = xcalloc(1, sizeof *b);
+    b->priority = priority;
+    b->queue = q;
+    for (size_t s = 0; s < TARGET_STEPS_MAX; s++)
+        b->lists[s] = (ixn_steplist){.bucket = b, .step = (uint8_t)s};
+    q->buckets = xrealloc(q->buckets, (q->nbuckets + 1) * sizeof *q->buckets);
+    memmove(&q->buckets[i + 1], &q->buckets[i], (q->nbuckets - i) * sizeof *q->buckets);
+    q->buckets[i] = b;
+    q->nbuckets++;
+    return b;
+}
+
+size_t ixn_route_step(const ixn_ixn *x, int64_t now_us, uint64_t *next_ms)
+{
+    const target *t = x->queue->target;
+    uint64_t w = waited_ms(x, now_us);
+    size_t s = x->rlist ? x->rlist->step : target_step_at(t, w);
+    if (next_ms) {
+        *next_ms = 0;
+        if (s + 1 < target_step_count(t)) {
+            uint64_t begin = target_step_begin_ms(t, s + 1);
+            *next_ms = begin > w ? begin - w : 0;
+        }
+    }
+    return s;
+}
+
+uint64_t ixn_route_effective_priority(const ixn_ixn *x, int64_t now_us)
+{
+    uint32_t aging = x->queue->aging_s;
+    uint64_t gain = aging ? waited_ms(x, now_us) / 1000u / aging : 0;
+    return (uint64_t)x->priority + gain;
+}
+
+void ixn_route_add(ixn_router *r, ixn_ixn *x)
+{
+    assert(!x->rlist && !x->claimed_by);
+    ixn_queue *q = x->queue;
+    ixn_bucket *b = bucket_get(q, x->priority);
+    size_t s = target_step_at(q->target, waited_ms(x, (int64_t)cc_wall_us()));
+    assert(s < TARGET_STEPS_MAX);
+    ixn_steplist *l = &b->lists[s];
+    list_insert(l, x);
+    if (l->head == x)
+        heap_fix(r, l);
+}
+
+static void index_remove(ixn_router *r, ixn_ixn *x)
+{
+    ixn_steplist *l = x->rlist;
+    if (!l)
+        return;
+    bool was_head = l->head == x;
+    list_unlink(l, x);
+    if (was_head)
+        heap_fix(r, l);
+}
+
+void ixn_route_remove(ixn_router *r, ixn_ixn *x)
+{
+    if (x->claimed_by) {
+        x->claimed_by->claim = NULL;
+        x->claimed_by = NULL;
+        return;
+    }
+    index_remove(r, x);
+}
+
+void ixn_route_claim(ixn_router *r, ixn_ixn *x, ixn_agent *a)
+{
+    assert(!a->claim && !x->claimed_by);
+    index_remove(r, x);
+    x->claimed_by = a;
+    a->claim = x;
+}
+
+ixn_ixn *ixn_route_unclaim(ixn_router *r, ixn_agent *a)
+{
+    ixn_ixn *x = a->claim;
+    if (!x)
+        return NULL;
+    a->claim = NULL;
+    x->claimed_by = NULL;
+    if (x->state == CC_IXN_QUEUED)
+        ixn_route_add(r, x);
+    return x;
+}
+
+void ixn_route_queue_setup(ixn_router *r, ixn_queue *q, const target *t,
+                           const target_queue_options *opt)
+{
+    for (ixn_ixn *x = q->head; x; x = x->q_next)
+        index_remove(r, x);
+    q->target = t ? t : r->any;
+    q->default_priority = opt && opt->has_priority ? opt->priority : 0;
+    q->aging_s = opt ? opt->aging_s : 0;
+    q->select_skill = opt ? opt->select_skill : -1;
+    for (ixn_ixn *x = q->head; x; x = x->q_next)
+        if (!x->claimed_by)
+            ixn_route_add(r, x);
+}
+
+void ixn_route_queue_free(ixn_queue *q)
+{
+    for (size_t i = 0; i < q->nbuckets; i++)
+        free(q->buckets[i]);
+    free(q->buckets);
+    q->buckets = NULL;
+    q->nbuckets = 0;
+}
+
+/* ---- the widening timer ---- */
+
+static void on_widen(uv_timer_t *t)
+{
+    ixn_router *r = t->data;
+    r->due_us = 0;
+    int64_t now = (int64_t)cc_wall_us();
+    while (r->nheap && list_deadline(r->heap[0]) <= now) {
+        ixn_steplist *l = r->heap[0];
+        ixn_ixn *x = l->head;
+        list_unlink(l, x);
+        heap_fix(r, l);
+        ixn_steplist *next = &l->bucket->lists[l->step + 1];
+        list_insert(next, x);
+        if (next->head == x)
+            heap_fix(r, next);
+        r->widenings++;
+        LOG_DEBUG("event=step_widened interaction=%s step=%u", x->id, (unsigned)next->step + 1);
+        r->widened(r->ctx, l->bucket->queue->pool);
+    }
+    arm(r);
+}
+
+void ixn_route_init(ixn_router *r, uv_loop_t *loop, ixn_route_widened_fn *widened, void *ctx)
+{
+    memset(r, 0, sizeof *r);
+    uv_timer_init(loop, &r->timer);
+    r->timer.data = r;
+    r->widened = widened;
+    r->ctx = ctx;
+    r->any = target_any();
+}
+
+void ixn_route_close(ixn_router *r)
+{
+    if (r->closed)
+        return;
+    r->closed = true;
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, NULL);
+    free(r->heap);
+    r->heap = NULL;
+    r->nheap = r->capheap = 0;
+}
+
+/* ---- choosing ---- */
+
+/* x comes before y in routing.md section 4's order. */
+static bool before(const ixn_ixn *x, const ixn_ixn *y, int64_t now_us)
+{
+    uint64_t ex = ixn_route_effective_priority(x, now_us),
+             ey = ixn_route_effective_priority(y, now_us);
+    if (ex != ey)
+        return ex > ey;
+    if (x->entered_us != y->entered_us)
+        return x->entered_us < y->entered_us;
+    return x->order < y->order;
+}
+
+static const ixn_ixn *first_committed(const ixn_steplist *l)
+{
+    size_t n = 0;
+    for (const ixn_ixn *x = l->head; x && n < SKIP_UNCOMMITTED; x = x->r_next, n++)
+        if (committed(x))
+            return x;
+    return NULL;
+}
+
+/* The first interaction of p in routing order whose queue step is in the set: counts
+ * (p->qs_count, the eligible list's union) when bits is NULL, else one agent's bits. */
+static ixn_ixn *first_matching(const ixn_pool *p, const uint64_t *bits, int64_t now_us)
+{
+    const ixn_ixn *best = NULL;
+    for (size_t i = 0; i < p->nqueues; i++) {
+        const ixn_queue *q = p->queues[i];
+        size_t n = step_count(q);
+        bool any = false;
+        for (size_t s = 0; s < n && !any; s++)
+            any = bits ? bit_get(bits, q->qs_base + s) : p->qs_count[q->qs_base + s] > 0;
+        if (!any)
+            continue;
+        for (size_t bi = 0; bi < q->nbuckets; bi++) {
+            const ixn_bucket *b = q->buckets[bi];
+            /* The oldest are at the widest step; within a bucket the oldest matching one is
+             * also the first by effective priority. */
+            for (size_t s = n; s-- > 0;) {
+                bool ok = bits ? bit_get(bits, q->qs_base + s) : p->qs_count[q->qs_base + s] > 0;
+                if (!ok || !b->lists[s].head)
+                    continue;
+                const ixn_ixn *x = first_committed(&b->lists[s]);
+                if (!x)
+                    continue;
+                if (!best || before(x, best, now_us))
+                    best = x;
+                break;
+            }
+        }
+    }
+    return (ixn_ixn *)best;
+}
+
+static void record(ixn_router *r, uint64_t t0)
+{
+    uint64_t ns = now_ns() - t0;
+    size_t b = ns ? (size_t)(64 - __builtin_clzll(ns)) : 0;
+    if (b >= IXN_ROUTE_HIST)
+        b = IXN_ROUTE_HIST - 1;
+    r->decision_hist[b]++;
+    r->decisions++;
+}
+
+bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
+{
+    uint64_t t0 = now_ns();
+    int m = p->media;
+    int64_t now = (int64_t)cc_wall_us();
+    while (p->e_count) {
+        ixn_ixn *x = first_matching(p, NULL, now);
+        if (!x)
+            break;
+        const ixn_queue *q = x->queue;
+        size_t bit = q->qs_base + x->rlist->step;
+        ixn_agent *pick = NULL;
+        unsigned pick_level = 0;
+        bool stale = false;
+        for (ixn_agent *a = p->e_head; a; a = a->e_next[m]) {
+            if (!a->match[m] || !bit_get(a->match[m], bit))
+                continue;
+            if (!ixn_route_eligible(a, m)) {
+                stale = true;
+                continue;
+            }
+            if (q->select_skill < 0) {
+                pick = a;
+                break;
+            }
+            unsigned level = target_skills_level(&a->skills, q->select_skill);
+            if (!pick || level > pick_level) {
+                pick = a;
+                pick_level = level;
+            }
+        }
+        if (stale)
+            ixn_route_prepare(p);
+        if (!pick) {
+            /* Only agents that stopped being eligible counted for x: they are gone from the
+             * list now, and the next search sees the counts without them. */
+            assert(stale);
+            continue;
+        }
+        e_remove(p, pick);
+        *xo = x;
+        *ao = pick;
+        record(r, t0);
+        return true;
+    }
+    record(r, t0);
+    return false;
+}
+
+ixn_ixn *ixn_route_best_for(ixn_pool *p, const ixn_agent *a)
+{
+    const uint64_t *bits = a->match[p->media];
+    if (!bits)
+        return NULL;
+    return first_matching(p, bits, (int64_t)cc_wall_us());
+}
