@@ -128,6 +128,17 @@ static void reparse(cc_buf *b, proto_msg *m)
     assert(rc == 0);
 }
 
+/* The same skills in the same order. */
+static bool same_skills(const proto_skills *a, const proto_skills *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++)
+        if (!same(a->items[i].name, b->items[i].name) || a->items[i].level != b->items[i].level)
+            return false;
+    return true;
+}
+
 /* Held interactions kept per decoded agent state: fewer than a message may list, so
  * that the cut at the cap is exercised too. */
 #define HELD_CAP 4
@@ -159,7 +170,7 @@ static void round_trip_agent_state(proto_msg *m, cc_media_table *media)
     assert(again.logged_in == st.logged_in);
     if (!st.logged_in) {
         /* A logged-out state is written with nothing but the agent. */
-        assert(!again.dnd && again.added == 0 && again.nheld == 0);
+        assert(!again.dnd && again.added == 0 && again.nheld == 0 && again.skills.count == 0);
     } else {
         assert(again.dnd == st.dnd && again.added == st.added && again.ready == st.ready);
         for (int i = 0; i < media->count; i++) {
@@ -177,6 +188,7 @@ static void round_trip_agent_state(proto_msg *m, cc_media_table *media)
         }
         if (listed <= HELD_CAP)
             assert(memcmp(again.counts, st.counts, sizeof st.counts) == 0);
+        assert(same_skills(&again.skills, &st.skills));
     }
     proto_msg_free(&m2);
     cc_buf_free(&b);
@@ -288,6 +300,8 @@ static void round_trip_ixn_messages(proto_msg *m)
         assert(proto_ixn_decode_submit(&m2, &sub2) == 0);
         assert(same(sub2.tenant, sub.tenant) && same(sub2.media, sub.media));
         assert(same(sub2.queue, sub.queue) && same(sub2.external_id, sub.external_id));
+        assert(sub2.has_priority == sub.has_priority && sub2.priority == sub.priority);
+        assert(!sub.has_priority || (sub.priority >= 0 && sub.priority <= 1000));
         proto_ixn_submit_user_data_text(&sub2, &ud2);
         assert(ud.len == ud2.len && (ud.len == 0 || memcmp(ud.data, ud2.data, ud.len) == 0));
         proto_msg_free(&m2);
@@ -352,6 +366,78 @@ static void round_trip_queues(proto_msg *m)
         assert(again.oldest_ms == r->oldest_ms);
     }
     proto_msg_free(&m2);
+    cc_buf_free(&b);
+}
+
+/* Closes b2 like reparse does to b1, and checks that both hold the same bytes: the
+ * encoding of what was decoded from an encoding is that encoding again. */
+static void same_bytes(cc_buf *b1, cc_buf *b2)
+{
+    cc_buf_puts(b2, ",\"seq\":1}");
+    assert(b1->len == b2->len && memcmp(b1->data, b2->data, b1->len) == 0);
+}
+
+/* The routing additions: the login ack's skills, RequestExplainRouting and its answer. */
+static void round_trip_routing(proto_msg *m)
+{
+    cc_buf b, b2;
+    cc_buf_init(&b);
+    cc_buf_init(&b2);
+    proto_msg m2;
+    proto_skills sk, sk2;
+    int rc = proto_areq_decode_login_ack(m, &sk);
+    if (rc == 0) {
+        assert(sk.count <= PROTO_SKILLS_MAX);
+        proto_enc_ack(&b, 1);
+        proto_areq_enc_login_ack(&b, &sk);
+        reparse(&b, &m2);
+        assert(proto_areq_decode_login_ack(&m2, &sk2) == 0 && same_skills(&sk2, &sk));
+        proto_enc_ack(&b2, 1);
+        proto_areq_enc_login_ack(&b2, &sk2);
+        same_bytes(&b, &b2);
+        proto_msg_free(&m2);
+    } else {
+        assert(sk.count == 0);
+    }
+    proto_ixn_explain_req r, r2;
+    if (proto_ixn_decode_explain_req(m, &r) == 0) {
+        cc_buf_reset(&b);
+        cc_buf_reset(&b2);
+        proto_ixn_enc_explain_req(&b, &r);
+        reparse(&b, &m2);
+        assert(strcmp(m2.name, "RequestExplainRouting") == 0);
+        assert(proto_ixn_decode_explain_req(&m2, &r2) == 0);
+        assert(same(r2.interaction_id, r.interaction_id));
+        proto_ixn_enc_explain_req(&b2, &r2);
+        same_bytes(&b, &b2);
+        proto_msg_free(&m2);
+    }
+    proto_ixn_explain e, e2;
+    if (proto_ixn_decode_explain(m, &e) == 0) {
+        assert(e.nagents <= PROTO_EXPLAIN_AGENTS_MAX);
+        assert(e.step >= 1 && e.step <= e.steps && e.steps <= PROTO_EXPLAIN_STEPS_MAX);
+        cc_buf_reset(&b);
+        cc_buf_reset(&b2);
+        proto_enc_ack(&b, 1);
+        proto_ixn_enc_explain(&b, &e);
+        reparse(&b, &m2);
+        assert(proto_ixn_decode_explain(&m2, &e2) == 0);
+        assert(same(e2.interaction_id, e.interaction_id) && same(e2.tenant, e.tenant));
+        assert(same(e2.media, e.media) && same(e2.queue, e.queue) && e2.state == e.state);
+        assert(e2.priority == e.priority && e2.effective_priority == e.effective_priority);
+        assert(e2.waited_sec == e.waited_sec && e2.step == e.step && e2.steps == e.steps);
+        assert(same(e2.expression, e.expression) && e2.next_step_sec == e.next_step_sec);
+        assert(e2.matching == e.matching && same(e2.agent_id, e.agent_id));
+        assert(e2.nagents == e.nagents);
+        for (size_t i = 0; i < e.nagents; i++)
+            assert(same(e2.agents[i].agent_id, e.agents[i].agent_id) &&
+                   e2.agents[i].why == e.agents[i].why);
+        proto_enc_ack(&b2, 1);
+        proto_ixn_enc_explain(&b2, &e2);
+        same_bytes(&b, &b2);
+        proto_msg_free(&m2);
+    }
+    cc_buf_free(&b2);
     cc_buf_free(&b);
 }
 
@@ -531,6 +617,7 @@ static int on_line(void *ctx, const char *line, size_t len)
     round_trip_ixn_messages(&m);
     round_trip_queues(&m);
     round_trip_agent_requests(&m);
+    round_trip_routing(&m);
     round_trip_stat_port(&m);
     round_trip_registration(&m);
     round_trip_error(&m);

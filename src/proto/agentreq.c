@@ -59,6 +59,16 @@ int proto_areq_decode_login(proto_msg *msg, proto_areq_login *out)
     return 0;
 }
 
+void proto_areq_enc_login_ack(cc_buf *ack, const proto_skills *skills)
+{
+    proto_enc_skills(ack, skills);
+}
+
+int proto_areq_decode_login_ack(proto_msg *msg, proto_skills *skills)
+{
+    return proto_decode_skills(msg, skills);
+}
+
 static const struct {
     const char *name;
     bool media;

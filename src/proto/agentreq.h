@@ -1,8 +1,9 @@
 /* The agent requests of protocol section 4, sent by desktops (clientType
- * AgentApplication): RequestAgentLogin with its media list, RequestAgentLogout, the media
- * requests (add, remove, not ready, ready, reason) and do-not-disturb. Encoders append
- * to a cc_buf and allocate nothing else; decoders borrow their strings from the decoded
- * message and check fields only (who may send what is the receiver's business). No I/O. */
+ * AgentApplication): RequestAgentLogin with its media list (and the skills its EventAck
+ * carries), RequestAgentLogout, the media requests (add, remove, not ready, ready,
+ * reason) and do-not-disturb. Encoders append to a cc_buf and allocate nothing else;
+ * decoders borrow their strings from the decoded message and check fields only (who may
+ * send what is the receiver's business). No I/O. */
 #ifndef PROTO_AGENTREQ_H
 #define PROTO_AGENTREQ_H
 
@@ -44,6 +45,19 @@ void proto_areq_enc_login(cc_buf *b, const proto_areq_login *l);
  * field.
  */
 int proto_areq_decode_login(proto_msg *msg, proto_areq_login *out);
+
+/**
+ * Appends the fields of a successful login's EventAck to an open EventAck: "skills", the
+ * agent's skills as the directory gives them (`{}` when none; routing.md section 1).
+ */
+void proto_areq_enc_login_ack(cc_buf *ack, const proto_skills *skills);
+
+/**
+ * Decodes those fields of a login's EventAck: skills as proto_decode_skills (absent: none,
+ * from a server older than the skills). Returns 0 or CC_E_INVALID_ATTRIBUTE with
+ * msg->desc.
+ */
+int proto_areq_decode_login_ack(proto_msg *msg, proto_skills *skills);
 
 /* X(enum suffix, message name, has media): the other agent requests. */
 #define PROTO_AREQ_MAP(X)                                                                          \

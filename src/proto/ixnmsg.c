@@ -178,6 +178,8 @@ void proto_ixn_enc_submit(cc_buf *b, const proto_ixn_submit *s)
     jw_kv_str(b, "queue", s->queue);
     if (s->external_id)
         jw_kv_str(b, "externalId", s->external_id);
+    if (s->has_priority)
+        jw_kv_int(b, "priority", s->priority);
     if (s->user_data) {
         jw_key(b, "userData");
         cc_buf_puts(b, s->user_data);
@@ -192,8 +194,11 @@ int proto_ixn_decode_submit(proto_msg *msg, proto_ixn_submit *out)
         (rc = proto_get_str(msg, "media", true, PROTO_ID_MAX, &out->media)) ||
         (rc = proto_get_id(msg, "queue", true, &out->queue)) ||
         (rc = proto_get_object(msg, "userData", false, &out->user_data_obj)) ||
-        (rc = proto_get_id(msg, "externalId", false, &out->external_id)))
+        (rc = proto_get_id(msg, "externalId", false, &out->external_id)) ||
+        (rc = proto_get_int(msg, "priority", false, PROTO_PRIORITY_MIN, PROTO_PRIORITY_MAX,
+                            &out->priority)))
         return rc;
+    out->has_priority = json_object_get(msg->root, "priority") != NULL;
     return 0;
 }
 
@@ -307,4 +312,148 @@ int proto_ixn_decode_queue_row(proto_msg *msg, size_t i, proto_ixn_queue_row *ou
     }
     msg->root = root;
     return rc;
+}
+
+void proto_ixn_enc_explain_req(cc_buf *b, const proto_ixn_explain_req *r)
+{
+    jw_open_message(b, "RequestExplainRouting");
+    jw_kv_str(b, "interactionId", r->interaction_id);
+}
+
+int proto_ixn_decode_explain_req(proto_msg *msg, proto_ixn_explain_req *out)
+{
+    memset(out, 0, sizeof *out);
+    return proto_get_id(msg, "interactionId", true, &out->interaction_id);
+}
+
+static const char *const why_names[] = {
+#define PROTO_EXPLAIN_WHY_NAME(sym, name) name,
+    PROTO_EXPLAIN_WHY_MAP(PROTO_EXPLAIN_WHY_NAME)
+#undef PROTO_EXPLAIN_WHY_NAME
+};
+
+#define WHY_COUNT (sizeof why_names / sizeof why_names[0])
+
+const char *proto_explain_why_name(int why)
+{
+    return why >= 0 && (size_t)why < WHY_COUNT ? why_names[why] : "Unknown";
+}
+
+int proto_explain_why_parse(const char *name)
+{
+    for (size_t i = 0; i < WHY_COUNT; i++)
+        if (strcmp(name, why_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+void proto_ixn_enc_explain(cc_buf *ack, const proto_ixn_explain *e)
+{
+    jw_kv_str(ack, "interactionId", e->interaction_id);
+    jw_kv_str(ack, "tenant", e->tenant);
+    jw_kv_str(ack, "media", e->media);
+    jw_kv_str(ack, "queue", e->queue);
+    jw_kv_str(ack, "state", cc_ixn_state_name(e->state));
+    jw_kv_int(ack, "priority", e->priority);
+    jw_kv_int(ack, "effectivePriority", e->effective_priority);
+    jw_kv_int(ack, "waitedSec", e->waited_sec);
+    jw_kv_int(ack, "step", e->step);
+    jw_kv_int(ack, "steps", e->steps);
+    jw_kv_str(ack, "expression", e->expression);
+    if (e->next_step_sec >= 0)
+        jw_kv_int(ack, "nextStepSec", e->next_step_sec);
+    jw_kv_int(ack, "matching", e->matching);
+    if (e->agent_id)
+        jw_kv_str(ack, "agentId", e->agent_id);
+    jw_key(ack, "agents");
+    cc_buf_putc(ack, '[');
+    for (size_t i = 0; i < e->nagents; i++) {
+        if (i)
+            cc_buf_putc(ack, ',');
+        cc_buf_puts(ack, "{\"agentId\":");
+        jw_str(ack, e->agents[i].agent_id);
+        jw_kv_str(ack, "why", proto_explain_why_name(e->agents[i].why));
+        cc_buf_putc(ack, '}');
+    }
+    cc_buf_putc(ack, ']');
+}
+
+/* Entry i of the "agents" array arr of an explain answer. */
+static int decode_explain_agent(proto_msg *msg, json_t *arr, size_t i, proto_explain_agent *out)
+{
+    json_t *entry = json_array_get(arr, i);
+    if (!json_is_object(entry)) {
+        snprintf(msg->desc, sizeof msg->desc, "agents[%zu] is not an object", i);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    /* As for the queue rows: the getters read the entry as if it were the message. */
+    json_t *root = msg->root;
+    msg->root = entry;
+    const char *why = NULL;
+    int rc = proto_get_id(msg, "agentId", true, &out->agent_id);
+    if (rc == 0)
+        rc = proto_get_str(msg, "why", true, PROTO_ID_MAX, &why);
+    int w = rc == 0 ? proto_explain_why_parse(why) : 0;
+    if (w < 0)
+        rc = invalid(msg, "why is not a known reason");
+    out->why = (enum proto_explain_why)(w < 0 ? 0 : w);
+    msg->root = root;
+    if (rc) {
+        char field[sizeof msg->desc];
+        memcpy(field, msg->desc, sizeof field);
+        snprintf(msg->desc, sizeof msg->desc, "agents[%zu]: %.150s", i, field);
+    }
+    return rc;
+}
+
+int proto_ixn_decode_explain(proto_msg *msg, proto_ixn_explain *out)
+{
+    memset(out, 0, sizeof *out);
+    out->next_step_sec = -1;
+    const char *state;
+    int rc;
+    if ((rc = proto_get_id(msg, "interactionId", true, &out->interaction_id)) ||
+        (rc = proto_get_id(msg, "tenant", true, &out->tenant)) ||
+        (rc = proto_get_id(msg, "media", true, &out->media)) ||
+        (rc = proto_get_id(msg, "queue", true, &out->queue)) ||
+        (rc = proto_get_str(msg, "state", true, PROTO_ID_MAX, &state)) ||
+        (rc = proto_get_int(msg, "priority", true, PROTO_PRIORITY_MIN, PROTO_PRIORITY_MAX,
+                            &out->priority)) ||
+        (rc = proto_get_int(msg, "effectivePriority", true, 0, INT64_MAX,
+                            &out->effective_priority)) ||
+        (rc = proto_get_int(msg, "waitedSec", true, 0, INT64_MAX, &out->waited_sec)) ||
+        (rc = proto_get_int(msg, "step", true, 1, PROTO_EXPLAIN_STEPS_MAX, &out->step)) ||
+        (rc = proto_get_int(msg, "steps", true, 1, PROTO_EXPLAIN_STEPS_MAX, &out->steps)) ||
+        (rc = proto_get_str(msg, "expression", true, PROTO_EXPLAIN_EXPRESSION_MAX,
+                            &out->expression)) ||
+        (rc = proto_get_int(msg, "nextStepSec", false, 0, INT64_MAX, &out->next_step_sec)) ||
+        (rc = proto_get_int(msg, "matching", true, 0, INT64_MAX, &out->matching)) ||
+        (rc = proto_get_id(msg, "agentId", false, &out->agent_id)))
+        return rc;
+    if (!cc_media_name_valid(out->media, strlen(out->media)))
+        return invalid(msg, "media is not a valid media name");
+    int st = cc_ixn_state_parse(state);
+    if (st < 0)
+        return invalid(msg, "state is not an interaction state");
+    out->state = (enum cc_ixn_state)st;
+    if (out->step > out->steps)
+        return invalid(msg, "step is beyond steps");
+    json_t *agents = json_object_get(msg->root, "agents");
+    if (!agents || json_is_null(agents))
+        return 0;
+    if (!json_is_array(agents))
+        return invalid(msg, "agents must be an array");
+    if (json_array_size(agents) > PROTO_EXPLAIN_AGENTS_MAX) {
+        snprintf(msg->desc, sizeof msg->desc, "agents has more than %d entries",
+                 PROTO_EXPLAIN_AGENTS_MAX);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    for (size_t i = 0; i < json_array_size(agents); i++) {
+        if ((rc = decode_explain_agent(msg, agents, i, &out->agents[i]))) {
+            out->nagents = 0;
+            return rc;
+        }
+        out->nagents = i + 1;
+    }
+    return 0;
 }

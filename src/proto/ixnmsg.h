@@ -1,10 +1,11 @@
 /* The interaction messages of protocol section 7: what a desktop hears about the
  * interactions offered to it (EventInvite, EventRevoked, EventPartyRemoved,
  * EventInteractionEnded), the requests on interactions that desktops and media servers
- * send (RequestAccept … RequestPlaceInQueue, RequestSubmit, RequestQueueStatus), and the
- * fields the interaction server adds to their EventAck (interactionId and duplicate,
- * afterWorkSec, queues). Encoders append to a cc_buf and allocate nothing else; decoders
- * borrow their strings from the decoded message. No I/O. */
+ * send (RequestAccept … RequestPlaceInQueue, RequestSubmit, RequestQueueStatus,
+ * RequestExplainRouting), and the fields the interaction server adds to their EventAck
+ * (interactionId and duplicate, afterWorkSec, queues, the explanation). Encoders append
+ * to a cc_buf and allocate nothing else; decoders borrow their strings from the decoded
+ * message. No I/O. */
 #ifndef PROTO_IXNMSG_H
 #define PROTO_IXNMSG_H
 
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/ixnstate.h"
 #include "proto/msg.h"
 
 /** EventInvite: an interaction offered to the agent (it counts as Invited at once). */
@@ -137,13 +139,20 @@ typedef struct proto_ixn_submit {
     const char *user_data;   /* encoder: compact JSON object text, NULL leaves it out */
     json_t *user_data_obj;   /* decoder: the object owned by the message, or NULL */
     const char *external_id; /* optional (NULL) */
+    bool has_priority;       /* false: left out (the queue's default applies) */
+    int64_t priority;        /* PROTO_PRIORITY_MIN..PROTO_PRIORITY_MAX when has_priority */
 } proto_ixn_submit;
 
-/** Appends an open RequestSubmit (without referenceId). */
+/** The range of an interaction's priority (routing.md section 3). */
+#define PROTO_PRIORITY_MIN 0
+#define PROTO_PRIORITY_MAX 1000
+
+/** Appends an open RequestSubmit (without referenceId); priority only when has_priority. */
 void proto_ixn_enc_submit(cc_buf *b, const proto_ixn_submit *s);
 
-/** Decodes a RequestSubmit: 0 or CC_E_INVALID_ATTRIBUTE with msg->desc. user_data is set
- * to NULL (proto_ixn_submit_user_data_text gives the text). */
+/** Decodes a RequestSubmit: 0 or CC_E_INVALID_ATTRIBUTE with msg->desc (naming priority
+ * when it is not an integer in 0..1000). user_data is set to NULL
+ * (proto_ixn_submit_user_data_text gives the text). */
 int proto_ixn_decode_submit(proto_msg *msg, proto_ixn_submit *out);
 
 /** Appends the compact text of a decoded submit's user data (nothing when absent). */
@@ -206,5 +215,94 @@ int proto_ixn_decode_queues(proto_msg *msg, size_t *count);
  * msg->desc; a bad row does not spoil the others.
  */
 int proto_ixn_decode_queue_row(proto_msg *msg, size_t i, proto_ixn_queue_row *out);
+
+/** RequestExplainRouting: why an interaction is where it is, and who could get it. */
+typedef struct proto_ixn_explain_req {
+    const char *interaction_id;
+} proto_ixn_explain_req;
+
+/** Appends an open RequestExplainRouting (without referenceId). */
+void proto_ixn_enc_explain_req(cc_buf *b, const proto_ixn_explain_req *r);
+
+/** Decodes a RequestExplainRouting: interactionId is required. Returns 0 or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc. */
+int proto_ixn_decode_explain_req(proto_msg *msg, proto_ixn_explain_req *out);
+
+/* X(enum suffix, wire name): why an agent that matches the current step was not offered
+ * the interaction, in the order the interaction server checks them. */
+#define PROTO_EXPLAIN_WHY_MAP(X)                                                                   \
+    X(NOT_LOGGED_IN, "NotLoggedIn")                                                                \
+    X(MEDIA_NOT_ADDED, "MediaNotAdded")                                                            \
+    X(NOT_READY, "NotReady")                                                                       \
+    X(DND, "DoNotDisturb")                                                                         \
+    X(NO_STATUS, "NoStatus")                                                                       \
+    X(NO_CAPACITY, "NoCapacity")                                                                   \
+    X(VERSION_IN_FLIGHT, "VersionInFlight")                                                        \
+    X(RESERVATION_PENDING, "ReservationPending")                                                   \
+    X(RESERVATION_REFUSED, "ReservationRefused")                                                   \
+    X(BUSY, "Busy")                                                                                \
+    X(ELIGIBLE, "Eligible")
+
+/** Why a matching agent was not offered the interaction. */
+enum proto_explain_why {
+#define PROTO_EXPLAIN_WHY_ENUM(sym, name) PROTO_EXPLAIN_##sym,
+    PROTO_EXPLAIN_WHY_MAP(PROTO_EXPLAIN_WHY_ENUM)
+#undef PROTO_EXPLAIN_WHY_ENUM
+};
+
+/** The wire name of a why ("NotReady"); "Unknown" for a value outside the enum. */
+const char *proto_explain_why_name(int why);
+
+/** The why of a wire name, or -1 when the name is not one. */
+int proto_explain_why_parse(const char *name);
+
+/** Most agents an explain answer lists. */
+#define PROTO_EXPLAIN_AGENTS_MAX 10
+/** Most steps a target has (the configuration's limit). */
+#define PROTO_EXPLAIN_STEPS_MAX 16
+/** Longest expression text an explain answer carries, in bytes: a step's canonical text
+ * can be longer than the target as written (blanks around operators). */
+#define PROTO_EXPLAIN_EXPRESSION_MAX 8192
+
+/** One agent of an explain answer: matching the current step, not offered it. */
+typedef struct proto_explain_agent {
+    const char *agent_id;
+    enum proto_explain_why why;
+} proto_explain_agent;
+
+/** The answer to RequestExplainRouting: the fields of its EventAck. */
+typedef struct proto_ixn_explain {
+    const char *interaction_id;
+    const char *tenant;
+    const char *media; /* a media name */
+    const char *queue;
+    enum cc_ixn_state state;    /* any state, CC_IXN_QUEUED .. CC_IXN_ENDED */
+    int64_t priority;           /* 0..1000 */
+    int64_t effective_priority; /* priority plus aging, >= 0 */
+    int64_t waited_sec;         /* whole seconds in its current queue, >= 0 */
+    int64_t step;               /* 1-based, 1..steps */
+    int64_t steps;              /* 1..PROTO_EXPLAIN_STEPS_MAX */
+    const char *expression;     /* the current step's expression */
+    int64_t next_step_sec;      /* seconds until the next step; -1: left out (last step) */
+    int64_t matching;           /* agents of the tenant matching the current step, >= 0 */
+    const char *agent_id;       /* the agent holding it; NULL: left out */
+    size_t nagents;             /* 0..PROTO_EXPLAIN_AGENTS_MAX */
+    proto_explain_agent agents[PROTO_EXPLAIN_AGENTS_MAX];
+} proto_ixn_explain;
+
+/** Appends the fields of e to an open EventAck, in the order of routing.md's list;
+ * "agents" always (an empty array when nagents is 0). */
+void proto_ixn_enc_explain(cc_buf *ack, const proto_ixn_explain *e);
+
+/**
+ * Decodes those fields of an EventAck: interactionId, tenant, queue (identifiers), media
+ * (a media name), state (a state name), priority (0..1000), effectivePriority, waitedSec,
+ * matching (integers >= 0), step and steps (1 <= step <= steps <= 16) and expression
+ * (text of at most PROTO_EXPLAIN_EXPRESSION_MAX bytes) are required; nextStepSec (an
+ * integer >= 0), agentId and agents (an array of at most PROTO_EXPLAIN_AGENTS_MAX
+ * {agentId, why} with why a known name) are optional. Returns 0 or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc naming the field.
+ */
+int proto_ixn_decode_explain(proto_msg *msg, proto_ixn_explain *out);
 
 #endif

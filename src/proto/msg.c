@@ -318,6 +318,55 @@ int proto_decode_error(proto_msg *msg, proto_error *out)
     return 0;
 }
 
+/* A skill name has the form of a media name (routing.md section 1). */
+static bool skill_name_valid(const char *name)
+{
+    return cc_media_name_valid(name, strlen(name));
+}
+
+void proto_enc_skills(cc_buf *b, const proto_skills *skills)
+{
+    jw_key(b, "skills");
+    cc_buf_putc(b, '{');
+    for (size_t i = 0; i < skills->count; i++) {
+        if (i)
+            cc_buf_putc(b, ',');
+        jw_str(b, skills->items[i].name);
+        cc_buf_printf(b, ":%d", skills->items[i].level);
+    }
+    cc_buf_putc(b, '}');
+}
+
+int proto_decode_skills(proto_msg *msg, proto_skills *out)
+{
+    out->count = 0;
+    json_t *obj = json_object_get(msg->root, "skills");
+    if (!obj || json_is_null(obj))
+        return 0;
+    if (!json_is_object(obj))
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", "skills");
+    if (json_object_size(obj) > PROTO_SKILLS_MAX)
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "skills has more than %d entries",
+                    PROTO_SKILLS_MAX);
+    const char *name;
+    json_t *v;
+    json_object_foreach(obj, name, v)
+    {
+        if (!skill_name_valid(name)) {
+            out->count = 0;
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s has an invalid skill name", "skills");
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > PROTO_SKILL_LEVEL_MAX) {
+            out->count = 0;
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "skills.%s must be a level 1..%d", name,
+                        PROTO_SKILL_LEVEL_MAX);
+        }
+        out->items[out->count++] = (proto_skill){name, (int)json_integer_value(v)};
+    }
+    return 0;
+}
+
 static int media_id(cc_media_table *media, const char *name, bool intern)
 {
     size_t n = strlen(name);
@@ -381,6 +430,8 @@ void proto_enc_agent_state(cc_buf *b, const proto_agent_state *st, const cc_medi
         cc_buf_putc(b, '}');
     }
     cc_buf_putc(b, ']');
+    static const proto_skills none;
+    proto_enc_skills(b, st->logged_in ? &st->skills : &none);
 }
 
 static int decode_media_entry(proto_msg *msg, proto_agent_state *out, int id, json_t *v)
@@ -468,7 +519,7 @@ int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_
             out->nheld++;
         }
     }
-    return 0;
+    return proto_decode_skills(msg, &out->skills);
 }
 
 void proto_enc_status(cc_buf *b, const proto_agent_status *st, const cc_media_table *media)

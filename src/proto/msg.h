@@ -140,6 +140,44 @@ typedef struct proto_reason {
     const char *description; /* NULL when absent or null */
 } proto_reason;
 
+/** Most skills one agent has (the configuration's limit, routing.md section 1). */
+#define PROTO_SKILLS_MAX 64
+/** Longest skill name, in bytes: names have the form of media names. */
+#define PROTO_SKILL_NAME_MAX 32
+/** Highest skill level; the lowest an agent can have is 1. */
+#define PROTO_SKILL_LEVEL_MAX 10
+
+/** The cause of an EventPlaceAgentState re-reported because a reload changed the agent's
+ * skills. */
+#define PROTO_CAUSE_SKILLS_CHANGED "SkillsChanged"
+
+/** One skill of an agent. */
+typedef struct proto_skill {
+    const char *name; /* [a-z][a-z0-9_-]{0,31} */
+    int level;        /* 1..PROTO_SKILL_LEVEL_MAX */
+} proto_skill;
+
+/** An agent's skills, as the wire carries them: {"name":level, ...}. */
+typedef struct proto_skills {
+    size_t count; /* 0..PROTO_SKILLS_MAX */
+    proto_skill items[PROTO_SKILLS_MAX];
+} proto_skills;
+
+/**
+ * Appends ,"skills":{...} with the skills in the order given (`{}` when there are none).
+ * Names and levels are written as they are: the sender checked them when it read its
+ * configuration.
+ */
+void proto_enc_skills(cc_buf *b, const proto_skills *skills);
+
+/**
+ * Decodes the "skills" field of a message: an object of skill names to levels 1..10, at
+ * most PROTO_SKILLS_MAX of them, in the order they came. Absent or null gives no skills.
+ * Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc naming skills (out then holds no
+ * skills).
+ */
+int proto_decode_skills(proto_msg *msg, proto_skills *out);
+
 /** One interaction an agent holds, as EventPlaceAgentState lists it. */
 typedef struct proto_held_ixn {
     const char *interaction_id;
@@ -167,12 +205,14 @@ typedef struct proto_agent_state {
     const proto_held_ixn *held;         /* encoder: the interactions to list */
     size_t nheld;                       /* their number (decoder: the number listed) */
     uint32_t counts[CC_IXN_STATE_COUNT][CC_MEDIA_MAX]; /* decoder: [state][media] held */
+    proto_skills skills; /* the agent's skills (routing.md section 1) */
 } proto_agent_state;
 
 /**
  * Appends an open EventPlaceAgentState: every field of st; media in id order of the
- * table, with their reasons; the held interactions in the order given. A logged-out
- * state (logged_in false) is written with dnd false, no media and no interactions.
+ * table, with their reasons; the held interactions in the order given; the skills, always
+ * (`{}` when none). A logged-out state (logged_in false) is written with dnd false, no
+ * media, no interactions and no skills.
  */
 void proto_enc_agent_state(cc_buf *b, const proto_agent_state *st, const cc_media_table *media);
 
@@ -180,7 +220,8 @@ void proto_enc_agent_state(cc_buf *b, const proto_agent_state *st, const cc_medi
  * Decodes an EventPlaceAgentState. Media names are interned into media (a name that
  * cannot be interned is an error). counts always receives the held interactions per
  * state and media; held (when cap > 0) receives the first cap of them, and out->nheld is
- * the number listed. Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
+ * the number listed. skills as proto_decode_skills (absent: none, for a sender older than
+ * the skills). Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
  */
 int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out,
                              proto_held_ixn *held, size_t cap);

@@ -1,6 +1,7 @@
 /* Unit tests of src/proto: the line framer, the JSON writer, the message layer (parsing,
  * typed getters and their errors) and every encoder/decoder pair of msg, resv, ixnmsg,
- * agentreq, statmsg and regmsg. */
+ * agentreq, statmsg and regmsg, the routing additions (skills, priority, explain)
+ * included. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1580,6 +1581,419 @@ static void test_submit_and_acks(void **state)
     cc_buf_free(&b);
 }
 
+/* ---- routing additions (issue 10): skills, priority, explain ------------------------ */
+
+/* Appends ,"skills":{"s0":L,...} with n skills, levels cycling through 1..10. */
+static void skills_json(cc_buf *b, int n)
+{
+    cc_buf_puts(b, ",\"skills\":{");
+    for (int i = 0; i < n; i++)
+        cc_buf_printf(b, "%s\"s%d\":%d", i ? "," : "", i, i % PROTO_SKILL_LEVEL_MAX + 1);
+    cc_buf_putc(b, '}');
+}
+
+static void test_skills(void **state)
+{
+    (void)state;
+    cc_media_table media;
+    cc_media_init(&media);
+    int chat = cc_media_intern(&media, "chat", 4);
+    proto_agent_state st = {
+        .cause = PROTO_CAUSE_SKILLS_CHANGED,
+        .tenant = "Resources",
+        .agent_id = "1001",
+        .version = 7,
+        .logged_in = true,
+        .added = (cc_media_mask)1 << chat,
+        .skills = {.count = 3, .items = {{"sales", 7}, {"spanish", 5}, {"billing", 10}}},
+    };
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_agent_state(&b, &st, &media);
+    assert_non_null(strstr(b.data, "\"cause\":\"SkillsChanged\""));
+    /* Skills come last, in the order given. */
+    assert_non_null(strstr(b.data, "\"interactions\":[],"
+                                   "\"skills\":{\"sales\":7,\"spanish\":5,\"billing\":10}"));
+    proto_msg m;
+    reparse(&b, &m);
+    proto_agent_state got;
+    assert_int_equal(proto_decode_agent_state(&m, &media, &got, NULL, 0), 0);
+    assert_string_equal(got.cause, "SkillsChanged");
+    assert_int_equal(got.skills.count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(got.skills.items[i].name, st.skills.items[i].name);
+        assert_int_equal(got.skills.items[i].level, st.skills.items[i].level);
+    }
+    proto_msg_free(&m);
+
+    /* No skills: always present, as {}; a logged-out state carries none. */
+    st.skills.count = 0;
+    cc_buf_reset(&b);
+    proto_enc_agent_state(&b, &st, &media);
+    assert_non_null(strstr(b.data, "\"skills\":{}"));
+    st.skills.count = 2;
+    st.logged_in = false;
+    cc_buf_reset(&b);
+    proto_enc_agent_state(&b, &st, &media);
+    assert_non_null(strstr(b.data, "\"interactions\":[],\"skills\":{}"));
+    reparse(&b, &m);
+    assert_int_equal(proto_decode_agent_state(&m, &media, &got, NULL, 0), 0);
+    assert_int_equal(got.skills.count, 0);
+    proto_msg_free(&m);
+
+    /* The login's EventAck carries the same object. */
+    proto_skills sk = {.count = 2, .items = {{"vip", 1}, {"a-b_9", 10}}}, sk2;
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 2);
+    proto_areq_enc_login_ack(&b, &sk);
+    assert_string_equal(b.data, "{\"message\":\"EventAck\",\"referenceId\":2,"
+                                "\"skills\":{\"vip\":1,\"a-b_9\":10}");
+    reparse(&b, &m);
+    assert_int_equal(proto_areq_decode_login_ack(&m, &sk2), 0);
+    assert_int_equal(sk2.count, 2);
+    assert_string_equal(sk2.items[1].name, "a-b_9");
+    assert_int_equal(sk2.items[1].level, 10);
+    proto_msg_free(&m);
+    sk.count = 0;
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 2);
+    proto_areq_enc_login_ack(&b, &sk);
+    assert_string_equal(b.data, "{\"message\":\"EventAck\",\"referenceId\":2,\"skills\":{}");
+    /* A server older than the skills sends a bare ack: no skills. */
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"referenceId\":2}"), 0);
+    sk2.count = 5;
+    assert_int_equal(proto_areq_decode_login_ack(&m, &sk2), 0);
+    assert_int_equal(sk2.count, 0);
+    proto_msg_free(&m);
+
+    /* 64 skills are accepted, in both messages; 65 are refused. */
+    for (int n = PROTO_SKILLS_MAX; n <= PROTO_SKILLS_MAX + 1; n++) {
+        cc_buf_reset(&b);
+        cc_buf_puts(&b, "{\"message\":\"EventAck\",\"referenceId\":2");
+        skills_json(&b, n);
+        cc_buf_putc(&b, '}');
+        assert_int_equal(parse(&m, b.data), 0);
+        if (n == PROTO_SKILLS_MAX) {
+            assert_int_equal(proto_areq_decode_login_ack(&m, &sk2), 0);
+            assert_int_equal(sk2.count, PROTO_SKILLS_MAX);
+            assert_string_equal(sk2.items[63].name, "s63");
+            assert_int_equal(sk2.items[63].level, 4);
+        } else {
+            assert_attr_error(proto_areq_decode_login_ack(&m, &sk2), &m, "skills");
+            assert_int_equal(sk2.count, 0);
+        }
+        proto_msg_free(&m);
+        cc_buf_reset(&b);
+        cc_buf_puts(&b, "{\"message\":\"EventPlaceAgentState\",\"tenant\":\"T\","
+                        "\"agentId\":\"A\",\"version\":1,\"loggedIn\":true");
+        skills_json(&b, n);
+        cc_buf_putc(&b, '}');
+        assert_int_equal(parse(&m, b.data), 0);
+        if (n == PROTO_SKILLS_MAX) {
+            assert_int_equal(proto_decode_agent_state(&m, &media, &got, NULL, 0), 0);
+            assert_int_equal(got.skills.count, PROTO_SKILLS_MAX);
+        } else {
+            assert_attr_error(proto_decode_agent_state(&m, &media, &got, NULL, 0), &m, "skills");
+        }
+        proto_msg_free(&m);
+    }
+
+    /* Levels 1 and 10 and a 32-byte name are the limits. */
+    static const struct {
+        const char *skills;
+        bool ok;
+    } cases[] = {
+        {"{\"a\":1}", true},
+        {"{\"a\":10}", true},
+        {"{\"abcdefghijklmnopqrstuvwxyz012345\":3}", true},
+        {"null", true},
+        {"{\"a\":0}", false},
+        {"{\"a\":11}", false},
+        {"{\"a\":-1}", false},
+        {"{\"a\":\"3\"}", false},
+        {"{\"a\":3.0}", false},
+        {"{\"a\":null}", false},
+        {"{\"Spanish\":3}", false},
+        {"{\"1x\":3}", false},
+        {"{\"\":3}", false},
+        {"{\"abcdefghijklmnopqrstuvwxyz0123456\":3}", false},
+        {"[]", false},
+        {"\"sales:7\"", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json, "{\"message\":\"EventAck\",\"skills\":%s}", cases[i].skills);
+        assert_int_equal(parse(&m, json), 0);
+        if (cases[i].ok) {
+            assert_int_equal(proto_areq_decode_login_ack(&m, &sk2), 0);
+        } else {
+            assert_attr_error(proto_areq_decode_login_ack(&m, &sk2), &m, "skills");
+            assert_int_equal(sk2.count, 0);
+        }
+        proto_msg_free(&m);
+    }
+    cc_buf_free(&b);
+}
+
+static void test_submit_priority(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m;
+    proto_ixn_submit s;
+    /* The limits 0 and 1000 go through the encoder and back. */
+    static const int64_t ok[] = {PROTO_PRIORITY_MIN, 1, 500, PROTO_PRIORITY_MAX};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cc_buf_reset(&b);
+        proto_ixn_enc_submit(&b, &(proto_ixn_submit){.tenant = "T",
+                                                     .media = "voice",
+                                                     .queue = "vip",
+                                                     .has_priority = true,
+                                                     .priority = ok[i]});
+        char want[160];
+        snprintf(want, sizeof want,
+                 "{\"message\":\"RequestSubmit\",\"tenant\":\"T\",\"media\":\"voice\","
+                 "\"queue\":\"vip\",\"priority\":%d",
+                 (int)ok[i]);
+        assert_string_equal(b.data, want);
+        reparse(&b, &m);
+        assert_int_equal(proto_ixn_decode_submit(&m, &s), 0);
+        assert_true(s.has_priority);
+        assert_int_equal(s.priority, ok[i]);
+        proto_msg_free(&m);
+    }
+    /* Without it: left out, and has_priority false. */
+    cc_buf_reset(&b);
+    proto_ixn_enc_submit(
+        &b, &(proto_ixn_submit){.tenant = "T", .media = "voice", .queue = "q", .priority = 9});
+    assert_null(strstr(b.data, "priority"));
+    reparse(&b, &m);
+    assert_int_equal(proto_ixn_decode_submit(&m, &s), 0);
+    assert_false(s.has_priority);
+    proto_msg_free(&m);
+    /* -1 and 1001 and anything not an integer: code 3 naming priority. */
+    static const char *const bad[] = {"-1", "1001", "\"5\"", "5.0", "null", "true", "{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"message\":\"RequestSubmit\",\"tenant\":\"T\",\"media\":\"chat\","
+                 "\"queue\":\"q\",\"priority\":%s}",
+                 bad[i]);
+        assert_int_equal(parse(&m, json), 0);
+        assert_attr_error(proto_ixn_decode_submit(&m, &s), &m, "priority");
+        proto_msg_free(&m);
+    }
+    cc_buf_free(&b);
+}
+
+/* An explain answer with n agents whose whys cycle through every name. */
+static proto_ixn_explain sample_explain(size_t n)
+{
+    static const char *const ids[] = {"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"};
+    proto_ixn_explain e = {
+        .interaction_id = "ixn-a:000000017",
+        .tenant = "Resources",
+        .media = "chat",
+        .queue = "chat-billing-es",
+        .state = CC_IXN_QUEUED,
+        .priority = 5,
+        .effective_priority = 8,
+        .waited_sec = 31,
+        .step = 2,
+        .steps = 3,
+        .expression = "billing >= 5",
+        .next_step_sec = 59,
+        .matching = 4,
+        .nagents = n,
+    };
+    for (size_t i = 0; i < n; i++)
+        e.agents[i] = (proto_explain_agent){ids[i], (enum proto_explain_why)(i % 11)};
+    return e;
+}
+
+static void test_explain(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m;
+
+    /* The request. */
+    proto_ixn_explain_req r;
+    proto_ixn_enc_explain_req(&b, &(proto_ixn_explain_req){"ixn-a:000000017"});
+    assert_string_equal(b.data, "{\"message\":\"RequestExplainRouting\","
+                                "\"interactionId\":\"ixn-a:000000017\"");
+    reparse(&b, &m);
+    assert_int_equal(proto_ixn_decode_explain_req(&m, &r), 0);
+    assert_string_equal(r.interaction_id, "ixn-a:000000017");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestExplainRouting\",\"referenceId\":1}"), 0);
+    assert_attr_error(proto_ixn_decode_explain_req(&m, &r), &m, "interactionId");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestExplainRouting\",\"interactionId\":7}"), 0);
+    assert_attr_error(proto_ixn_decode_explain_req(&m, &r), &m, "interactionId");
+    proto_msg_free(&m);
+
+    /* Every why has a name that parses back to it. */
+    static const char *const names[] = {
+        "NotLoggedIn",        "MediaNotAdded", "NotReady",        "DoNotDisturb",
+        "NoStatus",           "NoCapacity",    "VersionInFlight", "ReservationPending",
+        "ReservationRefused", "Busy",          "Eligible"};
+    for (int i = 0; i < 11; i++) {
+        assert_string_equal(proto_explain_why_name(i), names[i]);
+        assert_int_equal(proto_explain_why_parse(names[i]), i);
+    }
+    assert_string_equal(proto_explain_why_name(11), "Unknown");
+    assert_string_equal(proto_explain_why_name(-1), "Unknown");
+    assert_int_equal(proto_explain_why_parse("notready"), -1);
+
+    /* The answer, in the order of routing.md's list. */
+    proto_ixn_explain e = sample_explain(2), got;
+    e.agent_id = NULL;
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 4);
+    proto_ixn_enc_explain(&b, &e);
+    assert_string_equal(b.data,
+                        "{\"message\":\"EventAck\",\"referenceId\":4,"
+                        "\"interactionId\":\"ixn-a:000000017\",\"tenant\":\"Resources\","
+                        "\"media\":\"chat\",\"queue\":\"chat-billing-es\",\"state\":\"Queued\","
+                        "\"priority\":5,\"effectivePriority\":8,\"waitedSec\":31,\"step\":2,"
+                        "\"steps\":3,\"expression\":\"billing >= 5\",\"nextStepSec\":59,"
+                        "\"matching\":4,\"agents\":[{\"agentId\":\"a0\",\"why\":\"NotLoggedIn\"},"
+                        "{\"agentId\":\"a1\",\"why\":\"MediaNotAdded\"}]");
+    reparse(&b, &m);
+    assert_int_equal(proto_ixn_decode_explain(&m, &got), 0);
+    assert_string_equal(got.interaction_id, "ixn-a:000000017");
+    assert_string_equal(got.tenant, "Resources");
+    assert_string_equal(got.media, "chat");
+    assert_string_equal(got.queue, "chat-billing-es");
+    assert_int_equal(got.state, CC_IXN_QUEUED);
+    assert_int_equal(got.priority, 5);
+    assert_int_equal(got.effective_priority, 8);
+    assert_int_equal(got.waited_sec, 31);
+    assert_int_equal(got.step, 2);
+    assert_int_equal(got.steps, 3);
+    assert_string_equal(got.expression, "billing >= 5");
+    assert_int_equal(got.next_step_sec, 59);
+    assert_int_equal(got.matching, 4);
+    assert_null(got.agent_id);
+    assert_int_equal(got.nagents, 2);
+    assert_string_equal(got.agents[1].agent_id, "a1");
+    assert_int_equal(got.agents[1].why, PROTO_EXPLAIN_MEDIA_NOT_ADDED);
+    proto_msg_free(&m);
+
+    /* The last step has no nextStepSec; a held one names its agent; no agents is []. */
+    e = sample_explain(0);
+    e.state = CC_IXN_HANDLING;
+    e.step = e.steps = 3;
+    e.next_step_sec = -1;
+    e.agent_id = "1001";
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 5);
+    proto_ixn_enc_explain(&b, &e);
+    assert_null(strstr(b.data, "nextStepSec"));
+    assert_non_null(strstr(b.data, "\"state\":\"Handling\""));
+    assert_non_null(strstr(b.data, "\"matching\":4,\"agentId\":\"1001\",\"agents\":[]"));
+    reparse(&b, &m);
+    assert_int_equal(proto_ixn_decode_explain(&m, &got), 0);
+    assert_int_equal(got.next_step_sec, -1);
+    assert_string_equal(got.agent_id, "1001");
+    assert_int_equal(got.nagents, 0);
+    proto_msg_free(&m);
+
+    /* 10 agents are accepted (and round-trip byte for byte); 11 are refused. */
+    e = sample_explain(PROTO_EXPLAIN_AGENTS_MAX);
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 6);
+    proto_ixn_enc_explain(&b, &e);
+    reparse(&b, &m);
+    assert_int_equal(proto_ixn_decode_explain(&m, &got), 0);
+    assert_int_equal(got.nagents, PROTO_EXPLAIN_AGENTS_MAX);
+    assert_int_equal(got.agents[9].why, PROTO_EXPLAIN_BUSY);
+    cc_buf again;
+    cc_buf_init(&again);
+    proto_enc_ack(&again, 6);
+    proto_ixn_enc_explain(&again, &got);
+    cc_buf_puts(&again, ",\"seq\":1}");
+    assert_string_equal(again.data, b.data);
+    cc_buf_free(&again);
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    cc_buf_puts(&b, "{\"message\":\"EventAck\",\"interactionId\":\"i\",\"tenant\":\"T\","
+                    "\"media\":\"chat\",\"queue\":\"q\",\"state\":\"Queued\",\"priority\":0,"
+                    "\"effectivePriority\":0,\"waitedSec\":0,\"step\":1,\"steps\":1,"
+                    "\"expression\":\"any\",\"matching\":11,\"agents\":[");
+    for (int i = 0; i <= PROTO_EXPLAIN_AGENTS_MAX; i++)
+        cc_buf_printf(&b, "%s{\"agentId\":\"a%d\",\"why\":\"Busy\"}", i ? "," : "", i);
+    cc_buf_puts(&b, "]}");
+    assert_int_equal(parse(&m, b.data), 0);
+    assert_attr_error(proto_ixn_decode_explain(&m, &got), &m, "agents");
+    assert_int_equal(got.nagents, 0);
+    proto_msg_free(&m);
+
+    /* Each field that is wrong is named. */
+    static const struct {
+        const char *from, *to; /* replace the first from of the good answer by to */
+        const char *field;
+    } bad[] = {
+        {"\"interactionId\":\"i\",", "", "interactionId"},
+        {"\"tenant\":\"T\",", "\"tenant\":\"\",", "tenant"},
+        {"\"media\":\"chat\",", "\"media\":\"Chat\",", "media"},
+        {"\"queue\":\"q\",", "", "queue"},
+        {"\"state\":\"Queued\",", "\"state\":\"Ringing\",", "state"},
+        {"\"state\":\"Queued\",", "", "state"},
+        {"\"priority\":0,", "\"priority\":1001,", "priority"},
+        {"\"priority\":0,", "\"priority\":-1,", "priority"},
+        {"\"effectivePriority\":0,", "\"effectivePriority\":-1,", "effectivePriority"},
+        {"\"waitedSec\":0,", "\"waitedSec\":\"0\",", "waitedSec"},
+        {"\"step\":1,", "\"step\":0,", "step"},
+        {"\"step\":1,", "\"step\":2,", "step"},
+        {"\"steps\":1,", "\"steps\":17,", "steps"},
+        {"\"expression\":\"any\",", "", "expression"},
+        {"\"matching\":0,", "\"matching\":-2,", "matching"},
+        {"\"matching\":0,", "\"matching\":0,\"nextStepSec\":-1,", "nextStepSec"},
+        {"\"matching\":0,", "\"matching\":0,\"agentId\":5,", "agentId"},
+        {"\"agents\":[]", "\"agents\":{}", "agents"},
+        {"\"agents\":[]", "\"agents\":[7]", "agents[0]"},
+        {"\"agents\":[]", "\"agents\":[{\"why\":\"Busy\"}]", "agentId"},
+        {"\"agents\":[]", "\"agents\":[{\"agentId\":\"a\"}]", "why"},
+        {"\"agents\":[]", "\"agents\":[{\"agentId\":\"a\",\"why\":\"Lazy\"}]", "why"},
+    };
+    static const char good[] =
+        "{\"message\":\"EventAck\",\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"chat\","
+        "\"queue\":\"q\",\"state\":\"Queued\",\"priority\":0,\"effectivePriority\":0,"
+        "\"waitedSec\":0,\"step\":1,\"steps\":1,\"expression\":\"any\",\"matching\":0,"
+        "\"agents\":[]}";
+    assert_int_equal(parse(&m, good), 0);
+    assert_int_equal(proto_ixn_decode_explain(&m, &got), 0);
+    proto_msg_free(&m);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *at = strstr(good, bad[i].from);
+        assert_non_null(at);
+        cc_buf_reset(&b);
+        cc_buf_append(&b, good, (size_t)(at - good));
+        cc_buf_puts(&b, bad[i].to);
+        cc_buf_puts(&b, at + strlen(bad[i].from));
+        assert_int_equal(parse(&m, b.data), 0);
+        assert_attr_error(proto_ixn_decode_explain(&m, &got), &m, bad[i].field);
+        proto_msg_free(&m);
+    }
+    /* Every state is a state of an explanation, Ended included. */
+    for (int s = CC_IXN_QUEUED; s <= CC_IXN_ENDED; s++) {
+        e = sample_explain(0);
+        e.state = (enum cc_ixn_state)s;
+        cc_buf_reset(&b);
+        proto_enc_ack(&b, 1);
+        proto_ixn_enc_explain(&b, &e);
+        reparse(&b, &m);
+        assert_int_equal(proto_ixn_decode_explain(&m, &got), 0);
+        assert_int_equal(got.state, s);
+        proto_msg_free(&m);
+    }
+    cc_buf_free(&b);
+}
+
 /* ---- agentreq ------------------------------------------------------------------------ */
 
 static void test_login(void **state)
@@ -2002,6 +2416,9 @@ int main(void)
         cmocka_unit_test(test_invite),
         cmocka_unit_test(test_ixn_events_and_requests),
         cmocka_unit_test(test_submit_and_acks),
+        cmocka_unit_test(test_skills),
+        cmocka_unit_test(test_submit_priority),
+        cmocka_unit_test(test_explain),
         cmocka_unit_test(test_login),
         cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_stat_port),
