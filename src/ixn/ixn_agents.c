@@ -549,6 +549,11 @@ static void login_after(uv_work_t *req, int status)
                  a->version, __builtin_popcountll(a->added));
     }
     work_free(w);
+    if (!err) {
+        proto_skills skills;
+        ixn_report_skills(srv, a, &skills);
+        proto_areq_enc_login_ack(cc_session_ack_buf(s), &skills);
+    }
     cc_session_finish(s, err, desc);
 }
 

@@ -687,7 +687,9 @@ bool ixn_core_reservation_done(ixn_server *srv, struct ixn_pool *pool, ixn_agent
             used = true;
         }
     }
-    if (!used)
+    /* A grant given back leaves the agent eligible as before. After a refusal it waits for
+     * the next status, for every media: the engine's view differs from this one. */
+    if (!used && outcome == IXN_RESV_GRANTED)
         agent_ready(k, a);
     return used;
 }

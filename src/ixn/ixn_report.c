@@ -11,6 +11,14 @@
 #include "ixn/ixn_ixn.h"
 #include "proto/statmsg.h"
 
+void ixn_report_skills(const ixn_server *srv, const ixn_agent *a, proto_skills *out)
+{
+    out->count = 0;
+    for (size_t i = 0; i < a->skills.count && i < PROTO_SKILLS_MAX; i++)
+        out->items[out->count++] =
+            (proto_skill){target_dict_name(srv->cfg->dict, a->skills.id[i]), a->skills.level[i]};
+}
+
 void ixn_report_encode(cc_buf *b, ixn_server *srv, const ixn_agent *a, const char *cause,
                        bool logged_in, int64_t resv_id)
 {
@@ -45,6 +53,8 @@ void ixn_report_encode(cc_buf *b, ixn_server *srv, const ixn_agent *a, const cha
     }
     st.held = srv->held_scratch;
     st.nheld = n;
+    if (logged_in)
+        ixn_report_skills(srv, a, &st.skills);
     proto_enc_agent_state(b, &st, &srv->cfg->media);
 }
 

@@ -9,6 +9,9 @@
 #include "ixn/ixn_agents.h"
 #include "proto/msg.h"
 
+/** The agent's skills with their names, as the wire carries them. */
+void ixn_report_skills(const ixn_server *srv, const ixn_agent *a, proto_skills *out);
+
 /** Appends an open EventPlaceAgentState with the agent's whole state; logged_in false
  * writes the state of a logout (no media, no interactions). resv_id > 0 adds the
  * reservationId of an offer made under a grant. */
