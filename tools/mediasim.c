@@ -7,7 +7,11 @@
  *
  * Submits that were in flight when the link went down are sent again, with the same
  * externalId, once the link is back: the server answers a repeated externalId with the
- * first interactionId, so an interaction is never created twice. */
+ * first interactionId, so an interaction is never created twice.
+ *
+ * --priority gives the submits a priority, fixed or drawn from a range, per queue. With
+ * --explain ID it submits nothing: it asks RequestExplainRouting about each ID, prints
+ * the answers and exits. */
 #include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -47,16 +51,28 @@
 #define MS_IXN_ID_MAX (PROTO_ID_MAX + 16)
 /* Errors logged one by one before the log goes quiet (the summary still counts them). */
 #define MS_LOGGED_ERRORS 20
+/* Interactions one run may ask RequestExplainRouting about. */
+#define MS_MAX_EXPLAIN 16
+/* How long an explain run waits for its answers when --seconds does not say. */
+#define MS_EXPLAIN_SECONDS 10
+
+/* The priority a queue's submits carry: none (the queue's default applies), or drawn
+ * from lo..hi (one value when lo == hi). */
+typedef struct ms_priority {
+    bool set;
+    int lo, hi;
+} ms_priority;
 
 typedef struct ms_queue {
     char name[PROTO_ID_MAX + 1];
     char media[CC_MEDIA_NAME_MAX + 1];
     unsigned weight; /* share of the submits, relative to the other queues */
+    ms_priority priority;
     uint64_t submitted;
 } ms_queue;
 
 /* What a request in flight was, so that its answer is counted right. */
-enum ms_kind { MS_SUBMIT, MS_STOP, MS_QSTATUS };
+enum ms_kind { MS_SUBMIT, MS_STOP, MS_QSTATUS, MS_EXPLAIN };
 
 typedef struct ms_pending {
     enum ms_kind kind;
@@ -64,6 +80,7 @@ typedef struct ms_pending {
     uint64_t n;                 /* MS_SUBMIT: the submit's number (its externalId and userData) */
     int queue;                  /* MS_SUBMIT: index into the queue list */
     char id[MS_IXN_ID_MAX + 1]; /* MS_STOP: the interaction */
+    int explain;                /* MS_EXPLAIN: index into the explain list */
 } ms_pending;
 
 typedef struct ms_abandon {
@@ -116,6 +133,11 @@ typedef struct ms {
     uint64_t next_n;
     uint64_t submitted, acked, duplicates, errors, stopped, stop_late, resent, downs;
     uint64_t logged_errors;
+    uint64_t priority_seed; /* mixes a submit's number into its priority */
+    /* --explain: the interactions to ask about, and which were answered. */
+    const char *explain_ids[MS_MAX_EXPLAIN];
+    bool explain_answered[MS_MAX_EXPLAIN];
+    int explain_count, explain_left;
     tool_drain drain;
     uint64_t drain_start_us; /* when the stop began: answers in flight are awaited */
 } ms;
@@ -136,15 +158,21 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: mediasim --server HOST:PORT --token T --tenant T --queues Q:MEDIA[:W][,...]\n"
             "                [--rate R] [--seconds S] [--abandon P] [--patience S] [--max N]\n"
-            "                [--window W] [--name NAME] [--seed N]\n"
+            "                [--window W] [--name NAME] [--seed N] [--priority SPEC]\n"
+            "       mediasim --server HOST:PORT --token T --explain ID [--explain ID]...\n"
             "  --queues    queues and their media; W weighs a queue's share (default 1)\n"
             "  --rate      submits per second (default 2)\n"
             "  --seconds   run time, 0 = until SIGINT (default 0)\n"
             "  --abandon   fraction 0..1 of interactions the customer stops (default 0)\n"
             "  --patience  mean seconds before such a customer leaves (default 10)\n"
             "  --max       submit at most N interactions (default no limit)\n"
-            "  --window    submits in flight at most (default %d)\n",
-            MS_DEFAULT_WINDOW);
+            "  --window    submits in flight at most (default %d)\n"
+            "  --priority  [QUEUE=]N or [QUEUE=]LO-HI, comma-separated: the priority\n"
+            "              (0..1000) of the submits, fixed or drawn per submit; an item\n"
+            "              without QUEUE= applies to the queues not named (default: none)\n"
+            "  --explain   ask RequestExplainRouting about interaction ID, print the answer\n"
+            "              and exit (repeatable, at most %d; no submits)\n",
+            MS_DEFAULT_WINDOW, MS_MAX_EXPLAIN);
 }
 
 static bool parse_queues(const char *s)
@@ -188,18 +216,87 @@ static bool parse_queues(const char *s)
     return ok && M.queue_count > 0;
 }
 
+/* Parses N or LO-HI (0..1000, LO <= HI) of n bytes at s. */
+static bool parse_priority_value(const char *s, size_t n, ms_priority *out)
+{
+    char text[16];
+    if (n == 0 || n >= sizeof text)
+        return false;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    char *dash = strchr(text, '-');
+    if (dash)
+        *dash = '\0';
+    const char *parts[2] = {text, dash ? dash + 1 : text};
+    int v[2];
+    for (int i = 0; i < 2; i++) {
+        size_t len = strlen(parts[i]);
+        if (len == 0 || len > 4 || strspn(parts[i], "0123456789") != len)
+            return false;
+        v[i] = atoi(parts[i]);
+        if (v[i] < PROTO_PRIORITY_MIN || v[i] > PROTO_PRIORITY_MAX)
+            return false;
+    }
+    if (v[0] > v[1])
+        return false;
+    *out = (ms_priority){.set = true, .lo = v[0], .hi = v[1]};
+    return true;
+}
+
+/* Applies --priority to the queues parsed already: named queues first, then the bare
+ * item (at most one) to every queue not named. */
+static bool parse_priority(const char *spec)
+{
+    char *copy = xstrdup(spec);
+    bool ok = strspn(spec, ",") != strlen(spec), named[MS_MAX_QUEUES] = {false},
+         has_default = false;
+    ms_priority def = {0};
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && ok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        ms_priority p;
+        if (!parse_priority_value(eq ? eq + 1 : tok, strlen(eq ? eq + 1 : tok), &p)) {
+            ok = false;
+            break;
+        }
+        if (!eq) {
+            ok = !has_default;
+            has_default = true;
+            def = p;
+            continue;
+        }
+        *eq = '\0';
+        int found = -1;
+        for (int i = 0; i < M.queue_count && found < 0; i++)
+            if (strcmp(M.queues[i].name, tok) == 0)
+                found = i;
+        if (found < 0 || named[found]) {
+            ok = false;
+            break;
+        }
+        named[found] = true;
+        M.queues[found].priority = p;
+    }
+    for (int i = 0; ok && has_default && i < M.queue_count; i++)
+        if (!named[i])
+            M.queues[i].priority = def;
+    free(copy);
+    return ok;
+}
+
 static bool parse_args(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"server", required_argument, NULL, 's'},  {"token", required_argument, NULL, 'k'},
-        {"tenant", required_argument, NULL, 't'},  {"queues", required_argument, NULL, 'q'},
-        {"rate", required_argument, NULL, 'r'},    {"seconds", required_argument, NULL, 'S'},
-        {"abandon", required_argument, NULL, 'a'}, {"patience", required_argument, NULL, 'p'},
-        {"max", required_argument, NULL, 'n'},     {"window", required_argument, NULL, 'w'},
-        {"name", required_argument, NULL, 'N'},    {"seed", required_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"server", required_argument, NULL, 's'},   {"token", required_argument, NULL, 'k'},
+        {"tenant", required_argument, NULL, 't'},   {"queues", required_argument, NULL, 'q'},
+        {"rate", required_argument, NULL, 'r'},     {"seconds", required_argument, NULL, 'S'},
+        {"abandon", required_argument, NULL, 'a'},  {"patience", required_argument, NULL, 'p'},
+        {"max", required_argument, NULL, 'n'},      {"window", required_argument, NULL, 'w'},
+        {"name", required_argument, NULL, 'N'},     {"seed", required_argument, NULL, 'x'},
+        {"priority", required_argument, NULL, 'P'}, {"explain", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    const char *queues = NULL;
+    const char *queues = NULL, *priority = NULL;
     M.token = "";
     M.tenant = "Resources";
     M.name = "mediasim";
@@ -222,12 +319,33 @@ static bool parse_args(int argc, char **argv)
         case 'w': M.window = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'N': M.name = optarg; break;
         case 'x': M.rng = strtoull(optarg, NULL, 10) | 1; break;
+        case 'P': priority = optarg; break;
+        case 'e':
+            if (M.explain_count == MS_MAX_EXPLAIN || !*optarg || strlen(optarg) > PROTO_ID_MAX) {
+                fprintf(stderr,
+                        "mediasim: --explain takes an id of 1..%d bytes, at most %d times\n",
+                        PROTO_ID_MAX, MS_MAX_EXPLAIN);
+                return false;
+            }
+            M.explain_ids[M.explain_count++] = optarg;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
     }
+    if (M.address && M.explain_count > 0 && !queues && !priority) {
+        /* Nothing is submitted: the submit options do not matter. */
+        if (M.seconds == 0)
+            M.seconds = MS_EXPLAIN_SECONDS;
+        M.explain_left = M.explain_count;
+        return true;
+    }
+    if (M.address && M.explain_count > 0) {
+        fprintf(stderr, "mediasim: --explain goes without --queues and --priority\n");
+        return false;
+    }
     if (!M.address || !queues) {
-        fprintf(stderr, "mediasim: --server and --queues are required\n");
+        fprintf(stderr, "mediasim: --server and --queues (or --explain) are required\n");
         usage(stderr);
         return false;
     }
@@ -257,6 +375,16 @@ static bool parse_args(int argc, char **argv)
     }
     if (M.patience_s == 0 || M.patience_s > 86400)
         M.patience_s = 10;
+    if (priority && !parse_priority(priority)) {
+        fprintf(stderr,
+                "mediasim: --priority must be [QUEUE=]N or [QUEUE=]LO-HI, comma-separated, "
+                "with N, LO <= HI in %d..%d, each queue of --queues at most once and one "
+                "item without QUEUE=\n",
+                PROTO_PRIORITY_MIN, PROTO_PRIORITY_MAX);
+        return false;
+    }
+    /* Drawn once, so that a resent submit carries the priority of its first sending. */
+    M.priority_seed = tool_rand(&M.rng);
     return true;
 }
 
@@ -305,6 +433,18 @@ static bool pending_take(int64_t ref, ms_pending *out)
     return false;
 }
 
+/* The priority of submit n to queue q: a function of n, so a resent submit keeps it. */
+static int submit_priority(const ms_queue *q, uint64_t n)
+{
+    if (q->priority.lo == q->priority.hi)
+        return q->priority.lo;
+    uint64_t x = (n + 1) * 0x9E3779B97F4A7C15ULL ^ M.priority_seed;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 29;
+    return q->priority.lo + (int)(x % (uint64_t)(q->priority.hi - q->priority.lo + 1));
+}
+
 static void send_submit(uint64_t n, int queue)
 {
     const ms_queue *q = &M.queues[queue];
@@ -326,7 +466,9 @@ static void send_submit(uint64_t n, int queue)
                                                  .media = q->media,
                                                  .queue = q->name,
                                                  .external_id = ext,
-                                                 .user_data = ud.data});
+                                                 .user_data = ud.data,
+                                                 .has_priority = q->priority.set,
+                                                 .priority = submit_priority(q, n)});
     int64_t ref = cc_client_request(M.client, &b);
     cc_buf_free(&b);
     cc_buf_free(&ud);
@@ -366,6 +508,91 @@ static void send_qstatus(void)
         return;
     pending_push(MS_QSTATUS, ref);
 }
+
+/* Asks about every interaction of --explain not answered yet. */
+static void send_explains(void)
+{
+    for (int i = 0; i < M.explain_count; i++) {
+        if (M.explain_answered[i] || M.others_in_flight >= MS_MAX_OTHER)
+            continue;
+        cc_buf b;
+        cc_buf_init(&b);
+        proto_ixn_enc_explain_req(&b, &(proto_ixn_explain_req){M.explain_ids[i]});
+        int64_t ref = cc_client_request(M.client, &b);
+        cc_buf_free(&b);
+        if (ref <= 0)
+            return;
+        pending_push(MS_EXPLAIN, ref)->explain = i;
+    }
+}
+
+/* Appends text from the server inside quotes, with quotes, backslashes and control
+ * characters replaced by '?', so a line stays one line of key=value pairs. */
+static void quoted(cc_buf *b, const char *s)
+{
+    cc_buf_putc(b, '"');
+    for (size_t i = 0; s && s[i] && i < PROTO_EXPLAIN_EXPRESSION_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        cc_buf_putc(b, (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c);
+    }
+    cc_buf_putc(b, '"');
+}
+
+/* Prints the answer to RequestExplainRouting about --explain item i: one line for the
+ * interaction, one per agent listed; an error or an answer that does not decode in one
+ * line with error=CODE. */
+static void print_explain(int i, proto_msg *msg, bool ok)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_puts(&b, "mediasim explain interactionId=");
+    quoted(&b, M.explain_ids[i]);
+    proto_ixn_explain e;
+    if (!ok) {
+        proto_error err;
+        (void)proto_decode_error(msg, &err);
+        cc_buf_printf(&b, " error=%" PRId64 " name=", err.code);
+        quoted(&b, err.name);
+        cc_buf_puts(&b, " description=");
+        quoted(&b, err.description);
+        M.errors++;
+    } else if (proto_ixn_decode_explain(msg, &e) != 0) {
+        cc_buf_puts(&b, " error=bad_answer description=");
+        quoted(&b, msg->desc);
+        M.errors++;
+    } else {
+        cc_buf_puts(&b, " tenant=");
+        quoted(&b, e.tenant);
+        cc_buf_printf(&b, " media=%s queue=", e.media);
+        quoted(&b, e.queue);
+        cc_buf_printf(&b,
+                      " state=%s priority=%" PRId64 " effectivePriority=%" PRId64
+                      " waitedSec=%" PRId64 " step=%" PRId64 " steps=%" PRId64,
+                      cc_ixn_state_name(e.state), e.priority, e.effective_priority, e.waited_sec,
+                      e.step, e.steps);
+        if (e.next_step_sec >= 0)
+            cc_buf_printf(&b, " nextStepSec=%" PRId64, e.next_step_sec);
+        cc_buf_printf(&b, " matching=%" PRId64 " agents=%zu", e.matching, e.nagents);
+        if (e.agent_id) {
+            cc_buf_puts(&b, " agentId=");
+            quoted(&b, e.agent_id);
+        }
+        cc_buf_puts(&b, " expression=");
+        quoted(&b, e.expression);
+        for (size_t k = 0; k < e.nagents; k++) {
+            cc_buf_puts(&b, "\nmediasim explain-agent interactionId=");
+            quoted(&b, M.explain_ids[i]);
+            cc_buf_puts(&b, " agentId=");
+            quoted(&b, e.agents[k].agent_id);
+            cc_buf_printf(&b, " why=%s", proto_explain_why_name(e.agents[k].why));
+        }
+    }
+    printf("%s\n", b.data);
+    fflush(stdout);
+    cc_buf_free(&b);
+}
+
+static void begin_stop(const char *why);
 
 /* Room for one more stop, with one place left for a queue-status request. */
 static bool can_send_other(void)
@@ -459,6 +686,15 @@ static void on_answer(const ms_pending *p, proto_msg *msg, bool ok)
         }
         note_error("RequestStopProcessing", msg);
         return;
+    case MS_EXPLAIN:
+        if (!M.explain_answered[p->explain]) {
+            M.explain_answered[p->explain] = true;
+            M.explain_left--;
+            print_explain(p->explain, msg, ok);
+        }
+        if (M.explain_left == 0)
+            begin_stop("answered");
+        return;
     case MS_QSTATUS:
         if (ok) {
             take_qstatus(msg);
@@ -496,6 +732,10 @@ static void on_registered(cc_client *c, proto_msg *ack)
     /* The client keeps the serverName of the registration's EventAck. */
     const char *server = cc_client_server_name(c);
     LOG_INFO("event=registered server=%s", *server ? server : "?");
+    if (M.explain_count > 0) {
+        send_explains();
+        return;
+    }
     /* The first summary then already shows the queues. */
     send_qstatus();
 }
@@ -592,7 +832,7 @@ static void run_abandons(uint64_t now)
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
-    if (M.stopping || !cc_client_is_up(M.client))
+    if (M.stopping || !cc_client_is_up(M.client) || M.explain_count > 0)
         return;
     uint64_t now = cc_mono_us();
     while (M.redo_count > 0 && M.submits_in_flight < M.window) {
@@ -620,7 +860,10 @@ static void finish(void)
     if (done)
         return;
     done = true;
-    print_summary("final");
+    if (M.explain_count == 0)
+        print_summary("final");
+    else if (M.explain_left > 0)
+        LOG_WARN("event=explain_unanswered count=%d", M.explain_left);
     cc_client_free(M.client);
     M.client = NULL;
     tool_close((uv_handle_t *)&M.tick);
@@ -674,7 +917,8 @@ int main(int argc, char **argv)
     uv_timer_init(&M.loop, &M.tick);
     uv_timer_start(&M.tick, on_tick, MS_TICK_MS, MS_TICK_MS);
     uv_timer_init(&M.loop, &M.summary);
-    uv_timer_start(&M.summary, on_summary, MS_SUMMARY_MS, MS_SUMMARY_MS);
+    if (M.explain_count == 0)
+        uv_timer_start(&M.summary, on_summary, MS_SUMMARY_MS, MS_SUMMARY_MS);
     tool_stop_start(&M.stop, &M.loop, M.seconds, begin_stop);
     int rc = tool_loop_run(&M.loop);
     if (rc != 0)
@@ -682,5 +926,5 @@ int main(int argc, char **argv)
     free(M.pending);
     free(M.redo);
     free(M.abandons);
-    return M.errors ? 1 : 0;
+    return M.errors || M.explain_left > 0 ? 1 : 0;
 }

@@ -147,7 +147,7 @@ static int take_id(span *rest, char *dst, const char *what, const char *use, cha
     return 0;
 }
 
-/* accept, done, complete: ID; reject: ID [REASON]; transfer: ID QUEUE. */
+/* accept, done, complete, explain: ID; reject: ID [REASON]; transfer: ID QUEUE. */
 static int parse_ixn_cmd(span rest, desk_cmd *out, const char *use, char *err, size_t errlen)
 {
     int rc = take_id(&rest, out->ixn_arg, "an interaction id", use, err, errlen);
@@ -235,6 +235,7 @@ int desk_cmd_parse(const char *line, size_t len, desk_cmd *out, char *err, size_
         {"done", DESK_CMD_DONE, "done ID"},
         {"complete", DESK_CMD_COMPLETE, "complete ID"},
         {"transfer", DESK_CMD_TRANSFER, "transfer ID QUEUE"},
+        {"explain", DESK_CMD_EXPLAIN, "explain ID"},
     };
     for (size_t i = 0; i < sizeof with_ixn / sizeof with_ixn[0]; i++)
         if (word_is(word, with_ixn[i].word)) {
@@ -275,6 +276,7 @@ const char *desk_cmd_message(const desk_cmd *cmd)
     case DESK_CMD_COMPLETE: return "RequestCompleteAfterWork";
     case DESK_CMD_TRANSFER: return "RequestPlaceInQueue";
     case DESK_CMD_QUEUES: return "RequestQueueStatus";
+    case DESK_CMD_EXPLAIN: return "RequestExplainRouting";
     default: return NULL;
     }
 }
@@ -286,7 +288,8 @@ bool desk_cmd_has_ixn(const desk_cmd *cmd)
     case DESK_CMD_REJECT:
     case DESK_CMD_DONE:
     case DESK_CMD_COMPLETE:
-    case DESK_CMD_TRANSFER: return true;
+    case DESK_CMD_TRANSFER:
+    case DESK_CMD_EXPLAIN: return true;
     default: return false;
     }
 }
@@ -314,6 +317,9 @@ void desk_cmd_encode(const desk_cmd *cmd, cc_buf *out)
         ir.queue = cmd->queue;
         break;
     case DESK_CMD_QUEUES: proto_ixn_enc_queue_status(out); return;
+    case DESK_CMD_EXPLAIN:
+        proto_ixn_enc_explain_req(out, &(proto_ixn_explain_req){cmd->ixn_id});
+        return;
     case DESK_CMD_ADD: ar.kind = PROTO_AREQ_ADD_MEDIA; break;
     case DESK_CMD_REMOVE: ar.kind = PROTO_AREQ_REMOVE_MEDIA; break;
     case DESK_CMD_READY: ar.kind = PROTO_AREQ_READY; break;
@@ -420,6 +426,7 @@ const char *desk_cmd_help(void)
            "  transfer ID QUEUE            put ID back into QUEUE\n"
            "  list                         the interactions this desk holds\n"
            "  queues                       the server's queues as a table\n"
+           "  explain ID                   why ID is routed as it is: its step, who matches\n"
            "  wait-invite                  scripting aid: wait up to 10 s for the next invite\n"
            "ID: the full interaction id, its number (17 for ixn-a:000000017), or last\n"
            "(the newest invite)\n";

@@ -40,6 +40,7 @@ enum desk_cmd_kind {
     DESK_CMD_LIST,        /* list: the interactions this desk holds */
     DESK_CMD_QUEUES,      /* queues: RequestQueueStatus */
     DESK_CMD_WAIT_INVITE, /* wait-invite (scripting aid) */
+    DESK_CMD_EXPLAIN,     /* explain ID: RequestExplainRouting */
 };
 
 /** One parsed command line. */
@@ -68,7 +69,7 @@ typedef struct desk_cmd {
 int desk_cmd_parse(const char *line, size_t len, desk_cmd *out, char *err, size_t errlen);
 
 /** True when the command names an interaction (accept, reject, done, complete,
- * transfer), so its ID argument must be resolved before it is encoded. */
+ * transfer, explain), so its ID argument must be resolved before it is encoded. */
 bool desk_cmd_has_ixn(const desk_cmd *cmd);
 
 /** True when the command is sent to the server as a request (and gets an answer). */

@@ -368,3 +368,95 @@ int desk_view_queues(cc_buf *out, proto_msg *ack)
     free(rows);
     return 0;
 }
+
+/* Sorts skills by name (insertion sort: at most PROTO_SKILLS_MAX). */
+static void sort_skills(const proto_skill **v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        const proto_skill *x = v[i];
+        size_t j = i;
+        while (j > 0 && strcmp(v[j - 1]->name, x->name) > 0) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+void desk_view_skills(cc_buf *out, const proto_skills *skills)
+{
+    cc_buf_puts(out, "  skills: ");
+    size_t n = skills->count < PROTO_SKILLS_MAX ? skills->count : PROTO_SKILLS_MAX;
+    if (n == 0) {
+        cc_buf_puts(out, "none\n");
+        return;
+    }
+    const proto_skill *sorted[PROTO_SKILLS_MAX];
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &skills->items[i];
+    sort_skills(sorted, n);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cc_buf_puts(out, ", ");
+        desk_view_text(out, sorted[i]->name, PROTO_SKILL_NAME_MAX);
+        cc_buf_printf(out, " %d", sorted[i]->level);
+    }
+    cc_buf_putc(out, '\n');
+}
+
+/* What each reason of an explanation means, for the agent. */
+static const char *why_words(enum proto_explain_why why)
+{
+    switch (why) {
+    case PROTO_EXPLAIN_NOT_LOGGED_IN: return "not logged in";
+    case PROTO_EXPLAIN_MEDIA_NOT_ADDED: return "has not added the media";
+    case PROTO_EXPLAIN_NOT_READY: return "not ready for the media";
+    case PROTO_EXPLAIN_DND: return "do not disturb";
+    case PROTO_EXPLAIN_NO_STATUS: return "no status from the reporting engine yet";
+    case PROTO_EXPLAIN_NO_CAPACITY: return "no capacity left under its rule";
+    case PROTO_EXPLAIN_VERSION_IN_FLIGHT:
+        return "its newest state is not reflected in a status yet";
+    case PROTO_EXPLAIN_RESERVATION_PENDING: return "a reservation is being asked for";
+    case PROTO_EXPLAIN_RESERVATION_REFUSED: return "the reporting engine refused a reservation";
+    case PROTO_EXPLAIN_BUSY: return "eligible, but taken by an interaction ahead in order";
+    case PROTO_EXPLAIN_ELIGIBLE: return "eligible";
+    }
+    return "?";
+}
+
+int desk_view_explain(cc_buf *out, proto_msg *ack)
+{
+    proto_ixn_explain e;
+    int rc = proto_ixn_decode_explain(ack, &e);
+    if (rc)
+        return rc;
+    cc_buf_puts(out, "explain ");
+    desk_view_text(out, e.interaction_id, PROTO_ID_MAX);
+    cc_buf_puts(out, ": ");
+    desk_view_text(out, e.media, CC_MEDIA_NAME_MAX);
+    cc_buf_puts(out, " in queue ");
+    desk_view_text(out, e.queue, PROTO_ID_MAX);
+    cc_buf_puts(out, " of ");
+    desk_view_text(out, e.tenant, PROTO_ID_MAX);
+    cc_buf_printf(out, ", %s, waited %" PRId64 " s", cc_ixn_state_name(e.state), e.waited_sec);
+    if (e.agent_id) {
+        cc_buf_puts(out, ", held by ");
+        desk_view_text(out, e.agent_id, PROTO_ID_MAX);
+    }
+    cc_buf_printf(out, "\n  priority %" PRId64 " (effective %" PRId64 ")\n", e.priority,
+                  e.effective_priority);
+    cc_buf_printf(out, "  step %" PRId64 " of %" PRId64 ": ", e.step, e.steps);
+    desk_view_text(out, e.expression, DESK_VIEW_TEXT_MAX);
+    if (e.next_step_sec >= 0)
+        cc_buf_printf(out, " (next step in %" PRId64 " s)\n", e.next_step_sec);
+    else
+        cc_buf_puts(out, " (the last step)\n");
+    cc_buf_printf(out, "  matching: %" PRId64 " agent%s\n", e.matching, e.matching == 1 ? "" : "s");
+    for (size_t i = 0; i < e.nagents; i++) {
+        cc_buf_puts(out, "  agent ");
+        desk_view_text(out, e.agents[i].agent_id, PROTO_ID_MAX);
+        cc_buf_printf(out, ": %s (%s)\n", proto_explain_why_name(e.agents[i].why),
+                      why_words(e.agents[i].why));
+    }
+    return 0;
+}

@@ -103,4 +103,20 @@ void desk_view_done(cc_buf *out, proto_msg *ack);
  */
 int desk_view_queues(cc_buf *out, proto_msg *ack);
 
+/**
+ * Appends the agent's skills on one line, sorted by name: "  skills: billing 9, sales 7\n",
+ * or "  skills: none\n" when it has none.
+ */
+void desk_view_skills(cc_buf *out, const proto_skills *skills);
+
+/**
+ * Appends the answer to RequestExplainRouting in words: the interaction (media, queue,
+ * tenant, state, seconds waited, who holds it), its priority and effective priority, the
+ * current step of the steps with its expression and the seconds until the next step,
+ * how many agents match it, then one line per listed agent with the reason it was not
+ * offered the interaction. Returns 0, or CC_E_INVALID_ATTRIBUTE with msg->desc and
+ * nothing appended when the answer does not decode.
+ */
+int desk_view_explain(cc_buf *out, proto_msg *ack);
+
 #endif

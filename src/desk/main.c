@@ -104,6 +104,7 @@ typedef struct desk {
     /* Statuses. */
     cc_media_table media;
     cc_buf last_status; /* the newest table, for `status` */
+    cc_buf skills_line; /* the agent's skills from the login's EventAck, for `status` */
     unsigned statuses_since_mark;
 
     /* Interactions. */
@@ -293,15 +294,32 @@ static void on_script_timer(uv_timer_t *t);
 
 static void show_status(void)
 {
-    if (app.last_status.len == 0) {
-        out_line("no status yet");
-        return;
-    }
     cc_buf b;
     cc_buf_init(&b);
-    cc_buf_append(&b, app.last_status.data, app.last_status.len);
+    if (app.last_status.len == 0)
+        cc_buf_puts(&b, "no status yet\n");
+    else
+        cc_buf_append(&b, app.last_status.data, app.last_status.len);
+    /* The skills come with the login, not with the statuses. */
+    if (app.skills_line.len > 0)
+        cc_buf_append(&b, app.skills_line.data, app.skills_line.len);
     out_flush(&b);
     cc_buf_free(&b);
+}
+
+/* Keeps the skills of a login's EventAck as the line `status` shows. */
+static void take_skills(proto_msg *ack)
+{
+    proto_skills skills;
+    cc_buf_reset(&app.skills_line);
+    if (proto_areq_decode_login_ack(ack, &skills) != 0) {
+        char text[256];
+        snprintf(text, sizeof text, "bad skills from the server: %s", ack->desc);
+        out_error(text);
+        cc_buf_puts(&app.skills_line, "  skills: unknown\n");
+        return;
+    }
+    desk_view_skills(&app.skills_line, &skills);
 }
 
 /* Prints what `last` now names: the invite a wait-invite returned with. */
@@ -746,6 +764,13 @@ static void acknowledged(const pending *p, proto_msg *msg, cc_buf *b)
             desk_view_local_error(b, text);
         }
         return;
+    case DESK_CMD_EXPLAIN:
+        if (desk_view_explain(b, msg) != 0) {
+            char text[256];
+            snprintf(text, sizeof text, "bad explanation from the server: %s", msg->desc);
+            desk_view_local_error(b, text);
+        }
+        return;
     default: desk_view_ok(b); return;
     }
 }
@@ -781,6 +806,7 @@ static void handle_answer(proto_msg *msg, bool ok)
         out_flush(&b);
         cc_buf_free(&b);
         if (ok) {
+            take_skills(msg);
             logged_in_now();
         } else {
             out_error("login failed");
@@ -1260,6 +1286,7 @@ int main(int argc, char **argv)
     cc_net_init(&app.net, app.loop);
     cc_media_init(&app.media);
     cc_buf_init(&app.last_status);
+    cc_buf_init(&app.skills_line);
     desk_ixn_init(&app.ixns);
     app.want_login = true;
     app.last_rx_us = cc_mono_us();
@@ -1305,6 +1332,7 @@ int main(int argc, char **argv)
     uv_loop_close(app.loop);
     explicit_bzero(app.password, sizeof app.password);
     cc_buf_free(&app.last_status);
+    cc_buf_free(&app.skills_line);
     cc_buf_free(&app.inbuf);
     fflush(stdout);
     return app.exit_code;

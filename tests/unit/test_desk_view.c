@@ -15,6 +15,7 @@
 #include "../../src/desk/desk_ixn.c"
 
 #include "common/err.h"
+#include "proto/agentreq.h"
 
 /* Parses s; returns the code and leaves the command in *cmd and the message in err. */
 static int parse(const char *s, desk_cmd *cmd, char *err, size_t errlen)
@@ -878,6 +879,122 @@ static void test_answers(void **state)
     cc_buf_free(&b);
 }
 
+static void test_parse_explain(void **state)
+{
+    (void)state;
+    desk_cmd cmd;
+    char err[256];
+    cc_buf b;
+    cc_buf_init(&b);
+    assert_int_equal(parse("explain 17", &cmd, err, sizeof err), 0);
+    assert_int_equal(cmd.kind, DESK_CMD_EXPLAIN);
+    assert_true(desk_cmd_has_ixn(&cmd));
+    assert_true(desk_cmd_is_request(&cmd));
+    assert_string_equal(desk_cmd_message(&cmd), "RequestExplainRouting");
+    assert_string_equal(cmd.ixn_arg, "17");
+    /* The resolved id is what is sent. */
+    strcpy(cmd.ixn_id, "ixn-a:000000017");
+    encode_closed(&cmd, &b);
+    assert_string_equal(
+        b.data, "{\"message\":\"RequestExplainRouting\",\"interactionId\":\"ixn-a:000000017\"}");
+    assert_int_equal(parse("explain", &cmd, err, sizeof err), CC_E_INVALID_ATTRIBUTE);
+    assert_string_equal(err, "usage: explain ID");
+    assert_int_equal(parse("explain 17 18", &cmd, err, sizeof err), CC_E_INVALID_ATTRIBUTE);
+    assert_string_equal(err, "usage: explain ID");
+    assert_non_null(strstr(desk_cmd_help(), "explain ID"));
+    cc_buf_free(&b);
+}
+
+static void test_skills_line(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_skills sk = {.count = 0};
+    desk_view_skills(&b, &sk);
+    assert_string_equal(b.data, "  skills: none\n");
+    /* Sorted by name, whatever order they came in. */
+    sk = (proto_skills){.count = 3, .items = {{"spanish", 5}, {"billing", 10}, {"sales", 1}}};
+    cc_buf_reset(&b);
+    desk_view_skills(&b, &sk);
+    assert_string_equal(b.data, "  skills: billing 10, sales 1, spanish 5\n");
+    /* As the login's EventAck brings them, all 64. */
+    cc_buf ack;
+    cc_buf_init(&ack);
+    cc_buf_puts(&ack, "{\"message\":\"EventAck\",\"referenceId\":2,\"skills\":{");
+    for (int i = PROTO_SKILLS_MAX - 1; i >= 0; i--)
+        cc_buf_printf(&ack, "\"s%02d\":%d%s", i, i % 10 + 1, i ? "," : "");
+    cc_buf_puts(&ack, "}}");
+    proto_msg msg;
+    assert_int_equal(proto_msg_parse(&msg, ack.data, ack.len), 0);
+    assert_int_equal(proto_areq_decode_login_ack(&msg, &sk), 0);
+    cc_buf_reset(&b);
+    desk_view_skills(&b, &sk);
+    assert_true(strncmp(b.data, "  skills: s00 1, s01 2, ", 24) == 0);
+    assert_non_null(strstr(b.data, ", s63 4\n"));
+    proto_msg_free(&msg);
+    cc_buf_free(&ack);
+    cc_buf_free(&b);
+}
+
+static void test_explain_answer(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    assert_int_equal(
+        answer("{\"message\":\"EventAck\",\"referenceId\":7,\"interactionId\":\"ixn-a:000000017\","
+               "\"tenant\":\"Resources\",\"media\":\"chat\",\"queue\":\"chat-billing-es\","
+               "\"state\":\"Queued\",\"priority\":5,\"effectivePriority\":8,\"waitedSec\":31,"
+               "\"step\":2,\"steps\":3,\"expression\":\"billing >= 5\",\"nextStepSec\":59,"
+               "\"matching\":3,\"agents\":[{\"agentId\":\"1001\",\"why\":\"NotReady\"},"
+               "{\"agentId\":\"1002\",\"why\":\"ReservationRefused\"},"
+               "{\"agentId\":\"1003\",\"why\":\"Busy\"}]}",
+               &b, desk_view_explain),
+        0);
+    assert_string_equal(
+        b.data,
+        "explain ixn-a:000000017: chat in queue chat-billing-es of Resources, Queued, waited 31 s\n"
+        "  priority 5 (effective 8)\n"
+        "  step 2 of 3: billing >= 5 (next step in 59 s)\n"
+        "  matching: 3 agents\n"
+        "  agent 1001: NotReady (not ready for the media)\n"
+        "  agent 1002: ReservationRefused (the reporting engine refused a reservation)\n"
+        "  agent 1003: Busy (eligible, but taken by an interaction ahead in order)\n");
+    /* Held by the agent, on the last step, one match and no agents listed. */
+    assert_int_equal(answer("{\"message\":\"EventAck\",\"interactionId\":\"ixn-a:000000018\","
+                            "\"tenant\":\"Resources\",\"media\":\"voice\",\"queue\":\"voice-vip\","
+                            "\"state\":\"Handling\",\"priority\":900,\"effectivePriority\":900,"
+                            "\"waitedSec\":0,\"step\":1,\"steps\":1,\"expression\":\"vip >= 1\","
+                            "\"matching\":1,\"agentId\":\"1004\",\"agents\":[]}",
+                            &b, desk_view_explain),
+                     0);
+    assert_string_equal(b.data, "explain ixn-a:000000018: voice in queue voice-vip of Resources, "
+                                "Handling, waited 0 s, held by 1004\n"
+                                "  priority 900 (effective 900)\n"
+                                "  step 1 of 1: vip >= 1 (the last step)\n"
+                                "  matching: 1 agent\n");
+    /* Server text with control characters is shown cleaned. */
+    assert_int_equal(
+        answer("{\"message\":\"EventAck\",\"interactionId\":\"i\",\"tenant\":\"T\","
+               "\"media\":\"chat\",\"queue\":\"q\",\"state\":\"Queued\",\"priority\":0,"
+               "\"effectivePriority\":0,\"waitedSec\":0,\"step\":1,\"steps\":1,"
+               "\"expression\":\"a\\u001b[2J >= 1\",\"matching\":0}",
+               &b, desk_view_explain),
+        0);
+    assert_non_null(strstr(b.data, "  step 1 of 1: a?[2J >= 1 (the last step)\n"));
+    /* An answer that does not decode: nothing shown, the field named. */
+    proto_msg msg;
+    static const char bad[] = "{\"message\":\"EventAck\",\"interactionId\":\"i\"}";
+    assert_int_equal(proto_msg_parse(&msg, bad, strlen(bad)), 0);
+    cc_buf_reset(&b);
+    assert_int_equal(desk_view_explain(&b, &msg), CC_E_INVALID_ATTRIBUTE);
+    assert_int_equal(b.len, 0);
+    assert_non_null(strstr(msg.desc, "tenant"));
+    proto_msg_free(&msg);
+    cc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -899,6 +1016,9 @@ int main(void)
         cmocka_unit_test(test_ixn_table),
         cmocka_unit_test(test_ixn_events),
         cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_parse_explain),
+        cmocka_unit_test(test_skills_line),
+        cmocka_unit_test(test_explain_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
