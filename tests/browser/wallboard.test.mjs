@@ -11,6 +11,15 @@
 // (default 2,000) log in, the board subscribes to all of them, a burst of changes lands
 // within a bounded time, and each status re-renders only its own tile. Takes
 // docs/screenshot-wallboard.png (1280x800).
+//
+// Skills (routing.md section 1): a tile shows the agent's skills when its status carries
+// `skills` {name: level}, sorted and compact ("billing 9 · spanish 5"), and nothing when
+// the field is absent; the agent filter matches skill names too. A second page whose
+// WebSocket route sets `skills` in the statuses of one agent tests that whatever the
+// statserver sends. The agents have `[skills]` lines in the interaction servers'
+// configuration; when the statserver's statuses carry `skills` the board is checked
+// against them end to end (and after a SIGHUP reload of ixn-a changes one agent's
+// skills); when they do not, the board must show no skills line, and a note says so.
 import path from 'node:path';
 import { Env, parseArgs, check, waitFor, sleep, submitOk, ROOT, WALLBOARD_TOKEN, screenshot } from './lib.mjs';
 
@@ -26,6 +35,11 @@ rule "Blended" {
 assign tenant "Resources" "Blended";
 `;
 const QUEUES = { 'Resources/chat-in': 'chat', 'Resources/email-in': 'email', 'Resources/voice-in': 'voice' };
+// [skills] of the interaction servers: agent id -> value (an empty value: no skills; an
+// agent without a line has none either). SKILLS_RELOADED replaces them on a reload.
+const SKILLS = { 1001: 'spanish:5, billing:9', 1002: 'sales:7', 1003: '', 1006: 'sales:2, french:8, billing:3' };
+const SKILLS_RELOADED = { ...SKILLS, 1002: 'sales:8, french:4' };
+const skillLines = (m) => ['[skills]', ...Object.entries(m).map(([id, v]) => `${T}/${id} = ${v}`)].join('\n');
 
 // The board of the screenshot: agent id -> [server, mediaList, extra setup].
 const BOARD = [];
@@ -58,7 +72,7 @@ await Env.run(args, { timeout: 280 }, async (env) => {
   for (const b of BOARD) agentsCfg[`${T}/${b.id}`] = PW;
   for (let i = 0; i < SCALE_AGENTS; i++) agentsCfg[`${T}/${20000 + i}`] = PW;
   // Thousands of idle agent connections: no idle timeout, so the test need not ping them.
-  const common = { agents: agentsCfg, queues: QUEUES, extraServer: 'idle-timeout = 0' };
+  const common = { agents: agentsCfg, queues: QUEUES, extraServer: 'idle-timeout = 0', extra: skillLines(SKILLS) };
   const ixnA = await env.startIxn('ixn-a', common);
   const ixnB = await env.startIxn('ixn-b', common);
   const stat = await env.startStat('stat-1', { ixns: [ixnA, ixnB], rules: RULES });
@@ -122,6 +136,24 @@ await Env.run(args, { timeout: 280 }, async (env) => {
   check((await chatRow.locator('[data-testid="count"]').textContent()) === `${status.media.chat.current}/${status.media.chat.max}`,
     `tile 1001 shows chat ${status.media.chat.current}/${status.media.chat.max} like the statserver`);
   check(await tileState(page, '1007') === 'notready', 'agent 1007 (both media not ready) shows not ready');
+
+  // Skills on the tiles, end to end when the statserver's statuses carry them.
+  const skillsOf = (id) => tile(page, id).locator('[data-testid="skills"]');
+  const statSkills = status.skills !== undefined;
+  if (statSkills) {
+    check(JSON.stringify(status.skills, Object.keys(status.skills).sort()) === '{"billing":9,"spanish":5}',
+      `the statserver's status of 1001 carries its configured skills (${JSON.stringify(status.skills)})`);
+    for (const [id, want] of [['1001', 'billing 9 · spanish 5'], ['1006', 'billing 3 · french 8 · sales 2'], ['1003', 'no skills'], ['1004', 'no skills']]) {
+      await waitFor(async () => (await skillsOf(id).textContent()) === want, `skills of ${id}`, 5000);
+      check(await skillsOf(id).isVisible(), `tile ${id} shows its skills "${want}"`);
+    }
+    check((await skillsOf('1001').getAttribute('title')) === 'Skills: billing 9 · spanish 5', 'the skills line\'s title has the whole list');
+  } else {
+    console.log('note: GUARD: the statserver\'s EventCurrentAgentStatus carries no `skills` (the wallboard expects '
+      + '`skills` {name: level} there); the end-to-end skills checks are skipped, the route-fed page below tests the tiles');
+    const shownSkills = await page.locator('.tile [data-testid="skills"]').evaluateAll((els) => els.filter((e) => !e.hidden).length);
+    check(shownSkills === 0, 'statuses without `skills` show no skills line on any tile');
+  }
   check(await tileState(page, '1011') === 'dnd', 'agent 1011 on do-not-disturb shows DND');
   const heldWant = withIxns ? 18 : 0;
   await waitFor(async () => Number(await text(page, 'total-chat-held')) === heldWant, `${heldWant} chats held`, 10000);
@@ -184,6 +216,97 @@ await Env.run(args, { timeout: 280 }, async (env) => {
   check(true, `the media filter "voice" shows the ${voiceAgents} agents with voice`);
   await page.selectOption('[data-testid="filter-media"]', '');
   await waitFor(async () => (await shown()).every((n) => n === BOARD.length), 'filter cleared', 3000);
+  if (statSkills) {
+    await page.fill('[data-testid="filter-agent"]', 'french');
+    await waitFor(async () => (await shown()).every((n) => n === 1), 'filter french', 3000);
+    check(await tile(page, '1006').isVisible(), 'the agent filter matches skill names: "french" shows 1006 alone');
+    await page.fill('[data-testid="filter-agent"]', '');
+    await waitFor(async () => (await shown()).every((n) => n === BOARD.length), 'filter cleared', 3000);
+  }
+
+  // ---- skills on the tiles, the statuses of agent 1005 completed by a WebSocket route ----
+  const inject = { on: false, skills: undefined };
+  const wb = await env.page({ label: 'wallboard-skills' });
+  // The route goes in before the page loads: Playwright routes only the WebSockets of a
+  // page loaded after it.
+  await wb.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      const msg = JSON.parse(m);
+      if (inject.on && msg.message === 'EventCurrentAgentStatus' && msg.agentId === '1005') {
+        if (inject.skills === undefined) delete msg.skills;
+        else msg.skills = inject.skills;
+        ws.send(JSON.stringify(msg));
+        return;
+      }
+      ws.send(m);
+    });
+  });
+  inject.on = true;
+  inject.skills = { spanish: 5, zulu: 2, billing: 9, '<img src=x onerror="window.pwned=1">': 4 };
+  await wb.goto(stat.url);
+  await wb.fill('[data-testid="token"]', WALLBOARD_TOKEN);
+  await wb.fill('[data-testid="tenants"]', T);
+  await wb.click('[data-testid="connect"]');
+  const sk = wb.locator(`[data-testid="agent-${T}/1005"] [data-testid="skills"]`);
+  const skillsText = async (want, what) => {
+    let last = null;
+    await waitFor(async () => (last = await sk.textContent({ timeout: 1000 })) === want, what, 8000)
+      .catch(() => check(false, `${what} (last text ${JSON.stringify(last)})`));
+    check(true, what);
+  };
+  await skillsText('billing 9 · spanish 5 · zulu 2', 'a status with skills shows them on the tile, sorted by name: "billing 9 · spanish 5 · zulu 2"');
+  check(await sk.isVisible() && (await sk.getAttribute('title')) === 'Skills: billing 9 · spanish 5 · zulu 2', 'the line is visible, its title the whole list');
+  check(await wb.evaluate(() => document.querySelectorAll('.tile img').length === 0 && window.pwned === undefined),
+    'a skill name with markup makes no element and runs nothing');
+  // The tile of 1005 has two media rows; with the skills line a third one must still fit
+  // inside the tile's padding (style.css: room for three).
+  const room = await wb.evaluate(() => {
+    const t = document.querySelector('[data-testid="agent-Resources/1005"]');
+    const rows = [...t.querySelectorAll('.m')].map((r) => r.getBoundingClientRect());
+    const inner = t.getBoundingClientRect().bottom - parseFloat(getComputedStyle(t).paddingBottom) - parseFloat(getComputedStyle(t).borderBottomWidth);
+    if (rows.length !== 2) return null;
+    return { third: rows[1].bottom + (rows[1].top - rows[0].top), inner };
+  });
+  check(room !== null && room.third <= room.inner,
+    `with the skills line a tile still has room for three media rows (third row's bottom ${room && room.third.toFixed(1)} px, inside ${room && room.inner.toFixed(1)} px)`);
+  await wb.fill('[data-testid="filter-agent"]', 'zulu');
+  await waitFor(async () => (await wb.locator('.tile').count()) === 1, 'filter zulu', 3000);
+  check(await wb.locator(`[data-testid="agent-${T}/1005"]`).isVisible(), 'the agent filter "zulu" (a skill name) shows 1005 alone');
+  await wb.fill('[data-testid="filter-agent"]', '');
+  const wbCount = (id) => wb.locator(`[data-testid="${id}"]`).textContent();
+  await waitFor(async () => Number(await wbCount('count-shown')) > 1 && (await wbCount('count-shown')) === (await wbCount('count-agents')), 'filter cleared', 3000);
+  // A change of skills (here: on the next statuses of 1005) updates that tile alone.
+  const nudge = async () => {
+    await desks['1005'].request({ message: 'RequestNotReadyForMedia', media: 'chat' });
+    await desks['1005'].request({ message: 'RequestCancelNotReadyForMedia', media: 'chat' });
+  };
+  const r0 = await wb.evaluate(() => window.wallboard.stats.tileRenders);
+  inject.skills = { billing: 9, spanish: 6 };
+  await nudge();
+  await skillsText('billing 9 · spanish 6', 'new skills in a status update the tile');
+  const r1 = await wb.evaluate(() => window.wallboard.stats.tileRenders);
+  check(r1 - r0 <= 4, `two statuses re-rendered ${r1 - r0} tile(s), not the board`);
+  inject.skills = {};
+  await nudge();
+  await skillsText('no skills', 'skills {} read "no skills"');
+  inject.skills = undefined;
+  await nudge();
+  await waitFor(async () => await sk.isHidden(), 'skills line hidden', 8000);
+  check(await sk.textContent() === '', 'a status without `skills` shows no skills line');
+  await wb.context().close();
+
+  // A reload of ixn-a that changes an agent's skills reaches its tile (routing.md
+  // section 5: the agent's state is re-reported, cause SkillsChanged).
+  if (statSkills) {
+    common.extra = skillLines(SKILLS_RELOADED);
+    ixnA.writeConfig(ixnA.port, ixnA.httpPort);
+    await ixnA.kill('SIGHUP');
+    await waitFor(async () => (await skillsOf('1002').textContent()) === 'french 4 · sales 8', 'reloaded skills of 1002', 8000);
+    check(true, 'after a SIGHUP reload of ixn-a, tile 1002 shows its new skills "french 4 · sales 8"');
+    check(ixnA.running(), 'ixn-a still runs after the reload');
+  }
 
   await sleep(2200); // one more server-list round, so the board is settled for the picture
   await page.locator('[data-testid="filter-agent"]').blur();

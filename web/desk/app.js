@@ -32,6 +32,7 @@
     password: $('login-password'), token: $('login-token'),
     loginMediaList: $('login-media-list'),
     deskView: $('desk-view'), dnd: $('dnd'), mediaRows: $('media-rows'),
+    skills: $('skills'), skillsList: $('skills-list'),
     statusNote: $('status-note'), rule: $('rule'),
     invites: $('invites'), invitesEmpty: $('invites-empty'), invitesTitle: $('invites-title'),
     held: $('held'), heldEmpty: $('held-empty'), heldTitle: $('held-title'),
@@ -51,6 +52,8 @@
     reconnectAt: 0,
     attempt: 0,
     dnd: false,
+    // The text of the skills shown (ccSkills.format), null while none are shown.
+    skillsText: null,
     media: new Map(),    // name -> {ready, reason, status, row parts}
     invites: new Map(),  // interactionId -> {msg, deadline, el}
     held: new Map(),     // interactionId -> {msg, state, awDeadline, el}
@@ -381,6 +384,7 @@
     if (st.conn !== conn) return;
     switch (msg.message) {
       case 'EventCurrentAgentStatus': onStatus(msg); break;
+      case 'EventPlaceAgentState': onAgentState(msg); break;
       case 'EventInvite': onInvite(msg); break;
       case 'EventRevoked': onRevoked(msg); break;
       case 'EventPartyRemoved': onEnded(msg, 'removed'); break;
@@ -396,6 +400,8 @@
 
   /* ---------- login, reconnect, logout ---------- */
 
+  /* Registers and logs in; the connection returned keeps the login's EventAck in
+   * conn.loginAck. */
   async function login(creds, relogin) {
     const conn = await connect(creds.token, CLIENT_NAME);
     const mediaList = {};
@@ -404,7 +410,7 @@
       mediaList[m] = relogin && ms && ms.ready ? 1 : 0;
     }
     try {
-      await request(conn, {
+      conn.loginAck = await request(conn, {
         message: 'RequestAgentLogin', tenant: creds.tenant, agentId: creds.agent,
         placeId: creds.place, password: creds.password, mediaList,
       });
@@ -444,8 +450,9 @@
     setConnState('connecting…', 'connecting');
     resetDesk();
     for (const m of media) st.media.set(m, { ready: false, reason: null, status: null, local: true });
+    let conn;
     try {
-      await login(creds, false);
+      conn = await login(creds, false);
     } catch (err) {
       ui.loginSubmit.disabled = false;
       setConnState('offline', 'offline');
@@ -467,6 +474,7 @@
     goOnline();
     showDesk();
     logEvent('Logged in as ' + creds.agent + ' at ' + creds.place + '.', 'good');
+    loginSkills(conn.loginAck);
   }
 
   function goOnline() {
@@ -542,6 +550,7 @@
     st.backoffMs = BACKOFF_MIN_MS;
     goOnline();
     logEvent('Reconnected and logged in again.', 'good');
+    loginSkills(conn.loginAck);
     await restoreState();
     setControlsEnabled(true);
   }
@@ -617,6 +626,82 @@
     ui.statusNote.hidden = false;
     ui.statusNote.textContent = 'Waiting for the first status from the reporting engine.';
     ui.rule.hidden = true;
+    clearSkills();
+  }
+
+  /* ---------- skills ---------- */
+
+  function clearSkills() {
+    st.skillsText = null;
+    ui.skillsList.replaceChildren();
+    ui.skills.hidden = true;
+  }
+
+  /* Shows the skills object v sent by the server (routing.md section 1) and returns
+   * whether the text shown changed. A v that is not a skills object changes nothing. */
+  function showSkills(v) {
+    const p = ccSkills.parse(v);
+    if (!p) return false;
+    const text = ccSkills.format(p);
+    if (text === st.skillsText) return false;
+    st.skillsText = text;
+    const list = ui.skillsList;
+    list.replaceChildren();
+    const none = p.list.length === 0;
+    list.classList.toggle('none', none);
+    list.dataset.count = String(p.list.length);
+    if (none) list.textContent = text;
+    p.list.forEach(([name, level], i) => {
+      if (i) list.append(sep());
+      const span = document.createElement('span');
+      span.className = 'skill';
+      span.dataset.skill = name;
+      span.dataset.level = String(level);
+      const b = document.createElement('b');
+      b.textContent = String(level);
+      span.append(name + ' ', b);
+      list.append(span);
+    });
+    if (p.more > 0) {
+      const more = document.createElement('span');
+      more.className = 'more';
+      more.textContent = '+' + p.more + ' more';
+      list.append(sep(), more);
+    }
+    ui.skills.hidden = false;
+    return true;
+  }
+
+  function sep() {
+    const s = document.createElement('span');
+    s.className = 'sep';
+    s.textContent = ccSkills.SEP;
+    return s;
+  }
+
+  /* The skills of a login's (or re-login's) EventAck. A server that reports none (no
+   * `skills`) shows no line; after a re-login a change is announced. */
+  function loginSkills(ack) {
+    const before = st.skillsText;
+    if (!ack || ccSkills.parse(ack.skills) === null) {
+      clearSkills();
+      return;
+    }
+    if (showSkills(ack.skills) && before !== null) logEvent('Skills changed: ' + st.skillsText + '.', '');
+  }
+
+  /* Skills carried by a later event of this agent: a changed configuration (cause
+   * SkillsChanged) takes effect at once, without a new login. */
+  function eventSkills(msg) {
+    if (!('skills' in msg) || !st.creds) return;
+    const before = st.skillsText;
+    if (showSkills(msg.skills) && before !== null) logEvent('Skills changed: ' + st.skillsText + '.', '');
+  }
+
+  function onAgentState(msg) {
+    // Only this agent's state is of interest here; the server sends no other.
+    if (!st.creds || msg.tenant !== st.creds.tenant || msg.agentId !== st.creds.agent) return;
+    eventSkills(msg);
   }
 
   function showDesk() {
@@ -740,6 +825,7 @@
   }
 
   function onStatus(msg) {
+    eventSkills(msg);
     if (!msg.media || typeof msg.media !== 'object') return;
     ui.statusNote.hidden = true;
     for (const [m, v] of Object.entries(msg.media)) {

@@ -30,7 +30,7 @@
   // The protocol's default line maximum: a longer message is not sent.
   const MAX_MESSAGE = 65536;
   // Tile geometry in CSS pixels; style.css sizes the tile's content to fit TILE_H.
-  const TILE_H = 120;
+  const TILE_H = 136;
   const TILE_MIN_W = 150;
   const GAP = 8;
   const STATE_ORDER = { ready: 0, full: 1, notready: 2, dnd: 3, loggedout: 4 };
@@ -318,6 +318,9 @@
       media: {}, // media -> {ready, current, max, available}
       state: 'loggedout', load: 0, held: 0,
       over: '', // "chat 4/3, email 2/1": the ready media held above their max, '' when none
+      // "billing 9 · spanish 5" (skills.js), '' when the status carries no `skills`;
+      // skillNames are the names, for the agent filter.
+      skills: '', skillNames: [],
       num: /^[0-9]{1,15}$/.test(agentId) ? Number(agentId) : NaN,
       el: null, rows: null, pos: -1, hidden: true,
     };
@@ -412,6 +415,11 @@
       }
     }
     a.media = media;
+    // The statserver's status carries the agent's skills once it reports them; a status
+    // without the field shows none (an older statserver, or a logout).
+    const sk = ccSkills.parse(m.skills);
+    a.skills = sk ? ccSkills.format(sk) : '';
+    a.skillNames = sk ? sk.list.map((x) => x[0]) : [];
     a.held = cur;
     a.load = max > 0 ? cur / max : 0;
     a.state = agentState(a);
@@ -435,6 +443,8 @@
           a.held = 0;
           a.load = 0;
           a.over = '';
+          a.skills = '';
+          a.skillNames = [];
           account(a, 1);
           orderDirty = orderDirty || sortKey() !== 'id';
           markDirty(a);
@@ -553,9 +563,15 @@
     over.dataset.testid = 'over';
     over.hidden = true;
     t.appendChild(over);
+    // The agent's skills, one line cut with an ellipsis; the whole list is its title.
+    const skills = el('div', 'skills');
+    skills.dataset.testid = 'skills';
+    skills.hidden = true;
+    t.appendChild(skills);
     const list = el('div', 'media');
     t.appendChild(list);
     a.el = t;
+    a.skillsEl = skills;
     a.stateEl = st;
     a.placeEl = place;
     a.listEl = list;
@@ -599,6 +615,12 @@
       }
       a.overEl.hidden = !a.over;
       s.over = a.over;
+    }
+    if (s.skills !== a.skills) {
+      a.skillsEl.textContent = a.skills;
+      a.skillsEl.title = a.skills ? `Skills: ${a.skills}` : '';
+      a.skillsEl.hidden = !a.skills;
+      s.skills = a.skills;
     }
     for (const [k, row] of a.rows) {
       if (!(k in a.media)) {
@@ -754,7 +776,8 @@
     const text = $('filter-agent').value.trim().toLowerCase();
     const media = $('filter-media').value;
     if (media && !(media in a.media)) return false;
-    if (text && !a.agentId.toLowerCase().includes(text) && !a.placeId.toLowerCase().includes(text)) return false;
+    if (text && !a.agentId.toLowerCase().includes(text) && !a.placeId.toLowerCase().includes(text) &&
+        !a.skillNames.some((n) => n.includes(text))) return false;
     return true;
   }
 
