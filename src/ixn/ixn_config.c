@@ -28,8 +28,13 @@ typedef struct cfg_parse {
         char *key;
         char *value;
         int line;
-        enum cfg_kind { PENDING_QUEUE, PENDING_AFTER_WORK, PENDING_SKILLS, PENDING_TARGET,
-                        PENDING_QUEUE_OPTIONS } kind;
+        enum cfg_kind {
+            PENDING_QUEUE,
+            PENDING_AFTER_WORK,
+            PENDING_SKILLS,
+            PENDING_TARGET,
+            PENDING_QUEUE_OPTIONS
+        } kind;
     } * pending;
     size_t pending_count, pending_cap;
     size_t cheap_hashes; /* [agents] hashes cheaper than the default cost */
@@ -457,8 +462,8 @@ static void queue_options_resolve(cfg_parse *p, const struct cfg_pending *e)
     target_queue_options *o = xcalloc(1, sizeof *o);
     target_error err;
     if (target_parse_queue_options(cfg->dict, e->value, o, &err)) {
-        cc_conf_error(&p->conf, "queue-options", e->key, "column %zu of the value: %s",
-                      err.column, err.message);
+        cc_conf_error(&p->conf, "queue-options", e->key, "column %zu of the value: %s", err.column,
+                      err.message);
         free(o);
         return;
     }
@@ -478,21 +483,11 @@ static void pending_resolve(cfg_parse *p)
                 continue;
             p->conf.line = e->line;
             switch (e->kind) {
-            case PENDING_QUEUE:
-                queue_resolve(p, e);
-                break;
-            case PENDING_AFTER_WORK:
-                after_work_resolve(p, e, &seen);
-                break;
-            case PENDING_SKILLS:
-                skills_resolve(p, e);
-                break;
-            case PENDING_TARGET:
-                target_resolve(p, e);
-                break;
-            case PENDING_QUEUE_OPTIONS:
-                queue_options_resolve(p, e);
-                break;
+            case PENDING_QUEUE: queue_resolve(p, e); break;
+            case PENDING_AFTER_WORK: after_work_resolve(p, e, &seen); break;
+            case PENDING_SKILLS: skills_resolve(p, e); break;
+            case PENDING_TARGET: target_resolve(p, e); break;
+            case PENDING_QUEUE_OPTIONS: queue_options_resolve(p, e); break;
             }
         }
     }

@@ -679,8 +679,8 @@ bool ixn_core_reservation_done(ixn_server *srv, struct ixn_pool *pool, ixn_agent
                a->pool[media] == p) {
         /* The claimed one if it still waits here and the agent still matches its step;
          * otherwise the first the agent matches, if any. */
-        if (!x || x->state != CC_IXN_QUEUED || x->queue->pool != p || !x->rlist ||
-            x->batch || x->unsaved || !ixn_route_matches(x->queue, x->rlist->step, a))
+        if (!x || x->state != CC_IXN_QUEUED || x->queue->pool != p || !x->rlist || x->batch ||
+            x->unsaved || !ixn_route_matches(x->queue, x->rlist->step, a))
             x = ixn_route_best_for(p, a);
         if (x) {
             invite(k, x, a, resv_id);
@@ -1733,8 +1733,8 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->purge, NULL);
     uv_close((uv_handle_t *)&k->retry, NULL);
     ixn_route_close(&k->router);
-    LOG_INFO("event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64,
-             k->router.decisions, k->router.widenings);
+    LOG_INFO("event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64, k->router.decisions,
+             k->router.widenings);
     LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
              " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
              " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64
