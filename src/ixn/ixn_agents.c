@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "ixn/ixn_explain.h"
 #include "ixn/ixn_ixn.h"
 #include "ixn/ixn_passwd.h"
 #include "ixn/ixn_report.h"
@@ -268,6 +269,64 @@ void ixn_agent_changed_resv(ixn_server *srv, ixn_agent *a, const char *cause, in
 static void changed(ixn_server *srv, ixn_agent *a, const char *cause)
 {
     ixn_agent_changed(srv, a, cause);
+}
+
+/* Whether skills a (names in dictionary da) and b (in db, NULL = none) are the same set of
+ * names and levels. */
+static bool skills_equal(const target_dict *da, const target_skills *a, const target_dict *db,
+                         const target_skills *b)
+{
+    static const target_skills none;
+    if (!b)
+        b = &none;
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++) {
+        int id = target_dict_find(db, target_dict_name(da, a->id[i]));
+        if (id < 0 || target_skills_level(b, id) != a->level[i])
+            return false;
+    }
+    return true;
+}
+
+void ixn_agents_reload(ixn_server *srv, const ixn_config *old)
+{
+    static const target_skills none;
+    size_t removed = 0, reskilled = 0;
+    size_t pos = 0;
+    cc_map_slot *sl;
+    while ((sl = cc_map_next(&srv->agents, &pos))) {
+        ixn_agent *a = sl->value;
+        a->skills_changed = false;
+        if (!cc_map_gets(&srv->cfg->agents, a->key)) {
+            /* Gone from the directory: logged out, and its desktop's connection closed,
+             * which tells the desktop (its next login is refused). */
+            ixn_client *c = a->client;
+            agent_logout(srv, a, "removed_from_directory");
+            if (c && c->session)
+                cc_session_close(c->session);
+            removed++;
+            continue;
+        }
+        const target_skills *sk = ixn_config_skills(srv->cfg, a->key);
+        a->skills_changed = !skills_equal(old->dict, &a->skills, srv->cfg->dict, sk);
+        /* Always copied: the ids are those of the new file's dictionary. */
+        a->skills = sk ? *sk : none;
+    }
+    ixn_core_reconfigure(srv);
+    pos = 0;
+    while ((sl = cc_map_next(&srv->agents, &pos))) {
+        ixn_agent *a = sl->value;
+        if (!a->skills_changed)
+            continue;
+        a->skills_changed = false;
+        reskilled++;
+        LOG_INFO("event=agent_skills_changed tenant=%s agent=%s", LOGQ(a->tenant),
+                 LOGQ(a->agent_id));
+        changed(srv, a, PROTO_CAUSE_SKILLS_CHANGED);
+    }
+    LOG_INFO("event=agents_reloaded logged_in=%zu removed=%zu skills_changed=%zu",
+             srv->agent_count, removed, reskilled);
 }
 
 int ixn_agent_require(cc_session *s, proto_msg *msg, ixn_agent **out)
@@ -781,6 +840,7 @@ static const cc_handler handlers[] = {
     {"RequestCompleteAfterWork", ixn_core_complete_after_work},
     {"RequestPlaceInQueue", ixn_core_place_in_queue},
     {"RequestQueueStatus", ixn_core_queue_status},
+    {"RequestExplainRouting", ixn_explain_routing},
 };
 
 static void on_register(cc_session *s)

@@ -73,6 +73,7 @@ typedef struct ixn_agent {
     /* Skills from the directory ([skills]), written by ixn_agents at login and by a
      * reload; read by routing. */
     target_skills skills;
+    bool skills_changed; /* a reload changed them: reported once its queues are set up */
     /* Owned by ixn_route: per media pool, the queue steps the skills match (a bitset in
      * the pool's layout), the pool's eligible list, and the interaction the outstanding
      * reservation was asked for (NULL when none, or when it went away meanwhile). */
@@ -169,6 +170,14 @@ void ixn_agent_changed(ixn_server *srv, ixn_agent *a, const char *cause);
 /** As ixn_agent_changed, for an offer made under reservation resv_id (cause Invited): the
  * event carries the reservationId (protocol 7a). */
 void ixn_agent_changed_resv(ixn_server *srv, ixn_agent *a, const char *cause, int64_t resv_id);
+
+/**
+ * A reload replaced the directory and skills in srv->cfg (old holds the previous ones):
+ * agents no longer in [agents] are logged out and their desktops' connections closed,
+ * every agent gets its new skills, the queues and routing follow (ixn_core_reconfigure),
+ * then agents whose skills changed are reported with cause SkillsChanged.
+ */
+void ixn_agents_reload(ixn_server *srv, const ixn_config *old);
 
 /**
  * The checks every agent request starts with, in the protocol's order: the optional

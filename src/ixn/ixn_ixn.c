@@ -109,7 +109,18 @@ static int pkey(char *key, const char *tenant, int media)
     return n;
 }
 
+/* A queue that takes new interactions: configured, and not removed by a reload (a removed
+ * one serves what it holds until it is empty). */
 static ixn_queue *queue_find(ixn_core *k, const char *tenant, const char *name)
+{
+    char key[QKEY_MAX];
+    qkey(key, tenant, name);
+    ixn_queue *q = cc_map_gets(&k->queues, key);
+    return q && !q->draining ? q : NULL;
+}
+
+/* Any queue of that name, draining ones included (the store's rows name them). */
+static ixn_queue *queue_any(ixn_core *k, const char *tenant, const char *name)
 {
     char key[QKEY_MAX];
     qkey(key, tenant, name);
@@ -1134,6 +1145,11 @@ static ixn_core *core_of(cc_session *s)
     return srv->core;
 }
 
+ixn_ixn *ixn_core_find(ixn_server *srv, const char *id)
+{
+    return cc_map_gets(&srv->core->ixns, id);
+}
+
 static int find_ixn(ixn_core *k, proto_msg *msg, const char *id, ixn_ixn **out)
 {
     ixn_ixn *x = cc_map_gets(&k->ixns, id);
@@ -1630,6 +1646,88 @@ int ixn_core_check_config(const ixn_config *cfg)
     return err;
 }
 
+/* A queue of the configuration, in the pool of its tenant and media (made when new),
+ * with its target and options. The pool's layout is the caller's to redo. */
+static ixn_queue *queue_create(ixn_core *k, const ixn_config_queue *cq)
+{
+    const ixn_config *cfg = k->srv->cfg;
+    char key[QKEY_MAX];
+    ixn_queue *q = xcalloc(1, sizeof *q);
+    q->tenant = xstrdup(cq->tenant);
+    q->name = xstrdup(cq->name);
+    q->media = cq->media;
+    qkey(key, q->tenant, q->name);
+    cc_map_puts(&k->queues, key, q);
+    k->qlist = xrealloc(k->qlist, (k->nq + 1) * sizeof *k->qlist);
+    k->qlist[k->nq++] = q;
+    pkey(key, q->tenant, q->media);
+    ixn_pool *p = cc_map_gets(&k->pools, key);
+    if (!p) {
+        p = xcalloc(1, sizeof *p);
+        p->tenant = xstrdup(q->tenant);
+        p->media = q->media;
+        cc_map_puts(&k->pools, key, p);
+        k->plist = xrealloc(k->plist, (k->np + 1) * sizeof *k->plist);
+        k->plist[k->np++] = p;
+    }
+    p->queues = xrealloc(p->queues, (p->nqueues + 1) * sizeof *p->queues);
+    p->queues[p->nqueues++] = q;
+    q->pool = p;
+    ixn_route_queue_setup(&k->router, q, ixn_config_target(cfg, q->tenant, q->name),
+                          ixn_config_queue_options(cfg, q->tenant, q->name));
+    return q;
+}
+
+void ixn_core_reconfigure(ixn_server *srv)
+{
+    ixn_core *k = srv->core;
+    const ixn_config *cfg = srv->cfg;
+    size_t added = 0, draining = 0;
+    for (size_t i = 0; i < k->nq; i++)
+        k->qlist[i]->draining = true;
+    for (size_t i = 0; i < cfg->queue_count; i++) {
+        const ixn_config_queue *cq = &cfg->queues[i];
+        ixn_queue *q = queue_any(k, cq->tenant, cq->name);
+        if (!q) {
+            q = queue_create(k, cq);
+            added++;
+        } else {
+            /* ixn_reload refused a file that moves a queue to another media. */
+            assert(q->media == cq->media);
+            ixn_route_queue_setup(&k->router, q, ixn_config_target(cfg, q->tenant, q->name),
+                                  ixn_config_queue_options(cfg, q->tenant, q->name));
+        }
+        q->draining = false;
+    }
+    for (size_t i = 0; i < k->nq; i++) {
+        ixn_queue *q = k->qlist[i];
+        if (!q->draining)
+            continue;
+        /* Removed: it keeps its interactions (and routes them with the target it had until
+         * now, the file no longer giving one: "any"), takes no new ones. */
+        ixn_route_queue_setup(&k->router, q, NULL, NULL);
+        draining++;
+        LOG_INFO("event=queue_draining tenant=%s queue=%s queued=%zu", LOGQ(q->tenant),
+                 LOGQ(q->name), q->count[CC_IXN_QUEUED]);
+    }
+    for (size_t i = 0; i < k->np; i++)
+        ixn_route_pool_layout(k->plist[i]);
+    /* Agents of new pools join them; every agent's bitsets follow the new layout. */
+    size_t pos = 0;
+    cc_map_slot *sl;
+    while ((sl = cc_map_next(&srv->agents, &pos))) {
+        ixn_agent *a = sl->value;
+        ixn_core_agent_media(srv, a);
+        for (int m = 0; m < CC_MEDIA_MAX; m++)
+            if (a->pool[m])
+                ixn_route_agent_join(a->pool[m], a);
+    }
+    for (size_t i = 0; i < k->np; i++)
+        pool_kick(k, k->plist[i]);
+    LOG_INFO("event=queues_reconfigured queues=%zu added=%zu draining=%zu pools=%zu", k->nq, added,
+             draining, k->np);
+}
+
 int ixn_core_init(ixn_server *srv)
 {
     const ixn_config *cfg = srv->cfg;
@@ -1641,34 +1739,9 @@ int ixn_core_init(ixn_server *srv)
     cc_map_init(&k->queues);
     cc_map_init(&k->pools);
     cc_buf_init(&k->buf);
-    k->qlist = xcalloc(cfg->queue_count ? cfg->queue_count : 1, sizeof *k->qlist);
-    k->plist = xcalloc(cfg->queue_count ? cfg->queue_count : 1, sizeof *k->plist);
     ixn_route_init(&k->router, srv->loop, on_widened, k);
-    char key[QKEY_MAX];
-    for (size_t i = 0; i < cfg->queue_count; i++) {
-        const ixn_config_queue *cq = &cfg->queues[i];
-        ixn_queue *q = xcalloc(1, sizeof *q);
-        q->tenant = xstrdup(cq->tenant);
-        q->name = xstrdup(cq->name);
-        q->media = cq->media;
-        qkey(key, q->tenant, q->name);
-        cc_map_puts(&k->queues, key, q);
-        k->qlist[k->nq++] = q;
-        pkey(key, q->tenant, q->media);
-        ixn_pool *p = cc_map_gets(&k->pools, key);
-        if (!p) {
-            p = xcalloc(1, sizeof *p);
-            p->tenant = xstrdup(q->tenant);
-            p->media = q->media;
-            cc_map_puts(&k->pools, key, p);
-            k->plist[k->np++] = p;
-        }
-        p->queues = xrealloc(p->queues, (p->nqueues + 1) * sizeof *p->queues);
-        p->queues[p->nqueues++] = q;
-        q->pool = p;
-        ixn_route_queue_setup(&k->router, q, ixn_config_target(cfg, q->tenant, q->name),
-                              ixn_config_queue_options(cfg, q->tenant, q->name));
-    }
+    for (size_t i = 0; i < cfg->queue_count; i++)
+        queue_create(k, &cfg->queues[i]);
     for (size_t i = 0; i < k->np; i++)
         ixn_route_pool_layout(k->plist[i]);
     uv_check_init(srv->loop, &k->check);

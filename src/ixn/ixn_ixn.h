@@ -67,6 +67,12 @@ typedef struct ixn_ixn {
  */
 int ixn_core_init(ixn_server *srv);
 
+/** The configuration's queues, targets, options and skills changed (a reload; srv->cfg
+ * holds the new ones): new queues are made, removed ones drain (they serve what they hold
+ * and take nothing new), every queue gets its new target and options, and every agent's
+ * matches are computed again. Agents must already have their new skills. */
+void ixn_core_reconfigure(ixn_server *srv);
+
 /** Stops the hook and timers and commits what is pending (at shutdown). */
 void ixn_core_shutdown(ixn_server *srv);
 
@@ -115,6 +121,9 @@ void ixn_core_agent_resumed(ixn_server *srv, ixn_agent *a);
 /** The agent is logged out: invited ones are revoked and handled ones go back to the
  * head of their queues, after-work ones end; the agent leaves every pool. */
 void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a);
+
+/** The interaction with this id, kept in memory (NULL when none). */
+ixn_ixn *ixn_core_find(ixn_server *srv, const char *id);
 
 /** Handler of RequestSubmit (MediaServer): a new interaction at the tail of its queue,
  * or the first one's id for a known externalId. */

@@ -14,6 +14,7 @@
 #include "ixn/ixn_agents.h"
 #include "ixn/ixn_config.h"
 #include "ixn/ixn_ixn.h"
+#include "ixn/ixn_reload.h"
 #include "ixn/ixn_passwd.h"
 #include "net/addr.h"
 #include "net/conn.h"
@@ -100,16 +101,16 @@ static void on_stop_timer(uv_timer_t *t)
     uv_stop(g.net.loop);
 }
 
-/* SIGHUP's default action would end the server, and a service manager or an operator
- * used to "kill -HUP means reload" would cut every desktop off. Nothing is reloaded yet
- * (docs/ixnserver.md says what a restart is needed for); the signal is logged and
- * otherwise ignored. */
+/* SIGHUP reloads the configuration (docs/routing.md, "Reloading"): the directory, skills,
+ * queues, targets and options apply without dropping a connection; a broken file changes
+ * nothing. */
 static void on_sighup(uv_signal_t *h, int signum)
 {
     (void)h;
     (void)signum;
-    LOG_WARN("event=sighup action=ignored why=\"configuration reload is not supported; restart "
-             "the server to apply a changed configuration\"");
+    if (g.stopping || !g.srv.core)
+        return;
+    ixn_reload(&g.srv);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
