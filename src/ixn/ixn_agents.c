@@ -325,8 +325,8 @@ void ixn_agents_reload(ixn_server *srv, const ixn_config *old)
                  LOGQ(a->agent_id));
         changed(srv, a, PROTO_CAUSE_SKILLS_CHANGED);
     }
-    LOG_INFO("event=agents_reloaded logged_in=%zu removed=%zu skills_changed=%zu",
-             srv->agent_count, removed, reskilled);
+    LOG_INFO("event=agents_reloaded logged_in=%zu removed=%zu skills_changed=%zu", srv->agent_count,
+             removed, reskilled);
 }
 
 int ixn_agent_require(cc_session *s, proto_msg *msg, ixn_agent **out)

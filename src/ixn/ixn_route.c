@@ -576,14 +576,45 @@ static ixn_ixn *first_matching(const ixn_pool *p, const uint64_t *bits, int64_t 
     return (ixn_ixn *)best;
 }
 
+/* The histogram bucket of ns: 4 * floor(log2 ns) plus the two bits below the top one. */
+static size_t hist_bucket(uint64_t ns)
+{
+    if (ns < 4)
+        return (size_t)ns;
+    unsigned top = 63u - (unsigned)__builtin_clzll(ns);
+    size_t b = 4u * top + (size_t)((ns >> (top - 2)) & 3u);
+    return b < IXN_ROUTE_HIST ? b : IXN_ROUTE_HIST - 1;
+}
+
+/* The largest ns of bucket b. */
+static uint64_t hist_upper(size_t b)
+{
+    if (b < 4)
+        return b;
+    unsigned top = (unsigned)(b / 4);
+    uint64_t base = (uint64_t)1 << top, step = base / 4;
+    return base + step * (b % 4 + 1) - 1;
+}
+
 static void record(ixn_router *r, uint64_t t0)
 {
-    uint64_t ns = now_ns() - t0;
-    size_t b = ns ? (size_t)(64 - __builtin_clzll(ns)) : 0;
-    if (b >= IXN_ROUTE_HIST)
-        b = IXN_ROUTE_HIST - 1;
-    r->decision_hist[b]++;
+    r->decision_hist[hist_bucket(now_ns() - t0)]++;
     r->decisions++;
+}
+
+uint64_t ixn_route_decision_quantile(const ixn_router *r, double q)
+{
+    if (!r->decisions)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)r->decisions + 0.5), seen = 0;
+    if (want < 1)
+        want = 1;
+    for (size_t b = 0; b < IXN_ROUTE_HIST; b++) {
+        seen += r->decision_hist[b];
+        if (seen >= want)
+            return hist_upper(b);
+    }
+    return hist_upper(IXN_ROUTE_HIST - 1);
 }
 
 bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
