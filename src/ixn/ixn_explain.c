@@ -126,7 +126,9 @@ int ixn_explain_routing(cc_session *s, proto_msg *msg)
         }
         list[n++] = (candidate){agent_id, why_of(a, x->media, x)};
     }
-    qsort(list, n, sizeof *list, cmp_candidate);
+    /* list is NULL when nobody matches, which qsort may not be given. */
+    if (n > 1)
+        qsort(list, n, sizeof *list, cmp_candidate);
     for (size_t i = 0; i < n && e.nagents < PROTO_EXPLAIN_AGENTS_MAX; i++)
         e.agents[e.nagents++] = (proto_explain_agent){list[i].agent_id, list[i].why};
     proto_ixn_enc_explain(cc_session_ack_buf(s), &e);
