@@ -583,6 +583,10 @@ void store_close(store *st)
 {
     if (!st)
         return;
+    /* SQLite's own memory (page cache, statements): bounded by cache_size, and the part of
+     * the process's resident size the store accounts for (docs/operations.md). */
+    LOG_INFO("event=store_memory path=%s sqlite_bytes=%lld sqlite_peak_bytes=%lld", st->path,
+             (long long)sqlite3_memory_used(), (long long)sqlite3_memory_highwater(0));
     batch_clear(st);
     free(st->batch);
     cc_map_free(&st->batch_index);
