@@ -858,8 +858,9 @@ static void test_text_limit(void **state)
     text[TARGET_TEXT_MAX + 1] = '\0';
     bad_in(d, text, TARGET_TEXT_MAX + 1, "target longer than 4096 bytes");
 
-    /* A step whose canonical text would not fit is refused, so every step text given out
-     * parses back. "a>=1 or " (8 bytes) becomes "a >= 1 or " (10). */
+    /* A target whose canonical text would not fit is refused at the step where it
+     * overflows, so that every text given out parses back. "a>=1 or " (8 bytes) is
+     * "a >= 1 or " (10) in canonical form. */
     cc_buf b;
     cc_buf_init(&b);
     cc_buf_puts(&b, "a>=1");
@@ -870,7 +871,47 @@ static void test_text_limit(void **state)
     cc_buf_puts(&b, "b>=1 for 5; a>=1");
     while (b.len + 8 <= TARGET_TEXT_MAX)
         cc_buf_puts(&b, " or a>=1");
-    bad_in(d, b.data, 13, "step too long: its canonical text takes");
+    bad_in(d, b.data, 13, "target too long: in canonical form");
+    /* Two steps that fit alone but not together: the second is named. */
+    cc_buf_reset(&b);
+    cc_buf_puts(&b, "a>=1");
+    while (b.len + 8 <= 1900)
+        cc_buf_puts(&b, " or a>=1");
+    cc_buf_puts(&b, " for 5;");
+    size_t second = b.len + 1;
+    cc_buf_puts(&b, "a>=2");
+    while (b.len + 8 <= 3900)
+        cc_buf_puts(&b, " or a>=2");
+    bad_in(d, b.data, second, "target too long: in canonical form");
+    /* A canonical text of exactly 4096 bytes is accepted and parses back; 4097 are refused. */
+    for (int extra = 0; extra <= 1; extra++) {
+        cc_buf_reset(&b);
+        cc_buf_puts(&b, "any for 86400; ");
+        size_t canon = strlen("any for 86400; ");
+        cc_buf_puts(&b, "a>=1");
+        canon += 6;
+        while (canon + 10 <= TARGET_TEXT_MAX - 10) {
+            cc_buf_puts(&b, " or a>=1");
+            canon += 10;
+        }
+        /* The last term " or NAME >= 1" fills the rest exactly (or one byte more). */
+        size_t name_len = TARGET_TEXT_MAX - canon + (size_t)extra - 9;
+        assert_true(name_len >= 1 && name_len <= 12);
+        cc_buf_puts(&b, " or ");
+        for (size_t i = 0; i < name_len; i++)
+            cc_buf_putc(&b, 'z');
+        cc_buf_puts(&b, ">=1");
+        if (!extra) {
+            target *t2 = ok(d, b.data);
+            assert_int_equal(strlen(target_text(t2)), TARGET_TEXT_MAX);
+            target *t3 = ok(d, target_text(t2));
+            assert_string_equal(target_text(t3), target_text(t2));
+            target_free(t3);
+            target_free(t2);
+        } else {
+            bad_in(d, b.data, 16, "target too long: in canonical form");
+        }
+    }
     cc_buf_free(&b);
     target_dict_free(d);
 }
