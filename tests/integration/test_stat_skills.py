@@ -171,6 +171,7 @@ def main():
         sub.drain(0.3)
 
         # ---- reload of ixn-a (the later login of 1001 now; still 1002's and 1003's only one)
+        mark = len(sub.log)
         if reload(ixa, SKILLS_A2):
             m = sub.next(status_of("1002", {}), timeout=5, what="1002's status without skills")
             ok(True, "after the reload of ixn-a, 1002's skills removed: subscribers get skills {}")
@@ -186,6 +187,9 @@ def main():
             m = agent_status(sc, "1001", "1001 after the reload of ixn-a")
             ok(m.get("skills") == {"german": 3},
                "1001 keeps the skills of its earliest login (ixn-b) (got %s)" % m.get("skills"))
+            seen = [x.get("skills") for x in sub.log[mark:] if status_of("1001")(x)]
+            ok(all(x == {"german": 3} for x in seen),
+               "the subscriber saw no other skills of 1001 (saw %s)" % seen)
             sub.drain(0.3)
             # ---- reload of ixn-b: 1001's winning server changes its skills.
             if reload(ixb, SKILLS_B2):
