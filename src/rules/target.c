@@ -744,6 +744,7 @@ int target_parse(target_dict *d, const char *text, target **out, target_error *e
     target *t = xcalloc(1, sizeof *t);
     cc_buf b;
     cc_buf_init(&b);
+    size_t canon_len = 0;
     for (;;) {
         if (t->nsteps == TARGET_STEPS_MAX) {
             fail_at(p, p->cur.pos, "too many steps (at most %d)", TARGET_STEPS_MAX);
@@ -770,7 +771,11 @@ int target_parse(target_dict *d, const char *text, target **out, target_error *e
         }
         if (p->cur.kind == T_END) {
             if (has_for) {
-                fail_at(p, for_pos, "the last step takes no 'for': it applies from then on");
+                /* The usual cause in a configuration file: inih took " ; next step" for a
+                 * comment, so the hint names it. */
+                fail_at(p, for_pos,
+                        "the last step takes no 'for': it applies from then on (in a "
+                        "configuration file, a ';' after a blank starts a comment)");
                 break;
             }
         } else if (p->cur.kind == T_SEMI) {
@@ -785,9 +790,16 @@ int target_parse(target_dict *d, const char *text, target **out, target_error *e
         }
         cc_buf_reset(&b);
         print_node(&b, &tp.t, d, root);
-        if (b.len > TARGET_TEXT_MAX) {
-            fail_at(p, step_pos, "step too long: its canonical text takes %zu bytes, at most %d",
-                    b.len, TARGET_TEXT_MAX);
+        /* The canonical text may be longer than what was written ("a>=1" is "a >= 1"); it
+         * must fit the same limit, so that target_text always parses back. */
+        canon_len += (t->nsteps ? 2 : 0) + b.len;
+        if (has_for)
+            canon_len += (size_t)snprintf(NULL, 0, " for %u", s->seconds);
+        if (canon_len > TARGET_TEXT_MAX) {
+            fail_at(p, step_pos,
+                    "target too long: in canonical form (as explain shows it) it takes more "
+                    "than %d bytes",
+                    TARGET_TEXT_MAX);
             break;
         }
         s->code_off = (uint32_t)t->ncode;
