@@ -1847,9 +1847,6 @@ void ixn_core_free(ixn_server *srv)
         free(k->qlist[i]->name);
         free(k->qlist[i]);
     }
-    /* The built-in target "any" of queues without one: freed after the queues using it. */
-    target_free(k->router.any);
-    k->router.any = NULL;
     for (size_t i = 0; i < k->np; i++) {
         ixn_route_pool_free(k->plist[i]);
         free(k->plist[i]->tenant);
