@@ -2,8 +2,8 @@
 """`ixnserver --check-config` on the routing sections of issue 10 ([skills], [targets],
 [queue-options]; routing.md sections 1-3): a good file exits 0 with no error; each bad
 value exits 1 with one error naming the file, the line of the pair, its section and key,
-and for skills and targets the column of the offending token (either as FILE:LINE:COL with
-the column in the line, or as "column N of the value"); limits at their edges (16 steps
+and the column of the offending token in the line (as FILE:LINE:COL, or as "column COL:"
+after the key); a blank before a target's ';' kept (no ini comment); limits at their edges (16 steps
 accepted and 17 refused, 32 levels of parentheses or `not` and 33, `for` 1 and 86,400
 and 0 and 86,401, levels 10 and 11, 64 skills and 65, a skill name of 32 bytes and 33,
 priority 1,000 and 1,001, aging 86,400 and 86,401); a skill for an agent not in [agents],
@@ -87,8 +87,8 @@ class Cases:
         if at is not None or col is not None:
             vcol = col if col is not None else value.index(at) + 1
             lcol = len("%s/%s = " % (T, key)) + vcol
-            ok(("%s:%d: " % (prefix, lcol)) in line or ("column %d of the value" % vcol) in line,
-               "%s: column %d of the value (%d in the line) (got %r)" % (what, vcol, lcol, line))
+            ok(("%s:%d: [" % (prefix, lcol)) in line or (": column %d: " % lcol) in line,
+               "%s: column %d of the line (%d of the value) (got %r)" % (what, lcol, vcol, line))
         if message is not None:
             ok(message in line, "%s: says %r (got %r)" % (what, message, line))
 
@@ -124,8 +124,11 @@ def main():
         c.bad(tg, "es", "spanish >= 3; any", "no for before ;", at=";")
         c.bad(tg, "es", "spanish >= 3 for 30;", "an empty last step",
               col=len("spanish >= 3 for 30;") + 1)
-        # (" ;" would start an inline comment of the ini reader: no blank before the ';'.)
         c.bad(tg, "es", "spanish >= 3 for 30;; any", "an empty step", at="; any")
+        # A blank before ';' starts no comment in these sections: the value is kept whole.
+        c.good(tg, "es", "s >= 1 for 1 ; s >= 2 for 2 ;any", "blanks before ';'")
+        c.bad(tg, "es", "spanish >= 3 for 30 ; ; any", "an empty step after a blank",
+              at="; any")
         c.bad(tg, "es", "(spanish >= 3", "unclosed parenthesis", col=len("(spanish >= 3") + 1)
         c.bad(tg, "es", "spanish >= 3)", "a parenthesis too many", at=")")
         c.bad(tg, "es", "and >= 3", "a keyword as skill", col=1)
