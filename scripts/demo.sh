@@ -10,7 +10,8 @@
 # by default when CI is set), DEMO_DIR (default run/demo), DEMO_KEEP_DATA (set: keep the
 # interaction stores of the last run, whose unfinished interactions are queued again),
 # DEMO_STRICT (set: exit 1 when an agentsim counted an invite above an agent's capacity
-# rule, over_capacity in the last lines, which must be 0).
+# rule, over_capacity in the last lines, which must be 0), DEMO_ANY_PORT (set: free ports
+# picked by the system instead of 7001, 7002, 7100, ...; tests/integration/test_demo.py).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,7 +145,7 @@ start() { # start NAME LOGFILE CMD...: runs CMD in the background and remembers 
 
 # A port is free when nothing accepts a connection on it.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick() { if port_free "$1"; then echo "$1"; else echo 0; fi; }
+pick() { if [[ -z "${DEMO_ANY_PORT:-}" ]] && port_free "$1"; then echo "$1"; else echo 0; fi; }
 
 wait_port_file() { # wait_port_file FILE NAME: prints the tcp port once the file exists
     local f=$1 name=$2 i
