@@ -88,6 +88,17 @@ static void exercise_getters(proto_msg *m)
     }
 }
 
+/* The same skills in the same order. */
+static bool same_skills(const proto_skills *a, const proto_skills *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++)
+        if (!same(a->items[i].name, b->items[i].name) || a->items[i].level != b->items[i].level)
+            return false;
+    return true;
+}
+
 static void round_trip_status(const proto_agent_status *st, const cc_media_table *media)
 {
     cc_buf b;
@@ -115,6 +126,7 @@ static void round_trip_status(const proto_agent_status *st, const cc_media_table
         assert(again.max[i] == st->max[i]);
         assert(again.available[i] == st->available[i]);
     }
+    assert(same_skills(&again.skills, &st->skills));
     proto_msg_free(&m);
     cc_buf_free(&b);
 }
@@ -126,17 +138,6 @@ static void reparse(cc_buf *b, proto_msg *m)
     cc_buf_puts(b, ",\"seq\":1}");
     int rc = proto_msg_parse(m, b->data, b->len);
     assert(rc == 0);
-}
-
-/* The same skills in the same order. */
-static bool same_skills(const proto_skills *a, const proto_skills *b)
-{
-    if (a->count != b->count)
-        return false;
-    for (size_t i = 0; i < a->count; i++)
-        if (!same(a->items[i].name, b->items[i].name) || a->items[i].level != b->items[i].level)
-            return false;
-    return true;
 }
 
 /* Held interactions kept per decoded agent state: fewer than a message may list, so

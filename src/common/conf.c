@@ -120,6 +120,36 @@ static void long_pair(conf_reader *r, char *line)
     r->handler(c, r->section, trim(s), trim(value));
 }
 
+static bool raw_section(const cc_conf *c, const char *section)
+{
+    for (const char *const *s = c->raw_sections; s && *s; s++)
+        if (strcmp(*s, section) == 0)
+            return true;
+    return false;
+}
+
+/* A key = value line of a raw section: split at the first '=', the value kept whole
+ * (a " ;" inside it is part of it), with the column the value starts at. */
+static void raw_pair(conf_reader *r, char *line)
+{
+    cc_conf *c = r->c;
+    char *s = trim(line);
+    if (*s == ';' || *s == '#' || *s == '\0')
+        return;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        cc_conf_file_error(c, c->line, "syntax error: expected KEY = VALUE");
+        return;
+    }
+    *eq = '\0';
+    char *value = eq + 1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    c->value_column = (int)(value - line) + 1;
+    r->handler(c, r->section, trim(s), trim(value));
+    c->value_column = 0;
+}
+
 static char *count_reader(char *str, int num, void *stream)
 {
     conf_reader *r = stream;
@@ -136,10 +166,15 @@ static char *count_reader(char *str, int num, void *stream)
         snprintf(str, (size_t)num, "%s", "\n");
         return str;
     }
+    char *t = r->buf;
+    while (*t == ' ' || *t == '\t')
+        t++;
+    if (*t != '[' && raw_section(c, r->section)) {
+        raw_pair(r, r->buf);
+        snprintf(str, (size_t)num, "%s", "\n");
+        return str;
+    }
     if (n < (size_t)num) {
-        char *t = r->buf;
-        while (*t == ' ' || *t == '\t')
-            t++;
         char *end = *t == '[' ? strchr(t, ']') : NULL;
         if (end)
             snprintf(r->section, sizeof r->section, "%.*s", (int)(end - t - 1), t + 1);

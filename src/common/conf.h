@@ -23,6 +23,11 @@ typedef struct cc_conf {
     int errors;       /* errors reported so far (by cc_conf itself and by the handler) */
     void *user;       /* the daemon's context for its handler */
     cc_map seen;      /* keys marked by cc_conf_mark, as "section\0key" */
+    /* Sections whose values keep " ;" (NULL-terminated; set by the caller before parsing):
+     * their lines are split at the first '=' only, and only a whole line starting with ';'
+     * or '#' is a comment. [targets] needs it: ';' separates its steps. */
+    const char *const *raw_sections;
+    int value_column; /* 1-based column of the value in its line, for raw sections; else 0 */
 } cc_conf;
 
 /**

@@ -28,6 +28,7 @@ typedef struct cfg_parse {
         char *key;
         char *value;
         int line;
+        int column; /* where the value starts in its line (raw sections), else 0 */
         enum cfg_kind {
             PENDING_QUEUE,
             PENDING_AFTER_WORK,
@@ -336,6 +337,7 @@ static void pending_add(cfg_parse *p, const char *key, const char *value, enum c
     e->key = xstrdup(key);
     e->value = xstrdup(value);
     e->line = p->conf.line;
+    e->column = p->conf.value_column;
     e->kind = kind;
 }
 
@@ -386,6 +388,13 @@ static void after_work_resolve(cfg_parse *p, const struct cfg_pending *e, cc_med
     }
 }
 
+/* The column in the file's line of a parse error inside a pending value. */
+static size_t value_column(const struct cfg_pending *e, const target_error *err)
+{
+    size_t base = e->column > 0 ? (size_t)e->column : 1;
+    return base + (err->column ? err->column - 1 : 0);
+}
+
 /* A [skills] pair: TENANT/AGENTID = name:level, ... for an agent of [agents]. */
 static void skills_resolve(cfg_parse *p, const struct cfg_pending *e)
 {
@@ -405,7 +414,7 @@ static void skills_resolve(cfg_parse *p, const struct cfg_pending *e)
     target_skills *sk = xcalloc(1, sizeof *sk);
     target_error err;
     if (target_parse_skills(cfg->dict, e->value, sk, &err)) {
-        cc_conf_error(&p->conf, "skills", e->key, "column %zu of the value: %s", err.column,
+        cc_conf_error(&p->conf, "skills", e->key, "column %zu: %s", value_column(e, &err),
                       err.message);
         free(sk);
         return;
@@ -442,7 +451,7 @@ static void target_resolve(cfg_parse *p, const struct cfg_pending *e)
     target *t;
     target_error err;
     if (target_parse(cfg->dict, e->value, &t, &err)) {
-        cc_conf_error(&p->conf, "targets", e->key, "column %zu of the value: %s", err.column,
+        cc_conf_error(&p->conf, "targets", e->key, "column %zu: %s", value_column(e, &err),
                       err.message);
         return;
     }
@@ -595,6 +604,10 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;
     cc_conf_init(&p->conf, "ixnserver", cfg->path, p);
+    /* A target's steps are separated by ';', which inih would take for a comment after a
+     * blank: these sections keep their values whole (and give errors a column). */
+    static const char *const raw[] = {"skills", "targets", "queue-options", NULL};
+    p->conf.raw_sections = raw;
     int rc = cc_conf_parse(&p->conf, on_pair);
     if (rc == CC_E_IO) {
         fprintf(stderr, "ixnserver: error: %s: cannot open: %s\n", path, strerror(errno));

@@ -1864,6 +1864,7 @@ void ixn_core_free(ixn_server *srv)
     cc_map_free(&k->pools);
     cc_buf_free(&k->buf);
     store_close(k->st);
+    ixn_route_free(&k->router);
     free(k);
     srv->core = NULL;
 }

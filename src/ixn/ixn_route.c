@@ -520,6 +520,12 @@ void ixn_route_close(ixn_router *r)
     r->nheap = r->capheap = 0;
 }
 
+void ixn_route_free(ixn_router *r)
+{
+    target_free(r->any);
+    r->any = NULL;
+}
+
 /* ---- choosing ---- */
 
 /* x comes before y in routing.md section 4's order. */

@@ -111,6 +111,9 @@ void ixn_route_init(ixn_router *r, uv_loop_t *loop, ixn_route_widened_fn *widene
 /** Stops the timer and frees the heap (the handle is closed; run the loop to free it). */
 void ixn_route_close(ixn_router *r);
 
+/** Frees what the router holds after ixn_route_close (the built-in target). */
+void ixn_route_free(ixn_router *r);
+
 /** Sets a queue's target (NULL: "any") and options (NULL: none). Interactions already
  * indexed are re-indexed at the step the new target gives them. */
 void ixn_route_queue_setup(ixn_router *r, ixn_queue *q, const target *t,

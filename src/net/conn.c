@@ -79,8 +79,11 @@ static uint64_t next_conn_id = 1;
 /* Queue arrays and write vectors larger than this are freed once empty, so a burst does
  * not keep its peak allocation for the life of the connection. */
 #define QUEUE_KEEP 256u
-/* A freed connection that held more than this asks for memory to go back to the system. */
-#define TRIM_MIN ((size_t)1 << 20)
+/* A freed connection that held more than this asks for memory to go back to the system
+ * (a slow reader cut at the default soft limit of 256 KiB qualifies); the walk of
+ * malloc's free lists that this costs runs once a second at most. */
+#define TRIM_MIN ((size_t)128 << 10)
+#define TRIM_EVERY_US 1000000u
 
 const char *cc_close_reason_name(enum cc_close_reason r)
 {
@@ -231,8 +234,9 @@ static void on_flush_check(uv_check_t *h)
 #ifdef __GLIBC__
     /* Freed queues leave their pages in malloc's free lists, where a process that
      * served one slow peer would keep them for good: give them back. */
-    if (net->trim_due) {
+    if (net->trim_due && cc_mono_us() - net->trimmed_us >= TRIM_EVERY_US) {
         net->trim_due = false;
+        net->trimmed_us = cc_mono_us();
         malloc_trim(0);
     }
 #endif

@@ -81,10 +81,11 @@ struct cc_net {
     size_t mem_out_all;
     size_t mem_in;
     size_t mem_extra;
-    size_t mem_max;  /* max-memory: 0 = no cap */
-    bool trim_due;   /* a big connection was freed: give memory back to the system */
-    bool cut_futile; /* over max-memory with nobody big enough to cut: sends do not look
-                        again before the next sweep */
+    size_t mem_max;      /* max-memory: 0 = no cap */
+    bool trim_due;       /* a big connection was freed: give memory back to the system */
+    uint64_t trimmed_us; /* monotonic time of the last malloc_trim */
+    bool cut_futile;     /* over max-memory with nobody big enough to cut: sends do not look
+                            again before the next sweep */
     bool closing;
 };
 

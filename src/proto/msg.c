@@ -544,6 +544,7 @@ void proto_enc_status(cc_buf *b, const proto_agent_status *st, const cc_media_ta
                       st->available[i]);
     }
     cc_buf_putc(b, '}');
+    proto_enc_skills(b, &st->skills);
 }
 
 static int get_u32(json_t *obj, const char *key, uint32_t *out)
@@ -569,7 +570,7 @@ int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern, prot
         return rc;
     json_t *m = json_object_get(msg->root, "media");
     if (!m || json_is_null(m))
-        return 0;
+        return proto_decode_skills(msg, &out->skills);
     if (!json_is_object(m))
         return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", "media");
     const char *name;
@@ -589,5 +590,5 @@ int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern, prot
             get_u32(v, "available", &out->available[id]))
             return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s counts must be small integers", "media");
     }
-    return 0;
+    return proto_decode_skills(msg, &out->skills);
 }

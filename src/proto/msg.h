@@ -240,17 +240,20 @@ typedef struct proto_agent_status {
     uint32_t current[CC_MEDIA_MAX];
     uint32_t max[CC_MEDIA_MAX];
     uint32_t available[CC_MEDIA_MAX];
+    proto_skills skills; /* the agent's skills (routing.md section 1); last on the wire */
 } proto_agent_status;
 
 /**
  * Appends an open EventCurrentAgentStatus without "version" (the sender adds it per
- * target). Media are written in id order.
+ * target). Media are written in id order; the skills follow them, always (`{}` when none),
+ * in the order given.
  */
 void proto_enc_status(cc_buf *b, const proto_agent_status *st, const cc_media_table *media);
 
 /**
  * Decodes an EventCurrentAgentStatus. With intern, unknown media names are added to
- * media; without, they are skipped. Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
+ * media; without, they are skipped. skills as proto_decode_skills (absent: none, for a
+ * statserver older than the skills). Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
  */
 int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern,
                         proto_agent_status *out);

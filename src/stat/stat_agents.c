@@ -30,9 +30,24 @@ typedef struct stat_grant {
  * growing the list without end. */
 #define GRANTS_PER_SLOT_MAX 64
 
+/* An agent's skills as one interaction server reports them (routing.md section 1), at
+ * most PROTO_SKILLS_MAX names of PROTO_SKILL_NAME_MAX bytes. A block is never changed once
+ * made and is shared by counted references (a slot, and the status last sent), so that a
+ * report with the same skills costs no allocation. Skills are sorted by name, so that two
+ * lists are equal exactly when their bytes are. No skills is a NULL block. */
+typedef struct stat_skills {
+    uint32_t refs;
+    uint16_t len; /* bytes of data */
+    char data[];  /* per skill: its level as one byte, then its name and a NUL */
+} stat_skills;
+
+/* The bytes of the largest list: every skill a level, a name of the longest and a NUL. */
+#define SKILLS_DATA_MAX (PROTO_SKILLS_MAX * (PROTO_SKILL_NAME_MAX + 2))
+
 /* One agent's state on one interaction server. */
 typedef struct stat_slot {
     char *place;           /* placeId as that server reports it; NULL when absent */
+    stat_skills *skills;   /* the skills that server reports; NULL when none */
     int64_t version;       /* newest version from that server */
     int64_t login_time_ms; /* loginTime as that server reports it; 0 when absent */
     stat_grant *grants;    /* the outstanding grants of that server */
@@ -66,6 +81,7 @@ typedef struct stat_agent {
     unsigned pins;        /* snapshot lists holding it: it stays allocated meanwhile */
     bool sent;            /* last holds the vector sent most recently */
     char *last_place;
+    stat_skills *last_skills; /* the skills of the status sent most recently */
     stat_vec last;
     stat_slot slots[];
 } stat_agent;
@@ -150,12 +166,96 @@ static stat_grant *grant_find(const stat_slot *s, int64_t id)
     return g;
 }
 
+static stat_skills *skills_ref(stat_skills *k)
+{
+    if (k)
+        k->refs++;
+    return k;
+}
+
+static void skills_unref(stat_skills *k)
+{
+    if (k && --k->refs == 0)
+        free(k);
+}
+
+static bool skills_equal(const stat_skills *x, const stat_skills *y)
+{
+    if (!x || !y)
+        return x == y;
+    return x == y || (x->len == y->len && memcmp(x->data, y->data, x->len) == 0);
+}
+
+/* A skill with its place in the list given, so that of a name given twice the first is
+ * kept whatever the sort does with equal names. */
+typedef struct skill_at {
+    proto_skill skill;
+    size_t at;
+} skill_at;
+
+static int skill_cmp(const void *x, const void *y)
+{
+    const skill_at *a = x, *b = y;
+    int c = strcmp(a->skill.name, b->skill.name);
+    return c ? c : (a->at > b->at) - (a->at < b->at);
+}
+
+/* The block of the skills in, or NULL when there are none. When keep holds the same
+ * skills it is shared, else a new block is made. An entry a decoder would refuse (a bad
+ * name or level, one beyond the maximum count, a name given again: the first is kept) is
+ * left out, so that a block stays within the bounds above whatever the caller passes. */
+static stat_skills *skills_make(const proto_skills *in, stat_skills *keep)
+{
+    skill_at sorted[PROTO_SKILLS_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < in->count && i < PROTO_SKILLS_MAX; i++) {
+        const proto_skill *k = &in->items[i];
+        if (k->name && cc_media_name_valid(k->name, strnlen(k->name, PROTO_SKILL_NAME_MAX + 1)) &&
+            k->level >= 1 && k->level <= PROTO_SKILL_LEVEL_MAX)
+            sorted[n++] = (skill_at){*k, i};
+    }
+    if (n == 0)
+        return NULL;
+    qsort(sorted, n, sizeof sorted[0], skill_cmp);
+    char data[SKILLS_DATA_MAX];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const proto_skill *k = &sorted[i].skill;
+        if (i > 0 && strcmp(k->name, sorted[i - 1].skill.name) == 0)
+            continue;
+        size_t nl = strlen(k->name);
+        data[len++] = (char)k->level;
+        memcpy(data + len, k->name, nl + 1);
+        len += nl + 1;
+    }
+    if (keep && keep->len == len && memcmp(keep->data, data, len) == 0)
+        return skills_ref(keep);
+    stat_skills *k = xmalloc(sizeof *k + len);
+    k->refs = 1;
+    k->len = (uint16_t)len;
+    memcpy(k->data, data, len);
+    return k;
+}
+
+/* Fills out with the skills of k (none when NULL); the names point into k. */
+static void skills_to_proto(const stat_skills *k, proto_skills *out)
+{
+    out->count = 0;
+    for (size_t off = 0; k && off < k->len; out->count++) {
+        out->items[out->count].level = (unsigned char)k->data[off];
+        out->items[out->count].name = k->data + off + 1;
+        off += 1 + strlen(k->data + off + 1) + 1;
+    }
+}
+
 static void agent_free(stat_agents *st, stat_agent *a)
 {
     for (int i = 0; i < st->nlinks; i++) {
         grants_end_all(st, &a->slots[i]);
         free(a->slots[i].place);
+        skills_unref(a->slots[i].skills);
     }
+    skills_unref(a->last_skills);
     free(a->last_place);
     free(a->key);
     free(a);
@@ -248,10 +348,10 @@ static bool login_earlier(const stat_slot *x, int x_link, const stat_slot *y, in
 }
 
 /* Sums the agent's slots, outstanding grants counted as Invited interactions, and
- * evaluates its rule. *place receives the placeId of the earliest current login (NULL
- * when none). */
+ * evaluates its rule. *place and *skills receive the placeId and the skills of the
+ * earliest current login (NULL when none), so that both come from one server. */
 static void agent_compute(const stat_agents *st, const stat_agent *a, stat_vec *v,
-                          const char **place)
+                          const char **place, stat_skills **skills)
 {
     uint32_t counts[CC_MEDIA_MAX];
     int nmedia = st->media->count;
@@ -278,6 +378,7 @@ static void agent_compute(const stat_agents *st, const stat_agent *a, stat_vec *
         }
     }
     *place = first ? first->place : NULL;
+    *skills = first ? first->skills : NULL;
     v->logged_in = a->present != 0;
     v->dnd = dnd;
     v->media = added;
@@ -324,9 +425,10 @@ static bool vec_equal(const stat_vec *x, const stat_vec *y)
 }
 
 static cc_sbuf *encode(stat_agents *st, const char *tenant, const char *agent_id, const char *place,
-                       const stat_vec *v)
+                       const stat_skills *skills, const stat_vec *v)
 {
     proto_agent_status ps;
+    skills_to_proto(skills, &ps.skills);
     ps.tenant = tenant;
     ps.agent_id = agent_id;
     ps.place_id = place;
@@ -362,11 +464,13 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
 {
     stat_vec v;
     const char *place;
-    agent_compute(st, a, &v, &place);
-    bool changed = !a->sent || !vec_equal(&v, &a->last) || !place_equal(place, a->last_place);
+    stat_skills *skills;
+    agent_compute(st, a, &v, &place, &skills);
+    bool changed = !a->sent || !vec_equal(&v, &a->last) || !place_equal(place, a->last_place) ||
+                   !skills_equal(skills, a->last_skills);
     bool to_origin = origin >= 0 && (a->present & ((uint64_t)1 << origin)) && link_open(st, origin);
     if (changed || to_origin) {
-        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, &v);
+        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v);
         st->stats.encoded++;
         if (to_origin) {
             st->sink.link_send(st->sink.user, origin, body, a->slots[origin].version);
@@ -390,6 +494,10 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
                 free(a->last_place);
                 a->last_place = place ? xstrdup(place) : NULL;
             }
+            if (skills != a->last_skills) {
+                skills_unref(a->last_skills);
+                a->last_skills = skills_ref(skills);
+            }
         }
         cc_sbuf_unref(body);
     }
@@ -408,6 +516,7 @@ static void slot_remove(stat_agents *st, stat_agent *a, int link)
     if (!a->present)
         st->known--;
     free(s->place);
+    skills_unref(s->skills);
     memset(s, 0, sizeof *s);
     assert(st->links[link].agents > 0);
     st->links[link].agents--;
@@ -532,6 +641,11 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
         free(s->place);
         s->place = state->place_id ? xstrdup(state->place_id) : NULL;
     }
+    /* The same skills again (the usual case) keep the block; other skills replace it and
+     * are a change of the status like any other (agent_update compares them). */
+    stat_skills *skills = skills_make(&state->skills, s->skills);
+    skills_unref(s->skills);
+    s->skills = skills;
     if (ls->in_snapshot) {
         if (!s->snap_pending) {
             s->snap_pending = true;
@@ -605,13 +719,14 @@ cc_sbuf *stat_agents_status(stat_agents *st, const char *tenant, const char *age
     stat_agent *a = agent_find(st, tenant, agent_id);
     stat_vec v;
     const char *place = NULL;
+    stat_skills *skills = NULL;
     if (a && a->present) {
-        agent_compute(st, a, &v, &place);
+        agent_compute(st, a, &v, &place, &skills);
     } else {
         memset(&v, 0, sizeof v);
         v.rule = rules_lookup(st->rules, tenant, agent_id, NULL);
     }
-    return encode(st, tenant, agent_id, place, &v);
+    return encode(st, tenant, agent_id, place, skills, &v);
 }
 
 size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
@@ -625,8 +740,9 @@ size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agen
             continue;
         stat_vec v;
         const char *place;
-        agent_compute(st, a, &v, &place);
-        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, &v);
+        stat_skills *skills;
+        agent_compute(st, a, &v, &place, &skills);
+        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v);
         visit(ctx, body);
         cc_sbuf_unref(body);
         n++;
@@ -666,7 +782,8 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
     } else {
         stat_vec v;
         const char *place;
-        agent_compute(st, a, &v, &place);
+        stat_skills *skills;
+        agent_compute(st, a, &v, &place, &skills);
         if (!(v.media & ((cc_media_mask)1 << m)) || v.available[m] == 0)
             why = "no_capacity";
     }

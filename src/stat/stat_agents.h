@@ -46,7 +46,10 @@ void stat_agents_link_up(stat_agents *st, int link);
 /** The link is lost: its agents count as logged out there, and the agents' other servers
  * and the subscribers get the statuses that changed. Harmless when already down. */
 void stat_agents_link_down(stat_agents *st, int link);
-/** Applies one EventPlaceAgentState from link and sends what section 6 requires. */
+/** Applies one EventPlaceAgentState from link and sends what section 6 requires. The
+ * state's skills are kept for that server; an agent's status carries the skills of the
+ * server of its earliest login (the one that gives its placeId), and a change of them is a
+ * change of the status. */
 void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state);
 /** The link's snapshot is complete: every agent of it gets its status there (one each),
  * and on its other servers when its vector changed. Returns how many agents it held. */

@@ -190,17 +190,11 @@ await Env.run(args, { timeout: 150 }, async (env) => {
 
   // The skills of the configuration, when the server reports them.
   const ack = await waitFor(loginAnswer, 'the login answer seen on the WebSocket', 5000);
-  const serverSkills = ack.skills !== undefined;
-  if (serverSkills) {
-    check(JSON.stringify(ack.skills, Object.keys(ack.skills).sort()) === JSON.stringify({ billing: 9, spanish: 5 }),
-      `the login answer carries the configured skills (${JSON.stringify(ack.skills)})`);
-    await waitText(page.getByTestId('skills-list'), new RegExp(`^${SKILLS_TEXT}$`), `the desk shows the skills "${SKILLS_TEXT}"`);
-    check(await page.getByTestId('skills').isVisible(), 'the skills line is visible');
-  } else {
-    console.log('note: GUARD: this ixnserver\'s login answer carries no `skills`; the end-to-end skills checks '
-      + 'are skipped (part 5 tests the page with the field added by a WebSocket route)');
-    check(await page.getByTestId('skills').isHidden(), 'a login answer without `skills` shows no skills line');
-  }
+  check(ack.skills !== undefined, 'the login answer carries `skills` (routing.md section 1)');
+  check(JSON.stringify(ack.skills, Object.keys(ack.skills || {}).sort()) === JSON.stringify({ billing: 9, spanish: 5 }),
+    `the login answer carries the configured skills (${JSON.stringify(ack.skills)})`);
+  await waitText(page.getByTestId('skills-list'), new RegExp(`^${SKILLS_TEXT}$`), `the desk shows the skills "${SKILLS_TEXT}"`);
+  check(await page.getByTestId('skills').isVisible(), 'the skills line is visible');
 
   const capChat = page.getByTestId('cap-chat');
   const barChat = page.getByTestId('bar-chat');
@@ -283,7 +277,7 @@ await Env.run(args, { timeout: 150 }, async (env) => {
 
   // A reload (SIGHUP) that changes the agent's skills shows at once, without a new login
   // (routing.md section 5: the agent's state is re-reported with cause SkillsChanged).
-  if (serverSkills) {
+  {
     ixnOpts.extra = [...reasonLines, '[skills]', `${TENANT}/${AGENT} = ${SKILLS_RELOADED}`].join('\n');
     ixn.writeConfig(ixn.port, ixn.httpPort);
     await ixn.kill('SIGHUP');
@@ -316,7 +310,7 @@ await Env.run(args, { timeout: 150 }, async (env) => {
   check(await page.getByTestId('ready-chat').isChecked(), 'chat is still switched ready');
   await waitText(capChat, /^0 of 3 · 3 available$/, 'a fresh status shows chat ready again with 3 available', 20000);
   await waitText(page.getByTestId('events'), /Reconnected and logged in again\./, 'the reconnect is announced');
-  if (serverSkills) {
+  {
     check(await page.getByTestId('skills-list').textContent() === SKILLS_RELOADED_TEXT,
       'after logging in again the desk shows the skills of the restarted server\'s configuration');
   }

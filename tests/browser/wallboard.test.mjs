@@ -17,9 +17,10 @@
 // the field is absent; the agent filter matches skill names too. A second page whose
 // WebSocket route sets `skills` in the statuses of one agent tests that whatever the
 // statserver sends. The agents have `[skills]` lines in the interaction servers'
-// configuration; when the statserver's statuses carry `skills` the board is checked
-// against them end to end (and after a SIGHUP reload of ixn-a changes one agent's
-// skills); when they do not, the board must show no skills line, and a note says so.
+// configuration, the statserver's statuses carry them (always: `{}` when none), and the
+// board is checked against them end to end, and after a SIGHUP reload of ixn-a changes
+// one agent's skills.
+import fs from 'node:fs';
 import path from 'node:path';
 import { Env, parseArgs, check, waitFor, sleep, submitOk, ROOT, WALLBOARD_TOKEN, screenshot } from './lib.mjs';
 
@@ -47,6 +48,23 @@ for (let i = 1; i <= 24; i++) {
   const id = String(1000 + i);
   const media = i % 4 === 0 ? { voice: 1, chat: 1 } : i % 3 === 0 ? { email: 1, chat: 1 } : { chat: 1, email: 1 };
   BOARD.push({ id, server: i > 18 ? 'ixn-b' : 'ixn-a', media });
+}
+
+// Sends SIGHUP to an ixnserver and waits for it to log event=config_reloaded (a failed
+// check when it does not within RELOAD_WAIT_MS).
+const RELOAD_WAIT_MS = 5000;
+async function reloaded(proc) {
+  const before = fs.statSync(proc.stderrPath).size;
+  await proc.kill('SIGHUP');
+  const since = () => fs.readFileSync(proc.stderrPath, 'utf8').slice(before);
+  const end = Date.now() + RELOAD_WAIT_MS;
+  while (Date.now() < end) {
+    if (since().includes('event=config_reloaded')) return true;
+    await sleep(50);
+  }
+  check(false, `${proc.name} logged event=config_reloaded within ${RELOAD_WAIT_MS} ms of SIGHUP `
+    + `(${JSON.stringify(since().trim().slice(-200))})`);
+  return false;
 }
 
 function tile(page, id) {
@@ -139,21 +157,15 @@ await Env.run(args, { timeout: 280 }, async (env) => {
 
   // Skills on the tiles, end to end when the statserver's statuses carry them.
   const skillsOf = (id) => tile(page, id).locator('[data-testid="skills"]');
-  const statSkills = status.skills !== undefined;
-  if (statSkills) {
-    check(JSON.stringify(status.skills, Object.keys(status.skills).sort()) === '{"billing":9,"spanish":5}',
-      `the statserver's status of 1001 carries its configured skills (${JSON.stringify(status.skills)})`);
-    for (const [id, want] of [['1001', 'billing 9 · spanish 5'], ['1006', 'billing 3 · french 8 · sales 2'], ['1003', 'no skills'], ['1004', 'no skills']]) {
-      await waitFor(async () => (await skillsOf(id).textContent()) === want, `skills of ${id}`, 5000);
-      check(await skillsOf(id).isVisible(), `tile ${id} shows its skills "${want}"`);
-    }
-    check((await skillsOf('1001').getAttribute('title')) === 'Skills: billing 9 · spanish 5', 'the skills line\'s title has the whole list');
-  } else {
-    console.log('note: GUARD: the statserver\'s EventCurrentAgentStatus carries no `skills` (the wallboard expects '
-      + '`skills` {name: level} there); the end-to-end skills checks are skipped, the route-fed page below tests the tiles');
-    const shownSkills = await page.locator('.tile [data-testid="skills"]').evaluateAll((els) => els.filter((e) => !e.hidden).length);
-    check(shownSkills === 0, 'statuses without `skills` show no skills line on any tile');
+  check(status.skills !== null && typeof status.skills === 'object' && !Array.isArray(status.skills),
+    `the statserver's status of 1001 carries a skills object (${JSON.stringify(status.skills)})`);
+  check(JSON.stringify(status.skills, Object.keys(status.skills || {}).sort()) === '{"billing":9,"spanish":5}',
+    `the statserver's status of 1001 carries its configured skills (${JSON.stringify(status.skills)})`);
+  for (const [id, want] of [['1001', 'billing 9 · spanish 5'], ['1006', 'billing 3 · french 8 · sales 2'], ['1003', 'no skills'], ['1004', 'no skills']]) {
+    await waitFor(async () => (await skillsOf(id).textContent()) === want, `skills of ${id}`, 5000);
+    check(await skillsOf(id).isVisible(), `tile ${id} shows its skills "${want}"`);
   }
+  check((await skillsOf('1001').getAttribute('title')) === 'Skills: billing 9 · spanish 5', 'the skills line\'s title has the whole list');
   check(await tileState(page, '1011') === 'dnd', 'agent 1011 on do-not-disturb shows DND');
   const heldWant = withIxns ? 18 : 0;
   await waitFor(async () => Number(await text(page, 'total-chat-held')) === heldWant, `${heldWant} chats held`, 10000);
@@ -190,7 +202,11 @@ await Env.run(args, { timeout: 280 }, async (env) => {
   await bye.request({ message: 'RequestNotReadyForMedia', media: 'chat' });
   await sleep(300);
   const out = await bye.request({ message: 'RequestAgentLogout' });
-  if (out.message === 'EventAck') await waitTileState(page, '1023', 'loggedout', 'a logged-out agent shows logged out');
+  if (out.message === 'EventAck') {
+    await waitTileState(page, '1023', 'loggedout', 'a logged-out agent shows logged out');
+    // Its last status carries skills {} (loggedIn:false): a logged-out tile shows no skills line.
+    check(await skillsOf('1023').isHidden(), 'a logged-out agent\'s tile shows no skills line');
+  }
 
   // Sorting and filtering.
   await page.selectOption('[data-testid="sort"]', 'load');
@@ -216,13 +232,11 @@ await Env.run(args, { timeout: 280 }, async (env) => {
   check(true, `the media filter "voice" shows the ${voiceAgents} agents with voice`);
   await page.selectOption('[data-testid="filter-media"]', '');
   await waitFor(async () => (await shown()).every((n) => n === BOARD.length), 'filter cleared', 3000);
-  if (statSkills) {
-    await page.fill('[data-testid="filter-agent"]', 'french');
-    await waitFor(async () => (await shown()).every((n) => n === 1), 'filter french', 3000);
-    check(await tile(page, '1006').isVisible(), 'the agent filter matches skill names: "french" shows 1006 alone');
-    await page.fill('[data-testid="filter-agent"]', '');
-    await waitFor(async () => (await shown()).every((n) => n === BOARD.length), 'filter cleared', 3000);
-  }
+  await page.fill('[data-testid="filter-agent"]', 'french');
+  await waitFor(async () => (await shown()).every((n) => n === 1), 'filter french', 3000);
+  check(await tile(page, '1006').isVisible(), 'the agent filter matches skill names: "french" shows 1006 alone');
+  await page.fill('[data-testid="filter-agent"]', '');
+  await waitFor(async () => (await shown()).every((n) => n === BOARD.length), 'filter cleared', 3000);
 
   // ---- skills on the tiles, the statuses of agent 1005 completed by a WebSocket route ----
   const inject = { on: false, skills: undefined };
@@ -299,10 +313,9 @@ await Env.run(args, { timeout: 280 }, async (env) => {
 
   // A reload of ixn-a that changes an agent's skills reaches its tile (routing.md
   // section 5: the agent's state is re-reported, cause SkillsChanged).
-  if (statSkills) {
-    common.extra = skillLines(SKILLS_RELOADED);
-    ixnA.writeConfig(ixnA.port, ixnA.httpPort);
-    await ixnA.kill('SIGHUP');
+  common.extra = skillLines(SKILLS_RELOADED);
+  ixnA.writeConfig(ixnA.port, ixnA.httpPort);
+  if (await reloaded(ixnA)) {
     await waitFor(async () => (await skillsOf('1002').textContent()) === 'french 4 · sales 8', 'reloaded skills of 1002', 8000);
     check(true, 'after a SIGHUP reload of ixn-a, tile 1002 shows its new skills "french 4 · sales 8"');
     check(ixnA.running(), 'ixn-a still runs after the reload');

@@ -1735,6 +1735,135 @@ static void test_skills(void **state)
     cc_buf_free(&b);
 }
 
+/* EventCurrentAgentStatus carries the agent's skills too, after the media (so that a
+ * sender's version comes after them), always present, absent read as none. */
+static void test_status_skills(void **state)
+{
+    (void)state;
+    cc_media_table media;
+    cc_media_init(&media);
+    int chat = cc_media_intern(&media, "chat", 4);
+    proto_agent_status st;
+    memset(&st, 0, sizeof st);
+    st.tenant = "Resources";
+    st.agent_id = "1001";
+    st.logged_in = true;
+    st.media = (cc_media_mask)1 << chat;
+    st.ready[chat] = true;
+    st.max[chat] = 2;
+    st.available[chat] = 2;
+    st.skills =
+        (proto_skills){.count = 3, .items = {{"sales", 7}, {"spanish", 5}, {"billing", 10}}};
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_status(&b, &st, &media);
+    assert_string_equal(b.data,
+                        "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"Resources\","
+                        "\"agentId\":\"1001\",\"loggedIn\":true,\"dnd\":false,\"media\":"
+                        "{\"chat\":{\"ready\":true,\"current\":0,\"max\":2,\"available\":2}},"
+                        "\"skills\":{\"sales\":7,\"spanish\":5,\"billing\":10}");
+    cc_buf_puts(&b, ",\"version\":3}");
+    proto_msg m;
+    assert_int_equal(parse(&m, b.data), 0);
+    proto_agent_status got;
+    assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+    assert_int_equal(got.version, 3);
+    assert_int_equal(got.available[chat], 2);
+    assert_int_equal(got.skills.count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(got.skills.items[i].name, st.skills.items[i].name);
+        assert_int_equal(got.skills.items[i].level, st.skills.items[i].level);
+    }
+    proto_msg_free(&m);
+
+    /* None: written as {}, for a logged-out agent too. */
+    memset(&st, 0, sizeof st);
+    st.tenant = "T";
+    st.agent_id = "A";
+    cc_buf_reset(&b);
+    proto_enc_status(&b, &st, &media);
+    assert_string_equal(b.data, "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\","
+                                "\"agentId\":\"A\",\"loggedIn\":false,\"dnd\":false,\"media\":{},"
+                                "\"skills\":{}");
+    cc_buf_putc(&b, '}');
+    assert_int_equal(parse(&m, b.data), 0);
+    got.skills.count = 9;
+    assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+    assert_int_equal(got.skills.count, 0);
+    proto_msg_free(&m);
+
+    /* A statserver older than the skills sends none: no skills, with or without media. */
+    static const char *const old[] = {
+        "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\",\"agentId\":\"A\"}",
+        "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\",\"agentId\":\"A\","
+        "\"media\":{\"chat\":{\"ready\":true,\"current\":0,\"max\":1,\"available\":1}}}",
+        "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\",\"agentId\":\"A\","
+        "\"media\":{},\"skills\":null}",
+    };
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
+        assert_int_equal(parse(&m, old[i]), 0);
+        got.skills.count = 9;
+        assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+        assert_int_equal(got.skills.count, 0);
+        proto_msg_free(&m);
+    }
+
+    /* 64 skills are accepted, 65 refused, with and without media before them. */
+    for (int with_media = 0; with_media <= 1; with_media++) {
+        for (int n = PROTO_SKILLS_MAX; n <= PROTO_SKILLS_MAX + 1; n++) {
+            cc_buf_reset(&b);
+            cc_buf_puts(&b, "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\","
+                            "\"agentId\":\"A\",\"loggedIn\":true");
+            if (with_media)
+                cc_buf_puts(&b, ",\"media\":{\"chat\":{\"ready\":true,\"current\":0,\"max\":1,"
+                                "\"available\":1}}");
+            skills_json(&b, n);
+            cc_buf_putc(&b, '}');
+            assert_int_equal(parse(&m, b.data), 0);
+            if (n == PROTO_SKILLS_MAX) {
+                assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+                assert_int_equal(got.skills.count, PROTO_SKILLS_MAX);
+                assert_string_equal(got.skills.items[63].name, "s63");
+                assert_int_equal(got.skills.items[63].level, 4);
+            } else {
+                assert_attr_error(proto_decode_status(&m, &media, false, &got), &m, "skills");
+            }
+            proto_msg_free(&m);
+        }
+    }
+
+    /* Bad skills are an error naming skills; levels 1 and 10 are the limits. */
+    static const struct {
+        const char *skills;
+        bool ok;
+    } cases[] = {
+        {"{\"a\":1}", true},
+        {"{\"a\":10}", true},
+        {"{}", true},
+        {"{\"a\":0}", false},
+        {"{\"a\":11}", false},
+        {"{\"A\":3}", false},
+        {"{\"a\":\"3\"}", false},
+        {"[]", false},
+        {"7", false},
+        {"{\"abcdefghijklmnopqrstuvwxyz0123456\":3}", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\",\"agentId\":\"A\","
+                 "\"media\":{},\"skills\":%s}",
+                 cases[i].skills);
+        assert_int_equal(parse(&m, json), 0);
+        if (cases[i].ok)
+            assert_int_equal(proto_decode_status(&m, &media, true, &got), 0);
+        else
+            assert_attr_error(proto_decode_status(&m, &media, true, &got), &m, "skills");
+        proto_msg_free(&m);
+    }
+    cc_buf_free(&b);
+}
+
 static void test_submit_priority(void **state)
 {
     (void)state;
@@ -2417,6 +2546,7 @@ int main(void)
         cmocka_unit_test(test_ixn_events_and_requests),
         cmocka_unit_test(test_submit_and_acks),
         cmocka_unit_test(test_skills),
+        cmocka_unit_test(test_status_skills),
         cmocka_unit_test(test_submit_priority),
         cmocka_unit_test(test_explain),
         cmocka_unit_test(test_login),

@@ -1,6 +1,6 @@
 /* Unit tests of the statserver's merged agents (src/stat/stat_agents.c): reservations of
- * protocol section 7a and the place of the earliest login (section 6), driven without
- * I/O through a recording sink. */
+ * protocol section 7a, the place and the skills of the earliest login (section 6,
+ * routing.md section 1), driven without I/O through a recording sink. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/alloc.h"
 #include "proto/msg.h"
@@ -16,13 +17,18 @@
 #include "stat/stat_agents.h"
 
 #define MAX_SENT 64
+/* Room for the text of the largest skills: 64 of "name:level," with 32-byte names. */
+#define SKILLS_TEXT_MAX (PROTO_SKILLS_MAX * (PROTO_SKILL_NAME_MAX + 4) + 1)
 
-/* One status as a link received it, decoded again. */
+/* One status as a link (or, link -1, the subscribers) received it, decoded again. */
 typedef struct sent {
     int link;
     int64_t version;
+    bool logged_in;
     uint32_t current, max, available; /* of chat */
     char place[32];
+    size_t nskills;
+    char skills[SKILLS_TEXT_MAX]; /* "name:level,..." in the order sent */
 } sent;
 
 typedef struct fix {
@@ -32,6 +38,8 @@ typedef struct fix {
     int chat;
     sent sends[MAX_SENT];
     int nsends;
+    sent published[MAX_SENT];
+    int npublished;
     int64_t answers[MAX_SENT]; /* +id granted, -id refused */
     int links_of_answer[MAX_SENT];
     int nanswers;
@@ -39,33 +47,49 @@ typedef struct fix {
 
 static fix *F;
 
-static void link_send(void *user, int link, cc_sbuf *body, int64_t version)
+/* Decodes body (closed here) into s; the decoder checks that it is a valid status. */
+static void record(fix *f, sent *s, int link, cc_sbuf *body, int64_t version)
 {
-    fix *f = user;
-    assert_true(f->nsends < MAX_SENT);
-    char line[2048];
+    static char line[8192];
     int n = snprintf(line, sizeof line, "%.*s}", (int)body->len, body->data);
     assert_true(n > 0 && (size_t)n < sizeof line);
     proto_msg m;
     assert_int_equal(proto_msg_parse(&m, line, (size_t)n), 0);
+    assert_non_null(json_object_get(m.root, "skills"));
     proto_agent_status ps;
     assert_int_equal(proto_decode_status(&m, &f->media, false, &ps), 0);
-    sent *s = &f->sends[f->nsends++];
     memset(s, 0, sizeof *s);
     s->link = link;
     s->version = version;
+    s->logged_in = ps.logged_in;
     s->current = ps.current[f->chat];
     s->max = ps.max[f->chat];
     s->available = ps.available[f->chat];
     snprintf(s->place, sizeof s->place, "%s", ps.place_id ? ps.place_id : "");
+    s->nskills = ps.skills.count;
+    size_t off = 0;
+    for (size_t i = 0; i < ps.skills.count; i++) {
+        int w = snprintf(s->skills + off, sizeof s->skills - off, "%s%s:%d", i ? "," : "",
+                         ps.skills.items[i].name, ps.skills.items[i].level);
+        assert_true(w > 0 && (size_t)w < sizeof s->skills - off);
+        off += (size_t)w;
+    }
     proto_msg_free(&m);
+}
+
+static void link_send(void *user, int link, cc_sbuf *body, int64_t version)
+{
+    fix *f = user;
+    assert_true(f->nsends < MAX_SENT);
+    record(f, &f->sends[f->nsends++], link, body, version);
 }
 
 static void publish(void *user, const char *tenant, cc_sbuf *body)
 {
-    (void)user;
-    (void)tenant;
-    (void)body;
+    fix *f = user;
+    assert_string_equal(tenant, "T");
+    assert_true(f->npublished < MAX_SENT);
+    record(f, &f->published[f->npublished++], -1, body, 0);
 }
 
 static void reserved(void *user, int link, int64_t id, bool granted)
@@ -104,12 +128,15 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The agent's state on link: logged in with chat ready, holding invited chats. */
-static void apply(fix *f, int link, int64_t version, int64_t login_ms, const char *place,
-                  uint32_t invited, int64_t resv_id)
+/* The agent's state on link: logged in with chat ready, holding invited chats, with
+ * skills (NULL: none). */
+static void apply_skills(fix *f, int link, int64_t version, int64_t login_ms, const char *place,
+                         uint32_t invited, int64_t resv_id, const proto_skills *skills)
 {
     proto_agent_state s;
     memset(&s, 0, sizeof s);
+    if (skills)
+        s.skills = *skills;
     s.tenant = "T";
     s.agent_id = "a1";
     s.place_id = place;
@@ -120,6 +147,20 @@ static void apply(fix *f, int link, int64_t version, int64_t login_ms, const cha
     s.added = s.ready = (cc_media_mask)1 << f->chat;
     s.counts[CC_IXN_INVITED][f->chat] = invited;
     stat_agents_apply(f->st, link, &s);
+}
+
+static void apply(fix *f, int link, int64_t version, int64_t login_ms, const char *place,
+                  uint32_t invited, int64_t resv_id)
+{
+    apply_skills(f, link, version, login_ms, place, invited, resv_id, NULL);
+}
+
+/* stat_agents_each's visitor: records the status as published. */
+static void visit(void *ctx, cc_sbuf *body)
+{
+    fix *f = ctx;
+    assert_true(f->npublished < MAX_SENT);
+    record(f, &f->published[f->npublished++], -1, body, 0);
 }
 
 static bool reserve(fix *f, int link, int64_t id, int64_t version, uint64_t now)
@@ -256,6 +297,151 @@ static void test_no_grant_before_every_link_settled(void **state)
     f->st = old;
 }
 
+#define SK(...)                                                                                    \
+    (&(proto_skills){.count = sizeof((proto_skill[]){__VA_ARGS__}) / sizeof(proto_skill),          \
+                     .items = {__VA_ARGS__}})
+
+static void logout(fix *f, int link, int64_t version)
+{
+    proto_agent_state out = {.tenant = "T", .agent_id = "a1", .version = version};
+    stat_agents_apply(f->st, link, &out);
+}
+
+/* A status carries the skills of the server of the earliest login, sorted by name; a
+ * change of them is a change of the status, a change on another server is not. */
+static void test_skills_of_earliest_login(void **state)
+{
+    fix *f = *state;
+    apply_skills(f, 0, 10, 1000, "P0", 0, 0, SK({"spanish", 5}, {"billing", 9}));
+    assert_string_equal(last_to(f, 0)->skills, "billing:9,spanish:5");
+    assert_int_equal(f->npublished, 1);
+    assert_string_equal(f->published[0].skills, "billing:9,spanish:5");
+    apply_skills(f, 1, 20, 2000, "P1", 0, 0, SK({"sales", 7}));
+    assert_string_equal(last_to(f, 1)->skills, "billing:9,spanish:5");
+    assert_string_equal(last_to(f, 1)->place, "P0");
+
+    /* Another server's skills change: its own answer only, nothing changes. */
+    f->nsends = f->npublished = 0;
+    apply_skills(f, 1, 21, 2000, "P1", 0, 0, SK({"sales", 8}));
+    assert_int_equal(f->nsends, 1);
+    assert_int_equal(f->sends[0].link, 1);
+    assert_int_equal(f->sends[0].version, 21);
+    assert_string_equal(f->sends[0].skills, "billing:9,spanish:5");
+    assert_int_equal(f->npublished, 0);
+
+    /* The same skills in another order are the same skills. */
+    f->nsends = 0;
+    apply_skills(f, 0, 11, 1000, "P0", 0, 0, SK({"billing", 9}, {"spanish", 5}));
+    assert_int_equal(f->nsends, 1);
+    assert_int_equal(f->npublished, 0);
+
+    /* A level changes (a reload, cause SkillsChanged): every server and the subscribers. */
+    f->nsends = 0;
+    apply_skills(f, 0, 12, 1000, "P0", 0, 0, SK({"spanish", 6}, {"billing", 9}));
+    assert_int_equal(f->nsends, 2);
+    assert_int_equal(last_to(f, 0)->version, 12);
+    assert_int_equal(last_to(f, 1)->version, 21);
+    assert_string_equal(last_to(f, 1)->skills, "billing:9,spanish:6");
+    assert_int_equal(f->npublished, 1);
+    assert_string_equal(f->published[0].skills, "billing:9,spanish:6");
+    /* A skill added, then every skill removed: changes as well. */
+    apply_skills(f, 0, 13, 1000, "P0", 0, 0, SK({"spanish", 6}, {"billing", 9}, {"a-b_1", 1}));
+    assert_int_equal(f->npublished, 2);
+    assert_string_equal(f->published[1].skills, "a-b_1:1,billing:9,spanish:6");
+    apply(f, 0, 14, 1000, "P0", 0, 0);
+    assert_int_equal(f->npublished, 3);
+    assert_int_equal(f->published[2].nskills, 0);
+    assert_int_equal(last_to(f, 1)->nskills, 0);
+
+    /* RequestAgentStatus and the subscription snapshot carry them. */
+    apply_skills(f, 0, 15, 1000, "P0", 0, 0, SK({"vip", 1}));
+    sent got;
+    cc_sbuf *body = stat_agents_status(f->st, "T", "a1");
+    record(f, &got, -1, body, 0);
+    cc_sbuf_unref(body);
+    assert_string_equal(got.skills, "vip:1");
+    int before = f->npublished;
+    assert_int_equal(stat_agents_each(f->st, NULL, visit, f), 1);
+    assert_int_equal(f->npublished, before + 1);
+    assert_string_equal(f->published[before].skills, "vip:1");
+    body = stat_agents_status(f->st, "T", "nobody");
+    record(f, &got, -1, body, 0);
+    cc_sbuf_unref(body);
+    assert_false(got.logged_in);
+    assert_int_equal(got.nskills, 0);
+
+    /* The earliest login leaves: the other server's skills (and place) take over. */
+    f->nsends = f->npublished = 0;
+    logout(f, 0, 16);
+    assert_int_equal(f->npublished, 1);
+    assert_string_equal(f->published[0].skills, "sales:8");
+    assert_string_equal(f->published[0].place, "P1");
+    assert_string_equal(last_to(f, 1)->skills, "sales:8");
+    /* Logged out everywhere: no skills. */
+    logout(f, 1, 22);
+    assert_int_equal(f->npublished, 2);
+    assert_false(f->published[1].logged_in);
+    assert_int_equal(f->published[1].nskills, 0);
+}
+
+/* 64 skills with 32-byte names are kept whole; what a decoder refuses is left out. */
+static void test_skills_limits(void **state)
+{
+    fix *f = *state;
+    static char names[PROTO_SKILLS_MAX][PROTO_SKILL_NAME_MAX + 1];
+    proto_skills many = {.count = PROTO_SKILLS_MAX};
+    for (int i = 0; i < PROTO_SKILLS_MAX; i++) {
+        /* 32 bytes, given in reverse order of their names. */
+        snprintf(names[i], sizeof names[i], "s%02d%029d", PROTO_SKILLS_MAX - 1 - i, 0);
+        assert_int_equal(strlen(names[i]), PROTO_SKILL_NAME_MAX);
+        many.items[i] = (proto_skill){names[i], i % PROTO_SKILL_LEVEL_MAX + 1};
+    }
+    apply_skills(f, 0, 10, 1000, "P0", 0, 0, &many);
+    const sent *s = last_to(f, 0);
+    assert_int_equal(s->nskills, PROTO_SKILLS_MAX);
+    char want[64];
+    snprintf(want, sizeof want, "%s:%d,", names[PROTO_SKILLS_MAX - 1],
+             (PROTO_SKILLS_MAX - 1) % PROTO_SKILL_LEVEL_MAX + 1);
+    assert_memory_equal(s->skills, want, strlen(want));
+    snprintf(want, sizeof want, ",%s:1", names[0]);
+    assert_string_equal(s->skills + strlen(s->skills) - strlen(want), want);
+
+    char long_name[PROTO_SKILL_NAME_MAX + 2];
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    apply_skills(f, 0, 11, 1000, "P0", 0, 0,
+                 SK({"ok", 3}, {"Bad", 2}, {"zero", 0}, {"eleven", 11}, {long_name, 4}, {"ok", 5},
+                    {"ten", 10}, {NULL, 1}, {"1st", 1}));
+    assert_string_equal(last_to(f, 0)->skills, "ok:3,ten:10");
+    /* Nothing valid at all is no skills. */
+    apply_skills(f, 0, 12, 1000, "P0", 0, 0, SK({"Bad", 2}));
+    assert_int_equal(last_to(f, 0)->nskills, 0);
+}
+
+/* Skills reported during a server's snapshot go out with the statuses that end it. */
+static void test_skills_in_snapshot(void **state)
+{
+    fix *f = *state;
+    stat_sink sink = {.link_send = link_send, .publish = publish, .reserved = reserved, .user = f};
+    stat_agents *old = f->st;
+    f->st = stat_agents_new(&f->media, f->rules, false, 2, 1000, &sink);
+    stat_agents_link_up(f->st, 0);
+    apply_skills(f, 0, 10, 1000, "P0", 0, 0, SK({"sales", 7}));
+    apply_skills(f, 0, 11, 1000, "P0", 0, 0, SK({"sales", 8}));
+    assert_int_equal(f->nsends, 0);
+    assert_int_equal(stat_agents_snapshot_done(f->st, 0), 1);
+    assert_int_equal(f->nsends, 1);
+    assert_string_equal(f->sends[0].skills, "sales:8");
+    assert_int_equal(f->npublished, 1);
+    assert_string_equal(f->published[0].skills, "sales:8");
+    /* The link goes: logged out, no skills. */
+    stat_agents_link_down(f->st, 0);
+    assert_int_equal(f->npublished, 2);
+    assert_int_equal(f->published[1].nskills, 0);
+    stat_agents_free(f->st);
+    f->st = old;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +450,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grant_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_place_of_earliest_login, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_grant_before_every_link_settled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skills_of_earliest_login, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skills_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skills_in_snapshot, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -415,9 +415,10 @@
       }
     }
     a.media = media;
-    // The statserver's status carries the agent's skills once it reports them; a status
-    // without the field shows none (an older statserver, or a logout).
-    const sk = ccSkills.parse(m.skills);
+    // The statserver's status carries the agent's skills ({} when none). A logged-out
+    // agent's tile shows none (its last status carries {}), nor does a status without the
+    // field (an older statserver).
+    const sk = a.loggedIn ? ccSkills.parse(m.skills) : null;
     a.skills = sk ? ccSkills.format(sk) : '';
     a.skillNames = sk ? sk.list.map((x) => x[0]) : [];
     a.held = cur;
