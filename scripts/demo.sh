@@ -240,8 +240,7 @@ write_ixn() { # write_ixn NAME PORT MEDIA QUEUES HTTPPORT
         done
         # A Spanish billing chat goes first to an agent with Spanish 3+ and billing 5+;
         # after 20 s of waiting to anyone who knows billing at all. A VIP call waits 15 s
-        # for an agent with the vip skill, then goes to anyone. (No blank before a ';': in
-        # an ini file that starts a comment.)
+        # for an agent with the vip skill, then goes to anyone.
         echo "[targets]"
         case "$4" in *chat-billing-es*) echo "$TENANT/chat-billing-es = spanish >= 3 and billing >= 5 for 20; billing >= 1" ;; esac
         case "$4" in *voice-vip*) echo "$TENANT/voice-vip = vip >= 1 for 15; any" ;; esac
