@@ -471,7 +471,7 @@ static void queue_options_resolve(cfg_parse *p, const struct cfg_pending *e)
     target_queue_options *o = xcalloc(1, sizeof *o);
     target_error err;
     if (target_parse_queue_options(cfg->dict, e->value, o, &err)) {
-        cc_conf_error(&p->conf, "queue-options", e->key, "column %zu of the value: %s", err.column,
+        cc_conf_error(&p->conf, "queue-options", e->key, "column %zu: %s", value_column(e, &err),
                       err.message);
         free(o);
         return;
