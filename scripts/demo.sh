@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The demo behind `make demo` (docs/demo.md): two interaction servers (each with its
-# queues and its store under run/demo/data), a statserver with demo/demo.rules, ~36
-# simulated agents that work interactions, a media server simulator feeding each
-# interaction server, and a wallboard in the foreground, all on 127.0.0.1. Ctrl-C (or
-# DEMO_SECONDS=N) stops everything this script started, by pid.
+# queues and its store under run/demo/data; agents with skills, queues with targets and
+# priorities, docs/routing.md), a statserver with demo/demo.rules, ~36 simulated agents
+# that work interactions, a media server simulator feeding each interaction server, and a
+# wallboard in the foreground, all on 127.0.0.1. Ctrl-C (or DEMO_SECONDS=N) stops
+# everything this script started, by pid.
 #
 # Environment: BUILD (build dir, default build), DEMO_SECONDS (stop after N seconds; 20
 # by default when CI is set), DEMO_DIR (default run/demo), DEMO_KEEP_DATA (set: keep the
 # interaction stores of the last run, whose unfinished interactions are queued again),
 # DEMO_STRICT (set: exit 1 when an agentsim counted an invite above an agent's capacity
-# rule, over_capacity in the last lines, which must be 0).
+# rule, over_capacity in the last lines, which must be 0), DEMO_ANY_PORT (set: free ports
+# picked by the system instead of 7001, 7002, 7100, ...; tests/integration/test_demo.py).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -77,6 +79,28 @@ over_capacity_report() {
     return 1
 }
 
+# widened_report: once the interaction servers stopped, how many interactions moved to a
+# wider step of their queue's target (chat-billing-es after 20 s, voice-vip after 15 s),
+# from the `widenings` of each server's `event=routing_stopped` line at exit. A server
+# that did not get to write it (killed) is shown as unknown.
+widened_report() {
+    local i f line n sum=0 parts=()
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        case "${NAMES[i]}" in ixn-*) ;; *) continue ;; esac
+        f="$DIR/${NAMES[i]}.log"
+        line=$(grep -h 'event=routing_stopped ' "$f" 2>/dev/null | tail -n 1) || true
+        n=$(sed -n 's/.* widenings=\([0-9][0-9]*\).*/\1/p' <<<"$line")
+        if [[ -z "$n" ]]; then
+            parts+=("${NAMES[i]}=unknown")
+            continue
+        fi
+        parts+=("${NAMES[i]}=$n")
+        sum=$((sum + n))
+    done
+    ((${#parts[@]})) || return 0
+    echo "demo: widened=$sum (${parts[*]}): interactions that waited past a target step and were offered to more agents (docs/routing.md)"
+}
+
 cleanup() {
     local rc=$? i first=() rest=()
     trap - EXIT INT TERM HUP
@@ -99,6 +123,8 @@ cleanup() {
         if ! over_capacity_report && [[ -n "${DEMO_STRICT:-}" ]] && ((rc == 0)); then
             rc=1
         fi
+        # And how often routing widened a target (docs/routing.md, "Targets").
+        widened_report
     fi
     echo "demo: logs are in $DIR"
     exit "$rc"
@@ -119,7 +145,7 @@ start() { # start NAME LOGFILE CMD...: runs CMD in the background and remembers 
 
 # A port is free when nothing accepts a connection on it.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick() { if port_free "$1"; then echo "$1"; else echo 0; fi; }
+pick() { if [[ -z "${DEMO_ANY_PORT:-}" ]] && port_free "$1"; then echo "$1"; else echo 0; fi; }
 
 wait_port_file() { # wait_port_file FILE NAME: prints the tcp port once the file exists
     local f=$1 name=$2 i
@@ -150,12 +176,35 @@ printf '%s\n' "$PASSWORD" >"$DIR/password"
 chmod 600 "$DIR/password"
 
 # The demo's queues, QUEUE:MEDIA, in mediasim's --queues form; a server gets those of
-# its media.
-QUEUES_A="chat-sales:chat,chat-support:chat,email-support:email,voice-in:voice"
+# its media. chat-billing-es (Spanish billing chats) and voice-vip (VIP calls) are
+# ixn-a's only.
+QUEUES_A="chat-sales:chat,chat-support:chat,chat-billing-es:chat,email-support:email,voice-in:voice,voice-vip:voice"
 QUEUES_B="chat-sales:chat,chat-support:chat,email-support:email"
 
+# Who may get what (docs/routing.md). Skills of the agents, TENANT/ID = name:level,...:
+# the supervisors and seniors know billing and VIP customers, 1003-1005 and 1013 speak
+# Spanish well enough to take a Spanish billing chat at once, the other Spanish speakers
+# and the back office know billing a little. 1039 (the web desktop) and 1040 (free for
+# agentdesk) are not simulated: log in 1040 and it matches every first step.
+skills_of() { # skills_of ID: the [skills] value of agent ID, empty for none
+    case "$1" in
+    1001 | 1002) echo "vip:9, billing:6, sales:5" ;;
+    1003 | 1004 | 1005) echo "vip:6, billing:8, spanish:4" ;;
+    100[6-9] | 1010) echo "sales:6, billing:3" ;;
+    1011 | 1012) echo "spanish:7, sales:4, billing:2" ;;
+    1013) echo "spanish:6, billing:5" ;;
+    1014 | 1015) echo "spanish:3, billing:4" ;;
+    101[6-9] | 1020) echo "billing:4" ;;
+    102[1-4]) echo "vip:3, sales:5, support:5" ;;
+    102[5-9] | 1030) echo "sales:5, support:5" ;;
+    103[1-6]) echo "support:6, spanish:3" ;;
+    1039) echo "spanish:5, billing:5, vip:2" ;;
+    1040) echo "spanish:8, billing:9, vip:5" ;;
+    esac
+}
+
 write_ixn() { # write_ixn NAME PORT MEDIA QUEUES HTTPPORT
-    local q
+    local q id sk
     mkdir -p "$DIR/data/$1"
     {
         echo "; written by scripts/demo.sh"
@@ -184,6 +233,28 @@ write_ixn() { # write_ixn NAME PORT MEDIA QUEUES HTTPPORT
         for id in $(seq 1001 1040); do
             echo "$TENANT/$id = $HASH"
         done
+        echo "[skills]"
+        for id in $(seq 1001 1040); do
+            sk=$(skills_of "$id")
+            [[ -z "$sk" ]] || echo "$TENANT/$id = $sk"
+        done
+        # A Spanish billing chat goes first to an agent with Spanish 3+ and billing 5+;
+        # after 20 s of waiting to anyone who knows billing at all. A VIP call waits 15 s
+        # for an agent with the vip skill, then goes to anyone.
+        echo "[targets]"
+        case "$4" in *chat-billing-es*) echo "$TENANT/chat-billing-es = spanish >= 3 and billing >= 5 for 20; billing >= 1" ;; esac
+        case "$4" in *voice-vip*) echo "$TENANT/voice-vip = vip >= 1 for 15; any" ;; esac
+        # VIP calls have priority 100 unless the submit says otherwise, and go to the
+        # agent with the highest vip level; Spanish billing chats to the best at billing.
+        # The other queues age: one priority point per 4 s (chats, emails) or 5 s (calls)
+        # waited, so a low priority does not wait for ever behind newer higher ones.
+        echo "[queue-options]"
+        case "$4" in *voice-vip*) echo "$TENANT/voice-vip = priority 100, select vip" ;; esac
+        case "$4" in *chat-billing-es*) echo "$TENANT/chat-billing-es = select billing, aging 4" ;; esac
+        for q in chat-sales chat-support email-support; do
+            echo "$TENANT/$q = aging 4"
+        done
+        case "$4" in *voice-in*) echo "$TENANT/voice-in = aging 5" ;; esac
     } >"$DIR/$1.ini"
 }
 
@@ -242,13 +313,15 @@ start agentsim-b "$DIR/agentsim-b.log" "${SIM[@]}" --agents 1031-1036 \
 # One media server simulator per interaction server: interactions arrive a bit faster
 # than the agents can take them, so queues build up, and 10% of the customers give up
 # after ~20 s of waiting (or talking). Calls are a tenth of ixn-a's traffic (the weights
-# after the media), since an agent takes a call only when idle.
+# after the media), half of them VIP, since an agent takes a call only when idle. Every
+# submit carries a priority: VIP calls 100-200, everything else 0-5 (aging evens that
+# out, see [queue-options] above).
 MEDIA=("$BIN/mediasim" --token "$MEDIA_TOKEN" --tenant "$TENANT" --abandon 0.1 --patience 20)
 start mediasim-a "$DIR/mediasim-a.log" "${MEDIA[@]}" --server "127.0.0.1:$PORT_A" \
-    --queues "chat-sales:chat:3,chat-support:chat:3,email-support:email:3,voice-in:voice:1" \
-    --rate 8 --name mediasim-a
+    --queues "chat-sales:chat:5,chat-support:chat:5,chat-billing-es:chat:3,email-support:email:5,voice-in:voice:1,voice-vip:voice:1" \
+    --priority "voice-vip=100-200,0-5" --rate 8 --name mediasim-a
 start mediasim-b "$DIR/mediasim-b.log" "${MEDIA[@]}" --server "127.0.0.1:$PORT_B" \
-    --queues "$QUEUES_B" --rate 4 --name mediasim-b
+    --queues "$QUEUES_B" --priority "0-5" --rate 4 --name mediasim-b
 
 cat <<EOF
 demo: running in $DIR
@@ -256,8 +329,10 @@ demo: running in $DIR
   ixn-b      127.0.0.1:$PORT_B  (chat, email)          pid ${PIDS[1]}
   statserver 127.0.0.1:$PORT_S  (StatClient token $WALL_TOKEN)   pid ${PIDS[2]}
   agentsim   36 agents: 1001-1012 on both servers, 1013-1030 on ixn-a, 1031-1036 on ixn-b
-  mediasim   8/s to ixn-a ($QUEUES_A; calls 1 in 10)
+  mediasim   8/s to ixn-a ($QUEUES_A; calls 1 in 10, half VIP)
              4/s to ixn-b ($QUEUES_B)
+  routing    chat-billing-es: spanish >= 3 and billing >= 5, after 20 s billing >= 1;
+             voice-vip: priority 100-200, vip >= 1, after 15 s anyone (docs/routing.md)
   stores     $DIR/data/ixn-a, $DIR/data/ixn-b (interactions survive a restart)
 Open in a browser:
   wallboard  $WALL_URL

@@ -1678,6 +1678,12 @@ static ixn_queue *queue_create(ixn_core *k, const ixn_config_queue *cq)
     return q;
 }
 
+int ixn_core_queue_media(ixn_server *srv, const char *tenant, const char *name)
+{
+    const ixn_queue *q = queue_any(srv->core, tenant, name);
+    return q ? q->media : -1;
+}
+
 void ixn_core_reconfigure(ixn_server *srv)
 {
     ixn_core *k = srv->core;

@@ -67,6 +67,10 @@ typedef struct ixn_ixn {
  */
 int ixn_core_init(ixn_server *srv);
 
+/** The media of the queue tenant/name, draining ones included, or -1 when there is none
+ * (a reload may not give an existing queue another media). */
+int ixn_core_queue_media(ixn_server *srv, const char *tenant, const char *name);
+
 /** The configuration's queues, targets, options and skills changed (a reload; srv->cfg
  * holds the new ones): new queues are made, removed ones drain (they serve what they hold
  * and take nothing new), every queue gets its new target and options, and every agent's

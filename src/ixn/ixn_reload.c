@@ -20,7 +20,7 @@ static bool str_same(const char *a, const char *b)
 }
 
 /* Why next cannot be applied to the running server, or NULL. */
-static const char *refusal(const ixn_config *live, const ixn_config *next)
+static const char *refusal(ixn_server *srv, const ixn_config *live, const ixn_config *next)
 {
     if (strcmp(live->name, next->name) != 0)
         return "[server] name changed (the store belongs to the running name): restart instead";
@@ -29,14 +29,12 @@ static const char *refusal(const ixn_config *live, const ixn_config *next)
     for (int i = 0; i < live->media.count; i++)
         if (strcmp(cc_media_name(&live->media, i), cc_media_name(&next->media, i)) != 0)
             return "[server] media changed: restart instead";
+    /* The running queues, draining ones included: their interactions are of their media. */
     for (size_t i = 0; i < next->queue_count; i++) {
         const ixn_config_queue *nq = &next->queues[i];
-        for (size_t j = 0; j < live->queue_count; j++) {
-            const ixn_config_queue *lq = &live->queues[j];
-            if (strcmp(lq->tenant, nq->tenant) == 0 && strcmp(lq->name, nq->name) == 0 &&
-                lq->media != nq->media)
-                return "a queue moved to another media: remove it first, or restart";
-        }
+        int media = ixn_core_queue_media(srv, nq->tenant, nq->name);
+        if (media >= 0 && media != nq->media)
+            return "a queue moved to another media: restart instead";
     }
     return NULL;
 }
@@ -82,7 +80,7 @@ int ixn_reload(ixn_server *srv)
         ixn_config_free(&next);
         return rc;
     }
-    const char *why = refusal(live, &next);
+    const char *why = refusal(srv, live, &next);
     if (why) {
         LOG_ERROR("event=config_reload_failed path=%s why=%s", LOGQ(live->path), LOGQ(why));
         ixn_config_free(&next);

@@ -771,11 +771,7 @@ int target_parse(target_dict *d, const char *text, target **out, target_error *e
         }
         if (p->cur.kind == T_END) {
             if (has_for) {
-                /* The usual cause in a configuration file: inih took " ; next step" for a
-                 * comment, so the hint names it. */
-                fail_at(p, for_pos,
-                        "the last step takes no 'for': it applies from then on (in a "
-                        "configuration file, a ';' after a blank starts a comment)");
+                fail_at(p, for_pos, "the last step takes no 'for': it applies from then on");
                 break;
             }
         } else if (p->cur.kind == T_SEMI) {

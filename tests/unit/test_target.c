@@ -478,8 +478,8 @@ static void test_for_placement(void **state)
     /* Present on the last step: the column of 'for'. */
     bad("a >= 1 for 30", 8, "the last step takes no 'for'");
     bad("a >= 1 for 5; b >= 1 FOR 9", 22, "the last step takes no 'for'");
-    /* What inih leaves of "a >= 5 for 30 ; a >= 1": the message names the cause. */
-    bad("a >= 5 for 30", 8, "a ';' after a blank starts a comment");
+    /* A "for" on the last step is refused wherever it stands. */
+    bad("a >= 5 for 30", 8, "the last step takes no 'for'");
     /* Seconds 1..86400. */
     bad("a >= 1 for 0; any", 12, "expected seconds 1..86400, found '0'");
     bad("a >= 1 for 86401; any", 12, "expected seconds 1..86400, found '86401'");
