@@ -13,7 +13,8 @@ routes, the added queue refuses submits (3 naming queue), the added agent cannot
 false to the reporting engines), its desktop's connection closed, the chat back in its
 queue, a new login refused (5); on ixn-b it stays logged in. (d) A removed queue drains:
 a submit gets 3 naming queue, its two waiting chats are still offered, one after the
-other. (e) A queue added by the reload takes submits and routes them. (f) No other
+other. (e) A queue added by the reload takes submits and routes them; a reload giving a
+queue (a draining one too) another media is refused and changes nothing. (f) No other
 connection (media servers, reporting engines, desktops, the statserver's links) dropped
 across the reloads. (g) ixn-b reloaded with the skill: its waiting chat goes to the agent."""
 import os
@@ -175,6 +176,26 @@ def main():
         check((T, "old") not in q or q[(T, "old")].get("waiting") == 0,
               "removed queue: nothing waits in it (got %s)" % q.get((T, "old")))
         check(q.get((T, "newq"), {}).get("media") == "chat", "added queue in the queue status")
+
+        # A reload may not give a queue another media, a draining one included.
+        for bad_queues, what in ((dict(queues3, gen="email"), "gen moved to email"),
+                                 (dict(queues3, old="voice"), "the removed old back as voice")):
+            rig.rewrite(A, agents3, bad_queues, skills3, targets3)
+            mark = len(rig.ixn[A].stderr())
+            rig.sighup(A)
+            err = rig.wait_log(A, "event=config_reload_failed", after=mark)
+            harness.ok("another media" in err and "event=config_reloaded" not in err,
+                       "%s: reload refused (got %s)" % (what, err.strip()[-400:]))
+        rig.rewrite(A, agents3, queues3, skills3, targets3)
+        q = harness.queue_status(msa)
+        check(q.get((T, "gen"), {}).get("media") == "chat" and
+              q.get((T, "old"), {}).get("media") in (None, "chat"),
+              "refused reloads: gen and old keep chat (got %s, %s)"
+              % (q.get((T, "gen")), q.get((T, "old"))))
+        expect_error(rr.submit(msa, "old", media="voice"), 3,
+                     "refused reloads: old takes no voice submit", field="queue")
+        expect_error(rr.submit(msa, "gen", media="email"), 3,
+                     "refused reloads: gen takes no email submit", field="queue")
 
         # (f) Nothing else dropped; the statserver's links stayed up.
         rr.ping_all([msa, msb, obs_a.c, obs_b.c] + rig.all_desks(), "after the reloads")
