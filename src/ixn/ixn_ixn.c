@@ -1709,8 +1709,9 @@ void ixn_core_reconfigure(ixn_server *srv)
         ixn_queue *q = k->qlist[i];
         if (!q->draining)
             continue;
-        /* Removed: it keeps its interactions (and routes them with the target it had until
-         * now, the file no longer giving one: "any"), takes no new ones. */
+        /* Removed: it keeps its interactions and takes no new ones. The file gives it no
+         * target any more, so what it holds goes to any agent of the tenant with the media
+         * (docs/routing.md, "Live reload"). */
         ixn_route_queue_setup(&k->router, q, NULL, NULL);
         draining++;
         LOG_INFO("event=queue_draining tenant=%s queue=%s queued=%zu", LOGQ(q->tenant),
