@@ -113,6 +113,10 @@ void ixn_ixnreport_step(ixn_server *srv, ixn_batch *b, ixn_ixn *x, enum proto_ix
     proto_ixr_event e = event_of(srv, x, cause, a);
     e.from_queue = from ? from->name : NULL;
     e.reason = reason;
+    /* A visit starts with this step: one time for both, though the server read its clock
+     * for the state and for the order key separately. */
+    if (cause == PROTO_IXR_QUEUED)
+        e.at = e.queued_at;
     cc_sbuf *sb = encode(srv, &e);
     if (b) {
         ixn_batch_hold_report(b, x, x->queue->tenant, sb, false);

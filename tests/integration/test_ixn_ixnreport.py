@@ -10,7 +10,8 @@ exact causes and fields of submit, invite, accept, stop by the agent with after-
 after-work timer; (c) invite, reject, invite again, invite timeout, invite, accept, stop,
 RequestCompleteAfterWork; (d) stops by the media server while queued, invited and handled;
 (e) RequestPlaceInQueue; (f) the tenant filter and RequestStopInteractionReporting; (g) bad
-requests; (h) with the data-dir's disk full, failed commits report nothing (submits, a stop),
+requests; (j) the agent's desktop closes while it holds interactions in after-work, handled
+and invited; (h) with the data-dir's disk full, failed commits report nothing (submits, a stop),
 a subscriber's snapshot shows the committed state, and a logout's kept change is reported
 once it is written; (i) after kill -9 and a restart the snapshot shows the interactions back
 in their queues. (h) and (i) need root for a tmpfs; without it they print SKIP."""
@@ -375,6 +376,46 @@ def bad_requests(rig):
     c.close()
 
 
+def desk_gone(rig, desk, ir):
+    """(j) the agent's desktop closes while it holds one interaction in after-work, one
+    handled and one invited: the first ends (Done), the others go back to their queue
+    (Revoked, LoggedOut) in the same visit. Returns a new desktop of the agent."""
+    ih, h0, h1 = rig.submit()
+    offered(rig, desk, ih, "(j) handled")
+    act(desk, "RequestAccept", ih, "(j) accept")
+    ia, a0, a1 = rig.submit()
+    offered(rig, desk, ia, "(j) after-work")
+    act(desk, "RequestAccept", ia, "(j) accept")
+    act(desk, "RequestStopProcessing", ia, "(j) agent stops")
+    ii, i0, i1 = rig.submit()
+    offered(rig, desk, ii, "(j) invited")
+    c0 = now_ms()
+    desk.close()
+    evs = steps(ir, ia, 5, "(j) after-work")
+    check_seq(evs, ["Queued", "Invited", "Accepted", "AfterWork", "Ended/Done"],
+              "(j) the after-work one ends with the logout")
+    check_common(evs, ia, T, "chat-in", "(j) after-work", a0, a1)
+    check_agent(evs, "(j) after-work")
+    check(evs[-1]["at"] >= c0, "(j) it ended when the desktop closed")
+    for iid, n, want, t0, t1 in ((ih, 4, ["Queued", "Invited", "Accepted", "Revoked/LoggedOut"],
+                                  h0, h1),
+                                 (ii, 3, ["Queued", "Invited", "Revoked/LoggedOut"], i0, i1)):
+        evs = steps(ir, iid, n, "(j)")
+        check_seq(evs, want, "(j) back to the queue with the logout")
+        check_common(evs, iid, T, "chat-in", "(j)", t0, t1)
+        check_agent(evs, "(j)")
+        check(evs[-1]["at"] >= c0, "(j) back in the queue when the desktop closed")
+        rig.stop_by_media(iid)
+        end = steps(ir, iid, 1, "(j) stop")[0]
+        check_seq([end], ["Ended/Stopped"], "(j) then stopped in the queue")
+        check("agentId" not in end and end.get("queuedAt") == evs[0].get("queuedAt"),
+              "(j) the stop names no agent, the same visit (got %s)" % end)
+    rig.states()
+    desk = harness.agent(rig.ixn.port, T, A, "P" + A, PW, media={"chat": 1})
+    rig.states()
+    return desk
+
+
 def failed_commits(rig, desk, ir, disk):
     """(h)."""
     # One interaction invited to the agent, one queued, both committed.
@@ -459,6 +500,7 @@ def main():
             place_in_queue(rig, desk, ir)
             tenant_filter(rig, ir)
             bad_requests(rig)
+            desk = desk_gone(rig, desk, ir)
             if why:
                 print("SKIP (h), (i): cannot mount a tmpfs for the data-dir (%s)" % why,
                       flush=True)
