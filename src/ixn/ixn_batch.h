@@ -2,11 +2,11 @@
  * failed commit must undo, and what must wait for a successful one. ixn_ixn changes
  * interactions at once; before the first change of an interaction in a batch it logs here
  * what the interaction was. Offers log the agent's place in the idle order, events to
- * desktops are held here, and agents whose state was reported with a change of the batch
- * are noted. After the commit, ixn_ixn either sends the held events and empties the batch,
- * or puts every logged interaction back (only it knows the lists they live in) and reports
- * the noted agents again. Changes that cannot be undone (the agent is gone) are kept, and
- * their interactions wait in the unsaved list for a later commit. */
+ * desktops and interaction reports (ixn_ixnreport) are held here, and agents whose state
+ * was reported with a change of the batch are noted. After the commit, ixn_ixn either sends the
+ * held events and empties the batch, or puts every logged interaction back (only it knows the lists
+ * they live in) and reports the noted agents again. Changes that cannot be undone (the agent is
+ * gone) are kept, and their interactions wait in the unsaved list for a later commit. */
 #ifndef IXN_BATCH_H
 #define IXN_BATCH_H
 
