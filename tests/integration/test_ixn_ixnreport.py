@@ -11,10 +11,11 @@ after-work timer; (c) invite, reject, invite again, invite timeout, invite, acce
 RequestCompleteAfterWork; (d) stops by the media server while queued, invited and handled;
 (e) RequestPlaceInQueue; (f) the tenant filter and RequestStopInteractionReporting; (g) bad
 requests; (j) the agent's desktop closes while it holds interactions in after-work, handled
-and invited; (h) with the data-dir's disk full, failed commits report nothing (submits, a stop),
-a subscriber's snapshot shows the committed state, and a logout's kept change is reported
-once it is written; (i) after kill -9 and a restart the snapshot shows the interactions back
-in their queues. (h) and (i) need root for a tmpfs; without it they print SKIP."""
+and invited; (h) with the data-dir's disk full, failed commits report nothing (submits, a
+stop), a subscriber's snapshot shows the committed state, and a logout's kept change is
+reported once it is written; (i) after kill -9 and a restart the snapshot shows the
+interactions back in their queues, a handled one in the same visit. (h) and (i) need root
+for a tmpfs; without it they print SKIP."""
 import os
 import sys
 import time
@@ -468,18 +469,32 @@ def failed_commits(rig, desk, ir, disk):
     return acked | {iv}
 
 
-def restart(rig, queued):
-    """(i)."""
+def restart(rig, queued, ir):
+    """(i) one more interaction is handled when the server is killed: after the restart it
+    is queued again, in the same visit, since the restart."""
+    desk = harness.agent(rig.ixn.port, T, A, "P" + A, PW, media={"chat": 1})
+    ih, h0, h1 = rig.submit()
+    offered(rig, desk, ih, "(i)")
+    act(desk, "RequestAccept", ih, "(i) accept")
+    before = steps(ir, ih, 3, "(i)")
+    check_seq(before, ["Queued", "Invited", "Accepted"], "(i) handled when killed")
     rig.ixn.kill()
+    k0 = now_ms()
     rig.ixn.restart()
     rig.connect()
     ir, snap, done = start_ixr(rig.ixn.port)
     by_id = {m["interactionId"]: m for m in snap}
+    queued = queued | {ih}
     check(set(by_id) == queued and done.get("count") == len(queued),
-          "(i) after kill -9 and a restart the snapshot holds the %d queued ones (got %d)"
+          "(i) after kill -9 and a restart the snapshot holds the %d unfinished ones (got %d)"
           % (len(queued), len(by_id)))
     check(all(m.get("state") == "Queued" and "agentId" not in m for m in snap),
           "(i) ... queued, without an agent")
+    h = by_id.get(ih, {})
+    check(h.get("queuedAt") == before[0].get("queuedAt") and
+          h.get("submittedAt") == before[0].get("submittedAt") and h.get("at", 0) >= k0,
+          "(i) the handled one: the same visit, back in its queue since the restart (got %s)"
+          % h)
 
 
 def main():
@@ -506,7 +521,7 @@ def main():
                       flush=True)
                 return
             queued = failed_commits(rig, desk, ir, Disk(data))
-            restart(rig, queued)
+            restart(rig, queued, ir)
             check(rig.ixn.running(), "the server is still running")
         finally:
             if rig is not None and rig.ixn.running():
