@@ -16,6 +16,7 @@
 #include "proto/agentreq.h"
 #include "proto/frame.h"
 #include "proto/ixnmsg.h"
+#include "proto/ixnreport.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
 #include "proto/regmsg.h"
@@ -477,6 +478,62 @@ static void round_trip_agent_requests(proto_msg *m)
     cc_buf_free(&b);
 }
 
+/* Interaction reporting: the start request, the step event and the snapshot's end. */
+static void round_trip_ixn_reporting(proto_msg *m)
+{
+    cc_buf b, b2;
+    cc_buf_init(&b);
+    cc_buf_init(&b2);
+    proto_msg m2;
+    proto_ixr_start s, s2;
+    const char *tenants[ROWS_MAX];
+    if (proto_ixr_decode_start(m, &s) == 0 && s.ntenants <= ROWS_MAX) {
+        for (size_t i = 0; i < s.ntenants; i++)
+            tenants[i] = proto_ixr_tenant(&s, i);
+        s.tenants = tenants;
+        proto_ixr_enc_start(&b, &s);
+        reparse(&b, &m2);
+        assert(proto_ixr_decode_start(&m2, &s2) == 0);
+        assert(s2.all == s.all && s2.ntenants == s.ntenants);
+        for (size_t i = 0; i < s.ntenants; i++)
+            assert(same(proto_ixr_tenant(&s2, i), tenants[i]));
+        proto_msg_free(&m2);
+    }
+    proto_ixr_event e, e2;
+    int rc = proto_ixr_decode_event(m, &e);
+    assert(rc == 0 || rc == CC_E_NOT_FOUND || rc == CC_E_INVALID_ATTRIBUTE);
+    if (rc == 0) {
+        assert(proto_ixr_cause_name((int)e.cause) != NULL);
+        cc_buf_reset(&b);
+        proto_ixr_enc_event(&b, &e);
+        reparse(&b, &m2);
+        assert(proto_ixr_decode_event(&m2, &e2) == 0);
+        assert(e2.cause == e.cause && e2.state == e.state && e2.reason == e.reason);
+        assert(same(e2.server_name, e.server_name) && same(e2.interaction_id, e.interaction_id));
+        assert(same(e2.tenant, e.tenant) && same(e2.media, e.media) && same(e2.queue, e.queue));
+        assert(same(e2.from_queue, e.from_queue) && same(e2.agent_id, e.agent_id));
+        assert(e2.priority == e.priority && e2.submitted_at == e.submitted_at);
+        assert(e2.queued_at == e.queued_at && e2.at == e.at);
+        cc_buf_reset(&b2);
+        proto_ixr_enc_event(&b2, &e2);
+        same_bytes(&b, &b2);
+        proto_msg_free(&m2);
+    }
+    proto_ixr_snapshot_done d, d2;
+    rc = proto_ixr_decode_snapshot_done(m, &d);
+    assert(rc == 0 || rc == CC_E_NOT_FOUND || rc == CC_E_INVALID_ATTRIBUTE);
+    if (rc == 0) {
+        cc_buf_reset(&b);
+        proto_ixr_enc_snapshot_done(&b, &d);
+        reparse(&b, &m2);
+        assert(proto_ixr_decode_snapshot_done(&m2, &d2) == 0);
+        assert(d2.count == d.count && same(d2.server_name, d.server_name));
+        proto_msg_free(&m2);
+    }
+    cc_buf_free(&b2);
+    cc_buf_free(&b);
+}
+
 static void round_trip_stat_port(proto_msg *m)
 {
     cc_buf b;
@@ -620,6 +677,7 @@ static int on_line(void *ctx, const char *line, size_t len)
     round_trip_agent_requests(&m);
     round_trip_routing(&m);
     round_trip_stat_port(&m);
+    round_trip_ixn_reporting(&m);
     round_trip_registration(&m);
     round_trip_error(&m);
     proto_msg_free(&m);

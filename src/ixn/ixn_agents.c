@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "ixn/ixn_explain.h"
 #include "ixn/ixn_ixn.h"
+#include "ixn/ixn_ixnreport.h"
 #include "ixn/ixn_passwd.h"
 #include "ixn/ixn_report.h"
 #include "ixn/ixn_resv.h"
@@ -831,6 +832,8 @@ static const cc_handler handlers[] = {
     {"RequestDoNotDisturbOff", h_dnd_off},
     {"RequestStartPlaceAgentStateReportingAll", ixn_report_start},
     {"RequestStopPlaceAgentStateReportingAll", ixn_report_stop},
+    {"RequestStartInteractionReporting", ixn_ixnreport_start},
+    {"RequestStopInteractionReporting", ixn_ixnreport_stop},
     {"EventCurrentAgentStatus", h_status},
     {"EventAgentReserved", ixn_resv_answer},
     {"RequestSubmit", ixn_core_submit},
@@ -872,6 +875,7 @@ static void on_close(cc_session *s)
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     ixn_report_drop(c);
+    ixn_ixnreport_drop(c);
     if (cc_session_type(s) == CC_CLIENT_REPORTING)
         ixn_resv_engine_closed(srv, c);
     ixn_core_session_closed(srv, s);

@@ -93,6 +93,7 @@ struct ixn_client {
     bool subscribed;                 /* receives every change */
     cc_map *tenants;                 /* the tenants reported; NULL = all */
     ixn_client *sub_prev, *sub_next; /* ixn_server.subs */
+    struct ixn_ixnreport_sub *ixr;   /* interaction reporting (ixn_ixnreport); NULL: none */
     ixn_client *all_prev, *all_next; /* ixn_server.clients */
     /* reservations asked of this reporting engine and not answered yet, oldest first
      * (it answers in order); owned by ixn_resv */
@@ -132,6 +133,9 @@ typedef struct ixn_server {
     size_t held_cap;
     ixn_client *clients;
     ixn_client *subs;
+    /* Interaction reporting (ixn_ixnreport): the subscribers that receive every step, and
+     * those whose snapshot waits for the end of the uncommitted batch. */
+    struct ixn_ixnreport_sub *ixr_subs, *ixr_pending;
     ixn_agent *grace_head, *grace_tail;
     uv_timer_t grace_timer;
     char *dummy_hash; /* verified for unknown agents, so timing hides who exists */

@@ -24,6 +24,10 @@ void ixn_batch_init(ixn_batch *b)
 void ixn_batch_free(ixn_batch *b)
 {
     ixn_batch_clear(b);
+    for (size_t i = 0; i < b->ncarried; i++)
+        cc_sbuf_unref(b->carried[i].sb);
+    free(b->reports);
+    free(b->carried);
     free(b->log);
     free(b->offers);
     free(b->outbox);
@@ -92,6 +96,28 @@ void ixn_batch_hold(ixn_batch *b, ixn_agent *a, cc_sbuf *sb)
     b->outbox[b->nout++] = (ixn_held_event){.a = a, .sb = sb};
 }
 
+void ixn_batch_hold_report(ixn_batch *b, ixn_ixn *x, const char *tenant, cc_sbuf *sb,
+                           bool if_undone)
+{
+    b->reports = grow(b->reports, &b->capreports, b->nreports, sizeof *b->reports, 16);
+    b->reports[b->nreports++] =
+        (ixn_held_report){.x = x, .tenant = tenant, .sb = sb, .if_undone = if_undone};
+}
+
+void ixn_batch_carry(ixn_batch *b, bool committed)
+{
+    for (size_t i = 0; i < b->nreports; i++) {
+        ixn_held_report *r = &b->reports[i];
+        if (committed ? r->if_undone : !r->kept && !r->if_undone) {
+            cc_sbuf_unref(r->sb);
+            continue;
+        }
+        b->carried = grow(b->carried, &b->capcarried, b->ncarried, sizeof *b->carried, 16);
+        b->carried[b->ncarried++] = (ixn_held_report){.tenant = r->tenant, .sb = r->sb};
+    }
+    b->nreports = 0;
+}
+
 void ixn_batch_agent_gone(ixn_batch *b, ixn_agent *a, uint64_t now_mono_us, int64_t now_wall_us)
 {
     for (size_t i = 0; i < b->nout; i++)
@@ -129,6 +155,9 @@ void ixn_batch_keep(ixn_batch *b, ixn_ixn *x)
         return;
     ixn_batch_snapshot(e, x);
     e->repersist = true;
+    for (size_t i = 0; i < b->nreports; i++)
+        if (b->reports[i].x == x)
+            b->reports[i].kept = true;
 }
 
 void ixn_batch_unsaved_add(ixn_batch *b, ixn_ixn *x)
@@ -167,6 +196,9 @@ void ixn_batch_clear(ixn_batch *b)
     for (size_t i = 0; i < b->nout; i++)
         cc_sbuf_unref(b->outbox[i].sb);
     b->nout = 0;
+    for (size_t i = 0; i < b->nreports; i++)
+        cc_sbuf_unref(b->reports[i].sb);
+    b->nreports = 0;
     b->nlog = 0;
     b->noffers = 0;
     b->ntouched = 0;

@@ -2,11 +2,11 @@
  * failed commit must undo, and what must wait for a successful one. ixn_ixn changes
  * interactions at once; before the first change of an interaction in a batch it logs here
  * what the interaction was. Offers log the agent's place in the idle order, events to
- * desktops are held here, and agents whose state was reported with a change of the batch
- * are noted. After the commit, ixn_ixn either sends the held events and empties the batch,
- * or puts every logged interaction back (only it knows the lists they live in) and reports
- * the noted agents again. Changes that cannot be undone (the agent is gone) are kept, and
- * their interactions wait in the unsaved list for a later commit. */
+ * desktops and interaction reports (ixn_ixnreport) are held here, and agents whose state
+ * was reported with a change of the batch are noted. After the commit, ixn_ixn either sends the
+ * held events and empties the batch, or puts every logged interaction back (only it knows the lists
+ * they live in) and reports the noted agents again. Changes that cannot be undone (the agent is
+ * gone) are kept, and their interactions wait in the unsaved list for a later commit. */
 #ifndef IXN_BATCH_H
 #define IXN_BATCH_H
 
@@ -45,6 +45,16 @@ typedef struct ixn_held_event {
     cc_sbuf *sb;
 } ixn_held_event;
 
+/** An EventInteractionReported (ixn_ixnreport) held until the commit of its change. */
+typedef struct ixn_held_report {
+    ixn_ixn *x;         /* the interaction it reports; NULL once carried */
+    const char *tenant; /* x's tenant, for the subscribers' filters (its queue's string) */
+    cc_sbuf *sb;
+    bool kept;      /* its change stays whatever the commit does (ixn_batch_keep) */
+    bool if_undone; /* sent only when the commit fails: what a logout's rewrite of the
+                     * undo log leaves (ixn_batch_agent_gone) */
+} ixn_held_report;
+
 /** An agent whose state was reported with changes of the batch. */
 typedef struct ixn_touched {
     ixn_agent *a; /**< NULL once the agent is gone */
@@ -65,12 +75,19 @@ typedef struct ixn_batch {
     cc_map touched_map; /* agent key -> 1 + index into touched */
     ixn_ixn **unsaved;  /* kept after a failed commit (ixn_ixn.unsaved), to be put again */
     size_t nunsaved, capunsaved;
+    /* Interaction reports held with the batch, and those of changes a failed commit kept
+     * (carried from batch to batch until a commit writes the unsaved ones): read and
+     * emptied by ixn_ixnreport, which publishes them. */
+    ixn_held_report *reports;
+    size_t nreports, capreports;
+    ixn_held_report *carried;
+    size_t ncarried, capcarried;
 } ixn_batch;
 
 /** Initialises an empty batch. */
 void ixn_batch_init(ixn_batch *b);
 
-/** Frees what b holds (held events are dropped). */
+/** Frees what b holds (held events and reports are dropped). */
 void ixn_batch_free(ixn_batch *b);
 
 /** Records x as it is now in a new entry (x->batch must be 0) and returns the entry;
@@ -89,6 +106,17 @@ void ixn_batch_reported(ixn_batch *b, ixn_agent *a);
 /** Holds sb (the reference passes to the batch) for a's desktop until the commit. */
 void ixn_batch_hold(ixn_batch *b, ixn_agent *a, cc_sbuf *sb);
 
+/** Holds sb (the reference passes to the batch), an interaction report of x's change in
+ * tenant, until the commit; if_undone: only if the commit fails. */
+void ixn_batch_hold_report(ixn_batch *b, ixn_ixn *x, const char *tenant, cc_sbuf *sb,
+                           bool if_undone);
+
+/** Moves held reports to the carried list, in order. committed false (the commit failed):
+ * the reports of kept changes and those held for a failure move, the others are dropped;
+ * true (committed while changes kept earlier are still unsaved): every report but those
+ * held for a failure moves. */
+void ixn_batch_carry(ixn_batch *b, bool committed);
+
 /** The agent is about to be freed: the batch forgets it (held events, offers, reports),
  * and entries that would put an interaction back into its hands put it where the logout
  * puts it instead — invited and handled ones queued, after-work ones ended at now_wall_us
@@ -96,7 +124,8 @@ void ixn_batch_hold(ixn_batch *b, ixn_agent *a, cc_sbuf *sb);
 void ixn_batch_agent_gone(ixn_batch *b, ixn_agent *a, uint64_t now_mono_us, int64_t now_wall_us);
 
 /** x's change (by a logout) stays whatever the commit does: its entry, unless x was
- * created in this batch, now records x as it is and is marked to be written again. */
+ * created in this batch, now records x as it is and is marked to be written again, and
+ * the reports of x held so far are kept. */
 void ixn_batch_keep(ixn_batch *b, ixn_ixn *x);
 
 /** Adds x to the unsaved list (x->unsaved); a no-op when it is there. */
@@ -108,8 +137,8 @@ void ixn_batch_unsaved_drop(ixn_batch *b, ixn_ixn *x);
 /** Sends every held event to its agent's current desktop (the commit succeeded). */
 void ixn_batch_send_held(ixn_batch *b);
 
-/** Empties the batch, dropping held events. The caller has cleared x->batch of every
- * entry (or freed x). */
+/** Empties the batch, dropping held events and reports (not the carried ones). The caller has
+ * cleared x->batch of every entry (or freed x). */
 void ixn_batch_clear(ixn_batch *b);
 
 #endif

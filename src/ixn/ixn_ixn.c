@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/map.h"
 #include "ixn/ixn_batch.h"
+#include "ixn/ixn_ixnreport.h"
 #include "ixn/ixn_report.h"
 #include "ixn/ixn_route.h"
 #include "proto/ixnmsg.h"
@@ -236,6 +237,14 @@ static void emit(ixn_core *k, ixn_agent *a, cc_buf *b)
     }
     cc_session_send(a->client->session, sb, NULL);
     cc_sbuf_unref(sb);
+}
+
+/* Reports a step of x to the reporting engines that subscribed to interactions: with the
+ * commit of the batch that holds its change, or now when nothing can undo it. */
+static void step(ixn_core *k, ixn_ixn *x, enum proto_ixr_cause cause, const ixn_agent *a,
+                 const ixn_queue *from, enum proto_ixr_reason why)
+{
+    ixn_ixnreport_step(k->srv, batching(k) ? &k->batch : NULL, x, cause, a, from, why);
 }
 
 /* ---- queues, agents, timers ---- */
@@ -539,8 +548,10 @@ static cc_buf *enc_invite(ixn_core *k, const ixn_ixn *x, unsigned timeout_s)
 /* ---- transitions ---- */
 
 /* Back to the head of its queue (reject, timeout, the agent gone): cause NULL reports
- * nothing (the agent's logout reports the result). */
-static void back_to_queue(ixn_core *k, ixn_ixn *x, const char *cause)
+ * no agent state (the agent's logout reports the result); the interaction's step is
+ * reported as rcause with why. */
+static void back_to_queue(ixn_core *k, ixn_ixn *x, const char *cause, enum proto_ixr_cause rcause,
+                          enum proto_ixr_reason why)
 {
     ixn_agent *a = x->agent;
     touch(k, x);
@@ -549,15 +560,17 @@ static void back_to_queue(ixn_core *k, ixn_ixn *x, const char *cause)
     set_state(x, CC_IXN_QUEUED);
     queue_insert(k, x);
     persist(k, x);
+    step(k, x, rcause, a, NULL, why);
     if (a && cause)
         report(k, a, cause, 0);
     pool_kick(k, x->queue->pool);
 }
 
-/* Ends an interaction wherever it is. The agent holding it gets event (may be NULL) and
- * the change is reported with cause (NULL: nothing reported). */
+/* Ends an interaction wherever it is. The agent holding it gets event (may be NULL), the
+ * agent's change is reported with cause (NULL: nothing reported), and the interaction's
+ * end with why (Done or Stopped). */
 static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reason,
-                    const char *cause)
+                    const char *cause, enum proto_ixr_reason why)
 {
     ixn_agent *a = x->agent;
     touch(k, x);
@@ -569,6 +582,7 @@ static void end_ixn(ixn_core *k, ixn_ixn *x, const char *event, const char *reas
     x->ended_us = x->updated_us;
     ended_insert(k, x);
     persist(k, x);
+    step(k, x, PROTO_IXR_ENDED, a, NULL, why);
     if (!batching(k)) {
         /* Nothing can undo the end: the userData is not needed in memory any more (with a
          * store it stays there; see batch_committed). */
@@ -596,6 +610,7 @@ static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
     pool_append(p, a);
     timer_set(k, x, 0, k->srv->cfg->invite_timeout_s);
     persist(k, x);
+    step(k, x, PROTO_IXR_INVITED, a, NULL, PROTO_IXR_REASON_NONE);
     report(k, a, "Invited", resv_id);
     emit(k, a, enc_invite(k, x, k->srv->cfg->invite_timeout_s));
     k->invites++;
@@ -745,13 +760,14 @@ static void on_tick(uv_timer_t *t)
         ixn_agent *a = x->agent;
         LOG_INFO("event=invite_timeout interaction=%s agent=%s", x->id, LOGQ(a ? a->key : "-"));
         send_to_agent(k, a, "EventRevoked", x, "Timeout");
-        back_to_queue(k, x, "Revoked");
+        back_to_queue(k, x, "Revoked", PROTO_IXR_REVOKED, PROTO_IXR_REASON_TIMEOUT);
         k->timeouts++;
     }
     for (int m = 0; m < k->srv->cfg->media.count; m++) {
         while (k->aw_head[m] && k->aw_head[m]->deadline_us <= now) {
             ixn_ixn *x = k->aw_head[m];
-            end_ixn(k, x, "EventInteractionEnded", "AfterWorkEnded", "PartyRemoved");
+            end_ixn(k, x, "EventInteractionEnded", "AfterWorkEnded", "PartyRemoved",
+                    PROTO_IXR_REASON_DONE);
         }
     }
     tick_arm(k);
@@ -864,6 +880,7 @@ static void batch_committed(ixn_core *k)
         }
     }
     ixn_batch_send_held(b);
+    ixn_ixnreport_committed(k->srv, b);
     ixn_batch_clear(b);
 }
 
@@ -911,6 +928,7 @@ static void batch_undo(ixn_core *k)
         ixn_agent_changed(k->srv, t->a, held < t->held ? "PartyRemoved" : "PartyAdded");
     }
     k->undone += b->nlog;
+    ixn_ixnreport_undone(k->srv, b);
     ixn_batch_clear(b);
     uint64_t now = cc_mono_us();
     k->retry_after_us = now + RETRY_MS * 1000u;
@@ -1114,16 +1132,18 @@ void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a)
         LOG_INFO("event=interaction_released interaction=%s agent=%s state=%s", x->id, LOGQ(a->key),
                  cc_ixn_state_name(x->state));
         if (x->state == CC_IXN_AFTER_WORK)
-            end_ixn(k, x, NULL, NULL, NULL);
+            end_ixn(k, x, NULL, NULL, NULL, PROTO_IXR_REASON_DONE);
         else
-            back_to_queue(k, x, NULL);
+            back_to_queue(k, x, NULL, PROTO_IXR_REVOKED, PROTO_IXR_REASON_LOGGED_OUT);
         if (batching(k))
             ixn_batch_keep(&k->batch, x);
     }
     /* What a failed commit would put back into the hands of the agent goes where this
      * logout puts it instead (docs/ixnserver.md, "Durability"). */
-    if (batching(k))
+    if (batching(k)) {
+        ixn_ixnreport_agent_gone(srv, &k->batch, a);
         ixn_batch_agent_gone(&k->batch, a, cc_mono_us(), (int64_t)cc_wall_us());
+    }
     /* The interaction its unanswered reservation was for waits for someone else. */
     ixn_ixn *claimed = ixn_route_unclaim(&k->router, a);
     if (claimed && claimed->state == CC_IXN_QUEUED)
@@ -1148,6 +1168,17 @@ static ixn_core *core_of(cc_session *s)
 ixn_ixn *ixn_core_find(ixn_server *srv, const char *id)
 {
     return cc_map_gets(&srv->core->ixns, id);
+}
+
+ixn_ixn *ixn_core_next(ixn_server *srv, size_t *pos)
+{
+    cc_map_slot *sl = cc_map_next(&srv->core->ixns, pos);
+    return sl ? sl->value : NULL;
+}
+
+void ixn_core_wake(ixn_server *srv)
+{
+    idle_on(srv->core);
 }
 
 static int find_ixn(ixn_core *k, proto_msg *msg, const char *id, ixn_ixn **out)
@@ -1295,6 +1326,7 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
     if (batching(k))
         ixn_batch_log(&k->batch, x)->created = true;
     persist(k, x);
+    step(k, x, PROTO_IXR_QUEUED, NULL, NULL, PROTO_IXR_REASON_NONE);
     pool_kick(k, q->pool);
     k->submitted++;
     LOG_DEBUG("event=submitted interaction=%s tenant=%s queue=%s", x->id, LOGQ(q->tenant),
@@ -1322,10 +1354,13 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
         }
         LOG_INFO("event=interaction_stopped interaction=%s state=%s by=media", x->id,
                  cc_ixn_state_name(x->state));
+        /* After-work comes after the agent ended the handling: the end counts as theirs. */
+        enum proto_ixr_reason why =
+            x->state == CC_IXN_AFTER_WORK ? PROTO_IXR_REASON_DONE : PROTO_IXR_REASON_STOPPED;
         if (x->state == CC_IXN_INVITED)
-            end_ixn(k, x, "EventRevoked", "Stopped", "Revoked");
+            end_ixn(k, x, "EventRevoked", "Stopped", "Revoked", why);
         else
-            end_ixn(k, x, "EventPartyRemoved", "Stopped", "PartyRemoved");
+            end_ixn(k, x, "EventPartyRemoved", "Stopped", "PartyRemoved", why);
         k->stopped++;
         return ixn_core_answer(k->srv, s);
     }
@@ -1339,9 +1374,10 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
         set_state(x, CC_IXN_AFTER_WORK);
         timer_set(k, x, 1 + x->media, aw);
         persist(k, x);
+        step(k, x, PROTO_IXR_AFTER_WORK, a, NULL, PROTO_IXR_REASON_NONE);
         report(k, a, "AfterWork", 0);
     } else {
-        end_ixn(k, x, NULL, NULL, "PartyRemoved");
+        end_ixn(k, x, NULL, NULL, "PartyRemoved", PROTO_IXR_REASON_DONE);
     }
     proto_ixn_enc_stopped(cc_session_ack_buf(s), aw);
     return ixn_core_answer(k->srv, s);
@@ -1374,6 +1410,7 @@ int ixn_core_accept(cc_session *s, proto_msg *msg)
     timer_clear(k, x);
     set_state(x, CC_IXN_HANDLING);
     persist(k, x);
+    step(k, x, PROTO_IXR_ACCEPTED, a, NULL, PROTO_IXR_REASON_NONE);
     report(k, a, "PartyAdded", 0);
     k->accepted++;
     return ixn_core_answer(k->srv, s);
@@ -1389,7 +1426,7 @@ int ixn_core_reject(cc_session *s, proto_msg *msg)
     if ((rc = proto_get_str(msg, "reason", false, PROTO_TEXT_MAX, &reason)) ||
         (rc = agent_ixn(s, msg, CC_IXN_INVITED, &a, &x)))
         return rc;
-    back_to_queue(k, x, "Revoked");
+    back_to_queue(k, x, "Revoked", PROTO_IXR_REJECTED, PROTO_IXR_REASON_NONE);
     k->rejected++;
     return ixn_core_answer(k->srv, s);
 }
@@ -1402,7 +1439,7 @@ int ixn_core_complete_after_work(cc_session *s, proto_msg *msg)
     int rc = agent_ixn(s, msg, CC_IXN_AFTER_WORK, &a, &x);
     if (rc)
         return rc;
-    end_ixn(k, x, NULL, NULL, "PartyRemoved");
+    end_ixn(k, x, NULL, NULL, "PartyRemoved", PROTO_IXR_REASON_DONE);
     return ixn_core_answer(k->srv, s);
 }
 
@@ -1438,6 +1475,7 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
     timer_clear(k, x);
     agent_detach(x);
     set_state(x, CC_IXN_QUEUED);
+    ixn_queue *from = x->queue;
     x->queue->count[CC_IXN_QUEUED]--;
     x->queue = q;
     q->count[CC_IXN_QUEUED]++;
@@ -1445,6 +1483,7 @@ int ixn_core_place_in_queue(cc_session *s, proto_msg *msg)
     x->entered_us = x->order;
     queue_insert(k, x);
     persist(k, x);
+    step(k, x, PROTO_IXR_QUEUED, a, from, PROTO_IXR_REASON_NONE);
     report(k, a, "PartyRemoved", 0);
     pool_kick(k, q->pool);
     LOG_INFO("event=interaction_transferred interaction=%s agent=%s queue=%s", x->id, LOGQ(a->key),
@@ -1541,12 +1580,15 @@ static void load_one(void *ctx, const store_ixn *r)
     q->count[CC_IXN_QUEUED]++;
     queue_insert(k, x);
     if (r->state == CC_IXN_AFTER_WORK) {
-        end_ixn(k, x, NULL, NULL, NULL);
+        end_ixn(k, x, NULL, NULL, NULL, PROTO_IXR_REASON_DONE);
         lc->ended_now++;
         return;
     }
-    if (r->state != CC_IXN_QUEUED || r->agent)
+    if (r->state != CC_IXN_QUEUED || r->agent) {
+        /* Back in its queue since now (the reports' "at" of its snapshot). */
+        x->updated_us = (int64_t)cc_wall_us();
         persist(k, x);
+    }
     lc->restored++;
 }
 

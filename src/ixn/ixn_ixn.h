@@ -129,6 +129,13 @@ void ixn_core_agent_gone(ixn_server *srv, ixn_agent *a);
 /** The interaction with this id, kept in memory (NULL when none). */
 ixn_ixn *ixn_core_find(ixn_server *srv, const char *id);
 
+/** The interactions kept in memory, ended ones included, in no order: the one at or after
+ * *pos (start with 0), with *pos moved past it, or NULL at the end. */
+ixn_ixn *ixn_core_next(ixn_server *srv, size_t *pos);
+
+/** Makes the loop turn once more without blocking, so that the commit hook runs soon. */
+void ixn_core_wake(ixn_server *srv);
+
 /** Handler of RequestSubmit (MediaServer): a new interaction at the tail of its queue,
  * or the first one's id for a known externalId. */
 int ixn_core_submit(cc_session *s, proto_msg *msg);

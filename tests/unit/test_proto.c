@@ -18,6 +18,7 @@
 #include "proto/agentreq.h"
 #include "proto/frame.h"
 #include "proto/ixnmsg.h"
+#include "proto/ixnreport.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
 #include "proto/regmsg.h"
@@ -2421,6 +2422,302 @@ static void test_stat_snapshot_and_agent_req(void **state)
     cc_buf_free(&b);
 }
 
+/* ---- ixnreport ------------------------------------------------------------------------ */
+
+static void test_ixr_start_stop(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m;
+    const char *tenants[] = {"Resources", "Other"};
+    proto_ixr_enc_start(&b, &(proto_ixr_start){.tenants = tenants, .ntenants = 2});
+    assert_string_equal(b.data, "{\"message\":\"RequestStartInteractionReporting\","
+                                "\"tenants\":[\"Resources\",\"Other\"]");
+    reparse(&b, &m);
+    proto_ixr_start st;
+    assert_int_equal(proto_ixr_decode_start(&m, &st), 0);
+    assert_false(st.all);
+    assert_int_equal(st.ntenants, 2);
+    assert_string_equal(proto_ixr_tenant(&st, 0), "Resources");
+    assert_string_equal(proto_ixr_tenant(&st, 1), "Other");
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_ixr_enc_start(&b, &(proto_ixr_start){.all = true});
+    assert_string_equal(b.data, "{\"message\":\"RequestStartInteractionReporting\"");
+    reparse(&b, &m);
+    assert_int_equal(proto_ixr_decode_start(&m, &st), 0);
+    assert_true(st.all);
+    assert_int_equal(st.ntenants, 0);
+    proto_msg_free(&m);
+    /* An empty list is a list: no tenant at all. */
+    assert_int_equal(parse(&m, "{\"message\":\"RequestStartInteractionReporting\","
+                               "\"tenants\":[]}"),
+                     0);
+    assert_int_equal(proto_ixr_decode_start(&m, &st), 0);
+    assert_false(st.all);
+    assert_int_equal(st.ntenants, 0);
+    proto_msg_free(&m);
+    static const char *const bad[] = {"\"x\"", "[1]", "[\"\"]", "{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char line[128];
+        snprintf(line, sizeof line,
+                 "{\"message\":\"RequestStartInteractionReporting\",\"tenants\":%s}", bad[i]);
+        assert_int_equal(parse(&m, line), 0);
+        assert_attr_error(proto_ixr_decode_start(&m, &st), &m, "tenants");
+        proto_msg_free(&m);
+    }
+    cc_buf_reset(&b);
+    proto_ixr_enc_stop(&b);
+    assert_string_equal(b.data, "{\"message\":\"RequestStopInteractionReporting\"");
+    cc_buf_free(&b);
+}
+
+/* Encodes e, decodes it again and compares every field. */
+static void ixr_round_trip(const proto_ixr_event *e, const char *want)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_ixr_enc_event(&b, e);
+    if (want)
+        assert_string_equal(b.data, want);
+    proto_msg m;
+    reparse(&b, &m);
+    proto_ixr_event d;
+    assert_int_equal(proto_ixr_decode_event(&m, &d), 0);
+    assert_int_equal(d.cause, e->cause);
+    assert_int_equal(d.state, e->state);
+    assert_int_equal(d.reason, e->reason);
+    assert_string_equal(d.interaction_id, e->interaction_id);
+    assert_string_equal(d.tenant, e->tenant);
+    assert_string_equal(d.media, e->media);
+    assert_string_equal(d.queue, e->queue);
+    assert_true((d.server_name == NULL) == (e->server_name == NULL));
+    assert_true((d.agent_id == NULL) == (e->agent_id == NULL));
+    assert_true((d.from_queue == NULL) == (e->from_queue == NULL));
+    if (e->agent_id)
+        assert_string_equal(d.agent_id, e->agent_id);
+    if (e->from_queue)
+        assert_string_equal(d.from_queue, e->from_queue);
+    assert_int_equal(d.priority, e->priority);
+    assert_int_equal(d.submitted_at, e->submitted_at);
+    assert_int_equal(d.queued_at, e->queued_at);
+    assert_int_equal(d.at, e->at);
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_ixr_event(void **state)
+{
+    (void)state;
+    proto_ixr_event e = {
+        .cause = PROTO_IXR_ENDED,
+        .server_name = "ixn-a",
+        .interaction_id = "ixn-a:000000017",
+        .tenant = "Resources",
+        .media = "chat",
+        .queue = "chat-sales",
+        .agent_id = "1001",
+        .state = CC_IXN_ENDED,
+        .priority = 1000,
+        .submitted_at = 1764999000000,
+        .queued_at = 1764999000001,
+        .at = 1764999060123,
+        .reason = PROTO_IXR_REASON_STOPPED,
+    };
+    ixr_round_trip(&e, "{\"message\":\"EventInteractionReported\",\"serverName\":\"ixn-a\","
+                       "\"cause\":\"Ended\",\"interactionId\":\"ixn-a:000000017\","
+                       "\"tenant\":\"Resources\",\"media\":\"chat\",\"queue\":\"chat-sales\","
+                       "\"agentId\":\"1001\",\"state\":\"Ended\",\"priority\":1000,"
+                       "\"submittedAt\":1764999000000,\"queuedAt\":1764999000001,"
+                       "\"at\":1764999060123,\"endReason\":\"Stopped\"");
+    e.cause = PROTO_IXR_QUEUED;
+    e.state = CC_IXN_QUEUED;
+    e.reason = PROTO_IXR_REASON_NONE;
+    e.from_queue = "chat-in";
+    e.server_name = NULL;
+    e.priority = 0;
+    ixr_round_trip(&e, "{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\","
+                       "\"interactionId\":\"ixn-a:000000017\",\"tenant\":\"Resources\","
+                       "\"media\":\"chat\",\"queue\":\"chat-sales\",\"fromQueue\":\"chat-in\","
+                       "\"agentId\":\"1001\",\"state\":\"Queued\",\"priority\":0,"
+                       "\"submittedAt\":1764999000000,\"queuedAt\":1764999000001,"
+                       "\"at\":1764999060123");
+    e.from_queue = NULL;
+    e.agent_id = NULL;
+    e.cause = PROTO_IXR_REVOKED;
+    e.reason = PROTO_IXR_REASON_TIMEOUT;
+    ixr_round_trip(&e, NULL);
+    e.reason = PROTO_IXR_REASON_LOGGED_OUT;
+    ixr_round_trip(&e, NULL);
+    /* Every cause with the state it leads to; a Snapshot in each unfinished state. */
+    static const struct {
+        enum proto_ixr_cause cause;
+        enum cc_ixn_state state;
+        enum proto_ixr_reason reason;
+    } ok[] = {
+        {PROTO_IXR_SNAPSHOT, CC_IXN_QUEUED, 0},
+        {PROTO_IXR_SNAPSHOT, CC_IXN_INVITED, 0},
+        {PROTO_IXR_SNAPSHOT, CC_IXN_HANDLING, 0},
+        {PROTO_IXR_SNAPSHOT, CC_IXN_AFTER_WORK, 0},
+        {PROTO_IXR_INVITED, CC_IXN_INVITED, 0},
+        {PROTO_IXR_ACCEPTED, CC_IXN_HANDLING, 0},
+        {PROTO_IXR_REJECTED, CC_IXN_QUEUED, 0},
+        {PROTO_IXR_AFTER_WORK, CC_IXN_AFTER_WORK, 0},
+        {PROTO_IXR_ENDED, CC_IXN_ENDED, PROTO_IXR_REASON_DONE},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        e.cause = ok[i].cause;
+        e.state = ok[i].state;
+        e.reason = ok[i].reason;
+        ixr_round_trip(&e, NULL);
+    }
+    /* A reason is written only where its cause has one. */
+    cc_buf b;
+    cc_buf_init(&b);
+    e.cause = PROTO_IXR_ACCEPTED;
+    e.state = CC_IXN_HANDLING;
+    e.reason = PROTO_IXR_REASON_TIMEOUT;
+    proto_ixr_enc_event(&b, &e);
+    assert_null(strstr(b.data, "reason"));
+    assert_null(strstr(b.data, "Reason"));
+    cc_buf_free(&b);
+    assert_null(proto_ixr_cause_name(-1));
+    assert_null(proto_ixr_cause_name(PROTO_IXR_ENDED + 1));
+    assert_string_equal(proto_ixr_cause_name(PROTO_IXR_SNAPSHOT), "Snapshot");
+    assert_null(proto_ixr_reason_name(PROTO_IXR_REASON_NONE));
+    assert_null(proto_ixr_reason_name(PROTO_IXR_REASON_STOPPED + 1));
+}
+
+static void test_ixr_event_errors(void **state)
+{
+    (void)state;
+    const char *base = "\"interactionId\":\"i:1\",\"tenant\":\"T\",\"media\":\"chat\","
+                       "\"queue\":\"q\",\"priority\":5,\"submittedAt\":1,\"queuedAt\":2,"
+                       "\"at\":3";
+    static const struct {
+        const char *extra; /* the fields besides base */
+        const char *field; /* the field the error names; NULL: decodes */
+    } cases[] = {
+        {"\"cause\":\"Queued\",\"state\":\"Queued\"", NULL},
+        {"\"cause\":\"Queued\",\"state\":\"Invited\"", "state"},
+        {"\"cause\":\"Snapshot\",\"state\":\"Ended\"", "state"},
+        {"\"cause\":\"Snapshot\",\"state\":\"AfterWork\"", NULL},
+        {"\"cause\":\"Ended\",\"state\":\"Ended\"", "endReason"},
+        {"\"cause\":\"Ended\",\"state\":\"Ended\",\"endReason\":\"Timeout\"", "endReason"},
+        {"\"cause\":\"Ended\",\"state\":\"Ended\",\"endReason\":\"Done\"", NULL},
+        {"\"cause\":\"Revoked\",\"state\":\"Queued\"", "reason"},
+        {"\"cause\":\"Revoked\",\"state\":\"Queued\",\"reason\":\"Stopped\"", "reason"},
+        {"\"cause\":\"Revoked\",\"state\":\"Queued\",\"reason\":\"LoggedOut\"", NULL},
+        /* A reason where the cause has none is not read. */
+        {"\"cause\":\"Accepted\",\"state\":\"Handling\",\"reason\":7", NULL},
+        {"\"cause\":\"Moved\",\"state\":\"Queued\"", "cause"},
+        {"\"state\":\"Queued\"", "cause"},
+        {"\"cause\":\"Queued\",\"state\":\"Lost\"", "state"},
+        {"\"cause\":\"Queued\"", "state"},
+        {"\"cause\":\"Queued\",\"state\":\"Queued\",\"agentId\":\"\"", "agentId"},
+        {"\"cause\":\"Queued\",\"state\":\"Queued\",\"fromQueue\":5", "fromQueue"},
+        {"\"cause\":\"Queued\",\"state\":\"Queued\",\"serverName\":[]", "serverName"},
+    };
+    proto_msg m;
+    proto_ixr_event e;
+    char line[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(line, sizeof line, "{\"message\":\"EventInteractionReported\",%s,%s}", base,
+                 cases[i].extra);
+        assert_int_equal(parse(&m, line), 0);
+        int rc = proto_ixr_decode_event(&m, &e);
+        if (cases[i].field)
+            assert_attr_error(rc, &m, cases[i].field);
+        else if (rc != 0)
+            fail_msg("%s: %s", line, m.desc);
+        proto_msg_free(&m);
+    }
+    /* Each required field missing, and the bounds of the numbers. */
+    static const struct {
+        const char *line;
+        const char *field;
+    } fields[] = {
+        {"{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":\"Queued\","
+         "\"tenant\":\"T\",\"media\":\"chat\",\"queue\":\"q\",\"priority\":5,"
+         "\"submittedAt\":1,\"queuedAt\":2,\"at\":3}",
+         "interactionId"},
+        {"{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":\"Queued\","
+         "\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"Chat!\",\"queue\":\"q\","
+         "\"priority\":5,\"submittedAt\":1,\"queuedAt\":2,\"at\":3}",
+         "media"},
+        {"{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":\"Queued\","
+         "\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"chat\",\"queue\":\"q\","
+         "\"priority\":1001,\"submittedAt\":1,\"queuedAt\":2,\"at\":3}",
+         "priority"},
+        {"{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":\"Queued\","
+         "\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"chat\",\"queue\":\"q\","
+         "\"priority\":-1,\"submittedAt\":1,\"queuedAt\":2,\"at\":3}",
+         "priority"},
+        {"{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":\"Queued\","
+         "\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"chat\",\"queue\":\"q\","
+         "\"priority\":0,\"submittedAt\":-1,\"queuedAt\":2,\"at\":3}",
+         "submittedAt"},
+        {"{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":\"Queued\","
+         "\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"chat\",\"queue\":\"q\","
+         "\"priority\":0,\"submittedAt\":1,\"at\":3}",
+         "queuedAt"},
+        {"{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":\"Queued\","
+         "\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"chat\",\"queue\":\"q\","
+         "\"priority\":0,\"submittedAt\":1,\"queuedAt\":2,\"at\":1.5}",
+         "at"},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        assert_int_equal(parse(&m, fields[i].line), 0);
+        assert_attr_error(proto_ixr_decode_event(&m, &e), &m, fields[i].field);
+        proto_msg_free(&m);
+    }
+    /* Priority at its bounds. */
+    snprintf(line, sizeof line,
+             "{\"message\":\"EventInteractionReported\",\"cause\":\"Queued\",\"state\":"
+             "\"Queued\",\"interactionId\":\"i\",\"tenant\":\"T\",\"media\":\"chat\","
+             "\"queue\":\"q\",\"priority\":1000,\"submittedAt\":0,\"queuedAt\":0,\"at\":0}");
+    assert_int_equal(parse(&m, line), 0);
+    assert_int_equal(proto_ixr_decode_event(&m, &e), 0);
+    assert_int_equal(e.priority, 1000);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventInteractionSnapshotDone\",\"count\":1}"), 0);
+    assert_int_equal(proto_ixr_decode_event(&m, &e), CC_E_NOT_FOUND);
+    proto_msg_free(&m);
+}
+
+static void test_ixr_snapshot_done(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m;
+    proto_ixr_snapshot_done d;
+    proto_ixr_enc_snapshot_done(&b, &(proto_ixr_snapshot_done){.server_name = "ixn-a", .count = 3});
+    assert_string_equal(b.data, "{\"message\":\"EventInteractionSnapshotDone\","
+                                "\"serverName\":\"ixn-a\",\"count\":3");
+    reparse(&b, &m);
+    assert_int_equal(proto_ixr_decode_snapshot_done(&m, &d), 0);
+    assert_string_equal(d.server_name, "ixn-a");
+    assert_int_equal(d.count, 3);
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_ixr_enc_snapshot_done(&b, &(proto_ixr_snapshot_done){.count = 0});
+    reparse(&b, &m);
+    assert_int_equal(proto_ixr_decode_snapshot_done(&m, &d), 0);
+    assert_null(d.server_name);
+    assert_int_equal(d.count, 0);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventInteractionSnapshotDone\",\"count\":-1}"), 0);
+    assert_attr_error(proto_ixr_decode_snapshot_done(&m, &d), &m, "count");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventPlaceAgentStateSnapshotDone\",\"count\":1}"),
+                     0);
+    assert_int_equal(proto_ixr_decode_snapshot_done(&m, &d), CC_E_NOT_FOUND);
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
 /* ---- regmsg -------------------------------------------------------------------------- */
 
 static void test_registration(void **state)
@@ -2553,6 +2850,10 @@ int main(void)
         cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_stat_port),
         cmocka_unit_test(test_stat_snapshot_and_agent_req),
+        cmocka_unit_test(test_ixr_start_stop),
+        cmocka_unit_test(test_ixr_event),
+        cmocka_unit_test(test_ixr_event_errors),
+        cmocka_unit_test(test_ixr_snapshot_done),
         cmocka_unit_test(test_registration),
         cmocka_unit_test(test_forward_open),
     };
