@@ -186,8 +186,10 @@ def priorities(env, fake):
                          ("1000-1000", 1000, 1000)]:
         with fake.lock:
             fake.got.clear()
+        # A fast rate and a few seconds, --max stops it at one: on a loaded machine the first
+        # submit of a 2/s run can miss a one-second window.
         rc, out, err = mediasim(env, fake, "--queues", "a:chat", "--priority", spec,
-                                "--max", "1", "--seconds", "1")
+                                "--max", "1", "--rate", "50", "--seconds", "4")
         check(rc == 0, "--priority %s accepted (got %s: %s)" % (spec, rc, err.strip()[:80]))
         subs = fake.requests("RequestSubmit")
         check(len(subs) == 1 and lo <= subs[0].get("priority", -1) <= hi,
