@@ -23,6 +23,11 @@ B. A grant in flight looks like after-work counted (agent 1002, chat only, two c
    with the one in after-work left out, as the statserver counts, the second makes 2 of
    max 2, within the rule.
 
+C. A real one is still counted (agent 1003, chat only, two chats at a time, a statserver
+   that counts after-work, agentsim told so with --count-after-work yes): with a chat in
+   after-work and one handled (chat 2/2/0), a wrong status says one chat available and a
+   third chat comes: 3 of max 2, over_capacity=1. A wrong value of the option is refused.
+
 Before the fix agentsim judged A by the newest status only (3 of max 2) and took B's
 statuses as proof that after-work counts (3 of max 2): over_capacity=1 in each."""
 import os
@@ -64,8 +69,9 @@ class Statserver:
     last state event (Invited and Handling), the outstanding grants, and extra counts of
     other servers; grants every reservation unless the test answers it itself."""
 
-    def __init__(self, rep, agent, rule):
+    def __init__(self, rep, agent, rule, count_after_work=False):
         self.c = rep
+        self.count_after_work = count_after_work
         self.agent = agent
         self.rule = rule
         self.version = 0
@@ -81,12 +87,15 @@ class Statserver:
             t[m] += n
         return t
 
-    def status(self, plus=None):
-        """Sends the agent's status, its counts raised by plus {media: n}."""
+    def status(self, plus=None, available=None):
+        """Sends the agent's status, its counts raised by plus {media: n}; available
+        {media: n} overrides what the rule gives (a wrong status)."""
         t = self.total(plus)
         mx = self.rule(t)
         media = {m: {"ready": True, "current": t[m], "max": mx[m],
                      "available": max(0, mx[m] - t[m])} for m in MEDIA}
+        for m, n in (available or {}).items():
+            media[m]["available"] = n
         self.c.send({"message": "EventCurrentAgentStatus", "tenant": T, "agentId": self.agent,
                      "placeId": "P" + self.agent, "version": self.version, "rule": "Test",
                      "loggedIn": True, "dnd": False, "media": media})
@@ -106,7 +115,8 @@ class Statserver:
         self.grants.pop(m.get("reservationId"), None)
         self.counts = {x: 0 for x in MEDIA}
         for i in m.get("interactions", []):
-            if i.get("state") in ("Invited", "Handling"):
+            if i.get("state") in ("Invited", "Handling") or (
+                    self.count_after_work and i.get("state") == "AfterWork"):
                 self.counts[i["media"]] += 1
         self.status()
 
@@ -143,7 +153,7 @@ class Statserver:
                 break
 
 
-def start_sim(env, port, agent, media, handle, tag):
+def start_sim(env, port, agent, media, handle, tag, extra=()):
     pwfile = env.write("password", PASSWORD + "\n")
     out_path, err_path = env.path(tag + ".out"), env.path(tag + ".err")
     # No random state changes, every media ready, accept at once, never reject, wait for
@@ -152,7 +162,7 @@ def start_sim(env, port, agent, media, handle, tag):
             harness.DESK_TOKEN, "--tenant", T, "--agents", agent + "-" + agent,
             "--password-file", pwfile, "--media", media, "--rate", "0", "--ready", "1",
             "--accept-ms", "0", "--reject", "0", "--early", "0", "--handle", handle,
-            "--seed", "7"]
+            "--seed", "7"] + list(extra)
     with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
         sim = subprocess.Popen(argv, cwd=env.dir, stdout=out_f, stderr=err_f)
     return sim, out_path, err_path
@@ -183,7 +193,7 @@ def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=120) as env:
         ixn = harness.start_ixn_queues(
-            env, "ixn-a", agents={"%s/%s" % (T, a): PASSWORD for a in ("1001", "1002")},
+            env, "ixn-a", agents={"%s/%s" % (T, a): PASSWORD for a in ("1001", "1002", "1003")},
             queues={T + "/chat-in": "chat"}, invite_timeout=60, media=MEDIA,
             after_work={"chat": 60}, extra_server="idle-timeout = 0")
         rep = harness.reporter(ixn.port)
@@ -278,6 +288,54 @@ def main():
         check(fb.get("over_capacity") == "0" and not logs_b,
               "B: over_capacity=0: after-work is not counted by the statserver (got %s, %s)"
               % (fb.get("over_capacity"), logs_b))
+        eng.quiet(0.5)
+
+        # ---- C: after-work counted, as told; a real one is counted ----
+        bad = env.run([env.bin("agentsim"), "--server", "127.0.0.1:%d" % ixn.port,
+                       "--token", harness.DESK_TOKEN, "--tenant", T, "--agents", "1003-1003",
+                       "--password-file", env.write("password", PASSWORD + "\n"),
+                       "--count-after-work", "maybe"], label="agentsim bad option")
+        rc, _, err = bad
+        check(rc != 0 and "--count-after-work must be yes or no" in err,
+              "C: --count-after-work maybe is refused (rc %d, %r)" % (rc, err.strip()))
+        agent = "1003"
+        eng = Statserver(rep, agent, two_chats, count_after_work=True)
+        sim, out_path, err_path = start_sim(env, ixn.port, agent, "chat", "chat=1", "c",
+                                            extra=("--count-after-work", "yes"))
+        try:
+            eng.state("AgentLogin")
+            eng.status()
+            c1 = harness.submit_ok(ms, T, "chat", "chat-in")
+            eng.state("Invited")
+            eng.state("PartyAdded")
+            eng.state("AfterWork")
+            c2 = harness.submit_ok(ms, T, "chat", "chat-in")
+            eng.state("Invited")
+            eng.state("PartyAdded")
+            check(eng.counts["chat"] == 2,
+                  "C: chat %s in after-work and %s counted: chat 2/2/0 (got %s)"
+                  % (c1, c2, eng.counts))
+            c3 = harness.submit_ok(ms, T, "chat", "chat-in")
+            eng.quiet(0.3)
+            check(not eng.grants, "C: no reservation while the status says chat 2/2/0")
+            eng.status(available={"chat": 1})
+            inv = eng.state("Invited")
+            check(c3 in [i["interactionId"] for i in inv.get("interactions", [])],
+                  "C: the wrong status (2/2, one available) gets the third chat %s offered" % c3)
+            eng.quiet(1.0)
+        except BaseException:
+            if sim.poll() is None:
+                sim.kill()
+                sim.wait(timeout=5)
+            raise
+        fc, logs_c = stop_sim(sim, eng, out_path, err_path, "C")
+        check(fc.get("over_capacity") == "1" and len(logs_c) == 1,
+              "C: over_capacity=1, one event=over_capacity line (got %s, %s)"
+              % (fc.get("over_capacity"), logs_c))
+        lg = fields(logs_c[0])
+        check(lg.get("agent") == agent and lg.get("interaction") == c3 and
+              lg.get("why") == "above_max" and lg.get("held") == "3" and lg.get("max") == "2",
+              "C: it names agent %s, %s, above_max, held=3 max=2 (got %s)" % (agent, c3, lg))
 
 
 if __name__ == "__main__":
