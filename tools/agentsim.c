@@ -112,16 +112,19 @@ typedef struct sim_server {
     char media[SIM_MAX_MEDIA][CC_MEDIA_NAME_MAX + 1];
 } sim_server;
 
-/* The newest EventCurrentAgentStatus received on one connection. Statuses of different
- * servers are not compared: each server routes by the newest status it received and
- * forwards statuses in the order received, so the newest one on the inviting server's
- * connection is the one that server routed by (or, without reservations, one that
- * arrives just after the invite). */
+/* The newest EventCurrentAgentStatus received on one connection, and the window of the
+ * statuses received there since the server's last invite that a status followed (the
+ * statuses an invite is judged by, overcap.h). Statuses of different servers are not
+ * compared: each server routes by the statuses it received and forwards them in the order
+ * received. */
 typedef struct sim_status {
-    overcap_media media[CC_MEDIA_MAX]; /* by id in S.media */
-    bool valid;                        /* false before the first and after the link went */
-    bool reflects;                     /* at its arrival it showed what the agent held */
-    uint64_t mark;                     /* the agent's change count at its arrival */
+    overcap_media media[CC_MEDIA_MAX];  /* by id in S.media */
+    overcap_media window[CC_MEDIA_MAX]; /* by id in S.media; all zero when empty */
+    bool window_closed; /* an invite came after the window's last status: the next status
+                           starts a new window */
+    bool valid;         /* false before the first and after the link went */
+    bool reflects;      /* at its arrival it showed what the agent held */
+    uint64_t mark;      /* the agent's change count at its arrival */
 } sim_status;
 
 /* What the over-capacity check keeps per simulated agent (over all its servers). */
@@ -183,6 +186,7 @@ typedef struct sim {
     sim_agent *agents; /* by agent number - first */
     cc_media_table media;
     overcap_votes aw_votes; /* whether the statserver counts after-work */
+    overcap_aw aw_given;    /* --count-after-work; OVERCAP_AW_UNKNOWN when not given */
     sim_pending *pending;
     size_t npending, pending_cap;
     uint64_t ixn_seq;
@@ -249,7 +253,9 @@ static void usage(FILE *f)
                "  --reject    fraction 0..1 of invites rejected (default 0.05)\n"
                "  --accept-ms longest random delay before answering an invite (default 1500)\n"
                "  --early     fraction 0..1 of after-work ended early (default 0.5)\n"
-               "  --ready     share 0..1 of media kept ready, at login and after (default 0.5)\n");
+               "  --ready     share 0..1 of media kept ready, at login and after (default 0.5)\n"
+               "  --count-after-work yes|no  the statserver's option of that name, for the\n"
+               "              over_capacity count (default: after-work is not counted)\n");
 }
 
 static bool parse_media_list(sim_server *srv, const char *s, size_t n)
@@ -327,6 +333,7 @@ static bool parse_args(int argc, char **argv)
         {"accept-ms", required_argument, NULL, 'A'},
         {"early", required_argument, NULL, 'E'},
         {"ready", required_argument, NULL, 'y'},
+        {"count-after-work", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -364,6 +371,16 @@ static bool parse_args(int argc, char **argv)
         case 'A': S.accept_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'E': S.early_p = strtod(optarg, NULL); break;
         case 'y': S.ready_p = strtod(optarg, NULL); break;
+        case 'W':
+            if (strcmp(optarg, "yes") == 0) {
+                S.aw_given = OVERCAP_AW_YES;
+            } else if (strcmp(optarg, "no") == 0) {
+                S.aw_given = OVERCAP_AW_NO;
+            } else {
+                fprintf(stderr, "agentsim: --count-after-work must be yes or no\n");
+                return false;
+            }
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
@@ -516,13 +533,13 @@ static void random_action(sim_conn *sc)
  * newest status said available 0 for m while that status was up to date with everything
  * the agent held. The counts are the agent's own, summed over all its servers, as the
  * statserver counts them (section 2): Invited and Handling always; AfterWork only when
- * the statserver's count-after-work option is on. A desktop cannot read that option, but
- * the statuses show it: while the agent holds k interactions of m in after-work and has
- * held the same for a while, a status whose current of m includes them says after-work
- * counts, and one that leaves them out says it does not (overcap_aw_evidence; a few such
- * statuses are needed before after-work is counted, since a status that counts a
- * reservation grant for an invite still in flight can look the same). Until then
- * after-work is left out, which can only miss an over-capacity invite, never invent one.
+ * the statserver's count-after-work option is on. A desktop cannot read that option: it is
+ * given (--count-after-work), or else after-work is left out, which can only miss an
+ * over-capacity invite, never invent one. Statuses cannot show that after-work counts (a
+ * status that counts a reservation granted for an invite still in flight looks the same,
+ * overcap_aw_mode), but those that leave out what the agent has held in after-work for a
+ * while show that it does not (overcap_aw_evidence), so that such a status can be up to
+ * date for the check of `available`.
  *
  * For the same reason an interaction with a request in flight (being rejected, stopped
  * or completed) is not counted: the server may have ended it before it sent the invite.
@@ -576,6 +593,12 @@ static bool agent_held(const sim_conn *sc, uint64_t before_seq, overcap_held hel
     return sure;
 }
 
+/* How the statserver counts after-work, as far as the desktop knows. */
+static overcap_aw aw_mode(void)
+{
+    return S.aw_given != OVERCAP_AW_UNKNOWN ? S.aw_given : overcap_aw_mode(&S.aw_votes);
+}
+
 static const char *verdict_name(overcap_verdict v)
 {
     return v == OVERCAP_ABOVE_MAX ? "above_max" : "none_available";
@@ -589,8 +612,9 @@ static void judge_invite(sim_conn *sc, const sim_ixn *x)
         return;
     overcap_held held[CC_MEDIA_MAX];
     agent_held(sc, x->seq, held);
-    uint32_t n = overcap_count(&held[x->media_id], overcap_aw_mode(&S.aw_votes)) + 1;
-    const overcap_media *m = &st->media[x->media_id];
+    uint32_t n = overcap_count(&held[x->media_id], aw_mode()) + 1;
+    overcap_media view = overcap_window_view(&st->media[x->media_id], &st->window[x->media_id]);
+    const overcap_media *m = &view;
     bool reflecting = st->reflects && st->mark == agent_of(sc)->changes;
     overcap_verdict v = overcap_judge(m, n, reflecting);
     if (v == OVERCAP_OK)
@@ -648,7 +672,7 @@ static void pending_check(bool all)
         const sim_conn *sc = &S.conns[p->conn];
         overcap_held held[CC_MEDIA_MAX];
         agent_held(sc, p->seq, held);
-        uint32_t n = overcap_count(&held[p->media], overcap_aw_mode(&S.aw_votes)) + 1;
+        uint32_t n = overcap_count(&held[p->media], aw_mode()) + 1;
         if (n > p->held)
             n = p->held;
         if (overcap_final(p->verdict, p->held, n, p->max_seen)) {
@@ -695,13 +719,20 @@ static void on_status(sim_conn *sc, proto_msg *msg)
         m->available = m->listed ? st.available[i] : 0;
     }
     ss->valid = true;
+    if (ss->window_closed) {
+        memset(ss->window, 0, sizeof ss->window);
+        ss->window_closed = false;
+    }
+    for (int i = 0; i < CC_MEDIA_MAX; i++)
+        overcap_window_add(&ss->window[i], &ss->media[i]);
     const sim_agent *a = agent_of(sc);
     overcap_held held[CC_MEDIA_MAX];
     bool sure = agent_held(sc, UINT64_MAX, held);
     size_t n = (size_t)S.media.count;
-    ss->reflects = sure && overcap_reflects(ss->media, held, n, overcap_aw_mode(&S.aw_votes));
+    ss->reflects = sure && overcap_reflects(ss->media, held, n, aw_mode());
     ss->mark = a->changes;
-    if (sure && cc_mono_us() - a->changed_us >= SIM_SETTLE_MS * 1000u) {
+    if (S.aw_given == OVERCAP_AW_UNKNOWN && sure &&
+        cc_mono_us() - a->changed_us >= SIM_SETTLE_MS * 1000u) {
         overcap_aw before = overcap_aw_mode(&S.aw_votes);
         overcap_vote(&S.aw_votes, overcap_aw_evidence(ss->media, held, n));
         overcap_aw now = overcap_aw_mode(&S.aw_votes);
@@ -783,6 +814,8 @@ static void on_invite(sim_conn *sc, proto_msg *msg)
     x->media_id = mid >= 0 ? mid : -1;
     x->seq = ++S.ixn_seq;
     judge_invite(sc, x);
+    if (sc->status)
+        sc->status->window_closed = true;
     agent_changed(sc);
 }
 
@@ -1041,8 +1074,12 @@ static void on_down(cc_client *c, const char *why)
     /* The server takes back what the agent held when the link went (after its grace). */
     sc->nheld = 0;
     agent_changed(sc);
-    if (sc->status)
+    if (sc->status) {
+        /* A new link starts with no status and an empty window. */
         sc->status->valid = false;
+        memset(sc->status->window, 0, sizeof sc->status->window);
+        sc->status->window_closed = false;
+    }
     if (S.stopping) {
         /* A link lost during shutdown logs its agent out on the server anyway. */
         sc->phase = SIM_DONE;

@@ -1,9 +1,5 @@
 #include "overcap.h"
 
-/* Statuses that must show after-work counted, with none showing the contrary, before the
- * desktop counts after-work too. */
-#define OVERCAP_YES_VOTES 3
-
 uint32_t overcap_count(const overcap_held *h, overcap_aw aw)
 {
     return h->active + (aw == OVERCAP_AW_YES ? h->after_work : 0);
@@ -42,11 +38,7 @@ void overcap_vote(overcap_votes *v, overcap_aw evidence)
 
 overcap_aw overcap_aw_mode(const overcap_votes *v)
 {
-    if (v->no > v->yes)
-        return OVERCAP_AW_NO;
-    if (v->no == 0 && v->yes >= OVERCAP_YES_VOTES)
-        return OVERCAP_AW_YES;
-    return OVERCAP_AW_UNKNOWN;
+    return v->no > v->yes ? OVERCAP_AW_NO : OVERCAP_AW_UNKNOWN;
 }
 
 bool overcap_reflects(const overcap_media *st, const overcap_held *held, size_t n, overcap_aw aw)
@@ -64,6 +56,23 @@ bool overcap_reflects(const overcap_media *st, const overcap_held *held, size_t 
             return false;
     }
     return true;
+}
+
+void overcap_window_add(overcap_media *w, const overcap_media *st)
+{
+    if (!st->listed)
+        return;
+    if (!w->listed || st->max > w->max)
+        w->max = st->max;
+    w->listed = true;
+}
+
+overcap_media overcap_window_view(const overcap_media *st, const overcap_media *w)
+{
+    overcap_media m = *st;
+    if (m.listed && w->listed && w->max > m.max)
+        m.max = w->max;
+    return m;
 }
 
 overcap_verdict overcap_judge(const overcap_media *st, uint32_t held, bool reflecting)

@@ -8,13 +8,30 @@
  * Only the desktop's own counts are used, never the status's `current` plus one: a status
  * that the statserver sent when it granted the reservation for this very invite already
  * counts the invite (section 7a), and one sent before the grant does not, so adding the
- * invite to `current` would count it twice in the first case. `max` is safe to compare
- * with: the maximum of a media m is computed with every other count held and c[m] varied,
- * so it is the same with or without the invite of m counted. For a rule without `not`, m
- * may be routed exactly while c[m] < max, so an invite is within the rule exactly when the
- * count with it is at most max. (With `not` a media can be free again above its max, as
- * in rule Odd of capacity-rules.md; only an agent already above its max gets there, and
- * its invite counts too.) */
+ * invite to `current` would count it twice in the first case. The max of a media m is
+ * computed with every other count held and c[m] varied, so it is the same with or without
+ * the invite of m counted; for a rule without `not`, m may be routed exactly while
+ * c[m] < max, so an invite is within the rule exactly when the count with it is at most
+ * the max that the statserver computed when it granted the invite's reservation. (With
+ * `not` a media can be free again above its max, as in rule Odd of capacity-rules.md;
+ * only an agent already above its max gets there, and its invite counts too.)
+ *
+ * That max is not always the newest one the desktop has. The max of m falls when a count
+ * of another media rises: two servers that route on the same status may ask at once, one
+ * for a chat and one for an email, and the statserver grants both in turn, each within
+ * the rule with the other counted (rule Blended: the third chat while no email is held,
+ * then the email while chat counts 3, which blocks email only from the second one). Its
+ * statuses after the second grant show chat 3 above max 2, as capacity-rules.md section 3
+ * allows, and since an interaction server holds its invites until its store commits and
+ * forwards statuses at once, they can reach the desktop before the chat invite. So an
+ * invite is judged by the largest max among the statuses of the window, those that its
+ * server forwarded after the last of its earlier invites to the agent that came before a
+ * status (overcap_window_add), and among the ones after it (overcap_confirms). The status
+ * sent at the grant, which shows the max the grant was given by, is among them: the
+ * server reads it after the grant, since the statserver answers first, so it forwards it
+ * after the invites of every earlier loop turn, which their commits sent; the invite
+ * leaves with the commit of the turn that read the grant, before or after that status;
+ * and invites with no status between them share a window. */
 #ifndef CC_OVERCAP_H
 #define CC_OVERCAP_H
 
@@ -71,9 +88,16 @@ overcap_aw overcap_aw_evidence(const overcap_media *st, const overcap_held *held
 /* Adds one status's evidence to the tally. */
 void overcap_vote(overcap_votes *v, overcap_aw evidence);
 
-/* What the tally says: YES only after several statuses showed it and none the other way,
- * since one status computed with a grant in flight can look like after-work counted. NO
- * as soon as more statuses said no than yes; otherwise UNKNOWN. */
+/* What the tally says: NO as soon as more statuses said no than yes; otherwise UNKNOWN,
+ * never YES. A status that counts a reservation granted for an invite still on its way to
+ * the desktop has current = held + 1, the same as after-work counted when the agent holds
+ * one interaction of the media in after-work, and servers route to an agent most often
+ * just when an interaction of it went to after-work and freed its capacity: such statuses
+ * come in runs, however long the agent's interactions stayed as they are, so no number of
+ * them proves anything. Counting after-work on such evidence would judge correct offers
+ * above the rule; leaving it out can only miss an invite above the rule. A desktop that
+ * knows the statserver's count-after-work option says so instead (agentsim
+ * --count-after-work). */
 overcap_aw overcap_aw_mode(const overcap_votes *v);
 
 /* True when the status's current of every listed media equals what the agent held of it
@@ -81,8 +105,18 @@ overcap_aw overcap_aw_mode(const overcap_votes *v);
  * media the status does not list. With aw UNKNOWN and after-work held, false. */
 bool overcap_reflects(const overcap_media *st, const overcap_held *held, size_t n, overcap_aw aw);
 
-/* The verdict on an invite of one media, from that media in the newest status st received
- * from the inviting server. held: the agent's count of the media with this invite.
+/* Adds media m of a status st received from one server to w, the window of that media
+ * for the server's next invite: w lists the media when some status of the window did, with
+ * the largest max among them. An empty window is all zero. */
+void overcap_window_add(overcap_media *w, const overcap_media *st);
+
+/* What an invite of a media is judged by: that media in the newest status st received
+ * from the inviting server, with the largest max of st and of the window w when w lists
+ * the media. */
+overcap_media overcap_window_view(const overcap_media *st, const overcap_media *w);
+
+/* The verdict on an invite of one media, from that media as overcap_window_view gives it
+ * for the inviting server. held: the agent's count of the media with this invite.
  * reflecting: st reflected exactly what the agent held when it arrived, and nothing the
  * agent holds changed since. An unlisted media gives OVERCAP_OK (nothing to judge by). */
 overcap_verdict overcap_judge(const overcap_media *st, uint32_t held, bool reflecting);
