@@ -298,8 +298,11 @@ DESK_URL=$(web_url "$DIR/ixn-a.port" "?tenant=$TENANT&agent=1039&place=P1039")
 # Agents stay mostly ready (--ready) so that they fill up to their capacity; they accept
 # an invite within 1.5 s, reject 5% of them, and handle a call ~12 s, a chat ~8 s and an
 # email ~15 s, then do some after-work.
+# --count-after-work no: the statserver's setting above, so that the judge of each invite
+# also counts an offer made while nothing was available to an agent in after-work.
 SIM=("$BIN/agentsim" --token "$DESK_TOKEN" --tenant "$TENANT" --password-file "$DIR/password"
-    --ready 0.9 --handle "voice=12,chat=8,email=15" --reject 0.05 --accept-ms 1500)
+    --ready 0.9 --handle "voice=12,chat=8,email=15" --reject 0.05 --accept-ms 1500
+    --count-after-work no)
 # 1001..1012 on both servers (voice, chat, email on ixn-a; chat, email on ixn-b), so the
 # statserver's merged view counts their chats and emails over both.
 start agentsim-both "$DIR/agentsim-both.log" "${SIM[@]}" --agents 1001-1012 \
