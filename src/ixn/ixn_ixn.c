@@ -630,7 +630,9 @@ static bool route(ixn_core *k)
     while (k->dirty_head) {
         ixn_pool *p = k->dirty_head;
         bool done = false;
-        ixn_route_prepare(p);
+        /* No sweep of the eligible list first (ixn_route_prepare): ixn_route_next drops the
+         * agents that stopped being eligible as it meets them, and a sweep per call cost
+         * the whole list (10,000 agents: about half the server's time under load). */
         for (;;) {
             if (asks >= ROUTE_BUDGET)
                 break;

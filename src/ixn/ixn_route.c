@@ -83,17 +83,45 @@ static void counts_add(ixn_pool *p, const uint64_t *bits, int sign)
     }
 }
 
-/* Joins p's eligible list at the agent's place in idle order (most arrive as the latest
- * offered, so the walk starts at the tail). */
+/* The agent of p's eligible list that a joins after (NULL: at the head), by idle key.
+ * Two walks run in step and the first to end wins: back from the list's tail (short when
+ * a is among the latest offered, as most are), and back from a along the pool's own list,
+ * which ixn_ixn keeps in the same idle order, to the nearest agent in the eligible list
+ * (short when most of the pool is eligible, as when a reporting engine's snapshot makes
+ * thousands of agents eligible in no particular order: the tail walk alone made that
+ * quadratic). The pool walk's answer is used only when the keys around it agree. */
+static ixn_agent *e_place(const ixn_pool *p, const ixn_agent *a, uint64_t key)
+{
+    int m = p->media;
+    cc_media_mask bit = (cc_media_mask)1 << m;
+    ixn_agent *t = p->e_tail;
+    ixn_agent *q = a->pool[m] == p ? a->pool_prev[m] : NULL;
+    bool pool_walk = a->pool[m] == p;
+    for (;;) {
+        if (!t || idle_key(t, m) <= key)
+            return t;
+        t = t->e_prev[m];
+        if (!pool_walk)
+            continue;
+        if (q && !(q->in_e & bit)) {
+            q = q->pool_prev[m];
+            continue;
+        }
+        const ixn_agent *next = q ? q->e_next[m] : p->e_head;
+        if ((!q || idle_key(q, m) <= key) && (!next || idle_key(next, m) > key))
+            return q;
+        pool_walk = false;
+    }
+}
+
+/* Joins p's eligible list at the agent's place in idle order. */
 static void e_insert(ixn_pool *p, ixn_agent *a)
 {
     int m = p->media;
     cc_media_mask bit = (cc_media_mask)1 << m;
     assert(!(a->in_e & bit));
     uint64_t key = idle_key(a, m);
-    ixn_agent *after = p->e_tail;
-    while (after && idle_key(after, m) > key)
-        after = after->e_prev[m];
+    ixn_agent *after = e_place(p, a, key);
     a->e_prev[m] = after;
     a->e_next[m] = after ? after->e_next[m] : p->e_head;
     if (a->e_next[m])
@@ -631,10 +659,16 @@ bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
         ixn_agent *pick = NULL;
         unsigned pick_level = 0;
         bool stale = false;
-        for (ixn_agent *a = p->e_head; a; a = a->e_next[m]) {
+        for (ixn_agent *a = p->e_head, *next; a; a = next) {
+            next = a->e_next[m];
             if (!a->match[m] || !bit_get(a->match[m], bit))
                 continue;
-            if (!ixn_route_eligible(a, m)) {
+            if (!ixn_route_eligible(a, m) || a->pool[m] != p) {
+                /* It stopped being eligible since it joined: it leaves the list here, as
+                 * ixn_route_prepare would have it, and joins again when it may. Only the
+                 * agents met on the way are looked at: a sweep of the whole list in a
+                 * decision cost hundreds of microseconds at 10,000 agents. */
+                e_remove(p, a);
                 stale = true;
                 continue;
             }
@@ -648,11 +682,10 @@ bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
                 pick_level = level;
             }
         }
-        if (stale)
-            ixn_route_prepare(p);
         if (!pick) {
-            /* Only agents that stopped being eligible counted for x: they are gone from the
-             * list now, and the next search sees the counts without them. */
+            /* Only agents that stopped being eligible counted for x: the walk went through
+             * the whole list and took them out, and the next search sees the counts
+             * without them. */
             assert(stale);
             continue;
         }

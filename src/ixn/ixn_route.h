@@ -162,7 +162,8 @@ void ixn_route_claim(ixn_router *r, ixn_ixn *x, ixn_agent *a);
  * Returns the interaction it was for, NULL when none. */
 ixn_ixn *ixn_route_unclaim(ixn_router *r, ixn_agent *a);
 
-/** Drops agents that are no longer eligible from p's eligible list. */
+/** Drops agents that are no longer eligible from p's eligible list: a walk of the whole
+ * list. Routing does not need it (ixn_route_next drops those it meets). */
 void ixn_route_prepare(ixn_pool *p);
 
 /**
