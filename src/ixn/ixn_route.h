@@ -73,11 +73,14 @@ typedef struct ixn_pool {
     struct ixn_pool *dirty_next;
     /* Owned by ixn_route: the layout of the agents' bitsets (one bit per queue and target
      * step), the agents that may take an offer now (every one that got a status with room,
-     * in idle order; checked again before use) and, per queue step, how many of them
-     * match it. */
+     * in idle order; checked again before use) and the same agents by step class: the
+     * queue steps with the same expression form one class (every "any" step is one), and
+     * each class lists, in idle order, the eligible agents that match it. */
     size_t nqs;
     size_t words;
-    uint32_t *qs_count;
+    uint32_t *qs_class; /* per queue step: its class */
+    struct ixn_eclass *eclass;
+    size_t nclass;
     ixn_agent *e_head, *e_tail;
     size_t e_count;
 } ixn_pool;
