@@ -192,6 +192,10 @@ static void e_insert(ixn_pool *p, ixn_agent *a)
         p->e_head = a;
     a->in_e |= bit;
     p->e_count++;
+    /* Both walks keep idle order; checked where asserts are on, as every later decision
+     * relies on it. */
+    assert(!a->e_prev[m] || idle_key(a->e_prev[m], m) <= key);
+    assert(!a->e_next[m] || idle_key(a->e_next[m], m) > key);
     if (!a->match[m])
         return;
     e_node *n = nodes_of(p, a->match[m]);
@@ -210,6 +214,8 @@ static void e_insert(ixn_pool *p, ixn_agent *a)
         else
             c->head = &n[i];
         c->count++;
+        assert(!n[i].prev || idle_key(n[i].prev->a, m) <= key);
+        assert(!n[i].next || idle_key(n[i].next->a, m) > key);
     }
 }
 
