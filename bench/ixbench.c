@@ -186,6 +186,12 @@ typedef struct bench {
     uint64_t backlog;
     uint64_t backlog_first_invite_us, backlog_done_us;
     uint64_t base_finished, base_invites;
+    /* With --ixn-pid, CPU time (user + system, microseconds) of the ixnserver and of the
+     * statserver at the backlog's start and end and at the interaction phase's start and
+     * end: a cost per interaction that other load on the machine moves much less than a
+     * rate. -1: not read. */
+    int ixn_pid;
+    int64_t cpu_ixn[4], cpu_stat[4];
 } bench;
 
 static bench B;
@@ -198,7 +204,8 @@ static void usage(FILE *f)
                "               [--stat-log FILE]] [--changes C] [--seconds S] [--window W]\n"
                "               [--latency-changes K] [--login-window W]\n"
                "               [--queue Q --media-token T [--interactions N] [--ixn-window W]\n"
-               "               [--ixn-rate R] [--media-conns C] [--queues K] [--backlog B]]\n"
+               "               [--ixn-rate R] [--media-conns C] [--queues K] [--backlog B]\n"
+               "               [--ixn-pid PID]]\n"
                "Agents are TENANT/1..N at places P1..PN. Without --statserver a statserver must\n"
                "already be connected, and the snapshot phase is skipped. With --queue, a last\n"
                "phase routes interactions of the media through queue Q end to end. With --ixn2\n"
@@ -206,7 +213,8 @@ static void usage(FILE *f)
                "connections alternate between the two, and only the interaction phase runs.\n"
                "With --queues K, interaction n goes to queue Q-(n mod K + 1). With --backlog B\n"
                "(needs --statserver), B interactions are submitted before the statserver starts\n"
-               "and drained apart before the interaction phase.\n");
+               "and drained apart before the interaction phase. With --ixn-pid the CPU time of\n"
+               "the ixnserver (that pid) and of the statserver per interaction is printed.\n");
 }
 
 static bool parse_args(int argc, char **argv)
@@ -235,10 +243,13 @@ static bool parse_args(int argc, char **argv)
         {"media-conns", required_argument, NULL, 'M'},
         {"queues", required_argument, NULL, 'q'},
         {"backlog", required_argument, NULL, 'B'},
+        {"ixn-pid", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *pwfile = NULL;
+    for (int i = 0; i < 4; i++)
+        B.cpu_ixn[i] = B.cpu_stat[i] = -1;
     B.token = "";
     B.tenant = "Bench";
     B.media = "chat";
@@ -278,6 +289,7 @@ static bool parse_args(int argc, char **argv)
         case 'M': B.media_conns = atoi(optarg); break;
         case 'q': B.queues = atoi(optarg); break;
         case 'B': B.backlog = strtoull(optarg, NULL, 10); break;
+        case 'P': B.ixn_pid = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
@@ -715,6 +727,47 @@ static int64_t media_pop(media_conn *m)
     return n;
 }
 
+/* CPU time (user + system) of process pid in microseconds, from /proc; -1 when it cannot
+ * be read. */
+static int64_t proc_cpu_us(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields are counted after its last
+     * ')'. utime and stime are fields 14 and 15, the 12th and 13th after it. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long long)hz) : -1;
+}
+
+/* Takes CPU sample i (0: backlog start, 1: backlog end, 2: phase start, 3: phase end). */
+static void cpu_sample(int i)
+{
+    if (B.ixn_pid <= 0)
+        return;
+    B.cpu_ixn[i] = proc_cpu_us(B.ixn_pid);
+    B.cpu_stat[i] = B.stat_running ? proc_cpu_us(B.stat_pid) : -1;
+}
+
+/* " KEY=us" per routed interaction between samples i and j, or nothing. */
+static void print_cpu(const char *key, const int64_t *cpu, int i, int j, uint64_t routed)
+{
+    if (cpu[i] >= 0 && cpu[j] >= cpu[i] && routed > 0)
+        printf(" %s=%.0f", key, (double)(cpu[j] - cpu[i]) / (double)routed);
+}
+
 static uint64_t ixn_unfinished(void)
 {
     return B.ixn_submitted - B.ixn_finished - B.ixn_failed;
@@ -750,7 +803,11 @@ static void print_ixn_result(void)
                         : 0;
         printf(" backlog=%" PRIu64 " backlog_routed_per_s=%.0f backlog_seconds=%.2f", B.backlog,
                bs > 0 ? (double)B.base_finished / bs : 0.0, bs);
+        print_cpu("backlog_ixn_cpu_us_per_routed", B.cpu_ixn, 0, 1, B.base_finished);
+        print_cpu("backlog_stat_cpu_us_per_routed", B.cpu_stat, 0, 1, B.base_finished);
     }
+    print_cpu("ixn_cpu_us_per_routed", B.cpu_ixn, 2, 3, routed);
+    print_cpu("stat_cpu_us_per_routed", B.cpu_stat, 2, 3, routed);
     printf("\n");
     fflush(stdout);
 }
@@ -760,6 +817,7 @@ static void end_ixn(void)
     if (B.phase != PH_IXN && B.phase != PH_IXN_DRAIN)
         return;
     B.ixn_end_us = cc_mono_us();
+    cpu_sample(3);
     if (ixn_unfinished() > 0)
         fprintf(stderr, "ixbench: %" PRIu64 " interactions never finished\n", ixn_unfinished());
     print_ixn_result();
@@ -910,6 +968,10 @@ static void pump_backlog(void)
         B.phase = PH_SNAPSHOT;
         B.phase_start_us = cc_mono_us();
         spawn_statserver();
+        /* The statserver's own time starts at 0 with its spawn. */
+        cpu_sample(0);
+        if (B.ixn_pid > 0)
+            B.cpu_stat[0] = B.stat_running ? 0 : -1;
     }
 }
 
@@ -1005,8 +1067,10 @@ static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok)
         if (sl->n >= 0 && (uint64_t)sl->n < B.ixn_submitted && B.seen[sl->n] != 2) {
             B.seen[sl->n] = 2;
             B.ixn_finished++;
-            if (B.backlog && !B.backlog_done_us && backlog_done())
+            if (B.backlog && !B.backlog_done_us && backlog_done()) {
                 B.backlog_done_us = cc_mono_us();
+                cpu_sample(1);
+            }
         }
         pump_submits();
         check_ixn_done();
@@ -1044,6 +1108,7 @@ static void start_ixn(void)
     B.ixn_budget = 1;
     B.base_finished = B.ixn_finished;
     B.base_invites = B.ixn_invites;
+    cpu_sample(2);
     pump_submits();
 }
 

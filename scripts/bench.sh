@@ -404,7 +404,7 @@ route_run() {
         --stat-log "$DIR/stat-route-$mode.log" --changes 0 --latency-changes 0 \
         --seconds "$SECS" --queue route --queues "$R_QUEUES" --backlog "$R_BACKLOG" \
         --media-token media-secret --interactions "$R_INTERACTIONS" --ixn-window "$IXN_WINDOW" \
-        >"$DIR/ixbench-route-$mode.out" || RC=$?
+        --ixn-pid "${PIDS[0]}" >"$DIR/ixbench-route-$mode.out" || RC=$?
     stop_daemons
     LINE=$(grep ' servers=1 ' "$DIR/ixbench-route-$mode.out" || true)
     if [[ -z "$LINE" ]]; then
@@ -422,7 +422,7 @@ route_run() {
 # followed by its ratios and the targets of issue 10: a decision under 20 us at p99 and
 # at least 0.7 of the plain routed/s (the interaction phase's, and the backlog's).
 routing() {
-    local round PLAIN SKILLS RF RB P99 T1 T2
+    local round PLAIN SKILLS RF RB CPU P99 T1 T2
     if ((R_AGENTS + 64 > FDS)); then
         echo "bench: routing skipped: the fd limit $FDS is too low for $R_AGENTS agents" >&2
         return 0
@@ -438,10 +438,13 @@ routing() {
             'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')
         RB=$(awk -v a="$(val backlog_routed_per_s "$SKILLS")" -v b="$(val backlog_routed_per_s "$PLAIN")" \
             'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')
+        CPU=$(awk -v a="$(val ixn_cpu_us_per_routed "$SKILLS")" -v b="$(val ixn_cpu_us_per_routed "$PLAIN")" \
+            'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')
         P99=$(val decision_p99_ns "$SKILLS")
         T1=$(awk -v p="$P99" 'BEGIN { print (p != "" && p + 0 < 20000) ? "yes" : "no" }')
         T2=$(awk -v a="$RF" -v b="$RB" 'BEGIN { print (a != "na" && b != "na" && a + 0 >= 0.7 && b + 0 >= 0.7) ? "yes" : "no" }')
         echo "routing: round=$round skills_to_plain routed_per_s=$RF backlog_routed_per_s=$RB" \
+            "ixn_cpu_us_per_routed=$CPU" \
             "plain_decision_p99_ns=$(val decision_p99_ns "$PLAIN") skills_decision_p99_ns=$P99" \
             "$(cat "$DIR/route-$R_AGENTS.stats" 2>/dev/null || true)"
         echo "routing: round=$round targets decision_p99_under_20us=$T1 routed_at_least_0.7_of_plain=$T2"
