@@ -66,21 +66,30 @@ static bool bit_get(const uint64_t *bits, size_t i)
     return (bits[i / 64] >> (i % 64)) & 1u;
 }
 
-/* One agent's place in the list of one step class (ixn_pool): the class lists are what a
+/* One agent's place in the heap of one step class (ixn_pool). The classes are what a
  * decision reads, so that finding the longest idle eligible agent matching a step costs
- * the same whatever share of the pool matches it. A decision walked the whole eligible
+ * the same whatever share of the pool matches it: a decision walked the whole eligible
  * list before, which at 10,000 agents and a step matching 1 % of them took tens to
- * hundreds of microseconds. */
+ * hundreds of microseconds. A heap, not a list kept in idle order: agents come back
+ * (their statuses) in no particular order, and finding each one's place in a list cost a
+ * walk of hundreds of agents per status during a burst of offers. */
 typedef struct e_node {
-    struct e_node *prev, *next;
     ixn_agent *a;
     uint32_t cls;
+    uint32_t pos; /* its index in the class's heap while the agent is eligible */
 } e_node;
 
-/** A step class of a pool: its eligible agents in idle order (ixn_route.h). */
+/* An entry of a class heap: the agent's idle key when it joined, and its node. */
+typedef struct e_entry {
+    uint64_t key;
+    e_node *n;
+} e_entry;
+
+/** A step class of a pool (ixn_route.h): its eligible agents, a min-heap by idle key, so
+ * that the longest idle is at index 0. */
 typedef struct ixn_eclass {
-    e_node *head, *tail;
-    size_t count;
+    e_entry *heap;
+    size_t count, cap;
     size_t qs; /* one queue step of the class: its bit in the agents' bitsets */
     const target *t;
     size_t step;
@@ -99,124 +108,89 @@ static e_node *nodes_of(const ixn_pool *p, uint64_t *bits)
     return (e_node *)(void *)(bits + p->words + 1);
 }
 
-/* The node of agent b for class c, or NULL. */
-static e_node *node_for(const ixn_pool *p, ixn_agent *b, uint32_t c)
+static void h_set(ixn_eclass *c, size_t i, e_entry e)
 {
-    uint64_t *bits = b->match[p->media];
-    e_node *n = nodes_of(p, bits);
-    size_t count = *node_count(p, bits);
-    for (size_t i = 0; i < count; i++)
-        if (n[i].cls == c)
-            return &n[i];
-    return NULL;
+    c->heap[i] = e;
+    e.n->pos = (uint32_t)i;
 }
 
-/* The node of class c that node x (of agent a, just placed in the eligible list) joins
- * after, NULL for the head. As for the eligible list (e_place), two walks run in step:
- * back from the class's tail, and back along the eligible list from a to the nearest
- * agent matching the class (the class list is that list's subsequence, in the same
- * order); the second is used only when the keys around it agree. */
-static e_node *class_place(const ixn_pool *p, const ixn_eclass *c, const ixn_agent *a, uint64_t key)
+static void h_up(ixn_eclass *c, size_t i)
 {
-    int m = p->media;
-    e_node *t = c->tail;
-    ixn_agent *q = a->e_prev[m];
-    bool list_walk = true;
-    for (;;) {
-        if (!t || idle_key(t->a, m) <= key)
-            return t;
-        t = t->prev;
-        if (!list_walk)
-            continue;
-        if (q && (!q->match[m] || !bit_get(q->match[m], c->qs))) {
-            q = q->e_prev[m];
-            continue;
-        }
-        e_node *qn = q ? node_for(p, q, (uint32_t)(c - p->eclass)) : NULL;
-        const e_node *next = qn ? qn->next : c->head;
-        if ((!q || qn) && (!qn || idle_key(q, m) <= key) && (!next || idle_key(next->a, m) > key))
-            return qn;
-        list_walk = false;
+    e_entry e = c->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (c->heap[parent].key <= e.key)
+            break;
+        h_set(c, i, c->heap[parent]);
+        i = parent;
     }
+    h_set(c, i, e);
 }
 
-/* The agent of p's eligible list that a joins after (NULL: at the head), by idle key.
- * Two walks run in step and the first to end wins: back from the list's tail (short when
- * a is among the latest offered, as most are), and back from a along the pool's own list,
- * which ixn_ixn keeps in the same idle order, to the nearest agent in the eligible list
- * (short when most of the pool is eligible, as when a reporting engine's snapshot makes
- * thousands of agents eligible in no particular order: the tail walk alone made that
- * quadratic). The pool walk's answer is used only when the keys around it agree. */
-static ixn_agent *e_place(const ixn_pool *p, const ixn_agent *a, uint64_t key)
+static void h_down(ixn_eclass *c, size_t i)
 {
-    int m = p->media;
-    cc_media_mask bit = (cc_media_mask)1 << m;
-    ixn_agent *t = p->e_tail;
-    ixn_agent *q = a->pool[m] == p ? a->pool_prev[m] : NULL;
-    bool pool_walk = a->pool[m] == p;
+    e_entry e = c->heap[i];
     for (;;) {
-        if (!t || idle_key(t, m) <= key)
-            return t;
-        t = t->e_prev[m];
-        if (!pool_walk)
-            continue;
-        if (q && !(q->in_e & bit)) {
-            q = q->pool_prev[m];
-            continue;
-        }
-        const ixn_agent *next = q ? q->e_next[m] : p->e_head;
-        if ((!q || idle_key(q, m) <= key) && (!next || idle_key(next, m) > key))
-            return q;
-        pool_walk = false;
+        size_t l = 2 * i + 1, min = l;
+        if (l >= c->count)
+            break;
+        if (l + 1 < c->count && c->heap[l + 1].key < c->heap[l].key)
+            min = l + 1;
+        if (c->heap[min].key >= e.key)
+            break;
+        h_set(c, i, c->heap[min]);
+        i = min;
     }
+    h_set(c, i, e);
 }
 
-/* Joins p's eligible list, and the list of each class it matches, at the agent's place in
- * idle order. */
+/* Most agents join as the latest offered, the largest key: h_up stops at once. */
+static void h_push(ixn_eclass *c, e_node *n, uint64_t key)
+{
+    if (c->count == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 16;
+        c->heap = xrealloc(c->heap, c->cap * sizeof *c->heap);
+    }
+    h_set(c, c->count++, (e_entry){.key = key, .n = n});
+    h_up(c, c->count - 1);
+}
+
+static void h_del(ixn_eclass *c, e_node *n)
+{
+    size_t i = n->pos;
+    assert(i < c->count && c->heap[i].n == n);
+    c->count--;
+    if (i == c->count)
+        return;
+    e_entry last = c->heap[c->count];
+    h_set(c, i, last);
+    h_up(c, i);
+    h_down(c, last.n->pos);
+}
+
+/* Joins p's eligible list (in no particular order: decisions read the classes) and the
+ * heap of each class it matches. */
 static void e_insert(ixn_pool *p, ixn_agent *a)
 {
     int m = p->media;
     cc_media_mask bit = (cc_media_mask)1 << m;
     assert(!(a->in_e & bit));
-    uint64_t key = idle_key(a, m);
-    ixn_agent *after = e_place(p, a, key);
-    a->e_prev[m] = after;
-    a->e_next[m] = after ? after->e_next[m] : p->e_head;
-    if (a->e_next[m])
-        a->e_next[m]->e_prev[m] = a;
-    else
-        p->e_tail = a;
-    if (after)
-        after->e_next[m] = a;
+    a->e_prev[m] = p->e_tail;
+    a->e_next[m] = NULL;
+    if (p->e_tail)
+        p->e_tail->e_next[m] = a;
     else
         p->e_head = a;
+    p->e_tail = a;
     a->in_e |= bit;
     p->e_count++;
-    /* Both walks keep idle order; checked where asserts are on, as every later decision
-     * relies on it. */
-    assert(!a->e_prev[m] || idle_key(a->e_prev[m], m) <= key);
-    assert(!a->e_next[m] || idle_key(a->e_next[m], m) > key);
     if (!a->match[m])
         return;
+    uint64_t key = idle_key(a, m);
     e_node *n = nodes_of(p, a->match[m]);
     size_t count = *node_count(p, a->match[m]);
-    for (size_t i = 0; i < count; i++) {
-        ixn_eclass *c = &p->eclass[n[i].cls];
-        e_node *prev = class_place(p, c, a, key);
-        n[i].prev = prev;
-        n[i].next = prev ? prev->next : c->head;
-        if (n[i].next)
-            n[i].next->prev = &n[i];
-        else
-            c->tail = &n[i];
-        if (prev)
-            prev->next = &n[i];
-        else
-            c->head = &n[i];
-        c->count++;
-        assert(!n[i].prev || idle_key(n[i].prev->a, m) <= key);
-        assert(!n[i].next || idle_key(n[i].next->a, m) > key);
-    }
+    for (size_t i = 0; i < count; i++)
+        h_push(&p->eclass[n[i].cls], &n[i], key);
 }
 
 static void e_remove(ixn_pool *p, ixn_agent *a)
@@ -241,20 +215,18 @@ static void e_remove(ixn_pool *p, ixn_agent *a)
         return;
     e_node *n = nodes_of(p, a->match[m]);
     size_t count = *node_count(p, a->match[m]);
-    for (size_t i = 0; i < count; i++) {
-        ixn_eclass *c = &p->eclass[n[i].cls];
-        if (n[i].prev)
-            n[i].prev->next = n[i].next;
-        else
-            c->head = n[i].next;
-        if (n[i].next)
-            n[i].next->prev = n[i].prev;
-        else
-            c->tail = n[i].prev;
-        n[i].prev = n[i].next = NULL;
-        assert(c->count > 0);
-        c->count--;
-    }
+    for (size_t i = 0; i < count; i++)
+        h_del(&p->eclass[n[i].cls], &n[i]);
+}
+
+/* Frees the class heaps of p. */
+static void classes_free(ixn_pool *p)
+{
+    for (size_t c = 0; p->eclass && c < p->nclass; c++)
+        free(p->eclass[c].heap);
+    free(p->eclass);
+    p->eclass = NULL;
+    p->nclass = 0;
 }
 
 void ixn_route_pool_layout(ixn_pool *p)
@@ -269,7 +241,7 @@ void ixn_route_pool_layout(ixn_pool *p)
     /* The classes: queue steps with the same canonical expression text. A layout is made
      * at start and at a reload, so a plain search of the classes so far will do. */
     free(p->qs_class);
-    free(p->eclass);
+    classes_free(p);
     p->qs_class = xcalloc(n ? n : 1, sizeof *p->qs_class);
     p->eclass = xcalloc(n ? n : 1, sizeof *p->eclass);
     p->nclass = 0;
@@ -287,8 +259,8 @@ void ixn_route_pool_layout(ixn_pool *p)
             p->qs_class[q->qs_base + s] = (uint32_t)c;
         }
     }
-    /* The agents' bitsets and nodes are made again by their joins: until then the lists
-     * are empty. */
+    /* The agents' bitsets and nodes are made again by their joins: until then the list
+     * and the classes are empty. */
     for (ixn_agent *a = p->e_head; a;) {
         ixn_agent *next = a->e_next[p->media];
         a->e_prev[p->media] = a->e_next[p->media] = NULL;
@@ -303,9 +275,7 @@ void ixn_route_pool_free(ixn_pool *p)
 {
     free(p->qs_class);
     p->qs_class = NULL;
-    free(p->eclass);
-    p->eclass = NULL;
-    p->nclass = 0;
+    classes_free(p);
 }
 
 void ixn_route_agent_join(ixn_pool *p, ixn_agent *a)
@@ -714,6 +684,10 @@ static ixn_ixn *first_matching(const ixn_pool *p, const uint64_t *bits, int64_t 
     const ixn_ixn *best = NULL;
     for (size_t i = 0; i < p->nqueues; i++) {
         const ixn_queue *q = p->queues[i];
+        /* Most queues wait for nothing most of the time: one load says so (the count
+         * includes claimed and uncommitted ones, which the index does not). */
+        if (!q->count[CC_IXN_QUEUED])
+            continue;
         size_t n = step_count(q);
         bool any = false;
         for (size_t s = 0; s < n && !any; s++)
@@ -780,47 +754,78 @@ uint64_t ixn_route_decision_quantile(const ixn_router *r, double q)
     return hist_upper(IXN_ROUTE_HIST - 1);
 }
 
+/* Whether a, in p's lists, is no longer eligible there. Such an agent leaves the lists
+ * when a decision meets it, as ixn_route_prepare would have it, and joins again when it
+ * may: only the agents met are looked at (a sweep of the whole list in a decision cost
+ * hundreds of microseconds at 10,000 agents). */
+static bool stale(const ixn_pool *p, const ixn_agent *a)
+{
+    return !ixn_route_eligible(a, p->media) || a->pool[p->media] != p;
+}
+
+/* The longest idle eligible agent of class c (select idle), or NULL. */
+static ixn_agent *pick_idle(ixn_pool *p, ixn_eclass *c)
+{
+    while (c->count) {
+        ixn_agent *a = c->heap[0].n->a;
+        if (!stale(p, a))
+            return a;
+        e_remove(p, a);
+    }
+    return NULL;
+}
+
+/* The eligible agent of class c with the highest level of skill, the longest idle of
+ * those (select SKILL), or NULL. Every agent of the class is looked at; the stale ones
+ * leave after the look, as taking them out moves the heap under it. */
+static ixn_agent *pick_skill(ixn_pool *p, ixn_eclass *c, int skill)
+{
+    ixn_agent *pick = NULL;
+    unsigned pick_level = 0;
+    uint64_t pick_key = 0;
+    size_t nstale = 0;
+    for (size_t i = 0; i < c->count; i++) {
+        ixn_agent *a = c->heap[i].n->a;
+        if (stale(p, a)) {
+            nstale++;
+            continue;
+        }
+        unsigned level = target_skills_level(&a->skills, skill);
+        uint64_t key = c->heap[i].key;
+        if (!pick || level > pick_level || (level == pick_level && key < pick_key)) {
+            pick = a;
+            pick_level = level;
+            pick_key = key;
+        }
+    }
+    if (nstale) {
+        ixn_agent **out = xmalloc(nstale * sizeof *out);
+        size_t k = 0;
+        for (size_t i = 0; i < c->count && k < nstale; i++)
+            if (stale(p, c->heap[i].n->a))
+                out[k++] = c->heap[i].n->a;
+        for (size_t i = 0; i < k; i++)
+            e_remove(p, out[i]);
+        free(out);
+    }
+    return pick;
+}
+
 bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
 {
     uint64_t t0 = now_ns();
-    int m = p->media;
     int64_t now = (int64_t)cc_wall_us();
     while (p->e_count) {
         ixn_ixn *x = first_matching(p, NULL, now);
         if (!x)
             break;
         const ixn_queue *q = x->queue;
-        const ixn_eclass *c = &p->eclass[p->qs_class[q->qs_base + x->rlist->step]];
-        ixn_agent *pick = NULL;
-        unsigned pick_level = 0;
-        bool stale = false;
-        for (const e_node *n = c->head, *next; n; n = next) {
-            next = n->next;
-            ixn_agent *a = n->a;
-            if (!ixn_route_eligible(a, m) || a->pool[m] != p) {
-                /* It stopped being eligible since it joined: it leaves the lists here, as
-                 * ixn_route_prepare would have it, and joins again when it may. Only the
-                 * agents met on the way are looked at: a sweep of the whole list in a
-                 * decision cost hundreds of microseconds at 10,000 agents. */
-                e_remove(p, a);
-                stale = true;
-                continue;
-            }
-            if (q->select_skill < 0) {
-                pick = a;
-                break;
-            }
-            unsigned level = target_skills_level(&a->skills, q->select_skill);
-            if (!pick || level > pick_level) {
-                pick = a;
-                pick_level = level;
-            }
-        }
+        ixn_eclass *c = &p->eclass[p->qs_class[q->qs_base + x->rlist->step]];
+        ixn_agent *pick = q->select_skill < 0 ? pick_idle(p, c) : pick_skill(p, c, q->select_skill);
         if (!pick) {
-            /* Only agents that stopped being eligible were in x's class: the walk went
-             * through the whole class and took them out, and the next search sees it
-             * empty. */
-            assert(stale);
+            /* Only agents that stopped being eligible were in x's class: they are out of
+             * it now, and the next search sees it empty. */
+            assert(c->count == 0);
             continue;
         }
         e_remove(p, pick);

@@ -73,9 +73,9 @@ typedef struct ixn_pool {
     struct ixn_pool *dirty_next;
     /* Owned by ixn_route: the layout of the agents' bitsets (one bit per queue and target
      * step), the agents that may take an offer now (every one that got a status with room,
-     * in idle order; checked again before use) and the same agents by step class: the
-     * queue steps with the same expression form one class (every "any" step is one), and
-     * each class lists, in idle order, the eligible agents that match it. */
+     * in no particular order; checked again before use) and the same agents by step class:
+     * the queue steps with the same expression form one class (every "any" step is one),
+     * and each class holds the eligible agents that match it in a heap by idle order. */
     size_t nqs;
     size_t words;
     uint32_t *qs_class; /* per queue step: its class */
