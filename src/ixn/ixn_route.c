@@ -85,6 +85,11 @@ typedef struct e_entry {
     e_node *n;
 } e_entry;
 
+/* Children per heap node: a removal (every offer takes its agent out of each of its
+ * classes) costs one level per factor of H_ARITY, and the children's keys sit side by
+ * side in the array. */
+#define H_ARITY 4
+
 /** A step class of a pool (ixn_route.h): its eligible agents, a min-heap by idle key, so
  * that the longest idle is at index 0. */
 typedef struct ixn_eclass {
@@ -118,7 +123,7 @@ static void h_up(ixn_eclass *c, size_t i)
 {
     e_entry e = c->heap[i];
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
+        size_t parent = (i - 1) / H_ARITY;
         if (c->heap[parent].key <= e.key)
             break;
         h_set(c, i, c->heap[parent]);
@@ -131,11 +136,13 @@ static void h_down(ixn_eclass *c, size_t i)
 {
     e_entry e = c->heap[i];
     for (;;) {
-        size_t l = 2 * i + 1, min = l;
-        if (l >= c->count)
+        size_t first = H_ARITY * i + 1, min = first;
+        if (first >= c->count)
             break;
-        if (l + 1 < c->count && c->heap[l + 1].key < c->heap[l].key)
-            min = l + 1;
+        size_t end = first + H_ARITY < c->count ? first + H_ARITY : c->count;
+        for (size_t k = first + 1; k < end; k++)
+            if (c->heap[k].key < c->heap[min].key)
+                min = k;
         if (c->heap[min].key >= e.key)
             break;
         h_set(c, i, c->heap[min]);
