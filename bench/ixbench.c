@@ -15,6 +15,12 @@
  *    some). Measures interactions finished per second and, per interaction, the time
  *    from its RequestSubmit to its EventInvite (userData carries the interaction's
  *    number, so the invite is matched even when it overtakes the submit's ack).
+ * 5. With --backlog B (the routing benchmark, docs/bench.md "Routing with skills"), B
+ *    interactions are submitted after the logins and before the statserver is spawned,
+ *    so that they all wait (the ixnserver routes nothing without a reporting engine); the
+ *    statserver's start lets routing drain them end to end, measured apart, and the
+ *    interaction phase of 4. starts once they are all finished. With --queues K the
+ *    interactions go round robin to queues Q-1 .. Q-K.
  *
  * Prints one result line of key=value pairs on stdout. Every phase is bounded in time;
  * the statserver it spawned is stopped by its pid. */
@@ -54,11 +60,17 @@
 #define BENCH_MAX_INTERACTIONS 10000000
 #define BENCH_MAX_MEDIA_CONNS 16
 #define BENCH_READY_TIMEOUT_S 30
+#define BENCH_MAX_QUEUES 100000
+/* Submits in flight per media connection while the backlog goes in. */
+#define BENCH_BACKLOG_INFLIGHT 256
+/* The backlog's drain after the statserver started: submits, statuses and routing. */
+#define BENCH_BACKLOG_TIMEOUT_S 300
 /* Interactions one desktop works on at once; ChatOnly allows 4. */
 #define BENCH_DESK_SLOTS 16
 
 enum bench_phase {
     PH_LOGIN,
+    PH_BACKLOG,
     PH_SNAPSHOT,
     PH_CHANGES,
     PH_DRAIN,
@@ -167,6 +179,19 @@ typedef struct bench {
      * connection went down before their answer came. */
     uint64_t ixn_refused, ixn_unanswered;
     uint64_t ixn_errors, ixn_start_us, ixn_end_us;
+    /* The backlog (--backlog): how many, its drain from its first invite to its last
+     * finish, and the counters when the interaction phase began (its own figures are the
+     * differences). */
+    int queues; /* --queues: 0 = the one queue Q, else Q-1 .. Q-K */
+    uint64_t backlog;
+    uint64_t backlog_first_invite_us, backlog_done_us;
+    uint64_t base_finished, base_invites;
+    /* With --ixn-pid, CPU time (user + system, microseconds) of the ixnserver and of the
+     * statserver at the backlog's start and end and at the interaction phase's start and
+     * end: a cost per interaction that other load on the machine moves much less than a
+     * rate. -1: not read. */
+    int ixn_pid;
+    int64_t cpu_ixn[4], cpu_stat[4];
 } bench;
 
 static bench B;
@@ -179,12 +204,17 @@ static void usage(FILE *f)
                "               [--stat-log FILE]] [--changes C] [--seconds S] [--window W]\n"
                "               [--latency-changes K] [--login-window W]\n"
                "               [--queue Q --media-token T [--interactions N] [--ixn-window W]\n"
-               "               [--ixn-rate R] [--media-conns C]]\n"
+               "               [--ixn-rate R] [--media-conns C] [--queues K] [--backlog B]\n"
+               "               [--ixn-pid PID]]\n"
                "Agents are TENANT/1..N at places P1..PN. Without --statserver a statserver must\n"
                "already be connected, and the snapshot phase is skipped. With --queue, a last\n"
                "phase routes interactions of the media through queue Q end to end. With --ixn2\n"
                "every agent also logs in to a second server (same tokens), the media\n"
-               "connections alternate between the two, and only the interaction phase runs.\n");
+               "connections alternate between the two, and only the interaction phase runs.\n"
+               "With --queues K, interaction n goes to queue Q-(n mod K + 1). With --backlog B\n"
+               "(needs --statserver), B interactions are submitted before the statserver starts\n"
+               "and drained apart before the interaction phase. With --ixn-pid the CPU time of\n"
+               "the ixnserver (that pid) and of the statserver per interaction is printed.\n");
 }
 
 static bool parse_args(int argc, char **argv)
@@ -211,10 +241,15 @@ static bool parse_args(int argc, char **argv)
         {"ixn-window", required_argument, NULL, 'W'},
         {"ixn-rate", required_argument, NULL, 'R'},
         {"media-conns", required_argument, NULL, 'M'},
+        {"queues", required_argument, NULL, 'q'},
+        {"backlog", required_argument, NULL, 'B'},
+        {"ixn-pid", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *pwfile = NULL;
+    for (int i = 0; i < 4; i++)
+        B.cpu_ixn[i] = B.cpu_stat[i] = -1;
     B.token = "";
     B.tenant = "Bench";
     B.media = "chat";
@@ -252,6 +287,9 @@ static bool parse_args(int argc, char **argv)
         case 'W': B.ixn_window = atoi(optarg); break;
         case 'R': B.ixn_rate = strtod(optarg, NULL); break;
         case 'M': B.media_conns = atoi(optarg); break;
+        case 'q': B.queues = atoi(optarg); break;
+        case 'B': B.backlog = strtoull(optarg, NULL, 10); break;
+        case 'P': B.ixn_pid = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
@@ -286,6 +324,20 @@ static bool parse_args(int argc, char **argv)
                 PROTO_ID_MAX, BENCH_MAX_INTERACTIONS, BENCH_MAX_WINDOW, BENCH_MAX_MEDIA_CONNS);
         return false;
     }
+    if (B.queue && (B.queues < 0 || B.queues > BENCH_MAX_QUEUES ||
+                    (B.queues > 0 && strlen(B.queue) + 8 > PROTO_ID_MAX) ||
+                    B.backlog > BENCH_MAX_INTERACTIONS)) {
+        fprintf(stderr,
+                "ixbench: --queues 0..%d (with --queue at most %d bytes), --backlog 0..%d\n",
+                BENCH_MAX_QUEUES, PROTO_ID_MAX - 8, BENCH_MAX_INTERACTIONS);
+        return false;
+    }
+    if (B.backlog && (!B.queue || !B.stat_bin || B.ixn2_addr)) {
+        fprintf(stderr, "ixbench: --backlog needs --queue and --statserver, and one server\n");
+        return false;
+    }
+    /* The backlog's numbers come first, the interaction phase's after them. */
+    B.ixn_max += B.backlog;
     /* With two servers, a readiness change on one also sends a status to the other: the
      * change passes measure one server only and are left out. */
     B.ndesks = B.ixn2_addr ? 2 * B.agents : B.agents;
@@ -337,6 +389,8 @@ static int status_ready(proto_msg *msg)
 static void start_changes(void);
 static void fill_window(void);
 static void pump_submits(void);
+static void pump_backlog(void);
+static bool backlog_done(void);
 static void on_desk_invite(desk *d, proto_msg *msg);
 static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok);
 static void spawn_statserver(void);
@@ -348,7 +402,13 @@ static void all_logged_in(void)
     B.login_end_us = cc_mono_us();
     double s = (double)(B.login_end_us - B.login_start_us) / 1e6;
     fprintf(stderr, "ixbench: agents=%d logged in in %.2f s\n", B.agents, s);
-    if (B.stat_bin) {
+    if (B.backlog) {
+        /* The backlog goes in first; the statserver starts when every submit is answered. */
+        B.phase = PH_BACKLOG;
+        B.phase_start_us = cc_mono_us();
+        for (int i = 0; i < B.media_conns; i++)
+            cc_client_start(B.mconns[i].client);
+    } else if (B.stat_bin) {
         B.phase = PH_SNAPSHOT;
         B.phase_start_us = cc_mono_us();
         spawn_statserver();
@@ -667,6 +727,47 @@ static int64_t media_pop(media_conn *m)
     return n;
 }
 
+/* CPU time (user + system) of process pid in microseconds, from /proc; -1 when it cannot
+ * be read. */
+static int64_t proc_cpu_us(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields are counted after its last
+     * ')'. utime and stime are fields 14 and 15, the 12th and 13th after it. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long long)hz) : -1;
+}
+
+/* Takes CPU sample i (0: backlog start, 1: backlog end, 2: phase start, 3: phase end). */
+static void cpu_sample(int i)
+{
+    if (B.ixn_pid <= 0)
+        return;
+    B.cpu_ixn[i] = proc_cpu_us(B.ixn_pid);
+    B.cpu_stat[i] = B.stat_running ? proc_cpu_us(B.stat_pid) : -1;
+}
+
+/* " KEY=us" per routed interaction between samples i and j, or nothing. */
+static void print_cpu(const char *key, const int64_t *cpu, int i, int j, uint64_t routed)
+{
+    if (cpu[i] >= 0 && cpu[j] >= cpu[i] && routed > 0)
+        printf(" %s=%.0f", key, (double)(cpu[j] - cpu[i]) / (double)routed);
+}
+
 static uint64_t ixn_unfinished(void)
 {
     return B.ixn_submitted - B.ixn_finished - B.ixn_failed;
@@ -674,20 +775,40 @@ static uint64_t ixn_unfinished(void)
 
 static void print_ixn_result(void)
 {
-    size_t n = (size_t)B.ixn_invites;
-    tool_sort_u32(B.invite_lat, n);
+    /* The interaction phase's own figures: the backlog's invites and finishes come before
+     * it and are left out (the counts below include them). */
+    size_t n = (size_t)(B.ixn_invites - B.base_invites);
+    uint32_t *lat = B.invite_lat + B.base_invites;
+    tool_sort_u32(lat, n);
     uint64_t end = B.ixn_end_us ? B.ixn_end_us : cc_mono_us();
     double secs = B.ixn_start_us ? (double)(end - B.ixn_start_us) / 1e6 : 0;
+    uint64_t routed = B.ixn_finished - B.base_finished;
     printf("agents=%d servers=%d routed_per_s=%.0f submit_to_invite_p50_us=%u p99_us=%u "
            "max_us=%u submitted=%" PRIu64 " routed=%" PRIu64 " failed=%" PRIu64
            " reinvites=%" PRIu64 " errors=%" PRIu64 " window=%d media_conns=%d seconds=%.1f"
            " acked=%" PRIu64 " refused=%" PRIu64 " unanswered=%" PRIu64 " invited=%" PRIu64
-           " unfinished=%" PRIu64 "\n",
-           B.agents, B.ixn2_addr ? 2 : 1, secs > 0 ? (double)B.ixn_finished / secs : 0.0,
-           tool_percentile(B.invite_lat, n, 0.50), tool_percentile(B.invite_lat, n, 0.99),
-           n ? B.invite_lat[n - 1] : 0, B.ixn_submitted, B.ixn_finished, B.ixn_failed,
-           B.ixn_reinvites, B.ixn_errors, B.ixn_window, B.media_conns, secs, B.ixn_acked,
-           B.ixn_refused, B.ixn_unanswered, B.ixn_invites, ixn_unfinished());
+           " unfinished=%" PRIu64,
+           B.agents, B.ixn2_addr ? 2 : 1, secs > 0 ? (double)routed / secs : 0.0,
+           tool_percentile(lat, n, 0.50), tool_percentile(lat, n, 0.99), n ? lat[n - 1] : 0,
+           B.ixn_submitted, B.ixn_finished, B.ixn_failed, B.ixn_reinvites, B.ixn_errors,
+           B.ixn_window, B.media_conns, secs, B.ixn_acked, B.ixn_refused, B.ixn_unanswered,
+           B.ixn_invites, ixn_unfinished());
+    if (B.queues > 0)
+        printf(" queues=%d", B.queues);
+    if (B.backlog) {
+        /* From the backlog's first invite to its last finish (every finish before the
+         * interaction phase is one of the backlog's). */
+        double bs = B.backlog_done_us > B.backlog_first_invite_us && B.backlog_first_invite_us
+                        ? (double)(B.backlog_done_us - B.backlog_first_invite_us) / 1e6
+                        : 0;
+        printf(" backlog=%" PRIu64 " backlog_routed_per_s=%.0f backlog_seconds=%.2f", B.backlog,
+               bs > 0 ? (double)B.base_finished / bs : 0.0, bs);
+        print_cpu("backlog_ixn_cpu_us_per_routed", B.cpu_ixn, 0, 1, B.base_finished);
+        print_cpu("backlog_stat_cpu_us_per_routed", B.cpu_stat, 0, 1, B.base_finished);
+    }
+    print_cpu("ixn_cpu_us_per_routed", B.cpu_ixn, 2, 3, routed);
+    print_cpu("stat_cpu_us_per_routed", B.cpu_stat, 2, 3, routed);
+    printf("\n");
     fflush(stdout);
 }
 
@@ -696,6 +817,7 @@ static void end_ixn(void)
     if (B.phase != PH_IXN && B.phase != PH_IXN_DRAIN)
         return;
     B.ixn_end_us = cc_mono_us();
+    cpu_sample(3);
     if (ixn_unfinished() > 0)
         fprintf(stderr, "ixbench: %" PRIu64 " interactions never finished\n", ixn_unfinished());
     print_ixn_result();
@@ -714,6 +836,7 @@ static void on_media_registered(cc_client *c, proto_msg *ack)
     (void)c;
     (void)ack;
     B.mconns_up++;
+    pump_backlog();
 }
 
 static void on_media_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
@@ -731,6 +854,7 @@ static void on_media_message(cc_client *c, proto_msg *msg, const char *line, siz
         return;
     if (ack) {
         B.ixn_acked++;
+        pump_backlog();
         return;
     }
     B.ixn_failed++;
@@ -741,6 +865,7 @@ static void on_media_message(cc_client *c, proto_msg *msg, const char *line, siz
         fprintf(stderr, "ixbench: submit %" PRId64 " refused: %s\n", n,
                 e.description ? e.description : "?");
     }
+    pump_backlog();
     pump_submits();
     check_ixn_done();
 }
@@ -756,6 +881,7 @@ static void on_media_down(cc_client *c, const char *why)
     B.ixn_failed += m->count;
     B.ixn_unanswered += m->count;
     m->head = m->count = 0;
+    pump_backlog();
     check_ixn_done();
 }
 
@@ -764,6 +890,34 @@ static const cc_client_ops media_ops = {
     .on_message = on_media_message,
     .on_down = on_media_down,
 };
+
+/* Queues interaction n's RequestSubmit on m: false when the request could not be queued. */
+static bool submit_one(media_conn *m, uint64_t n, uint64_t now)
+{
+    char qname[PROTO_ID_MAX + 1];
+    if (B.queues > 0)
+        snprintf(qname, sizeof qname, "%s-%d", B.queue, (int)(n % (uint64_t)B.queues) + 1);
+    else
+        snprintf(qname, sizeof qname, "%s", B.queue);
+    /* userData carries n, so the invite tells which submit it is. */
+    const proto_ixn_ud_field ud_n = {.key = "n", .num = (int64_t)n};
+    cc_buf ud, b;
+    cc_buf_init(&ud);
+    cc_buf_init(&b);
+    proto_ixn_enc_user_data(&ud, &ud_n, 1);
+    proto_ixn_enc_submit(
+        &b, &(proto_ixn_submit){
+                .tenant = B.tenant, .media = B.media, .queue = qname, .user_data = ud.data});
+    cc_buf_free(&ud);
+    B.submit_us[n] = now;
+    int64_t ref = cc_client_request(m->client, &b);
+    cc_buf_free(&b);
+    if (ref <= 0)
+        return false;
+    media_push(m, (int64_t)n);
+    B.ixn_submitted++;
+    return true;
+}
 
 /* Keeps the submits going: at most the window unfinished, and the rate when set. */
 static void pump_submits(void)
@@ -776,34 +930,55 @@ static void pump_submits(void)
            (B.ixn_rate <= 0 || B.ixn_budget >= 1) && tries < B.media_conns) {
         media_conn *m = &B.mconns[B.mconn_next];
         B.mconn_next = (B.mconn_next + 1) % B.media_conns;
-        if (!cc_client_is_up(m->client) || m->count == m->cap) {
+        if (!cc_client_is_up(m->client) || m->count == m->cap ||
+            !submit_one(m, B.ixn_submitted, now)) {
             tries++;
             continue;
         }
         tries = 0;
-        uint64_t n = B.ixn_submitted;
-        /* userData carries n, so the invite tells which submit it is. */
-        const proto_ixn_ud_field ud_n = {.key = "n", .num = (int64_t)n};
-        cc_buf ud, b;
-        cc_buf_init(&ud);
-        cc_buf_init(&b);
-        proto_ixn_enc_user_data(&ud, &ud_n, 1);
-        proto_ixn_enc_submit(
-            &b, &(proto_ixn_submit){
-                    .tenant = B.tenant, .media = B.media, .queue = B.queue, .user_data = ud.data});
-        cc_buf_free(&ud);
-        B.submit_us[n] = now;
-        int64_t ref = cc_client_request(m->client, &b);
-        cc_buf_free(&b);
-        if (ref <= 0) {
-            tries++;
-            continue;
-        }
-        media_push(m, (int64_t)n);
-        B.ixn_submitted++;
         if (B.ixn_rate > 0)
             B.ixn_budget -= 1;
     }
+}
+
+/* The backlog goes in, at most BENCH_BACKLOG_INFLIGHT submits in flight per media
+ * connection; once every one of them is answered, the statserver starts, and with it the
+ * routing of the whole backlog. */
+static void pump_backlog(void)
+{
+    if (B.phase != PH_BACKLOG)
+        return;
+    uint64_t now = cc_mono_us();
+    int tries = 0;
+    while (B.ixn_submitted < B.backlog && tries < B.media_conns) {
+        media_conn *m = &B.mconns[B.mconn_next];
+        B.mconn_next = (B.mconn_next + 1) % B.media_conns;
+        if (!cc_client_is_up(m->client) || m->count >= BENCH_BACKLOG_INFLIGHT ||
+            m->count == m->cap || !submit_one(m, B.ixn_submitted, now)) {
+            tries++;
+            continue;
+        }
+        tries = 0;
+    }
+    if (B.ixn_submitted == B.backlog && B.ixn_acked + B.ixn_failed == B.backlog) {
+        fprintf(stderr,
+                "ixbench: backlog of %" PRIu64 " submitted (%" PRIu64
+                " refused or lost) in %.2f s\n",
+                B.backlog, B.ixn_failed, (double)(now - B.phase_start_us) / 1e6);
+        B.phase = PH_SNAPSHOT;
+        B.phase_start_us = cc_mono_us();
+        spawn_statserver();
+        /* The statserver's own time starts at 0 with its spawn. */
+        cpu_sample(0);
+        if (B.ixn_pid > 0)
+            B.cpu_stat[0] = B.stat_running ? 0 : -1;
+    }
+}
+
+/* Every backlog interaction finished or failed. */
+static bool backlog_done(void)
+{
+    return B.ixn_finished + B.ixn_failed >= B.backlog;
 }
 
 static desk_slot *free_slot(desk *d)
@@ -840,6 +1015,8 @@ static void on_desk_invite(desk *d, proto_msg *msg)
     if (n >= 0 && (uint64_t)n < B.ixn_submitted) {
         if (B.seen[n] == 0) {
             B.seen[n] = 1;
+            if ((uint64_t)n < B.backlog && !B.backlog_first_invite_us)
+                B.backlog_first_invite_us = now;
             uint64_t lat = now > B.submit_us[n] ? now - B.submit_us[n] : 0;
             B.invite_lat[B.ixn_invites++] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
         } else {
@@ -890,6 +1067,10 @@ static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok)
         if (sl->n >= 0 && (uint64_t)sl->n < B.ixn_submitted && B.seen[sl->n] != 2) {
             B.seen[sl->n] = 2;
             B.ixn_finished++;
+            if (B.backlog && !B.backlog_done_us && backlog_done()) {
+                B.backlog_done_us = cc_mono_us();
+                cpu_sample(1);
+            }
         }
         pump_submits();
         check_ixn_done();
@@ -913,8 +1094,9 @@ static void start_ready(void)
         d->ready_ref = cc_client_request(d->client, &b);
         cc_buf_free(&b);
     }
-    for (int i = 0; i < B.media_conns; i++)
-        cc_client_start(B.mconns[i].client);
+    if (!B.backlog)
+        for (int i = 0; i < B.media_conns; i++)
+            cc_client_start(B.mconns[i].client);
 }
 
 static void start_ixn(void)
@@ -924,6 +1106,9 @@ static void start_ixn(void)
     B.phase = PH_IXN;
     B.ixn_start_us = B.phase_start_us = cc_mono_us();
     B.ixn_budget = 1;
+    B.base_finished = B.ixn_finished;
+    B.base_invites = B.ixn_invites;
+    cpu_sample(2);
     pump_submits();
 }
 
@@ -935,13 +1120,16 @@ static void tick_ixn(uint64_t now, uint64_t in_phase)
         for (int i = 0; i < B.ndesks; i++)
             if (B.desks[i].logged_in && B.desks[i].status_ready)
                 ready++;
-        if (ready == B.ndesks && B.mconns_up == B.media_conns) {
+        unsigned limit_s = B.backlog ? BENCH_BACKLOG_TIMEOUT_S : BENCH_READY_TIMEOUT_S;
+        if (ready == B.ndesks && B.mconns_up == B.media_conns && backlog_done()) {
             start_ixn();
-        } else if (in_phase > (uint64_t)BENCH_READY_TIMEOUT_S * 1000000u) {
+        } else if (in_phase > (uint64_t)limit_s * 1000000u) {
             fprintf(stderr,
-                    "ixbench: only %d of %d desktops ready and %d of %d media "
-                    "connections up after %d s\n",
-                    ready, B.ndesks, B.mconns_up, B.media_conns, BENCH_READY_TIMEOUT_S);
+                    "ixbench: only %d of %d desktops ready, %d of %d media "
+                    "connections up and %" PRIu64 " of %" PRIu64 " backlog interactions "
+                    "finished after %u s\n",
+                    ready, B.ndesks, B.mconns_up, B.media_conns, B.ixn_finished, B.backlog,
+                    limit_s);
             B.exit_code = 1;
             finish();
         }
@@ -1018,6 +1206,15 @@ static void on_tick(uv_timer_t *t)
         if (in_phase > (uint64_t)BENCH_LOGIN_TIMEOUT_S * 1000000u) {
             fprintf(stderr, "ixbench: only %d of %d agents logged in after %d s\n", B.logged_in,
                     B.ndesks, BENCH_LOGIN_TIMEOUT_S);
+            B.exit_code = 1;
+            finish();
+        }
+        break;
+    case PH_BACKLOG:
+        if (in_phase > (uint64_t)BENCH_BACKLOG_TIMEOUT_S * 1000000u) {
+            fprintf(stderr,
+                    "ixbench: %" PRIu64 " of %" PRIu64 " backlog submits answered after %d s\n",
+                    B.ixn_acked + B.ixn_failed, B.backlog, BENCH_BACKLOG_TIMEOUT_S);
             B.exit_code = 1;
             finish();
         }
@@ -1100,6 +1297,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < B.media_conns; i++) {
             media_conn *m = &B.mconns[i];
             m->cap = (unsigned)B.ixn_window;
+            if (B.backlog && m->cap < BENCH_BACKLOG_INFLIGHT)
+                m->cap = BENCH_BACKLOG_INFLIGHT;
             m->ring = xcalloc(m->cap, sizeof *m->ring);
             char name[48];
             snprintf(name, sizeof name, "ixbench-media-%d", i + 1);

@@ -21,6 +21,19 @@
 # default 64), BENCH_IXN_RATE (submits per second, default 0 = only the window limits),
 # BENCH_TWO_SERVERS (default 1; 0 leaves the two-server phase out), BENCH_FLOOR (default 1;
 # 0 leaves the floor and the ratios out).
+#
+# Last, the routing phase of issue 10 (docs/bench.md, "Routing with skills"): the same
+# agents, queues and interactions routed twice, first with every queue's target "any" and
+# no skills ("plain"), then with skills and two-step targets ("skills"): a backlog submitted
+# before the statserver starts (so it all waits), drained end to end, then interactions
+# flowing end to end. Each run prints routed/s and the ixnserver's own decision times (its
+# `event=routing_stopped` line); a last line gives skills/plain and the targets of issue
+# 10. Environment: BENCH_ROUTING (1 default, 0 none, "only" for nothing else),
+# BENCH_ROUTE_AGENTS (10000), BENCH_ROUTE_QUEUES (200), BENCH_ROUTE_SKILL_NAMES (30),
+# BENCH_ROUTE_SKILLS (skills per agent, 5), BENCH_ROUTE_BACKLOG (10000),
+# BENCH_ROUTE_INTERACTIONS (40000), BENCH_ROUTE_WIDEN (the first step's seconds, 10),
+# BENCH_ROUTE_ROUNDS (plain/skills pairs, 1), BENCH_ROUTE_SEED (1); BENCH_IXN_WINDOW and
+# BENCH_SECONDS apply to its flow.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +50,16 @@ IXN_WINDOW=${BENCH_IXN_WINDOW:-64}
 IXN_RATE=${BENCH_IXN_RATE:-0}
 TWO_SERVERS=${BENCH_TWO_SERVERS:-1}
 FLOOR=${BENCH_FLOOR:-1}
+ROUTING=${BENCH_ROUTING:-1}
+R_AGENTS=${BENCH_ROUTE_AGENTS:-10000}
+R_QUEUES=${BENCH_ROUTE_QUEUES:-200}
+R_NAMES=${BENCH_ROUTE_SKILL_NAMES:-30}
+R_SKILLS=${BENCH_ROUTE_SKILLS:-5}
+R_BACKLOG=${BENCH_ROUTE_BACKLOG:-10000}
+R_INTERACTIONS=${BENCH_ROUTE_INTERACTIONS:-40000}
+R_WIDEN=${BENCH_ROUTE_WIDEN:-10}
+R_ROUNDS=${BENCH_ROUTE_ROUNDS:-1}
+R_SEED=${BENCH_ROUTE_SEED:-1}
 # The latency pass (one change at a time) of ixbench and of the floor.
 LAT_CHANGES=2000
 PASSWORD=bench-password
@@ -92,10 +115,70 @@ rule "ChatOnly" { chat = chat >= 4; }
 assign tenant "$TENANT" "ChatOnly";
 RULES
 
-# start_ixn NAME N: starts an ixnserver named NAME with N agents and a fresh store on
-# 127.0.0.1 port 0, adds its pid to PIDS and sets PORT.
+# route_dir N MODE: the [queues], [agents] and, in MODE skills, [skills] and [targets]
+# sections of the routing phase, on stdout. Everything is drawn from a Park-Miller
+# generator seeded with R_SEED, so that every run (and every machine) gets the same
+# configuration: each agent R_SKILLS distinct skills of R_NAMES names (sk01 ...), levels
+# 1..10; each queue route-Q a target "skA >= L1 and skB >= L2 for R_WIDEN; skA >= 1" with
+# A != B and L1, L2 in 1..5, drawn again (up to 100 times) while no agent matches its
+# first step. Statistics of the draw go to $DIR/route-N.stats.
+route_dir() {
+    awk -v n="$1" -v mode="$2" -v t="$TENANT" -v h="$HASH" -v k="$R_QUEUES" -v names="$R_NAMES" \
+        -v per="$R_SKILLS" -v widen="$R_WIDEN" -v seed="$R_SEED" -v stats="$DIR/route-$1.stats" '
+        function rnd(m) { seed = (seed * 16807) % 2147483647; return seed % m }
+        function name(i) { return sprintf("sk%02d", i + 1) }
+        BEGIN {
+            if (seed < 1) seed = 1
+            if (per > names) per = names
+            print "[queues]"
+            for (q = 1; q <= k; q++) print t "/route-" q " = chat"
+            print "[agents]"
+            for (i = 1; i <= n; i++) print t "/" i " = " h
+            # The skills are drawn in both modes, so that the targets below are the same.
+            for (i = 1; i <= n; i++) {
+                line = ""
+                split("", has)
+                for (j = 0; j < per; j++) {
+                    do s = rnd(names); while (s in has)
+                    has[s] = 1
+                    lv = 1 + rnd(10)
+                    level[i, s] = lv
+                    holders[s] = holders[s] " " i
+                    line = line (j ? ", " : "") name(s) ":" lv
+                }
+                skills[i] = line
+            }
+            min1 = -1; sum1 = 0; sum2 = 0
+            for (q = 1; q <= k; q++) {
+                for (try = 0; try < 100; try++) {
+                    a = rnd(names); do b = rnd(names); while (b == a && names > 1)
+                    l1 = 1 + rnd(5); l2 = 1 + rnd(5)
+                    split(holders[a], ha, " ")
+                    c = 0
+                    for (x in ha) if (level[ha[x], a] >= l1 && level[ha[x], b] >= l2) c++
+                    if (c > 0) break
+                }
+                target[q] = name(a) " >= " l1 " and " name(b) " >= " l2 " for " widen "; " name(a) " >= 1"
+                m2 = split(holders[a], ha, " ")
+                sum1 += c; sum2 += m2
+                if (min1 < 0 || c < min1) min1 = c
+            }
+            if (mode == "skills") {
+                print "[skills]"
+                for (i = 1; i <= n; i++) print t "/" i " = " skills[i]
+                print "[targets]"
+                for (q = 1; q <= k; q++) print t "/route-" q " = " target[q]
+            }
+            printf "step1_matching_min=%d step1_matching_mean=%.0f step2_matching_mean=%.0f\n", \
+                min1, sum1 / k, sum2 / k > stats
+        }'
+}
+
+# start_ixn NAME N [MODE]: starts an ixnserver named NAME with N agents and a fresh store on
+# 127.0.0.1 port 0, adds its pid to PIDS and sets PORT. With MODE (plain or skills) the
+# queues, agents, skills and targets are those of the routing phase (route_dir).
 start_ixn() {
-    local name=$1 n=$2
+    local name=$1 n=$2 mode=${3:-}
     local portfile="$DIR/$name.port" data="$DIR/data-$name-$n"
     rm -f "$portfile"
     # A fresh store per run, so that no interaction of an earlier run is queued again.
@@ -115,11 +198,15 @@ start_ixn() {
         echo "AgentApplication = desk-secret"
         echo "ReportingEngine = stat-secret"
         echo "MediaServer = media-secret"
-        echo "[queues]"
-        echo "$TENANT/bench-chat = chat"
-        echo "[agents]"
-        # awk writes 10,000 lines at once; a shell loop would dominate the setup time.
-        awk -v n="$n" -v t="$TENANT" -v h="$HASH" 'BEGIN { for (i = 1; i <= n; i++) print t "/" i " = " h }'
+        if [[ -n "$mode" ]]; then
+            route_dir "$n" "$mode"
+        else
+            echo "[queues]"
+            echo "$TENANT/bench-chat = chat"
+            echo "[agents]"
+            # awk writes 10,000 lines at once; a shell loop would dominate the setup time.
+            awk -v n="$n" -v t="$TENANT" -v h="$HASH" 'BEGIN { for (i = 1; i <= n; i++) print t "/" i " = " h }'
+        fi
     } >"$DIR/$name.ini"
     "$BIN/ixnserver" -c "$DIR/$name.ini" 2>"$DIR/$name-$n.log" &
     PIDS+=($!)
@@ -291,7 +378,83 @@ two_servers() {
     check ixbench "$RC"
 }
 
+# route_log_fields LOG: the decision counters of the ixnserver's `event=routing_stopped`
+# line, " decisions=.. widenings=.. decision_p50_ns=.. decision_p99_ns=.. decision_max_ns=..".
+route_log_fields() {
+    awk '
+        /event=routing_stopped/ {
+            out = ""
+            for (i = 1; i <= NF; i++)
+                if ($i ~ /^(decisions|widenings|decision_p50_ns|decision_p99_ns|decision_max_ns)=/)
+                    out = out " " $i
+        }
+        END { printf "%s", out }
+    ' "$1" 2>/dev/null || true
+}
+
+# route_run MODE ROUND: one run of the routing phase (route_dir), its line on stdout and in
+# $DIR/route-MODE.out; sets ROUTE_LINE.
+route_run() {
+    local mode=$1 round=$2 N=$R_AGENTS RC=0 LINE
+    start_ixn "ixn-route-$mode" "$N" "$mode"
+    stat_ini "ixn-route-$mode:$PORT"
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-route-$mode.log" --changes 0 --latency-changes 0 \
+        --seconds "$SECS" --queue route --queues "$R_QUEUES" --backlog "$R_BACKLOG" \
+        --media-token media-secret --interactions "$R_INTERACTIONS" --ixn-window "$IXN_WINDOW" \
+        --ixn-pid "${PIDS[0]}" >"$DIR/ixbench-route-$mode.out" || RC=$?
+    stop_daemons
+    LINE=$(grep ' servers=1 ' "$DIR/ixbench-route-$mode.out" || true)
+    if [[ -z "$LINE" ]]; then
+        cat "$DIR/ixbench-route-$mode.out"
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    local LOG="$DIR/ixn-route-$mode-$N.log"
+    ROUTE_LINE="routing: mode=$mode round=$round $LINE$(resv_fields "$LOG")$(route_log_fields "$LOG")"
+    echo "$ROUTE_LINE" | tee -a "$DIR/route-$mode.out"
+    check ixbench "$RC"
+}
+
+# routing: the routing phase, R_ROUNDS pairs of runs (plain, then skills), each pair
+# followed by its ratios and the targets of issue 10: a decision under 20 us at p99 and
+# at least 0.7 of the plain routed/s (the interaction phase's, and the backlog's).
+routing() {
+    local round PLAIN SKILLS RF RB CPU P99 T1 T2
+    if ((R_AGENTS + 64 > FDS)); then
+        echo "bench: routing skipped: the fd limit $FDS is too low for $R_AGENTS agents" >&2
+        return 0
+    fi
+    : >"$DIR/route-plain.out"
+    : >"$DIR/route-skills.out"
+    for round in $(seq "$R_ROUNDS"); do
+        route_run plain "$round"
+        PLAIN=$ROUTE_LINE
+        route_run skills "$round"
+        SKILLS=$ROUTE_LINE
+        RF=$(awk -v a="$(val routed_per_s "$SKILLS")" -v b="$(val routed_per_s "$PLAIN")" \
+            'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')
+        RB=$(awk -v a="$(val backlog_routed_per_s "$SKILLS")" -v b="$(val backlog_routed_per_s "$PLAIN")" \
+            'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')
+        CPU=$(awk -v a="$(val ixn_cpu_us_per_routed "$SKILLS")" -v b="$(val ixn_cpu_us_per_routed "$PLAIN")" \
+            'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')
+        P99=$(val decision_p99_ns "$SKILLS")
+        T1=$(awk -v p="$P99" 'BEGIN { print (p != "" && p + 0 < 20000) ? "yes" : "no" }')
+        T2=$(awk -v a="$RF" -v b="$RB" 'BEGIN { print (a != "na" && b != "na" && a + 0 >= 0.7 && b + 0 >= 0.7) ? "yes" : "no" }')
+        echo "routing: round=$round skills_to_plain routed_per_s=$RF backlog_routed_per_s=$RB" \
+            "ixn_cpu_us_per_routed=$CPU" \
+            "plain_decision_p99_ns=$(val decision_p99_ns "$PLAIN") skills_decision_p99_ns=$P99" \
+            "$(cat "$DIR/route-$R_AGENTS.stats" 2>/dev/null || true)"
+        echo "routing: round=$round targets decision_p99_under_20us=$T1 routed_at_least_0.7_of_plain=$T2"
+    done
+}
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
+if [[ "$ROUTING" == only ]]; then
+    AGENT_COUNTS=""
+fi
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
     if ((N + 64 > FDS)); then
@@ -327,4 +490,6 @@ for N in $AGENT_COUNTS; do
         two_servers "$N"
     fi
 done
-
+if [[ "$ROUTING" != 0 ]]; then
+    routing
+fi

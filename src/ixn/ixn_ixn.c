@@ -645,7 +645,9 @@ static bool route(ixn_core *k)
     while (k->dirty_head) {
         ixn_pool *p = k->dirty_head;
         bool done = false;
-        ixn_route_prepare(p);
+        /* No sweep of the eligible list first (ixn_route_prepare): ixn_route_next drops the
+         * agents that stopped being eligible as it meets them, and a sweep per call cost
+         * the whole list (10,000 agents: about half the server's time under load). */
         for (;;) {
             if (asks >= ROUTE_BUDGET)
                 break;
@@ -1855,8 +1857,12 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->purge, NULL);
     uv_close((uv_handle_t *)&k->retry, NULL);
     ixn_route_close(&k->router);
-    LOG_INFO("event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64, k->router.decisions,
-             k->router.widenings);
+    LOG_INFO("event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64
+             " decision_p50_ns=%" PRIu64 " decision_p99_ns=%" PRIu64 " decision_max_ns=%" PRIu64,
+             k->router.decisions, k->router.widenings,
+             ixn_route_decision_quantile(&k->router, 0.50),
+             ixn_route_decision_quantile(&k->router, 0.99),
+             ixn_route_decision_quantile(&k->router, 1.0));
     LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
              " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
              " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64

@@ -73,11 +73,14 @@ typedef struct ixn_pool {
     struct ixn_pool *dirty_next;
     /* Owned by ixn_route: the layout of the agents' bitsets (one bit per queue and target
      * step), the agents that may take an offer now (every one that got a status with room,
-     * in idle order; checked again before use) and, per queue step, how many of them
-     * match it. */
+     * in no particular order; checked again before use) and the same agents by step class:
+     * the queue steps with the same expression form one class (every "any" step is one),
+     * and each class holds the eligible agents that match it in a heap by idle order. */
     size_t nqs;
     size_t words;
-    uint32_t *qs_count;
+    uint32_t *qs_class; /* per queue step: its class */
+    struct ixn_eclass *eclass;
+    size_t nclass;
     ixn_agent *e_head, *e_tail;
     size_t e_count;
 } ixn_pool;
@@ -165,7 +168,8 @@ void ixn_route_claim(ixn_router *r, ixn_ixn *x, ixn_agent *a);
  * Returns the interaction it was for, NULL when none. */
 ixn_ixn *ixn_route_unclaim(ixn_router *r, ixn_agent *a);
 
-/** Drops agents that are no longer eligible from p's eligible list. */
+/** Drops agents that are no longer eligible from p's eligible list: a walk of the whole
+ * list. Routing does not need it (ixn_route_next drops those it meets). */
 void ixn_route_prepare(ixn_pool *p);
 
 /**
