@@ -379,13 +379,14 @@ two_servers() {
 }
 
 # route_log_fields LOG: the decision counters of the ixnserver's `event=routing_stopped`
-# line, " decisions=.. widenings=.. decision_p50_ns=.. decision_p99_ns=.. decision_max_ns=..".
+# line, " decisions=.. widenings=.. decision_p50_ns=.. decision_p99_ns=.. decision_max_ns=..
+# decisions_over_20us=..".
 route_log_fields() {
     awk '
         /event=routing_stopped/ {
             out = ""
             for (i = 1; i <= NF; i++)
-                if ($i ~ /^(decisions|widenings|decision_p50_ns|decision_p99_ns|decision_max_ns)=/)
+                if ($i ~ /^(decisions|widenings|decision_p50_ns|decision_p99_ns|decision_max_ns|decisions_over_20us)=/)
                     out = out " " $i
         }
         END { printf "%s", out }
@@ -422,7 +423,7 @@ route_run() {
 # followed by its ratios and the targets of issue 10: a decision under 20 us at p99 and
 # at least 0.7 of the plain routed/s (the interaction phase's, and the backlog's).
 routing() {
-    local round PLAIN SKILLS RF RB CPU P99 T1 T2
+    local round PLAIN SKILLS RF RB CPU P99 SLOW T1 T2
     if ((R_AGENTS + 64 > FDS)); then
         echo "bench: routing skipped: the fd limit $FDS is too low for $R_AGENTS agents" >&2
         return 0
@@ -441,11 +442,19 @@ routing() {
         CPU=$(awk -v a="$(val ixn_cpu_us_per_routed "$SKILLS")" -v b="$(val ixn_cpu_us_per_routed "$PLAIN")" \
             'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')
         P99=$(val decision_p99_ns "$SKILLS")
-        T1=$(awk -v p="$P99" 'BEGIN { print (p != "" && p + 0 < 20000) ? "yes" : "no" }')
+        # p99 under 20 us: at most 1 % of the decisions slower than that, counted exactly by
+        # the server (its histogram's bucket around 20 us spans 16.4 to 20.5 us); a server
+        # without the count is judged by the bucket's upper edge.
+        SLOW=$(awk -v n="$(val decisions_over_20us "$SKILLS")" -v d="$(val decisions "$SKILLS")" \
+            'BEGIN { print (n != "" && d > 0) ? sprintf("%.4f", n / d) : "na" }')
+        T1=$(awk -v s="$SLOW" -v p="$P99" 'BEGIN {
+            if (s != "na") print (s + 0 <= 0.01) ? "yes" : "no"
+            else print (p != "" && p + 0 < 20000) ? "yes" : "no" }')
         T2=$(awk -v a="$RF" -v b="$RB" 'BEGIN { print (a != "na" && b != "na" && a + 0 >= 0.7 && b + 0 >= 0.7) ? "yes" : "no" }')
         echo "routing: round=$round skills_to_plain routed_per_s=$RF backlog_routed_per_s=$RB" \
             "ixn_cpu_us_per_routed=$CPU" \
             "plain_decision_p99_ns=$(val decision_p99_ns "$PLAIN") skills_decision_p99_ns=$P99" \
+            "skills_share_over_20us=$SLOW" \
             "$(cat "$DIR/route-$R_AGENTS.stats" 2>/dev/null || true)"
         echo "routing: round=$round targets decision_p99_under_20us=$T1 routed_at_least_0.7_of_plain=$T2"
     done

@@ -1857,12 +1857,12 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->purge, NULL);
     uv_close((uv_handle_t *)&k->retry, NULL);
     ixn_route_close(&k->router);
-    LOG_INFO("event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64
-             " decision_p50_ns=%" PRIu64 " decision_p99_ns=%" PRIu64 " decision_max_ns=%" PRIu64,
-             k->router.decisions, k->router.widenings,
-             ixn_route_decision_quantile(&k->router, 0.50),
-             ixn_route_decision_quantile(&k->router, 0.99),
-             ixn_route_decision_quantile(&k->router, 1.0));
+    LOG_INFO(
+        "event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64 " decision_p50_ns=%" PRIu64
+        " decision_p99_ns=%" PRIu64 " decision_max_ns=%" PRIu64 " decisions_over_20us=%" PRIu64,
+        k->router.decisions, k->router.widenings, ixn_route_decision_quantile(&k->router, 0.50),
+        ixn_route_decision_quantile(&k->router, 0.99), ixn_route_decision_quantile(&k->router, 1.0),
+        k->router.decisions_slow);
     LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
              " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
              " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64

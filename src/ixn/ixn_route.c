@@ -748,8 +748,11 @@ static uint64_t hist_upper(size_t b)
 
 static void record(ixn_router *r, uint64_t t0)
 {
-    r->decision_hist[hist_bucket(now_ns() - t0)]++;
+    uint64_t ns = now_ns() - t0;
+    r->decision_hist[hist_bucket(ns)]++;
     r->decisions++;
+    if (ns > IXN_ROUTE_SLOW_NS)
+        r->decisions_slow++;
 }
 
 uint64_t ixn_route_decision_quantile(const ixn_router *r, double q)
