@@ -81,6 +81,7 @@ struct stat_stats_inst {
 
 struct tenant_obj {
     char *name;
+    uint32_t nagents; /* agent objects of the tenant */
     uint32_t logged_in[CC_MEDIA_MAX];
     uint32_t ready[CC_MEDIA_MAX];
     uint64_t available[CC_MEDIA_MAX];
@@ -90,6 +91,9 @@ struct tenant_obj {
 };
 
 struct queue_obj {
+    char *key; /* its map key */
+    size_t keylen;
+    uint32_t nixns; /* unfinished interactions in it */
     tenant_obj *tenant;
     queue_obj *tnext;
     int media;          /* of its interactions; -1 until one is seen */
@@ -112,6 +116,8 @@ typedef struct agent_media {
 } agent_media;
 
 struct agent_obj {
+    char *key; /* its map key */
+    size_t keylen;
     tenant_obj *tenant;
     bool logged_in;
     cc_media_mask added, ready;
@@ -458,6 +464,9 @@ static queue_obj *queue_get(stat_stats *s, const char *server, const char *tenan
     if (!q) {
         q = xcalloc(1, sizeof *q);
         q->media = -1;
+        q->key = xmalloc(n);
+        memcpy(q->key, key, n);
+        q->keylen = n;
         q->tenant = tenant_get(s, tenant);
         q->tnext = q->tenant->queues;
         q->tenant->queues = q;
@@ -475,11 +484,61 @@ static agent_obj *agent_get(stat_stats *s, const char *tenant, const char *id)
     agent_obj *a = cc_map_get(&s->agents, key, n);
     if (!a) {
         a = xcalloc(1, sizeof *a);
+        a->key = xmalloc(n);
+        memcpy(a->key, key, n);
+        a->keylen = n;
         a->tenant = tenant_get(s, tenant);
+        a->tenant->nagents++;
         a->seg.segments = true;
         cc_map_put(&s->agents, key, n, a);
     }
     return a;
+}
+
+/* Objects made only for statistics that are closed again (an object that does not exist
+ * yet, a typing mistake) are freed with their last statistic, so that opening and closing
+ * cannot grow the engine; objects with something recorded stay. */
+static void tenant_gc(stat_stats *s, tenant_obj *t)
+{
+    if (t->insts || t->queues || t->nagents)
+        return;
+    cc_map_dels(&s->tenants, t->name);
+    free(t->name);
+    free(t);
+}
+
+static void queue_gc(stat_stats *s, queue_obj *q)
+{
+    if (q->insts || q->nixns || q->visits.n)
+        return;
+    tenant_obj *t = q->tenant;
+    queue_obj **pp = &t->queues;
+    while (*pp != q)
+        pp = &(*pp)->tnext;
+    *pp = q->tnext;
+    cc_map_del(&s->queues, q->key, q->keylen);
+    series_free(&q->visits);
+    free(q->key);
+    free(q);
+    tenant_gc(s, t);
+}
+
+static void agent_gc(stat_stats *s, agent_obj *a)
+{
+    if (a->insts || a->logged_in || a->seg.n || a->ends.n)
+        return;
+    for (int k = 0; k < a->nam; k++)
+        if (a->am[k].seg.n)
+            return;
+    for (int k = 0; k < a->nam; k++)
+        free(a->am[k].desc);
+    free(a->am);
+    tenant_obj *t = a->tenant;
+    t->nagents--;
+    cc_map_del(&s->agents, a->key, a->keylen);
+    free(a->key);
+    free(a);
+    tenant_gc(s, t);
 }
 
 static agent_media *agent_media_get(agent_obj *a, int media)
@@ -601,6 +660,8 @@ static ixn *ixn_find(stat_stats *s, int link, const char *id, char *key, size_t 
 static void ixn_drop(stat_stats *s, ixn *x)
 {
     wait_remove(s, x);
+    if (x->queue)
+        x->queue->nixns--;
     cc_map_del(&s->ixns, x->key, x->keylen);
     free(x->key);
     free(x);
@@ -615,6 +676,10 @@ static bool ixn_place(stat_stats *s, ixn *x, const char *server, const proto_ixr
     if (x->queue == q && x->queued_at == e->queued_at)
         return false;
     wait_remove(s, x);
+    if (x->queue)
+        x->queue->nixns--;
+    if (q)
+        q->nixns++;
     x->queue = q;
     x->queued_at = e->queued_at;
     x->answered = false;
@@ -991,7 +1056,8 @@ bad:
     return NULL;
 }
 
-void stat_stats_close(stat_stats *s, stat_stats_inst *i)
+/* Drops a reference; with gc, the object goes too when nothing else holds it. */
+static void inst_close(stat_stats *s, stat_stats_inst *i, bool gc)
 {
     if (!i || --i->refs > 0)
         return;
@@ -1014,11 +1080,27 @@ void stat_stats_close(stat_stats *s, stat_stats_inst *i)
             s->dirty_tail = prev;
     }
     if (i->ewt_rate)
-        stat_stats_close(s, i->ewt_rate);
+        inst_close(s, i->ewt_rate, false);
     cc_map_del(&s->insts, i->key, i->keylen);
     s->counts.open--;
+    queue_obj *q = i->queue;
+    agent_obj *a = i->agent;
+    tenant_obj *t = i->tenant;
     free(i->key);
     free(i);
+    if (!gc)
+        return;
+    if (q)
+        queue_gc(s, q);
+    else if (a)
+        agent_gc(s, a);
+    else
+        tenant_gc(s, t);
+}
+
+void stat_stats_close(stat_stats *s, stat_stats_inst *i)
+{
+    inst_close(s, i, true);
 }
 
 static proto_sts_value v_int(int64_t n)
@@ -1167,7 +1249,9 @@ stat_stats_inst *stat_stats_next_dirty(stat_stats *s)
 
 stat_stats_counts stat_stats_get_counts(const stat_stats *s)
 {
-    return s->counts;
+    stat_stats_counts c = s->counts;
+    c.objects = s->queues.count + s->agents.count + s->tenants.count;
+    return c;
 }
 
 stat_stats *stat_stats_new(const stat_stats_config *cfg)
@@ -1203,6 +1287,7 @@ void stat_stats_free(stat_stats *s)
     while ((ms = cc_map_next(&s->queues, &pos))) {
         queue_obj *q = ms->value;
         series_free(&q->visits);
+        free(q->key);
         free(q);
     }
     pos = 0;
@@ -1215,6 +1300,7 @@ void stat_stats_free(stat_stats *s)
         free(a->am);
         series_free(&a->seg);
         series_free(&a->ends);
+        free(a->key);
         free(a);
     }
     pos = 0;

@@ -76,6 +76,7 @@ typedef struct stat_stats_counts {
     uint64_t agents;       /* agent views applied */
     uint64_t open;         /* distinct statistics open */
     uint64_t interactions; /* unfinished interactions known */
+    uint64_t objects;      /* queues, agents and tenants kept */
 } stat_stats_counts;
 
 /** The engine's counters. */

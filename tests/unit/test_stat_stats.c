@@ -486,6 +486,23 @@ static void test_close_and_share(void **state)
     stat_stats_close(f->s, b);
     assert_int_equal(stat_stats_get_counts(f->s).open, 0);
     assert_null(stat_stats_next_dirty(f->s));
+    /* Objects opened only for statistics go with their last one; recorded ones stay. */
+    assert_int_equal(stat_stats_get_counts(f->s).objects, 2);
+    stat_stats_inst *x = open_q(f, "nope", PROTO_STS_Q_EWT, 60, -1, T + S(2));
+    stat_stats_inst *y = open_a(f, "9999", PROTO_STS_A_READY_TIME, 0, f->chat, false, 0, T + S(2));
+    assert_int_equal(stat_stats_get_counts(f->s).objects, 4);
+    proto_sts_open other = {.type = PROTO_STS_TENANT,
+                            .tenant = "Elsewhere",
+                            .statistic = PROTO_STS_T_READY,
+                            .threshold_s = -1,
+                            .media = "chat"};
+    stat_stats_inst *z = stat_stats_open(f->s, &other, f->chat, T + S(2));
+    assert_int_equal(stat_stats_get_counts(f->s).objects, 5);
+    stat_stats_close(f->s, x);
+    stat_stats_close(f->s, y);
+    stat_stats_close(f->s, z);
+    assert_int_equal(stat_stats_get_counts(f->s).objects, 2);
+    assert_int_equal(stat_stats_get_counts(f->s).open, 0);
     /* A per-media statistic needs its media. */
     proto_sts_open d = {.type = PROTO_STS_TENANT,
                         .tenant = "Resources",
