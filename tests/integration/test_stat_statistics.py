@@ -13,7 +13,8 @@ latest) against every:1; (e) the ixnserver killed and started again: its waiting
 interactions stop counting while it is away, and its snapshot brings them back without
 counting a visit twice; (f) bad requests: unknown statistic, object type, profile, notify,
 missing media (3 naming the field), a duplicate statisticId (10), max-statistics at its
-boundary (12), closing an id that is not open."""
+boundary (12), closing an id that is not open; (g) the configuration keys timezone,
+service-level-threshold, service-level-target and max-statistics at their bounds."""
 import os
 import sys
 import time
@@ -140,9 +141,31 @@ def first_values(w):
     check(w.open("t_waiting", TENANT, "Waiting", media="chat") == 0, "tenant Waiting is 0")
 
 
+def config_keys(env):
+    """(g): statserver --check-config on each key's bounds."""
+    cases = [("timezone = Europe/Paris", True), ("timezone = UTC", True),
+             ("timezone = Mars/Olympus", False), ("timezone = ../../etc/passwd", False),
+             ("service-level-threshold = 0", True), ("service-level-threshold = 86400", True),
+             ("service-level-threshold = 86401", False), ("service-level-target = 100", True),
+             ("service-level-target = 101", False), ("max-statistics = 1", True),
+             ("max-statistics = 0", False), ("max-statistics = 10000000", True),
+             ("max-statistics = 10000001", False)]
+    for k, (line, good) in enumerate(cases):
+        path = env.write("cfg%d.ini" % k, "[server]\nname = c\n%s\n[ixn:a]\naddress = 127.0.0.1:1\n"
+                         % line)
+        rc, out, err = env.run(["statserver", "--check-config", "-c", path])
+        key = line.split(" =")[0]
+        if good:
+            check(rc == 0, "%s is accepted (%s)" % (line, err.strip()[-200:]))
+        else:
+            check(rc != 0 and ("] %s:" % key) in err, "%s is refused naming the key (%s)"
+                  % (line, err.strip()[-200:]))
+
+
 def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=120) as env:
+        config_keys(env)
         ixn = harness.start_ixn_queues(env, "ixn-a", agents={T + "/" + A: PW},
                                        queues={T + "/chat-in": "chat"}, invite_timeout=30)
         stat = env.start_stat("stat-1", [ixn], rules=RULES,
