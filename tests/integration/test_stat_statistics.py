@@ -185,6 +185,7 @@ def main():
         w.equals("t_logged", 1, "tenant LoggedIn 1")
         expect_ack(desk.request({"message": "RequestNotReadyForMedia", "media": "chat",
                                  "reason": {"code": 3, "description": "Lunch"}}), "not ready")
+        t_nr = now()
         st = w.wait("state", lambda v: v.get("state") == "NotReady", "NotReady")
         check(st.get("reason") == {"code": 3, "description": "Lunch"},
               "NotReady carries the reason (got %r)" % st)
@@ -207,6 +208,7 @@ def main():
         time.sleep(max(0, t1 + 1.5 - now()))
         expect_ack(desk.request({"message": "RequestCancelNotReadyForMedia", "media": "chat"}),
                    "ready")
+        t_ready = now()
         inv = desk.next(harness.is_invite(i1), timeout=5, what="invite of " + i1)
         expect_ack(desk.request({"message": "RequestReject", "interactionId": i1}), "reject")
         w.equals("rejected", 1)
@@ -228,6 +230,24 @@ def main():
         w.equals("handled", 1)
         w.near("aht", t_end - t_acc, TOL, "AHT is accept to end")
         w.equals("entered60", 2, "sliding:60 holds the two visits")
+        # Times in states, opened now: the first value is the value at the open.
+        w4 = Wall(stat.port)
+        t_now = now()
+        v = w4.open("login", agent_obj(), "LoginTime")
+        check(abs(v - (t_now - t_login)) <= TOL, "LoginTime %.3f ~ %.3f" % (v, t_now - t_login))
+        v = w4.open("nr3", agent_obj(), "NotReadyTime", media="chat", reason=3)
+        check(abs(v - (t_ready - t_nr)) <= TOL, "NotReadyTime for reason 3: %.3f ~ %.3f"
+              % (v, t_ready - t_nr))
+        v = w4.open("nr5", agent_obj(), "NotReadyTime", media="chat", reason=5)
+        check(v == 0, "NotReadyTime for reason 5: 0.0 (got %r)" % v)
+        want = (t_nr - t_login) + (now() - t_ready)
+        v = w4.open("ready", agent_obj(), "ReadyTime", media="chat")
+        check(abs(v - want) <= TOL, "ReadyTime %.3f ~ %.3f (handling included)" % (v, want))
+        v = w4.open("busy", agent_obj(), "BusyTime")
+        check(t_end - t_acc - TOL <= v <= t_end - t_ready + TOL,
+              "BusyTime %.3f between the handling (%.3f) and ready to end (%.3f)"
+              % (v, t_end - t_acc, t_end - t_ready))
+        w4.c.close()
         check(inv.get("interactionId") == i1, "the invite names " + i1)
 
         # (d) every:1 against changes: a quiet second gives one value each second on the
