@@ -371,6 +371,33 @@ static void series_trim(series *se, int64_t now)
     }
 }
 
+/* Drops the oldest records beyond max_records, taking them out of the sums of the
+ * statistics whose window still held them. */
+static void series_cap(stat_stats *s, series *se, stat_stats_inst *list)
+{
+    while (se->n > s->cfg.max_records) {
+        const rec *r = series_at(se, se->base);
+        for (stat_stats_inst *i = list; i; i = i->next) {
+            if (i->ser != se || i->cur != se->base)
+                continue;
+            if (se->segments) {
+                if (seg_pred(i, r))
+                    i->num -= series_at(se, se->base + 1)->at - r->at;
+            } else {
+                int64_t dn, dd;
+                contrib(i, r, &dn, &dd);
+                i->num -= dn;
+                i->den -= dd;
+            }
+            i->cur++;
+            mark_dirty(s, i);
+        }
+        se->off++;
+        se->n--;
+        se->base++;
+    }
+}
+
 /* Adds a counting record to se and to every statistic of list that sums it. */
 static void add_record(stat_stats *s, series *se, stat_stats_inst *list, const rec *r, int64_t now)
 {
@@ -393,6 +420,7 @@ static void add_record(stat_stats *s, series *se, stat_stats_inst *list, const r
         mark_dirty(s, i);
     }
     series_trim(se, now);
+    series_cap(s, se, list);
 }
 
 /* Starts a new state segment at now when the state differs from the current one. */
@@ -422,6 +450,7 @@ static void add_segment(stat_stats *s, series *se, stat_stats_inst *list, int32_
     rec r = {.at = now, .a = has_reason ? reason : 0, .kind = kind, .b = has_reason};
     series_insert(se, &r);
     series_trim(se, now);
+    series_cap(s, se, list);
 }
 
 /* ---- objects ---- */
@@ -1258,6 +1287,10 @@ stat_stats *stat_stats_new(const stat_stats_config *cfg)
 {
     stat_stats *s = xcalloc(1, sizeof *s);
     s->cfg = *cfg;
+    if (!s->cfg.max_records)
+        s->cfg.max_records = STAT_STATS_RECORDS_MAX;
+    if (s->cfg.max_records < 2)
+        s->cfg.max_records = 2; /* a segment needs the next one to end */
     cc_map_init(&s->tenants);
     cc_map_init(&s->queues);
     cc_map_init(&s->agents);

@@ -20,6 +20,11 @@
 #include "proto/statistic.h"
 #include "stat/stat_agents.h"
 
+/** Records one series (the visits of a queue, the ends or the state segments of an agent)
+ * keeps at most: beyond, the oldest leave every window early, so that a flood of events
+ * cannot grow the engine without end. */
+#define STAT_STATS_RECORDS_MAX ((size_t)1 << 20)
+
 typedef struct stat_stats stat_stats;
 typedef struct stat_stats_inst stat_stats_inst;
 
@@ -27,6 +32,7 @@ typedef struct stat_stats_inst stat_stats_inst;
 typedef struct stat_stats_config {
     cc_media_table *media; /* the daemon's table: media names of events are interned there */
     int64_t threshold_s;   /* service-level-threshold: ServiceLevel's default T */
+    size_t max_records;    /* records kept per series at most; 0 = STAT_STATS_RECORDS_MAX */
 } stat_stats_config;
 
 /** A new engine. The day profile starts at midnight in the process's local time zone

@@ -511,6 +511,33 @@ static void test_close_and_share(void **state)
     assert_null(stat_stats_open(f->s, &d, -1, T));
 }
 
+static void test_records_cap(void **state)
+{
+    fix *f = *state;
+    stat_stats_free(f->s);
+    f->s = stat_stats_new(
+        &(stat_stats_config){.media = &f->media, .threshold_s = 20, .max_records = 3});
+    stat_stats_inst *ent = open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, T);
+    stat_stats_inst *login = open_a(f, "1001", PROTO_STS_A_LOGIN_TIME, 0, -1, false, 0, T);
+    step(f, PROTO_IXR_QUEUED, "r1", "chat-in", NULL, T, T, 0);
+    step(f, PROTO_IXR_QUEUED, "r2", "chat-in", NULL, T + S(1), T + S(1), 0);
+    step(f, PROTO_IXR_QUEUED, "r3", "chat-in", NULL, T + S(2), T + S(2), 0);
+    /* Three records: the cap, all counted. */
+    assert_int_equal(val(f, ent, T + S(3)), 3);
+    step(f, PROTO_IXR_QUEUED, "r4", "chat-in", NULL, T + S(3), T + S(3), 0);
+    /* The fourth pushes the oldest out of every window. */
+    assert_int_equal(val(f, ent, T + S(4)), 3);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, T + S(4)), T + S(4)),
+                     3);
+    /* Segments: in 10 s, out 10 s, in 10 s, out: the first one leaves with the fourth. */
+    agent(f, T + S(10), true, true, false, 1, 0, NULL);
+    agent(f, T + S(20), false, false, false, 0, 0, NULL);
+    agent(f, T + S(30), true, true, false, 1, 0, NULL);
+    assert_int_equal(val(f, login, T + S(35)), S(15));
+    agent(f, T + S(40), false, false, false, 0, 0, NULL);
+    assert_int_equal(val(f, login, T + S(45)), S(10));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timezone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_lost_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_and_share, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_records_cap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
