@@ -883,7 +883,8 @@ void stat_stats_agent(stat_stats *s, const stat_agents_view *v, int64_t now)
     if (!a)
         return;
     tenant_obj *t = a->tenant;
-    bool tenant_changed = false, ewt_changed = false;
+    bool tenant_changed = false;
+    cc_media_mask ewt_media = 0;
     cc_media_mask media = (a->added | (v->logged_in ? v->added : 0));
     int before = a->nam;
     for (cc_media_mask mm = media; mm; mm &= mm - 1)
@@ -912,10 +913,14 @@ void stat_stats_agent(stat_stats *s, const stat_agents_view *v, int64_t now)
         }
         uint32_t avail = (added & bit) ? v->available[m] : 0;
         if (avail != am->available) {
+            bool had = t->available[m] > 0;
             t->available[m] += avail;
             t->available[m] -= am->available;
             am->available = avail;
-            tenant_changed = ewt_changed = true;
+            tenant_changed = true;
+            /* EstimatedWaitTime only asks whether someone has room. */
+            if (had != (t->available[m] > 0))
+                ewt_media |= bit;
         }
         enum proto_sts_state st = media_state(v, m);
         bool has_reason = st == PROTO_STS_NOT_READY && v->reasons[m].present;
@@ -942,11 +947,12 @@ void stat_stats_agent(stat_stats *s, const stat_agents_view *v, int64_t now)
     a->logged_in = v->logged_in;
     if (tenant_changed)
         mark_all(s, t->insts);
-    if (ewt_changed)
+    if (ewt_media)
         for (queue_obj *q = t->queues; q; q = q->tnext)
-            for (stat_stats_inst *i = q->insts; i; i = i->next)
-                if (i->stat == PROTO_STS_Q_EWT)
-                    mark_dirty(s, i);
+            if (q->media >= 0 && (ewt_media >> q->media & 1))
+                for (stat_stats_inst *i = q->insts; i; i = i->next)
+                    if (i->stat == PROTO_STS_Q_EWT)
+                        mark_dirty(s, i);
 }
 
 /* ---- statistics ---- */
