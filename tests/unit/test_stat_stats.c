@@ -511,6 +511,31 @@ static void test_close_and_share(void **state)
     assert_null(stat_stats_open(f->s, &d, -1, T));
 }
 
+static void test_ewt_room(void **state)
+{
+    fix *f = *state;
+    stat_stats_inst *ewt = open_q(f, "chat-in", PROTO_STS_Q_EWT, 0, -1, T);
+    assert_int_equal(val(f, ewt, T), -1);
+    script(f);
+    assert_int_equal(val(f, ewt, T + S(45)), S(900));
+    while (stat_stats_next_dirty(f->s))
+        ;
+    /* An agent of the tenant with room for chat: a new interaction would not wait. */
+    agent(f, T + S(46), true, true, false, 1, 0, NULL);
+    bool marked = false;
+    stat_stats_inst *i;
+    while ((i = stat_stats_next_dirty(f->s)))
+        marked = marked || i == ewt;
+    assert_true(marked);
+    assert_int_equal(val(f, ewt, T + S(46)), 0);
+    agent(f, T + S(47), true, false, false, 0, 3, "Lunch");
+    assert_int_equal(val(f, ewt, T + S(47)), S(900));
+    /* Answers at :12 and :31: just before 10:15:31 one is left, (1 + 1) x 900 / 1; at
+     * 10:15:31 none. */
+    assert_int_equal(val(f, ewt, T + S(930.999)), S(1800));
+    assert_int_equal(val(f, ewt, T + S(931)), -1);
+}
+
 static void test_records_cap(void **state)
 {
     fix *f = *state;
@@ -551,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_link_lost_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_and_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ewt_room, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
