@@ -7,7 +7,8 @@ desktop and media server:
 LoggedOut with since null); (b) an agent's State with its not-ready reason; (c) submits,
 an abandon before the threshold, a reject, an accept after a known wait, an end by the
 agent: Entered, Answered, Abandoned, Waiting, ServiceLevel, AverageSpeedOfAnswer, the
-agent's Offered/Rejected/Accepted/Handled/AverageHandleTime and the tenant's numbers; (d)
+agent's Offered/Rejected/Accepted/Handled/AverageHandleTime, its times in states and the
+tenant's numbers; a transfer to another queue (a second visit, abandoned there); (d)
 notify changes (coalesced: a burst of submits gives at most one value per 100 ms, the
 latest) against every:1; (e) the ixnserver killed and started again: its waiting
 interactions stop counting while it is away, and its snapshot brings them back without
@@ -167,7 +168,8 @@ def main():
     with harness.Env(args.bin, timeout=120) as env:
         config_keys(env)
         ixn = harness.start_ixn_queues(env, "ixn-a", agents={T + "/" + A: PW},
-                                       queues={T + "/chat-in": "chat"}, invite_timeout=30)
+                                       queues={T + "/chat-in": "chat", T + "/chat-out": "chat"},
+                                       invite_timeout=30)
         stat = env.start_stat("stat-1", [ixn], rules=RULES,
                               extra_server="max-statistics = %d" % MAX_STATS)
         w = Wall(stat.port)
@@ -248,6 +250,40 @@ def main():
               "BusyTime %.3f between the handling (%.3f) and ready to end (%.3f)"
               % (v, t_end - t_acc, t_end - t_ready))
         w4.c.close()
+
+        # A transfer: i3 is accepted, then placed in chat-out, where it waits (the agent went
+        # not ready) until the media server stops it: a visit answered in chat-in, and a
+        # second one abandoned in chat-out after a known wait.
+        w5 = Wall(stat.port)
+        w5.open("out_entered", queue_obj("chat-out"), "Entered")
+        w5.open("out_waiting", queue_obj("chat-out"), "Waiting")
+        w5.open("out_abandoned", queue_obj("chat-out"), "Abandoned")
+        w5.open("out_sl", queue_obj("chat-out"), "ServiceLevel", threshold=0)
+        i3 = harness.submit_ok(ms, T, "chat", "chat-in")
+        desk.next(harness.is_invite(i3), timeout=5, what="invite of " + i3)
+        expect_ack(desk.request({"message": "RequestAccept", "interactionId": i3}),
+                   "accept " + i3)
+        w.equals("answered", 2, "i3 answered in chat-in")
+        expect_ack(desk.request({"message": "RequestNotReadyForMedia", "media": "chat"}),
+                   "not ready while handling")
+        expect_ack(desk.request({"message": "RequestPlaceInQueue", "interactionId": i3,
+                                 "queue": "chat-out"}), "transfer to chat-out")
+        t_tr = now()
+        w5.equals("out_entered", 1, "the transfer starts a visit in chat-out")
+        w5.equals("out_waiting", 1)
+        time.sleep(0.5)
+        expect_ack(ms.request({"message": "RequestStopProcessing", "interactionId": i3}),
+                   "media server stops " + i3)
+        t_stop = now()
+        w5.equals("out_abandoned", 1, "stopped while waiting in chat-out: abandoned")
+        w5.equals("out_waiting", 0)
+        w5.equals("out_sl", 0.0, "abandoned after %.1f s > threshold 0: ServiceLevel 0.0"
+                  % (t_stop - t_tr))
+        w.skip_to_now()
+        check(w.last["entered"] == 3 and w.last["abandoned"] == 1,
+              "chat-in: Entered 3, Abandoned still 1 (its visit was answered) (got %r, %r)"
+              % (w.last["entered"], w.last["abandoned"]))
+        w5.c.close()
         check(inv.get("interactionId") == i1, "the invite names " + i1)
 
         # (d) every:1 against changes: a quiet second gives one value each second on the
@@ -255,16 +291,14 @@ def main():
         w2.c.drain(0.3)
         got = w2.values("ticker", 2.6)
         check(2 <= len(got) <= 3, "every:1 sent %d values in 2.6 s (2..3)" % len(got))
-        check(all(m["value"] == 2 for m in got), "every:1 values are the count, 2")
+        check(all(m["value"] == 3 for m in got), "every:1 values are the count, 3")
         check(not [m for m in w2.c.queue if m.get("statisticId") == w2.ids["burst"]],
               "changes: nothing sent while nothing changed")
-        # The agent goes not ready so that the burst waits.
-        expect_ack(desk.request({"message": "RequestNotReadyForMedia", "media": "chat"}),
-                   "not ready again")
+        # The agent is still not ready, so the burst waits.
         burst = [harness.submit_ok(ms, T, "chat", "chat-in") for _ in range(5)]
         got = w2.values("burst", 0.8)
         vals = [m["value"] for m in got]
-        check(vals and vals[-1] == 7, "changes: the latest value, 7, arrives (got %r)" % vals)
+        check(vals and vals[-1] == 8, "changes: the latest value, 8, arrives (got %r)" % vals)
         check(len(vals) <= 3, "changes: 5 submits in a burst give at most 3 values (%r)" % vals)
         ats = [m["at"] for m in got]
         check(all(b - a >= 95 for a, b in zip(ats, ats[1:])),
@@ -272,17 +306,17 @@ def main():
 
         # (e) The ixnserver is lost and comes back: no double counting.
         w.equals("waiting", 5)
-        w.equals("entered", 7)
+        w.equals("entered", 8)
         ixn.kill()
         w.equals("waiting", 0, "the lost server's interactions do not wait")
         w.equals("t_waiting", 0, "nor in the tenant")
         ixn.restart()
         w.equals("waiting", 5, "its snapshot brings the five back", )
         w.values("entered", 1.0)
-        check(w.last["entered"] == 7, "Entered still 7 after the resync (got %r)"
+        check(w.last["entered"] == 8, "Entered still 8 after the resync (got %r)"
               % w.last["entered"])
-        check(w.last["answered"] == 1 and w.last["abandoned"] == 1,
-              "Answered 1, Abandoned 1 unchanged")
+        check(w.last["answered"] == 2 and w.last["abandoned"] == 1,
+              "Answered 2, Abandoned 1 unchanged")
         ms = harness.media_server(ixn.port)
         expect_ack(ms.request({"message": "RequestStopProcessing", "interactionId": burst[0]}),
                    "stop one of the burst after the restart")
