@@ -284,6 +284,11 @@ void proto_sts_enc_value_field(cc_buf *b, const proto_sts_value *v)
     }
 }
 
+void proto_sts_id_field(char buf[PROTO_STS_ID_FIELD_MAX], int64_t statistic_id)
+{
+    snprintf(buf, PROTO_STS_ID_FIELD_MAX, ",\"statisticId\":%" PRId64, statistic_id);
+}
+
 void proto_sts_enc_event(cc_buf *b, const proto_sts_event *e)
 {
     jw_open_message(b, VALUE);

@@ -160,6 +160,13 @@ typedef struct proto_sts_event {
     int64_t at; /* Unix ms of the value */
 } proto_sts_event;
 
+/** Room for the text proto_sts_id_field writes, NUL included. */
+#define PROTO_STS_ID_FIELD_MAX 40
+
+/** Writes ,"statisticId":N into buf (PROTO_STS_ID_FIELD_MAX bytes): the field a shared
+ * EventStatisticValue body gets per subscriber. */
+void proto_sts_id_field(char buf[PROTO_STS_ID_FIELD_MAX], int64_t statistic_id);
+
 /** Appends an open EventStatisticValue. */
 void proto_sts_enc_event(cc_buf *b, const proto_sts_event *e);
 

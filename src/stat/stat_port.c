@@ -39,10 +39,11 @@ typedef struct stat_sub {
     port_client *pc;
     port_stat *ps;
     int64_t id;
-    int64_t every_ms;             /* 0: changes */
-    int64_t next_due;             /* every:N: when the next value is due (Unix ms) */
-    struct stat_sub *prev, *next; /* ps's changes list, or the port's every list */
-    char id_key[24];
+    int64_t every_ms;                   /* 0: changes */
+    int64_t next_due;                   /* every:N: when the next value is due (Unix ms) */
+    struct stat_sub *prev, *next;       /* ps's changes list, or the port's every list */
+    char key[24];                       /* statisticId in decimal: the key in pc->subs */
+    char extra[PROTO_STS_ID_FIELD_MAX]; /* its field in a shared value body */
 } stat_sub;
 
 /* The port's side of an engine statistic, shared by every connection that opened it:
@@ -231,7 +232,7 @@ static void push(stat_port *p, port_stat *ps, const proto_sts_value *v, int64_t 
     proto_sts_enc_event(&p->scratch, &(proto_sts_event){.value = *v, .at = at});
     cc_sbuf *body = cc_sbuf_new(p->scratch.data, p->scratch.len);
     for (stat_sub *u = ps->changes; u; u = u->next) {
-        cc_session_send(u->pc->session, body, u->id_key);
+        cc_session_send(u->pc->session, body, u->extra);
         p->values_sent++;
     }
     cc_sbuf_unref(body);
@@ -312,7 +313,7 @@ static void stat_close_sub(stat_port *p, stat_sub *u)
         sub_unlink(&p->every, u);
     else
         sub_unlink(&ps->changes, u);
-    cc_map_dels(&u->pc->subs, u->id_key + strlen(",\"statisticId\":"));
+    cc_map_dels(&u->pc->subs, u->key);
     free(u);
     if (--ps->nsubs == 0) {
         if (ps->delayed) {
@@ -391,8 +392,9 @@ static int h_open_statistic(cc_session *s, proto_msg *msg)
     u->ps = ps;
     u->id = o.statistic_id;
     u->every_ms = o.every_s * 1000;
-    snprintf(u->id_key, sizeof u->id_key, ",\"statisticId\":%" PRId64, u->id);
-    cc_map_puts(&pc->subs, u->id_key + strlen(",\"statisticId\":"), u);
+    snprintf(u->key, sizeof u->key, "%" PRId64, u->id);
+    proto_sts_id_field(u->extra, u->id);
+    cc_map_puts(&pc->subs, u->key, u);
     /* The first value follows its EventAck. */
     cc_session_ack_now(s);
     proto_sts_value v = stat_stats_value(p->stats, inst, now);

@@ -178,6 +178,10 @@ def main():
         check(w2.open("ticker", queue_obj(), "Entered", notify="every:1") == 0,
               "every:1 first value 0")
         check(w2.open("burst", queue_obj(), "Entered") == 0, "a second subscriber: 0")
+        # The largest statisticId, under changes (the value body is shared; each
+        # subscriber gets its own id appended).
+        w2.next_id = 2 ** 63 - 1
+        check(w2.open("bigid", queue_obj(), "Waiting") == 0, "statisticId 2^63-1 opens")
 
         # (b) The agent logs in, then goes not ready for lunch.
         desk = harness.agent(ixn.port, T, A, "P" + A, PW, media={"chat": 1})
@@ -199,6 +203,7 @@ def main():
         i2 = harness.submit_ok(ms, T, "chat", "chat-in")
         w.equals("entered", 2)
         w.equals("waiting", 2)
+        w2.equals("bigid", 2, "statisticId 2^63-1 gets its changes")
         w.equals("t_waiting", 2, "tenant Waiting 2")
         time.sleep(0.3)
         expect_ack(ms.request({"message": "RequestStopProcessing", "interactionId": i2}),

@@ -2616,6 +2616,10 @@ static void test_sts_values(void **state)
         proto_msg_free(&m);
         cc_buf_free(&b);
     }
+    /* The largest statisticId fits the per-subscriber field. */
+    char field[PROTO_STS_ID_FIELD_MAX];
+    proto_sts_id_field(field, INT64_MAX);
+    assert_string_equal(field, ",\"statisticId\":9223372036854775807");
     /* A shared body leaves statisticId out. */
     cc_buf b;
     cc_buf_init(&b);
