@@ -40,7 +40,7 @@ typedef struct stat_sub {
     port_stat *ps;
     int64_t id;
     int64_t every_ms;                   /* 0: changes */
-    int64_t next_due;                   /* every:N: when the next value is due (Unix ms) */
+    int64_t next_due;                   /* every:N: when the next value is due (monotonic ms) */
     struct stat_sub *prev, *next;       /* ps's changes list, or the port's every list */
     char key[24];                       /* statisticId in decimal: the key in pc->subs */
     char extra[PROTO_STS_ID_FIELD_MAX]; /* its field in a shared value body */
@@ -55,7 +55,7 @@ struct port_stat {
     proto_sts_value last;
     char *last_desc; /* owned copy of last's reason description */
     bool has_last;
-    int64_t last_sent; /* Unix ms of the last push */
+    int64_t last_sent; /* monotonic ms of the last push */
     bool delayed;      /* in the port's delayed list */
     port_stat *dnext;
     port_stat *prev, *next; /* the port's list */
@@ -90,9 +90,16 @@ struct stat_port {
     uint64_t values_sent;
 };
 
+/* Values carry and are computed at the wall clock; they are paced by the monotonic one,
+ * so that a clock set back does not hold them up. */
 static int64_t now_ms(void)
 {
     return (int64_t)(cc_wall_us() / 1000);
+}
+
+static int64_t mono_ms(void)
+{
+    return (int64_t)(cc_mono_us() / 1000);
 }
 
 static void filter_clear(tenant_filter *f)
@@ -215,18 +222,18 @@ static void send_one(stat_port *p, stat_sub *u, const proto_sts_value *v, int64_
     p->values_sent++;
 }
 
-static void remember(port_stat *ps, const proto_sts_value *v, int64_t at)
+static void remember(port_stat *ps, const proto_sts_value *v, int64_t mono)
 {
     free(ps->last_desc);
     ps->last = *v;
     ps->last_desc = v->reason_desc ? xstrdup(v->reason_desc) : NULL;
     ps->last.reason_desc = ps->last_desc;
     ps->has_last = true;
-    ps->last_sent = at;
+    ps->last_sent = mono;
 }
 
 /* Pushes v to every "changes" subscriber of ps: one body, each its statisticId. */
-static void push(stat_port *p, port_stat *ps, const proto_sts_value *v, int64_t at)
+static void push(stat_port *p, port_stat *ps, const proto_sts_value *v, int64_t at, int64_t mono)
 {
     cc_buf_reset(&p->scratch);
     proto_sts_enc_event(&p->scratch, &(proto_sts_event){.value = *v, .at = at});
@@ -236,20 +243,20 @@ static void push(stat_port *p, port_stat *ps, const proto_sts_value *v, int64_t 
         p->values_sent++;
     }
     cc_sbuf_unref(body);
-    remember(ps, v, at);
+    remember(ps, v, mono);
 }
 
 /* A "changes" statistic whose inputs changed: pushed now, or when CHANGES_MIN_MS has
  * passed since the last push (then with the latest value). */
-static void consider(stat_port *p, port_stat *ps, int64_t now)
+static void consider(stat_port *p, port_stat *ps, int64_t now, int64_t mono)
 {
     if (!ps->changes)
         return;
     proto_sts_value v = stat_stats_value(p->stats, ps->inst, now);
     if (ps->has_last && proto_sts_value_equal(&v, &ps->last))
         return;
-    if (!ps->has_last || now - ps->last_sent >= CHANGES_MIN_MS) {
-        push(p, ps, &v, now);
+    if (!ps->has_last || mono - ps->last_sent >= CHANGES_MIN_MS) {
+        push(p, ps, &v, now, mono);
     } else if (!ps->delayed) {
         ps->delayed = true;
         ps->dnext = p->delayed;
@@ -264,26 +271,26 @@ static void on_check(uv_check_t *h)
     if (!p->stats)
         return;
     stat_stats_inst *i;
-    int64_t now = now_ms();
+    int64_t now = now_ms(), mono = mono_ms();
     while ((i = stat_stats_next_dirty(p->stats))) {
         port_stat *ps = stat_stats_user(i);
         if (ps)
-            consider(p, ps, now);
+            consider(p, ps, now, mono);
     }
 }
 
 static void on_tick(uv_timer_t *t)
 {
     stat_port *p = t->data;
-    int64_t now = now_ms();
+    int64_t now = now_ms(), mono = mono_ms();
     on_check(&p->check);
     port_stat *d = p->delayed;
     p->delayed = NULL;
     while (d) {
         port_stat *next = d->dnext;
         d->delayed = false;
-        if (now - d->last_sent >= CHANGES_MIN_MS)
-            consider(p, d, now);
+        if (mono - d->last_sent >= CHANGES_MIN_MS)
+            consider(p, d, now, mono);
         else {
             d->delayed = true;
             d->dnext = p->delayed;
@@ -294,15 +301,15 @@ static void on_tick(uv_timer_t *t)
     if (++p->ticks % TIME_TICKS == 0)
         for (port_stat *ps = p->stat_list; ps; ps = ps->next)
             if (ps->changes && stat_stats_time_driven(ps->inst))
-                consider(p, ps, now);
+                consider(p, ps, now, mono);
     for (stat_sub *u = p->every; u; u = u->next) {
-        if (now < u->next_due)
+        if (mono < u->next_due)
             continue;
         proto_sts_value v = stat_stats_value(p->stats, u->ps->inst, now);
         send_one(p, u, &v, now);
         u->next_due += u->every_ms;
-        if (u->next_due <= now)
-            u->next_due = now + u->every_ms;
+        if (u->next_due <= mono)
+            u->next_due = mono + u->every_ms;
     }
 }
 
@@ -370,7 +377,7 @@ static int h_open_statistic(cc_session *s, proto_msg *msg)
             return CC_E_INVALID_ATTRIBUTE;
         }
     }
-    int64_t now = now_ms();
+    int64_t now = now_ms(), mono = mono_ms();
     stat_stats_inst *inst = stat_stats_open(p->stats, &o, media, now);
     if (!inst) {
         snprintf(msg->desc, sizeof msg->desc, "%s", "object: not a statistic of it");
@@ -400,12 +407,12 @@ static int h_open_statistic(cc_session *s, proto_msg *msg)
     proto_sts_value v = stat_stats_value(p->stats, inst, now);
     send_one(p, u, &v, now);
     if (u->every_ms) {
-        u->next_due = now + u->every_ms;
+        u->next_due = mono + u->every_ms;
         sub_link(&p->every, u);
     } else {
         sub_link(&ps->changes, u);
         if (!ps->has_last)
-            remember(ps, &v, now);
+            remember(ps, &v, mono);
     }
     return CC_SESSION_ANSWERED;
 }
