@@ -21,6 +21,7 @@
 #include "proto/msg.h"
 #include "proto/regmsg.h"
 #include "proto/resv.h"
+#include "proto/statistic.h"
 #include "proto/statmsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -534,6 +535,59 @@ static void round_trip_ixn_reporting(proto_msg *m)
     cc_buf_free(&b);
 }
 
+/* Statistics on the StatClient port: a decoded request or value encodes to the same
+ * bytes again after a second decode, and every decoded request names a statistic of its
+ * object type. */
+static void round_trip_statistics(proto_msg *m)
+{
+    cc_buf b, b2;
+    cc_buf_init(&b);
+    cc_buf_init(&b2);
+    proto_msg m2;
+    proto_sts_open o, o2;
+    if (proto_sts_decode_open(m, &o) == 0) {
+        assert(proto_sts_stat_object((int)o.statistic) == (int)o.type);
+        assert(!proto_sts_stat_per_media((int)o.statistic) || o.media);
+        proto_sts_enc_open(&b, &o);
+        reparse(&b, &m2);
+        assert(proto_sts_decode_open(&m2, &o2) == 0);
+        assert(o2.statistic_id == o.statistic_id && o2.type == o.type);
+        assert(o2.statistic == o.statistic && o2.sliding_s == o.sliding_s);
+        assert(o2.every_s == o.every_s && o2.threshold_s == o.threshold_s);
+        assert(same(o2.server, o.server) && same(o2.tenant, o.tenant) && same(o2.id, o.id));
+        assert(same(o2.media, o.media) && o2.has_reason == o.has_reason);
+        assert(!o.has_reason || o2.reason == o.reason);
+        proto_sts_enc_open(&b2, &o2);
+        same_bytes(&b, &b2);
+        proto_msg_free(&m2);
+    }
+    int64_t id, id2;
+    if (proto_sts_decode_close(m, &id) == 0) {
+        cc_buf_reset(&b);
+        proto_sts_enc_close(&b, id);
+        reparse(&b, &m2);
+        assert(proto_sts_decode_close(&m2, &id2) == 0 && id2 == id);
+        proto_msg_free(&m2);
+    }
+    proto_sts_event e, e2;
+    int rc = proto_sts_decode_event(m, &e);
+    assert(rc == 0 || rc == CC_E_NOT_FOUND || rc == CC_E_INVALID_ATTRIBUTE);
+    if (rc == 0) {
+        cc_buf_reset(&b);
+        proto_sts_enc_event(&b, &e);
+        reparse(&b, &m2);
+        assert(proto_sts_decode_event(&m2, &e2) == 0);
+        assert(e2.statistic_id == e.statistic_id && e2.at == e.at);
+        assert(proto_sts_value_equal(&e2.value, &e.value));
+        cc_buf_reset(&b2);
+        proto_sts_enc_event(&b2, &e2);
+        same_bytes(&b, &b2);
+        proto_msg_free(&m2);
+    }
+    cc_buf_free(&b2);
+    cc_buf_free(&b);
+}
+
 static void round_trip_stat_port(proto_msg *m)
 {
     cc_buf b;
@@ -678,6 +732,7 @@ static int on_line(void *ctx, const char *line, size_t len)
     round_trip_routing(&m);
     round_trip_stat_port(&m);
     round_trip_ixn_reporting(&m);
+    round_trip_statistics(&m);
     round_trip_registration(&m);
     round_trip_error(&m);
     proto_msg_free(&m);

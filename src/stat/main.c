@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <uv.h>
 
@@ -27,6 +28,8 @@
 #include "stat/stat_config.h"
 #include "stat/stat_links.h"
 #include "stat/stat_port.h"
+#include "stat/stat_stats.h"
+#include "common/clock.h"
 
 #define STAT_VERSION "0.1.0"
 
@@ -40,6 +43,7 @@ typedef struct stat_daemon {
     cc_media_table media;
     rules_set *rules;
     stat_agents *agents;
+    stat_stats *stats;
     stat_links *links;
     stat_port *port;
     cc_web *web; /* NULL without an http key */
@@ -216,6 +220,12 @@ static void sink_reserved(void *user, int link, int64_t reservation_id, bool gra
         stat_links_send_reserved(d->links, link, reservation_id, granted);
 }
 
+static void sink_agent(void *user, const stat_agents_view *view)
+{
+    stat_daemon *d = user;
+    stat_stats_agent(d->stats, view, (int64_t)(cc_wall_us() / 1000));
+}
+
 static void on_shutdown_timer(uv_timer_t *t)
 {
     uv_stop(t->loop);
@@ -292,12 +302,21 @@ static int run(stat_daemon *d)
 {
     d->loop = uv_default_loop();
     cc_net_init(&d->net, d->loop);
-    stat_sink sink = {
-        .link_send = sink_link_send, .publish = sink_publish, .reserved = sink_reserved, .user = d};
+    stat_sink sink = {.link_send = sink_link_send,
+                      .publish = sink_publish,
+                      .reserved = sink_reserved,
+                      .agent = sink_agent,
+                      .user = d};
+    /* The day profile's midnight is that of the configured zone (localtime_r). */
+    setenv("TZ", d->cfg.timezone, 1);
+    tzset();
+    d->stats = stat_stats_new(
+        &(stat_stats_config){.media = &d->media, .threshold_s = d->cfg.sl_threshold_s});
     d->agents = stat_agents_new(&d->media, d->rules, d->cfg.count_after_work, d->cfg.ixn_count,
                                 d->cfg.max_agents, &sink);
     d->links = stat_links_new(&d->net, &d->cfg, &d->media, d->agents);
-    d->port = stat_port_new(&d->net, &d->cfg, d->agents, d->links);
+    stat_links_set_stats(d->links, d->stats);
+    d->port = stat_port_new(&d->net, &d->cfg, d->agents, d->links, d->stats, &d->media);
     int port;
     int rc = stat_port_listen(d->port, &port);
     if (rc < 0) {
@@ -407,6 +426,7 @@ int main(int argc, char **argv)
     raise_nofile();
     rc = run(&d);
     stat_agents_free(d.agents);
+    stat_stats_free(d.stats);
     rules_free(d.rules);
     stat_config_free(&d.cfg);
     return rc;

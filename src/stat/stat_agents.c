@@ -44,6 +44,13 @@ typedef struct stat_skills {
 /* The bytes of the largest list: every skill a level, a name of the longest and a NUL. */
 #define SKILLS_DATA_MAX (PROTO_SKILLS_MAX * (PROTO_SKILL_NAME_MAX + 2))
 
+/* A not-ready reason of one media as one server reports it. */
+typedef struct stat_reason {
+    int media;
+    int64_t code;
+    char *desc; /* NULL when none */
+} stat_reason;
+
 /* One agent's state on one interaction server. */
 typedef struct stat_slot {
     char *place;           /* placeId as that server reports it; NULL when absent */
@@ -57,6 +64,9 @@ typedef struct stat_slot {
     bool dnd;
     bool snap_pending;             /* seen in the running snapshot and not yet answered */
     uint32_t counts[CC_MEDIA_MAX]; /* interactions that count, per media */
+    cc_media_mask holding;         /* media with any interaction held (statistics) */
+    stat_reason *reasons;          /* not-ready reasons given, for the statistics */
+    int nreasons;
 } stat_slot;
 
 /* The comparable part of a status: everything but version and placeId (compared
@@ -248,9 +258,70 @@ static void skills_to_proto(const stat_skills *k, proto_skills *out)
     }
 }
 
+static void reasons_clear(stat_slot *s)
+{
+    for (int i = 0; i < s->nreasons; i++)
+        free(s->reasons[i].desc);
+    free(s->reasons);
+    s->reasons = NULL;
+    s->nreasons = 0;
+}
+
+/* Keeps the reasons of the media a state adds, for the statistics engine only. */
+static void reasons_set(stat_slot *s, const proto_agent_state *state, int nmedia)
+{
+    reasons_clear(s);
+    int n = 0;
+    for (int m = 0; m < nmedia; m++)
+        if ((state->added >> m & 1) && state->reasons[m].present)
+            n++;
+    if (!n)
+        return;
+    s->reasons = xcalloc((size_t)n, sizeof *s->reasons);
+    for (int m = 0; m < nmedia; m++)
+        if ((state->added >> m & 1) && state->reasons[m].present) {
+            stat_reason *r = &s->reasons[s->nreasons++];
+            r->media = m;
+            r->code = state->reasons[m].code;
+            r->desc = state->reasons[m].description ? xstrdup(state->reasons[m].description) : NULL;
+        }
+}
+
+/* Hands the agent's merged state to the statistics engine. */
+static void agent_view(const stat_agents *st, const stat_agent *a, const stat_vec *v)
+{
+    if (!st->sink.agent)
+        return;
+    stat_agents_view view;
+    memset(&view, 0, sizeof view);
+    view.tenant = a->tenant;
+    view.agent_id = a->agent_id;
+    view.logged_in = v->logged_in;
+    view.dnd = v->dnd;
+    view.added = v->media;
+    view.ready = v->ready;
+    for (int l = 0; l < st->nlinks; l++) {
+        if (!(a->present & ((uint64_t)1 << l)))
+            continue;
+        const stat_slot *s = &a->slots[l];
+        view.holding |= s->holding;
+        for (int i = 0; i < s->nreasons; i++) {
+            const stat_reason *r = &s->reasons[i];
+            if (!view.reasons[r->media].present && !(v->ready >> r->media & 1))
+                view.reasons[r->media] = (proto_reason){true, r->code, r->desc};
+        }
+    }
+    for (cc_media_mask m = v->media; m; m &= m - 1) {
+        int i = __builtin_ctzll(m);
+        view.available[i] = v->available[i];
+    }
+    st->sink.agent(st->sink.user, &view);
+}
+
 static void agent_free(stat_agents *st, stat_agent *a)
 {
     for (int i = 0; i < st->nlinks; i++) {
+        reasons_clear(&a->slots[i]);
         grants_end_all(st, &a->slots[i]);
         free(a->slots[i].place);
         skills_unref(a->slots[i].skills);
@@ -504,6 +575,7 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
     /* An equal vector may still name a rule of a set being replaced: keep the current
      * object, so that the old set can be freed after a reload. */
     a->last.rule = v.rule;
+    agent_view(st, a, &v);
     return !agent_maybe_drop(st, a);
 }
 
@@ -512,6 +584,7 @@ static void slot_remove(stat_agents *st, stat_agent *a, int link)
     stat_slot *s = &a->slots[link];
     assert(a->present & ((uint64_t)1 << link));
     grants_end_all(st, s);
+    reasons_clear(s);
     a->present &= ~((uint64_t)1 << link);
     if (!a->present)
         st->known--;
@@ -630,13 +703,18 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
     s->dnd = state->dnd;
     s->added = state->added;
     s->ready = state->ready & state->added;
+    s->holding = 0;
     int nmedia = st->media->count;
     for (int m = 0; m < nmedia; m++) {
         uint32_t c = state->counts[CC_IXN_INVITED][m] + state->counts[CC_IXN_HANDLING][m];
         if (st->count_after_work)
             c += state->counts[CC_IXN_AFTER_WORK][m];
         s->counts[m] = c;
+        if (state->counts[CC_IXN_INVITED][m] + state->counts[CC_IXN_HANDLING][m] +
+            state->counts[CC_IXN_AFTER_WORK][m])
+            s->holding |= (cc_media_mask)1 << m;
     }
+    reasons_set(s, state, nmedia);
     if (!place_equal(s->place, state->place_id)) {
         free(s->place);
         s->place = state->place_id ? xstrdup(state->place_id) : NULL;

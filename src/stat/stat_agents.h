@@ -16,6 +16,23 @@
 
 typedef struct stat_agents stat_agents;
 
+/** One agent's merged state over every server, as the statistics engine takes it
+ * (stat_stats): what the status says plus the not-ready reasons and the media it holds
+ * interactions of. Strings are borrowed for the call. */
+typedef struct stat_agents_view {
+    const char *tenant;
+    const char *agent_id;
+    bool logged_in;
+    bool dnd;
+    cc_media_mask added;   /* media added on some server */
+    cc_media_mask ready;   /* media ready after the rule (none under DND) */
+    cc_media_mask holding; /* media with an interaction invited, handled or in after-work */
+    uint32_t available[CC_MEDIA_MAX];
+    /* Per added media that is not ready: the reason of the first server (in link order)
+     * that gives one. */
+    proto_reason reasons[CC_MEDIA_MAX];
+} stat_agents_view;
+
 /** Where statuses go. The body is an open EventCurrentAgentStatus without "version",
  * shared by every recipient; a callee that keeps it takes its own reference. */
 typedef struct stat_sink {
@@ -25,6 +42,9 @@ typedef struct stat_sink {
     void (*publish)(void *user, const char *tenant, cc_sbuf *body);
     /** Sends EventAgentReserved for reservation_id to interaction server link. */
     void (*reserved)(void *user, int link, int64_t reservation_id, bool granted);
+    /** Optional (NULL = none): the agent's merged state after every update of it, changed
+     * or not; the callee keeps what changed. */
+    void (*agent)(void *user, const stat_agents_view *view);
     void *user;
 } stat_sink;
 

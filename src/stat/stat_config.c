@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/alloc.h"
 #include "common/conf.h"
@@ -20,6 +21,27 @@ typedef struct cfg_state {
     cc_conf conf;
     char *rules_raw; /* the rules value as written, resolved after parsing */
 } cfg_state;
+
+/* A zone name of the TZ database ("UTC", "Europe/Paris"): letters, digits and _+-/ in
+ * parts that are not "." or "..", with a file in the zone directory, so that a typing
+ * mistake is an error at start rather than a silent UTC. */
+static bool timezone_valid(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 64 || v[0] == '/' || strstr(v, ".."))
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '+' || *p == '-' || *p == '/'))
+            return false;
+    if (strcmp(v, "UTC") == 0)
+        return true;
+    const char *dir = getenv("TZDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", v);
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
 
 static void server_key(cfg_state *st, const char *key, const char *v)
 {
@@ -75,6 +97,28 @@ static void server_key(cfg_state *st, const char *key, const char *v)
             cfg->max_connections = (unsigned)n;
     } else if (cc_server_conf_key(&st->conf, key, v, &cfg->limits, 1u << CC_CLASS_WEB)) {
         /* register-timeout, max-memory, out-limit-web, http-*: handled there */
+    } else if (strcmp(key, "timezone") == 0) {
+        if (!timezone_valid(v))
+            cc_conf_error(&st->conf, "server", key,
+                          "\"%s\" is not a time zone of the TZ database (such as Europe/Paris)", v);
+        else
+            cc_conf_set_text(&st->conf, "server", key, v, 1, 64, &cfg->timezone);
+    } else if (strcmp(key, "service-level-threshold") == 0) {
+        if (!cc_conf_num(v, 0, 86400, &n))
+            cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number of seconds 0..86400",
+                          v);
+        else
+            cfg->sl_threshold_s = (unsigned)n;
+    } else if (strcmp(key, "service-level-target") == 0) {
+        if (!cc_conf_num(v, 0, 100, &n))
+            cc_conf_error(&st->conf, "server", key, "\"%s\" is not a percentage 0..100", v);
+        else
+            cfg->sl_target = (unsigned)n;
+    } else if (strcmp(key, "max-statistics") == 0) {
+        if (!cc_conf_num(v, 1, 10000000, &n))
+            cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..10000000", v);
+        else
+            cfg->max_statistics = (size_t)n;
     } else if (strcmp(key, "max-agents") == 0) {
         if (!cc_conf_num(v, 1, 100000000, &n))
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..100000000", v);
@@ -165,6 +209,10 @@ static void set_defaults(stat_config *cfg, const char *path)
     cc_server_conf_defaults(&cfg->limits);
     cfg->link_out_limit = (size_t)64 << 20;
     cfg->max_agents = 1000000;
+    cfg->timezone = xstrdup("UTC");
+    cfg->sl_threshold_s = 20;
+    cfg->sl_target = 80;
+    cfg->max_statistics = 10000;
 }
 
 int stat_config_load(const char *path, stat_config *cfg)
@@ -206,6 +254,7 @@ void stat_config_free(stat_config *cfg)
     free(cfg->allowed_origins);
     free(cfg->token);
     free(cfg->rules_path);
+    free(cfg->timezone);
     for (int i = 0; i < cfg->ixn_count; i++) {
         free(cfg->ixns[i].name);
         free(cfg->ixns[i].address);

@@ -38,6 +38,10 @@ typedef struct stat_config {
     size_t link_out_limit;    /* [server] link-out-limit (64 MiB): queue towards an ixnserver */
     size_t max_agents;        /* [server] max-agents (1000000): merged agents kept */
     unsigned max_connections; /* [server] max-connections (100000, 0 = no limit) */
+    char *timezone;           /* [server] timezone ("UTC"): where the day profile's day begins */
+    unsigned sl_threshold_s;  /* [server] service-level-threshold (20): ServiceLevel's T */
+    unsigned sl_target;       /* [server] service-level-target (80): percent, for wallboards */
+    size_t max_statistics;    /* [server] max-statistics (10000): open per StatClient */
     cc_out_limit out_base;    /* [server] out-limit as given ("16m 4m 60") */
     cc_server_conf limits;    /* register-timeout, max-memory, out-limit-web, http-* */
     stat_ixn_config ixns[STAT_LINKS_MAX];

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/client.h"
+#include "proto/ixnreport.h"
 #include "proto/statmsg.h"
 #include "proto/resv.h"
 
@@ -18,6 +19,8 @@ typedef struct stat_link {
     char *name;
     cc_client *client;
     int64_t start_ref;   /* referenceId of RequestStartPlaceAgentStateReportingAll */
+    int64_t ixr_ref;     /* referenceId of RequestStartInteractionReporting */
+    uint64_t bad_steps;  /* EventInteractionReported that could not be decoded */
     uint64_t snap_start; /* when the snapshot was asked for, monotonic us */
     uint64_t bad_events; /* EventPlaceAgentState that could not be decoded */
     /* EventReserveAgent received before grants are allowed (the start-up wait): held in
@@ -41,6 +44,7 @@ typedef struct held_reserve {
 struct stat_links {
     cc_media_table *media;
     stat_agents *agents;
+    stat_stats *stats;  /* NULL: no interaction reporting asked for */
     uv_timer_t *expiry; /* ends unused grants; freed in its close callback */
     uv_timer_t *gate;   /* opens reservations when a link is slow to settle at start */
     uint64_t gate_ms;
@@ -60,6 +64,14 @@ static void on_registered(cc_client *c, proto_msg *ack)
     /* No tenants field: every tenant of the server is reported. */
     proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){.reporting = true, .all = true});
     l->start_ref = cc_client_request(c, &b);
+    if (l->owner->stats) {
+        /* After the agent states, every tenant's interaction steps for the statistics:
+         * the snapshot that follows replaces what was known of this server. */
+        cc_buf_reset(&b);
+        proto_ixr_enc_start(&b, &(proto_ixr_start){.all = true});
+        l->ixr_ref = cc_client_request(c, &b);
+        stat_stats_link_up(l->owner->stats, l->index);
+    }
     cc_buf_free(&b);
     l->snap_start = cc_mono_us();
     LOG_INFO("event=link_up link=%s address=%s server=%s", l->name, cc_client_address(c),
@@ -77,6 +89,19 @@ static void on_state(stat_link *l, proto_msg *msg)
         return;
     }
     stat_agents_apply(l->owner->agents, l->index, &st);
+}
+
+static void on_step(stat_link *l, proto_msg *msg)
+{
+    proto_ixr_event e;
+    int rc = proto_ixr_decode_event(msg, &e);
+    if (rc != 0) {
+        l->bad_steps++;
+        LOG_WARN("event=bad_interaction_step link=%s error=%s count=%" PRIu64, l->name,
+                 LOGQ(msg->desc), l->bad_steps);
+        return;
+    }
+    stat_stats_ixn(l->owner->stats, l->index, l->name, &e, (int64_t)(cc_wall_us() / 1000));
 }
 
 static void on_expiry(uv_timer_t *t);
@@ -196,6 +221,12 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     if (strcmp(msg->name, "EventPlaceAgentState") == 0) {
         on_state(l, msg);
         expiry_arm(l->owner);
+    } else if (strcmp(msg->name, "EventInteractionReported") == 0 && l->owner->stats) {
+        on_step(l, msg);
+    } else if (strcmp(msg->name, "EventInteractionSnapshotDone") == 0 && l->owner->stats) {
+        stat_stats_snapshot_done(l->owner->stats, l->index, (int64_t)(cc_wall_us() / 1000));
+        LOG_INFO("event=interaction_snapshot_done link=%s known=%" PRIu64, l->name,
+                 stat_stats_get_counts(l->owner->stats).interactions);
     } else if (strcmp(msg->name, "EventReserveAgent") == 0) {
         on_reserve(l, msg);
     } else if (strcmp(msg->name, "EventReservationReleased") == 0) {
@@ -214,6 +245,11 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         /* Without reporting the link is useless: start over with a fresh registration. */
         if (msg->ref == l->start_ref)
             cc_client_drop(c, "reporting refused");
+        /* A server without interaction reporting still reports agents: its queues have
+         * no statistics, which the log says once per connection. */
+        if (msg->ref == l->ixr_ref && l->ixr_ref)
+            LOG_WARN("event=interaction_reporting_refused link=%s code=%" PRId64, l->name,
+                     err.code);
     } else if (strcmp(msg->name, "EventAck") == 0 && msg->ref == l->start_ref) {
         LOG_INFO("event=reporting_started link=%s", l->name);
     }
@@ -225,7 +261,10 @@ static void on_down(cc_client *c, const char *why)
     stat_link *l = cc_client_user(c);
     held_drain(l, false);
     stat_agents_link_down(l->owner->agents, l->index);
+    if (l->owner->stats)
+        stat_stats_link_down(l->owner->stats, l->index, (int64_t)(cc_wall_us() / 1000));
     l->start_ref = 0;
+    l->ixr_ref = 0;
     held_drain_all(l->owner);
     expiry_arm(l->owner);
 }
@@ -306,6 +345,11 @@ void stat_links_free(stat_links *ls)
         free(ls->links[i].name);
     }
     free(ls);
+}
+
+void stat_links_set_stats(stat_links *ls, stat_stats *stats)
+{
+    ls->stats = stats;
 }
 
 int stat_links_count(const stat_links *ls)

@@ -13,6 +13,7 @@
 #include "net/conn.h"
 #include "stat/stat_agents.h"
 #include "stat/stat_config.h"
+#include "stat/stat_stats.h"
 
 typedef struct stat_links stat_links;
 
@@ -20,6 +21,9 @@ typedef struct stat_links stat_links;
  * the daemon's table; agents receives the events. */
 stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *media,
                            stat_agents *agents);
+/** Asks every link, after its agent states, for its interaction steps too, and feeds
+ * them to stats (before stat_links_start). */
+void stat_links_set_stats(stat_links *ls, stat_stats *stats);
 /** Starts connecting every link. */
 void stat_links_start(stat_links *ls);
 /** Closes every link and frees them (no agent updates are sent). */

@@ -11,6 +11,8 @@
 #include "common/map.h"
 #include "net/addr.h"
 #include "net/session.h"
+#include "common/clock.h"
+#include "proto/statistic.h"
 #include "proto/statmsg.h"
 
 /* A request answered on the next loop turn: its EventAck must go out before the statuses
@@ -22,13 +24,51 @@ typedef struct tenant_filter {
     cc_map names;
 } tenant_filter;
 
-typedef struct port_client {
+/* Values of one statistic go out at most this often under notify "changes". */
+#define CHANGES_MIN_MS 100
+/* The delivery tick: delayed changes, every:N, and (every TIME_TICKS) the values that
+ * move with time alone. */
+#define TICK_MS 100
+#define TIME_TICKS 10
+
+typedef struct port_client port_client;
+typedef struct port_stat port_stat;
+
+/* One open statistic of one connection. */
+typedef struct stat_sub {
+    port_client *pc;
+    port_stat *ps;
+    int64_t id;
+    int64_t every_ms;                   /* 0: changes */
+    int64_t next_due;                   /* every:N: when the next value is due (monotonic ms) */
+    struct stat_sub *prev, *next;       /* ps's changes list, or the port's every list */
+    char key[24];                       /* statisticId in decimal: the key in pc->subs */
+    char extra[PROTO_STS_ID_FIELD_MAX]; /* its field in a shared value body */
+} stat_sub;
+
+/* The port's side of an engine statistic, shared by every connection that opened it:
+ * the value last pushed under "changes", so that a change is encoded once for all. */
+struct port_stat {
+    stat_stats_inst *inst;
+    size_t nsubs;
+    stat_sub *changes;
+    proto_sts_value last;
+    char *last_desc; /* owned copy of last's reason description */
+    bool has_last;
+    int64_t last_sent; /* monotonic ms of the last push */
+    bool delayed;      /* in the port's delayed list */
+    port_stat *dnext;
+    port_stat *prev, *next; /* the port's list */
+};
+
+struct port_client {
     stat_port *port;
     cc_session *session;
     struct port_client *prev, *next;
     bool subscribed;
     tenant_filter filter; /* of the subscription */
-} port_client;
+    cc_map subs;          /* statisticId (decimal) -> stat_sub */
+};
 
 struct stat_port {
     cc_server server;
@@ -38,7 +78,29 @@ struct stat_port {
     stat_links *links;
     port_client *clients; /* every registered session */
     bool listening;
+    stat_stats *stats;
+    cc_media_table *media;
+    port_stat *stat_list; /* every statistic open on some connection */
+    port_stat *delayed;   /* changes held back by CHANGES_MIN_MS */
+    stat_sub *every;      /* every every:N subscription */
+    uv_check_t check;     /* pushes the changes of each loop turn */
+    uv_timer_t tick;
+    unsigned ticks;
+    cc_buf scratch;
+    uint64_t values_sent;
 };
+
+/* Values carry and are computed at the wall clock; they are paced by the monotonic one,
+ * so that a clock set back does not hold them up. */
+static int64_t now_ms(void)
+{
+    return (int64_t)(cc_wall_us() / 1000);
+}
+
+static int64_t mono_ms(void)
+{
+    return (int64_t)(cc_mono_us() / 1000);
+}
 
 static void filter_clear(tenant_filter *f)
 {
@@ -128,6 +190,249 @@ static int h_server_list(cc_session *s, proto_msg *msg)
     return 0;
 }
 
+static void sub_unlink(stat_sub **list, stat_sub *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        *list = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+}
+
+static void sub_link(stat_sub **list, stat_sub *u)
+{
+    u->prev = NULL;
+    u->next = *list;
+    if (*list)
+        (*list)->prev = u;
+    *list = u;
+}
+
+/* Sends one value to one subscriber. */
+static void send_one(stat_port *p, stat_sub *u, const proto_sts_value *v, int64_t at)
+{
+    cc_buf_reset(&p->scratch);
+    proto_sts_enc_event(&p->scratch,
+                        &(proto_sts_event){.statistic_id = u->id, .value = *v, .at = at});
+    cc_sbuf *body = cc_sbuf_new(p->scratch.data, p->scratch.len);
+    cc_session_send(u->pc->session, body, NULL);
+    cc_sbuf_unref(body);
+    p->values_sent++;
+}
+
+static void remember(port_stat *ps, const proto_sts_value *v, int64_t mono)
+{
+    free(ps->last_desc);
+    ps->last = *v;
+    ps->last_desc = v->reason_desc ? xstrdup(v->reason_desc) : NULL;
+    ps->last.reason_desc = ps->last_desc;
+    ps->has_last = true;
+    ps->last_sent = mono;
+}
+
+/* Pushes v to every "changes" subscriber of ps: one body, each its statisticId. */
+static void push(stat_port *p, port_stat *ps, const proto_sts_value *v, int64_t at, int64_t mono)
+{
+    cc_buf_reset(&p->scratch);
+    proto_sts_enc_event(&p->scratch, &(proto_sts_event){.value = *v, .at = at});
+    cc_sbuf *body = cc_sbuf_new(p->scratch.data, p->scratch.len);
+    for (stat_sub *u = ps->changes; u; u = u->next) {
+        cc_session_send(u->pc->session, body, u->extra);
+        p->values_sent++;
+    }
+    cc_sbuf_unref(body);
+    remember(ps, v, mono);
+}
+
+/* A "changes" statistic whose inputs changed: pushed now, or when CHANGES_MIN_MS has
+ * passed since the last push (then with the latest value). */
+static void consider(stat_port *p, port_stat *ps, int64_t now, int64_t mono)
+{
+    if (!ps->changes)
+        return;
+    proto_sts_value v = stat_stats_value(p->stats, ps->inst, now);
+    if (ps->has_last && proto_sts_value_equal(&v, &ps->last))
+        return;
+    if (!ps->has_last || mono - ps->last_sent >= CHANGES_MIN_MS) {
+        push(p, ps, &v, now, mono);
+    } else if (!ps->delayed) {
+        ps->delayed = true;
+        ps->dnext = p->delayed;
+        p->delayed = ps;
+    }
+}
+
+/* Every change of the engine since the last turn. */
+static void on_check(uv_check_t *h)
+{
+    stat_port *p = h->data;
+    if (!p->stats)
+        return;
+    stat_stats_inst *i;
+    int64_t now = now_ms(), mono = mono_ms();
+    while ((i = stat_stats_next_dirty(p->stats))) {
+        port_stat *ps = stat_stats_user(i);
+        if (ps)
+            consider(p, ps, now, mono);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    stat_port *p = t->data;
+    int64_t now = now_ms(), mono = mono_ms();
+    on_check(&p->check);
+    port_stat *d = p->delayed;
+    p->delayed = NULL;
+    while (d) {
+        port_stat *next = d->dnext;
+        d->delayed = false;
+        if (mono - d->last_sent >= CHANGES_MIN_MS)
+            consider(p, d, now, mono);
+        else {
+            d->delayed = true;
+            d->dnext = p->delayed;
+            p->delayed = d;
+        }
+        d = next;
+    }
+    if (++p->ticks % TIME_TICKS == 0)
+        for (port_stat *ps = p->stat_list; ps; ps = ps->next)
+            if (ps->changes && stat_stats_time_driven(ps->inst))
+                consider(p, ps, now, mono);
+    for (stat_sub *u = p->every; u; u = u->next) {
+        if (mono < u->next_due)
+            continue;
+        proto_sts_value v = stat_stats_value(p->stats, u->ps->inst, now);
+        send_one(p, u, &v, now);
+        u->next_due += u->every_ms;
+        if (u->next_due <= mono)
+            u->next_due = mono + u->every_ms;
+    }
+}
+
+static void stat_close_sub(stat_port *p, stat_sub *u)
+{
+    port_stat *ps = u->ps;
+    if (u->every_ms)
+        sub_unlink(&p->every, u);
+    else
+        sub_unlink(&ps->changes, u);
+    cc_map_dels(&u->pc->subs, u->key);
+    free(u);
+    if (--ps->nsubs == 0) {
+        if (ps->delayed) {
+            port_stat **pp = &p->delayed;
+            while (*pp != ps)
+                pp = &(*pp)->dnext;
+            *pp = ps->dnext;
+        }
+        if (ps->prev)
+            ps->prev->next = ps->next;
+        else
+            p->stat_list = ps->next;
+        if (ps->next)
+            ps->next->prev = ps->prev;
+        stat_stats_set_user(ps->inst, NULL);
+        stat_stats_close(p->stats, ps->inst);
+        free(ps->last_desc);
+        free(ps);
+    } else {
+        stat_stats_close(p->stats, ps->inst);
+    }
+}
+
+static stat_sub *sub_find(port_client *pc, int64_t id)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%" PRId64, id);
+    return cc_map_gets(&pc->subs, key);
+}
+
+static int h_open_statistic(cc_session *s, proto_msg *msg)
+{
+    proto_sts_open o;
+    int rc;
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_STAT)) || (rc = proto_sts_decode_open(msg, &o)))
+        return rc;
+    port_client *pc = cc_session_user(s);
+    stat_port *p = pc->port;
+    if (sub_find(pc, o.statistic_id)) {
+        snprintf(msg->desc, sizeof msg->desc, "statisticId %" PRId64 " is open already",
+                 o.statistic_id);
+        return CC_E_INVALID_STATE;
+    }
+    if (pc->subs.count >= p->cfg->max_statistics) {
+        snprintf(msg->desc, sizeof msg->desc, "more than max-statistics (%zu) on this connection",
+                 p->cfg->max_statistics);
+        return CC_E_LIMIT_EXCEEDED;
+    }
+    int media = -1;
+    if (o.media && proto_sts_stat_per_media((int)o.statistic)) {
+        media = cc_media_intern(p->media, o.media, strlen(o.media));
+        if (media < 0) {
+            snprintf(msg->desc, sizeof msg->desc, "%s", "media: no room for another media");
+            return CC_E_INVALID_ATTRIBUTE;
+        }
+    }
+    int64_t now = now_ms(), mono = mono_ms();
+    stat_stats_inst *inst = stat_stats_open(p->stats, &o, media, now);
+    if (!inst) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "object: not a statistic of it");
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    port_stat *ps = stat_stats_user(inst);
+    if (!ps) {
+        ps = xcalloc(1, sizeof *ps);
+        ps->inst = inst;
+        ps->next = p->stat_list;
+        if (p->stat_list)
+            p->stat_list->prev = ps;
+        p->stat_list = ps;
+        stat_stats_set_user(inst, ps);
+    }
+    ps->nsubs++;
+    stat_sub *u = xcalloc(1, sizeof *u);
+    u->pc = pc;
+    u->ps = ps;
+    u->id = o.statistic_id;
+    u->every_ms = o.every_s * 1000;
+    snprintf(u->key, sizeof u->key, "%" PRId64, u->id);
+    proto_sts_id_field(u->extra, u->id);
+    cc_map_puts(&pc->subs, u->key, u);
+    /* The first value follows its EventAck. */
+    cc_session_ack_now(s);
+    proto_sts_value v = stat_stats_value(p->stats, inst, now);
+    send_one(p, u, &v, now);
+    if (u->every_ms) {
+        u->next_due = mono + u->every_ms;
+        sub_link(&p->every, u);
+    } else {
+        sub_link(&ps->changes, u);
+        if (!ps->has_last)
+            remember(ps, &v, mono);
+    }
+    return CC_SESSION_ANSWERED;
+}
+
+static int h_close_statistic(cc_session *s, proto_msg *msg)
+{
+    int64_t id;
+    int rc;
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_STAT)) || (rc = proto_sts_decode_close(msg, &id)))
+        return rc;
+    port_client *pc = cc_session_user(s);
+    stat_sub *u = sub_find(pc, id);
+    if (!u) {
+        snprintf(msg->desc, sizeof msg->desc, "statisticId %" PRId64 " is not open", id);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    stat_close_sub(pc->port, u);
+    return 0;
+}
+
 /* A status is an event only a ReportingEngine may send, and none registers here: with a
  * referenceId it is refused with code 5, without one the session drops and counts it. */
 static int h_status_event(cc_session *s, proto_msg *msg)
@@ -136,10 +441,9 @@ static int h_status_event(cc_session *s, proto_msg *msg)
 }
 
 static const cc_handler port_handlers[] = {
-    {"EventCurrentAgentStatus", h_status_event},
-    {"RequestAgentStatus", h_agent_status},
-    {"RequestSubscribeAgentStatus", h_subscribe},
-    {"RequestServerList", h_server_list},
+    {"EventCurrentAgentStatus", h_status_event},  {"RequestAgentStatus", h_agent_status},
+    {"RequestOpenStatistic", h_open_statistic},   {"RequestCloseStatistic", h_close_statistic},
+    {"RequestSubscribeAgentStatus", h_subscribe}, {"RequestServerList", h_server_list},
 };
 
 static void on_register(cc_session *s)
@@ -149,6 +453,7 @@ static void on_register(cc_session *s)
     pc->port = p;
     pc->session = s;
     cc_map_init(&pc->filter.names);
+    cc_map_init(&pc->subs);
     pc->next = p->clients;
     if (p->clients)
         p->clients->prev = pc;
@@ -169,14 +474,29 @@ static void on_session_close(cc_session *s)
     if (pc->next)
         pc->next->prev = pc->prev;
     filter_clear(&pc->filter);
+    size_t pos = 0;
+    cc_map_slot *ms;
+    /* Only the key under the cursor is deleted (stat_close_sub), which the map allows. */
+    while ((ms = cc_map_next(&pc->subs, &pos)))
+        stat_close_sub(p, ms->value);
+    cc_map_free(&pc->subs);
     cc_session_set_user(s, NULL);
     free(pc);
 }
 
 stat_port *stat_port_new(cc_net *net, const stat_config *cfg, stat_agents *agents,
-                         stat_links *links)
+                         stat_links *links, stat_stats *stats, cc_media_table *media)
 {
     stat_port *p = xcalloc(1, sizeof *p);
+    p->stats = stats;
+    p->media = media;
+    cc_buf_init(&p->scratch);
+    uv_check_init(net->loop, &p->check);
+    p->check.data = p;
+    uv_check_start(&p->check, on_check);
+    uv_timer_init(net->loop, &p->tick);
+    p->tick.data = p;
+    uv_timer_start(&p->tick, on_tick, TICK_MS, TICK_MS);
     p->cfg = cfg;
     p->agents = agents;
     p->links = links;
@@ -220,6 +540,8 @@ void stat_port_close(stat_port *p)
     /* The port itself stays allocated: sessions still closing refer to its server, and
      * the process exits once the loop is done. */
     uv_close((uv_handle_t *)&p->listener, NULL);
+    uv_close((uv_handle_t *)&p->check, NULL);
+    uv_close((uv_handle_t *)&p->tick, NULL);
     for (port_client *pc = p->clients; pc; pc = pc->next)
         cc_session_close(pc->session);
 }

@@ -1,6 +1,7 @@
 /* The statserver's own port (protocol.md section 8): StatClients register with the
- * configured token and ask for one agent's status, subscribe to statuses, or list the
- * interaction servers. */
+ * configured token and ask for one agent's status, subscribe to statuses, list the
+ * interaction servers, or open statistics (statistics.md section 3), whose values go out
+ * on change (coalesced, once per 100 ms at most) or every N seconds. */
 #ifndef STAT_PORT_H
 #define STAT_PORT_H
 
@@ -10,12 +11,14 @@
 #include "stat/stat_agents.h"
 #include "stat/stat_config.h"
 #include "stat/stat_links.h"
+#include "stat/stat_stats.h"
 
 typedef struct stat_port stat_port;
 
-/** A port serving agents and links with the settings of cfg (not yet listening). */
+/** A port serving agents, links and the statistics of stats with the settings of cfg
+ * (not yet listening). media is the daemon's table (media of requests are interned). */
 stat_port *stat_port_new(cc_net *net, const stat_config *cfg, stat_agents *agents,
-                         stat_links *links);
+                         stat_links *links, stat_stats *stats, cc_media_table *media);
 /** Listens on cfg->listen. Returns 0 and the bound port, or a negative libuv error. */
 int stat_port_listen(stat_port *p, int *port_out);
 /** Sends a changed status to every subscriber of tenant (a stat_sink publish). */

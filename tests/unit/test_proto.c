@@ -19,6 +19,7 @@
 #include "proto/frame.h"
 #include "proto/ixnmsg.h"
 #include "proto/ixnreport.h"
+#include "proto/statistic.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
 #include "proto/regmsg.h"
@@ -2422,6 +2423,241 @@ static void test_stat_snapshot_and_agent_req(void **state)
     cc_buf_free(&b);
 }
 
+/* ---- statistic ------------------------------------------------------------------------ */
+
+static void test_sts_open(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m;
+    proto_sts_open o = {.statistic_id = 1,
+                        .type = PROTO_STS_QUEUE,
+                        .server = "ixn-a",
+                        .tenant = "Resources",
+                        .id = "chat-sales",
+                        .statistic = PROTO_STS_Q_SERVICE_LEVEL,
+                        .sliding_s = 900,
+                        .threshold_s = 20};
+    proto_sts_enc_open(&b, &o);
+    assert_string_equal(b.data, "{\"message\":\"RequestOpenStatistic\",\"statisticId\":1,"
+                                "\"object\":{\"type\":\"Queue\",\"server\":\"ixn-a\","
+                                "\"tenant\":\"Resources\",\"id\":\"chat-sales\"},"
+                                "\"statistic\":\"ServiceLevel\",\"profile\":\"sliding:900\","
+                                "\"notify\":\"changes\",\"threshold\":20");
+    reparse(&b, &m);
+    proto_sts_open d;
+    assert_int_equal(proto_sts_decode_open(&m, &d), 0);
+    assert_int_equal(d.statistic, PROTO_STS_Q_SERVICE_LEVEL);
+    assert_int_equal(d.type, PROTO_STS_QUEUE);
+    assert_string_equal(d.server, "ixn-a");
+    assert_string_equal(d.id, "chat-sales");
+    assert_int_equal(d.sliding_s, 900);
+    assert_int_equal(d.every_s, 0);
+    assert_int_equal(d.threshold_s, 20);
+    assert_null(d.media);
+    proto_msg_free(&m);
+    /* Waiting of a Tenant is another statistic than Waiting of a Queue. */
+    cc_buf_reset(&b);
+    o = (proto_sts_open){.statistic_id = 2,
+                         .type = PROTO_STS_TENANT,
+                         .tenant = "Resources",
+                         .statistic = PROTO_STS_T_WAITING,
+                         .every_s = 5,
+                         .threshold_s = -1,
+                         .media = "chat"};
+    proto_sts_enc_open(&b, &o);
+    assert_string_equal(b.data, "{\"message\":\"RequestOpenStatistic\",\"statisticId\":2,"
+                                "\"object\":{\"type\":\"Tenant\",\"tenant\":\"Resources\"},"
+                                "\"statistic\":\"Waiting\",\"profile\":\"day\","
+                                "\"notify\":\"every:5\",\"media\":\"chat\"");
+    reparse(&b, &m);
+    assert_int_equal(proto_sts_decode_open(&m, &d), 0);
+    assert_int_equal(d.statistic, PROTO_STS_T_WAITING);
+    assert_int_equal(d.every_s, 5);
+    assert_int_equal(d.threshold_s, -1);
+    assert_null(d.id);
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_sts_enc_close(&b, 7);
+    assert_string_equal(b.data, "{\"message\":\"RequestCloseStatistic\",\"statisticId\":7");
+    reparse(&b, &m);
+    int64_t id;
+    assert_int_equal(proto_sts_decode_close(&m, &id), 0);
+    assert_int_equal(id, 7);
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
+static void test_sts_open_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *fields;
+        const char *field; /* named by the error; NULL: decodes */
+    } cases[] = {
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"sliding:60\",\"notify\":\"every:3600\"",
+         NULL},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"sliding:86400\",\"notify\":\"every:1\"",
+         NULL},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"sliding:59\",\"notify\":\"changes\"",
+         "profile"},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"sliding:86401\",\"notify\":\"changes\"",
+         "profile"},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"sliding:\",\"notify\":\"changes\"",
+         "profile"},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"week\",\"notify\":\"changes\"",
+         "profile"},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"day\",\"notify\":\"every:0\"",
+         "notify"},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"day\",\"notify\":\"every:3601\"",
+         "notify"},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"day\"",
+         "notify"},
+        {"\"object\":{\"type\":\"Queue\",\"server\":\"s\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Offered\",\"profile\":\"day\",\"notify\":\"changes\"",
+         "statistic"},
+        {"\"object\":{\"type\":\"Queue\",\"tenant\":\"T\",\"id\":\"q\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"day\",\"notify\":\"changes\"",
+         "object.server"},
+        {"\"object\":{\"type\":\"Planet\",\"tenant\":\"T\"},"
+         "\"statistic\":\"Entered\",\"profile\":\"day\",\"notify\":\"changes\"",
+         "object.type"},
+        {"\"object\":{\"type\":\"Agent\",\"tenant\":\"T\",\"id\":\"\"},"
+         "\"statistic\":\"State\",\"profile\":\"day\",\"notify\":\"changes\",\"media\":\"chat\"",
+         "object.id"},
+        {"\"object\":{\"type\":\"Agent\",\"tenant\":\"T\",\"id\":\"1\"},"
+         "\"statistic\":\"State\",\"profile\":\"day\",\"notify\":\"changes\"",
+         "media"},
+        {"\"object\":{\"type\":\"Agent\",\"tenant\":\"T\",\"id\":\"1\"},"
+         "\"statistic\":\"State\",\"profile\":\"day\",\"notify\":\"changes\",\"media\":\"Chat!\"",
+         "media"},
+        {"\"object\":{\"type\":\"Agent\",\"tenant\":\"T\",\"id\":\"1\"},"
+         "\"statistic\":\"NotReadyTime\",\"profile\":\"day\",\"notify\":\"changes\","
+         "\"media\":\"chat\",\"reason\":\"Lunch\"",
+         "reason"},
+        {"\"object\":{\"type\":\"Tenant\",\"tenant\":\"T\"},"
+         "\"statistic\":\"Ready\",\"profile\":\"day\",\"notify\":\"changes\",\"media\":\"chat\","
+         "\"threshold\":86401",
+         "threshold"},
+        {"\"object\":\"T\",\"statistic\":\"Ready\",\"profile\":\"day\",\"notify\":\"changes\"",
+         "object"},
+    };
+    proto_msg m;
+    proto_sts_open o;
+    char line[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(line, sizeof line, "{\"message\":\"RequestOpenStatistic\",\"statisticId\":3,%s}",
+                 cases[i].fields);
+        assert_int_equal(parse(&m, line), 0);
+        int rc = proto_sts_decode_open(&m, &o);
+        if (cases[i].field)
+            assert_attr_error(rc, &m, cases[i].field);
+        else if (rc != 0)
+            fail_msg("%s: %s", line, m.desc);
+        proto_msg_free(&m);
+    }
+    assert_int_equal(parse(&m, "{\"message\":\"RequestOpenStatistic\",\"statisticId\":0}"), 0);
+    assert_attr_error(proto_sts_decode_open(&m, &o), &m, "statisticId");
+    proto_msg_free(&m);
+}
+
+static void test_sts_values(void **state)
+{
+    (void)state;
+    static const struct {
+        proto_sts_value v;
+        const char *text;
+    } cases[] = {
+        {{.type = PROTO_STS_NULL}, "null"},
+        {{.type = PROTO_STS_INT, .v = 42}, "42"},
+        {{.type = PROTO_STS_MILLI, .v = 92500}, "92.5"},
+        {{.type = PROTO_STS_MILLI, .v = 100000}, "100.0"},
+        {{.type = PROTO_STS_MILLI, .v = 33333}, "33.333"},
+        {{.type = PROTO_STS_MILLI, .v = 7}, "0.007"},
+        {{.type = PROTO_STS_MILLI, .v = -1500}, "-1.5"},
+        {{.type = PROTO_STS_STATE, .state = PROTO_STS_LOGGED_OUT},
+         "{\"state\":\"LoggedOut\",\"since\":null}"},
+        {{.type = PROTO_STS_STATE,
+          .state = PROTO_STS_NOT_READY,
+          .since = 1764999000123,
+          .has_reason = true,
+          .reason_code = 3,
+          .reason_desc = "Lunch"},
+         "{\"state\":\"NotReady\",\"since\":1764999000123,\"reason\":{\"code\":3,"
+         "\"description\":\"Lunch\"}}"},
+    };
+    char want[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cc_buf b;
+        cc_buf_init(&b);
+        proto_sts_enc_event(
+            &b, &(proto_sts_event){.statistic_id = 9, .value = cases[i].v, .at = 1764999000123});
+        snprintf(want, sizeof want,
+                 "{\"message\":\"EventStatisticValue\",\"statisticId\":9,\"value\":%s,"
+                 "\"at\":1764999000123",
+                 cases[i].text);
+        assert_string_equal(b.data, want);
+        proto_msg m;
+        reparse(&b, &m);
+        proto_sts_event e;
+        assert_int_equal(proto_sts_decode_event(&m, &e), 0);
+        assert_true(proto_sts_value_equal(&e.value, &cases[i].v));
+        assert_int_equal(e.statistic_id, 9);
+        proto_msg_free(&m);
+        cc_buf_free(&b);
+    }
+    /* The largest statisticId fits the per-subscriber field. */
+    char field[PROTO_STS_ID_FIELD_MAX];
+    proto_sts_id_field(field, INT64_MAX);
+    assert_string_equal(field, ",\"statisticId\":9223372036854775807");
+    /* A shared body leaves statisticId out. */
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_sts_enc_event(&b, &(proto_sts_event){.value = {.type = PROTO_STS_INT, .v = 1}, .at = 5});
+    assert_string_equal(b.data, "{\"message\":\"EventStatisticValue\",\"value\":1,\"at\":5");
+    cc_buf_free(&b);
+    proto_msg m;
+    proto_sts_event e;
+    assert_int_equal(parse(&m, "{\"message\":\"EventStatisticValue\",\"statisticId\":1,"
+                               "\"value\":{\"state\":\"Asleep\"},\"at\":5}"),
+                     0);
+    assert_attr_error(proto_sts_decode_event(&m, &e), &m, "value.state");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventStatisticValue\",\"statisticId\":1,\"at\":5}"),
+                     0);
+    assert_attr_error(proto_sts_decode_event(&m, &e), &m, "value");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\"}"), 0);
+    assert_int_equal(proto_sts_decode_event(&m, &e), CC_E_NOT_FOUND);
+    proto_msg_free(&m);
+    /* Equal values: a different reason text is a change. */
+    proto_sts_value a = {.type = PROTO_STS_STATE,
+                         .state = PROTO_STS_NOT_READY,
+                         .since = 1,
+                         .has_reason = true,
+                         .reason_code = 3,
+                         .reason_desc = "Lunch"};
+    proto_sts_value c = a;
+    c.reason_desc = "Break";
+    assert_false(proto_sts_value_equal(&a, &c));
+    c.reason_desc = NULL;
+    assert_false(proto_sts_value_equal(&a, &c));
+    assert_string_equal(proto_sts_stat_name(PROTO_STS_A_AHT), "AverageHandleTime");
+    assert_null(proto_sts_stat_name(PROTO_STS_STAT_COUNT));
+    assert_true(proto_sts_stat_per_media(PROTO_STS_T_OLDEST_WAIT));
+    assert_false(proto_sts_stat_per_media(PROTO_STS_Q_OLDEST_WAIT));
+}
+
 /* ---- ixnreport ------------------------------------------------------------------------ */
 
 static void test_ixr_start_stop(void **state)
@@ -2854,6 +3090,9 @@ int main(void)
         cmocka_unit_test(test_ixr_event),
         cmocka_unit_test(test_ixr_event_errors),
         cmocka_unit_test(test_ixr_snapshot_done),
+        cmocka_unit_test(test_sts_open),
+        cmocka_unit_test(test_sts_open_errors),
+        cmocka_unit_test(test_sts_values),
         cmocka_unit_test(test_registration),
         cmocka_unit_test(test_forward_open),
     };
