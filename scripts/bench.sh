@@ -450,7 +450,9 @@ routing() {
         T1=$(awk -v s="$SLOW" -v p="$P99" 'BEGIN {
             if (s != "na") print (s + 0 <= 0.01) ? "yes" : "no"
             else print (p != "" && p + 0 < 20000) ? "yes" : "no" }')
-        T2=$(awk -v a="$RF" -v b="$RB" 'BEGIN { print (a != "na" && b != "na" && a + 0 >= 0.7 && b + 0 >= 0.7) ? "yes" : "no" }')
+        # Both the flow's and the backlog's rate (the flow's alone when there is no backlog).
+        T2=$(awk -v a="$RF" -v b="$RB" -v n="$R_BACKLOG" 'BEGIN {
+            print (a != "na" && a + 0 >= 0.7 && (n == 0 || (b != "na" && b + 0 >= 0.7))) ? "yes" : "no" }')
         echo "routing: round=$round skills_to_plain routed_per_s=$RF backlog_routed_per_s=$RB" \
             "ixn_cpu_us_per_routed=$CPU" \
             "plain_decision_p99_ns=$(val decision_p99_ns "$PLAIN") skills_decision_p99_ns=$P99" \
