@@ -223,6 +223,13 @@ static void on_flush_check(uv_check_t *h)
             if (c->closing && (c->reason == CC_CLOSE_SLOW || c->reason == CC_CLOSE_MEMORY)) {
                 queue_release(c, &c->pending);
                 mem_sync(c);
+                /* A cut peer that reads nothing would keep the write in progress (and
+                 * everything in it) until it closed its end: the socket closes now, which
+                 * cancels the write and frees its buffers. */
+                if (!c->uv_closing) {
+                    conn_finish_close(c);
+                    continue;
+                }
             }
             if (!c->writing && c->pending.count && !c->uv_closing)
                 conn_start_write(c);
