@@ -1,14 +1,17 @@
 # Web pages built into the daemons, and the WebSocket library of the net layer.
 #
 # Included by CMakeLists.txt after every target is defined. Every file under web/desk/
-# becomes part of ixnserver and every file under web/wallboard/ part of statserver: a
+# becomes part of ixnserver and every file under web/wallboard/ part of statserver, and
+# every file under web/shared/ part of both (served as /assets/REL; a file of the app's
+# own folder with the same name wins): a
 # generated C file per app holds a table {path, content type, bytes, length} (see
 # src/net/web.h), so a daemon serves its pages with no files beside it. web/APP/index.html
 # is served at /, web/APP/REL at /assets/REL (web/APP/assets/REL at the same URL). The same file
 # runs in script mode (cmake -P) to generate that C file at build time.
 
 if(CMAKE_SCRIPT_MODE_FILE)
-  # Script mode: APP (desk | wallboard), SRC (the app's folder), OUT (the C file).
+  # Script mode: APP (desk | wallboard), SRC (the app's folder), SHARED (the folder both
+  # apps serve), OUT (the C file).
   set(types
       "html=text/html" "htm=text/html"
       "js=text/javascript" "mjs=text/javascript"
@@ -19,12 +22,30 @@ if(CMAKE_SCRIPT_MODE_FILE)
   set(files)
   if(IS_DIRECTORY "${SRC}")
     file(GLOB_RECURSE files RELATIVE "${SRC}" "${SRC}/*")
-    list(SORT files)
   endif()
+  set(shared_files)
+  if(SHARED AND IS_DIRECTORY "${SHARED}")
+    file(GLOB_RECURSE shared_files RELATIVE "${SHARED}" "${SHARED}/*")
+  endif()
+  # Each file with the folder it comes from: the app's own first.
+  set(entries)
+  foreach(rel ${files})
+    list(APPEND entries "${SRC}|${rel}")
+  endforeach()
+  foreach(rel ${shared_files})
+    list(FIND files "${rel}" own)
+    if(own EQUAL -1)
+      list(APPEND entries "${SHARED}|${rel}")
+    endif()
+  endforeach()
+  list(SORT entries)
   set(arrays "")
   set(table "")
   set(count 0)
-  foreach(rel ${files})
+  foreach(entry ${entries})
+    string(REPLACE "|" ";" parts "${entry}")
+    list(GET parts 0 dir)
+    list(GET parts 1 rel)
     get_filename_component(base "${rel}" NAME)
     # Hidden files and editor leftovers are not part of an app.
     if(base MATCHES "^\\." OR base MATCHES "~$" OR rel MATCHES "(^|/)\\.")
@@ -45,7 +66,7 @@ if(CMAKE_SCRIPT_MODE_FILE)
     if(type MATCHES "^text/")
       string(APPEND type "; charset=utf-8")
     endif()
-    file(READ "${SRC}/${rel}" hex HEX)
+    file(READ "${dir}/${rel}" hex HEX)
     string(LENGTH "${hex}" hexlen)
     math(EXPR len "${hexlen} / 2")
     string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
@@ -100,12 +121,13 @@ function(cc_embed_web app target)
     return()
   endif()
   set(src "${CMAKE_SOURCE_DIR}/web/${app}")
+  set(shared "${CMAKE_SOURCE_DIR}/web/shared")
   set(out "${CMAKE_BINARY_DIR}/embed/web_${app}.c")
-  file(GLOB_RECURSE deps CONFIGURE_DEPENDS "${src}/*")
+  file(GLOB_RECURSE deps CONFIGURE_DEPENDS "${src}/*" "${shared}/*")
   file(MAKE_DIRECTORY "${CMAKE_BINARY_DIR}/embed")
   add_custom_command(
     OUTPUT "${out}"
-    COMMAND ${CMAKE_COMMAND} -DAPP=${app} -DSRC=${src} -DOUT=${out}
+    COMMAND ${CMAKE_COMMAND} -DAPP=${app} -DSRC=${src} -DSHARED=${shared} -DOUT=${out}
             -P "${CMAKE_SOURCE_DIR}/cmake/embed.cmake"
     DEPENDS ${deps} "${CMAKE_SOURCE_DIR}/cmake/embed.cmake"
     COMMENT "Embedding web/${app}"

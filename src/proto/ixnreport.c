@@ -36,14 +36,7 @@ void proto_ixr_enc_start(cc_buf *b, const proto_ixr_start *s)
     jw_open_message(b, START);
     if (s->all)
         return;
-    jw_key(b, "tenants");
-    cc_buf_putc(b, '[');
-    for (size_t i = 0; i < s->ntenants; i++) {
-        if (i)
-            cc_buf_putc(b, ',');
-        jw_str(b, s->tenants[i]);
-    }
-    cc_buf_putc(b, ']');
+    jw_kv_str_array(b, "tenants", s->tenants, s->ntenants);
 }
 
 int proto_ixr_decode_start(proto_msg *msg, proto_ixr_start *out)

@@ -114,3 +114,15 @@ void jw_open_message(cc_buf *b, const char *name)
     cc_buf_puts(b, "{\"message\":");
     jw_str(b, name);
 }
+
+void jw_kv_str_array(cc_buf *b, const char *key, const char *const *items, size_t n)
+{
+    jw_key(b, key);
+    cc_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cc_buf_putc(b, ',');
+        jw_str(b, items[i]);
+    }
+    cc_buf_putc(b, ']');
+}

@@ -23,6 +23,8 @@ void jw_kv_str(cc_buf *b, const char *key, const char *value);
 void jw_kv_int(cc_buf *b, const char *key, int64_t value);
 /** Appends ,"key":true or false. */
 void jw_kv_bool(cc_buf *b, const char *key, bool value);
+/** Appends ,"key":["s0","s1",...] with the n strings of items. */
+void jw_kv_str_array(cc_buf *b, const char *key, const char *const *items, size_t n);
 /** Starts an open message: {"message":"NAME". */
 void jw_open_message(cc_buf *b, const char *name);
 

@@ -16,14 +16,7 @@ void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s)
     jw_open_message(b, s->reporting ? REPORTING : SUBSCRIBE);
     if (s->all)
         return;
-    jw_key(b, "tenants");
-    cc_buf_putc(b, '[');
-    for (size_t i = 0; i < s->ntenants; i++) {
-        if (i)
-            cc_buf_putc(b, ',');
-        jw_str(b, s->tenants[i]);
-    }
-    cc_buf_putc(b, ']');
+    jw_kv_str_array(b, "tenants", s->tenants, s->ntenants);
 }
 
 int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out)

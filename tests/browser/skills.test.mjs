@@ -1,5 +1,5 @@
-// The skills formatter of the web pages (web/desk/skills.js, web/wallboard/skills.js) in
-// Node, without a browser: the two copies are the same file, and the line it writes for a
+// The skills formatter of the web pages (web/shared/skills.js, served by both daemons) in
+// Node, without a browser: the line it writes for a
 // skills object {name: level} (routing.md section 1) is sorted by name, compact, and
 // leaves out what a conforming server cannot send. The pages' use of it is tested in
 // desk.test.mjs and wallboard.test.mjs.
@@ -10,13 +10,11 @@ import { Env, ROOT, parseArgs, check } from './lib.mjs';
 
 const args = parseArgs();
 await Env.run(args, { timeout: 20 }, async () => {
-  const desk = fs.readFileSync(path.join(ROOT, 'web', 'desk', 'skills.js'), 'utf8');
-  const board = fs.readFileSync(path.join(ROOT, 'web', 'wallboard', 'skills.js'), 'utf8');
-  check(desk === board, 'web/desk/skills.js and web/wallboard/skills.js are the same file');
+  const text = fs.readFileSync(path.join(ROOT, 'web', 'shared', 'skills.js'), 'utf8');
 
   // Run as the browser runs it: a classic script that defines the global ccSkills.
   const ctx = vm.createContext({});
-  vm.runInContext(desk, ctx, { filename: 'skills.js', timeout: 1000 });
+  vm.runInContext(text, ctx, { filename: 'skills.js', timeout: 1000 });
   const { ccSkills } = ctx;
   check(ccSkills && typeof ccSkills.text === 'function', 'the script defines ccSkills');
   const t = (v) => ccSkills.text(v);
