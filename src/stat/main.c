@@ -29,12 +29,21 @@
 #include "stat/stat_links.h"
 #include "stat/stat_port.h"
 #include "stat/stat_stats.h"
+#include "store/hist.h"
 #include "common/clock.h"
 
 #define STAT_VERSION "0.1.0"
 
 /* How long a clean shutdown waits for queued output before the loop is stopped. */
 #define SHUTDOWN_GRACE_MS 200
+/* How often the history's pending rows are committed: the contract's "at least once a
+ * second" with room for a slow turn. */
+#define HIST_COMMIT_MS 250
+/* Rows of history past history-days deleted per commit tick at most, so that a large
+ * backlog (history-days lowered, a long stop) is worked off without a long pause. */
+#define HIST_PURGE_ROWS 2000
+/* Rows replayed per cursor call at start. */
+#define HIST_REPLAY_ROWS 4096
 
 typedef struct stat_daemon {
     uv_loop_t *loop;
@@ -46,6 +55,9 @@ typedef struct stat_daemon {
     stat_stats *stats;
     stat_links *links;
     stat_port *port;
+    hist *hist; /* NULL without a data-dir */
+    uv_timer_t hist_timer;
+    uint64_t hist_failures_logged;
     cc_web *web; /* NULL without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
     uv_timer_t shutdown_timer;
@@ -223,7 +235,126 @@ static void sink_reserved(void *user, int link, int64_t reservation_id, bool gra
 static void sink_agent(void *user, const stat_agents_view *view)
 {
     stat_daemon *d = user;
-    stat_stats_agent(d->stats, view, (int64_t)(cc_wall_us() / 1000));
+    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    stat_stats_agent(d->stats, view, now);
+    if (d->hist)
+        hist_agent(d->hist, now, view);
+}
+
+/* Commits the history's pending rows and purges a bounded number of old ones. A failure
+ * is logged once per tick at most, with the running count, and never stops the daemon. */
+static void on_hist_timer(uv_timer_t *t)
+{
+    stat_daemon *d = t->data;
+    hist_commit(d->hist);
+    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    hist_purge(d->hist, now - (int64_t)d->cfg.history_days * 86400000, HIST_PURGE_ROWS);
+    hist_stats hs = hist_get_stats(d->hist);
+    if (hs.rows_failed > d->hist_failures_logged) {
+        LOG_ERROR("event=history_write_failed rows_lost=%" PRIu64 " commit_failures=%" PRIu64,
+                  hs.rows_failed, hs.commit_failures);
+        d->hist_failures_logged = hs.rows_failed;
+    }
+}
+
+/* The link index of the configured server name, or -1 (a server no longer configured:
+ * its history is not replayed). */
+static int link_of(const stat_daemon *d, const char *server)
+{
+    for (int i = 0; i < d->cfg.ixn_count; i++)
+        if (strcmp(d->cfg.ixns[i].name, server) == 0)
+            return i;
+    return -1;
+}
+
+static void replay_ixn(void *user, int64_t now, int link, const char *server,
+                       const proto_ixr_event *e)
+{
+    (void)link;
+    stat_daemon *d = user;
+    int l = link_of(d, server);
+    if (l >= 0)
+        stat_stats_ixn(d->stats, l, d->cfg.ixns[l].name, e, now);
+}
+
+static void replay_agent(void *user, int64_t now, const stat_agents_view *v)
+{
+    stat_daemon *d = user;
+    stat_stats_agent(d->stats, v, now);
+}
+
+static void replay_link(void *user, int64_t now, enum hist_link_kind kind, int link,
+                        const char *server)
+{
+    (void)link;
+    stat_daemon *d = user;
+    int l = link_of(d, server);
+    if (l < 0)
+        return;
+    if (kind == HIST_LINK_UP)
+        stat_stats_link_up(d->stats, l);
+    else if (kind == HIST_SNAPSHOT_DONE)
+        stat_stats_snapshot_done(d->stats, l, now);
+    else
+        stat_stats_link_down(d->stats, l, now);
+}
+
+/* Local midnight (in the zone TZ names) of the day of t, Unix ms. */
+static int64_t local_midnight(int64_t t)
+{
+    time_t secs = (time_t)(t / 1000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    tm.tm_hour = 0;
+    tm.tm_min = 0;
+    tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000;
+}
+
+/* Opens the history and replays into the engine what the day and the sliding windows
+ * (at most 24 hours) need: everything since the earlier of local midnight and 24 hours
+ * ago. Runs before StatClients are served, so that the first value of a day statistic
+ * already counts what happened before a restart. */
+static int open_history(stat_daemon *d)
+{
+    cc_buf err;
+    cc_buf_init(&err);
+    int rc = hist_open(d->cfg.data_dir, &d->media, &d->hist, &err);
+    if (rc) {
+        LOG_ERROR("event=history_open_failed dir=%s error=%s", LOGQ(d->cfg.data_dir),
+                  LOGQN(err.data, err.len));
+        cc_buf_free(&err);
+        return rc;
+    }
+    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    int64_t from = local_midnight(now);
+    if (now - 86400000 < from)
+        from = now - 86400000;
+    int64_t t0 = (int64_t)cc_mono_us();
+    hist_cursor *c;
+    rc = hist_cursor_open(d->cfg.data_dir, &d->media, from, INT64_MAX, &c, &err);
+    uint64_t rows = 0, skipped = 0;
+    if (rc == 0) {
+        hist_sink sink = {replay_ixn, replay_agent, replay_link, d};
+        int n;
+        while ((n = hist_cursor_next(c, &sink, HIST_REPLAY_ROWS)) > 0)
+            rows += (uint64_t)n;
+        skipped = hist_cursor_skipped(c);
+        hist_cursor_close(c);
+        rc = n < 0 ? n : 0;
+    }
+    if (rc) {
+        LOG_ERROR("event=history_replay_failed dir=%s rows=%" PRIu64 " error=%s",
+                  LOGQ(d->cfg.data_dir), rows, LOGQN(err.data, err.len));
+    } else {
+        LOG_INFO("event=history_replayed dir=%s from=%" PRId64 " rows=%" PRIu64 " skipped=%" PRIu64
+                 " elapsed_ms=%.1f",
+                 LOGQ(d->cfg.data_dir), from, rows, skipped,
+                 (double)((int64_t)cc_mono_us() - t0) / 1000.0);
+    }
+    cc_buf_free(&err);
+    return rc;
 }
 
 static void on_shutdown_timer(uv_timer_t *t)
@@ -245,6 +376,8 @@ static void shutdown_daemon(stat_daemon *d, const char *why)
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
+    if (d->hist)
+        uv_close((uv_handle_t *)&d->hist_timer, NULL);
     /* Sessions are closing and flush what they queued; the timer bounds the wait. */
     uv_timer_init(d->loop, &d->shutdown_timer);
     uv_timer_start(&d->shutdown_timer, on_shutdown_timer, SHUTDOWN_GRACE_MS, 0);
@@ -312,10 +445,18 @@ static int run(stat_daemon *d)
     tzset();
     d->stats = stat_stats_new(
         &(stat_stats_config){.media = &d->media, .threshold_s = d->cfg.sl_threshold_s});
+    if (d->cfg.data_dir && open_history(d) != 0)
+        return 1;
     d->agents = stat_agents_new(&d->media, d->rules, d->cfg.count_after_work, d->cfg.ixn_count,
                                 d->cfg.max_agents, &sink);
     d->links = stat_links_new(&d->net, &d->cfg, &d->media, d->agents);
     stat_links_set_stats(d->links, d->stats);
+    stat_links_set_hist(d->links, d->hist);
+    if (d->hist) {
+        uv_timer_init(d->loop, &d->hist_timer);
+        d->hist_timer.data = d;
+        uv_timer_start(&d->hist_timer, on_hist_timer, HIST_COMMIT_MS, HIST_COMMIT_MS);
+    }
     d->port = stat_port_new(&d->net, &d->cfg, d->agents, d->links, d->stats, &d->media);
     int port;
     int rc = stat_port_listen(d->port, &port);
@@ -360,6 +501,13 @@ static int run(stat_daemon *d)
     start_signal(d, &d->sig_term, SIGTERM);
     stat_links_start(d->links);
     uv_run(d->loop, UV_RUN_DEFAULT);
+    if (d->hist) {
+        hist_stats hs = hist_get_stats(d->hist);
+        LOG_INFO("event=history_stats rows_written=%" PRIu64 " transactions=%" PRIu64
+                 " rows_lost=%" PRIu64 " rows_purged=%" PRIu64 " max_commit_us=%" PRId64,
+                 hs.rows_written, hs.transactions, hs.rows_failed, hs.rows_purged,
+                 hs.max_commit_us);
+    }
     stat_agents_stats sst = stat_agents_get_stats(d->agents);
     LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64
              " statuses_to_servers=%" PRIu64 " statuses_published=%" PRIu64 " reservations=%" PRIu64
@@ -425,6 +573,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
     rc = run(&d);
+    /* The links are gone: nothing records after this, and the last rows are committed. */
+    hist_close(d.hist);
     stat_agents_free(d.agents);
     stat_stats_free(d.stats);
     rules_free(d.rules);
