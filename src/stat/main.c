@@ -28,6 +28,7 @@
 #include "stat/stat_config.h"
 #include "stat/stat_links.h"
 #include "stat/stat_port.h"
+#include "stat/stat_report.h"
 #include "stat/stat_stats.h"
 #include "store/hist.h"
 #include "common/clock.h"
@@ -72,6 +73,10 @@ static void usage(FILE *f)
             "                                       validate FILE and its rules file, then exit\n"
             "       statserver --check-rules FILE   print the rules FILE in normal form, or its\n"
             "                                       errors (exit 1)\n"
+            "       statserver --report queues|agents --from T1 --to T2 --interval S -c FILE\n"
+            "                                       print an interval report of the history as\n"
+            "                                       CSV (T: ISO 8601 or Unix ms; S: seconds, a\n"
+            "                                       multiple of 300)\n"
             "       statserver --help | --version\n"
             "options: -v, --verbose                 debug logging\n"
             "SIGHUP reloads the rules file; SIGINT and SIGTERM stop the server.\n");
@@ -431,6 +436,118 @@ static int web_page(void *user, const char *path, cc_buf *body, const char **typ
     return 0;
 }
 
+/* True when the Authorization value presents the configured token ("Bearer TOKEN"); a
+ * statserver without a token asks for none, as on its StatClient port. The comparison
+ * takes the same time wherever the values differ. */
+static bool bearer_ok(const char *token, const char *auth)
+{
+    if (!*token)
+        return true;
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7;
+    size_t n = strlen(token), m = strlen(given);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(token[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+static int report_next(void *state, cc_buf *out)
+{
+    return stat_report_next(state, out);
+}
+
+static void report_free(void *state)
+{
+    stat_report_free(state);
+}
+
+static const cc_web_stream_ops report_ops = {.next = report_next, .free = report_free};
+
+/* GET /reports/queues.csv and /reports/agents.csv: streamed from the history. */
+static int web_stream(void *user, const cc_web_request *req, cc_web_stream_answer *ans)
+{
+    stat_daemon *d = user;
+    if (strncmp(req->path, "/reports/", 9) != 0)
+        return CC_E_NOT_FOUND;
+    enum stat_report_kind kind;
+    stat_report_req rr;
+    const char *why = NULL;
+    if (!bearer_ok(d->cfg.token, req->authorization)) {
+        *ans = (cc_web_stream_answer){.status = 401,
+                                      .why = "reports need Authorization: Bearer TOKEN",
+                                      .extra = "WWW-Authenticate: Bearer\r\n"};
+    } else if (stat_report_kind_of(req->path, &kind) != 0) {
+        *ans = (cc_web_stream_answer){.status = 404, .why = "no such report"};
+    } else if (!d->cfg.data_dir) {
+        *ans = (cc_web_stream_answer){.status = 404, .why = "no history is kept (no data-dir)"};
+    } else if (rr = (stat_report_req){.kind = kind},
+               stat_report_parse_query(req->query, &rr, &why) != 0) {
+        *ans = (cc_web_stream_answer){.status = 400, .why = why};
+    } else {
+        *ans = (cc_web_stream_answer){.status = 200,
+                                      .type = "text/csv; charset=utf-8",
+                                      .ops = &report_ops,
+                                      .state = stat_report_new(d->cfg.data_dir, &rr,
+                                                               d->cfg.sl_threshold_s,
+                                                               (int64_t)(cc_wall_us() / 1000))};
+    }
+    return 0;
+}
+
+/* statserver --report: the same CSV as over HTTP, from the history read-only (the daemon
+ * may be running), to stdout. */
+static int run_report(const stat_config *cfg, const char *kind_s, const char *from, const char *to,
+                      const char *interval)
+{
+    stat_report_req rr = {0};
+    const char *why = NULL;
+    char path[64];
+    snprintf(path, sizeof path, "/reports/%s.csv", kind_s);
+    if (stat_report_kind_of(path, &rr.kind) != 0) {
+        fprintf(stderr, "statserver: error: --report takes queues or agents, not %s\n", kind_s);
+        return 2;
+    }
+    cc_buf q;
+    cc_buf_init(&q);
+    cc_buf_printf(&q, "from=%s&to=%s&interval=%s", from, to, interval);
+    int rc = strchr(from, '&') || strchr(to, '&') || strchr(interval, '&')
+                 ? CC_E_INVALID_ATTRIBUTE
+                 : stat_report_parse_query(q.data, &rr, &why);
+    cc_buf_free(&q);
+    if (rc) {
+        fprintf(stderr, "statserver: error: %s\n", why ? why : "bad --from, --to or --interval");
+        return 2;
+    }
+    if (!cfg->data_dir) {
+        fprintf(stderr, "statserver: error: %s has no data-dir: no history is kept\n", cfg->path);
+        return 1;
+    }
+    setenv("TZ", cfg->timezone, 1);
+    tzset();
+    stat_report *r =
+        stat_report_new(cfg->data_dir, &rr, cfg->sl_threshold_s, (int64_t)(cc_wall_us() / 1000));
+    cc_buf out;
+    cc_buf_init(&out);
+    do {
+        rc = stat_report_next(r, &out);
+        if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len)
+            rc = CC_E_IO;
+        cc_buf_reset(&out);
+    } while (rc == 1);
+    cc_buf_free(&out);
+    stat_report_free(r);
+    if (fflush(stdout) != 0)
+        rc = CC_E_IO;
+    if (rc < 0) {
+        fprintf(stderr, "statserver: error: the history of %s cannot be read (%s)\n", cfg->data_dir,
+                cc_err_name(rc));
+        return 1;
+    }
+    return 0;
+}
+
 static int run(stat_daemon *d)
 {
     d->loop = uv_default_loop();
@@ -478,6 +595,8 @@ static int run(stat_daemon *d)
                                   .bundle = &cc_web_bundle_wallboard,
                                   .page = web_page,
                                   .page_user = d,
+                                  .stream = web_stream,
+                                  .stream_user = d,
                                   .idle_timeout_s = d->cfg.idle_timeout_s,
                                   .header_timeout_s = d->cfg.limits.http_header_timeout_s,
                                   .max_connections = d->cfg.limits.http_max_connections,
@@ -520,11 +639,20 @@ static int run(stat_daemon *d)
 int main(int argc, char **argv)
 {
     const char *config = NULL, *rules_file = NULL;
+    const char *report = NULL, *from = NULL, *to = NULL, *interval = NULL;
     bool check_config = false, verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
             config = argv[++i];
+        } else if (strcmp(a, "--report") == 0 && i + 1 < argc) {
+            report = argv[++i];
+        } else if (strcmp(a, "--from") == 0 && i + 1 < argc) {
+            from = argv[++i];
+        } else if (strcmp(a, "--to") == 0 && i + 1 < argc) {
+            to = argv[++i];
+        } else if (strcmp(a, "--interval") == 0 && i + 1 < argc) {
+            interval = argv[++i];
         } else if (strcmp(a, "--check-config") == 0) {
             check_config = true;
         } else if (strcmp(a, "--check-rules") == 0 && i + 1 < argc) {
@@ -550,7 +678,21 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (report && (!from || !to || !interval)) {
+        fprintf(stderr, "statserver: error: --report needs --from, --to and --interval\n");
+        return 2;
+    }
     cc_log_init("statserver", verbose ? CC_LOG_DEBUG : CC_LOG_INFO);
+    if (report) {
+        stat_config cfg;
+        int rc = stat_config_load(config, &cfg);
+        if (rc == 0)
+            rc = run_report(&cfg, report, from, to, interval);
+        else
+            rc = 1;
+        stat_config_free(&cfg);
+        return rc;
+    }
     static stat_daemon d; /* static: reachable until exit, and zeroed */
     cc_media_init(&d.media);
     int rc = stat_config_load(config, &d.cfg);
