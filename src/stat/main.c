@@ -343,7 +343,7 @@ static int open_history(stat_daemon *d)
     if (rc == 0) {
         hist_sink sink = {replay_ixn, replay_agent, replay_link, d};
         int n;
-        while ((n = hist_cursor_next(c, &sink, HIST_REPLAY_ROWS)) > 0)
+        while ((n = hist_cursor_next(c, &sink, HIST_REPLAY_ROWS, INT64_MAX)) > 0)
             rows += (uint64_t)n;
         skipped = hist_cursor_skipped(c);
         hist_cursor_close(c);

@@ -247,7 +247,7 @@ typedef struct robj {
     cc_media_mask media;
 } robj;
 
-enum phase { PH_HEADER, PH_WARMUP, PH_FEED, PH_ROWS, PH_DONE };
+enum phase { PH_HEADER, PH_FEED, PH_ROWS, PH_DONE };
 
 struct stat_report {
     char *dir;
@@ -262,6 +262,7 @@ struct stat_report {
     robj *objs;
     size_t nobjs, capobjs, pos;
     int media_next; /* agents: the next media of objs[pos] */
+    bool worked;    /* the last step replayed or made rows */
 };
 
 static void r_ixn(void *user, int64_t now, int link, const char *server, const proto_ixr_event *e)
@@ -325,33 +326,23 @@ void stat_report_free(stat_report *r)
     free(r);
 }
 
-/* Opens a cursor over [from, to); a missing history reads as empty. */
+/* Opens the one cursor of the report; a missing history reads as empty. */
 static int open_cursor(stat_report *r, int64_t from, int64_t to)
 {
-    hist_cursor_close(r->cur);
-    r->cur = NULL;
     if (!r->dir || from >= to)
         return 0;
     int rc = hist_cursor_open(r->dir, &r->media, from, to, &r->cur, NULL);
     return rc == CC_E_NOT_FOUND ? 0 : rc;
 }
 
-/* Replays a bounded number of rows of the open cursor. Returns 1 when more are left, 0
- * when it is done (and closed), or an error. */
+/* Replays a bounded number of the rows before the interval's end. Returns how many (0:
+ * the interval is complete), or an error. */
 static int feed(stat_report *r)
 {
     if (!r->cur)
         return 0;
     hist_sink sink = {r_ixn, r_agent, r_link, r};
-    int n = hist_cursor_next(r->cur, &sink, ROWS_PER_CALL);
-    if (n < 0)
-        return n;
-    if (n == 0) {
-        hist_cursor_close(r->cur);
-        r->cur = NULL;
-        return 0;
-    }
-    return 1;
+    return hist_cursor_next(r->cur, &sink, ROWS_PER_CALL, r->end);
 }
 
 /* Starts the interval beginning at start: its end is cut at to and at now. Returns false
@@ -544,32 +535,30 @@ static bool rows(stat_report *r, cc_buf *out)
     return r->pos >= r->nobjs;
 }
 
-int stat_report_next(stat_report *r, cc_buf *out)
+/* One step of the report; sets r->worked when it replayed or made rows. */
+static int step(stat_report *r, cc_buf *out)
 {
     int rc;
     switch (r->phase) {
     case PH_HEADER:
         header(r, out);
+        r->worked = true;
         if (!begin_interval(r, r->req.from)) {
             r->phase = PH_DONE;
             return 0;
         }
-        rc = open_cursor(r, r->req.from - WARMUP_MS, r->req.from);
+        rc = open_cursor(r, r->req.from - WARMUP_MS, r->req.to < r->now ? r->req.to : r->now);
         if (rc)
             return rc;
-        r->phase = PH_WARMUP;
+        r->phase = PH_FEED;
         return 1;
-    case PH_WARMUP:
     case PH_FEED:
         rc = feed(r);
         if (rc < 0)
             return rc;
-        if (rc > 0)
+        if (rc > 0) {
+            r->worked = true;
             return 1;
-        if (r->phase == PH_WARMUP) {
-            r->phase = PH_FEED;
-            rc = open_cursor(r, r->start, r->end);
-            return rc ? rc : 1;
         }
         free_objs(r);
         stat_stats_each(r->eng,
@@ -579,18 +568,30 @@ int stat_report_next(stat_report *r, cc_buf *out)
         r->phase = PH_ROWS;
         return 1;
     case PH_ROWS:
+        if (r->nobjs)
+            r->worked = true;
         if (!rows(r, out))
             return 1;
         if (!begin_interval(r, r->start + r->req.interval_s * 1000)) {
             r->phase = PH_DONE;
             return 0;
         }
-        rc = open_cursor(r, r->start, r->end);
-        if (rc)
-            return rc;
         r->phase = PH_FEED;
         return 1;
     case PH_DONE: return 0;
     }
     return 0;
+}
+
+int stat_report_next(stat_report *r, cc_buf *out)
+{
+    /* Steps that did nothing (an interval without objects or rows) do not end the call,
+     * so that a long quiet span does not cost a loop turn per interval. */
+    int rc;
+    int steps = 0;
+    do {
+        r->worked = false;
+        rc = step(r, out);
+    } while (rc == 1 && !r->worked && ++steps < 4096);
+    return rc;
 }

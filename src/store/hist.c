@@ -653,7 +653,12 @@ static bool read_agent(hist_cursor *c, const hist_sink *sink)
     return r == SQLITE_ROW || r == SQLITE_DONE;
 }
 
-int hist_cursor_next(hist_cursor *c, const hist_sink *sink, size_t max_rows)
+bool hist_cursor_done(const hist_cursor *c)
+{
+    return c->done && !c->have_row;
+}
+
+int hist_cursor_next(hist_cursor *c, const hist_sink *sink, size_t max_rows, int64_t until)
 {
     size_t n = 0;
     while (n < max_rows && !c->done) {
@@ -670,6 +675,8 @@ int hist_cursor_next(hist_cursor *c, const hist_sink *sink, size_t max_rows)
         sqlite3_stmt *s = c->read;
         int kind = sqlite3_column_int(s, 2);
         int64_t at = sqlite3_column_int64(s, 1);
+        if (at >= until)
+            break;
         int link = sqlite3_column_int(s, 3);
         const char *server = col_text(s, 4);
         n++;

@@ -99,10 +99,14 @@ typedef struct hist_cursor hist_cursor;
 int hist_cursor_open(const char *dir, cc_media_table *media, int64_t from, int64_t to,
                      hist_cursor **out, cc_buf *err);
 
-/** Delivers at most max_rows rows to sink. Returns how many (0: the end), or
- * CC_E_UNAVAILABLE when the database failed. Rows that do not pass the checks (a damaged
- * file) are skipped and counted in hist_cursor_skipped. */
-int hist_cursor_next(hist_cursor *c, const hist_sink *sink, size_t max_rows);
+/** Delivers at most max_rows rows recorded before until (Unix ms) to sink; a later row
+ * waits for a call with a later until. Returns how many (0: none before until, or the
+ * end), or CC_E_UNAVAILABLE when the database failed. Rows that do not pass the checks (a
+ * damaged file) are skipped and counted in hist_cursor_skipped. */
+int hist_cursor_next(hist_cursor *c, const hist_sink *sink, size_t max_rows, int64_t until);
+
+/** True when every row of the cursor was delivered. */
+bool hist_cursor_done(const hist_cursor *c);
 
 /** Rows skipped by the cursor's checks. */
 uint64_t hist_cursor_skipped(const hist_cursor *c);

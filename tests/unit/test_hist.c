@@ -107,7 +107,7 @@ static void read_all(fixture *f, cc_media_table *media, int64_t from, int64_t to
     assert_int_equal(hist_cursor_open(f->dir, media, from, to, &c, NULL), 0);
     hist_sink sink = {on_ixn, on_agent, on_link, out};
     int r;
-    while ((r = hist_cursor_next(c, &sink, step)) > 0)
+    while ((r = hist_cursor_next(c, &sink, step, INT64_MAX)) > 0)
         assert_true((size_t)r <= step);
     assert_int_equal(r, 0);
     hist_cursor_close(c);
@@ -252,8 +252,8 @@ static void test_uncommitted_unseen_and_one_writer(void **state)
     cc_buf_init(&s.lines);
     s.n = 0;
     hist_sink sink = {on_ixn, on_agent, on_link, &s};
-    assert_int_equal(hist_cursor_next(c, &sink, 10), 1);
-    assert_int_equal(hist_cursor_next(c, &sink, 10), 0);
+    assert_int_equal(hist_cursor_next(c, &sink, 10, INT64_MAX), 1);
+    assert_int_equal(hist_cursor_next(c, &sink, 10, INT64_MAX), 0);
     hist_cursor_close(c);
     cc_buf_free(&s.lines);
     hist_close(h);
@@ -331,10 +331,43 @@ static void test_damaged_rows_skipped(void **state)
     hist_cursor *c;
     assert_int_equal(hist_cursor_open(f->dir, &f->media, 0, INT64_MAX, &c, NULL), 0);
     hist_sink sink = {on_ixn, on_agent, on_link, &s};
-    assert_int_equal(hist_cursor_next(c, &sink, 10), 3);
+    assert_int_equal(hist_cursor_next(c, &sink, 10, INT64_MAX), 3);
     assert_int_equal(hist_cursor_skipped(c), 2);
     hist_cursor_close(c);
     assert_int_equal(s.n, 1);
+    cc_buf_free(&s.lines);
+}
+
+/* A cursor stops before the first row at or after until, and goes on from there. */
+static void test_until(void **state)
+{
+    fixture *f = *state;
+    hist *h;
+    assert_int_equal(hist_open(f->dir, &f->media, &h, NULL), 0);
+    int chat = cc_media_intern(&f->media, "chat", 4);
+    for (int i = 0; i < 10; i++) {
+        stat_agents_view v = {.tenant = "T", .agent_id = "1", .logged_in = true};
+        v.added = 1u << chat;
+        hist_agent(h, 1000 + i * 100, &v);
+    }
+    hist_close(h);
+    seen s;
+    cc_buf_init(&s.lines);
+    s.n = 0;
+    hist_sink sink = {on_ixn, on_agent, on_link, &s};
+    hist_cursor *c;
+    assert_int_equal(hist_cursor_open(f->dir, &f->media, 0, INT64_MAX, &c, NULL), 0);
+    assert_int_equal(hist_cursor_next(c, &sink, 100, 1000), 0);
+    assert_int_equal(hist_cursor_next(c, &sink, 100, 1001), 1);
+    assert_int_equal(hist_cursor_next(c, &sink, 2, 1500), 2);
+    assert_int_equal(hist_cursor_next(c, &sink, 100, 1500), 2);
+    assert_int_equal(hist_cursor_next(c, &sink, 100, 1500), 0);
+    assert_false(hist_cursor_done(c));
+    assert_int_equal(hist_cursor_next(c, &sink, 100, INT64_MAX), 5);
+    assert_int_equal(hist_cursor_next(c, &sink, 100, INT64_MAX), 0);
+    assert_true(hist_cursor_done(c));
+    hist_cursor_close(c);
+    assert_int_equal(s.n, 10);
     cc_buf_free(&s.lines);
 }
 
@@ -346,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_uncommitted_unseen_and_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_rows_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_until, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
