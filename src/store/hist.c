@@ -17,9 +17,12 @@
 
 /* The schema's version, kept in PRAGMA user_version. */
 #define HIST_SCHEMA 1
-/* How long a statement waits for a lock; WAL writers and readers do not block each other,
+/* How long a reader waits for a lock; WAL writers and readers do not block each other,
  * so this covers only a checkpoint racing a reader's start. */
 #define HIST_BUSY_MS 100
+/* How long the writer waits: only another writer (an outside tool) can hold it up, and the
+ * loop must not wait for it. */
+#define HIST_WRITER_BUSY_MS 20
 /* Longest text a row may hold; longer values are not written (the wire's own limits
  * are far below). */
 #define HIST_TEXT_MAX 4096
@@ -232,7 +235,7 @@ int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
         hist_close(h);
         return CC_E_UNAVAILABLE;
     }
-    sqlite3_busy_timeout(h->db, HIST_BUSY_MS);
+    sqlite3_busy_timeout(h->db, HIST_WRITER_BUSY_MS);
     rc = setup(h, err);
     if (rc) {
         hist_close(h);

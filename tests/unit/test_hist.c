@@ -16,6 +16,7 @@
 
 #include <ftw.h>
 #include <sqlite3.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -371,6 +372,44 @@ static void test_until(void **state)
     cc_buf_free(&s.lines);
 }
 
+/* Another process holding the write lock: the rows of that time are lost and counted,
+ * nothing waits long, and writing works again once the lock is gone. */
+static void test_write_failure_counted(void **state)
+{
+    fixture *f = *state;
+    hist *h;
+    assert_int_equal(hist_open(f->dir, &f->media, &h, NULL), 0);
+    hist_link(h, 1000, HIST_LINK_UP, 0, "a");
+    assert_int_equal(hist_commit(h), 0);
+    sqlite3 *db;
+    char path[128];
+    snprintf(path, sizeof path, "%s/history.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++)
+        hist_link(h, 2000 + i, HIST_LINK_DOWN, 0, "a");
+    assert_int_equal(hist_commit(h), CC_E_UNAVAILABLE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms < 500);
+    hist_stats st = hist_get_stats(h);
+    assert_int_equal(st.rows_failed, 100);
+    assert_int_equal(st.commit_failures, 1);
+    assert_int_equal(st.rows_written, 1);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    hist_link(h, 3000, HIST_LINK_DOWN, 0, "a");
+    assert_int_equal(hist_commit(h), 0);
+    assert_int_equal(hist_get_stats(h).rows_written, 2);
+    hist_close(h);
+    seen s;
+    read_all(f, &f->media, 0, INT64_MAX, 10, &s);
+    assert_int_equal(s.n, 2);
+    cc_buf_free(&s.lines);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_rows_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_until, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_counted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
