@@ -9,7 +9,8 @@ hour's LoginTime 3600.0, the rows of an interval sorted;
 made a bounded piece per loop turn);
 (c) a second run grows its resident memory by less than a quarter of the report (it is
 never held whole);
-(d) a client that reads nothing is cut after idle-timeout, and the statserver runs on."""
+(d) clients that leave in the middle do no harm; a client that reads nothing is cut after
+idle-timeout, and the statserver runs on."""
 import os
 import socket
 import sqlite3
@@ -115,6 +116,19 @@ def main():
         check(rss_max - rss0 < len(body) // 1024 // 4,
               "resident memory grew %d KiB for a report of %d KiB" % (rss_max - rss0,
                                                                      len(body) // 1024))
+
+        # A client that leaves in the middle: the report is dropped with its connection.
+        for _ in range(3):
+            s = request(hp, target)
+            got = 0
+            while got < 100000:
+                got += len(s.recv(65536))
+            s.close()
+        time.sleep(0.3)
+        check(stat.running(), "clients leaving in the middle of reports do not harm")
+        w = Wall(stat.port)
+        check(w.open("login2", agent_obj("a0002"), "LoginTime") > 0, "the StatClient port works")
+        w.c.close()
 
         # (d) A client that reads nothing is cut after idle-timeout: 300 s intervals make
         # some 20 MB, more than the socket buffers hold.
