@@ -59,7 +59,8 @@ typedef struct stat_daemon {
     hist *hist; /* NULL without a data-dir */
     uv_timer_t hist_timer;
     uint64_t hist_failures_logged;
-    cc_web *web; /* NULL without an http key */
+    uint64_t hist_written_seen; /* rows_written at the last purge */
+    cc_web *web;                /* NULL without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
     uv_timer_t shutdown_timer;
     bool stopping;
@@ -253,7 +254,12 @@ static void on_hist_timer(uv_timer_t *t)
     stat_daemon *d = t->data;
     hist_commit(d->hist);
     int64_t now = (int64_t)(cc_wall_us() / 1000);
-    hist_purge(d->hist, now - (int64_t)d->cfg.history_days * 86400000, HIST_PURGE_ROWS);
+    /* Twice what was written since the last tick on top: the purge keeps up with any
+     * steady flow, and a backlog shrinks by HIST_PURGE_ROWS a tick at least. */
+    uint64_t written = hist_get_stats(d->hist).rows_written;
+    size_t max_rows = HIST_PURGE_ROWS + (size_t)(2 * (written - d->hist_written_seen));
+    d->hist_written_seen = written;
+    hist_purge(d->hist, now - (int64_t)d->cfg.history_days * 86400000, max_rows);
     hist_stats hs = hist_get_stats(d->hist);
     if (hs.rows_failed > d->hist_failures_logged) {
         LOG_ERROR("event=history_write_failed rows_lost=%" PRIu64 " commit_failures=%" PRIu64,
