@@ -69,7 +69,7 @@ static const char READ_SQL[] =
     " e.from_queue, e.agent, e.state, e.priority, e.submitted, e.queued, e.step_at, e.reason,"
     " e.flags, m.media, m.bits, m.available, m.rcode, m.rdesc"
     " FROM events e LEFT JOIN agent_media m ON m.seq = e.seq"
-    " WHERE e.seq BETWEEN ?1 AND ?2 ORDER BY e.seq";
+    " WHERE e.seq BETWEEN ?1 AND ?2 AND e.at >= ?3 AND e.at < ?4 ORDER BY e.seq";
 
 struct hist {
     sqlite3 *db;
@@ -431,25 +431,30 @@ size_t hist_purge(hist *h, int64_t before, size_t max_rows)
     hist_commit(h);
     if (max_rows == 0)
         return 0;
+    /* The time of the max_rows-th oldest row: rows up to it go (by time, not by seq, so
+     * that rows an outside tool put in out of order cannot take younger ones along). */
     sqlite3_stmt *s = NULL;
     if (prepare(h->db,
-                "SELECT max(seq), count(*) FROM"
-                " (SELECT seq FROM events WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                "SELECT max(at) FROM (SELECT at FROM events WHERE at < ?1 ORDER BY at LIMIT ?2)",
                 &s, NULL) != 0)
         return 0;
     sqlite3_bind_int64(s, 1, before);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)max_rows);
     int64_t cut = -1;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+    bool found = false;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER) {
         cut = sqlite3_column_int64(s, 0);
+        found = true;
+    }
     sqlite3_finalize(s);
-    if (cut < 0)
+    if (!found)
         return 0;
     size_t n = 0;
-    char sql[160];
+    char sql[256];
     snprintf(sql, sizeof sql,
-             "BEGIN; DELETE FROM agent_media WHERE seq <= %lld;"
-             " DELETE FROM events WHERE seq <= %lld;",
+             "BEGIN; DELETE FROM agent_media WHERE seq IN"
+             " (SELECT seq FROM events WHERE at <= %lld);"
+             " DELETE FROM events WHERE at <= %lld;",
              (long long)cut, (long long)cut);
     if (exec_sql(h->db, sql, NULL) == 0) {
         n = (size_t)sqlite3_changes(h->db);
@@ -542,6 +547,8 @@ int hist_cursor_open(const char *dir, cc_media_table *media, int64_t from, int64
     if (rc == 0) {
         sqlite3_bind_int64(c->read, 1, first);
         sqlite3_bind_int64(c->read, 2, last);
+        sqlite3_bind_int64(c->read, 3, from);
+        sqlite3_bind_int64(c->read, 4, to);
     }
     if (rc) {
         if (err && c->db)

@@ -10,6 +10,11 @@
  * commit. A failed write is counted, never fatal. hist_purge deletes old rows in bounded
  * steps.
  *
+ * Rows are numbered in the order they are written, and the writer keeps their times
+ * non-decreasing, so that the order of rows and the order of times are one; rows put in
+ * by another tool out of that order are never purged before their time nor read outside
+ * a cursor's range, but a cursor may miss them.
+ *
  * Reading: a cursor has its own read-only connection (WAL: it sees the rows committed
  * when it started and never blocks the writer), so a report or another process (the
  * --report command line) can read while the daemon writes, a bounded number of rows per

@@ -6,9 +6,11 @@ little over a second after the last step and started again; every day value of t
 and the agent the same after the restart as before it (LoginTime grown by the time since,
 within a tolerance), the waiting interaction not counted twice when the interaction
 server's snapshot comes back, and counting going on after it. Also the keys data-dir and
-history-days at their bounds, and a second statserver on the same data-dir refused."""
+history-days at their bounds, rows older than history-days purged while younger ones
+stay, and a second statserver on the same data-dir refused."""
 import os
 import signal
+import sqlite3
 import sys
 import time
 
@@ -145,6 +147,29 @@ def main():
               % after_w.last["Entered"])
         harness.submit_ok(ms, T, "chat", "chat-in")
         after_w.equals("Entered", 6, "counting goes on after the restart")
+
+        # Rows older than history-days (2) are purged while the statserver runs; younger
+        # ones stay.
+        db = sqlite3.connect(os.path.join(data, "history.db"), timeout=10)
+        t_now = int(time.time() * 1000)
+        for k in range(5000):
+            db.execute("INSERT INTO events(at, kind, link, server) VALUES(?, 3, 0, 'old')",
+                       (t_now - 3 * 86400000 + k,))
+        db.execute("INSERT INTO events(at, kind, link, server) VALUES(?, 3, 0, 'young')",
+                   (t_now - 86400000,))
+        db.commit()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            old = db.execute("SELECT count(*) FROM events WHERE server = 'old'").fetchone()[0]
+            if old == 0:
+                break
+            time.sleep(0.2)
+        young = db.execute("SELECT count(*) FROM events WHERE server = 'young'").fetchone()[0]
+        recent = db.execute("SELECT count(*) FROM events WHERE at > ?",
+                            (t_now - 3600000,)).fetchone()[0]
+        db.close()
+        check(old == 0, "rows older than history-days are purged (%d left)" % old)
+        check(young == 1 and recent > 20, "younger rows stay (%d, %d)" % (young, recent))
 
         # A second statserver on the same data-dir is refused.
         other = env.write("other.ini", "[server]\nname = o\nlisten = 127.0.0.1:0\n"
