@@ -43,6 +43,9 @@
 /* Rows of history past history-days deleted per commit tick at most, so that a large
  * backlog (history-days lowered, a long stop) is worked off without a long pause. */
 #define HIST_PURGE_ROWS 2000
+/* Reports streamed over HTTP at once at most: each runs an engine with a day of history,
+ * so a crowd of them would cost the memory and time of the live one many times over. */
+#define STAT_REPORTS_AT_ONCE 4
 /* Rows replayed per cursor call at start. */
 #define HIST_REPLAY_ROWS 4096
 
@@ -60,6 +63,7 @@ typedef struct stat_daemon {
     uv_timer_t hist_timer;
     uint64_t hist_failures_logged;
     uint64_t hist_written_seen; /* rows_written at the last purge */
+    unsigned reports_open;      /* reports being streamed over HTTP */
     cc_web *web;                /* NULL without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
     uv_timer_t shutdown_timer;
@@ -459,14 +463,24 @@ static bool bearer_ok(const char *token, const char *auth)
     return diff == 0;
 }
 
+/* A report being streamed, and the daemon whose count of them it holds. */
+typedef struct web_report {
+    stat_daemon *d;
+    stat_report *r;
+} web_report;
+
 static int report_next(void *state, cc_buf *out)
 {
-    return stat_report_next(state, out);
+    web_report *w = state;
+    return stat_report_next(w->r, out);
 }
 
 static void report_free(void *state)
 {
-    stat_report_free(state);
+    web_report *w = state;
+    w->d->reports_open--;
+    stat_report_free(w->r);
+    free(w);
 }
 
 static const cc_web_stream_ops report_ops = {.next = report_next, .free = report_free};
@@ -491,13 +505,18 @@ static int web_stream(void *user, const cc_web_request *req, cc_web_stream_answe
     } else if (rr = (stat_report_req){.kind = kind},
                stat_report_parse_query(req->query, &rr, &why) != 0) {
         *ans = (cc_web_stream_answer){.status = 400, .why = why};
+    } else if (d->reports_open >= STAT_REPORTS_AT_ONCE) {
+        *ans = (cc_web_stream_answer){.status = 503, .why = "reports are busy: try again later"};
     } else {
-        *ans = (cc_web_stream_answer){.status = 200,
-                                      .type = "text/csv; charset=utf-8",
-                                      .ops = &report_ops,
-                                      .state = stat_report_new(d->cfg.data_dir, &rr,
-                                                               d->cfg.sl_threshold_s,
-                                                               (int64_t)(cc_wall_us() / 1000))};
+        LOG_INFO("event=report kind=%s from=%" PRId64 " to=%" PRId64 " interval=%" PRId64,
+                 kind == STAT_REPORT_QUEUES ? "queues" : "agents", rr.from, rr.to, rr.interval_s);
+        web_report *w = xmalloc(sizeof *w);
+        w->d = d;
+        w->r = stat_report_new(d->cfg.data_dir, &rr, d->cfg.sl_threshold_s,
+                               (int64_t)(cc_wall_us() / 1000));
+        d->reports_open++;
+        *ans = (cc_web_stream_answer){
+            .status = 200, .type = "text/csv; charset=utf-8", .ops = &report_ops, .state = w};
     }
     return 0;
 }

@@ -9,7 +9,8 @@ hour's LoginTime 3600.0, the rows of an interval sorted;
 made a bounded piece per loop turn);
 (c) a second run grows its resident memory by less than a quarter of the report (it is
 never held whole);
-(d) clients that leave in the middle do no harm; a client that reads nothing is cut after
+(d) at most 4 reports at once (the fifth gets 503); clients that leave in the middle do
+no harm; a client that reads nothing is cut after
 idle-timeout, and the statserver runs on."""
 import os
 import socket
@@ -129,6 +130,29 @@ def main():
         w = Wall(stat.port)
         check(w.open("login2", agent_obj("a0002"), "LoginTime") > 0, "the StatClient port works")
         w.c.close()
+
+        # At most 4 reports at once: the fifth gets 503 until one ends.
+        big = "/reports/agents.csv?from=%d&to=%d&interval=300" % (base, to)
+
+        def status(sock):
+            head = b""
+            while b"\r\n" not in head:
+                head += sock.recv(1)
+            return int(head.split()[1])
+
+        held = [request(hp, big, rcvbuf=4096) for _ in range(4)]
+        check(all(status(x) == 200 for x in held), "four reports at once")
+        s = request(hp, big)
+        check(status(s) == 503, "the fifth report at once: 503")
+        s.close()
+        held.pop().close()
+        time.sleep(0.5)
+        s = request(hp, big, rcvbuf=4096)
+        check(status(s) == 200, "after one ended, a report again")
+        held.append(s)
+        for x in held:
+            x.close()
+        time.sleep(0.5)
 
         # (d) A client that reads nothing is cut after idle-timeout: 300 s intervals make
         # some 20 MB, more than the socket buffers hold.
