@@ -219,6 +219,8 @@ def main():
         # The wallboard's pages are still served without a token.
         st, _, _ = get(hp, "/wallboard-config.json", token=None)
         check(st == 200, "the wallboard config needs no token (%d)" % st)
+        check("event=report kind=agents from=%d to=%d interval=300" % (t0, t_to)
+              in stat.stderr(), "a report is logged with its parameters")
         check(stat.running(), "the statserver still runs")
         desk.close()
     print("PASS test_stat_reports")
