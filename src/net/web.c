@@ -30,8 +30,16 @@
 #define ADDR_TABLE_MAX 8192u
 /* The longest host of a peer address ("[v6]" without brackets fits). */
 #define HOST_MAX 64u
+/* A streamed answer makes its next piece only while less than this is queued. */
+#define STREAM_LOW_WATER (256u * 1024u)
+/* How often a stream whose peer is not reading looks again, milliseconds. */
+#define STREAM_POLL_MS 5u
+/* The longest request target and Authorization value a streamed page is given. */
+#define STREAM_TARGET_MAX 2048u
+#define STREAM_AUTH_MAX 1024u
 
 typedef struct web_http web_http;
+typedef struct web_stream web_stream;
 
 /* What the listener remembers of one peer address. */
 typedef struct web_addr {
@@ -63,8 +71,21 @@ struct web_http {
     cc_conn *conn;
     char host[HOST_MAX];
     cc_buf in;
-    bool done; /* answered with "Connection: close": input is ignored */
+    bool done;          /* answered with "Connection: close": input is ignored */
+    web_stream *stream; /* a streamed answer in progress, or NULL */
     web_http *prev, *next;
+};
+
+/* A streamed answer: its producer runs from a timer, one piece per loop turn while the
+ * peer keeps up. */
+struct web_stream {
+    uv_timer_t timer;
+    web_http *h; /* NULL once the connection is gone */
+    const cc_web_stream_ops *ops;
+    void *state;
+    uint64_t progress_us; /* when a piece was sent or the queue last shrank */
+    size_t last_queued;
+    unsigned stall_s; /* a peer that reads nothing this long is cut */
 };
 
 /* A WebSocket connection: the transport under a cc_server session. */
@@ -403,10 +424,31 @@ static const cc_conn_transport ws_transport = {
     .mem = ws_tp_mem,
 };
 
+static void stream_closed(uv_handle_t *t)
+{
+    free(t->data);
+}
+
+/* Frees the producer's state and the stream (its timer closes first). */
+static void stream_end(web_stream *st)
+{
+    if (st->h)
+        st->h->stream = NULL;
+    st->h = NULL;
+    if (st->ops) {
+        st->ops->free(st->state);
+        st->ops = NULL;
+    }
+    uv_timer_stop(&st->timer);
+    uv_close((uv_handle_t *)&st->timer, stream_closed);
+}
+
 static void http_free(void *ctx)
 {
     web_http *h = ctx;
     cc_web *w = h->web;
+    if (h->stream)
+        stream_end(h->stream);
     if (h->prev)
         h->prev->next = h->next;
     else
@@ -509,6 +551,116 @@ static bool serve_page(web_http *h, const cc_http_req *req, bool head_only)
     return true;
 }
 
+static void on_stream_timer(uv_timer_t *t)
+{
+    web_stream *st = t->data;
+    web_http *h = st->h;
+    if (!h || cc_conn_is_closing(h->conn))
+        return;
+    uint64_t now = cc_mono_us();
+    size_t queued = cc_conn_queued(h->conn);
+    if (queued < st->last_queued)
+        st->progress_us = now;
+    st->last_queued = queued;
+    if (queued >= STREAM_LOW_WATER) {
+        if (now - st->progress_us > (uint64_t)st->stall_s * 1000000u) {
+            LOG_INFO("event=http_stream_stalled conn=%" PRIu64 " peer=%s", cc_conn_id(h->conn),
+                     cc_conn_peer(h->conn));
+            stream_end(st);
+            cc_conn_close(h->conn, CC_CLOSE_IDLE);
+            return;
+        }
+        uv_timer_start(&st->timer, on_stream_timer, STREAM_POLL_MS, 0);
+        return;
+    }
+    cc_buf out;
+    cc_buf_init(&out);
+    int rc = st->ops->next(st->state, &out);
+    if (out.len)
+        send_bytes(h->conn, out.data, out.len);
+    cc_buf_free(&out);
+    st->progress_us = now;
+    st->last_queued = cc_conn_queued(h->conn);
+    if (rc == 1) {
+        uv_timer_start(&st->timer, on_stream_timer, 0, 0);
+        return;
+    }
+    if (rc < 0)
+        LOG_WARN("event=http_stream_failed conn=%" PRIu64 " error=%s", cc_conn_id(h->conn),
+                 cc_err_name(rc));
+    cc_conn *c = h->conn;
+    stream_end(st);
+    cc_conn_linger(c);
+    cc_conn_close(c, CC_CLOSE_LOCAL);
+}
+
+static char *copy_str(const char *p, size_t n)
+{
+    char *s = xmalloc(n + 1);
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* Offers the request to the daemon's streamed pages. Returns true when answered. */
+static bool serve_stream(web_http *h, const cc_http_req *req, bool head_only)
+{
+    cc_web *w = h->web;
+    if (!w->cfg.stream || req->target.len >= STREAM_TARGET_MAX)
+        return false;
+    const char *q = memchr(req->target.p, '?', req->target.len);
+    size_t qlen = q ? req->target.len - (size_t)(q + 1 - req->target.p) : 0;
+    char *path = copy_str(req->path.p, req->path.len);
+    char *query = copy_str(q ? q + 1 : "", qlen);
+    const cc_http_str *auth = cc_http_get(req, "Authorization");
+    char *auth_s = auth && auth->len < STREAM_AUTH_MAX ? copy_str(auth->p, auth->len) : NULL;
+    cc_web_request r = {.path = path, .query = query, .authorization = auth_s};
+    cc_web_stream_answer ans = {0};
+    int rc = w->cfg.stream(w->cfg.stream_user, &r, &ans);
+    free(path);
+    free(query);
+    free(auth_s);
+    if (rc == CC_E_NOT_FOUND)
+        return false;
+    if (rc != 0 || ans.status != 200) {
+        if (ans.ops)
+            ans.ops->free(ans.state);
+        respond_error(h, rc != 0 || ans.status < 400 ? 500 : ans.status,
+                      ans.why ? ans.why : "the page failed", head_only, req->keep_alive, ans.extra);
+        return true;
+    }
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b,
+                  "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+                  "X-Content-Type-Options: nosniff\r\n%sConnection: close\r\n\r\n",
+                  ans.type ? ans.type : "text/plain", ans.extra ? ans.extra : "");
+    send_bytes(h->conn, b.data, b.len);
+    cc_buf_free(&b);
+    w->stats.requests++;
+    h->done = true;
+    if (head_only) {
+        ans.ops->free(ans.state);
+        cc_conn_linger(h->conn);
+        cc_conn_close(h->conn, CC_CLOSE_LOCAL);
+        return true;
+    }
+    web_stream *st = xcalloc(1, sizeof *st);
+    st->h = h;
+    st->ops = ans.ops;
+    st->state = ans.state;
+    st->progress_us = cc_mono_us();
+    st->stall_s = w->cfg.idle_timeout_s ? w->cfg.idle_timeout_s : HTTP_IDLE_DEFAULT_S;
+    h->stream = st;
+    /* The peer sends nothing while it reads the body: the stall check stands in for the
+     * idle timeout. */
+    cc_conn_set_idle_timeout(h->conn, 0);
+    uv_timer_init(cc_conn_net(h->conn)->loop, &st->timer);
+    st->timer.data = st;
+    uv_timer_start(&st->timer, on_stream_timer, 0, 0);
+    return true;
+}
+
 /* Answers one complete request. Returns true when h was handed to a session (freed). */
 static bool handle(web_http *h, const cc_http_req *req)
 {
@@ -544,7 +696,8 @@ static bool handle(web_http *h, const cc_http_req *req)
         upgrade(h, req, accept);
         return true;
     }
-    if (serve_asset(h, req, head_only) || serve_page(h, req, head_only))
+    if (serve_stream(h, req, head_only) || serve_asset(h, req, head_only) ||
+        serve_page(h, req, head_only))
         return false;
     respond_error(h, 404, "no such page", head_only, req->keep_alive, NULL);
     return false;

@@ -39,6 +39,43 @@ extern const cc_web_bundle cc_web_bundle_wallboard;
  */
 typedef int (*cc_web_page_fn)(void *user, const char *path, cc_buf *body, const char **type);
 
+/** A request that a streamed page may take. Every string is NUL-terminated and valid
+ * during the call only. */
+typedef struct cc_web_request {
+    const char *path;          /* the path, without the query */
+    const char *query;         /* the query without its '?'; "" when none */
+    const char *authorization; /* the Authorization header's value, or NULL */
+} cc_web_request;
+
+/** How a streamed answer's body is made, piece by piece while the peer reads. */
+typedef struct cc_web_stream_ops {
+    /** Appends the next piece of the body to out (a few tens of KiB at most) and returns
+     * 1 while more follows, 0 after the last piece, or a negative code to cut the answer
+     * short (the connection closes). */
+    int (*next)(void *state, cc_buf *out);
+    /** Frees state: once, after the last piece or when the peer leaves early. */
+    void (*free)(void *state);
+} cc_web_stream_ops;
+
+/** What a streamed page answers. */
+typedef struct cc_web_stream_answer {
+    int status;                   /* 200 streams the body; 4xx/5xx refuses with why */
+    const char *why;              /* a refusal's reason (static text) */
+    const char *type;             /* 200: the Content-Type */
+    const char *extra;            /* header lines ending "\r\n" (e.g. WWW-Authenticate), or NULL */
+    const cc_web_stream_ops *ops; /* 200: the producer */
+    void *state;                  /* 200: its state, owned by the listener from here */
+} cc_web_stream_answer;
+
+/**
+ * A page streamed as the peer reads it (e.g. a CSV report): return CC_E_NOT_FOUND for a
+ * path it does not serve; else 0 with *ans filled. A 200 answer has no Content-Length: its
+ * body ends when the connection closes. Each loop turn produces one piece at most, and
+ * none while the peer has not read what was sent (over 256 KiB queued); a peer that reads
+ * nothing for the idle timeout is cut.
+ */
+typedef int (*cc_web_stream_fn)(void *user, const cc_web_request *req, cc_web_stream_answer *ans);
+
 /** What a daemon configures. */
 typedef struct cc_web_config {
     const char *listen;          /* HOST:PORT, port 0 picks a free one */
@@ -47,6 +84,8 @@ typedef struct cc_web_config {
     const cc_web_bundle *bundle; /* the embedded files (may be NULL) */
     cc_web_page_fn page;         /* generated pages (may be NULL) */
     void *page_user;
+    cc_web_stream_fn stream; /* streamed pages, asked before page (may be NULL) */
+    void *stream_user;
     /** Asked before a WebSocket session starts: 0 admits it (the daemon counts it), a
      * negative code refuses it with 503. May be NULL. */
     int (*admit)(void *user);

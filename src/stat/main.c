@@ -28,13 +28,26 @@
 #include "stat/stat_config.h"
 #include "stat/stat_links.h"
 #include "stat/stat_port.h"
+#include "stat/stat_report.h"
 #include "stat/stat_stats.h"
+#include "store/hist.h"
 #include "common/clock.h"
 
 #define STAT_VERSION "0.1.0"
 
 /* How long a clean shutdown waits for queued output before the loop is stopped. */
 #define SHUTDOWN_GRACE_MS 200
+/* How often the history's pending rows are committed: the contract's "at least once a
+ * second" with room for a slow turn. */
+#define HIST_COMMIT_MS 250
+/* Rows of history past history-days deleted per commit tick at most, so that a large
+ * backlog (history-days lowered, a long stop) is worked off without a long pause. */
+#define HIST_PURGE_ROWS 2000
+/* Reports streamed over HTTP at once at most: each runs an engine with a day of history,
+ * so a crowd of them would cost the memory and time of the live one many times over. */
+#define STAT_REPORTS_AT_ONCE 4
+/* Rows replayed per cursor call at start. */
+#define HIST_REPLAY_ROWS 4096
 
 typedef struct stat_daemon {
     uv_loop_t *loop;
@@ -46,7 +59,12 @@ typedef struct stat_daemon {
     stat_stats *stats;
     stat_links *links;
     stat_port *port;
-    cc_web *web; /* NULL without an http key */
+    hist *hist; /* NULL without a data-dir */
+    uv_timer_t hist_timer;
+    uint64_t hist_failures_logged;
+    uint64_t hist_written_seen; /* rows_written at the last purge */
+    unsigned reports_open;      /* reports being streamed over HTTP */
+    cc_web *web;                /* NULL without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
     uv_timer_t shutdown_timer;
     bool stopping;
@@ -60,6 +78,10 @@ static void usage(FILE *f)
             "                                       validate FILE and its rules file, then exit\n"
             "       statserver --check-rules FILE   print the rules FILE in normal form, or its\n"
             "                                       errors (exit 1)\n"
+            "       statserver --report queues|agents --from T1 --to T2 --interval S -c FILE\n"
+            "                                       print an interval report of the history as\n"
+            "                                       CSV (T: ISO 8601 or Unix ms; S: seconds, a\n"
+            "                                       multiple of 300)\n"
             "       statserver --help | --version\n"
             "options: -v, --verbose                 debug logging\n"
             "SIGHUP reloads the rules file; SIGINT and SIGTERM stop the server.\n");
@@ -223,7 +245,131 @@ static void sink_reserved(void *user, int link, int64_t reservation_id, bool gra
 static void sink_agent(void *user, const stat_agents_view *view)
 {
     stat_daemon *d = user;
-    stat_stats_agent(d->stats, view, (int64_t)(cc_wall_us() / 1000));
+    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    stat_stats_agent(d->stats, view, now);
+    if (d->hist)
+        hist_agent(d->hist, now, view);
+}
+
+/* Commits the history's pending rows and purges a bounded number of old ones. A failure
+ * is logged once per tick at most, with the running count, and never stops the daemon. */
+static void on_hist_timer(uv_timer_t *t)
+{
+    stat_daemon *d = t->data;
+    hist_commit(d->hist);
+    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    /* Twice what was written since the last tick on top: the purge keeps up with any
+     * steady flow, and a backlog shrinks by HIST_PURGE_ROWS a tick at least. */
+    uint64_t written = hist_get_stats(d->hist).rows_written;
+    size_t max_rows = HIST_PURGE_ROWS + (size_t)(2 * (written - d->hist_written_seen));
+    d->hist_written_seen = written;
+    hist_purge(d->hist, now - (int64_t)d->cfg.history_days * 86400000, max_rows);
+    hist_stats hs = hist_get_stats(d->hist);
+    if (hs.rows_failed > d->hist_failures_logged) {
+        LOG_ERROR("event=history_write_failed rows_lost=%" PRIu64 " commit_failures=%" PRIu64,
+                  hs.rows_failed, hs.commit_failures);
+        d->hist_failures_logged = hs.rows_failed;
+    }
+}
+
+/* The link index of the configured server name, or -1 (a server no longer configured:
+ * its history is not replayed). */
+static int link_of(const stat_daemon *d, const char *server)
+{
+    for (int i = 0; i < d->cfg.ixn_count; i++)
+        if (strcmp(d->cfg.ixns[i].name, server) == 0)
+            return i;
+    return -1;
+}
+
+static void replay_ixn(void *user, int64_t now, int link, const char *server,
+                       const proto_ixr_event *e)
+{
+    (void)link;
+    stat_daemon *d = user;
+    int l = link_of(d, server);
+    if (l >= 0)
+        stat_stats_ixn(d->stats, l, d->cfg.ixns[l].name, e, now);
+}
+
+static void replay_agent(void *user, int64_t now, const stat_agents_view *v)
+{
+    stat_daemon *d = user;
+    stat_stats_agent(d->stats, v, now);
+}
+
+static void replay_link(void *user, int64_t now, enum hist_link_kind kind, int link,
+                        const char *server)
+{
+    (void)link;
+    stat_daemon *d = user;
+    int l = link_of(d, server);
+    if (l < 0)
+        return;
+    if (kind == HIST_LINK_UP)
+        stat_stats_link_up(d->stats, l);
+    else if (kind == HIST_SNAPSHOT_DONE)
+        stat_stats_snapshot_done(d->stats, l, now);
+    else
+        stat_stats_link_down(d->stats, l, now);
+}
+
+/* Local midnight (in the zone TZ names) of the day of t, Unix ms. */
+static int64_t local_midnight(int64_t t)
+{
+    time_t secs = (time_t)(t / 1000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    tm.tm_hour = 0;
+    tm.tm_min = 0;
+    tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000;
+}
+
+/* Opens the history and replays into the engine what the day and the sliding windows
+ * (at most 24 hours) need: everything since the earlier of local midnight and 24 hours
+ * ago. Runs before StatClients are served, so that the first value of a day statistic
+ * already counts what happened before a restart. */
+static int open_history(stat_daemon *d)
+{
+    cc_buf err;
+    cc_buf_init(&err);
+    int rc = hist_open(d->cfg.data_dir, &d->media, &d->hist, &err);
+    if (rc) {
+        LOG_ERROR("event=history_open_failed dir=%s error=%s", LOGQ(d->cfg.data_dir),
+                  LOGQN(err.data, err.len));
+        cc_buf_free(&err);
+        return rc;
+    }
+    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    int64_t from = local_midnight(now);
+    if (now - 86400000 < from)
+        from = now - 86400000;
+    int64_t t0 = (int64_t)cc_mono_us();
+    hist_cursor *c;
+    rc = hist_cursor_open(d->cfg.data_dir, &d->media, from, INT64_MAX, &c, &err);
+    uint64_t rows = 0, skipped = 0;
+    if (rc == 0) {
+        hist_sink sink = {replay_ixn, replay_agent, replay_link, d};
+        int n;
+        while ((n = hist_cursor_next(c, &sink, HIST_REPLAY_ROWS, INT64_MAX)) > 0)
+            rows += (uint64_t)n;
+        skipped = hist_cursor_skipped(c);
+        hist_cursor_close(c);
+        rc = n < 0 ? n : 0;
+    }
+    if (rc) {
+        LOG_ERROR("event=history_replay_failed dir=%s rows=%" PRIu64 " error=%s",
+                  LOGQ(d->cfg.data_dir), rows, LOGQN(err.data, err.len));
+    } else {
+        LOG_INFO("event=history_replayed dir=%s from=%" PRId64 " rows=%" PRIu64 " skipped=%" PRIu64
+                 " elapsed_ms=%.1f",
+                 LOGQ(d->cfg.data_dir), from, rows, skipped,
+                 (double)((int64_t)cc_mono_us() - t0) / 1000.0);
+    }
+    cc_buf_free(&err);
+    return rc;
 }
 
 static void on_shutdown_timer(uv_timer_t *t)
@@ -245,6 +391,8 @@ static void shutdown_daemon(stat_daemon *d, const char *why)
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
+    if (d->hist)
+        uv_close((uv_handle_t *)&d->hist_timer, NULL);
     /* Sessions are closing and flush what they queued; the timer bounds the wait. */
     uv_timer_init(d->loop, &d->shutdown_timer);
     uv_timer_start(&d->shutdown_timer, on_shutdown_timer, SHUTDOWN_GRACE_MS, 0);
@@ -298,6 +446,133 @@ static int web_page(void *user, const char *path, cc_buf *body, const char **typ
     return 0;
 }
 
+/* True when the Authorization value presents the configured token ("Bearer TOKEN"); a
+ * statserver without a token asks for none, as on its StatClient port. The comparison
+ * takes the same time wherever the values differ. */
+static bool bearer_ok(const char *token, const char *auth)
+{
+    if (!*token)
+        return true;
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7;
+    size_t n = strlen(token), m = strlen(given);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(token[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+/* A report being streamed, and the daemon whose count of them it holds. */
+typedef struct web_report {
+    stat_daemon *d;
+    stat_report *r;
+} web_report;
+
+static int report_next(void *state, cc_buf *out)
+{
+    web_report *w = state;
+    return stat_report_next(w->r, out);
+}
+
+static void report_free(void *state)
+{
+    web_report *w = state;
+    w->d->reports_open--;
+    stat_report_free(w->r);
+    free(w);
+}
+
+static const cc_web_stream_ops report_ops = {.next = report_next, .free = report_free};
+
+/* GET /reports/queues.csv and /reports/agents.csv: streamed from the history. */
+static int web_stream(void *user, const cc_web_request *req, cc_web_stream_answer *ans)
+{
+    stat_daemon *d = user;
+    if (strncmp(req->path, "/reports/", 9) != 0)
+        return CC_E_NOT_FOUND;
+    enum stat_report_kind kind;
+    stat_report_req rr;
+    const char *why = NULL;
+    if (!bearer_ok(d->cfg.token, req->authorization)) {
+        *ans = (cc_web_stream_answer){.status = 401,
+                                      .why = "reports need Authorization: Bearer TOKEN",
+                                      .extra = "WWW-Authenticate: Bearer\r\n"};
+    } else if (stat_report_kind_of(req->path, &kind) != 0) {
+        *ans = (cc_web_stream_answer){.status = 404, .why = "no such report"};
+    } else if (!d->cfg.data_dir) {
+        *ans = (cc_web_stream_answer){.status = 404, .why = "no history is kept (no data-dir)"};
+    } else if (rr = (stat_report_req){.kind = kind},
+               stat_report_parse_query(req->query, &rr, &why) != 0) {
+        *ans = (cc_web_stream_answer){.status = 400, .why = why};
+    } else if (d->reports_open >= STAT_REPORTS_AT_ONCE) {
+        *ans = (cc_web_stream_answer){.status = 503, .why = "reports are busy: try again later"};
+    } else {
+        LOG_INFO("event=report kind=%s from=%" PRId64 " to=%" PRId64 " interval=%" PRId64,
+                 kind == STAT_REPORT_QUEUES ? "queues" : "agents", rr.from, rr.to, rr.interval_s);
+        web_report *w = xmalloc(sizeof *w);
+        w->d = d;
+        w->r = stat_report_new(d->cfg.data_dir, &rr, d->cfg.sl_threshold_s,
+                               (int64_t)(cc_wall_us() / 1000));
+        d->reports_open++;
+        *ans = (cc_web_stream_answer){
+            .status = 200, .type = "text/csv; charset=utf-8", .ops = &report_ops, .state = w};
+    }
+    return 0;
+}
+
+/* statserver --report: the same CSV as over HTTP, from the history read-only (the daemon
+ * may be running), to stdout. */
+static int run_report(const stat_config *cfg, const char *kind_s, const char *from, const char *to,
+                      const char *interval)
+{
+    stat_report_req rr = {0};
+    const char *why = NULL;
+    char path[64];
+    snprintf(path, sizeof path, "/reports/%s.csv", kind_s);
+    if (stat_report_kind_of(path, &rr.kind) != 0) {
+        fprintf(stderr, "statserver: error: --report takes queues or agents, not %s\n", kind_s);
+        return 2;
+    }
+    cc_buf q;
+    cc_buf_init(&q);
+    cc_buf_printf(&q, "from=%s&to=%s&interval=%s", from, to, interval);
+    int rc = strchr(from, '&') || strchr(to, '&') || strchr(interval, '&')
+                 ? CC_E_INVALID_ATTRIBUTE
+                 : stat_report_parse_query(q.data, &rr, &why);
+    cc_buf_free(&q);
+    if (rc) {
+        fprintf(stderr, "statserver: error: %s\n", why ? why : "bad --from, --to or --interval");
+        return 2;
+    }
+    if (!cfg->data_dir) {
+        fprintf(stderr, "statserver: error: %s has no data-dir: no history is kept\n", cfg->path);
+        return 1;
+    }
+    setenv("TZ", cfg->timezone, 1);
+    tzset();
+    stat_report *r =
+        stat_report_new(cfg->data_dir, &rr, cfg->sl_threshold_s, (int64_t)(cc_wall_us() / 1000));
+    cc_buf out;
+    cc_buf_init(&out);
+    do {
+        rc = stat_report_next(r, &out);
+        if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len)
+            rc = CC_E_IO;
+        cc_buf_reset(&out);
+    } while (rc == 1);
+    cc_buf_free(&out);
+    stat_report_free(r);
+    if (fflush(stdout) != 0)
+        rc = CC_E_IO;
+    if (rc < 0) {
+        fprintf(stderr, "statserver: error: the history of %s cannot be read (%s)\n", cfg->data_dir,
+                cc_err_name(rc));
+        return 1;
+    }
+    return 0;
+}
+
 static int run(stat_daemon *d)
 {
     d->loop = uv_default_loop();
@@ -312,10 +587,18 @@ static int run(stat_daemon *d)
     tzset();
     d->stats = stat_stats_new(
         &(stat_stats_config){.media = &d->media, .threshold_s = d->cfg.sl_threshold_s});
+    if (d->cfg.data_dir && open_history(d) != 0)
+        return 1;
     d->agents = stat_agents_new(&d->media, d->rules, d->cfg.count_after_work, d->cfg.ixn_count,
                                 d->cfg.max_agents, &sink);
     d->links = stat_links_new(&d->net, &d->cfg, &d->media, d->agents);
     stat_links_set_stats(d->links, d->stats);
+    stat_links_set_hist(d->links, d->hist);
+    if (d->hist) {
+        uv_timer_init(d->loop, &d->hist_timer);
+        d->hist_timer.data = d;
+        uv_timer_start(&d->hist_timer, on_hist_timer, HIST_COMMIT_MS, HIST_COMMIT_MS);
+    }
     d->port = stat_port_new(&d->net, &d->cfg, d->agents, d->links, d->stats, &d->media);
     int port;
     int rc = stat_port_listen(d->port, &port);
@@ -337,6 +620,8 @@ static int run(stat_daemon *d)
                                   .bundle = &cc_web_bundle_wallboard,
                                   .page = web_page,
                                   .page_user = d,
+                                  .stream = web_stream,
+                                  .stream_user = d,
                                   .idle_timeout_s = d->cfg.idle_timeout_s,
                                   .header_timeout_s = d->cfg.limits.http_header_timeout_s,
                                   .max_connections = d->cfg.limits.http_max_connections,
@@ -360,6 +645,13 @@ static int run(stat_daemon *d)
     start_signal(d, &d->sig_term, SIGTERM);
     stat_links_start(d->links);
     uv_run(d->loop, UV_RUN_DEFAULT);
+    if (d->hist) {
+        hist_stats hs = hist_get_stats(d->hist);
+        LOG_INFO("event=history_stats rows_written=%" PRIu64 " transactions=%" PRIu64
+                 " rows_lost=%" PRIu64 " rows_purged=%" PRIu64 " max_commit_us=%" PRId64,
+                 hs.rows_written, hs.transactions, hs.rows_failed, hs.rows_purged,
+                 hs.max_commit_us);
+    }
     stat_agents_stats sst = stat_agents_get_stats(d->agents);
     LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64
              " statuses_to_servers=%" PRIu64 " statuses_published=%" PRIu64 " reservations=%" PRIu64
@@ -372,11 +664,20 @@ static int run(stat_daemon *d)
 int main(int argc, char **argv)
 {
     const char *config = NULL, *rules_file = NULL;
+    const char *report = NULL, *from = NULL, *to = NULL, *interval = NULL;
     bool check_config = false, verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
             config = argv[++i];
+        } else if (strcmp(a, "--report") == 0 && i + 1 < argc) {
+            report = argv[++i];
+        } else if (strcmp(a, "--from") == 0 && i + 1 < argc) {
+            from = argv[++i];
+        } else if (strcmp(a, "--to") == 0 && i + 1 < argc) {
+            to = argv[++i];
+        } else if (strcmp(a, "--interval") == 0 && i + 1 < argc) {
+            interval = argv[++i];
         } else if (strcmp(a, "--check-config") == 0) {
             check_config = true;
         } else if (strcmp(a, "--check-rules") == 0 && i + 1 < argc) {
@@ -402,7 +703,21 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (report && (!from || !to || !interval)) {
+        fprintf(stderr, "statserver: error: --report needs --from, --to and --interval\n");
+        return 2;
+    }
     cc_log_init("statserver", verbose ? CC_LOG_DEBUG : CC_LOG_INFO);
+    if (report) {
+        stat_config cfg;
+        int rc = stat_config_load(config, &cfg);
+        if (rc == 0)
+            rc = run_report(&cfg, report, from, to, interval);
+        else
+            rc = 1;
+        stat_config_free(&cfg);
+        return rc;
+    }
     static stat_daemon d; /* static: reachable until exit, and zeroed */
     cc_media_init(&d.media);
     int rc = stat_config_load(config, &d.cfg);
@@ -425,6 +740,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
     rc = run(&d);
+    /* The links are gone: nothing records after this, and the last rows are committed. */
+    hist_close(d.hist);
     stat_agents_free(d.agents);
     stat_stats_free(d.stats);
     rules_free(d.rules);

@@ -119,6 +119,13 @@ static void server_key(cfg_state *st, const char *key, const char *v)
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..10000000", v);
         else
             cfg->max_statistics = (size_t)n;
+    } else if (strcmp(key, "data-dir") == 0) {
+        cc_conf_set_text(&st->conf, "server", key, v, 1, 4000, &cfg->data_dir);
+    } else if (strcmp(key, "history-days") == 0) {
+        if (!cc_conf_num(v, 1, 3660, &n))
+            cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number of days 1..3660", v);
+        else
+            cfg->history_days = (unsigned)n;
     } else if (strcmp(key, "max-agents") == 0) {
         if (!cc_conf_num(v, 1, 100000000, &n))
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..100000000", v);
@@ -213,6 +220,7 @@ static void set_defaults(stat_config *cfg, const char *path)
     cfg->sl_threshold_s = 20;
     cfg->sl_target = 80;
     cfg->max_statistics = 10000;
+    cfg->history_days = 90;
 }
 
 int stat_config_load(const char *path, stat_config *cfg)
@@ -255,6 +263,7 @@ void stat_config_free(stat_config *cfg)
     free(cfg->token);
     free(cfg->rules_path);
     free(cfg->timezone);
+    free(cfg->data_dir);
     for (int i = 0; i < cfg->ixn_count; i++) {
         free(cfg->ixns[i].name);
         free(cfg->ixns[i].address);

@@ -42,6 +42,8 @@ typedef struct stat_config {
     unsigned sl_threshold_s;  /* [server] service-level-threshold (20): ServiceLevel's T */
     unsigned sl_target;       /* [server] service-level-target (80): percent, for wallboards */
     size_t max_statistics;    /* [server] max-statistics (10000): open per StatClient */
+    char *data_dir;           /* [server] data-dir: the history store's directory; NULL = none */
+    unsigned history_days;    /* [server] history-days (90): how long history is kept */
     cc_out_limit out_base;    /* [server] out-limit as given ("16m 4m 60") */
     cc_server_conf limits;    /* register-timeout, max-memory, out-limit-web, http-* */
     stat_ixn_config ixns[STAT_LINKS_MAX];

@@ -45,6 +45,7 @@ struct stat_links {
     cc_media_table *media;
     stat_agents *agents;
     stat_stats *stats;  /* NULL: no interaction reporting asked for */
+    hist *hist;         /* NULL: no history kept */
     uv_timer_t *expiry; /* ends unused grants; freed in its close callback */
     uv_timer_t *gate;   /* opens reservations when a link is slow to settle at start */
     uint64_t gate_ms;
@@ -71,6 +72,9 @@ static void on_registered(cc_client *c, proto_msg *ack)
         proto_ixr_enc_start(&b, &(proto_ixr_start){.all = true});
         l->ixr_ref = cc_client_request(c, &b);
         stat_stats_link_up(l->owner->stats, l->index);
+        if (l->owner->hist)
+            hist_link(l->owner->hist, (int64_t)(cc_wall_us() / 1000), HIST_LINK_UP, l->index,
+                      l->name);
     }
     cc_buf_free(&b);
     l->snap_start = cc_mono_us();
@@ -101,7 +105,10 @@ static void on_step(stat_link *l, proto_msg *msg)
                  LOGQ(msg->desc), l->bad_steps);
         return;
     }
-    stat_stats_ixn(l->owner->stats, l->index, l->name, &e, (int64_t)(cc_wall_us() / 1000));
+    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    stat_stats_ixn(l->owner->stats, l->index, l->name, &e, now);
+    if (l->owner->hist)
+        hist_ixn(l->owner->hist, now, l->index, l->name, &e);
 }
 
 static void on_expiry(uv_timer_t *t);
@@ -224,7 +231,10 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     } else if (strcmp(msg->name, "EventInteractionReported") == 0 && l->owner->stats) {
         on_step(l, msg);
     } else if (strcmp(msg->name, "EventInteractionSnapshotDone") == 0 && l->owner->stats) {
-        stat_stats_snapshot_done(l->owner->stats, l->index, (int64_t)(cc_wall_us() / 1000));
+        int64_t now = (int64_t)(cc_wall_us() / 1000);
+        stat_stats_snapshot_done(l->owner->stats, l->index, now);
+        if (l->owner->hist)
+            hist_link(l->owner->hist, now, HIST_SNAPSHOT_DONE, l->index, l->name);
         LOG_INFO("event=interaction_snapshot_done link=%s known=%" PRIu64, l->name,
                  stat_stats_get_counts(l->owner->stats).interactions);
     } else if (strcmp(msg->name, "EventReserveAgent") == 0) {
@@ -261,8 +271,12 @@ static void on_down(cc_client *c, const char *why)
     stat_link *l = cc_client_user(c);
     held_drain(l, false);
     stat_agents_link_down(l->owner->agents, l->index);
-    if (l->owner->stats)
-        stat_stats_link_down(l->owner->stats, l->index, (int64_t)(cc_wall_us() / 1000));
+    if (l->owner->stats) {
+        int64_t now = (int64_t)(cc_wall_us() / 1000);
+        stat_stats_link_down(l->owner->stats, l->index, now);
+        if (l->owner->hist)
+            hist_link(l->owner->hist, now, HIST_LINK_DOWN, l->index, l->name);
+    }
     l->start_ref = 0;
     l->ixr_ref = 0;
     held_drain_all(l->owner);
@@ -350,6 +364,11 @@ void stat_links_free(stat_links *ls)
 void stat_links_set_stats(stat_links *ls, stat_stats *stats)
 {
     ls->stats = stats;
+}
+
+void stat_links_set_hist(stat_links *ls, hist *h)
+{
+    ls->hist = h;
 }
 
 int stat_links_count(const stat_links *ls)

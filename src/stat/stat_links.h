@@ -14,6 +14,7 @@
 #include "stat/stat_agents.h"
 #include "stat/stat_config.h"
 #include "stat/stat_stats.h"
+#include "store/hist.h"
 
 typedef struct stat_links stat_links;
 
@@ -24,6 +25,8 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
 /** Asks every link, after its agent states, for its interaction steps too, and feeds
  * them to stats (before stat_links_start). */
 void stat_links_set_stats(stat_links *ls, stat_stats *stats);
+/** Records every input the links give the statistics engine in h too (NULL = none). */
+void stat_links_set_hist(stat_links *ls, hist *h);
 /** Starts connecting every link. */
 void stat_links_start(stat_links *ls);
 /** Closes every link and frees them (no agent updates are sent). */

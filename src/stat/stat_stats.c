@@ -1355,3 +1355,32 @@ void stat_stats_free(stat_stats *s)
     cc_map_free(&s->insts);
     free(s);
 }
+
+void stat_stats_each(stat_stats *s, enum proto_sts_object type,
+                     void (*fn)(void *user, const stat_stats_object *o), void *user)
+{
+    size_t pos = 0;
+    if (type == PROTO_STS_QUEUE) {
+        for (cc_map_slot *sl; (sl = cc_map_next(&s->queues, &pos));) {
+            const queue_obj *q = sl->value;
+            /* The key is "server\0tenant\0id\0" (key2). */
+            const char *server = q->key;
+            const char *tenant = server + strlen(server) + 1;
+            const char *id = tenant + strlen(tenant) + 1;
+            fn(user,
+               &(stat_stats_object){.type = type, .server = server, .tenant = tenant, .id = id});
+        }
+    } else if (type == PROTO_STS_AGENT) {
+        for (cc_map_slot *sl; (sl = cc_map_next(&s->agents, &pos));) {
+            const agent_obj *a = sl->value;
+            const char *tenant = a->key;
+            const char *id = tenant + strlen(tenant) + 1;
+            cc_media_mask media = 0;
+            for (int k = 0; k < a->nam; k++)
+                if (a->am[k].media >= 0 && a->am[k].media < CC_MEDIA_MAX)
+                    media |= (cc_media_mask)1 << a->am[k].media;
+            fn(user,
+               &(stat_stats_object){.type = type, .tenant = tenant, .id = id, .media = media});
+        }
+    }
+}

@@ -76,6 +76,21 @@ void stat_stats_set_user(stat_stats_inst *i, void *user);
 /** Pops a statistic whose inputs changed since it was last popped, or NULL. */
 stat_stats_inst *stat_stats_next_dirty(stat_stats *s);
 
+/** One queue or agent the engine keeps, as stat_stats_each gives it. The strings are
+ * borrowed for the call. */
+typedef struct stat_stats_object {
+    enum proto_sts_object type; /* PROTO_STS_QUEUE or PROTO_STS_AGENT */
+    const char *server;         /* Queue: its interaction server; Agent: NULL */
+    const char *tenant;
+    const char *id;
+    cc_media_mask media; /* Agent: the media it has had a State of; Queue: 0 */
+} stat_stats_object;
+
+/** Calls fn for every queue (type PROTO_STS_QUEUE) or agent (PROTO_STS_AGENT) the engine
+ * keeps, in no particular order; fn must not change the engine. The reports' rows. */
+void stat_stats_each(stat_stats *s, enum proto_sts_object type,
+                     void (*fn)(void *user, const stat_stats_object *o), void *user);
+
 /** Counters for logs and tests. */
 typedef struct stat_stats_counts {
     uint64_t steps;        /* EventInteractionReported applied */
