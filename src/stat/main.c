@@ -223,7 +223,7 @@ static void sink_reserved(void *user, int link, int64_t reservation_id, bool gra
 static void sink_agent(void *user, const stat_agents_view *view)
 {
     stat_daemon *d = user;
-    stat_stats_agent(d->stats, view, (int64_t)(cc_wall_us() / 1000));
+    stat_stats_agent(d->stats, view, view->at);
 }
 
 static void on_shutdown_timer(uv_timer_t *t)
