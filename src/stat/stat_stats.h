@@ -76,6 +76,15 @@ void stat_stats_set_user(stat_stats_inst *i, void *user);
 /** Pops a statistic whose inputs changed since it was last popped, or NULL. */
 stat_stats_inst *stat_stats_next_dirty(stat_stats *s);
 
+/** Called by stat_stats_each_queue for one queue: its interaction server, tenant and id,
+ * and the media of its interactions (-1 until one is seen). */
+typedef void stat_stats_queue_fn(void *ctx, const char *server, const char *tenant, const char *id,
+                                 int media);
+
+/** Calls fn for every queue that holds an interaction or has a visit recorded (a queue
+ * only named by a statistic is left out), in no particular order. Returns how many. */
+size_t stat_stats_each_queue(const stat_stats *s, stat_stats_queue_fn *fn, void *ctx);
+
 /** Counters for logs and tests. */
 typedef struct stat_stats_counts {
     uint64_t steps;        /* EventInteractionReported applied */

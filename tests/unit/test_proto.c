@@ -1081,6 +1081,48 @@ static void test_decode_status_reason_errors(void **state)
     proto_msg_free(&m);
 }
 
+/* /wallboard-config.json: valid JSON with the servers, the service-level settings and
+ * the queues in the order appended, media only when known. */
+static void test_wb_config(void **state)
+{
+    (void)state;
+    static const char *const servers[] = {"ixn-a", "ixn\"b"};
+    proto_stat_wb_config c = {"stat", servers, 2, 80, 20};
+    for (int nq = 0; nq <= 2; nq++) {
+        cc_buf b;
+        cc_buf_init(&b);
+        proto_stat_enc_wb_config_begin(&b, &c);
+        if (nq > 0)
+            proto_stat_enc_wb_queue(&b, "ixn-a", "Resources", "chat-sales", "chat");
+        if (nq > 1)
+            proto_stat_enc_wb_queue(&b, "ixn\"b", "Resources", "q2", NULL);
+        proto_stat_enc_wb_config_end(&b);
+        json_error_t err;
+        json_t *root = json_loadb(b.data, b.len, 0, &err);
+        assert_non_null(root);
+        assert_string_equal(json_string_value(json_object_get(root, "serverName")), "stat");
+        json_t *sv = json_object_get(root, "servers");
+        assert_int_equal(json_array_size(sv), 2);
+        assert_string_equal(json_string_value(json_array_get(sv, 1)), "ixn\"b");
+        assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelTarget")), 80);
+        assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelThreshold")), 20);
+        json_t *qs = json_object_get(root, "queues");
+        assert_int_equal(json_array_size(qs), (size_t)nq);
+        if (nq > 0) {
+            json_t *q = json_array_get(qs, 0);
+            assert_string_equal(json_string_value(json_object_get(q, "id")), "chat-sales");
+            assert_string_equal(json_string_value(json_object_get(q, "media")), "chat");
+        }
+        if (nq > 1) {
+            json_t *q = json_array_get(qs, 1);
+            assert_string_equal(json_string_value(json_object_get(q, "server")), "ixn\"b");
+            assert_null(json_object_get(q, "media"));
+        }
+        json_decref(root);
+        cc_buf_free(&b);
+    }
+}
+
 /* ---- msg: agent state encoder, error decoder ---------------------------------------- */
 
 /* Closes an open message as a connection would and parses it into m. */
@@ -3197,6 +3239,7 @@ int main(void)
         cmocka_unit_test(test_status_round_trip),
         cmocka_unit_test(test_decode_status_errors),
         cmocka_unit_test(test_status_reason_since),
+        cmocka_unit_test(test_wb_config),
         cmocka_unit_test(test_decode_status_reason_errors),
         cmocka_unit_test(test_agent_state_round_trip),
         cmocka_unit_test(test_decode_error),
