@@ -4,7 +4,8 @@ item 5, docs/statserver.md): with a real ixnserver and statserver, two interacti
 in chat-in, one is stopped after the service-level threshold, one is answered; the
 one-shot `wallboard --once` (queues from --queue, and from --ixn's queue list) prints
 Waiting, OldestWait, ServiceLevel, AverageSpeedOfAnswer and Abandoned equal to the same
-statistics read over a StatClient connection. Bad --queue arguments are refused, the
+statistics read over a StatClient connection. The statserver's status carries the agent's
+not-ready reason and since, the since of its State statistic. Bad --queue arguments are refused, the
 name parts at their length boundary, and the 257th queue."""
 import os
 import re
@@ -61,6 +62,38 @@ def board_rows(out):
     return rows
 
 
+def status_reason(sc, t_nr):
+    """The statserver's status carries the media's reason and since, and since is the
+    State statistic's."""
+    deadline = time.monotonic() + 5
+    while True:
+        expect_ack(sc.request({"message": "RequestAgentStatus", "tenant": T, "agentId": A}),
+                   "RequestAgentStatus")
+        st = sc.next(lambda m: m.get("message") == "EventCurrentAgentStatus", timeout=3,
+                     what="status of " + A)
+        chat = st.get("media", {}).get("chat", {})
+        if chat.get("reason") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check(chat.get("reason") == {"code": 3, "description": "Lunch"},
+          "the status carries the not-ready reason (%r)" % chat)
+    since = chat.get("since")
+    check(isinstance(since, int) and abs(since / 1000.0 - t_nr) < 1.0,
+          "the status carries since, when the agent went not ready (%r, at %.3f)"
+          % (since, t_nr))
+    expect_ack(sc.request({"message": "RequestOpenStatistic", "statisticId": 900,
+                           "object": {"type": "Agent", "tenant": T, "id": A},
+                           "statistic": "State", "media": "chat", "profile": "day",
+                           "notify": "changes"}), "open State")
+    v = sc.next(lambda m: m.get("message") == SV and m.get("statisticId") == 900, timeout=3,
+                what="State value")["value"]
+    check(v.get("state") == "NotReady" and v.get("since") == since
+          and v.get("reason") == chat.get("reason"),
+          "the State statistic has the status's since and reason (%r)" % v)
+    expect_ack(sc.request({"message": "RequestCloseStatistic", "statisticId": 900}),
+               "close State")
+
+
 def run_board(env, stat, extra):
     rc, out, err = env.run(["wallboard", "--server", "127.0.0.1:%d" % stat.port, "--token",
                             harness.WALLBOARD_TOKEN, "--once"] + extra, timeout=20)
@@ -109,8 +142,11 @@ def main():
         sc = harness.statclient(stat.port)
         ms = harness.media_server(ixn.port)
         desk = harness.agent(ixn.port, T, A, "P" + A, PW, media={"chat": 1})
-        expect_ack(desk.request({"message": "RequestNotReadyForMedia", "media": "chat"}),
-                   "agent not ready")
+        t_nr = time.time()
+        expect_ack(desk.request({"message": "RequestNotReadyForMedia", "media": "chat",
+                                 "reason": {"code": 3, "description": "Lunch"}}),
+                   "agent not ready (Lunch)")
+        status_reason(sc, t_nr)
         t0 = time.monotonic()
         i1 = harness.submit_ok(ms, T, "chat", "chat-in")
         i2 = harness.submit_ok(ms, T, "chat", "chat-in")
