@@ -617,24 +617,29 @@
     head.appendChild(el('span', 'id', a.agentId));
     const place = el('span', 'place');
     head.appendChild(place);
+    // The time in state, on the right of the head line.
+    const since = el('span', 'since');
+    since.dataset.testid = 'since';
+    since.hidden = true;
+    head.appendChild(since);
     t.appendChild(head);
+    // The state's line: the state, the over-capacity badge and the reason, cut with an
+    // ellipsis on a narrow tile rather than wrapped (the tile's height is fixed).
+    const line = el('div', 'sline');
+    t.appendChild(line);
     const st = el('div', 'state');
     st.dataset.testid = 'state';
-    t.appendChild(st);
+    line.appendChild(st);
     // The over-capacity badge: words, not only a colour, so that it reads without colour
     // and in a screen reader; hidden while the agent is within its rule.
     const over = el('span', 'over');
     over.dataset.testid = 'over';
     over.hidden = true;
-    t.appendChild(over);
+    line.appendChild(over);
     const reason = el('span', 'reason');
     reason.dataset.testid = 'reason';
     reason.hidden = true;
-    t.appendChild(reason);
-    const since = el('span', 'since');
-    since.dataset.testid = 'since';
-    since.hidden = true;
-    t.appendChild(since);
+    line.appendChild(reason);
     // The agent's skills, one line cut with an ellipsis; the whole list is its title.
     const skills = el('div', 'skills');
     skills.dataset.testid = 'skills';
