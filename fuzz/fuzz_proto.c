@@ -127,6 +127,10 @@ static void round_trip_status(const proto_agent_status *st, const cc_media_table
         assert(again.current[i] == st->current[i]);
         assert(again.max[i] == st->max[i]);
         assert(again.available[i] == st->available[i]);
+        assert(again.reasons[i].present == st->reasons[i].present);
+        assert(again.reasons[i].code == st->reasons[i].code);
+        assert(same(again.reasons[i].description, st->reasons[i].description));
+        assert(again.since[i] == st->since[i]);
     }
     assert(same_skills(&again.skills, &st->skills));
     proto_msg_free(&m);

@@ -4,9 +4,12 @@
  * and maximum capacity, what is available and how many agents are busy or full, the DND
  * and logged-in counts, and the interaction servers the statserver is connected to.
  *
- * Queues live on the interaction servers, which the statserver does not report on. With
- * --ixn HOST:PORT (repeatable) the wallboard also registers on each of those servers as a
- * MediaServer (token --ixn-token) and shows their queues from RequestQueueStatus. */
+ * Queue numbers come from the statserver's statistics (RequestOpenStatistic, notify
+ * changes: Waiting, OldestWait, and over the day ServiceLevel, AverageSpeedOfAnswer and
+ * Abandoned), pushed as they change. Which queues: those named with --queue
+ * SERVER/TENANT/QUEUE, and those of each --ixn HOST:PORT, where the wallboard registers
+ * as a MediaServer (token --ixn-token) and asks RequestQueueStatus once per connection for
+ * the list only (names and media), not for the numbers. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -28,6 +31,7 @@
 #include "net/conn.h"
 #include "proto/ixnmsg.h"
 #include "proto/msg.h"
+#include "proto/statistic.h"
 #include "proto/statmsg.h"
 #include "lib/tool.h"
 
@@ -36,15 +40,27 @@
 /* At most this many servers are shown from a RequestServerList answer. */
 #define WB_MAX_SERVERS 32
 #define WB_ONCE_TIMEOUT_MS 10000
-/* Interaction servers whose queues are shown, and queue rows kept per server. */
+/* Interaction servers whose queue lists are asked for, and queues shown in all. */
 #define WB_MAX_IXN 8
-#define WB_MAX_QUEUES 64
+#define WB_MAX_QUEUES 256
 
+/* The statistics of a queue row, in column order. */
+static const enum proto_sts_stat wb_stats[] = {PROTO_STS_Q_WAITING, PROTO_STS_Q_OLDEST_WAIT,
+                                               PROTO_STS_Q_SERVICE_LEVEL, PROTO_STS_Q_ASA,
+                                               PROTO_STS_Q_ABANDONED};
+#define WB_NSTATS ((int)(sizeof wb_stats / sizeof wb_stats[0]))
+
+/* One queue shown. Its statistic k has statisticId index * WB_NSTATS + k + 1 on every
+ * connection to the statserver, so a value finds its cell without a lookup. */
 typedef struct wb_queue {
+    char server[PROTO_ID_MAX + 1];
     char tenant[PROTO_ID_MAX + 1];
     char queue[PROTO_ID_MAX + 1];
-    char media[CC_MEDIA_NAME_MAX + 1];
-    int64_t waiting, invited, handling, oldest_ms;
+    char media[CC_MEDIA_NAME_MAX + 1]; /* "" when not known (--queue) */
+    bool opened;                       /* its statistics are open on the current connection */
+    bool known[WB_NSTATS];             /* a value (or a refusal) came since they were opened */
+    int64_t refs[WB_NSTATS];           /* referenceId of each RequestOpenStatistic */
+    proto_sts_value values[WB_NSTATS];
 } wb_queue;
 
 /* One interaction server asked for its queues. */
@@ -55,9 +71,8 @@ typedef struct wb_ixn {
     char name[PROTO_ID_MAX + 1];
     int64_t ref;   /* the RequestQueueStatus in flight, 0 when none */
     bool answered; /* an answer (or a refusal) came since the link came up */
+    bool listed;   /* its queue list came once */
     bool unsupported;
-    wb_queue queues[WB_MAX_QUEUES];
-    int queue_count;
 } wb_ixn;
 
 typedef struct wb_agent {
@@ -107,6 +122,9 @@ typedef struct wb {
     int ixn_count;
     const char *ixn_tokens[WB_MAX_IXN];
     int ixn_token_count;
+    wb_queue queues[WB_MAX_QUEUES];
+    int queue_count;
+    int stats_pending; /* statistics opened whose first value (or refusal) has not come */
 } wb;
 
 static wb W;
@@ -115,9 +133,61 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: wallboard --server HOST:PORT --token T [--tenant T] [--once] "
                "[--interval S]\n"
-               "                 [--ixn HOST:PORT [--ixn-token T]]...\n"
-               "  --ixn        an interaction server whose queues are shown (repeatable)\n"
+               "                 [--queue SERVER/TENANT/QUEUE]... [--ixn HOST:PORT [--ixn-token "
+               "T]]...\n"
+               "  --queue      a queue whose statistics are shown (repeatable)\n"
+               "  --ixn        an interaction server whose queues are all shown (repeatable)\n"
                "  --ixn-token  its MediaServer token: once for all, or once per --ixn in order\n");
+}
+
+/* The queue with these names, added when new and there is room; NULL otherwise. */
+static wb_queue *queue_add(const char *server, const char *tenant, const char *queue,
+                           const char *media)
+{
+    for (int i = 0; i < W.queue_count; i++) {
+        wb_queue *q = &W.queues[i];
+        if (!strcmp(q->server, server) && !strcmp(q->tenant, tenant) && !strcmp(q->queue, queue)) {
+            if (media && !q->media[0])
+                snprintf(q->media, sizeof q->media, "%s", media);
+            return NULL;
+        }
+    }
+    if (W.queue_count == WB_MAX_QUEUES) {
+        LOG_WARN("event=too_many_queues max=%d queue=%s/%s/%s", WB_MAX_QUEUES, server, tenant,
+                 queue);
+        return NULL;
+    }
+    wb_queue *q = &W.queues[W.queue_count++];
+    memset(q, 0, sizeof *q);
+    snprintf(q->server, sizeof q->server, "%s", server);
+    snprintf(q->tenant, sizeof q->tenant, "%s", tenant);
+    snprintf(q->queue, sizeof q->queue, "%s", queue);
+    snprintf(q->media, sizeof q->media, "%s", media ? media : "");
+    return q;
+}
+
+/* --queue SERVER/TENANT/QUEUE: three non-empty parts of at most PROTO_ID_MAX bytes. */
+static bool add_queue_arg(const char *arg)
+{
+    char parts[3][PROTO_ID_MAX + 1];
+    const char *p = arg;
+    for (int k = 0; k < 3; k++) {
+        const char *end = k < 2 ? strchr(p, '/') : p + strlen(p);
+        if (!end || end == p || (size_t)(end - p) > PROTO_ID_MAX || (k == 2 && strchr(p, '/'))) {
+            fprintf(stderr, "wallboard: --queue wants SERVER/TENANT/QUEUE (each 1..%d bytes)\n",
+                    PROTO_ID_MAX);
+            return false;
+        }
+        memcpy(parts[k], p, (size_t)(end - p));
+        parts[k][end - p] = '\0';
+        p = end + 1;
+    }
+    if (W.queue_count == WB_MAX_QUEUES) {
+        fprintf(stderr, "wallboard: at most %d queues\n", WB_MAX_QUEUES);
+        return false;
+    }
+    queue_add(parts[0], parts[1], parts[2], NULL);
+    return true;
 }
 
 static bool parse_args(int argc, char **argv)
@@ -130,6 +200,7 @@ static bool parse_args(int argc, char **argv)
         {"interval", required_argument, NULL, 'i'},
         {"ixn", required_argument, NULL, 'x'},
         {"ixn-token", required_argument, NULL, 'X'},
+        {"queue", required_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -156,6 +227,10 @@ static bool parse_args(int argc, char **argv)
                 return false;
             }
             W.ixn_tokens[W.ixn_token_count++] = optarg;
+            break;
+        case 'q':
+            if (!add_queue_arg(optarg))
+                return false;
             break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
@@ -190,6 +265,27 @@ static void clear_agents(void)
         free(s->value);
     cc_map_free(&W.agents);
     cc_map_init(&W.agents);
+}
+
+/* A statistic's value as the board prints it: counts as they are, seconds and percents
+ * with one decimal, "-" for null, "?" before the first value. */
+static void value_text(const wb_queue *q, int k, char *buf, size_t cap)
+{
+    const proto_sts_value *v = &q->values[k];
+    if (!q->known[k])
+        snprintf(buf, cap, "?");
+    else if (v->type == PROTO_STS_NULL)
+        snprintf(buf, cap, "-");
+    else if (v->type == PROTO_STS_INT && wb_stats[k] == PROTO_STS_Q_WAITING)
+        snprintf(buf, cap, "%" PRId64, v->v);
+    else if (v->type == PROTO_STS_INT && wb_stats[k] == PROTO_STS_Q_ABANDONED)
+        snprintf(buf, cap, "%" PRId64, v->v);
+    else if (v->type == PROTO_STS_INT)
+        snprintf(buf, cap, "%.1f", (double)v->v);
+    else if (v->type == PROTO_STS_MILLI)
+        snprintf(buf, cap, "%.1f", (double)v->v / 1000.0);
+    else
+        snprintf(buf, cap, "?");
 }
 
 static void print_board(void)
@@ -255,30 +351,31 @@ static void print_board(void)
         cc_buf_printf(&b, "%-10s %7u %9u %9s %9" PRIu64 " %6u %6u\n", cc_media_name(&W.media, m),
                       ready[m], notready[m], cm, avail[m], busy[m], full[m]);
     }
-    if (W.ixn_count > 0)
-        cc_buf_printf(&b, "%-34s %-8s %7s %7s %8s %9s\n", "queue", "media", "waiting", "invited",
-                      "handling", "oldest_s");
+    if (W.queue_count > 0 || W.ixn_count > 0)
+        cc_buf_printf(&b, "%-34s %-8s %7s %9s %7s %7s %9s\n", "queue", "media", "waiting",
+                      "oldest_s", "sl_pct", "asa_s", "abandoned");
+    for (int i = 0; i < W.queue_count; i++) {
+        const wb_queue *q = &W.queues[i];
+        if (W.tenant && strcmp(W.tenant, q->tenant) != 0)
+            continue;
+        char qn[3 * PROTO_ID_MAX + 4];
+        snprintf(qn, sizeof qn, "%s/%s/%s", q->server, q->tenant, q->queue);
+        char cells[WB_NSTATS][32];
+        for (int k = 0; k < WB_NSTATS; k++)
+            value_text(q, k, cells[k], sizeof cells[k]);
+        cc_buf_printf(&b, "%-34s %-8s %7s %9s %7s %7s %9s\n", qn, q->media[0] ? q->media : "-",
+                      cells[0], cells[1], cells[2], cells[3], cells[4]);
+    }
     for (int i = 0; i < W.ixn_count; i++) {
         const wb_ixn *x = &W.ixns[i];
         const char *name = x->name[0] ? x->name : x->address;
-        if (!x->client || !cc_client_is_up(x->client)) {
-            cc_buf_printf(&b, "ixn %s: link down\n", name);
+        if (x->listed)
             continue;
-        }
-        if (x->unsupported) {
-            cc_buf_printf(&b, "ixn %s: no RequestQueueStatus on this server\n", name);
-            continue;
-        }
-        for (int q = 0; q < x->queue_count; q++) {
-            const wb_queue *r = &x->queues[q];
-            if (W.tenant && strcmp(W.tenant, r->tenant) != 0)
-                continue;
-            char qn[3 * PROTO_ID_MAX + 4];
-            snprintf(qn, sizeof qn, "%s/%s/%s", name, r->tenant, r->queue);
-            cc_buf_printf(&b, "%-34s %-8s %7" PRId64 " %7" PRId64 " %8" PRId64 " %9.1f\n", qn,
-                          r->media, r->waiting, r->invited, r->handling,
-                          (double)r->oldest_ms / 1000.0);
-        }
+        if (!x->client || !cc_client_is_up(x->client))
+            cc_buf_printf(&b, "ixn %s: link down, queue list not known yet\n", name);
+        else if (x->unsupported)
+            cc_buf_printf(&b, "ixn %s: no RequestQueueStatus on this server: no queue list\n",
+                          name);
     }
     if (W.servers_known) {
         for (int i = 0; i < W.server_count; i++)
@@ -315,25 +412,73 @@ static void request_queue_status(wb_ixn *x)
     cc_buf_free(&b);
 }
 
+static void open_queue(int qi);
+
+/* The queue list of an interaction server: every queue is added (once) and its
+ * statistics opened; the numbers of the list are not used. */
 static void take_queue_status(wb_ixn *x, proto_msg *msg)
 {
     size_t count;
-    x->queue_count = 0;
     if (proto_ixn_decode_queues(msg, &count) != 0)
         return;
-    for (size_t i = 0; i < count && x->queue_count < WB_MAX_QUEUES; i++) {
+    x->listed = true;
+    for (size_t i = 0; i < count; i++) {
         proto_ixn_queue_row row;
         if (proto_ixn_decode_queue_row(msg, i, &row) != 0)
             continue;
-        wb_queue *q = &x->queues[x->queue_count++];
-        snprintf(q->tenant, sizeof q->tenant, "%s", row.tenant);
-        snprintf(q->queue, sizeof q->queue, "%s", row.queue);
-        snprintf(q->media, sizeof q->media, "%s", row.media);
-        q->waiting = row.waiting;
-        q->invited = row.invited;
-        q->handling = row.handling;
-        q->oldest_ms = row.oldest_ms < 0 ? 0 : row.oldest_ms;
+        if (queue_add(x->name, row.tenant, row.queue, row.media))
+            open_queue(W.queue_count - 1);
     }
+}
+
+/* Opens queue qi's statistics on the statserver, when it is up and they are not open. */
+static void open_queue(int qi)
+{
+    wb_queue *q = &W.queues[qi];
+    if (q->opened || !W.client || !cc_client_is_up(W.client))
+        return;
+    if (W.tenant && strcmp(W.tenant, q->tenant) != 0)
+        return;
+    q->opened = true;
+    for (int k = 0; k < WB_NSTATS; k++) {
+        proto_sts_open o = {.statistic_id = (int64_t)qi * WB_NSTATS + k + 1,
+                            .type = PROTO_STS_QUEUE,
+                            .server = q->server,
+                            .tenant = q->tenant,
+                            .id = q->queue,
+                            .statistic = wb_stats[k],
+                            .threshold_s = -1};
+        cc_buf b;
+        cc_buf_init(&b);
+        proto_sts_enc_open(&b, &o);
+        q->refs[k] = cc_client_request(W.client, &b);
+        cc_buf_free(&b);
+        q->known[k] = false;
+        q->values[k] = (proto_sts_value){.type = PROTO_STS_NULL};
+        W.stats_pending++;
+    }
+}
+
+/* An EventStatisticValue: into its queue's cell by its statisticId. */
+static void take_value(proto_msg *msg)
+{
+    proto_sts_event e;
+    if (proto_sts_decode_event(msg, &e) != 0) {
+        LOG_WARN("event=bad_statistic_value why=\"%s\"", msg->desc);
+        return;
+    }
+    int64_t idx = e.statistic_id - 1;
+    if (idx < 0 || idx >= (int64_t)W.queue_count * WB_NSTATS)
+        return;
+    wb_queue *q = &W.queues[idx / WB_NSTATS];
+    int k = (int)(idx % WB_NSTATS);
+    if (!q->opened)
+        return;
+    if (!q->known[k] && W.stats_pending > 0)
+        W.stats_pending--;
+    q->known[k] = true;
+    q->values[k] = e.value;
+    q->values[k].reason_desc = NULL; /* borrowed from the message: not kept */
 }
 
 static void stop(int code)
@@ -359,6 +504,8 @@ static void maybe_done_once(void)
     for (int i = 0; i < W.ixn_count; i++)
         if (!W.ixns[i].answered)
             return;
+    if (W.stats_pending > 0)
+        return;
     if (W.once && W.snapshot_done && W.servers_known && !W.stopping) {
         print_board();
         stop(0);
@@ -422,6 +569,23 @@ static void take_status(proto_msg *msg)
     }
 }
 
+/* A refused RequestOpenStatistic sends no value: its cell shows "-" and the one-shot
+ * board does not wait for it. */
+static void refused_statistic(int64_t ref)
+{
+    for (int i = 0; i < W.queue_count; i++)
+        for (int k = 0; k < WB_NSTATS; k++) {
+            wb_queue *q = &W.queues[i];
+            if (q->opened && !q->known[k] && q->refs[k] == ref) {
+                q->known[k] = true;
+                if (W.stats_pending > 0)
+                    W.stats_pending--;
+                maybe_done_once();
+                return;
+            }
+        }
+}
+
 static void on_registered(cc_client *c, proto_msg *ack)
 {
     (void)ack;
@@ -436,6 +600,12 @@ static void on_registered(cc_client *c, proto_msg *ack)
     cc_client_request(c, &b);
     cc_buf_free(&b);
     request_server_list();
+    /* The statistics of the previous connection went with it. */
+    W.stats_pending = 0;
+    for (int i = 0; i < W.queue_count; i++) {
+        W.queues[i].opened = false;
+        open_queue(i);
+    }
 }
 
 static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
@@ -445,6 +615,9 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     (void)len;
     if (strcmp(msg->name, "EventCurrentAgentStatus") == 0) {
         take_status(msg);
+    } else if (strcmp(msg->name, "EventStatisticValue") == 0) {
+        take_value(msg);
+        maybe_done_once();
     } else if (strcmp(msg->name, "EventAgentStatusSnapshotDone") == 0) {
         W.snapshot_done = true;
         maybe_done_once();
@@ -456,6 +629,7 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
         (void)proto_decode_error(msg, &e);
         LOG_WARN("event=error_from_server ref=%" PRId64 " description=\"%s\"", msg->ref,
                  e.description ? e.description : "");
+        refused_statistic(msg->ref);
     }
 }
 
@@ -515,7 +689,6 @@ static void on_ixn_down(cc_client *c, const char *why)
 {
     wb_ixn *x = cc_client_user(c);
     x->ref = 0;
-    x->queue_count = 0;
     if (W.once && !W.stopping) {
         /* A one-shot board shows the link as down rather than waiting for it. */
         fprintf(stderr, "wallboard: %s: %s\n", x->address, why);
@@ -535,8 +708,6 @@ static void on_timer(uv_timer_t *t)
     (void)t;
     if (W.client && cc_client_is_up(W.client))
         request_server_list();
-    for (int i = 0; i < W.ixn_count; i++)
-        request_queue_status(&W.ixns[i]);
     print_board();
 }
 

@@ -539,9 +539,21 @@ void proto_enc_status(cc_buf *b, const proto_agent_status *st, const cc_media_ta
         if (!(st->media & ((cc_media_mask)1 << i)))
             continue;
         jw_key(b, cc_media_name(media, i));
-        cc_buf_printf(b, "{\"ready\":%s,\"current\":%u,\"max\":%u,\"available\":%u}",
+        cc_buf_printf(b, "{\"ready\":%s,\"current\":%u,\"max\":%u,\"available\":%u",
                       st->ready[i] ? "true" : "false", st->current[i], st->max[i],
                       st->available[i]);
+        const proto_reason *r = &st->reasons[i];
+        if (r->present) {
+            cc_buf_printf(b, ",\"reason\":{\"code\":%" PRId64 ",\"description\":", r->code);
+            if (r->description)
+                jw_str(b, r->description);
+            else
+                cc_buf_puts(b, "null");
+            cc_buf_putc(b, '}');
+        }
+        if (st->since[i] > 0)
+            cc_buf_printf(b, ",\"since\":%" PRId64, st->since[i]);
+        cc_buf_putc(b, '}');
     }
     cc_buf_putc(b, '}');
     proto_enc_skills(b, &st->skills);
@@ -553,6 +565,40 @@ static int get_u32(json_t *obj, const char *key, uint32_t *out)
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
         return -1;
     *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+/* The optional reason and since of one media entry of a status. */
+static int status_reason_since(proto_msg *msg, json_t *v, int id, proto_agent_status *out)
+{
+    json_t *r = json_object_get(v, "reason");
+    if (r && !json_is_null(r)) {
+        if (!json_is_object(r))
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", "media.reason");
+        proto_reason *pr = &out->reasons[id];
+        json_t *c = json_object_get(r, "code");
+        if (c && !json_is_null(c)) {
+            if (!json_is_integer(c))
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an integer",
+                            "media.reason.code");
+            pr->code = json_integer_value(c);
+        }
+        json_t *d = json_object_get(r, "description");
+        if (d && !json_is_null(d)) {
+            if (!json_is_string(d) || json_string_length(d) > PROTO_TEXT_MAX ||
+                strlen(json_string_value(d)) != json_string_length(d))
+                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be a short string",
+                            "media.reason.description");
+            pr->description = json_string_value(d);
+        }
+        pr->present = true;
+    }
+    json_t *s = json_object_get(v, "since");
+    if (s && !json_is_null(s)) {
+        if (!json_is_integer(s) || json_integer_value(s) < 0)
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an integer >= 0", "media.since");
+        out->since[id] = json_integer_value(s);
+    }
     return 0;
 }
 
@@ -589,6 +635,8 @@ int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern, prot
         if (get_u32(v, "current", &out->current[id]) || get_u32(v, "max", &out->max[id]) ||
             get_u32(v, "available", &out->available[id]))
             return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s counts must be small integers", "media");
+        if ((rc = status_reason_since(msg, v, id, out)))
+            return rc;
     }
     return proto_decode_skills(msg, &out->skills);
 }

@@ -241,19 +241,28 @@ typedef struct proto_agent_status {
     uint32_t max[CC_MEDIA_MAX];
     uint32_t available[CC_MEDIA_MAX];
     proto_skills skills; /* the agent's skills (routing.md section 1); last on the wire */
+    /* Per media listed, after its counts: the not-ready reason (present only when the
+     * media is not ready and a server gave one) and since, the Unix ms at which the
+     * media's state (statistics.md section 2, `State`) began; 0 leaves it out. Both are
+     * absent from a statserver older than them. */
+    proto_reason reasons[CC_MEDIA_MAX];
+    int64_t since[CC_MEDIA_MAX];
 } proto_agent_status;
 
 /**
  * Appends an open EventCurrentAgentStatus without "version" (the sender adds it per
- * target). Media are written in id order; the skills follow them, always (`{}` when none),
- * in the order given.
+ * target). Media are written in id order, each as {ready, current, max, available} then
+ * its reason (when present) and since (when > 0); the skills follow them, always (`{}`
+ * when none), in the order given.
  */
 void proto_enc_status(cc_buf *b, const proto_agent_status *st, const cc_media_table *media);
 
 /**
  * Decodes an EventCurrentAgentStatus. With intern, unknown media names are added to
  * media; without, they are skipped. skills as proto_decode_skills (absent: none, for a
- * statserver older than the skills). Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
+ * statserver older than the skills). A media entry's reason (an object of an integer code
+ * and a description of at most PROTO_TEXT_MAX bytes, or null) and since (an integer >= 0)
+ * are optional. Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc.
  */
 int proto_decode_status(proto_msg *msg, cc_media_table *media, bool intern,
                         proto_agent_status *out);

@@ -138,3 +138,36 @@ int proto_stat_decode_server_row(proto_msg *msg, size_t i, proto_stat_server *ou
     msg->root = root;
     return rc;
 }
+
+void proto_stat_enc_wb_config_begin(cc_buf *b, const proto_stat_wb_config *c)
+{
+    cc_buf_putc(b, '{');
+    jw_kv_str(b, "serverName", c->server_name);
+    cc_buf_puts(b, ",\"servers\":[");
+    for (size_t i = 0; i < c->nservers; i++) {
+        if (i)
+            cc_buf_putc(b, ',');
+        jw_str(b, c->servers[i]);
+    }
+    cc_buf_printf(b, "],\"serviceLevelTarget\":%u,\"serviceLevelThreshold\":%u,\"queues\":[",
+                  c->sl_target, c->sl_threshold);
+}
+
+void proto_stat_enc_wb_queue(cc_buf *b, const char *server, const char *tenant, const char *id,
+                             const char *media)
+{
+    if (b->len > 0 && b->data[b->len - 1] == '}')
+        cc_buf_putc(b, ',');
+    cc_buf_putc(b, '{');
+    jw_kv_str(b, "server", server);
+    jw_kv_str(b, "tenant", tenant);
+    jw_kv_str(b, "id", id);
+    if (media)
+        jw_kv_str(b, "media", media);
+    cc_buf_putc(b, '}');
+}
+
+void proto_stat_enc_wb_config_end(cc_buf *b)
+{
+    cc_buf_puts(b, "]}");
+}

@@ -99,4 +99,24 @@ int proto_stat_decode_servers(proto_msg *msg, size_t *count);
  */
 int proto_stat_decode_server_row(proto_msg *msg, size_t i, proto_stat_server *out);
 
+/** The statserver's /wallboard-config.json: what the web wallboard needs before it
+ * connects and to lay out its queue panel (docs/web-wallboard.md). */
+typedef struct proto_stat_wb_config {
+    const char *server_name;
+    const char *const *servers; /* the interaction servers' names, as configured */
+    size_t nservers;
+    unsigned sl_target;    /* service-level-target, percent */
+    unsigned sl_threshold; /* service-level-threshold, seconds */
+} proto_stat_wb_config;
+
+/** Appends the document up to its open "queues" array:
+ * {"serverName":…,"servers":[…],"serviceLevelTarget":N,"serviceLevelThreshold":N,"queues":[ */
+void proto_stat_enc_wb_config_begin(cc_buf *b, const proto_stat_wb_config *c);
+/** Appends one queue, {"server":…,"tenant":…,"id":…,"media":…} (media left out when NULL),
+ * to the open "queues" array. */
+void proto_stat_enc_wb_queue(cc_buf *b, const char *server, const char *tenant, const char *id,
+                             const char *media);
+/** Closes the "queues" array and the document. */
+void proto_stat_enc_wb_config_end(cc_buf *b);
+
 #endif

@@ -21,7 +21,7 @@
 #include "net/addr.h"
 #include "net/conn.h"
 #include "net/web.h"
-#include "proto/jw.h"
+#include "proto/statmsg.h"
 #include "proto/msg.h"
 #include "rules/rules.h"
 #include "stat/stat_agents.h"
@@ -245,7 +245,9 @@ static void sink_reserved(void *user, int link, int64_t reservation_id, bool gra
 static void sink_agent(void *user, const stat_agents_view *view)
 {
     stat_daemon *d = user;
-    int64_t now = (int64_t)(cc_wall_us() / 1000);
+    /* The view's own clock reading: the status's since, the State statistic and the
+     * history row agree to the millisecond. */
+    int64_t now = view->at;
     stat_stats_agent(d->stats, view, now);
     if (d->hist)
         hist_agent(d->hist, now, view);
@@ -427,21 +429,38 @@ static void start_signal(stat_daemon *d, uv_signal_t *h, int signum)
     uv_signal_start(h, on_signal, signum);
 }
 
-/* GET /wallboard-config.json: what the wallboard needs before it connects. */
+/* One known queue into the wallboard's configuration. */
+typedef struct wb_queue_ctx {
+    cc_buf *body;
+    const cc_media_table *media;
+} wb_queue_ctx;
+
+static void wb_queue(void *ctx, const char *server, const char *tenant, const char *id, int media)
+{
+    wb_queue_ctx *c = ctx;
+    proto_stat_enc_wb_queue(c->body, server, tenant, id,
+                            media >= 0 ? cc_media_name(c->media, media) : NULL);
+}
+
+/* GET /wallboard-config.json: what the wallboard needs before it connects, and the queues
+ * the statistics engine knows now (the page asks again now and then for new ones). */
 static int web_page(void *user, const char *path, cc_buf *body, const char **type)
 {
     stat_daemon *d = user;
     if (strcmp(path, "/wallboard-config.json") != 0)
         return CC_E_NOT_FOUND;
-    cc_buf_puts(body, "{");
-    jw_kv_str(body, "serverName", d->cfg.name);
-    cc_buf_puts(body, ",\"servers\":[");
-    for (int i = 0; i < d->cfg.ixn_count; i++) {
-        if (i)
-            cc_buf_putc(body, ',');
-        jw_str(body, d->cfg.ixns[i].name);
-    }
-    cc_buf_puts(body, "]}");
+    const char *names[STAT_LINKS_MAX];
+    for (int i = 0; i < d->cfg.ixn_count; i++)
+        names[i] = d->cfg.ixns[i].name;
+    proto_stat_wb_config c = {.server_name = d->cfg.name,
+                              .servers = names,
+                              .nservers = (size_t)d->cfg.ixn_count,
+                              .sl_target = d->cfg.sl_target,
+                              .sl_threshold = d->cfg.sl_threshold_s};
+    proto_stat_enc_wb_config_begin(body, &c);
+    wb_queue_ctx qc = {body, &d->media};
+    stat_stats_each_queue(d->stats, wb_queue, &qc);
+    proto_stat_enc_wb_config_end(body);
     *type = "application/json";
     return 0;
 }

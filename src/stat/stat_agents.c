@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/map.h"
+#include "proto/statistic.h"
 #include "stat/stat_config.h"
 
 struct stat_agent;
@@ -82,6 +84,17 @@ typedef struct stat_vec {
     uint32_t available[CC_MEDIA_MAX];
 } stat_vec;
 
+/* The state of one media of a status as statistics.md section 2 (`State`) names it, with
+ * its reason and the time it began, so that statuses carry the time in state. */
+typedef struct stat_mstate {
+    int media;
+    enum proto_sts_state state;
+    bool has_reason;
+    int64_t code;
+    char *desc;    /* NULL when none */
+    int64_t since; /* Unix ms */
+} stat_mstate;
+
 typedef struct stat_agent {
     char *key; /* tenant NUL agentId */
     size_t keylen;
@@ -93,6 +106,8 @@ typedef struct stat_agent {
     char *last_place;
     stat_skills *last_skills; /* the skills of the status sent most recently */
     stat_vec last;
+    stat_mstate *ms; /* per media listed in the status, in id order */
+    int nms;
     stat_slot slots[];
 } stat_agent;
 
@@ -287,35 +302,108 @@ static void reasons_set(stat_slot *s, const proto_agent_state *state, int nmedia
         }
 }
 
-/* Hands the agent's merged state to the statistics engine. */
-static void agent_view(const stat_agents *st, const stat_agent *a, const stat_vec *v)
+/* The agent's merged state as the statistics engine takes it; the reasons are borrowed
+ * from the slots. */
+static void agent_view_fill(const stat_agents *st, const stat_agent *a, const stat_vec *v,
+                            stat_agents_view *view)
 {
-    if (!st->sink.agent)
-        return;
-    stat_agents_view view;
-    memset(&view, 0, sizeof view);
-    view.tenant = a->tenant;
-    view.agent_id = a->agent_id;
-    view.logged_in = v->logged_in;
-    view.dnd = v->dnd;
-    view.added = v->media;
-    view.ready = v->ready;
+    memset(view, 0, sizeof *view);
+    view->tenant = a->tenant;
+    view->agent_id = a->agent_id;
+    view->logged_in = v->logged_in;
+    view->dnd = v->dnd;
+    view->added = v->media;
+    view->ready = v->ready;
     for (int l = 0; l < st->nlinks; l++) {
         if (!(a->present & ((uint64_t)1 << l)))
             continue;
         const stat_slot *s = &a->slots[l];
-        view.holding |= s->holding;
+        view->holding |= s->holding;
         for (int i = 0; i < s->nreasons; i++) {
             const stat_reason *r = &s->reasons[i];
-            if (!view.reasons[r->media].present && !(v->ready >> r->media & 1))
-                view.reasons[r->media] = (proto_reason){true, r->code, r->desc};
+            if (!view->reasons[r->media].present && !(v->ready >> r->media & 1))
+                view->reasons[r->media] = (proto_reason){true, r->code, r->desc};
         }
     }
     for (cc_media_mask m = v->media; m; m &= m - 1) {
         int i = __builtin_ctzll(m);
-        view.available[i] = v->available[i];
+        view->available[i] = v->available[i];
     }
-    st->sink.agent(st->sink.user, &view);
+}
+
+static bool text_equal(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+/* The state of media m as the `State` statistic defines it (m is added: the agent is
+ * logged in with it somewhere). */
+static enum proto_sts_state media_state(const stat_agents_view *v, int m)
+{
+    cc_media_mask bit = (cc_media_mask)1 << m;
+    if (v->dnd)
+        return PROTO_STS_DND;
+    if (!(v->ready & bit))
+        return PROTO_STS_NOT_READY;
+    if (v->available[m] == 0)
+        return PROTO_STS_FULL;
+    if (v->holding & bit)
+        return PROTO_STS_BUSY;
+    return PROTO_STS_READY;
+}
+
+static void mstates_clear(stat_agent *a)
+{
+    for (int i = 0; i < a->nms; i++)
+        free(a->ms[i].desc);
+    free(a->ms);
+    a->ms = NULL;
+    a->nms = 0;
+}
+
+/* Brings the agent's per-media states up to view: a media whose state or reason changed
+ * starts again at view->at, the others keep their since. Returns true when any changed. */
+static bool mstates_update(stat_agent *a, const stat_agents_view *view)
+{
+    stat_mstate next[CC_MEDIA_MAX];
+    int n = 0;
+    bool changed = false;
+    for (cc_media_mask m = view->added; m; m &= m - 1) {
+        int i = __builtin_ctzll(m);
+        stat_mstate *x = &next[n++];
+        memset(x, 0, sizeof *x);
+        x->media = i;
+        x->state = media_state(view, i);
+        x->has_reason = x->state == PROTO_STS_NOT_READY && view->reasons[i].present;
+        x->code = x->has_reason ? view->reasons[i].code : 0;
+        const char *desc = x->has_reason ? view->reasons[i].description : NULL;
+        const stat_mstate *old = NULL;
+        for (int k = 0; k < a->nms; k++)
+            if (a->ms[k].media == i)
+                old = &a->ms[k];
+        if (old && old->state == x->state && old->has_reason == x->has_reason &&
+            old->code == x->code && text_equal(old->desc, desc)) {
+            x->since = old->since;
+            x->desc = (char *)old->desc; /* borrowed until the copy below */
+            continue;
+        }
+        x->since = view->at;
+        x->desc = (char *)desc;
+        changed = true;
+    }
+    if (!changed && n == a->nms)
+        return false;
+    stat_mstate *ms = n ? xcalloc((size_t)n, sizeof *ms) : NULL;
+    for (int k = 0; k < n; k++) {
+        ms[k] = next[k];
+        ms[k].desc = next[k].desc ? xstrdup(next[k].desc) : NULL;
+    }
+    mstates_clear(a);
+    a->ms = ms;
+    a->nms = n;
+    return true;
 }
 
 static void agent_free(stat_agents *st, stat_agent *a)
@@ -328,6 +416,7 @@ static void agent_free(stat_agents *st, stat_agent *a)
     }
     skills_unref(a->last_skills);
     free(a->last_place);
+    mstates_clear(a);
     free(a->key);
     free(a);
 }
@@ -495,10 +584,12 @@ static bool vec_equal(const stat_vec *x, const stat_vec *y)
     return true;
 }
 
+/* Encodes a status; a (NULL for an agent known nowhere) gives the per-media states. */
 static cc_sbuf *encode(stat_agents *st, const char *tenant, const char *agent_id, const char *place,
-                       const stat_skills *skills, const stat_vec *v)
+                       const stat_skills *skills, const stat_vec *v, const stat_agent *a)
 {
     proto_agent_status ps;
+    memset(&ps, 0, sizeof ps);
     skills_to_proto(skills, &ps.skills);
     ps.tenant = tenant;
     ps.agent_id = agent_id;
@@ -514,6 +605,14 @@ static cc_sbuf *encode(stat_agents *st, const char *tenant, const char *agent_id
         ps.current[i] = v->current[i];
         ps.max[i] = v->max[i];
         ps.available[i] = v->available[i];
+    }
+    for (int k = 0; a && k < a->nms; k++) {
+        const stat_mstate *x = &a->ms[k];
+        if (!(v->media >> x->media & 1))
+            continue;
+        ps.since[x->media] = x->since;
+        if (x->has_reason)
+            ps.reasons[x->media] = (proto_reason){true, x->code, x->desc};
     }
     cc_buf_reset(&st->scratch);
     proto_enc_status(&st->scratch, &ps, st->media);
@@ -537,22 +636,30 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
     const char *place;
     stat_skills *skills;
     agent_compute(st, a, &v, &place, &skills);
-    bool changed = !a->sent || !vec_equal(&v, &a->last) || !place_equal(place, a->last_place) ||
-                   !skills_equal(skills, a->last_skills);
+    bool vec_changed = !a->sent || !vec_equal(&v, &a->last) || !place_equal(place, a->last_place) ||
+                       !skills_equal(skills, a->last_skills);
+    stat_agents_view view;
+    agent_view_fill(st, a, &v, &view);
+    view.at = st->sink.now_ms ? st->sink.now_ms(st->sink.user) : (int64_t)(cc_wall_us() / 1000);
+    /* A new reason or state without a new vector concerns the StatClients only: the
+     * interaction servers route on the vector. */
+    bool states_changed = mstates_update(a, &view);
+    bool changed = vec_changed || states_changed;
     bool to_origin = origin >= 0 && (a->present & ((uint64_t)1 << origin)) && link_open(st, origin);
     if (changed || to_origin) {
-        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v);
+        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
         st->stats.encoded++;
         if (to_origin) {
             st->sink.link_send(st->sink.user, origin, body, a->slots[origin].version);
             st->stats.link_sends++;
         }
-        if (changed) {
+        if (vec_changed)
             for (int l = 0; l < st->nlinks; l++)
                 if (l != origin && (a->present & ((uint64_t)1 << l)) && link_open(st, l)) {
                     st->sink.link_send(st->sink.user, l, body, a->slots[l].version);
                     st->stats.link_sends++;
                 }
+        if (changed) {
             /* A known agent that became unknown is published once as logged out; an
              * agent never published before that is gone again needs no message. */
             if (v.logged_in || a->sent) {
@@ -575,7 +682,8 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
     /* An equal vector may still name a rule of a set being replaced: keep the current
      * object, so that the old set can be freed after a reload. */
     a->last.rule = v.rule;
-    agent_view(st, a, &v);
+    if (st->sink.agent)
+        st->sink.agent(st->sink.user, &view);
     return !agent_maybe_drop(st, a);
 }
 
@@ -804,7 +912,7 @@ cc_sbuf *stat_agents_status(stat_agents *st, const char *tenant, const char *age
         memset(&v, 0, sizeof v);
         v.rule = rules_lookup(st->rules, tenant, agent_id, NULL);
     }
-    return encode(st, tenant, agent_id, place, skills, &v);
+    return encode(st, tenant, agent_id, place, skills, &v, a && a->present ? a : NULL);
 }
 
 size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
@@ -820,7 +928,7 @@ size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agen
         const char *place;
         stat_skills *skills;
         agent_compute(st, a, &v, &place, &skills);
-        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v);
+        cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
         visit(ctx, body);
         cc_sbuf_unref(body);
         n++;

@@ -31,6 +31,9 @@ typedef struct stat_agents_view {
     /* Per added media that is not ready: the reason of the first server (in link order)
      * that gives one. */
     proto_reason reasons[CC_MEDIA_MAX];
+    /* Unix ms of this update: the since of every media whose state changed in it, so
+     * that the statistics engine can date the change the same way as the status. */
+    int64_t at;
 } stat_agents_view;
 
 /** Where statuses go. The body is an open EventCurrentAgentStatus without "version",
@@ -45,6 +48,9 @@ typedef struct stat_sink {
     /** Optional (NULL = none): the agent's merged state after every update of it, changed
      * or not; the callee keeps what changed. */
     void (*agent)(void *user, const stat_agents_view *view);
+    /** Optional (NULL = the wall clock): the time in Unix ms, for the since of each media
+     * in the statuses. */
+    int64_t (*now_ms)(void *user);
     void *user;
 } stat_sink;
 

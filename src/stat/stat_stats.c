@@ -504,6 +504,24 @@ static queue_obj *queue_get(stat_stats *s, const char *server, const char *tenan
     return q;
 }
 
+size_t stat_stats_each_queue(const stat_stats *s, stat_stats_queue_fn *fn, void *ctx)
+{
+    size_t pos = 0, n = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&s->queues, &pos))) {
+        const queue_obj *q = ms->value;
+        if (!q->nixns && !q->visits.n)
+            continue;
+        /* The key is server NUL tenant NUL id NUL (key2). */
+        const char *server = q->key;
+        const char *tenant = server + strlen(server) + 1;
+        const char *id = tenant + strlen(tenant) + 1;
+        fn(ctx, server, tenant, id, q->media);
+        n++;
+    }
+    return n;
+}
+
 static agent_obj *agent_get(stat_stats *s, const char *tenant, const char *id)
 {
     char key[KEY_MAX];

@@ -91,6 +91,15 @@ typedef struct stat_stats_object {
 void stat_stats_each(stat_stats *s, enum proto_sts_object type,
                      void (*fn)(void *user, const stat_stats_object *o), void *user);
 
+/** Called by stat_stats_each_queue for one queue: its interaction server, tenant and id,
+ * and the media of its interactions (-1 until one is seen). */
+typedef void stat_stats_queue_fn(void *ctx, const char *server, const char *tenant, const char *id,
+                                 int media);
+
+/** Calls fn for every queue that holds an interaction or has a visit recorded (a queue
+ * only named by a statistic is left out), in no particular order. Returns how many. */
+size_t stat_stats_each_queue(const stat_stats *s, stat_stats_queue_fn *fn, void *ctx);
+
 /** Counters for logs and tests. */
 typedef struct stat_stats_counts {
     uint64_t steps;        /* EventInteractionReported applied */

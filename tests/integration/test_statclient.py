@@ -113,7 +113,8 @@ def main():
         ok(set(got) == {("Sales", "2001")},
            "subscription to Sales: only 2001 (got %s)" % sorted(got))
 
-        # Live updates: a changed vector is sent, without version; an unchanged one is not.
+        # Live updates: a changed vector (or reason) is sent, without version; an unchanged
+        # one is not.
         act(d1, {"message": "RequestNotReadyForMedia", "media": "chat"}, "1001 notready chat")
         m = expect_status(sub, V(chat="NR 0 3 0"), "subscription: 1001 after notready chat")
         ok(m.get("agentId") == "1001" and "version" not in m, "subscription: 1001, no version")
@@ -122,7 +123,14 @@ def main():
         act(d1, {"message": "RequestChangeMediaStateReason", "media": "chat",
                  "reason": {"code": 4, "description": "Training"}}, "1001 change reason")
         expect_status(d1, V(chat="NR 0 3 0"), "1001's desktop gets the reason-change status")
-        no_status(sub, "subscription: no update when the vector did not change")
+        # A new reason alone changes no vector, but the subscribers show reasons: it is
+        # published once, with the reason and a new since.
+        m = expect_status(sub, V(chat="NR 0 3 0"), "subscription: the new reason is published")
+        ok(m["media"]["chat"].get("reason") == {"code": 4, "description": "Training"}
+           and isinstance(m["media"]["chat"].get("since"), int),
+           "subscription: the status carries the new reason and its since (got %s)"
+           % m["media"]["chat"])
+        no_status(sub, "subscription: nothing more when nothing else changed")
         act(d3, {"message": "RequestAddMedia", "media": "chat", "ready": 1}, "2001 add chat")
         m = expect_status(sales, V(voice="R 0 1 1", chat="R 0 0 0"),
                           "Sales subscription: 2001 update")

@@ -955,6 +955,174 @@ static void test_decode_status_errors(void **state)
     }
 }
 
+/* The reason and since of each media come after its counts, and only when given. */
+static void test_status_reason_since(void **state)
+{
+    (void)state;
+    cc_media_table media;
+    cc_media_init(&media);
+    cc_media_intern(&media, "chat", 4);
+    cc_media_intern(&media, "voice", 5);
+    proto_agent_status st;
+    memset(&st, 0, sizeof st);
+    st.tenant = "T";
+    st.agent_id = "A";
+    st.logged_in = true;
+    st.media = 3;
+    st.max[0] = 2;
+    st.reasons[0] = (proto_reason){true, 3, "Lunch \"long\""};
+    st.since[0] = 1764999000123;
+    st.ready[1] = true;
+    st.max[1] = 1;
+    st.available[1] = 1;
+    st.since[1] = 1;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_enc_status(&b, &st, &media);
+    const char *chat = strstr(b.data, "\"chat\":{\"ready\":false,\"current\":0,\"max\":2,"
+                                      "\"available\":0,\"reason\":{\"code\":3,\"description\":"
+                                      "\"Lunch \\\"long\\\"\"},\"since\":1764999000123}");
+    assert_non_null(chat);
+    assert_non_null(strstr(b.data, "\"voice\":{\"ready\":true,\"current\":0,\"max\":1,"
+                                   "\"available\":1,\"since\":1}"));
+    cc_buf_putc(&b, '}');
+    proto_msg m;
+    assert_int_equal(proto_msg_parse(&m, b.data, b.len), 0);
+    proto_agent_status got;
+    assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+    assert_true(got.reasons[0].present);
+    assert_int_equal(got.reasons[0].code, 3);
+    assert_string_equal(got.reasons[0].description, "Lunch \"long\"");
+    assert_int_equal(got.since[0], 1764999000123);
+    assert_false(got.reasons[1].present);
+    assert_int_equal(got.since[1], 1);
+    proto_msg_free(&m);
+
+    /* A reason without a description, and no since: left out, read back as 0. */
+    st.reasons[0] = (proto_reason){true, 0, NULL};
+    st.since[0] = 0;
+    cc_buf_reset(&b);
+    proto_enc_status(&b, &st, &media);
+    assert_non_null(strstr(b.data, "\"reason\":{\"code\":0,\"description\":null}}"));
+    cc_buf_putc(&b, '}');
+    assert_int_equal(proto_msg_parse(&m, b.data, b.len), 0);
+    assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+    assert_true(got.reasons[0].present);
+    assert_null(got.reasons[0].description);
+    assert_int_equal(got.since[0], 0);
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+
+    /* A description of exactly PROTO_TEXT_MAX bytes is taken; one byte more is not. */
+    for (int extra = 0; extra <= 1; extra++) {
+        char *json = malloc(PROTO_TEXT_MAX + 512);
+        char *d = malloc(PROTO_TEXT_MAX + 2);
+        memset(d, 'd', PROTO_TEXT_MAX + 1);
+        d[PROTO_TEXT_MAX + extra] = '\0';
+        snprintf(json, PROTO_TEXT_MAX + 512,
+                 "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\",\"agentId\":\"A\","
+                 "\"media\":{\"chat\":{\"ready\":false,\"current\":0,\"max\":1,\"available\":0,"
+                 "\"reason\":{\"code\":1,\"description\":\"%s\"}}}}",
+                 d);
+        assert_int_equal(parse(&m, json), 0);
+        if (extra)
+            assert_attr_error(proto_decode_status(&m, &media, false, &got), &m,
+                              "media.reason.description");
+        else
+            assert_int_equal(proto_decode_status(&m, &media, false, &got), 0);
+        proto_msg_free(&m);
+        free(d);
+        free(json);
+    }
+}
+
+static void test_decode_status_reason_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *entry;
+        const char *field;
+    } cases[] = {
+        {"\"reason\":3", "media.reason"},
+        {"\"reason\":{\"code\":\"3\"}", "media.reason.code"},
+        {"\"reason\":{\"code\":1.5}", "media.reason.code"},
+        {"\"reason\":{\"code\":1,\"description\":7}", "media.reason.description"},
+        {"\"since\":-1", "media.since"},
+        {"\"since\":\"1\"", "media.since"},
+        {"\"since\":1.5", "media.since"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\",\"agentId\":\"A\","
+                 "\"media\":{\"chat\":{\"ready\":false,\"current\":0,\"max\":1,\"available\":0,"
+                 "%s}}}",
+                 cases[i].entry);
+        cc_media_table media;
+        cc_media_init(&media);
+        proto_msg m;
+        assert_int_equal(parse(&m, json), 0);
+        proto_agent_status st;
+        assert_attr_error(proto_decode_status(&m, &media, true, &st), &m, cases[i].field);
+        proto_msg_free(&m);
+    }
+    /* null for either is the same as absent; since 0 is the lowest taken. */
+    const char *ok = "{\"message\":\"EventCurrentAgentStatus\",\"tenant\":\"T\",\"agentId\":\"A\","
+                     "\"media\":{\"chat\":{\"ready\":false,\"current\":0,\"max\":1,"
+                     "\"available\":0,\"reason\":null,\"since\":0}}}";
+    cc_media_table media;
+    cc_media_init(&media);
+    proto_msg m;
+    assert_int_equal(parse(&m, ok), 0);
+    proto_agent_status st;
+    assert_int_equal(proto_decode_status(&m, &media, true, &st), 0);
+    assert_false(st.reasons[0].present);
+    assert_int_equal(st.since[0], 0);
+    proto_msg_free(&m);
+}
+
+/* /wallboard-config.json: valid JSON with the servers, the service-level settings and
+ * the queues in the order appended, media only when known. */
+static void test_wb_config(void **state)
+{
+    (void)state;
+    static const char *const servers[] = {"ixn-a", "ixn\"b"};
+    proto_stat_wb_config c = {"stat", servers, 2, 80, 20};
+    for (int nq = 0; nq <= 2; nq++) {
+        cc_buf b;
+        cc_buf_init(&b);
+        proto_stat_enc_wb_config_begin(&b, &c);
+        if (nq > 0)
+            proto_stat_enc_wb_queue(&b, "ixn-a", "Resources", "chat-sales", "chat");
+        if (nq > 1)
+            proto_stat_enc_wb_queue(&b, "ixn\"b", "Resources", "q2", NULL);
+        proto_stat_enc_wb_config_end(&b);
+        json_error_t err;
+        json_t *root = json_loadb(b.data, b.len, 0, &err);
+        assert_non_null(root);
+        assert_string_equal(json_string_value(json_object_get(root, "serverName")), "stat");
+        json_t *sv = json_object_get(root, "servers");
+        assert_int_equal(json_array_size(sv), 2);
+        assert_string_equal(json_string_value(json_array_get(sv, 1)), "ixn\"b");
+        assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelTarget")), 80);
+        assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelThreshold")), 20);
+        json_t *qs = json_object_get(root, "queues");
+        assert_int_equal(json_array_size(qs), (size_t)nq);
+        if (nq > 0) {
+            json_t *q = json_array_get(qs, 0);
+            assert_string_equal(json_string_value(json_object_get(q, "id")), "chat-sales");
+            assert_string_equal(json_string_value(json_object_get(q, "media")), "chat");
+        }
+        if (nq > 1) {
+            json_t *q = json_array_get(qs, 1);
+            assert_string_equal(json_string_value(json_object_get(q, "server")), "ixn\"b");
+            assert_null(json_object_get(q, "media"));
+        }
+        json_decref(root);
+        cc_buf_free(&b);
+    }
+}
+
 /* ---- msg: agent state encoder, error decoder ---------------------------------------- */
 
 /* Closes an open message as a connection would and parses it into m. */
@@ -3070,6 +3238,9 @@ int main(void)
         cmocka_unit_test(test_decode_agent_state_errors),
         cmocka_unit_test(test_status_round_trip),
         cmocka_unit_test(test_decode_status_errors),
+        cmocka_unit_test(test_status_reason_since),
+        cmocka_unit_test(test_wb_config),
+        cmocka_unit_test(test_decode_status_reason_errors),
         cmocka_unit_test(test_agent_state_round_trip),
         cmocka_unit_test(test_decode_error),
         cmocka_unit_test(test_fields),

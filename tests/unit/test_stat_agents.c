@@ -29,6 +29,11 @@ typedef struct sent {
     char place[32];
     size_t nskills;
     char skills[SKILLS_TEXT_MAX]; /* "name:level,..." in the order sent */
+    bool ready;                   /* of chat */
+    bool has_reason;              /* of chat */
+    int64_t reason_code;
+    char reason[32];
+    int64_t since; /* of chat */
 } sent;
 
 typedef struct fix {
@@ -43,6 +48,7 @@ typedef struct fix {
     int64_t answers[MAX_SENT]; /* +id granted, -id refused */
     int links_of_answer[MAX_SENT];
     int nanswers;
+    int64_t now; /* the sink's clock, Unix ms */
 } fix;
 
 static fix *F;
@@ -65,6 +71,12 @@ static void record(fix *f, sent *s, int link, cc_sbuf *body, int64_t version)
     s->current = ps.current[f->chat];
     s->max = ps.max[f->chat];
     s->available = ps.available[f->chat];
+    s->ready = ps.ready[f->chat];
+    s->has_reason = ps.reasons[f->chat].present;
+    s->reason_code = ps.reasons[f->chat].code;
+    snprintf(s->reason, sizeof s->reason, "%s",
+             ps.reasons[f->chat].description ? ps.reasons[f->chat].description : "");
+    s->since = ps.since[f->chat];
     snprintf(s->place, sizeof s->place, "%s", ps.place_id ? ps.place_id : "");
     s->nskills = ps.skills.count;
     size_t off = 0;
@@ -100,6 +112,11 @@ static void reserved(void *user, int link, int64_t id, bool granted)
     f->answers[f->nanswers++] = granted ? id : -id;
 }
 
+static int64_t now_ms(void *user)
+{
+    return ((fix *)user)->now;
+}
+
 static int setup(void **state)
 {
     fix *f = xcalloc(1, sizeof *f);
@@ -107,7 +124,11 @@ static int setup(void **state)
     const char *text = "rule \"Chat2\" { chat = chat >= 2; }\nassign tenant \"T\" \"Chat2\";\n";
     assert_int_equal(rules_parse(text, strlen(text), "t.rules", &f->media, &f->rules, NULL), 0);
     f->chat = cc_media_intern(&f->media, "chat", 4);
-    stat_sink sink = {.link_send = link_send, .publish = publish, .reserved = reserved, .user = f};
+    stat_sink sink = {.link_send = link_send,
+                      .publish = publish,
+                      .reserved = reserved,
+                      .now_ms = now_ms,
+                      .user = f};
     f->st = stat_agents_new(&f->media, f->rules, false, 2, 1000, &sink);
     stat_agents_set_reservation_timeout(f->st, 1000);
     for (int l = 0; l < 2; l++) {
@@ -153,6 +174,25 @@ static void apply(fix *f, int link, int64_t version, int64_t login_ms, const cha
                   uint32_t invited, int64_t resv_id)
 {
     apply_skills(f, link, version, login_ms, place, invited, resv_id, NULL);
+}
+
+/* The agent's state on link: logged in with chat, ready or not with the reason given
+ * (code < 0: none). */
+static void apply_ready(fix *f, int link, int64_t version, bool ready, int64_t code,
+                        const char *desc)
+{
+    proto_agent_state s;
+    memset(&s, 0, sizeof s);
+    s.tenant = "T";
+    s.agent_id = "a1";
+    s.version = version;
+    s.logged_in = true;
+    s.added = (cc_media_mask)1 << f->chat;
+    if (ready)
+        s.ready = s.added;
+    if (code >= 0)
+        s.reasons[f->chat] = (proto_reason){true, code, desc};
+    stat_agents_apply(f->st, link, &s);
 }
 
 /* stat_agents_each's visitor: records the status as published. */
@@ -442,6 +482,80 @@ static void test_skills_in_snapshot(void **state)
     f->st = old;
 }
 
+/* Statuses carry each media's not-ready reason and the time its state began; a new
+ * reason alone is published to the StatClients but not sent to the other servers, whose
+ * routing does not depend on it. */
+static void test_reason_and_since(void **state)
+{
+    fix *f = *state;
+    f->now = 1000;
+    apply_ready(f, 1, 5, false, -1, NULL);
+    apply_ready(f, 0, 10, false, 3, "Lunch");
+    const sent *p = &f->published[f->npublished - 1];
+    assert_false(p->ready);
+    assert_true(p->has_reason);
+    assert_int_equal(p->reason_code, 3);
+    assert_string_equal(p->reason, "Lunch");
+    assert_int_equal(p->since, 1000);
+
+    /* The same state again later: the origin hears it with the old since, nobody else. */
+    f->now = 2000;
+    int np = f->npublished;
+    f->nsends = 0;
+    apply_ready(f, 0, 11, false, 3, "Lunch");
+    assert_int_equal(f->npublished, np);
+    assert_int_equal(f->nsends, 1);
+    assert_int_equal(f->sends[0].link, 0);
+    assert_int_equal(f->sends[0].since, 1000);
+    assert_string_equal(f->sends[0].reason, "Lunch");
+
+    /* Another reason: a new since, published; the other server is not told. */
+    f->now = 3000;
+    f->nsends = 0;
+    apply_ready(f, 0, 12, false, 4, "Break");
+    assert_int_equal(f->npublished, np + 1);
+    p = &f->published[f->npublished - 1];
+    assert_int_equal(p->reason_code, 4);
+    assert_string_equal(p->reason, "Break");
+    assert_int_equal(p->since, 3000);
+    assert_int_equal(f->nsends, 1);
+    assert_int_equal(f->sends[0].link, 0);
+
+    /* Ready on one server is ready (the merged status): no reason any more. */
+    f->now = 4000;
+    f->nsends = 0;
+    apply_ready(f, 1, 6, true, -1, NULL);
+    p = &f->published[f->npublished - 1];
+    assert_true(p->ready);
+    assert_false(p->has_reason);
+    assert_int_equal(p->since, 4000);
+    assert_int_equal(f->nsends, 2);
+
+    /* A subscriber's snapshot and a RequestAgentStatus carry the same since. */
+    f->npublished = 0;
+    assert_int_equal(stat_agents_each(f->st, NULL, visit, f), 1);
+    assert_int_equal(f->published[0].since, 4000);
+    cc_sbuf *body = stat_agents_status(f->st, "T", "a1");
+    record(f, &f->published[1], -1, body, 0);
+    cc_sbuf_unref(body);
+    assert_int_equal(f->published[1].since, 4000);
+    assert_true(f->published[1].ready);
+
+    /* Logged out everywhere: no media, so no since. */
+    f->now = 5000;
+    proto_agent_state out;
+    memset(&out, 0, sizeof out);
+    out.tenant = "T";
+    out.agent_id = "a1";
+    out.version = 13;
+    stat_agents_apply(f->st, 0, &out);
+    out.version = 7;
+    stat_agents_apply(f->st, 1, &out);
+    p = &f->published[f->npublished - 1];
+    assert_false(p->logged_in);
+    assert_int_equal(p->since, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +567,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_skills_of_earliest_login, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skills_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skills_in_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reason_and_since, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -195,6 +195,29 @@ static void test_queue_day(void **state)
     assert_ptr_equal(open_q(f, "chat-in", PROTO_STS_Q_SERVICE_LEVEL, 0, 20, now), sl);
 }
 
+/* stat_stats_each_queue's visitor: "server/tenant/id/media;" appended to ctx. */
+static void list_queue(void *ctx, const char *server, const char *tenant, const char *id, int media)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s/%s/%s/%d;", server, tenant, id, media);
+}
+
+/* The queue list the wallboard is given: queues with something in them or recorded, not
+ * those only named by a statistic. */
+static void test_each_queue(void **state)
+{
+    fix *f = *state;
+    char out[256] = "";
+    stat_stats_inst *ghost = open_q(f, "nobody", PROTO_STS_Q_WAITING, 0, -1, T);
+    assert_int_equal(stat_stats_each_queue(f->s, list_queue, out), 0);
+    assert_string_equal(out, "");
+    step(f, PROTO_IXR_QUEUED, "i1", "chat-in", NULL, T, T, 0);
+    assert_int_equal(stat_stats_each_queue(f->s, list_queue, out), 1);
+    assert_string_equal(out, "ixn-a/Resources/chat-in/0;");
+    stat_stats_close(f->s, ghost);
+}
+
 static void test_queue_sliding(void **state)
 {
     fix *f = *state;
@@ -567,6 +590,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_queue_day, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_sliding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_times, setup, teardown),

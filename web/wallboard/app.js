@@ -13,6 +13,18 @@
 // An agent that holds more of a ready media than its max (current > max) is marked "over"
 // on its tile and its media row: routing never does that, but a rule reload that lowers
 // a max, or a routing bug, can leave an agent there, and a supervisor must see it.
+//
+// A tile shows the not-ready reason of the agent's media and the time in its current
+// state, counting up each second; both come from the status (each media's `reason` and
+// `since`, docs/statserver.md).
+//
+// The queue panel lists the queues of /wallboard-config.json (the queues the statserver's
+// statistics engine knows, asked again every QUEUE_LIST_MS) and opens five statistics per
+// queue with notify "changes": Waiting, OldestWait, and over the day ServiceLevel,
+// AverageSpeedOfAnswer and Abandoned; the service level is coloured against the
+// statserver's service-level-target. The chart of the selected queue's last hour is
+// sampled here, in the page, every SAMPLE_S seconds (?sample=N for another period): it
+// starts empty when the page opens.
 'use strict';
 
 (() => {
@@ -29,6 +41,15 @@
   const RESORT_MS = 1000;
   // The protocol's default line maximum: a longer message is not sent.
   const MAX_MESSAGE = 65536;
+  // How often the queue list is asked for again (queues appear with their first visit).
+  const QUEUE_LIST_MS = 10000;
+  // The statistics of a queue row, in column order.
+  const QUEUE_STATS = ['Waiting', 'OldestWait', 'ServiceLevel', 'AverageSpeedOfAnswer', 'Abandoned'];
+  // The chart's span and its default sampling period.
+  const CHART_SPAN_MS = 3600 * 1000;
+  const SAMPLE_S_DEFAULT = 10;
+  // Below the target by at most this many points, the service level is shown as a warning.
+  const SL_WARN_POINTS = 10;
   // Tile geometry in CSS pixels; style.css sizes the tile's content to fit TILE_H.
   const TILE_H = 136;
   const TILE_MIN_W = 150;
@@ -84,6 +105,10 @@
     agents,
     /** The keys ("tenant/agentId") of the tiles shown, in board order. */
     order: () => view.map((a) => a.key),
+    /** key "server/tenant/id" -> queue record: values (statistic -> value), samples. */
+    queues: new Map(),
+    /** Takes one chart sample now (the tests do not wait for the period). */
+    sample: () => sampleQueues(),
   };
 
   // ---- connection ----
@@ -94,6 +119,7 @@
   let ref = 0;
   const pending = new Map();
   let serverTimer = null;
+  let queueTimer = null;
   let pingTimer = null;
   let reconnectTimer = null;
   let backoff = BACKOFF_MIN_MS;
@@ -145,8 +171,10 @@
   function stopTimers() {
     clearInterval(serverTimer);
     clearInterval(pingTimer);
+    clearInterval(queueTimer);
     serverTimer = null;
     pingTimer = null;
+    queueTimer = null;
   }
 
   function connect() {
@@ -208,6 +236,7 @@
         setConn('connected', `Connected to ${m.serverName || 'statserver'}`);
         showBanner('');
         subscribe(tenants);
+        startQueues();
         pollServers();
         serverTimer = setInterval(pollServers, SERVER_LIST_MS);
         pingTimer = setInterval(() => {
@@ -305,6 +334,9 @@
       case 'EventAgentStatusSnapshotDone':
         onSnapshotDone();
         break;
+      case 'EventStatisticValue':
+        onStatisticValue(m);
+        break;
       default:
         break;
     }
@@ -315,7 +347,9 @@
   function newAgent(key, tenant, agentId) {
     return {
       key, tenant, agentId, placeId: '', loggedIn: false, dnd: false,
-      media: {}, // media -> {ready, current, max, available}
+      media: {}, // media -> {ready, current, max, available, reason, since}
+      reason: '', // the not-ready reasons of its media, "Lunch" or "Lunch, code 4"; '' when none
+      since: 0, // Unix ms when the newest of its media's states began; 0 when unknown
       state: 'loggedout', load: 0, held: 0,
       over: '', // "chat 4/3, email 2/1": the ready media held above their max, '' when none
       // "billing 9 · spanish 5" (skills.js), '' when the status carries no `skills`;
@@ -328,6 +362,27 @@
 
   function num(v) {
     return Number.isFinite(v) && v >= 0 ? v : 0;
+  }
+
+  /** A status's reason {code, description} in words: its description, else "code N". */
+  function reasonText(r) {
+    if (!r || typeof r !== 'object') return '';
+    if (typeof r.description === 'string' && r.description) return r.description.slice(0, 200);
+    return Number.isInteger(r.code) ? `code ${r.code}` : '';
+  }
+
+  /** Seconds as m:ss, or h:mm:ss from an hour on. */
+  function clock(s) {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const ss = String(s % 60).padStart(2, '0');
+    return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+  }
+
+  /** The time in state of an agent, as its tile shows it now. */
+  function sinceText(a) {
+    return a.since > 0 && a.loggedIn ? clock((Date.now() - a.since) / 1000) : '';
   }
 
   function agentState(a) {
@@ -408,13 +463,18 @@
     if (m.media && typeof m.media === 'object') {
       for (const k of Object.keys(m.media)) {
         const v = m.media[k] || {};
-        media[k] = { ready: v.ready === true, current: num(v.current), max: num(v.max), available: num(v.available) };
+        media[k] = {
+          ready: v.ready === true, current: num(v.current), max: num(v.max), available: num(v.available),
+          reason: reasonText(v.reason), since: Number.isSafeInteger(v.since) && v.since > 0 ? v.since : 0,
+        };
         cur += media[k].current;
         max += media[k].max;
         if (!mediaSeen.has(k)) addMediaOption(k);
       }
     }
     a.media = media;
+    a.reason = [...new Set(Object.keys(media).sort().map((k) => media[k].reason).filter((r) => r))].join(', ');
+    a.since = a.loggedIn ? Math.max(0, ...Object.values(media).map((v) => v.since)) : 0;
     // The statserver's status carries the agent's skills ({} when none). A logged-out
     // agent's tile shows none (its last status carries {}), nor does a status without the
     // field (an older statserver).
@@ -441,6 +501,8 @@
           a.loggedIn = false;
           a.state = 'loggedout';
           a.media = {};
+          a.reason = '';
+          a.since = 0;
           a.held = 0;
           a.load = 0;
           a.over = '';
@@ -457,6 +519,7 @@
   }
 
   function clearBoard() {
+    clearQueues();
     agents.clear();
     totals.clear();
     dirty.clear();
@@ -554,16 +617,29 @@
     head.appendChild(el('span', 'id', a.agentId));
     const place = el('span', 'place');
     head.appendChild(place);
+    // The time in state, on the right of the head line.
+    const since = el('span', 'since');
+    since.dataset.testid = 'since';
+    since.hidden = true;
+    head.appendChild(since);
     t.appendChild(head);
+    // The state's line: the state, the over-capacity badge and the reason, cut with an
+    // ellipsis on a narrow tile rather than wrapped (the tile's height is fixed).
+    const line = el('div', 'sline');
+    t.appendChild(line);
     const st = el('div', 'state');
     st.dataset.testid = 'state';
-    t.appendChild(st);
+    line.appendChild(st);
     // The over-capacity badge: words, not only a colour, so that it reads without colour
     // and in a screen reader; hidden while the agent is within its rule.
     const over = el('span', 'over');
     over.dataset.testid = 'over';
     over.hidden = true;
-    t.appendChild(over);
+    line.appendChild(over);
+    const reason = el('span', 'reason');
+    reason.dataset.testid = 'reason';
+    reason.hidden = true;
+    line.appendChild(reason);
     // The agent's skills, one line cut with an ellipsis; the whole list is its title.
     const skills = el('div', 'skills');
     skills.dataset.testid = 'skills';
@@ -577,6 +653,8 @@
     a.placeEl = place;
     a.listEl = list;
     a.overEl = over;
+    a.reasonEl = reason;
+    a.sinceEl = since;
     a.rows = new Map();
     a.shown = {};
   }
@@ -617,6 +695,18 @@
       a.overEl.hidden = !a.over;
       s.over = a.over;
     }
+    if (s.reason !== a.reason) {
+      a.reasonEl.textContent = a.reason;
+      a.reasonEl.title = a.reason ? `Not ready: ${a.reason}` : '';
+      a.reasonEl.hidden = !a.reason;
+      s.reason = a.reason;
+    }
+    if (s.since !== a.since) {
+      a.sinceEl.dataset.since = String(a.since);
+      a.sinceEl.title = a.since > 0 ? `In this state since ${new Date(a.since).toLocaleTimeString()}` : '';
+      s.since = a.since;
+    }
+    renderSince(a);
     if (s.skills !== a.skills) {
       a.skillsEl.textContent = a.skills;
       a.skillsEl.title = a.skills ? `Skills: ${a.skills}` : '';
@@ -669,12 +759,20 @@
         else delete row.el.dataset.over;
         row.over = over;
       }
-      const title = `${k}: ${v.ready ? 'ready' : 'not ready'}, ${v.current} of ${v.max}, ${v.available} available${over ? ' (over capacity)' : ''}`;
+      const title = `${k}: ${v.ready ? 'ready' : 'not ready'}${v.reason ? ` (${v.reason})` : ''}, ${v.current} of ${v.max}, ${v.available} available${over ? ' (over capacity)' : ''}${v.since ? `, since ${new Date(v.since).toLocaleTimeString()}` : ''}`;
       if (row.title !== title) {
         row.el.title = title;
         row.title = title;
       }
     }
+  }
+
+  /** Writes a tile's time in state; called by renderTile and once a second for every
+   *  tile on screen (not counted as a render: only the text of the counter changes). */
+  function renderSince(a) {
+    const text = sinceText(a);
+    if (a.sinceEl.textContent !== text) a.sinceEl.textContent = text;
+    if (a.sinceEl.hidden !== !text) a.sinceEl.hidden = !text;
   }
 
   function createRow(k) {
@@ -839,6 +937,234 @@
     sel.insertBefore(o, after || null);
   }
 
+  // ---- queues ----
+
+  const queues = window.wallboard.queues;
+  /** statisticId -> {q, stat} of the statistics open on this connection. */
+  const openStats = new Map();
+  let nextStatId = 1;
+  let slTarget = 80;
+  let slThreshold = 20;
+  let chartKey = '';
+  let sampleS = SAMPLE_S_DEFAULT;
+
+  function clearQueues() {
+    queues.clear();
+    openStats.clear();
+    chartKey = '';
+    renderQueueRows();
+    renderChart();
+  }
+
+  /** On every (re)registration: the statistics of the previous connection are gone. */
+  function startQueues() {
+    openStats.clear();
+    nextStatId = 1;
+    for (const q of queues.values()) q.gen = 0;
+    loadQueues();
+    queueTimer = setInterval(loadQueues, QUEUE_LIST_MS);
+  }
+
+  async function loadQueues() {
+    const gen = connGen;
+    let cfg;
+    try {
+      const r = await fetch('/wallboard-config.json', { cache: 'no-store' });
+      if (!r.ok) return;
+      cfg = await r.json();
+    } catch (e) {
+      return; // asked again in QUEUE_LIST_MS
+    }
+    if (gen !== connGen || !cfg || typeof cfg !== 'object') return;
+    if (Number.isFinite(cfg.serviceLevelTarget)) slTarget = cfg.serviceLevelTarget;
+    if (Number.isFinite(cfg.serviceLevelThreshold)) slThreshold = cfg.serviceLevelThreshold;
+    setText('[data-testid="sl-target"]', String(slTarget));
+    setText('[data-testid="sl-threshold"]', String(slThreshold));
+    let added = false;
+    for (const x of Array.isArray(cfg.queues) ? cfg.queues : []) {
+      if (!x || typeof x.server !== 'string' || typeof x.tenant !== 'string' || typeof x.id !== 'string') continue;
+      if (tenantsShown.size && !tenantsShown.has(x.tenant)) continue;
+      const key = `${x.server}/${x.tenant}/${x.id}`;
+      let q = queues.get(key);
+      if (!q) {
+        q = { key, server: x.server, tenant: x.tenant, id: x.id, values: {}, samples: [], gen: 0, row: null };
+        queues.set(key, q);
+        added = true;
+      }
+      if (q.gen !== connGen) openQueue(q);
+    }
+    if (added) renderQueueRows();
+  }
+
+  function openQueue(q) {
+    q.gen = connGen;
+    for (const stat of QUEUE_STATS) {
+      const statisticId = nextStatId++;
+      openStats.set(statisticId, { q, stat });
+      request({
+        message: 'RequestOpenStatistic', statisticId,
+        object: { type: 'Queue', server: q.server, tenant: q.tenant, id: q.id },
+        statistic: stat, profile: 'day', notify: 'changes',
+      }, (m) => {
+        if (m.message !== 'EventAck') {
+          openStats.delete(statisticId);
+          showBanner(`Queue ${q.id}: ${stat} refused. ${errorText(m)}`);
+        }
+      });
+    }
+  }
+
+  function onStatisticValue(m) {
+    const o = openStats.get(m.statisticId);
+    if (!o) return;
+    const v = m.value;
+    o.q.values[o.stat] = typeof v === 'number' && Number.isFinite(v) ? v : null;
+    renderQueue(o.q);
+  }
+
+  function secondsText(v) {
+    if (v === null || v === undefined) return '—';
+    return v < 60 ? `${Math.round(v)} s` : clock(v);
+  }
+
+  /** The service level against the target: ok, warn (within SL_WARN_POINTS below), bad. */
+  function slClass(v) {
+    if (v === null || v === undefined) return 'none';
+    if (v >= slTarget) return 'ok';
+    return v >= slTarget - SL_WARN_POINTS ? 'warn' : 'bad';
+  }
+
+  function renderQueueRows() {
+    const body = $('queues-body');
+    const list = [...queues.values()].sort((x, y) => collator.compare(x.id, y.id)
+      || collator.compare(x.tenant, y.tenant) || collator.compare(x.server, y.server));
+    body.textContent = '';
+    if (!list.length) {
+      const tr = el('tr', 'none');
+      const td = el('td', '', 'No queues yet');
+      td.colSpan = 6;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    for (const q of list) {
+      if (!q.row) {
+        const tr = el('tr');
+        tr.dataset.testid = `queue-${q.key}`;
+        tr.title = `${q.tenant} / ${q.id} on ${q.server}`;
+        const name = el('td', 'qname', q.id);
+        name.appendChild(el('span', 'srv', q.server));
+        tr.appendChild(name);
+        q.cells = {};
+        for (const stat of QUEUE_STATS) {
+          const td = el('td', '', '—');
+          td.dataset.testid = `q-${stat}`;
+          tr.appendChild(td);
+          q.cells[stat] = td;
+        }
+        tr.addEventListener('click', () => selectChart(q.key));
+        q.row = tr;
+        renderQueue(q);
+      }
+      body.appendChild(q.row);
+    }
+    const sel = $('chart-queue');
+    const keys = list.map((q) => q.key);
+    if ([...sel.options].map((o) => o.value).join('\n') !== keys.join('\n')) {
+      sel.textContent = '';
+      for (const q of list) {
+        const o = el('option', '', `${q.id} (${q.server})`);
+        o.value = q.key;
+        sel.appendChild(o);
+      }
+    }
+    if (!queues.has(chartKey)) chartKey = keys[0] || '';
+    selectChart(chartKey);
+  }
+
+  function renderQueue(q) {
+    if (!q.row) return;
+    const v = q.values;
+    const texts = {
+      Waiting: v.Waiting === undefined || v.Waiting === null ? '—' : String(v.Waiting),
+      OldestWait: secondsText(v.OldestWait),
+      ServiceLevel: v.ServiceLevel === undefined || v.ServiceLevel === null ? '—' : `${v.ServiceLevel.toFixed(1)} %`,
+      AverageSpeedOfAnswer: secondsText(v.AverageSpeedOfAnswer),
+      Abandoned: v.Abandoned === undefined || v.Abandoned === null ? '—' : String(v.Abandoned),
+    };
+    for (const stat of QUEUE_STATS) {
+      const td = q.cells[stat];
+      if (td.textContent !== texts[stat]) td.textContent = texts[stat];
+      const raw = v[stat] === undefined ? '' : v[stat] === null ? 'null' : String(v[stat]);
+      if (td.dataset.value !== raw) td.dataset.value = raw;
+    }
+    const sl = slClass(v.ServiceLevel);
+    if (q.cells.ServiceLevel.dataset.sl !== sl) {
+      q.cells.ServiceLevel.dataset.sl = sl;
+      q.cells.ServiceLevel.title = sl === 'none' ? 'nothing answered or abandoned after the threshold today'
+        : `target ${slTarget} %: ${sl === 'ok' ? 'met' : 'missed'}`;
+    }
+    const waiting = (v.Waiting || 0) > 0;
+    if (q.cells.Waiting.dataset.waiting !== String(waiting)) q.cells.Waiting.dataset.waiting = String(waiting);
+  }
+
+  function selectChart(key) {
+    chartKey = key;
+    const sel = $('chart-queue');
+    if (sel.value !== key) sel.value = key;
+    for (const q of queues.values()) {
+      if (q.row) q.row.setAttribute('aria-selected', String(q.key === key));
+    }
+    renderChart();
+  }
+
+  /** One sample of every queue's service level and waiting, for the chart. */
+  function sampleQueues() {
+    const now = Date.now();
+    for (const q of queues.values()) {
+      if (q.gen !== connGen || !ws) continue; // nothing known while disconnected
+      q.samples.push({ t: now, sl: q.values.ServiceLevel ?? null, waiting: q.values.Waiting ?? 0 });
+      while (q.samples.length && q.samples[0].t < now - CHART_SPAN_MS) q.samples.shift();
+    }
+    renderChart();
+  }
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svgEl(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const k in attrs) e.setAttribute(k, String(attrs[k]));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  /** Draws the selected queue's last hour: service level 0..100 % and waiting 0..its max,
+   *  on the same plot (x: the hour, right edge now). */
+  function renderChart() {
+    const svg = $('chart');
+    svg.textContent = '';
+    const X0 = 22, X1 = 296, Y0 = 8, Y1 = 96;
+    for (const f of [0, 0.5, 1]) {
+      const y = Y1 - f * (Y1 - Y0);
+      svg.appendChild(svgEl('line', { class: 'grid', x1: X0, x2: X1, y1: y, y2: y }));
+    }
+    const ty = Y1 - (slTarget / 100) * (Y1 - Y0);
+    svg.appendChild(svgEl('line', { class: 'target', x1: X0, x2: X1, y1: ty, y2: ty, 'data-testid': 'chart-target' }));
+    svg.appendChild(svgEl('text', { x: 2, y: Y0 + 3 }, '100%'));
+    svg.appendChild(svgEl('text', { x: 2, y: Y1 + 2 }, '0'));
+    svg.appendChild(svgEl('text', { x: X0, y: 108 }, '−60 min'));
+    svg.appendChild(svgEl('text', { x: X1 - 14, y: 108 }, 'now'));
+    const q = queues.get(chartKey);
+    const samples = q ? q.samples : [];
+    const maxWait = Math.max(1, ...samples.map((p) => p.waiting));
+    svg.appendChild(svgEl('text', { x: X1 - 60, y: Y0 - 1 }, `waiting max ${maxWait}`));
+    const now = Date.now();
+    const x = (t) => (X1 - ((now - t) / CHART_SPAN_MS) * (X1 - X0)).toFixed(1);
+    const sl = samples.filter((p) => p.sl !== null).map((p) => `${x(p.t)},${(Y1 - (p.sl / 100) * (Y1 - Y0)).toFixed(1)}`);
+    const wt = samples.map((p) => `${x(p.t)},${(Y1 - (p.waiting / maxWait) * (Y1 - Y0)).toFixed(1)}`);
+    svg.appendChild(svgEl('polyline', { class: 'waiting', points: wt.join(' '), 'data-testid': 'chart-waiting' }));
+    svg.appendChild(svgEl('polyline', { class: 'sl', points: sl.join(' '), 'data-testid': 'chart-sl' }));
+    svg.dataset.samples = String(samples.length);
+  }
+
   // ---- servers ----
 
   let serverNames = [];
@@ -907,6 +1233,15 @@
       e.preventDefault();
       connect();
     });
+    const sample = Number(params.get('sample'));
+    if (Number.isInteger(sample) && sample >= 1 && sample <= 600) sampleS = sample;
+    setInterval(sampleQueues, sampleS * 1000);
+    // The time in state counts up on the tiles on screen, once a second.
+    setInterval(() => {
+      for (const a of live) renderSince(a);
+    }, 1000);
+    $('chart-queue').addEventListener('change', (e) => selectChart(e.target.value));
+    renderChart();
     $('sort').addEventListener('change', () => {
       orderDirty = true;
       lastSort = 0;
