@@ -564,7 +564,9 @@ static int step(stat_report *r, cc_buf *out)
         stat_stats_each(r->eng,
                         r->req.kind == STAT_REPORT_QUEUES ? PROTO_STS_QUEUE : PROTO_STS_AGENT,
                         keep_obj, r);
-        qsort(r->objs, r->nobjs, sizeof *r->objs, cmp_obj);
+        /* objs is NULL when there is nothing to report, which qsort may not be given. */
+        if (r->nobjs > 1)
+            qsort(r->objs, r->nobjs, sizeof *r->objs, cmp_obj);
         r->phase = PH_ROWS;
         return 1;
     case PH_ROWS:
