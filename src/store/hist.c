@@ -1,4 +1,5 @@
 #include "store/hist.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,32 +104,6 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Creates dir and its missing parents, like mkdir -p. */
-static int make_dirs(const char *dir, cc_buf *err)
-{
-    size_t n = strlen(dir);
-    char *tmp = xstrdup(dir);
-    int rc = 0;
-    for (size_t i = 1; i <= n && rc == 0; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0')
-            continue;
-        char saved = tmp[i];
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-            set_err(err, "cannot create directory %s: %s", tmp, strerror(errno));
-            rc = CC_E_IO;
-        }
-        tmp[i] = saved;
-    }
-    struct stat sb;
-    if (rc == 0 && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
-        set_err(err, "%s is not a directory", dir);
-        rc = CC_E_IO;
-    }
-    free(tmp);
-    return rc;
-}
-
 static char *join_path(const char *dir, const char *file)
 {
     size_t n = strlen(dir) + strlen(file) + 2;
@@ -210,7 +185,7 @@ static int setup(hist *h, cc_buf *err)
 int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
 {
     *out = NULL;
-    int rc = make_dirs(dir, err);
+    int rc = store_make_dirs(dir, err);
     if (rc)
         return rc;
     hist *h = xcalloc(1, sizeof *h);

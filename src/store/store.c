@@ -146,8 +146,7 @@ __attribute__((format(printf, 2, 3))) static void set_err(cc_buf *err, const cha
     cc_buf_puts(err, msg);
 }
 
-/* Creates dir and its missing parents, like mkdir -p. */
-static int make_dirs(const char *dir, cc_buf *err)
+int store_make_dirs(const char *dir, cc_buf *err)
 {
     size_t n = strlen(dir);
     char *tmp = xstrdup(dir);
@@ -624,7 +623,7 @@ int store_open(const char *dir, const char *server_name, store **out, cc_buf *er
         set_err(err, "server name is empty or longer than %d bytes", STORE_MAX_ID);
         return CC_E_CONFIG;
     }
-    int rc = make_dirs(dir, err);
+    int rc = store_make_dirs(dir, err);
     if (rc)
         return rc;
 

@@ -142,4 +142,9 @@ const char *store_path(const store *st);
  * ignored. */
 void store_close(store *st);
 
+/** Creates dir and its missing parents (mode 0700), like mkdir -p. Returns 0, or CC_E_IO
+ * with the reason appended to err (may be NULL) when a part cannot be made or dir is not a
+ * directory. Shared by the stores of both daemons. */
+int store_make_dirs(const char *dir, cc_buf *err);
+
 #endif
