@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libuv1-dev libjansson-dev libsqlite3-dev libinih-dev libwslay-dev
-  libedit-dev libncurses-dev libcmocka-dev libcrypt-dev
+  libedit-dev libncurses-dev libcmocka-dev libcrypt-dev libssl-dev openssl
   clang-14 libclang-rt-14-dev clang-format-14
-  python3 tmux procps
+  python3 tmux procps prometheus systemd
   chromium nodejs
 )
 
