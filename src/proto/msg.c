@@ -188,34 +188,44 @@ int proto_get_id_array(proto_msg *msg, const char *field, bool required, json_t 
     return 0;
 }
 
-int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *code,
-                     const char **description)
+/* The one reading of a reason (protocol.md section 3): null or absent is no reason; else
+ * an object whose code (null or absent: 0) is an integer from 0 to 2^31-1 and whose
+ * description (null or absent: none) is a short string. name is the field's path for the
+ * error text. */
+static int decode_reason(proto_msg *msg, json_t *v, const char *name, proto_reason *out)
 {
-    json_t *v = json_object_get(msg->root, field);
-    *present = false;
-    *code = 0;
-    *description = NULL;
+    memset(out, 0, sizeof *out);
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_object(v))
-        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", field);
+        return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", name);
     json_t *c = json_object_get(v, "code");
     if (c && !json_is_null(c)) {
         if (!json_is_integer(c) || json_integer_value(c) < 0 || json_integer_value(c) > 2147483647)
             return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s.code must be a non-negative integer",
-                        field);
-        *code = json_integer_value(c);
+                        name);
+        out->code = json_integer_value(c);
     }
     json_t *d = json_object_get(v, "description");
     if (d && !json_is_null(d)) {
         if (!json_is_string(d) || json_string_length(d) > PROTO_TEXT_MAX ||
             strlen(json_string_value(d)) != json_string_length(d))
-            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s.description must be a short string",
-                        field);
-        *description = json_string_value(d);
+            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s.description must be a short string", name);
+        out->description = json_string_value(d);
     }
-    *present = true;
+    out->present = true;
     return 0;
+}
+
+int proto_get_reason(proto_msg *msg, const char *field, bool *present, int64_t *code,
+                     const char **description)
+{
+    proto_reason r;
+    int rc = decode_reason(msg, json_object_get(msg->root, field), field, &r);
+    *present = r.present;
+    *code = r.code;
+    *description = r.description;
+    return rc;
 }
 
 void proto_fields(const json_t *obj, proto_field_fn *fn, void *ctx)
@@ -441,23 +451,7 @@ static int decode_media_entry(proto_msg *msg, proto_agent_state *out, int id, js
         return 0;
     if (json_is_true(json_object_get(v, "ready")))
         out->ready |= (cc_media_mask)1 << id;
-    json_t *r = json_object_get(v, "reason");
-    if (!json_is_object(r))
-        return 0;
-    proto_reason *pr = &out->reasons[id];
-    json_t *c = json_object_get(r, "code");
-    if (json_is_integer(c))
-        pr->code = json_integer_value(c);
-    json_t *d = json_object_get(r, "description");
-    if (d && !json_is_null(d)) {
-        if (!json_is_string(d) || json_string_length(d) > PROTO_TEXT_MAX ||
-            strlen(json_string_value(d)) != json_string_length(d))
-            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be a short string",
-                        "media.reason.description");
-        pr->description = json_string_value(d);
-    }
-    pr->present = true;
-    return 0;
+    return decode_reason(msg, json_object_get(v, "reason"), "media.reason", &out->reasons[id]);
 }
 
 int proto_decode_agent_state(proto_msg *msg, cc_media_table *media, proto_agent_state *out,
@@ -571,28 +565,9 @@ static int get_u32(json_t *obj, const char *key, uint32_t *out)
 /* The optional reason and since of one media entry of a status. */
 static int status_reason_since(proto_msg *msg, json_t *v, int id, proto_agent_status *out)
 {
-    json_t *r = json_object_get(v, "reason");
-    if (r && !json_is_null(r)) {
-        if (!json_is_object(r))
-            return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an object", "media.reason");
-        proto_reason *pr = &out->reasons[id];
-        json_t *c = json_object_get(r, "code");
-        if (c && !json_is_null(c)) {
-            if (!json_is_integer(c))
-                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be an integer",
-                            "media.reason.code");
-            pr->code = json_integer_value(c);
-        }
-        json_t *d = json_object_get(r, "description");
-        if (d && !json_is_null(d)) {
-            if (!json_is_string(d) || json_string_length(d) > PROTO_TEXT_MAX ||
-                strlen(json_string_value(d)) != json_string_length(d))
-                return fail(msg, CC_E_INVALID_ATTRIBUTE, "%s must be a short string",
-                            "media.reason.description");
-            pr->description = json_string_value(d);
-        }
-        pr->present = true;
-    }
+    int rc = decode_reason(msg, json_object_get(v, "reason"), "media.reason", &out->reasons[id]);
+    if (rc)
+        return rc;
     json_t *s = json_object_get(v, "since");
     if (s && !json_is_null(s)) {
         if (!json_is_integer(s) || json_integer_value(s) < 0)

@@ -13,28 +13,15 @@
 #include "proto/msg.h"
 #include "proto/resv.h"
 #include "rules/rules.h"
+#include "store/hist.h"
 
 typedef struct stat_agents stat_agents;
 
 /** One agent's merged state over every server, as the statistics engine takes it
  * (stat_stats): what the status says plus the not-ready reasons and the media it holds
- * interactions of. Strings are borrowed for the call. */
-typedef struct stat_agents_view {
-    const char *tenant;
-    const char *agent_id;
-    bool logged_in;
-    bool dnd;
-    cc_media_mask added;   /* media added on some server */
-    cc_media_mask ready;   /* media ready after the rule (none under DND) */
-    cc_media_mask holding; /* media with an interaction invited, handled or in after-work */
-    uint32_t available[CC_MEDIA_MAX];
-    /* Per added media that is not ready: the reason of the first server (in link order)
-     * that gives one. */
-    proto_reason reasons[CC_MEDIA_MAX];
-    /* Unix ms of this update: the since of every media whose state changed in it, so
-     * that the statistics engine can date the change the same way as the status. */
-    int64_t at;
-} stat_agents_view;
+ * interactions of. Strings are borrowed for the call. It is the history's agent record
+ * (store/hist.h), so that a state is written and replayed without a copy. */
+typedef hist_agent_state stat_agents_view;
 
 /** Where statuses go. The body is an open EventCurrentAgentStatus without "version",
  * shared by every recipient; a callee that keeps it takes its own reference. */

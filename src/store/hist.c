@@ -321,7 +321,7 @@ void hist_ixn(hist *h, int64_t now, int link, const char *server, const proto_ix
     insert_event(h);
 }
 
-void hist_agent(hist *h, int64_t now, const stat_agents_view *v)
+void hist_agent(hist *h, int64_t now, const hist_agent_state *v)
 {
     if (!v->tenant || !v->agent_id || !text_ok(v->tenant) || !text_ok(v->agent_id) || !begin(h)) {
         lost(h);
@@ -576,7 +576,7 @@ static bool read_agent(hist_cursor *c, const hist_sink *sink)
     int64_t seq = sqlite3_column_int64(s, 0);
     int64_t at = sqlite3_column_int64(s, 1);
     int flags = sqlite3_column_int(s, 18);
-    stat_agents_view v;
+    hist_agent_state v;
     memset(&v, 0, sizeof v);
     size_t desc_off[CC_MEDIA_MAX];
     cc_buf_reset(&c->text);

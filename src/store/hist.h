@@ -34,7 +34,28 @@
 #include "common/buf.h"
 #include "common/media.h"
 #include "proto/ixnreport.h"
-#include "stat/stat_agents.h"
+#include "proto/msg.h"
+
+/** An agent's merged state after an update: the statserver's view of one agent
+ * (stat_agents_view is this type), and what an agent row of the history keeps. The store
+ * owns the layout so that it need not know the statserver; `at` is not kept (a row has
+ * its own time). */
+typedef struct hist_agent_state {
+    const char *tenant;
+    const char *agent_id;
+    bool logged_in;
+    bool dnd;
+    cc_media_mask added;   /* media added on some server */
+    cc_media_mask ready;   /* media ready after the rule (none under DND) */
+    cc_media_mask holding; /* media with an interaction invited, handled or in after-work */
+    uint32_t available[CC_MEDIA_MAX];
+    /* Per added media that is not ready: the reason of the first server (in link order)
+     * that gives one. */
+    proto_reason reasons[CC_MEDIA_MAX];
+    /* Unix ms of this update: the since of every media whose state changed in it, so
+     * that the statistics engine can date the change the same way as the status. */
+    int64_t at;
+} hist_agent_state;
 
 /** What a history row records besides steps and agent states. */
 enum hist_link_kind {
@@ -71,7 +92,7 @@ void hist_close(hist *h);
 void hist_ixn(hist *h, int64_t now, int link, const char *server, const proto_ixr_event *e);
 
 /** Records an agent's merged state at now. */
-void hist_agent(hist *h, int64_t now, const stat_agents_view *v);
+void hist_agent(hist *h, int64_t now, const hist_agent_state *v);
 
 /** Records a link event of kind at now. */
 void hist_link(hist *h, int64_t now, enum hist_link_kind kind, int link, const char *server);
@@ -90,7 +111,7 @@ hist_stats hist_get_stats(const hist *h);
 /** Where a cursor delivers rows. The strings and the view are borrowed for the call. */
 typedef struct hist_sink {
     void (*ixn)(void *user, int64_t now, int link, const char *server, const proto_ixr_event *e);
-    void (*agent)(void *user, int64_t now, const stat_agents_view *v);
+    void (*agent)(void *user, int64_t now, const hist_agent_state *v);
     void (*link)(void *user, int64_t now, enum hist_link_kind kind, int link, const char *server);
     void *user;
 } hist_sink;

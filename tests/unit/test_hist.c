@@ -74,7 +74,7 @@ static void on_ixn(void *user, int64_t now, int link, const char *server, const 
     s->n++;
 }
 
-static void on_agent(void *user, int64_t now, const stat_agents_view *v)
+static void on_agent(void *user, int64_t now, const hist_agent_state *v)
 {
     seen *s = user;
     cc_buf_printf(&s->lines, "agent %lld %s %s %d %d %llx %llx %llx", (long long)now, v->tenant,
@@ -145,7 +145,7 @@ static void test_round_trip(void **state)
     q.from_queue = "support";
     hist_ixn(h, 1500, 2, "ixn-a", &q);
     hist_link(h, 1600, HIST_SNAPSHOT_DONE, 2, "ixn-a");
-    stat_agents_view v = {.tenant = "Resources", .agent_id = "1001", .logged_in = true};
+    hist_agent_state v = {.tenant = "Resources", .agent_id = "1001", .logged_in = true};
     v.added = (1u << voice) | (1u << chat);
     v.ready = 1u << chat;
     v.holding = 1u << chat;
@@ -154,7 +154,7 @@ static void test_round_trip(void **state)
     hist_agent(h, 2000, &v);
     proto_ixr_event a = step(PROTO_IXR_ACCEPTED, "ixn-a:1", 2500);
     hist_ixn(h, 2500, 2, "ixn-a", &a);
-    stat_agents_view v2 = {.tenant = "Resources", .agent_id = "1002", .dnd = true};
+    hist_agent_state v2 = {.tenant = "Resources", .agent_id = "1002", .dnd = true};
     v2.reasons[chat] = (proto_reason){.present = true, .code = 4};
     hist_agent(h, 2600, &v2);
     hist_link(h, 3000, HIST_LINK_DOWN, 2, "ixn-a");
@@ -271,7 +271,7 @@ static void test_purge_bounded(void **state)
     assert_int_equal(hist_open(f->dir, &f->media, &h, NULL), 0);
     int chat = cc_media_intern(&f->media, "chat", 4);
     for (int i = 0; i < 50; i++) {
-        stat_agents_view v = {.tenant = "T", .agent_id = "1", .logged_in = true};
+        hist_agent_state v = {.tenant = "T", .agent_id = "1", .logged_in = true};
         v.added = 1u << chat;
         hist_agent(h, 1000 + i, &v);
     }
@@ -347,7 +347,7 @@ static void test_until(void **state)
     assert_int_equal(hist_open(f->dir, &f->media, &h, NULL), 0);
     int chat = cc_media_intern(&f->media, "chat", 4);
     for (int i = 0; i < 10; i++) {
-        stat_agents_view v = {.tenant = "T", .agent_id = "1", .logged_in = true};
+        hist_agent_state v = {.tenant = "T", .agent_id = "1", .logged_in = true};
         v.added = 1u << chat;
         hist_agent(h, 1000 + i * 100, &v);
     }

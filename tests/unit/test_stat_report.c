@@ -64,7 +64,7 @@ static void step(hist *h, int64_t at, enum proto_ixr_cause cause, const char *id
 static void agent(hist *h, cc_media_table *media, int64_t at, bool holding)
 {
     int chat = cc_media_intern(media, "chat", 4);
-    stat_agents_view v = {.tenant = "Resources", .agent_id = "1001", .logged_in = true};
+    hist_agent_state v = {.tenant = "Resources", .agent_id = "1001", .logged_in = true};
     v.added = v.ready = (cc_media_mask)1 << chat;
     v.holding = holding ? v.added : 0;
     v.available[chat] = holding ? 0 : 1;
