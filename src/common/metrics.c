@@ -8,10 +8,17 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "common/map.h"
 
 /* The label value a named family counts unknown and surplus values under. */
 #define OTHER "other"
+
+/* One slot of a named family's table: the hash, length and row of a learnt value (row 0,
+ * "other", marks an empty slot). */
+typedef struct name_slot {
+    uint32_t hash;
+    uint16_t len;
+    uint16_t row;
+} name_slot;
 
 /* One series: a label row of a family. */
 typedef struct metric_row {
@@ -38,10 +45,11 @@ struct cc_metric {
     size_t nrows;
     double *bounds;
     size_t nbounds;
-    /* A named family: rows are allocated for max_names + 1 ("other" is row 0) and the
-     * map gives a learnt value's row. */
+    /* A named family: rows are allocated for max_names + 1 ("other" is row 0), and an
+     * open-addressing table at most half full gives a learnt value's row. */
     size_t max_names;
-    cc_map names;
+    name_slot *slots;
+    size_t slot_mask;
     bool named;
     /* A collected family: the callback makes the samples. */
     cc_metrics_collect_fn *collect;
@@ -76,8 +84,7 @@ static void metric_free(cc_metric *m)
         free(m->values[i]);
     for (size_t i = 0; i < m->nlabels; i++)
         free(m->labels[i]);
-    if (m->named)
-        cc_map_free(&m->names);
+    free(m->slots);
     free(m->values);
     free(m->labels);
     free(m->rows);
@@ -201,10 +208,14 @@ cc_metric *cc_metrics_add_named(cc_metrics *r, const char *name, const char *hel
         r,
         &(cc_metric_def){
             .name = name, .help = help, .type = CC_METRIC_COUNTER, .labels = labels, .nlabels = 1});
+    assert(max < UINT16_MAX);
     m->named = true;
     m->max_names = max;
-    cc_map_init(&m->names);
-    /* Every row exists from the start, so the map's pointers into them never move. */
+    size_t nslots = 16;
+    while (nslots < 2 * (max + 1))
+        nslots *= 2;
+    m->slots = xcalloc(nslots, sizeof *m->slots);
+    m->slot_mask = nslots - 1;
     m->rows = xcalloc(max + 1, sizeof *m->rows);
     m->values = xcalloc(max + 1, sizeof *m->values);
     m->values[0] = xstrdup(OTHER);
@@ -265,28 +276,52 @@ static bool learnable(const char *s, size_t len)
     return true;
 }
 
-static metric_row *named_row(cc_metric *m, const char *value, size_t len, bool learn)
+/* A hash of a short name from its length and its first and last 8 bytes: a lookup costs
+ * the same for every name, which matters as every message sent and received is counted.
+ * Names that share those bytes only share a chain; memcmp tells them apart. */
+static uint32_t name_hash(const char *s, size_t len)
 {
-    if (!value || !learnable(value, len))
+    uint64_t head = 0, tail = 0;
+    memcpy(&head, s, len < 8 ? len : 8);
+    if (len > 8)
+        memcpy(&tail, s + len - 8, 8);
+    uint64_t h = head * 0x9e3779b97f4a7c15ull ^ (tail + len) * 0xc2b2ae3d27d4eb4full;
+    return (uint32_t)(h ^ (h >> 29));
+}
+
+/* The slot of value in m's table: the one holding it, or the empty one where it would go. */
+static name_slot *find_slot(const cc_metric *m, const char *value, size_t len, uint32_t hash)
+{
+    for (size_t i = hash & m->slot_mask;; i = (i + 1) & m->slot_mask) {
+        name_slot *sl = &m->slots[i];
+        if (sl->row == 0 ||
+            (sl->hash == hash && sl->len == len && memcmp(m->values[sl->row], value, len) == 0))
+            return sl;
+    }
+}
+
+static metric_row *named_row(cc_metric *m, const char *value, size_t len)
+{
+    if (!value || len == 0 || len > CC_METRICS_NAME_MAX)
         return &m->rows[0];
-    metric_row *row = cc_map_get(&m->names, value, len);
-    if (row)
-        return row;
-    if (!learn || m->nrows > m->max_names)
+    uint32_t hash = name_hash(value, len);
+    name_slot *sl = find_slot(m, value, len, hash);
+    if (sl->row)
+        return &m->rows[sl->row];
+    if (m->nrows > m->max_names || !learnable(value, len))
         return &m->rows[0];
-    row = &m->rows[m->nrows];
     char *copy = xmalloc(len + 1);
     memcpy(copy, value, len);
     copy[len] = '\0';
-    m->values[m->nrows++] = copy;
-    cc_map_put(&m->names, value, len, row);
-    return row;
+    m->values[m->nrows] = copy;
+    *sl = (name_slot){hash, (uint16_t)len, (uint16_t)m->nrows};
+    return &m->rows[m->nrows++];
 }
 
 void cc_metric_inc_name(cc_metric *m, const char *value, size_t len)
 {
     if (m && m->named)
-        named_row(m, value, len, true)->count++;
+        named_row(m, value, len)->count++;
 }
 
 void cc_metric_set(cc_metric *m, size_t row, double v)
@@ -344,8 +379,11 @@ uint64_t cc_metric_name_value(const cc_metric *m, const char *value)
 {
     if (strcmp(value, OTHER) == 0)
         return m->rows[0].count;
-    const metric_row *r = cc_map_gets(&m->names, value);
-    return r ? r->count : 0;
+    size_t len = strlen(value);
+    if (len == 0 || len > CC_METRICS_NAME_MAX)
+        return 0;
+    const name_slot *sl = find_slot(m, value, len, name_hash(value, len));
+    return sl->row ? m->rows[sl->row].count : 0;
 }
 
 uint64_t cc_metric_count(const cc_metric *m, size_t row)

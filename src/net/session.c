@@ -241,9 +241,9 @@ static int on_line(cc_conn *c, const char *line, size_t len)
     int64_t ref = msg.ref;
     s->line = line;
     s->line_len = len;
-    s->started_us = cc_mono_us();
 
     if (s->type == CC_CLIENT_NONE) {
+        s->started_us = cc_mono_us();
         cc_netm_received(rc == 0 && strcmp(msg.name, "RequestRegisterClient") == 0 ? msg.name
                                                                                    : NULL);
         if (rc == 0 && strcmp(msg.name, "RequestRegisterClient") == 0) {
@@ -311,6 +311,7 @@ static int on_line(cc_conn *c, const char *line, size_t len)
         proto_msg_free(&msg);
         return 0;
     }
+    s->started_us = cc_mono_us();
     cc_buf_reset(&s->ack);
     proto_enc_ack(&s->ack, ref);
     if (h)
