@@ -6,12 +6,14 @@ interaction and one message is unknown. Its /metrics must then count exactly tha
 failures, submits, messages by name, errors by code, sessions by type, answered requests,
 the queue's length), and `promtool check metrics` (Debian's prometheus package) must accept
 the text. /healthz answers 503 until a statserver links, then 200; after the link the
-offers, the statuses and the statserver's own metrics follow. The statserver has a
-metrics-token: without it, or with a wrong one, /metrics is refused 401."""
+offers, the statuses and the statserver's own metrics follow, and once the statserver is
+gone /healthz answers 503 again. The statserver has a metrics-token: without it, or with a
+wrong one, /metrics is refused 401."""
 import http.client
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -240,6 +242,21 @@ def main():
         st, h, body = get(sp, "/healthz")
         check(st == 200 and body == "ok\n", "statserver /healthz: 200 ok (got %d %r)" % (st, body))
         promtool_check(env, scrape(sp, auth)[1], "statserver")
+
+        # Without its reporting engine the ixnserver is not ready again.
+        check(stat.kill(signal.SIGTERM) == 0, "the statserver stops cleanly on SIGTERM")
+        deadline = time.monotonic() + 20
+        while True:
+            st, h, body = get(http_port, "/healthz")
+            if st != 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        check(st == 503 and body == "not ready: no reporting engine is linked\n",
+              "ixnserver /healthz once the statserver is gone: 503 again (got %d %r)"
+              % (st, body))
+        mt, _ = scrape(http_port)
+        exact(mt, 'contactcore_sessions{type="ReportingEngine"}', 0, "ixnserver without it")
+        exact(mt, "contactcore_ixn_reporting_engines", 0, "ixnserver without it")
 
 
 if __name__ == "__main__":
