@@ -704,7 +704,10 @@ static bool serve_ops(web_http *h, const cc_http_req *req, bool head_only)
                               req->keep_alive, "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
                 return true;
             }
-        } else if (!host_is_loopback(h->host)) {
+        } else if (!host_is_loopback(h->host) || cc_http_get(req, "Forwarded") ||
+                   cc_http_get(req, "X-Forwarded-For")) {
+            /* A reverse proxy on the same host connects from loopback for every client
+             * it forwards: a forwarded request is not a local one. */
             respond_error(h, 403, "/metrics is served to loopback only without a metrics-token",
                           head_only, req->keep_alive, NULL);
             return true;

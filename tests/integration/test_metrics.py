@@ -7,8 +7,9 @@ failures, submits, messages by name, errors by code, sessions by type, answered 
 the queue's length), and `promtool check metrics` (Debian's prometheus package) must accept
 the text. /healthz answers 503 until a statserver links, then 200; after the link the
 offers, the statuses and the statserver's own metrics follow, and once the statserver is
-gone /healthz answers 503 again. The statserver has a metrics-token: without it, or with a
-wrong one, /metrics is refused 401."""
+gone /healthz answers 503 again. Without a metrics-token /metrics answers loopback peers,
+but not a request a proxy forwarded (403); the statserver has a metrics-token, and without
+it, or with a wrong one, /metrics is refused 401."""
 import http.client
 import os
 import re
@@ -118,6 +119,9 @@ def main():
               "GET /metrics from loopback without a metrics-token: 200 in the text format "
               "(got %d %s)" % (st, h.get("Content-Type")))
         before = parse(body)
+        st, h, body = get(http_port, "/metrics", {"X-Forwarded-For": "192.0.2.7"})
+        check(st == 403, "GET /metrics forwarded by a proxy on loopback, without a "
+                         "metrics-token: 403 (got %d)" % st)
         check(before.get("contactcore_ixn_logins_total") == 0,
               "no login counted before any (got %s)" % before.get("contactcore_ixn_logins_total"))
 
