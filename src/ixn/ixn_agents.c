@@ -13,6 +13,7 @@
 #include "ixn/ixn_explain.h"
 #include "ixn/ixn_ixn.h"
 #include "ixn/ixn_ixnreport.h"
+#include "ixn/ixn_metrics.h"
 #include "ixn/ixn_passwd.h"
 #include "ixn/ixn_report.h"
 #include "ixn/ixn_resv.h"
@@ -53,6 +54,7 @@ void ixn_agent_version_login(ixn_server *srv, ixn_agent *a)
     int64_t v = srv->vclock + 1;
     a->version = v > now ? v : now;
     srv->vclock = a->version;
+    ixn_metrics_state_reported(a);
 }
 
 void ixn_agent_version_bump(ixn_server *srv, ixn_agent *a)
@@ -60,6 +62,7 @@ void ixn_agent_version_bump(ixn_server *srv, ixn_agent *a)
     a->version++;
     if (a->version > srv->vclock)
         srv->vclock = a->version;
+    ixn_metrics_state_reported(a);
 }
 
 /* ---- agents ---- */
@@ -791,6 +794,7 @@ static int h_status(cc_session *s, proto_msg *msg)
      * may arrive late, and it is forwarded but not kept. */
     /* Any status after a refusal allows asking again (protocol 7a). */
     a->refused = 0;
+    ixn_metrics_status_received(a, st.version);
     if (!a->has_status || st.version >= a->status_version) {
         a->has_status = true;
         a->status_from = c;

@@ -37,6 +37,7 @@ typedef struct ixn_agent {
     char *agent_id;
     char *place_id;
     int64_t version;
+    uint64_t reported_us;  /* monotonic time this version was reported; 0 once its status came */
     int64_t login_time_ms; /* wall clock of the login here; a grace-period takeover keeps it */
     uint64_t login_seq;    /* idle order of a login: ixn_server.idle_seq when it logged in */
     bool dnd;

@@ -16,6 +16,7 @@
 #include "common/map.h"
 #include "ixn/ixn_batch.h"
 #include "ixn/ixn_ixnreport.h"
+#include "ixn/ixn_metrics.h"
 #include "ixn/ixn_report.h"
 #include "ixn/ixn_route.h"
 #include "proto/ixnmsg.h"
@@ -614,6 +615,7 @@ static void invite(ixn_core *k, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
     report(k, a, "Invited", resv_id);
     emit(k, a, enc_invite(k, x, k->srv->cfg->invite_timeout_s));
     k->invites++;
+    ixn_metrics_invited(x->created_us);
 }
 
 /* ---- routing ---- */
@@ -976,6 +978,7 @@ static void commit_and_answer(ixn_core *k)
         rc = store_commit(k->st);
         if (rc == 0) {
             k->commits++;
+            ixn_metrics_committed(k->st);
         } else {
             k->commit_failures++;
             LOG_ERROR("event=store_commit_failed waiting=%zu undone=%zu", k->nwait, k->batch.nlog);
@@ -1922,4 +1925,102 @@ void ixn_core_free(ixn_server *srv)
     ixn_route_free(&k->router);
     free(k);
     srv->core = NULL;
+}
+
+/* ---- metrics ---- */
+
+bool ixn_core_store_ready(const ixn_server *srv)
+{
+    return srv->core && (!srv->cfg->data_dir || srv->core->st);
+}
+
+/* The queues' gauges, written per queue when the metrics are read. */
+static void collect_queue_counts(void *user, cc_metrics_emit *e)
+{
+    const ixn_core *k = ((const ixn_server *)user)->core;
+    static const struct {
+        enum cc_ixn_state state;
+        const char *name;
+    } states[] = {{CC_IXN_QUEUED, "queued"},
+                  {CC_IXN_INVITED, "invited"},
+                  {CC_IXN_HANDLING, "handling"},
+                  {CC_IXN_AFTER_WORK, "after_work"}};
+    for (size_t i = 0; k && i < k->nq; i++) {
+        const ixn_queue *q = k->qlist[i];
+        for (size_t j = 0; j < sizeof states / sizeof states[0]; j++) {
+            const char *values[] = {q->tenant, q->name, media_name(k, q->media), states[j].name};
+            cc_metrics_emit_sample(e, values, (double)q->count[states[j].state]);
+        }
+    }
+}
+
+static void collect_queue_oldest(void *user, cc_metrics_emit *e)
+{
+    const ixn_core *k = ((const ixn_server *)user)->core;
+    uint64_t now = cc_mono_us();
+    for (size_t i = 0; k && i < k->nq; i++) {
+        const ixn_queue *q = k->qlist[i];
+        const char *values[] = {q->tenant, q->name, media_name(k, q->media)};
+        uint64_t since = q->head ? q->head->queued_mono_us : now;
+        cc_metrics_emit_sample(e, values, now > since ? (double)(now - since) / 1e6 : 0.0);
+    }
+}
+
+void ixn_core_metrics(ixn_server *srv, cc_metrics *r)
+{
+    ixn_core *k = srv->core;
+    const char *event_label[] = {"event"};
+    const char *events[] = {"submitted", "duplicate",      "invited", "accepted",
+                            "rejected",  "invite_timeout", "stopped", "ended"};
+    const uint64_t *sources[] = {&k->submitted, &k->duplicates, &k->invites, &k->accepted,
+                                 &k->rejected,  &k->timeouts,   &k->stopped, &k->ended};
+    cc_metric *m = cc_metrics_add(
+        r, &(cc_metric_def){.name = "contactcore_ixn_interaction_events_total",
+                            .help = "Steps of interactions: submits (new, or a known externalId), "
+                                    "offers, accepts, rejects, invite timeouts, stops, ends",
+                            .type = CC_METRIC_COUNTER,
+                            .labels = event_label,
+                            .nlabels = 1,
+                            .rows = events,
+                            .nrows = sizeof events / sizeof events[0]});
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+        cc_metric_bind(m, i, sources[i]);
+    const struct {
+        const char *name, *help;
+        const uint64_t *src;
+    } counters[] = {
+        {"contactcore_ixn_store_commits_total", "Batches committed to the store", &k->commits},
+        {"contactcore_ixn_store_commit_failures_total",
+         "Commits that failed: their requests were answered 14 and undone", &k->commit_failures},
+        {"contactcore_ixn_store_undone_total", "Interaction changes undone after failed commits",
+         &k->undone},
+        {"contactcore_ixn_routing_decisions_total",
+         "Routing decisions: an interaction and an agent paired for a reservation",
+         &k->router.decisions},
+        {"contactcore_ixn_routing_widenings_total", "Target steps widened by their timer",
+         &k->router.widenings},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        m = cc_metrics_add(r, &(cc_metric_def){.name = counters[i].name,
+                                               .help = counters[i].help,
+                                               .type = CC_METRIC_COUNTER});
+        cc_metric_bind(m, 0, counters[i].src);
+    }
+    const char *count_labels[] = {"tenant", "queue", "media", "state"};
+    cc_metrics_add_collected(r,
+                             &(cc_metric_def){.name = "contactcore_ixn_queue_interactions",
+                                              .help = "Interactions of each queue by state",
+                                              .type = CC_METRIC_GAUGE,
+                                              .labels = count_labels,
+                                              .nlabels = 4},
+                             collect_queue_counts, srv);
+    cc_metrics_add_collected(
+        r,
+        &(cc_metric_def){.name = "contactcore_ixn_queue_oldest_wait_seconds",
+                         .help = "How long the first interaction of each queue has waited (0 "
+                                 "when none waits)",
+                         .type = CC_METRIC_GAUGE,
+                         .labels = count_labels,
+                         .nlabels = 3},
+        collect_queue_oldest, srv);
 }

@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/ixnstate.h"
+#include "common/metrics.h"
 #include "ixn/ixn_agents.h"
 #include "ixn/ixn_resv.h"
 #include "net/session.h"
@@ -153,5 +154,12 @@ int ixn_core_complete_after_work(cc_session *s, proto_msg *msg);
 int ixn_core_place_in_queue(cc_session *s, proto_msg *msg);
 /** Handler of RequestQueueStatus (our extension): the counts of every queue. */
 int ixn_core_queue_status(cc_session *s, proto_msg *msg);
+
+/** True when the store is open, or none is configured (no data-dir). */
+bool ixn_core_store_ready(const ixn_server *srv);
+
+/** Adds the core's families to r: interaction steps, store commits, routing decisions
+ * and the queues' gauges. srv->core must exist, and live as long as r is written. */
+void ixn_core_metrics(ixn_server *srv, cc_metrics *r);
 
 #endif

@@ -55,6 +55,8 @@ static void warn_kept(const ixn_config *live, const ixn_config *next)
         {"[server] invite-timeout", live->invite_timeout_s == next->invite_timeout_s},
         {"[server] max-ended", live->max_ended == next->max_ended},
         {"[server] max-queue", live->max_queue == next->max_queue},
+        {"[server] metrics-token",
+         strcmp(live->limits.metrics_token, next->limits.metrics_token) == 0},
         {"[tokens] AgentApplication", str_same(live->token_agent, next->token_agent)},
         {"[tokens] MediaServer", str_same(live->token_media, next->token_media)},
         {"[tokens] ReportingEngine", str_same(live->token_reporting, next->token_reporting)},

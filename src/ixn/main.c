@@ -14,10 +14,12 @@
 #include "ixn/ixn_agents.h"
 #include "ixn/ixn_config.h"
 #include "ixn/ixn_ixn.h"
+#include "ixn/ixn_metrics.h"
 #include "ixn/ixn_reload.h"
 #include "ixn/ixn_passwd.h"
 #include "net/addr.h"
 #include "net/conn.h"
+#include "net/netmetrics.h"
 #include "net/session.h"
 #include "net/web.h"
 #include "proto/jw.h"
@@ -34,6 +36,7 @@ static struct {
     uv_tcp_t listener;
     cc_web *web; /* NULL without an http key */
     cc_web_config web_cfg;
+    cc_metrics *metrics; /* GET /metrics */
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t stop_timer;
     bool stopping;
@@ -208,6 +211,10 @@ static int run(void)
     ixn_server_init(&g.srv, &g.cfg, loop, &g.cs);
     if (ixn_core_init(&g.srv) != 0)
         return 1;
+    g.metrics = cc_metrics_new();
+    cc_netm_init(g.metrics, &g.net, &g.cs);
+    cc_netm_bind_refused(&g.srv.stats.conns_refused);
+    ixn_metrics_init(g.metrics, &g.srv);
 
     uv_tcp_init(loop, &g.listener);
     g.listener.data = &g.cs;
@@ -231,7 +238,11 @@ static int run(void)
                                     .idle_timeout_s = g.cfg.idle_timeout_s,
                                     .header_timeout_s = g.cfg.limits.http_header_timeout_s,
                                     .max_connections = g.cfg.limits.http_max_connections,
-                                    .max_per_address = g.cfg.limits.http_max_per_address};
+                                    .max_per_address = g.cfg.limits.http_max_per_address,
+                                    .metrics = g.metrics,
+                                    .metrics_token = g.cfg.limits.metrics_token,
+                                    .health = ixn_metrics_health,
+                                    .health_user = &g.srv};
         rc = cc_web_start(&g.web, &g.net, &g.web_cfg, &ports[1]);
         if (rc < 0) {
             LOG_ERROR("event=listen_failed http=%s error=\"%s\"", g.cfg.http,
@@ -333,5 +344,6 @@ int main(int argc, char **argv)
     ixn_core_free(&g.srv);
     ixn_server_free(&g.srv);
     ixn_config_free(&g.cfg);
+    cc_metrics_free(g.metrics);
     return rc;
 }

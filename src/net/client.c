@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "net/netmetrics.h"
 #include "proto/regmsg.h"
 
 #define PING_RING 8
@@ -130,6 +131,7 @@ static int on_line(cc_conn *conn, const char *line, size_t len)
         return 0;
     }
     c->expect_seq++;
+    cc_netm_received(msg.name);
     if (!c->up) {
         if (msg.ref == c->register_ref && strcmp(msg.name, "EventAck") == 0) {
             c->up = true;

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "net/netmetrics.h"
 #include "proto/frame.h"
 
 /* One queued output piece: a shared body plus a small per-connection tail. */
@@ -722,6 +723,7 @@ void cc_conn_send_open(cc_conn *c, cc_sbuf *body, const char *extra)
 {
     char tail[sizeof((out_entry *)0)->tail];
     int n;
+    cc_netm_sent(body->data, body->len);
     if (c->lim.server_side)
         n = snprintf(tail, sizeof tail, "%s,\"seq\":%" PRIu64 "}\n", extra ? extra : "", ++c->seq);
     else

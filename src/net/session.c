@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "net/netmetrics.h"
 #include "proto/frame.h"
 #include "proto/regmsg.h"
 
@@ -21,7 +23,8 @@ struct cc_session {
     bool deferred;
     const char *line; /* the inbound line being handled, for handlers that forward it */
     size_t line_len;
-    bool counted; /* counts in the server's conns */
+    bool counted;        /* counts in the server's conns */
+    uint64_t started_us; /* when the line being handled (or answered later) arrived */
 };
 
 const char *cc_client_class_name(enum cc_client_class k)
@@ -168,6 +171,7 @@ void cc_session_send_error(cc_session *s, int64_t ref, int err, const char *desc
     cc_conn_send_buf(s->conn, &b);
     cc_buf_free(&b);
     s->server->errors_sent++;
+    cc_netm_error(err);
 }
 
 void cc_session_close(cc_session *s)
@@ -177,6 +181,7 @@ void cc_session_close(cc_session *s)
 
 static void answer(cc_session *s, int64_t ref, int rc, const char *desc)
 {
+    cc_netm_answered(s->started_us);
     if (rc == 0)
         cc_conn_send_buf(s->conn, &s->ack);
     else
@@ -206,6 +211,7 @@ static int handle_register(cc_session *s, proto_msg *msg)
         return CC_E_NOT_AUTHORIZED;
     }
     s->type = t;
+    cc_netm_session_registered(t);
     snprintf(s->name, sizeof s->name, "%s", client_name ? client_name : "");
     proto_reg_enc_ack(&s->ack, &(proto_reg_ack){.proxy_client_id = (int64_t)cc_session_id(s),
                                                 .server_name = s->server->server_name,
@@ -237,6 +243,9 @@ static int on_line(cc_conn *c, const char *line, size_t len)
     s->line_len = len;
 
     if (s->type == CC_CLIENT_NONE) {
+        s->started_us = cc_mono_us();
+        cc_netm_received(rc == 0 && strcmp(msg.name, "RequestRegisterClient") == 0 ? msg.name
+                                                                                   : NULL);
         if (rc == 0 && strcmp(msg.name, "RequestRegisterClient") == 0) {
             cc_buf_reset(&s->ack);
             proto_enc_ack(&s->ack, ref);
@@ -261,6 +270,7 @@ static int on_line(cc_conn *c, const char *line, size_t len)
     }
 
     if (rc != 0) {
+        cc_netm_received(NULL);
         cc_session_send_error(s, ref, rc, msg.desc);
         proto_msg_free(&msg);
         return 0;
@@ -277,6 +287,7 @@ static int on_line(cc_conn *c, const char *line, size_t len)
         rc = CC_E_UNKNOWN_MESSAGE;
         snprintf(msg.desc, sizeof msg.desc, "unknown message %.160s", msg.name);
     }
+    cc_netm_received(rc == CC_E_UNKNOWN_MESSAGE ? NULL : msg.name);
     if (!request && h) {
         /* An event from a client: never answered, except a refusal that the client can
          * match to its referenceId. */
@@ -300,6 +311,7 @@ static int on_line(cc_conn *c, const char *line, size_t len)
         proto_msg_free(&msg);
         return 0;
     }
+    s->started_us = cc_mono_us();
     cc_buf_reset(&s->ack);
     proto_enc_ack(&s->ack, ref);
     if (h)
@@ -324,6 +336,7 @@ const char *cc_session_line(const cc_session *s, size_t *len)
 
 void cc_session_ack_now(cc_session *s)
 {
+    cc_netm_answered(s->started_us);
     cc_conn_send_buf(s->conn, &s->ack);
 }
 
@@ -359,6 +372,7 @@ static void on_deadline(cc_conn *c)
 static void on_close(cc_conn *c, enum cc_close_reason reason)
 {
     cc_session *s = cc_conn_user(c);
+    cc_netm_session_closed(s->type);
     if (s->counted && s->server->conns)
         s->server->conns--;
     LOG_INFO("event=session_closed session=%" PRIu64 " peer=%s type=%s reason=%s", cc_session_id(s),
@@ -412,6 +426,7 @@ void cc_server_on_connection(uv_stream_t *listener, int status)
         free(s);
         return;
     }
+    cc_netm_session_opened();
     if (!room) {
         LOG_WARN("event=conn_refused reason=max_connections limit=%u peer=%s", srv->max_connections,
                  cc_conn_peer(s->conn));
@@ -438,6 +453,7 @@ void cc_server_adopt(cc_server *srv, cc_conn *c)
     cc_session *s = session_new(srv, &lim);
     s->conn = c;
     cc_conn_adopt(c, &session_ops, &lim, s);
+    cc_netm_session_opened();
     s->counted = true;
     srv->conns++;
     cc_conn_set_deadline(c, srv->register_timeout_s);
@@ -500,6 +516,11 @@ bool cc_server_conf_key(cc_conf *c, const char *key, const char *v, cc_server_co
         conf_uint(c, key, v, 1, 1000000, &k->http_max_connections);
     } else if (strcmp(key, "http-max-per-address") == 0) {
         conf_uint(c, key, v, 1, 1000000, &k->http_max_per_address);
+    } else if (strcmp(key, "metrics-token") == 0) {
+        if (strlen(v) > PROTO_TEXT_MAX)
+            cc_conf_error(c, "server", key, "longer than %d bytes", PROTO_TEXT_MAX);
+        else
+            snprintf(k->metrics_token, sizeof k->metrics_token, "%s", v);
     } else {
         return false;
     }

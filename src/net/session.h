@@ -120,6 +120,8 @@ typedef struct cc_server_conf {
     unsigned http_header_timeout_s;         /* http-header-timeout (10) */
     unsigned http_max_connections;          /* http-max-connections (4096) */
     unsigned http_max_per_address;          /* http-max-per-address (256) */
+    /* metrics-token ("": none, /metrics answers loopback peers only) */
+    char metrics_token[PROTO_TEXT_MAX + 1];
 } cc_server_conf;
 
 /** The defaults above. */

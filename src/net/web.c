@@ -661,6 +661,87 @@ static bool serve_stream(web_http *h, const cc_http_req *req, bool head_only)
     return true;
 }
 
+/* ---- operations: /metrics and /healthz ---- */
+
+/* The peer's host is a loopback address (127.0.0.0/8, ::1, or 127/8 mapped to IPv6). */
+static bool host_is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strncmp(host, "::ffff:127.", 11) == 0;
+}
+
+/* "Bearer TOKEN" with the configured token, compared in time independent of where the
+ * strings differ. */
+static bool bearer_ok(const cc_http_req *req, const char *token)
+{
+    const cc_http_str *a = cc_http_get(req, "Authorization");
+    if (!a || a->len < 7 || !ieq(a->p, 7, "Bearer ", 7))
+        return false;
+    const char *p = a->p + 7;
+    size_t n = a->len - 7, want = strlen(token);
+    unsigned char diff = (unsigned char)(n != want);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(p[i] ^ token[i % (want ? want : 1)]);
+    return diff == 0;
+}
+
+static bool path_is(const cc_http_req *req, const char *path)
+{
+    size_t n = strlen(path);
+    return req->path.len == n && memcmp(req->path.p, path, n) == 0;
+}
+
+/* GET /metrics and GET /healthz (docs/operations.md, "Metrics and health"). Returns true
+ * when the request was one of them. */
+static bool serve_ops(web_http *h, const cc_http_req *req, bool head_only)
+{
+    cc_web *w = h->web;
+    if (w->cfg.metrics && path_is(req, "/metrics")) {
+        const char *token = w->cfg.metrics_token;
+        if (token && *token) {
+            if (!bearer_ok(req, token)) {
+                respond_error(h, 401, "/metrics needs the metrics-token", head_only,
+                              req->keep_alive, "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
+                return true;
+            }
+        } else if (!host_is_loopback(h->host) || cc_http_get(req, "Forwarded") ||
+                   cc_http_get(req, "X-Forwarded-For")) {
+            /* A reverse proxy on the same host connects from loopback for every client
+             * it forwards: a forwarded request is not a local one. */
+            respond_error(h, 403, "/metrics is served to loopback only without a metrics-token",
+                          head_only, req->keep_alive, NULL);
+            return true;
+        }
+        cc_buf b;
+        cc_buf_init(&b);
+        cc_metrics_encode(w->cfg.metrics, &b);
+        cc_sbuf *body = cc_sbuf_new(b.data, b.len);
+        cc_buf_free(&b);
+        respond(h, 200, CC_METRICS_CONTENT_TYPE, body, head_only, req->keep_alive, NULL);
+        cc_sbuf_unref(body);
+        return true;
+    }
+    if (path_is(req, "/healthz")) {
+        const char *why = NULL;
+        int rc = w->cfg.health ? w->cfg.health(w->cfg.health_user, &why) : 0;
+        cc_buf b;
+        cc_buf_init(&b);
+        if (rc == 0)
+            cc_buf_puts(&b, "ok\n");
+        else
+            cc_buf_printf(&b, "not ready: %s\n", why ? why : "unknown");
+        cc_sbuf *body = cc_sbuf_new(b.data, b.len);
+        cc_buf_free(&b);
+        /* Not an error to log: a probe asks this every few seconds while the daemon
+         * waits for its peers. */
+        respond(h, rc == 0 ? 200 : 503, "text/plain; charset=utf-8", body, head_only,
+                req->keep_alive, NULL);
+        cc_sbuf_unref(body);
+        return true;
+    }
+    return false;
+}
+
 /* Answers one complete request. Returns true when h was handed to a session (freed). */
 static bool handle(web_http *h, const cc_http_req *req)
 {
@@ -696,8 +777,8 @@ static bool handle(web_http *h, const cc_http_req *req)
         upgrade(h, req, accept);
         return true;
     }
-    if (serve_stream(h, req, head_only) || serve_asset(h, req, head_only) ||
-        serve_page(h, req, head_only))
+    if (serve_ops(h, req, head_only) || serve_stream(h, req, head_only) ||
+        serve_asset(h, req, head_only) || serve_page(h, req, head_only))
         return false;
     respond_error(h, 404, "no such page", head_only, req->keep_alive, NULL);
     return false;

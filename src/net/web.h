@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/conf.h"
+#include "common/metrics.h"
 #include "net/conn.h"
 #include "net/session.h"
 
@@ -100,6 +101,15 @@ typedef struct cc_web_config {
     /* http-max-per-address: HTTP connections (not upgraded) open at once from one
      * address; one more is answered 429 (0: CC_WEB_MAX_PER_ADDRESS_DEFAULT). */
     unsigned max_per_address;
+    /** GET /metrics writes this registry (NULL: no such page). */
+    cc_metrics *metrics;
+    /** metrics-token: NULL or "" serves /metrics to loopback peers only (403 to others);
+     * otherwise every peer must send "Authorization: Bearer TOKEN" (401 without it). */
+    const char *metrics_token;
+    /** GET /healthz: 0 when the daemon is ready (200 "ok"), or a negative code with
+     * *why, a static text (503 "not ready: WHY"). NULL: always ready. */
+    int (*health)(void *user, const char **why);
+    void *health_user;
 } cc_web_config;
 
 /** Defaults of the HTTP limits above. */

@@ -20,6 +20,7 @@
 #include "common/media.h"
 #include "net/addr.h"
 #include "net/conn.h"
+#include "net/netmetrics.h"
 #include "net/web.h"
 #include "proto/statmsg.h"
 #include "proto/msg.h"
@@ -27,6 +28,7 @@
 #include "stat/stat_agents.h"
 #include "stat/stat_config.h"
 #include "stat/stat_links.h"
+#include "stat/stat_metrics.h"
 #include "stat/stat_port.h"
 #include "stat/stat_report.h"
 #include "stat/stat_stats.h"
@@ -65,6 +67,7 @@ typedef struct stat_daemon {
     uint64_t hist_written_seen; /* rows_written at the last purge */
     unsigned reports_open;      /* reports being streamed over HTTP */
     cc_web *web;                /* NULL without an http key */
+    cc_metrics *metrics;        /* GET /metrics */
     uv_signal_t sig_hup, sig_int, sig_term;
     uv_timer_t shutdown_timer;
     bool stopping;
@@ -259,6 +262,7 @@ static void on_hist_timer(uv_timer_t *t)
 {
     stat_daemon *d = t->data;
     hist_commit(d->hist);
+    stat_metrics_hist_committed(d->hist);
     int64_t now = (int64_t)(cc_wall_us() / 1000);
     /* Twice what was written since the last tick on top: the purge keeps up with any
      * steady flow, and a backlog shrinks by HIST_PURGE_ROWS a tick at least. */
@@ -619,6 +623,9 @@ static int run(stat_daemon *d)
         uv_timer_start(&d->hist_timer, on_hist_timer, HIST_COMMIT_MS, HIST_COMMIT_MS);
     }
     d->port = stat_port_new(&d->net, &d->cfg, d->agents, d->links, d->stats, &d->media);
+    d->metrics = cc_metrics_new();
+    cc_netm_init(d->metrics, &d->net, stat_port_server(d->port));
+    stat_metrics_init(d->metrics, d->agents, d->links, d->stats, d->hist, d->cfg.data_dir);
     int port;
     int rc = stat_port_listen(d->port, &port);
     if (rc < 0) {
@@ -644,7 +651,10 @@ static int run(stat_daemon *d)
                                   .idle_timeout_s = d->cfg.idle_timeout_s,
                                   .header_timeout_s = d->cfg.limits.http_header_timeout_s,
                                   .max_connections = d->cfg.limits.http_max_connections,
-                                  .max_per_address = d->cfg.limits.http_max_per_address};
+                                  .max_per_address = d->cfg.limits.http_max_per_address,
+                                  .metrics = d->metrics,
+                                  .metrics_token = d->cfg.limits.metrics_token,
+                                  .health = stat_metrics_health};
         rc = cc_web_start(&d->web, &d->net, &web_cfg, &values[1]);
         if (rc < 0) {
             LOG_ERROR("event=listen_failed address=%s error=\"%s\"", d->cfg.http,
@@ -765,5 +775,6 @@ int main(int argc, char **argv)
     stat_stats_free(d.stats);
     rules_free(d.rules);
     stat_config_free(&d.cfg);
+    cc_metrics_free(d.metrics);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/client.h"
+#include "stat/stat_metrics.h"
 #include "proto/ixnreport.h"
 #include "proto/statmsg.h"
 #include "proto/resv.h"
@@ -226,7 +227,9 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     (void)len;
     stat_link *l = cc_client_user(c);
     if (strcmp(msg->name, "EventPlaceAgentState") == 0) {
+        uint64_t started_us = cc_mono_us();
         on_state(l, msg);
+        stat_metrics_state_applied(started_us);
         expiry_arm(l->owner);
     } else if (strcmp(msg->name, "EventInteractionReported") == 0 && l->owner->stats) {
         on_step(l, msg);
