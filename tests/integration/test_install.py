@@ -115,6 +115,24 @@ def doc_headings(path):
     return out
 
 
+def words(text):
+    """The words of text (four characters or more), case folded."""
+    return set(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{3,}", text))
+
+
+def doc_words(path):
+    """The words of a guide but its title, which the page's NAME replaces, and its tables'
+    header rows, which become the layout of each row's paragraph."""
+    with open(os.path.join(SRC, path), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    rule = re.compile(r"^\s*\|?\s*:?-{3,}")
+    kept = [ln for i, ln in enumerate(lines)
+            if not (i == 0 and ln.startswith("# "))
+            and not (i + 1 < len(lines) and ln.lstrip().startswith("|")
+                     and rule.match(lines[i + 1]))]
+    return words("\n".join(kept))
+
+
 def squash(text):
     """Text with runs of blanks as one space and line-end hyphenation undone, so that a
     phrase is found wherever groff broke the line."""
@@ -140,6 +158,9 @@ def check_pages(root, prefix):
         missing = [h for h in doc_headings(doc) if squash(h) not in flat]
         check(not missing, "every heading of %s is in %s(%s) (missing: %s)"
               % (doc, name, section, missing[:3]))
+        lost = sorted(doc_words(doc) - words(text))
+        check(not lost, "every word of %s is in %s(%s) (lost: %s)"
+              % (doc, name, section, lost[:8]))
         check("--version" in flat, "%s(%s) documents --version" % (name, section))
         # A table row (option, then its meaning) and a code block come through.
         check(re.search(r"--help", flat) is not None, "%s(%s) lists --help" % (name, section))
