@@ -30,7 +30,7 @@ UNIT_MUST = ("Type=simple", "NoNewPrivileges=yes", "ProtectSystem=strict", "Dyna
 # written: the rest is the network access a server needs).
 EXPOSURE_MAX = 20
 # The macros md2man.py writes; a structural check accepts only these.
-MACROS = {"TH", "SH", "SS", "PP", "TP", "IP", "RS", "RE", "nf", "fi", "sp"}
+MACROS = {"TH", "SH", "SS", "PP", "TP", "IP", "RS", "RE", "nf", "fi", "sp", "nh", "ad"}
 
 
 def configured_revision(build):
@@ -67,6 +67,7 @@ def check_revision(rev):
 
 
 def is_exec(path):
+    """A regular file we may run."""
     st = os.stat(path)
     return stat.S_ISREG(st.st_mode) and os.access(path, os.X_OK)
 
@@ -88,8 +89,8 @@ def render(page):
 
 
 def structural_check(page):
-    """Without groff: every control line is one of md2man.py's macros, text lines never
-    start with a control character, and the page has a .TH and NAME."""
+    """Without groff: every control line is one of md2man.py's macros (a text line that
+    starts with '.' would be an unknown one), and the page has a .TH and NAME."""
     with open(page, encoding="ascii") as f:
         lines = f.read().split("\n")
     check(lines[1].startswith(".TH "), "%s starts with .TH" % page)
