@@ -11,8 +11,8 @@ indentation), and inline `code`, **bold**, *italic* and [links](url). The page i
 man(7) macros without tbl(1), so that man, groff -man and mandoc all read it the same:
 
 - NAME is --name and --summary (the guide's title is left out), and the text before the
-  first "##" becomes DESCRIPTION; "##" headings are sections (.SH, upper case), "###" subsections (.SS),
-  deeper ones a bold paragraph;
+  first "##" becomes DESCRIPTION; "##" headings are sections (.SH, upper case), "###"
+  subsections (.SS), deeper ones a bold paragraph;
 - a table becomes one tagged paragraph (.TP) per row: the first cell is the tag; the
   last cell is the text, preceded by the middle cells as "Header: value";
 - code and commands are bold, emphasis italic; characters beyond ASCII are written as
@@ -49,9 +49,6 @@ def protect_line(line):
     if line.startswith(".") or line.startswith("'"):
         return "\\&" + line
     return line
-
-
-INLINE = re.compile(r"`+|\*\*|\*|\[")
 
 
 def inline(s):
@@ -151,7 +148,8 @@ class Converter:
         self.lines = lines
         self.i = 0
         self.out = []
-        self.title = None
+        # Where DESCRIPTION goes: after the title, before the text that follows it.
+        self.description_at = None
 
     def emit(self, line):
         self.out.append(line)
@@ -302,9 +300,8 @@ class Converter:
             if h:
                 level, title = len(h.group(1)), h.group(2)
                 self.i += 1
-                if level == 1 and self.title is None:
-                    self.title = title
-                    self.emit("@DESCRIPTION@")
+                if level == 1 and self.description_at is None:
+                    self.description_at = len(self.out)
                 elif level <= 2:
                     self.emit(".SH " + quote_arg(inline(title.upper())))
                 elif level == 3:
@@ -356,15 +353,8 @@ def convert(text, name, section, summary, version, see_also, date, source):
         "%s \\- %s" % (escape_text(name), escape_text(summary)),
     ]
     # NAME already says what the title says; the text before the first section describes.
-    description = [".SH DESCRIPTION"]
-    out = []
-    for line in body:
-        if line == "@DESCRIPTION@":
-            out += description
-        else:
-            out.append(line)
-    if conv.title is None:
-        out = description + out
+    at = conv.description_at or 0
+    out = body[:at] + [".SH DESCRIPTION"] + body[at:]
     tail = []
     if see_also:
         refs = [r.strip() for r in see_also.split(",") if r.strip()]
