@@ -288,6 +288,10 @@ def main():
     build = os.path.dirname(args.bin)
     make = shutil.which("make")
     check(make is not None, "make is installed")
+    # Run from `make test`, the environment carries the outer make's flags and jobserver;
+    # the install under test is a make of its own.
+    for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        os.environ.pop(var, None)
     with harness.Env(args.bin, timeout=240) as env:
         root = env.path("root")
         rc, out, err = env.run([make, "-C", SRC, "install", "BUILD=" + build,
