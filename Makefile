@@ -3,8 +3,11 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
+# `make install`: where to (PREFIX), and an optional staging root (DESTDIR) for packages.
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps node-deps build test test-asan demo bench soak fuzz format clean
+.PHONY: all deps node-deps build test test-asan demo bench soak fuzz format clean install
 
 all: build
 
@@ -44,6 +47,15 @@ bench: build
 # with hostile connections (docs/bench.md, "Soak").
 soak: build
 	bash scripts/soak.sh
+
+# The programs, man pages, systemd units, sysusers.d file, docs and example configurations
+# under PREFIX, staged below DESTDIR when given (docs/operations.md, "Install and upgrade").
+# Builds what is not built yet, without scripts/deps.sh (on a fresh machine `make build`
+# first). Never writes a configuration file, so installing an upgrade keeps the operator's.
+install:
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD) -j$(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 fuzz: deps
 	CC=clang-14 cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DCC_FUZZ=ON

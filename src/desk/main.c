@@ -18,6 +18,7 @@
 
 #include <editline/readline.h>
 
+#include "cc_version.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -1065,6 +1066,7 @@ static void usage(FILE *f)
           "  --media LIST         media to log in with, comma-separated, all not ready\n"
           "                       (default: none)\n"
           "  -h, --help           this text\n"
+          "  --version            the version and the git revision\n"
           "\n"
           "With stdin a terminal, commands are typed at the prompt (type help).\n"
           "Otherwise they are read line by line, each waiting for its answer;\n"
@@ -1206,6 +1208,7 @@ static int parse_args(int argc, char **argv)
         {"password-file", required_argument, NULL, 'f'},
         {"media", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'}, /* long only: "h" has no V */
         {NULL, 0, NULL, 0},
     };
     const char *media = "";
@@ -1220,6 +1223,10 @@ static int parse_args(int argc, char **argv)
         case 'f': app.password_file = optarg; break;
         case 'm': media = optarg; break;
         case 'h': usage(stdout); return -1;
+        case 'V':
+            printf("agentdesk %s (git %s, protocol %d)\n", CC_VERSION, CC_GIT_REVISION,
+                   PROTO_VERSION);
+            return -1;
         default: usage(stderr); return 2;
         }
     }

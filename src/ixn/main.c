@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "cc_version.h"
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -24,8 +25,6 @@
 #include "net/web.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
-
-#define IXN_VERSION "0.1.0"
 
 /* The process's single server; the signal and accept callbacks reach it from here. */
 static struct {
@@ -307,7 +306,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            printf("ixnserver %s (protocol %d)\n", IXN_VERSION, PROTO_VERSION);
+            printf("ixnserver %s (git %s, protocol %d)\n", CC_VERSION, CC_GIT_REVISION,
+                   PROTO_VERSION);
             return 0;
         } else {
             fprintf(stderr, "ixnserver: unknown argument %s\n", a);

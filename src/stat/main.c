@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "cc_version.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -34,8 +35,6 @@
 #include "stat/stat_stats.h"
 #include "store/hist.h"
 #include "common/clock.h"
-
-#define STAT_VERSION "0.1.0"
 
 /* How long a clean shutdown waits for queued output before the loop is stopped. */
 #define SHUTDOWN_GRACE_MS 200
@@ -717,7 +716,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            printf("statserver %s (protocol %d)\n", STAT_VERSION, PROTO_VERSION);
+            printf("statserver %s (git %s, protocol %d)\n", CC_VERSION, CC_GIT_REVISION,
+                   PROTO_VERSION);
             return 0;
         } else {
             fprintf(stderr, "statserver: error: unexpected argument %s\n", a);
