@@ -42,7 +42,9 @@
 
 /* A request answered after the commit of this loop turn. */
 typedef struct ixn_waiter {
-    cc_session *s; /* NULL once its session closed */
+    cc_session *s;  /* NULL once its session closed */
+    int err;        /* 0: the ack buffer; else the refusal, sent after the commit */
+    char desc[192]; /* the refusal's description */
 } ixn_waiter;
 
 typedef struct ixn_core {
@@ -1003,9 +1005,10 @@ static void commit_and_answer(ixn_core *k)
     k->nspare = n;
     for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
         ixn_waiter *w = &k->spare[k->spare_pos];
-        if (w->s)
-            cc_session_finish(w->s, rc ? CC_E_UNAVAILABLE : 0,
-                              rc ? "the interaction store cannot write now" : NULL);
+        if (w->s && rc)
+            cc_session_finish(w->s, CC_E_UNAVAILABLE, "the interaction store cannot write now");
+        else if (w->s)
+            cc_session_finish(w->s, w->err, w->err ? w->desc : NULL);
     }
     k->nspare = 0;
 }
@@ -1052,6 +1055,23 @@ int ixn_core_answer(ixn_server *srv, cc_session *s)
     cc_session_defer(s);
     idle_on(k);
     return CC_SESSION_DEFERRED;
+}
+
+/* Answers an agent's request on an interaction that is refused for its state (rc from
+ * the checks, msg->desc set). The change that put the interaction in that state may
+ * still wait for the commit, and with it the event telling the desktop (EventRevoked
+ * after a media server's stop, say): the refusal then waits too, so that the desktop
+ * reads the event first and the refusal after it, never a refusal it cannot explain. */
+static int refuse_after_commit(ixn_core *k, cc_session *s, proto_msg *msg, int rc)
+{
+    if (rc != CC_E_INVALID_STATE || !k->st || store_pending(k->st) == 0)
+        return rc;
+    int deferred = ixn_core_answer(k->srv, s);
+    assert(deferred == CC_SESSION_DEFERRED);
+    ixn_waiter *w = &k->wait[k->nwait - 1];
+    w->err = rc;
+    snprintf(w->desc, sizeof w->desc, "%s", msg->desc);
+    return deferred;
 }
 
 void ixn_core_session_closed(ixn_server *srv, cc_session *s)
@@ -1370,9 +1390,10 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
         return ixn_core_answer(k->srv, s);
     }
     ixn_agent *a;
-    if ((rc = ixn_agent_require(s, msg, &a)) || (rc = find_ixn(k, msg, id, &x)) ||
-        (rc = held_by(msg, x, a)) || (rc = need_state(msg, x, CC_IXN_HANDLING)))
+    if ((rc = ixn_agent_require(s, msg, &a)) || (rc = find_ixn(k, msg, id, &x)))
         return rc;
+    if ((rc = held_by(msg, x, a)) || (rc = need_state(msg, x, CC_IXN_HANDLING)))
+        return refuse_after_commit(k, s, msg, rc);
     unsigned aw = k->srv->cfg->after_work_s[x->media];
     if (aw) {
         touch(k, x);
@@ -1397,9 +1418,10 @@ static int agent_ixn(cc_session *s, proto_msg *msg, enum cc_ixn_state st, ixn_ag
     const char *id;
     int rc;
     if ((rc = proto_get_id(msg, "interactionId", true, &id)) ||
-        (rc = ixn_agent_require(s, msg, a)) || (rc = find_ixn(k, msg, id, x)) ||
-        (rc = held_by(msg, *x, *a)) || (rc = need_state(msg, *x, st)))
+        (rc = ixn_agent_require(s, msg, a)) || (rc = find_ixn(k, msg, id, x)))
         return rc;
+    if ((rc = held_by(msg, *x, *a)) || (rc = need_state(msg, *x, st)))
+        return refuse_after_commit(k, s, msg, rc);
     return 0;
 }
 

@@ -106,6 +106,9 @@ def main():
         expect_ack(desk.request({"message": "RequestNotReadyForMedia", "media": "chat"}),
                    "not ready again")
         harness.submit_ok(ms, T, "chat", "chat-in")
+        # Entered only grows, so its first 5 is this submit; a Waiting of 1 was also
+        # seen earlier in the stream (before the first accept).
+        w.equals("entered", 5)
         w.equals("waiting", 1)
         w.c.close()
 
