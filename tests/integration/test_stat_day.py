@@ -762,6 +762,16 @@ def main():
         act(d1, {"message": "RequestNotReadyForMedia", "media": "chat",
                  "reason": {"code": 3, "description": "Lunch"}}, "A1 not ready, lunch")
         ch.wait("%s State" % A1, lambda v: v["state"] == "NotReady", "NotReady (Lunch)")
+        sleep_pumping(subs, steps, 0.2)
+        act(d1, {"message": "RequestChangeMediaStateReason", "media": "chat",
+                 "reason": {"code": 7, "description": "Coffee"}}, "A1's reason changes")
+        ch.wait("%s State" % A1, lambda v: (v.get("reason") or {}).get("code") == 7,
+                "NotReady (Coffee): a new value")
+        sleep_pumping(subs, steps, 0.2)
+        act(d1, {"message": "RequestChangeMediaStateReason", "media": "chat",
+                 "reason": {"code": 3, "description": "Lunch"}}, "A1's reason back to lunch")
+        ch.wait("%s State" % A1, lambda v: (v.get("reason") or {}).get("code") == 3,
+                "NotReady (Lunch) again")
         d2 = login(ixn, A2, ready=False)
         ch.equals("tenant LoggedIn", 2)
         ms = harness.media_server(ixn.port)
@@ -830,14 +840,12 @@ def main():
                 "%s Accepted day" % A2: 2, "%s Handled day" % A2: 2,
                 "%s Waiting" % QI: 1, "%s Waiting" % QO: 1, "tenant LoggedIn": 2,
                 "tenant Ready": 0, "tenant Available": 0}
-        pump_all(subs, steps, 0.3)
         for k, v in want.items():
-            check(ch.last[k] == v, "hand-computed: %s = %r (got %r)" % (k, v, ch.last[k]))
+            ch.equals(k, v, "hand-computed: %s = %r" % (k, v))
         # i1 waited 1.3 s or more, i4 more than the invite timeout: neither within the
         # threshold; i3's abandon after it counts, i2's within it does not.
-        check(ch.last["%s ServiceLevel day" % QI] == 0.0,
-              "chat-in ServiceLevel 100 x 0 / (3 + 2), the morning's answer after 15 s: 0.0 "
-              "(got %r)" % ch.last["%s ServiceLevel day" % QI])
+        ch.equals("%s ServiceLevel day" % QI, 0.0,
+                  "chat-in ServiceLevel 100 x 0 / (3 + 2), the morning's answer after 15 s: 0.0")
 
         # ---- the statserver restarted (SIGKILL) in the middle ----
         # More than a second after the last step, so that the history holds it.
@@ -919,10 +927,22 @@ def main():
         check(ch.last["%s Answered day" % QI] == answered_qi,
               "i5's visit, answered before the loss, is not answered again (%r)"
               % ch.last["%s Answered day" % QI])
+        # A transfer while invited: the visit in chat-in ends neither answered nor
+        # abandoned; the one in chat-out is abandoned.
+        i8 = harness.submit_ok(ms, T, "chat", QI)
+        invite(d1, i8, timeout=AFTER_WORK + 10)
         act(d1, {"message": "RequestNotReadyForMedia", "media": "chat"}, "A1 not ready")
+        act(d1, {"message": "RequestPlaceInQueue", "interactionId": i8, "queue": QO},
+            "A1 transfers the invited i8 to chat-out")
+        ch.equals("%s Entered day" % QO, 4)
+        stop(ms, i8, "i8 stopped in chat-out")
+        ch.equals("%s Abandoned day" % QO, 2)
         i7 = harness.submit_ok(ms, T, "chat", QI)
         stop(ms, i7, "i7 stopped")
-        ch.equals("%s Abandoned day" % QI, 4)
+        ch.equals("%s Abandoned day" % QI, 4, "i8's visit in chat-in is not abandoned, i7's is")
+        ch.equals("%s Entered day" % QI, 9, "chat-in: Entered 9 (i8 and i7 too)")
+        check(ch.last["%s Answered day" % QI] == answered_qi,
+              "chat-in: Answered unchanged (%r)" % ch.last["%s Answered day" % QI])
 
         # ---- changes against every:2 ----
         sleep_pumping(subs, steps, 2 * EVERY + 0.5)
@@ -1084,6 +1104,25 @@ def main():
                               % (kind, r["intervalStart"], r.get("id"), r.get("media", ""),
                                  col, r[col], want))
                     nonzero += 1 if got else 0
+            # Every object with something in an interval has its row there.
+            have = set((r["intervalStart"], r.get("server"), r["id"]) for r in rows300)
+            starts = sorted(set(iso_ms(r["intervalStart"]) for r in rows300))
+            mfull = model_at(rows, tz_hours, t_to)
+            for s0 in starts:
+                e0 = min(s0 + 300000, t_to)
+                if typ == "Queue":
+                    busy = set((q[0], q[2]) for q, recs in mfull.visits.items()
+                               if any(s0 <= r[1] < e0 for r in recs))
+                else:
+                    busy = set((None, a[1]) for a, recs in mfull.ends.items()
+                               if any(s0 <= r[1] < e0 for r in recs))
+                    busy |= set((None, a[1]) for a, vs in mfull.views.items()
+                                if any(s0 <= t < e0 for t, _ in vs))
+                missing = [b for b in busy if (time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                             time.gmtime(s0 / 1000)),
+                                               b[0], b[1]) not in have]
+                check(not missing, "%s.csv: a row for every object active in the interval "
+                      "from %d (%r missing)" % (kind, s0, missing))
             check(nonzero > 10, "%s.csv: %d rows, every cell equals the model over its "
                   "interval" % (kind, len(rows300) + len(rowsday)))
             # The day's report equals the day values read live after its end.
