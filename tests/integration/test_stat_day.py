@@ -943,6 +943,25 @@ def main():
         ch.equals("%s Entered day" % QI, 9, "chat-in: Entered 9 (i8 and i7 too)")
         check(ch.last["%s Answered day" % QI] == answered_qi,
               "chat-in: Answered unchanged (%r)" % ch.last["%s Answered day" % QI])
+        # The agent's desktop closes while it handles i9: i9 goes back to the head of
+        # chat-in in a visit already answered, so its stop there is no abandon.
+        act(d1, {"message": "RequestCancelNotReadyForMedia", "media": "chat"}, "A1 ready")
+        i9 = harness.submit_ok(ms, T, "chat", QI)
+        invite(d1, i9)
+        act(d1, {"message": "RequestAccept", "interactionId": i9}, "A1 accepts i9")
+        ch.equals("%s Answered day" % QI, answered_qi + 1)
+        d1.close()
+        revoked = steps.wait(i9, "Revoked")
+        check(revoked.get("reason") == "LoggedOut", "i9 is revoked: LoggedOut")
+        ch.equals("%s Waiting" % QI, 1, "i9 waits again in chat-in")
+        ch.equals("tenant LoggedIn", 0)
+        stop(ms, i9, "i9 stopped while queued again")
+        ch.equals("%s Waiting" % QI, 0)
+        ch.equals("%s Entered day" % QI, 10)
+        sleep_pumping(subs, steps, 0.3)
+        check(ch.last["%s Abandoned day" % QI] == 4 and ch.last["%s Answered day" % QI]
+              == answered_qi + 1, "i9's answered visit is not abandoned (Abandoned %r)"
+              % ch.last["%s Abandoned day" % QI])
 
         # ---- changes against every:2 ----
         sleep_pumping(subs, steps, 2 * EVERY + 0.5)
