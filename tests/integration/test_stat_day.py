@@ -11,9 +11,10 @@ accept after a known wait, an invite timeout, transfers between the queues (from
 Handling and from Invited), after-work ended early and by its timer, a reason change; a
 statserver restart (SIGKILL) in the middle, with a submit while it is away (known from
 the snapshot only); the interaction server killed and started
-again while one interaction waits and one is handled; after both, more steps, and a
-desktop that closes while it handles an interaction (back to the queue in a visit already
-answered, whose stop is then no abandon).
+again while one interaction waits and one is handled; after both, more steps, a desktop
+that closes while it handles an interaction (back to the queue in a visit already
+answered, whose stop is then no abandon) and one that closes while invited (the same
+visit, abandoned by the stop).
 
 Exactness without timing assumptions: every EventStatisticValue the test receives (every
 statistic of the definitions table for both queues, both agents and the tenant, each in
@@ -976,6 +977,17 @@ def main():
         check(ch.last["%s Abandoned day" % QI] == 4 and ch.last["%s Answered day" % QI]
               == answered_qi + 1, "i9's answered visit is not abandoned (Abandoned %r)"
               % ch.last["%s Abandoned day" % QI])
+        # A desktop that closes while invited: i11 waits again in the same visit, which its
+        # stop then abandons.
+        d2 = login(ixn, A2, ready=True)
+        i11 = harness.submit_ok(ms, T, "chat", QI)
+        invite(d2, i11)
+        d2.close()
+        steps.wait(i11, "Revoked")
+        ch.equals("%s Waiting" % QI, 1, "i11 waits again")
+        stop(ms, i11, "i11 stopped")
+        ch.equals("%s Abandoned day" % QI, 5, "i11's visit is abandoned")
+        ch.equals("%s Entered day" % QI, 11)
 
         # ---- changes against every:2 ----
         sleep_pumping(subs, steps, 2 * EVERY + 0.5)
