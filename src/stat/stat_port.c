@@ -90,11 +90,13 @@ struct stat_port {
     uint64_t values_sent;
 };
 
-/* Values carry and are computed at the wall clock; they are paced by the monotonic one,
- * so that a clock set back does not hold them up. */
-static int64_t now_ms(void)
+/* Values carry and are computed at the wall clock as the engine keeps it (never going
+ * back, so that a value's at is never before the inputs it counts); they are paced by
+ * the monotonic one, so that a clock set back does not hold them up. */
+static int64_t now_ms(const stat_port *p)
 {
-    return (int64_t)(cc_wall_us() / 1000);
+    int64_t wall = (int64_t)(cc_wall_us() / 1000);
+    return p->stats ? stat_stats_clock(p->stats, wall) : wall;
 }
 
 static int64_t mono_ms(void)
@@ -271,7 +273,7 @@ static void on_check(uv_check_t *h)
     if (!p->stats)
         return;
     stat_stats_inst *i;
-    int64_t now = now_ms(), mono = mono_ms();
+    int64_t now = now_ms(p), mono = mono_ms();
     while ((i = stat_stats_next_dirty(p->stats))) {
         port_stat *ps = stat_stats_user(i);
         if (ps)
@@ -282,7 +284,7 @@ static void on_check(uv_check_t *h)
 static void on_tick(uv_timer_t *t)
 {
     stat_port *p = t->data;
-    int64_t now = now_ms(), mono = mono_ms();
+    int64_t now = now_ms(p), mono = mono_ms();
     on_check(&p->check);
     port_stat *d = p->delayed;
     p->delayed = NULL;
@@ -377,7 +379,7 @@ static int h_open_statistic(cc_session *s, proto_msg *msg)
             return CC_E_INVALID_ATTRIBUTE;
         }
     }
-    int64_t now = now_ms(), mono = mono_ms();
+    int64_t now = now_ms(p), mono = mono_ms();
     stat_stats_inst *inst = stat_stats_open(p->stats, &o, media, now);
     if (!inst) {
         snprintf(msg->desc, sizeof msg->desc, "%s", "object: not a statistic of it");

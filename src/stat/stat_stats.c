@@ -1402,3 +1402,8 @@ void stat_stats_each(stat_stats *s, enum proto_sts_object type,
         }
     }
 }
+
+int64_t stat_stats_clock(const stat_stats *s, int64_t wall_ms)
+{
+    return wall_ms < s->last_now ? s->last_now : wall_ms;
+}

@@ -112,4 +112,8 @@ typedef struct stat_stats_counts {
 /** The engine's counters. */
 stat_stats_counts stat_stats_get_counts(const stat_stats *s);
 
+/** The engine's clock at the wall time wall_ms: never before a time it already took, so
+ * that values stamped with it follow the inputs they count. */
+int64_t stat_stats_clock(const stat_stats *s, int64_t wall_ms);
+
 #endif
