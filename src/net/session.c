@@ -412,6 +412,8 @@ void cc_server_on_connection(uv_stream_t *listener, int status)
         free(s);
         return;
     }
+    if (srv->tls)
+        cc_conn_start_tls(s->conn, srv->tls, NULL, NULL);
     if (!room) {
         LOG_WARN("event=conn_refused reason=max_connections limit=%u peer=%s", srv->max_connections,
                  cc_conn_peer(s->conn));

@@ -13,6 +13,7 @@
 #include "common/conf.h"
 #include "net/conn.h"
 #include "net/session.h"
+#include "net/tls.h"
 
 /** One embedded file: its URL path ("/index.html"), Content-Type and bytes. */
 typedef struct cc_web_asset {
@@ -100,6 +101,9 @@ typedef struct cc_web_config {
     /* http-max-per-address: HTTP connections (not upgraded) open at once from one
      * address; one more is answered 429 (0: CC_WEB_MAX_PER_ADDRESS_DEFAULT). */
     unsigned max_per_address;
+    /* TLS (https:// and wss://) with this context, or NULL for plain HTTP. A plaintext
+     * client on a TLS port is answered 400 in clear and closed. */
+    tls_ctx *tls;
 } cc_web_config;
 
 /** Defaults of the HTTP limits above. */
