@@ -126,6 +126,7 @@ typedef struct bench {
     const char *ixn_addr;
     const char *ixn2_addr; /* a second ixnserver every agent also logs in to, or NULL */
     const char *token;
+    tool_tls tls; /* --tls, --tls-ca, --tls-cert, --tls-key */
     const char *tenant;
     const char *media;
     const char *stat_bin;
@@ -215,6 +216,7 @@ static void usage(FILE *f)
                "(needs --statserver), B interactions are submitted before the statserver starts\n"
                "and drained apart before the interaction phase. With --ixn-pid the CPU time of\n"
                "the ixnserver (that pid) and of the statserver per interaction is printed.\n");
+    fputs(TOOL_TLS_USAGE, f);
 }
 
 static bool parse_args(int argc, char **argv)
@@ -244,6 +246,7 @@ static bool parse_args(int argc, char **argv)
         {"queues", required_argument, NULL, 'q'},
         {"backlog", required_argument, NULL, 'B'},
         {"ixn-pid", required_argument, NULL, 'P'},
+        TOOL_TLS_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -291,7 +294,11 @@ static bool parse_args(int argc, char **argv)
         case 'B': B.backlog = strtoull(optarg, NULL, 10); break;
         case 'P': B.ixn_pid = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return false;
+        default:
+            if (tool_tls_opt(&B.tls, c, optarg))
+                break;
+            usage(stderr);
+            return false;
         }
     }
     if (!B.ixn_addr || !pwfile) {
@@ -1267,6 +1274,8 @@ int main(int argc, char **argv)
     cc_log_init("ixbench", CC_LOG_WARN);
     if (!parse_args(argc, argv))
         return 2;
+    if (!tool_tls_start(&B.tls, "ixbench"))
+        return 2;
     /* One desktop connection per agent on each side needs more descriptors than the usual
      * soft limit of 1024. */
     tool_raise_nofile("ixbench", (uint64_t)B.ndesks + 256);
@@ -1285,6 +1294,7 @@ int main(int argc, char **argv)
             .client_type = "AgentApplication",
             .client_name = name,
             .token = B.token,
+            .tls = B.tls.ctx,
             .reconnect = true,
         };
         d->client = cc_client_new(&B.net, &cfg, &desk_ops, d);
@@ -1307,6 +1317,7 @@ int main(int argc, char **argv)
                 .client_type = "MediaServer",
                 .client_name = name,
                 .token = B.media_token,
+                .tls = B.tls.ctx,
                 .reconnect = true,
             };
             m->client = cc_client_new(&B.net, &cfg, &media_ops, m);
@@ -1326,6 +1337,7 @@ int main(int argc, char **argv)
         kill(B.stat_pid, SIGKILL);
     }
     uv_loop_close(&B.loop);
+    tool_tls_free(&B.tls);
     explicit_bzero(B.password, sizeof B.password);
     free(B.desks);
     free(B.lat_us);
