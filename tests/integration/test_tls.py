@@ -19,6 +19,7 @@ renewal), a client certificate of the CA and one of the other CA.
 - SIGHUP reloads the certificate: a new connection sees the new serial and subject, the
   connections made before go on, the statserver's link included.
 - agentdesk, wallboard and agentsim connect with --tls-ca (and a client certificate).
+- A TLS desktop that reads nothing is cut by its output limit.
 - Insecure configurations are refused (--check-config and at start) and accepted with
   insecure = yes (--check-config only: the test never listens beyond loopback)."""
 import base64
@@ -282,6 +283,34 @@ def ping_ok(c, what):
     expect_ack(c.request({"message": "RequestPing"}), what)
 
 
+def slow_reader(env, ctx):
+    """A TLS desktop that pipelines pings and never reads is cut by its output limit, which
+    counts what waits encrypted as well as what waits to be encrypted."""
+    tls = "tls-cert = %s\ntls-key = %s\n" % (env.path("server.pem"), env.path("server.key"))
+    ixn = env.start_ixn("ixn-s", agents={}, extra_server="out-limit = 1m 256k 2\n" + tls)
+    c = TlsClient(ixn.port, ctx)
+    expect_ack(c.register("AgentApplication", harness.DESK_TOKEN), "ixn-s: a desktop registers")
+    c.sock.settimeout(10)
+    ref = 2
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and "event=conn_slow" not in ixn.stderr():
+        batch = b"".join(b'{"message":"RequestPing","referenceId":%d}\n' % (ref + i)
+                         for i in range(200))
+        ref += 200
+        try:
+            c.sock.sendall(batch)
+        except (OSError, ssl.SSLError):
+            break
+        time.sleep(0.005)
+    check(wait_log(ixn, r"event=conn_slow "), "ixn-s: the TLS desktop that reads nothing is cut "
+          "as slow (after %d pings)" % (ref - 2))
+    check(wait_log(ixn, r"event=session_closed .*reason=slow"), "ixn-s: its session closes")
+    c.close()
+    d = TlsClient(ixn.port, ctx)
+    expect_ack(d.register("MediaServer", harness.MEDIA_TOKEN), "ixn-s: serves a new client after")
+    ixn.kill(signal.SIGTERM)
+
+
 # ---------------------------------------------------------------------------------------
 # Insecure configurations
 # ---------------------------------------------------------------------------------------
@@ -507,6 +536,9 @@ def main():
                                timeout=30, label="agentsim")
         check(rc == 0 and "event=tls_failed" not in err,
               "agentsim runs over TLS (exit %s: %s)" % (rc, err.strip()[-200:]))
+
+        # ---- output limits over TLS ----
+        slow_reader(env, anon)
 
         # ---- insecure configurations ----
         insecure_configs(env)
