@@ -88,7 +88,7 @@ static SSL_CTX *build_ctx(enum tls_side side, const tls_files *f, char *err, siz
      * cost a message per handshake that no client here resumes with. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     /* Record buffers are taken per read and write and given back between them: ten
-     * thousand idle desktops would otherwise hold 34 KiB each. */
+     * thousand idle desktops would otherwise hold 33 KiB more each. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (server) {
         SSL_CTX_set_num_tickets(ctx, 0);
