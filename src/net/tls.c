@@ -84,13 +84,13 @@ static SSL_CTX *build_ctx(enum tls_side side, const tls_files *f, char *err, siz
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* Renegotiation (TLS 1.2) is a way to make a server work for nothing; session tickets
-     * cost a message per handshake that no client here resumes with. */
+    /* Renegotiation (TLS 1.2) is a way to make a server work for nothing. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     /* Record buffers are taken per read and write and given back between them: ten
      * thousand idle desktops would otherwise hold 33 KiB more each. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (server) {
+        /* Session tickets cost a message per handshake that no client here resumes with. */
         SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     }
