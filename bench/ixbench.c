@@ -126,6 +126,7 @@ typedef struct bench {
     const char *ixn_addr;
     const char *ixn2_addr; /* a second ixnserver every agent also logs in to, or NULL */
     const char *token;
+    tool_tls tls; /* --tls, --tls-ca, --tls-cert, --tls-key */
     const char *tenant;
     const char *media;
     const char *stat_bin;
@@ -192,6 +193,9 @@ typedef struct bench {
      * rate. -1: not read. */
     int ixn_pid;
     int64_t cpu_ixn[4], cpu_stat[4];
+    /* CPU time (microseconds) at the start of the current change pass: the ixnserver's
+     * (with --ixn-pid), the statserver's (when spawned) and this program's own. */
+    int64_t pass_cpu[3];
 } bench;
 
 static bench B;
@@ -214,7 +218,9 @@ static void usage(FILE *f)
                "With --queues K, interaction n goes to queue Q-(n mod K + 1). With --backlog B\n"
                "(needs --statserver), B interactions are submitted before the statserver starts\n"
                "and drained apart before the interaction phase. With --ixn-pid the CPU time of\n"
-               "the ixnserver (that pid) and of the statserver per interaction is printed.\n");
+               "the ixnserver (that pid) and of the statserver per interaction is printed, and\n"
+               "per state change of each pass (with this program's own, the desktops' side).\n");
+    fputs(TOOL_TLS_USAGE, f);
 }
 
 static bool parse_args(int argc, char **argv)
@@ -244,6 +250,7 @@ static bool parse_args(int argc, char **argv)
         {"queues", required_argument, NULL, 'q'},
         {"backlog", required_argument, NULL, 'B'},
         {"ixn-pid", required_argument, NULL, 'P'},
+        TOOL_TLS_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -291,7 +298,11 @@ static bool parse_args(int argc, char **argv)
         case 'B': B.backlog = strtoull(optarg, NULL, 10); break;
         case 'P': B.ixn_pid = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return false;
+        default:
+            if (tool_tls_opt(&B.tls, c, optarg))
+                break;
+            usage(stderr);
+            return false;
         }
     }
     if (!B.ixn_addr || !pwfile) {
@@ -617,6 +628,7 @@ static void spawn_statserver(void)
 }
 
 static void end_pass(void);
+static int64_t proc_cpu_us(int pid);
 
 /* Sets up the current pass: the latency pass sends one change at a time, so its figures
  * are the path's own latency; the throughput pass keeps a window of changes in flight. */
@@ -628,6 +640,9 @@ static void setup_pass(void)
     B.sent = B.done = 0;
     B.changes_start_us = B.phase_start_us = cc_mono_us();
     B.changes_end_us = 0;
+    B.pass_cpu[0] = proc_cpu_us(B.ixn_pid);
+    B.pass_cpu[1] = B.stat_running ? proc_cpu_us(B.stat_pid) : -1;
+    B.pass_cpu[2] = proc_cpu_us((int)getpid());
     if (B.max_changes == 0)
         end_pass();
     else
@@ -696,7 +711,7 @@ static void print_result(void)
                  (double)(B.last_first_status_us - B.stat_start_us) / 1e3);
     printf("agents=%d pass=%s logged_in=%d logins_per_s=%.0f snapshot_to_last_status_ms=%s "
            "changes=%" PRIu64 " changes_per_s=%.0f p50_us=%u p99_us=%u max_us=%u window=%d "
-           "errors=%" PRIu64 " drops=%" PRIu64 " stray_statuses=%" PRIu64 "\n",
+           "errors=%" PRIu64 " drops=%" PRIu64 " stray_statuses=%" PRIu64,
            B.agents,
            B.changes_start_us == 0 ? "none"
            : B.pass == 0           ? "latency"
@@ -705,6 +720,16 @@ static void print_result(void)
            secs > 0 ? (double)B.done / secs : 0.0, tool_percentile(B.lat_us, n, 0.50),
            tool_percentile(B.lat_us, n, 0.99), n ? B.lat_us[n - 1] : 0, B.window, B.errors, B.drops,
            B.stray_statuses);
+    /* CPU time per change of each process on the path: unlike changes/s it does not
+     * depend on how much of the machine the benchmark got. */
+    int64_t now_cpu[3] = {proc_cpu_us(B.ixn_pid), B.stat_running ? proc_cpu_us(B.stat_pid) : -1,
+                          proc_cpu_us((int)getpid())};
+    static const char *const cpu_keys[3] = {"ixn_cpu_us_per_change", "stat_cpu_us_per_change",
+                                            "desk_cpu_us_per_change"};
+    for (int i = 0; i < 3 && B.changes_start_us && B.done; i++)
+        if (B.pass_cpu[i] >= 0 && now_cpu[i] >= B.pass_cpu[i])
+            printf(" %s=%.1f", cpu_keys[i], (double)(now_cpu[i] - B.pass_cpu[i]) / (double)B.done);
+    printf("\n");
     fflush(stdout);
 }
 
@@ -1267,6 +1292,8 @@ int main(int argc, char **argv)
     cc_log_init("ixbench", CC_LOG_WARN);
     if (!parse_args(argc, argv))
         return 2;
+    if (!tool_tls_start(&B.tls, "ixbench"))
+        return 2;
     /* One desktop connection per agent on each side needs more descriptors than the usual
      * soft limit of 1024. */
     tool_raise_nofile("ixbench", (uint64_t)B.ndesks + 256);
@@ -1285,6 +1312,7 @@ int main(int argc, char **argv)
             .client_type = "AgentApplication",
             .client_name = name,
             .token = B.token,
+            .tls = B.tls.ctx,
             .reconnect = true,
         };
         d->client = cc_client_new(&B.net, &cfg, &desk_ops, d);
@@ -1307,6 +1335,7 @@ int main(int argc, char **argv)
                 .client_type = "MediaServer",
                 .client_name = name,
                 .token = B.media_token,
+                .tls = B.tls.ctx,
                 .reconnect = true,
             };
             m->client = cc_client_new(&B.net, &cfg, &media_ops, m);
@@ -1326,6 +1355,7 @@ int main(int argc, char **argv)
         kill(B.stat_pid, SIGKILL);
     }
     uv_loop_close(&B.loop);
+    tool_tls_free(&B.tls);
     explicit_bzero(B.password, sizeof B.password);
     free(B.desks);
     free(B.lat_us);

@@ -34,6 +34,15 @@
 # BENCH_ROUTE_INTERACTIONS (40000), BENCH_ROUTE_WIDEN (the first step's seconds, 10),
 # BENCH_ROUTE_ROUNDS (plain/skills pairs, 1), BENCH_ROUTE_SEED (1); BENCH_IXN_WINDOW and
 # BENCH_SECONDS apply to its flow.
+#
+# Then the TLS cost of issue 12 (docs/bench.md, "TLS cost (issue 12)"): ixbench's two
+# state-change passes (the window's throughput, and one change at a time) at
+# BENCH_TLS_AGENTS agents, first in plaintext, then with TLS on the ixnserver's protocol
+# port, every desktop and the statserver's link to it over TLS (certificates made with the
+# openssl command in $BENCH_DIR/tls), BENCH_TLS_ROUNDS pairs; a last line gives tls/plain
+# for changes/s and the latencies, and the target (at least 0.7 of plaintext throughput).
+# Environment: BENCH_TLS (1 default, 0 none, "only" for nothing else), BENCH_TLS_AGENTS
+# (1000), BENCH_TLS_ROUNDS (1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,6 +69,13 @@ R_INTERACTIONS=${BENCH_ROUTE_INTERACTIONS:-40000}
 R_WIDEN=${BENCH_ROUTE_WIDEN:-10}
 R_ROUNDS=${BENCH_ROUTE_ROUNDS:-1}
 R_SEED=${BENCH_ROUTE_SEED:-1}
+TLS_PHASE=${BENCH_TLS:-1}
+TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
+TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
+# Extra lines for the ixnserver's [server] and for each [ixn:NAME] of the statserver: the
+# TLS phase sets them.
+IXN_EXTRA=""
+LINK_EXTRA=""
 # The latency pass (one change at a time) of ixbench and of the floor.
 LAT_CHANGES=2000
 PASSWORD=bench-password
@@ -194,6 +210,7 @@ start_ixn() {
         echo "max-connections = $((n + 100))"
         echo "max-agents = $((n + 100))"
         echo "data-dir = $data"
+        if [[ -n "$IXN_EXTRA" ]]; then echo "$IXN_EXTRA"; fi
         echo "[tokens]"
         echo "AgentApplication = desk-secret"
         echo "ReportingEngine = stat-secret"
@@ -236,6 +253,7 @@ stat_ini() {
             echo "[ixn:${s%%:*}]"
             echo "address = 127.0.0.1:${s#*:}"
             echo "token = stat-secret"
+            if [[ -n "$LINK_EXTRA" ]]; then echo "$LINK_EXTRA"; fi
         done
     } >"$DIR/stat.ini"
 }
@@ -462,9 +480,112 @@ routing() {
     done
 }
 
+# tls_certs: a CA and a server certificate for 127.0.0.1 in $DIR/tls (made once per run).
+tls_certs() {
+    local d="$DIR/tls"
+    rm -rf "$d"
+    mkdir -p "$d"
+    (
+        cd "$d"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+            -out ca.pem -days 2 -subj "/CN=bench CA" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key \
+            -out server.csr -subj "/CN=bench server"
+        printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 1 -days 2 \
+            -out server.pem -extfile server.ext
+    ) >"$DIR/tls/openssl.log" 2>&1 || {
+        echo "bench: openssl could not make the TLS phase's certificates; see $DIR/tls/openssl.log" >&2
+        exit 1
+    }
+}
+
+# tls_run MODE ROUND: one ixbench run of the TLS phase (MODE plain or tls); its two pass
+# lines go to stdout prefixed "tls: mode=MODE round=ROUND", and to $DIR/tls-MODE.out.
+tls_run() {
+    local mode=$1 round=$2 N=$TLS_AGENTS RC=0 TLS_ARGS=()
+    if [[ "$mode" == tls ]]; then
+        IXN_EXTRA="tls-cert = $DIR/tls/server.pem"$'\n'"tls-key = $DIR/tls/server.key"
+        LINK_EXTRA="tls-ca = $DIR/tls/ca.pem"
+        TLS_ARGS=(--tls-ca "$DIR/tls/ca.pem")
+    fi
+    start_ixn "ixn-$mode" "$N"
+    stat_ini "ixn-$mode:$PORT"
+    IXN_EXTRA=""
+    LINK_EXTRA=""
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-$mode-$N.log" --changes "$CHANGES" --seconds "$SECS" \
+        --window "$WINDOW" --latency-changes "$LAT_CHANGES" --ixn-pid "${PIDS[0]}" \
+        "${TLS_ARGS[@]}" >"$DIR/ixbench-$mode-$round.out" || RC=$?
+    stop_daemons
+    sed "s/^/tls: mode=$mode round=$round /" "$DIR/ixbench-$mode-$round.out" | tee -a "$DIR/tls-$mode.out"
+    check ixbench "$RC"
+}
+
+# tls_cost: the TLS phase: TLS_ROUNDS pairs of runs (plaintext, then TLS, back to back so
+# that the machine changes little between them), then the means of each mode and their
+# ratios: changes/s tls/plain (the target: at least 0.7), latencies plain/tls.
+tls_cost() {
+    local round
+    if ((TLS_AGENTS + 64 > FDS)); then
+        echo "bench: TLS phase skipped: the fd limit $FDS is too low for $TLS_AGENTS agents" >&2
+        return 0
+    fi
+    tls_certs
+    : >"$DIR/tls-plain.out"
+    : >"$DIR/tls-tls.out"
+    for round in $(seq "$TLS_ROUNDS"); do
+        tls_run plain "$round"
+        tls_run tls "$round"
+    done
+    awk -v n="$TLS_AGENTS" '
+        function val(line, k,   c, a, i) {
+            c = split(line, a, " ")
+            for (i = 1; i <= c; i++)
+                if (index(a[i], k "=") == 1)
+                    return substr(a[i], length(k) + 2)
+            return ""
+        }
+        / pass=throughput / { m = val($0, "mode"); tc[m] += val($0, "changes_per_s"); tn[m]++
+                              t50[m] += val($0, "p50_us"); t99[m] += val($0, "p99_us")
+                              cpu[m] += val($0, "ixn_cpu_us_per_change") + val($0, "stat_cpu_us_per_change") \
+                                        + val($0, "desk_cpu_us_per_change")
+                              icpu[m] += val($0, "ixn_cpu_us_per_change") }
+        / pass=latency / { m = val($0, "mode"); l50[m] += val($0, "p50_us"); l99[m] += val($0, "p99_us"); ln[m]++ }
+        function mean(s, c) { return c ? s / c : 0 }
+        function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }
+        END {
+            pc = mean(tc["plain"], tn["plain"]); sc = mean(tc["tls"], tn["tls"])
+            printf "tls: agents=%d cost changes_per_s plain=%.0f tls=%.0f tls_to_plain=%s", n, pc, sc, r(sc, pc)
+            printf " throughput_p50_us plain=%.0f tls=%.0f p99_us plain=%.0f tls=%.0f", \
+                mean(t50["plain"], tn["plain"]), mean(t50["tls"], tn["tls"]), \
+                mean(t99["plain"], tn["plain"]), mean(t99["tls"], tn["tls"])
+            lp = mean(l50["plain"], ln["plain"]); lt = mean(l50["tls"], ln["tls"])
+            printf " one_at_a_time_p50_us plain=%.0f tls=%.0f plain_to_tls=%s", lp, lt, r(lp, lt)
+            printf " one_at_a_time_p99_us plain=%.0f tls=%.0f", \
+                mean(l99["plain"], ln["plain"]), mean(l99["tls"], ln["tls"])
+            # CPU per change of the three processes, and of the ixnserver alone: plain/tls
+            # is the throughput ratio a machine that is not shared would show.
+            cp = mean(cpu["plain"], tn["plain"]); ct = mean(cpu["tls"], tn["tls"])
+            ip = mean(icpu["plain"], tn["plain"]); it = mean(icpu["tls"], tn["tls"])
+            printf " cpu_us_per_change plain=%.1f tls=%.1f plain_to_tls=%s", cp, ct, r(cp, ct)
+            printf " ixn_cpu_us_per_change plain=%.1f tls=%.1f plain_to_tls=%s\n", ip, it, r(ip, it)
+            printf "tls: target throughput_at_least_0.7_of_plain measured=%s by_cpu=%s\n", \
+                (pc > 0 && sc / pc >= 0.7) ? "yes" : "no", (cp > 0 && ct > 0 && cp / ct >= 0.7) ? "yes" : "no"
+        }' "$DIR/tls-plain.out" "$DIR/tls-tls.out"
+}
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
 if [[ "$ROUTING" == only ]]; then
     AGENT_COUNTS=""
+    TLS_PHASE=0
+fi
+if [[ "$TLS_PHASE" == only ]]; then
+    AGENT_COUNTS=""
+    ROUTING=0
 fi
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
@@ -501,6 +622,9 @@ for N in $AGENT_COUNTS; do
         two_servers "$N"
     fi
 done
+if [[ "$TLS_PHASE" != 0 ]]; then
+    tls_cost
+fi
 if [[ "$ROUTING" != 0 ]]; then
     routing
 fi

@@ -173,6 +173,7 @@ typedef struct sim {
     sim_server servers[SIM_MAX_SERVERS];
     int server_count;
     const char *token;
+    tool_tls tls; /* --tls, --tls-ca, --tls-cert, --tls-key */
     const char *tenant;
     const char *place_prefix;
     char password[PROTO_TEXT_MAX + 1];
@@ -256,6 +257,7 @@ static void usage(FILE *f)
                "  --ready     share 0..1 of media kept ready, at login and after (default 0.5)\n"
                "  --count-after-work yes|no  the statserver's option of that name, for the\n"
                "              over_capacity count (default: after-work is not counted)\n");
+    fputs(TOOL_TLS_USAGE, f);
 }
 
 static bool parse_media_list(sim_server *srv, const char *s, size_t n)
@@ -334,6 +336,7 @@ static bool parse_args(int argc, char **argv)
         {"early", required_argument, NULL, 'E'},
         {"ready", required_argument, NULL, 'y'},
         {"count-after-work", required_argument, NULL, 'W'},
+        TOOL_TLS_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -382,7 +385,11 @@ static bool parse_args(int argc, char **argv)
             }
             break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return false;
+        default:
+            if (tool_tls_opt(&S.tls, c, optarg))
+                break;
+            usage(stderr);
+            return false;
         }
     }
     if (!servers || !agents || !pwfile) {
@@ -1209,6 +1216,8 @@ int main(int argc, char **argv)
     cc_log_init("agentsim", CC_LOG_INFO);
     if (!parse_args(argc, argv))
         return 2;
+    if (!tool_tls_start(&S.tls, "agentsim"))
+        return 2;
     tool_loop_init(&S.loop, &S.net);
     S.start_us = cc_mono_us();
     int agents = S.last - S.first + 1;
@@ -1228,6 +1237,7 @@ int main(int argc, char **argv)
                 .client_type = "AgentApplication",
                 .client_name = name,
                 .token = S.token,
+                .tls = S.tls.ctx,
                 .reconnect = true,
             };
             sc->client = cc_client_new(&S.net, &cfg, &sim_client_ops, sc);
@@ -1243,6 +1253,7 @@ int main(int argc, char **argv)
     uv_timer_init(&S.loop, &S.logout_timer);
     tool_stop_start(&S.stop, &S.loop, S.seconds, begin_stop);
     int rc = tool_loop_run(&S.loop);
+    tool_tls_free(&S.tls);
     if (rc != 0)
         LOG_WARN("event=loop_close_busy rc=%d", rc);
     explicit_bzero(S.password, sizeof S.password);

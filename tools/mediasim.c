@@ -102,6 +102,7 @@ typedef struct ms {
     tool_stop stop; /* SIGINT, SIGTERM or --seconds */
     const char *address;
     const char *token;
+    tool_tls tls; /* --tls, --tls-ca, --tls-cert, --tls-key */
     const char *tenant;
     const char *name;
     ms_queue queues[MS_MAX_QUEUES];
@@ -173,6 +174,7 @@ static void usage(FILE *f)
             "  --explain   ask RequestExplainRouting about interaction ID, print the answer\n"
             "              and exit (repeatable, at most %d; no submits)\n",
             MS_DEFAULT_WINDOW, MS_MAX_EXPLAIN);
+    fputs(TOOL_TLS_USAGE, f);
 }
 
 static bool parse_queues(const char *s)
@@ -287,14 +289,23 @@ static bool parse_priority(const char *spec)
 static bool parse_args(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"server", required_argument, NULL, 's'},   {"token", required_argument, NULL, 'k'},
-        {"tenant", required_argument, NULL, 't'},   {"queues", required_argument, NULL, 'q'},
-        {"rate", required_argument, NULL, 'r'},     {"seconds", required_argument, NULL, 'S'},
-        {"abandon", required_argument, NULL, 'a'},  {"patience", required_argument, NULL, 'p'},
-        {"max", required_argument, NULL, 'n'},      {"window", required_argument, NULL, 'w'},
-        {"name", required_argument, NULL, 'N'},     {"seed", required_argument, NULL, 'x'},
-        {"priority", required_argument, NULL, 'P'}, {"explain", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"server", required_argument, NULL, 's'},
+        {"token", required_argument, NULL, 'k'},
+        {"tenant", required_argument, NULL, 't'},
+        {"queues", required_argument, NULL, 'q'},
+        {"rate", required_argument, NULL, 'r'},
+        {"seconds", required_argument, NULL, 'S'},
+        {"abandon", required_argument, NULL, 'a'},
+        {"patience", required_argument, NULL, 'p'},
+        {"max", required_argument, NULL, 'n'},
+        {"window", required_argument, NULL, 'w'},
+        {"name", required_argument, NULL, 'N'},
+        {"seed", required_argument, NULL, 'x'},
+        {"priority", required_argument, NULL, 'P'},
+        {"explain", required_argument, NULL, 'e'},
+        TOOL_TLS_OPTIONS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *queues = NULL, *priority = NULL;
     M.token = "";
@@ -330,7 +341,11 @@ static bool parse_args(int argc, char **argv)
             M.explain_ids[M.explain_count++] = optarg;
             break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return false;
+        default:
+            if (tool_tls_opt(&M.tls, c, optarg))
+                break;
+            usage(stderr);
+            return false;
         }
     }
     if (M.address && M.explain_count > 0 && !queues && !priority) {
@@ -897,6 +912,8 @@ int main(int argc, char **argv)
     cc_log_init("mediasim", CC_LOG_INFO);
     if (!parse_args(argc, argv))
         return 2;
+    if (!tool_tls_start(&M.tls, "mediasim"))
+        return 2;
     M.run_id = cc_wall_us() ^ ((uint64_t)getpid() << 40);
     M.pending = xcalloc(MS_RING, sizeof *M.pending);
     M.redo = xcalloc(MS_RING, sizeof *M.redo);
@@ -908,6 +925,7 @@ int main(int argc, char **argv)
         .client_type = "MediaServer",
         .client_name = M.name,
         .token = M.token,
+        .tls = M.tls.ctx,
         .reconnect = true,
     };
     M.client = cc_client_new(&M.net, &cfg, &ms_client_ops, NULL);
@@ -921,6 +939,7 @@ int main(int argc, char **argv)
         uv_timer_start(&M.summary, on_summary, MS_SUMMARY_MS, MS_SUMMARY_MS);
     tool_stop_start(&M.stop, &M.loop, M.seconds, begin_stop);
     int rc = tool_loop_run(&M.loop);
+    tool_tls_free(&M.tls);
     if (rc != 0)
         LOG_WARN("event=loop_close_busy rc=%d", rc);
     free(M.pending);

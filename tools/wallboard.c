@@ -100,6 +100,7 @@ typedef struct wb {
     tool_signals sig;
     const char *address;
     const char *token;
+    tool_tls tls; /* --tls, --tls-ca, --tls-cert, --tls-key */
     const char *tenant;
     bool once;
     unsigned interval_s;
@@ -138,6 +139,7 @@ static void usage(FILE *f)
                "  --queue      a queue whose statistics are shown (repeatable)\n"
                "  --ixn        an interaction server whose queues are all shown (repeatable)\n"
                "  --ixn-token  its MediaServer token: once for all, or once per --ixn in order\n");
+    fputs(TOOL_TLS_USAGE, f);
 }
 
 /* The queue with these names, added when new and there is room; NULL otherwise. */
@@ -201,6 +203,7 @@ static bool parse_args(int argc, char **argv)
         {"ixn", required_argument, NULL, 'x'},
         {"ixn-token", required_argument, NULL, 'X'},
         {"queue", required_argument, NULL, 'q'},
+        TOOL_TLS_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -233,7 +236,11 @@ static bool parse_args(int argc, char **argv)
                 return false;
             break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return false;
+        default:
+            if (tool_tls_opt(&W.tls, c, optarg))
+                break;
+            usage(stderr);
+            return false;
         }
     }
     if (!W.address) {
@@ -731,6 +738,8 @@ int main(int argc, char **argv)
     cc_log_init("wallboard", CC_LOG_WARN);
     if (!parse_args(argc, argv))
         return 2;
+    if (!tool_tls_start(&W.tls, "wallboard"))
+        return 2;
     W.tty = isatty(STDOUT_FILENO) && getenv("CI") == NULL;
     snprintf(W.link, sizeof W.link, "connecting");
     cc_media_init(&W.media);
@@ -741,6 +750,7 @@ int main(int argc, char **argv)
         .client_type = "StatClient",
         .client_name = "wallboard",
         .token = W.token,
+        .tls = W.tls.ctx,
         .reconnect = !W.once,
         /* A subscription starts with one status per agent: allow a large snapshot. */
         .max_line = 65536,
@@ -754,6 +764,7 @@ int main(int argc, char **argv)
             .client_type = "MediaServer",
             .client_name = "wallboard",
             .token = W.ixns[i].token,
+            .tls = W.tls.ctx,
             .reconnect = !W.once,
         };
         W.ixns[i].client = cc_client_new(&W.net, &icfg, &wb_ixn_ops, &W.ixns[i]);
@@ -768,6 +779,7 @@ int main(int argc, char **argv)
                        (uint64_t)W.interval_s * 1000u);
     tool_signals_start(&W.sig, &W.loop, on_signal);
     tool_loop_run(&W.loop);
+    tool_tls_free(&W.tls);
     clear_agents();
     cc_map_free(&W.agents);
     return W.exit_code;

@@ -29,6 +29,7 @@
 #include "desk/desk_view.h"
 #include "net/addr.h"
 #include "net/client.h"
+#include "net/tls.h"
 #include "proto/agentreq.h"
 #include "proto/ixnmsg.h"
 #include "proto/msg.h"
@@ -87,6 +88,11 @@ typedef struct desk {
     const char *agent;
     const char *place;
     const char *password_file;
+    bool tls;             /* --tls, or implied by --tls-ca */
+    const char *tls_ca;   /* --tls-ca FILE */
+    const char *tls_cert; /* --tls-cert FILE */
+    const char *tls_key;  /* --tls-key FILE */
+    tls_ctx *tls_ctx;     /* NULL without TLS */
     desk_media_list media_list;
     char password[PROTO_TEXT_MAX + 1];
     bool interactive;
@@ -1065,6 +1071,10 @@ static void usage(FILE *f)
           "                       (required when stdin is not a terminal)\n"
           "  --media LIST         media to log in with, comma-separated, all not ready\n"
           "                       (default: none)\n"
+          "  --tls                connect with TLS, verifying the server with the system's CAs\n"
+          "  --tls-ca FILE        connect with TLS, verifying the server with the CA in FILE\n"
+          "  --tls-cert FILE, --tls-key FILE\n"
+          "                       the client certificate to present (servers with tls-ca)\n"
           "  -h, --help           this text\n"
           "  --version            the version and the git revision\n"
           "\n"
@@ -1207,6 +1217,10 @@ static int parse_args(int argc, char **argv)
         {"place", required_argument, NULL, 'p'},
         {"password-file", required_argument, NULL, 'f'},
         {"media", required_argument, NULL, 'm'},
+        {"tls", no_argument, NULL, 'T'},
+        {"tls-ca", required_argument, NULL, 'C'},
+        {"tls-cert", required_argument, NULL, 'E'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'}, /* long only: "h" has no V */
         {NULL, 0, NULL, 0},
@@ -1222,6 +1236,13 @@ static int parse_args(int argc, char **argv)
         case 'p': app.place = optarg; break;
         case 'f': app.password_file = optarg; break;
         case 'm': media = optarg; break;
+        case 'T': app.tls = true; break;
+        case 'C':
+            app.tls = true;
+            app.tls_ca = optarg;
+            break;
+        case 'E': app.tls_cert = optarg; break;
+        case 'K': app.tls_key = optarg; break;
         case 'h': usage(stdout); return -1;
         case 'V':
             printf("agentdesk %s (git %s, protocol %d)\n", CC_VERSION, CC_GIT_REVISION,
@@ -1258,9 +1279,18 @@ static int parse_args(int argc, char **argv)
         fprintf(stderr, "agentdesk: --token is longer than %d bytes\n", PROTO_TEXT_MAX);
         return 2;
     }
-    char err[256];
+    char err[512];
     if (desk_media_list_parse(media, &app.media_list, err, sizeof err) != 0) {
         fprintf(stderr, "agentdesk: --media: %s\n", err);
+        return 2;
+    }
+    if ((app.tls_cert || app.tls_key) && !app.tls) {
+        fprintf(stderr, "agentdesk: --tls-cert and --tls-key need --tls or --tls-ca\n");
+        return 2;
+    }
+    tls_files f = {app.tls_cert, app.tls_key, app.tls_ca};
+    if (app.tls && tls_ctx_new(&app.tls_ctx, TLS_CLIENT, &f, "agentdesk", err, sizeof err) != 0) {
+        fprintf(stderr, "agentdesk: TLS: %s\n", err);
         return 2;
     }
     return 0;
@@ -1318,6 +1348,7 @@ int main(int argc, char **argv)
         .client_type = "AgentApplication",
         .client_name = client_name,
         .token = app.token,
+        .tls = app.tls_ctx,
         .reconnect = true,
     };
     app.client = cc_client_new(&app.net, &cfg, &client_ops, NULL);
@@ -1337,6 +1368,7 @@ int main(int argc, char **argv)
     cc_net_close(&app.net);
     uv_run(app.loop, UV_RUN_DEFAULT);
     uv_loop_close(app.loop);
+    tls_ctx_free(app.tls_ctx);
     explicit_bzero(app.password, sizeof app.password);
     cc_buf_free(&app.last_status);
     cc_buf_free(&app.skills_line);

@@ -189,6 +189,8 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
                           v);
         else
             cfg->max_user_data = (size_t)n;
+    } else if (tls_conf_key(&p->conf, key, v, &cfg->tls)) {
+        /* tls-cert, tls-key, tls-ca, insecure: handled there */
     } else if (login_key_set(p, key, v)) {
         /* login throttling: handled there */
     } else if (strcmp(key, "login-track-max") == 0) {
@@ -648,6 +650,16 @@ int ixn_config_load(const char *path, ixn_config *cfg)
                           p->cheap_hashes - CHEAP_WARN_MAX, p->cheap_hashes);
     if (!cfg->token_agent && !cfg->token_reporting && !cfg->token_media)
         cc_conf_file_warn(&p->conf, "[tokens] is empty: no client can register");
+    tls_conf_check(&p->conf, &cfg->tls);
+    const char *empty = NULL;
+    if (cfg->token_agent && !*cfg->token_agent)
+        empty = "[tokens] AgentApplication";
+    else if (cfg->token_media && !*cfg->token_media)
+        empty = "[tokens] MediaServer";
+    else if (cfg->token_reporting && !*cfg->token_reporting)
+        empty = "[tokens] ReportingEngine";
+    tls_conf_check_exposure(&p->conf, &cfg->tls, "listen", cfg->listen, empty);
+    tls_conf_check_exposure(&p->conf, &cfg->tls, "http", cfg->http, empty);
     int errors = p->conf.errors;
     cc_conf_free(&p->conf);
     free(p);
@@ -686,6 +698,7 @@ void ixn_config_free(ixn_config *cfg)
     free(cfg->token_media);
     free(cfg->token_reporting);
     free(cfg->data_dir);
+    tls_conf_free(&cfg->tls);
     for (size_t i = 0; i < cfg->queue_count; i++) {
         free(cfg->queues[i].tenant);
         free(cfg->queues[i].name);

@@ -10,6 +10,7 @@
 #include "common/map.h"
 #include "common/media.h"
 #include "net/session.h"
+#include "net/tls.h"
 #include "proto/msg.h"
 #include "rules/target.h"
 
@@ -57,6 +58,7 @@ typedef struct ixn_config {
     size_t login_track_max;               /* [server] login-track-max (10000 per table) */
     cc_out_limit out_base;                /* [server] out-limit as given ("1m 256k 10") */
     cc_server_conf limits; /* register-timeout, max-memory, out-limit-CLASS, http-* */
+    tls_conf tls;          /* [server] tls-cert, tls-key, tls-ca, insecure */
     /* [tokens]: NULL = client type not accepted, "" = no token required */
     char *token_agent;
     char *token_media;

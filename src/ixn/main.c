@@ -22,6 +22,7 @@
 #include "net/conn.h"
 #include "net/netmetrics.h"
 #include "net/session.h"
+#include "net/tls.h"
 #include "net/web.h"
 #include "proto/jw.h"
 #include "proto/msg.h"
@@ -36,6 +37,8 @@ static struct {
     cc_web *web; /* NULL without an http key */
     cc_web_config web_cfg;
     cc_metrics *metrics; /* GET /metrics */
+    tls_ctx *tls_listen; /* NULL without TLS */
+    tls_ctx *tls_http;   /* NULL without TLS or without an http key */
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t stop_timer;
     bool stopping;
@@ -77,7 +80,8 @@ static void on_connection(uv_stream_t *l, int status)
     if (status >= 0 && g.cfg.max_connections && g.srv.conns >= g.cfg.max_connections) {
         uv_tcp_t *t = xmalloc(sizeof *t);
         uv_tcp_init(l->loop, t);
-        if (uv_accept(l, (uv_stream_t *)t) == 0) {
+        /* Over TLS the refusal would need a handshake first: the close says enough. */
+        if (uv_accept(l, (uv_stream_t *)t) == 0 && !g.cs.tls) {
             cc_buf b;
             cc_buf_init(&b);
             proto_enc_error(&b, 0, CC_E_LIMIT_EXCEEDED, "max-connections reached");
@@ -110,9 +114,39 @@ static void on_sighup(uv_signal_t *h, int signum)
 {
     (void)h;
     (void)signum;
-    if (g.stopping || !g.srv.core)
+    if (g.stopping)
+        return;
+    /* Renewed certificates are read again from the same files; open connections keep
+     * the ones they started with. */
+    if (g.tls_listen)
+        tls_ctx_reload(g.tls_listen);
+    if (g.tls_http)
+        tls_ctx_reload(g.tls_http);
+    if (!g.srv.core)
         return;
     ixn_reload(&g.srv);
+}
+
+/* The TLS contexts of both ports, from [server] tls-cert, tls-key and tls-ca: the TCP
+ * port verifies client certificates against tls-ca when it is set; browsers on the http
+ * port are never asked for one. */
+static int start_tls(void)
+{
+    if (!tls_conf_on(&g.cfg.tls))
+        return 0;
+    tls_files f = {g.cfg.tls.cert, g.cfg.tls.key, g.cfg.tls.ca};
+    char err[512];
+    if (tls_ctx_new(&g.tls_listen, TLS_SERVER, &f, "listen", err, sizeof err) != 0 ||
+        (g.cfg.http &&
+         tls_ctx_new(&g.tls_http, TLS_SERVER_NO_PEER, &f, "http", err, sizeof err) != 0)) {
+        LOG_ERROR("event=tls_failed what=start why=%s", LOGQ(err));
+        return CC_E_CONFIG;
+    }
+    char desc[256];
+    LOG_INFO("event=tls_on cert=%s verify_clients=%s",
+             LOGQ(tls_ctx_describe(g.tls_listen, desc, sizeof desc)), f.ca ? "yes" : "no");
+    g.cs.tls = g.tls_listen;
+    return 0;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -207,6 +241,8 @@ static int run(void)
     g.cs.out_limit_reporting = g.cfg.out_limit_reporting;
     cc_server_conf_apply(&g.cfg.limits, &g.cfg.out_base, &g.cs);
     cc_net_set_max_memory(&g.net, g.cfg.limits.max_memory);
+    if (start_tls() != 0)
+        return 1;
     ixn_server_init(&g.srv, &g.cfg, loop, &g.cs);
     if (ixn_core_init(&g.srv) != 0)
         return 1;
@@ -241,7 +277,8 @@ static int run(void)
                                     .metrics = g.metrics,
                                     .metrics_token = g.cfg.limits.metrics_token,
                                     .health = ixn_metrics_health,
-                                    .health_user = &g.srv};
+                                    .health_user = &g.srv,
+                                    .tls = g.tls_http};
         rc = cc_web_start(&g.web, &g.net, &g.web_cfg, &ports[1]);
         if (rc < 0) {
             LOG_ERROR("event=listen_failed http=%s error=\"%s\"", g.cfg.http,
@@ -261,8 +298,9 @@ static int run(void)
     uv_signal_start(&g.sigint, on_signal, SIGINT);
     uv_signal_start(&g.sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
-    LOG_INFO("event=listening name=%s listen=%s port=%d http_port=%d media=%d agents=%zu",
-             g.cfg.name, g.cfg.listen, port, ports[1], g.cfg.media.count, g.cfg.agent_count);
+    LOG_INFO("event=listening name=%s listen=%s port=%d http_port=%d media=%d agents=%zu tls=%s",
+             g.cfg.name, g.cfg.listen, port, ports[1], g.cfg.media.count, g.cfg.agent_count,
+             g.cs.tls ? "yes" : "no");
 
     uv_run(loop, UV_RUN_DEFAULT);
 
@@ -345,5 +383,7 @@ int main(int argc, char **argv)
     ixn_server_free(&g.srv);
     ixn_config_free(&g.cfg);
     cc_metrics_free(g.metrics);
+    tls_ctx_free(g.tls_listen);
+    tls_ctx_free(g.tls_http);
     return rc;
 }

@@ -30,6 +30,7 @@ struct cc_client {
     bool freeing;
     int handles_open;
     char server_name[PROTO_ID_MAX + 1];
+    char *tls_host; /* the host of the address, which the server's certificate names */
 };
 
 static void client_connect(cc_client *c);
@@ -42,6 +43,7 @@ static void on_handle_closed(uv_handle_t *h)
         free((char *)c->cfg.client_type);
         free((char *)c->cfg.client_name);
         free((char *)c->cfg.token);
+        free(c->tls_host);
         free(c);
     }
 }
@@ -210,7 +212,10 @@ static void client_connect(cc_client *c)
     if (rc < 0) {
         c->conn = NULL;
         link_down(c, uv_strerror(rc));
+        return;
     }
+    if (c->cfg.tls)
+        cc_conn_start_tls(c->conn, c->cfg.tls, c->tls_host, NULL);
 }
 
 cc_client *cc_client_new(cc_net *net, const cc_client_config *cfg, const cc_client_ops *ops,
@@ -223,6 +228,12 @@ cc_client *cc_client_new(cc_net *net, const cc_client_config *cfg, const cc_clie
     c->cfg.client_type = xstrdup(cfg->client_type);
     c->cfg.client_name = xstrdup(cfg->client_name ? cfg->client_name : "");
     c->cfg.token = xstrdup(cfg->token ? cfg->token : "");
+    /* "HOST:PORT" or "[V6]:PORT": the host is everything before the last colon. */
+    const char *colon = strrchr(cfg->address, ':');
+    size_t hl = colon ? (size_t)(colon - cfg->address) : strlen(cfg->address);
+    c->tls_host = xmalloc(hl + 1);
+    memcpy(c->tls_host, cfg->address, hl);
+    c->tls_host[hl] = '\0';
     if (!c->cfg.backoff_min_ms)
         c->cfg.backoff_min_ms = 100;
     if (!c->cfg.backoff_max_ms)

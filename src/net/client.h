@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "proto/msg.h"
 
 typedef struct cc_client cc_client;
@@ -37,6 +38,9 @@ typedef struct cc_client_config {
     unsigned backoff_max_ms; /* default 5000 */
     size_t max_line;         /* default 65,536 */
     size_t out_limit;        /* default 8 MiB */
+    /* TLS with this client context (borrowed: it must outlive the client), or NULL for
+     * plaintext. The server's certificate must carry the address's host. */
+    tls_ctx *tls;
 } cc_client_config;
 
 /** A new client (not yet connecting). */

@@ -63,6 +63,10 @@ struct cc_conn {
     uv_shutdown_t sreq;
     const cc_conn_transport *tp; /* NULL for plain TCP lines */
     void *tp_ctx;
+    tls_conn *tls;           /* NULL: plain TCP */
+    cc_buf wire;             /* TLS: ciphertext being written, or waiting to be */
+    const char *plain_reply; /* TLS server: sent in clear to a plaintext client */
+    bool tls_shut;           /* TLS: the close_notify step ran */
     enum cc_close_reason reason;
     cc_conn *dirty_next;
     cc_conn *all_prev, *all_next;
@@ -73,6 +77,11 @@ struct cc_conn {
  * is single-threaded, so connections need not hold 64 KiB each. */
 static char read_buffer[65536];
 static uint64_t next_conn_id = 1;
+/* Plaintext decrypted from TLS connections, one record at a time; like read_buffer it
+ * is handed on before the next read. */
+static char tls_plain[16384];
+/* A TLS connection's ciphertext buffer larger than this is freed once written. */
+#define WIRE_KEEP ((size_t)64 << 10)
 /* How long a lingering close waits for the peer's end before closing anyway. */
 #define LINGER_US 2000000u
 /* What malloc adds to each block (its header and rounding), for the accounting. */
@@ -97,6 +106,7 @@ const char *cc_close_reason_name(enum cc_close_reason r)
     case CC_CLOSE_CONNECT: return "connect_failed";
     case CC_CLOSE_TIMEOUT: return "timeout";
     case CC_CLOSE_MEMORY: return "max_memory";
+    case CC_CLOSE_TLS: return "tls";
     }
     return "unknown";
 }
@@ -131,7 +141,8 @@ static size_t arrays_mem(const cc_conn *c)
 /* Brings the connection's accounted output and the net's totals up to date. */
 static void mem_sync(cc_conn *c)
 {
-    size_t now = c->body_mem + arrays_mem(c);
+    /* Ciphertext waiting in the socket's queue counts like the plaintext it replaced. */
+    size_t now = c->body_mem + arrays_mem(c) + c->wire.len;
     cc_net *net = c->net;
     net->mem_out_all = net->mem_out_all - c->out_mem + now;
     if (c->live)
@@ -155,6 +166,8 @@ static size_t in_mem(const cc_conn *c)
     size_t n = c->held.cap + c->framer.partial.cap;
     if (c->tp && c->tp->mem)
         n += c->tp->mem(c->tp_ctx);
+    if (c->tls)
+        n += tls_conn_mem(c->tls) + (c->wire.cap - c->wire.len);
     return n;
 }
 
@@ -204,6 +217,25 @@ static void queue_release(cc_conn *c, out_queue *q)
     }
 }
 
+/* Output to write: queued messages, or on TLS ciphertext (handshake messages, alerts, a
+ * reply in clear) that no message produced. */
+static bool has_output(const cc_conn *c)
+{
+    return c->pending.count || (c->tls && (c->wire.len || tls_conn_has_output(c->tls)));
+}
+
+/* A TLS connection ends its stream with a close_notify once its output is written, so
+ * that the peer can tell the end from a cut; not after a failure or the peer's end. */
+static void tls_close_notify(cc_conn *c)
+{
+    c->tls_shut = true;
+    if (c->reason == CC_CLOSE_PEER || c->reason == CC_CLOSE_TLS || c->reason == CC_CLOSE_CONNECT)
+        return;
+    tls_conn_close_notify(c->tls);
+    if (has_output(c))
+        conn_start_write(c);
+}
+
 static void on_flush_check(uv_check_t *h)
 {
     cc_net *net = h->data;
@@ -232,8 +264,10 @@ static void on_flush_check(uv_check_t *h)
                     continue;
                 }
             }
-            if (!c->writing && c->pending.count && !c->uv_closing)
+            if (!c->writing && !c->uv_closing && has_output(c))
                 conn_start_write(c);
+            if (c->closing && c->tls && !c->tls_shut && !c->writing && !c->uv_closing)
+                tls_close_notify(c);
             if (c->closing && !c->writing && !c->uv_closing)
                 conn_end(c);
         }
@@ -502,6 +536,8 @@ static void on_uv_closed(uv_handle_t *h)
     cc_buf_free(&c->held);
     if (c->tp && c->tp->free_ctx)
         c->tp->free_ctx(c->tp_ctx);
+    tls_conn_free(c->tls);
+    cc_buf_free(&c->wire);
     free(c);
 }
 
@@ -554,7 +590,8 @@ void cc_conn_close(cc_conn *c, enum cc_close_reason reason)
     if (c->closing)
         return;
     if (c->tp && c->tp->closing && !c->tp_closing_done && reason != CC_CLOSE_PEER &&
-        reason != CC_CLOSE_CONNECT && reason != CC_CLOSE_SLOW && reason != CC_CLOSE_MEMORY) {
+        reason != CC_CLOSE_CONNECT && reason != CC_CLOSE_SLOW && reason != CC_CLOSE_MEMORY &&
+        reason != CC_CLOSE_TLS) {
         c->tp_closing_done = true;
         c->tp->closing(c, c->tp_ctx, reason);
         if (c->closing)
@@ -590,6 +627,13 @@ static void write_finished(cc_conn *c, int status)
         c->net->stats.bytes_out += n;
     }
     queue_release(c, &c->inflight);
+    if (c->wire.len) {
+        c->queued -= c->wire.len;
+        c->net->stats.bytes_out += c->wire.len;
+        c->wire.len = 0;
+        if (c->wire.cap > WIRE_KEEP)
+            cc_buf_free(&c->wire);
+    }
     if (c->wbufs_cap > 2 * QUEUE_KEEP) {
         free(c->wbufs);
         c->wbufs = NULL;
@@ -605,7 +649,7 @@ static void write_finished(cc_conn *c, int status)
     }
     /* A connection that was closing already when its write failed still has to reach
      * conn_finish_close from the check phase; cc_conn_close does not mark it again. */
-    if (c->pending.count || c->closing)
+    if (has_output(c) || c->closing)
         mark_dirty(c);
 }
 
@@ -614,12 +658,9 @@ static void on_write_done(uv_write_t *req, int status)
     write_finished(req->data, status);
 }
 
-static void conn_start_write(cc_conn *c)
+/* Fills the write vectors from the inflight queue; returns their count. */
+static size_t build_wbufs(cc_conn *c)
 {
-    assert(!c->writing);
-    out_queue tmp = c->inflight;
-    c->inflight = c->pending;
-    c->pending = tmp;
     size_t need = c->inflight.count * 2;
     if (need > c->wbufs_cap) {
         c->wbufs_cap = need * 2;
@@ -634,25 +675,31 @@ static void conn_start_write(cc_conn *c)
         if (e->tail_len)
             c->wbufs[n++] = uv_buf_init(e->tail, e->tail_len);
     }
+    return n;
+}
+
+/* Writes n vectors (their bytes stay untouched until the write finishes). */
+static void write_vectors(cc_conn *c, uv_buf_t *bufs, size_t n)
+{
     c->writing = true;
     /* Most writes go out at once: trying first spares libuv's write request and the
      * epoll changes it makes; only what the socket did not take waits for POLLOUT. */
-    int sent = uv_try_write((uv_stream_t *)&c->tcp, c->wbufs, (unsigned)n);
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
     if (sent < 0 && sent != UV_EAGAIN) {
         write_finished(c, sent);
         return;
     }
     size_t skip = sent > 0 ? (size_t)sent : 0, first = 0;
-    while (first < n && skip >= c->wbufs[first].len)
-        skip -= c->wbufs[first++].len;
+    while (first < n && skip >= bufs[first].len)
+        skip -= bufs[first++].len;
     if (first == n) {
         write_finished(c, 0);
         return;
     }
-    c->wbufs[first].base += skip;
-    c->wbufs[first].len -= skip;
+    bufs[first].base += skip;
+    bufs[first].len -= skip;
     c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs + first, (unsigned)(n - first),
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs + first, (unsigned)(n - first),
                       on_write_done);
     if (rc < 0) {
         c->writing = false;
@@ -661,6 +708,64 @@ static void conn_start_write(cc_conn *c)
         mem_sync(c);
         cc_conn_close(c, CC_CLOSE_PEER);
     }
+}
+
+/* A TLS connection failed: one line, and the close (an alert OpenSSL queued still goes
+ * out first). */
+static void tls_fail(cc_conn *c)
+{
+    char why[160];
+    c->net->stats.tls_failed++;
+    LOG_WARN("event=tls_failed conn=%" PRIu64 " peer=%s why=%s", c->id, c->peer,
+             LOGQ(tls_conn_error(c->tls, why, sizeof why)));
+    cc_conn_close(c, CC_CLOSE_TLS);
+}
+
+/* TLS: the queued messages are encrypted into the connection's ciphertext buffer (once
+ * the handshake is done; until then they wait), which is written in their place. The
+ * plaintext entries are released at once: the ciphertext is what the queue holds now. */
+static void tls_start_write(cc_conn *c)
+{
+    size_t before = c->wire.len;
+    if (c->pending.count && tls_conn_ready(c->tls)) {
+        out_queue tmp = c->inflight;
+        c->inflight = c->pending;
+        c->pending = tmp;
+        size_t n = build_wbufs(c), plain = 0;
+        for (size_t i = 0; i < n; i++)
+            plain += c->wbufs[i].len;
+        int rc = tls_conn_writev(c->tls, c->wbufs, n, &c->wire);
+        c->queued -= plain;
+        queue_release(c, &c->inflight);
+        if (rc < 0) {
+            c->queued += c->wire.len - before;
+            mem_sync(c);
+            tls_fail(c);
+            return;
+        }
+    } else {
+        tls_conn_take_output(c->tls, &c->wire);
+    }
+    c->queued += c->wire.len - before;
+    mem_sync(c);
+    if (!c->wire.len)
+        return;
+    uv_buf_t b = uv_buf_init(c->wire.data, (unsigned)c->wire.len);
+    write_vectors(c, &b, 1);
+}
+
+static void conn_start_write(cc_conn *c)
+{
+    assert(!c->writing);
+    if (c->tls) {
+        tls_start_write(c);
+        return;
+    }
+    out_queue tmp = c->inflight;
+    c->inflight = c->pending;
+    c->pending = tmp;
+    size_t n = build_wbufs(c);
+    write_vectors(c, c->wbufs, n);
 }
 
 static void queue_push_any(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
@@ -841,6 +946,18 @@ void cc_conn_linger(cc_conn *c)
     c->linger = true;
 }
 
+void cc_conn_start_tls(cc_conn *c, tls_ctx *t, const char *host, const char *plain_reply)
+{
+    assert(!c->tls);
+    c->tls = tls_conn_new(t, host);
+    c->plain_reply = plain_reply;
+}
+
+bool cc_conn_is_tls(const cc_conn *c)
+{
+    return c->tls != NULL;
+}
+
 cc_net *cc_conn_net(const cc_conn *c)
 {
     return c->net;
@@ -893,6 +1010,75 @@ static size_t held_max(const cc_conn *c)
     return c->lim.max_line > 65536 ? c->lim.max_line : 65536;
 }
 
+/* Plaintext input: held while paused (reading stops past a bound), else framed. */
+static void conn_input(cc_conn *c, const char *data, size_t len)
+{
+    if (c->paused) {
+        cc_buf_append(&c->held, data, len);
+        /* A pause keeps reading into held up to a bound, which spares the two epoll
+         * changes of stopping and restarting for every request that waits a turn; a
+         * peer that sends more than that while paused is simply not read. */
+        if (c->held.len >= held_max(c) && c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        return;
+    }
+    conn_feed(c, data, len);
+}
+
+/* A plaintext client on a TLS port: a line, the reply in clear when there is one, and
+ * the close. */
+static void tls_refuse_plaintext(cc_conn *c)
+{
+    c->net->stats.tls_plaintext++;
+    LOG_WARN("event=tls_refused conn=%" PRIu64 " peer=%s why=plaintext_client", c->id, c->peer);
+    if (c->plain_reply && !c->writing) {
+        size_t before = c->wire.len;
+        cc_buf_append(&c->wire, c->plain_reply, strlen(c->plain_reply));
+        c->queued += c->wire.len - before;
+        mem_sync(c);
+        cc_conn_linger(c);
+    }
+    cc_conn_close(c, CC_CLOSE_TLS);
+}
+
+/* Ciphertext input: decrypted one record at a time and handed on as plaintext. The
+ * handshake runs in here too; its messages wait in the engine's output for the flush. */
+static void tls_input(cc_conn *c, const char *data, size_t len)
+{
+    if (tls_conn_feed(c->tls, data, len) == TLS_E_NOT_TLS) {
+        tls_refuse_plaintext(c);
+        return;
+    }
+    bool was_ready = tls_conn_ready(c->tls);
+    for (;;) {
+        long n = tls_conn_read(c->tls, tls_plain, sizeof tls_plain);
+        if (!was_ready && tls_conn_ready(c->tls)) {
+            was_ready = true;
+            c->net->stats.tls_handshakes++;
+            if (c->pending.count)
+                mark_dirty(c);
+        }
+        if (n > 0) {
+            conn_input(c, tls_plain, (size_t)n);
+            if (c->closing)
+                return;
+            continue;
+        }
+        if (n == 0)
+            break;
+        if (n == TLS_E_CLOSED) {
+            cc_conn_close(c, CC_CLOSE_PEER);
+            return;
+        }
+        tls_fail(c);
+        return;
+    }
+    if (tls_conn_has_output(c->tls))
+        mark_dirty(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     cc_conn *c = s->data;
@@ -911,18 +1097,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     c->last_rx_us = cc_mono_us();
     c->net->stats.bytes_in += (uint64_t)nread;
-    if (c->paused) {
-        cc_buf_append(&c->held, buf->base, (size_t)nread);
-        /* A pause keeps reading into held up to a bound, which spares the two epoll
-         * changes of stopping and restarting for every request that waits a turn; a
-         * peer that sends more than that while paused is simply not read. */
-        if (c->held.len >= held_max(c) && c->reading) {
-            uv_read_stop((uv_stream_t *)&c->tcp);
-            c->reading = false;
-        }
-        return;
-    }
-    conn_feed(c, buf->base, (size_t)nread);
+    if (c->tls)
+        tls_input(c, buf->base, (size_t)nread);
+    else
+        conn_input(c, buf->base, (size_t)nread);
 }
 
 static void start_reading(cc_conn *c)
@@ -988,6 +1166,12 @@ static void on_connected(uv_connect_t *req, int status)
     set_peer(c);
     c->last_rx_us = cc_mono_us();
     start_reading(c);
+    if (c->tls) {
+        /* The ClientHello goes out with the first flush; what the owner queues now waits
+         * for the handshake. */
+        tls_conn_start(c->tls);
+        mark_dirty(c);
+    }
     if (c->ops->on_connect)
         c->ops->on_connect(c, 0);
 }

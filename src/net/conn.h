@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "net/tls.h"
 
 typedef struct cc_net cc_net;
 typedef struct cc_conn cc_conn;
@@ -28,6 +29,7 @@ enum cc_close_reason {
     CC_CLOSE_CONNECT,   /* an outbound connect failed */
     CC_CLOSE_TIMEOUT,   /* a deadline passed (registration, an HTTP header block) */
     CC_CLOSE_MEMORY,    /* the process was over max-memory and this was a big consumer */
+    CC_CLOSE_TLS,       /* TLS failed (handshake, certificate) or the peer spoke plaintext */
 };
 
 /** The name of a close reason, for logs. */
@@ -61,8 +63,11 @@ typedef struct cc_net_stats {
     uint64_t closed_timeout; /* deadlines passed */
     uint64_t closed_memory;  /* cut as a biggest consumer over max-memory */
     uint64_t idle_spared;    /* idle by the clock, but input was waiting in the socket */
-    uint64_t bytes_in;
-    uint64_t bytes_out;
+    uint64_t bytes_in;       /* as read from the sockets (ciphertext on TLS connections) */
+    uint64_t bytes_out;      /* as written to the sockets */
+    uint64_t tls_handshakes; /* TLS handshakes completed */
+    uint64_t tls_failed;     /* TLS connections closed for a failed handshake or record */
+    uint64_t tls_plaintext;  /* plaintext clients refused on a TLS port */
 } cc_net_stats;
 
 /** Per-loop networking context: the flush handle, the idle timer and the counters. */
@@ -290,6 +295,19 @@ void cc_conn_adopt(cc_conn *c, const cc_conn_ops *ops, const cc_conn_limits *lim
  * WebSocket close frame) instead of a reset caused by input it was still sending.
  */
 void cc_conn_linger(cc_conn *c);
+
+/**
+ * Runs the connection over TLS with a new engine on t: right after cc_conn_accept
+ * (server side) or cc_conn_connect (client side, host as in tls_conn_new), before any
+ * byte moved. Lines and transports above see plaintext; what is queued before the
+ * handshake completes is sent after it. A server connection whose first input is not
+ * TLS is logged and closed with CC_CLOSE_TLS, after plain_reply (a static string, or
+ * NULL) is sent in clear.
+ */
+void cc_conn_start_tls(cc_conn *c, tls_ctx *t, const char *host, const char *plain_reply);
+
+/** True when the connection runs over TLS. */
+bool cc_conn_is_tls(const cc_conn *c);
 
 /** The networking context of a connection. */
 cc_net *cc_conn_net(const cc_conn *c);

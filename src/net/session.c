@@ -427,6 +427,8 @@ void cc_server_on_connection(uv_stream_t *listener, int status)
         return;
     }
     cc_netm_session_opened();
+    if (srv->tls)
+        cc_conn_start_tls(s->conn, srv->tls, NULL, NULL);
     if (!room) {
         LOG_WARN("event=conn_refused reason=max_connections limit=%u peer=%s", srv->max_connections,
                  cc_conn_peer(s->conn));

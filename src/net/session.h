@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/conf.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "proto/msg.h"
 
 /** Client types, one bit each, so a handler can name the types it allows. */
@@ -92,6 +93,8 @@ struct cc_server {
      * One more is answered EventError 12 and closed (over WebSocket: HTTP 503). A
      * daemon that counts connections itself leaves it 0. */
     unsigned max_connections;
+    /* TLS on the TCP port with this context, or NULL for plaintext. */
+    tls_ctx *tls;
     const cc_handler *handlers;
     size_t handler_count;
     /** A client registered (may be NULL). */

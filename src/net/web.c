@@ -224,10 +224,13 @@ static bool origin_allowed(const cc_web *w, const cc_http_req *req)
                 return true;
         return false;
     }
+    /* The page's own origin has the scheme this listener speaks. */
+    const char *scheme = w->cfg.tls ? "https://" : "http://";
+    size_t sl = strlen(scheme);
     const cc_http_str *host = cc_http_get(req, "Host");
-    if (!host || o->len != 7 + host->len || !ieq(o->p, 7, "http://", 7))
+    if (!host || o->len != sl + host->len || !ieq(o->p, sl, scheme, sl))
         return false;
-    return ieq(o->p + 7, host->len, host->p, host->len);
+    return ieq(o->p + sl, host->len, host->p, host->len);
 }
 
 /* ---- peer addresses ---- */
@@ -854,6 +857,11 @@ static void http_on_deadline(cc_conn *c)
 static const cc_conn_ops http_ops = {
     .on_line = http_on_line, .on_deadline = http_on_deadline, .on_close = http_on_close};
 
+/* What a browser that typed http:// on the https port reads. */
+static const char plaintext_reply[] =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n"
+    "Connection: close\r\n\r\nThis port speaks HTTPS: use https:// .\r\n";
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     cc_web *w = listener->data;
@@ -881,6 +889,8 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     cc_conn_set_transport(h->conn, &http_transport, h);
+    if (w->cfg.tls)
+        cc_conn_start_tls(h->conn, w->cfg.tls, NULL, plaintext_reply);
     cc_conn_peer_host(h->conn, h->host, sizeof h->host);
     web_addr *a = addr_get(w, h->host);
     a->conns++;
@@ -919,8 +929,8 @@ int cc_web_start(cc_web **out, cc_net *net, const cc_web_config *cfg, int *port_
         cc_web_stop(w);
         return rc;
     }
-    LOG_INFO("event=http_listening listen=%s port=%d assets=%zu", cfg->listen, *port_out,
-             cfg->bundle ? cfg->bundle->count : (size_t)0);
+    LOG_INFO("event=http_listening listen=%s port=%d assets=%zu tls=%s", cfg->listen, *port_out,
+             cfg->bundle ? cfg->bundle->count : (size_t)0, cfg->tls ? "yes" : "no");
     *out = w;
     return 0;
 }

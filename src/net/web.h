@@ -14,6 +14,7 @@
 #include "common/metrics.h"
 #include "net/conn.h"
 #include "net/session.h"
+#include "net/tls.h"
 
 /** One embedded file: its URL path ("/index.html"), Content-Type and bytes. */
 typedef struct cc_web_asset {
@@ -110,6 +111,9 @@ typedef struct cc_web_config {
      * *why, a static text (503 "not ready: WHY"). NULL: always ready. */
     int (*health)(void *user, const char **why);
     void *health_user;
+    /* TLS (https:// and wss://) with this context, or NULL for plain HTTP. A plaintext
+     * client on a TLS port is answered 400 in clear and closed. */
+    tls_ctx *tls;
 } cc_web_config;
 
 /** Defaults of the HTTP limits above. */

@@ -22,6 +22,7 @@
 #include "net/addr.h"
 #include "net/conn.h"
 #include "net/netmetrics.h"
+#include "net/tls.h"
 #include "net/web.h"
 #include "proto/statmsg.h"
 #include "proto/msg.h"
@@ -67,6 +68,8 @@ typedef struct stat_daemon {
     unsigned reports_open;      /* reports being streamed over HTTP */
     cc_web *web;                /* NULL without an http key */
     cc_metrics *metrics;        /* GET /metrics */
+    tls_ctx *tls_listen;        /* NULL without TLS */
+    tls_ctx *tls_http;          /* NULL without TLS or without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
     uv_timer_t shutdown_timer;
     bool stopping;
@@ -406,9 +409,17 @@ static void shutdown_daemon(stat_daemon *d, const char *why)
 static void on_signal(uv_signal_t *h, int signum)
 {
     stat_daemon *d = h->data;
-    if (signum == SIGHUP)
+    if (signum == SIGHUP) {
         reload_rules(d);
-    else
+        /* Renewed certificates are read again from the same files, for later
+         * connections. */
+        if (d->tls_listen)
+            tls_ctx_reload(d->tls_listen);
+        if (d->tls_http)
+            tls_ctx_reload(d->tls_http);
+        if (d->links)
+            stat_links_reload_tls(d->links);
+    } else
         shutdown_daemon(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
@@ -595,6 +606,27 @@ static int run_report(const stat_config *cfg, const char *kind_s, const char *fr
     return 0;
 }
 
+/* The TLS contexts of both ports, from [server] tls-cert, tls-key and tls-ca: the
+ * StatClient port verifies client certificates against tls-ca when it is set; browsers on
+ * the http port are never asked for one. */
+static int start_tls(stat_daemon *d)
+{
+    if (!tls_conf_on(&d->cfg.tls))
+        return 0;
+    tls_files f = {d->cfg.tls.cert, d->cfg.tls.key, d->cfg.tls.ca};
+    char err[512];
+    if (tls_ctx_new(&d->tls_listen, TLS_SERVER, &f, "listen", err, sizeof err) != 0 ||
+        (d->cfg.http &&
+         tls_ctx_new(&d->tls_http, TLS_SERVER_NO_PEER, &f, "http", err, sizeof err) != 0)) {
+        LOG_ERROR("event=tls_failed what=start why=%s", LOGQ(err));
+        return CC_E_CONFIG;
+    }
+    char desc[256];
+    LOG_INFO("event=tls_on cert=%s verify_clients=%s",
+             LOGQ(tls_ctx_describe(d->tls_listen, desc, sizeof desc)), f.ca ? "yes" : "no");
+    return 0;
+}
+
 static int run(stat_daemon *d)
 {
     d->loop = uv_default_loop();
@@ -613,7 +645,11 @@ static int run(stat_daemon *d)
         return 1;
     d->agents = stat_agents_new(&d->media, d->rules, d->cfg.count_after_work, d->cfg.ixn_count,
                                 d->cfg.max_agents, &sink);
+    if (start_tls(d) != 0)
+        return 1;
     d->links = stat_links_new(&d->net, &d->cfg, &d->media, d->agents);
+    if (!d->links)
+        return 1;
     stat_links_set_stats(d->links, d->stats);
     stat_links_set_hist(d->links, d->hist);
     if (d->hist) {
@@ -625,6 +661,7 @@ static int run(stat_daemon *d)
     d->metrics = cc_metrics_new();
     cc_netm_init(d->metrics, &d->net, stat_port_server(d->port));
     stat_metrics_init(d->metrics, d->agents, d->links, d->stats, d->hist, d->cfg.data_dir);
+    stat_port_server(d->port)->tls = d->tls_listen;
     int port;
     int rc = stat_port_listen(d->port, &port);
     if (rc < 0) {
@@ -653,7 +690,8 @@ static int run(stat_daemon *d)
                                   .max_per_address = d->cfg.limits.http_max_per_address,
                                   .metrics = d->metrics,
                                   .metrics_token = d->cfg.limits.metrics_token,
-                                  .health = stat_metrics_health};
+                                  .health = stat_metrics_health,
+                                  .tls = d->tls_http};
         rc = cc_web_start(&d->web, &d->net, &web_cfg, &values[1]);
         if (rc < 0) {
             LOG_ERROR("event=listen_failed address=%s error=\"%s\"", d->cfg.http,
@@ -776,5 +814,7 @@ int main(int argc, char **argv)
     rules_free(d.rules);
     stat_config_free(&d.cfg);
     cc_metrics_free(d.metrics);
+    tls_ctx_free(d.tls_listen);
+    tls_ctx_free(d.tls_http);
     return rc;
 }

@@ -126,6 +126,8 @@ static void server_key(cfg_state *st, const char *key, const char *v)
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number of days 1..3660", v);
         else
             cfg->history_days = (unsigned)n;
+    } else if (tls_conf_key(&st->conf, key, v, &cfg->tls)) {
+        /* tls-cert, tls-key, tls-ca, insecure: handled there */
     } else if (strcmp(key, "max-agents") == 0) {
         if (!cc_conf_num(v, 1, 100000000, &n))
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..100000000", v);
@@ -167,6 +169,15 @@ static void ixn_key(cfg_state *st, const char *section, const char *name, const 
         cc_conf_set_hostport(&st->conf, section, key, v, &ix->address);
     } else if (strcmp(key, "token") == 0) {
         cc_conf_set_text(&st->conf, section, key, v, 0, PROTO_TEXT_MAX, &ix->token);
+    } else if (strcmp(key, "tls") == 0) {
+        if (!cc_conf_bool(v, &ix->tls))
+            cc_conf_error(&st->conf, section, key, "\"%s\" is not yes or no", v);
+    } else if (strcmp(key, "tls-ca") == 0) {
+        cc_conf_set_text(&st->conf, section, key, v, 1, 4000, &ix->tls_ca);
+    } else if (strcmp(key, "tls-cert") == 0) {
+        cc_conf_set_text(&st->conf, section, key, v, 1, 4000, &ix->tls_cert);
+    } else if (strcmp(key, "tls-key") == 0) {
+        cc_conf_set_text(&st->conf, section, key, v, 1, 4000, &ix->tls_key);
     } else {
         cc_conf_warn(&st->conf, section, key, "unknown key ignored");
     }
@@ -242,9 +253,25 @@ int stat_config_load(const char *path, stat_config *cfg)
         cfg->rules_path = resolve_relative(path, st.rules_raw);
     free(st.rules_raw);
     for (int i = 0; i < cfg->ixn_count; i++) {
-        if (!cfg->ixns[i].address)
-            cc_conf_file_error(&st.conf, 0, "[ixn:%s] address: missing", cfg->ixns[i].name);
+        stat_ixn_config *ix = &cfg->ixns[i];
+        if (!ix->address)
+            cc_conf_file_error(&st.conf, 0, "[ixn:%s] address: missing", ix->name);
+        if (ix->tls_ca || ix->tls_cert || ix->tls_key)
+            ix->tls = true;
+        char err[512];
+        tls_files f = {ix->tls_cert, ix->tls_key, ix->tls_ca};
+        if (ix->tls && tls_files_check(TLS_CLIENT, &f, err, sizeof err) != 0)
+            cc_conf_file_error(&st.conf, 0, "[ixn:%s] TLS: %s", ix->name, err);
+        else if (!ix->tls && ix->address && !tls_addr_loopback(ix->address))
+            cc_conf_file_warn(&st.conf,
+                              "[ixn:%s] address %s is not a loopback address and the link "
+                              "runs without TLS: its token crosses the network in clear",
+                              ix->name, ix->address);
     }
+    tls_conf_check(&st.conf, &cfg->tls);
+    const char *empty = cfg->token && !*cfg->token ? "[server] token" : NULL;
+    tls_conf_check_exposure(&st.conf, &cfg->tls, "listen", cfg->listen, empty);
+    tls_conf_check_exposure(&st.conf, &cfg->tls, "http", cfg->http, empty);
     if (cfg->ixn_count == 0)
         cc_conf_file_warn(&st.conf, "no [ixn:NAME] section: no agents will be reported");
     int errors = st.conf.errors;
@@ -264,10 +291,14 @@ void stat_config_free(stat_config *cfg)
     free(cfg->rules_path);
     free(cfg->timezone);
     free(cfg->data_dir);
+    tls_conf_free(&cfg->tls);
     for (int i = 0; i < cfg->ixn_count; i++) {
         free(cfg->ixns[i].name);
         free(cfg->ixns[i].address);
         free(cfg->ixns[i].token);
+        free(cfg->ixns[i].tls_ca);
+        free(cfg->ixns[i].tls_cert);
+        free(cfg->ixns[i].tls_key);
     }
     memset(cfg, 0, sizeof *cfg);
 }

@@ -8,15 +8,21 @@
 #include <stddef.h>
 
 #include "net/session.h"
+#include "net/tls.h"
 
 /** At most this many [ixn:NAME] sections: a merged agent keeps one bit per link. */
 #define STAT_LINKS_MAX 64
 
 /** One [ixn:NAME] section: an interaction server to connect to. */
 typedef struct stat_ixn_config {
-    char *name;    /* NAME of the section header: the name in RequestServerList */
-    char *address; /* address: HOST:PORT */
-    char *token;   /* token: the interaction server's ReportingEngine token ("" = none) */
+    char *name;     /* NAME of the section header: the name in RequestServerList */
+    char *address;  /* address: HOST:PORT */
+    char *token;    /* token: the interaction server's ReportingEngine token ("" = none) */
+    bool tls;       /* tls (no; yes when tls-ca is given): the link runs over TLS */
+    char *tls_ca;   /* tls-ca: the CA the server's certificate must chain to (NULL: the
+                       system's CAs) */
+    char *tls_cert; /* tls-cert, tls-key: the certificate the link presents (NULL: none) */
+    char *tls_key;
 } stat_ixn_config;
 
 /** The whole configuration of one statserver. */
@@ -46,6 +52,7 @@ typedef struct stat_config {
     unsigned history_days;    /* [server] history-days (90): how long history is kept */
     cc_out_limit out_base;    /* [server] out-limit as given ("16m 4m 60") */
     cc_server_conf limits;    /* register-timeout, max-memory, out-limit-web, http-* */
+    tls_conf tls;             /* [server] tls-cert, tls-key, tls-ca, insecure */
     stat_ixn_config ixns[STAT_LINKS_MAX];
     int ixn_count;
 } stat_config;

@@ -19,6 +19,7 @@ typedef struct stat_link {
     int index;
     char *name;
     cc_client *client;
+    tls_ctx *tls;        /* NULL: the link runs without TLS */
     int64_t start_ref;   /* referenceId of RequestStartPlaceAgentStateReportingAll */
     int64_t ixr_ref;     /* referenceId of RequestStartInteractionReporting */
     uint64_t bad_steps;  /* EventInteractionReported that could not be decoded */
@@ -312,6 +313,19 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
         l->owner = ls;
         l->index = i;
         l->name = xstrdup(cfg->ixns[i].name);
+        const stat_ixn_config *ix = &cfg->ixns[i];
+        if (ix->tls) {
+            tls_files f = {ix->tls_cert, ix->tls_key, ix->tls_ca};
+            char what[PROTO_ID_MAX + 8], err[512];
+            snprintf(what, sizeof what, "ixn:%s", ix->name);
+            if (tls_ctx_new(&l->tls, TLS_CLIENT, &f, what, err, sizeof err) != 0) {
+                LOG_ERROR("event=tls_failed what=%s why=%s", LOGQ(what), LOGQ(err));
+                ls->count = i + 1;
+                l->client = NULL;
+                stat_links_free(ls);
+                return NULL;
+            }
+        }
         cc_client_config cc = {
             .address = cfg->ixns[i].address,
             .client_type = "ReportingEngine",
@@ -322,6 +336,7 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
             .backoff_max_ms = 5000,
             .max_line = cfg->max_line,
             .out_limit = cfg->link_out_limit,
+            .tls = l->tls,
         };
         l->client = cc_client_new(net, &cc, &link_ops, l);
     }
@@ -359,9 +374,18 @@ void stat_links_free(stat_links *ls)
     for (int i = 0; i < ls->count; i++) {
         held_drain(&ls->links[i], false);
         cc_client_free(ls->links[i].client);
+        /* The connection's own TLS engine holds the context it started with. */
+        tls_ctx_free(ls->links[i].tls);
         free(ls->links[i].name);
     }
     free(ls);
+}
+
+void stat_links_reload_tls(stat_links *ls)
+{
+    for (int i = 0; i < ls->count; i++)
+        if (ls->links[i].tls)
+            tls_ctx_reload(ls->links[i].tls);
 }
 
 void stat_links_set_stats(stat_links *ls, stat_stats *stats)

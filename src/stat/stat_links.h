@@ -19,7 +19,8 @@
 typedef struct stat_links stat_links;
 
 /** Creates one client per configured interaction server (not yet connecting). media is
- * the daemon's table; agents receives the events. */
+ * the daemon's table; agents receives the events. Returns NULL (logged) when the TLS files
+ * of a link do not make a context. */
 stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *media,
                            stat_agents *agents);
 /** Asks every link, after its agent states, for its interaction steps too, and feeds
@@ -31,6 +32,9 @@ void stat_links_set_hist(stat_links *ls, hist *h);
 void stat_links_start(stat_links *ls);
 /** Closes every link and frees them (no agent updates are sent). */
 void stat_links_free(stat_links *ls);
+
+/** Reads the TLS files of every link again (SIGHUP): later connections use them. */
+void stat_links_reload_tls(stat_links *ls);
 
 /** The number of links (configured interaction servers). */
 int stat_links_count(const stat_links *ls);

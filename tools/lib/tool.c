@@ -190,3 +190,40 @@ uint32_t tool_percentile(const uint32_t *v, size_t n, double p)
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
     return v[i < n ? i : n - 1];
 }
+
+bool tool_tls_opt(tool_tls *t, int opt, const char *arg)
+{
+    switch (opt) {
+    case TOOL_OPT_TLS: t->on = true; return true;
+    case TOOL_OPT_TLS_CA:
+        t->on = true;
+        t->ca = arg;
+        return true;
+    case TOOL_OPT_TLS_CERT: t->cert = arg; return true;
+    case TOOL_OPT_TLS_KEY: t->key = arg; return true;
+    default: return false;
+    }
+}
+
+bool tool_tls_start(tool_tls *t, const char *prog)
+{
+    if ((t->cert || t->key) && !t->on) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key need --tls or --tls-ca\n", prog);
+        return false;
+    }
+    if (!t->on)
+        return true;
+    tls_files f = {t->cert, t->key, t->ca};
+    char err[512];
+    if (tls_ctx_new(&t->ctx, TLS_CLIENT, &f, prog, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: TLS: %s\n", prog, err);
+        return false;
+    }
+    return true;
+}
+
+void tool_tls_free(tool_tls *t)
+{
+    tls_ctx_free(t->ctx);
+    t->ctx = NULL;
+}

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "net/conn.h"
+#include "net/tls.h"
 
 typedef struct tool_signals tool_signals;
 
@@ -96,5 +97,43 @@ void tool_sort_u32(uint32_t *v, size_t n);
 
 /** The p-th quantile (0..1, nearest rank) of n sorted values; 0 when n is 0. */
 uint32_t tool_percentile(const uint32_t *v, size_t n, double p);
+
+/* The TLS options every tool and the benchmark take (docs/operations.md, "TLS"):
+ * --tls (verify the server with the system's CAs), --tls-ca FILE (with that CA; implies
+ * --tls), --tls-cert FILE and --tls-key FILE (a client certificate, for servers that ask
+ * for one). Their getopt values are TOOL_OPT_TLS and the three after it. */
+typedef struct tool_tls {
+    bool on;
+    const char *ca, *cert, *key;
+    tls_ctx *ctx; /* made by tool_tls_start; NULL without TLS */
+} tool_tls;
+
+enum { TOOL_OPT_TLS = 0x7100, TOOL_OPT_TLS_CA, TOOL_OPT_TLS_CERT, TOOL_OPT_TLS_KEY };
+
+/* The struct option entries of the TLS options, for a tool's option table. */
+#define TOOL_TLS_OPTIONS                                                                           \
+    {"tls", no_argument, NULL, TOOL_OPT_TLS},                                                      \
+        {"tls-ca", required_argument, NULL, TOOL_OPT_TLS_CA},                                      \
+        {"tls-cert", required_argument, NULL, TOOL_OPT_TLS_CERT},                                  \
+    {                                                                                              \
+        "tls-key", required_argument, NULL, TOOL_OPT_TLS_KEY                                       \
+    }
+
+/* The usage lines of the TLS options. */
+#define TOOL_TLS_USAGE                                                                             \
+    "  --tls                connect with TLS, verifying the server with the system's CAs\n"        \
+    "  --tls-ca FILE        connect with TLS, verifying the server with the CA in FILE\n"          \
+    "  --tls-cert FILE, --tls-key FILE\n"                                                          \
+    "                       the client certificate to present (servers with tls-ca)\n"
+
+/* Takes getopt's opt and optarg: true when opt was a TLS option (stored in t). */
+bool tool_tls_opt(tool_tls *t, int opt, const char *arg);
+
+/* Makes the client context when TLS was asked for. Returns true, or prints why not on
+ * stderr, prefixed by prog, and returns false. */
+bool tool_tls_start(tool_tls *t, const char *prog);
+
+/* Frees the context (after the last connection that used it was freed or closed). */
+void tool_tls_free(tool_tls *t);
 
 #endif
