@@ -17,10 +17,11 @@
 /** Client types, one bit each, so a handler can name the types it allows. */
 enum cc_client_type {
     CC_CLIENT_NONE = 0,
-    CC_CLIENT_AGENT = 1 << 0,     /* AgentApplication */
-    CC_CLIENT_MEDIA = 1 << 1,     /* MediaServer */
-    CC_CLIENT_REPORTING = 1 << 2, /* ReportingEngine */
-    CC_CLIENT_STAT = 1 << 3,      /* StatClient */
+    CC_CLIENT_AGENT = 1 << 0,      /* AgentApplication */
+    CC_CLIENT_MEDIA = 1 << 1,      /* MediaServer */
+    CC_CLIENT_REPORTING = 1 << 2,  /* ReportingEngine */
+    CC_CLIENT_STAT = 1 << 3,       /* StatClient */
+    CC_CLIENT_SUPERVISOR = 1 << 4, /* Supervisor (an extension: docs/protocol.md) */
 };
 
 /** Client classes, each with its own output limits: the client types over TCP, and
@@ -46,6 +47,8 @@ const char *cc_client_type_name(enum cc_client_type t);
 
 typedef struct cc_session cc_session;
 typedef struct cc_server cc_server;
+struct cc_creds;
+struct cc_tenant_set;
 
 /** Returned by a handler that answers later with cc_session_finish. */
 #define CC_SESSION_DEFERRED 1
@@ -78,6 +81,9 @@ struct cc_server {
     const char *token_media;
     const char *token_reporting;
     const char *token_stat;
+    /* [clients] (net/creds.h): a clientName listed there registers with its secret, as
+     * its type, and may touch its tenants only; NULL = tokens only */
+    const struct cc_creds *creds;
     unsigned idle_timeout_s;
     size_t max_line;
     size_t out_limit_default;   /* bytes queued before a peer is cut */
@@ -160,6 +166,17 @@ void *cc_session_user(const cc_session *s);
 void cc_session_set_user(cc_session *s, void *user);
 /** A number unique per process (the proxyClientId of the registration ack). */
 uint64_t cc_session_id(const cc_session *s);
+
+/** The tenants the session's client may touch: its [clients] entry's, or NULL (all
+ * tenants) for a client that registered with a [tokens] token. */
+const struct cc_tenant_set *cc_session_tenants(const cc_session *s);
+
+/** True when the session's client may touch tenant. */
+bool cc_session_tenant_ok(const cc_session *s, const char *tenant);
+
+/** Checks that the session's client may touch tenant: 0, or CC_E_NOT_AUTHORIZED with
+ * msg->desc naming the tenant. */
+int cc_session_tenant_check(cc_session *s, proto_msg *msg, const char *tenant);
 
 /** Checks that the session's type is in mask: 0, or CC_E_NOT_AUTHORIZED with desc. */
 int cc_session_allow(cc_session *s, proto_msg *msg, unsigned mask);

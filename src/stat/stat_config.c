@@ -10,6 +10,7 @@
 #include "common/alloc.h"
 #include "common/conf.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "net/web.h"
 #include "proto/msg.h"
 
@@ -55,6 +56,11 @@ static void server_key(cfg_state *st, const char *key, const char *v)
         cc_conf_set_text(&st->conf, "server", key, v, 1, PROTO_ID_MAX, &cfg->name);
     } else if (strcmp(key, "token") == 0) {
         cc_conf_set_text(&st->conf, "server", key, v, 0, PROTO_TEXT_MAX, &cfg->token);
+        cfg->token_given = true;
+        LOG_WARN("event=config_deprecated path=%s line=%d section=server key=token "
+                 "replacement=clients why=\"one token for every tenant: give each StatClient "
+                 "a [clients] entry\"",
+                 LOGQ(cfg->path), st->conf.line);
     } else if (strcmp(key, "rules") == 0) {
         cc_conf_set_text(&st->conf, "server", key, v, 1, SIZE_MAX, &st->rules_raw);
     } else if (strcmp(key, "count-after-work") == 0) {
@@ -167,9 +173,19 @@ static void ixn_key(cfg_state *st, const char *section, const char *name, const 
         cc_conf_set_hostport(&st->conf, section, key, v, &ix->address);
     } else if (strcmp(key, "token") == 0) {
         cc_conf_set_text(&st->conf, section, key, v, 0, PROTO_TEXT_MAX, &ix->token);
+    } else if (strcmp(key, "client-name") == 0) {
+        cc_conf_set_text(&st->conf, section, key, v, 1, PROTO_ID_MAX, &ix->client_name);
     } else {
         cc_conf_warn(&st->conf, section, key, "unknown key ignored");
     }
+}
+
+/* [clients] NAME = StatClient, TENANTS, HASH (net/creds.h). */
+static void client_key(cfg_state *st, const char *key, const char *v)
+{
+    char why[256];
+    if (!cc_creds_add(&st->cfg->clients, key, v, CC_CLIENT_STAT, why, sizeof why))
+        cc_conf_error(&st->conf, "clients", key, "%s", why);
 }
 
 static void on_entry(cc_conf *c, const char *section, const char *key, const char *value)
@@ -177,6 +193,8 @@ static void on_entry(cc_conf *c, const char *section, const char *key, const cha
     cfg_state *st = c->user;
     if (strcmp(section, "server") == 0)
         server_key(st, key, value);
+    else if (strcmp(section, "clients") == 0)
+        client_key(st, key, value);
     else if (strncmp(section, IXN_PREFIX, strlen(IXN_PREFIX)) == 0)
         ixn_key(st, section, section + strlen(IXN_PREFIX), key, value);
     else
@@ -247,6 +265,11 @@ int stat_config_load(const char *path, stat_config *cfg)
     }
     if (cfg->ixn_count == 0)
         cc_conf_file_warn(&st.conf, "no [ixn:NAME] section: no agents will be reported");
+    if (cfg->clients.count && !cfg->token_given) {
+        /* With [clients] and no token, StatClients register by name only. */
+        free(cfg->token);
+        cfg->token = NULL;
+    }
     int errors = st.conf.errors;
     cc_conf_free(&st.conf);
     return errors ? CC_E_CONFIG : 0;
@@ -261,6 +284,7 @@ void stat_config_free(stat_config *cfg)
     free(cfg->http);
     free(cfg->allowed_origins);
     free(cfg->token);
+    cc_creds_free(&cfg->clients);
     free(cfg->rules_path);
     free(cfg->timezone);
     free(cfg->data_dir);
@@ -268,6 +292,7 @@ void stat_config_free(stat_config *cfg)
         free(cfg->ixns[i].name);
         free(cfg->ixns[i].address);
         free(cfg->ixns[i].token);
+        free(cfg->ixns[i].client_name);
     }
     memset(cfg, 0, sizeof *cfg);
 }
