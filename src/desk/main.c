@@ -897,6 +897,28 @@ static bool handle_ixn_event(proto_msg *msg)
     return true;
 }
 
+/* A supervisor acted on this desktop's agent: shown in words; after a forced logout the
+ * desktop stays logged out (it does not log in again by itself on a reconnect). */
+static void handle_supervisor(cc_buf *b, proto_msg *msg)
+{
+    proto_sup_event e;
+    if (proto_sup_decode_event(msg, &e) != 0) {
+        char text[320];
+        snprintf(text, sizeof text, "bad %s from the server: %s", msg->name, msg->desc);
+        desk_view_local_error(b, text);
+        desk_view_event(b, msg);
+        return;
+    }
+    desk_view_supervisor(b, &e);
+    LOG_INFO("event=supervisor_action action=%s supervisor=%s",
+             proto_sup_action_name((int)e.action), LOGQ(e.supervisor));
+    if (e.action == PROTO_SUP_FORCE_LOGOUT) {
+        app.logged_in = false;
+        app.want_login = false;
+        desk_ixn_clear(&app.ixns);
+    }
+}
+
 static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
 {
     (void)c;
@@ -922,6 +944,8 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     } else if (handle_ixn_event(msg)) {
         cc_buf_free(&b);
         return;
+    } else if (strcmp(msg->name, "EventSupervisorAction") == 0) {
+        handle_supervisor(&b, msg);
     } else
         desk_view_event(&b, msg);
     out_flush(&b);

@@ -15,18 +15,20 @@ Supervisor client of acme registered by its [clients] entry. Each action:
   interaction stays queued;
 - RequestForceLogout: the desktop gets the event, the agent is logged out (what it held
   goes back to its queue) and the desktop's next request gets 6;
-and each refused outside the supervisor's tenants (5). Every attempt is one line of the
+and each refused outside the supervisor's tenants (5); agentdesk shows a forced not ready
+and a forced logout in words naming the supervisor. Every attempt is one line of the
 audit log (time, supervisor, action, target, reason, result) and of the server's log."""
 import os
 import re
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, expect_ack, expect_error  # noqa: E402
 
 ACME, GLOBEX = "acme", "globex"
-A, B, G = "1001", "1002", "2001"
+A, B, C, G = "1001", "1002", "1003", "2001"
 QUEUES = {ACME + "/chat-in": "chat", GLOBEX + "/chat-in": "chat"}
 RULES = ('rule "One" { chat = chat >= 1; }\nassign tenant "%s" "One";\n'
          'assign tenant "%s" "One";\n' % (ACME, GLOBEX))
@@ -87,7 +89,7 @@ def main():
              "obs = ReportingEngine, *, %s" % hs["obs"]])
         ixn = env.start_ixn(
             "ixn-a", agents={ACME + "/" + A: "pw" + A, ACME + "/" + B: "pw" + B,
-                             GLOBEX + "/" + G: "pw" + G},
+                             ACME + "/" + C: "pw" + C, GLOBEX + "/" + G: "pw" + G},
             tokens={"AgentApplication": harness.DESK_TOKEN,
                     "MediaServer": harness.MEDIA_TOKEN},
             extra_server="data-dir = %s\naudit-log = %s" % (env.path("ixn-a-data"), audit_path),
@@ -220,6 +222,41 @@ def main():
                      "force logout of a globex agent", ref=True)
         audit.next("refused force logout", action="ForceLogout", agent=G, result="NotAuthorized")
         expect_ack(dg.request({"message": "RequestDoNotDisturbOn"}), "the globex agent is in")
+
+        # ---- agentdesk's view: the actions in words, naming the supervisor ----
+        pw_path = env.write("pw-%s.txt" % C, "pw%s\n" % C)
+        result = {}
+
+        def run_desk():
+            # The window in which the supervisor acts: the script starts at the login.
+            result["run"] = env.run(
+                ["agentdesk", "--server", "127.0.0.1:%d" % ixn.port, "--token", harness.DESK_TOKEN,
+                 "--tenant", ACME, "--agent", C, "--place", "P" + C, "--media", "chat",
+                 "--password-file", pw_path], input="sleep 500\n" * 10, timeout=60,
+                label="agentdesk-" + C)
+
+        t = threading.Thread(target=run_desk)
+        t.start()
+        try:
+            state(obs, C, "AgentLogin", "agentdesk logs in " + C)
+            expect_ack(sup.request({"message": "RequestForceNotReady", "agentId": C,
+                                    "media": "chat",
+                                    "reason": {"code": 4, "description": "Training"}}),
+                       "force not ready of the agentdesk agent")
+            state(obs, C, "NotReadyForMedia", C + " not ready")
+            expect_ack(sup.request({"message": "RequestForceLogout", "agentId": C,
+                                    "reason": "Bye"}), "force logout of the agentdesk agent")
+        finally:
+            t.join()
+        rc, out, _ = result["run"]
+        print("---- agentdesk: exit %s, stdout ----\n%s---- end ----" % (rc, out))
+        check("supervisor %s made you not ready for chat: 4 Training" % SUP in out,
+              "agentdesk shows the forced not ready naming the supervisor and the reason")
+        check("supervisor %s logged you out: Bye" % SUP in out,
+              "agentdesk shows the forced logout naming the supervisor")
+        check(rc == 0, "agentdesk ends normally after a forced logout (exit %s)" % rc)
+        audit.next("agentdesk force not ready", action="ForceNotReady", agent=C, result="ok")
+        audit.next("agentdesk force logout", action="ForceLogout", agent=C, result="ok")
         err = ixn.stderr()
         check(err.count("event=supervisor_action") == audit.seen,
               "every audit line is in the server's log too (%d)" % audit.seen)
