@@ -32,6 +32,7 @@ struct cc_session {
 typedef struct reg_work {
     uv_work_t req;
     cc_session *s; /* NULL once the session closed meanwhile */
+    cc_server *server;
     const cc_cred *cred;
     char *secret;
     int64_t ref;
@@ -258,6 +259,7 @@ static void reg_work_after(uv_work_t *req, int status)
 {
     reg_work *w = req->data;
     cc_session *s = w->s;
+    w->server->secret_checks--;
     if (!s || cc_conn_is_closing(s->conn)) {
         if (s)
             s->reg = NULL;
@@ -307,9 +309,20 @@ static int handle_register(cc_session *s, proto_msg *msg)
                      cc_session_id(s), cc_conn_peer(s->conn), LOGQ(cred->name));
             return CC_E_NOT_AUTHORIZED;
         }
+        unsigned max = s->server->max_secret_checks ? s->server->max_secret_checks
+                                                    : CC_SESSION_SECRET_CHECKS_MAX;
+        if (s->server->secret_checks >= max) {
+            snprintf(msg->desc, sizeof msg->desc, "%s",
+                     "too many registrations being checked: try again later");
+            LOG_WARN("event=client_register_failed session=%" PRIu64 " peer=%s name=%s "
+                     "why=busy",
+                     cc_session_id(s), cc_conn_peer(s->conn), LOGQ(cred->name));
+            return CC_E_LIMIT_EXCEEDED;
+        }
         reg_work *w = xcalloc(1, sizeof *w);
         w->req.data = w;
         w->s = s;
+        w->server = s->server;
         w->cred = cred;
         w->secret = xstrdup(token ? token : "");
         w->ref = msg->ref;
@@ -319,6 +332,7 @@ static int handle_register(cc_session *s, proto_msg *msg)
             return CC_E_UNAVAILABLE;
         }
         s->reg = w;
+        s->server->secret_checks++;
         return CC_SESSION_DEFERRED;
     }
     const char *want = token_for(s->server, t);
@@ -584,6 +598,7 @@ void cc_server_conf_defaults(cc_server_conf *k)
     k->http_header_timeout_s = 10;
     k->http_max_connections = 4096;
     k->http_max_per_address = 256;
+    k->max_secret_checks = CC_SESSION_SECRET_CHECKS_MAX;
 }
 
 static bool conf_uint(cc_conf *c, const char *key, const char *v, uint64_t min, uint64_t max,
@@ -633,6 +648,8 @@ bool cc_server_conf_key(cc_conf *c, const char *key, const char *v, cc_server_co
         conf_uint(c, key, v, 1, 1000000, &k->http_max_connections);
     } else if (strcmp(key, "http-max-per-address") == 0) {
         conf_uint(c, key, v, 1, 1000000, &k->http_max_per_address);
+    } else if (strcmp(key, "max-secret-checks") == 0) {
+        conf_uint(c, key, v, 1, 100000, &k->max_secret_checks);
     } else {
         return false;
     }
@@ -644,4 +661,5 @@ void cc_server_conf_apply(const cc_server_conf *k, const cc_out_limit *base, cc_
     for (int i = 0; i < CC_CLASS_COUNT; i++)
         srv->out_limits[i] = k->out_class[i].hard ? k->out_class[i] : *base;
     srv->register_timeout_s = k->register_timeout_s;
+    srv->max_secret_checks = k->max_secret_checks;
 }

@@ -42,6 +42,12 @@ const char *cc_client_class_name(enum cc_client_class k);
  * RequestRegisterClient with the longest token and name fits with room to spare. */
 #define CC_SESSION_REGISTER_LINE_MAX 4096u
 
+/** The default of max-secret-checks: the most [clients] secrets being checked at once
+ * per server. One more registration gets EventError 12 and is closed (its client retries
+ * with backoff), so that strangers sending registrations cannot fill the thread pool the
+ * agents' password checks share. */
+#define CC_SESSION_SECRET_CHECKS_MAX 32
+
 /** The wire name of a client type. */
 const char *cc_client_type_name(enum cc_client_type t);
 
@@ -109,8 +115,10 @@ struct cc_server {
     uint64_t sessions_open;
     uint64_t errors_sent;
     uint64_t events_dropped;
-    uint64_t conns;         /* sessions open (counted against max_connections) */
-    uint64_t conns_refused; /* refused for max_connections */
+    uint64_t conns;             /* sessions open (counted against max_connections) */
+    uint64_t conns_refused;     /* refused for max_connections */
+    unsigned secret_checks;     /* [clients] secrets being checked on the thread pool */
+    unsigned max_secret_checks; /* max-secret-checks (0: CC_SESSION_SECRET_CHECKS_MAX) */
 };
 
 /** True when the server may take one more session under max_connections; counts a
@@ -126,6 +134,7 @@ typedef struct cc_server_conf {
     unsigned http_header_timeout_s;         /* http-header-timeout (10) */
     unsigned http_max_connections;          /* http-max-connections (4096) */
     unsigned http_max_per_address;          /* http-max-per-address (256) */
+    unsigned max_secret_checks;             /* max-secret-checks (32) */
 } cc_server_conf;
 
 /** The defaults above. */

@@ -16,7 +16,8 @@ is refused with 5:
   (Queue, Agent, Tenant) of globex; "all tenants" subscribes to acme only.
 Registration: a [clients] name registers with its secret and type only (wrong secret,
 wrong type: 5 and the connection closes); the statserver's link presents its own
-credentials. The deprecated [tokens] MediaServer token and the statserver's [server]
+credentials; over max-secret-checks secrets being checked at once, a registration gets 12.
+The deprecated [tokens] MediaServer token and the statserver's [server]
 token still work for every tenant, and each logs event=config_deprecated at start."""
 import os
 import sys
@@ -218,6 +219,32 @@ def main():
                    "the deprecated [server] token still reads every tenant")
         c, ans = register(stat.port, "StatClient", "wb-acme", "wrong")
         expect_error(ans, 5, "wb-acme with a wrong secret")
+
+        # ---- max-secret-checks: one check at a time, the next registration gets 12 ----
+        # A costlier hash (about 0.2 s) keeps the first check running while the second
+        # registration arrives.
+        rc, out, _ = env.run(["ixnserver", "--hash-password", "--rounds", "7"],
+                             input="hot-secret\n")
+        slow_hash = out.strip().splitlines()[-1]
+        check(rc == 0 and slow_hash.startswith("$y$"), "a yescrypt hash of cost 7")
+        cap = env.start_ixn("ixn-cap", tokens={}, extra_server="max-secret-checks = 1",
+                            extra="[clients]\nhot = MediaServer, %s, %s" % (ACME, slow_hash))
+        c1, c2 = harness.Client(cap.port), harness.Client(cap.port)
+        for c in (c1, c2):
+            c.send({"message": "RequestRegisterClient", "referenceId": 1, "clientName": "hot",
+                    "clientType": "MediaServer", "token": "hot-secret"})
+        # Which of the two the server reads first is the event loop's business.
+        answers = [(c, c.next(timeout=10)) for c in (c1, c2)]
+        acked = [c for c, m in answers if m.get("message") == "EventAck"]
+        refused_ = [(c, m) for c, m in answers if m.get("message") == "EventError"]
+        check(len(acked) == 1 and len(refused_) == 1,
+              "of two registrations at once, one is checked and one refused (%s)"
+              % [m for _, m in answers])
+        expect_error(refused_[0][1], 12, "the registration while the other is checked")
+        check(refused_[0][0].closed(), "the refused registration's connection closes")
+        c3, ans = register(cap.port, "MediaServer", "hot", "hot-secret")
+        expect_ack(ans, "once the check is over, the next registration is checked")
+        check("why=busy" in cap.stderr(), "the refusal is logged (why=busy)")
 
 
 if __name__ == "__main__":
