@@ -158,6 +158,14 @@ def main():
                 "desk-acme logs in a globex agent")
         qs = harness.queue_status(d)
         check(set(qs) == {(ACME, "chat-in")}, "desk-acme's queue status lists acme only")
+        pw_path = env.write("pw-g1.txt", "pw%s\n" % G1)
+        rc, out, _ = env.run(["agentdesk", "--server", "127.0.0.1:%d" % ixn.port,
+                              "--client-name", "desk-acme", "--token", SECRETS["desk-acme"],
+                              "--tenant", GLOBEX, "--agent", G1, "--place", "X",
+                              "--password-file", pw_path], input="status\n", timeout=30)
+        check(rc == 1 and "NotAuthorized (5)" in out,
+              "agentdesk --client-name desk-acme cannot log a globex agent in (exit %s: %r)"
+              % (rc, out.strip()[:200]))
         qs = harness.queue_status(desk_g)
         check(set(qs) == {(GLOBEX, "chat-in")},
               "a desktop with a globex agent logged in sees globex's queues only")
