@@ -19,7 +19,9 @@
   const ID_MAX = 128;
   const TEXT_MAX = 1024;
   const MEDIA_RE = /^[a-z][a-z0-9_-]{0,31}$/;
-  const CLIENT_NAME = 'web-desk';
+  // ?client=NAME registers as an AgentApplication entry of the server's [clients] (its
+  // secret in the token field); without it, as web-desk with the desktops' token.
+  const CLIENT_NAME = (new URLSearchParams(location.search).get('client') || '').slice(0, 128) || 'web-desk';
 
   const $ = (id) => document.getElementById(id);
 
