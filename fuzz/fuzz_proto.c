@@ -23,6 +23,7 @@
 #include "proto/resv.h"
 #include "proto/statistic.h"
 #include "proto/statmsg.h"
+#include "proto/supmsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -704,6 +705,74 @@ static void round_trip_error(proto_msg *m)
     cc_buf_free(&b);
 }
 
+static bool same_sup_reason(const proto_sup_reason *a, const proto_sup_reason *b)
+{
+    return a->present == b->present && a->code == b->code && same(a->text, b->text);
+}
+
+/* The supervisor actions: the four requests and EventSupervisorAction. */
+static void round_trip_supervisor(proto_msg *m)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m2;
+    proto_sup_request r, r2;
+    int rc = proto_sup_decode_request(m, &r);
+    assert(rc == 0 || rc == CC_E_NOT_FOUND || rc == CC_E_INVALID_ATTRIBUTE);
+    if (rc == 0) {
+        proto_sup_enc_request(&b, &r);
+        reparse(&b, &m2);
+        assert(proto_sup_decode_request(&m2, &r2) == 0);
+        assert(r2.action == r.action && same(r2.tenant, r.tenant) &&
+               same(r2.agent_id, r.agent_id) && same(r2.media, r.media) &&
+               same(r2.interaction_id, r.interaction_id) && same_sup_reason(&r2.reason, &r.reason));
+        proto_msg_free(&m2);
+    }
+    proto_sup_event e, e2;
+    rc = proto_sup_decode_event(m, &e);
+    assert(rc == 0 || rc == CC_E_NOT_FOUND || rc == CC_E_INVALID_ATTRIBUTE);
+    if (rc == 0) {
+        cc_buf_reset(&b);
+        proto_sup_enc_event(&b, &e);
+        reparse(&b, &m2);
+        assert(proto_sup_decode_event(&m2, &e2) == 0);
+        assert(e2.action == e.action && same(e2.supervisor, e.supervisor) &&
+               same(e2.tenant, e.tenant) && same(e2.agent_id, e.agent_id) &&
+               same(e2.media, e.media) && same(e2.interaction_id, e.interaction_id) &&
+               same_sup_reason(&e2.reason, &e.reason));
+        proto_msg_free(&m2);
+    }
+    proto_sup_query q, q2;
+    if (proto_sup_decode_query(m, &q) == 0) {
+        cc_buf_reset(&b);
+        proto_sup_enc_query(&b, &q);
+        reparse(&b, &m2);
+        assert(proto_sup_decode_query(&m2, &q2) == 0);
+        assert(same(q2.tenant, q.tenant) && same(q2.agent_id, q.agent_id));
+        proto_msg_free(&m2);
+    }
+    proto_sup_held rows[4], rows2[4];
+    const char *tenant, *agent, *tenant2, *agent2;
+    size_t n, n2;
+    if (proto_sup_decode_held(m, &tenant, &agent, rows, 4, &n) == 0) {
+        cc_buf_reset(&b);
+        proto_enc_ack(&b, 1);
+        proto_sup_enc_held_begin(&b, tenant, agent);
+        for (size_t i = 0; i < n; i++)
+            proto_sup_enc_held_row(&b, i == 0, &rows[i]);
+        proto_sup_enc_held_end(&b);
+        reparse(&b, &m2);
+        assert(proto_sup_decode_held(&m2, &tenant2, &agent2, rows2, 4, &n2) == 0);
+        assert(n2 == n && same(tenant2, tenant) && same(agent2, agent));
+        for (size_t i = 0; i < n; i++)
+            assert(same(rows2[i].interaction_id, rows[i].interaction_id) &&
+                   same(rows2[i].media, rows[i].media) && same(rows2[i].queue, rows[i].queue) &&
+                   same(rows2[i].state, rows[i].state));
+        proto_msg_free(&m2);
+    }
+    cc_buf_free(&b);
+}
+
 static int on_line(void *ctx, const char *line, size_t len)
 {
     cc_media_table *media = ctx;
@@ -738,6 +807,7 @@ static int on_line(void *ctx, const char *line, size_t len)
     round_trip_ixn_reporting(&m);
     round_trip_statistics(&m);
     round_trip_registration(&m);
+    round_trip_supervisor(&m);
     round_trip_error(&m);
     proto_msg_free(&m);
     return 0;

@@ -227,6 +227,7 @@ static void reason_words(cc_buf *out, const char *reason)
         {"Timeout", "no answer in time, back to its queue"},
         {"Stopped", "the customer left"},
         {"AfterWorkEnded", "after-work time is over"},
+        {"Supervisor", "taken by a supervisor"},
     };
     if (!reason || !*reason)
         return;
@@ -459,4 +460,37 @@ int desk_view_explain(cc_buf *out, proto_msg *ack)
                       why_words(e.agents[i].why));
     }
     return 0;
+}
+
+void desk_view_supervisor(cc_buf *out, const proto_sup_event *e)
+{
+    cc_buf_puts(out, "supervisor ");
+    desk_view_text(out, e->supervisor, PROTO_ID_MAX);
+    switch (e->action) {
+    case PROTO_SUP_FORCE_NOT_READY:
+        cc_buf_puts(out, " made you not ready for ");
+        desk_view_text(out, e->media, PROTO_ID_MAX);
+        break;
+    case PROTO_SUP_FORCE_LOGOUT: cc_buf_puts(out, " logged you out"); break;
+    case PROTO_SUP_REVOKE:
+        cc_buf_puts(out, " took ");
+        desk_view_text(out, e->interaction_id, PROTO_ID_MAX);
+        cc_buf_puts(out, " back to its queue");
+        break;
+    case PROTO_SUP_REASSIGN:
+        cc_buf_puts(out, " reassigned ");
+        desk_view_text(out, e->interaction_id, PROTO_ID_MAX);
+        break;
+    case PROTO_SUP_ACTION_COUNT: break;
+    }
+    if (e->reason.present) {
+        cc_buf_puts(out, ":");
+        if (e->action == PROTO_SUP_FORCE_NOT_READY)
+            cc_buf_printf(out, " %" PRId64, e->reason.code);
+        if (e->reason.text) {
+            cc_buf_putc(out, ' ');
+            desk_view_text(out, e->reason.text, 200);
+        }
+    }
+    cc_buf_putc(out, '\n');
 }

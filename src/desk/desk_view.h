@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/media.h"
 #include "proto/msg.h"
+#include "proto/supmsg.h"
 
 /** Longest piece of server text printed for one field, in bytes. */
 #define DESK_VIEW_TEXT_MAX 1024
@@ -83,6 +84,15 @@ int desk_view_decode_ixn(proto_msg *msg, desk_view_ixn_event *ev);
  * or "revoked ID: no answer in time, back to its queue" and the like.
  */
 void desk_view_ixn(cc_buf *out, const desk_view_ixn_event *ev);
+
+/**
+ * Appends a supervisor's action on this desktop's agent in words, e.g.
+ * "supervisor sup-1 made you not ready for chat: 7 Coaching",
+ * "supervisor sup-1 logged you out: Shift over",
+ * "supervisor sup-1 took ixn-a:000000017 back to its queue",
+ * "supervisor sup-1 reassigned ixn-a:000000017".
+ */
+void desk_view_supervisor(cc_buf *out, const proto_sup_event *e);
 
 /** Most user data fields shown for one invite. */
 #define DESK_VIEW_USER_DATA_MAX 32

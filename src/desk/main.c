@@ -84,6 +84,7 @@ typedef struct desk {
     /* Options. */
     const char *server;
     const char *token;
+    const char *client_name; /* --client-name: a [clients] entry's name; NULL = agentdesk-ID */
     const char *tenant;
     const char *agent;
     const char *place;
@@ -904,6 +905,28 @@ static bool handle_ixn_event(proto_msg *msg)
     return true;
 }
 
+/* A supervisor acted on this desktop's agent: shown in words; after a forced logout the
+ * desktop stays logged out (it does not log in again by itself on a reconnect). */
+static void handle_supervisor(cc_buf *b, proto_msg *msg)
+{
+    proto_sup_event e;
+    if (proto_sup_decode_event(msg, &e) != 0) {
+        char text[320];
+        snprintf(text, sizeof text, "bad %s from the server: %s", msg->name, msg->desc);
+        desk_view_local_error(b, text);
+        desk_view_event(b, msg);
+        return;
+    }
+    desk_view_supervisor(b, &e);
+    LOG_INFO("event=supervisor_action action=%s supervisor=%s",
+             proto_sup_action_name((int)e.action), LOGQ(e.supervisor));
+    if (e.action == PROTO_SUP_FORCE_LOGOUT) {
+        app.logged_in = false;
+        app.want_login = false;
+        desk_ixn_clear(&app.ixns);
+    }
+}
+
 static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t len)
 {
     (void)c;
@@ -929,6 +952,8 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
     } else if (handle_ixn_event(msg)) {
         cc_buf_free(&b);
         return;
+    } else if (strcmp(msg->name, "EventSupervisorAction") == 0) {
+        handle_supervisor(&b, msg);
     } else
         desk_view_event(&b, msg);
     out_flush(&b);
@@ -1059,10 +1084,14 @@ static void finish(int code)
 static void usage(FILE *f)
 {
     fputs("usage: agentdesk --server HOST:PORT --tenant T --agent ID --place P\n"
-          "                 [--token T] [--password-file FILE] [--media voice,chat,...]\n"
+          "                 [--token T] [--client-name NAME] [--password-file FILE]\n"
+          "                 [--media voice,chat,...]\n"
           "\n"
           "  --server HOST:PORT   the interaction server\n"
-          "  --token T            the server's AgentApplication token (default: none)\n"
+          "  --token T            the server's AgentApplication token, or the secret of\n"
+          "                       --client-name (default: none)\n"
+          "  --client-name NAME   register as NAME, an AgentApplication entry of the\n"
+          "                       server's [clients] (default: agentdesk-ID)\n"
           "  --tenant T           the agent's tenant\n"
           "  --agent ID           the agent id\n"
           "  --place P            the place (desk) to log in at\n"
@@ -1212,6 +1241,7 @@ static int parse_args(int argc, char **argv)
     static const struct option opts[] = {
         {"server", required_argument, NULL, 's'},
         {"token", required_argument, NULL, 'k'},
+        {"client-name", required_argument, NULL, 'n'},
         {"tenant", required_argument, NULL, 't'},
         {"agent", required_argument, NULL, 'a'},
         {"place", required_argument, NULL, 'p'},
@@ -1231,6 +1261,7 @@ static int parse_args(int argc, char **argv)
         switch (opt) {
         case 's': app.server = optarg; break;
         case 'k': app.token = optarg; break;
+        case 'n': app.client_name = optarg; break;
         case 't': app.tenant = optarg; break;
         case 'a': app.agent = optarg; break;
         case 'p': app.place = optarg; break;
@@ -1253,6 +1284,10 @@ static int parse_args(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "agentdesk: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (app.client_name && (!*app.client_name || strlen(app.client_name) > PROTO_ID_MAX)) {
+        fprintf(stderr, "agentdesk: --client-name must be 1..%d bytes\n", PROTO_ID_MAX);
         return 2;
     }
     if (!app.server || !app.tenant || !app.agent || !app.place) {
@@ -1339,7 +1374,9 @@ int main(int argc, char **argv)
     uv_unref((uv_handle_t *)&app.sigwinch);
 
     char client_name[PROTO_ID_MAX + 1];
-    if (strlen(app.agent) + sizeof "agentdesk-" <= sizeof client_name)
+    if (app.client_name)
+        snprintf(client_name, sizeof client_name, "%s", app.client_name);
+    else if (strlen(app.agent) + sizeof "agentdesk-" <= sizeof client_name)
         snprintf(client_name, sizeof client_name, "agentdesk-%s", app.agent);
     else
         snprintf(client_name, sizeof client_name, "agentdesk");

@@ -17,6 +17,7 @@
 #include "ixn/ixn_passwd.h"
 #include "ixn/ixn_report.h"
 #include "ixn/ixn_resv.h"
+#include "ixn/ixn_super.h"
 #include "proto/agentreq.h"
 
 /* Longest agent key (ixn_config_key of tenant and agentId), with its NUL. */
@@ -338,6 +339,22 @@ int ixn_agent_require(cc_session *s, proto_msg *msg, ixn_agent **out)
     return agent_common(s, msg, false, NULL, out);
 }
 
+void ixn_agent_force_not_ready(ixn_server *srv, ixn_agent *a, int media, bool present, int64_t code,
+                               const char *desc)
+{
+    cc_media_mask bit = (cc_media_mask)1 << media;
+    if (!(a->ready & bit) && reason_equal(a->reasons[media], present, code, desc))
+        return;
+    a->ready &= ~bit;
+    reason_set(a, media, present, code, desc);
+    changed(srv, a, "NotReadyForMedia");
+}
+
+void ixn_agent_force_logout(ixn_server *srv, ixn_agent *a)
+{
+    agent_logout(srv, a, "supervisor");
+}
+
 /* ---- agent requests ---- */
 
 static void login_after(uv_work_t *req, int status);
@@ -439,7 +456,8 @@ static int h_login(cc_session *s, proto_msg *msg)
     proto_areq_login login;
     int rc;
     if ((rc = proto_areq_decode_login(msg, &login)) ||
-        (rc = cc_session_allow(s, msg, CC_CLIENT_AGENT)))
+        (rc = cc_session_allow(s, msg, CC_CLIENT_AGENT)) ||
+        (rc = cc_session_tenant_check(s, msg, login.tenant)))
         return rc;
     const char *tenant = login.tenant, *agent_id = login.agent_id, *place_id = login.place_id,
                *password = login.password;
@@ -779,7 +797,8 @@ static int h_status(cc_session *s, proto_msg *msg)
         return rc;
     }
     proto_agent_status st;
-    if ((rc = proto_decode_status(msg, &srv->cfg->media, false, &st))) {
+    if ((rc = proto_decode_status(msg, &srv->cfg->media, false, &st)) ||
+        (rc = cc_session_tenant_check(s, msg, st.tenant))) {
         srv->stats.status_dropped++;
         return rc;
     }
@@ -848,6 +867,11 @@ static const cc_handler handlers[] = {
     {"RequestPlaceInQueue", ixn_core_place_in_queue},
     {"RequestQueueStatus", ixn_core_queue_status},
     {"RequestExplainRouting", ixn_explain_routing},
+    {"RequestForceNotReady", ixn_super_request},
+    {"RequestForceLogout", ixn_super_request},
+    {"RequestRevokeInteraction", ixn_super_request},
+    {"RequestReassign", ixn_super_request},
+    {"RequestAgentInteractions", ixn_super_query},
 };
 
 static void on_register(cc_session *s)
@@ -883,6 +907,7 @@ static void on_close(cc_session *s)
     if (cc_session_type(s) == CC_CLIENT_REPORTING)
         ixn_resv_engine_closed(srv, c);
     ixn_core_session_closed(srv, s);
+    ixn_super_session_closed(srv, s);
     if (c->agent) {
         ixn_agent *a = c->agent;
         c->agent = NULL;

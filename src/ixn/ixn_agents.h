@@ -147,7 +147,8 @@ typedef struct ixn_server {
     size_t conns;   /* open connections, registered or not */
     bool shutting_down;
     ixn_stats stats;
-    struct ixn_core *core; /* interactions, queues and routing (ixn_ixn.c) */
+    struct ixn_core *core;   /* interactions, queues and routing (ixn_ixn.c) */
+    struct ixn_super *super; /* supervisor actions and the audit log (ixn_super.c) */
 } ixn_server;
 
 /**
@@ -190,5 +191,15 @@ void ixn_agents_reload(ixn_server *srv, const ixn_config *old);
  * this connection (6), and agentId/tenant naming that agent (5). Returns 0 and *out.
  */
 int ixn_agent_require(cc_session *s, proto_msg *msg, ixn_agent **out);
+
+/** A supervisor makes a not ready for media (which a has added) with that reason
+ * (present false: none); reported with cause NotReadyForMedia when anything changed. */
+void ixn_agent_force_not_ready(ixn_server *srv, ixn_agent *a, int media, bool present, int64_t code,
+                               const char *desc);
+
+/** A supervisor logs a out, whatever it holds: what it holds goes back to the queues
+ * (after-work ends), as when its desktop goes away; its desktop stays connected without
+ * an agent. a is freed. */
+void ixn_agent_force_logout(ixn_server *srv, ixn_agent *a);
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/conf.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "ixn/ixn_passwd.h"
 #include "net/web.h"
 #include "proto/frame.h"
@@ -166,6 +167,11 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
                                   1u << CC_CLASS_DESKTOP | 1u << CC_CLASS_MEDIA |
                                       1u << CC_CLASS_REPORTING | 1u << CC_CLASS_WEB)) {
         /* register-timeout, max-memory, out-limit-CLASS, http-*: handled there */
+    } else if (strcmp(key, "audit-log") == 0) {
+        if (!*v || strlen(v) > 4000)
+            cc_conf_error(&p->conf, "server", key, "%s", "must be a path of 1..4000 bytes");
+        else
+            cc_conf_set_str(&cfg->audit_log, v);
     } else if (strcmp(key, "data-dir") == 0) {
         if (!*v || strlen(v) > 4000)
             cc_conf_error(&p->conf, "server", key, "%s", "must be a path of 1..4000 bytes");
@@ -235,6 +241,25 @@ static void token_key(cfg_parse *p, const char *key, const char *v)
         return;
     }
     cc_conf_set_text(&p->conf, "tokens", key, v, 0, PROTO_TEXT_MAX, dst);
+    /* The desktops' token stays: agents prove who they are with their own passwords, and
+     * [agents] binds each to one tenant. A server's token is one secret for every tenant,
+     * which [clients] replaces. */
+    if (dst != &cfg->token_agent)
+        LOG_WARN("event=config_deprecated path=%s line=%d section=tokens key=%s "
+                 "replacement=clients why=\"one token for every tenant: give each client a "
+                 "[clients] entry\"",
+                 LOGQ(cfg->path), p->conf.line, LOGQ(key));
+}
+
+/* [clients] NAME = TYPE, TENANTS, HASH (net/creds.h). */
+static void client_key(cfg_parse *p, const char *key, const char *v)
+{
+    char why[256];
+    if (!cc_creds_add(&p->cfg->clients, key, v,
+                      CC_CLIENT_AGENT | CC_CLIENT_MEDIA | CC_CLIENT_REPORTING |
+                          CC_CLIENT_SUPERVISOR,
+                      why, sizeof why))
+        cc_conf_error(&p->conf, "clients", key, "%s", why);
 }
 
 static bool id_valid(const char *s, size_t n)
@@ -549,6 +574,8 @@ static void on_pair(cc_conf *c, const char *section, const char *key, const char
         server_key(p, key, value);
     else if (strcmp(section, "tokens") == 0)
         token_key(p, key, value);
+    else if (strcmp(section, "clients") == 0)
+        client_key(p, key, value);
     else if (strcmp(section, "agents") == 0)
         agent_key(p, key, value);
     else if (strcmp(section, "queues") == 0)
@@ -648,8 +675,8 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     if (p->cheap_hashes > CHEAP_WARN_MAX)
         cc_conf_file_warn(&p->conf, "[agents]: %zu more hashes are too cheap (%zu in all)",
                           p->cheap_hashes - CHEAP_WARN_MAX, p->cheap_hashes);
-    if (!cfg->token_agent && !cfg->token_reporting && !cfg->token_media)
-        cc_conf_file_warn(&p->conf, "[tokens] is empty: no client can register");
+    if (!cfg->token_agent && !cfg->token_reporting && !cfg->token_media && !cfg->clients.count)
+        cc_conf_file_warn(&p->conf, "[tokens] and [clients] are empty: no client can register");
     tls_conf_check(&p->conf, &cfg->tls);
     const char *empty = NULL;
     if (cfg->token_agent && !*cfg->token_agent)
@@ -697,6 +724,8 @@ void ixn_config_free(ixn_config *cfg)
     free(cfg->token_agent);
     free(cfg->token_media);
     free(cfg->token_reporting);
+    cc_creds_free(&cfg->clients);
+    free(cfg->audit_log);
     free(cfg->data_dir);
     tls_conf_free(&cfg->tls);
     for (size_t i = 0; i < cfg->queue_count; i++) {

@@ -1,5 +1,5 @@
-/* The ixnserver configuration file (inih format): [server], [tokens], [agents], [queues]
- * and [after-work]. Every
+/* The ixnserver configuration file (inih format): [server], [tokens], [clients], [agents],
+ * [queues] and [after-work]. Every
  * key is documented with its default in docs/ixnserver.md. */
 #ifndef IXN_CONFIG_H
 #define IXN_CONFIG_H
@@ -9,6 +9,7 @@
 
 #include "common/map.h"
 #include "common/media.h"
+#include "net/creds.h"
 #include "net/session.h"
 #include "net/tls.h"
 #include "proto/msg.h"
@@ -63,6 +64,9 @@ typedef struct ixn_config {
     char *token_agent;
     char *token_media;
     char *token_reporting;
+    /* [clients]: one entry per named client, its type, tenants and secret's hash */
+    cc_creds clients;
+    char *audit_log; /* [server] audit-log: the supervisors' audit file; NULL = stderr only */
     /* [agents]: ixn_config_key(tenant, agentId) -> crypt(3) hash (char *, owned) */
     cc_map agents;
     size_t agent_count;

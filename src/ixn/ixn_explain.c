@@ -80,6 +80,8 @@ int ixn_explain_routing(cc_session *s, proto_msg *msg)
                  x->id);
         return CC_E_NOT_AUTHORIZED;
     }
+    if ((rc = cc_session_tenant_check(s, msg, x->queue->tenant)))
+        return rc;
     const ixn_queue *q = x->queue;
     int64_t now = (int64_t)cc_wall_us();
     uint64_t next_ms = 0;

@@ -1206,6 +1206,52 @@ void ixn_core_wake(ixn_server *srv)
     idle_on(srv->core);
 }
 
+void ixn_core_emit(ixn_server *srv, ixn_agent *a, cc_buf *b)
+{
+    if (!a->client || !a->client->session)
+        return;
+    emit(srv->core, a, b);
+}
+
+void ixn_core_take_back(ixn_server *srv, ixn_ixn *x)
+{
+    ixn_core *k = srv->core;
+    ixn_agent *a = x->agent;
+    bool invited = x->state == CC_IXN_INVITED;
+    assert(a && (invited || x->state == CC_IXN_HANDLING));
+    LOG_INFO("event=interaction_taken_back interaction=%s agent=%s state=%s", x->id, LOGQ(a->key),
+             cc_ixn_state_name(x->state));
+    /* The statistics contract knows no supervisor: an interaction taken from its agent
+     * is reported as the agent losing it. */
+    back_to_queue(k, x, invited ? "Revoked" : "PartyRemoved", PROTO_IXR_REVOKED,
+                  PROTO_IXR_REASON_LOGGED_OUT);
+    send_to_agent(k, a, invited ? "EventRevoked" : "EventPartyRemoved", x, "Supervisor");
+}
+
+void ixn_core_claim(ixn_server *srv, ixn_ixn *x, ixn_agent *a)
+{
+    ixn_route_claim(&srv->core->router, x, a);
+}
+
+ixn_ixn *ixn_core_unclaim(ixn_server *srv, ixn_agent *a)
+{
+    ixn_core *k = srv->core;
+    ixn_ixn *x = ixn_route_unclaim(&k->router, a);
+    if (x && x->state == CC_IXN_QUEUED)
+        pool_kick(k, x->queue->pool);
+    return x;
+}
+
+bool ixn_core_offerable(const ixn_ixn *x)
+{
+    return x->state == CC_IXN_QUEUED && !x->claimed_by && !x->batch && !x->unsaved;
+}
+
+void ixn_core_offer(ixn_server *srv, ixn_ixn *x, ixn_agent *a, int64_t resv_id)
+{
+    invite(srv->core, x, a, resv_id);
+}
+
 static int find_ixn(ixn_core *k, proto_msg *msg, const char *id, ixn_ixn **out)
 {
     ixn_ixn *x = cc_map_gets(&k->ixns, id);
@@ -1267,7 +1313,8 @@ int ixn_core_submit(cc_session *s, proto_msg *msg)
                  cfg->max_user_data);
         return CC_E_INVALID_ATTRIBUTE;
     }
-    if ((rc = cc_session_allow(s, msg, CC_CLIENT_MEDIA))) {
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_MEDIA)) ||
+        (rc = cc_session_tenant_check(s, msg, tenant))) {
         free(text);
         return rc;
     }
@@ -1371,7 +1418,8 @@ int ixn_core_stop_processing(cc_session *s, proto_msg *msg)
         return rc;
     ixn_ixn *x;
     if (cc_session_type(s) == CC_CLIENT_MEDIA) {
-        if ((rc = find_ixn(k, msg, id, &x)))
+        if ((rc = find_ixn(k, msg, id, &x)) ||
+            (rc = cc_session_tenant_check(s, msg, x->queue->tenant)))
             return rc;
         if (x->state == CC_IXN_ENDED) {
             snprintf(msg->desc, sizeof msg->desc, "interaction %.140s has ended", x->id);
@@ -1524,9 +1572,16 @@ int ixn_core_queue_status(cc_session *s, proto_msg *msg)
     ixn_core *k = core_of(s);
     cc_buf *b = cc_session_ack_buf(s);
     uint64_t now = cc_mono_us();
+    /* Each client sees the queues of its own tenants only; a desktop with an agent
+     * logged in, those of the agent's tenant. */
+    const ixn_client *c = cc_session_user(s);
+    const char *agent_tenant = c && c->agent ? c->agent->tenant : NULL;
     proto_ixn_enc_queues_begin(b);
     for (size_t i = 0; i < k->nq; i++) {
         const ixn_queue *q = k->qlist[i];
+        if (!cc_session_tenant_ok(s, q->tenant) ||
+            (agent_tenant && strcmp(agent_tenant, q->tenant) != 0))
+            continue;
         proto_ixn_enc_queue_row(
             b, &(proto_ixn_queue_row){.tenant = q->tenant,
                                       .queue = q->name,

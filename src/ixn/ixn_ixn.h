@@ -137,6 +137,32 @@ ixn_ixn *ixn_core_next(ixn_server *srv, size_t *pos);
 /** Makes the loop turn once more without blocking, so that the commit hook runs soon. */
 void ixn_core_wake(ixn_server *srv);
 
+/** Sends the open event in b to a's desktop with the commit of this turn's changes (at
+ * once without a store), so that it follows the events of those changes; nothing when
+ * the agent has no desktop. */
+void ixn_core_emit(ixn_server *srv, ixn_agent *a, cc_buf *b);
+
+/**
+ * A supervisor takes x, Invited or Handling, from its agent: back to the head of its
+ * queue. The agent gets EventRevoked (Invited) or EventPartyRemoved (Handling) with
+ * reason "Supervisor", and its change is reported (cause Revoked or PartyRemoved).
+ */
+void ixn_core_take_back(ixn_server *srv, ixn_ixn *x);
+
+/** Keeps the queued x out of routing for a (which has no claim): a reassignment's
+ * reservation is being asked for it. */
+void ixn_core_claim(ixn_server *srv, ixn_ixn *x, ixn_agent *a);
+
+/** Ends a's claim: its interaction, when still queued, is routed again. Returns it (NULL
+ * when a had none). */
+ixn_ixn *ixn_core_unclaim(ixn_server *srv, ixn_agent *a);
+
+/** True when x may be offered now: queued, claimed by nobody and committed. */
+bool ixn_core_offerable(const ixn_ixn *x);
+
+/** Offers the queued x to a under the granted reservation resv_id, as routing does. */
+void ixn_core_offer(ixn_server *srv, ixn_ixn *x, ixn_agent *a, int64_t resv_id);
+
 /** Handler of RequestSubmit (MediaServer): a new interaction at the tail of its queue,
  * or the first one's id for a known externalId. */
 int ixn_core_submit(cc_session *s, proto_msg *msg);

@@ -224,17 +224,24 @@ int ixn_ixnreport_start(cc_session *s, proto_msg *msg)
     if ((rc = proto_ixr_decode_start(msg, &st)) ||
         (rc = cc_session_allow(s, msg, CC_CLIENT_REPORTING)))
         return rc;
+    for (size_t i = 0; i < st.ntenants; i++)
+        if ((rc = cc_session_tenant_check(s, msg, proto_ixr_tenant(&st, i))))
+            return rc;
+    const cc_tenant_set *mine = cc_session_tenants(s);
     ixn_client *c = cc_session_user(s);
     ixn_server *srv = c->srv;
     /* A second start replaces the first: new tenants, a fresh snapshot. */
     ixn_ixnreport_drop(c);
     ixn_ixnreport_sub *r = xcalloc(1, sizeof *r);
     r->c = c;
-    if (!st.all) {
+    if (!st.all || (mine && !mine->all)) {
+        /* "All tenants" from a client limited to some means all of its own. */
         r->tenants = xmalloc(sizeof *r->tenants);
         cc_map_init(r->tenants);
         for (size_t i = 0; i < st.ntenants; i++)
             cc_map_puts(r->tenants, proto_ixr_tenant(&st, i), (void *)1);
+        for (size_t i = 0; st.all && i < mine->count; i++)
+            cc_map_puts(r->tenants, mine->names[i], (void *)1);
     }
     c->ixr = r;
     sub_link(srv, r, false);

@@ -39,6 +39,23 @@ static const char *refusal(ixn_server *srv, const ixn_config *live, const ixn_co
     return NULL;
 }
 
+/* Whether two [clients] sections say the same. */
+static bool clients_same(const cc_creds *a, const cc_creds *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++) {
+        const cc_cred *x = &a->v[i], *y = &b->v[i];
+        if (strcmp(x->name, y->name) != 0 || x->type != y->type || strcmp(x->hash, y->hash) != 0 ||
+            x->tenants.all != y->tenants.all || x->tenants.count != y->tenants.count)
+            return false;
+        for (size_t t = 0; t < x->tenants.count; t++)
+            if (strcmp(x->tenants.names[t], y->tenants.names[t]) != 0)
+                return false;
+    }
+    return true;
+}
+
 /* Keys read only at start: a change is logged, and waits for a restart. */
 static void warn_kept(const ixn_config *live, const ixn_config *next)
 {
@@ -60,6 +77,8 @@ static void warn_kept(const ixn_config *live, const ixn_config *next)
         {"[tokens] AgentApplication", str_same(live->token_agent, next->token_agent)},
         {"[tokens] MediaServer", str_same(live->token_media, next->token_media)},
         {"[tokens] ReportingEngine", str_same(live->token_reporting, next->token_reporting)},
+        {"[clients]", clients_same(&live->clients, &next->clients)},
+        {"[server] audit-log", str_same(live->audit_log, next->audit_log)},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!keys[i].same)

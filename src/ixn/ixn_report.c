@@ -141,16 +141,23 @@ int ixn_report_start(cc_session *s, proto_msg *msg)
     if ((rc = proto_stat_decode_subscribe(msg, &sub)) ||
         (rc = cc_session_allow(s, msg, CC_CLIENT_REPORTING)))
         return rc;
+    for (size_t i = 0; i < sub.ntenants; i++)
+        if ((rc = cc_session_tenant_check(s, msg, proto_stat_tenant(&sub, i))))
+            return rc;
     ixn_client *c = cc_session_user(s);
     ixn_server *srv = c->srv;
     /* A second start replaces the first: new tenants, a fresh snapshot. */
     sub_unlink(c);
     free_tenants(c);
-    if (!sub.all) {
+    const cc_tenant_set *mine = cc_session_tenants(s);
+    if (!sub.all || (mine && !mine->all)) {
+        /* "All tenants" from a client limited to some means all of its own. */
         c->tenants = xmalloc(sizeof *c->tenants);
         cc_map_init(c->tenants);
         for (size_t i = 0; i < sub.ntenants; i++)
             cc_map_puts(c->tenants, proto_stat_tenant(&sub, i), (void *)1);
+        for (size_t i = 0; sub.all && i < mine->count; i++)
+            cc_map_puts(c->tenants, mine->names[i], (void *)1);
     }
     LOG_INFO("event=reporting_start session=%" PRIu64 " name=%s tenants=%s", cc_session_id(s),
              LOGQ(cc_session_name(s)), sub.all ? "all" : "some");

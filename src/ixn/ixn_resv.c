@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "ixn/ixn_ixn.h"
+#include "ixn/ixn_super.h"
 #include "proto/resv.h"
 
 static void send_open(cc_session *s, cc_buf *b)
@@ -17,7 +18,8 @@ static void send_open(cc_session *s, cc_buf *b)
     cc_sbuf_unref(sb);
 }
 
-void ixn_resv_ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *pool)
+static void ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *pool,
+                struct ixn_reassign *reassign)
 {
     ixn_client *e = a->status_from;
     assert(e && e->session && !a->resv);
@@ -26,6 +28,7 @@ void ixn_resv_ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *poo
     r->agent = a;
     r->media = media;
     r->pool = pool;
+    r->reassign = reassign;
     r->engine = e;
     if (e->resv_tail)
         e->resv_tail->next = r;
@@ -46,6 +49,16 @@ void ixn_resv_ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *poo
     srv->stats.resv_asked++;
     LOG_DEBUG("event=reservation_asked id=%" PRId64 " agent=%s media=%s version=%" PRId64, r->id,
               LOGQ(a->key), msg.media, a->version);
+}
+
+void ixn_resv_ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *pool)
+{
+    ask(srv, a, media, pool, NULL);
+}
+
+void ixn_resv_ask_reassign(ixn_server *srv, ixn_agent *a, int media, struct ixn_reassign *reassign)
+{
+    ask(srv, a, media, NULL, reassign);
 }
 
 void ixn_resv_agent_gone(ixn_agent *a)
@@ -89,7 +102,9 @@ static void finish(ixn_server *srv, ixn_resv *r, enum ixn_resv_outcome outcome)
         assert(a->resv == r);
         a->resv = NULL;
     }
-    bool used = ixn_core_reservation_done(srv, r->pool, a, r->media, r->id, outcome);
+    bool used = r->reassign
+                    ? ixn_super_reservation_done(srv, r->reassign, a, r->media, r->id, outcome)
+                    : ixn_core_reservation_done(srv, r->pool, a, r->media, r->id, outcome);
     if (outcome == IXN_RESV_GRANTED && !used)
         release(srv, r->engine, r->id);
     free(r);

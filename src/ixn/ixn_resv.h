@@ -17,11 +17,13 @@ struct ixn_pool;
 /** One reservation asked and not answered yet. */
 typedef struct ixn_resv {
     int64_t id;
-    ixn_agent *agent;      /* NULL once the agent logged out: a grant is then released */
-    int media;             /* the media of the slot */
-    struct ixn_pool *pool; /* routing's pool that asked, handed back with the outcome */
-    ixn_client *engine;    /* the reporting engine asked */
-    struct ixn_resv *next; /* the engine's FIFO */
+    ixn_agent *agent;              /* NULL once the agent logged out: a grant is then released */
+    int media;                     /* the media of the slot */
+    struct ixn_pool *pool;         /* routing's pool that asked, handed back with the outcome */
+    struct ixn_reassign *reassign; /* a supervisor's reassignment that asked (ixn_super);
+                                      NULL when routing asked */
+    ixn_client *engine;            /* the reporting engine asked */
+    struct ixn_resv *next;         /* the engine's FIFO */
 } ixn_resv;
 
 /** How a reservation ended, as routing is told. */
@@ -37,6 +39,12 @@ enum ixn_resv_outcome {
  * NULL). pool is handed back with the outcome.
  */
 void ixn_resv_ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *pool);
+
+/**
+ * As ixn_resv_ask, for a supervisor's reassignment: the outcome goes to
+ * ixn_super_reservation_done with reassign instead of to routing.
+ */
+void ixn_resv_ask_reassign(ixn_server *srv, ixn_agent *a, int media, struct ixn_reassign *reassign);
 
 /** The agent logs out: its unanswered reservation stays in the engine's FIFO without it,
  * and a grant that answers it is released. */

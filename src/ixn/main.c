@@ -18,6 +18,7 @@
 #include "ixn/ixn_metrics.h"
 #include "ixn/ixn_reload.h"
 #include "ixn/ixn_passwd.h"
+#include "ixn/ixn_super.h"
 #include "net/addr.h"
 #include "net/conn.h"
 #include "net/netmetrics.h"
@@ -235,6 +236,7 @@ static int run(void)
     g.cs.token_media = g.cfg.token_media;
     g.cs.token_reporting = g.cfg.token_reporting;
     g.cs.token_stat = NULL;
+    g.cs.creds = &g.cfg.clients;
     g.cs.idle_timeout_s = g.cfg.idle_timeout_s;
     g.cs.max_line = g.cfg.max_line;
     g.cs.out_limit_default = g.cfg.out_limit;
@@ -244,7 +246,7 @@ static int run(void)
     if (start_tls() != 0)
         return 1;
     ixn_server_init(&g.srv, &g.cfg, loop, &g.cs);
-    if (ixn_core_init(&g.srv) != 0)
+    if (ixn_super_init(&g.srv) != 0 || ixn_core_init(&g.srv) != 0)
         return 1;
     g.metrics = cc_metrics_new();
     cc_netm_init(g.metrics, &g.net, &g.cs);
@@ -380,6 +382,7 @@ int main(int argc, char **argv)
     rc = run();
     ixn_core_shutdown(&g.srv);
     ixn_core_free(&g.srv);
+    ixn_super_free(&g.srv);
     ixn_server_free(&g.srv);
     ixn_config_free(&g.cfg);
     cc_metrics_free(g.metrics);

@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "net/netmetrics.h"
+#include "net/creds.h"
 #include "proto/frame.h"
 #include "proto/regmsg.h"
 
@@ -23,9 +24,23 @@ struct cc_session {
     bool deferred;
     const char *line; /* the inbound line being handled, for handlers that forward it */
     size_t line_len;
-    bool counted;        /* counts in the server's conns */
-    uint64_t started_us; /* when the line being handled (or answered later) arrived */
+    bool counted;                 /* counts in the server's conns */
+    uint64_t started_us;          /* when the line being handled (or answered later) arrived */
+    const cc_tenant_set *tenants; /* of its [clients] entry; NULL = all (a token) */
+    struct reg_work *reg;         /* a [clients] secret being checked; NULL when none */
 };
+
+/* The check of a [clients] secret, on libuv's thread pool: crypt(3) takes tens of
+ * milliseconds, which the loop must not spend. */
+typedef struct reg_work {
+    uv_work_t req;
+    cc_session *s; /* NULL once the session closed meanwhile */
+    cc_server *server;
+    const cc_cred *cred;
+    char *secret;
+    int64_t ref;
+    bool ok;
+} reg_work;
 
 const char *cc_client_class_name(enum cc_client_class k)
 {
@@ -75,6 +90,7 @@ const char *cc_client_type_name(enum cc_client_type t)
     case CC_CLIENT_MEDIA: return "MediaServer";
     case CC_CLIENT_REPORTING: return "ReportingEngine";
     case CC_CLIENT_STAT: return "StatClient";
+    case CC_CLIENT_SUPERVISOR: return "Supervisor";
     case CC_CLIENT_NONE: break;
     }
     return "None";
@@ -90,6 +106,8 @@ static enum cc_client_type type_from_name(const char *name)
         return CC_CLIENT_REPORTING;
     if (strcmp(name, "StatClient") == 0)
         return CC_CLIENT_STAT;
+    if (strcmp(name, "Supervisor") == 0)
+        return CC_CLIENT_SUPERVISOR;
     return CC_CLIENT_NONE;
 }
 
@@ -100,6 +118,7 @@ static const char *token_for(const cc_server *srv, enum cc_client_type t)
     case CC_CLIENT_MEDIA: return srv->token_media;
     case CC_CLIENT_REPORTING: return srv->token_reporting;
     case CC_CLIENT_STAT: return srv->token_stat;
+    case CC_CLIENT_SUPERVISOR: break; /* by a [clients] entry only, never by a token */
     case CC_CLIENT_NONE: break;
     }
     return NULL;
@@ -149,6 +168,25 @@ cc_buf *cc_session_ack_buf(cc_session *s)
     return &s->ack;
 }
 
+const cc_tenant_set *cc_session_tenants(const cc_session *s)
+{
+    return s->tenants;
+}
+
+bool cc_session_tenant_ok(const cc_session *s, const char *tenant)
+{
+    return cc_tenant_set_has(s->tenants, tenant);
+}
+
+int cc_session_tenant_check(cc_session *s, proto_msg *msg, const char *tenant)
+{
+    if (cc_tenant_set_has(s->tenants, tenant))
+        return 0;
+    snprintf(msg->desc, sizeof msg->desc, "tenant %.128s is not one of this client's tenants",
+             tenant);
+    return CC_E_NOT_AUTHORIZED;
+}
+
 int cc_session_allow(cc_session *s, proto_msg *msg, unsigned mask)
 {
     if (s->type & mask)
@@ -188,6 +226,73 @@ static void answer(cc_session *s, int64_t ref, int rc, const char *desc)
         cc_session_send_error(s, ref, rc, desc);
 }
 
+/* The registration succeeded: the session is of type t from now on. */
+static void registered(cc_session *s, enum cc_client_type t, const char *client_name,
+                       const cc_cred *cred)
+{
+    s->type = t;
+    cc_netm_session_registered(t);
+    s->tenants = cred ? &cred->tenants : NULL;
+    snprintf(s->name, sizeof s->name, "%s", client_name ? client_name : "");
+    proto_reg_enc_ack(&s->ack, &(proto_reg_ack){.proxy_client_id = (int64_t)cc_session_id(s),
+                                                .server_name = s->server->server_name,
+                                                .protocol_version = PROTO_VERSION,
+                                                .idle_timeout_s = s->server->idle_timeout_s});
+    apply_registered_limits(s);
+    LOG_INFO("event=client_registered session=%" PRIu64 " peer=%s type=%s name=%s cred=%s",
+             cc_session_id(s), cc_conn_peer(s->conn), cc_client_type_name(t), LOGQ(s->name),
+             cred ? "clients" : "token");
+}
+
+static void reg_work_run(uv_work_t *req)
+{
+    reg_work *w = req->data;
+    w->ok = cc_creds_verify(w->secret, w->cred->hash);
+    explicit_bzero(w->secret, strlen(w->secret));
+}
+
+static void reg_work_free(reg_work *w)
+{
+    explicit_bzero(w->secret, strlen(w->secret));
+    free(w->secret);
+    free(w);
+}
+
+static void reg_done(cc_session *s, int64_t ref, int rc, const char *desc);
+
+/* Back on the loop with the verdict on a [clients] secret. */
+static void reg_work_after(uv_work_t *req, int status)
+{
+    reg_work *w = req->data;
+    cc_session *s = w->s;
+    w->server->secret_checks--;
+    if (!s || cc_conn_is_closing(s->conn)) {
+        if (s)
+            s->reg = NULL;
+        reg_work_free(w);
+        return;
+    }
+    s->reg = NULL;
+    int rc = 0;
+    const char *desc = NULL;
+    if (status < 0) {
+        rc = CC_E_UNAVAILABLE;
+        desc = "cannot check the secret now";
+    } else if (!w->ok) {
+        rc = CC_E_NOT_AUTHORIZED;
+        desc = "unknown client or wrong secret";
+        LOG_WARN("event=client_register_failed session=%" PRIu64 " peer=%s name=%s why=secret",
+                 cc_session_id(s), cc_conn_peer(s->conn), LOGQ(w->cred->name));
+    } else {
+        registered(s, w->cred->type, w->cred->name, w->cred);
+    }
+    int64_t ref = w->ref;
+    reg_work_free(w);
+    reg_done(s, ref, rc, desc);
+    if (rc == 0)
+        cc_conn_resume(s->conn);
+}
+
 static int handle_register(cc_session *s, proto_msg *msg)
 {
     proto_reg_register reg;
@@ -200,6 +305,42 @@ static int handle_register(cc_session *s, proto_msg *msg)
         snprintf(msg->desc, sizeof msg->desc, "clientType %s is not known", type_name);
         return CC_E_INVALID_ATTRIBUTE;
     }
+    const cc_cred *cred = client_name ? cc_creds_find(s->server->creds, client_name) : NULL;
+    if (cred) {
+        /* A name of [clients] registers with its own secret and type only, never with a
+         * token of [tokens]. */
+        if (cred->type != t) {
+            snprintf(msg->desc, sizeof msg->desc, "%s", "unknown client or wrong secret");
+            LOG_WARN("event=client_register_failed session=%" PRIu64 " peer=%s name=%s why=type",
+                     cc_session_id(s), cc_conn_peer(s->conn), LOGQ(cred->name));
+            return CC_E_NOT_AUTHORIZED;
+        }
+        unsigned max = s->server->max_secret_checks ? s->server->max_secret_checks
+                                                    : CC_SESSION_SECRET_CHECKS_MAX;
+        if (s->server->secret_checks >= max) {
+            snprintf(msg->desc, sizeof msg->desc, "%s",
+                     "too many registrations being checked: try again later");
+            LOG_WARN("event=client_register_failed session=%" PRIu64 " peer=%s name=%s "
+                     "why=busy",
+                     cc_session_id(s), cc_conn_peer(s->conn), LOGQ(cred->name));
+            return CC_E_LIMIT_EXCEEDED;
+        }
+        reg_work *w = xcalloc(1, sizeof *w);
+        w->req.data = w;
+        w->s = s;
+        w->server = s->server;
+        w->cred = cred;
+        w->secret = xstrdup(token ? token : "");
+        w->ref = msg->ref;
+        if (uv_queue_work(s->server->net->loop, &w->req, reg_work_run, reg_work_after) < 0) {
+            reg_work_free(w);
+            snprintf(msg->desc, sizeof msg->desc, "%s", "cannot check the secret now");
+            return CC_E_UNAVAILABLE;
+        }
+        s->reg = w;
+        s->server->secret_checks++;
+        return CC_SESSION_DEFERRED;
+    }
     const char *want = token_for(s->server, t);
     if (!want) {
         snprintf(msg->desc, sizeof msg->desc, "clientType %s is not served on this port",
@@ -210,17 +351,22 @@ static int handle_register(cc_session *s, proto_msg *msg)
         snprintf(msg->desc, sizeof msg->desc, "%s", "wrong token");
         return CC_E_NOT_AUTHORIZED;
     }
-    s->type = t;
-    cc_netm_session_registered(t);
-    snprintf(s->name, sizeof s->name, "%s", client_name ? client_name : "");
-    proto_reg_enc_ack(&s->ack, &(proto_reg_ack){.proxy_client_id = (int64_t)cc_session_id(s),
-                                                .server_name = s->server->server_name,
-                                                .protocol_version = PROTO_VERSION,
-                                                .idle_timeout_s = s->server->idle_timeout_s});
-    apply_registered_limits(s);
-    LOG_INFO("event=client_registered session=%" PRIu64 " peer=%s type=%s name=%s",
-             cc_session_id(s), cc_conn_peer(s->conn), type_name, LOGQ(s->name));
+    registered(s, t, client_name, NULL);
     return 0;
+}
+
+/* Answers a registration: on success the daemon learns of the client, on failure the
+ * connection closes. */
+static void reg_done(cc_session *s, int64_t ref, int rc, const char *desc)
+{
+    answer(s, ref, rc, desc);
+    if (rc == 0) {
+        s->server->sessions_open++;
+        if (s->server->on_register)
+            s->server->on_register(s);
+    } else {
+        cc_conn_close(s->conn, CC_CLOSE_LOCAL);
+    }
 }
 
 static const cc_handler *find_handler(const cc_server *srv, const char *name)
@@ -252,14 +398,13 @@ static int on_line(cc_conn *c, const char *line, size_t len)
             rc = proto_msg_check_ref(&msg);
             if (rc == 0)
                 rc = handle_register(s, &msg);
-            answer(s, ref, rc, msg.desc);
-            if (rc == 0) {
-                s->server->sessions_open++;
-                if (s->server->on_register)
-                    s->server->on_register(s);
-            } else {
-                cc_conn_close(c, CC_CLOSE_LOCAL);
+            if (rc == CC_SESSION_DEFERRED) {
+                /* The secret is being checked: nothing more is read until the verdict. */
+                proto_msg_free(&msg);
+                cc_conn_pause(c);
+                return PROTO_FRAME_PAUSE;
             }
+            reg_done(s, ref, rc, msg.desc);
         } else {
             cc_session_send_error(s, ref, CC_E_NOT_REGISTERED,
                                   "register with RequestRegisterClient first");
@@ -381,6 +526,8 @@ static void on_close(cc_conn *c, enum cc_close_reason reason)
         s->server->sessions_open--;
     if (s->server->on_close)
         s->server->on_close(s);
+    if (s->reg)
+        s->reg->s = NULL; /* the check's end frees it */
     cc_buf_free(&s->ack);
     free(s);
 }
@@ -469,6 +616,7 @@ void cc_server_conf_defaults(cc_server_conf *k)
     k->http_header_timeout_s = 10;
     k->http_max_connections = 4096;
     k->http_max_per_address = 256;
+    k->max_secret_checks = CC_SESSION_SECRET_CHECKS_MAX;
 }
 
 static bool conf_uint(cc_conf *c, const char *key, const char *v, uint64_t min, uint64_t max,
@@ -523,6 +671,8 @@ bool cc_server_conf_key(cc_conf *c, const char *key, const char *v, cc_server_co
             cc_conf_error(c, "server", key, "longer than %d bytes", PROTO_TEXT_MAX);
         else
             snprintf(k->metrics_token, sizeof k->metrics_token, "%s", v);
+    } else if (strcmp(key, "max-secret-checks") == 0) {
+        conf_uint(c, key, v, 1, 100000, &k->max_secret_checks);
     } else {
         return false;
     }
@@ -534,4 +684,5 @@ void cc_server_conf_apply(const cc_server_conf *k, const cc_out_limit *base, cc_
     for (int i = 0; i < CC_CLASS_COUNT; i++)
         srv->out_limits[i] = k->out_class[i].hard ? k->out_class[i] : *base;
     srv->register_timeout_s = k->register_timeout_s;
+    srv->max_secret_checks = k->max_secret_checks;
 }

@@ -18,10 +18,11 @@
 /** Client types, one bit each, so a handler can name the types it allows. */
 enum cc_client_type {
     CC_CLIENT_NONE = 0,
-    CC_CLIENT_AGENT = 1 << 0,     /* AgentApplication */
-    CC_CLIENT_MEDIA = 1 << 1,     /* MediaServer */
-    CC_CLIENT_REPORTING = 1 << 2, /* ReportingEngine */
-    CC_CLIENT_STAT = 1 << 3,      /* StatClient */
+    CC_CLIENT_AGENT = 1 << 0,      /* AgentApplication */
+    CC_CLIENT_MEDIA = 1 << 1,      /* MediaServer */
+    CC_CLIENT_REPORTING = 1 << 2,  /* ReportingEngine */
+    CC_CLIENT_STAT = 1 << 3,       /* StatClient */
+    CC_CLIENT_SUPERVISOR = 1 << 4, /* Supervisor (an extension: docs/protocol.md) */
 };
 
 /** Client classes, each with its own output limits: the client types over TCP, and
@@ -42,11 +43,19 @@ const char *cc_client_class_name(enum cc_client_class k);
  * RequestRegisterClient with the longest token and name fits with room to spare. */
 #define CC_SESSION_REGISTER_LINE_MAX 4096u
 
+/** The default of max-secret-checks: the most [clients] secrets being checked at once
+ * per server. One more registration gets EventError 12 and is closed (its client retries
+ * with backoff), so that strangers sending registrations cannot fill the thread pool the
+ * agents' password checks share. */
+#define CC_SESSION_SECRET_CHECKS_MAX 32
+
 /** The wire name of a client type. */
 const char *cc_client_type_name(enum cc_client_type t);
 
 typedef struct cc_session cc_session;
 typedef struct cc_server cc_server;
+struct cc_creds;
+struct cc_tenant_set;
 
 /** Returned by a handler that answers later with cc_session_finish. */
 #define CC_SESSION_DEFERRED 1
@@ -79,6 +88,9 @@ struct cc_server {
     const char *token_media;
     const char *token_reporting;
     const char *token_stat;
+    /* [clients] (net/creds.h): a clientName listed there registers with its secret, as
+     * its type, and may touch its tenants only; NULL = tokens only */
+    const struct cc_creds *creds;
     unsigned idle_timeout_s;
     size_t max_line;
     size_t out_limit_default;   /* bytes queued before a peer is cut */
@@ -106,8 +118,10 @@ struct cc_server {
     uint64_t sessions_open;
     uint64_t errors_sent;
     uint64_t events_dropped;
-    uint64_t conns;         /* sessions open (counted against max_connections) */
-    uint64_t conns_refused; /* refused for max_connections */
+    uint64_t conns;             /* sessions open (counted against max_connections) */
+    uint64_t conns_refused;     /* refused for max_connections */
+    unsigned secret_checks;     /* [clients] secrets being checked on the thread pool */
+    unsigned max_secret_checks; /* max-secret-checks (0: CC_SESSION_SECRET_CHECKS_MAX) */
 };
 
 /** True when the server may take one more session under max_connections; counts a
@@ -125,6 +139,7 @@ typedef struct cc_server_conf {
     unsigned http_max_per_address;          /* http-max-per-address (256) */
     /* metrics-token ("": none, /metrics answers loopback peers only) */
     char metrics_token[PROTO_TEXT_MAX + 1];
+    unsigned max_secret_checks; /* max-secret-checks (32) */
 } cc_server_conf;
 
 /** The defaults above. */
@@ -165,6 +180,17 @@ void *cc_session_user(const cc_session *s);
 void cc_session_set_user(cc_session *s, void *user);
 /** A number unique per process (the proxyClientId of the registration ack). */
 uint64_t cc_session_id(const cc_session *s);
+
+/** The tenants the session's client may touch: its [clients] entry's, or NULL (all
+ * tenants) for a client that registered with a [tokens] token. */
+const struct cc_tenant_set *cc_session_tenants(const cc_session *s);
+
+/** True when the session's client may touch tenant. */
+bool cc_session_tenant_ok(const cc_session *s, const char *tenant);
+
+/** Checks that the session's client may touch tenant: 0, or CC_E_NOT_AUTHORIZED with
+ * msg->desc naming the tenant. */
+int cc_session_tenant_check(cc_session *s, proto_msg *msg, const char *tenant);
 
 /** Checks that the session's type is in mask: 0, or CC_E_NOT_AUTHORIZED with desc. */
 int cc_session_allow(cc_session *s, proto_msg *msg, unsigned mask);

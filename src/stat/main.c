@@ -480,10 +480,13 @@ static int web_page(void *user, const char *path, cc_buf *body, const char **typ
 }
 
 /* True when the Authorization value presents the configured token ("Bearer TOKEN"); a
- * statserver without a token asks for none, as on its StatClient port. The comparison
+ * statserver with an empty token asks for none, as on its StatClient port, and one with
+ * [clients] and no token serves no report (a report covers every tenant). The comparison
  * takes the same time wherever the values differ. */
 static bool bearer_ok(const char *token, const char *auth)
 {
+    if (!token)
+        return false;
     if (!*token)
         return true;
     if (!auth || strncmp(auth, "Bearer ", 7) != 0)

@@ -10,6 +10,7 @@
 #include "common/alloc.h"
 #include "common/conf.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "net/web.h"
 #include "proto/msg.h"
 
@@ -55,6 +56,11 @@ static void server_key(cfg_state *st, const char *key, const char *v)
         cc_conf_set_text(&st->conf, "server", key, v, 1, PROTO_ID_MAX, &cfg->name);
     } else if (strcmp(key, "token") == 0) {
         cc_conf_set_text(&st->conf, "server", key, v, 0, PROTO_TEXT_MAX, &cfg->token);
+        cfg->token_given = true;
+        LOG_WARN("event=config_deprecated path=%s line=%d section=server key=token "
+                 "replacement=clients why=\"one token for every tenant: give each StatClient "
+                 "a [clients] entry\"",
+                 LOGQ(cfg->path), st->conf.line);
     } else if (strcmp(key, "rules") == 0) {
         cc_conf_set_text(&st->conf, "server", key, v, 1, SIZE_MAX, &st->rules_raw);
     } else if (strcmp(key, "count-after-work") == 0) {
@@ -178,9 +184,19 @@ static void ixn_key(cfg_state *st, const char *section, const char *name, const 
         cc_conf_set_text(&st->conf, section, key, v, 1, 4000, &ix->tls_cert);
     } else if (strcmp(key, "tls-key") == 0) {
         cc_conf_set_text(&st->conf, section, key, v, 1, 4000, &ix->tls_key);
+    } else if (strcmp(key, "client-name") == 0) {
+        cc_conf_set_text(&st->conf, section, key, v, 1, PROTO_ID_MAX, &ix->client_name);
     } else {
         cc_conf_warn(&st->conf, section, key, "unknown key ignored");
     }
+}
+
+/* [clients] NAME = StatClient, TENANTS, HASH (net/creds.h). */
+static void client_key(cfg_state *st, const char *key, const char *v)
+{
+    char why[256];
+    if (!cc_creds_add(&st->cfg->clients, key, v, CC_CLIENT_STAT, why, sizeof why))
+        cc_conf_error(&st->conf, "clients", key, "%s", why);
 }
 
 static void on_entry(cc_conf *c, const char *section, const char *key, const char *value)
@@ -188,6 +204,8 @@ static void on_entry(cc_conf *c, const char *section, const char *key, const cha
     cfg_state *st = c->user;
     if (strcmp(section, "server") == 0)
         server_key(st, key, value);
+    else if (strcmp(section, "clients") == 0)
+        client_key(st, key, value);
     else if (strncmp(section, IXN_PREFIX, strlen(IXN_PREFIX)) == 0)
         ixn_key(st, section, section + strlen(IXN_PREFIX), key, value);
     else
@@ -268,6 +286,11 @@ int stat_config_load(const char *path, stat_config *cfg)
                               "runs without TLS: its token crosses the network in clear",
                               ix->name, ix->address);
     }
+    if (cfg->clients.count && !cfg->token_given) {
+        /* With [clients] and no token, StatClients register by name only. */
+        free(cfg->token);
+        cfg->token = NULL;
+    }
     tls_conf_check(&st.conf, &cfg->tls);
     const char *empty = cfg->token && !*cfg->token ? "[server] token" : NULL;
     tls_conf_check_exposure(&st.conf, &cfg->tls, "listen", cfg->listen, empty);
@@ -288,6 +311,7 @@ void stat_config_free(stat_config *cfg)
     free(cfg->http);
     free(cfg->allowed_origins);
     free(cfg->token);
+    cc_creds_free(&cfg->clients);
     free(cfg->rules_path);
     free(cfg->timezone);
     free(cfg->data_dir);
@@ -299,6 +323,7 @@ void stat_config_free(stat_config *cfg)
         free(cfg->ixns[i].tls_ca);
         free(cfg->ixns[i].tls_cert);
         free(cfg->ixns[i].tls_key);
+        free(cfg->ixns[i].client_name);
     }
     memset(cfg, 0, sizeof *cfg);
 }

@@ -1,5 +1,5 @@
-/* The statserver configuration file (inih format): [server] and one [ixn:NAME] section
- * per interaction server. Every key is documented with its default in
+/* The statserver configuration file (inih format): [server], [clients] and one
+ * [ixn:NAME] section per interaction server. Every key is documented with its default in
  * docs/statserver.md. */
 #ifndef STAT_CONFIG_H
 #define STAT_CONFIG_H
@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "net/creds.h"
 #include "net/session.h"
 #include "net/tls.h"
 
@@ -15,13 +16,14 @@
 
 /** One [ixn:NAME] section: an interaction server to connect to. */
 typedef struct stat_ixn_config {
-    char *name;     /* NAME of the section header: the name in RequestServerList */
-    char *address;  /* address: HOST:PORT */
-    char *token;    /* token: the interaction server's ReportingEngine token ("" = none) */
-    bool tls;       /* tls (no; yes when tls-ca is given): the link runs over TLS */
-    char *tls_ca;   /* tls-ca: the CA the server's certificate must chain to (NULL: the
-                       system's CAs) */
-    char *tls_cert; /* tls-cert, tls-key: the certificate the link presents (NULL: none) */
+    char *name;        /* NAME of the section header: the name in RequestServerList */
+    char *address;     /* address: HOST:PORT */
+    char *token;       /* token: the secret presented to the interaction server ("" = none) */
+    char *client_name; /* client-name: the clientName presented; NULL = [server] name */
+    bool tls;          /* tls (no; yes when tls-ca is given): the link runs over TLS */
+    char *tls_ca;      /* tls-ca: the CA the server's certificate must chain to (NULL: the
+                          system's CAs) */
+    char *tls_cert;    /* tls-cert, tls-key: the certificate the link presents (NULL: none) */
     char *tls_key;
 } stat_ixn_config;
 
@@ -33,7 +35,10 @@ typedef struct stat_config {
     char *port_file;                /* [server] port-file: NULL when absent */
     char *http;                     /* [server] http: HOST:PORT of pages and /ws; NULL = none */
     char *allowed_origins;          /* [server] allowed-origins: NULL = the daemon's own only */
-    char *token;                    /* [server] token ("" = none): what StatClients present */
+    char *token;                    /* [server] token ("" = none): what StatClients present;
+                                       NULL = none accepted ([clients] without token) */
+    bool token_given;               /* [server] token was in the file (deprecated) */
+    cc_creds clients;               /* [clients]: StatClients by name, with their tenants */
     char *rules_path;               /* [server] rules, resolved against the config's directory;
                                        NULL = no file, every agent gets Default */
     bool count_after_work;          /* [server] count-after-work (no) */

@@ -329,7 +329,7 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
         cc_client_config cc = {
             .address = cfg->ixns[i].address,
             .client_type = "ReportingEngine",
-            .client_name = cfg->name,
+            .client_name = cfg->ixns[i].client_name ? cfg->ixns[i].client_name : cfg->name,
             .token = cfg->ixns[i].token,
             .reconnect = true,
             .backoff_min_ms = 100,

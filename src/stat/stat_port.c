@@ -133,7 +133,8 @@ static int h_agent_status(cc_session *s, proto_msg *msg)
     int rc;
     if ((rc = proto_get_id(msg, "tenant", true, &tenant)) ||
         (rc = proto_get_id(msg, "agentId", true, &agent_id)) ||
-        (rc = cc_session_allow(s, msg, CC_CLIENT_STAT)))
+        (rc = cc_session_allow(s, msg, CC_CLIENT_STAT)) ||
+        (rc = cc_session_tenant_check(s, msg, tenant)))
         return rc;
     /* The status follows its EventAck, so the ack goes out first. */
     cc_session_ack_now(s);
@@ -151,13 +152,20 @@ static int h_subscribe(cc_session *s, proto_msg *msg)
     if ((rc = proto_stat_decode_subscribe(msg, &sub)) ||
         (rc = cc_session_allow(s, msg, CC_CLIENT_STAT)))
         return rc;
+    for (size_t i = 0; i < sub.ntenants; i++)
+        if ((rc = cc_session_tenant_check(s, msg, proto_stat_tenant(&sub, i))))
+            return rc;
     port_client *pc = cc_session_user(s);
     assert(pc);
     filter_clear(&pc->filter);
-    pc->filter.all = sub.all;
+    const cc_tenant_set *mine = cc_session_tenants(s);
+    /* "All tenants" from a client limited to some means all of its own. */
+    pc->filter.all = sub.all && (!mine || mine->all);
     /* The list's length is bounded by the line maximum. */
     for (size_t i = 0; i < sub.ntenants; i++)
         cc_map_puts(&pc->filter.names, proto_stat_tenant(&sub, i), pc);
+    for (size_t i = 0; sub.all && !pc->filter.all && i < mine->count; i++)
+        cc_map_puts(&pc->filter.names, mine->names[i], pc);
     /* The snapshot follows its EventAck, so the ack goes out first. */
     cc_session_ack_now(s);
     size_t n = stat_agents_each(pc->port->agents, filter_cb, send_cb, pc);
@@ -357,7 +365,8 @@ static int h_open_statistic(cc_session *s, proto_msg *msg)
 {
     proto_sts_open o;
     int rc;
-    if ((rc = cc_session_allow(s, msg, CC_CLIENT_STAT)) || (rc = proto_sts_decode_open(msg, &o)))
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_STAT)) || (rc = proto_sts_decode_open(msg, &o)) ||
+        (rc = cc_session_tenant_check(s, msg, o.tenant)))
         return rc;
     port_client *pc = cc_session_user(s);
     stat_port *p = pc->port;
@@ -505,6 +514,7 @@ stat_port *stat_port_new(cc_net *net, const stat_config *cfg, stat_agents *agent
     p->server.net = net;
     p->server.server_name = cfg->name;
     p->server.token_stat = cfg->token;
+    p->server.creds = &cfg->clients;
     p->server.idle_timeout_s = cfg->idle_timeout_s;
     p->server.max_line = cfg->max_line;
     p->server.out_limit_default = cfg->out_limit;

@@ -19,7 +19,9 @@
   const ID_MAX = 128;
   const TEXT_MAX = 1024;
   const MEDIA_RE = /^[a-z][a-z0-9_-]{0,31}$/;
-  const CLIENT_NAME = 'web-desk';
+  // ?client=NAME registers as an AgentApplication entry of the server's [clients] (its
+  // secret in the token field); without it, as web-desk with the desktops' token.
+  const CLIENT_NAME = (new URLSearchParams(location.search).get('client') || '').slice(0, 128) || 'web-desk';
 
   const $ = (id) => document.getElementById(id);
 
@@ -389,6 +391,7 @@
       case 'EventRevoked': onRevoked(msg); break;
       case 'EventPartyRemoved': onEnded(msg, 'removed'); break;
       case 'EventInteractionEnded': onEnded(msg, 'ended'); break;
+      case 'EventSupervisorAction': onSupervisorAction(msg); break;
       default: break; // Unknown events are ignored, as the protocol says of unknown fields.
     }
   }
@@ -1158,10 +1161,43 @@
     logEvent('Transferred ' + id + ' to queue ' + queue + '.', '');
   }
 
+  // A supervisor acted on this agent (docs/protocol.md, "Supervisor actions"): said in the
+  // event list, naming the supervisor; a forced logout ends the session like a logout.
+  function onSupervisorAction(msg) {
+    const who = 'Supervisor ' + String(msg.supervisor || '?');
+    const r = msg.reason;
+    let why = '';
+    if (r && typeof r === 'object') why = ' (' + [r.code, r.description].filter((v) => v !== undefined && v !== null && v !== '').join(' ') + ')';
+    else if (typeof r === 'string' && r) why = ' (' + r + ')';
+    let text;
+    switch (msg.action) {
+      case 'ForceNotReady': text = who + ' made you not ready for ' + msg.media + why + '.'; break;
+      case 'ForceLogout': text = who + ' logged you out' + why + '.'; break;
+      case 'RevokeInteraction': text = who + ' took ' + msg.interactionId + ' back to its queue' + why + '.'; break;
+      case 'Reassign': text = who + ' reassigned ' + msg.interactionId + why + '.'; break;
+      default: text = who + ' did ' + String(msg.action) + why + '.';
+    }
+    logEvent(text, 'supervisor');
+    const ms = msg.action === 'ForceNotReady' ? st.media.get(msg.media) : null;
+    if (ms && ms.local) {
+      // The server made the media not ready: the switch and the reason follow.
+      ms.ready = false;
+      ms.reason = r && typeof r === 'object' && Number.isInteger(r.code)
+        ? { code: r.code, description: String(r.description || r.code) } : null;
+      if (ms.row) reasonOptions(ms.row.reason, ms.reason);
+      renderMedia(ms);
+    }
+    if (msg.action === 'ForceLogout') {
+      forgetSession();
+      setBanner(text);
+    }
+  }
+
   function onRevoked(msg) {
     const id = msg.interactionId;
     const why = msg.reason === 'Timeout' ? 'not answered in time'
-      : msg.reason === 'Stopped' ? 'the customer left' : String(msg.reason || 'no reason given');
+      : msg.reason === 'Stopped' ? 'the customer left'
+        : msg.reason === 'Supervisor' ? 'taken by a supervisor' : String(msg.reason || 'no reason given');
     if (removeInvite(id) || removeHeld(id)) {
       logEvent('Invitation ' + id + ' withdrawn: ' + why + '.', 'bad');
     }
@@ -1173,6 +1209,7 @@
     let why;
     if (msg.reason === 'Stopped') why = 'the customer left';
     else if (msg.reason === 'AfterWorkEnded') why = 'after-work time is over';
+    else if (msg.reason === 'Supervisor') why = 'taken by a supervisor';
     else why = String(msg.reason || 'no reason given');
     logEvent('Interaction ' + id + ' ' + kind + ': ' + why + '.', kind === 'ended' ? '' : 'bad');
   }

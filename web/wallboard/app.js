@@ -25,6 +25,12 @@
 // statserver's service-level-target. The chart of the selected queue's last hour is
 // sampled here, in the page, every SAMPLE_S seconds (?sample=N for another period): it
 // starts empty when the page opens.
+//
+// Supervisor actions: with supervisor credentials (a [clients] entry of type Supervisor on
+// the interaction servers) the page also connects to each interaction server's /ws as a
+// Supervisor, and a click on an agent's tile opens a panel that lists what the agent
+// holds and offers force not ready, force logout, revoke and reassign
+// (docs/web-wallboard.md, "Supervisor actions").
 'use strict';
 
 (() => {
@@ -58,7 +64,7 @@
   const STATE_LABEL = { ready: 'Ready', full: 'Full', notready: 'Not ready', dnd: 'DND', loggedout: 'Logged out' };
   const ERROR_WORDS = {
     4: 'the statserver expected a registration first',
-    5: 'the statserver refused the token (check the token field)',
+    5: 'the statserver refused the token or this request (check the name and token fields)',
     12: 'the statserver has reached a limit (connections or rate)',
     14: 'the statserver cannot do that right now',
   };
@@ -221,7 +227,8 @@
     ws = sock;
     sock.onopen = () => {
       if (gen !== connGen) return;
-      request({ message: 'RequestRegisterClient', clientName: 'wallboard', clientType: 'StatClient', token }, (m) => {
+      const clientName = $('client-name').value.trim() || 'wallboard';
+      request({ message: 'RequestRegisterClient', clientName, clientType: 'StatClient', token }, (m) => {
         if (m.message !== 'EventAck') {
           // A refused token will be refused again: wait for the supervisor to fix it.
           wantConnected = false;
@@ -1207,6 +1214,257 @@
     }
   }
 
+  // ---- supervisor actions ----
+
+  /** One Supervisor connection per interaction server. */
+  const sup = { conns: [], want: false, agent: null };
+
+  function supState() {
+    const ready = sup.conns.filter((c) => c.ready);
+    const stEl = document.querySelector('[data-testid="sup-state"]');
+    stEl.dataset.state = ready.length ? 'on' : 'off';
+    stEl.textContent = ready.length ? `on (${ready.map((c) => c.serverName).join(', ')})` : (sup.want ? 'connecting…' : 'off');
+    document.body.classList.toggle('sup-on', ready.length > 0);
+  }
+
+  function supResult(text, kind) {
+    const p = document.querySelector('[data-testid="sup-result"]');
+    p.textContent = text;
+    p.dataset.kind = kind || '';
+  }
+
+  function supSend(c, obj) {
+    if (!c.ws || c.ws.readyState !== WebSocket.OPEN) return Promise.reject({ errorName: 'Unavailable', errorDescription: 'not connected' });
+    const id = ++c.ref;
+    return new Promise((resolve, reject) => {
+      c.pending.set(id, (m) => (m.message === 'EventAck' ? resolve(m) : reject(m)));
+      c.ws.send(JSON.stringify({ ...obj, referenceId: id }));
+      c.lastSent = Date.now();
+    });
+  }
+
+  function supOpen(c) {
+    c.ready = false;
+    c.seq = 0;
+    c.ref = 0;
+    c.pending = new Map();
+    let sock;
+    try {
+      sock = new WebSocket(c.url);
+    } catch (e) {
+      supResult(`Cannot open ${c.url}: ${e.message}`, 'error');
+      return;
+    }
+    c.ws = sock;
+    sock.onopen = () => {
+      supSend(c, { message: 'RequestRegisterClient', clientType: 'Supervisor', clientName: sup.name, token: sup.secret })
+        .then((m) => {
+          c.ready = true;
+          c.serverName = m.serverName || c.url;
+          c.backoff = BACKOFF_MIN_MS;
+          const idle = Number.isInteger(m.idleTimeout) && m.idleTimeout > 0 ? m.idleTimeout : 30;
+          c.ping = setInterval(() => {
+            if (Date.now() - c.lastSent >= (idle * 1000) / 3) supSend(c, { message: 'RequestPing' }).catch(() => {});
+          }, 1000);
+          supState();
+        })
+        .catch((m) => {
+          // Wrong credentials stay wrong: no retry until the form is sent again.
+          c.refused = true;
+          supResult(`${c.url} refused the supervisor: ${m.errorDescription || m.errorName}`, 'error');
+          sock.close();
+        });
+    };
+    sock.onmessage = (ev) => {
+      let m;
+      try {
+        m = JSON.parse(ev.data);
+      } catch (e) {
+        sock.close();
+        return;
+      }
+      if (m.seq !== ++c.seq) {
+        sock.close();
+        return;
+      }
+      if ((m.message === 'EventAck' || m.message === 'EventError') && m.referenceId !== undefined) {
+        const f = c.pending.get(m.referenceId);
+        c.pending.delete(m.referenceId);
+        if (f) f(m);
+      }
+    };
+    sock.onclose = () => {
+      clearInterval(c.ping);
+      c.ready = false;
+      c.ws = null;
+      for (const f of c.pending.values()) f({ message: 'EventError', errorName: 'Unavailable', errorDescription: 'connection lost' });
+      c.pending.clear();
+      supState();
+      if (sup.want && !c.refused && sup.conns.includes(c)) {
+        c.timer = setTimeout(() => supOpen(c), c.backoff);
+        c.backoff = Math.min(c.backoff * 2, BACKOFF_MAX_MS);
+      }
+    };
+  }
+
+  function supConnect() {
+    for (const c of sup.conns) {
+      clearTimeout(c.timer);
+      if (c.ws) {
+        c.ws.onclose = null;
+        c.ws.close();
+      }
+      clearInterval(c.ping);
+    }
+    sup.name = $('sup-name').value.trim();
+    sup.secret = $('sup-secret').value;
+    const urls = $('sup-urls').value.split(',').map((u) => u.trim()).filter((u) => u);
+    sup.want = Boolean(sup.name && urls.length);
+    sup.conns = sup.want ? urls.map((url) => ({ url, backoff: BACKOFF_MIN_MS })) : [];
+    supResult('');
+    for (const c of sup.conns) supOpen(c);
+    supState();
+  }
+
+  /** Sends an action on an agent to every connected server; the agent is logged in on
+   *  one or more of them, and the others answer 6. */
+  async function supAgentAction(req, what) {
+    const ready = sup.conns.filter((c) => c.ready);
+    const answers = await Promise.allSettled(ready.map((c) => supSend(c, req)));
+    const ok = answers.filter((a) => a.status === 'fulfilled').length;
+    const errs = answers.filter((a) => a.status === 'rejected' && a.reason.errorCode !== 6).map((a) => a.reason);
+    if (ok) supResult(`${what}: done.`);
+    else if (errs.length) supResult(`${what}: ${errs[0].errorDescription || errs[0].errorName}`, 'error');
+    else supResult(`${what}: the agent is not logged in on any interaction server.`, 'error');
+    return ok > 0;
+  }
+
+  /** The connection of the server an interaction id names ("<serverName>:<number>"). */
+  function supConnOf(id) {
+    const server = id.slice(0, id.lastIndexOf(':'));
+    return sup.conns.find((c) => c.ready && c.serverName === server);
+  }
+
+  async function supIxnAction(id, req, what) {
+    const c = supConnOf(id);
+    if (!c) {
+      supResult(`${what}: no supervisor connection to the server of ${id}.`, 'error');
+      return;
+    }
+    try {
+      await supSend(c, req);
+      supResult(`${what}: done.`);
+    } catch (m) {
+      supResult(`${what}: ${m.errorDescription || m.errorName}`, 'error');
+    }
+    supLoadIxns();
+  }
+
+  async function supLoadIxns() {
+    const a = sup.agent;
+    const list = $('sup-ixns');
+    if (!a) return;
+    const rows = [];
+    await Promise.all(sup.conns.filter((c) => c.ready).map((c) =>
+      supSend(c, { message: 'RequestAgentInteractions', tenant: a.tenant, agentId: a.agentId })
+        .then((m) => rows.push(...(Array.isArray(m.interactions) ? m.interactions : [])))
+        .catch(() => {})));
+    if (sup.agent !== a) return;
+    list.replaceChildren();
+    if (!rows.length) list.appendChild(el('li', 'none', 'none'));
+    for (const x of rows) {
+      const li = el('li');
+      li.dataset.testid = `sup-ixn-${x.interactionId}`;
+      li.appendChild(el('span', 'id', `${x.interactionId} · ${x.media} · ${x.queue} · ${x.state}`));
+      const revoke = el('button', '', 'Revoke');
+      revoke.type = 'button';
+      revoke.dataset.testid = 'sup-revoke';
+      revoke.disabled = x.state === 'AfterWork';
+      revoke.addEventListener('click', () => supIxnAction(x.interactionId,
+        { message: 'RequestRevokeInteraction', tenant: a.tenant, interactionId: x.interactionId }, `Revoke ${x.interactionId}`));
+      const to = el('input');
+      to.placeholder = 'agent id';
+      to.dataset.testid = 'sup-reassign-to';
+      const reassign = el('button', '', 'Reassign');
+      reassign.type = 'button';
+      reassign.dataset.testid = 'sup-reassign';
+      reassign.disabled = x.state === 'AfterWork';
+      reassign.addEventListener('click', () => {
+        const target = to.value.trim();
+        if (!target) return;
+        supIxnAction(x.interactionId, { message: 'RequestReassign', tenant: a.tenant, interactionId: x.interactionId, agentId: target },
+          `Reassign ${x.interactionId} to ${target}`);
+      });
+      li.append(revoke, to, reassign);
+      list.appendChild(li);
+    }
+  }
+
+  function supOpenPanel(key) {
+    const a = agents.get(key);
+    if (!a || !sup.conns.some((c) => c.ready)) return;
+    sup.agent = a;
+    document.querySelector('[data-testid="sup-agent"]').textContent = `${a.tenant} / ${a.agentId}`;
+    const media = $('sup-media');
+    media.replaceChildren();
+    for (const k of Object.keys(a.media || {}).sort()) {
+      const o = el('option', '', k);
+      o.value = k;
+      media.appendChild(o);
+    }
+    $('sup-ixns').replaceChildren();
+    supResult('');
+    const d = $('sup-panel');
+    if (!d.open) d.showModal();
+    supLoadIxns();
+  }
+
+  /** hash: the address fragment's parameters as the page was opened. */
+  function supInit(hash) {
+    $('sup-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      supConnect();
+    });
+    $('board').addEventListener('click', (e) => {
+      const t = e.target.closest('.tile');
+      if (t && t.dataset.tenant !== undefined) supOpenPanel(`${t.dataset.tenant}/${t.dataset.agentId}`);
+    });
+    $('sup-panel').addEventListener('close', () => {
+      sup.agent = null;
+    });
+    $('sup-notready').addEventListener('click', () => {
+      const a = sup.agent;
+      if (!a) return;
+      const req = { message: 'RequestForceNotReady', tenant: a.tenant, agentId: a.agentId, media: $('sup-media').value };
+      const code = $('sup-code').value;
+      const text = $('sup-reason').value.trim();
+      if (code !== '' || text) {
+        req.reason = {};
+        if (code !== '') req.reason.code = Number(code);
+        if (text) req.reason.description = text;
+      }
+      supAgentAction(req, `Force not ready for ${req.media}`);
+    });
+    $('sup-logout').addEventListener('click', () => {
+      const a = sup.agent;
+      if (!a) return;
+      const req = { message: 'RequestForceLogout', tenant: a.tenant, agentId: a.agentId };
+      const text = $('sup-logout-reason').value.trim();
+      if (text) req.reason = text;
+      supAgentAction(req, 'Force logout');
+    });
+    // Credentials in the address fragment (never sent to a server) open the page as a
+    // supervisor; they are taken out of the address bar at once.
+    if (hash.get('sup') !== null) {
+      history.replaceState(null, '', location.pathname + location.search);
+      $('sup-name').value = hash.get('sup');
+      $('sup-secret').value = hash.get('supSecret') || '';
+      $('sup-urls').value = hash.get('ixn') || '';
+      document.querySelector('[data-testid="sup-form-wrap"]').open = true;
+      supConnect();
+    }
+  }
+
   // ---- start ----
 
   function init() {
@@ -1227,6 +1485,8 @@
       history.replaceState(null, '', location.pathname + location.search);
     }
     if (params.get('tenants') !== null) tenants = params.get('tenants');
+    if (hash.get('name') !== null) $('client-name').value = hash.get('name');
+    supInit(hash);
     $('token').value = token;
     $('tenants').value = tenants;
     $('connect-form').addEventListener('submit', (e) => {
