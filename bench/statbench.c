@@ -178,6 +178,7 @@ typedef struct desk {
     bool pending; /* a toggle is in flight */
     bool want_ready;
     int64_t change_ref;
+    uint64_t sent_us; /* when the toggle in flight was queued */
     /* The push being timed: 0 none, 1 a State NotReady expected, 2 any other State. */
     int arm;
     uint64_t arm_us;
@@ -232,6 +233,7 @@ typedef struct sbench {
     const char *stat_port_file, *stat_token, *server, *queue, *media_token, *history;
     char password[PROTO_TEXT_MAX + 1];
     int agents, queues, nstats, nclients, ixn_pid;
+    bool round_robin; /* --spread round-robin: statistic i on connection i mod C */
     double change_rate, ixn_rate;
     unsigned seconds;
     /* state */
@@ -260,6 +262,9 @@ typedef struct sbench {
     uint64_t values, open_errors, bad_values, stale_values, opened, closes_sent;
     bool measure_push;
     lat_list state_lat, queue_lat;
+    /* Per measured phase: from a toggle's request to the status it causes arriving at its
+     * desktop, the path of ixbench's passes, as a reference for the push latency. */
+    lat_list status_lat[M_COUNT];
     uint64_t push_voided;
     double open_s; /* from the first RequestOpenStatistic to the last first value */
     /* history */
@@ -286,6 +291,7 @@ static void usage(FILE *f)
             "                 [--stat-log FILE] [--history DIR/history.db] [--statistics S]\n"
             "                 [--stat-clients C] [--change-rate R] [--ixn-rate R]\n"
             "                 [--seconds S] [--tenant T] [--media M] [--ixn-pid PID]\n"
+            "                 [--spread blocks|round-robin]\n"
             "Agents are TENANT/1..N at places P1..PN, queues Q-1..Q-K on the ixnserver whose\n"
             "[ixn:NAME] section the statserver's configuration has (--server NAME). Measures\n"
             "the statserver's CPU per state change without statistics, with S statistics\n"
@@ -319,6 +325,7 @@ static bool parse_args(int argc, char **argv)
         {"ixn-rate", required_argument, NULL, 'R'},
         {"seconds", required_argument, NULL, 'd'},
         {"ixn-pid", required_argument, NULL, 'P'},
+        {"spread", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -360,6 +367,14 @@ static bool parse_args(int argc, char **argv)
         case 'R': B.ixn_rate = strtod(optarg, NULL); break;
         case 'd': B.seconds = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'P': B.ixn_pid = atoi(optarg); break;
+        case 'D':
+            if (strcmp(optarg, "round-robin") == 0)
+                B.round_robin = true;
+            else if (strcmp(optarg, "blocks") != 0) {
+                fprintf(stderr, "statbench: --spread blocks or round-robin\n");
+                return false;
+            }
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
@@ -392,8 +407,11 @@ static bool parse_args(int argc, char **argv)
 
 /* The mix, in this order until S: the tenant's five, every queue's twelve, one State per
  * agent, then the extra agent statistics, each agent the next kind in turn (an agent gets
- * each kind once at most). Statistic i goes to connection i mod C; all are distinct, so
- * that none is shared (the engine computes a statistic once for all its subscribers). */
+ * each kind once at most). All are distinct, so that none is shared (the engine computes
+ * a statistic once for all its subscribers). Each connection gets a block of S / C
+ * statistics in that order, as a wallboard subscribes to the figures of the queues and
+ * agents it shows; --spread round-robin puts statistic i on connection i mod C instead,
+ * so that the values of one event go out on as many connections as possible. */
 static void build_mix(void)
 {
     B.stats = xcalloc(B.nstats ? (size_t)B.nstats : 1, sizeof *B.stats);
@@ -429,7 +447,8 @@ static void build_mix(void)
         B.nstats = n;
     }
     for (int i = 0; i < B.nstats; i++)
-        B.stats[i].client = i % B.nclients;
+        B.stats[i].client =
+            B.round_robin ? i % B.nclients : (int)((int64_t)i * B.nclients / B.nstats);
 }
 
 static void queue_name(char *buf, size_t cap, uint64_t q)
@@ -634,6 +653,7 @@ static void print_phase(int m)
         print_num("ixn_cpu_us_per_change", cpu_per_change(f, false), 1);
     printf(" values_per_s=%.0f", secs > 0 ? (double)(f->values1 - f->values0) / secs : 0.0);
     print_num("hist_rows_per_s", hist_rate(f), 0);
+    print_lat("status", &B.status_lat[m]);
     if (m == M_STATS) {
         print_lat("push_state", &B.state_lat);
         print_lat("push_queue", &B.queue_lat);
@@ -660,9 +680,10 @@ static void print_summary(void)
         memcpy(all.v, B.state_lat.v, B.state_lat.n * sizeof *all.v);
     if (B.queue_lat.n)
         memcpy(all.v + B.state_lat.n, B.queue_lat.v, B.queue_lat.n * sizeof *all.v);
-    printf("stats: agents=%d queues=%d statistics=%d stat_clients=%d change_rate=%.0f "
+    printf("stats: agents=%d queues=%d statistics=%d stat_clients=%d spread=%s change_rate=%.0f "
            "ixn_rate=%.0f seconds=%u logins_per_s=%.0f",
-           B.agents, B.queues, B.nstats, B.nclients, B.change_rate, B.ixn_rate, B.seconds,
+           B.agents, B.queues, B.nstats, B.nclients, B.round_robin ? "round-robin" : "blocks",
+           B.change_rate, B.ixn_rate, B.seconds,
            B.login_end_us > B.login_start_us
                ? B.agents / ((double)(B.login_end_us - B.login_start_us) / 1e6)
                : 0.0);
@@ -929,8 +950,12 @@ static void all_logged_in(void)
     spawn_statserver();
 }
 
-static void change_done(desk *d)
+static void lat_push(lat_list *l, uint64_t us);
+
+static void change_done(desk *d, bool measured)
 {
+    if (measured && B.mphase >= 0)
+        lat_push(&B.status_lat[B.mphase], cc_mono_us() - d->sent_us);
     d->pending = false;
     B.in_flight--;
     B.toggles_done++;
@@ -949,7 +974,7 @@ static void on_desk_message(cc_client *c, proto_msg *msg, const char *line, size
         if (d->pending && r >= 0 && (r == 1) == d->want_ready) {
             if (d->change_ref != 0)
                 d->change_ref = -d->change_ref;
-            change_done(d);
+            change_done(d, true);
         }
         if (!d->have_status) {
             d->have_status = true;
@@ -997,7 +1022,7 @@ static void on_desk_message(cc_client *c, proto_msg *msg, const char *line, size
             B.errors++;
             d->arm = 0;
             if (!done)
-                change_done(d);
+                change_done(d, false);
         }
     }
 }
@@ -1071,6 +1096,7 @@ static bool toggle_one(uint64_t now)
         if (ref <= 0)
             continue;
         d->change_ref = ref;
+        d->sent_us = now;
         d->pending = true;
         d->want_ready = !d->status_ready;
         B.in_flight++;
@@ -1524,5 +1550,7 @@ int main(int argc, char **argv)
     free(B.qarm);
     free(B.state_lat.v);
     free(B.queue_lat.v);
+    for (int m = 0; m < M_COUNT; m++)
+        free(B.status_lat[m].v);
     return B.exit_code;
 }

@@ -618,10 +618,31 @@ static void agent_rebind(agent_obj *a)
 
 /* ---- queues ---- */
 
+/* True for the statistics whose value reads the waiting interactions (of their queue, or
+ * of their tenant's queues) and nothing an agent's state changes. */
+static bool reads_waiting(enum proto_sts_stat st)
+{
+    return st == PROTO_STS_Q_WAITING || st == PROTO_STS_Q_OLDEST_WAIT || st == PROTO_STS_Q_EWT ||
+           st == PROTO_STS_T_WAITING || st == PROTO_STS_T_OLDEST_WAIT;
+}
+
+/* Marks the statistics of list that read (want) or do not read (!want) the waiting
+ * interactions: a change of one kind of input leaves the others' values alone, and a
+ * tenant's OldestWait walks all its queues, so it is not computed again for every agent
+ * state. */
+static void mark_waiting(stat_stats *s, stat_stats_inst *list, bool want)
+{
+    for (stat_stats_inst *i = list; i; i = i->next)
+        if (reads_waiting(i->stat) == want)
+            mark_dirty(s, i);
+}
+
+/* What waits in q changed: its own counts of now, and its tenant's. The counting
+ * statistics of q change with its visits (visit_record marks them). */
 static void tenant_waiting_changed(stat_stats *s, queue_obj *q)
 {
-    mark_all(s, q->insts);
-    mark_all(s, q->tenant->insts);
+    mark_waiting(s, q->insts, true);
+    mark_waiting(s, q->tenant->insts, true);
 }
 
 static void wait_add(stat_stats *s, ixn *x)
@@ -964,7 +985,7 @@ void stat_stats_agent(stat_stats *s, const stat_agents_view *v, int64_t now)
                 0, now);
     a->logged_in = v->logged_in;
     if (tenant_changed)
-        mark_all(s, t->insts);
+        mark_waiting(s, t->insts, false);
     if (ewt_media)
         for (queue_obj *q = t->queues; q; q = q->tnext)
             if (q->media >= 0 && (ewt_media >> q->media & 1))
@@ -1256,8 +1277,11 @@ proto_sts_value stat_stats_value(stat_stats *s, stat_stats_inst *i, int64_t now)
     case PROTO_STS_T_OLDEST_WAIT: {
         int64_t w = 0;
         for (const queue_obj *q = i->tenant->queues; q; q = q->tnext)
-            if (q->media == i->media && oldest_wait(q, now) > w)
-                w = oldest_wait(q, now);
+            if (q->media == i->media && q->whead) {
+                int64_t qw = oldest_wait(q, now);
+                if (qw > w)
+                    w = qw;
+            }
         return v_milli(w);
     }
     default: return v_null();
