@@ -96,14 +96,14 @@ enum sb_phase {
     PH_SETTLE,
     PH_STATS,
     PH_CLOSE,
-    PH_BASE2,
     PH_DRAIN,
     PH_DONE
 };
 
-/* The measured phases. */
-enum { M_BASE, M_STATS, M_BASE2, M_COUNT };
-static const char *const M_NAMES[M_COUNT] = {"base", "stats", "base2"};
+/* Rounds of a stats phase between two base phases at the most: measured phases 0, 2, 4,
+ * ... are without statistics, 1, 3, ... with them. */
+#define SB_MAX_ROUNDS 10
+#define M_COUNT (2 * SB_MAX_ROUNDS + 1)
 
 /* One statistic definition of the mix. */
 typedef struct stat_def {
@@ -220,6 +220,8 @@ typedef struct lat_list {
     size_t n, cap;
 } lat_list;
 
+static void lat_push(lat_list *l, uint64_t us);
+
 typedef struct sbench {
     uv_loop_t loop;
     cc_net net;
@@ -232,7 +234,7 @@ typedef struct sbench {
     const char *ixn_addr, *token, *tenant, *media, *stat_bin, *stat_config, *stat_log;
     const char *stat_port_file, *stat_token, *server, *queue, *media_token, *history;
     char password[PROTO_TEXT_MAX + 1];
-    int agents, queues, nstats, nclients, ixn_pid;
+    int agents, queues, nstats, nclients, ixn_pid, rounds;
     bool round_robin; /* --spread round-robin: statistic i on connection i mod C */
     double change_rate, ixn_rate;
     unsigned seconds;
@@ -273,6 +275,7 @@ typedef struct sbench {
     int64_t hseq_prev;
     /* figures */
     int mphase; /* the measured phase running, or -1 */
+    int nfig;   /* measured phases begun */
     phase_fig fig[M_COUNT];
     bool fig_done[M_COUNT];
     int exit_code;
@@ -291,7 +294,7 @@ static void usage(FILE *f)
             "                 [--stat-log FILE] [--history DIR/history.db] [--statistics S]\n"
             "                 [--stat-clients C] [--change-rate R] [--ixn-rate R]\n"
             "                 [--seconds S] [--tenant T] [--media M] [--ixn-pid PID]\n"
-            "                 [--spread blocks|round-robin]\n"
+            "                 [--spread blocks|round-robin] [--rounds R]\n"
             "Agents are TENANT/1..N at places P1..PN, queues Q-1..Q-K on the ixnserver whose\n"
             "[ixn:NAME] section the statserver's configuration has (--server NAME). Measures\n"
             "the statserver's CPU per state change without statistics, with S statistics\n"
@@ -326,6 +329,7 @@ static bool parse_args(int argc, char **argv)
         {"seconds", required_argument, NULL, 'd'},
         {"ixn-pid", required_argument, NULL, 'P'},
         {"spread", required_argument, NULL, 'D'},
+        {"rounds", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -342,6 +346,7 @@ static bool parse_args(int argc, char **argv)
     B.change_rate = 2000;
     B.ixn_rate = 200;
     B.seconds = 10;
+    B.rounds = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -367,6 +372,7 @@ static bool parse_args(int argc, char **argv)
         case 'R': B.ixn_rate = strtod(optarg, NULL); break;
         case 'd': B.seconds = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'P': B.ixn_pid = atoi(optarg); break;
+        case 'o': B.rounds = atoi(optarg); break;
         case 'D':
             if (strcmp(optarg, "round-robin") == 0)
                 B.round_robin = true;
@@ -387,11 +393,13 @@ static bool parse_args(int argc, char **argv)
     if (B.agents < 1 || B.agents > SB_MAX_AGENTS || B.queues < 1 || B.queues > SB_MAX_QUEUES ||
         B.nstats < 0 || B.nstats > SB_MAX_STATS || B.nclients < 1 || B.nclients > SB_MAX_CLIENTS ||
         !(B.change_rate >= 0) || B.change_rate > SB_MAX_RATE || !(B.ixn_rate >= 0) ||
-        B.ixn_rate > SB_MAX_RATE || B.seconds < 1 || B.seconds > 3600) {
+        B.ixn_rate > SB_MAX_RATE || B.seconds < 1 || B.seconds > 3600 || B.rounds < 1 ||
+        B.rounds > SB_MAX_ROUNDS) {
         fprintf(stderr,
                 "statbench: --agents 1..%d, --queues 1..%d, --statistics 0..%d, "
-                "--stat-clients 1..%d, rates 0..%d, --seconds 1..3600\n",
-                SB_MAX_AGENTS, SB_MAX_QUEUES, SB_MAX_STATS, SB_MAX_CLIENTS, SB_MAX_RATE);
+                "--stat-clients 1..%d, rates 0..%d, --seconds 1..3600, --rounds 1..%d\n",
+                SB_MAX_AGENTS, SB_MAX_QUEUES, SB_MAX_STATS, SB_MAX_CLIENTS, SB_MAX_RATE,
+                SB_MAX_ROUNDS);
         return false;
     }
     if (!cc_media_name_valid(B.media, strlen(B.media)) || !*B.tenant ||
@@ -568,8 +576,9 @@ static void hist_sample(uint64_t now)
     f->hseq_last = seq;
 }
 
-static void fig_begin(int m)
+static void fig_begin(void)
 {
+    int m = B.nfig++;
     phase_fig *f = &B.fig[m];
     memset(f, 0, sizeof *f);
     f->t0 = cc_mono_us();
@@ -639,9 +648,9 @@ static void print_phase(int m)
     const phase_fig *f = &B.fig[m];
     double secs = (double)(f->t1 - f->t0) / 1e6;
     uint64_t statuses = f->statuses1 - f->statuses0;
-    printf("stats: phase=%s seconds=%.1f open=%d toggles_per_s=%.0f routed_per_s=%.0f "
+    printf("stats: phase=%s round=%d seconds=%.1f open=%d toggles_per_s=%.0f routed_per_s=%.0f "
            "state_changes=%" PRIu64 " state_changes_per_s=%.0f",
-           M_NAMES[m], secs, m == M_STATS ? B.nstats : 0,
+           m % 2 ? "stats" : "base", m / 2 + 1, secs, m % 2 ? B.nstats : 0,
            secs > 0 ? (double)(f->toggles1 - f->toggles0) / secs : 0.0,
            secs > 0 ? (double)(f->routed1 - f->routed0) / secs : 0.0, statuses,
            secs > 0 ? (double)statuses / secs : 0.0);
@@ -654,25 +663,41 @@ static void print_phase(int m)
     printf(" values_per_s=%.0f", secs > 0 ? (double)(f->values1 - f->values0) / secs : 0.0);
     print_num("hist_rows_per_s", hist_rate(f), 0);
     print_lat("status", &B.status_lat[m]);
-    if (m == M_STATS) {
-        print_lat("push_state", &B.state_lat);
-        print_lat("push_queue", &B.queue_lat);
-        printf(" push_voided=%" PRIu64, B.push_voided);
-    }
     printf("\n");
     fflush(stdout);
 }
 
-/* The summary: the statistics' cost as the stats phase over the mean of the two base
- * phases, and the push latency of both kinds together. */
+/* Sums over the measured phases with (odd) or without (even) statistics: CPU time and
+ * state changes; false when a CPU reading is missing. */
+static bool cpu_sums(bool with, int64_t *cpu, uint64_t *changes)
+{
+    *cpu = 0;
+    *changes = 0;
+    for (int m = with ? 1 : 0; m < B.nfig; m += 2) {
+        const phase_fig *f = &B.fig[m];
+        if (!B.fig_done[m])
+            continue;
+        if (f->scpu0 < 0 || f->scpu1 < f->scpu0)
+            return false;
+        *cpu += f->scpu1 - f->scpu0;
+        *changes += f->statuses1 - f->statuses0;
+    }
+    return *changes > 0;
+}
+
+/* The summary: the statistics' cost as the CPU per state change of the stats phases over
+ * that of the base phases around them (all summed), each round's own ratio (its stats
+ * phase over the mean of the base phases before and after it), and the push latency of
+ * both kinds together. */
 static void print_summary(void)
 {
-    if (!B.fig_done[M_BASE] || !B.fig_done[M_STATS])
+    int64_t cpu_with, cpu_without;
+    uint64_t n_with, n_without;
+    if (B.nfig < 2 || !B.fig_done[1])
         return;
-    double b1 = cpu_per_change(&B.fig[M_BASE], true);
-    double b2 = B.fig_done[M_BASE2] ? cpu_per_change(&B.fig[M_BASE2], true) : -1;
-    double with = cpu_per_change(&B.fig[M_STATS], true);
-    double without = b2 >= 0 && b1 >= 0 ? (b1 + b2) / 2 : b1;
+    bool ok = cpu_sums(true, &cpu_with, &n_with) && cpu_sums(false, &cpu_without, &n_without);
+    double with = ok ? (double)cpu_with / (double)n_with : -1;
+    double without = ok ? (double)cpu_without / (double)n_without : -1;
     lat_list all = {0};
     all.n = B.state_lat.n + B.queue_lat.n;
     all.v = xmalloc((all.n ? all.n : 1) * sizeof *all.v);
@@ -681,18 +706,38 @@ static void print_summary(void)
     if (B.queue_lat.n)
         memcpy(all.v + B.state_lat.n, B.queue_lat.v, B.queue_lat.n * sizeof *all.v);
     printf("stats: agents=%d queues=%d statistics=%d stat_clients=%d spread=%s change_rate=%.0f "
-           "ixn_rate=%.0f seconds=%u logins_per_s=%.0f",
+           "ixn_rate=%.0f seconds=%u rounds=%d logins_per_s=%.0f",
            B.agents, B.queues, B.nstats, B.nclients, B.round_robin ? "round-robin" : "blocks",
-           B.change_rate, B.ixn_rate, B.seconds,
+           B.change_rate, B.ixn_rate, B.seconds, B.rounds,
            B.login_end_us > B.login_start_us
                ? B.agents / ((double)(B.login_end_us - B.login_start_us) / 1e6)
                : 0.0);
     print_num("cpu_us_per_change_without", without, 1);
     print_num("cpu_us_per_change_with", with, 1);
     print_num("stats_cost_ratio", with >= 0 && without > 0 ? with / without : -1, 2);
-    print_num("base_spread", b1 > 0 && b2 >= 0 ? (b1 > b2 ? b1 - b2 : b2 - b1) / without : -1, 2);
+    printf(" round_ratios=");
+    for (int m = 1; m < B.nfig; m += 2) {
+        double a = cpu_per_change(&B.fig[m - 1], true);
+        double b = m + 1 < B.nfig && B.fig_done[m + 1] ? cpu_per_change(&B.fig[m + 1], true) : a;
+        double w = B.fig_done[m] ? cpu_per_change(&B.fig[m], true) : -1;
+        if (a > 0 && b > 0 && w >= 0)
+            printf("%s%.2f", m > 1 ? "," : "", w / ((a + b) / 2));
+        else
+            printf("%sna", m > 1 ? "," : "");
+    }
     print_lat("push", &all);
-    print_num("hist_rows_per_s", hist_rate(&B.fig[M_STATS]), 0);
+    /* The toggle → status latency of the same phases: what the machine's load does to the
+     * same hops without the statistics' last one. */
+    lat_list st = {0};
+    for (int m = 1; m < B.nfig; m += 2)
+        for (size_t k = 0; k < B.status_lat[m].n; k++)
+            lat_push(&st, B.status_lat[m].v[k]);
+    print_lat("status_in_stats", &st);
+    free(st.v);
+    print_lat("push_state", &B.state_lat);
+    print_lat("push_queue", &B.queue_lat);
+    printf(" push_voided=%" PRIu64, B.push_voided);
+    print_num("hist_rows_per_s", hist_rate(&B.fig[1]), 0);
     printf(" open_s=%.2f", B.open_s);
     printf(" open_errors=%" PRIu64 " errors=%" PRIu64 " ixn_errors=%" PRIu64 " failed=%" PRIu64
            " drops=%" PRIu64 "\n",
@@ -739,17 +784,24 @@ static void set_phase(enum sb_phase p)
                 B.ixn_rate);
         start_load();
         break;
-    case PH_BASE: fig_begin(M_BASE); break;
+    case PH_BASE:
+        fig_end();
+        B.measure_push = false;
+        fig_begin();
+        break;
     case PH_OPEN:
         fig_end();
-        for (int i = 0; i < B.nstats; i++)
+        for (int i = 0; i < B.nstats; i++) {
+            B.stats[i].has_value = false;
             send_open(i);
+        }
         fprintf(stderr, "statbench: opening %d statistics on %d connections\n", B.nstats,
                 B.nclients);
         break;
     case PH_STATS:
+        fig_end();
         B.measure_push = true;
-        fig_begin(M_STATS);
+        fig_begin();
         break;
     case PH_CLOSE:
         B.measure_push = false;
@@ -757,7 +809,6 @@ static void set_phase(enum sb_phase p)
         for (int i = 0; i < B.nstats; i++)
             send_close(i);
         break;
-    case PH_BASE2: fig_begin(M_BASE2); break;
     case PH_DRAIN:
         fig_end();
         B.load_on = false;
@@ -775,8 +826,9 @@ static void on_phase_time(uint64_t in_phase)
             set_phase(PH_BASE);
         break;
     case PH_BASE:
+        /* After R rounds, the last base phase ends the measurements. */
         if (in_phase >= secs_us)
-            set_phase(B.nstats ? PH_OPEN : PH_STATS);
+            set_phase(B.nfig >= 2 * B.rounds + 1 ? PH_DRAIN : B.nstats ? PH_OPEN : PH_STATS);
         break;
     case PH_OPEN:
         if (all_answered() && all_values()) {
@@ -797,21 +849,17 @@ static void on_phase_time(uint64_t in_phase)
         break;
     case PH_STATS:
         if (in_phase >= secs_us)
-            set_phase(B.nstats ? PH_CLOSE : PH_BASE2);
+            set_phase(B.nstats ? PH_CLOSE : PH_BASE);
         break;
     case PH_CLOSE:
         if (all_answered())
-            set_phase(PH_BASE2);
+            set_phase(PH_BASE);
         else if (in_phase > (uint64_t)SB_OPEN_TIMEOUT_S * 1000000u) {
             fprintf(stderr, "statbench: the statistics were not all closed after %d s\n",
                     SB_OPEN_TIMEOUT_S);
             B.exit_code = 1;
             finish();
         }
-        break;
-    case PH_BASE2:
-        if (in_phase >= secs_us)
-            set_phase(PH_DRAIN);
         break;
     case PH_DRAIN:
         if ((B.in_flight == 0 && B.submitted == B.finished + B.failed) ||
@@ -949,8 +997,6 @@ static void all_logged_in(void)
     set_phase(PH_SNAPSHOT);
     spawn_statserver();
 }
-
-static void lat_push(lat_list *l, uint64_t us);
 
 static void change_done(desk *d, bool measured)
 {

@@ -48,7 +48,7 @@
 # (50), BENCH_STATS_SECONDS (10, per measured phase), BENCH_STATS_CHANGE_RATE (2000
 # toggles/s), BENCH_STATS_IXN_RATE (200 interactions/s), BENCH_STATS_SPREAD (blocks: each
 # connection a block of the statistics, as a wallboard; round-robin: statistic i on
-# connection i mod C).
+# connection i mod C), BENCH_STATS_ROUNDS (2: stats phases, each between two base phases).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -90,6 +90,7 @@ S_SECS=${BENCH_STATS_SECONDS:-${S_DEF[4]}}
 S_CHANGE_RATE=${BENCH_STATS_CHANGE_RATE:-${S_DEF[5]}}
 S_IXN_RATE=${BENCH_STATS_IXN_RATE:-${S_DEF[6]}}
 S_SPREAD=${BENCH_STATS_SPREAD:-blocks}
+S_ROUNDS=${BENCH_STATS_ROUNDS:-2}
 # statbench keeps at most this many toggles in flight; the floor gets the same window.
 S_WINDOW=2000
 # The latency pass (one change at a time) of ixbench and of the floor.
@@ -591,7 +592,7 @@ stats_phase() {
         --media-token media-secret --history "$HDIR/history.db" \
         --statistics "$S_STATISTICS" --stat-clients "$S_CLIENTS" \
         --change-rate "$S_CHANGE_RATE" --ixn-rate "$S_IXN_RATE" --seconds "$S_SECS" \
-        --spread "$S_SPREAD" \
+        --spread "$S_SPREAD" --rounds "$S_ROUNDS" \
         --ixn-pid "${PIDS[0]}" >"$DIR/statbench.out" || RC=$?
     stop_daemons
     stats_floor "$N"
