@@ -87,6 +87,7 @@ struct tenant_obj {
     uint64_t available[CC_MEDIA_MAX];
     uint32_t waiting[CC_MEDIA_MAX];
     queue_obj *queues;
+    queue_obj *waiting_queues; /* the queues where something waits: OldestWait walks these */
     stat_stats_inst *insts;
 };
 
@@ -99,6 +100,7 @@ struct queue_obj {
     int media;          /* of its interactions; -1 until one is seen */
     ixn *whead, *wtail; /* waiting interactions, oldest queuedAt first */
     uint32_t waiting;
+    queue_obj *wq_prev, *wq_next; /* the tenant's waiting_queues, while waiting > 0 */
     series visits;
     stat_stats_inst *insts;
 };
@@ -665,7 +667,14 @@ static void wait_add(stat_stats *s, ixn *x)
         after->wnext = x;
     else
         q->whead = x;
-    q->waiting++;
+    if (q->waiting++ == 0) {
+        tenant_obj *t = q->tenant;
+        q->wq_prev = NULL;
+        q->wq_next = t->waiting_queues;
+        if (t->waiting_queues)
+            t->waiting_queues->wq_prev = q;
+        t->waiting_queues = q;
+    }
     if (x->media >= 0)
         q->tenant->waiting[x->media]++;
     tenant_waiting_changed(s, q);
@@ -686,7 +695,15 @@ static void wait_remove(stat_stats *s, ixn *x)
     else
         q->wtail = x->wprev;
     x->wprev = x->wnext = NULL;
-    q->waiting--;
+    if (--q->waiting == 0) {
+        if (q->wq_prev)
+            q->wq_prev->wq_next = q->wq_next;
+        else
+            q->tenant->waiting_queues = q->wq_next;
+        if (q->wq_next)
+            q->wq_next->wq_prev = q->wq_prev;
+        q->wq_prev = q->wq_next = NULL;
+    }
     if (x->media >= 0)
         q->tenant->waiting[x->media]--;
     tenant_waiting_changed(s, q);
@@ -1276,8 +1293,8 @@ proto_sts_value stat_stats_value(stat_stats *s, stat_stats_inst *i, int64_t now)
     case PROTO_STS_T_WAITING: return v_int(i->tenant->waiting[i->media]);
     case PROTO_STS_T_OLDEST_WAIT: {
         int64_t w = 0;
-        for (const queue_obj *q = i->tenant->queues; q; q = q->tnext)
-            if (q->media == i->media && q->whead) {
+        for (const queue_obj *q = i->tenant->waiting_queues; q; q = q->wq_next)
+            if (q->media == i->media) {
                 int64_t qw = oldest_wait(q, now);
                 if (qw > w)
                     w = qw;
