@@ -8,15 +8,16 @@
  *    (the agents in turn, one change in flight per agent at most) and interactions
  *    submitted round robin to queues Q-1 .. Q-K, each accepted and stopped by the desktop
  *    invited at once.
- * 3. Measures three phases of the same load, each --seconds long: "base" with no
- *    statistic open; "stats" with S statistics open over the C connections (queue, agent
- *    and tenant statistics, profiles day and sliding, notify changes), opened between the
- *    two; "base2" after every one of them was closed again. Per phase: the statserver's CPU
- *    time (utime + stime from /proc) per state change (a status a desktop received: the
- *    statserver sends exactly one per state event), EventStatisticValue per second, and
- *    the history's rows per second (the largest row number of DIR/history.db read every
- *    100 ms, between the first and the last commit seen in the phase).
- * 4. In the stats phase, the push latency: from the request at the interaction server (a
+ * 3. Measures phases of the same load, each --seconds long, --rounds R rounds of a "stats"
+ *    phase between two "base" phases: base, stats, base, ... base. A base phase has no
+ *    statistic open; before each stats phase S statistics are opened over the C
+ *    connections (queue, agent and tenant statistics, profiles day and sliding, notify
+ *    changes), and after it closed again. Per phase: the statserver's CPU time (utime +
+ *    stime from /proc) per state change (a status a desktop received: the statserver sends
+ *    exactly one per state event), EventStatisticValue per second, the history's rows per
+ *    second (the largest row number of DIR/history.db read every 100 ms, between the first
+ *    and the last commit seen in the phase), and the toggle → status latency.
+ * 4. In the stats phases, the push latency: from the request at the interaction server (a
  *    readiness toggle, a submit) to the EventStatisticValue it causes (the agent's State,
  *    the queue's Entered of the day), measured only for statistics whose last value
  *    arrived at least SB_QUIET_US before the request, so that the statserver's coalescing
@@ -257,11 +258,11 @@ typedef struct sbench {
     uint64_t pace_last_us;
     double change_budget, ixn_budget;
     int cursor, in_flight, mconn_next;
-    uint64_t toggles_sent, toggles_done, statuses, errors, drops;
+    uint64_t toggles_done, statuses, errors, drops;
     uint64_t submitted, acked, failed, finished, ixn_errors;
     uint64_t next_queue;
     /* statistics */
-    uint64_t values, open_errors, bad_values, stale_values, opened, closes_sent;
+    uint64_t values, open_errors, bad_values, opened, closes_sent;
     bool measure_push;
     lat_list state_lat, queue_lat;
     /* Per measured phase: from a toggle's request to the status it causes arriving at its
@@ -739,9 +740,9 @@ static void print_summary(void)
     printf(" push_voided=%" PRIu64, B.push_voided);
     print_num("hist_rows_per_s", hist_rate(&B.fig[1]), 0);
     printf(" open_s=%.2f", B.open_s);
-    printf(" open_errors=%" PRIu64 " errors=%" PRIu64 " ixn_errors=%" PRIu64 " failed=%" PRIu64
-           " drops=%" PRIu64 "\n",
-           B.open_errors, B.errors, B.ixn_errors, B.failed, B.drops);
+    printf(" open_errors=%" PRIu64 " bad_values=%" PRIu64 " errors=%" PRIu64 " ixn_errors=%" PRIu64
+           " failed=%" PRIu64 " drops=%" PRIu64 "\n",
+           B.open_errors, B.bad_values, B.errors, B.ixn_errors, B.failed, B.drops);
     fflush(stdout);
     free(all.v);
 }
@@ -1146,7 +1147,6 @@ static bool toggle_one(uint64_t now)
         d->pending = true;
         d->want_ready = !d->status_ready;
         B.in_flight++;
-        B.toggles_sent++;
         if (!d->arm && quiet(B.agent_state[d->index], now)) {
             d->arm = d->want_ready ? 2 : 1;
             d->arm_us = now;
