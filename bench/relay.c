@@ -14,8 +14,11 @@
  *
  * It runs ixbench's two passes with the same connection count, window and bounds: one
  * change at a time (latency), then a window of changes in flight (throughput), one change
- * per connection at a time, taking the connections in turn. It prints one line per pass:
- *   floor connections=N pass=latency|throughput changes=C changes_per_s=R p50_us=..
+ * per connection at a time, taking the connections in turn. With --rate R the second pass
+ * is paced instead (pass=rate): R changes a second at most, as statbench drives its load,
+ * and its line adds each hop's CPU time per change (the floor of the statserver's). It
+ * prints one line per pass:
+ *   floor connections=N pass=latency|throughput|rate changes=C changes_per_s=R p50_us=..
  *   p99_us=.. max_us=.. window=W drops=D
  * Every phase is bounded in time; the hops are stopped by their pids (and die with this
  * process if it dies first). */
@@ -50,6 +53,10 @@
 #define RELAY_MAX_LINE 65536
 #define RELAY_LISTEN_BACKLOG 1024
 #define RELAY_PORT_WAIT_MS 10000
+/* With --rate: the pacing timer, and the most budget a stalled loop can gather. */
+#define RELAY_PACE_MS 1
+#define RELAY_BUDGET_MAX_S 0.1
+#define RELAY_MAX_RATE 1000000
 /* Offsets of the fixed-width fields every line starts with. */
 #define F_TYPE 0
 #define F_KIND 1
@@ -107,6 +114,7 @@ typedef struct relay {
     uv_check_t flush;
     uv_idle_t kick; /* active while connections are dirty: the poll must not block then */
     uv_timer_t tick;
+    uv_timer_t pace; /* --rate: adds to the budget every RELAY_PACE_MS */
     tool_signals sig;
     uv_tcp_t listener;
     char template_line[512];
@@ -117,6 +125,7 @@ typedef struct relay {
     uint64_t cfg_changes;
     uint64_t lat_changes;
     unsigned seconds;
+    double rate; /* changes per second of the second pass; 0: only the window limits */
     /* hops */
     rconn **accepted;
     uint32_t n_accepted;
@@ -135,6 +144,10 @@ typedef struct relay {
     int cursor;
     uint32_t *lat_us;
     uint64_t phase_start_us, pass_start_us, pass_end_us;
+    /* --rate: the changes the pace allows now, and the hops' CPU time at the pass's start */
+    double budget;
+    uint64_t pace_last_us;
+    int64_t ixn_cpu0, stat_cpu0;
     int exit_code;
     bool stopping;
 } relay;
@@ -145,9 +158,11 @@ static char read_buf[RELAY_READ_BUF];
 static void usage(FILE *f)
 {
     fprintf(f, "usage: relay --connections N [--window W] [--changes C] [--latency-changes K]\n"
-               "             [--seconds S]\n"
+               "             [--seconds S] [--rate R]\n"
                "The floor of ixbench's state → status path: desktop → ixn hop → stat hop →\n"
-               "ixn hop → desktop on 127.0.0.1, lines of the real sizes, nothing parsed.\n");
+               "ixn hop → desktop on 127.0.0.1, lines of the real sizes, nothing parsed.\n"
+               "With --rate the second pass sends R changes a second at most (pass=rate) and\n"
+               "prints each hop's CPU time per change.\n");
 }
 
 static bool parse_args(int argc, char **argv)
@@ -158,6 +173,7 @@ static bool parse_args(int argc, char **argv)
         {"changes", required_argument, NULL, 'C'},
         {"latency-changes", required_argument, NULL, 'K'},
         {"seconds", required_argument, NULL, 'S'},
+        {"rate", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -174,17 +190,19 @@ static bool parse_args(int argc, char **argv)
         case 'C': R.cfg_changes = strtoull(optarg, NULL, 10); break;
         case 'K': R.lat_changes = strtoull(optarg, NULL, 10); break;
         case 'S': R.seconds = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'r': R.rate = strtod(optarg, NULL); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return false;
         }
     }
     if (optind != argc || R.conns < 1 || R.conns > RELAY_MAX_CONNS || R.cfg_window < 1 ||
         R.cfg_window > RELAY_MAX_WINDOW || R.cfg_changes > RELAY_MAX_CHANGES ||
-        R.lat_changes > RELAY_MAX_CHANGES || R.seconds < 1 || R.seconds > 3600) {
+        R.lat_changes > RELAY_MAX_CHANGES || R.seconds < 1 || R.seconds > 3600 || !(R.rate >= 0) ||
+        R.rate > RELAY_MAX_RATE) {
         fprintf(stderr,
                 "relay: --connections 1..%d, --window 1..%d, --changes and --latency-changes "
-                "0..%d, --seconds 1..3600\n",
-                RELAY_MAX_CONNS, RELAY_MAX_WINDOW, RELAY_MAX_CHANGES);
+                "0..%d, --seconds 1..3600, --rate 0..%d\n",
+                RELAY_MAX_CONNS, RELAY_MAX_WINDOW, RELAY_MAX_CHANGES, RELAY_MAX_RATE);
         return false;
     }
     return true;
@@ -368,6 +386,47 @@ static bool line_ok(const char *line, size_t len, char type)
 
 /* ---- the desktops' passes ---- */
 
+/* True in the pass that --rate paces. */
+static bool paced(void)
+{
+    return R.rate > 0 && R.pass == 1;
+}
+
+/* CPU time (user + system) of process pid in microseconds, from /proc; -1 when it cannot
+ * be read. */
+static int64_t proc_cpu_us(pid_t pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields are counted after the command name's last ')': utime and stime are the 12th
+     * and 13th after it. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long long)hz) : -1;
+}
+
+/* " KEY=us" of a hop's CPU time per change in the pass, or "KEY=na". */
+static void print_hop_cpu(const char *key, pid_t pid, int64_t cpu0)
+{
+    int64_t cpu1 = proc_cpu_us(pid);
+    if (cpu0 >= 0 && cpu1 >= cpu0 && R.done > 0)
+        printf(" %s=%.1f", key, (double)(cpu1 - cpu0) / (double)R.done);
+    else
+        printf(" %s=na", key);
+}
+
 static void print_pass(void)
 {
     size_t n = R.done < R.max_changes ? (size_t)R.done : (size_t)R.max_changes;
@@ -375,10 +434,19 @@ static void print_pass(void)
     uint64_t end = R.pass_end_us ? R.pass_end_us : cc_mono_us();
     double secs = R.pass_start_us ? (double)(end - R.pass_start_us) / 1e6 : 0;
     printf("floor connections=%d pass=%s changes=%" PRIu64 " changes_per_s=%.0f p50_us=%u "
-           "p99_us=%u max_us=%u window=%d drops=%" PRIu64 "\n",
-           R.conns, R.pass == 0 ? "latency" : "throughput", R.done,
-           secs > 0 ? (double)R.done / secs : 0.0, tool_percentile(R.lat_us, n, 0.50),
+           "p99_us=%u max_us=%u window=%d drops=%" PRIu64,
+           R.conns,
+           R.pass == 0 ? "latency"
+           : paced()   ? "rate"
+                       : "throughput",
+           R.done, secs > 0 ? (double)R.done / secs : 0.0, tool_percentile(R.lat_us, n, 0.50),
            tool_percentile(R.lat_us, n, 0.99), n ? R.lat_us[n - 1] : 0, R.window, R.drops);
+    if (paced()) {
+        printf(" rate=%.0f", R.rate);
+        print_hop_cpu("stat_hop_cpu_us_per_change", R.stat_pid, R.stat_cpu0);
+        print_hop_cpu("ixn_hop_cpu_us_per_change", R.ixn_pid, R.ixn_cpu0);
+    }
+    printf("\n");
     fflush(stdout);
 }
 
@@ -391,7 +459,8 @@ static void fill_window(void)
     if (R.phase != 1)
         return;
     int scanned = 0;
-    while (R.in_flight < R.window && R.sent < R.max_changes && scanned < R.conns) {
+    while (R.in_flight < R.window && R.sent < R.max_changes && scanned < R.conns &&
+           (!paced() || R.budget >= 1)) {
         rconn *d = &R.desks[R.cursor];
         R.cursor = (R.cursor + 1) % R.conns;
         scanned++;
@@ -402,6 +471,8 @@ static void fill_window(void)
         d->pending = true;
         R.in_flight++;
         R.sent++;
+        if (paced())
+            R.budget -= 1;
         scanned = 0;
     }
     if (R.sent >= R.max_changes && R.in_flight == 0)
@@ -414,12 +485,29 @@ static void setup_pass(void)
     R.window = R.pass == 0 ? 1 : R.cfg_window;
     R.max_changes = R.pass == 0 ? R.lat_changes : R.cfg_changes;
     R.sent = R.done = 0;
-    R.pass_start_us = R.phase_start_us = cc_mono_us();
+    R.pass_start_us = R.phase_start_us = R.pace_last_us = cc_mono_us();
     R.pass_end_us = 0;
+    R.budget = 0;
+    R.stat_cpu0 = proc_cpu_us(R.stat_pid);
+    R.ixn_cpu0 = proc_cpu_us(R.ixn_pid);
     if (R.max_changes == 0)
         end_pass();
     else
         fill_window();
+}
+
+/* --rate: the budget grows with the time that passed, and the window is filled again. */
+static void on_pace(uv_timer_t *t)
+{
+    (void)t;
+    if (R.phase != 1 || !paced())
+        return;
+    uint64_t now = cc_mono_us();
+    R.budget += R.rate * (double)(now - R.pace_last_us) / 1e6;
+    R.pace_last_us = now;
+    if (R.budget > R.rate * RELAY_BUDGET_MAX_S + 1)
+        R.budget = R.rate * RELAY_BUDGET_MAX_S + 1;
+    fill_window();
 }
 
 static void end_pass(void)
@@ -544,6 +632,7 @@ static void finish(void)
     tool_close((uv_handle_t *)&R.flush);
     tool_close((uv_handle_t *)&R.kick);
     tool_close((uv_handle_t *)&R.tick);
+    tool_close((uv_handle_t *)&R.pace);
     tool_signals_close(&R.sig);
 }
 
@@ -804,6 +893,9 @@ int main(int argc, char **argv)
     }
     uv_timer_init(&R.loop, &R.tick);
     uv_timer_start(&R.tick, on_tick, RELAY_TICK_MS, RELAY_TICK_MS);
+    uv_timer_init(&R.loop, &R.pace);
+    if (R.rate > 0)
+        uv_timer_start(&R.pace, on_pace, RELAY_PACE_MS, RELAY_PACE_MS);
     tool_signals_start(&R.sig, &R.loop, on_signal);
     R.phase_start_us = cc_mono_us();
     start_more_connects();

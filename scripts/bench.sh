@@ -43,6 +43,21 @@
 # for changes/s and the latencies, and the target (at least 0.7 of plaintext throughput).
 # Environment: BENCH_TLS (1 default, 0 none, "only" for nothing else), BENCH_TLS_AGENTS
 # (1000), BENCH_TLS_ROUNDS (1).
+#
+# After it, the statistics phase of issue 11 (docs/bench.md, "Statistics (issue 11)"):
+# bench/statbench logs in BENCH_STATS_AGENTS agents over BENCH_STATS_QUEUES queues, spawns a
+# statserver that writes its history, drives readiness toggles and interactions at fixed
+# rates, and measures the statserver's CPU per state change with no statistic open, with
+# BENCH_STATS_STATISTICS open over BENCH_STATS_CLIENTS StatClient connections, and with
+# none again; the push latency; the history's rows per second. bench/relay --rate measures
+# the floor at the same change rate before and after. Environment: BENCH_STATS (1 default,
+# 0 none), BENCH_ONLY=stats (this phase alone), BENCH_STATS_SHORT=1 (a quick run: 2,000
+# agents, 50 queues, 4,000 statistics, 4 s phases, half the rates), BENCH_STATS_AGENTS
+# (10000), BENCH_STATS_QUEUES (200), BENCH_STATS_STATISTICS (20000), BENCH_STATS_CLIENTS
+# (50), BENCH_STATS_SECONDS (10, per measured phase), BENCH_STATS_CHANGE_RATE (2000
+# toggles/s), BENCH_STATS_IXN_RATE (200 interactions/s), BENCH_STATS_SPREAD (blocks: each
+# connection a block of the statistics, as a wallboard; round-robin: statistic i on
+# connection i mod C), BENCH_STATS_ROUNDS (2: stats phases, each between two base phases).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +84,24 @@ R_INTERACTIONS=${BENCH_ROUTE_INTERACTIONS:-40000}
 R_WIDEN=${BENCH_ROUTE_WIDEN:-10}
 R_ROUNDS=${BENCH_ROUTE_ROUNDS:-1}
 R_SEED=${BENCH_ROUTE_SEED:-1}
+ONLY=${BENCH_ONLY:-}
+STATS=${BENCH_STATS:-1}
+if [[ "${BENCH_STATS_SHORT:-0}" == 1 ]]; then
+    S_DEF=(2000 50 4000 50 4 1000 100)
+else
+    S_DEF=(10000 200 20000 50 10 2000 200)
+fi
+S_AGENTS=${BENCH_STATS_AGENTS:-${S_DEF[0]}}
+S_QUEUES=${BENCH_STATS_QUEUES:-${S_DEF[1]}}
+S_STATISTICS=${BENCH_STATS_STATISTICS:-${S_DEF[2]}}
+S_CLIENTS=${BENCH_STATS_CLIENTS:-${S_DEF[3]}}
+S_SECS=${BENCH_STATS_SECONDS:-${S_DEF[4]}}
+S_CHANGE_RATE=${BENCH_STATS_CHANGE_RATE:-${S_DEF[5]}}
+S_IXN_RATE=${BENCH_STATS_IXN_RATE:-${S_DEF[6]}}
+S_SPREAD=${BENCH_STATS_SPREAD:-blocks}
+S_ROUNDS=${BENCH_STATS_ROUNDS:-2}
+# statbench keeps at most this many toggles in flight; the floor gets the same window.
+S_WINDOW=2000
 TLS_PHASE=${BENCH_TLS:-1}
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
@@ -81,7 +114,7 @@ LAT_CHANGES=2000
 PASSWORD=bench-password
 TENANT=Bench
 
-for prog in ixnserver statserver ixbench relay; do
+for prog in ixnserver statserver ixbench relay statbench; do
     if [[ ! -x "$BIN/$prog" ]]; then
         echo "bench: $BIN/$prog is missing: run 'make build' first" >&2
         exit 1
@@ -192,7 +225,8 @@ route_dir() {
 
 # start_ixn NAME N [MODE]: starts an ixnserver named NAME with N agents and a fresh store on
 # 127.0.0.1 port 0, adds its pid to PIDS and sets PORT. With MODE (plain or skills) the
-# queues, agents, skills and targets are those of the routing phase (route_dir).
+# queues, agents, skills and targets are those of the routing phase (route_dir); with
+# MODE stats, the queues stat-1 .. stat-S_QUEUES of the statistics phase.
 start_ixn() {
     local name=$1 n=$2 mode=${3:-}
     local portfile="$DIR/$name.port" data="$DIR/data-$name-$n"
@@ -215,7 +249,12 @@ start_ixn() {
         echo "AgentApplication = desk-secret"
         echo "ReportingEngine = stat-secret"
         echo "MediaServer = media-secret"
-        if [[ -n "$mode" ]]; then
+        if [[ "$mode" == stats ]]; then
+            echo "[queues]"
+            awk -v k="$S_QUEUES" -v t="$TENANT" 'BEGIN { for (q = 1; q <= k; q++) print t "/stat-" q " = chat" }'
+            echo "[agents]"
+            awk -v n="$n" -v t="$TENANT" -v h="$HASH" 'BEGIN { for (i = 1; i <= n; i++) print t "/" i " = " h }'
+        elif [[ -n "$mode" ]]; then
             route_dir "$n" "$mode"
         else
             echo "[queues]"
@@ -578,14 +617,124 @@ tls_cost() {
         }' "$DIR/tls-plain.out" "$DIR/tls-tls.out"
 }
 
+# stats_floor N: the floor of the statistics phase, bench/relay with N connections paced
+# at the phase's change rate for as long as one measured phase; its lines go to
+# floor-stats.out too.
+stats_floor() {
+    [[ "$FLOOR" != 0 ]] || return 0
+    local rc=0
+    "$BIN/relay" --connections "$1" --window "$S_WINDOW" --latency-changes 0 \
+        --changes "$((S_CHANGE_RATE * S_SECS))" --rate "$S_CHANGE_RATE" --seconds "$S_SECS" \
+        >"$DIR/floor-run.out" || rc=$?
+    tee -a "$DIR/floor-stats.out" <"$DIR/floor-run.out"
+    check relay "$rc"
+}
+
+# stats_annotate FLOOR_FILE: copies statbench's lines from stdin and adds to its summary
+# line the floor's figures (the mean of the runs in FLOOR_FILE) and the ratios to them, as
+# annotate does (1 = as fast or as cheap as the floor), then prints the targets of issue 11.
+stats_annotate() {
+    awk -v floor="$1" '
+        function val(line, k,   n, a, i) {
+            n = split(line, a, " ")
+            for (i = 1; i <= n; i++)
+                if (index(a[i], k "=") == 1)
+                    return substr(a[i], length(k) + 2)
+            return ""
+        }
+        function ratio(x, y) { return (x > 0 && y > 0) ? sprintf("%.2f", x / y) : "na" }
+        BEGIN {
+            n = 0
+            while ((getline l < floor) > 0) {
+                if (val(l, "pass") != "rate") continue
+                n++; p50 += val(l, "p50_us"); p99 += val(l, "p99_us")
+                cpu += val(l, "stat_hop_cpu_us_per_change")
+                c = val(l, "changes_per_s") + 0
+                if (n == 1 || c < lo) lo = c
+                if (n == 1 || c > hi) hi = c
+                cps += c
+            }
+            if (n) { p50 /= n; p99 /= n; cpu /= n; cps /= n }
+        }
+        / statistics=/ {
+            line = $0
+            if (n) {
+                line = line sprintf(" floor_p50_us=%.0f floor_p99_us=%.0f floor_stat_cpu_us_per_change=%.1f floor_spread=%s", \
+                    p50, p99, cpu, cps > 0 ? sprintf("%.2f", (hi - lo) / cps) : "na") \
+                    " ratio_to_floor_p50=" ratio(p50, val($0, "push_p50_us")) \
+                    " ratio_to_floor_p99=" ratio(p99, val($0, "push_p99_us")) \
+                    " cpu_ratio_to_floor=" ratio(cpu, val($0, "cpu_us_per_change_with"))
+            }
+            print line
+            r = val($0, "stats_cost_ratio"); q = val($0, "push_p99_us"); s = val($0, "push_samples")
+            printf "stats: targets stats_add_at_most_30pct_cpu=%s push_p99_under_5ms=%s\n", \
+                (r != "" && r != "na" && r + 0 <= 1.30) ? "yes" : "no", \
+                (q != "" && s + 0 > 0 && q + 0 < 5000) ? "yes" : "no"
+            next
+        }
+        { print }
+    '
+}
+
+# stats_phase: the statistics phase of issue 11 (see the top of this file).
+stats_phase() {
+    local N=$S_AGENTS RC=0 HDIR="$DIR/stat-history"
+    if ((N + S_CLIENTS + 64 > FDS)); then
+        echo "bench: statistics skipped: the fd limit $FDS is too low for $N agents" >&2
+        return 0
+    fi
+    : >"$DIR/floor-stats.out"
+    stats_floor "$N"
+    start_ixn ixn-stats "$N" stats
+    # A fresh history per run: the day profile replays what is there at the start.
+    rm -rf "$HDIR"
+    {
+        echo "[server]"
+        echo "name = stat-bench"
+        echo "listen = 127.0.0.1:0"
+        echo "port-file = $DIR/stat-stats.port"
+        echo "token = wallboard-secret"
+        echo "rules = $DIR/bench.rules"
+        echo "data-dir = $HDIR"
+        echo "[ixn:ixn-stats]"
+        echo "address = 127.0.0.1:$PORT"
+        echo "token = stat-secret"
+    } >"$DIR/stat-stats.ini"
+    "$BIN/statbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat-stats.ini" \
+        --stat-log "$DIR/stat-stats.log" --stat-port-file "$DIR/stat-stats.port" \
+        --stat-token wallboard-secret --server ixn-stats --queue stat --queues "$S_QUEUES" \
+        --media-token media-secret --history "$HDIR/history.db" \
+        --statistics "$S_STATISTICS" --stat-clients "$S_CLIENTS" \
+        --change-rate "$S_CHANGE_RATE" --ixn-rate "$S_IXN_RATE" --seconds "$S_SECS" \
+        --spread "$S_SPREAD" --rounds "$S_ROUNDS" \
+        --ixn-pid "${PIDS[0]}" >"$DIR/statbench.out" || RC=$?
+    stop_daemons
+    stats_floor "$N"
+    stats_annotate "$DIR/floor-stats.out" <"$DIR/statbench.out"
+    # The statserver's own history counters, from its last lines (it stopped with ixbench's
+    # SIGTERM).
+    awk '/event=history_stats/ { sub(/^.*event=history_stats /, ""); print "stats: history " $0 }' \
+        "$DIR/stat-stats.log" 2>/dev/null || true
+    check statbench "$RC"
+}
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
-if [[ "$ROUTING" == only ]]; then
+if [[ "$ROUTING" == only || "$ONLY" == stats ]]; then
     AGENT_COUNTS=""
     TLS_PHASE=0
 fi
 if [[ "$TLS_PHASE" == only ]]; then
     AGENT_COUNTS=""
     ROUTING=0
+    STATS=0
+fi
+if [[ "$ONLY" == stats ]]; then
+    ROUTING=0
+    STATS=1
+elif [[ "$ROUTING" == only ]]; then
+    STATS=0
 fi
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
@@ -627,4 +776,7 @@ if [[ "$TLS_PHASE" != 0 ]]; then
 fi
 if [[ "$ROUTING" != 0 ]]; then
     routing
+fi
+if [[ "$STATS" != 0 ]]; then
+    stats_phase
 fi

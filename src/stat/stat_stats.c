@@ -87,6 +87,7 @@ struct tenant_obj {
     uint64_t available[CC_MEDIA_MAX];
     uint32_t waiting[CC_MEDIA_MAX];
     queue_obj *queues;
+    queue_obj *waiting_queues; /* the queues where something waits: OldestWait walks these */
     stat_stats_inst *insts;
 };
 
@@ -99,6 +100,7 @@ struct queue_obj {
     int media;          /* of its interactions; -1 until one is seen */
     ixn *whead, *wtail; /* waiting interactions, oldest queuedAt first */
     uint32_t waiting;
+    queue_obj *wq_prev, *wq_next; /* the tenant's waiting_queues, while waiting > 0 */
     series visits;
     stat_stats_inst *insts;
 };
@@ -618,10 +620,31 @@ static void agent_rebind(agent_obj *a)
 
 /* ---- queues ---- */
 
+/* True for the statistics whose value reads the waiting interactions (of their queue, or
+ * of their tenant's queues) and nothing an agent's state changes. */
+static bool reads_waiting(enum proto_sts_stat st)
+{
+    return st == PROTO_STS_Q_WAITING || st == PROTO_STS_Q_OLDEST_WAIT || st == PROTO_STS_Q_EWT ||
+           st == PROTO_STS_T_WAITING || st == PROTO_STS_T_OLDEST_WAIT;
+}
+
+/* Marks the statistics of list that read (want) or do not read (!want) the waiting
+ * interactions: a change of one kind of input leaves the others' values alone, and a
+ * tenant's OldestWait walks all its queues, so it is not computed again for every agent
+ * state. */
+static void mark_waiting(stat_stats *s, stat_stats_inst *list, bool want)
+{
+    for (stat_stats_inst *i = list; i; i = i->next)
+        if (reads_waiting(i->stat) == want)
+            mark_dirty(s, i);
+}
+
+/* What waits in q changed: its own counts of now, and its tenant's. The counting
+ * statistics of q change with its visits (visit_record marks them). */
 static void tenant_waiting_changed(stat_stats *s, queue_obj *q)
 {
-    mark_all(s, q->insts);
-    mark_all(s, q->tenant->insts);
+    mark_waiting(s, q->insts, true);
+    mark_waiting(s, q->tenant->insts, true);
 }
 
 static void wait_add(stat_stats *s, ixn *x)
@@ -644,7 +667,14 @@ static void wait_add(stat_stats *s, ixn *x)
         after->wnext = x;
     else
         q->whead = x;
-    q->waiting++;
+    if (q->waiting++ == 0) {
+        tenant_obj *t = q->tenant;
+        q->wq_prev = NULL;
+        q->wq_next = t->waiting_queues;
+        if (t->waiting_queues)
+            t->waiting_queues->wq_prev = q;
+        t->waiting_queues = q;
+    }
     if (x->media >= 0)
         q->tenant->waiting[x->media]++;
     tenant_waiting_changed(s, q);
@@ -665,7 +695,15 @@ static void wait_remove(stat_stats *s, ixn *x)
     else
         q->wtail = x->wprev;
     x->wprev = x->wnext = NULL;
-    q->waiting--;
+    if (--q->waiting == 0) {
+        if (q->wq_prev)
+            q->wq_prev->wq_next = q->wq_next;
+        else
+            q->tenant->waiting_queues = q->wq_next;
+        if (q->wq_next)
+            q->wq_next->wq_prev = q->wq_prev;
+        q->wq_prev = q->wq_next = NULL;
+    }
     if (x->media >= 0)
         q->tenant->waiting[x->media]--;
     tenant_waiting_changed(s, q);
@@ -964,7 +1002,7 @@ void stat_stats_agent(stat_stats *s, const stat_agents_view *v, int64_t now)
                 0, now);
     a->logged_in = v->logged_in;
     if (tenant_changed)
-        mark_all(s, t->insts);
+        mark_waiting(s, t->insts, false);
     if (ewt_media)
         for (queue_obj *q = t->queues; q; q = q->tnext)
             if (q->media >= 0 && (ewt_media >> q->media & 1))
@@ -1255,9 +1293,12 @@ proto_sts_value stat_stats_value(stat_stats *s, stat_stats_inst *i, int64_t now)
     case PROTO_STS_T_WAITING: return v_int(i->tenant->waiting[i->media]);
     case PROTO_STS_T_OLDEST_WAIT: {
         int64_t w = 0;
-        for (const queue_obj *q = i->tenant->queues; q; q = q->tnext)
-            if (q->media == i->media && oldest_wait(q, now) > w)
-                w = oldest_wait(q, now);
+        for (const queue_obj *q = i->tenant->waiting_queues; q; q = q->wq_next)
+            if (q->media == i->media) {
+                int64_t qw = oldest_wait(q, now);
+                if (qw > w)
+                    w = qw;
+            }
         return v_milli(w);
     }
     default: return v_null();

@@ -453,6 +453,7 @@ static void test_link_lost_and_back(void **state)
     stat_stats_inst *ans = open_q(f, "chat-in", PROTO_STS_Q_ANSWERED, 0, -1, T);
     stat_stats_inst *ab = open_q(f, "chat-in", PROTO_STS_Q_ABANDONED, 0, -1, T);
     stat_stats_inst *tw = open_t(f, PROTO_STS_T_WAITING, f->chat, T);
+    stat_stats_inst *tow = open_t(f, PROTO_STS_T_OLDEST_WAIT, f->chat, T);
     step(f, PROTO_IXR_QUEUED, "k1", "chat-in", NULL, T, T, 0);
     step(f, PROTO_IXR_QUEUED, "k2", "chat-in", NULL, T + S(1), T + S(1), 0);
     step(f, PROTO_IXR_QUEUED, "k3", "chat-in", NULL, T + S(2), T + S(2), 0);
@@ -460,10 +461,12 @@ static void test_link_lost_and_back(void **state)
     step(f, PROTO_IXR_ACCEPTED, "k3", "chat-in", "1001", T + S(2), T + S(4), 0);
     assert_int_equal(val(f, wait, T + S(5)), 2);
     assert_int_equal(val(f, tw, T + S(5)), 2);
+    assert_int_equal(val(f, tow, T + S(5)), S(5));
     stat_stats_link_down(f->s, 0, T + S(6));
     /* The lost server's interactions no longer wait. */
     assert_int_equal(val(f, wait, T + S(6)), 0);
     assert_int_equal(val(f, tw, T + S(6)), 0);
+    assert_int_equal(val(f, tow, T + S(6)), 0);
     assert_int_equal(
         val(f, open_q(f, "chat-in", PROTO_STS_Q_OLDEST_WAIT, 0, -1, T + S(6)), T + S(6)), 0);
     /* Back: k1 still waits (same visit), k2 ended meanwhile, k3 handled (put back queued
@@ -474,6 +477,7 @@ static void test_link_lost_and_back(void **state)
     snap(f, "k4", "chat-in", CC_IXN_QUEUED, T + S(10), T + S(10), T + S(20));
     stat_stats_snapshot_done(f->s, 0, T + S(20));
     assert_int_equal(val(f, wait, T + S(21)), 3);
+    assert_int_equal(val(f, tow, T + S(21)), S(21));
     assert_int_equal(val(f, ent, T + S(21)), 4);
     assert_int_equal(val(f, ans, T + S(21)), 1);
     /* k2's end is not known: neither answered nor abandoned. */
@@ -491,6 +495,16 @@ static void test_link_lost_and_back(void **state)
     assert_int_equal(val(f, ent, T + S(35)), 4);
     assert_int_equal(val(f, wait, T + S(35)), 1);
     assert_int_equal(stat_stats_get_counts(f->s).interactions, 1);
+    /* The tenant's OldestWait: the oldest over its queues where something waits; a queue
+     * emptied no longer counts. */
+    assert_int_equal(val(f, tow, T + S(35)), S(25));
+    step(f, PROTO_IXR_QUEUED, "m1", "chat-out", NULL, T + S(36), T + S(36), 0);
+    assert_int_equal(val(f, tow, T + S(37)), S(27));
+    step(f, PROTO_IXR_ENDED, "k4", "chat-in", NULL, T + S(10), T + S(38), PROTO_IXR_REASON_STOPPED);
+    assert_int_equal(val(f, tow, T + S(40)), S(4));
+    step(f, PROTO_IXR_ENDED, "m1", "chat-out", NULL, T + S(36), T + S(41),
+         PROTO_IXR_REASON_STOPPED);
+    assert_int_equal(val(f, tow, T + S(42)), 0);
 }
 
 static void test_close_and_share(void **state)
