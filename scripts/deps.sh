@@ -9,6 +9,7 @@ packages=(
   libedit-dev libncurses-dev libcmocka-dev libcrypt-dev libssl-dev openssl
   clang-14 libclang-rt-14-dev clang-format-14
   python3 tmux procps prometheus systemd
+  nats-server libnats-dev postgresql-15 libpq-dev
   chromium nodejs
 )
 
