@@ -123,6 +123,8 @@ static void on_sighup(uv_signal_t *h, int signum)
         tls_ctx_reload(g.tls_listen);
     if (g.tls_http)
         tls_ctx_reload(g.tls_http);
+    /* A rotation moved the audit log away: the next lines go to a new file of that name. */
+    ixn_super_reopen(&g.srv);
     if (!g.srv.core)
         return;
     ixn_reload(&g.srv);
