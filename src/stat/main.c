@@ -648,9 +648,14 @@ static int web_stream(void *user, const cc_web_request *req, cc_web_stream_answe
         c->rr = rr;
         c->rr.tenants = cred->tenants.all ? NULL : &cred->tenants;
         memcpy(c->secret, secret, sizeof c->secret);
-        srv->secret_checks++;
-        uv_queue_work(d->loop, &c->work, report_check_work, report_check_done);
-        *ans = (cc_web_stream_answer){.status = CC_WEB_LATER};
+        if (uv_queue_work(d->loop, &c->work, report_check_work, report_check_done) < 0) {
+            explicit_bzero(c->secret, sizeof c->secret);
+            free(c);
+            *ans = (cc_web_stream_answer){.status = 503, .why = "cannot check the secret now"};
+        } else {
+            srv->secret_checks++;
+            *ans = (cc_web_stream_answer){.status = CC_WEB_LATER};
+        }
     }
     if (by_name)
         explicit_bzero(secret, sizeof secret);
