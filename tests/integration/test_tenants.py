@@ -22,6 +22,7 @@ token still work for every tenant, and each logs event=config_deprecated at star
 import base64
 import http.client
 import os
+import socket
 import sys
 import time
 
@@ -321,6 +322,17 @@ def main():
         check(st == 401, "a report by wb-acme with a wrong secret: 401 (%d)" % st)
         st, _ = report("queues", basic("stat-1", SECRETS["stat-1"]))
         check(st == 401, "a report by a name that is no StatClient here: 401 (%d)" % st)
+        # A peer that leaves while its secret is checked: the answer finds no connection.
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", sp), timeout=5)
+            sock.sendall(("GET /reports/queues.csv?from=%d&to=%d&interval=86400 HTTP/1.1\r\n"
+                          "Host: x\r\nAuthorization: %s\r\n\r\n"
+                          % (t0, t0 + 86400000, basic("wb-acme", SECRETS["wb-acme"])))
+                         .encode())
+            sock.close()
+        st, tenants = report("agents", basic("wb-acme", SECRETS["wb-acme"]))
+        check(st == 200 and tenants == {ACME} and stat.running(),
+              "after peers that left during their check, a report by name is still served")
         check("event=report_refused name=wb-acme why=secret" in stat.stderr(),
               "the refused report is logged without its secret")
         check(SECRETS["wb-acme"] not in stat.stderr(), "no secret in the statserver's log")
