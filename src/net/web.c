@@ -656,12 +656,13 @@ void cc_web_later_answer(cc_web_later *l, const cc_web_stream_answer *ans)
     web_http *h = l->h;
     bool head_only = l->head_only;
     free(l);
+    if (h)
+        h->later = NULL;
     if (!h || cc_conn_is_closing(h->conn)) {
         if (ans->ops)
             ans->ops->free(ans->state);
         return;
     }
-    h->later = NULL;
     stream_answer(h, 0, ans, head_only, false);
 }
 
