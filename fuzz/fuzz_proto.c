@@ -654,6 +654,26 @@ static void round_trip_stat_port(proto_msg *m)
         }
         proto_msg_free(&m2);
     }
+    if (proto_stat_decode_queues(m, &n) == 0) {
+        proto_stat_queue rows[ROWS_MAX], again;
+        size_t k = 0;
+        cc_buf_reset(&b);
+        proto_enc_ack(&b, 1);
+        proto_stat_enc_queues_begin(&b);
+        for (size_t i = 0; i < n && k < ROWS_MAX; i++)
+            if (proto_stat_decode_queue_row(m, i, &rows[k]) == 0)
+                proto_stat_enc_queue_row(&b, &rows[k++]);
+        proto_stat_enc_queues_end(&b);
+        reparse(&b, &m2);
+        size_t n2;
+        assert(proto_stat_decode_queues(&m2, &n2) == 0 && n2 == k);
+        for (size_t i = 0; i < k; i++) {
+            assert(proto_stat_decode_queue_row(&m2, i, &again) == 0);
+            assert(same(again.server, rows[i].server) && same(again.tenant, rows[i].tenant));
+            assert(same(again.id, rows[i].id) && same(again.media, rows[i].media));
+        }
+        proto_msg_free(&m2);
+    }
     cc_buf_free(&b);
 }
 

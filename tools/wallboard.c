@@ -100,7 +100,9 @@ typedef struct wb {
     tool_signals sig;
     const char *address;
     const char *token;
-    tool_tls tls; /* --tls, --tls-ca, --tls-cert, --tls-key */
+    const char *client_name;     /* --client-name: the clientName of the StatClient */
+    const char *ixn_client_name; /* --ixn-client-name: that of each MediaServer link */
+    tool_tls tls;                /* --tls, --tls-ca, --tls-cert, --tls-key */
     const char *tenant;
     bool once;
     unsigned interval_s;
@@ -132,13 +134,16 @@ static wb W;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: wallboard --server HOST:PORT --token T [--tenant T] [--once] "
-               "[--interval S]\n"
-               "                 [--queue SERVER/TENANT/QUEUE]... [--ixn HOST:PORT [--ixn-token "
-               "T]]...\n"
-               "  --queue      a queue whose statistics are shown (repeatable)\n"
-               "  --ixn        an interaction server whose queues are all shown (repeatable)\n"
-               "  --ixn-token  its MediaServer token: once for all, or once per --ixn in order\n");
+    fprintf(f,
+            "usage: wallboard --server HOST:PORT --token T [--client-name NAME] [--tenant T]\n"
+            "                 [--once] [--interval S] [--queue SERVER/TENANT/QUEUE]...\n"
+            "                 [--ixn HOST:PORT [--ixn-token T]]... [--ixn-client-name NAME]\n"
+            "  --client-name      the clientName registered with (default wallboard): a\n"
+            "                     [clients] entry's NAME, whose secret is --token\n"
+            "  --queue            a queue whose statistics are shown (repeatable)\n"
+            "  --ixn              an interaction server whose queues are all shown (repeatable)\n"
+            "  --ixn-token        its MediaServer token: once for all, or once per --ixn\n"
+            "  --ixn-client-name  the clientName on the --ixn servers (default wallboard)\n");
     fputs(TOOL_TLS_USAGE, f);
 }
 
@@ -203,17 +208,23 @@ static bool parse_args(int argc, char **argv)
         {"ixn", required_argument, NULL, 'x'},
         {"ixn-token", required_argument, NULL, 'X'},
         {"queue", required_argument, NULL, 'q'},
+        {"client-name", required_argument, NULL, 'n'},
+        {"ixn-client-name", required_argument, NULL, 'N'},
         TOOL_TLS_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     W.token = "";
+    W.client_name = "wallboard";
+    W.ixn_client_name = "wallboard";
     W.interval_s = 2;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's': W.address = optarg; break;
         case 'k': W.token = optarg; break;
+        case 'n': W.client_name = optarg; break;
+        case 'N': W.ixn_client_name = optarg; break;
         case 't': W.tenant = optarg; break;
         case 'o': W.once = true; break;
         case 'i': W.interval_s = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -249,6 +260,12 @@ static bool parse_args(int argc, char **argv)
     }
     if (W.tenant && (!*W.tenant || strlen(W.tenant) > PROTO_ID_MAX)) {
         fprintf(stderr, "wallboard: --tenant must be 1..%d bytes\n", PROTO_ID_MAX);
+        return false;
+    }
+    if (!*W.client_name || strlen(W.client_name) > PROTO_ID_MAX || !*W.ixn_client_name ||
+        strlen(W.ixn_client_name) > PROTO_ID_MAX) {
+        fprintf(stderr, "wallboard: --client-name and --ixn-client-name must be 1..%d bytes\n",
+                PROTO_ID_MAX);
         return false;
     }
     if (W.interval_s == 0 || W.interval_s > 3600)
@@ -748,7 +765,7 @@ int main(int argc, char **argv)
     cc_client_config cfg = {
         .address = W.address,
         .client_type = "StatClient",
-        .client_name = "wallboard",
+        .client_name = W.client_name,
         .token = W.token,
         .tls = W.tls.ctx,
         .reconnect = !W.once,
@@ -762,7 +779,7 @@ int main(int argc, char **argv)
         cc_client_config icfg = {
             .address = W.ixns[i].address,
             .client_type = "MediaServer",
-            .client_name = "wallboard",
+            .client_name = W.ixn_client_name,
             .token = W.ixns[i].token,
             .tls = W.tls.ctx,
             .reconnect = !W.once,

@@ -6,6 +6,8 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "ixn/ixn_ixn.h"
+#include "ixn/ixn_super.h"
+#include "proto/supmsg.h"
 
 /* The families written from the hot path, NULL until ixn_metrics_init. */
 static struct {
@@ -94,6 +96,28 @@ void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
                             .nrows = 2});
     cc_metric_bind(evicted, 0, &srv->throttle_agents.stats.evicted);
     cc_metric_bind(evicted, 1, &srv->throttle_addrs.stats.evicted);
+    /* Supervisor actions: one row per action and result, all written from the start. */
+    const char *sup_labels[] = {"action", "result"};
+    const char *sup_rows[PROTO_SUP_ACTION_COUNT * 4];
+    for (int a = 0; a < PROTO_SUP_ACTION_COUNT; a++) {
+        sup_rows[a * 4] = sup_rows[a * 4 + 2] = proto_sup_action_name(a);
+        sup_rows[a * 4 + 1] = "ok";
+        sup_rows[a * 4 + 3] = "refused";
+    }
+    cc_metric *sup = cc_metrics_add(
+        r, &(cc_metric_def){.name = "contactcore_ixn_supervisor_actions_total",
+                            .help = "Supervisor requests audited, by action: done (ok) or "
+                                    "refused with an error",
+                            .type = CC_METRIC_COUNTER,
+                            .labels = sup_labels,
+                            .nlabels = 2,
+                            .rows = sup_rows,
+                            .nrows = PROTO_SUP_ACTION_COUNT * 2});
+    const ixn_super_counts *sc = ixn_super_counts_of(srv);
+    for (int a = 0; a < PROTO_SUP_ACTION_COUNT; a++) {
+        cc_metric_bind(sup, (size_t)a * 2, &sc->ok[a]);
+        cc_metric_bind(sup, (size_t)a * 2 + 1, &sc->refused[a]);
+    }
     counter(r, "contactcore_ixn_takeovers_total",
             "Logins that resumed an agent inside its grace period", &st->takeovers);
     counter(r, "contactcore_ixn_agent_states_reported_total",

@@ -32,9 +32,11 @@ struct ixn_reassign {
 };
 
 struct ixn_super {
-    FILE *audit; /* NULL without audit-log */
+    FILE *audit;      /* NULL without audit-log */
+    char *audit_path; /* the path it was opened by, for SIGHUP's reopen */
     struct ixn_reassign *waiting;
     uint64_t actions, refused;
+    ixn_super_counts counts;
 };
 
 /* What one action did, for the audit line and the log. */
@@ -47,6 +49,22 @@ typedef struct audit_entry {
     char tenant_copy[PROTO_ID_MAX + 1]; /* the tenant of an agent that is gone since */
 } audit_entry;
 
+/* Opens path for appending, created readable by the server's user only (it names agents
+ * and supervisors): the stream, or NULL with errno set. */
+static FILE *audit_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "a");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 int ixn_super_init(ixn_server *srv)
 {
     struct ixn_super *sp = xcalloc(1, sizeof *sp);
@@ -54,16 +72,36 @@ int ixn_super_init(ixn_server *srv)
     const char *path = srv->cfg->audit_log;
     if (!path)
         return 0;
-    /* Created readable by the server's user only: it names agents and supervisors. */
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || !(sp->audit = fdopen(fd, "a"))) {
+    if (!(sp->audit = audit_open(path))) {
         LOG_ERROR("event=audit_log_failed path=%s error=%s", LOGQ(path), LOGQ(strerror(errno)));
-        if (fd >= 0)
-            close(fd);
         return CC_E_IO;
     }
+    sp->audit_path = xstrdup(path);
     LOG_INFO("event=audit_log_open path=%s", LOGQ(path));
     return 0;
+}
+
+const ixn_super_counts *ixn_super_counts_of(const ixn_server *srv)
+{
+    return &srv->super->counts;
+}
+
+void ixn_super_reopen(ixn_server *srv)
+{
+    struct ixn_super *sp = srv->super;
+    if (!sp || !sp->audit)
+        return;
+    /* The new file is opened before the old one is closed, so that a failure (a full disk,
+     * a directory made unwritable) keeps the trail going to the old file. */
+    FILE *f = audit_open(sp->audit_path);
+    if (!f) {
+        LOG_ERROR("event=audit_log_reopen_failed path=%s error=%s kept=old", LOGQ(sp->audit_path),
+                  LOGQ(strerror(errno)));
+        return;
+    }
+    fclose(sp->audit);
+    sp->audit = f;
+    LOG_INFO("event=audit_log_reopened path=%s", LOGQ(sp->audit_path));
 }
 
 static void reassign_free(struct ixn_reassign *r)
@@ -90,6 +128,7 @@ void ixn_super_free(ixn_server *srv)
         r->s = NULL;
     if (sp->audit)
         fclose(sp->audit);
+    free(sp->audit_path);
     free(sp);
     srv->super = NULL;
 }
@@ -104,6 +143,12 @@ static void audit(ixn_server *srv, const audit_entry *e)
     sp->actions++;
     if (e->result)
         sp->refused++;
+    if ((int)e->action >= 0 && e->action < PROTO_SUP_ACTION_COUNT) {
+        if (e->result)
+            sp->counts.refused[e->action]++;
+        else
+            sp->counts.ok[e->action]++;
+    }
     int64_t ms = (int64_t)(cc_wall_us() / 1000);
     time_t sec = (time_t)(ms / 1000);
     struct tm tm;

@@ -16,6 +16,7 @@
 #include "ixn/ixn_resv.h"
 #include "net/session.h"
 #include "proto/msg.h"
+#include "proto/supmsg.h"
 
 /** A reassignment waiting for its reservation's answer (opaque). */
 struct ixn_reassign;
@@ -23,6 +24,21 @@ struct ixn_reassign;
 /** Opens the audit log of srv->cfg (append; created 0600 when missing). Returns 0, or
  * CC_E_IO (logged) when the file cannot be opened. */
 int ixn_super_init(ixn_server *srv);
+
+/** Supervisor actions counted as they are audited, by action (enum proto_sup_action):
+ * done, or refused with an error. */
+typedef struct ixn_super_counts {
+    uint64_t ok[PROTO_SUP_ACTION_COUNT];
+    uint64_t refused[PROTO_SUP_ACTION_COUNT];
+} ixn_super_counts;
+
+/** The counts of srv's supervisor module (after ixn_super_init; valid until
+ * ixn_super_free), for the metrics to read. */
+const ixn_super_counts *ixn_super_counts_of(const ixn_server *srv);
+
+/** Opens the audit log again by its path (after a rotation moved the file away), on
+ * SIGHUP; when that fails the old file stays in use (logged). Nothing without audit-log. */
+void ixn_super_reopen(ixn_server *srv);
 
 /** Closes the audit log and forgets the reassignments still waiting. */
 void ixn_super_free(ixn_server *srv);

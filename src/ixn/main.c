@@ -123,6 +123,8 @@ static void on_sighup(uv_signal_t *h, int signum)
         tls_ctx_reload(g.tls_listen);
     if (g.tls_http)
         tls_ctx_reload(g.tls_http);
+    /* A rotation moved the audit log away: the next lines go to a new file of that name. */
+    ixn_super_reopen(&g.srv);
     if (!g.srv.core)
         return;
     ixn_reload(&g.srv);
@@ -171,7 +173,9 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_timer_start(&g.stop_timer, on_stop_timer, 200, 0);
 }
 
-/* GET /desk-config.json: what the web desktop needs before it logs in. */
+/* GET /desk-config.json: what the web desktop needs before it logs in. It names no queue
+ * and no tenant, since the page is open to everyone; a logged-in desktop asks for its
+ * tenant's queues with RequestQueueStatus. */
 static int web_page(void *user, const char *path, cc_buf *body, const char **type)
 {
     const ixn_config *cfg = user;
@@ -192,16 +196,6 @@ static int web_page(void *user, const char *path, cc_buf *body, const char **typ
         cc_buf_putc(body, '{');
         jw_kv_int(body, "code", cfg->reasons[i].code);
         jw_kv_str(body, "description", cfg->reasons[i].description);
-        cc_buf_putc(body, '}');
-    }
-    cc_buf_puts(body, "],\"queues\":[");
-    for (size_t i = 0; i < cfg->queue_count; i++) {
-        if (i)
-            cc_buf_putc(body, ',');
-        cc_buf_putc(body, '{');
-        jw_kv_str(body, "tenant", cfg->queues[i].tenant);
-        jw_kv_str(body, "queue", cfg->queues[i].name);
-        jw_kv_str(body, "media", cc_media_name(&cfg->media, cfg->queues[i].media));
         cc_buf_putc(body, '}');
     }
     cc_buf_puts(body, "]}");

@@ -23,7 +23,7 @@
 /* The families, NULL until cc_netm_init: every update is then a no-op. */
 static struct {
     cc_net *net;
-    cc_metric *sessions, *received, *sent, *errors, *duration, *refused;
+    cc_metric *sessions, *received, *sent, *errors, *duration, *refused, *reg_failed;
     cc_metric *memory, *busy, *idle, *rss, *vsize, *cpu, *start;
     size_t type_row[TYPE_BITS]; /* a type's bit -> its row in sessions; 0: None */
     bool idle_on;               /* the loop measures its idle time */
@@ -187,6 +187,25 @@ void cc_netm_init(cc_metrics *r, cc_net *net, cc_server *srv)
     cc_metric_bind(one(r, "contactcore_sent_bytes_total", CC_METRIC_COUNTER,
                        "Bytes written to every connection"),
                    0, &net->stats.bytes_out);
+    cc_metric_bind(one(r, "contactcore_tls_handshakes_total", CC_METRIC_COUNTER,
+                       "TLS handshakes completed on every port and link"),
+                   0, &net->stats.tls_handshakes);
+    cc_metric_bind(one(r, "contactcore_tls_failures_total", CC_METRIC_COUNTER,
+                       "TLS connections closed for a failed handshake or record"),
+                   0, &net->stats.tls_failed);
+    cc_metric_bind(one(r, "contactcore_tls_plaintext_refused_total", CC_METRIC_COUNTER,
+                       "Plaintext clients refused on a TLS port"),
+                   0, &net->stats.tls_plaintext);
+    const char *reg_reasons[CC_NETM_REG_FAILURES] = {"secret", "type", "busy"};
+    g.reg_failed = cc_metrics_add(
+        r, &(cc_metric_def){.name = "contactcore_registrations_failed_total",
+                            .help = "Registrations by a [clients] name refused: wrong secret, "
+                                    "another clientType, too many checks running",
+                            .type = CC_METRIC_COUNTER,
+                            .labels = reason_label,
+                            .nlabels = 1,
+                            .rows = reg_reasons,
+                            .nrows = CC_NETM_REG_FAILURES});
     g.memory = one(r, "contactcore_memory_accounted_bytes", CC_METRIC_GAUGE,
                    "Memory max-memory compares: connection buffers and declared data");
 
@@ -275,4 +294,9 @@ void cc_netm_answered(uint64_t started_us)
         return;
     uint64_t now = cc_mono_us();
     cc_metric_observe(g.duration, 0, now > started_us ? (double)(now - started_us) / 1e6 : 0.0);
+}
+
+void cc_netm_register_failed(enum cc_netm_reg_failure why)
+{
+    cc_metric_inc_row(g.reg_failed, (size_t)why);
 }

@@ -46,6 +46,17 @@ void cc_netm_sent(const char *body, size_t len);
 /** An EventError with the protocol code of err (a CC_E_ code) is sent. */
 void cc_netm_error(int err);
 
+/** Why a registration by a [clients] name was refused. */
+enum cc_netm_reg_failure {
+    CC_NETM_REG_SECRET, /* the secret does not match */
+    CC_NETM_REG_TYPE,   /* the name registers as another clientType */
+    CC_NETM_REG_BUSY,   /* max-secret-checks checks were running */
+    CC_NETM_REG_FAILURES
+};
+
+/** A registration by a [clients] name was refused for why. */
+void cc_netm_register_failed(enum cc_netm_reg_failure why);
+
 /** A request that arrived at started_us (cc_mono_us) was answered now. */
 void cc_netm_answered(uint64_t started_us);
 

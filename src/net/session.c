@@ -283,6 +283,7 @@ static void reg_work_after(uv_work_t *req, int status)
         desc = "unknown client or wrong secret";
         LOG_WARN("event=client_register_failed session=%" PRIu64 " peer=%s name=%s why=secret",
                  cc_session_id(s), cc_conn_peer(s->conn), LOGQ(w->cred->name));
+        cc_netm_register_failed(CC_NETM_REG_SECRET);
     } else {
         registered(s, w->cred->type, w->cred->name, w->cred);
     }
@@ -313,6 +314,7 @@ static int handle_register(cc_session *s, proto_msg *msg)
             snprintf(msg->desc, sizeof msg->desc, "%s", "unknown client or wrong secret");
             LOG_WARN("event=client_register_failed session=%" PRIu64 " peer=%s name=%s why=type",
                      cc_session_id(s), cc_conn_peer(s->conn), LOGQ(cred->name));
+            cc_netm_register_failed(CC_NETM_REG_TYPE);
             return CC_E_NOT_AUTHORIZED;
         }
         unsigned max = s->server->max_secret_checks ? s->server->max_secret_checks
@@ -323,6 +325,7 @@ static int handle_register(cc_session *s, proto_msg *msg)
             LOG_WARN("event=client_register_failed session=%" PRIu64 " peer=%s name=%s "
                      "why=busy",
                      cc_session_id(s), cc_conn_peer(s->conn), LOGQ(cred->name));
+            cc_netm_register_failed(CC_NETM_REG_BUSY);
             return CC_E_LIMIT_EXCEEDED;
         }
         reg_work *w = xcalloc(1, sizeof *w);

@@ -71,9 +71,16 @@ struct web_http {
     cc_conn *conn;
     char host[HOST_MAX];
     cc_buf in;
-    bool done;          /* answered with "Connection: close": input is ignored */
-    web_stream *stream; /* a streamed answer in progress, or NULL */
+    bool done;           /* answered with "Connection: close": input is ignored */
+    web_stream *stream;  /* a streamed answer in progress, or NULL */
+    cc_web_later *later; /* a streamed page's answer still to come, or NULL */
     web_http *prev, *next;
+};
+
+/* A streamed page answered later: the connection it is for (NULL once gone). */
+struct cc_web_later {
+    web_http *h;
+    bool head_only;
 };
 
 /* A streamed answer: its producer runs from a timer, one piece per loop turn while the
@@ -452,6 +459,8 @@ static void http_free(void *ctx)
     cc_web *w = h->web;
     if (h->stream)
         stream_end(h->stream);
+    if (h->later)
+        h->later->h = NULL;
     if (h->prev)
         h->prev->next = h->next;
     else
@@ -605,6 +614,9 @@ static char *copy_str(const char *p, size_t n)
     return s;
 }
 
+static void stream_answer(web_http *h, int rc, const cc_web_stream_answer *a, bool head_only,
+                          bool keep_alive);
+
 /* Offers the request to the daemon's streamed pages. Returns true when answered. */
 static bool serve_stream(web_http *h, const cc_http_req *req, bool head_only)
 {
@@ -617,20 +629,55 @@ static bool serve_stream(web_http *h, const cc_http_req *req, bool head_only)
     char *query = copy_str(q ? q + 1 : "", qlen);
     const cc_http_str *auth = cc_http_get(req, "Authorization");
     char *auth_s = auth && auth->len < STREAM_AUTH_MAX ? copy_str(auth->p, auth->len) : NULL;
-    cc_web_request r = {.path = path, .query = query, .authorization = auth_s};
-    cc_web_stream_answer ans = {0};
+    cc_web_later *later = xcalloc(1, sizeof *later);
+    cc_web_request r = {.path = path, .query = query, .authorization = auth_s, .later = later};
+    cc_web_stream_answer ans = {.status = 500};
     int rc = w->cfg.stream(w->cfg.stream_user, &r, &ans);
     free(path);
     free(query);
     free(auth_s);
+    if (rc == 0 && ans.status == CC_WEB_LATER) {
+        /* Nothing more is read from this connection: the answer closes it. */
+        later->h = h;
+        later->head_only = head_only;
+        h->later = later;
+        h->done = true;
+        return true;
+    }
+    free(later);
     if (rc == CC_E_NOT_FOUND)
         return false;
+    stream_answer(h, rc, &ans, head_only, req->keep_alive);
+    return true;
+}
+
+void cc_web_later_answer(cc_web_later *l, const cc_web_stream_answer *ans)
+{
+    web_http *h = l->h;
+    bool head_only = l->head_only;
+    free(l);
+    if (h)
+        h->later = NULL;
+    if (!h || cc_conn_is_closing(h->conn)) {
+        if (ans->ops)
+            ans->ops->free(ans->state);
+        return;
+    }
+    stream_answer(h, 0, ans, head_only, false);
+}
+
+/* Sends a streamed page's answer: a refusal, or the head of a 200 and its producer. */
+static void stream_answer(web_http *h, int rc, const cc_web_stream_answer *a, bool head_only,
+                          bool keep_alive)
+{
+    cc_web *w = h->web;
+    cc_web_stream_answer ans = *a;
     if (rc != 0 || ans.status != 200) {
         if (ans.ops)
             ans.ops->free(ans.state);
         respond_error(h, rc != 0 || ans.status < 400 ? 500 : ans.status,
-                      ans.why ? ans.why : "the page failed", head_only, req->keep_alive, ans.extra);
-        return true;
+                      ans.why ? ans.why : "the page failed", head_only, keep_alive, ans.extra);
+        return;
     }
     cc_buf b;
     cc_buf_init(&b);
@@ -646,7 +693,7 @@ static bool serve_stream(web_http *h, const cc_http_req *req, bool head_only)
         ans.ops->free(ans.state);
         cc_conn_linger(h->conn);
         cc_conn_close(h->conn, CC_CLOSE_LOCAL);
-        return true;
+        return;
     }
     web_stream *st = xcalloc(1, sizeof *st);
     st->h = h;
@@ -661,7 +708,6 @@ static bool serve_stream(web_http *h, const cc_http_req *req, bool head_only)
     uv_timer_init(cc_conn_net(h->conn)->loop, &st->timer);
     st->timer.data = st;
     uv_timer_start(&st->timer, on_stream_timer, 0, 0);
-    return true;
 }
 
 /* ---- operations: /metrics and /healthz ---- */

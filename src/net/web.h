@@ -41,12 +41,16 @@ extern const cc_web_bundle cc_web_bundle_wallboard;
  */
 typedef int (*cc_web_page_fn)(void *user, const char *path, cc_buf *body, const char **type);
 
+/** A streamed page's answer that comes later (see CC_WEB_LATER). */
+typedef struct cc_web_later cc_web_later;
+
 /** A request that a streamed page may take. Every string is NUL-terminated and valid
  * during the call only. */
 typedef struct cc_web_request {
     const char *path;          /* the path, without the query */
     const char *query;         /* the query without its '?'; "" when none */
     const char *authorization; /* the Authorization header's value, or NULL */
+    cc_web_later *later;       /* the handle of an answer given later (CC_WEB_LATER) */
 } cc_web_request;
 
 /** How a streamed answer's body is made, piece by piece while the peer reads. */
@@ -59,9 +63,15 @@ typedef struct cc_web_stream_ops {
     void (*free)(void *state);
 } cc_web_stream_ops;
 
+/** The status of a streamed page answered later: the handler keeps req->later and gives
+ * the answer with cc_web_later_answer (after a secret check on the thread pool, say).
+ * Meanwhile the connection reads no more requests; the answer closes it. */
+#define CC_WEB_LATER 0
+
 /** What a streamed page answers. */
 typedef struct cc_web_stream_answer {
-    int status;                   /* 200 streams the body; 4xx/5xx refuses with why */
+    int status;                   /* 200 streams the body; 4xx/5xx refuses with why; or
+                                     CC_WEB_LATER */
     const char *why;              /* a refusal's reason (static text) */
     const char *type;             /* 200: the Content-Type */
     const char *extra;            /* header lines ending "\r\n" (e.g. WWW-Authenticate), or NULL */
@@ -77,6 +87,13 @@ typedef struct cc_web_stream_answer {
  * nothing for the idle timeout is cut.
  */
 typedef int (*cc_web_stream_fn)(void *user, const cc_web_request *req, cc_web_stream_answer *ans);
+
+/**
+ * Gives the answer of a request deferred with CC_WEB_LATER (status 200 or 4xx/5xx, as a
+ * stream handler fills it) and frees l. Call it exactly once per deferred request, also
+ * when the connection has gone meanwhile: the answer's state is then freed unused.
+ */
+void cc_web_later_answer(cc_web_later *l, const cc_web_stream_answer *ans);
 
 /** What a daemon configures. */
 typedef struct cc_web_config {

@@ -139,7 +139,72 @@ int proto_stat_decode_server_row(proto_msg *msg, size_t i, proto_stat_server *ou
     return rc;
 }
 
-void proto_stat_enc_wb_config_begin(cc_buf *b, const proto_stat_wb_config *c)
+void proto_stat_enc_queue_list(cc_buf *b)
+{
+    jw_open_message(b, "RequestQueueList");
+}
+
+void proto_stat_enc_queues_begin(cc_buf *ack)
+{
+    jw_key(ack, "queues");
+    cc_buf_putc(ack, '[');
+}
+
+void proto_stat_enc_queue_row(cc_buf *ack, const proto_stat_queue *row)
+{
+    if (ack->len > 0 && ack->data[ack->len - 1] == '}')
+        cc_buf_putc(ack, ',');
+    cc_buf_putc(ack, '{');
+    jw_kv_str(ack, "server", row->server);
+    jw_kv_str(ack, "tenant", row->tenant);
+    jw_kv_str(ack, "id", row->id);
+    if (row->media)
+        jw_kv_str(ack, "media", row->media);
+    cc_buf_putc(ack, '}');
+}
+
+void proto_stat_enc_queues_end(cc_buf *ack)
+{
+    cc_buf_putc(ack, ']');
+}
+
+int proto_stat_decode_queues(proto_msg *msg, size_t *count)
+{
+    *count = 0;
+    json_t *arr = json_object_get(msg->root, "queues");
+    if (!json_is_array(arr)) {
+        snprintf(msg->desc, sizeof msg->desc, "%s", "queues is not an array");
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    *count = json_array_size(arr);
+    return 0;
+}
+
+int proto_stat_decode_queue_row(proto_msg *msg, size_t i, proto_stat_queue *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *row = json_array_get(json_object_get(msg->root, "queues"), i);
+    if (!json_is_object(row)) {
+        snprintf(msg->desc, sizeof msg->desc, "queues[%zu] is not an object", i);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    /* As for the servers' rows: a row's fields obey the rules of top-level ones. */
+    json_t *root = msg->root;
+    msg->root = row;
+    int rc;
+    if ((rc = proto_get_str(msg, "server", true, PROTO_ID_MAX, &out->server)) ||
+        (rc = proto_get_id(msg, "tenant", true, &out->tenant)) ||
+        (rc = proto_get_id(msg, "id", true, &out->id)) ||
+        (rc = proto_get_id(msg, "media", false, &out->media))) {
+        char field[sizeof msg->desc];
+        memcpy(field, msg->desc, sizeof field);
+        snprintf(msg->desc, sizeof msg->desc, "queues[%zu]: %.150s", i, field);
+    }
+    msg->root = root;
+    return rc;
+}
+
+void proto_stat_enc_wb_config(cc_buf *b, const proto_stat_wb_config *c)
 {
     cc_buf_putc(b, '{');
     jw_kv_str(b, "serverName", c->server_name);
@@ -149,25 +214,6 @@ void proto_stat_enc_wb_config_begin(cc_buf *b, const proto_stat_wb_config *c)
             cc_buf_putc(b, ',');
         jw_str(b, c->servers[i]);
     }
-    cc_buf_printf(b, "],\"serviceLevelTarget\":%u,\"serviceLevelThreshold\":%u,\"queues\":[",
-                  c->sl_target, c->sl_threshold);
-}
-
-void proto_stat_enc_wb_queue(cc_buf *b, const char *server, const char *tenant, const char *id,
-                             const char *media)
-{
-    if (b->len > 0 && b->data[b->len - 1] == '}')
-        cc_buf_putc(b, ',');
-    cc_buf_putc(b, '{');
-    jw_kv_str(b, "server", server);
-    jw_kv_str(b, "tenant", tenant);
-    jw_kv_str(b, "id", id);
-    if (media)
-        jw_kv_str(b, "media", media);
-    cc_buf_putc(b, '}');
-}
-
-void proto_stat_enc_wb_config_end(cc_buf *b)
-{
-    cc_buf_puts(b, "]}");
+    cc_buf_printf(b, "],\"serviceLevelTarget\":%u,\"serviceLevelThreshold\":%u}", c->sl_target,
+                  c->sl_threshold);
 }

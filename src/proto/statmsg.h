@@ -99,8 +99,39 @@ int proto_stat_decode_servers(proto_msg *msg, size_t *count);
  */
 int proto_stat_decode_server_row(proto_msg *msg, size_t i, proto_stat_server *out);
 
+/** Appends an open RequestQueueList (it has no fields). */
+void proto_stat_enc_queue_list(cc_buf *b);
+
+/** One queue in the answer to RequestQueueList. */
+typedef struct proto_stat_queue {
+    const char *server; /* the interaction server's name */
+    const char *tenant;
+    const char *id;
+    const char *media; /* NULL until an interaction of the queue was seen */
+} proto_stat_queue;
+
+/** Appends the start of the "queues" array to an open EventAck. */
+void proto_stat_enc_queues_begin(cc_buf *ack);
+/** Appends one row, {"server":…,"tenant":…,"id":…,"media":…} (media left out when NULL),
+ * to the "queues" array. */
+void proto_stat_enc_queue_row(cc_buf *ack, const proto_stat_queue *row);
+/** Appends the end of the "queues" array. */
+void proto_stat_enc_queues_end(cc_buf *ack);
+
+/** Checks the "queues" of an EventAck: 0 and *count rows, or CC_E_INVALID_ATTRIBUTE
+ * with msg->desc when it is missing or not an array. */
+int proto_stat_decode_queues(proto_msg *msg, size_t *count);
+
+/**
+ * Decodes row i (< the count) of a checked "queues": server (text of at most PROTO_ID_MAX
+ * bytes), tenant and id (identifiers) required, media (an identifier) optional.
+ * Returns 0 or CC_E_INVALID_ATTRIBUTE with msg->desc; a bad row does not spoil the others.
+ */
+int proto_stat_decode_queue_row(proto_msg *msg, size_t i, proto_stat_queue *out);
+
 /** The statserver's /wallboard-config.json: what the web wallboard needs before it
- * connects and to lay out its queue panel (docs/web-wallboard.md). */
+ * connects (docs/web-wallboard.md). It names no queue and no tenant: the page is open to
+ * everyone, and a wallboard learns its tenants' queues with RequestQueueList. */
 typedef struct proto_stat_wb_config {
     const char *server_name;
     const char *const *servers; /* the interaction servers' names, as configured */
@@ -109,14 +140,8 @@ typedef struct proto_stat_wb_config {
     unsigned sl_threshold; /* service-level-threshold, seconds */
 } proto_stat_wb_config;
 
-/** Appends the document up to its open "queues" array:
- * {"serverName":…,"servers":[…],"serviceLevelTarget":N,"serviceLevelThreshold":N,"queues":[ */
-void proto_stat_enc_wb_config_begin(cc_buf *b, const proto_stat_wb_config *c);
-/** Appends one queue, {"server":…,"tenant":…,"id":…,"media":…} (media left out when NULL),
- * to the open "queues" array. */
-void proto_stat_enc_wb_queue(cc_buf *b, const char *server, const char *tenant, const char *id,
-                             const char *media);
-/** Closes the "queues" array and the document. */
-void proto_stat_enc_wb_config_end(cc_buf *b);
+/** Appends the document:
+ * {"serverName":…,"servers":[…],"serviceLevelTarget":N,"serviceLevelThreshold":N} */
+void proto_stat_enc_wb_config(cc_buf *b, const proto_stat_wb_config *c);
 
 #endif

@@ -15,12 +15,14 @@
 
 #include "cc_version.h"
 #include "common/alloc.h"
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/media.h"
 #include "net/addr.h"
 #include "net/conn.h"
+#include "net/creds.h"
 #include "net/netmetrics.h"
 #include "net/tls.h"
 #include "net/web.h"
@@ -443,21 +445,9 @@ static void start_signal(stat_daemon *d, uv_signal_t *h, int signum)
     uv_signal_start(h, on_signal, signum);
 }
 
-/* One known queue into the wallboard's configuration. */
-typedef struct wb_queue_ctx {
-    cc_buf *body;
-    const cc_media_table *media;
-} wb_queue_ctx;
-
-static void wb_queue(void *ctx, const char *server, const char *tenant, const char *id, int media)
-{
-    wb_queue_ctx *c = ctx;
-    proto_stat_enc_wb_queue(c->body, server, tenant, id,
-                            media >= 0 ? cc_media_name(c->media, media) : NULL);
-}
-
-/* GET /wallboard-config.json: what the wallboard needs before it connects, and the queues
- * the statistics engine knows now (the page asks again now and then for new ones). */
+/* GET /wallboard-config.json: what the wallboard needs before it connects. It names no
+ * queue: the page is open to everyone, and a wallboard asks for its tenants' queues with
+ * RequestQueueList once registered. */
 static int web_page(void *user, const char *path, cc_buf *body, const char **type)
 {
     stat_daemon *d = user;
@@ -471,10 +461,7 @@ static int web_page(void *user, const char *path, cc_buf *body, const char **typ
                               .nservers = (size_t)d->cfg.ixn_count,
                               .sl_target = d->cfg.sl_target,
                               .sl_threshold = d->cfg.sl_threshold_s};
-    proto_stat_enc_wb_config_begin(body, &c);
-    wb_queue_ctx qc = {body, &d->media};
-    stat_stats_each_queue(d->stats, wb_queue, &qc);
-    proto_stat_enc_wb_config_end(body);
+    proto_stat_enc_wb_config(body, &c);
     *type = "application/json";
     return 0;
 }
@@ -521,7 +508,104 @@ static void report_free(void *state)
 
 static const cc_web_stream_ops report_ops = {.next = report_next, .free = report_free};
 
-/* GET /reports/queues.csv and /reports/agents.csv: streamed from the history. */
+/* Both ways a report may be asked for: the [server] token, or a StatClient's name and
+ * secret. */
+#define REPORT_AUTH_HEADERS                                                                        \
+    "WWW-Authenticate: Bearer\r\nWWW-Authenticate: Basic realm=\"reports\"\r\n"
+
+/* Starts the report rr for whoever asked (name NULL: the [server] token), or refuses it
+ * while STAT_REPORTS_AT_ONCE are made. */
+static cc_web_stream_answer report_start(stat_daemon *d, const stat_report_req *rr,
+                                         const char *name)
+{
+    if (d->reports_open >= STAT_REPORTS_AT_ONCE)
+        return (cc_web_stream_answer){.status = 503, .why = "reports are busy: try again later"};
+    LOG_INFO("event=report kind=%s from=%" PRId64 " to=%" PRId64 " interval=%" PRId64 " client=%s",
+             rr->kind == STAT_REPORT_QUEUES ? "queues" : "agents", rr->from, rr->to, rr->interval_s,
+             name ? LOGQ(name) : "-");
+    web_report *w = xmalloc(sizeof *w);
+    w->d = d;
+    w->r =
+        stat_report_new(d->cfg.data_dir, rr, d->cfg.sl_threshold_s, (int64_t)(cc_wall_us() / 1000));
+    d->reports_open++;
+    return (cc_web_stream_answer){
+        .status = 200, .type = "text/csv; charset=utf-8", .ops = &report_ops, .state = w};
+}
+
+/* A report asked with HTTP Basic credentials of a StatClient of [clients], while its
+ * secret is checked on the thread pool: a check costs tens of milliseconds of CPU, which
+ * the loop must not spend. */
+typedef struct report_check {
+    uv_work_t work;
+    stat_daemon *d;
+    cc_web_later *later;
+    const cc_cred *cred;
+    stat_report_req rr;
+    bool ok;
+    char secret[PROTO_TEXT_MAX + 1];
+} report_check;
+
+/* "Basic base64(NAME:SECRET)" naming a StatClient of [clients]: true with *cred and the
+ * secret. Anything else (another scheme, a name not listed) is false. */
+static bool basic_cred(const stat_daemon *d, const char *auth, const cc_cred **cred, char *secret,
+                       size_t cap)
+{
+    if (!auth || strncmp(auth, "Basic ", 6) != 0)
+        return false;
+    const char *b64 = auth + 6;
+    while (*b64 == ' ')
+        b64++;
+    uint8_t raw[PROTO_ID_MAX + PROTO_TEXT_MAX + 2];
+    long n = cc_base64_decode(b64, strlen(b64), raw, sizeof raw - 1);
+    if (n <= 0)
+        return false;
+    raw[n] = '\0';
+    char *colon = memchr(raw, ':', (size_t)n);
+    if (!colon || colon == (char *)raw || colon - (char *)raw > PROTO_ID_MAX ||
+        memchr(raw, '\0', (size_t)n) || strlen(colon + 1) >= cap)
+        return false;
+    *colon = '\0';
+    const cc_cred *c = cc_creds_find(&d->cfg.clients, (const char *)raw);
+    bool ok = c && c->type == CC_CLIENT_STAT;
+    if (ok) {
+        *cred = c;
+        snprintf(secret, cap, "%s", colon + 1);
+    }
+    explicit_bzero(raw, sizeof raw);
+    return ok;
+}
+
+static void report_check_work(uv_work_t *w)
+{
+    report_check *c = w->data;
+    c->ok = cc_creds_verify(c->secret, c->cred->hash);
+}
+
+static void report_check_done(uv_work_t *w, int status)
+{
+    report_check *c = w->data;
+    stat_daemon *d = c->d;
+    cc_server *srv = stat_port_server(d->port);
+    srv->secret_checks--;
+    explicit_bzero(c->secret, sizeof c->secret);
+    cc_web_stream_answer ans;
+    if (status < 0 || d->stopping) {
+        ans = (cc_web_stream_answer){.status = 503, .why = "cannot check the secret now"};
+    } else if (!c->ok) {
+        LOG_WARN("event=report_refused name=%s why=secret", LOGQ(c->cred->name));
+        ans = (cc_web_stream_answer){
+            .status = 401, .why = "unknown client or wrong secret", .extra = REPORT_AUTH_HEADERS};
+    } else {
+        ans = report_start(d, &c->rr, c->cred->name);
+    }
+    cc_web_later_answer(c->later, &ans);
+    free(c);
+}
+
+/* GET /reports/queues.csv and /reports/agents.csv: streamed from the history, to the
+ * holder of the [server] token (every tenant) or to a StatClient of [clients] by HTTP
+ * Basic NAME:SECRET (its tenants' rows only), whose secret is checked on the thread pool
+ * under the daemon's max-secret-checks like a registration's. */
 static int web_stream(void *user, const cc_web_request *req, cc_web_stream_answer *ans)
 {
     stat_daemon *d = user;
@@ -530,10 +614,18 @@ static int web_stream(void *user, const cc_web_request *req, cc_web_stream_answe
     enum stat_report_kind kind;
     stat_report_req rr;
     const char *why = NULL;
-    if (!bearer_ok(d->cfg.token, req->authorization)) {
-        *ans = (cc_web_stream_answer){.status = 401,
-                                      .why = "reports need Authorization: Bearer TOKEN",
-                                      .extra = "WWW-Authenticate: Bearer\r\n"};
+    const cc_cred *cred = NULL;
+    char secret[PROTO_TEXT_MAX + 1];
+    bool by_name = basic_cred(d, req->authorization, &cred, secret, sizeof secret);
+    cc_server *srv = stat_port_server(d->port);
+    unsigned max_checks =
+        srv->max_secret_checks ? srv->max_secret_checks : CC_SESSION_SECRET_CHECKS_MAX;
+    if (!by_name && !bearer_ok(d->cfg.token, req->authorization)) {
+        *ans = (cc_web_stream_answer){
+            .status = 401,
+            .why = "reports need Authorization: Bearer TOKEN, or Basic with a StatClient's "
+                   "name and secret",
+            .extra = REPORT_AUTH_HEADERS};
     } else if (stat_report_kind_of(req->path, &kind) != 0) {
         *ans = (cc_web_stream_answer){.status = 404, .why = "no such report"};
     } else if (!d->cfg.data_dir) {
@@ -541,19 +633,32 @@ static int web_stream(void *user, const cc_web_request *req, cc_web_stream_answe
     } else if (rr = (stat_report_req){.kind = kind},
                stat_report_parse_query(req->query, &rr, &why) != 0) {
         *ans = (cc_web_stream_answer){.status = 400, .why = why};
-    } else if (d->reports_open >= STAT_REPORTS_AT_ONCE) {
-        *ans = (cc_web_stream_answer){.status = 503, .why = "reports are busy: try again later"};
+    } else if (!by_name) {
+        *ans = report_start(d, &rr, NULL);
+    } else if (srv->secret_checks >= max_checks) {
+        LOG_WARN("event=report_refused name=%s why=busy", LOGQ(cred->name));
+        *ans = (cc_web_stream_answer){.status = 503,
+                                      .why = "too many secrets being checked: try again later"};
     } else {
-        LOG_INFO("event=report kind=%s from=%" PRId64 " to=%" PRId64 " interval=%" PRId64,
-                 kind == STAT_REPORT_QUEUES ? "queues" : "agents", rr.from, rr.to, rr.interval_s);
-        web_report *w = xmalloc(sizeof *w);
-        w->d = d;
-        w->r = stat_report_new(d->cfg.data_dir, &rr, d->cfg.sl_threshold_s,
-                               (int64_t)(cc_wall_us() / 1000));
-        d->reports_open++;
-        *ans = (cc_web_stream_answer){
-            .status = 200, .type = "text/csv; charset=utf-8", .ops = &report_ops, .state = w};
+        report_check *c = xcalloc(1, sizeof *c);
+        c->work.data = c;
+        c->d = d;
+        c->later = req->later;
+        c->cred = cred;
+        c->rr = rr;
+        c->rr.tenants = cred->tenants.all ? NULL : &cred->tenants;
+        memcpy(c->secret, secret, sizeof c->secret);
+        if (uv_queue_work(d->loop, &c->work, report_check_work, report_check_done) < 0) {
+            explicit_bzero(c->secret, sizeof c->secret);
+            free(c);
+            *ans = (cc_web_stream_answer){.status = 503, .why = "cannot check the secret now"};
+        } else {
+            srv->secret_checks++;
+            *ans = (cc_web_stream_answer){.status = CC_WEB_LATER};
+        }
     }
+    if (by_name)
+        explicit_bzero(secret, sizeof secret);
     return 0;
 }
 

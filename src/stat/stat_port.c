@@ -200,6 +200,48 @@ static int h_server_list(cc_session *s, proto_msg *msg)
     return 0;
 }
 
+/* One queue of the engine into a RequestQueueList answer, when the client may see its
+ * tenant. */
+typedef struct queue_list_ctx {
+    cc_session *s;
+    cc_buf *ack;
+    const cc_media_table *media;
+} queue_list_ctx;
+
+static void queue_list_row(void *ctx, const char *server, const char *tenant, const char *id,
+                           int media)
+{
+    queue_list_ctx *c = ctx;
+    if (!cc_session_tenant_ok(c->s, tenant))
+        return;
+    proto_stat_enc_queue_row(
+        c->ack, &(proto_stat_queue){.server = server,
+                                    .tenant = tenant,
+                                    .id = id,
+                                    .media = media >= 0 && c->media ? cc_media_name(c->media, media)
+                                                                    : NULL});
+}
+
+/* RequestQueueList (our extension): the queues the statistics engine knows, of the
+ * client's tenants only, so that a wallboard of one tenant learns no other's queues. */
+static int h_queue_list(cc_session *s, proto_msg *msg)
+{
+    int rc = cc_session_allow(s, msg, CC_CLIENT_STAT);
+    if (rc)
+        return rc;
+    port_client *pc = cc_session_user(s);
+    assert(pc);
+    stat_port *p = pc->port;
+    cc_buf *b = cc_session_ack_buf(s);
+    proto_stat_enc_queues_begin(b);
+    if (p->stats) {
+        queue_list_ctx c = {s, b, p->media};
+        stat_stats_each_queue(p->stats, queue_list_row, &c);
+    }
+    proto_stat_enc_queues_end(b);
+    return 0;
+}
+
 static void sub_unlink(stat_sub **list, stat_sub *u)
 {
     if (u->prev)
@@ -455,6 +497,7 @@ static const cc_handler port_handlers[] = {
     {"EventCurrentAgentStatus", h_status_event},  {"RequestAgentStatus", h_agent_status},
     {"RequestOpenStatistic", h_open_statistic},   {"RequestCloseStatistic", h_close_statistic},
     {"RequestSubscribeAgentStatus", h_subscribe}, {"RequestServerList", h_server_list},
+    {"RequestQueueList", h_queue_list},
 };
 
 static void on_register(cc_session *s)

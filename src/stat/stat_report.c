@@ -363,6 +363,10 @@ static bool begin_interval(stat_report *r, int64_t start)
 static void keep_obj(void *user, const stat_stats_object *o)
 {
     stat_report *r = user;
+    /* A client limited to some tenants gets their rows only; the others are still
+     * replayed, since a tenant's numbers do not depend on them. */
+    if (!cc_tenant_set_has(r->req.tenants, o->tenant))
+        return;
     if (r->nobjs == r->capobjs) {
         r->capobjs = r->capobjs ? r->capobjs * 2 : 64;
         r->objs = xrealloc(r->objs, r->capobjs * sizeof *r->objs);

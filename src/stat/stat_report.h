@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "net/creds.h"
 
 /** Shortest interval, seconds; every interval is a multiple of it. */
 #define STAT_REPORT_STEP_S 300
@@ -30,6 +31,9 @@ typedef struct stat_report_req {
     enum stat_report_kind kind;
     int64_t from, to;   /* Unix ms, whole seconds, from < to */
     int64_t interval_s; /* a multiple of STAT_REPORT_STEP_S, at most STAT_REPORT_INTERVAL_MAX_S */
+    /* The tenants whose rows the report holds (a [clients] entry's); NULL: every tenant.
+     * It must outlive the report. */
+    const cc_tenant_set *tenants;
 } stat_report_req;
 
 /** The report of a path ("/reports/queues.csv", "/reports/agents.csv"): 0 with *kind, or

@@ -61,10 +61,6 @@ function deskConfig(name) {
     serverName: name,
     media: ['voice', 'chat', 'email'],
     reasons: REASONS,
-    queues: Object.entries(QUEUES).map(([k, media]) => {
-      const [tenant, queue] = k.split('/');
-      return { tenant, queue, media };
-    }),
   };
 }
 

@@ -186,6 +186,18 @@ def main():
               % (w, mt.get("process_resident_memory_bytes")))
         busy = mt.get("contactcore_loop_busy_ratio")
         check(busy is not None and 0 <= busy <= 1, "%s: loop busy ratio in 0..1 (%s)" % (w, busy))
+        # The series of TLS, registrations by name and supervisor actions are written from
+        # the start, at 0 here (no TLS, no [clients], no supervisor).
+        for key in ("contactcore_tls_handshakes_total", "contactcore_tls_failures_total",
+                    "contactcore_tls_plaintext_refused_total",
+                    'contactcore_registrations_failed_total{reason="secret"}',
+                    'contactcore_registrations_failed_total{reason="type"}',
+                    'contactcore_registrations_failed_total{reason="busy"}',
+                    'contactcore_ixn_supervisor_actions_total{action="ForceNotReady",'
+                    'result="ok"}',
+                    'contactcore_ixn_supervisor_actions_total{action="Reassign",'
+                    'result="refused"}'):
+            exact(mt, key, 0, w)
         promtool_check(env, ixn_text, "ixnserver")
 
         # The statserver links: the ixnserver becomes ready, and routing offers.

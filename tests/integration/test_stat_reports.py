@@ -39,7 +39,10 @@ def get(port, target, token=WALLBOARD_TOKEN):
     r = c.getresponse()
     body = r.read().decode()
     c.close()
-    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+    headers = {}
+    for k, v in r.getheaders():  # a repeated field is one list, comma-separated
+        headers[k.lower()] = headers[k.lower()] + ", " + v if k.lower() in headers else v
+    return r.status, headers, body
 
 
 def parse_csv(body):
@@ -191,7 +194,7 @@ def main():
 
         # (e) Bad requests.
         st, hdr, _ = get(hp, "/reports/queues.csv?" + q, token=None)
-        check(st == 401 and hdr.get("www-authenticate") == "Bearer",
+        check(st == 401 and hdr.get("www-authenticate") == 'Bearer, Basic realm="reports"',
               "no token: 401 with WWW-Authenticate (%d %r)" % (st, hdr))
         st, _, _ = get(hp, "/reports/queues.csv?" + q, token=WALLBOARD_TOKEN + "x")
         check(st == 401, "a wrong token: 401 (%d)" % st)

@@ -18,10 +18,14 @@ Supervisor client of acme registered by its [clients] entry. Each action:
 and each refused outside the supervisor's tenants (5); agentdesk shows a forced not ready
 and a forced logout in words naming the supervisor. Every attempt is one line of the
 audit log (time, supervisor, action, target, reason, result) and of the server's log."""
+import collections
+import http.client
 import os
 import re
+import signal
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -92,7 +96,8 @@ def main():
                              ACME + "/" + C: "pw" + C, GLOBEX + "/" + G: "pw" + G},
             tokens={"AgentApplication": harness.DESK_TOKEN,
                     "MediaServer": harness.MEDIA_TOKEN},
-            extra_server="data-dir = %s\naudit-log = %s" % (env.path("ixn-a-data"), audit_path),
+            extra_server="data-dir = %s\naudit-log = %s\nhttp = 127.0.0.1:0"
+            % (env.path("ixn-a-data"), audit_path),
             extra=extra)
         obs = harness.Client(ixn.port)
         expect_ack(obs.register("ReportingEngine", OBS_SECRET, "obs"), "observer registers")
@@ -260,6 +265,50 @@ def main():
         err = ixn.stderr()
         check(err.count("event=supervisor_action") == audit.seen,
               "every audit line is in the server's log too (%d)" % audit.seen)
+
+        # ---- rotation: the audit log moved away, SIGHUP, the next line in a new file ----
+        rotated = audit_path + ".1"
+        os.rename(audit_path, rotated)
+        mark = len(ixn.stderr())
+        ixn.kill(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while "event=audit_log_reopened" not in ixn.stderr()[mark:] and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        check("event=audit_log_reopened" in ixn.stderr()[mark:],
+              "SIGHUP reopens the audit log (event=audit_log_reopened)")
+        check(os.path.exists(audit_path) and
+              (os.stat(audit_path).st_mode & 0o777) == 0o600,
+              "the reopened audit log is a new file of mode 0600")
+        expect_error(sup.request({"message": "RequestForceLogout", "agentId": G}), 5,
+                     "force logout of a globex agent after the rotation", ref=True)
+        after = Audit(audit_path)
+        after.next("the first line after the rotation", action="ForceLogout", agent=G,
+                   result="NotAuthorized")
+        with open(rotated, encoding="utf-8") as f:
+            check(len(f.read().splitlines()) == audit.seen,
+                  "the rotated file got no line after the SIGHUP")
+
+        # ---- metrics: the actions by action and result, as the audit trail has them ----
+        want = collections.Counter()
+        for path in (rotated, audit_path):
+            with open(path, encoding="utf-8") as f:
+                for line in f.read().splitlines():
+                    action = re.search(r" action=(\S+)", line).group(1)
+                    result = re.search(r" result=(\S+)", line).group(1)
+                    want[(action, "ok" if result == "ok" else "refused")] += 1
+        c = http.client.HTTPConnection("127.0.0.1", ixn.ports["http"], timeout=20)
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode()
+        c.close()
+        got = collections.Counter()
+        for m in re.finditer(r'^contactcore_ixn_supervisor_actions_total\{action="(\w+)",'
+                             r'result="(\w+)"\} (\d+)$', body, re.M):
+            got[(m.group(1), m.group(2))] = int(m.group(3))
+        check(len(got) == 8 and all(got[k] == v for k, v in want.items()) and
+              sum(got.values()) == sum(want.values()),
+              "/metrics counts the supervisor actions as audited (want %s, got %s)"
+              % (dict(want), dict(got)))
 
 
 if __name__ == "__main__":

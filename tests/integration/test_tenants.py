@@ -19,7 +19,10 @@ wrong type: 5 and the connection closes); the statserver's link presents its own
 credentials; over max-secret-checks secrets being checked at once, a registration gets 12.
 The deprecated [tokens] MediaServer token and the statserver's [server]
 token still work for every tenant, and each logs event=config_deprecated at start."""
+import base64
+import http.client
 import os
+import socket
 import sys
 import time
 
@@ -49,6 +52,32 @@ def registered(port, ctype, name):
     return c
 
 
+def queue_list(c):
+    """The (server, tenant, id) of RequestQueueList's answer."""
+    ans = c.request({"message": "RequestQueueList"})
+    expect_ack(ans, "RequestQueueList")
+    return {(q.get("server"), q.get("tenant"), q.get("id")) for q in ans.get("queues", [])}
+
+
+def http_get(port, path, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read().decode()
+    c.close()
+    return r.status, body
+
+
+def metric(port, series):
+    """The value of one series of GET /metrics (loopback, no metrics-token), or None."""
+    st, body = http_get(port, "/metrics")
+    check(st == 200, "GET /metrics answers (%d)" % st)
+    for line in body.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
 def refused(ans, what):
     expect_error(ans, 5, what, ref=True)
 
@@ -70,7 +99,7 @@ def main():
         data_dir = env.path("ixn-a-data")
         proc = env.start_ixn(
             "ixn-a", agents={ACME + "/" + A1: "pw" + A1, GLOBEX + "/" + G1: "pw" + G1},
-            tokens=env_tokens, extra_server="data-dir = %s" % data_dir,
+            tokens=env_tokens, extra_server="data-dir = %s\nhttp = 127.0.0.1:0" % data_dir,
             extra="[queues]\n" + "\n".join("%s = %s" % kv for kv in QUEUES.items()) + "\n" +
             clients)
         ixn = proc
@@ -91,11 +120,20 @@ def main():
         expect_error(ans, 5, "a ReportingEngine name not in [clients] (no [tokens] token)")
         c, ans = register(ixn.port, "Supervisor", "sup-acme", harness.MEDIA_TOKEN)
         expect_error(ans, 5, "a [clients] name presenting a [tokens] token")
+        # Counted by reason: two wrong secrets, one wrong type; "nobody" is no [clients]
+        # name, so not counted here.
+        for reason, want in (("secret", 2), ("type", 1), ("busy", 0)):
+            got = metric(ixn.ports["http"],
+                         'contactcore_registrations_failed_total{reason="%s"}' % reason)
+            check(got == want, "ixnserver /metrics: registrations failed for %s: %d (got %s)"
+                  % (reason, want, got))
 
         # ---- the statserver's link registers with its own credentials ----
         stat_clients = "[clients]\nwb-acme = StatClient, %s, %s" % (ACME, h["wb-acme"])
+        t0 = int(time.time()) * 1000 - 1000
         stat = env.start_stat("stat-1", [ixn], rules=RULES, ixn_token=SECRETS["stat-1"],
-                              extra=stat_clients)
+                              extra_server="http = 127.0.0.1:0\ndata-dir = %s"
+                              % env.path("stat-data"), extra=stat_clients)
         serr = stat.stderr()
         check("event=config_deprecated" in serr and "key=token" in serr,
               "statserver: the [server] token logs event=config_deprecated")
@@ -225,8 +263,89 @@ def main():
         expect_ack(old.request({"message": "RequestAgentStatus", "tenant": GLOBEX,
                                 "agentId": G1}),
                    "the deprecated [server] token still reads every tenant")
+
+        # ---- the HTTP pages name no tenant's queue; RequestQueueList is filtered ----
+        want = {("ixn-a", ACME, "chat-in"), ("ixn-a", GLOBEX, "chat-in")}
+        deadline = time.monotonic() + 20
+        while True:
+            rows = queue_list(old)
+            if want <= rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        check(rows == want, "the [server] token's RequestQueueList lists both tenants (%s)"
+              % sorted(rows))
+        rows = queue_list(wb)
+        check(rows == {("ixn-a", ACME, "chat-in")},
+              "wb-acme's RequestQueueList lists acme's queue only (%s)" % sorted(rows))
+        for port, path in ((stat.ports["http"], "/wallboard-config.json"),
+                           (ixn.ports["http"], "/desk-config.json")):
+            st, body = http_get(port, path)
+            check(st == 200 and "queues" not in body and ACME not in body and
+                  GLOBEX not in body and "chat-in" not in body,
+                  "GET %s names no tenant and no queue (%d %s)" % (path, st, body[:200]))
         c, ans = register(stat.port, "StatClient", "wb-acme", "wrong")
         expect_error(ans, 5, "wb-acme with a wrong secret")
+        got = metric(stat.ports["http"],
+                     'contactcore_registrations_failed_total{reason="secret"}')
+        check(got == 1, "statserver /metrics: one registration failed for its secret (got %s)"
+              % got)
+
+        # ---- reports: the [server] token reads every tenant, a StatClient by HTTP Basic
+        # its own tenants' rows ----
+        sp = stat.ports["http"]
+
+        def report(kind, auth):
+            st, body = http_get(sp, "/reports/%s.csv?from=%d&to=%d&interval=86400"
+                                % (kind, t0, int(time.time()) * 1000 + 1000),
+                                {"Authorization": auth})
+            col = 3 if kind == "queues" else 2
+            rows = [line.split(",") for line in body.splitlines()[1:]] if st == 200 else []
+            return st, {r[col] for r in rows if len(r) > col}
+
+        def basic(name, secret):
+            return "Basic " + base64.b64encode(("%s:%s" % (name, secret)).encode()).decode()
+
+        deadline = time.monotonic() + 20
+        while True:
+            st, tenants = report("queues", "Bearer " + harness.WALLBOARD_TOKEN)
+            if tenants >= {ACME, GLOBEX} or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        check(st == 200 and tenants == {ACME, GLOBEX},
+              "the queue report by the [server] token has both tenants (%d %s)" % (st, tenants))
+        for kind in ("queues", "agents"):
+            st, tenants = report(kind, basic("wb-acme", SECRETS["wb-acme"]))
+            check(st == 200 and tenants == {ACME},
+                  "the %s report by wb-acme's name and secret has acme's rows only (%d %s)"
+                  % (kind, st, tenants))
+        st, _ = report("queues", basic("wb-acme", "wrong"))
+        check(st == 401, "a report by wb-acme with a wrong secret: 401 (%d)" % st)
+        st, _ = report("queues", basic("stat-1", SECRETS["stat-1"]))
+        check(st == 401, "a report by a name that is no StatClient here: 401 (%d)" % st)
+        # A peer that leaves while its secret is checked: the answer finds no connection.
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", sp), timeout=5)
+            sock.sendall(("GET /reports/queues.csv?from=%d&to=%d&interval=86400 HTTP/1.1\r\n"
+                          "Host: x\r\nAuthorization: %s\r\n\r\n"
+                          % (t0, t0 + 86400000, basic("wb-acme", SECRETS["wb-acme"])))
+                         .encode())
+            sock.close()
+        st, tenants = report("agents", basic("wb-acme", SECRETS["wb-acme"]))
+        check(st == 200 and tenants == {ACME} and stat.running(),
+              "after peers that left during their check, a report by name is still served")
+        check("event=report_refused name=wb-acme why=secret" in stat.stderr(),
+              "the refused report is logged without its secret")
+        check(SECRETS["wb-acme"] not in stat.stderr(), "no secret in the statserver's log")
+
+        # ---- the terminal wallboard registers by a [clients] name ----
+        rc, out, _ = env.run(["wallboard", "--server", "127.0.0.1:%d" % stat.port,
+                              "--client-name", "wb-acme", "--token", SECRETS["wb-acme"],
+                              "--once"], timeout=30)
+        check(rc == 0 and "type=StatClient name=wb-acme cred=clients" in stat.stderr(),
+              "wallboard --client-name wb-acme registers by its [clients] entry (exit %s: %r)"
+              % (rc, out.strip()[-300:]))
+        check("logged_in=1 " in out,
+              "the terminal wallboard of wb-acme counts acme's agent only (%r)" % out[-300:])
 
         # ---- max-secret-checks: one check at a time, the next registration gets 12 ----
         # A costlier hash (about 0.2 s) keeps the first check running while the second
@@ -235,7 +354,8 @@ def main():
                              input="hot-secret\n")
         slow_hash = out.strip().splitlines()[-1]
         check(rc == 0 and slow_hash.startswith("$y$"), "a yescrypt hash of cost 7")
-        cap = env.start_ixn("ixn-cap", tokens={}, extra_server="max-secret-checks = 1",
+        cap = env.start_ixn("ixn-cap", tokens={},
+                            extra_server="max-secret-checks = 1\nhttp = 127.0.0.1:0",
                             extra="[clients]\nhot = MediaServer, %s, %s" % (ACME, slow_hash))
         c1, c2 = harness.Client(cap.port), harness.Client(cap.port)
         for c in (c1, c2):
@@ -253,6 +373,8 @@ def main():
         c3, ans = register(cap.port, "MediaServer", "hot", "hot-secret")
         expect_ack(ans, "once the check is over, the next registration is checked")
         check("why=busy" in cap.stderr(), "the refusal is logged (why=busy)")
+        got = metric(cap.ports["http"], 'contactcore_registrations_failed_total{reason="busy"}')
+        check(got == 1, "ixn-cap /metrics: one registration failed for busy (got %s)" % got)
 
 
 if __name__ == "__main__":

@@ -450,6 +450,21 @@ def main():
               "ixn-a http port: plaintext GET answered 400 (%d %r)" % (status, body[:60]))
         status, _ = https_get(hp, anon, "/")
         check(status == 200, "ixn-a https: still served after the plaintext client")
+        # The metrics count what happened: two plaintext clients (one per port), the four
+        # refused handshakes, and the handshakes completed (desk, link, media server, wss,
+        # the pages).
+        status, body = https_get(hp, anon, "/metrics")
+        mt = {}
+        for line in body.decode().splitlines():
+            if line.startswith("contactcore_tls_"):
+                name, value = line.split()
+                mt[name] = float(value)
+        check(status == 200 and mt.get("contactcore_tls_plaintext_refused_total") == 2,
+              "ixn-a /metrics: 2 plaintext clients refused (%d %s)" % (status, mt))
+        check(mt.get("contactcore_tls_failures_total", 0) >= 4,
+              "ixn-a /metrics: at least the 4 refused handshakes failed (%s)" % mt)
+        check(mt.get("contactcore_tls_handshakes_total", 0) >= 6,
+              "ixn-a /metrics: the handshakes completed are counted (%s)" % mt)
 
         # ---- stat-1, StatClient port and http port ----
         sc = TlsClient(stat.port, anon)

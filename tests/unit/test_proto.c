@@ -1081,46 +1081,76 @@ static void test_decode_status_reason_errors(void **state)
     proto_msg_free(&m);
 }
 
-/* /wallboard-config.json: valid JSON with the servers, the service-level settings and
- * the queues in the order appended, media only when known. */
+/* /wallboard-config.json: valid JSON with the servers and the service-level settings,
+ * and no queue (those are a tenant's, asked for with RequestQueueList). */
 static void test_wb_config(void **state)
 {
     (void)state;
     static const char *const servers[] = {"ixn-a", "ixn\"b"};
     proto_stat_wb_config c = {"stat", servers, 2, 80, 20};
-    for (int nq = 0; nq <= 2; nq++) {
-        cc_buf b;
-        cc_buf_init(&b);
-        proto_stat_enc_wb_config_begin(&b, &c);
-        if (nq > 0)
-            proto_stat_enc_wb_queue(&b, "ixn-a", "Resources", "chat-sales", "chat");
-        if (nq > 1)
-            proto_stat_enc_wb_queue(&b, "ixn\"b", "Resources", "q2", NULL);
-        proto_stat_enc_wb_config_end(&b);
-        json_error_t err;
-        json_t *root = json_loadb(b.data, b.len, 0, &err);
-        assert_non_null(root);
-        assert_string_equal(json_string_value(json_object_get(root, "serverName")), "stat");
-        json_t *sv = json_object_get(root, "servers");
-        assert_int_equal(json_array_size(sv), 2);
-        assert_string_equal(json_string_value(json_array_get(sv, 1)), "ixn\"b");
-        assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelTarget")), 80);
-        assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelThreshold")), 20);
-        json_t *qs = json_object_get(root, "queues");
-        assert_int_equal(json_array_size(qs), (size_t)nq);
-        if (nq > 0) {
-            json_t *q = json_array_get(qs, 0);
-            assert_string_equal(json_string_value(json_object_get(q, "id")), "chat-sales");
-            assert_string_equal(json_string_value(json_object_get(q, "media")), "chat");
-        }
-        if (nq > 1) {
-            json_t *q = json_array_get(qs, 1);
-            assert_string_equal(json_string_value(json_object_get(q, "server")), "ixn\"b");
-            assert_null(json_object_get(q, "media"));
-        }
-        json_decref(root);
-        cc_buf_free(&b);
-    }
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_stat_enc_wb_config(&b, &c);
+    json_error_t err;
+    json_t *root = json_loadb(b.data, b.len, 0, &err);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(root, "serverName")), "stat");
+    json_t *sv = json_object_get(root, "servers");
+    assert_int_equal(json_array_size(sv), 2);
+    assert_string_equal(json_string_value(json_array_get(sv, 1)), "ixn\"b");
+    assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelTarget")), 80);
+    assert_int_equal(json_integer_value(json_object_get(root, "serviceLevelThreshold")), 20);
+    assert_null(json_object_get(root, "queues"));
+    json_decref(root);
+    cc_buf_free(&b);
+}
+
+static void reparse(cc_buf *b, proto_msg *m);
+
+/* RequestQueueList and its answer: media only when known; a bad row is refused alone. */
+static void test_queue_list(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_msg m;
+    proto_stat_enc_queue_list(&b);
+    assert_string_equal(b.data, "{\"message\":\"RequestQueueList\"");
+    cc_buf_reset(&b);
+    proto_enc_ack(&b, 3);
+    proto_stat_enc_queues_begin(&b);
+    proto_stat_enc_queue_row(&b, &(proto_stat_queue){"ixn-a", "acme", "chat-sales", "chat"});
+    proto_stat_enc_queue_row(&b, &(proto_stat_queue){"ixn\"b", "acme", "q2", NULL});
+    proto_stat_enc_queues_end(&b);
+    assert_string_equal(b.data, "{\"message\":\"EventAck\",\"referenceId\":3,\"queues\":["
+                                "{\"server\":\"ixn-a\",\"tenant\":\"acme\",\"id\":\"chat-sales\","
+                                "\"media\":\"chat\"},"
+                                "{\"server\":\"ixn\\\"b\",\"tenant\":\"acme\",\"id\":\"q2\"}]");
+    reparse(&b, &m);
+    size_t count;
+    assert_int_equal(proto_stat_decode_queues(&m, &count), 0);
+    assert_int_equal(count, 2);
+    proto_stat_queue row;
+    assert_int_equal(proto_stat_decode_queue_row(&m, 0, &row), 0);
+    assert_string_equal(row.server, "ixn-a");
+    assert_string_equal(row.tenant, "acme");
+    assert_string_equal(row.id, "chat-sales");
+    assert_string_equal(row.media, "chat");
+    assert_int_equal(proto_stat_decode_queue_row(&m, 1, &row), 0);
+    assert_string_equal(row.server, "ixn\"b");
+    assert_null(row.media);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"queues\":[{\"server\":\"a\","
+                               "\"tenant\":\"\",\"id\":\"q\"},7]}"),
+                     0);
+    assert_int_equal(proto_stat_decode_queues(&m, &count), 0);
+    assert_attr_error(proto_stat_decode_queue_row(&m, 0, &row), &m, "tenant");
+    assert_attr_error(proto_stat_decode_queue_row(&m, 1, &row), &m, "queues[1]");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\"}"), 0);
+    assert_attr_error(proto_stat_decode_queues(&m, &count), &m, "queues");
+    proto_msg_free(&m);
+    cc_buf_free(&b);
 }
 
 /* ---- msg: agent state encoder, error decoder ---------------------------------------- */
@@ -3240,6 +3270,7 @@ int main(void)
         cmocka_unit_test(test_decode_status_errors),
         cmocka_unit_test(test_status_reason_since),
         cmocka_unit_test(test_wb_config),
+        cmocka_unit_test(test_queue_list),
         cmocka_unit_test(test_decode_status_reason_errors),
         cmocka_unit_test(test_agent_state_round_trip),
         cmocka_unit_test(test_decode_error),

@@ -166,10 +166,9 @@
         reasons: Array.isArray(c.reasons)
           ? c.reasons.filter((x) => x && Number.isInteger(x.code) && typeof x.description === 'string')
           : [],
-        queues: Array.isArray(c.queues)
-          ? c.queues.filter((q) => q && typeof q.tenant === 'string' && typeof q.queue === 'string' &&
-            typeof q.media === 'string')
-          : [],
+        // The transfer targets are the agent's tenant's, asked for after each login
+        // (loadQueues): the page is open to everyone and names no queue.
+        queues: st.config.queues,
       };
       ui.serverName.textContent = st.config.serverName ? '— ' + st.config.serverName : '';
       document.title = 'Agent desktop' + (st.config.serverName ? ' — ' + st.config.serverName : '');
@@ -421,7 +420,19 @@
       dropConnection(conn);
       throw err;
     }
+    loadQueues(conn);
     return conn;
+  }
+
+  /* Asks for the queues of the logged-in agent's tenant (RequestQueueStatus answers those
+   * only), the transfer targets; an answer that does not come leaves the last list. */
+  function loadQueues(conn) {
+    request(conn, { message: 'RequestQueueStatus' }).then((ack) => {
+      if (!Array.isArray(ack.queues)) return;
+      st.config.queues = ack.queues.filter((q) => q && typeof q.tenant === 'string' &&
+        typeof q.queue === 'string' && typeof q.media === 'string')
+        .map((q) => ({ tenant: q.tenant, queue: q.queue, media: q.media }));
+    }, () => {});
   }
 
   async function onLoginSubmit(ev) {

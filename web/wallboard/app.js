@@ -18,8 +18,8 @@
 // state, counting up each second; both come from the status (each media's `reason` and
 // `since`, docs/statserver.md).
 //
-// The queue panel lists the queues of /wallboard-config.json (the queues the statserver's
-// statistics engine knows, asked again every QUEUE_LIST_MS) and opens five statistics per
+// The queue panel lists the queues of RequestQueueList (the queues of this client's tenants
+// the statserver's statistics engine knows, asked again every QUEUE_LIST_MS) and opens five statistics per
 // queue with notify "changes": Waiting, OldestWait, and over the day ServiceLevel,
 // AverageSpeedOfAnswer and Abandoned; the service level is coloured against the
 // statserver's service-level-target. The chart of the selected queue's last hour is
@@ -972,8 +972,14 @@
     queueTimer = setInterval(loadQueues, QUEUE_LIST_MS);
   }
 
+  /** The service-level settings from /wallboard-config.json, and the queues of this
+   * client's tenants with RequestQueueList (the page names none: it is open to everyone). */
   async function loadQueues() {
     const gen = connGen;
+    request({ message: 'RequestQueueList' }, (m) => {
+      if (gen !== connGen || m.message !== 'EventAck') return;
+      addQueues(Array.isArray(m.queues) ? m.queues : []);
+    });
     let cfg;
     try {
       const r = await fetch('/wallboard-config.json', { cache: 'no-store' });
@@ -987,8 +993,12 @@
     if (Number.isFinite(cfg.serviceLevelThreshold)) slThreshold = cfg.serviceLevelThreshold;
     setText('[data-testid="sl-target"]', String(slTarget));
     setText('[data-testid="sl-threshold"]', String(slThreshold));
+    for (const q of queues.values()) renderQueue(q);
+  }
+
+  function addQueues(list) {
     let added = false;
-    for (const x of Array.isArray(cfg.queues) ? cfg.queues : []) {
+    for (const x of list) {
       if (!x || typeof x.server !== 'string' || typeof x.tenant !== 'string' || typeof x.id !== 'string') continue;
       if (tenantsShown.size && !tenantsShown.has(x.tenant)) continue;
       const key = `${x.server}/${x.tenant}/${x.id}`;
