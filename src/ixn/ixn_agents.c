@@ -796,6 +796,12 @@ static int h_status(cc_session *s, proto_msg *msg)
         srv->stats.status_dropped++;
         return rc;
     }
+    if (!ixn_fence_takes(&c->fence)) {
+        /* A standby, or a primary a higher epoch has replaced: neither kept nor
+         * forwarded, so a desktop never sees the same change from both members. */
+        srv->stats.status_fenced++;
+        return 0;
+    }
     proto_agent_status st;
     if ((rc = proto_decode_status(msg, &srv->cfg->media, false, &st)) ||
         (rc = cc_session_tenant_check(s, msg, st.tenant))) {
@@ -855,6 +861,7 @@ static const cc_handler handlers[] = {
     {"RequestDoNotDisturbOff", h_dnd_off},
     {"RequestStartPlaceAgentStateReportingAll", ixn_report_start},
     {"RequestStopPlaceAgentStateReportingAll", ixn_report_stop},
+    {"RequestReportingMode", ixn_report_mode},
     {"RequestStartInteractionReporting", ixn_ixnreport_start},
     {"RequestStopInteractionReporting", ixn_ixnreport_stop},
     {"EventCurrentAgentStatus", h_status},
@@ -885,6 +892,8 @@ static void on_register(cc_session *s)
         srv->clients->all_prev = c;
     srv->clients = c;
     cc_session_set_user(s, c);
+    if (cc_session_type(s) == CC_CLIENT_REPORTING)
+        ixn_fence_join(&srv->fence, &c->fence);
 }
 
 static void on_close(cc_session *s)
@@ -904,8 +913,10 @@ static void on_close(cc_session *s)
         c->all_next->all_prev = c->all_prev;
     ixn_report_drop(c);
     ixn_ixnreport_drop(c);
-    if (cc_session_type(s) == CC_CLIENT_REPORTING)
+    if (cc_session_type(s) == CC_CLIENT_REPORTING) {
+        ixn_fence_leave(&srv->fence, &c->fence);
         ixn_resv_engine_closed(srv, c);
+    }
     ixn_core_session_closed(srv, s);
     ixn_super_session_closed(srv, s);
     if (c->agent) {
@@ -935,6 +946,7 @@ void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_serve
     srv->loop = loop;
     cc_map_init(&srv->agents);
     cc_buf_init(&srv->scratch);
+    ixn_fence_init(&srv->fence);
     srv->vclock = (int64_t)cc_wall_us();
     uv_timer_init(loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
@@ -978,6 +990,9 @@ void ixn_server_shutdown(ixn_server *srv)
              st->login_failures, st->login_delayed, st->login_locked,
              srv->throttle_agents.stats.lockouts, srv->throttle_addrs.stats.lockouts,
              srv->throttle_agents.stats.evicted, srv->throttle_addrs.stats.evicted);
+    LOG_INFO("event=fence_stats statuses_fenced=%" PRIu64 " answers_fenced=%" PRIu64
+             " fencings=%" PRIu64 " top_epoch=%" PRId64,
+             st->status_fenced, st->resv_fenced, srv->fence.changes, srv->fence.top);
     srv->shutting_down = true;
     for (ixn_client *c = srv->clients; c; c = c->all_next)
         cc_session_close(c->session);

@@ -100,33 +100,37 @@ void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
             "Agent states sent to the reporting engines (one per change, not per engine)",
             &st->events_published);
     const char *outcome_label[] = {"outcome"};
-    const char *status_outcomes[] = {"forwarded", "dropped"};
+    const char *status_outcomes[] = {"forwarded", "dropped", "fenced"};
     cc_metric *statuses = cc_metrics_add(
-        r, &(cc_metric_def){.name = "contactcore_ixn_statuses_received_total",
-                            .help = "Statuses from reporting engines: forwarded to the desktop, "
-                                    "or dropped (unreadable, agent not here)",
-                            .type = CC_METRIC_COUNTER,
-                            .labels = outcome_label,
-                            .nlabels = 1,
-                            .rows = status_outcomes,
-                            .nrows = 2});
+        r,
+        &(cc_metric_def){.name = "contactcore_ixn_statuses_received_total",
+                         .help = "Statuses from reporting engines: forwarded to the desktop, "
+                                 "dropped (unreadable, agent not here), or fenced (from a standby "
+                                 "or a replaced primary)",
+                         .type = CC_METRIC_COUNTER,
+                         .labels = outcome_label,
+                         .nlabels = 1,
+                         .rows = status_outcomes,
+                         .nrows = 3});
     cc_metric_bind(statuses, 0, &st->status_forwarded);
     cc_metric_bind(statuses, 1, &st->status_dropped);
+    cc_metric_bind(statuses, 2, &st->status_fenced);
     counter(r, "contactcore_ixn_reservations_asked_total",
             "EventReserveAgent sent: routing picked an agent for an interaction", &st->resv_asked);
-    const char *answers[] = {"granted", "refused", "unmatched"};
+    const char *answers[] = {"granted", "refused", "unmatched", "fenced"};
     cc_metric *resv = cc_metrics_add(
         r, &(cc_metric_def){.name = "contactcore_ixn_reservation_answers_total",
                             .help = "EventAgentReserved received: granted, refused, or matching "
-                                    "no reservation (or unreadable)",
+                                    "no reservation (or unreadable), or from a fenced engine",
                             .type = CC_METRIC_COUNTER,
                             .labels = outcome_label,
                             .nlabels = 1,
                             .rows = answers,
-                            .nrows = 3});
+                            .nrows = 4});
     cc_metric_bind(resv, 0, &st->resv_granted);
     cc_metric_bind(resv, 1, &st->resv_refused);
     cc_metric_bind(resv, 2, &st->resv_dropped);
+    cc_metric_bind(resv, 3, &st->resv_fenced);
     counter(r, "contactcore_ixn_reservations_released_total",
             "Grants released unused (the agent or the interaction went meanwhile)",
             &st->resv_released);
