@@ -740,6 +740,7 @@ static int run(stat_daemon *d)
         d->ha = stat_ha_start(d->loop, &d->cfg.nats, on_role, d);
         if (!d->ha)
             return 1;
+        stat_metrics_pair(d->metrics, d->ha);
     }
     stat_links_start(d->links);
     uv_run(d->loop, UV_RUN_DEFAULT);
