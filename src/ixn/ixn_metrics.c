@@ -10,7 +10,7 @@
 /* The families written from the hot path, NULL until ixn_metrics_init. */
 static struct {
     ixn_server *srv;
-    cc_metric *agents, *engines, *state_to_status, *submit_to_invite, *commit;
+    cc_metric *agents, *engines, *state_to_status, *submit_to_invite, *commit, *top_epoch;
     uint64_t commits_seen; /* the store's transactions at the last commit timed */
 } g;
 
@@ -50,6 +50,7 @@ static void refresh(void *user)
     for (const ixn_client *c = srv->subs; c; c = c->sub_next)
         engines++;
     cc_metric_set(g.engines, 0, (double)engines);
+    cc_metric_set(g.top_epoch, 0, (double)srv->fence.top);
 }
 
 void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
@@ -63,6 +64,11 @@ void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
     g.engines = cc_metrics_add(
         r, &(cc_metric_def){.name = "contactcore_ixn_reporting_engines",
                             .help = "Reporting engines subscribed to the agents' states",
+                            .type = CC_METRIC_GAUGE});
+    g.top_epoch = cc_metrics_add(
+        r, &(cc_metric_def){.name = "contactcore_ixn_reporting_epoch",
+                            .help = "The highest epoch of a connected primary reporting engine "
+                                    "(0: no pair; -1: no primary connected)",
                             .type = CC_METRIC_GAUGE});
     counter(r, "contactcore_ixn_logins_total", "Agent logins accepted", &st->logins);
     counter(r, "contactcore_ixn_logouts_total", "Agent logouts", &st->logouts);

@@ -15,6 +15,7 @@ statuses for the changes it saw while stopped are fenced (the ixnserver counts t
 stop) and the desktop gets exactly one status per change;
 (e) nats-server killed: the primary keeps its role beyond the lease, statuses follow
 changes and interactions are still invited."""
+import http.client
 import json
 import os
 import re
@@ -65,7 +66,24 @@ def start_nats(env):
 def start_member(env, name, ixn, url):
     extra = "\n".join(["[nats]", "url = %s" % url, "member = %s" % name,
                        "lease-ms = %d" % LEASE_MS])
-    return env.start_stat(name, ixns=[ixn], rules=RULES, extra=extra)
+    return env.start_stat(name, ixns=[ixn], rules=RULES, extra=extra,
+                          extra_server="http = 127.0.0.1:0")
+
+
+def metrics(proc):
+    """{'name{labels}': value} of the daemon's GET /metrics."""
+    c = http.client.HTTPConnection("127.0.0.1", proc.ports["http"], timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode("utf-8")
+    finally:
+        c.close()
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
 
 
 def wait_log(proc, pattern, what, since=0, timeout=5.0):
@@ -126,7 +144,8 @@ def main():
         nats, url = start_nats(env)
         ok(True, "nats-server at %s" % url)
         ixn = harness.start_ixn_queues(env, "ixn-a", agents={T + "/" + AGENT: "pw" + AGENT},
-                                       queues={T + "/chat-in": "chat"}, invite_timeout=60)
+                                       queues={T + "/chat-in": "chat"}, invite_timeout=60,
+                                       extra_server="http = 127.0.0.1:0")
         s1 = start_member(env, "stat-1", ixn, url)
         m = wait_log(s1, r"event=role role=primary epoch=(\d+)", "stat-1 becomes primary")
         e1 = epoch_of(m)
@@ -145,6 +164,18 @@ def main():
         ok("role=primary" not in s2.stderr(), "(a) stat-2 stays standby")
         ms = harness.media_server(ixn.port)
         serve(desk, ms, "(a)")
+        mt = metrics(ixn)
+        ok(mt.get("contactcore_ixn_reporting_epoch") == e1,
+           "(a) ixnserver metrics: reporting epoch %d (got %s)"
+           % (e1, mt.get("contactcore_ixn_reporting_epoch")))
+        m1, m2 = metrics(s1), metrics(s2)
+        ok(m1.get("contactcore_stat_pair_primary") == 1 and
+           m2.get("contactcore_stat_pair_primary") == 0,
+           "(a) statserver metrics: stat-1 primary, stat-2 standby (got %s, %s)"
+           % (m1.get("contactcore_stat_pair_primary"), m2.get("contactcore_stat_pair_primary")))
+        ok(m2.get("contactcore_stat_statuses_withheld_total", 0) >= 3,
+           "(a) the standby withheld its statuses (got %s)"
+           % m2.get("contactcore_stat_statuses_withheld_total"))
 
         # (b) SIGTERM of the primary: handover through the deleted key.
         desk.drain(0.2)
@@ -216,6 +247,13 @@ def main():
         ok(not extra, "(d) the desktop sees none of the old primary's statuses (got %s)"
            % [harness.fmt_vec(harness.vec(x)) for x in extra])
         serve(desk, ms, "(d)")
+        mt = metrics(ixn)
+        fenced_metric = mt.get('contactcore_ixn_statuses_received_total{outcome="fenced"}', 0)
+        ok(fenced_metric >= 1, "(d) ixnserver metrics count the fenced statuses (got %s)"
+           % fenced_metric)
+        ok(mt.get("contactcore_ixn_reporting_epoch") == e4,
+           "(d) ixnserver metrics: reporting epoch %d (got %s)"
+           % (e4, mt.get("contactcore_ixn_reporting_epoch")))
 
         # (e) nats-server killed: the primary keeps its role, routing goes on.
         since2 = mark(s2)
