@@ -239,6 +239,17 @@ static bool wait_until(stat_ha *ha, uint64_t ms)
     return stop;
 }
 
+/* libnats' thread: the first connection is up (it may come after the start). Wakes the
+ * lease thread, so that it does not wait out its poll interval. */
+static void on_connected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    stat_ha *ha = closure;
+    pthread_mutex_lock(&ha->mu);
+    pthread_cond_signal(&ha->cond);
+    pthread_mutex_unlock(&ha->mu);
+}
+
 static bool connect_nats(stat_ha *ha, lease *l)
 {
     const stat_nats_config *cfg = ha->cfg;
@@ -260,7 +271,9 @@ static bool connect_nats(stat_ha *ha, lease *l)
     if (s == NATS_OK)
         s = natsOptions_SetMaxPingsOut(opts, 2);
     if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+        /* With a callback the first connect goes on in the background: without one,
+         * libnats would retry inside natsConnection_Connect, forever with no NATS. */
+        s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, ha);
     if (s == NATS_OK) {
         s = natsConnection_Connect(&l->nc, opts);
         if (s == NATS_NOT_YET_CONNECTED)

@@ -14,12 +14,16 @@ out, statuses flow again and an interaction submitted at the kill is invited wit
 statuses for the changes it saw while stopped are fenced (the ixnserver counts them at
 stop) and the desktop gets exactly one status per change;
 (e) nats-server killed: the primary keeps its role beyond the lease, statuses follow
-changes and interactions are still invited."""
+changes and interactions are still invited;
+(f) nats-server restarted on its port: the key aged out meanwhile, a member wins a new
+term with a higher epoch, and routing goes on;
+and the members stop cleanly on SIGTERM with NATS away."""
 import http.client
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,12 +39,22 @@ IDLE = V(chat="R 0 2 2")
 LEASE_MS = 1000
 
 
-def start_nats(env):
-    """nats-server with JetStream on a random loopback port, its store and log in the temp
-    dir; returns (Popen, url). Ended by pid (Env kills it at exit too)."""
+def free_port():
+    """A loopback port free a moment ago (nats-server is restarted on the same one)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def start_nats(env, port):
+    """nats-server with JetStream on the loopback port, its store and log in the temp dir;
+    returns (Popen, url). Ended by pid (Env kills it at exit too)."""
     store = env.path("nats-js")
     log = env.path("nats.log")
-    p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", store,
+    p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store,
                           "--ports_file_dir", env.dir, "-l", log],
                          cwd=env.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
@@ -141,7 +155,8 @@ def epoch_of(m):
 def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=90) as env:
-        nats, url = start_nats(env)
+        nats_port = free_port()
+        nats, url = start_nats(env, nats_port)
         ok(True, "nats-server at %s" % url)
         ixn = harness.start_ixn_queues(env, "ixn-a", agents={T + "/" + AGENT: "pw" + AGENT},
                                        queues={T + "/chat-in": "chat"}, invite_timeout=60,
@@ -268,6 +283,29 @@ def main():
         act(desk, {"message": "RequestCancelNotReadyForMedia", "media": "chat"}, "(e) ready")
         harness.expect_status(desk, IDLE, "(e) status after ready")
         serve(desk, ms, "(e)")
+
+        # (f) nats-server back (same port, same store): the key aged out meanwhile, so the
+        # primary's renewal is refused and a member wins a new term with a higher epoch.
+        since1, since2 = mark(s1), mark(s2)
+        nats, _ = start_nats(env, nats_port)
+        rx = re.compile(r"event=role role=primary epoch=(\d+)")
+        deadline = time.monotonic() + 10
+        e5 = None
+        while e5 is None and time.monotonic() < deadline:
+            for s, since in ((s1, since1), (s2, since2)):
+                m = rx.search(s.stderr()[since:])
+                if m:
+                    e5 = epoch_of(m)
+            time.sleep(0.05)
+        ok(e5 is not None and e5 > e4,
+           "(f) after NATS is back a member is primary with an epoch above %d (got %s)"
+           % (e4, e5))
+        statuses_until_quiet(desk, quiet=0.3)
+        act(desk, {"message": "RequestNotReadyForMedia", "media": "chat"}, "(f) not ready")
+        harness.expect_status(desk, V(chat="NR 0 2 0"), "(f) status after not ready")
+        act(desk, {"message": "RequestCancelNotReadyForMedia", "media": "chat"}, "(f) ready")
+        harness.expect_status(desk, IDLE, "(f) status after ready")
+        serve(desk, ms, "(f)")
         harness.alive(ixn, s1, s2)
 
         # The ixnserver's count of fenced statuses, logged at stop.
@@ -281,6 +319,8 @@ def main():
         ok(fenced >= 1, "(d) the old primary's statuses were fenced and counted (got %d)"
            % fenced)
         # Without NATS the members still stop cleanly and promptly.
+        os.kill(nats.pid, signal.SIGKILL)
+        nats.wait(timeout=5)
         for s in (s1, s2):
             t0 = time.monotonic()
             rc = s.kill(signal.SIGTERM)
