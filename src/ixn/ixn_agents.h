@@ -55,6 +55,12 @@ typedef struct ixn_agent {
     bool has_status;
     struct ixn_client *status_from; /* the engine it came from: reservations go there */
     int64_t status_version;
+    /* The last status forwarded to the desktop: its version and a digest of everything
+     * in it but the members' own clocks (ixn_agents.c), so that a statserver pair's
+     * promotion does not show the desktop the same status twice (docs/ha.md). */
+    bool fwd_valid;
+    int64_t fwd_version;
+    uint64_t fwd_digest;
     cc_media_mask status_media;
     uint32_t available[CC_MEDIA_MAX];
     /* interactions held (Invited, Handling, AfterWork), in the order taken */
@@ -115,7 +121,8 @@ typedef struct ixn_stats {
     uint64_t events_published;
     uint64_t status_forwarded;
     uint64_t status_dropped;
-    uint64_t status_fenced; /* from a reporting engine that is not the highest primary */
+    uint64_t status_fenced;   /* from a reporting engine that is not the highest primary */
+    uint64_t status_repeated; /* not forwarded: a new primary's copy of the last one */
     uint64_t resv_asked;
     uint64_t resv_granted;
     uint64_t resv_refused;

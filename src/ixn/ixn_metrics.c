@@ -106,21 +106,23 @@ void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
             "Agent states sent to the reporting engines (one per change, not per engine)",
             &st->events_published);
     const char *outcome_label[] = {"outcome"};
-    const char *status_outcomes[] = {"forwarded", "dropped", "fenced"};
+    const char *status_outcomes[] = {"forwarded", "dropped", "fenced", "repeated"};
     cc_metric *statuses = cc_metrics_add(
-        r,
-        &(cc_metric_def){.name = "contactcore_ixn_statuses_received_total",
-                         .help = "Statuses from reporting engines: forwarded to the desktop, "
-                                 "dropped (unreadable, agent not here), or fenced (from a standby "
-                                 "or a replaced primary)",
-                         .type = CC_METRIC_COUNTER,
-                         .labels = outcome_label,
-                         .nlabels = 1,
-                         .rows = status_outcomes,
-                         .nrows = 3});
+        r, &(cc_metric_def){
+               .name = "contactcore_ixn_statuses_received_total",
+               .help = "Statuses from reporting engines: forwarded to the desktop, "
+                       "dropped (unreadable, agent not here), fenced (from a standby "
+                       "or a replaced primary), or repeated (a new primary's copy of the status "
+                       "the desktop has)",
+               .type = CC_METRIC_COUNTER,
+               .labels = outcome_label,
+               .nlabels = 1,
+               .rows = status_outcomes,
+               .nrows = 4});
     cc_metric_bind(statuses, 0, &st->status_forwarded);
     cc_metric_bind(statuses, 1, &st->status_dropped);
     cc_metric_bind(statuses, 2, &st->status_fenced);
+    cc_metric_bind(statuses, 3, &st->status_repeated);
     counter(r, "contactcore_ixn_reservations_asked_total",
             "EventReserveAgent sent: routing picked an agent for an interaction", &st->resv_asked);
     const char *answers[] = {"granted", "refused", "unmatched", "fenced"};
