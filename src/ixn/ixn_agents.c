@@ -591,6 +591,7 @@ static void login_after(uv_work_t *req, int status)
         grace_unlink(srv, a);
         a->client = c;
         c->agent = a;
+        a->fwd_valid = false; /* this desktop has seen no status yet */
         free(a->place_id);
         a->place_id = xstrdup(w->place_id);
         changed(srv, a, "AgentLogin");
