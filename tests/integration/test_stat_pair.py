@@ -160,9 +160,24 @@ def epoch_of(m):
     return int(m.group(1))
 
 
+def check_config(env):
+    """[nats] is checked at start: url required, names and lease-ms within their limits."""
+    bad = env.write("bad-nats.ini", "[server]\nname = s\n[nats]\nbucket = a.b\n"
+                                    "key = .k\nlease-ms = 10\n")
+    rc, out, err = env.run(["statserver", "-c", bad, "--check-config"])
+    ok(rc == 1, "[nats] errors: --check-config exits 1 (got %s)" % rc)
+    for what in ("[nats] url: missing", "[nats] bucket", "[nats] key", "[nats] lease-ms"):
+        ok(what in err, "[nats] errors: %s reported (got %s)" % (what, err))
+    good = env.write("good-nats.ini", "[server]\nname = s\n[nats]\nurl = nats://127.0.0.1:4222\n"
+                                      "key = pair.a/b=c\nlease-ms = 200\n")
+    rc, out, err = env.run(["statserver", "-c", good, "--check-config"])
+    ok(rc == 0, "a valid [nats] section passes --check-config (got %s: %s)" % (rc, err))
+
+
 def main():
     args = harness.parse_args()
     with harness.Env(args.bin, timeout=90) as env:
+        check_config(env)
         nats_port = free_port()
         nats, url = start_nats(env, nats_port)
         ok(True, "nats-server at %s" % url)
