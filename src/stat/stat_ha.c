@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <nats/nats.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -164,7 +165,6 @@ static void renew(stat_ha *ha, lease *l, uint64_t now)
     }
     count(ha, &ha->stats.renew_failures);
     const char *err = last_error(s);
-    /* The server's compare-and-set refused: the key aged out or another member holds it. */
     if (s == NATS_ERR && strstr(err, "wrong last sequence")) {
         /* Our key is gone (it aged out while we were stopped or cut off) or another
          * member holds it. Creating it again either wins a new term at once (nobody took
