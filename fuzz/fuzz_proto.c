@@ -624,6 +624,17 @@ static void round_trip_stat_port(proto_msg *m)
         assert(same(d2.server_name, d.server_name));
         proto_msg_free(&m2);
     }
+    proto_stat_mode md, md2;
+    rc = proto_stat_decode_mode(m, &md);
+    assert(rc == 0 || rc == CC_E_NOT_FOUND || rc == CC_E_INVALID_ATTRIBUTE);
+    if (rc == 0) {
+        cc_buf_reset(&b);
+        proto_stat_enc_mode(&b, &md);
+        reparse(&b, &m2);
+        assert(proto_stat_decode_mode(&m2, &md2) == 0);
+        assert(md2.primary == md.primary && md2.epoch == md.epoch);
+        proto_msg_free(&m2);
+    }
     proto_stat_agent_req a, a2;
     if (proto_stat_decode_agent_req(m, &a) == 0) {
         cc_buf_reset(&b);

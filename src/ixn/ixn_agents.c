@@ -591,6 +591,7 @@ static void login_after(uv_work_t *req, int status)
         grace_unlink(srv, a);
         a->client = c;
         c->agent = a;
+        a->fwd_valid = false; /* this desktop has seen no status yet */
         free(a->place_id);
         a->place_id = xstrdup(w->place_id);
         changed(srv, a, "AgentLogin");
@@ -787,6 +788,51 @@ static int h_dnd_off(cc_session *s, proto_msg *msg)
 
 /* ---- status from a reporting engine ---- */
 
+/* FNV-1a over n bytes, continuing from h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211u;
+    }
+    return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+    /* The terminating zero keeps "ab"+"c" apart from "a"+"bc"; NULL differs from "". */
+    return s ? fnv(h, s, strlen(s) + 1) : fnv(h, "\xff", 1);
+}
+
+/* What a desktop sees of a status, except each media's since: the members of a pair
+ * stamp it with their own clocks, so two copies of one status differ only there. */
+static uint64_t status_digest(const proto_agent_status *st, int nmedia)
+{
+    uint64_t h = 14695981039346656037u;
+    unsigned char flags[2] = {st->logged_in, st->dnd};
+    h = fnv(h, flags, sizeof flags);
+    h = fnv(h, &st->media, sizeof st->media);
+    h = fnv_str(h, st->place_id);
+    h = fnv_str(h, st->rule);
+    for (int i = 0; i < nmedia; i++) {
+        if (!(st->media & ((cc_media_mask)1 << i)))
+            continue;
+        uint32_t v[4] = {st->ready[i], st->current[i], st->max[i], st->available[i]};
+        h = fnv(h, v, sizeof v);
+        const proto_reason *r = &st->reasons[i];
+        if (r->present) {
+            h = fnv(h, &r->code, sizeof r->code);
+            h = fnv_str(h, r->description);
+        }
+    }
+    for (size_t i = 0; i < st->skills.count; i++) {
+        h = fnv_str(h, st->skills.items[i].name);
+        h = fnv(h, &st->skills.items[i].level, sizeof st->skills.items[i].level);
+    }
+    return h;
+}
+
 static int h_status(cc_session *s, proto_msg *msg)
 {
     ixn_client *c = cc_session_user(s);
@@ -795,6 +841,12 @@ static int h_status(cc_session *s, proto_msg *msg)
     if (rc) {
         srv->stats.status_dropped++;
         return rc;
+    }
+    if (!ixn_fence_takes(&c->fence)) {
+        /* A standby, or a primary a higher epoch has replaced: neither kept nor
+         * forwarded, so a desktop never sees the same change from both members. */
+        srv->stats.status_fenced++;
+        return 0;
     }
     proto_agent_status st;
     if ((rc = proto_decode_status(msg, &srv->cfg->media, false, &st)) ||
@@ -825,6 +877,15 @@ static int h_status(cc_session *s, proto_msg *msg)
     }
     if (!a->client || !a->client->session)
         return 0;
+    /* In a pair (an epoch above 0), a promoted member sends every agent's status again;
+     * the desktop already has it when nothing changed meanwhile. A lone statserver's
+     * statuses are forwarded as always. */
+    uint64_t digest = status_digest(&st, srv->cfg->media.count);
+    if (srv->fence.top > 0 && a->fwd_valid && a->fwd_version == st.version &&
+        a->fwd_digest == digest) {
+        srv->stats.status_repeated++;
+        return 0;
+    }
     /* Forward the bytes as received, opened again so the desktop connection appends
      * its own seq (a line that carried a seq of its own is written again without it). */
     size_t n;
@@ -838,6 +899,9 @@ static int h_status(cc_session *s, proto_msg *msg)
     cc_session_send(a->client->session, sb, NULL);
     cc_sbuf_unref(sb);
     srv->stats.status_forwarded++;
+    a->fwd_valid = true;
+    a->fwd_version = st.version;
+    a->fwd_digest = digest;
     return 0;
 }
 
@@ -855,6 +919,7 @@ static const cc_handler handlers[] = {
     {"RequestDoNotDisturbOff", h_dnd_off},
     {"RequestStartPlaceAgentStateReportingAll", ixn_report_start},
     {"RequestStopPlaceAgentStateReportingAll", ixn_report_stop},
+    {"RequestReportingMode", ixn_report_mode},
     {"RequestStartInteractionReporting", ixn_ixnreport_start},
     {"RequestStopInteractionReporting", ixn_ixnreport_stop},
     {"EventCurrentAgentStatus", h_status},
@@ -885,6 +950,8 @@ static void on_register(cc_session *s)
         srv->clients->all_prev = c;
     srv->clients = c;
     cc_session_set_user(s, c);
+    if (cc_session_type(s) == CC_CLIENT_REPORTING)
+        ixn_fence_join(&srv->fence, &c->fence);
 }
 
 static void on_close(cc_session *s)
@@ -904,8 +971,10 @@ static void on_close(cc_session *s)
         c->all_next->all_prev = c->all_prev;
     ixn_report_drop(c);
     ixn_ixnreport_drop(c);
-    if (cc_session_type(s) == CC_CLIENT_REPORTING)
+    if (cc_session_type(s) == CC_CLIENT_REPORTING) {
+        ixn_fence_leave(&srv->fence, &c->fence);
         ixn_resv_engine_closed(srv, c);
+    }
     ixn_core_session_closed(srv, s);
     ixn_super_session_closed(srv, s);
     if (c->agent) {
@@ -935,6 +1004,7 @@ void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_serve
     srv->loop = loop;
     cc_map_init(&srv->agents);
     cc_buf_init(&srv->scratch);
+    ixn_fence_init(&srv->fence);
     srv->vclock = (int64_t)cc_wall_us();
     uv_timer_init(loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
@@ -978,6 +1048,10 @@ void ixn_server_shutdown(ixn_server *srv)
              st->login_failures, st->login_delayed, st->login_locked,
              srv->throttle_agents.stats.lockouts, srv->throttle_addrs.stats.lockouts,
              srv->throttle_agents.stats.evicted, srv->throttle_addrs.stats.evicted);
+    LOG_INFO("event=fence_stats statuses_fenced=%" PRIu64 " answers_fenced=%" PRIu64
+             " statuses_repeated=%" PRIu64 " fencings=%" PRIu64 " top_epoch=%" PRId64,
+             st->status_fenced, st->resv_fenced, st->status_repeated, srv->fence.changes,
+             srv->fence.top);
     srv->shutting_down = true;
     for (ixn_client *c = srv->clients; c; c = c->all_next)
         cc_session_close(c->session);

@@ -12,6 +12,7 @@
 #include "common/map.h"
 #include "common/media.h"
 #include "ixn/ixn_config.h"
+#include "ixn/ixn_fence.h"
 #include "ixn/ixn_throttle.h"
 #include "net/session.h"
 #include "rules/target.h"
@@ -54,6 +55,12 @@ typedef struct ixn_agent {
     bool has_status;
     struct ixn_client *status_from; /* the engine it came from: reservations go there */
     int64_t status_version;
+    /* The last status forwarded to the desktop: its version and a digest of everything
+     * in it but the members' own clocks (ixn_agents.c), so that a statserver pair's
+     * promotion does not show the desktop the same status twice (docs/ha.md). */
+    bool fwd_valid;
+    int64_t fwd_version;
+    uint64_t fwd_digest;
     cc_media_mask status_media;
     uint32_t available[CC_MEDIA_MAX];
     /* interactions held (Invited, Handling, AfterWork), in the order taken */
@@ -99,6 +106,8 @@ struct ixn_client {
     /* reservations asked of this reporting engine and not answered yet, oldest first
      * (it answers in order); owned by ixn_resv */
     struct ixn_resv *resv_head, *resv_tail;
+    /* a reporting engine's declared mode and whether it is taken (docs/ha.md) */
+    ixn_fence_member fence;
 };
 
 /** Counters, logged at exit. */
@@ -112,11 +121,14 @@ typedef struct ixn_stats {
     uint64_t events_published;
     uint64_t status_forwarded;
     uint64_t status_dropped;
+    uint64_t status_fenced;   /* from a reporting engine that is not the highest primary */
+    uint64_t status_repeated; /* not forwarded: a new primary's copy of the last one */
     uint64_t resv_asked;
     uint64_t resv_granted;
     uint64_t resv_refused;
     uint64_t resv_released;
     uint64_t resv_dropped; /* answers that matched no reservation, or could not be read */
+    uint64_t resv_fenced;  /* answers from a fenced reporting engine */
     uint64_t conns_refused;
 } ixn_stats;
 
@@ -134,6 +146,7 @@ typedef struct ixn_server {
     size_t held_cap;
     ixn_client *clients;
     ixn_client *subs;
+    ixn_fence fence; /* the reporting sessions' modes: whose statuses are taken */
     /* Interaction reporting (ixn_ixnreport): the subscribers that receive every step, and
      * those whose snapshot waits for the end of the uncommitted batch. */
     struct ixn_ixnreport_sub *ixr_subs, *ixr_pending;

@@ -12,7 +12,7 @@
 /* The families written from the hot path, NULL until ixn_metrics_init. */
 static struct {
     ixn_server *srv;
-    cc_metric *agents, *engines, *state_to_status, *submit_to_invite, *commit;
+    cc_metric *agents, *engines, *state_to_status, *submit_to_invite, *commit, *top_epoch;
     uint64_t commits_seen; /* the store's transactions at the last commit timed */
 } g;
 
@@ -52,6 +52,7 @@ static void refresh(void *user)
     for (const ixn_client *c = srv->subs; c; c = c->sub_next)
         engines++;
     cc_metric_set(g.engines, 0, (double)engines);
+    cc_metric_set(g.top_epoch, 0, (double)srv->fence.top);
 }
 
 void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
@@ -65,6 +66,11 @@ void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
     g.engines = cc_metrics_add(
         r, &(cc_metric_def){.name = "contactcore_ixn_reporting_engines",
                             .help = "Reporting engines subscribed to the agents' states",
+                            .type = CC_METRIC_GAUGE});
+    g.top_epoch = cc_metrics_add(
+        r, &(cc_metric_def){.name = "contactcore_ixn_reporting_epoch",
+                            .help = "The highest epoch of a connected primary reporting engine "
+                                    "(0: no pair; -1: no primary connected)",
                             .type = CC_METRIC_GAUGE});
     counter(r, "contactcore_ixn_logins_total", "Agent logins accepted", &st->logins);
     counter(r, "contactcore_ixn_logouts_total", "Agent logouts", &st->logouts);
@@ -124,33 +130,39 @@ void ixn_metrics_init(cc_metrics *r, ixn_server *srv)
             "Agent states sent to the reporting engines (one per change, not per engine)",
             &st->events_published);
     const char *outcome_label[] = {"outcome"};
-    const char *status_outcomes[] = {"forwarded", "dropped"};
+    const char *status_outcomes[] = {"forwarded", "dropped", "fenced", "repeated"};
     cc_metric *statuses = cc_metrics_add(
-        r, &(cc_metric_def){.name = "contactcore_ixn_statuses_received_total",
-                            .help = "Statuses from reporting engines: forwarded to the desktop, "
-                                    "or dropped (unreadable, agent not here)",
-                            .type = CC_METRIC_COUNTER,
-                            .labels = outcome_label,
-                            .nlabels = 1,
-                            .rows = status_outcomes,
-                            .nrows = 2});
+        r, &(cc_metric_def){
+               .name = "contactcore_ixn_statuses_received_total",
+               .help = "Statuses from reporting engines: forwarded to the desktop, "
+                       "dropped (unreadable, agent not here), fenced (from a standby "
+                       "or a replaced primary), or repeated (a new primary's copy of the status "
+                       "the desktop has)",
+               .type = CC_METRIC_COUNTER,
+               .labels = outcome_label,
+               .nlabels = 1,
+               .rows = status_outcomes,
+               .nrows = 4});
     cc_metric_bind(statuses, 0, &st->status_forwarded);
     cc_metric_bind(statuses, 1, &st->status_dropped);
+    cc_metric_bind(statuses, 2, &st->status_fenced);
+    cc_metric_bind(statuses, 3, &st->status_repeated);
     counter(r, "contactcore_ixn_reservations_asked_total",
             "EventReserveAgent sent: routing picked an agent for an interaction", &st->resv_asked);
-    const char *answers[] = {"granted", "refused", "unmatched"};
+    const char *answers[] = {"granted", "refused", "unmatched", "fenced"};
     cc_metric *resv = cc_metrics_add(
         r, &(cc_metric_def){.name = "contactcore_ixn_reservation_answers_total",
                             .help = "EventAgentReserved received: granted, refused, or matching "
-                                    "no reservation (or unreadable)",
+                                    "no reservation (or unreadable), or from a fenced engine",
                             .type = CC_METRIC_COUNTER,
                             .labels = outcome_label,
                             .nlabels = 1,
                             .rows = answers,
-                            .nrows = 3});
+                            .nrows = 4});
     cc_metric_bind(resv, 0, &st->resv_granted);
     cc_metric_bind(resv, 1, &st->resv_refused);
     cc_metric_bind(resv, 2, &st->resv_dropped);
+    cc_metric_bind(resv, 3, &st->resv_fenced);
     counter(r, "contactcore_ixn_reservations_released_total",
             "Grants released unused (the agent or the interaction went meanwhile)",
             &st->resv_released);

@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "ixn/ixn_ixn.h"
+#include "ixn/ixn_resv.h"
 #include "proto/statmsg.h"
 
 void ixn_report_skills(const ixn_server *srv, const ixn_agent *a, proto_skills *out)
@@ -185,5 +187,34 @@ int ixn_report_stop(cc_session *s, proto_msg *msg)
     free_tenants(c);
     LOG_INFO("event=reporting_stop session=%" PRIu64 " name=%s", cc_session_id(s),
              LOGQ(cc_session_name(s)));
+    return 0;
+}
+
+/* An engine that was taken is fenced: what it granted and sent no longer counts. */
+static void on_fenced(void *ctx, ixn_fence_member *m)
+{
+    ixn_server *srv = ctx;
+    ixn_client *c = (ixn_client *)((char *)m - offsetof(ixn_client, fence));
+    LOG_INFO("event=reporting_fenced session=%" PRIu64 " name=%s primary=%s epoch=%" PRId64
+             " top_epoch=%" PRId64,
+             cc_session_id(c->session), LOGQ(cc_session_name(c->session)),
+             m->primary ? "yes" : "no", m->epoch, srv->fence.top);
+    ixn_resv_engine_closed(srv, c);
+}
+
+int ixn_report_mode(cc_session *s, proto_msg *msg)
+{
+    proto_stat_mode mode;
+    int rc;
+    if ((rc = cc_session_allow(s, msg, CC_CLIENT_REPORTING)) ||
+        (rc = proto_stat_decode_mode(msg, &mode)))
+        return rc;
+    ixn_client *c = cc_session_user(s);
+    ixn_server *srv = c->srv;
+    ixn_fence_set_mode(&srv->fence, &c->fence, mode.primary, mode.epoch, on_fenced, srv);
+    LOG_INFO("event=reporting_mode session=%" PRIu64 " name=%s primary=%s epoch=%" PRId64
+             " taken=%s top_epoch=%" PRId64,
+             cc_session_id(s), LOGQ(cc_session_name(s)), mode.primary ? "yes" : "no", mode.epoch,
+             ixn_fence_takes(&c->fence) ? "yes" : "no", srv->fence.top);
     return 0;
 }

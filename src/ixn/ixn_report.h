@@ -29,6 +29,10 @@ int ixn_report_start(cc_session *s, proto_msg *msg);
 /** Handler of RequestStopPlaceAgentStateReportingAll. */
 int ixn_report_stop(cc_session *s, proto_msg *msg);
 
+/** Handler of RequestReportingMode: the engine's declared mode (docs/ha.md). An engine
+ * fenced by it loses its outstanding reservations and the statuses it sent. */
+int ixn_report_mode(cc_session *s, proto_msg *msg);
+
 /** Removes a closing client from the subscriber lists. */
 void ixn_report_drop(ixn_client *c);
 

@@ -141,6 +141,12 @@ int ixn_resv_answer(cc_session *s, proto_msg *msg)
                  LOGQ(msg->desc));
         return rc;
     }
+    if (!ixn_fence_takes(&c->fence)) {
+        /* Its reservations were ended when it was fenced; whatever it says now is not
+         * acted on. */
+        srv->stats.resv_fenced++;
+        return 0;
+    }
     /* Answers come in order, so the match is the head; anything else is searched for
      * rather than trusted, and an unknown id is dropped. */
     ixn_resv *r = c->resv_head;

@@ -50,9 +50,9 @@ void ixn_resv_ask_reassign(ixn_server *srv, ixn_agent *a, int media, struct ixn_
  * and a grant that answers it is released. */
 void ixn_resv_agent_gone(ixn_agent *a);
 
-/** A reporting engine's connection closes: each of its unanswered reservations ends as
- * IXN_RESV_LOST, and agents whose newest status came from it lose that status (routing
- * waits for a status from an engine that is there). */
+/** A reporting engine's connection closes, or it is fenced (ixn_fence): each of its
+ * unanswered reservations ends as IXN_RESV_LOST, and agents whose newest status came from
+ * it lose that status (routing waits for a status from an engine that is taken). */
 void ixn_resv_engine_closed(ixn_server *srv, ixn_client *c);
 
 /** Handler of EventAgentReserved (ReportingEngine): the answer to the oldest reservation

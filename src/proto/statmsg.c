@@ -10,6 +10,7 @@ static const char SUBSCRIBE[] = "RequestSubscribeAgentStatus";
 static const char REPORTING[] = "RequestStartPlaceAgentStateReportingAll";
 static const char STATUS_DONE[] = "EventAgentStatusSnapshotDone";
 static const char STATE_DONE[] = "EventPlaceAgentStateSnapshotDone";
+static const char MODE[] = "RequestReportingMode";
 
 void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s)
 {
@@ -53,6 +54,25 @@ int proto_stat_decode_snapshot_done(proto_msg *msg, proto_stat_snapshot_done *ou
     int rc;
     if ((rc = proto_get_id(msg, "serverName", false, &out->server_name)) ||
         (rc = proto_get_int(msg, "count", true, 0, INT64_MAX, &out->count)))
+        return rc;
+    return 0;
+}
+
+void proto_stat_enc_mode(cc_buf *b, const proto_stat_mode *m)
+{
+    jw_open_message(b, MODE);
+    jw_kv_bool(b, "primary", m->primary);
+    jw_kv_int(b, "epoch", m->epoch);
+}
+
+int proto_stat_decode_mode(proto_msg *msg, proto_stat_mode *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!msg->name || strcmp(msg->name, MODE) != 0)
+        return CC_E_NOT_FOUND;
+    int rc;
+    if ((rc = proto_get_flag(msg, "primary", true, &out->primary)) ||
+        (rc = proto_get_int(msg, "epoch", true, 0, INT64_MAX, &out->epoch)))
         return rc;
     return 0;
 }

@@ -2,8 +2,8 @@
  * are proto/msg's): the tenant-filtered subscriptions (RequestSubscribeAgentStatus on the
  * statserver's port, RequestStartPlaceAgentStateReportingAll on an interaction server),
  * the ends of their snapshots, RequestAgentStatus, RequestServerList and the server list
- * in its EventAck (protocol sections 5 and 8). Encoders append to a cc_buf and allocate
- * nothing else; decoders borrow from the decoded message. No I/O. */
+ * in its EventAck, and RequestReportingMode (protocol sections 5 and 8). Encoders append to a
+ * cc_buf and allocate nothing else; decoders borrow from the decoded message. No I/O. */
 #ifndef PROTO_STATMSG_H
 #define PROTO_STATMSG_H
 
@@ -55,6 +55,23 @@ void proto_stat_enc_snapshot_done(cc_buf *b, const proto_stat_snapshot_done *d);
  * CC_E_INVALID_ATTRIBUTE with msg->desc.
  */
 int proto_stat_decode_snapshot_done(proto_msg *msg, proto_stat_snapshot_done *out);
+
+/** RequestReportingMode: a reporting engine of a hot-standby pair tells an interaction
+ * server whether it is the pair's primary, and under which epoch (docs/ha.md). */
+typedef struct proto_stat_mode {
+    bool primary;
+    int64_t epoch; /* >= 0; the primary's lease revision, 0 without a lease */
+} proto_stat_mode;
+
+/** Appends an open RequestReportingMode (without referenceId). */
+void proto_stat_enc_mode(cc_buf *b, const proto_stat_mode *m);
+
+/**
+ * Decodes a RequestReportingMode: primary (a flag) and epoch (an integer >= 0), both
+ * required. Returns 0, CC_E_NOT_FOUND when the message is another one, or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc.
+ */
+int proto_stat_decode_mode(proto_msg *msg, proto_stat_mode *out);
 
 /** RequestAgentStatus: one agent's status, now. */
 typedef struct proto_stat_agent_req {

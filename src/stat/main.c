@@ -31,6 +31,7 @@
 #include "rules/rules.h"
 #include "stat/stat_agents.h"
 #include "stat/stat_config.h"
+#include "stat/stat_ha.h"
 #include "stat/stat_links.h"
 #include "stat/stat_metrics.h"
 #include "stat/stat_port.h"
@@ -63,7 +64,9 @@ typedef struct stat_daemon {
     stat_stats *stats;
     stat_links *links;
     stat_port *port;
-    hist *hist; /* NULL without a data-dir */
+    hist *hist;        /* NULL without a data-dir */
+    stat_ha *ha;       /* the pair's lease; NULL without [nats] */
+    uint64_t withheld; /* statuses a standby did not send, kept when the links go */
     uv_timer_t hist_timer;
     uint64_t hist_failures_logged;
     uint64_t hist_written_seen; /* rows_written at the last purge */
@@ -230,6 +233,21 @@ static void reload_rules(stat_daemon *d)
     cc_buf_free(&diag);
 }
 
+/* The lease thread decided a new role: the servers hear of it first, then a new primary
+ * sends every agent's status, since the servers dropped what the previous one sent. */
+static void on_role(void *user, bool primary, int64_t epoch)
+{
+    stat_daemon *d = user;
+    if (d->stopping || !d->links)
+        return;
+    uint64_t started = cc_mono_us();
+    stat_links_set_mode(d->links, true, primary, epoch);
+    size_t sent = primary ? stat_agents_resend(d->agents) : 0;
+    LOG_INFO("event=role role=%s epoch=%" PRId64 " agents_sent=%zu elapsed_ms=%.1f",
+             primary ? "primary" : "standby", epoch, sent,
+             (double)(cc_mono_us() - started) / 1000.0);
+}
+
 static void sink_link_send(void *user, int link, cc_sbuf *body, int64_t version)
 {
     stat_daemon *d = user;
@@ -393,6 +411,9 @@ static void shutdown_daemon(stat_daemon *d, const char *why)
         return;
     d->stopping = true;
     LOG_INFO("event=shutdown why=%s", why);
+    /* First, so that the other member of a pair takes over while this one closes. */
+    stat_ha_stop(d->ha);
+    d->withheld = stat_links_withheld(d->links);
     stat_links_free(d->links);
     d->links = NULL;
     stat_port_close(d->port);
@@ -817,6 +838,15 @@ static int run(stat_daemon *d)
     start_signal(d, &d->sig_hup, SIGHUP);
     start_signal(d, &d->sig_int, SIGINT);
     start_signal(d, &d->sig_term, SIGTERM);
+    if (d->cfg.nats.on) {
+        /* A member of a pair starts as standby: nothing it computes reaches the servers
+         * until it wins the lease. */
+        stat_links_set_mode(d->links, true, false, 0);
+        d->ha = stat_ha_start(d->loop, &d->cfg.nats, on_role, d);
+        if (!d->ha)
+            return 1;
+        stat_metrics_pair(d->metrics, d->ha);
+    }
     stat_links_start(d->links);
     uv_run(d->loop, UV_RUN_DEFAULT);
     if (d->hist) {
@@ -825,6 +855,14 @@ static int run(stat_daemon *d)
                  " rows_lost=%" PRIu64 " rows_purged=%" PRIu64 " max_commit_us=%" PRId64,
                  hs.rows_written, hs.transactions, hs.rows_failed, hs.rows_purged,
                  hs.max_commit_us);
+    }
+    if (d->ha) {
+        stat_ha_stats hs = stat_ha_get_stats(d->ha);
+        LOG_INFO("event=pair_stats role=%s epoch=%" PRId64 " promotions=%" PRIu64
+                 " demotions=%" PRIu64 " renewals=%" PRIu64 " renew_failures=%" PRIu64
+                 " statuses_withheld=%" PRIu64,
+                 hs.primary ? "primary" : "standby", hs.epoch, hs.promotions, hs.demotions,
+                 hs.renewals, hs.renew_failures, d->withheld);
     }
     stat_agents_stats sst = stat_agents_get_stats(d->agents);
     LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64
@@ -916,6 +954,7 @@ int main(int argc, char **argv)
     raise_nofile();
     rc = run(&d);
     /* The links are gone: nothing records after this, and the last rows are committed. */
+    stat_ha_free(d.ha);
     hist_close(d.hist);
     stat_agents_free(d.agents);
     stat_stats_free(d.stats);

@@ -871,6 +871,38 @@ size_t stat_agents_snapshot_done(stat_agents *st, int link)
     return n;
 }
 
+size_t stat_agents_resend(stat_agents *st)
+{
+    size_t n = 0, pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        stat_agent *a = ms->value;
+        if (!a->present)
+            continue;
+        stat_vec v;
+        const char *place;
+        stat_skills *skills;
+        agent_compute(st, a, &v, &place, &skills);
+        /* Encoded once, and only for an agent some open link will get. */
+        cc_sbuf *body = NULL;
+        for (int l = 0; l < st->nlinks; l++) {
+            if (!(a->present & ((uint64_t)1 << l)) || !link_open(st, l))
+                continue;
+            if (!body) {
+                body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
+                st->stats.encoded++;
+            }
+            st->sink.link_send(st->sink.user, l, body, a->slots[l].version);
+            st->stats.link_sends++;
+        }
+        if (body) {
+            cc_sbuf_unref(body);
+            n++;
+        }
+    }
+    return n;
+}
+
 size_t stat_agents_link_count(const stat_agents *st, int link)
 {
     return st->links[link].agents;

@@ -67,6 +67,10 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
 /** The link's snapshot is complete: every agent of it gets its status there (one each),
  * and on its other servers when its vector changed. Returns how many agents it held. */
 size_t stat_agents_snapshot_done(stat_agents *st, int link);
+/** Sends every known agent's current status to every open link it is logged in on, each
+ * with that server's newest version (a promoted member of a pair, docs/ha.md). Returns
+ * how many agents were sent. */
+size_t stat_agents_resend(stat_agents *st);
 /** The number of agents logged in on link. */
 size_t stat_agents_link_count(const stat_agents *st, int link);
 /** The number of known agents (logged in on at least one connected server). */

@@ -199,6 +199,53 @@ static void client_key(cfg_state *st, const char *key, const char *v)
         cc_conf_error(&st->conf, "clients", key, "%s", why);
 }
 
+/* NATS names: bucket names take [A-Za-z0-9_-], keys also '.', '/' and '='. */
+static bool nats_name_ok(const char *v, bool key)
+{
+    if (!*v || strlen(v) > 200)
+        return false;
+    for (const char *p = v; *p; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+                  (key && (ch == '.' || ch == '/' || ch == '='));
+        if (!ok)
+            return false;
+    }
+    return !key || (v[0] != '.' && v[strlen(v) - 1] != '.');
+}
+
+static void nats_key(cfg_state *st, const char *key, const char *v)
+{
+    stat_nats_config *n = &st->cfg->nats;
+    uint64_t num;
+    n->on = true;
+    if (strcmp(key, "url") == 0) {
+        cc_conf_set_text(&st->conf, "nats", key, v, 1, 4000, &n->url);
+    } else if (strcmp(key, "bucket") == 0) {
+        if (!nats_name_ok(v, false))
+            cc_conf_error(&st->conf, "nats", key,
+                          "\"%s\" is not a bucket name (letters, digits, _ and -)", v);
+        else
+            cc_conf_set_str(&n->bucket, v);
+    } else if (strcmp(key, "key") == 0) {
+        if (!nats_name_ok(v, true))
+            cc_conf_error(&st->conf, "nats", key,
+                          "\"%s\" is not a key name (letters, digits, _ - / = and inner dots)", v);
+        else
+            cc_conf_set_str(&n->key, v);
+    } else if (strcmp(key, "member") == 0) {
+        cc_conf_set_text(&st->conf, "nats", key, v, 1, PROTO_ID_MAX, &n->member);
+    } else if (strcmp(key, "lease-ms") == 0) {
+        if (!cc_conf_num(v, 200, 60000, &num))
+            cc_conf_error(&st->conf, "nats", key, "\"%s\" is not a number of ms 200..60000", v);
+        else
+            n->lease_ms = (unsigned)num;
+    } else {
+        cc_conf_warn(&st->conf, "nats", key, "unknown key ignored");
+    }
+}
+
 static void on_entry(cc_conf *c, const char *section, const char *key, const char *value)
 {
     cfg_state *st = c->user;
@@ -206,6 +253,8 @@ static void on_entry(cc_conf *c, const char *section, const char *key, const cha
         server_key(st, key, value);
     else if (strcmp(section, "clients") == 0)
         client_key(st, key, value);
+    else if (strcmp(section, "nats") == 0)
+        nats_key(st, key, value);
     else if (strncmp(section, IXN_PREFIX, strlen(IXN_PREFIX)) == 0)
         ixn_key(st, section, section + strlen(IXN_PREFIX), key, value);
     else
@@ -250,6 +299,9 @@ static void set_defaults(stat_config *cfg, const char *path)
     cfg->sl_target = 80;
     cfg->max_statistics = 10000;
     cfg->history_days = 90;
+    cfg->nats.bucket = xstrdup("cc_leases");
+    cfg->nats.key = xstrdup("stat");
+    cfg->nats.lease_ms = 1000;
 }
 
 int stat_config_load(const char *path, stat_config *cfg)
@@ -295,6 +347,10 @@ int stat_config_load(const char *path, stat_config *cfg)
     const char *empty = cfg->token && !*cfg->token ? "[server] token" : NULL;
     tls_conf_check_exposure(&st.conf, &cfg->tls, "listen", cfg->listen, empty);
     tls_conf_check_exposure(&st.conf, &cfg->tls, "http", cfg->http, empty);
+    if (cfg->nats.on && !cfg->nats.url)
+        cc_conf_file_error(&st.conf, 0, "[nats] url: missing");
+    if (cfg->nats.on && !cfg->nats.member)
+        cfg->nats.member = xstrdup(cfg->name);
     if (cfg->ixn_count == 0)
         cc_conf_file_warn(&st.conf, "no [ixn:NAME] section: no agents will be reported");
     int errors = st.conf.errors;
@@ -316,6 +372,10 @@ void stat_config_free(stat_config *cfg)
     free(cfg->timezone);
     free(cfg->data_dir);
     tls_conf_free(&cfg->tls);
+    free(cfg->nats.url);
+    free(cfg->nats.bucket);
+    free(cfg->nats.key);
+    free(cfg->nats.member);
     for (int i = 0; i < cfg->ixn_count; i++) {
         free(cfg->ixns[i].name);
         free(cfg->ixns[i].address);

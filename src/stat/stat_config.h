@@ -1,4 +1,4 @@
-/* The statserver configuration file (inih format): [server], [clients] and one
+/* The statserver configuration file (inih format): [server], [clients], [nats] and one
  * [ixn:NAME] section per interaction server. Every key is documented with its default in
  * docs/statserver.md. */
 #ifndef STAT_CONFIG_H
@@ -26,6 +26,17 @@ typedef struct stat_ixn_config {
     char *tls_cert;    /* tls-cert, tls-key: the certificate the link presents (NULL: none) */
     char *tls_key;
 } stat_ixn_config;
+
+/** The [nats] section: the hot-standby pair's lease (docs/ha.md). Absent section: the
+ * statserver runs alone and is always primary. */
+typedef struct stat_nats_config {
+    bool on;           /* the section was given */
+    char *url;         /* url: nats://HOST:PORT[,nats://…] (required in the section) */
+    char *bucket;      /* bucket ("cc_leases"): the JetStream KV bucket of the lease */
+    char *key;         /* key ("stat"): the pair's key in the bucket */
+    char *member;      /* member ([server] name): who holds the lease, as written in it */
+    unsigned lease_ms; /* lease-ms (1000): the lease's lifetime without a renewal */
+} stat_nats_config;
 
 /** The whole configuration of one statserver. */
 typedef struct stat_config {
@@ -58,6 +69,7 @@ typedef struct stat_config {
     cc_out_limit out_base;    /* [server] out-limit as given ("16m 4m 60") */
     cc_server_conf limits;    /* register-timeout, max-memory, out-limit-web, http-* */
     tls_conf tls;             /* [server] tls-cert, tls-key, tls-ca, insecure */
+    stat_nats_config nats;    /* [nats] */
     stat_ixn_config ixns[STAT_LINKS_MAX];
     int ixn_count;
 } stat_config;

@@ -53,15 +53,32 @@ struct stat_links {
     uint64_t gate_ms;
     uint64_t expiry_due_us;
     uint64_t bad_reserves; /* EventReserveAgent without a readable reservationId */
+    bool pair;             /* a member of a pair: the mode goes to every server */
+    bool primary;          /* statuses are sent (always, without a pair) */
+    int64_t epoch;         /* the lease revision of the primary role */
+    uint64_t withheld;     /* statuses not sent while standby */
     int count;
     stat_link links[STAT_LINKS_MAX];
 };
+
+/* Tells the server the member's role; before the reporting request on a new link, so that
+ * no status of a standby is ever taken. */
+static void send_mode(stat_link *l)
+{
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_stat_enc_mode(&b, &(proto_stat_mode){l->owner->primary, l->owner->epoch});
+    cc_client_request(l->client, &b);
+    cc_buf_free(&b);
+}
 
 static void on_registered(cc_client *c, proto_msg *ack)
 {
     (void)ack;
     stat_link *l = cc_client_user(c);
     stat_agents_link_up(l->owner->agents, l->index);
+    if (l->owner->pair)
+        send_mode(l);
     cc_buf b;
     cc_buf_init(&b);
     /* No tenants field: every tenant of the server is reported. */
@@ -308,6 +325,7 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     ls->gate->data = ls;
     ls->gate_ms = (uint64_t)cfg->reservation_timeout_s * 1000u;
     ls->count = cfg->ixn_count;
+    ls->primary = true;
     for (int i = 0; i < cfg->ixn_count; i++) {
         stat_link *l = &ls->links[i];
         l->owner = ls;
@@ -417,8 +435,30 @@ bool stat_links_connected(const stat_links *ls, int i)
     return cc_client_is_up(ls->links[i].client);
 }
 
+void stat_links_set_mode(stat_links *ls, bool pair, bool primary, int64_t epoch)
+{
+    bool changed = ls->pair != pair || ls->primary != primary || ls->epoch != epoch;
+    ls->pair = pair;
+    ls->primary = primary;
+    ls->epoch = epoch;
+    if (!pair || !changed)
+        return;
+    for (int i = 0; i < ls->count; i++)
+        if (cc_client_is_up(ls->links[i].client))
+            send_mode(&ls->links[i]);
+}
+
+uint64_t stat_links_withheld(const stat_links *ls)
+{
+    return ls->withheld;
+}
+
 void stat_links_send(stat_links *ls, int i, cc_sbuf *body, int64_t version)
 {
+    if (!ls->primary) {
+        ls->withheld++;
+        return;
+    }
     char extra[40];
     snprintf(extra, sizeof extra, ",\"version\":%" PRId64, version);
     cc_client_send(ls->links[i].client, body, extra);

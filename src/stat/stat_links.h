@@ -45,6 +45,17 @@ const char *stat_links_address(const stat_links *ls, int i);
 /** True while link i is registered. */
 bool stat_links_connected(const stat_links *ls, int i);
 
+/**
+ * The member's role in a hot-standby pair (docs/ha.md). pair true: every link, now and at
+ * each registration, first gets RequestReportingMode {primary, epoch}; without a pair
+ * nothing is sent and the links behave as a lone statserver's. While not primary, statuses
+ * are not sent (counted instead); reservation answers still are.
+ */
+void stat_links_set_mode(stat_links *ls, bool pair, bool primary, int64_t epoch);
+
+/** Statuses not sent because this member is standby. */
+uint64_t stat_links_withheld(const stat_links *ls);
+
 /** Sends a status body to link i with ,"version":version (a stat_sink link_send). */
 void stat_links_send(stat_links *ls, int i, cc_sbuf *body, int64_t version);
 

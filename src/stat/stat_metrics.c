@@ -22,6 +22,8 @@ static struct {
     cc_metric *engine_steps, *engine_open, *engine_interactions, *engine_objects;
     cc_metric *state_to_status, *hist_commit, *hist_rows, *hist_failures;
     uint64_t commits_seen;
+    stat_ha *ha; /* NULL: no pair */
+    cc_metric *pair_primary, *pair_epoch, *pair_renew_failures, *pair_withheld;
 } g;
 
 /* Applying one state and sending its statuses: microseconds, more for a big snapshot. */
@@ -78,6 +80,13 @@ static void refresh(void *user)
         cc_metric_set(g.engine_open, 0, (double)c.open);
         cc_metric_set(g.engine_interactions, 0, (double)c.interactions);
         cc_metric_set(g.engine_objects, 0, (double)c.objects);
+    }
+    if (g.ha) {
+        stat_ha_stats hs = stat_ha_get_stats(g.ha);
+        cc_metric_set(g.pair_primary, 0, hs.primary ? 1.0 : 0.0);
+        cc_metric_set(g.pair_epoch, 0, (double)hs.epoch);
+        cc_metric_set(g.pair_renew_failures, 0, (double)hs.renew_failures);
+        cc_metric_set(g.pair_withheld, 0, (double)stat_links_withheld(g.links));
     }
     if (g.hist) {
         hist_stats hs = hist_get_stats(g.hist);
@@ -187,4 +196,17 @@ void stat_metrics_hist_committed(const hist *h)
         return;
     g.commits_seen = hs.transactions;
     cc_metric_observe(g.hist_commit, 0, (double)hs.last_commit_us / 1e6);
+}
+
+void stat_metrics_pair(cc_metrics *r, stat_ha *ha)
+{
+    g.ha = ha;
+    g.pair_primary = one(r, "contactcore_stat_pair_primary", CC_METRIC_GAUGE,
+                         "1 while this member of a statserver pair is primary");
+    g.pair_epoch = one(r, "contactcore_stat_pair_epoch", CC_METRIC_GAUGE,
+                       "The epoch of the member's current or last primary term");
+    g.pair_renew_failures = one(r, "contactcore_stat_lease_renew_failures_total", CC_METRIC_COUNTER,
+                                "Lease renewals that failed (NATS away or slow, or the key lost)");
+    g.pair_withheld = one(r, "contactcore_stat_statuses_withheld_total", CC_METRIC_COUNTER,
+                          "Statuses not sent to interaction servers while standby");
 }

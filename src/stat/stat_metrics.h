@@ -10,6 +10,7 @@
 
 #include "common/metrics.h"
 #include "stat/stat_agents.h"
+#include "stat/stat_ha.h"
 #include "stat/stat_links.h"
 #include "stat/stat_stats.h"
 #include "store/hist.h"
@@ -18,6 +19,10 @@
  * a data-dir, data_dir the configured one (NULL: none). */
 void stat_metrics_init(cc_metrics *r, stat_agents *agents, stat_links *links, stat_stats *stats,
                        hist *h, const char *data_dir);
+
+/** Adds the pair's families (role, epoch, failed renewals, statuses withheld) for a member
+ * of a statserver pair; ha must outlive r. */
+void stat_metrics_pair(cc_metrics *r, stat_ha *ha);
 
 /** The /healthz check: 0 when the history is open (or none is configured), else
  * CC_E_UNAVAILABLE with *why. */

@@ -2621,6 +2621,45 @@ static void test_stat_snapshot_and_agent_req(void **state)
     cc_buf_free(&b);
 }
 
+static void test_stat_mode(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    proto_stat_enc_mode(&b, &(proto_stat_mode){.primary = true, .epoch = 42});
+    assert_string_equal(b.data,
+                        "{\"message\":\"RequestReportingMode\",\"primary\":true,\"epoch\":42");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_stat_mode md;
+    assert_int_equal(proto_stat_decode_mode(&m, &md), 0);
+    assert_true(md.primary);
+    assert_int_equal(md.epoch, 42);
+    proto_msg_free(&m);
+    cc_buf_reset(&b);
+    proto_stat_enc_mode(&b, &(proto_stat_mode){.primary = false, .epoch = 0});
+    reparse(&b, &m);
+    assert_int_equal(proto_stat_decode_mode(&m, &md), 0);
+    assert_false(md.primary);
+    assert_int_equal(md.epoch, 0);
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"RequestReportingMode\",\"epoch\":3}"), 0);
+    assert_attr_error(proto_stat_decode_mode(&m, &md), &m, "primary");
+    proto_msg_free(&m);
+    assert_int_equal(
+        parse(&m, "{\"message\":\"RequestReportingMode\",\"primary\":true,\"epoch\":-1}"), 0);
+    assert_attr_error(proto_stat_decode_mode(&m, &md), &m, "epoch");
+    proto_msg_free(&m);
+    assert_int_equal(
+        parse(&m, "{\"message\":\"RequestReportingMode\",\"primary\":\"yes\",\"epoch\":1}"), 0);
+    assert_attr_error(proto_stat_decode_mode(&m, &md), &m, "primary");
+    proto_msg_free(&m);
+    assert_int_equal(parse(&m, "{\"message\":\"EventAck\",\"primary\":true,\"epoch\":1}"), 0);
+    assert_int_equal(proto_stat_decode_mode(&m, &md), CC_E_NOT_FOUND);
+    proto_msg_free(&m);
+    cc_buf_free(&b);
+}
+
 /* ---- statistic ------------------------------------------------------------------------ */
 
 static void test_sts_open(void **state)
@@ -3288,6 +3327,7 @@ int main(void)
         cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_stat_port),
         cmocka_unit_test(test_stat_snapshot_and_agent_req),
+        cmocka_unit_test(test_stat_mode),
         cmocka_unit_test(test_ixr_start_stop),
         cmocka_unit_test(test_ixr_event),
         cmocka_unit_test(test_ixr_event_errors),

@@ -296,6 +296,39 @@ static void test_grant_ends(void **state)
     assert_int_equal(stat_agents_next_expiry(f->st), 0);
 }
 
+/* A promoted member of a pair sends every known agent's status to every server it is
+ * logged in to, each with that server's newest version, once per agent and server, with a
+ * grant counted as it would be in any other status. */
+static void test_resend(void **state)
+{
+    fix *f = *state;
+    assert_int_equal(stat_agents_resend(f->st), 0);
+    apply(f, 0, 10, 1000, "P0", 0, 0);
+    apply(f, 1, 20, 2000, "P1", 0, 0);
+    apply(f, 0, 11, 1000, "P0", 0, 0);
+    assert_true(reserve(f, 1, 5, 20, 0));
+    f->nsends = 0;
+    f->npublished = 0;
+    assert_int_equal(stat_agents_resend(f->st), 1);
+    assert_int_equal(f->nsends, 2);
+    assert_int_equal(f->sends[0].link + f->sends[1].link, 1);
+    assert_int_equal(last_to(f, 0)->version, 11);
+    assert_int_equal(last_to(f, 1)->version, 20);
+    assert_int_equal(last_to(f, 0)->available, 1);
+    assert_int_equal(last_to(f, 1)->available, 1);
+    assert_string_equal(last_to(f, 0)->place, "P0");
+    /* Nothing changed: the subscribers get nothing. */
+    assert_int_equal(f->npublished, 0);
+    /* A link whose snapshot runs is not sent to; the agent still is, on the other. */
+    stat_agents_link_down(f->st, 1);
+    stat_agents_link_up(f->st, 1);
+    apply(f, 1, 21, 2000, "P1", 0, 0);
+    f->nsends = 0;
+    assert_int_equal(stat_agents_resend(f->st), 1);
+    assert_int_equal(f->nsends, 1);
+    assert_int_equal(f->sends[0].link, 0);
+}
+
 static void test_place_of_earliest_login(void **state)
 {
     fix *f = *state;
@@ -562,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grant_counts_on_every_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grant_ends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_place_of_earliest_login, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_grant_before_every_link_settled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skills_of_earliest_login, setup, teardown),

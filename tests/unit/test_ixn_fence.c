@@ -1,0 +1,145 @@
+/* Unit tests of ixn_fence: sessions that never declare a mode are all taken (a single
+ * statserver, or several, as before pairs existed); a primary with a higher epoch fences
+ * the others and they are reported lost once; a standby is never taken; when the highest
+ * primary leaves, the next highest is taken again; a stale primary that comes back with its
+ * old epoch stays fenced. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ixn/ixn_fence.h"
+
+/* Records which members were reported lost, in order. */
+typedef struct lost_log {
+    ixn_fence_member *who[8];
+    int n;
+} lost_log;
+
+static void on_lost(void *ctx, ixn_fence_member *m)
+{
+    lost_log *l = ctx;
+    assert_true(l->n < 8);
+    /* The verdicts are final when the callback runs. */
+    assert_false(ixn_fence_takes(m));
+    l->who[l->n++] = m;
+}
+
+static void test_default_sessions_all_taken(void **state)
+{
+    (void)state;
+    ixn_fence f;
+    ixn_fence_init(&f);
+    ixn_fence_member a = {0}, b = {0};
+    assert_false(ixn_fence_takes(&a));
+    ixn_fence_join(&f, &a);
+    ixn_fence_join(&f, &b);
+    assert_true(ixn_fence_takes(&a));
+    assert_true(ixn_fence_takes(&b));
+    assert_int_equal(f.top, 0);
+    ixn_fence_leave(&f, &a);
+    assert_false(ixn_fence_takes(&a));
+    assert_true(ixn_fence_takes(&b));
+    ixn_fence_leave(&f, &b);
+    assert_int_equal(f.top, -1);
+    assert_int_equal(f.changes, 0);
+}
+
+static void test_higher_epoch_fences_the_rest(void **state)
+{
+    (void)state;
+    ixn_fence f;
+    ixn_fence_init(&f);
+    ixn_fence_member old = {0}, standby = {0};
+    lost_log log = {0};
+    ixn_fence_join(&f, &old);
+    ixn_fence_join(&f, &standby);
+    ixn_fence_set_mode(&f, &old, true, 3, on_lost, &log);
+    /* The other session never declared: primary at epoch 0, now below the top. */
+    assert_int_equal(log.n, 1);
+    assert_ptr_equal(log.who[0], &standby);
+    ixn_fence_set_mode(&f, &standby, false, 0, on_lost, &log);
+    assert_int_equal(log.n, 1);
+    assert_true(ixn_fence_takes(&old));
+    assert_false(ixn_fence_takes(&standby));
+    /* The standby wins the lease: the old primary is fenced and reported once. */
+    ixn_fence_set_mode(&f, &standby, true, 7, on_lost, &log);
+    assert_int_equal(log.n, 2);
+    assert_ptr_equal(log.who[1], &old);
+    assert_false(ixn_fence_takes(&old));
+    assert_true(ixn_fence_takes(&standby));
+    assert_int_equal(f.top, 7);
+    /* The stale primary resumes and declares its old epoch again: still fenced, and
+     * nothing new is lost. */
+    ixn_fence_set_mode(&f, &old, true, 3, on_lost, &log);
+    assert_int_equal(log.n, 2);
+    assert_false(ixn_fence_takes(&old));
+    /* It then learns it lost the lease. */
+    ixn_fence_set_mode(&f, &old, false, 3, on_lost, &log);
+    assert_false(ixn_fence_takes(&old));
+    assert_true(ixn_fence_takes(&standby));
+    assert_int_equal(log.n, 2);
+}
+
+static void test_leader_leaves(void **state)
+{
+    (void)state;
+    ixn_fence f;
+    ixn_fence_init(&f);
+    ixn_fence_member a = {0}, b = {0};
+    lost_log log = {0};
+    ixn_fence_join(&f, &a);
+    ixn_fence_join(&f, &b);
+    ixn_fence_set_mode(&f, &a, true, 5, on_lost, &log);
+    ixn_fence_set_mode(&f, &b, false, 0, on_lost, &log);
+    /* The primary dies: nobody is taken until the standby declares itself primary. */
+    ixn_fence_leave(&f, &a);
+    assert_int_equal(f.top, -1);
+    assert_false(ixn_fence_takes(&b));
+    ixn_fence_set_mode(&f, &b, true, 9, on_lost, &log);
+    assert_true(ixn_fence_takes(&b));
+    /* A primary that steps down with no successor leaves nobody taken. */
+    ixn_fence_set_mode(&f, &b, false, 9, on_lost, &log);
+    assert_false(ixn_fence_takes(&b));
+    assert_ptr_equal(log.who[log.n - 1], &b);
+}
+
+static void test_equal_epochs_both_taken(void **state)
+{
+    (void)state;
+    ixn_fence f;
+    ixn_fence_init(&f);
+    ixn_fence_member a = {0}, b = {0}, c = {0};
+    lost_log log = {0};
+    ixn_fence_join(&f, &a);
+    ixn_fence_set_mode(&f, &a, true, 4, on_lost, &log);
+    /* A primary reconnecting on a second session keeps its epoch: both are taken. */
+    ixn_fence_set_mode(&f, &b, true, 4, on_lost, &log);
+    assert_true(ixn_fence_takes(&a));
+    assert_true(ixn_fence_takes(&b));
+    /* A session joining late with the default mode is below the top from the start and
+     * is not reported as lost. */
+    ixn_fence_join(&f, &c);
+    assert_false(ixn_fence_takes(&c));
+    assert_int_equal(log.n, 0);
+    ixn_fence_leave(&f, &a);
+    ixn_fence_leave(&f, &b);
+    /* With the pair gone, the one left is the highest primary again. */
+    assert_true(ixn_fence_takes(&c));
+    ixn_fence_leave(&f, &c);
+    ixn_fence_leave(&f, &c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_sessions_all_taken),
+        cmocka_unit_test(test_higher_epoch_fences_the_rest),
+        cmocka_unit_test(test_leader_leaves),
+        cmocka_unit_test(test_equal_epochs_both_taken),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
