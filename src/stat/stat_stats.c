@@ -609,25 +609,20 @@ static void series_cap(stat_stats *s, series *se, stat_stats_inst *list)
     }
 }
 
-/* How long the records of se are kept at least: sliding-keep, or the longest sliding
- * window open on it. */
-static int64_t series_keep(const stat_stats *s, const series *se, const stat_stats_inst *list)
-{
-    int64_t keep = s->keep_ms;
-    for (const stat_stats_inst *i = list; i; i = i->next)
-        if (i->ser == se && i->sliding_ms > keep)
-            keep = i->sliding_ms;
-    return keep;
-}
-
 /* Adds a counting record to se, to its day sums and to every statistic of list that sums
  * it. */
 static void add_record(stat_stats *s, series *se, stat_stats_inst *list, const rec *r, int64_t now)
 {
     day_roll(s, se, now);
-    for (stat_stats_inst *i = list; i; i = i->next)
-        if (i->ser == se)
-            expire(s, i, now);
+    /* The records are kept sliding-keep long, or as long as the longest window open. */
+    int64_t keep = s->keep_ms;
+    for (stat_stats_inst *i = list; i; i = i->next) {
+        if (i->ser != se)
+            continue;
+        expire(s, i, now);
+        if (i->sliding_ms > keep)
+            keep = i->sliding_ms;
+    }
     uint64_t pos = series_insert(s, se, r);
     bool today = r->at >= se->day.lo;
     if (today)
@@ -646,7 +641,7 @@ static void add_record(stat_stats *s, series *se, stat_stats_inst *list, const r
         i->den += dd;
         mark_dirty(s, i);
     }
-    series_trim(s, se, now, series_keep(s, se, list));
+    series_trim(s, se, now, keep);
     series_cap(s, se, list);
 }
 
@@ -666,10 +661,13 @@ static void add_segment(stat_stats *s, series *se, stat_stats_inst *list, int32_
     day_roll(s, se, now);
     if (se->n)
         day_close(&se->day, series_at(se, series_end(se) - 1), now);
+    int64_t keep = s->keep_ms;
     for (stat_stats_inst *i = list; i; i = i->next) {
         if (i->ser != se)
             continue;
         expire(s, i, now);
+        if (i->sliding_ms > keep)
+            keep = i->sliding_ms;
         if (se->n && i->sliding_ms) {
             const rec *last = series_at(se, series_end(se) - 1);
             if (seg_pred(i, last))
@@ -679,7 +677,7 @@ static void add_segment(stat_stats *s, series *se, stat_stats_inst *list, int32_
     }
     rec r = {.at = now, .a = has_reason ? reason : 0, .kind = kind, .b = has_reason};
     series_insert(s, se, &r);
-    series_trim(s, se, now, series_keep(s, se, list));
+    series_trim(s, se, now, keep);
     series_cap(s, se, list);
 }
 
