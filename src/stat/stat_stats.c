@@ -63,11 +63,13 @@ typedef struct day_acc {
     reason_ms *reasons;
 } day_acc;
 
-/* Records in time order; seq numbers stay valid while records leave at the front. */
+/* Records in time order, in a ring of cap slots (a power of two) from slot head: records
+ * leave at the front without moving the others, so that a series holding about the same
+ * number of records keeps the same array. Seq numbers stay valid while records leave. */
 typedef struct series {
     rec *r;
-    size_t off, n, cap;
-    uint64_t base; /* seq of r[off] */
+    size_t head, n, cap;
+    uint64_t base; /* seq of the record at slot head */
     bool segments;
     bool used; /* a record was ever added: its object is one of the engine's for good */
     day_acc day;
@@ -197,7 +199,19 @@ struct stat_stats {
 
 static rec *series_at(const series *se, uint64_t seq)
 {
-    return &se->r[se->off + (size_t)(seq - se->base)];
+    return &se->r[(se->head + (size_t)(seq - se->base)) & (se->cap - 1)];
+}
+
+/* Gives the ring cap slots (a power of two, at least n), its records from slot 0. */
+static void series_resize(series *se, size_t cap)
+{
+    rec *r = xmalloc(cap * sizeof *r);
+    for (size_t k = 0; k < se->n; k++)
+        r[k] = *series_at(se, se->base + k);
+    free(se->r);
+    se->r = r;
+    se->head = 0;
+    se->cap = cap;
 }
 
 static uint64_t series_end(const series *se)
@@ -208,31 +222,25 @@ static uint64_t series_end(const series *se)
 /* Inserts r in time order (after records of the same time) and returns its seq. */
 static uint64_t series_insert(stat_stats *s, series *se, const rec *r)
 {
-    if (se->off + se->n == se->cap) {
-        if (se->off > se->cap / 2) {
-            memmove(se->r, se->r + se->off, se->n * sizeof *se->r);
-            se->off = 0;
-        } else {
-            se->cap = se->cap ? se->cap * 2 : 16;
-            se->r = xrealloc(se->r, se->cap * sizeof *se->r);
-        }
+    if (se->n == se->cap)
+        series_resize(se, se->cap ? se->cap * 2 : 4);
+    /* Mostly at the end: only a step reported late goes before newer records. */
+    uint64_t seq = series_end(se);
+    while (seq > se->base && series_at(se, seq - 1)->at > r->at) {
+        *series_at(se, seq) = *series_at(se, seq - 1);
+        seq--;
     }
-    size_t i = se->off + se->n;
-    while (i > se->off && se->r[i - 1].at > r->at) {
-        se->r[i] = se->r[i - 1];
-        i--;
-    }
-    se->r[i] = *r;
+    *series_at(se, seq) = *r;
     se->n++;
     se->used = true;
     s->counts.records++;
-    return se->base + (i - se->off);
+    return seq;
 }
 
 /* Drops the oldest record. */
 static void series_pop(stat_stats *s, series *se)
 {
-    se->off++;
+    se->head = (se->head + 1) & (se->cap - 1);
     se->n--;
     se->base++;
     s->counts.records--;
@@ -570,18 +578,14 @@ static void series_trim(stat_stats *s, series *se, int64_t now, int64_t keep_ms)
 {
     int64_t cut = now - keep_ms;
     if (se->segments) {
-        while (se->n >= 2 && se->r[se->off + 1].at < cut)
+        while (se->n >= 2 && series_at(se, se->base + 1)->at < cut)
             series_pop(s, se);
     } else {
-        while (se->n && se->r[se->off].at < cut)
+        while (se->n && series_at(se, se->base)->at < cut)
             series_pop(s, se);
     }
-    if (se->cap > 64 && se->n < se->cap / 8) {
-        memmove(se->r, se->r + se->off, se->n * sizeof *se->r);
-        se->off = 0;
-        se->cap /= 2;
-        se->r = xrealloc(se->r, se->cap * sizeof *se->r);
-    }
+    if (se->cap > 64 && se->n < se->cap / 8)
+        series_resize(se, se->cap / 2);
 }
 
 /* Drops the oldest records beyond max_records, taking them out of the sums of the
