@@ -632,6 +632,10 @@ static void test_day_late_exact(void **state)
     int64_t t0 = MIDNIGHT + S(3600);
     stat_stats_inst *early_sl = open_q(f, "chat-in", PROTO_STS_Q_SERVICE_LEVEL, 0, 20, t0);
     stat_stats_inst *early_asa = open_q(f, "chat-in", PROTO_STS_Q_ASA, 0, -1, t0);
+    /* A sliding window open all along, over records that arrive out of time order (an
+     * answer after a later visit's start). */
+    stat_stats_inst *early_ans600 = open_q(f, "chat-in", PROTO_STS_Q_ANSWERED, 600, -1, t0);
+    int64_t end = t0 + (int64_t)N * S(20) + S(400), answered_600 = 0;
     int64_t answered = 0, abandoned = 0, wait_sum = 0, sl_num[NT] = {0}, sl_den[NT] = {0};
     int64_t offered[AGENTS] = {0}, accepted[AGENTS] = {0}, handled[AGENTS] = {0};
     int64_t handle_sum[AGENTS] = {0};
@@ -667,6 +671,7 @@ static void test_day_late_exact(void **state)
         step(f, PROTO_IXR_ACCEPTED, id, "chat-in", ag, q, q + w, 0);
         step(f, PROTO_IXR_ENDED, id, "chat-in", ag, q, q + w + h, PROTO_IXR_REASON_DONE);
         answered++;
+        answered_600 += q + w > end - S(600);
         wait_sum += w;
         for (int j = 0; j < NT; j++) {
             sl_den[j]++;
@@ -677,10 +682,14 @@ static void test_day_late_exact(void **state)
         handled[k % AGENTS]++;
         handle_sum[k % AGENTS] += h;
     }
-    int64_t now = t0 + (int64_t)N * S(20) + S(400);
-    /* The records of about the last minute are all that is held. */
+    int64_t now = end;
+    assert_int_equal(val(f, early_ans600, now), answered_600);
+    stat_stats_close(f->s, early_ans600);
+    /* Once the window is closed, the next step leaves the records of about the last
+     * minute only. */
+    step(f, PROTO_IXR_QUEUED, "last", "chat-in", NULL, now, now, 0);
     assert_true(records(f) < 40);
-    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, now), now), N);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, now), now), N + 1);
     assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ANSWERED, 0, -1, now), now), answered);
     assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ABANDONED, 0, -1, now), now),
                      abandoned);
