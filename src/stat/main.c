@@ -768,8 +768,10 @@ static int run(stat_daemon *d)
     /* The day profile's midnight is that of the configured zone (localtime_r). */
     setenv("TZ", d->cfg.timezone, 1);
     tzset();
-    d->stats = stat_stats_new(
-        &(stat_stats_config){.media = &d->media, .threshold_s = d->cfg.sl_threshold_s});
+    d->stats = stat_stats_new(&(stat_stats_config){
+        .media = &d->media,
+        .threshold_s = d->cfg.sl_threshold_s,
+        .sliding_keep_s = d->cfg.sliding_keep_s > 0 ? (int64_t)d->cfg.sliding_keep_s : -1});
     if (d->cfg.data_dir && open_history(d) != 0)
         return 1;
     d->agents = stat_agents_new(&d->media, d->rules, d->cfg.count_after_work, d->cfg.ixn_count,

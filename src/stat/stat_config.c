@@ -134,6 +134,12 @@ static void server_key(cfg_state *st, const char *key, const char *v)
             cfg->history_days = (unsigned)n;
     } else if (tls_conf_key(&st->conf, key, v, &cfg->tls)) {
         /* tls-cert, tls-key, tls-ca, insecure: handled there */
+    } else if (strcmp(key, "sliding-keep") == 0) {
+        if (!cc_conf_num(v, 0, 86400, &n))
+            cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number of seconds 0..86400",
+                          v);
+        else
+            cfg->sliding_keep_s = (unsigned)n;
     } else if (strcmp(key, "max-agents") == 0) {
         if (!cc_conf_num(v, 1, 100000000, &n))
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..100000000", v);
@@ -302,6 +308,7 @@ static void set_defaults(stat_config *cfg, const char *path)
     cfg->nats.bucket = xstrdup("cc_leases");
     cfg->nats.key = xstrdup("stat");
     cfg->nats.lease_ms = 1000;
+    cfg->sliding_keep_s = 900;
 }
 
 int stat_config_load(const char *path, stat_config *cfg)

@@ -66,6 +66,8 @@ typedef struct stat_config {
     size_t max_statistics;    /* [server] max-statistics (10000): open per StatClient */
     char *data_dir;           /* [server] data-dir: the history store's directory; NULL = none */
     unsigned history_days;    /* [server] history-days (90): how long history is kept */
+    unsigned sliding_keep_s;  /* [server] sliding-keep (900): seconds of records kept for
+                                 sliding windows opened later */
     cc_out_limit out_base;    /* [server] out-limit as given ("16m 4m 60") */
     cc_server_conf limits;    /* register-timeout, max-memory, out-limit-web, http-* */
     tls_conf tls;             /* [server] tls-cert, tls-key, tls-ca, insecure */

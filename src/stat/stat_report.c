@@ -298,7 +298,9 @@ stat_report *stat_report_new(const char *data_dir, const stat_report_req *req, i
     r->threshold_s = threshold_s;
     r->now = now - now % 1000;
     cc_media_init(&r->media);
-    r->eng = stat_stats_new(&(stat_stats_config){.media = &r->media, .threshold_s = threshold_s});
+    /* Each row opens a window as long as the interval at its end: its records are kept. */
+    r->eng = stat_stats_new(&(stat_stats_config){
+        .media = &r->media, .threshold_s = threshold_s, .sliding_keep_s = req->interval_s});
     r->phase = PH_HEADER;
     return r;
 }

@@ -9,10 +9,6 @@
 #include "common/alloc.h"
 #include "common/map.h"
 
-/* How long records are kept: the longest window (86,400 s) and the longest day (25 h at
- * the end of summer time), so that every open window finds its records. */
-#define RETAIN_MS (25LL * 3600 * 1000)
-
 /* The window of EstimatedWaitTime's answer rate. */
 #define EWT_WINDOW_S 900
 
@@ -25,14 +21,6 @@ typedef struct rec {
     int32_t b;    /* segments: a reason is given */
 } rec;
 
-/* Records in time order; seq numbers stay valid while records leave at the front. */
-typedef struct series {
-    rec *r;
-    size_t off, n, cap;
-    uint64_t base; /* seq of r[off] */
-    bool segments;
-} series;
-
 enum {
     K_ENTER = 1,
     K_ANSWER,
@@ -42,7 +30,50 @@ enum {
     K_REJECTED,
     K_TIMED_OUT,
     K_HANDLED,
+    K_COUNT
 };
+
+/* The visits of the day that ended with a wait of s seconds, rounded up (0: no wait;
+ * the engine's sl_cap: longer than any threshold), answered and abandoned. Answered with
+ * wait <= T is then s <= T, abandoned with wait > T is s > T, for any T in whole seconds. */
+typedef struct sl_bucket {
+    uint32_t s;
+    uint32_t answered, abandoned;
+} sl_bucket;
+
+/* Closed not-ready time of the day with one reason code. */
+typedef struct reason_ms {
+    int64_t code;
+    int64_t ms;
+} reason_ms;
+
+/* What a series counted since the start of a day, so that a day statistic opened at any
+ * time finds its value without the records, which are kept only as long as sliding
+ * windows need them. Counting series fill n..sl, segment series ms and reasons. */
+typedef struct day_acc {
+    int64_t lo;          /* the midnight (Unix ms) of the day summed; 0: none yet */
+    uint32_t n[K_COUNT]; /* records per kind */
+    int64_t wait_sum;    /* waits of the answered visits */
+    int64_t handle_sum;  /* handle times of the handled ones whose accept is known */
+    uint32_t handle_known;
+    uint32_t nsl, capsl;
+    sl_bucket *sl; /* by s */
+    int64_t ms[2]; /* closed segment time with kind bit 1, bit 2 */
+    uint32_t nreasons, capreasons;
+    reason_ms *reasons;
+} day_acc;
+
+/* Records in time order, in a ring of cap slots (a power of two) from slot head: records
+ * leave at the front without moving the others, so that a series holding about the same
+ * number of records keeps the same array. Seq numbers stay valid while records leave. */
+typedef struct series {
+    rec *r;
+    size_t head, n, cap;
+    uint64_t base; /* seq of the record at slot head */
+    bool segments;
+    bool used; /* a record was ever added: its object is one of the engine's for good */
+    day_acc day;
+} series;
 
 /* Agent segments: logged in anywhere, holding something; media segments: ready, not
  * ready (the State NotReady). */
@@ -62,6 +93,7 @@ struct stat_stats_inst {
     int refs;
     enum proto_sts_stat stat;
     int64_t sliding_ms; /* 0: day */
+    int64_t day_lo;     /* day: the day num and den are of (its series' day.lo) */
     int64_t threshold_ms;
     int media;
     bool has_reason;
@@ -70,8 +102,10 @@ struct stat_stats_inst {
     queue_obj *queue;          /* Queue statistics */
     agent_obj *agent;          /* Agent statistics */
     series *ser;               /* the records it sums; NULL for the statistics of now */
-    uint64_t cur;              /* seq of the first record in the window (segments: overlapping) */
-    int64_t num, den;          /* sums over the records from cur (segments: closed ones) */
+    uint64_t cur;              /* sliding: seq of the first record in the window (segments:
+                                  overlapping) */
+    int64_t num, den;          /* sliding: sums over the records from cur (segments: closed
+                                  ones); day counts: the sums of the day */
     stat_stats_inst *ewt_rate; /* EstimatedWaitTime: Answered over sliding:900 */
     bool dirty;
     stat_stats_inst *dirty_next;
@@ -157,6 +191,8 @@ struct stat_stats {
     stat_stats_inst *dirty_head, *dirty_tail;
     int64_t day_lo, day_hi; /* the day containing the last time asked for */
     int64_t last_now;
+    int64_t keep_ms; /* sliding-keep */
+    uint32_t sl_cap; /* the sl_bucket of waits longer than any threshold */
     stat_stats_counts counts;
     link_state links[256];
 };
@@ -165,7 +201,19 @@ struct stat_stats {
 
 static rec *series_at(const series *se, uint64_t seq)
 {
-    return &se->r[se->off + (size_t)(seq - se->base)];
+    return &se->r[(se->head + (size_t)(seq - se->base)) & (se->cap - 1)];
+}
+
+/* Gives the ring cap slots (a power of two, at least n), its records from slot 0. */
+static void series_resize(series *se, size_t cap)
+{
+    rec *r = xmalloc(cap * sizeof *r);
+    for (size_t k = 0; k < se->n; k++)
+        r[k] = *series_at(se, se->base + k);
+    free(se->r);
+    se->r = r;
+    se->head = 0;
+    se->cap = cap;
 }
 
 static uint64_t series_end(const series *se)
@@ -174,30 +222,38 @@ static uint64_t series_end(const series *se)
 }
 
 /* Inserts r in time order (after records of the same time) and returns its seq. */
-static uint64_t series_insert(series *se, const rec *r)
+static uint64_t series_insert(stat_stats *s, series *se, const rec *r)
 {
-    if (se->off + se->n == se->cap) {
-        if (se->off > se->cap / 2) {
-            memmove(se->r, se->r + se->off, se->n * sizeof *se->r);
-            se->off = 0;
-        } else {
-            se->cap = se->cap ? se->cap * 2 : 16;
-            se->r = xrealloc(se->r, se->cap * sizeof *se->r);
-        }
+    if (se->n == se->cap)
+        series_resize(se, se->cap ? se->cap * 2 : 4);
+    /* Mostly at the end: only a step reported late goes before newer records. */
+    uint64_t seq = series_end(se);
+    while (seq > se->base && series_at(se, seq - 1)->at > r->at) {
+        *series_at(se, seq) = *series_at(se, seq - 1);
+        seq--;
     }
-    size_t i = se->off + se->n;
-    while (i > se->off && se->r[i - 1].at > r->at) {
-        se->r[i] = se->r[i - 1];
-        i--;
-    }
-    se->r[i] = *r;
+    *series_at(se, seq) = *r;
     se->n++;
-    return se->base + (i - se->off);
+    se->used = true;
+    s->counts.records++;
+    return seq;
 }
 
-static void series_free(series *se)
+/* Drops the oldest record. */
+static void series_pop(stat_stats *s, series *se)
 {
+    se->head = (se->head + 1) & (se->cap - 1);
+    se->n--;
+    se->base++;
+    s->counts.records--;
+}
+
+static void series_free(stat_stats *s, series *se)
+{
+    s->counts.records -= se->n;
     free(se->r);
+    free(se->day.sl);
+    free(se->day.reasons);
     memset(se, 0, sizeof *se);
 }
 
@@ -221,13 +277,167 @@ static int64_t day_start(stat_stats *s, int64_t now)
     return s->day_lo;
 }
 
-/* The first time inside the window at now. Counts take records with at >= it: the last
- * N seconds are (now - N s, now]; time in state is measured over [now - N s, now]. */
-static int64_t window_start(stat_stats *s, const stat_stats_inst *i, int64_t now)
+/* The first time inside the sliding window of i at now. Counts take records with
+ * at >= it: the last N seconds are (now - N s, now]; time in state is measured over
+ * [now - N s, now]. */
+static int64_t window_start(const stat_stats_inst *i, int64_t now)
 {
-    if (!i->sliding_ms)
-        return day_start(s, now);
     return i->ser && i->ser->segments ? now - i->sliding_ms : now - i->sliding_ms + 1;
+}
+
+/* ---- the day's sums ---- */
+
+/* The sl_bucket of a wait: whole seconds rounded up, at most sl_cap. */
+static uint32_t sl_second(const stat_stats *s, int64_t wait_ms)
+{
+    if (wait_ms <= 0)
+        return 0;
+    int64_t sec = (wait_ms + 999) / 1000;
+    return sec < (int64_t)s->sl_cap ? (uint32_t)sec : s->sl_cap;
+}
+
+/* The bucket of second sec, made when missing (buckets stay sorted by s). */
+static sl_bucket *sl_get(day_acc *d, uint32_t sec)
+{
+    uint32_t lo = 0, hi = d->nsl;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (d->sl[mid].s < sec)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < d->nsl && d->sl[lo].s == sec)
+        return &d->sl[lo];
+    if (d->nsl == d->capsl) {
+        d->capsl = d->capsl ? d->capsl * 2 : 8;
+        d->sl = xrealloc(d->sl, d->capsl * sizeof *d->sl);
+    }
+    memmove(&d->sl[lo + 1], &d->sl[lo], (d->nsl - lo) * sizeof *d->sl);
+    d->nsl++;
+    d->sl[lo] = (sl_bucket){.s = sec};
+    return &d->sl[lo];
+}
+
+/* The closed time of one reason code, made when missing. */
+static int64_t *reason_get(day_acc *d, int64_t code)
+{
+    for (uint32_t k = 0; k < d->nreasons; k++)
+        if (d->reasons[k].code == code)
+            return &d->reasons[k].ms;
+    if (d->nreasons == d->capreasons) {
+        d->capreasons = d->capreasons ? d->capreasons * 2 : 4;
+        d->reasons = xrealloc(d->reasons, d->capreasons * sizeof *d->reasons);
+    }
+    d->reasons[d->nreasons] = (reason_ms){.code = code};
+    return &d->reasons[d->nreasons++].ms;
+}
+
+/* Adds a counting record to the day's sums. */
+static void day_count(const stat_stats *s, day_acc *d, const rec *r)
+{
+    if (r->kind <= 0 || r->kind >= K_COUNT)
+        return;
+    d->n[r->kind]++;
+    switch (r->kind) {
+    case K_ANSWER:
+        d->wait_sum += r->a;
+        sl_get(d, sl_second(s, r->a))->answered++;
+        break;
+    case K_ABANDON: sl_get(d, sl_second(s, r->a))->abandoned++; break;
+    case K_HANDLED:
+        if (r->a >= 0) {
+            d->handle_sum += r->a;
+            d->handle_known++;
+        }
+        break;
+    default: break;
+    }
+}
+
+/* Adds what the segment last, ending at end, held of the day to the day's sums. */
+static void day_close(day_acc *d, const rec *last, int64_t end)
+{
+    int64_t from = last->at > d->lo ? last->at : d->lo;
+    if (end <= from)
+        return;
+    int64_t dur = end - from;
+    if (last->kind & 1)
+        d->ms[0] += dur;
+    if (last->kind & 2) {
+        d->ms[1] += dur;
+        if (last->b)
+            *reason_get(d, last->a) += dur;
+    }
+}
+
+/* Starts the series' day sums again when now lies in a later day than they are of. A
+ * counting record of the new day added earlier (an at ahead of the statserver's clock)
+ * is still among the newest records: it is counted again. A segment is clipped to the
+ * day when it closes (day_close) and when a value is read (time_value). */
+static void day_roll(stat_stats *s, series *se, int64_t now)
+{
+    int64_t lo = day_start(s, now);
+    if (se->day.lo >= lo)
+        return;
+    day_acc *d = &se->day;
+    free(d->sl);
+    free(d->reasons);
+    memset(d, 0, sizeof *d);
+    d->lo = lo;
+    if (se->segments)
+        return;
+    uint64_t q = series_end(se);
+    while (q > se->base && series_at(se, q - 1)->at >= lo)
+        q--;
+    for (; q < series_end(se); q++)
+        day_count(s, d, series_at(se, q));
+}
+
+/* The day sums of a counting statistic, from its series' day sums. */
+static void day_sums(stat_stats_inst *i, const day_acc *d)
+{
+    i->num = i->den = 0;
+    switch (i->stat) {
+    case PROTO_STS_Q_ENTERED: i->num = d->n[K_ENTER]; break;
+    case PROTO_STS_Q_ANSWERED: i->num = d->n[K_ANSWER]; break;
+    case PROTO_STS_Q_ABANDONED: i->num = d->n[K_ABANDON]; break;
+    case PROTO_STS_Q_SERVICE_LEVEL:
+        i->den = d->n[K_ANSWER];
+        for (uint32_t k = 0; k < d->nsl; k++) {
+            int64_t ms = (int64_t)d->sl[k].s * 1000;
+            if (ms <= i->threshold_ms)
+                i->num += d->sl[k].answered;
+            else
+                i->den += d->sl[k].abandoned;
+        }
+        break;
+    case PROTO_STS_Q_ASA:
+        i->num = d->wait_sum;
+        i->den = d->n[K_ANSWER];
+        break;
+    case PROTO_STS_A_OFFERED: i->num = d->n[K_OFFERED]; break;
+    case PROTO_STS_A_ACCEPTED: i->num = d->n[K_ACCEPTED]; break;
+    case PROTO_STS_A_REJECTED: i->num = d->n[K_REJECTED]; break;
+    case PROTO_STS_A_TIMED_OUT: i->num = d->n[K_TIMED_OUT]; break;
+    case PROTO_STS_A_HANDLED: i->num = d->n[K_HANDLED]; break;
+    case PROTO_STS_A_AHT:
+        i->num = d->handle_sum;
+        i->den = d->handle_known;
+        break;
+    default: break;
+    }
+}
+
+/* Brings a day statistic to the day of now: a new day takes its series' sums of it. */
+static void day_sync(stat_stats *s, stat_stats_inst *i, int64_t now)
+{
+    day_roll(s, i->ser, now);
+    if (i->day_lo == i->ser->day.lo)
+        return;
+    i->day_lo = i->ser->day.lo;
+    if (!i->ser->segments)
+        day_sums(i, &i->ser->day);
 }
 
 /* ---- sums ---- */
@@ -281,15 +491,19 @@ static void contrib(const stat_stats_inst *i, const rec *r, int64_t *num, int64_
     }
 }
 
-/* Moves the window of i to now, taking out what left it. */
+/* Moves the window of i to now, taking out what left it (day: a new day starts). */
 static void expire(stat_stats *s, stat_stats_inst *i, int64_t now)
 {
     series *se = i->ser;
     if (!se)
         return;
+    if (!i->sliding_ms) {
+        day_sync(s, i, now);
+        return;
+    }
     if (i->cur < se->base)
         i->cur = se->base;
-    int64_t ws = window_start(s, i, now);
+    int64_t ws = window_start(i, now);
     uint64_t end = series_end(se);
     if (se->segments) {
         while (i->cur + 1 < end && series_at(se, i->cur + 1)->at <= ws) {
@@ -309,13 +523,19 @@ static void expire(stat_stats *s, stat_stats_inst *i, int64_t now)
     }
 }
 
-/* Sums the window of a statistic being opened: the one scan of its records. */
+/* Sums the window of a statistic being opened: a day statistic takes its series' day
+ * sums, a sliding one makes the one scan of the records it finds kept. */
 static void initial_sums(stat_stats *s, stat_stats_inst *i, int64_t now)
 {
     series *se = i->ser;
     i->num = i->den = 0;
+    if (!i->sliding_ms) {
+        i->day_lo = INT64_MIN;
+        day_sync(s, i, now);
+        return;
+    }
     i->cur = se->base;
-    int64_t ws = window_start(s, i, now);
+    int64_t ws = window_start(i, now);
     uint64_t end = series_end(se);
     if (se->segments) {
         while (i->cur + 1 < end && series_at(se, i->cur + 1)->at <= ws)
@@ -354,33 +574,30 @@ static void mark_all(stat_stats *s, stat_stats_inst *list)
         mark_dirty(s, i);
 }
 
-/* Drops the records older than every window. */
-static void series_trim(series *se, int64_t now)
+/* Drops the records older than keep_ms before now (a segment: when it ended before), which
+ * no open window holds any more, and gives the memory back when most of it is unused. */
+static void series_trim(stat_stats *s, series *se, int64_t now, int64_t keep_ms)
 {
-    int64_t cut = now - RETAIN_MS;
+    int64_t cut = now - keep_ms;
     if (se->segments) {
-        while (se->n >= 2 && se->r[se->off + 1].at < cut) {
-            se->off++;
-            se->n--;
-            se->base++;
-        }
-        return;
+        while (se->n >= 2 && series_at(se, se->base + 1)->at < cut)
+            series_pop(s, se);
+    } else {
+        while (se->n && series_at(se, se->base)->at < cut)
+            series_pop(s, se);
     }
-    while (se->n && se->r[se->off].at < cut) {
-        se->off++;
-        se->n--;
-        se->base++;
-    }
+    if (se->cap > 64 && se->n < se->cap / 8)
+        series_resize(se, se->cap / 2);
 }
 
 /* Drops the oldest records beyond max_records, taking them out of the sums of the
- * statistics whose window still held them. */
+ * sliding statistics whose window still held them (the day sums keep them). */
 static void series_cap(stat_stats *s, series *se, stat_stats_inst *list)
 {
     while (se->n > s->cfg.max_records) {
         const rec *r = series_at(se, se->base);
         for (stat_stats_inst *i = list; i; i = i->next) {
-            if (i->ser != se || i->cur != se->base)
+            if (i->ser != se || !i->sliding_ms || i->cur != se->base)
                 continue;
             if (se->segments) {
                 if (seg_pred(i, r))
@@ -394,24 +611,33 @@ static void series_cap(stat_stats *s, series *se, stat_stats_inst *list)
             i->cur++;
             mark_dirty(s, i);
         }
-        se->off++;
-        se->n--;
-        se->base++;
+        series_pop(s, se);
     }
 }
 
-/* Adds a counting record to se and to every statistic of list that sums it. */
+/* Adds a counting record to se, to its day sums and to every statistic of list that sums
+ * it. */
 static void add_record(stat_stats *s, series *se, stat_stats_inst *list, const rec *r, int64_t now)
 {
-    for (stat_stats_inst *i = list; i; i = i->next)
-        if (i->ser == se)
-            expire(s, i, now);
-    uint64_t pos = series_insert(se, r);
+    day_roll(s, se, now);
+    /* The records are kept sliding-keep long, or as long as the longest window open. */
+    int64_t keep = s->keep_ms;
     for (stat_stats_inst *i = list; i; i = i->next) {
         if (i->ser != se)
             continue;
-        if (r->at < window_start(s, i, now)) {
-            if (pos <= i->cur)
+        expire(s, i, now);
+        if (i->sliding_ms > keep)
+            keep = i->sliding_ms;
+    }
+    uint64_t pos = series_insert(s, se, r);
+    bool today = r->at >= se->day.lo;
+    if (today)
+        day_count(s, &se->day, r);
+    for (stat_stats_inst *i = list; i; i = i->next) {
+        if (i->ser != se)
+            continue;
+        if (i->sliding_ms ? r->at < window_start(i, now) : !today) {
+            if (i->sliding_ms && pos <= i->cur)
                 i->cur++;
             continue;
         }
@@ -421,7 +647,7 @@ static void add_record(stat_stats *s, series *se, stat_stats_inst *list, const r
         i->den += dd;
         mark_dirty(s, i);
     }
-    series_trim(se, now);
+    series_trim(s, se, now, keep);
     series_cap(s, se, list);
 }
 
@@ -438,11 +664,17 @@ static void add_segment(stat_stats *s, series *se, stat_stats_inst *list, int32_
     } else if (!kind) {
         return; /* nothing to measure before the first state */
     }
+    day_roll(s, se, now);
+    if (se->n)
+        day_close(&se->day, series_at(se, series_end(se) - 1), now);
+    int64_t keep = s->keep_ms;
     for (stat_stats_inst *i = list; i; i = i->next) {
         if (i->ser != se)
             continue;
         expire(s, i, now);
-        if (se->n) {
+        if (i->sliding_ms > keep)
+            keep = i->sliding_ms;
+        if (se->n && i->sliding_ms) {
             const rec *last = series_at(se, series_end(se) - 1);
             if (seg_pred(i, last))
                 i->num += now - last->at;
@@ -450,8 +682,8 @@ static void add_segment(stat_stats *s, series *se, stat_stats_inst *list, int32_
         mark_dirty(s, i);
     }
     rec r = {.at = now, .a = has_reason ? reason : 0, .kind = kind, .b = has_reason};
-    series_insert(se, &r);
-    series_trim(se, now);
+    series_insert(s, se, &r);
+    series_trim(s, se, now, keep);
     series_cap(s, se, list);
 }
 
@@ -512,7 +744,7 @@ size_t stat_stats_each_queue(const stat_stats *s, stat_stats_queue_fn *fn, void 
     cc_map_slot *ms;
     while ((ms = cc_map_next(&s->queues, &pos))) {
         const queue_obj *q = ms->value;
-        if (!q->nixns && !q->visits.n)
+        if (!q->nixns && !q->visits.used)
             continue;
         /* The key is server NUL tenant NUL id NUL (key2). */
         const char *server = q->key;
@@ -558,7 +790,7 @@ static void tenant_gc(stat_stats *s, tenant_obj *t)
 
 static void queue_gc(stat_stats *s, queue_obj *q)
 {
-    if (q->insts || q->nixns || q->visits.n)
+    if (q->insts || q->nixns || q->visits.used)
         return;
     tenant_obj *t = q->tenant;
     queue_obj **pp = &t->queues;
@@ -566,7 +798,7 @@ static void queue_gc(stat_stats *s, queue_obj *q)
         pp = &(*pp)->tnext;
     *pp = q->tnext;
     cc_map_del(&s->queues, q->key, q->keylen);
-    series_free(&q->visits);
+    series_free(s, &q->visits);
     free(q->key);
     free(q);
     tenant_gc(s, t);
@@ -574,13 +806,17 @@ static void queue_gc(stat_stats *s, queue_obj *q)
 
 static void agent_gc(stat_stats *s, agent_obj *a)
 {
-    if (a->insts || a->logged_in || a->seg.n || a->ends.n)
+    if (a->insts || a->logged_in || a->seg.used || a->ends.used)
         return;
     for (int k = 0; k < a->nam; k++)
-        if (a->am[k].seg.n)
+        if (a->am[k].seg.used)
             return;
-    for (int k = 0; k < a->nam; k++)
+    for (int k = 0; k < a->nam; k++) {
         free(a->am[k].desc);
+        series_free(s, &a->am[k].seg);
+    }
+    series_free(s, &a->seg);
+    series_free(s, &a->ends);
     free(a->am);
     tenant_obj *t = a->tenant;
     t->nagents--;
@@ -1223,12 +1459,46 @@ static int64_t oldest_wait(const queue_obj *q, int64_t now)
     return w > 0 ? w : 0;
 }
 
+/* A day time statistic: the closed time of its series' day sums, and the open segment's
+ * part of the day. */
+static int64_t day_time_value(stat_stats *s, stat_stats_inst *i, int64_t now)
+{
+    series *se = i->ser;
+    day_roll(s, se, now);
+    const day_acc *d = &se->day;
+    int64_t v = 0;
+    switch (i->stat) {
+    case PROTO_STS_A_LOGIN_TIME:
+    case PROTO_STS_A_READY_TIME: v = d->ms[0]; break;
+    case PROTO_STS_A_BUSY_TIME: v = d->ms[1]; break;
+    case PROTO_STS_A_NOT_READY_TIME:
+        if (!i->has_reason) {
+            v = d->ms[1];
+            break;
+        }
+        for (uint32_t k = 0; k < d->nreasons; k++)
+            if (d->reasons[k].code == i->reason)
+                v = d->reasons[k].ms;
+        break;
+    default: break;
+    }
+    if (se->n) {
+        const rec *last = series_at(se, series_end(se) - 1);
+        int64_t from = last->at > d->lo ? last->at : d->lo;
+        if (seg_pred(i, last) && now > from)
+            v += now - from;
+    }
+    return v;
+}
+
 static int64_t time_value(stat_stats *s, stat_stats_inst *i, int64_t now)
 {
     series *se = i->ser;
+    if (!i->sliding_ms)
+        return day_time_value(s, i, now);
     if (!se->n)
         return 0;
-    int64_t ws = window_start(s, i, now);
+    int64_t ws = window_start(i, now);
     const rec *last = series_at(se, series_end(se) - 1);
     const rec *first = series_at(se, i->cur);
     int64_t v = i->num;
@@ -1356,6 +1626,12 @@ stat_stats *stat_stats_new(const stat_stats_config *cfg)
         s->cfg.max_records = STAT_STATS_RECORDS_MAX;
     if (s->cfg.max_records < 2)
         s->cfg.max_records = 2; /* a segment needs the next one to end */
+    if (s->cfg.sliding_keep_s == 0)
+        s->cfg.sliding_keep_s = STAT_STATS_KEEP_DEFAULT_S;
+    s->keep_ms = s->cfg.sliding_keep_s > 0 ? s->cfg.sliding_keep_s * 1000 : 0;
+    int64_t longest =
+        s->cfg.threshold_s > PROTO_STS_THRESHOLD_MAX ? s->cfg.threshold_s : PROTO_STS_THRESHOLD_MAX;
+    s->sl_cap = (uint32_t)(longest + 1);
     cc_map_init(&s->tenants);
     cc_map_init(&s->queues);
     cc_map_init(&s->agents);
@@ -1384,7 +1660,7 @@ void stat_stats_free(stat_stats *s)
     pos = 0;
     while ((ms = cc_map_next(&s->queues, &pos))) {
         queue_obj *q = ms->value;
-        series_free(&q->visits);
+        series_free(s, &q->visits);
         free(q->key);
         free(q);
     }
@@ -1393,11 +1669,11 @@ void stat_stats_free(stat_stats *s)
         agent_obj *a = ms->value;
         for (int k = 0; k < a->nam; k++) {
             free(a->am[k].desc);
-            series_free(&a->am[k].seg);
+            series_free(s, &a->am[k].seg);
         }
         free(a->am);
-        series_free(&a->seg);
-        series_free(&a->ends);
+        series_free(s, &a->seg);
+        series_free(s, &a->ends);
         free(a->key);
         free(a);
     }

@@ -3,11 +3,14 @@
  * over the profiles day and sliding:N. No I/O and no clock of its own: every entry point
  * takes the time (Unix ms), so that a test can script a day to the millisecond.
  *
- * What happened is kept per object as time-ordered records (visits of a queue, offers and
- * ends of an agent, state segments of an agent), 25 hours long; an open statistic keeps a
- * cursor into its object's records and running sums, so that an event costs O(statistics
- * of its object) and the passing of time O(records that leave the window). Equal requests
- * share one statistic, so a value is computed (and encoded by the port) once for all. */
+ * Per object (a queue's visits, an agent's offers and ends, its state segments) the
+ * engine keeps the sums of the day so far, and the time-ordered records only as long as
+ * sliding windows need them: the longest sliding window open on the object, or
+ * sliding-keep when that is longer. A day statistic takes its object's day sums, a sliding
+ * one a cursor into the records and running sums, so that an event costs O(statistics of
+ * its object), the passing of time O(records that leave the window), and the memory does
+ * not grow with the day's volume. Equal requests share one statistic, so a value is
+ * computed (and encoded by the port) once for all. */
 #ifndef STAT_STATS_H
 #define STAT_STATS_H
 
@@ -21,18 +24,25 @@
 #include "stat/stat_agents.h"
 
 /** Records one series (the visits of a queue, the ends or the state segments of an agent)
- * keeps at most: beyond, the oldest leave every window early, so that a flood of events
- * cannot grow the engine without end. */
+ * keeps at most: beyond, the oldest leave every sliding window early, so that a flood of
+ * events cannot grow the engine without end (the day sums keep counting them). */
 #define STAT_STATS_RECORDS_MAX ((size_t)1 << 20)
 
 typedef struct stat_stats stat_stats;
 typedef struct stat_stats_inst stat_stats_inst;
 
+/** sliding-keep when stat_stats_config gives 0: seconds of records kept for sliding
+ * windows opened later. */
+#define STAT_STATS_KEEP_DEFAULT_S 900
+
 /** The engine's settings. */
 typedef struct stat_stats_config {
-    cc_media_table *media; /* the daemon's table: media names of events are interned there */
-    int64_t threshold_s;   /* service-level-threshold: ServiceLevel's default T */
-    size_t max_records;    /* records kept per series at most; 0 = STAT_STATS_RECORDS_MAX */
+    cc_media_table *media;  /* the daemon's table: media names of events are interned there */
+    int64_t threshold_s;    /* service-level-threshold: ServiceLevel's default T */
+    size_t max_records;     /* records kept per series at most; 0 = STAT_STATS_RECORDS_MAX */
+    int64_t sliding_keep_s; /* sliding-keep: seconds of records every series keeps for sliding
+                               windows opened later; 0 = STAT_STATS_KEEP_DEFAULT_S, negative =
+                               none (only what the open windows hold) */
 } stat_stats_config;
 
 /** A new engine. The day profile starts at midnight in the process's local time zone
@@ -96,8 +106,9 @@ void stat_stats_each(stat_stats *s, enum proto_sts_object type,
 typedef void stat_stats_queue_fn(void *ctx, const char *server, const char *tenant, const char *id,
                                  int media);
 
-/** Calls fn for every queue that holds an interaction or has a visit recorded (a queue
- * only named by a statistic is left out), in no particular order. Returns how many. */
+/** Calls fn for every queue that holds an interaction or has had a visit recorded since
+ * the engine started (a queue only named by a statistic is left out), in no particular
+ * order. Returns how many. */
 size_t stat_stats_each_queue(const stat_stats *s, stat_stats_queue_fn *fn, void *ctx);
 
 /** Counters for logs and tests. */
@@ -107,6 +118,7 @@ typedef struct stat_stats_counts {
     uint64_t open;         /* distinct statistics open */
     uint64_t interactions; /* unfinished interactions known */
     uint64_t objects;      /* queues, agents and tenants kept */
+    uint64_t records;      /* records held by all series (what sliding windows need) */
 } stat_stats_counts;
 
 /** The engine's counters. */

@@ -150,7 +150,9 @@ def config_keys(env):
              ("service-level-threshold = 86401", False), ("service-level-target = 100", True),
              ("service-level-target = 101", False), ("max-statistics = 1", True),
              ("max-statistics = 0", False), ("max-statistics = 10000000", True),
-             ("max-statistics = 10000001", False)]
+             ("max-statistics = 10000001", False), ("sliding-keep = 0", True),
+             ("sliding-keep = 86400", True), ("sliding-keep = 86401", False),
+             ("sliding-keep = -1", False)]
     for k, (line, good) in enumerate(cases):
         path = env.write("cfg%d.ini" % k, "[server]\nname = c\n%s\n[ixn:a]\naddress = 127.0.0.1:1\n"
                          % line)

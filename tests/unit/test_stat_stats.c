@@ -579,18 +579,23 @@ static void test_records_cap(void **state)
     stat_stats_free(f->s);
     f->s = stat_stats_new(
         &(stat_stats_config){.media = &f->media, .threshold_s = 20, .max_records = 3});
-    stat_stats_inst *ent = open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, T);
-    stat_stats_inst *login = open_a(f, "1001", PROTO_STS_A_LOGIN_TIME, 0, -1, false, 0, T);
+    stat_stats_inst *ent = open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 3600, -1, T);
+    stat_stats_inst *login = open_a(f, "1001", PROTO_STS_A_LOGIN_TIME, 3600, -1, false, 0, T);
+    stat_stats_inst *day_ent = open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, T);
+    stat_stats_inst *day_login = open_a(f, "1001", PROTO_STS_A_LOGIN_TIME, 0, -1, false, 0, T);
     step(f, PROTO_IXR_QUEUED, "r1", "chat-in", NULL, T, T, 0);
     step(f, PROTO_IXR_QUEUED, "r2", "chat-in", NULL, T + S(1), T + S(1), 0);
     step(f, PROTO_IXR_QUEUED, "r3", "chat-in", NULL, T + S(2), T + S(2), 0);
     /* Three records: the cap, all counted. */
     assert_int_equal(val(f, ent, T + S(3)), 3);
     step(f, PROTO_IXR_QUEUED, "r4", "chat-in", NULL, T + S(3), T + S(3), 0);
-    /* The fourth pushes the oldest out of every window. */
+    /* The fourth pushes the oldest out of every sliding window; the day sums keep it. */
     assert_int_equal(val(f, ent, T + S(4)), 3);
+    assert_int_equal(
+        val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 3600, -1, T + S(4)), T + S(4)), 3);
+    assert_int_equal(val(f, day_ent, T + S(4)), 4);
     assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, T + S(4)), T + S(4)),
-                     3);
+                     4);
     /* Segments: in 10 s, out 10 s, in 10 s, out: the first one leaves with the fourth. */
     agent(f, T + S(10), true, true, false, 1, 0, NULL);
     agent(f, T + S(20), false, false, false, 0, 0, NULL);
@@ -598,6 +603,347 @@ static void test_records_cap(void **state)
     assert_int_equal(val(f, login, T + S(35)), S(15));
     agent(f, T + S(40), false, false, false, 0, 0, NULL);
     assert_int_equal(val(f, login, T + S(45)), S(10));
+    assert_int_equal(val(f, day_login, T + S(45)), S(20));
+}
+
+/* A fresh engine keeping keep_s seconds of records for windows opened later (negative:
+ * none beyond the open windows). */
+static void with_keep(fix *f, int64_t keep_s)
+{
+    stat_stats_free(f->s);
+    f->s = stat_stats_new(
+        &(stat_stats_config){.media = &f->media, .threshold_s = 20, .sliding_keep_s = keep_s});
+}
+
+/* The same numbers at every run. */
+static uint32_t next_rand(uint32_t *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return *x >> 8;
+}
+
+/* num / den rounded to the nearest, as the engine writes means and percentages. */
+static int64_t rounded(int64_t num, int64_t den)
+{
+    return (num + den / 2) / den;
+}
+
+static int64_t records(fix *f)
+{
+    return (int64_t)stat_stats_get_counts(f->s).records;
+}
+
+/* 3,000 visits from 01:00, every 20 s, with waits and handle times of the generator and
+ * some on the threshold exactly: the day statistics opened at the end, when all but the
+ * last minute's records are gone, equal the sums computed here, and those opened at the
+ * start. */
+static void test_day_late_exact(void **state)
+{
+    fix *f = *state;
+    with_keep(f, 60);
+    const int64_t thr[] = {0, 1, 19, 20, 21, 60, 86400};
+    enum { NT = sizeof thr / sizeof thr[0], N = 3000, AGENTS = 3 };
+    int64_t t0 = MIDNIGHT + S(3600);
+    stat_stats_inst *early_sl = open_q(f, "chat-in", PROTO_STS_Q_SERVICE_LEVEL, 0, 20, t0);
+    stat_stats_inst *early_asa = open_q(f, "chat-in", PROTO_STS_Q_ASA, 0, -1, t0);
+    /* A sliding window open all along, over records that arrive out of time order (an
+     * answer after a later visit's start). */
+    stat_stats_inst *early_ans600 = open_q(f, "chat-in", PROTO_STS_Q_ANSWERED, 600, -1, t0);
+    int64_t end = t0 + (int64_t)N * S(20) + S(400), answered_600 = 0;
+    int64_t answered = 0, abandoned = 0, wait_sum = 0, sl_num[NT] = {0}, sl_den[NT] = {0};
+    int64_t offered[AGENTS] = {0}, accepted[AGENTS] = {0}, handled[AGENTS] = {0};
+    int64_t handle_sum[AGENTS] = {0};
+    uint32_t x = 7;
+    for (int k = 0; k < N; k++) {
+        char id[16], ag[8];
+        snprintf(id, sizeof id, "d%d", k);
+        snprintf(ag, sizeof ag, "a%d", k % AGENTS);
+        int64_t q = t0 + (int64_t)k * S(20);
+        int64_t w = next_rand(&x) % 120000;
+        if (k % 50 == 0)
+            w = S(20);
+        else if (k % 50 == 1)
+            w = S(20) + 1;
+        else if (k % 50 == 2)
+            w = 0;
+        uint32_t fate = next_rand(&x) % 8;
+        step(f, PROTO_IXR_QUEUED, id, "chat-in", NULL, q, q, 0);
+        if (fate < 2) {
+            /* Abandoned: while queued, or while offered to an agent. */
+            if (fate == 1) {
+                step(f, PROTO_IXR_INVITED, id, "chat-in", ag, q, q + w, 0);
+                offered[k % AGENTS]++;
+            }
+            step(f, PROTO_IXR_ENDED, id, "chat-in", NULL, q, q + w, PROTO_IXR_REASON_STOPPED);
+            abandoned++;
+            for (int j = 0; j < NT; j++)
+                sl_den[j] += w > thr[j] * 1000;
+            continue;
+        }
+        int64_t h = 1000 + next_rand(&x) % 300000;
+        step(f, PROTO_IXR_INVITED, id, "chat-in", ag, q, q + w, 0);
+        step(f, PROTO_IXR_ACCEPTED, id, "chat-in", ag, q, q + w, 0);
+        step(f, PROTO_IXR_ENDED, id, "chat-in", ag, q, q + w + h, PROTO_IXR_REASON_DONE);
+        answered++;
+        answered_600 += q + w > end - S(600);
+        wait_sum += w;
+        for (int j = 0; j < NT; j++) {
+            sl_den[j]++;
+            sl_num[j] += w <= thr[j] * 1000;
+        }
+        offered[k % AGENTS]++;
+        accepted[k % AGENTS]++;
+        handled[k % AGENTS]++;
+        handle_sum[k % AGENTS] += h;
+    }
+    int64_t now = end;
+    assert_int_equal(val(f, early_ans600, now), answered_600);
+    stat_stats_close(f->s, early_ans600);
+    /* Once the window is closed, the next step leaves the records of about the last
+     * minute only. */
+    step(f, PROTO_IXR_QUEUED, "last", "chat-in", NULL, now, now, 0);
+    assert_true(records(f) < 40);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, now), now), N + 1);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ANSWERED, 0, -1, now), now), answered);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ABANDONED, 0, -1, now), now),
+                     abandoned);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ASA, 0, -1, now), now),
+                     rounded(wait_sum, answered));
+    assert_int_equal(val(f, early_asa, now), rounded(wait_sum, answered));
+    for (int j = 0; j < NT; j++)
+        assert_int_equal(
+            val(f, open_q(f, "chat-in", PROTO_STS_Q_SERVICE_LEVEL, 0, thr[j], now), now),
+            rounded(sl_num[j] * 100000, sl_den[j]));
+    assert_int_equal(val(f, early_sl, now), rounded(sl_num[3] * 100000, sl_den[3]));
+    for (int a = 0; a < AGENTS; a++) {
+        char ag[8];
+        snprintf(ag, sizeof ag, "a%d", a);
+        assert_int_equal(val(f, open_a(f, ag, PROTO_STS_A_OFFERED, 0, -1, false, 0, now), now),
+                         offered[a]);
+        assert_int_equal(val(f, open_a(f, ag, PROTO_STS_A_ACCEPTED, 0, -1, false, 0, now), now),
+                         accepted[a]);
+        assert_int_equal(val(f, open_a(f, ag, PROTO_STS_A_HANDLED, 0, -1, false, 0, now), now),
+                         handled[a]);
+        assert_int_equal(val(f, open_a(f, ag, PROTO_STS_A_AHT, 0, -1, false, 0, now), now),
+                         rounded(handle_sum[a], handled[a]));
+    }
+}
+
+/* ServiceLevel of the day for thresholds opened late: waits on each side of whole
+ * seconds, and longer than any threshold. */
+static void test_service_level_thresholds_late(void **state)
+{
+    fix *f = *state;
+    with_keep(f, -1);
+    const int64_t answered[] = {0, 999, 1000, 1001, 19999, 20000, 20001, 86400000, 86400001};
+    const int64_t abandoned[] = {0, 1, 20000, 20001, 21000, 86400000, 86400001, 90000000};
+    const int64_t thr[] = {0, 1, 19, 20, 21, 86399, 86400};
+    int64_t at = T;
+    int n = 0;
+    for (size_t k = 0; k < sizeof answered / sizeof answered[0]; k++, at += S(1)) {
+        char id[16];
+        snprintf(id, sizeof id, "w%d", n++);
+        step(f, PROTO_IXR_ACCEPTED, id, "chat-in", "1001", at - answered[k], at, 0);
+    }
+    for (size_t k = 0; k < sizeof abandoned / sizeof abandoned[0]; k++, at += S(1)) {
+        char id[16];
+        snprintf(id, sizeof id, "w%d", n++);
+        step(f, PROTO_IXR_QUEUED, id, "chat-in", NULL, at - abandoned[k], at, 0);
+        step(f, PROTO_IXR_ENDED, id, "chat-in", NULL, at - abandoned[k], at,
+             PROTO_IXR_REASON_STOPPED);
+    }
+    assert_true(records(f) <= 2);
+    /* Counted by hand: answered within T / (9 answered + abandoned beyond T). */
+    const int64_t num[] = {1, 3, 4, 6, 7, 7, 8};
+    const int64_t den[] = {9 + 7, 9 + 6, 9 + 6, 9 + 5, 9 + 3, 9 + 3, 9 + 2};
+    for (size_t j = 0; j < sizeof thr / sizeof thr[0]; j++) {
+        int64_t a = 0, d = 9;
+        for (size_t k = 0; k < sizeof answered / sizeof answered[0]; k++)
+            a += answered[k] <= thr[j] * 1000;
+        for (size_t k = 0; k < sizeof abandoned / sizeof abandoned[0]; k++)
+            d += abandoned[k] > thr[j] * 1000;
+        assert_int_equal(a, num[j]);
+        assert_int_equal(d, den[j]);
+        assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_SERVICE_LEVEL, 0, thr[j], at), at),
+                         rounded(num[j] * 100000, den[j]));
+    }
+}
+
+/* An agent's day: logged in before midnight, then 40 cycles of 20 minutes: ready 10,
+ * busy 2, ready 1, not ready for lunch (3) 3, coaching (7) 2, no reason 2. The times of
+ * the day, opened late with all but the last segment dropped, reason filters included. */
+static void test_not_ready_reason_late(void **state)
+{
+    fix *f = *state;
+    int c = f->chat;
+    with_keep(f, 60);
+    const int64_t M = S(60);
+    int64_t eve = MIDNIGHT - 10 * M;
+    agent(f, eve, true, true, false, 1, 0, NULL);
+    agent(f, eve + 5 * M, true, false, false, 0, 3, "Lunch");
+    agent(f, MIDNIGHT + 5 * M, true, true, false, 1, 0, NULL);
+    agent(f, MIDNIGHT + 10 * M, false, false, false, 0, 0, NULL);
+    int64_t t0 = MIDNIGHT + 8 * 60 * M;
+    for (int k = 0; k < 40; k++) {
+        int64_t t = t0 + k * 20 * M;
+        agent(f, t, true, true, false, 1, 0, NULL);
+        agent(f, t + 10 * M, true, true, true, 0, 0, NULL);
+        agent(f, t + 12 * M, true, true, false, 1, 0, NULL);
+        agent(f, t + 13 * M, true, false, false, 0, 3, "Lunch");
+        agent(f, t + 16 * M, true, false, false, 0, 7, "Coaching");
+        agent(f, t + 18 * M, true, false, false, 0, 0, NULL);
+        if (k == 39) {
+            /* Opened late, inside a segment that is not closed. */
+            int64_t now = t + 18 * M + S(30);
+            assert_int_equal(
+                val(f, open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, false, 0, now), now),
+                5 * M + 39 * 7 * M + 5 * M + S(30));
+            assert_int_equal(
+                val(f, open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, true, 7, now), now),
+                40 * 2 * M);
+        }
+    }
+    agent(f, t0 + 800 * M, false, false, false, 0, 0, NULL);
+    assert_true(records(f) <= 4);
+    int64_t now = t0 + 840 * M;
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_LOGIN_TIME, 0, -1, false, 0, now), now),
+                     810 * M);
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_READY_TIME, 0, c, false, 0, now), now),
+                     525 * M);
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_BUSY_TIME, 0, -1, false, 0, now), now),
+                     80 * M);
+    assert_int_equal(
+        val(f, open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, false, 0, now), now), 285 * M);
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, true, 3, now), now),
+                     125 * M);
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, true, 7, now), now),
+                     80 * M);
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, true, 9, now), now),
+                     0);
+}
+
+/* Midnight with no records kept: the day sums start again, a segment open across
+ * midnight counts from midnight, and an event stamped just after midnight by a clock
+ * ahead of the statserver's counts in both days (as any event at or after the day's
+ * start does). */
+static void test_day_reset_without_records(void **state)
+{
+    fix *f = *state;
+    int c = f->chat;
+    with_keep(f, -1);
+    int64_t next = MIDNIGHT + S(86400);
+    int64_t eve = next - S(3600);
+    stat_stats_inst *early_ent = open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, eve);
+    stat_stats_inst *early_nr3 = open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, true, 3, eve);
+    agent(f, eve, true, true, false, 1, 0, NULL);
+    step(f, PROTO_IXR_QUEUED, "e1", "chat-in", NULL, eve, eve, 0);
+    step(f, PROTO_IXR_QUEUED, "e2", "chat-in", NULL, eve + S(1), eve + S(1), 0);
+    step(f, PROTO_IXR_QUEUED, "e3", "chat-in", NULL, eve + S(2), eve + S(2), 0);
+    step(f, PROTO_IXR_ACCEPTED, "e1", "chat-in", "1001", eve, eve + S(5), 0);
+    step(f, PROTO_IXR_ACCEPTED, "e2", "chat-in", "1001", eve + S(1), eve + S(31), 0);
+    step(f, PROTO_IXR_ENDED, "e3", "chat-in", NULL, eve + S(2), eve + S(27),
+         PROTO_IXR_REASON_STOPPED);
+    agent(f, next - S(600), true, false, false, 0, 3, "Lunch");
+    /* Stamped 00:00:00.500, received at 23:59:59.900. */
+    proto_ixr_event e = {.cause = PROTO_IXR_QUEUED,
+                         .interaction_id = "e4",
+                         .tenant = "Resources",
+                         .media = "chat",
+                         .queue = "chat-in",
+                         .state = CC_IXN_QUEUED,
+                         .submitted_at = next + 500,
+                         .queued_at = next + 500,
+                         .at = next + 500};
+    stat_stats_ixn(f->s, 0, "ixn-a", &e, next - 100);
+    /* Held: e4 (ahead of now), the agent's last accept (at the time of its add), and the
+     * segments that reach the last instant (the media's ended just then). */
+    assert_true(records(f) <= 5);
+    assert_int_equal(val(f, early_ent, next - 1), 4);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, next - 1), next - 1),
+                     4);
+    assert_int_equal(
+        val(f, open_q(f, "chat-in", PROTO_STS_Q_SERVICE_LEVEL, 0, 20, next - 1), next - 1),
+        rounded(1 * 100000, 3));
+    assert_int_equal(val(f, early_nr3, next - 1), S(600) - 1);
+    /* The new day. */
+    int64_t now = next + S(600);
+    assert_int_equal(val(f, early_ent, now), 1);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, now), now), 1);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ANSWERED, 0, -1, now), now), 0);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_SERVICE_LEVEL, 0, 20, now), now), -1);
+    assert_int_equal(val(f, open_q(f, "chat-in", PROTO_STS_Q_ASA, 0, -1, now), now), -1);
+    assert_int_equal(val(f, early_nr3, now), S(600));
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_NOT_READY_TIME, 0, c, true, 3, now), now),
+                     S(600));
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_LOGIN_TIME, 0, -1, false, 0, now), now),
+                     S(600));
+    assert_int_equal(val(f, open_a(f, "1001", PROTO_STS_A_READY_TIME, 0, c, false, 0, now), now),
+                     0);
+    /* The lunch ends ten minutes into the day: that is all of it the new day holds. */
+    agent(f, now, true, true, false, 1, 0, NULL);
+    assert_int_equal(val(f, early_nr3, now + S(60)), S(600));
+    assert_int_equal(
+        val(f, open_a(f, "1001", PROTO_STS_A_READY_TIME, 0, c, false, 0, now + S(60)), now + S(60)),
+        S(60));
+}
+
+/* Records are dropped when no sliding window needs them, kept while one is open, and
+ * kept sliding-keep long for windows opened later. */
+static void test_records_retention(void **state)
+{
+    fix *f = *state;
+    with_keep(f, -1);
+    char id[16];
+    for (int k = 0; k < 100; k++) {
+        snprintf(id, sizeof id, "r%d", k);
+        step(f, PROTO_IXR_QUEUED, id, "chat-in", NULL, T + k * S(1), T + k * S(1), 0);
+    }
+    assert_true(records(f) <= 1);
+    stat_stats_inst *win = open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 600, -1, T + S(100));
+    for (int k = 100; k < 200; k++) {
+        snprintf(id, sizeof id, "r%d", k);
+        step(f, PROTO_IXR_QUEUED, id, "chat-in", NULL, T + k * S(1), T + k * S(1), 0);
+    }
+    assert_int_equal(records(f), 100 + 1);
+    assert_int_equal(val(f, win, T + S(200)), 100 + 1);
+    stat_stats_close(f->s, win);
+    step(f, PROTO_IXR_QUEUED, "r200", "chat-in", NULL, T + S(900), T + S(900), 0);
+    assert_true(records(f) <= 1);
+    assert_int_equal(
+        val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 0, -1, T + S(900)), T + S(900)), 201);
+
+    /* The default sliding-keep (900 s): a window opened later finds its records. */
+    with_keep(f, 0);
+    for (int k = 0; k < 100; k++) {
+        snprintf(id, sizeof id, "r%d", k);
+        step(f, PROTO_IXR_QUEUED, id, "chat-in", NULL, T + k * S(1), T + k * S(1), 0);
+    }
+    assert_int_equal(records(f), 100);
+    assert_int_equal(
+        val(f, open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 600, -1, T + S(100)), T + S(100)), 100);
+}
+
+/* A window longer than what is kept counts from the oldest kept record, and is exact once
+ * it has moved past what was dropped. */
+static void test_sliding_longer_than_kept(void **state)
+{
+    fix *f = *state;
+    with_keep(f, 60);
+    char id[16];
+    /* Every 10 s for 10 minutes: 0 .. 590 s. */
+    for (int k = 0; k < 60; k++) {
+        snprintf(id, sizeof id, "s%d", k);
+        step(f, PROTO_IXR_QUEUED, id, "chat-in", NULL, T + k * S(10), T + k * S(10), 0);
+    }
+    /* Kept: those at 530 s (590 - 60) and later. */
+    stat_stats_inst *win = open_q(f, "chat-in", PROTO_STS_Q_ENTERED, 600, -1, T + S(595));
+    assert_int_equal(val(f, win, T + S(595)), 7);
+    for (int k = 60; k < 120; k++) {
+        snprintf(id, sizeof id, "s%d", k);
+        step(f, PROTO_IXR_QUEUED, id, "chat-in", NULL, T + k * S(10), T + k * S(10), 0);
+    }
+    /* (595 s, 1195 s]: 600 .. 1190 s. */
+    assert_int_equal(val(f, win, T + S(1195)), 60);
 }
 
 int main(void)
@@ -615,6 +961,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_and_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ewt_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_day_late_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_level_thresholds_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_ready_reason_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_day_reset_without_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_records_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sliding_longer_than_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
