@@ -628,7 +628,6 @@ static void spawn_statserver(void)
 }
 
 static void end_pass(void);
-static int64_t proc_cpu_us(int pid);
 
 /* Sets up the current pass: the latency pass sends one change at a time, so its figures
  * are the path's own latency; the throughput pass keeps a window of changes in flight. */
@@ -640,9 +639,9 @@ static void setup_pass(void)
     B.sent = B.done = 0;
     B.changes_start_us = B.phase_start_us = cc_mono_us();
     B.changes_end_us = 0;
-    B.pass_cpu[0] = proc_cpu_us(B.ixn_pid);
-    B.pass_cpu[1] = B.stat_running ? proc_cpu_us(B.stat_pid) : -1;
-    B.pass_cpu[2] = proc_cpu_us((int)getpid());
+    B.pass_cpu[0] = tool_proc_cpu_us(B.ixn_pid);
+    B.pass_cpu[1] = B.stat_running ? tool_proc_cpu_us(B.stat_pid) : -1;
+    B.pass_cpu[2] = tool_proc_cpu_us((int)getpid());
     if (B.max_changes == 0)
         end_pass();
     else
@@ -722,8 +721,9 @@ static void print_result(void)
            B.stray_statuses);
     /* CPU time per change of each process on the path: unlike changes/s it does not
      * depend on how much of the machine the benchmark got. */
-    int64_t now_cpu[3] = {proc_cpu_us(B.ixn_pid), B.stat_running ? proc_cpu_us(B.stat_pid) : -1,
-                          proc_cpu_us((int)getpid())};
+    int64_t now_cpu[3] = {tool_proc_cpu_us(B.ixn_pid),
+                          B.stat_running ? tool_proc_cpu_us(B.stat_pid) : -1,
+                          tool_proc_cpu_us((int)getpid())};
     static const char *const cpu_keys[3] = {"ixn_cpu_us_per_change", "stat_cpu_us_per_change",
                                             "desk_cpu_us_per_change"};
     for (int i = 0; i < 3 && B.changes_start_us && B.done; i++)
@@ -752,38 +752,13 @@ static int64_t media_pop(media_conn *m)
     return n;
 }
 
-/* CPU time (user + system) of process pid in microseconds, from /proc; -1 when it cannot
- * be read. */
-static int64_t proc_cpu_us(int pid)
-{
-    if (pid <= 0)
-        return -1;
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* The command name may hold spaces and parentheses: fields are counted after its last
-     * ')'. utime and stime are fields 14 and 15, the 12th and 13th after it. */
-    const char *p = strrchr(buf, ')');
-    unsigned long long ut, st;
-    if (!p ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    long hz = sysconf(_SC_CLK_TCK);
-    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long long)hz) : -1;
-}
-
 /* Takes CPU sample i (0: backlog start, 1: backlog end, 2: phase start, 3: phase end). */
 static void cpu_sample(int i)
 {
     if (B.ixn_pid <= 0)
         return;
-    B.cpu_ixn[i] = proc_cpu_us(B.ixn_pid);
-    B.cpu_stat[i] = B.stat_running ? proc_cpu_us(B.stat_pid) : -1;
+    B.cpu_ixn[i] = tool_proc_cpu_us(B.ixn_pid);
+    B.cpu_stat[i] = B.stat_running ? tool_proc_cpu_us(B.stat_pid) : -1;
 }
 
 /* " KEY=us" per routed interaction between samples i and j, or nothing. */

@@ -392,35 +392,10 @@ static bool paced(void)
     return R.rate > 0 && R.pass == 1;
 }
 
-/* CPU time (user + system) of process pid in microseconds, from /proc; -1 when it cannot
- * be read. */
-static int64_t proc_cpu_us(pid_t pid)
-{
-    if (pid <= 0)
-        return -1;
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields are counted after the command name's last ')': utime and stime are the 12th
-     * and 13th after it. */
-    const char *p = strrchr(buf, ')');
-    unsigned long long ut, st;
-    if (!p ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    long hz = sysconf(_SC_CLK_TCK);
-    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long long)hz) : -1;
-}
-
 /* " KEY=us" of a hop's CPU time per change in the pass, or "KEY=na". */
 static void print_hop_cpu(const char *key, pid_t pid, int64_t cpu0)
 {
-    int64_t cpu1 = proc_cpu_us(pid);
+    int64_t cpu1 = tool_proc_cpu_us(pid);
     if (cpu0 >= 0 && cpu1 >= cpu0 && R.done > 0)
         printf(" %s=%.1f", key, (double)(cpu1 - cpu0) / (double)R.done);
     else
@@ -488,8 +463,8 @@ static void setup_pass(void)
     R.pass_start_us = R.phase_start_us = R.pace_last_us = cc_mono_us();
     R.pass_end_us = 0;
     R.budget = 0;
-    R.stat_cpu0 = proc_cpu_us(R.stat_pid);
-    R.ixn_cpu0 = proc_cpu_us(R.ixn_pid);
+    R.stat_cpu0 = tool_proc_cpu_us(R.stat_pid);
+    R.ixn_cpu0 = tool_proc_cpu_us(R.ixn_pid);
     if (R.max_changes == 0)
         end_pass();
     else

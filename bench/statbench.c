@@ -506,31 +506,6 @@ static void send_close(int i)
 
 /* ---- process and history readings ---- */
 
-/* CPU time (user + system) of process pid in microseconds, from /proc; -1 when it cannot
- * be read. */
-static int64_t proc_cpu_us(int pid)
-{
-    if (pid <= 0)
-        return -1;
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields are counted after the command name's last ')': utime and stime are the 12th
-     * and 13th after it. */
-    const char *p = strrchr(buf, ')');
-    unsigned long long ut, st;
-    if (!p ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    long hz = sysconf(_SC_CLK_TCK);
-    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long long)hz) : -1;
-}
-
 /* The largest row number of the history's events table (rows are numbered in the order
  * written, and only committed rows are seen), or -1. The file is opened read-only once
  * it exists; WAL readers never block the statserver's writes. */
@@ -583,8 +558,8 @@ static void fig_begin(void)
     phase_fig *f = &B.fig[m];
     memset(f, 0, sizeof *f);
     f->t0 = cc_mono_us();
-    f->scpu0 = B.stat_running ? proc_cpu_us(B.stat_pid) : -1;
-    f->icpu0 = proc_cpu_us(B.ixn_pid);
+    f->scpu0 = B.stat_running ? tool_proc_cpu_us(B.stat_pid) : -1;
+    f->icpu0 = tool_proc_cpu_us(B.ixn_pid);
     f->statuses0 = B.statuses;
     f->toggles0 = B.toggles_done;
     f->routed0 = B.finished;
@@ -599,8 +574,8 @@ static void fig_end(void)
         return;
     phase_fig *f = &B.fig[B.mphase];
     f->t1 = cc_mono_us();
-    f->scpu1 = B.stat_running ? proc_cpu_us(B.stat_pid) : -1;
-    f->icpu1 = proc_cpu_us(B.ixn_pid);
+    f->scpu1 = B.stat_running ? tool_proc_cpu_us(B.stat_pid) : -1;
+    f->icpu1 = tool_proc_cpu_us(B.ixn_pid);
     f->statuses1 = B.statuses;
     f->toggles1 = B.toggles_done;
     f->routed1 = B.finished;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "net/creds.h"
 #include "proto/msg.h"
 
 /* yescrypt is libcrypt's strongest method and its default on Debian. */
@@ -43,20 +44,8 @@ char *ixn_passwd_hash(const char *password, unsigned long rounds)
 
 bool ixn_passwd_verify(const char *password, const char *hash)
 {
-    struct crypt_data *cd = xcalloc(1, sizeof *cd);
-    const char *out = crypt_rn(password, hash, cd, sizeof *cd);
-    bool ok = false;
-    if (out && out[0] != '*') {
-        /* Compare every byte, so the time taken does not say where they differ. */
-        size_t lo = strlen(out), lh = strlen(hash);
-        unsigned char diff = (unsigned char)(lo != lh);
-        for (size_t i = 0; i < lo && i < lh; i++)
-            diff |= (unsigned char)(out[i] ^ hash[i]);
-        ok = diff == 0;
-    }
-    explicit_bzero(cd, sizeof *cd);
-    free(cd);
-    return ok;
+    /* The same check as a [clients] secret: crypt(3), every byte compared. */
+    return cc_creds_verify(password, hash);
 }
 
 /* ---- cost of a hash ---- */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 
@@ -226,4 +227,27 @@ void tool_tls_free(tool_tls *t)
 {
     tls_ctx_free(t->ctx);
     t->ctx = NULL;
+}
+
+int64_t tool_proc_cpu_us(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields are counted after the command name's last ')': utime and stime are the 12th
+     * and 13th after it. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (int64_t)((ut + st) * 1000000ull / (unsigned long long)hz) : -1;
 }

@@ -136,4 +136,8 @@ bool tool_tls_start(tool_tls *t, const char *prog);
 /* Frees the context (after the last connection that used it was freed or closed). */
 void tool_tls_free(tool_tls *t);
 
+/** CPU time (user + system) of process pid in microseconds, from /proc; -1 when it
+ * cannot be read. */
+int64_t tool_proc_cpu_us(int pid);
+
 #endif
