@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,18 +84,6 @@ struct hist {
     int64_t last_error_log_ms;
 };
 
-__attribute__((format(printf, 2, 3))) static void set_err(cc_buf *err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cc_buf_puts(err, msg);
-}
-
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -116,7 +103,7 @@ static int exec_sql(sqlite3 *db, const char *sql, cc_buf *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, "history: %s", msg ? msg : sqlite3_errmsg(db));
+        store_set_err(err, "history: %s", msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return CC_E_UNAVAILABLE;
     }
@@ -126,7 +113,7 @@ static int exec_sql(sqlite3 *db, const char *sql, cc_buf *err)
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, cc_buf *err)
 {
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
-        set_err(err, "history: cannot prepare a statement: %s", sqlite3_errmsg(db));
+        store_set_err(err, "history: cannot prepare a statement: %s", sqlite3_errmsg(db));
         return CC_E_UNAVAILABLE;
     }
     return 0;
@@ -157,7 +144,8 @@ static int setup(hist *h, cc_buf *err)
         version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     if (rc == 0 && version > HIST_SCHEMA) {
-        set_err(err, "%s has schema version %d, which this program cannot read", h->path, version);
+        store_set_err(err, "%s has schema version %d, which this program cannot read", h->path,
+                      version);
         return CC_E_UNAVAILABLE;
     }
     if (rc == 0)
@@ -194,8 +182,8 @@ int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
     char *lock = join_path(dir, "history.lock");
     h->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (h->lock_fd < 0 || flock(h->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        set_err(err, "%s: %s", lock,
-                h->lock_fd < 0 ? strerror(errno) : "another statserver writes this history");
+        store_set_err(err, "%s: %s", lock,
+                      h->lock_fd < 0 ? strerror(errno) : "another statserver writes this history");
         free(lock);
         hist_close(h);
         return CC_E_IO;
@@ -205,8 +193,8 @@ int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
     if (sqlite3_open_v2(h->path, &h->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        set_err(err, "cannot open %s: %s", h->path,
-                h->db ? sqlite3_errmsg(h->db) : "out of memory");
+        store_set_err(err, "cannot open %s: %s", h->path,
+                      h->db ? sqlite3_errmsg(h->db) : "out of memory");
         hist_close(h);
         return CC_E_UNAVAILABLE;
     }
@@ -466,7 +454,7 @@ int hist_cursor_open(const char *dir, cc_media_table *media, int64_t from, int64
     char *path = join_path(dir, "history.db");
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        set_err(err, "%s: no history", path);
+        store_set_err(err, "%s: no history", path);
         free(path);
         return CC_E_NOT_FOUND;
     }
@@ -476,7 +464,8 @@ int hist_cursor_open(const char *dir, cc_media_table *media, int64_t from, int64
     int rc = 0;
     if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        set_err(err, "cannot open %s: %s", path, c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        store_set_err(err, "cannot open %s: %s", path,
+                      c->db ? sqlite3_errmsg(c->db) : "out of memory");
         rc = CC_E_UNAVAILABLE;
     }
     free(path);
@@ -527,7 +516,7 @@ int hist_cursor_open(const char *dir, cc_media_table *media, int64_t from, int64
     }
     if (rc) {
         if (err && c->db)
-            set_err(err, " (%s)", sqlite3_errmsg(c->db));
+            store_set_err(err, " (%s)", sqlite3_errmsg(c->db));
         hist_cursor_close(c);
         return CC_E_UNAVAILABLE;
     }

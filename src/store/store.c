@@ -134,7 +134,7 @@ static const char LOAD_SQL[] =
     " CASE WHEN state = 4 THEN NULL ELSE queue END,"
     " CASE WHEN state = 4 THEN NULL ELSE order_key END, id";
 
-__attribute__((format(printf, 2, 3))) static void set_err(cc_buf *err, const char *fmt, ...)
+void store_set_err(cc_buf *err, const char *fmt, ...)
 {
     if (!err)
         return;
@@ -157,14 +157,14 @@ int store_make_dirs(const char *dir, cc_buf *err)
         char saved = tmp[i];
         tmp[i] = '\0';
         if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-            set_err(err, "cannot create directory %s: %s", tmp, strerror(errno));
+            store_set_err(err, "cannot create directory %s: %s", tmp, strerror(errno));
             rc = CC_E_IO;
         }
         tmp[i] = saved;
     }
     struct stat sb;
     if (rc == 0 && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
-        set_err(err, "%s is not a directory", dir);
+        store_set_err(err, "%s is not a directory", dir);
         rc = CC_E_IO;
     }
     free(tmp);
@@ -174,7 +174,8 @@ int store_make_dirs(const char *dir, cc_buf *err)
 static int prepare(store *st, const char *sql, sqlite3_stmt **out, cc_buf *err)
 {
     if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK) {
-        set_err(err, "cannot prepare a statement of %s: %s", st->path, sqlite3_errmsg(st->db));
+        store_set_err(err, "cannot prepare a statement of %s: %s", st->path,
+                      sqlite3_errmsg(st->db));
         return CC_E_UNAVAILABLE;
     }
     return 0;
@@ -185,7 +186,7 @@ static int exec_sql(store *st, const char *sql, cc_buf *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, "%s: %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
+        store_set_err(err, "%s: %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         return CC_E_UNAVAILABLE;
     }
@@ -211,7 +212,7 @@ static int meta_get(store *st, const char *key, cc_buf *out, bool *found, cc_buf
             *found = true;
         }
     } else if (r != SQLITE_DONE) {
-        set_err(err, "cannot read %s: %s", st->path, sqlite3_errmsg(st->db));
+        store_set_err(err, "cannot read %s: %s", st->path, sqlite3_errmsg(st->db));
         rc = CC_E_UNAVAILABLE;
     }
     sqlite3_finalize(s);
@@ -227,7 +228,7 @@ static int meta_set(store *st, const char *key, const char *value, cc_buf *err)
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_DONE) {
-        set_err(err, "cannot write %s: %s", st->path, sqlite3_errmsg(st->db));
+        store_set_err(err, "cannot write %s: %s", st->path, sqlite3_errmsg(st->db));
         rc = CC_E_UNAVAILABLE;
     }
     sqlite3_finalize(s);
@@ -256,14 +257,16 @@ static int setup_meta(store *st, const char *server_name, bool create, cc_buf *e
         goto out;
     rc = meta_get(st, "schema", &v, &found, err);
     if (rc == 0 && !found && !create) {
-        set_err(err, "%s has no schema version: it is not a store, or it lost its data", st->path);
+        store_set_err(err, "%s has no schema version: it is not a store, or it lost its data",
+                      st->path);
         rc = CC_E_IO;
     } else if (rc == 0 && !found) {
         char num[32];
         snprintf(num, sizeof num, "%d", STORE_SCHEMA);
         rc = meta_set(st, "schema", num, err);
     } else if (rc == 0 && schema_newer(v.data)) {
-        set_err(err, "%s has schema version %s, which this program cannot read", st->path, v.data);
+        store_set_err(err, "%s has schema version %s, which this program cannot read", st->path,
+                      v.data);
         rc = CC_E_CONFIG;
     } else if (rc == 0 && strtol(v.data, NULL, 10) < 2) {
         /* Schema 1 had no priority: every kept interaction gets 0, as a submit without one. */
@@ -275,12 +278,13 @@ static int setup_meta(store *st, const char *server_name, bool create, cc_buf *e
     if (rc == 0)
         rc = meta_get(st, "server_name", &v, &found, err);
     if (rc == 0 && !found && !create) {
-        set_err(err, "%s has no server name: it is not a store, or it lost its data", st->path);
+        store_set_err(err, "%s has no server name: it is not a store, or it lost its data",
+                      st->path);
         rc = CC_E_IO;
     } else if (rc == 0 && !found) {
         rc = meta_set(st, "server_name", server_name, err);
     } else if (rc == 0 && strcmp(v.data, server_name) != 0) {
-        set_err(err, "%s belongs to server %s", st->path, v.data);
+        store_set_err(err, "%s belongs to server %s", st->path, v.data);
         rc = CC_E_CONFIG;
     }
     if (rc == 0)
@@ -330,7 +334,7 @@ static int meta_present(store *st, bool *present, cc_buf *err)
     if (sqlite3_step(s) == SQLITE_ROW) {
         *present = sqlite3_column_int(s, 0) == 1;
     } else {
-        set_err(err, "cannot read %s: %s", st->path, sqlite3_errmsg(st->db));
+        store_set_err(err, "cannot read %s: %s", st->path, sqlite3_errmsg(st->db));
         rc = CC_E_UNAVAILABLE;
     }
     sqlite3_finalize(s);
@@ -346,8 +350,8 @@ static int open_db(store *st, const char *server_name, bool create, cc_buf *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(st->path, &st->db, flags, NULL) != SQLITE_OK) {
-        set_err(err, "cannot open %s: %s", st->path,
-                st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        store_set_err(err, "cannot open %s: %s", st->path,
+                      st->db ? sqlite3_errmsg(st->db) : "out of memory");
         return CC_E_UNAVAILABLE;
     }
     sqlite3_extended_result_codes(st->db, 1);
@@ -368,7 +372,8 @@ static int open_db(store *st, const char *server_name, bool create, cc_buf *err)
         if (rc)
             return rc;
         if (!present) {
-            set_err(err, "%s has no meta table: it is not a store, or it lost its data", st->path);
+            store_set_err(err, "%s has no meta table: it is not a store, or it lost its data",
+                          st->path);
             return CC_E_IO;
         }
     }
@@ -380,8 +385,8 @@ static int open_db(store *st, const char *server_name, bool create, cc_buf *err)
     const unsigned char *mode = r == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
     bool wal = mode && strcmp((const char *)mode, "wal") == 0;
     if (!wal)
-        set_err(err, "cannot switch %s to WAL mode: %s", st->path,
-                mode ? (const char *)mode : sqlite3_errmsg(st->db));
+        store_set_err(err, "cannot switch %s to WAL mode: %s", st->path,
+                      mode ? (const char *)mode : sqlite3_errmsg(st->db));
     sqlite3_finalize(s);
     if (!wal)
         return CC_E_UNAVAILABLE;
@@ -440,7 +445,7 @@ static bool remove_if_there(const char *path, cc_buf *err)
 {
     if (unlink(path) == 0 || errno == ENOENT)
         return true;
-    set_err(err, "cannot remove %s: %s", path, strerror(errno));
+    store_set_err(err, "cannot remove %s: %s", path, strerror(errno));
     return false;
 }
 
@@ -461,7 +466,7 @@ static int create_db(store *st, const char *dir, const char *server_name, cc_buf
     if (rc == 0) {
         int fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
-            set_err(err, "cannot create %s: %s", st->path, strerror(errno));
+            store_set_err(err, "cannot create %s: %s", st->path, strerror(errno));
             rc = CC_E_IO;
         } else {
             close(fd);
@@ -470,12 +475,12 @@ static int create_db(store *st, const char *dir, const char *server_name, cc_buf
     if (rc == 0)
         rc = open_db(st, server_name, true, err);
     if (st->db && sqlite3_close(st->db) != SQLITE_OK && rc == 0) {
-        set_err(err, "cannot close %s: %s", st->path, sqlite3_errmsg(st->db));
+        store_set_err(err, "cannot close %s: %s", st->path, sqlite3_errmsg(st->db));
         rc = CC_E_UNAVAILABLE;
     }
     st->db = NULL;
     if (rc == 0 && rename(st->path, final) != 0) {
-        set_err(err, "cannot rename %s to %s: %s", st->path, final, strerror(errno));
+        store_set_err(err, "cannot rename %s to %s: %s", st->path, final, strerror(errno));
         rc = CC_E_IO;
     }
     if (rc == 0) {
@@ -528,25 +533,25 @@ static int check_files(store *st, bool *fresh, cc_buf *err)
     *fresh = false;
     if (stat(st->path, &sb) != 0) {
         if (errno != ENOENT) {
-            set_err(err, "cannot look at %s: %s", st->path, strerror(errno));
+            store_set_err(err, "cannot look at %s: %s", st->path, strerror(errno));
             rc = CC_E_IO;
         } else if (has_wal) {
-            set_err(err,
-                    "%s is missing but its WAL %s is there: refused, the store lost its "
-                    "main file (move the WAL away to start a new store)",
-                    st->path, wal);
+            store_set_err(err,
+                          "%s is missing but its WAL %s is there: refused, the store lost its "
+                          "main file (move the WAL away to start a new store)",
+                          st->path, wal);
             rc = CC_E_IO;
         } else {
             *fresh = true;
         }
     } else if (!S_ISREG(sb.st_mode)) {
-        set_err(err, "%s is not a regular file", st->path);
+        store_set_err(err, "%s is not a regular file", st->path);
         rc = CC_E_IO;
     } else if (sb.st_size == 0) {
-        set_err(err,
-                "%s is empty (0 bytes)%s: refused, the store lost its data and ids would "
-                "start again at 1 (move it away to start a new store)",
-                st->path, has_wal ? " next to a WAL" : "");
+        store_set_err(err,
+                      "%s is empty (0 bytes)%s: refused, the store lost its data and ids would "
+                      "start again at 1 (move it away to start a new store)",
+                      st->path, has_wal ? " next to a WAL" : "");
         rc = CC_E_IO;
     }
     if (rc == 0 && !*fresh)
@@ -565,11 +570,11 @@ static int take_lock(store *st, const char *dir, cc_buf *err)
     snprintf(path, sizeof path, "%s/ixn.lock", dir);
     st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (st->lock_fd < 0) {
-        set_err(err, "cannot open %s: %s", path, strerror(errno));
+        store_set_err(err, "cannot open %s: %s", path, strerror(errno));
         return CC_E_IO;
     }
     if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        set_err(err, "%s is in use by another process (%s)", dir, strerror(errno));
+        store_set_err(err, "%s is in use by another process (%s)", dir, strerror(errno));
         return CC_E_IO;
     }
     return 0;
@@ -616,11 +621,11 @@ int store_open(const char *dir, const char *server_name, store **out, cc_buf *er
     assert(dir && server_name && out);
     *out = NULL;
     if (dir[0] == '\0' || strlen(dir) > STORE_MAX_PATH) {
-        set_err(err, "data-dir is empty or longer than %d bytes", STORE_MAX_PATH);
+        store_set_err(err, "data-dir is empty or longer than %d bytes", STORE_MAX_PATH);
         return CC_E_IO;
     }
     if (server_name[0] == '\0' || strlen(server_name) > STORE_MAX_ID) {
-        set_err(err, "server name is empty or longer than %d bytes", STORE_MAX_ID);
+        store_set_err(err, "server name is empty or longer than %d bytes", STORE_MAX_ID);
         return CC_E_CONFIG;
     }
     int rc = store_make_dirs(dir, err);

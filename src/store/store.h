@@ -147,4 +147,8 @@ void store_close(store *st);
  * directory. Shared by the stores of both daemons. */
 int store_make_dirs(const char *dir, cc_buf *err);
 
+/** Appends a printf-formatted message (at most 511 bytes) to err; a NULL err is ignored.
+ * The store and the history write their errors with it. */
+void store_set_err(cc_buf *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif
