@@ -1,7 +1,9 @@
 #include "common/alloc.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 static void die_oom(size_t size)
@@ -46,4 +48,19 @@ char *xstrndup(const char *s, size_t n)
     memcpy(p, s, len);
     p[len] = '\0';
     return p;
+}
+
+void *xmap(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        die_oom(size);
+    return p;
+}
+
+void xunmap(void *p, size_t size)
+{
+    int rc = munmap(p, size);
+    assert(rc == 0);
+    (void)rc;
 }

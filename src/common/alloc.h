@@ -16,5 +16,12 @@ void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 /** Copies at most n bytes of s into a new NUL-terminated string. */
 char *xstrndup(const char *s, size_t n);
+/** size bytes (a multiple of the page size, > 0) in pages of their own, outside
+ * malloc's heap, zero-filled; aborts on failure. Memory that a peer can make the process
+ * hold for a while goes there: xunmap gives it back to the system at once, where freed
+ * heap memory would stay resident between the allocations that outlive it. */
+void *xmap(size_t size);
+/** Gives back what xmap(size) returned. */
+void xunmap(void *p, size_t size);
 
 #endif

@@ -93,10 +93,19 @@ void cc_buf_consume(cc_buf *b, size_t n)
         b->data[b->len] = '\0';
 }
 
+/* Freed blocks of the size last mapped, kept for the next ones: a connection that gets a
+ * burst every loop turn would otherwise map and unmap a block each turn. Per thread, as
+ * each loop has its own connections; at most BLOCK_CACHE blocks stay resident. */
+#define BLOCK_CACHE 8
+static _Thread_local cc_sbuf *block_cache[BLOCK_CACHE];
+static _Thread_local size_t block_cache_n, block_cache_len;
+
 cc_sbuf *cc_sbuf_new(const void *p, size_t n)
 {
     cc_sbuf *s = xmalloc(sizeof *s + n + 1);
     s->refs = 1;
+    s->spare = 0;
+    s->map_len = 0;
     s->len = n;
     if (n)
         memcpy(s->data, p, n);
@@ -116,6 +125,38 @@ void cc_sbuf_unref(cc_sbuf *s)
     if (!s)
         return;
     assert(s->refs > 0);
-    if (--s->refs == 0)
+    if (--s->refs > 0)
+        return;
+    if (!s->map_len)
         free(s);
+    else if (block_cache_n < BLOCK_CACHE && s->map_len == block_cache_len)
+        block_cache[block_cache_n++] = s;
+    else
+        xunmap(s, s->map_len);
+}
+
+cc_sbuf *cc_sbuf_block(size_t map_len)
+{
+    assert(map_len > sizeof(cc_sbuf) && map_len - sizeof(cc_sbuf) <= UINT32_MAX);
+    cc_sbuf *s;
+    if (block_cache_n && map_len == block_cache_len) {
+        s = block_cache[--block_cache_n];
+    } else {
+        s = xmap(map_len);
+        if (!block_cache_n)
+            block_cache_len = map_len;
+    }
+    s->refs = 1;
+    s->len = 0;
+    s->map_len = map_len;
+    s->spare = (uint32_t)(map_len - sizeof *s);
+    return s;
+}
+
+void cc_sbuf_block_append(cc_sbuf *s, const void *p, size_t n)
+{
+    assert(s->map_len && s->refs == 1 && n <= s->spare);
+    memcpy(s->data + s->len, p, n);
+    s->len += n;
+    s->spare -= (uint32_t)n;
 }

@@ -5,6 +5,7 @@
 #define CC_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /** A growable byte buffer; data is always NUL-terminated for convenience. */
 typedef struct cc_buf {
@@ -32,10 +33,14 @@ void cc_buf_printf(cc_buf *b, const char *fmt, ...) __attribute__((format(printf
 /** Removes the first n bytes (n <= len). */
 void cc_buf_consume(cc_buf *b, size_t n);
 
-/** An immutable shared buffer: write once, then reference from many output queues. */
+/** An immutable shared buffer: write once, then reference from many output queues.
+ * A *block* (cc_sbuf_block) is the exception: its one owner appends to it until it is
+ * full, and only then shares it. */
 typedef struct cc_sbuf {
     unsigned refs;
+    uint32_t spare; /* room left after data[len]: only a block has any */
     size_t len;
+    size_t map_len; /* a block: the size of its mapping (xmap); 0 for the others */
     char data[];
 } cc_sbuf;
 
@@ -45,5 +50,12 @@ cc_sbuf *cc_sbuf_new(const void *p, size_t n);
 cc_sbuf *cc_sbuf_ref(cc_sbuf *s);
 /** Drops one reference; the last one frees it. NULL is ignored. */
 void cc_sbuf_unref(cc_sbuf *s);
+/** A new empty block of map_len bytes in all, header included (a multiple of the page
+ * size), in pages of its own (xmap), with one reference: its room is its spare. The
+ * thread keeps a few freed blocks of one size for the next calls; the others go back
+ * to the system when their last reference is dropped. */
+cc_sbuf *cc_sbuf_block(size_t map_len);
+/** Appends n bytes to a block that has the room and that nobody else references yet. */
+void cc_sbuf_block_append(cc_sbuf *s, const void *p, size_t n);
 
 #endif

@@ -45,6 +45,7 @@ struct cc_conn {
     cc_buf held; /* input not yet consumed while paused */
     out_queue pending;
     out_queue inflight;
+    cc_sbuf *block; /* the block the backlog is copied into: pending's last entry, or NULL */
     uv_buf_t *wbufs;
     size_t wbufs_cap;
     size_t queued;
@@ -94,6 +95,15 @@ static char tls_plain[16384];
  * malloc's free lists that this costs runs once a second at most. */
 #define TRIM_MIN ((size_t)128 << 10)
 #define TRIM_EVERY_US 1000000u
+/* Once BACKLOG_ENTRIES messages wait on a connection (a burst of answers to pipelined
+ * requests in one turn, or a peer that does not read), its further messages are copied
+ * into blocks of BLOCK_BYTES in pages of their own: thousands of small messages and a
+ * queue array grown for them would otherwise sit in the heap among allocations that
+ * outlive them, and the heap pages they spread over would stay resident after the burst
+ * or the peer is gone. A block is also one write vector instead of two per message.
+ * Messages larger than a quarter block keep their own entry. */
+#define BLOCK_BYTES ((size_t)64 << 10)
+#define BACKLOG_ENTRIES 16u
 
 const char *cc_close_reason_name(enum cc_close_reason r)
 {
@@ -130,7 +140,11 @@ static void unlink_all(cc_conn *c);
  * tail kept in the entry itself (the entry is counted with the array). */
 static size_t entry_cost(const cc_sbuf *body)
 {
-    return body ? body->len + sizeof(cc_sbuf) + MALLOC_OVERHEAD : 0;
+    if (!body)
+        return 0;
+    if (body->map_len)
+        return body->map_len;
+    return body->len + sizeof(cc_sbuf) + MALLOC_OVERHEAD;
 }
 
 static size_t arrays_mem(const cc_conn *c)
@@ -205,6 +219,8 @@ static void mark_dirty(cc_conn *c)
 
 static void queue_release(cc_conn *c, out_queue *q)
 {
+    if (q == &c->pending)
+        c->block = NULL;
     for (size_t i = 0; i < q->count; i++) {
         c->body_mem -= entry_cost(q->items[i].body) + q->items[i].tail_len;
         cc_sbuf_unref(q->items[i].body);
@@ -728,6 +744,7 @@ static void tls_start_write(cc_conn *c)
 {
     size_t before = c->wire.len;
     if (c->pending.count && tls_conn_ready(c->tls)) {
+        c->block = NULL;
         out_queue tmp = c->inflight;
         c->inflight = c->pending;
         c->pending = tmp;
@@ -761,6 +778,7 @@ static void conn_start_write(cc_conn *c)
         tls_start_write(c);
         return;
     }
+    c->block = NULL;
     out_queue tmp = c->inflight;
     c->inflight = c->pending;
     c->pending = tmp;
@@ -768,21 +786,53 @@ static void conn_start_write(cc_conn *c)
     write_vectors(c, c->wbufs, n);
 }
 
-static void queue_push_any(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
+static out_entry *queue_add(out_queue *q)
 {
-    out_queue *q = &c->pending;
     if (q->count == q->cap) {
         q->cap = q->cap ? q->cap * 2 : 8;
         q->items = xrealloc(q->items, q->cap * sizeof *q->items);
     }
-    assert(tail_len <= sizeof q->items[0].tail);
-    out_entry *e = &q->items[q->count++];
-    e->body = body ? cc_sbuf_ref(body) : NULL;
-    e->tail_len = (uint8_t)tail_len;
+    return &q->items[q->count++];
+}
+
+/* Copies a message into the block at the end of the queue (a new one when the last has
+ * no room); false when few messages wait or the message is too big for a block. */
+static bool backlog_append(cc_conn *c, const cc_sbuf *body, const char *tail, size_t tail_len)
+{
+    size_t body_len = body ? body->len : 0, n = body_len + tail_len;
+    if (c->pending.count < BACKLOG_ENTRIES || n > BLOCK_BYTES / 4)
+        return false;
+    if (!c->block || c->block->spare < n) {
+        out_entry *e = queue_add(&c->pending);
+        c->block = cc_sbuf_block(BLOCK_BYTES);
+        e->body = c->block;
+        e->tail_len = 0;
+        c->body_mem += entry_cost(c->block);
+    }
+    if (body_len)
+        cc_sbuf_block_append(c->block, body->data, body_len);
     if (tail_len)
-        memcpy(e->tail, tail, tail_len);
-    c->queued += (body ? body->len : 0) + tail_len;
-    c->body_mem += entry_cost(body) + tail_len;
+        cc_sbuf_block_append(c->block, tail, tail_len);
+    c->queued += n;
+    return true;
+}
+
+static void queue_push_any(cc_conn *c, cc_sbuf *body, const char *tail, size_t tail_len)
+{
+    out_queue *q = &c->pending;
+    assert(tail_len <= sizeof q->items[0].tail);
+    if (!backlog_append(c, body, tail, tail_len)) {
+        /* An entry after the block: nothing may be appended to the block any more, or it
+         * would overtake this one. */
+        c->block = NULL;
+        out_entry *e = queue_add(q);
+        e->body = body ? cc_sbuf_ref(body) : NULL;
+        e->tail_len = (uint8_t)tail_len;
+        if (tail_len)
+            memcpy(e->tail, tail, tail_len);
+        c->queued += (body ? body->len : 0) + tail_len;
+        c->body_mem += entry_cost(body) + tail_len;
+    }
     mem_sync(c);
     mark_dirty(c);
     if (c->closing)

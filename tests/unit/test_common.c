@@ -179,6 +179,46 @@ static void test_sbuf(void **state)
     cc_sbuf_unref(e);
 }
 
+/* A block fills up to its room, is shared once full, and its pages are reused by the next
+ * block of the same size when fewer than the cache's handful are kept. */
+static void test_sbuf_block(void **state)
+{
+    (void)state;
+    size_t map_len = 64u << 10;
+    cc_sbuf *b = cc_sbuf_block(map_len);
+    assert_int_equal(b->refs, 1);
+    assert_int_equal(b->len, 0);
+    assert_int_equal(b->map_len, map_len);
+    assert_int_equal(b->spare, map_len - sizeof *b);
+    cc_sbuf_block_append(b, "pong\n", 5);
+    cc_sbuf_block_append(b, "ack\n", 4);
+    assert_int_equal(b->len, 9);
+    assert_memory_equal(b->data, "pong\nack\n", 9);
+    assert_int_equal(b->len + b->spare, map_len - sizeof *b);
+    /* Exactly the room left fits. */
+    size_t room = b->spare;
+    char *fill = xmalloc(room);
+    memset(fill, 'x', room);
+    cc_sbuf_block_append(b, fill, room);
+    free(fill);
+    assert_int_equal(b->spare, 0);
+    assert_int_equal(b->len, map_len - sizeof *b);
+    assert_ptr_equal(cc_sbuf_ref(b), b);
+    cc_sbuf_unref(b);
+    cc_sbuf_unref(b);
+    /* Freed into the cache: the next block of that size is the same mapping, empty. */
+    cc_sbuf *again = cc_sbuf_block(map_len);
+    assert_ptr_equal(again, b);
+    assert_int_equal(again->len, 0);
+    assert_int_equal(again->spare, map_len - sizeof *again);
+    /* Another size is mapped afresh and unmapped when freed. */
+    cc_sbuf *other = cc_sbuf_block(2 * map_len);
+    assert_ptr_not_equal(other, again);
+    assert_int_equal(other->spare, 2 * map_len - sizeof *other);
+    cc_sbuf_unref(other);
+    cc_sbuf_unref(again);
+}
+
 static void test_map_basic(void **state)
 {
     (void)state;
@@ -561,12 +601,19 @@ static void test_log_no_forged_field(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alloc),         cmocka_unit_test(test_err_table),
-        cmocka_unit_test(test_buf),           cmocka_unit_test(test_sbuf),
-        cmocka_unit_test(test_map_basic),     cmocka_unit_test(test_map_growth_and_removal),
-        cmocka_unit_test(test_map_iteration), cmocka_unit_test(test_media_names),
-        cmocka_unit_test(test_media_intern),  cmocka_unit_test(test_clock),
-        cmocka_unit_test(test_log_quote),     cmocka_unit_test(test_log_no_forged_field),
+        cmocka_unit_test(test_alloc),
+        cmocka_unit_test(test_err_table),
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_sbuf),
+        cmocka_unit_test(test_sbuf_block),
+        cmocka_unit_test(test_map_basic),
+        cmocka_unit_test(test_map_growth_and_removal),
+        cmocka_unit_test(test_map_iteration),
+        cmocka_unit_test(test_media_names),
+        cmocka_unit_test(test_media_intern),
+        cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_log_no_forged_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
