@@ -21,6 +21,15 @@
  *    statserver's start lets routing drain them end to end, measured apart, and the
  *    interaction phase of 4. starts once they are all finished. With --queues K the
  *    interactions go round robin to queues Q-1 .. Q-K.
+ * 6. With --failover R (docs/bench.md "Failover (issue 13)"), instead of 4., a statserver
+ *    pair on a NATS lease: the first member (--stat-config) is spawned alone and becomes
+ *    primary, the second (--stat-config2) joins as standby. Each of R rounds submits at
+ *    the rate for a while, lets every interaction finish, stops the submits, kills the
+ *    primary with SIGKILL at time T, submits again from the moment the killed process
+ *    is gone, and measures the time from T to the first invite (every interaction
+ *    before T had finished, so that invite was routed on the new primary's statuses),
+ *    with its parts read from the members' and the ixnserver's logs. The killed member
+ *    is spawned again as the standby of the next round.
  *
  * Prints one result line of key=value pairs on stdout. Every phase is bounded in time;
  * the statserver it spawned is stopped by its pid. */
@@ -28,12 +37,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -65,6 +76,9 @@
 #define BENCH_BACKLOG_INFLIGHT 256
 /* The backlog's drain after the statserver started: submits, statuses and routing. */
 #define BENCH_BACKLOG_TIMEOUT_S 300
+/* The submits per second of the failover phase when --ixn-rate is 0: an interaction is
+ * waiting the moment routing can resume, with no flood. */
+#define BENCH_FO_DEFAULT_RATE 500
 /* Interactions one desktop works on at once; ChatOnly allows 4. */
 #define BENCH_DESK_SLOTS 16
 
@@ -77,8 +91,35 @@ enum bench_phase {
     PH_READY,
     PH_IXN,
     PH_IXN_DRAIN,
+    PH_FO_SYNC,   /* the pair: primary elected, standby linked, desktops ready */
+    PH_FO_WARM,   /* submits at the rate before the kill */
+    PH_FO_QUIET,  /* no submits until every interaction finished, then the kill */
+    PH_FO_WAIT,   /* killed: submits again once it is gone, until the first invite */
+    PH_FO_SETTLE, /* no submits until every interaction finished, then the next round */
     PH_DONE
 };
+
+/* A member of the statserver pair of the failover phase. */
+typedef struct fo_member {
+    uv_process_t proc;
+    const char *config;
+    const char *log;
+    char name;    /* 'a' or 'b' in the result lines */
+    bool running; /* spawned and its exit not seen */
+    bool closing; /* its handle is closing: not spawned again before that ends */
+    bool spawned; /* spawned at least once: its log is appended to from then on */
+    long log_off; /* the log's size at this life's spawn */
+    int pid;
+} fo_member;
+
+/* The figures of one failover round, microseconds or milliseconds as named; < 0 when
+ * not known. */
+typedef struct fo_round {
+    double failover_ms, exit_ms, lease_won_ms, promoted_ms, resend_ms, statuses_sent_ms;
+    double ixn_takes_ms, all_waiting_ms;
+    int64_t epoch, agents_sent, waiting;
+    int valid; /* 1 yes, 0 no, -1 not checked */
+} fo_round;
 
 /* The request in flight for one interaction a desktop works on. */
 enum bench_step { STEP_FREE, STEP_ACCEPT, STEP_STOP, STEP_COMPLETE };
@@ -196,6 +237,16 @@ typedef struct bench {
     /* CPU time (microseconds) at the start of the current change pass: the ixnserver's
      * (with --ixn-pid), the statserver's (when spawned) and this program's own. */
     int64_t pass_cpu[3];
+    /* The failover phase (--failover). */
+    int fo_rounds, fo_round_no;
+    const char *ixn_log; /* the ixnserver's log, for its reporting_mode line */
+    fo_member fo[2];
+    int fo_primary; /* the member that holds the lease */
+    bool fo_submitting;
+    uint64_t fo_kill_us, fo_kill_wall_us, fo_exit_us, fo_first_us, fo_first_wall_us;
+    uint64_t fo_n0, fo_n1, fo_gap_invited;
+    long fo_off_standby, fo_off_ixn;
+    fo_round *fo_res;
 } bench;
 
 static bench B;
@@ -210,6 +261,8 @@ static void usage(FILE *f)
                "               [--queue Q --media-token T [--interactions N] [--ixn-window W]\n"
                "               [--ixn-rate R] [--media-conns C] [--queues K] [--backlog B]\n"
                "               [--ixn-pid PID]]\n"
+               "               [--failover R --stat-config2 FILE [--stat-log2 FILE]\n"
+               "               [--ixn-log FILE]]\n"
                "Agents are TENANT/1..N at places P1..PN. Without --statserver a statserver must\n"
                "already be connected, and the snapshot phase is skipped. With --queue, a last\n"
                "phase routes interactions of the media through queue Q end to end. With --ixn2\n"
@@ -219,7 +272,10 @@ static void usage(FILE *f)
                "(needs --statserver), B interactions are submitted before the statserver starts\n"
                "and drained apart before the interaction phase. With --ixn-pid the CPU time of\n"
                "the ixnserver (that pid) and of the statserver per interaction is printed, and\n"
-               "per state change of each pass (with this program's own, the desktops' side).\n");
+               "per state change of each pass (with this program's own, the desktops' side).\n"
+               "With --failover R (needs --statserver, --queue, no --backlog, no --ixn2), the\n"
+               "interaction phase is R failover rounds of a statserver pair (the two configs,\n"
+               "each with a [nats] lease): kill -9 of the primary to the first invite.\n");
     fputs(TOOL_TLS_USAGE, f);
 }
 
@@ -250,6 +306,10 @@ static bool parse_args(int argc, char **argv)
         {"queues", required_argument, NULL, 'q'},
         {"backlog", required_argument, NULL, 'B'},
         {"ixn-pid", required_argument, NULL, 'P'},
+        {"failover", required_argument, NULL, 'F'},
+        {"stat-config2", required_argument, NULL, 'D'},
+        {"stat-log2", required_argument, NULL, 'E'},
+        {"ixn-log", required_argument, NULL, 'G'},
         TOOL_TLS_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -297,6 +357,10 @@ static bool parse_args(int argc, char **argv)
         case 'q': B.queues = atoi(optarg); break;
         case 'B': B.backlog = strtoull(optarg, NULL, 10); break;
         case 'P': B.ixn_pid = atoi(optarg); break;
+        case 'F': B.fo_rounds = atoi(optarg); break;
+        case 'D': B.fo[1].config = optarg; break;
+        case 'E': B.fo[1].log = optarg; break;
+        case 'G': B.ixn_log = optarg; break;
         case 'h': usage(stdout); exit(0);
         default:
             if (tool_tls_opt(&B.tls, c, optarg))
@@ -358,6 +422,18 @@ static bool parse_args(int argc, char **argv)
         fprintf(stderr, "ixbench: --statserver needs --stat-config\n");
         return false;
     }
+    if (B.fo_rounds && (B.fo_rounds < 1 || B.fo_rounds > 100 || !B.stat_bin || !B.fo[1].config ||
+                        !B.queue || B.backlog || B.ixn2_addr)) {
+        fprintf(stderr, "ixbench: --failover 1..100 needs --statserver, --stat-config2 and "
+                        "--queue, and no --backlog or --ixn2\n");
+        return false;
+    }
+    if (B.fo_rounds && B.ixn_rate <= 0)
+        B.ixn_rate = BENCH_FO_DEFAULT_RATE;
+    B.fo[0].config = B.stat_config;
+    B.fo[0].log = B.stat_log;
+    B.fo[0].name = 'a';
+    B.fo[1].name = 'b';
     return tool_read_password("ixbench", pwfile, B.password, sizeof B.password, "no password");
 }
 
@@ -405,6 +481,11 @@ static bool backlog_done(void);
 static void on_desk_invite(desk *d, proto_msg *msg);
 static bool on_desk_slot_answer(desk *d, proto_msg *msg, bool ok);
 static void spawn_statserver(void);
+static void fo_spawn(int i);
+static void fo_on_invite(int64_t n, uint64_t now);
+static void fo_start_round(void);
+static void fo_tick(uint64_t now, uint64_t in_phase);
+static bool fo_any_running(void);
 static void start_ready(void);
 static void finish(void);
 
@@ -422,7 +503,10 @@ static void all_logged_in(void)
     } else if (B.stat_bin) {
         B.phase = PH_SNAPSHOT;
         B.phase_start_us = cc_mono_us();
-        spawn_statserver();
+        if (B.fo_rounds)
+            fo_spawn(0);
+        else
+            spawn_statserver();
     } else {
         start_changes();
     }
@@ -591,6 +675,12 @@ static void on_kill_timer(uv_timer_t *t)
         fprintf(stderr, "ixbench: statserver pid=%d ignored SIGTERM, killing it\n", B.stat_pid);
         uv_process_kill(&B.stat_proc, SIGKILL);
     }
+    for (int i = 0; i < 2; i++)
+        if (B.fo[i].running) {
+            fprintf(stderr, "ixbench: statserver pid=%d ignored SIGTERM, killing it\n",
+                    B.fo[i].pid);
+            uv_process_kill(&B.fo[i].proc, SIGKILL);
+        }
 }
 
 static void spawn_statserver(void)
@@ -922,7 +1012,7 @@ static bool submit_one(media_conn *m, uint64_t n, uint64_t now)
 /* Keeps the submits going: at most the window unfinished, and the rate when set. */
 static void pump_submits(void)
 {
-    if (B.phase != PH_IXN)
+    if (B.phase != PH_IXN && !B.fo_submitting)
         return;
     uint64_t now = cc_mono_us();
     int tries = 0;
@@ -1019,6 +1109,7 @@ static void on_desk_invite(desk *d, proto_msg *msg)
                 B.backlog_first_invite_us = now;
             uint64_t lat = now > B.submit_us[n] ? now - B.submit_us[n] : 0;
             B.invite_lat[B.ixn_invites++] = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+            fo_on_invite(n, now);
         } else {
             B.ixn_reinvites++;
         }
@@ -1101,6 +1192,10 @@ static void start_ready(void)
 
 static void start_ixn(void)
 {
+    if (B.fo_rounds) {
+        fo_start_round();
+        return;
+    }
     fprintf(stderr, "ixbench: interactions: %d desktops ready, %d media connections\n", B.ndesks,
             B.mconns_up);
     B.phase = PH_IXN;
@@ -1154,6 +1249,386 @@ static void tick_ixn(uint64_t now, uint64_t in_phase)
     }
 }
 
+/* ---- the failover phase (--failover) ---- */
+
+/* Seconds of submits at the rate before each kill, and the bounds of the other steps. */
+#define FO_WARM_S 2
+#define FO_SYNC_TIMEOUT_S 120
+#define FO_QUIET_TIMEOUT_S 15
+#define FO_WAIT_TIMEOUT_S 30
+#define FO_LINE_MAX 4096
+
+static bool fo_any_running(void)
+{
+    return B.fo[0].running || B.fo[1].running;
+}
+
+/* The size of the file at path, 0 when it cannot be read. */
+static long fo_file_size(const char *path)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return 0;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+    fclose(f);
+    return n > 0 ? n : 0;
+}
+
+/* Copies into line the first line of the log at path, from offset from on, that holds
+ * every one of the (up to two) needles; false when there is none. */
+static bool fo_log_find(const char *path, long from, const char *needle, const char *needle2,
+                        char *line, size_t cap)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return false;
+    bool found = false;
+    if (fseek(f, from, SEEK_SET) == 0)
+        while (fgets(line, (int)cap, f))
+            if (strstr(line, needle) && (!needle2 || strstr(line, needle2))) {
+                found = true;
+                break;
+            }
+    fclose(f);
+    return found;
+}
+
+/* The wall-clock time of a log line (its ts=YYYY-MM-DDTHH:MM:SS.mmmZ) in microseconds
+ * since the epoch, 0 when it has none. */
+static uint64_t fo_line_wall_us(const char *line)
+{
+    struct tm tm = {0};
+    int ms = 0;
+    if (sscanf(line, "ts=%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t < 0)
+        return 0;
+    return (uint64_t)t * 1000000u + (uint64_t)ms * 1000u;
+}
+
+/* The number after " KEY=" in a log line, or -1. */
+static double fo_line_num(const char *line, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(line, pat);
+    return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+/* Milliseconds from the kill to a log line's time (which has a millisecond's
+ * resolution), or -1. */
+static double fo_since_kill_ms(const char *line)
+{
+    uint64_t t = fo_line_wall_us(line);
+    return t ? ((double)t - (double)B.fo_kill_wall_us) / 1000.0 : -1;
+}
+
+static void on_member_closed(uv_handle_t *h)
+{
+    fo_member *m = h->data;
+    m->closing = false;
+}
+
+static void on_member_exit(uv_process_t *p, int64_t status, int sig)
+{
+    fo_member *m = p->data;
+    uint64_t now = cc_mono_us();
+    m->running = false;
+    m->closing = true;
+    uv_close((uv_handle_t *)p, on_member_closed);
+    if (B.stopping) {
+        if (!fo_any_running() && !uv_is_closing((uv_handle_t *)&B.kill_timer))
+            uv_close((uv_handle_t *)&B.kill_timer, NULL);
+        return;
+    }
+    if (B.phase == PH_FO_WAIT && m == &B.fo[B.fo_primary] && !B.fo_exit_us) {
+        /* Gone, its sockets closed: whatever is submitted from now on waits for the new
+         * primary, since every earlier interaction has finished. */
+        B.fo_exit_us = now;
+        B.fo_submitting = true;
+        B.ixn_budget = 1;
+        pump_submits();
+        return;
+    }
+    fprintf(stderr, "ixbench: statserver %c exited early: status %" PRId64 " signal %d\n", m->name,
+            status, sig);
+    B.exit_code = 1;
+    finish();
+}
+
+/* Spawns member i, its stderr appended to its log (truncated at its first spawn). */
+static void fo_spawn(int i)
+{
+    fo_member *m = &B.fo[i];
+    char *args[] = {(char *)B.stat_bin, (char *)"-c", (char *)m->config, NULL};
+    int logfd = -1;
+    if (m->log)
+        logfd =
+            open(m->log, O_WRONLY | O_CREAT | O_CLOEXEC | (m->spawned ? O_APPEND : O_TRUNC), 0644);
+    m->log_off = fo_file_size(m->log);
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_IGNORE},
+        {.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
+    };
+    uv_process_options_t po = {
+        .exit_cb = on_member_exit,
+        .file = B.stat_bin,
+        .args = args,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    if (i == 0 && !m->spawned)
+        B.stat_start_us = cc_mono_us();
+    m->proc.data = m;
+    int rc = uv_spawn(&B.loop, &m->proc, &po);
+    if (logfd >= 0)
+        close(logfd);
+    m->spawned = true;
+    if (rc != 0) {
+        fprintf(stderr, "ixbench: cannot start %s: %s\n", B.stat_bin, uv_strerror(rc));
+        m->closing = true;
+        uv_close((uv_handle_t *)&m->proc, on_member_closed);
+        B.exit_code = 1;
+        finish();
+        return;
+    }
+    m->running = true;
+    m->pid = m->proc.pid;
+    fprintf(stderr, "ixbench: statserver %c started pid=%d\n", m->name, m->pid);
+}
+
+static void fo_set_phase(enum bench_phase ph)
+{
+    B.phase = ph;
+    B.phase_start_us = cc_mono_us();
+}
+
+/* A round begins: the standby is spawned when it is not running (the member killed in the
+ * previous round), then the pair is awaited. */
+static void fo_start_round(void)
+{
+    fo_member *s = &B.fo[1 - B.fo_primary];
+    fo_set_phase(PH_FO_SYNC);
+    if (!s->running && !s->closing)
+        fo_spawn(1 - B.fo_primary);
+}
+
+static void fo_fail(const char *what)
+{
+    fprintf(stderr, "ixbench: failover round %d: %s\n", B.fo_round_no + 1, what);
+    B.exit_code = 1;
+    finish();
+}
+
+static bool fo_pair_ready(void)
+{
+    char line[FO_LINE_MAX];
+    fo_member *p = &B.fo[B.fo_primary], *s = &B.fo[1 - B.fo_primary];
+    if (!p->running || !s->running)
+        return false;
+    if (!fo_log_find(p->log, p->log_off, "event=role role=primary", NULL, line, sizeof line) ||
+        !fo_log_find(s->log, s->log_off, "event=snapshot_done", NULL, line, sizeof line))
+        return false;
+    for (int i = 0; i < B.ndesks; i++)
+        if (!B.desks[i].logged_in || !B.desks[i].status_ready)
+            return false;
+    return B.mconns_up == B.media_conns;
+}
+
+static void fo_kill(void)
+{
+    fo_member *p = &B.fo[B.fo_primary];
+    B.fo_n0 = B.ixn_submitted;
+    B.fo_n1 = 0;
+    B.fo_gap_invited = 0;
+    B.fo_exit_us = B.fo_first_us = B.fo_first_wall_us = 0;
+    B.fo_off_standby = fo_file_size(B.fo[1 - B.fo_primary].log);
+    B.fo_off_ixn = fo_file_size(B.ixn_log);
+    fo_set_phase(PH_FO_WAIT);
+    B.fo_kill_wall_us = cc_wall_us();
+    B.fo_kill_us = cc_mono_us();
+    uv_process_kill(&p->proc, SIGKILL);
+}
+
+static void fo_on_invite(int64_t n, uint64_t now)
+{
+    if (B.phase != PH_FO_WAIT || n < 0 || (uint64_t)n < B.fo_n0)
+        return;
+    if (!B.fo_first_us) {
+        B.fo_first_us = now;
+        B.fo_first_wall_us = cc_wall_us();
+        B.fo_n1 = B.ixn_submitted;
+    }
+    if ((uint64_t)n < B.fo_n1 && ++B.fo_gap_invited == B.fo_n1 - B.fo_n0) {
+        /* Every interaction that waited for the new primary is invited. */
+        fo_round *r = &B.fo_res[B.fo_round_no];
+        r->all_waiting_ms = (double)(now - B.fo_kill_us) / 1000.0;
+        B.fo_submitting = false;
+        fo_set_phase(PH_FO_SETTLE);
+    }
+}
+
+/* The round's figures from this program's clock and the logs, printed as one line. */
+static void fo_report_round(void)
+{
+    fo_round *r = &B.fo_res[B.fo_round_no];
+    fo_member *p = &B.fo[B.fo_primary], *s = &B.fo[1 - B.fo_primary];
+    char line[FO_LINE_MAX];
+    r->failover_ms = (double)(B.fo_first_us - B.fo_kill_us) / 1000.0;
+    r->exit_ms = B.fo_exit_us ? (double)(B.fo_exit_us - B.fo_kill_us) / 1000.0 : -1;
+    r->waiting = (int64_t)(B.fo_n1 - B.fo_n0);
+    r->lease_won_ms = r->promoted_ms = r->resend_ms = r->statuses_sent_ms = r->ixn_takes_ms = -1;
+    r->epoch = r->agents_sent = -1;
+    r->valid = -1;
+    if (fo_log_find(s->log, B.fo_off_standby, "event=lease_won", NULL, line, sizeof line))
+        r->lease_won_ms = fo_since_kill_ms(line);
+    if (fo_log_find(s->log, B.fo_off_standby, "event=role role=primary", NULL, line, sizeof line)) {
+        /* The line is written when the resend is done; elapsed_ms is the resend. */
+        r->statuses_sent_ms = fo_since_kill_ms(line);
+        r->resend_ms = fo_line_num(line, "elapsed_ms");
+        r->epoch = (int64_t)fo_line_num(line, "epoch");
+        r->agents_sent = (int64_t)fo_line_num(line, "agents_sent");
+        if (r->statuses_sent_ms >= 0 && r->resend_ms >= 0)
+            r->promoted_ms = r->statuses_sent_ms - r->resend_ms;
+    }
+    if (B.ixn_log && r->epoch >= 0) {
+        char want[64];
+        snprintf(want, sizeof want, " epoch=%" PRId64 " taken=yes", r->epoch);
+        if (fo_log_find(B.ixn_log, B.fo_off_ixn, "event=reporting_mode", want, line, sizeof line)) {
+            uint64_t taken = fo_line_wall_us(line);
+            r->ixn_takes_ms = fo_since_kill_ms(line);
+            /* The log's time is truncated to the millisecond: the invite may share it. */
+            r->valid = taken && B.fo_first_wall_us + 1000 >= taken ? 1 : 0;
+        } else {
+            r->valid = 0;
+        }
+    }
+    printf("failover: round=%d agents=%d killed=%c pid=%d new_primary=%c epoch=%" PRId64
+           " failover_ms=%.1f exit_ms=%.1f lease_won_ms=%.0f promoted_ms=%.0f resend_ms=%.1f"
+           " agents_sent=%" PRId64 " statuses_sent_ms=%.0f ixn_takes_new_primary_ms=%.0f"
+           " first_invite_ms=%.1f waiting=%" PRId64 " all_waiting_invited_ms=%.1f"
+           " after_new_primary=%s\n",
+           B.fo_round_no + 1, B.agents, p->name, p->pid, s->name, r->epoch, r->failover_ms,
+           r->exit_ms, r->lease_won_ms, r->promoted_ms, r->resend_ms, r->agents_sent,
+           r->statuses_sent_ms, r->ixn_takes_ms, r->failover_ms, r->waiting, r->all_waiting_ms,
+           r->valid < 0 ? "na"
+           : r->valid   ? "yes"
+                        : "no");
+    fflush(stdout);
+}
+
+static int fo_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* min, median, max of one figure over the rounds; " KEY_min=.. KEY_median=.. KEY_max=..". */
+static void fo_print_spread(const char *key, size_t off)
+{
+    double v[100];
+    int n = 0;
+    for (int i = 0; i < B.fo_rounds; i++) {
+        double x = *(const double *)((const char *)&B.fo_res[i] + off);
+        if (x >= 0)
+            v[n++] = x;
+    }
+    if (n == 0) {
+        printf(" %s_min=na %s_median=na %s_max=na", key, key, key);
+        return;
+    }
+    qsort(v, (size_t)n, sizeof *v, fo_cmp);
+    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    printf(" %s_min=%.0f %s_median=%.0f %s_max=%.0f", key, v[0], key, med, key, v[n - 1]);
+}
+
+static void fo_print_summary(void)
+{
+    double v[100];
+    int valid = 0;
+    for (int i = 0; i < B.fo_rounds; i++) {
+        v[i] = B.fo_res[i].failover_ms;
+        valid += B.fo_res[i].valid != 0;
+    }
+    qsort(v, (size_t)B.fo_rounds, sizeof *v, fo_cmp);
+    int n = B.fo_rounds;
+    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    printf("failover: agents=%d rounds=%d rate=%.0f failover_ms=%.0f", B.agents, n, B.ixn_rate,
+           med);
+    fo_print_spread("failover_ms", offsetof(fo_round, failover_ms));
+    fo_print_spread("exit_ms", offsetof(fo_round, exit_ms));
+    fo_print_spread("lease_won_ms", offsetof(fo_round, lease_won_ms));
+    fo_print_spread("promoted_ms", offsetof(fo_round, promoted_ms));
+    fo_print_spread("resend_ms", offsetof(fo_round, resend_ms));
+    fo_print_spread("ixn_takes_new_primary_ms", offsetof(fo_round, ixn_takes_ms));
+    fo_print_spread("all_waiting_invited_ms", offsetof(fo_round, all_waiting_ms));
+    printf(" rounds_after_new_primary=%d\n", valid);
+    fflush(stdout);
+}
+
+static void fo_tick(uint64_t now, uint64_t in_phase)
+{
+    if (B.fo_submitting) {
+        B.ixn_budget += B.ixn_rate * BENCH_TICK_MS / 1000.0;
+        if (B.ixn_budget > B.ixn_rate + 1)
+            B.ixn_budget = B.ixn_rate + 1;
+        pump_submits();
+    }
+    switch (B.phase) {
+    case PH_FO_SYNC:
+        if (fo_pair_ready()) {
+            fo_set_phase(PH_FO_WARM);
+            B.fo_submitting = true;
+            B.ixn_budget = 1;
+            pump_submits();
+        } else if (in_phase > (uint64_t)FO_SYNC_TIMEOUT_S * 1000000u) {
+            fo_fail("the primary, its standby or the desktops not ready in time");
+        }
+        break;
+    case PH_FO_WARM:
+        if (in_phase > (uint64_t)FO_WARM_S * 1000000u) {
+            B.fo_submitting = false;
+            fo_set_phase(PH_FO_QUIET);
+        }
+        break;
+    case PH_FO_QUIET:
+        /* Every interaction finished and every media connection answered: nothing left
+         * that the old primary could have routed. */
+        if (ixn_unfinished() == 0 && B.ixn_acked + B.ixn_failed == B.ixn_submitted)
+            fo_kill();
+        else if (in_phase > (uint64_t)FO_QUIET_TIMEOUT_S * 1000000u)
+            fo_fail("interactions still unfinished before the kill");
+        break;
+    case PH_FO_WAIT:
+        if (in_phase > (uint64_t)FO_WAIT_TIMEOUT_S * 1000000u)
+            fo_fail(B.fo_first_us ? "not every waiting interaction invited"
+                                  : "no invite after the kill");
+        break;
+    case PH_FO_SETTLE:
+        if (ixn_unfinished() == 0) {
+            fo_report_round();
+            B.fo_primary = 1 - B.fo_primary;
+            if (++B.fo_round_no == B.fo_rounds) {
+                fo_print_summary();
+                B.printed = true;
+                finish();
+            } else {
+                fo_start_round();
+            }
+        } else if (in_phase > (uint64_t)FO_QUIET_TIMEOUT_S * 1000000u) {
+            fo_fail("interactions still unfinished after the failover");
+        }
+        break;
+    default: break;
+    }
+    (void)now;
+}
+
 /* One result line per pass; the last pass ends the benchmark (or leads to the
  * interaction phase). */
 static void end_pass(void)
@@ -1180,9 +1655,14 @@ static void finish(void)
     /* A run that failed before any pass ended still says how far it got. */
     if (!B.printed)
         print_result();
-    if (B.stat_running) {
-        /* Only the process this benchmark started, by its pid. */
-        uv_process_kill(&B.stat_proc, SIGTERM);
+    B.fo_submitting = false;
+    for (int i = 0; i < 2; i++)
+        if (B.fo[i].running)
+            uv_process_kill(&B.fo[i].proc, SIGTERM);
+    if (B.stat_running || fo_any_running()) {
+        /* Only the processes this benchmark started, by their pids. */
+        if (B.stat_running)
+            uv_process_kill(&B.stat_proc, SIGTERM);
         uv_timer_start(&B.kill_timer, on_kill_timer, 5000, 0);
     } else {
         uv_close((uv_handle_t *)&B.kill_timer, NULL);
@@ -1250,6 +1730,11 @@ static void on_tick(uv_timer_t *t)
     case PH_READY:
     case PH_IXN:
     case PH_IXN_DRAIN: tick_ixn(now, in_phase); break;
+    case PH_FO_SYNC:
+    case PH_FO_WARM:
+    case PH_FO_QUIET:
+    case PH_FO_WAIT:
+    case PH_FO_SETTLE: fo_tick(now, in_phase); break;
     case PH_DONE: break;
     }
 }
@@ -1316,6 +1801,8 @@ int main(int argc, char **argv)
             m->client = cc_client_new(&B.net, &cfg, &media_ops, m);
         }
     }
+    if (B.fo_rounds)
+        B.fo_res = xcalloc((size_t)B.fo_rounds, sizeof *B.fo_res);
     B.phase = PH_LOGIN;
     B.login_start_us = B.phase_start_us = cc_mono_us();
     start_more_logins();
@@ -1329,6 +1816,9 @@ int main(int argc, char **argv)
          * it is gone before the benchmark returns. */
         kill(B.stat_pid, SIGKILL);
     }
+    for (int i = 0; i < 2; i++)
+        if (B.fo[i].running)
+            kill(B.fo[i].pid, SIGKILL);
     uv_loop_close(&B.loop);
     tool_tls_free(&B.tls);
     explicit_bzero(B.password, sizeof B.password);
@@ -1340,5 +1830,6 @@ int main(int argc, char **argv)
     free(B.submit_us);
     free(B.invite_lat);
     free(B.seen);
+    free(B.fo_res);
     return B.exit_code;
 }

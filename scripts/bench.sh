@@ -58,6 +58,17 @@
 # toggles/s), BENCH_STATS_IXN_RATE (200 interactions/s), BENCH_STATS_SPREAD (blocks: each
 # connection a block of the statistics, as a wallboard; round-robin: statistic i on
 # connection i mod C), BENCH_STATS_ROUNDS (2: stats phases, each between two base phases).
+#
+# Last, the failover phase of issue 13 (docs/bench.md, "Failover (issue 13)"): a
+# nats-server on 127.0.0.1, one ixnserver with BENCH_FO_AGENTS agents, a statserver pair on
+# a NATS KV lease of BENCH_FO_LEASE_MS; ixbench logs the agents in, spawns both members,
+# submits interactions at BENCH_FO_RATE per second, and BENCH_FO_ROUNDS times kills the
+# primary with SIGKILL and measures the time to the first invite after it (`failover_ms`,
+# with its parts from the logs). Its floor is bench/leasefloor on the same nats-server: the
+# takeover of a bare lease with the same timings and nothing else. Environment:
+# BENCH_FAILOVER (1 default, 0 none), BENCH_ONLY=failover (this phase alone),
+# BENCH_FO_AGENTS (10000), BENCH_FO_ROUNDS (3), BENCH_FO_RATE (500), BENCH_FO_LEASE_MS
+# (1000).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,6 +113,11 @@ S_SPREAD=${BENCH_STATS_SPREAD:-blocks}
 S_ROUNDS=${BENCH_STATS_ROUNDS:-2}
 # statbench keeps at most this many toggles in flight; the floor gets the same window.
 S_WINDOW=2000
+FAILOVER=${BENCH_FAILOVER:-1}
+FO_AGENTS=${BENCH_FO_AGENTS:-10000}
+FO_ROUNDS=${BENCH_FO_ROUNDS:-3}
+FO_RATE=${BENCH_FO_RATE:-500}
+FO_LEASE=${BENCH_FO_LEASE_MS:-1000}
 TLS_PHASE=${BENCH_TLS:-1}
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
@@ -114,7 +130,7 @@ LAT_CHANGES=2000
 PASSWORD=bench-password
 TENANT=Bench
 
-for prog in ixnserver statserver ixbench relay statbench; do
+for prog in ixnserver statserver ixbench relay statbench leasefloor; do
     if [[ ! -x "$BIN/$prog" ]]; then
         echo "bench: $BIN/$prog is missing: run 'make build' first" >&2
         exit 1
@@ -720,7 +736,113 @@ stats_phase() {
     check statbench "$RC"
 }
 
+# fo_ini MEMBER PORT NATS_URL: the configuration of a member of the failover phase's pair,
+# linked to the ixnserver at PORT, its lease in NATS at NATS_URL.
+fo_ini() {
+    {
+        echo "[server]"
+        echo "name = $1"
+        echo "listen = 127.0.0.1:0"
+        echo "port-file = $DIR/$1.port"
+        echo "token = wallboard-secret"
+        echo "rules = $DIR/bench.rules"
+        echo "[nats]"
+        echo "url = $3"
+        echo "bucket = bench_leases"
+        echo "key = stat"
+        echo "member = $1"
+        echo "lease-ms = $FO_LEASE"
+        echo "[ixn:ixn-fo]"
+        echo "address = 127.0.0.1:$2"
+        echo "token = stat-secret"
+    } >"$DIR/$1.ini"
+}
+
+# start_nats: a nats-server with JetStream on 127.0.0.1 (a free port), its store in
+# $DIR/nats (fresh per run), its pid added to PIDS; sets NATS_URL.
+start_nats() {
+    local d="$DIR/nats" pid f
+    rm -rf "$d"
+    mkdir -p "$d"
+    nats-server -a 127.0.0.1 -p -1 -js -sd "$d/js" --ports_file_dir "$d" -l "$d/nats.log" &
+    pid=$!
+    PIDS+=("$pid")
+    f="$d/nats-server_$pid.ports"
+    for _ in $(seq 100); do
+        [[ -s "$f" ]] && break
+        sleep 0.1
+    done
+    NATS_URL=$(sed -n 's/.*"nats": *\[ *"\([^"]*\)".*/\1/p' "$f" 2>/dev/null | head -1)
+    if [[ -z "$NATS_URL" ]]; then
+        echo "bench: nats-server did not start; see $d/nats.log" >&2
+        exit 1
+    fi
+}
+
+# failover_phase: the failover phase of issue 13 (see the top of this file): the floor
+# (leasefloor), then ixbench --failover; prints the rounds, the floor and the summary with
+# the floor, the ratio and the target (every round under 2 s).
+failover_phase() {
+    local N=$FO_AGENTS RC=0 FLINE SUM
+    if ((N + 64 > FDS)); then
+        echo "bench: failover skipped: the fd limit $FDS is too low for $N agents" >&2
+        return 0
+    fi
+    if ! command -v nats-server >/dev/null; then
+        echo "bench: failover skipped: no nats-server (scripts/deps.sh installs it)" >&2
+        return 0
+    fi
+    start_nats
+    "$BIN/leasefloor" --url "$NATS_URL" --lease-ms "$FO_LEASE" --rounds "$FO_ROUNDS" \
+        >"$DIR/failover-floor.out" || RC=$?
+    cat "$DIR/failover-floor.out"
+    check leasefloor "$RC"
+    start_ixn ixn-fo "$N"
+    fo_ini stat-fo-a "$PORT" "$NATS_URL"
+    fo_ini stat-fo-b "$PORT" "$NATS_URL"
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat-fo-a.ini" \
+        --stat-log "$DIR/stat-fo-a.log" --stat-config2 "$DIR/stat-fo-b.ini" \
+        --stat-log2 "$DIR/stat-fo-b.log" --failover "$FO_ROUNDS" \
+        --ixn-log "$DIR/ixn-fo-$N.log" --changes 0 --latency-changes 0 \
+        --queue bench-chat --media-token media-secret --interactions 1000000 \
+        --ixn-window 2000 --ixn-rate "$FO_RATE" --ixn-pid "${PIDS[1]}" \
+        >"$DIR/ixbench-failover.out" || RC=$?
+    stop_daemons
+    FLINE=$(grep 'lease_floor: lease_ms=' "$DIR/failover-floor.out" || true)
+    SUM=$(grep 'failover: agents=' "$DIR/ixbench-failover.out" || true)
+    grep 'failover: round=' "$DIR/ixbench-failover.out" || true
+    if [[ -n "$SUM" ]]; then
+        # The floor's median against the failover's: 1 would be a failover as fast as the
+        # bare lease takeover.
+        echo "$SUM floor_takeover_ms=$(val takeover_ms "$FLINE")" \
+            "floor_takeover_ms_min=$(val takeover_ms_min "$FLINE")" \
+            "floor_takeover_ms_max=$(val takeover_ms_max "$FLINE")" \
+            "floor_exit_ms=$(val exit_ms_median "$FLINE")" \
+            "ratio_to_floor=$(awk -v a="$(val takeover_ms "$FLINE")" -v b="$(val failover_ms "$SUM")" \
+                'BEGIN { print (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "na" }')" \
+            "over_floor_ms=$(awk -v a="$(val takeover_ms "$FLINE")" -v b="$(val failover_ms "$SUM")" \
+                'BEGIN { print (a > 0 && b > 0) ? sprintf("%.0f", b - a) : "na" }')"
+        echo "failover: target under_2s=$(awk -v m="$(val failover_ms_max "$SUM")" \
+            'BEGIN { print (m != "" && m != "na" && m + 0 < 2000) ? "yes" : "no" }')" \
+            "after_new_primary=$(val rounds_after_new_primary "$SUM")/$FO_ROUNDS"
+    else
+        cat "$DIR/ixbench-failover.out"
+    fi
+    check ixbench "$RC"
+}
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
+if [[ "$ONLY" == failover ]]; then
+    AGENT_COUNTS=""
+    TLS_PHASE=0
+    ROUTING=0
+    STATS=0
+    FAILOVER=1
+elif [[ -n "$ONLY" || "$ROUTING" == only || "$TLS_PHASE" == only ]]; then
+    FAILOVER=0
+fi
 if [[ "$ROUTING" == only || "$ONLY" == stats ]]; then
     AGENT_COUNTS=""
     TLS_PHASE=0
@@ -779,4 +901,7 @@ if [[ "$ROUTING" != 0 ]]; then
 fi
 if [[ "$STATS" != 0 ]]; then
     stats_phase
+fi
+if [[ "$FAILOVER" != 0 ]]; then
+    failover_phase
 fi
