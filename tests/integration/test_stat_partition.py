@@ -9,6 +9,10 @@ docs/protocol.md defines. Each partition has its own rules (rule P0: chat up to 
 chat up to 3), so that a status shows which statserver made it. Checked:
 (a) every desktop gets one status at login, from its owner (rule and vector), and no
 second one; each statserver's StatClient snapshot holds exactly the agents it owns;
+(a2) a reporting engine of its own asking ixn-a for tenant gamma, partition 1/2, gets in
+its snapshot exactly the agents the FNV-1a here puts there (a partition index out of range
+is refused), and its status for an agent of partition 0 is counted fenced and never reaches
+the desktop;
 (b) before any failure, interactions of a tenant owned by partition 0 and of one owned by
 partition 1 are invited;
 (c) kill -9 of both members of partition 0: its tenant's interaction stays queued and none
@@ -95,13 +99,15 @@ def snapshot(port):
 
 
 def login_all(agents, servers, what):
-    """Logs every agent in on its server (alternating); returns {(tenant, id): desk}."""
-    desks = {}
+    """Logs every agent in on its server; returns ({(tenant, id): desk}, {(tenant, id): the
+    status it got at login})."""
+    desks, first = {}, {}
     for t, a, p, i in agents:
         srv = servers[i]
         desks[(t, a)] = harness.agent(srv.port, t, a, "P" + a, "pw" + a, media={"chat": 1})
     for (t, a), desk in desks.items():
         m = harness.next_status(desk, "%s: status of %s/%s" % (what, t, a), 5)
+        first[(t, a)] = m
         p = next(x[2] for x in agents if x[:2] == (t, a))
         rule = "P%d" % p
         ok(m.get("rule") == rule and harness.vec(m) == VEC[rule],
@@ -109,7 +115,7 @@ def login_all(agents, servers, what):
            % (what, t, a, rule, m.get("rule"), harness.fmt_vec(harness.vec(m))))
     for (t, a), desk in desks.items():
         harness.no_status(desk, "%s: one status only for %s/%s" % (what, t, a), wait=0.2)
-    return desks
+    return desks, first
 
 
 def invited_desk(desks, iid, timeout):
@@ -187,7 +193,7 @@ def part_partitions(env, agents):
                       "%s takes partition 1's session" % x.name)
 
     # (a) statuses from the owner only; snapshots split by owner.
-    desks = login_all(agents, ixns, "(a)")
+    desks, first = login_all(agents, ixns, "(a)")
     own0 = {(t, a) for t, a, p, _ in agents if p == 0}
     own1 = {(t, a) for t, a, p, _ in agents if p == 1}
     snap0, snap1 = snapshot(s0a.port), snapshot(s1.port)
@@ -199,6 +205,43 @@ def part_partitions(env, agents):
     ok(all(r == "P0" for r in snap0.values()) and all(r == "P1" for r in snap1.values()),
        "(a) each snapshot carries its statserver's rule")
 
+    # (a2) a reporting engine of its own on ixn-a, for gamma's partition 1: its snapshot
+    # holds exactly the agents the FNV-1a here puts there, and its status for one of
+    # gamma's partition 0 agents is not taken (counted fenced, never forwarded).
+    x = ixns[0]
+    rep = harness.reporter(x.port)
+    bad = rep.request({"message": "RequestStartPlaceAgentStateReportingAll",
+                       "partition": {"index": 2, "count": 2}})
+    harness.expect_error(bad, 3, "(a2) partition index 2 of 2 refused", field="partition")
+    harness.expect_ack(rep.request({"message": "RequestStartPlaceAgentStateReportingAll",
+                                    "tenants": ["gamma"],
+                                    "partition": {"index": 1, "count": 2}}),
+                       "(a2) reporting of gamma, partition 1/2")
+    seen = set()
+    while True:
+        m = rep.next(lambda y: y.get("message") in ("EventPlaceAgentState",
+                                                    "EventPlaceAgentStateSnapshotDone"),
+                     timeout=5, what="(a2) snapshot")
+        if m["message"] == "EventPlaceAgentStateSnapshotDone":
+            break
+        seen.add((m.get("tenant"), m.get("agentId")))
+    want = {(t, a) for t, a, p, i in agents if t == "gamma" and p == 1 and i == 0}
+    ok(seen == want, "(a2) the ixnserver's snapshot for gamma 1/2 is %s (got %s)"
+       % (sorted(want), sorted(seen)))
+    other = next((t, a) for t, a, p, i in agents if t == "gamma" and p == 0 and i == 0)
+    forged = {k: v for k, v in first[other].items() if k != "seq"}
+    forged["version"] = forged.get("version", 0) + 1000
+    before = fenced(x)
+    rep.send(forged)
+    deadline = time.monotonic() + 3
+    while fenced(x) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ok(fenced(x) == before + 1, "(a2) %s counts the status for %s/%s fenced (got %s -> %s)"
+       % (x.name, other[0], other[1], before, fenced(x)))
+    harness.no_status(desks[other], "(a2) the desktop of %s/%s never sees it" % other, wait=0.3)
+    rep.close()
+    base = {y.name: fenced(y) for y in ixns}
+
     # (b) both partitions route.
     ms = [harness.media_server(x.port) for x in ixns]
     for i, x in enumerate(ixns):
@@ -206,7 +249,8 @@ def part_partitions(env, agents):
         route(ms[i], "acme", desks, own0 & on, "(b) %s acme (partition 0)" % x.name)
         route(ms[i], "beta", desks, own1 & on, "(b) %s beta (partition 1)" % x.name)
     for x in ixns:
-        ok(fenced(x) == 0, "(b) %s fenced no status (got %s)" % (x.name, fenced(x)))
+        ok(fenced(x) == base[x.name], "(b) %s fenced no status of the statservers (got %s)"
+           % (x.name, fenced(x)))
 
     # (c) the whole of partition 0 killed: only its agents stop.
     for s in (s0a, s0b):
@@ -232,7 +276,8 @@ def part_partitions(env, agents):
         ok(invited_desk(p0_desks, iid, 0.5) is None,
            "(c) %s: acme's %s is not invited while partition 0 is down" % (ixns[i].name, iid))
     for x in ixns:
-        ok(fenced(x) == 0, "(c) %s fenced no status (got %s)" % (x.name, fenced(x)))
+        ok(fenced(x) == base[x.name], "(c) %s fenced no status of the statservers (got %s)"
+           % (x.name, fenced(x)))
 
     # (d) partition 0 back (one member, primary once the old lease aged out): the queued
     # interactions are invited.
@@ -264,7 +309,7 @@ def part_tenants(env, agents):
             pair.wait_log(s, r"event=snapshot_done link=%s" % x.name,
                           "tenants: %s linked to %s" % (s.name, x.name))
     by_tenant = [(t, a, 0 if t == "acme" else 1, i) for t, a, _, i in agents]
-    desks = login_all(by_tenant, ixns, "tenants")
+    desks, _ = login_all(by_tenant, ixns, "tenants")
     own0 = {(t, a) for t, a, p, _ in by_tenant if p == 0}
     own1 = {(t, a) for t, a, p, _ in by_tenant if p == 1}
     ok(set(snapshot(s0.port)) == own0, "tenants: stat-t0's snapshot holds acme only")
