@@ -34,6 +34,9 @@ static void test_agent_hash(void **state)
     assert_true(cc_partition_hash("acme", "alice") == 15520918238785965743ULL);
     assert_true(cc_partition_hash("acme", "bob") == 13288066199969537292ULL);
     assert_true(cc_partition_hash("t1", "agent-0001") == 283623832602477793ULL);
+    /* The worked examples of docs/protocol.md. */
+    assert_true(cc_partition_hash("acme", "alice") == 0xd76560e7a2b80eafULL);
+    assert_true(cc_partition_hash("Resources", "1001") == 18371872857529047284ULL);
     assert_true(cc_partition_hash("", "") == 12638153115695167455ULL);
     /* The NUL keeps ("a", "") apart from ("", "a"). */
     assert_true(cc_partition_hash("a", "") == 620337896427418084ULL);
@@ -50,6 +53,12 @@ static void test_partition_of(void **state)
     assert_int_equal(cc_partition_of("acme", "bob", 7), 1);
     assert_int_equal(cc_partition_of("t1", "agent-0001", 7), 6);
     assert_int_equal(cc_partition_of("acme", "alice", 1), 0);
+    assert_int_equal(cc_partition_of("acme", "alice", 3), 2);
+    assert_int_equal(cc_partition_of("acme", "alice", 4), 3);
+    assert_int_equal(cc_partition_of("acme", "alice", 8), 7);
+    assert_int_equal(cc_partition_of("Resources", "1001", 2), 0);
+    assert_int_equal(cc_partition_of("Resources", "1001", 3), 2);
+    assert_int_equal(cc_partition_of("Resources", "1001", 8), 4);
 }
 
 static void test_parse(void **state)
