@@ -100,10 +100,12 @@ static void on_registered(cc_client *c, proto_msg *ack)
                                  });
     l->start_ref = cc_client_request(c, &b);
     if (l->owner->stats) {
-        /* After the agent states, every tenant's interaction steps for the statistics:
-         * the snapshot that follows replaces what was known of this server. */
+        /* After the agent states, the interaction steps of the same tenants for the
+         * statistics: the snapshot that follows replaces what was known of this server. */
         cc_buf_reset(&b);
-        proto_ixr_enc_start(&b, &(proto_ixr_start){.all = true});
+        proto_ixr_enc_start(&b, &(proto_ixr_start){.all = ls->tenants == NULL,
+                                                   .tenants = (const char *const *)ls->tenants,
+                                                   .ntenants = ls->ntenants});
         l->ixr_ref = cc_client_request(c, &b);
         stat_stats_link_up(l->owner->stats, l->index);
         if (l->owner->hist)
