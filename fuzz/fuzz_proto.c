@@ -608,6 +608,8 @@ static void round_trip_stat_port(proto_msg *m)
         reparse(&b, &m2);
         assert(proto_stat_decode_subscribe(&m2, &s2) == 0);
         assert(s2.reporting == s.reporting && s2.all == s.all && s2.ntenants == s.ntenants);
+        assert(s2.partitioned == s.partitioned && s2.part_index == s.part_index &&
+               s2.part_count == s.part_count);
         for (size_t i = 0; i < s.ntenants; i++)
             assert(same(proto_stat_tenant(&s2, i), tenants[i]));
         proto_msg_free(&m2);

@@ -861,6 +861,11 @@ static int h_status(cc_session *s, proto_msg *msg)
         srv->stats.status_dropped++;
         return CC_E_AGENT_NOT_LOGGED_IN;
     }
+    if (!ixn_report_wants(c, a)) {
+        /* Another partition's agent: its owner alone speaks for it (docs/ha.md). */
+        srv->stats.status_fenced++;
+        return 0;
+    }
     /* Routing needs the newest status; with several reporting engines an older one
      * may arrive late, and it is forwarded but not kept. */
     /* Any status after a refusal allows asking again (protocol 7a). */
@@ -881,7 +886,7 @@ static int h_status(cc_session *s, proto_msg *msg)
      * the desktop already has it when nothing changed meanwhile. A lone statserver's
      * statuses are forwarded as always. */
     uint64_t digest = status_digest(&st, srv->cfg->media.count);
-    if (srv->fence.top > 0 && a->fwd_valid && a->fwd_version == st.version &&
+    if (c->fence.top > 0 && a->fwd_valid && a->fwd_version == st.version &&
         a->fwd_digest == digest) {
         srv->stats.status_repeated++;
         return 0;

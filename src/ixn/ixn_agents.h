@@ -100,6 +100,7 @@ struct ixn_client {
     /* reporting */
     bool subscribed;                 /* receives every change */
     cc_map *tenants;                 /* the tenants reported; NULL = all */
+    uint32_t part_index, part_count; /* the partition reported; count 0 or 1 = all agents */
     ixn_client *sub_prev, *sub_next; /* ixn_server.subs */
     struct ixn_ixnreport_sub *ixr;   /* interaction reporting (ixn_ixnreport); NULL: none */
     ixn_client *all_prev, *all_next; /* ixn_server.clients */

@@ -1,6 +1,10 @@
 #include "ixn/ixn_fence.h"
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
 
 void ixn_fence_init(ixn_fence *f)
 {
@@ -9,19 +13,33 @@ void ixn_fence_init(ixn_fence *f)
     f->changes = 0;
 }
 
-/* Works out the top epoch and every verdict again. The members are the reporting sessions
- * (a handful), so a walk is cheap. Verdicts are all set before any callback runs, so that a
- * callback sees the final standing. */
+static bool same_group(const ixn_fence_member *x, const ixn_fence_member *y)
+{
+    if (!x->group || !y->group)
+        return x->group == y->group;
+    return strcmp(x->group, y->group) == 0;
+}
+
+/* Works out the top epoch of every group and every verdict again. The members are the
+ * reporting sessions (a handful, a few per partition), so walks over pairs are cheap.
+ * Verdicts are all set before any callback runs, so that a callback sees the final
+ * standing. */
 static void judge(ixn_fence *f, ixn_fence_lost_fn lost, void *ctx)
 {
-    int64_t top = -1;
-    for (const ixn_fence_member *m = f->head; m; m = m->next)
-        if (m->primary && m->epoch > top)
-            top = m->epoch;
-    f->top = top;
+    int64_t all_top = -1;
+    for (ixn_fence_member *m = f->head; m; m = m->next) {
+        int64_t top = -1;
+        for (const ixn_fence_member *o = f->head; o; o = o->next)
+            if (o->primary && o->epoch > top && same_group(m, o))
+                top = o->epoch;
+        m->top = top;
+        if (top > all_top)
+            all_top = top;
+    }
+    f->top = all_top;
     bool any_lost = false;
     for (ixn_fence_member *m = f->head; m; m = m->next) {
-        bool fenced = !(m->primary && m->epoch == top);
+        bool fenced = !(m->primary && m->epoch == m->top);
         m->lost = fenced && !m->fenced;
         any_lost |= m->lost;
         m->fenced = fenced;
@@ -45,6 +63,8 @@ void ixn_fence_join(ixn_fence *f, ixn_fence_member *m)
     m->fenced = true;
     m->lost = false;
     m->joined = true;
+    m->group = NULL;
+    m->top = -1;
     m->prev = NULL;
     m->next = f->head;
     if (f->head)
@@ -65,6 +85,8 @@ void ixn_fence_leave(ixn_fence *f, ixn_fence_member *m)
         m->next->prev = m->prev;
     m->prev = m->next = NULL;
     m->joined = false;
+    free(m->group);
+    m->group = NULL;
     judge(f, NULL, NULL);
 }
 
@@ -75,6 +97,16 @@ void ixn_fence_set_mode(ixn_fence *f, ixn_fence_member *m, bool primary, int64_t
         ixn_fence_join(f, m);
     m->primary = primary;
     m->epoch = epoch;
+    judge(f, lost, ctx);
+}
+
+void ixn_fence_set_group(ixn_fence *f, ixn_fence_member *m, const char *group,
+                         ixn_fence_lost_fn lost, void *ctx)
+{
+    if (!m->joined)
+        ixn_fence_join(f, m);
+    free(m->group);
+    m->group = group ? xstrdup(group) : NULL;
     judge(f, lost, ctx);
 }
 

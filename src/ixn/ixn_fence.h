@@ -1,9 +1,12 @@
 /* Fencing of reporting engines (docs/ha.md): which reporting sessions an interaction
  * server takes statuses and reservation answers from. Each session declares a mode with
  * RequestReportingMode {primary, epoch}; one that never does counts as primary with epoch
- * 0. The sessions taken are the primaries with the highest epoch among the open sessions;
- * every other one is fenced. Pure bookkeeping, no I/O: the caller is told which sessions
- * lost their standing, so that it can drop what it holds from them. */
+ * 0. Sessions are judged per group: the sessions reporting the same agents (the same
+ * tenants filter and partition, docs/ha.md), so that the pairs of two partitions never fence
+ * each other. The sessions taken are the primaries with the highest epoch of their group;
+ * every other one is fenced. A session that has named no group is in the group of every
+ * agent. Pure bookkeeping, no I/O: the caller is told which sessions lost their standing,
+ * so that it can drop what it holds from them. */
 #ifndef IXN_FENCE_H
 #define IXN_FENCE_H
 
@@ -16,14 +19,16 @@ typedef struct ixn_fence_member {
     int64_t epoch;
     bool fenced; /* cached verdict: neither its statuses nor its answers are taken */
     bool joined;
-    bool lost; /* during a judgement: taken before, fenced now */
+    bool lost;   /* during a judgement: taken before, fenced now */
+    char *group; /* the agents it reports, as a key (NULL: every agent); owned */
+    int64_t top; /* the highest epoch of an open primary of its group; -1 when none */
     struct ixn_fence_member *prev, *next;
 } ixn_fence_member;
 
 /** The open reporting sessions and the epoch they are judged by. */
 typedef struct ixn_fence {
     ixn_fence_member *head;
-    int64_t top;      /* the highest epoch of an open primary; -1 when there is none */
+    int64_t top;      /* the highest epoch of an open primary of any group; -1 when none */
     uint64_t changes; /* judgements that fenced some member, for logs */
 } ixn_fence;
 
@@ -46,6 +51,12 @@ void ixn_fence_leave(ixn_fence *f, ixn_fence_member *m);
  * NULL) for each member, m included, that was taken before and is fenced now. */
 void ixn_fence_set_mode(ixn_fence *f, ixn_fence_member *m, bool primary, int64_t epoch,
                         ixn_fence_lost_fn lost, void *ctx);
+
+/** Sets the group m belongs to (copied; NULL: every agent) and works every verdict out
+ * again, as ixn_fence_set_mode does. Members are in one group exactly when their keys
+ * are equal strings. */
+void ixn_fence_set_group(ixn_fence *f, ixn_fence_member *m, const char *group,
+                         ixn_fence_lost_fn lost, void *ctx);
 
 /** True when statuses and reservation answers from m are taken. */
 bool ixn_fence_takes(const ixn_fence_member *m);

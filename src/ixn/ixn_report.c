@@ -9,6 +9,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "ixn/ixn_ixn.h"
 #include "ixn/ixn_resv.h"
 #include "proto/statmsg.h"
@@ -60,9 +61,12 @@ void ixn_report_encode(cc_buf *b, ixn_server *srv, const ixn_agent *a, const cha
     proto_enc_agent_state(b, &st, &srv->cfg->media);
 }
 
-static bool wants(const ixn_client *c, const ixn_agent *a)
+bool ixn_report_wants(const ixn_client *c, const ixn_agent *a)
 {
-    return !c->tenants || cc_map_gets(c->tenants, a->tenant) != NULL;
+    if (c->tenants && !cc_map_gets(c->tenants, a->tenant))
+        return false;
+    return c->part_count <= 1 ||
+           cc_partition_of(a->tenant, a->agent_id, c->part_count) == c->part_index;
 }
 
 void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, bool logged_in,
@@ -75,7 +79,7 @@ void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, 
     /* Encoded once; every subscriber queues the same buffer with its own seq tail. */
     cc_sbuf *sb = cc_sbuf_new(srv->scratch.data, srv->scratch.len);
     for (ixn_client *c = srv->subs; c; c = c->sub_next)
-        if (wants(c, a))
+        if (ixn_report_wants(c, a))
             cc_session_send(c->session, sb, NULL);
     cc_sbuf_unref(sb);
     srv->stats.events_published++;
@@ -117,7 +121,7 @@ static void send_snapshot(ixn_server *srv, ixn_client *c)
     cc_map_slot *sl;
     while ((sl = cc_map_next(&srv->agents, &pos))) {
         const ixn_agent *a = sl->value;
-        if (!wants(c, a))
+        if (!ixn_report_wants(c, a))
             continue;
         cc_buf_reset(&srv->scratch);
         ixn_report_encode(&srv->scratch, srv, a, "Snapshot", true, 0);
@@ -136,6 +140,46 @@ static void send_snapshot(ixn_server *srv, ixn_client *c)
              LOGQ(cc_session_name(c->session)), count);
 }
 
+static int str_cmp(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The fencing group of c's filter (ixn_fence): equal exactly when two sessions report the
+ * same agents, NULL for every agent. Identifiers hold no control characters, so the
+ * separators below cannot occur inside a name. */
+static char *group_key(const ixn_client *c)
+{
+    if (!c->tenants && c->part_count <= 1)
+        return NULL;
+    cc_buf b;
+    cc_buf_init(&b);
+    cc_buf_printf(&b, "%" PRIu32 "/%" PRIu32, c->part_count > 1 ? c->part_index : 0,
+                  c->part_count > 1 ? c->part_count : 1);
+    if (!c->tenants) {
+        cc_buf_putc(&b, '\x1d');
+    } else {
+        size_t n = 0, pos = 0;
+        const char **names = xcalloc(c->tenants->count + 1, sizeof *names);
+        cc_map_slot *sl;
+        while ((sl = cc_map_next(c->tenants, &pos)))
+            names[n++] = sl->key;
+        qsort(names, n, sizeof *names, str_cmp);
+        cc_buf_putc(&b, '\x1e');
+        for (size_t i = 0; i < n; i++) {
+            cc_buf_putc(&b, '\x1f');
+            cc_buf_append(&b, names[i], strlen(names[i]));
+        }
+        free(names);
+    }
+    char *key = xstrdup(b.data);
+    cc_buf_free(&b);
+    return key;
+}
+
+/* An engine that was taken is fenced: what it granted and sent no longer counts. */
+static void on_fenced(void *ctx, ixn_fence_member *m);
+
 int ixn_report_start(cc_session *s, proto_msg *msg)
 {
     proto_stat_subscribe sub;
@@ -149,8 +193,11 @@ int ixn_report_start(cc_session *s, proto_msg *msg)
     ixn_client *c = cc_session_user(s);
     ixn_server *srv = c->srv;
     /* A second start replaces the first: new tenants, a fresh snapshot. */
+    bool again = c->subscribed;
     sub_unlink(c);
     free_tenants(c);
+    c->part_index = sub.partitioned ? sub.part_index : 0;
+    c->part_count = sub.partitioned ? sub.part_count : 0;
     const cc_tenant_set *mine = cc_session_tenants(s);
     if (!sub.all || (mine && !mine->all)) {
         /* "All tenants" from a client limited to some means all of its own. */
@@ -161,8 +208,21 @@ int ixn_report_start(cc_session *s, proto_msg *msg)
         for (size_t i = 0; sub.all && i < mine->count; i++)
             cc_map_puts(c->tenants, mine->names[i], (void *)1);
     }
-    LOG_INFO("event=reporting_start session=%" PRIu64 " name=%s tenants=%s", cc_session_id(s),
-             LOGQ(cc_session_name(s)), sub.all ? "all" : "some");
+    char *group = group_key(c);
+    const char *before = c->fence.group;
+    if (!before != !group || (group && strcmp(before, group) != 0)) {
+        /* What it held for agents of its old filter is dropped: its statuses are taken
+         * again as they come for the new one. */
+        if (again && ixn_fence_takes(&c->fence))
+            ixn_resv_engine_closed(srv, c);
+        ixn_fence_set_group(&srv->fence, &c->fence, group, on_fenced, srv);
+    }
+    free(group);
+    LOG_INFO("event=reporting_start session=%" PRIu64 " name=%s tenants=%s partition=%" PRIu32
+             "/%" PRIu32 " taken=%s group_epoch=%" PRId64,
+             cc_session_id(s), LOGQ(cc_session_name(s)), sub.all ? "all" : "some",
+             c->part_count > 1 ? c->part_index : 0, c->part_count > 1 ? c->part_count : 1,
+             ixn_fence_takes(&c->fence) ? "yes" : "no", c->fence.top);
     /* The EventAck goes out before the snapshot, as the protocol's example shows. */
     cc_session_ack_now(s);
     send_snapshot(srv, c);
@@ -190,7 +250,6 @@ int ixn_report_stop(cc_session *s, proto_msg *msg)
     return 0;
 }
 
-/* An engine that was taken is fenced: what it granted and sent no longer counts. */
 static void on_fenced(void *ctx, ixn_fence_member *m)
 {
     ixn_server *srv = ctx;
@@ -198,7 +257,7 @@ static void on_fenced(void *ctx, ixn_fence_member *m)
     LOG_INFO("event=reporting_fenced session=%" PRIu64 " name=%s primary=%s epoch=%" PRId64
              " top_epoch=%" PRId64,
              cc_session_id(c->session), LOGQ(cc_session_name(c->session)),
-             m->primary ? "yes" : "no", m->epoch, srv->fence.top);
+             m->primary ? "yes" : "no", m->epoch, m->top);
     ixn_resv_engine_closed(srv, c);
 }
 
@@ -215,6 +274,6 @@ int ixn_report_mode(cc_session *s, proto_msg *msg)
     LOG_INFO("event=reporting_mode session=%" PRIu64 " name=%s primary=%s epoch=%" PRId64
              " taken=%s top_epoch=%" PRId64,
              cc_session_id(s), LOGQ(cc_session_name(s)), mode.primary ? "yes" : "no", mode.epoch,
-             ixn_fence_takes(&c->fence) ? "yes" : "no", srv->fence.top);
+             ixn_fence_takes(&c->fence) ? "yes" : "no", c->fence.top);
     return 0;
 }

@@ -23,6 +23,11 @@ void ixn_report_encode(cc_buf *b, ixn_server *srv, const ixn_agent *a, const cha
 void ixn_report_publish(ixn_server *srv, const ixn_agent *a, const char *cause, bool logged_in,
                         int64_t resv_id);
 
+/** True when reporting client c reports agent a: its tenant is in c's filter and the agent
+ * is in c's partition (docs/protocol.md). Only such a client's statuses and answers about
+ * a are taken. */
+bool ixn_report_wants(const ixn_client *c, const ixn_agent *a);
+
 /** Handler of RequestStartPlaceAgentStateReportingAll. */
 int ixn_report_start(cc_session *s, proto_msg *msg);
 

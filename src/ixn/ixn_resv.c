@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "ixn/ixn_ixn.h"
+#include "ixn/ixn_report.h"
 #include "ixn/ixn_super.h"
 #include "proto/resv.h"
 
@@ -160,6 +161,13 @@ int ixn_resv_answer(cc_session *s, proto_msg *msg)
         return CC_E_INVALID_ATTRIBUTE;
     }
     unlink_resv(c, r);
+    if (r->agent && !ixn_report_wants(c, r->agent)) {
+        /* Asked of the agent's owner, which its filter no longer names: the answer is
+         * not its to give. */
+        srv->stats.resv_fenced++;
+        finish(srv, r, IXN_RESV_LOST);
+        return 0;
+    }
     if (ans.granted)
         srv->stats.resv_granted++;
     else

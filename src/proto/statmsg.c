@@ -1,9 +1,11 @@
 #include "proto/statmsg.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "common/partition.h"
 #include "proto/jw.h"
 
 static const char SUBSCRIBE[] = "RequestSubscribeAgentStatus";
@@ -15,9 +17,39 @@ static const char MODE[] = "RequestReportingMode";
 void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s)
 {
     jw_open_message(b, s->reporting ? REPORTING : SUBSCRIBE);
-    if (s->all)
-        return;
-    jw_kv_str_array(b, "tenants", s->tenants, s->ntenants);
+    if (!s->all)
+        jw_kv_str_array(b, "tenants", s->tenants, s->ntenants);
+    if (s->reporting && s->partitioned)
+        cc_buf_printf(b, ",\"partition\":{\"index\":%" PRIu32 ",\"count\":%" PRIu32 "}",
+                      s->part_index, s->part_count);
+}
+
+/* "partition": {"index": I, "count": N}, nothing else inside. */
+static int decode_partition(proto_msg *msg, proto_stat_subscribe *out)
+{
+    json_t *p;
+    int rc = proto_get_object(msg, "partition", false, &p);
+    if (rc || !p)
+        return rc;
+    json_t *index = json_object_get(p, "index"), *count = json_object_get(p, "count");
+    const char *why = NULL;
+    if (json_object_size(p) != 2 || !index || !count)
+        why = "must hold exactly index and count";
+    else if (!json_is_integer(index) || !json_is_integer(count))
+        why = "index and count must be integers";
+    else if (json_integer_value(count) < 1 || json_integer_value(count) > CC_PARTITION_COUNT_MAX)
+        why = "count is out of range";
+    else if (json_integer_value(index) < 0 ||
+             json_integer_value(index) >= json_integer_value(count))
+        why = "index must be below count";
+    if (why) {
+        snprintf(msg->desc, sizeof msg->desc, "partition %s", why);
+        return CC_E_INVALID_ATTRIBUTE;
+    }
+    out->partitioned = true;
+    out->part_index = (uint32_t)json_integer_value(index);
+    out->part_count = (uint32_t)json_integer_value(count);
+    return 0;
 }
 
 int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out)
@@ -29,7 +61,7 @@ int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out)
         return rc;
     out->all = out->list == NULL;
     out->ntenants = out->list ? json_array_size(out->list) : 0;
-    return 0;
+    return out->reporting ? decode_partition(msg, out) : 0;
 }
 
 const char *proto_stat_tenant(const proto_stat_subscribe *s, size_t i)

@@ -23,6 +23,12 @@ typedef struct proto_stat_subscribe {
     const char *const *tenants; /* encoder: the tenants when not all */
     size_t ntenants;            /* their number (decoder: the number listed) */
     json_t *list;               /* decoder: the checked array, owned by the message */
+    /* RequestStartPlaceAgentStateReportingAll only: "partition": {"index", "count"}, the
+     * agents whose FNV-1a partition (common/partition.h) among count is index. Absent:
+     * every agent of the tenants. */
+    bool partitioned;
+    uint32_t part_index; /* 0..part_count-1 */
+    uint32_t part_count; /* 1..CC_PARTITION_COUNT_MAX */
 } proto_stat_subscribe;
 
 /** Appends the open request s->reporting names (without referenceId). */
@@ -30,8 +36,11 @@ void proto_stat_enc_subscribe(cc_buf *b, const proto_stat_subscribe *s);
 
 /**
  * Decodes either request (reporting says which, from the message name): "tenants", when
- * present, must be an array of identifiers. Returns 0 or CC_E_INVALID_ATTRIBUTE with
- * msg->desc. tenants is set to NULL; proto_stat_tenant gives the names.
+ * present, must be an array of identifiers; "partition" (reporting only; ignored in the
+ * other), when present, an object of exactly the integers "index" and "count" with
+ * 1 <= count <= CC_PARTITION_COUNT_MAX and 0 <= index < count. Returns 0 or
+ * CC_E_INVALID_ATTRIBUTE with msg->desc. tenants is set to NULL; proto_stat_tenant gives
+ * the names.
  */
 int proto_stat_decode_subscribe(proto_msg *msg, proto_stat_subscribe *out);
 

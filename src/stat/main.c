@@ -474,7 +474,7 @@ static int web_page(void *user, const char *path, cc_buf *body, const char **typ
     stat_daemon *d = user;
     if (strcmp(path, "/wallboard-config.json") != 0)
         return CC_E_NOT_FOUND;
-    const char *names[STAT_LINKS_MAX];
+    const char **names = xcalloc((size_t)d->cfg.ixn_count + 1, sizeof *names);
     for (int i = 0; i < d->cfg.ixn_count; i++)
         names[i] = d->cfg.ixns[i].name;
     proto_stat_wb_config c = {.server_name = d->cfg.name,
@@ -483,6 +483,7 @@ static int web_page(void *user, const char *path, cc_buf *body, const char **typ
                               .sl_target = d->cfg.sl_target,
                               .sl_threshold = d->cfg.sl_threshold_s};
     proto_stat_enc_wb_config(body, &c);
+    free(names);
     *type = "application/json";
     return 0;
 }
@@ -799,9 +800,11 @@ static int run(stat_daemon *d)
         LOG_ERROR("event=listen_failed address=%s error=\"%s\"", d->cfg.listen, uv_strerror(rc));
         return 1;
     }
-    LOG_INFO("event=listening name=%s address=%s port=%d links=%d rules=%s", d->cfg.name,
-             d->cfg.listen, port, d->cfg.ixn_count,
-             d->cfg.rules_path ? d->cfg.rules_path : "(none)");
+    LOG_INFO("event=listening name=%s address=%s port=%d links=%d rules=%s tenants=%s "
+             "partition=%" PRIu32 "/%" PRIu32,
+             d->cfg.name, d->cfg.listen, port, d->cfg.ixn_count,
+             d->cfg.rules_path ? d->cfg.rules_path : "(none)", d->cfg.tenants ? "some" : "all",
+             d->cfg.part_index, d->cfg.part_count);
     const char *keys[] = {"tcp", "http"};
     int values[] = {port, 0};
     int nports = 1;

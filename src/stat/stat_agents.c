@@ -55,6 +55,7 @@ typedef struct stat_reason {
 
 /* One agent's state on one interaction server. */
 typedef struct stat_slot {
+    int link;              /* the server's link index */
     char *place;           /* placeId as that server reports it; NULL when absent */
     stat_skills *skills;   /* the skills that server reports; NULL when none */
     int64_t version;       /* newest version from that server */
@@ -100,20 +101,22 @@ typedef struct stat_agent {
     size_t keylen;
     const char *tenant;   /* inside key */
     const char *agent_id; /* inside key */
-    uint64_t present;     /* one bit per link the agent is logged in to */
-    unsigned pins;        /* snapshot lists holding it: it stays allocated meanwhile */
-    bool sent;            /* last holds the vector sent most recently */
+    stat_slot *slots;     /* one per server the agent is logged in to, by link index */
+    uint32_t nslots;      /* 0: logged in nowhere */
+    uint32_t capslots;
+    unsigned pins; /* snapshot lists holding it: it stays allocated meanwhile */
+    bool sent;     /* last holds the vector sent most recently */
     char *last_place;
     stat_skills *last_skills; /* the skills of the status sent most recently */
     stat_vec last;
     stat_mstate *ms; /* per media listed in the status, in id order */
     int nms;
-    stat_slot slots[];
 } stat_agent;
 
 typedef struct stat_link_state {
     bool up;
     bool in_snapshot;
+    bool settled; /* its first snapshot is in, or it failed, since start */
     size_t agents;
     stat_agent **snap; /* agents of the running snapshot, pinned */
     size_t snap_len;
@@ -131,12 +134,12 @@ struct stat_agents {
     size_t known;       /* agents with at least one slot present */
     uint64_t bad_limit; /* logins refused because max_agents was reached */
     uint64_t grant_timeout_us;
-    uint64_t settled; /* links whose first snapshot is in, or that failed, since start */
-    bool gate_open;   /* grants allowed: every link settled, or the start-up wait is over */
+    int nsettled;   /* links settled */
+    bool gate_open; /* grants allowed: every link settled, or the start-up wait is over */
     stat_grant *grant_head, *grant_tail; /* every outstanding grant, oldest first */
     stat_agents_stats stats;
-    cc_buf scratch; /* encoding buffer reused for every status */
-    stat_link_state links[STAT_LINKS_MAX];
+    cc_buf scratch;         /* encoding buffer reused for every status */
+    stat_link_state *links; /* nlinks of them */
 };
 
 stat_agents *stat_agents_new(cc_media_table *media, const rules_set *rules, bool count_after_work,
@@ -148,6 +151,7 @@ stat_agents *stat_agents_new(cc_media_table *media, const rules_set *rules, bool
     st->rules = rules;
     st->count_after_work = count_after_work;
     st->nlinks = nlinks;
+    st->links = xcalloc((size_t)nlinks + 1, sizeof *st->links);
     st->max_agents = max_agents;
     st->sink = *sink;
     st->grant_timeout_us = 5000000;
@@ -155,6 +159,36 @@ stat_agents *stat_agents_new(cc_media_table *media, const rules_set *rules, bool
     cc_map_init(&st->agents);
     cc_buf_init(&st->scratch);
     return st;
+}
+
+/* The agent's slot of link, or NULL when it is not logged in there. An agent is on a
+ * handful of servers at most, so a walk of its sorted slots is the cheapest lookup. */
+static stat_slot *slot_find(const stat_agent *a, int link)
+{
+    for (uint32_t k = 0; k < a->nslots && a->slots[k].link <= link; k++)
+        if (a->slots[k].link == link)
+            return &a->slots[k];
+    return NULL;
+}
+
+/* A new empty slot of link (not present before), kept in link order so that every walk
+ * sees the servers in the order they are configured. Pointers to other slots of the
+ * agent are invalid afterwards. */
+static stat_slot *slot_add(stat_agent *a, int link)
+{
+    if (a->nslots == a->capslots) {
+        a->capslots = a->capslots ? 2 * a->capslots : 1;
+        a->slots = xrealloc(a->slots, a->capslots * sizeof *a->slots);
+    }
+    uint32_t at = 0;
+    while (at < a->nslots && a->slots[at].link < link)
+        at++;
+    memmove(&a->slots[at + 1], &a->slots[at], (a->nslots - at) * sizeof *a->slots);
+    a->nslots++;
+    stat_slot *s = &a->slots[at];
+    memset(s, 0, sizeof *s);
+    s->link = link;
+    return s;
 }
 
 /* Ends grant g of slot s. */
@@ -314,10 +348,9 @@ static void agent_view_fill(const stat_agents *st, const stat_agent *a, const st
     view->dnd = v->dnd;
     view->added = v->media;
     view->ready = v->ready;
-    for (int l = 0; l < st->nlinks; l++) {
-        if (!(a->present & ((uint64_t)1 << l)))
-            continue;
-        const stat_slot *s = &a->slots[l];
+    (void)st;
+    for (uint32_t k = 0; k < a->nslots; k++) {
+        const stat_slot *s = &a->slots[k];
         view->holding |= s->holding;
         for (int i = 0; i < s->nreasons; i++) {
             const stat_reason *r = &s->reasons[i];
@@ -408,12 +441,13 @@ static bool mstates_update(stat_agent *a, const stat_agents_view *view)
 
 static void agent_free(stat_agents *st, stat_agent *a)
 {
-    for (int i = 0; i < st->nlinks; i++) {
+    for (uint32_t i = 0; i < a->nslots; i++) {
         reasons_clear(&a->slots[i]);
         grants_end_all(st, &a->slots[i]);
         free(a->slots[i].place);
         skills_unref(a->slots[i].skills);
     }
+    free(a->slots);
     skills_unref(a->last_skills);
     free(a->last_place);
     mstates_clear(a);
@@ -432,6 +466,7 @@ void stat_agents_free(stat_agents *st)
     cc_map_free(&st->agents);
     for (int i = 0; i < st->nlinks; i++)
         free(st->links[i].snap);
+    free(st->links);
     cc_buf_free(&st->scratch);
     free(st);
 }
@@ -473,7 +508,7 @@ static stat_agent *agent_get_or_add(stat_agents *st, const char *tenant, const c
                      st->bad_limit);
         return NULL;
     }
-    a = xcalloc(1, sizeof *a + (size_t)st->nlinks * sizeof a->slots[0]);
+    a = xcalloc(1, sizeof *a);
     a->key = xmalloc(n + 1);
     memcpy(a->key, key, n);
     a->key[n] = '\0';
@@ -488,7 +523,7 @@ static stat_agent *agent_get_or_add(stat_agents *st, const char *tenant, const c
  * it was freed. */
 static bool agent_maybe_drop(stat_agents *st, stat_agent *a)
 {
-    if (a->present || a->pins)
+    if (a->nslots || a->pins)
         return false;
     cc_map_del(&st->agents, a->key, a->keylen);
     agent_free(st, a);
@@ -520,11 +555,8 @@ static void agent_compute(const stat_agents *st, const stat_agent *a, stat_vec *
     cc_media_mask added = 0, ready = 0;
     bool dnd = false;
     const stat_slot *first = NULL;
-    int first_link = -1;
-    for (int l = 0; l < st->nlinks; l++) {
-        if (!(a->present & ((uint64_t)1 << l)))
-            continue;
-        const stat_slot *s = &a->slots[l];
+    for (uint32_t k = 0; k < a->nslots; k++) {
+        const stat_slot *s = &a->slots[k];
         added |= s->added;
         ready |= s->ready & s->added;
         dnd = dnd || s->dnd;
@@ -532,14 +564,12 @@ static void agent_compute(const stat_agents *st, const stat_agent *a, stat_vec *
             counts[m] += s->counts[m];
         for (const stat_grant *g = s->grants; g; g = g->slot_next)
             counts[g->media]++;
-        if (!first || login_earlier(s, l, first, first_link)) {
+        if (!first || login_earlier(s, s->link, first, first->link))
             first = s;
-            first_link = l;
-        }
     }
     *place = first ? first->place : NULL;
     *skills = first ? first->skills : NULL;
-    v->logged_in = a->present != 0;
+    v->logged_in = a->nslots != 0;
     v->dnd = dnd;
     v->media = added;
     v->rule = rules_lookup(st->rules, a->tenant, a->agent_id, *place);
@@ -645,20 +675,23 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
      * interaction servers route on the vector. */
     bool states_changed = mstates_update(a, &view);
     bool changed = vec_changed || states_changed;
-    bool to_origin = origin >= 0 && (a->present & ((uint64_t)1 << origin)) && link_open(st, origin);
+    const stat_slot *at_origin = origin >= 0 ? slot_find(a, origin) : NULL;
+    bool to_origin = at_origin && link_open(st, origin);
     if (changed || to_origin) {
         cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
         st->stats.encoded++;
         if (to_origin) {
-            st->sink.link_send(st->sink.user, origin, body, a->slots[origin].version);
+            st->sink.link_send(st->sink.user, origin, body, at_origin->version);
             st->stats.link_sends++;
         }
         if (vec_changed)
-            for (int l = 0; l < st->nlinks; l++)
-                if (l != origin && (a->present & ((uint64_t)1 << l)) && link_open(st, l)) {
-                    st->sink.link_send(st->sink.user, l, body, a->slots[l].version);
+            for (uint32_t k = 0; k < a->nslots; k++) {
+                int l = a->slots[k].link;
+                if (l != origin && link_open(st, l)) {
+                    st->sink.link_send(st->sink.user, l, body, a->slots[k].version);
                     st->stats.link_sends++;
                 }
+            }
         if (changed) {
             /* A known agent that became unknown is published once as logged out; an
              * agent never published before that is gone again needs no message. */
@@ -689,16 +722,20 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
 
 static void slot_remove(stat_agents *st, stat_agent *a, int link)
 {
-    stat_slot *s = &a->slots[link];
-    assert(a->present & ((uint64_t)1 << link));
+    stat_slot *s = slot_find(a, link);
+    assert(s);
     grants_end_all(st, s);
     reasons_clear(s);
-    a->present &= ~((uint64_t)1 << link);
-    if (!a->present)
-        st->known--;
     free(s->place);
     skills_unref(s->skills);
-    memset(s, 0, sizeof *s);
+    size_t at = (size_t)(s - a->slots);
+    memmove(s, s + 1, (a->nslots - at - 1) * sizeof *s);
+    if (--a->nslots == 0) {
+        st->known--;
+        free(a->slots);
+        a->slots = NULL;
+        a->capslots = 0;
+    }
     assert(st->links[link].agents > 0);
     st->links[link].agents--;
 }
@@ -721,7 +758,9 @@ static void snap_release(stat_agents *st, int link)
         stat_agent *a = ls->snap[i];
         assert(a->pins > 0);
         a->pins--;
-        a->slots[link].snap_pending = false;
+        stat_slot *s = slot_find(a, link);
+        if (s)
+            s->snap_pending = false;
     }
     ls->snap_len = 0;
 }
@@ -729,9 +768,11 @@ static void snap_release(stat_agents *st, int link)
 void stat_agents_link_settled(stat_agents *st, int link)
 {
     assert(link >= 0 && link < st->nlinks);
-    st->settled |= (uint64_t)1 << link;
-    uint64_t all = st->nlinks == 64 ? UINT64_MAX : ((uint64_t)1 << st->nlinks) - 1;
-    if (!st->gate_open && (st->settled & all) == all) {
+    if (!st->links[link].settled) {
+        st->links[link].settled = true;
+        st->nsettled++;
+    }
+    if (!st->gate_open && st->nsettled == st->nlinks) {
         st->gate_open = true;
         LOG_INFO("event=reservations_open why=all_links_settled");
     }
@@ -760,13 +801,12 @@ void stat_agents_link_down(stat_agents *st, int link)
     ls->up = false;
     ls->in_snapshot = false;
     snap_release(st, link);
-    uint64_t bit = (uint64_t)1 << link;
     size_t pos = 0;
     cc_map_slot *ms;
     /* Only the agent under the cursor can be deleted here, which the map allows. */
     while ((ms = cc_map_next(&st->agents, &pos))) {
         stat_agent *a = ms->value;
-        if (a->present & bit) {
+        if (slot_find(a, link)) {
             slot_remove(st, a, link);
             agent_update(st, a, -1);
         } else {
@@ -780,13 +820,12 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
 {
     assert(link >= 0 && link < st->nlinks);
     stat_link_state *ls = &st->links[link];
-    uint64_t bit = (uint64_t)1 << link;
     if (!ls->up)
         return;
     st->stats.events++;
     if (!state->logged_in) {
         stat_agent *a = agent_find(st, state->tenant, state->agent_id);
-        if (!a || !(a->present & bit))
+        if (!a || !slot_find(a, link))
             return;
         slot_remove(st, a, link);
         agent_update(st, a, -1);
@@ -795,11 +834,11 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
     stat_agent *a = agent_get_or_add(st, state->tenant, state->agent_id);
     if (!a)
         return;
-    stat_slot *s = &a->slots[link];
-    if (!(a->present & bit)) {
-        if (!a->present)
+    stat_slot *s = slot_find(a, link);
+    if (!s) {
+        if (!a->nslots)
             st->known++;
-        a->present |= bit;
+        s = slot_add(a, link);
         ls->agents++;
     }
     s->version = state->version;
@@ -859,8 +898,9 @@ size_t stat_agents_snapshot_done(stat_agents *st, int link)
     for (size_t i = 0; i < ls->snap_len; i++) {
         stat_agent *a = ls->snap[i];
         a->pins--;
-        if (a->slots[link].snap_pending) {
-            a->slots[link].snap_pending = false;
+        stat_slot *s = slot_find(a, link);
+        if (s && s->snap_pending) {
+            s->snap_pending = false;
             n++;
             agent_update(st, a, link);
         } else {
@@ -877,7 +917,7 @@ size_t stat_agents_resend(stat_agents *st)
     cc_map_slot *ms;
     while ((ms = cc_map_next(&st->agents, &pos))) {
         stat_agent *a = ms->value;
-        if (!a->present)
+        if (!a->nslots)
             continue;
         stat_vec v;
         const char *place;
@@ -885,14 +925,15 @@ size_t stat_agents_resend(stat_agents *st)
         agent_compute(st, a, &v, &place, &skills);
         /* Encoded once, and only for an agent some open link will get. */
         cc_sbuf *body = NULL;
-        for (int l = 0; l < st->nlinks; l++) {
-            if (!(a->present & ((uint64_t)1 << l)) || !link_open(st, l))
+        for (uint32_t k = 0; k < a->nslots; k++) {
+            int l = a->slots[k].link;
+            if (!link_open(st, l))
                 continue;
             if (!body) {
                 body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
                 st->stats.encoded++;
             }
-            st->sink.link_send(st->sink.user, l, body, a->slots[l].version);
+            st->sink.link_send(st->sink.user, l, body, a->slots[k].version);
             st->stats.link_sends++;
         }
         if (body) {
@@ -938,13 +979,13 @@ cc_sbuf *stat_agents_status(stat_agents *st, const char *tenant, const char *age
     stat_vec v;
     const char *place = NULL;
     stat_skills *skills = NULL;
-    if (a && a->present) {
+    if (a && a->nslots) {
         agent_compute(st, a, &v, &place, &skills);
     } else {
         memset(&v, 0, sizeof v);
         v.rule = rules_lookup(st->rules, tenant, agent_id, NULL);
     }
-    return encode(st, tenant, agent_id, place, skills, &v, a && a->present ? a : NULL);
+    return encode(st, tenant, agent_id, place, skills, &v, a && a->nslots ? a : NULL);
 }
 
 size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
@@ -954,7 +995,7 @@ size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agen
     cc_map_slot *ms;
     while ((ms = cc_map_next(&st->agents, &pos))) {
         stat_agent *a = ms->value;
-        if (!a->present || (filter && !filter(ctx, a->tenant)))
+        if (!a->nslots || (filter && !filter(ctx, a->tenant)))
             continue;
         stat_vec v;
         const char *place;
@@ -979,6 +1020,7 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
     assert(link >= 0 && link < st->nlinks);
     assert(r->reservation_id > 0);
     stat_agent *a = NULL;
+    stat_slot *s = NULL;
     int m = -1;
     const char *why = NULL;
     if (!valid) {
@@ -987,15 +1029,14 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
         why = "starting";
     } else if (!link_open(st, link)) {
         why = "link_not_reporting";
-    } else if (!(a = agent_find(st, r->tenant, r->agent_id)) ||
-               !(a->present & ((uint64_t)1 << link))) {
+    } else if (!(a = agent_find(st, r->tenant, r->agent_id)) || !(s = slot_find(a, link))) {
         why = "not_logged_in";
-    } else if (a->slots[link].version != r->version) {
+    } else if (s->version != r->version) {
         why = "stale_version";
-    } else if (a->slots[link].ngrants >= GRANTS_PER_SLOT_MAX) {
+    } else if (s->ngrants >= GRANTS_PER_SLOT_MAX) {
         why = "too_many_grants";
     } else if ((m = cc_media_find(st->media, r->media, strlen(r->media))) < 0 ||
-               !(a->slots[link].added & ((cc_media_mask)1 << m))) {
+               !(s->added & ((cc_media_mask)1 << m))) {
         why = "media_not_added";
     } else {
         stat_vec v;
@@ -1026,9 +1067,9 @@ bool stat_agents_reserve(stat_agents *st, int link, const proto_reserve *r, bool
     else
         st->grant_head = g;
     st->grant_tail = g;
-    g->slot_next = a->slots[link].grants;
-    a->slots[link].grants = g;
-    a->slots[link].ngrants++;
+    g->slot_next = s->grants;
+    s->grants = g;
+    s->ngrants++;
     st->stats.reserve_granted++;
     agent_update(st, a, -1);
     return true;
@@ -1041,7 +1082,7 @@ void stat_agents_release(stat_agents *st, int link, int64_t reservation_id)
         if (g->link != link || g->id != reservation_id)
             continue;
         stat_agent *a = g->agent;
-        grant_end(st, &a->slots[link], g);
+        grant_end(st, slot_find(a, link), g);
         st->stats.reserve_released++;
         agent_update(st, a, -1);
         return;
@@ -1055,7 +1096,7 @@ uint64_t stat_agents_expire(stat_agents *st, uint64_t now_us)
         stat_agent *a = g->agent;
         LOG_INFO("event=reservation_expired link=%d id=%" PRId64 " tenant=%s agent=%s", g->link,
                  g->id, LOGQ(a->tenant), LOGQ(a->agent_id));
-        grant_end(st, &a->slots[g->link], g);
+        grant_end(st, slot_find(a, g->link), g);
         st->stats.reserve_expired++;
         agent_update(st, a, -1);
     }

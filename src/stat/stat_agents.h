@@ -42,9 +42,10 @@ typedef struct stat_sink {
 } stat_sink;
 
 /**
- * A new, empty store for nlinks interaction servers (0..64). media is the daemon's one
- * table (media met in events are interned there); rules must outlive the store or be
- * replaced with stat_agents_set_rules. With count_after_work, interactions in AfterWork
+ * A new, empty store for nlinks interaction servers (0..STAT_LINKS_MAX); an agent keeps
+ * state only for the servers it is logged in to. media is the daemon's one table (media
+ * met in events are interned there); rules must outlive the store or be replaced with
+ * stat_agents_set_rules. With count_after_work, interactions in AfterWork
  * count towards the capacity vector. Logins of agents beyond max_agents are ignored and
  * logged.
  */

@@ -11,6 +11,7 @@
 #include "common/conf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "net/web.h"
 #include "proto/msg.h"
 
@@ -42,6 +43,53 @@ static bool timezone_valid(const char *v)
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", v);
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* [server] tenants: names separated by commas, spaces around them ignored, each an
+ * identifier (1..PROTO_ID_MAX bytes, no control character), none twice. */
+static void set_tenants(cfg_state *st, const char *key, const char *v)
+{
+    stat_config *cfg = st->cfg;
+    for (size_t i = 0; i < cfg->ntenants; i++)
+        free(cfg->tenants[i]);
+    free(cfg->tenants);
+    cfg->tenants = NULL;
+    cfg->ntenants = 0;
+    const char *p = v;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        bool ok = n >= 1 && n <= PROTO_ID_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)p[i] >= 0x20 && p[i] != 0x7f;
+        if (!ok) {
+            cc_conf_error(&st->conf, "server", key,
+                          "a tenant must be 1..%d bytes without control characters", PROTO_ID_MAX);
+            return;
+        }
+        for (size_t i = 0; i < cfg->ntenants; i++)
+            if (strlen(cfg->tenants[i]) == n && memcmp(cfg->tenants[i], p, n) == 0) {
+                cc_conf_error(&st->conf, "server", key, "tenant \"%.*s\" is named twice", (int)n,
+                              p);
+                return;
+            }
+        if (cfg->ntenants == STAT_TENANTS_MAX) {
+            cc_conf_error(&st->conf, "server", key, "more than %d tenants", STAT_TENANTS_MAX);
+            return;
+        }
+        cfg->tenants = xrealloc(cfg->tenants, (cfg->ntenants + 1) * sizeof *cfg->tenants);
+        char *name = xmalloc(n + 1);
+        memcpy(name, p, n);
+        name[n] = '\0';
+        cfg->tenants[cfg->ntenants++] = name;
+        if (!end)
+            return;
+        p = end + 1;
+    }
 }
 
 static void server_key(cfg_state *st, const char *key, const char *v)
@@ -140,6 +188,13 @@ static void server_key(cfg_state *st, const char *key, const char *v)
                           v);
         else
             cfg->sliding_keep_s = (unsigned)n;
+    } else if (strcmp(key, "tenants") == 0) {
+        set_tenants(st, key, v);
+    } else if (strcmp(key, "partition") == 0) {
+        if (!cc_partition_parse(v, &cfg->part_index, &cfg->part_count))
+            cc_conf_error(&st->conf, "server", key,
+                          "\"%s\" is not I/N with 0 <= I < N and 1 <= N <= %d", v,
+                          CC_PARTITION_COUNT_MAX);
     } else if (strcmp(key, "max-agents") == 0) {
         if (!cc_conf_num(v, 1, 100000000, &n))
             cc_conf_error(&st->conf, "server", key, "\"%s\" is not a number 1..100000000", v);
@@ -173,7 +228,9 @@ static void ixn_key(cfg_state *st, const char *section, const char *name, const 
             cc_conf_error(&st->conf, section, key, "more than %d [ixn:*] sections", STAT_LINKS_MAX);
             return;
         }
+        cfg->ixns = xrealloc(cfg->ixns, ((size_t)cfg->ixn_count + 1) * sizeof *cfg->ixns);
         ix = &cfg->ixns[cfg->ixn_count++];
+        memset(ix, 0, sizeof *ix);
         ix->name = xstrdup(name);
         ix->token = xstrdup("");
     }
@@ -289,6 +346,7 @@ static void set_defaults(stat_config *cfg, const char *path)
     memset(cfg, 0, sizeof *cfg);
     cfg->path = xstrdup(path);
     cfg->name = xstrdup("stat");
+    cfg->part_count = 1;
     cfg->listen = xstrdup("127.0.0.1:7100");
     cfg->token = xstrdup("");
     cfg->idle_timeout_s = 30;
@@ -392,5 +450,9 @@ void stat_config_free(stat_config *cfg)
         free(cfg->ixns[i].tls_key);
         free(cfg->ixns[i].client_name);
     }
+    free(cfg->ixns);
+    for (size_t i = 0; i < cfg->ntenants; i++)
+        free(cfg->tenants[i]);
+    free(cfg->tenants);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -11,8 +11,12 @@
 #include "net/session.h"
 #include "net/tls.h"
 
-/** At most this many [ixn:NAME] sections: a merged agent keeps one bit per link. */
-#define STAT_LINKS_MAX 64
+/** At most this many [ixn:NAME] sections. An agent keeps state only for the servers it
+ * is logged in to, so the bound only keeps per-link tables (a few bytes each) small. */
+#define STAT_LINKS_MAX 4096
+
+/** At most this many names in [server] tenants. */
+#define STAT_TENANTS_MAX 1024
 
 /** One [ixn:NAME] section: an interaction server to connect to. */
 typedef struct stat_ixn_config {
@@ -72,7 +76,11 @@ typedef struct stat_config {
     cc_server_conf limits;    /* register-timeout, max-memory, out-limit-web, http-* */
     tls_conf tls;             /* [server] tls-cert, tls-key, tls-ca, insecure */
     stat_nats_config nats;    /* [nats] */
-    stat_ixn_config ixns[STAT_LINKS_MAX];
+    char **tenants;           /* [server] tenants: the tenants reported; NULL = all */
+    size_t ntenants;
+    uint32_t part_index; /* [server] partition I/N ("0/1" = every agent) */
+    uint32_t part_count;
+    stat_ixn_config *ixns; /* [ixn:NAME] sections, in file order */
     int ixn_count;
 } stat_config;
 

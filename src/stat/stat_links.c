@@ -57,8 +57,12 @@ struct stat_links {
     bool primary;          /* statuses are sent (always, without a pair) */
     int64_t epoch;         /* the lease revision of the primary role */
     uint64_t withheld;     /* statuses not sent while standby */
+    /* what is reported ([server] tenants and partition): the filter of every link */
+    char **tenants; /* NULL: every tenant */
+    size_t ntenants;
+    uint32_t part_index, part_count;
     int count;
-    stat_link links[STAT_LINKS_MAX];
+    stat_link *links; /* count of them */
 };
 
 /* Tells the server the member's role; before the reporting request on a new link, so that
@@ -81,14 +85,27 @@ static void on_registered(cc_client *c, proto_msg *ack)
         send_mode(l);
     cc_buf b;
     cc_buf_init(&b);
-    /* No tenants field: every tenant of the server is reported. */
-    proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){.reporting = true, .all = true});
+    /* Without [server] tenants, no tenants field: every tenant of the server; partition
+     * 0/1 (every agent) is sent as no partition, so that a server without partitions
+     * understands it. */
+    const stat_links *ls = l->owner;
+    proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){
+                                     .reporting = true,
+                                     .all = ls->tenants == NULL,
+                                     .tenants = (const char *const *)ls->tenants,
+                                     .ntenants = ls->ntenants,
+                                     .partitioned = ls->part_count > 1,
+                                     .part_index = ls->part_index,
+                                     .part_count = ls->part_count,
+                                 });
     l->start_ref = cc_client_request(c, &b);
     if (l->owner->stats) {
-        /* After the agent states, every tenant's interaction steps for the statistics:
-         * the snapshot that follows replaces what was known of this server. */
+        /* After the agent states, the interaction steps of the same tenants for the
+         * statistics: the snapshot that follows replaces what was known of this server. */
         cc_buf_reset(&b);
-        proto_ixr_enc_start(&b, &(proto_ixr_start){.all = true});
+        proto_ixr_enc_start(&b, &(proto_ixr_start){.all = ls->tenants == NULL,
+                                                   .tenants = (const char *const *)ls->tenants,
+                                                   .ntenants = ls->ntenants});
         l->ixr_ref = cc_client_request(c, &b);
         stat_stats_link_up(l->owner->stats, l->index);
         if (l->owner->hist)
@@ -325,7 +342,16 @@ stat_links *stat_links_new(cc_net *net, const stat_config *cfg, cc_media_table *
     ls->gate->data = ls;
     ls->gate_ms = (uint64_t)cfg->reservation_timeout_s * 1000u;
     ls->count = cfg->ixn_count;
+    ls->links = xcalloc((size_t)cfg->ixn_count + 1, sizeof *ls->links);
     ls->primary = true;
+    if (cfg->tenants) {
+        ls->tenants = xcalloc(cfg->ntenants + 1, sizeof *ls->tenants);
+        for (size_t i = 0; i < cfg->ntenants; i++)
+            ls->tenants[i] = xstrdup(cfg->tenants[i]);
+        ls->ntenants = cfg->ntenants;
+    }
+    ls->part_index = cfg->part_index;
+    ls->part_count = cfg->part_count;
     for (int i = 0; i < cfg->ixn_count; i++) {
         stat_link *l = &ls->links[i];
         l->owner = ls;
@@ -396,6 +422,10 @@ void stat_links_free(stat_links *ls)
         tls_ctx_free(ls->links[i].tls);
         free(ls->links[i].name);
     }
+    free(ls->links);
+    for (size_t i = 0; i < ls->ntenants; i++)
+        free(ls->tenants[i]);
+    free(ls->tenants);
     free(ls);
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/map.h"
+#include "stat/stat_config.h"
 
 /* The window of EstimatedWaitTime's answer rate. */
 #define EWT_WINDOW_S 900
@@ -194,7 +195,7 @@ struct stat_stats {
     int64_t keep_ms; /* sliding-keep */
     uint32_t sl_cap; /* the sl_bucket of waits longer than any threshold */
     stat_stats_counts counts;
-    link_state links[256];
+    link_state links[STAT_LINKS_MAX];
 };
 
 /* ---- records ---- */
@@ -969,12 +970,14 @@ static void agent_record(stat_stats *s, const char *tenant, const char *agent_id
 
 static ixn *ixn_find(stat_stats *s, int link, const char *id, char *key, size_t *keylen)
 {
+    /* The link in two bytes that are never NUL (base 255, plus one), then the id. */
     size_t l = strlen(id);
-    if (l + 1 > KEY_MAX)
+    if (l + 2 > KEY_MAX)
         return NULL;
-    key[0] = (char)(link + 1);
-    memcpy(key + 1, id, l);
-    *keylen = l + 1;
+    key[0] = (char)(link / 255 + 1);
+    key[1] = (char)(link % 255 + 1);
+    memcpy(key + 2, id, l);
+    *keylen = l + 2;
     return cc_map_get(&s->ixns, key, *keylen);
 }
 
@@ -1022,7 +1025,7 @@ static void ixn_set_state(stat_stats *s, ixn *x, enum cc_ixn_state st)
 void stat_stats_ixn(stat_stats *s, int link, const char *server, const proto_ixr_event *e,
                     int64_t now)
 {
-    if (link < 0 || link > 255 || !server)
+    if (link < 0 || link >= STAT_LINKS_MAX || !server)
         return;
     if (now < s->last_now)
         now = s->last_now;
@@ -1103,7 +1106,7 @@ void stat_stats_ixn(stat_stats *s, int link, const char *server, const proto_ixr
 
 void stat_stats_link_up(stat_stats *s, int link)
 {
-    if (link < 0 || link > 255)
+    if (link < 0 || link >= STAT_LINKS_MAX)
         return;
     s->links[link].down = false;
     s->links[link].gen++;
@@ -1112,7 +1115,7 @@ void stat_stats_link_up(stat_stats *s, int link)
 void stat_stats_snapshot_done(stat_stats *s, int link, int64_t now)
 {
     (void)now;
-    if (link < 0 || link > 255)
+    if (link < 0 || link >= STAT_LINKS_MAX)
         return;
     uint32_t gen = s->links[link].gen;
     size_t pos = 0;
@@ -1128,7 +1131,7 @@ void stat_stats_snapshot_done(stat_stats *s, int link, int64_t now)
 void stat_stats_link_down(stat_stats *s, int link, int64_t now)
 {
     (void)now;
-    if (link < 0 || link > 255)
+    if (link < 0 || link >= STAT_LINKS_MAX)
         return;
     s->links[link].down = true;
     size_t pos = 0;

@@ -660,7 +660,7 @@ int hist_cursor_next(hist_cursor *c, const hist_sink *sink, size_t max_rows, int
             continue;
         }
         c->have_row = false;
-        if (!server || link < 0 || link > 255) {
+        if (!server || link < 0 || link > HIST_LINK_MAX) {
             c->skipped++;
         } else if (kind == HIST_KIND_STEP) {
             proto_ixr_event e;

@@ -58,6 +58,10 @@ typedef struct hist_agent_state {
 } hist_agent_state;
 
 /** What a history row records besides steps and agent states. */
+/** The largest link index a replay passes on (the statserver's configuration allows
+ * fewer; a larger one in a damaged file is skipped). */
+#define HIST_LINK_MAX 65535
+
 enum hist_link_kind {
     HIST_LINK_UP = 1,   /* interaction reporting of the link started: its snapshot follows */
     HIST_SNAPSHOT_DONE, /* the link's snapshot is complete */

@@ -2,7 +2,7 @@
  * statserver, or several, as before pairs existed); a primary with a higher epoch fences
  * the others and they are reported lost once; a standby is never taken; when the highest
  * primary leaves, the next highest is taken again; a stale primary that comes back with its
- * old epoch stays fenced. */
+ * old epoch stays fenced; pairs of different partitions (groups) never fence each other. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +133,63 @@ static void test_equal_epochs_both_taken(void **state)
     ixn_fence_leave(&f, &c);
 }
 
+/* Two partitions, each a pair with its own epochs: each group's highest primary is taken,
+ * whatever the other group's epochs are, and a failover in one fences nobody in the other. */
+static void test_groups_judged_apart(void **state)
+{
+    (void)state;
+    ixn_fence f;
+    ixn_fence_init(&f);
+    ixn_fence_member p0 = {0}, s0 = {0}, p1 = {0}, s1 = {0};
+    lost_log log = {0};
+    ixn_fence_member *all[] = {&p0, &s0, &p1, &s1};
+    for (int i = 0; i < 4; i++)
+        ixn_fence_join(&f, all[i]);
+    ixn_fence_set_group(&f, &p0, "0/2", on_lost, &log);
+    ixn_fence_set_group(&f, &s0, "0/2", on_lost, &log);
+    ixn_fence_set_group(&f, &p1, "1/2", on_lost, &log);
+    ixn_fence_set_group(&f, &s1, "1/2", on_lost, &log);
+    ixn_fence_set_mode(&f, &p0, true, 40, on_lost, &log);
+    ixn_fence_set_mode(&f, &s0, false, 0, on_lost, &log);
+    ixn_fence_set_mode(&f, &p1, true, 3, on_lost, &log);
+    ixn_fence_set_mode(&f, &s1, false, 0, on_lost, &log);
+    /* The lower epoch of partition 1 does not matter: it is that group's highest. */
+    assert_true(ixn_fence_takes(&p0));
+    assert_true(ixn_fence_takes(&p1));
+    assert_false(ixn_fence_takes(&s0));
+    assert_false(ixn_fence_takes(&s1));
+    assert_int_equal(p0.top, 40);
+    assert_int_equal(p1.top, 3);
+    assert_int_equal(f.top, 40);
+    /* s0 and s1 were reported lost when their groups' primaries declared themselves. */
+    int before = log.n;
+    /* Failover in partition 1: only p1 is lost. */
+    ixn_fence_set_mode(&f, &s1, true, 5, on_lost, &log);
+    assert_int_equal(log.n, before + 1);
+    assert_ptr_equal(log.who[log.n - 1], &p1);
+    assert_true(ixn_fence_takes(&p0));
+    assert_true(ixn_fence_takes(&s1));
+    /* The whole of partition 0 goes: partition 1 keeps its standing. */
+    ixn_fence_leave(&f, &p0);
+    ixn_fence_leave(&f, &s0);
+    assert_true(ixn_fence_takes(&s1));
+    assert_int_equal(f.top, 5);
+    /* A session of no group (every agent) is judged with the other sessions of no group
+     * only. */
+    ixn_fence_member lone = {0};
+    ixn_fence_join(&f, &lone);
+    assert_true(ixn_fence_takes(&lone));
+    assert_true(ixn_fence_takes(&s1));
+    /* Moving to partition 1's group puts it below that group's top. */
+    ixn_fence_set_group(&f, &lone, "1/2", on_lost, &log);
+    assert_false(ixn_fence_takes(&lone));
+    assert_ptr_equal(log.who[log.n - 1], &lone);
+    ixn_fence_leave(&f, &lone);
+    ixn_fence_leave(&f, &p1);
+    ixn_fence_leave(&f, &s1);
+    assert_int_equal(f.top, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_higher_epoch_fences_the_rest),
         cmocka_unit_test(test_leader_leaves),
         cmocka_unit_test(test_equal_epochs_both_taken),
+        cmocka_unit_test(test_groups_judged_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

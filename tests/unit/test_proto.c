@@ -2621,6 +2621,94 @@ static void test_stat_snapshot_and_agent_req(void **state)
     cc_buf_free(&b);
 }
 
+/* The partition of RequestStartPlaceAgentStateReportingAll: a round trip, with and
+ * without tenants, and every malformed form refused with the field named. */
+static void test_stat_partition(void **state)
+{
+    (void)state;
+    cc_buf b;
+    cc_buf_init(&b);
+    const char *tenants[] = {"acme", "beta"};
+    proto_stat_enc_subscribe(&b, &(proto_stat_subscribe){.reporting = true,
+                                                         .tenants = tenants,
+                                                         .ntenants = 2,
+                                                         .partitioned = true,
+                                                         .part_index = 3,
+                                                         .part_count = 4096});
+    assert_string_equal(b.data, "{\"message\":\"RequestStartPlaceAgentStateReportingAll\","
+                                "\"tenants\":[\"acme\",\"beta\"],"
+                                "\"partition\":{\"index\":3,\"count\":4096}");
+    proto_msg m;
+    reparse(&b, &m);
+    proto_stat_subscribe s;
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_true(s.partitioned);
+    assert_int_equal(s.part_index, 3);
+    assert_int_equal(s.part_count, 4096);
+    assert_int_equal(s.ntenants, 2);
+    proto_msg_free(&m);
+
+    cc_buf_reset(&b);
+    proto_stat_enc_subscribe(
+        &b,
+        &(proto_stat_subscribe){
+            .reporting = true, .all = true, .partitioned = true, .part_index = 0, .part_count = 2});
+    assert_string_equal(b.data, "{\"message\":\"RequestStartPlaceAgentStateReportingAll\","
+                                "\"partition\":{\"index\":0,\"count\":2}");
+    reparse(&b, &m);
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_true(s.all);
+    assert_true(s.partitioned);
+    assert_int_equal(s.part_index, 0);
+    assert_int_equal(s.part_count, 2);
+    proto_msg_free(&m);
+
+    /* Absent: every agent. */
+    assert_int_equal(parse(&m, "{\"message\":\"RequestStartPlaceAgentStateReportingAll\"}"), 0);
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_false(s.partitioned);
+    proto_msg_free(&m);
+    /* The StatClient subscription has no partition: the field is not read there. */
+    assert_int_equal(parse(&m, "{\"message\":\"RequestSubscribeAgentStatus\","
+                               "\"partition\":7}"),
+                     0);
+    assert_int_equal(proto_stat_decode_subscribe(&m, &s), 0);
+    assert_false(s.partitioned);
+    proto_msg_free(&m);
+
+    const char *bad[] = {
+        "7",
+        "\"0/2\"",
+        "[0,2]",
+        "{}",
+        "{\"index\":0}",
+        "{\"count\":2}",
+        "{\"index\":2,\"count\":2}",
+        "{\"index\":5,\"count\":2}",
+        "{\"index\":0,\"count\":0}",
+        "{\"index\":-1,\"count\":2}",
+        "{\"index\":0,\"count\":-2}",
+        "{\"index\":0,\"count\":4097}",
+        "{\"index\":0,\"count\":9223372036854775807}",
+        "{\"index\":0,\"count\":1e3}",
+        "{\"index\":0.0,\"count\":2}",
+        "{\"index\":0,\"count\":2.5}",
+        "{\"index\":\"0\",\"count\":2}",
+        "{\"index\":true,\"count\":2}",
+        "{\"index\":0,\"count\":2,\"extra\":1}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char line[200];
+        snprintf(line, sizeof line,
+                 "{\"message\":\"RequestStartPlaceAgentStateReportingAll\",\"partition\":%s}",
+                 bad[i]);
+        assert_int_equal(parse(&m, line), 0);
+        assert_attr_error(proto_stat_decode_subscribe(&m, &s), &m, "partition");
+        proto_msg_free(&m);
+    }
+    cc_buf_free(&b);
+}
+
 static void test_stat_mode(void **state)
 {
     (void)state;
@@ -3328,6 +3416,7 @@ int main(void)
         cmocka_unit_test(test_stat_port),
         cmocka_unit_test(test_stat_snapshot_and_agent_req),
         cmocka_unit_test(test_stat_mode),
+        cmocka_unit_test(test_stat_partition),
         cmocka_unit_test(test_ixr_start_stop),
         cmocka_unit_test(test_ixr_event),
         cmocka_unit_test(test_ixr_event_errors),

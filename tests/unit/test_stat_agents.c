@@ -370,6 +370,59 @@ static void test_no_grant_before_every_link_settled(void **state)
     f->st = old;
 }
 
+/* Far more servers than the old one-bit-per-link mask allowed: an agent on links 299, 5
+ * and 130 (logged in that way round) is summed over the three, its statuses go to those
+ * three in link order, the earliest login gives the place, and a logout from the middle
+ * one or a lost link leaves the others as they were. */
+static void test_many_links(void **state)
+{
+    fix *f = *state;
+    enum { NL = 300 };
+    stat_sink sink = {.link_send = link_send, .publish = publish, .reserved = reserved, .user = f};
+    stat_agents *many = stat_agents_new(&f->media, f->rules, false, NL, 1000, &sink);
+    stat_agents *old = f->st;
+    f->st = many;
+    for (int l = 0; l < NL; l++) {
+        stat_agents_link_up(many, l);
+        stat_agents_snapshot_done(many, l);
+    }
+    assert_true(stat_agents_granting(many));
+    apply(f, 299, 10, 3000, "P299", 0, 0);
+    apply(f, 5, 20, 2000, "P5", 0, 0);
+    apply(f, 130, 30, 1000, "P130", 1, 0);
+    assert_int_equal(stat_agents_count(many), 1);
+    assert_int_equal(stat_agents_link_count(many, 130), 1);
+    assert_int_equal(stat_agents_link_count(many, 6), 0);
+    /* The last change (an invite on 130) reached every server, in link order. */
+    assert_int_equal(f->nsends, 1 + 2 + 3);
+    assert_int_equal(f->sends[3].link, 130);
+    assert_int_equal(f->sends[4].link, 5);
+    assert_int_equal(f->sends[5].link, 299);
+    assert_int_equal(f->sends[4].version, 20);
+    assert_int_equal(f->sends[5].version, 10);
+    assert_int_equal(f->sends[5].current, 1);
+    assert_int_equal(f->sends[5].available, 1);
+    assert_string_equal(f->sends[5].place, "P130");
+    /* A grant on 299 counts as well, and is found again for its release. */
+    assert_true(reserve(f, 299, 1, 10, 0));
+    assert_int_equal(last_to(f, 5)->current, 2);
+    stat_agents_release(many, 299, 1);
+    assert_int_equal(last_to(f, 5)->current, 1);
+    /* Logout from 130: the place falls to the next earliest login. */
+    proto_agent_state out = {.tenant = "T", .agent_id = "a1", .version = 31};
+    stat_agents_apply(many, 130, &out);
+    assert_int_equal(stat_agents_link_count(many, 130), 0);
+    assert_string_equal(last_to(f, 299)->place, "P5");
+    assert_int_equal(last_to(f, 299)->current, 0);
+    stat_agents_link_down(many, 5);
+    assert_string_equal(last_to(f, 299)->place, "P299");
+    assert_int_equal(stat_agents_count(many), 1);
+    stat_agents_link_down(many, 299);
+    assert_int_equal(stat_agents_count(many), 0);
+    stat_agents_free(many);
+    f->st = old;
+}
+
 #define SK(...)                                                                                    \
     (&(proto_skills){.count = sizeof((proto_skill[]){__VA_ARGS__}) / sizeof(proto_skill),          \
                      .items = {__VA_ARGS__}})
@@ -602,6 +655,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_skills_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skills_in_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reason_and_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_links, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "proto/statistic.h"
+#include "stat/stat_config.h"
 #include "stat/stat_stats.h"
 
 /* 2026-12-07 00:00:00 UTC, and 10:00 that day. */
@@ -507,6 +508,47 @@ static void test_link_lost_and_back(void **state)
     assert_int_equal(val(f, tow, T + S(42)), 0);
 }
 
+/* Links beyond the 256 the engine once had: one interaction id on links 1, 256 and 4095
+ * is three interactions (the link is part of the key), a snapshot of link 256 ends only
+ * its own, and a link index past the configuration's maximum is ignored. */
+static void test_many_links(void **state)
+{
+    fix *f = *state;
+    stat_stats_inst *wait = open_q(f, "chat-in", PROTO_STS_Q_WAITING, 0, -1, T);
+    const int links[] = {1, 256, 4095};
+    for (int i = 0; i < 3; i++) {
+        stat_stats_link_up(f->s, links[i]);
+        stat_stats_snapshot_done(f->s, links[i], T);
+        proto_ixr_event e = {.cause = PROTO_IXR_QUEUED,
+                             .interaction_id = "same-id",
+                             .tenant = "Resources",
+                             .media = "chat",
+                             .queue = "chat-in",
+                             .state = CC_IXN_QUEUED,
+                             .submitted_at = T,
+                             .queued_at = T,
+                             .at = T};
+        stat_stats_ixn(f->s, links[i], "ixn-a", &e, T);
+    }
+    assert_int_equal(stat_stats_get_counts(f->s).interactions, 3);
+    assert_int_equal(val(f, wait, T + S(1)), 3);
+    stat_stats_link_up(f->s, 256);
+    stat_stats_snapshot_done(f->s, 256, T + S(2));
+    assert_int_equal(stat_stats_get_counts(f->s).interactions, 2);
+    assert_int_equal(val(f, wait, T + S(3)), 2);
+    proto_ixr_event e = {.cause = PROTO_IXR_QUEUED,
+                         .interaction_id = "other",
+                         .tenant = "Resources",
+                         .media = "chat",
+                         .queue = "chat-in",
+                         .state = CC_IXN_QUEUED,
+                         .at = T};
+    stat_stats_ixn(f->s, STAT_LINKS_MAX, "ixn-a", &e, T + S(4));
+    stat_stats_link_up(f->s, STAT_LINKS_MAX);
+    stat_stats_link_down(f->s, -1, T + S(4));
+    assert_int_equal(stat_stats_get_counts(f->s).interactions, 2);
+}
+
 static void test_close_and_share(void **state)
 {
     fix *f = *state;
@@ -958,6 +1000,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_midnight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timezone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_lost_and_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_and_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_records_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ewt_room, setup, teardown),
