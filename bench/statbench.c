@@ -45,6 +45,7 @@
 #include "common/media.h"
 #include "net/client.h"
 #include "net/conn.h"
+#include "net/turnw.h"
 #include "proto/agentreq.h"
 #include "proto/ixnmsg.h"
 #include "proto/msg.h"
@@ -213,6 +214,8 @@ typedef struct phase_fig {
     /* The first and last history commit seen in the phase. */
     uint64_t ht_first, ht_last;
     int64_t hseq_first, hseq_last;
+    uint64_t wall0, wall1;    /* the phase's start and end, wall clock ms */
+    cc_turnw_stats tw;        /* statbench's own loop turns over the phase */
 } phase_fig;
 
 /* A growing array of latencies. */
@@ -558,6 +561,8 @@ static void fig_begin(void)
     phase_fig *f = &B.fig[m];
     memset(f, 0, sizeof *f);
     f->t0 = cc_mono_us();
+    f->wall0 = cc_wall_us() / 1000;
+    cc_turnw_report(NULL, false);
     f->scpu0 = B.stat_running ? tool_proc_cpu_us(B.stat_pid) : -1;
     f->icpu0 = tool_proc_cpu_us(B.ixn_pid);
     f->statuses0 = B.statuses;
@@ -574,6 +579,8 @@ static void fig_end(void)
         return;
     phase_fig *f = &B.fig[B.mphase];
     f->t1 = cc_mono_us();
+    f->wall1 = cc_wall_us() / 1000;
+    cc_turnw_report(&f->tw, false);
     f->scpu1 = B.stat_running ? tool_proc_cpu_us(B.stat_pid) : -1;
     f->icpu1 = tool_proc_cpu_us(B.ixn_pid);
     f->statuses1 = B.statuses;
@@ -639,6 +646,13 @@ static void print_phase(int m)
     printf(" values_per_s=%.0f", secs > 0 ? (double)(f->values1 - f->values0) / secs : 0.0);
     print_num("hist_rows_per_s", hist_rate(f), 0);
     print_lat("status", &B.status_lat[m]);
+    if (cc_turnw_on())
+        printf(" wall_ms=%" PRIu64 "-%" PRIu64 " bench_busy_share=%.3f bench_turn_p99_us=%" PRIu64
+               " bench_turn_max_us=%" PRIu64 " bench_share_over2ms=%.4f bench_share_over5ms=%.4f",
+               f->wall0, f->wall1,
+               f->tw.span_us ? (double)f->tw.busy_us / (double)f->tw.span_us : 0.0, f->tw.p99_us,
+               f->tw.max_us, f->tw.span_us ? (double)f->tw.over2_us / (double)f->tw.span_us : 0.0,
+               f->tw.span_us ? (double)f->tw.over5_us / (double)f->tw.span_us : 0.0);
     printf("\n");
     fflush(stdout);
 }
@@ -1556,6 +1570,7 @@ int main(int argc, char **argv)
     uv_timer_init(&B.loop, &B.pace);
     uv_timer_start(&B.pace, on_pace, SB_PACE_MS, SB_PACE_MS);
     tool_signals_start(&B.sig, &B.loop, on_signal);
+    cc_turnw_start(&B.loop, "statbench", 0);
     uv_run(&B.loop, UV_RUN_DEFAULT);
     if (B.stat_running)
         kill(B.stat_pid, SIGKILL);

@@ -22,6 +22,7 @@
 #include "net/addr.h"
 #include "net/conn.h"
 #include "net/netmetrics.h"
+#include "net/turnw.h"
 #include "net/session.h"
 #include "net/tls.h"
 #include "net/web.h"
@@ -244,6 +245,7 @@ static int run(void)
         return 1;
     g.metrics = cc_metrics_new();
     cc_netm_init(g.metrics, &g.net, &g.cs);
+    cc_turnw_start(loop, "ixnserver", 5);
     cc_netm_bind_refused(&g.srv.stats.conns_refused);
     ixn_metrics_init(g.metrics, &g.srv);
 

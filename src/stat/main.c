@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/creds.h"
 #include "net/netmetrics.h"
+#include "net/turnw.h"
 #include "net/tls.h"
 #include "net/web.h"
 #include "proto/statmsg.h"
@@ -273,9 +274,14 @@ static void sink_agent(void *user, const stat_agents_view *view)
     /* The view's own clock reading: the status's since, the State statistic and the
      * history row agree to the millisecond. */
     int64_t now = view->at;
+    uint64_t t0 = cc_turnw_begin();
     stat_stats_agent(d->stats, view, now);
-    if (d->hist)
+    cc_turnw_end("stats_agent", t0);
+    if (d->hist) {
+        t0 = cc_turnw_begin();
         hist_agent(d->hist, now, view);
+        cc_turnw_end("hist_agent", t0);
+    }
 }
 
 /* Commits the history's pending rows and purges a bounded number of old ones. A failure
@@ -283,7 +289,9 @@ static void sink_agent(void *user, const stat_agents_view *view)
 static void on_hist_timer(uv_timer_t *t)
 {
     stat_daemon *d = t->data;
+    uint64_t t0 = cc_turnw_begin();
     hist_commit(d->hist);
+    cc_turnw_end("hist_commit", t0);
     stat_metrics_hist_committed(d->hist);
     int64_t now = (int64_t)(cc_wall_us() / 1000);
     /* Twice what was written since the last tick on top: the purge keeps up with any
@@ -291,7 +299,9 @@ static void on_hist_timer(uv_timer_t *t)
     uint64_t written = hist_get_stats(d->hist).rows_written;
     size_t max_rows = HIST_PURGE_ROWS + (size_t)(2 * (written - d->hist_written_seen));
     d->hist_written_seen = written;
+    t0 = cc_turnw_begin();
     hist_purge(d->hist, now - (int64_t)d->cfg.history_days * 86400000, max_rows);
+    cc_turnw_end("hist_purge", t0);
     hist_stats hs = hist_get_stats(d->hist);
     if (hs.rows_failed > d->hist_failures_logged) {
         LOG_ERROR("event=history_write_failed rows_lost=%" PRIu64 " commit_failures=%" PRIu64,
@@ -792,6 +802,7 @@ static int run(stat_daemon *d)
     d->port = stat_port_new(&d->net, &d->cfg, d->agents, d->links, d->stats, &d->media);
     d->metrics = cc_metrics_new();
     cc_netm_init(d->metrics, &d->net, stat_port_server(d->port));
+    cc_turnw_start(d->loop, "statserver", 5);
     stat_metrics_init(d->metrics, d->agents, d->links, d->stats, d->hist, d->cfg.data_dir);
     stat_port_server(d->port)->tls = d->tls_listen;
     int port;

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/client.h"
+#include "net/turnw.h"
 #include "stat/stat_metrics.h"
 #include "proto/ixnreport.h"
 #include "proto/statmsg.h"
@@ -142,7 +143,9 @@ static void on_step(stat_link *l, proto_msg *msg)
         return;
     }
     int64_t now = (int64_t)(cc_wall_us() / 1000);
+    uint64_t t0 = cc_turnw_begin();
     stat_stats_ixn(l->owner->stats, l->index, l->name, &e, now);
+    cc_turnw_end("stats_ixn", t0);
     if (l->owner->hist)
         hist_ixn(l->owner->hist, now, l->index, l->name, &e);
 }

@@ -11,6 +11,7 @@
 #include "common/map.h"
 #include "net/addr.h"
 #include "net/session.h"
+#include "net/turnw.h"
 #include "common/clock.h"
 #include "proto/statistic.h"
 #include "proto/statmsg.h"
@@ -324,11 +325,13 @@ static void on_check(uv_check_t *h)
         return;
     stat_stats_inst *i;
     int64_t now = now_ms(p), mono = mono_ms();
+    uint64_t t0 = cc_turnw_begin();
     while ((i = stat_stats_next_dirty(p->stats))) {
         port_stat *ps = stat_stats_user(i);
         if (ps)
             consider(p, ps, now, mono);
     }
+    cc_turnw_end("push_dirty", t0);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -336,6 +339,7 @@ static void on_tick(uv_timer_t *t)
     stat_port *p = t->data;
     int64_t now = now_ms(p), mono = mono_ms();
     on_check(&p->check);
+    uint64_t t0 = cc_turnw_begin();
     port_stat *d = p->delayed;
     p->delayed = NULL;
     while (d) {
@@ -350,10 +354,14 @@ static void on_tick(uv_timer_t *t)
         }
         d = next;
     }
+    cc_turnw_end("delayed", t0);
+    t0 = cc_turnw_begin();
     if (++p->ticks % TIME_TICKS == 0)
         for (port_stat *ps = p->stat_list; ps; ps = ps->next)
             if (ps->changes && stat_stats_time_driven(ps->inst))
                 consider(p, ps, now, mono);
+    cc_turnw_end("time_tick", t0);
+    t0 = cc_turnw_begin();
     for (stat_sub *u = p->every; u; u = u->next) {
         if (mono < u->next_due)
             continue;
@@ -363,6 +371,7 @@ static void on_tick(uv_timer_t *t)
         if (u->next_due <= mono)
             u->next_due = mono + u->every_ms;
     }
+    cc_turnw_end("every", t0);
 }
 
 static void stat_close_sub(stat_port *p, stat_sub *u)
