@@ -214,8 +214,8 @@ typedef struct phase_fig {
     /* The first and last history commit seen in the phase. */
     uint64_t ht_first, ht_last;
     int64_t hseq_first, hseq_last;
-    uint64_t wall0, wall1;    /* the phase's start and end, wall clock ms */
-    cc_turnw_stats tw;        /* statbench's own loop turns over the phase */
+    uint64_t wall0, wall1; /* the phase's start and end, wall clock ms */
+    cc_turnw_stats tw;     /* statbench's own loop turns over the phase */
 } phase_fig;
 
 /* A growing array of latencies. */
@@ -647,10 +647,12 @@ static void print_phase(int m)
     print_num("hist_rows_per_s", hist_rate(f), 0);
     print_lat("status", &B.status_lat[m]);
     if (cc_turnw_on())
-        printf(" wall_ms=%" PRIu64 "-%" PRIu64 " bench_busy_share=%.3f bench_turn_p99_us=%" PRIu64
-               " bench_turn_max_us=%" PRIu64 " bench_share_over2ms=%.4f bench_share_over5ms=%.4f",
+        printf(" wall_ms=%" PRIu64 "-%" PRIu64 " bench_cpu_share=%.3f bench_wall_share=%.3f"
+               " bench_turn_p99_us=%" PRIu64 " bench_turn_max_us=%" PRIu64
+               " bench_share_over2ms=%.4f bench_share_over5ms=%.4f",
                f->wall0, f->wall1,
-               f->tw.span_us ? (double)f->tw.busy_us / (double)f->tw.span_us : 0.0, f->tw.p99_us,
+               f->tw.span_us ? (double)f->tw.busy_us / (double)f->tw.span_us : 0.0,
+               f->tw.span_us ? (double)f->tw.wall_us / (double)f->tw.span_us : 0.0, f->tw.p99_us,
                f->tw.max_us, f->tw.span_us ? (double)f->tw.over2_us / (double)f->tw.span_us : 0.0,
                f->tw.span_us ? (double)f->tw.over5_us / (double)f->tw.span_us : 0.0);
     printf("\n");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 
@@ -28,6 +29,7 @@ static struct {
     uv_timer_t report;
     uint64_t threshold_us;
     uint64_t last_ns, last_idle_ns; /* at the end of the last turn */
+    uint64_t last_cpu_ns;           /* the thread's CPU time then */
     uint64_t report_ns;             /* the start of the current count */
     section sec[SECTIONS];
     size_t nsec;
@@ -35,13 +37,22 @@ static struct {
     uint64_t hist[BUCKETS + 1];
 } g;
 
+/* The thread's CPU time: what a turn costs whatever the machine's load (the wall time of
+ * a turn also holds the time the process waited for a core). */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void turn_clear(void)
 {
     g.nsec = 0;
 }
 
-/* Logs one long turn with its sections, longest first is not needed: they are few. */
-static void log_turn(uint64_t busy_us)
+/* Logs one long turn with its named sections (CPU microseconds/count each). */
+static void log_turn(uint64_t busy_us, uint64_t wall_us)
 {
     char buf[512];
     size_t len = 0;
@@ -54,20 +65,25 @@ static void log_turn(uint64_t busy_us)
             len += (size_t)n;
         named += g.sec[i].us;
     }
-    LOG_INFO("event=long_turn who=%s busy_us=%" PRIu64 " unnamed_us=%" PRIu64 " sections=%s", g.who,
-             busy_us, busy_us > named ? busy_us - named : 0, g.nsec ? buf : "-");
+    LOG_INFO("event=long_turn who=%s cpu_us=%" PRIu64 " wall_us=%" PRIu64 " unnamed_us=%" PRIu64
+             " sections=%s",
+             g.who, busy_us, wall_us, busy_us > named ? busy_us - named : 0, g.nsec ? buf : "-");
 }
 
-/* The end of a turn, just before the poll: its time outside the poll is the wall time
- * since the last turn's end less the time the poll waited in between. */
+/* The end of a turn, just before the poll: its CPU time since the last turn's end (the
+ * poll's wait costs none), and its wall time outside the poll (the wall time since the
+ * last turn's end less the time the poll waited in between). */
 static void on_prepare(uv_prepare_t *h)
 {
     (void)h;
-    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(g.loop);
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(g.loop), cpu = cpu_ns();
     uint64_t wall = now - g.last_ns, waited = idle - g.last_idle_ns;
-    uint64_t busy_us = (wall > waited ? wall - waited : 0) / 1000;
+    uint64_t wall_us = (wall > waited ? wall - waited : 0) / 1000;
+    uint64_t busy_us = (cpu - g.last_cpu_ns) / 1000;
     g.last_ns = now;
     g.last_idle_ns = idle;
+    g.last_cpu_ns = cpu;
+    g.st.wall_us += wall_us;
     g.st.turns++;
     g.st.busy_us += busy_us;
     if (busy_us > g.st.max_us)
@@ -83,7 +99,7 @@ static void on_prepare(uv_prepare_t *h)
     size_t b = busy_us / BUCKET_US;
     g.hist[b < BUCKETS ? b : BUCKETS]++;
     if (busy_us >= g.threshold_us)
-        log_turn(busy_us);
+        log_turn(busy_us, wall_us);
     turn_clear();
 }
 
@@ -109,6 +125,7 @@ bool cc_turnw_start(uv_loop_t *loop, const char *who, unsigned report_s)
     g.threshold_us = (uint64_t)atoi(env) * 1000;
     g.last_ns = g.report_ns = uv_hrtime();
     g.last_idle_ns = uv_metrics_idle_time(loop);
+    g.last_cpu_ns = cpu_ns();
     uv_prepare_init(loop, &g.prepare);
     uv_prepare_start(&g.prepare, on_prepare);
     /* The probe alone must not keep the loop alive. */
@@ -132,14 +149,14 @@ bool cc_turnw_on(void)
 
 uint64_t cc_turnw_begin(void)
 {
-    return g.on ? uv_hrtime() : 0;
+    return g.on ? cpu_ns() : 0;
 }
 
 void cc_turnw_end(const char *what, uint64_t t0)
 {
     if (!g.on)
         return;
-    uint64_t us = (uv_hrtime() - t0) / 1000;
+    uint64_t us = (cpu_ns() - t0) / 1000;
     size_t i = 0;
     while (i < g.nsec && g.sec[i].what != what && strcmp(g.sec[i].what, what) != 0)
         i++;
@@ -172,10 +189,12 @@ void cc_turnw_report(cc_turnw_stats *out, bool log)
     }
     if (log)
         LOG_INFO("event=turn_stats who=%s span_ms=%" PRIu64 " turns=%" PRIu64
-                 " busy_share=%.3f p99_us=%" PRIu64 " max_us=%" PRIu64 " n_over2ms=%" PRIu64
-                 " share_over2ms=%.4f n_over5ms=%" PRIu64 " share_over5ms=%.4f",
+                 " cpu_share=%.3f wall_share=%.3f p99_us=%" PRIu64 " max_us=%" PRIu64
+                 " n_over2ms=%" PRIu64 " share_over2ms=%.4f n_over5ms=%" PRIu64
+                 " share_over5ms=%.4f",
                  g.who, g.st.span_us / 1000, g.st.turns,
-                 g.st.span_us ? (double)g.st.busy_us / (double)g.st.span_us : 0.0, g.st.p99_us,
+                 g.st.span_us ? (double)g.st.busy_us / (double)g.st.span_us : 0.0,
+                 g.st.span_us ? (double)g.st.wall_us / (double)g.st.span_us : 0.0, g.st.p99_us,
                  g.st.max_us, g.st.n_over2,
                  g.st.span_us ? (double)g.st.over2_us / (double)g.st.span_us : 0.0, g.st.n_over5,
                  g.st.span_us ? (double)g.st.over5_us / (double)g.st.span_us : 0.0);

@@ -4,7 +4,9 @@
  * turn, so the share of time spent in long turns is the share of messages that wait.
  *
  * Off unless the environment has CC_TURN_WATCH_MS (a number of milliseconds, at least 1):
- * then every turn is measured (its time outside the poll), each turn at least that long
+ * then every turn is measured (the CPU time of the loop's thread, which a loaded machine
+ * does not inflate, and the wall time outside the poll), each turn of at least that much
+ * CPU
  * is logged with the named sections it ran (event=long_turn), and cc_turnw_report logs
  * (or returns) a histogram of the turns since the last report. Off, every call is a
  * no-op costing a test of one flag. */
@@ -19,9 +21,10 @@
 /** The turns' figures since the last report. */
 typedef struct cc_turnw_stats {
     uint64_t turns;
-    uint64_t busy_us;  /* the time of all turns outside the poll */
+    uint64_t busy_us;  /* the CPU time of all turns */
+    uint64_t wall_us;  /* the wall time of all turns outside the poll */
     uint64_t span_us;  /* the wall time since the last report */
-    uint64_t max_us;   /* the longest turn */
+    uint64_t max_us;   /* the longest turn (CPU time, as the next four) */
     uint64_t p99_us;   /* 99 % of the turns were at most this long (bucket bound) */
     uint64_t over2_us; /* the time of the turns of 2 ms or more */
     uint64_t over5_us; /* the time of the turns of 5 ms or more */
