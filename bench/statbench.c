@@ -540,7 +540,9 @@ static int64_t hist_seq(void)
 /* Called every tick: a new largest row number is a commit, noted in the running phase. */
 static void hist_sample(uint64_t now)
 {
+    uint64_t t0 = cc_turnw_begin();
     int64_t seq = hist_seq();
+    cc_turnw_end("hist_sample", t0);
     if (seq < 0 || seq == B.hseq_prev)
         return;
     B.hseq_prev = seq;
@@ -1181,9 +1183,19 @@ static bool submit_one(uint64_t now)
     return false;
 }
 
+static void pace(void);
+
+/* The 1 ms pacing timer: its time is a section of the turn watch. */
 static void on_pace(uv_timer_t *t)
 {
     (void)t;
+    uint64_t t0 = cc_turnw_begin();
+    pace();
+    cc_turnw_end("pace", t0);
+}
+
+static void pace(void)
+{
     if (!B.load_on || B.stopping)
         return;
     uint64_t now = cc_mono_us();
@@ -1307,7 +1319,9 @@ static void on_sc_message(cc_client *c, proto_msg *msg, const char *line, size_t
     stat_client *sc = cc_client_user(c);
     uint64_t now = cc_mono_us();
     if (strcmp(msg->name, "EventStatisticValue") == 0) {
+        uint64_t t0 = cc_turnw_begin();
         on_value(msg, now);
+        cc_turnw_end("value", t0);
         return;
     }
     bool ack = strcmp(msg->name, "EventAck") == 0;

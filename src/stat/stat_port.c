@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,11 @@ typedef struct tenant_filter {
 
 /* Values of one statistic go out at most this often under notify "changes". */
 #define CHANGES_MIN_MS 100
-/* The delivery tick: delayed changes, every:N, and (every TIME_TICKS) the values that
- * move with time alone. */
+/* The delivery tick: delayed changes, every:N, and the values that move with time alone.
+ * Those are looked at once every TIME_TICKS ticks (a second), a tenth of them each tick:
+ * looked at all at once, thousands of values made one loop turn of many milliseconds
+ * once a second, which every event arriving meanwhile waited for (docs/bench.md,
+ * "Statistics (issue 11)"). */
 #define TICK_MS 100
 #define TIME_TICKS 10
 
@@ -82,6 +86,9 @@ struct stat_port {
     stat_stats *stats;
     cc_media_table *media;
     port_stat *stat_list; /* every statistic open on some connection */
+    size_t nstat;         /* the statistics in stat_list */
+    port_stat *time_next; /* the next of stat_list the time slices look at; NULL: done */
+    size_t time_quota;    /* how many of stat_list each slice of this pass looks at */
     port_stat *delayed;   /* changes held back by CHANGES_MIN_MS */
     stat_sub *every;      /* every every:N subscription */
     uv_check_t check;     /* pushes the changes of each loop turn */
@@ -334,6 +341,28 @@ static void on_check(uv_check_t *h)
     cc_turnw_end("push_dirty", t0);
 }
 
+/* One tick's slice of the time-driven statistics. A pass over stat_list starts every
+ * TIME_TICKS ticks at its head and looks at a TIME_TICKS-th of the statistics there then
+ * each tick, the rest at its last tick: each is looked at once a second, as before the
+ * slices. Statistics opened during a pass are added at the head, so they wait for the
+ * next pass (their first value went out at the open); one closed during a pass moves
+ * time_next on (stat_close_sub). */
+static void time_slice(stat_port *p, int64_t now, int64_t mono)
+{
+    unsigned slot = p->ticks++ % TIME_TICKS;
+    if (slot == 0) {
+        p->time_next = p->stat_list;
+        p->time_quota = (p->nstat + TIME_TICKS - 1) / TIME_TICKS;
+    }
+    size_t quota = slot == TIME_TICKS - 1 ? SIZE_MAX : p->time_quota;
+    for (; p->time_next && quota > 0; quota--) {
+        port_stat *ps = p->time_next;
+        p->time_next = ps->next;
+        if (ps->changes && stat_stats_time_driven(ps->inst))
+            consider(p, ps, now, mono);
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     stat_port *p = t->data;
@@ -356,10 +385,7 @@ static void on_tick(uv_timer_t *t)
     }
     cc_turnw_end("delayed", t0);
     t0 = cc_turnw_begin();
-    if (++p->ticks % TIME_TICKS == 0)
-        for (port_stat *ps = p->stat_list; ps; ps = ps->next)
-            if (ps->changes && stat_stats_time_driven(ps->inst))
-                consider(p, ps, now, mono);
+    time_slice(p, now, mono);
     cc_turnw_end("time_tick", t0);
     t0 = cc_turnw_begin();
     for (stat_sub *u = p->every; u; u = u->next) {
@@ -390,6 +416,9 @@ static void stat_close_sub(stat_port *p, stat_sub *u)
                 pp = &(*pp)->dnext;
             *pp = ps->dnext;
         }
+        if (p->time_next == ps)
+            p->time_next = ps->next;
+        p->nstat--;
         if (ps->prev)
             ps->prev->next = ps->next;
         else
@@ -453,6 +482,7 @@ static int h_open_statistic(cc_session *s, proto_msg *msg)
         if (p->stat_list)
             p->stat_list->prev = ps;
         p->stat_list = ps;
+        p->nstat++;
         stat_stats_set_user(inst, ps);
     }
     ps->nsubs++;
