@@ -12,7 +12,7 @@
  * ones in the last. */
 #define BUCKET_US 100
 #define BUCKETS 1000
-/* Named sections kept per turn; a turn with more adds the rest to "other". */
+/* Named sections kept per turn; a turn with more adds the rest to the last one. */
 #define SECTIONS 8
 
 typedef struct section {
@@ -21,8 +21,9 @@ typedef struct section {
     unsigned n;
 } section;
 
-static struct {
+struct turnw_state {
     bool on;
+    bool report_on; /* the report timer runs */
     const char *who;
     uv_loop_t *loop;
     uv_prepare_t prepare;
@@ -35,7 +36,9 @@ static struct {
     size_t nsec;
     cc_turnw_stats st;
     uint64_t hist[BUCKETS + 1];
-} g;
+};
+
+static struct turnw_state g;
 
 /* The thread's CPU time: what a turn costs whatever the machine's load (the wall time of
  * a turn also holds the time the process waited for a core). */
@@ -65,7 +68,7 @@ static void log_turn(uint64_t busy_us, uint64_t wall_us)
             len += (size_t)n;
         named += g.sec[i].us;
     }
-    LOG_INFO("event=long_turn who=%s cpu_us=%" PRIu64 " wall_us=%" PRIu64 " unnamed_us=%" PRIu64
+    LOG_WARN("event=long_turn who=%s cpu_us=%" PRIu64 " wall_us=%" PRIu64 " unnamed_us=%" PRIu64
              " sections=%s",
              g.who, busy_us, wall_us, busy_us > named ? busy_us - named : 0, g.nsec ? buf : "-");
 }
@@ -132,14 +135,29 @@ bool cc_turnw_start(uv_loop_t *loop, const char *who, unsigned report_s)
     uv_unref((uv_handle_t *)&g.prepare);
     const char *rep = getenv("CC_TURN_WATCH_REPORT_S");
     if (rep && report_s)
-        report_s = (unsigned)atoi(rep);
+        report_s = atoi(rep) > 0 ? (unsigned)atoi(rep) : 0;
     if (report_s) {
         uv_timer_init(loop, &g.report);
+        g.report_on = true;
         uv_timer_start(&g.report, on_report, report_s * 1000ull, report_s * 1000ull);
         uv_unref((uv_handle_t *)&g.report);
     }
-    LOG_INFO("event=turn_watch who=%s threshold_ms=%d", who, atoi(env));
+    LOG_WARN("event=turn_watch who=%s threshold_ms=%d", who, atoi(env));
     return true;
+}
+
+void cc_turnw_stop(void)
+{
+    if (!g.on)
+        return;
+    uv_close((uv_handle_t *)&g.prepare, NULL);
+    if (g.report_on)
+        uv_close((uv_handle_t *)&g.report, NULL);
+    /* The handles stay as they are until the loop has closed them. */
+    g.on = g.report_on = false;
+    g.nsec = 0;
+    g.st = (cc_turnw_stats){0};
+    memset(g.hist, 0, sizeof g.hist);
 }
 
 bool cc_turnw_on(void)
@@ -188,7 +206,7 @@ void cc_turnw_report(cc_turnw_stats *out, bool log)
         }
     }
     if (log)
-        LOG_INFO("event=turn_stats who=%s span_ms=%" PRIu64 " turns=%" PRIu64
+        LOG_WARN("event=turn_stats who=%s span_ms=%" PRIu64 " turns=%" PRIu64
                  " cpu_share=%.3f wall_share=%.3f p99_us=%" PRIu64 " max_us=%" PRIu64
                  " n_over2ms=%" PRIu64 " share_over2ms=%.4f n_over5ms=%" PRIu64
                  " share_over5ms=%.4f",

@@ -8,8 +8,9 @@
  * does not inflate, and the wall time outside the poll), each turn of at least that much
  * CPU
  * is logged with the named sections it ran (event=long_turn), and cc_turnw_report logs
- * (or returns) a histogram of the turns since the last report. Off, every call is a
- * no-op costing a test of one flag. */
+ * (or returns) a histogram of the turns since the last report. Its lines are logged at
+ * warn, so that the benchmarks, which print warnings only, print them too. Off, every
+ * call is a no-op costing a test of one flag. */
 #ifndef NET_TURNW_H
 #define NET_TURNW_H
 
@@ -40,6 +41,10 @@ typedef struct cc_turnw_stats {
  * Returns whether the watch is on.
  */
 bool cc_turnw_start(uv_loop_t *loop, const char *who, unsigned report_s);
+
+/** Stops the watch and closes its handles (the loop must run once more to finish
+ * closing them, as for any handle). No-op when off. */
+void cc_turnw_stop(void);
 
 /** Whether the watch is on. */
 bool cc_turnw_on(void);

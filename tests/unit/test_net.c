@@ -32,6 +32,7 @@
 #include "net/client.h"
 #include "net/conn.h"
 #include "net/session.h"
+#include "net/turnw.h"
 #include "proto/jw.h"
 
 /* Every wait in this file is bounded by this, and the whole program by the alarm. */
@@ -1383,6 +1384,68 @@ static void test_addr(void **state)
     assert_int_equal(cc_write_port_file("/nonexistent-dir/x.port", keys, values, 1), CC_E_IO);
 }
 
+/* ---- the loop-turn watch ---- */
+
+static uv_timer_t tw_spin_timer, tw_stop_timer;
+
+/* One turn of at least 3 ms of CPU, as a named section. */
+static void tw_spin(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t t0 = cc_turnw_begin();
+    while (cc_turnw_begin() - t0 < 3000000u)
+        ;
+    cc_turnw_end("spin", t0);
+}
+
+static void tw_stop(uv_timer_t *t)
+{
+    (void)t;
+    uv_close((uv_handle_t *)&tw_spin_timer, NULL);
+    uv_close((uv_handle_t *)&tw_stop_timer, NULL);
+}
+
+static void test_turn_watch(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    /* Off without the variable: no probe, no figures. */
+    unsetenv("CC_TURN_WATCH_MS");
+    assert_false(cc_turnw_start(&loop, "test", 0));
+    assert_false(cc_turnw_on());
+    cc_turnw_stats st;
+    cc_turnw_report(&st, false);
+    assert_int_equal(st.turns, 0);
+
+    setenv("CC_TURN_WATCH_MS", "2", 1);
+    assert_true(cc_turnw_start(&loop, "test", 0));
+    assert_true(cc_turnw_on());
+    uv_timer_init(&loop, &tw_spin_timer);
+    uv_timer_init(&loop, &tw_stop_timer);
+    uv_timer_start(&tw_spin_timer, tw_spin, 1, 0);
+    uv_timer_start(&tw_stop_timer, tw_stop, 30, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cc_turnw_report(&st, false);
+    /* The spinning turn is counted by its CPU time, the others are short. */
+    assert_true(st.turns >= 2);
+    assert_true(st.max_us >= 3000);
+    assert_true(st.max_us < 1000000);
+    assert_true(st.n_over2 >= 1);
+    assert_true(st.over2_us >= 3000);
+    assert_true(st.busy_us >= st.over2_us);
+    assert_true(st.span_us >= 3000);
+    /* A report starts a new count. */
+    cc_turnw_report(&st, false);
+    assert_int_equal(st.n_over2, 0);
+
+    cc_turnw_stop();
+    assert_false(cc_turnw_on());
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unsetenv("CC_TURN_WATCH_MS");
+}
+
 static void on_watchdog(int sig)
 {
     (void)sig;
@@ -1401,6 +1464,7 @@ int main(void)
     cc_log_init("test_net", CC_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_addr),
+        cmocka_unit_test(test_turn_watch),
         cmocka_unit_test_setup_teardown(test_register_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_before_register, setup, teardown),
