@@ -235,7 +235,7 @@ static void ixn_key(cfg_state *st, const char *section, const char *name, const 
         ix->token = xstrdup("");
     }
     if (strcmp(key, "address") == 0) {
-        cc_conf_set_hostport(&st->conf, section, key, v, &ix->address);
+        cc_conf_set_hostport_list(&st->conf, section, key, v, &ix->address);
     } else if (strcmp(key, "token") == 0) {
         cc_conf_set_text(&st->conf, section, key, v, 0, PROTO_TEXT_MAX, &ix->token);
     } else if (strcmp(key, "tls") == 0) {
