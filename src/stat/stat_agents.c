@@ -949,6 +949,19 @@ size_t stat_agents_link_count(const stat_agents *st, int link)
     return st->links[link].agents;
 }
 
+size_t stat_agents_link_count_of(const stat_agents *st, int link, stat_agents_filter_fn filter,
+                                 void *ctx)
+{
+    size_t n = 0, pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        const stat_agent *a = ms->value;
+        if (slot_find(a, link) && filter(ctx, a->tenant))
+            n++;
+    }
+    return n;
+}
+
 size_t stat_agents_count(const stat_agents *st)
 {
     return st->known;

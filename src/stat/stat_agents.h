@@ -74,6 +74,13 @@ size_t stat_agents_snapshot_done(stat_agents *st, int link);
 size_t stat_agents_resend(stat_agents *st);
 /** The number of agents logged in on link. */
 size_t stat_agents_link_count(const stat_agents *st, int link);
+/** Called for each known agent by stat_agents_each: return false to skip the agent. */
+typedef bool (*stat_agents_filter_fn)(void *ctx, const char *tenant);
+
+/** The number of agents logged in on link that filter selects: a walk of every agent,
+ * for a client that may see only some tenants. */
+size_t stat_agents_link_count_of(const stat_agents *st, int link, stat_agents_filter_fn filter,
+                                 void *ctx);
 /** The number of known agents (logged in on at least one connected server). */
 size_t stat_agents_count(const stat_agents *st);
 
@@ -101,8 +108,6 @@ void stat_agents_set_rules(stat_agents *st, const rules_set *rules);
  * and no media when the agent is not known). The caller owns the returned reference. */
 cc_sbuf *stat_agents_status(stat_agents *st, const char *tenant, const char *agent_id);
 
-/** Called for each known agent by stat_agents_each: return false to skip the agent. */
-typedef bool (*stat_agents_filter_fn)(void *ctx, const char *tenant);
 /** Called with each selected agent's current status (borrowed reference). */
 typedef void (*stat_agents_visit_fn)(void *ctx, cc_sbuf *body);
 /** Visits the current status of every known agent that filter (NULL = all) selects, and
