@@ -25,6 +25,7 @@ typedef struct stat_link {
     uint64_t bad_steps;  /* EventInteractionReported that could not be decoded */
     uint64_t snap_start; /* when the snapshot was asked for, monotonic us */
     uint64_t bad_events; /* EventPlaceAgentState that could not be decoded */
+    bool hist_up;        /* the history's last row of this link says up */
     /* EventReserveAgent received before grants are allowed (the start-up wait): held in
      * order and answered when the wait ends, since a refusal would leave the server
      * waiting for a status that nothing may send. */
@@ -108,9 +109,11 @@ static void on_registered(cc_client *c, proto_msg *ack)
                                                    .ntenants = ls->ntenants});
         l->ixr_ref = cc_client_request(c, &b);
         stat_stats_link_up(l->owner->stats, l->index);
-        if (l->owner->hist)
+        if (l->owner->hist) {
             hist_link(l->owner->hist, (int64_t)(cc_wall_us() / 1000), HIST_LINK_UP, l->index,
                       l->name);
+            l->hist_up = true;
+        }
     }
     cc_buf_free(&b);
     l->snap_start = cc_mono_us();
@@ -312,8 +315,12 @@ static void on_down(cc_client *c, const char *why)
     if (l->owner->stats) {
         int64_t now = (int64_t)(cc_wall_us() / 1000);
         stat_stats_link_down(l->owner->stats, l->index, now);
-        if (l->owner->hist)
+        /* A server that stays away fails a connect every few seconds: only the loss of
+         * a link that was up is history. */
+        if (l->owner->hist && l->hist_up) {
             hist_link(l->owner->hist, now, HIST_LINK_DOWN, l->index, l->name);
+            l->hist_up = false;
+        }
     }
     l->start_ref = 0;
     l->ixr_ref = 0;
