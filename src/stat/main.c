@@ -65,16 +65,16 @@ typedef struct stat_daemon {
     stat_stats *stats;
     stat_links *links;
     stat_port *port;
-    hist *hist;          /* NULL without a data-dir */
-    stat_ha *ha;         /* the pair's lease; NULL without [nats] */
-    stat_stream *stream; /* the status stream on NATS; NULL without it */
-    uint64_t withheld;   /* statuses a standby did not send, kept when the links go */
+    hist *hist;        /* NULL without a data-dir */
+    stat_ha *ha;       /* the pair's lease; NULL without [nats] */
+    uint64_t withheld; /* statuses a standby did not send, kept when the links go */
     uv_timer_t hist_timer;
     uint64_t hist_failures_logged;
     uint64_t hist_written_seen; /* rows_written at the last purge */
     unsigned reports_open;      /* reports being streamed over HTTP */
     cc_web *web;                /* NULL without an http key */
     cc_metrics *metrics;        /* GET /metrics */
+    stat_stream *stream;        /* the status stream on NATS; NULL without it */
     tls_ctx *tls_listen;        /* NULL without TLS */
     tls_ctx *tls_http;          /* NULL without TLS or without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
@@ -888,12 +888,13 @@ static int run(stat_daemon *d)
         stat_stream_stats ss = stat_stream_get_stats(d->stream);
         LOG_INFO("event=stream_stats bucket=%s published=%" PRIu64 " deleted=%" PRIu64
                  " errors=%" PRIu64 " dropped=%" PRIu64 " resyncs=%" PRIu64
-                 " dirty=%zu in_flight=%zu active_s=%.3f published_per_s=%.0f lag_p50_ms=%.2f"
+                 " dirty=%zu in_flight=%zu active_s=%.3f published_per_s=%.0f peak_per_s=%.0f "
+                 "lag_p50_ms=%.2f"
                  " lag_p99_ms=%.2f lag_max_ms=%.2f",
                  d->cfg.nats.status_bucket, ss.published, ss.deleted, ss.errors, ss.dropped,
                  ss.resyncs, ss.dirty, ss.inflight, ss.active_s,
-                 ss.active_s > 0 ? (double)ss.published / ss.active_s : 0.0, ss.lag_p50_ms,
-                 ss.lag_p99_ms, ss.lag_max_ms);
+                 ss.active_s > 0 ? (double)ss.published / ss.active_s : 0.0, ss.peak_per_s,
+                 ss.lag_p50_ms, ss.lag_p99_ms, ss.lag_max_ms);
     }
     stat_agents_stats sst = stat_agents_get_stats(d->agents);
     LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64

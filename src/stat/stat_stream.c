@@ -80,6 +80,8 @@ struct stat_stream {
     size_t ndirty; /* entries with dirty set */
     stat_stream_stats stats;
     uint64_t first_pub_us, last_ack_us;
+    uint64_t win_start_us, win_acks; /* the current second of acks, for the peak rate */
+    double peak_per_s;
     uint64_t lag[LAG_BUCKETS];
     uint64_t lag_n, lag_max_us;
     cc_buf scratch;
@@ -260,6 +262,15 @@ static void answer(stat_stream *s, const result *r, uint64_t now)
     if (r->ok) {
         s->stats.published++;
         s->last_ack_us = now;
+        if (now - s->win_start_us >= 1000000u) {
+            double rate =
+                s->win_start_us ? (double)s->win_acks * 1e6 / (double)(now - s->win_start_us) : 0.0;
+            if (rate > s->peak_per_s)
+                s->peak_per_s = rate;
+            s->win_start_us = now;
+            s->win_acks = 0;
+        }
+        s->win_acks++;
     } else {
         s->stats.errors++;
         hold(s, now);
@@ -795,6 +806,7 @@ stat_stream_stats stat_stream_get_stats(const stat_stream *s)
     st.lag_p50_ms = lag_quantile(s, 0.50);
     st.lag_p99_ms = lag_quantile(s, 0.99);
     st.lag_max_ms = (double)s->lag_max_us / 1000.0;
+    st.peak_per_s = s->peak_per_s;
     st.active_s = s->last_ack_us > s->first_pub_us && s->first_pub_us
                       ? (double)(s->last_ack_us - s->first_pub_us) / 1e6
                       : 0.0;

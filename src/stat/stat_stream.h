@@ -38,7 +38,8 @@ typedef struct stat_stream_stats {
     double lag_p50_ms;  /* time from a status change to its ack, over every ack */
     double lag_p99_ms;
     double lag_max_ms;
-    double active_s; /* from the first publish to the last ack */
+    double active_s;   /* from the first publish to the last ack */
+    double peak_per_s; /* the most acks in one second (a second of acks, then the next) */
 } stat_stream_stats;
 
 /** Called on the loop with each ack's lag in microseconds (for the metrics). */
