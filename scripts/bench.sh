@@ -58,6 +58,17 @@
 # toggles/s), BENCH_STATS_IXN_RATE (200 interactions/s), BENCH_STATS_SPREAD (blocks: each
 # connection a block of the statistics, as a wallboard; round-robin: statistic i on
 # connection i mod C), BENCH_STATS_ROUNDS (2: stats phases, each between two base phases).
+#
+# Then the status stream of issue 13 (docs/bench.md, "Status stream on NATS"): a
+# nats-server with JetStream on 127.0.0.1 (port chosen by it, store in $BENCH_DIR/nats), an
+# ixnserver with BENCH_NATS_AGENTS agents, and ixbench's throughput pass (the bench's
+# highest change rate: the window's, BENCH_NATS_CHANGES changes at most, BENCH_SECONDS
+# bounding it) with the statserver a one-member pair on that NATS, so that it mirrors every
+# status into the bucket cc_status. Prints the changes/s next to the statserver's
+# `event=stream_stats` figures: publishes acknowledged, the peak acks per second, and the
+# change → ack lag p50/p99/max. Environment: BENCH_NATS (1 default, 0 none, "only" for
+# nothing else), BENCH_NATS_AGENTS (10000), BENCH_NATS_CHANGES (200000). Skipped (with a
+# line on stderr) when nats-server is not installed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -103,6 +114,9 @@ S_ROUNDS=${BENCH_STATS_ROUNDS:-2}
 # statbench keeps at most this many toggles in flight; the floor gets the same window.
 S_WINDOW=2000
 TLS_PHASE=${BENCH_TLS:-1}
+NATS_PHASE=${BENCH_NATS:-1}
+NATS_AGENTS=${BENCH_NATS_AGENTS:-10000}
+NATS_CHANGES=${BENCH_NATS_CHANGES:-200000}
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
 # Extra lines for the ixnserver's [server] and for each [ixn:NAME] of the statserver: the
@@ -720,6 +734,58 @@ stats_phase() {
     check statbench "$RC"
 }
 
+# nats_phase: the status stream phase of issue 13 (see the top of this file).
+nats_phase() {
+    local N=$NATS_AGENTS RC=0 D="$DIR/nats" NPID URL="" LINE SLINE
+    if ! command -v nats-server >/dev/null 2>&1; then
+        echo "bench: NATS phase skipped: nats-server is not installed" >&2
+        return 0
+    fi
+    if ((N + 64 > FDS)); then
+        echo "bench: NATS phase skipped: the fd limit $FDS is too low for $N agents" >&2
+        return 0
+    fi
+    rm -rf "$D"
+    mkdir -p "$D"
+    nats-server -a 127.0.0.1 -p -1 -js -sd "$D/js" --ports_file_dir "$D" -l "$D/nats.log" &
+    NPID=$!
+    PIDS+=("$NPID")
+    for _ in $(seq 100); do
+        if [[ -s "$D/nats-server_$NPID.ports" ]]; then
+            URL=$(grep -o 'nats://[^"]*' "$D/nats-server_$NPID.ports" | head -1)
+            [[ -n "$URL" ]] && break
+        fi
+        sleep 0.1
+    done
+    if [[ -z "$URL" ]]; then
+        echo "bench: nats-server did not start; see $D/nats.log" >&2
+        exit 1
+    fi
+    start_ixn ixn-nats "$N"
+    stat_ini "ixn-nats:$PORT"
+    printf '[nats]\nurl = %s\nmember = stat-bench\n' "$URL" >>"$DIR/stat.ini"
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-nats-$N.log" --changes "$NATS_CHANGES" --seconds "$SECS" \
+        --window "$WINDOW" --latency-changes 0 >"$DIR/ixbench-nats-$N.out" || RC=$?
+    stop_daemons
+    LINE=$(grep ' pass=throughput ' "$DIR/ixbench-nats-$N.out" || true)
+    SLINE=$(grep 'event=stream_stats' "$DIR/stat-nats-$N.log" | tail -1 || true)
+    if [[ -z "$LINE" || -z "$SLINE" ]]; then
+        cat "$DIR/ixbench-nats-$N.out"
+        echo "bench: NATS phase: no throughput line or no stream_stats line; see $DIR" >&2
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    echo "nats: agents=$N changes=$(val changes "$LINE") changes_per_s=$(val changes_per_s "$LINE")" \
+        "nats_published=$(val published "$SLINE") nats_published_per_s=$(val peak_per_s "$SLINE")" \
+        "nats_lag_p50_ms=$(val lag_p50_ms "$SLINE") nats_lag_p99_ms=$(val lag_p99_ms "$SLINE")" \
+        "nats_lag_max_ms=$(val lag_max_ms "$SLINE") nats_errors=$(val errors "$SLINE")" \
+        "nats_dropped=$(val dropped "$SLINE")" | tee "$DIR/nats.out"
+    check ixbench "$RC"
+}
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
 if [[ "$ROUTING" == only || "$ONLY" == stats ]]; then
     AGENT_COUNTS=""
@@ -729,12 +795,21 @@ if [[ "$TLS_PHASE" == only ]]; then
     AGENT_COUNTS=""
     ROUTING=0
     STATS=0
+    NATS_PHASE=0
+fi
+if [[ "$NATS_PHASE" == only ]]; then
+    AGENT_COUNTS=""
+    TLS_PHASE=0
+    ROUTING=0
+    STATS=0
 fi
 if [[ "$ONLY" == stats ]]; then
+    NATS_PHASE=0
     ROUTING=0
     STATS=1
 elif [[ "$ROUTING" == only ]]; then
     STATS=0
+    NATS_PHASE=0
 fi
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
@@ -779,4 +854,7 @@ if [[ "$ROUTING" != 0 ]]; then
 fi
 if [[ "$STATS" != 0 ]]; then
     stats_phase
+fi
+if [[ "$NATS_PHASE" != 0 ]]; then
+    nats_phase
 fi
