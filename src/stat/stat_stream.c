@@ -82,6 +82,8 @@ struct stat_stream {
     uint64_t first_pub_us, last_ack_us;
     uint64_t win_start_us, win_acks; /* the current second of acks, for the peak rate */
     double peak_per_s;
+    uint64_t win_lag[LAG_BUCKETS];   /* the current second's lags */
+    double peak_p50_ms, peak_p99_ms; /* those of the second with the peak rate */
     uint64_t lag[LAG_BUCKETS];
     uint64_t lag_n, lag_max_us;
     cc_buf scratch;
@@ -212,6 +214,7 @@ static void lag_record(stat_stream *s, uint64_t us)
             i = LAG_BUCKETS - 1;
     }
     s->lag[i]++;
+    s->win_lag[i]++;
     s->lag_n++;
     if (us > s->lag_max_us)
         s->lag_max_us = us;
@@ -228,20 +231,21 @@ static double lag_upper(size_t i)
     return (double)((uint64_t)(LAG_SUB + sub + 1) << octave);
 }
 
-static double lag_quantile(const stat_stream *s, double q)
+/* The quantile q of the n lags counted in h, in ms (a bucket's upper bound). */
+static double lag_quantile(const uint64_t *h, uint64_t n, double q)
 {
-    if (!s->lag_n)
+    if (!n)
         return 0.0;
-    uint64_t want = (uint64_t)(q * (double)s->lag_n);
-    if (want >= s->lag_n)
-        want = s->lag_n - 1;
+    uint64_t want = (uint64_t)(q * (double)n);
+    if (want >= n)
+        want = n - 1;
     uint64_t seen = 0;
     for (size_t i = 0; i < LAG_BUCKETS; i++) {
-        seen += s->lag[i];
+        seen += h[i];
         if (seen > want)
             return lag_upper(i) / 1000.0;
     }
-    return (double)s->lag_max_us / 1000.0;
+    return lag_upper(LAG_BUCKETS - 1) / 1000.0;
 }
 
 static void on_hold_timer(uv_timer_t *t);
@@ -265,10 +269,14 @@ static void answer(stat_stream *s, const result *r, uint64_t now)
         if (now - s->win_start_us >= 1000000u) {
             double rate =
                 s->win_start_us ? (double)s->win_acks * 1e6 / (double)(now - s->win_start_us) : 0.0;
-            if (rate > s->peak_per_s)
+            if (rate > s->peak_per_s) {
                 s->peak_per_s = rate;
+                s->peak_p50_ms = lag_quantile(s->win_lag, s->win_acks, 0.50);
+                s->peak_p99_ms = lag_quantile(s->win_lag, s->win_acks, 0.99);
+            }
             s->win_start_us = now;
             s->win_acks = 0;
+            memset(s->win_lag, 0, sizeof s->win_lag);
         }
         s->win_acks++;
     } else {
@@ -803,8 +811,10 @@ stat_stream_stats stat_stream_get_stats(const stat_stream *s)
     st.dirty = s->ndirty;
     st.inflight = s->inflight;
     st.connected = s->connected;
-    st.lag_p50_ms = lag_quantile(s, 0.50);
-    st.lag_p99_ms = lag_quantile(s, 0.99);
+    st.lag_p50_ms = lag_quantile(s->lag, s->lag_n, 0.50);
+    st.lag_p99_ms = lag_quantile(s->lag, s->lag_n, 0.99);
+    st.peak_lag_p50_ms = s->peak_p50_ms;
+    st.peak_lag_p99_ms = s->peak_p99_ms;
     st.lag_max_ms = (double)s->lag_max_us / 1000.0;
     st.peak_per_s = s->peak_per_s;
     st.active_s = s->last_ack_us > s->first_pub_us && s->first_pub_us

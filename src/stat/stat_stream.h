@@ -38,8 +38,10 @@ typedef struct stat_stream_stats {
     double lag_p50_ms;  /* time from a status change to its ack, over every ack */
     double lag_p99_ms;
     double lag_max_ms;
-    double active_s;   /* from the first publish to the last ack */
-    double peak_per_s; /* the most acks in one second (a second of acks, then the next) */
+    double active_s;        /* from the first publish to the last ack */
+    double peak_per_s;      /* the most acks in one second (a second of acks, then the next) */
+    double peak_lag_p50_ms; /* the lag in that second */
+    double peak_lag_p99_ms;
 } stat_stream_stats;
 
 /** Called on the loop with each ack's lag in microseconds (for the metrics). */
