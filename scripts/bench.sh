@@ -66,9 +66,12 @@
 # bounding it) with the statserver a one-member pair on that NATS, so that it mirrors every
 # status into the bucket cc_status. Prints the changes/s next to the statserver's
 # `event=stream_stats` figures: publishes acknowledged, the most acks in one second and the
-# change → ack lag p50/p99 in that second, and the lag over the whole run. Environment: BENCH_NATS (1 default, 0 none, "only" for
-# nothing else), BENCH_NATS_AGENTS (10000), BENCH_NATS_CHANGES (200000). Skipped (with a
-# line on stderr) when nats-server is not installed.
+# change → ack lag p50/p99 in that second, and the lag over the whole run. Before it the
+# same pass without NATS, and a line setting the two side by side (changes/s, the
+# statserver's CPU per change, the status latency). Environment: BENCH_NATS (1 default, 0
+# none, "only" for nothing else), BENCH_NATS_AGENTS (10000), BENCH_NATS_CHANGES (200000),
+# BENCH_NATS_PLAIN (1; 0 leaves the pass without NATS out). Skipped (with a line on
+# stderr) when nats-server is not installed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -117,6 +120,9 @@ TLS_PHASE=${BENCH_TLS:-1}
 NATS_PHASE=${BENCH_NATS:-1}
 NATS_AGENTS=${BENCH_NATS_AGENTS:-10000}
 NATS_CHANGES=${BENCH_NATS_CHANGES:-200000}
+NATS_PLAIN=${BENCH_NATS_PLAIN:-1}
+NATS_URL=""
+RUN_LINE=""
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
 # Extra lines for the ixnserver's [server] and for each [ixn:NAME] of the statserver: the
@@ -734,9 +740,39 @@ stats_phase() {
     check statbench "$RC"
 }
 
-# nats_phase: the status stream phase of issue 13 (see the top of this file).
+# nats_run MODE: one ixbench throughput pass at NATS_AGENTS agents, the statserver a
+# lone statserver (MODE plain) or a one-member pair on the phase's nats-server (MODE
+# nats, URL in NATS_URL); sets RUN_LINE to ixbench's throughput line.
+nats_run() {
+    local mode=$1 N=$NATS_AGENTS RC=0
+    start_ixn "ixn-$mode" "$N"
+    stat_ini "ixn-$mode:$PORT"
+    if [[ "$mode" == nats ]]; then
+        printf '[nats]\nurl = %s\nmember = stat-bench\n' "$NATS_URL" >>"$DIR/stat.ini"
+    fi
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-$mode-$N.log" --changes "$NATS_CHANGES" --seconds "$SECS" \
+        --window "$WINDOW" --latency-changes 0 >"$DIR/ixbench-$mode-$N.out" || RC=$?
+    # Stops the ixnserver only: the nats-server (the first pid) stays for the next run.
+    local keep=("${PIDS[0]}")
+    PIDS=("${PIDS[@]:1}")
+    stop_daemons
+    PIDS=("${keep[@]}")
+    RUN_LINE=$(grep ' pass=throughput ' "$DIR/ixbench-$mode-$N.out" || true)
+    if [[ -z "$RUN_LINE" ]]; then
+        cat "$DIR/ixbench-$mode-$N.out"
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    check ixbench "$RC"
+}
+
+# nats_phase: the status stream phase of issue 13 (see the top of this file): the pass
+# without NATS (BENCH_NATS_PLAIN=1, the default; 0 leaves it out), then with it.
 nats_phase() {
-    local N=$NATS_AGENTS RC=0 D="$DIR/nats" NPID URL="" LINE SLINE
+    local N=$NATS_AGENTS D="$DIR/nats" NPID PLAIN="" LINE SLINE
     if ! command -v nats-server >/dev/null 2>&1; then
         echo "bench: NATS phase skipped: nats-server is not installed" >&2
         return 0
@@ -745,38 +781,35 @@ nats_phase() {
         echo "bench: NATS phase skipped: the fd limit $FDS is too low for $N agents" >&2
         return 0
     fi
+    stop_daemons
     rm -rf "$D"
     mkdir -p "$D"
     nats-server -a 127.0.0.1 -p -1 -js -sd "$D/js" --ports_file_dir "$D" -l "$D/nats.log" &
     NPID=$!
-    PIDS+=("$NPID")
+    PIDS=("$NPID")
+    NATS_URL=""
     for _ in $(seq 100); do
         if [[ -s "$D/nats-server_$NPID.ports" ]]; then
-            URL=$(grep -o 'nats://[^"]*' "$D/nats-server_$NPID.ports" | head -1)
-            [[ -n "$URL" ]] && break
+            NATS_URL=$(grep -o 'nats://[^"]*' "$D/nats-server_$NPID.ports" | head -1)
+            [[ -n "$NATS_URL" ]] && break
         fi
         sleep 0.1
     done
-    if [[ -z "$URL" ]]; then
+    if [[ -z "$NATS_URL" ]]; then
         echo "bench: nats-server did not start; see $D/nats.log" >&2
         exit 1
     fi
-    start_ixn ixn-nats "$N"
-    stat_ini "ixn-nats:$PORT"
-    printf '[nats]\nurl = %s\nmember = stat-bench\n' "$URL" >>"$DIR/stat.ini"
-    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
-        --password-file "$DIR/password" --agents "$N" --media chat \
-        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
-        --stat-log "$DIR/stat-nats-$N.log" --changes "$NATS_CHANGES" --seconds "$SECS" \
-        --window "$WINDOW" --latency-changes 0 >"$DIR/ixbench-nats-$N.out" || RC=$?
+    if [[ "$NATS_PLAIN" != 0 ]]; then
+        nats_run plain
+        PLAIN=$RUN_LINE
+    fi
+    nats_run nats
+    LINE=$RUN_LINE
     stop_daemons
-    LINE=$(grep ' pass=throughput ' "$DIR/ixbench-nats-$N.out" || true)
     SLINE=$(grep 'event=stream_stats' "$DIR/stat-nats-$N.log" | tail -1 || true)
-    if [[ -z "$LINE" || -z "$SLINE" ]]; then
-        cat "$DIR/ixbench-nats-$N.out"
-        echo "bench: NATS phase: no throughput line or no stream_stats line; see $DIR" >&2
-        check ixbench "$RC"
-        check ixbench 1
+    if [[ -z "$SLINE" ]]; then
+        echo "bench: NATS phase: no stream_stats line in $DIR/stat-nats-$N.log" >&2
+        exit 1
     fi
     # nats_published_per_s and nats_lag_*: the second with the most acks (the throughput
     # pass); run_lag_*: every publish of the run, the snapshot's burst at the start included.
@@ -785,8 +818,16 @@ nats_phase() {
         "nats_lag_p50_ms=$(val peak_lag_p50_ms "$SLINE") nats_lag_p99_ms=$(val peak_lag_p99_ms "$SLINE")" \
         "run_lag_p50_ms=$(val lag_p50_ms "$SLINE") run_lag_p99_ms=$(val lag_p99_ms "$SLINE")" \
         "run_lag_max_ms=$(val lag_max_ms "$SLINE") nats_errors=$(val errors "$SLINE")" \
-        "nats_dropped=$(val dropped "$SLINE")" | tee "$DIR/nats.out"
-    check ixbench "$RC"
+        "nats_dropped=$(val dropped "$SLINE")" \
+        "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$LINE")" | tee "$DIR/nats.out"
+    if [[ -n "$PLAIN" ]]; then
+        echo "nats: agents=$N without_nats changes_per_s=$(val changes_per_s "$PLAIN")" \
+            "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$PLAIN")" \
+            "p50_us=$(val p50_us "$PLAIN") p99_us=$(val p99_us "$PLAIN")" \
+            "with_nats changes_per_s=$(val changes_per_s "$LINE")" \
+            "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$LINE")" \
+            "p50_us=$(val p50_us "$LINE") p99_us=$(val p99_us "$LINE")" | tee -a "$DIR/nats.out"
+    fi
 }
 
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"

@@ -562,14 +562,18 @@ static bool connect_nats(stat_stream *s, conn *c)
     return true;
 }
 
-/* Finds the bucket, or makes it: one revision per key, file storage, no age limit. */
-static bool bind_bucket(stat_stream *s, conn *c)
+/* Finds the bucket, or makes it: one revision per key, file storage, no age limit. A
+ * failure is logged once until a bind succeeds (a NATS without JetStream is asked every
+ * second). */
+static bool bind_bucket(stat_stream *s, conn *c, uint64_t *failures)
 {
     kvStore_Destroy(c->kv);
     c->kv = NULL;
     natsStatus st = js_KeyValue(&c->kv, c->js, s->cfg->status_bucket);
-    if (st == NATS_OK)
+    if (st == NATS_OK) {
+        *failures = 0;
         return true;
+    }
     kvConfig kc;
     kvConfig_Init(&kc);
     kc.Bucket = s->cfg->status_bucket;
@@ -577,11 +581,13 @@ static bool bind_bucket(stat_stream *s, conn *c)
     kc.StorageType = js_FileStorage;
     st = js_CreateKeyValue(&c->kv, c->js, &kc);
     if (st != NATS_OK) {
-        LOG_WARN("event=status_bucket_failed bucket=%s error=%s", s->cfg->status_bucket,
-                 LOGQ(last_error(st)));
+        if ((*failures)++ == 0)
+            LOG_WARN("event=status_bucket_failed bucket=%s error=%s", s->cfg->status_bucket,
+                     LOGQ(last_error(st)));
         c->kv = NULL;
         return false;
     }
+    *failures = 0;
     LOG_INFO("event=status_bucket_created bucket=%s", s->cfg->status_bucket);
     return true;
 }
@@ -642,7 +648,7 @@ static void *stream_thread(void *arg)
     conn c = {0};
     bool ok = connect_nats(s, &c);
     bool connected = false;
-    uint64_t bind_at = 0;
+    uint64_t bind_at = 0, bind_failures = 0;
     while (ok && !wait_work(s)) {
         bool up = natsConnection_Status(c.nc) == NATS_CONN_STATUS_CONNECTED;
         pthread_mutex_lock(&s->mu);
@@ -656,7 +662,7 @@ static void *stream_thread(void *arg)
         /* Every (re)connection binds the bucket again: a server restarted without its
          * store has none, and it is made before anything is published. */
         if (up && (!connected || rebind) && cc_mono_us() / 1000u >= bind_at) {
-            if (bind_bucket(s, &c)) {
+            if (bind_bucket(s, &c, &bind_failures)) {
                 connected = true;
                 set_connected(s, true, true);
             } else {
@@ -711,6 +717,13 @@ static void *stream_thread(void *arg)
             free(j.subject);
         }
     }
+    /* The publishes still unanswered are taken back, so that no ack callback comes for
+     * them once the module is gone. */
+    natsMsgList pending;
+    if (c.js && js_PublishAsyncGetPendingList(&pending, c.js) == NATS_OK)
+        natsMsgList_Destroy(&pending);
+    if (c.nc)
+        natsConnection_Close(c.nc);
     kvStore_Destroy(c.kv);
     jsCtx_Destroy(c.js);
     natsConnection_Destroy(c.nc);
