@@ -890,12 +890,13 @@ static int run(stat_daemon *d)
                  " errors=%" PRIu64 " dropped=%" PRIu64 " resyncs=%" PRIu64
                  " dirty=%zu in_flight=%zu active_s=%.3f published_per_s=%.0f"
                  " lag_p50_ms=%.2f lag_p99_ms=%.2f lag_max_ms=%.2f peak_per_s=%.0f"
-                 " peak_lag_p50_ms=%.2f peak_lag_p99_ms=%.2f",
+                 " peak_lag_p50_ms=%.2f peak_lag_p99_ms=%.2f last5_per_s=%.0f"
+                 " last5_lag_p50_ms=%.2f last5_lag_p99_ms=%.2f",
                  d->cfg.nats.status_bucket, ss.published, ss.deleted, ss.errors, ss.dropped,
                  ss.resyncs, ss.dirty, ss.inflight, ss.active_s,
                  ss.active_s > 0 ? (double)ss.published / ss.active_s : 0.0, ss.lag_p50_ms,
                  ss.lag_p99_ms, ss.lag_max_ms, ss.peak_per_s, ss.peak_lag_p50_ms,
-                 ss.peak_lag_p99_ms);
+                 ss.peak_lag_p99_ms, ss.last5_per_s, ss.last5_lag_p50_ms, ss.last5_lag_p99_ms);
     }
     stat_agents_stats sst = stat_agents_get_stats(d->agents);
     LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64

@@ -42,6 +42,10 @@ typedef struct stat_stream_stats {
     double peak_per_s;      /* the most acks in one second (a second of acks, then the next) */
     double peak_lag_p50_ms; /* the lag in that second */
     double peak_lag_p99_ms;
+    double last5_per_s;      /* publishes acknowledged per second over the last five
+                                complete seconds of the current term */
+    double last5_lag_p50_ms; /* and their lag */
+    double last5_lag_p99_ms;
 } stat_stream_stats;
 
 /** Called on the loop with each ack's lag in microseconds (for the metrics). */
