@@ -680,6 +680,7 @@ static void *stream_thread(void *arg)
     bool ok = connect_nats(s, &c);
     bool connected = false;
     uint64_t bind_at = 0, bind_failures = 0;
+    bool published_any = false;
     job *batch = xcalloc(s->max_inflight, sizeof *batch);
     while (ok && !wait_work(s)) {
         bool up = natsConnection_Status(c.nc) == NATS_CONN_STATUS_CONNECTED;
@@ -740,6 +741,8 @@ static void *stream_thread(void *arg)
         s->job_head = (s->job_head + n) % s->max_inflight;
         s->job_count -= n;
         pthread_mutex_unlock(&s->mu);
+        if (n)
+            published_any = true;
         for (size_t i = 0; i < n; i++) {
             publish(s, &c, &batch[i]);
             free(batch[i].subject);
@@ -747,9 +750,10 @@ static void *stream_thread(void *arg)
     }
     free(batch);
     /* The publishes still unanswered are taken back, so that no ack callback comes for
-     * them once the module is gone. */
+     * them once the module is gone (libnats 3.4 crashes here when nothing was ever
+     * published). */
     natsMsgList pending;
-    if (c.js && js_PublishAsyncGetPendingList(&pending, c.js) == NATS_OK)
+    if (c.js && published_any && js_PublishAsyncGetPendingList(&pending, c.js) == NATS_OK)
         natsMsgList_Destroy(&pending);
     if (c.nc)
         natsConnection_Close(c.nc);

@@ -274,8 +274,8 @@ def main():
         m = re.search(r"event=stream_stats [^\n]*published=(\d+)", s2.stderr())
         ok(m and m.group(1) == "0", "(e) stat-2's stream_stats: published=0 (got %s)"
            % (m.group(0) if m else None))
-        m = re.search(r"event=stream_stats [^\n]*published=(\d+)[^\n]*lag_p50_ms=([\d.]+)"
-                      r"[^\n]*lag_p99_ms=([\d.]+)", s1.stderr())
+        m = re.search(r"event=stream_stats [^\n]*published=(\d+)[^\n]* lag_p50_ms=([\d.]+)"
+                      r"[^\n]* lag_p99_ms=([\d.]+)", s1.stderr())
         ok(m and int(m.group(1)) >= 6, "(e) stat-1's stream_stats line (got %s)"
            % (m.group(0) if m else None))
         if m:
