@@ -55,6 +55,16 @@ typedef struct job {
     int64_t epoch;
 } job;
 
+/* Publishes answered by the ack of one more, the group's last (see publish_batch): the
+ * keys of the others. */
+typedef struct group {
+    size_t n;
+    char *keys[];
+} group;
+
+/* At most this many publishes share one ack. */
+#define GROUP_MAX 64
+
 /* An answer handed back: the key's escaped form (owned) and the outcome. */
 typedef struct result {
     char *key;
@@ -116,6 +126,7 @@ struct stat_stream {
     uint64_t seen_gen;   /* the loop's: the last generation acted on */
     bool want_keys;      /* the loop asks for the bucket's keys */
     kvKeysList *keys;    /* the answer, handed to the loop */
+    cc_map groups;       /* the last publish's subject -> its group */
     bool rebind;         /* an answer said the bucket is gone */
 };
 
@@ -535,8 +546,19 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->mu);
     }
+    group *g = NULL;
+    if (subject) {
+        pthread_mutex_lock(&s->mu);
+        g = cc_map_dels(&s->groups, subject);
+        pthread_mutex_unlock(&s->mu);
+    }
     if (subject && strlen(subject) > s->prefix_len)
         push_result(s, subject + s->prefix_len, ok);
+    for (size_t i = 0; g && i < g->n; i++) {
+        push_result(s, g->keys[i], ok);
+        free(g->keys[i]);
+    }
+    free(g);
     natsMsg_Destroy(msg);
 }
 
@@ -623,24 +645,76 @@ static bool bind_bucket(stat_stream *s, conn *c, uint64_t *failures)
     return true;
 }
 
-static void publish(stat_stream *s, conn *c, job *j)
+static natsStatus make_msg(const job *j, natsMsg **msg)
 {
-    natsMsg *msg = NULL;
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%" PRId64, j->epoch);
-    natsStatus st = natsMsg_Create(&msg, j->subject, NULL, j->len ? j->data : NULL, j->len);
+    natsStatus st = natsMsg_Create(msg, j->subject, NULL, j->len ? j->data : NULL, j->len);
     if (st == NATS_OK)
-        st = natsMsgHeader_Set(msg, "Cc-Epoch", epoch);
+        st = natsMsgHeader_Set(*msg, "Cc-Epoch", epoch);
     if (st == NATS_OK && j->del)
-        st = natsMsgHeader_Set(msg, "KV-Operation", "DEL");
+        st = natsMsgHeader_Set(*msg, "KV-Operation", "DEL");
+    return st;
+}
+
+static void group_fail(stat_stream *s, group *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        push_result(s, g->keys[i], false);
+        free(g->keys[i]);
+    }
+    free(g);
+}
+
+/*
+ * Publishes n jobs in groups of up to GROUP_MAX: all but the last of a group as plain NATS
+ * messages, which the bucket's stream stores without answering, and the last as a
+ * JetStream publish whose ack answers for the whole group, since the stream stores what
+ * one connection sends in order. One ack per group instead of one per status: the acks'
+ * delivery (a thread wakeup and a callback each) was most of the stream's CPU. A group
+ * whose last publish fails or goes unanswered fails as a whole, and is published again.
+ */
+static void publish_batch(stat_stream *s, conn *c, job *jobs, size_t n)
+{
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = (int64_t)s->cfg->status_ack_ms;
-    if (st == NATS_OK)
-        st = js_PublishMsgAsync(c->js, &msg, &po);
-    natsMsg_Destroy(msg);
-    if (st != NATS_OK)
-        push_result(s, j->subject + s->prefix_len, false);
+    for (size_t i = 0; i < n;) {
+        size_t count = n - i < GROUP_MAX ? n - i : GROUP_MAX;
+        group *g = xmalloc(sizeof *g + count * sizeof g->keys[0]);
+        g->n = 0;
+        for (size_t k = 0; k + 1 < count; k++) {
+            const job *j = &jobs[i + k];
+            natsMsg *msg = NULL;
+            natsStatus st = make_msg(j, &msg);
+            if (st == NATS_OK)
+                st = natsConnection_PublishMsg(c->nc, msg);
+            natsMsg_Destroy(msg);
+            if (st == NATS_OK)
+                g->keys[g->n++] = xstrdup(j->subject + s->prefix_len);
+            else
+                push_result(s, j->subject + s->prefix_len, false);
+        }
+        const job *last = &jobs[i + count - 1];
+        /* Registered first: the ack may come before the call returns. */
+        pthread_mutex_lock(&s->mu);
+        cc_map_puts(&s->groups, last->subject, g);
+        pthread_mutex_unlock(&s->mu);
+        natsMsg *msg = NULL;
+        natsStatus st = make_msg(last, &msg);
+        if (st == NATS_OK)
+            st = js_PublishMsgAsync(c->js, &msg, &po);
+        natsMsg_Destroy(msg);
+        if (st != NATS_OK) {
+            pthread_mutex_lock(&s->mu);
+            group *mine = cc_map_dels(&s->groups, last->subject);
+            pthread_mutex_unlock(&s->mu);
+            push_result(s, last->subject + s->prefix_len, false);
+            if (mine)
+                group_fail(s, mine);
+        }
+        i += count;
+    }
 }
 
 /* Sleeps until a job, a request or a stop, at most POLL_MS; true on stop. */
@@ -743,10 +817,9 @@ static void *stream_thread(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (n)
             published_any = true;
-        for (size_t i = 0; i < n; i++) {
-            publish(s, &c, &batch[i]);
+        publish_batch(s, &c, batch, n);
+        for (size_t i = 0; i < n; i++)
             free(batch[i].subject);
-        }
     }
     free(batch);
     /* The publishes still unanswered are taken back, so that no ack callback comes for
@@ -782,6 +855,7 @@ stat_stream *stat_stream_start(uv_loop_t *loop, const stat_nats_config *cfg, sta
     s->jobs = xcalloc(s->max_inflight, sizeof *s->jobs);
     s->results = xcalloc(s->max_inflight, sizeof *s->results);
     cc_map_init(&s->set);
+    cc_map_init(&s->groups);
     cc_buf_init(&s->scratch);
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
@@ -845,6 +919,15 @@ void stat_stream_free(stat_stream *s)
     }
     forget_all(s);
     cc_map_free(&s->set);
+    size_t pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&s->groups, &pos))) {
+        group *g = ms->value;
+        for (size_t i = 0; i < g->n; i++)
+            free(g->keys[i]);
+        free(g);
+    }
+    cc_map_free(&s->groups);
     cc_buf_free(&s->scratch);
     free(s->jobs);
     free(s->results);
