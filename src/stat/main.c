@@ -263,10 +263,11 @@ static void sink_publish(void *user, const char *tenant, cc_sbuf *body)
     stat_port_publish(d->port, tenant, body);
 }
 
-static void sink_changed(void *user, const char *tenant, const char *agent_id)
+static void sink_changed(void *user, const char *tenant, const char *agent_id, bool known,
+                         cc_sbuf *body)
 {
     stat_daemon *d = user;
-    stat_stream_changed(d->stream, tenant, agent_id);
+    stat_stream_changed(d->stream, tenant, agent_id, known, body);
 }
 
 static void sink_reserved(void *user, int link, int64_t reservation_id, bool granted)

@@ -664,7 +664,7 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
              * agent never published before that is gone again needs no message. */
             if (v.logged_in || a->sent) {
                 if (st->sink.changed)
-                    st->sink.changed(st->sink.user, a->tenant, a->agent_id);
+                    st->sink.changed(st->sink.user, a->tenant, a->agent_id, a->present != 0, body);
                 st->sink.publish(st->sink.user, a->tenant, body);
                 st->stats.published++;
             }

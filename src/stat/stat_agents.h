@@ -39,9 +39,10 @@ typedef struct stat_sink {
      * in the statuses. */
     int64_t (*now_ms)(void *user);
     /** Optional (NULL = none): the agent's status changed for the subscribers (called
-     * with publish, before it); for the status stream on NATS, which encodes the agent's
-     * status itself when it sends. */
-    void (*changed)(void *user, const char *tenant, const char *agent_id);
+     * with publish, before it, with the same body), known false when the agent is known
+     * nowhere any more; for the status stream on NATS. */
+    void (*changed)(void *user, const char *tenant, const char *agent_id, bool known,
+                    cc_sbuf *body);
     void *user;
 } stat_sink;
 

@@ -38,6 +38,8 @@ typedef struct entry {
     size_t keylen;
     char *tenant; /* inside the same allocation */
     char *agent_id;
+    cc_sbuf *body;     /* the status as changed, NULL: encoded when it leaves */
+    bool gone;         /* with body: the agent is known nowhere (a delete) */
     uint64_t first_us; /* the oldest change not yet in a publish */
     uint64_t sent_us;  /* first_us of the publish in flight */
     bool dirty;        /* a change waits for a publish */
@@ -163,14 +165,23 @@ static entry *fifo_pop(stat_stream *s)
     return e;
 }
 
-static void entry_drop(stat_stream *s, entry *e)
+static void entry_free(entry *e)
 {
-    cc_map_del(&s->set, e->key, e->keylen);
+    if (e->body)
+        cc_sbuf_unref(e->body);
     free(e);
 }
 
-/* Queues the agent for publishing; uint64 now_us is the change's time. */
-static void mark(stat_stream *s, const char *tenant, const char *agent_id, uint64_t now_us)
+static void entry_drop(stat_stream *s, entry *e)
+{
+    cc_map_del(&s->set, e->key, e->keylen);
+    entry_free(e);
+}
+
+/* Queues the agent for publishing; now_us is the change's time. body (NULL: encoded when
+ * it leaves) replaces what the entry kept. */
+static void mark(stat_stream *s, const char *tenant, const char *agent_id, uint64_t now_us,
+                 cc_sbuf *body, bool known)
 {
     char key[PROTO_STATKEY_MAX];
     size_t n = proto_statkey_make(key, sizeof key, tenant, agent_id);
@@ -194,6 +205,12 @@ static void mark(stat_stream *s, const char *tenant, const char *agent_id, uint6
         memcpy(e->agent_id, agent_id, al);
         cc_map_put(&s->set, key, n, e);
     }
+    if (body || !e->dirty) {
+        if (e->body)
+            cc_sbuf_unref(e->body);
+        e->body = body ? cc_sbuf_ref(body) : NULL;
+        e->gone = !known;
+    }
     if (e->dirty)
         return;
     e->dirty = true;
@@ -207,7 +224,7 @@ static void mark(stat_stream *s, const char *tenant, const char *agent_id, uint6
 static void mark_cb(void *ctx, const char *tenant, const char *agent_id)
 {
     stat_stream *s = ctx;
-    mark(s, tenant, agent_id, cc_mono_us());
+    mark(s, tenant, agent_id, cc_mono_us(), NULL, true);
 }
 
 /* Forgets every entry (a standby publishes nothing; a new primary starts over). Answers
@@ -217,7 +234,7 @@ static void forget_all(stat_stream *s)
     size_t pos = 0;
     cc_map_slot *ms;
     while ((ms = cc_map_next(&s->set, &pos)))
-        free(ms->value);
+        entry_free(ms->value);
     cc_map_free(&s->set);
     cc_map_init(&s->set);
     s->head = s->tail = NULL;
@@ -337,20 +354,29 @@ static void answer(stat_stream *s, const result *r, uint64_t now)
     fifo_push(s, e);
 }
 
-/* Makes the entry's publish: the agent's current status, or a delete when it is known
- * nowhere. */
+/* Makes the entry's publish: the agent's status as last changed (or, for an entry queued
+ * by a resynchronisation, as it is now), or a delete when it is known nowhere. */
 static void make_job(stat_stream *s, entry *e, job *j)
 {
-    bool known = stat_agents_known(s->agents, e->tenant, e->agent_id);
+    bool known;
+    cc_sbuf *body = e->body;
+    e->body = NULL;
+    if (body) {
+        known = !e->gone;
+    } else {
+        known = stat_agents_known(s->agents, e->tenant, e->agent_id);
+        if (known)
+            body = stat_agents_status(s->agents, e->tenant, e->agent_id);
+    }
     size_t len = 0;
     cc_buf_reset(&s->scratch);
     if (known) {
-        cc_sbuf *body = stat_agents_status(s->agents, e->tenant, e->agent_id);
         cc_buf_append(&s->scratch, body->data, body->len);
         cc_buf_puts(&s->scratch, "}");
-        cc_sbuf_unref(body);
         len = s->scratch.len;
     }
+    if (body)
+        cc_sbuf_unref(body);
     j->subject = xmalloc(s->prefix_len + e->keylen + 1 + len + 1);
     memcpy(j->subject, s->prefix, s->prefix_len);
     memcpy(j->subject + s->prefix_len, e->key, e->keylen + 1);
@@ -419,7 +445,7 @@ static void pump(stat_stream *s)
             if (proto_statkey_parse(k, strlen(k), tenant, sizeof tenant, agent_id,
                                     sizeof agent_id) &&
                 !stat_agents_known(s->agents, tenant, agent_id))
-                mark(s, tenant, agent_id, now);
+                mark(s, tenant, agent_id, now, NULL, false);
         }
         kvKeysList_Destroy(keys);
         free(keys);
@@ -483,11 +509,12 @@ static void on_hold_timer(uv_timer_t *t)
     pump(t->data);
 }
 
-void stat_stream_changed(stat_stream *s, const char *tenant, const char *agent_id)
+void stat_stream_changed(stat_stream *s, const char *tenant, const char *agent_id, bool known,
+                         cc_sbuf *body)
 {
     if (!s || !s->primary || s->stopped)
         return;
-    mark(s, tenant, agent_id, cc_mono_us());
+    mark(s, tenant, agent_id, cc_mono_us(), body, known);
 }
 
 void stat_stream_role(stat_stream *s, bool primary, int64_t epoch)

@@ -4,8 +4,9 @@
  * StatClient port sends for the agent; an agent known nowhere any more has its key
  * deleted. Publishing is asynchronous and coalesced: the loop keeps a dirty set of at most
  * one entry per agent, encodes an agent's status when its publish leaves (so only the
- * latest is ever sent), and keeps at most status-in-flight publishes unanswered. A publish
- * that fails or stays unanswered puts its agent back in the set; while NATS is away the
+ * latest is ever sent), and keeps at most status-in-flight publishes unanswered; a group
+ * of publishes shares the JetStream ack of its last. A publish that fails or stays
+ * unanswered puts its agent back in the set; while NATS is away the
  * set waits (bounded by max_dirty: beyond it every agent is published again once it
  * drains). On becoming primary and on every (re)connection every known agent is published
  * and the keys of agents no longer known are deleted, so that the bucket converges to
@@ -60,8 +61,11 @@ typedef void (*stat_stream_lag_fn)(uint64_t lag_us);
 stat_stream *stat_stream_start(uv_loop_t *loop, const stat_nats_config *cfg, stat_agents *agents,
                                size_t max_dirty, stat_stream_lag_fn lag);
 
-/** The agent's status changed (stat_sink.changed); queued for publishing when primary. */
-void stat_stream_changed(stat_stream *s, const char *tenant, const char *agent_id);
+/** The agent's status changed (stat_sink.changed): queued for publishing when primary,
+ * with body (an open EventCurrentAgentStatus, referenced until it is sent or replaced) as
+ * its value, or a delete of its key when it is no longer known. */
+void stat_stream_changed(stat_stream *s, const char *tenant, const char *agent_id, bool known,
+                         cc_sbuf *body);
 
 /** The member's role: a new primary publishes every agent with epoch in the Cc-Epoch
  * header; a standby publishes nothing and forgets its dirty set. */
