@@ -3,16 +3,16 @@
  * key `<tenant>.<agentId>` (proto/statkey.h), value the EventCurrentAgentStatus the
  * StatClient port sends for the agent; an agent known nowhere any more has its key
  * deleted. Publishing is asynchronous and coalesced: the loop keeps a dirty set of at most
- * one entry per agent, encodes an agent's status when its publish leaves (so only the
- * latest is ever sent), and keeps at most status-in-flight publishes unanswered; a group
- * of publishes shares the JetStream ack of its last. A publish that fails or stays
- * unanswered puts its agent back in the set; while NATS is away the
- * set waits (bounded by max_dirty: beyond it every agent is published again once it
- * drains). On becoming primary and on every (re)connection every known agent is published
- * and the keys of agents no longer known are deleted, so that the bucket converges to
- * the StatClient view. libnats runs on this module's own thread; publishes reach it
- * through a bounded queue, answers come back through another and a uv_async_t, and
- * nothing of the statserver is touched off the loop. */
+ * one entry per agent holding the agent's latest status (a new change replaces it), sends
+ * in batches, and keeps at most status-in-flight publishes unanswered; a group of
+ * publishes shares the JetStream ack of its last. A publish that fails or stays
+ * unanswered puts its agent back in the set; while NATS is away the set waits (bounded by
+ * max_dirty: beyond it every agent is published again once it drains). On becoming
+ * primary and on every (re)connection every known agent is published and the keys of
+ * agents no longer known are deleted, so that the bucket converges to the StatClient
+ * view. libnats runs on this module's own thread; publishes reach it through a bounded
+ * queue, answers come back through another and a uv_async_t, and nothing of the
+ * statserver is touched off the loop. */
 #ifndef STAT_STREAM_H
 #define STAT_STREAM_H
 
