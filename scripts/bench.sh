@@ -69,6 +69,21 @@
 # BENCH_FAILOVER (1 default, 0 none), BENCH_ONLY=failover (this phase alone),
 # BENCH_FO_AGENTS (10000), BENCH_FO_ROUNDS (3), BENCH_FO_RATE (500), BENCH_FO_LEASE_MS
 # (1000).
+#
+# Then the status stream of issue 13 (docs/bench.md, "Status stream on NATS"): a
+# nats-server with JetStream on 127.0.0.1 (port chosen by it, store in $BENCH_DIR/nats), an
+# ixnserver with BENCH_NATS_AGENTS agents, and ixbench's throughput pass (the bench's
+# highest change rate: the window's, BENCH_NATS_CHANGES changes at most, BENCH_SECONDS
+# bounding it) with the statserver a one-member pair on that NATS, so that it mirrors every
+# status into the bucket cc_status. Prints the changes/s next to the statserver's
+# `event=stream_stats` figures: publishes acknowledged per second and the change → ack lag
+# p50/p99 over the pass's last five seconds, the same in the second with the most acks, and
+# the lag over the whole run. Before it the
+# same pass without NATS, and a line setting the two side by side (changes/s, the
+# statserver's CPU per change, the status latency). Environment: BENCH_NATS (1 default, 0
+# none, "only" for nothing else), BENCH_NATS_AGENTS (10000), BENCH_NATS_CHANGES (200000),
+# BENCH_NATS_PLAIN (1; 0 leaves the pass without NATS out). Skipped (with a line on
+# stderr) when nats-server is not installed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -119,6 +134,12 @@ FO_ROUNDS=${BENCH_FO_ROUNDS:-3}
 FO_RATE=${BENCH_FO_RATE:-500}
 FO_LEASE=${BENCH_FO_LEASE_MS:-1000}
 TLS_PHASE=${BENCH_TLS:-1}
+NATS_PHASE=${BENCH_NATS:-1}
+NATS_AGENTS=${BENCH_NATS_AGENTS:-10000}
+NATS_CHANGES=${BENCH_NATS_CHANGES:-200000}
+NATS_PLAIN=${BENCH_NATS_PLAIN:-1}
+NATS_URL=""
+RUN_LINE=""
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
 # Extra lines for the ixnserver's [server] and for each [ixn:NAME] of the statserver: the
@@ -833,14 +854,109 @@ failover_phase() {
     check ixbench "$RC"
 }
 
+# nats_run MODE: one ixbench throughput pass at NATS_AGENTS agents, the statserver a
+# lone statserver (MODE plain) or a one-member pair on the phase's nats-server (MODE
+# nats, URL in NATS_URL); sets RUN_LINE to ixbench's throughput line.
+nats_run() {
+    local mode=$1 N=$NATS_AGENTS RC=0
+    start_ixn "ixn-$mode" "$N"
+    stat_ini "ixn-$mode:$PORT"
+    if [[ "$mode" == nats ]]; then
+        printf '[nats]\nurl = %s\nmember = stat-bench\n' "$NATS_URL" >>"$DIR/stat.ini"
+    fi
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-$mode-$N.log" --changes "$NATS_CHANGES" --seconds "$SECS" \
+        --window "$WINDOW" --latency-changes 0 >"$DIR/ixbench-$mode-$N.out" || RC=$?
+    # Stops the ixnserver only: the nats-server (the first pid) stays for the next run.
+    local keep=("${PIDS[0]}")
+    PIDS=("${PIDS[@]:1}")
+    stop_daemons
+    PIDS=("${keep[@]}")
+    RUN_LINE=$(grep ' pass=throughput ' "$DIR/ixbench-$mode-$N.out" || true)
+    if [[ -z "$RUN_LINE" ]]; then
+        cat "$DIR/ixbench-$mode-$N.out"
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    check ixbench "$RC"
+}
+
+# nats_phase: the status stream phase of issue 13 (see the top of this file): the pass
+# without NATS (BENCH_NATS_PLAIN=1, the default; 0 leaves it out), then with it.
+nats_phase() {
+    local N=$NATS_AGENTS D="$DIR/nats" NPID PLAIN="" LINE SLINE
+    if ! command -v nats-server >/dev/null 2>&1; then
+        echo "bench: NATS phase skipped: nats-server is not installed" >&2
+        return 0
+    fi
+    if ((N + 64 > FDS)); then
+        echo "bench: NATS phase skipped: the fd limit $FDS is too low for $N agents" >&2
+        return 0
+    fi
+    stop_daemons
+    rm -rf "$D"
+    mkdir -p "$D"
+    nats-server -a 127.0.0.1 -p -1 -js -sd "$D/js" --ports_file_dir "$D" -l "$D/nats.log" &
+    NPID=$!
+    PIDS=("$NPID")
+    NATS_URL=""
+    for _ in $(seq 100); do
+        if [[ -s "$D/nats-server_$NPID.ports" ]]; then
+            NATS_URL=$(grep -o 'nats://[^"]*' "$D/nats-server_$NPID.ports" | head -1)
+            [[ -n "$NATS_URL" ]] && break
+        fi
+        sleep 0.1
+    done
+    if [[ -z "$NATS_URL" ]]; then
+        echo "bench: nats-server did not start; see $D/nats.log" >&2
+        exit 1
+    fi
+    if [[ "$NATS_PLAIN" != 0 ]]; then
+        nats_run plain
+        PLAIN=$RUN_LINE
+    fi
+    nats_run nats
+    LINE=$RUN_LINE
+    stop_daemons
+    SLINE=$(grep 'event=stream_stats' "$DIR/stat-nats-$N.log" | tail -1 || true)
+    if [[ -z "$SLINE" ]]; then
+        echo "bench: NATS phase: no stream_stats line in $DIR/stat-nats-$N.log" >&2
+        exit 1
+    fi
+    # nats_published_per_s and nats_lag_*: the last five complete seconds of publishing,
+    # at the end of the throughput pass (the statserver stops right after it); peak_*: the
+    # second with the most acks (may be the snapshot's burst at the start); run_lag_*:
+    # every publish of the run.
+    echo "nats: agents=$N changes=$(val changes "$LINE") changes_per_s=$(val changes_per_s "$LINE")" \
+        "nats_published=$(val published "$SLINE") nats_published_per_s=$(val last5_per_s "$SLINE")" \
+        "nats_lag_p50_ms=$(val last5_lag_p50_ms "$SLINE") nats_lag_p99_ms=$(val last5_lag_p99_ms "$SLINE")" \
+        "peak_published_per_s=$(val peak_per_s "$SLINE") peak_lag_p50_ms=$(val peak_lag_p50_ms "$SLINE")" \
+        "peak_lag_p99_ms=$(val peak_lag_p99_ms "$SLINE")" \
+        "run_lag_p50_ms=$(val lag_p50_ms "$SLINE") run_lag_p99_ms=$(val lag_p99_ms "$SLINE")" \
+        "run_lag_max_ms=$(val lag_max_ms "$SLINE") nats_errors=$(val errors "$SLINE")" \
+        "nats_dropped=$(val dropped "$SLINE")" \
+        "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$LINE")" | tee "$DIR/nats.out"
+    if [[ -n "$PLAIN" ]]; then
+        echo "nats: agents=$N without_nats changes_per_s=$(val changes_per_s "$PLAIN")" \
+            "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$PLAIN")" \
+            "p50_us=$(val p50_us "$PLAIN") p99_us=$(val p99_us "$PLAIN")" \
+            "with_nats changes_per_s=$(val changes_per_s "$LINE")" \
+            "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$LINE")" \
+            "p50_us=$(val p50_us "$LINE") p99_us=$(val p99_us "$LINE")" | tee -a "$DIR/nats.out"
+    fi
+}
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
 if [[ "$ONLY" == failover ]]; then
     AGENT_COUNTS=""
     TLS_PHASE=0
     ROUTING=0
     STATS=0
+    NATS_PHASE=0
     FAILOVER=1
-elif [[ -n "$ONLY" || "$ROUTING" == only || "$TLS_PHASE" == only ]]; then
+elif [[ -n "$ONLY" || "$ROUTING" == only || "$TLS_PHASE" == only || "$NATS_PHASE" == only ]]; then
     FAILOVER=0
 fi
 if [[ "$ROUTING" == only || "$ONLY" == stats ]]; then
@@ -851,12 +967,21 @@ if [[ "$TLS_PHASE" == only ]]; then
     AGENT_COUNTS=""
     ROUTING=0
     STATS=0
+    NATS_PHASE=0
+fi
+if [[ "$NATS_PHASE" == only ]]; then
+    AGENT_COUNTS=""
+    TLS_PHASE=0
+    ROUTING=0
+    STATS=0
 fi
 if [[ "$ONLY" == stats ]]; then
+    NATS_PHASE=0
     ROUTING=0
     STATS=1
 elif [[ "$ROUTING" == only ]]; then
     STATS=0
+    NATS_PHASE=0
 fi
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
@@ -904,4 +1029,7 @@ if [[ "$STATS" != 0 ]]; then
 fi
 if [[ "$FAILOVER" != 0 ]]; then
     failover_phase
+fi
+if [[ "$NATS_PHASE" != 0 ]]; then
+    nats_phase
 fi

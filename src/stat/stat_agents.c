@@ -696,6 +696,8 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
             /* A known agent that became unknown is published once as logged out; an
              * agent never published before that is gone again needs no message. */
             if (v.logged_in || a->sent) {
+                if (st->sink.changed)
+                    st->sink.changed(st->sink.user, a->tenant, a->agent_id, a->present != 0, body);
                 st->sink.publish(st->sink.user, a->tenant, body);
                 st->stats.published++;
             }
@@ -1020,6 +1022,26 @@ size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agen
         n++;
     }
     return n;
+}
+
+size_t stat_agents_each_key(stat_agents *st, stat_agents_key_fn fn, void *ctx)
+{
+    size_t n = 0, pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        stat_agent *a = ms->value;
+        if (!a->present)
+            continue;
+        fn(ctx, a->tenant, a->agent_id);
+        n++;
+    }
+    return n;
+}
+
+bool stat_agents_known(const stat_agents *st, const char *tenant, const char *agent_id)
+{
+    const stat_agent *a = agent_find(st, tenant, agent_id);
+    return a && a->present;
 }
 
 void stat_agents_set_reservation_timeout(stat_agents *st, uint64_t timeout_us)

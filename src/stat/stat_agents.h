@@ -38,6 +38,11 @@ typedef struct stat_sink {
     /** Optional (NULL = the wall clock): the time in Unix ms, for the since of each media
      * in the statuses. */
     int64_t (*now_ms)(void *user);
+    /** Optional (NULL = none): the agent's status changed for the subscribers (called
+     * with publish, before it, with the same body), known false when the agent is known
+     * nowhere any more; for the status stream on NATS. */
+    void (*changed)(void *user, const char *tenant, const char *agent_id, bool known,
+                    cc_sbuf *body);
     void *user;
 } stat_sink;
 
@@ -114,6 +119,16 @@ typedef void (*stat_agents_visit_fn)(void *ctx, cc_sbuf *body);
  * returns how many were visited. */
 size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
                         void *ctx);
+
+/** Called with each known agent by stat_agents_each_key. */
+typedef void (*stat_agents_key_fn)(void *ctx, const char *tenant, const char *agent_id);
+/** Visits every known agent (what stat_agents_each visits) without encoding its status;
+ * returns how many were visited. */
+size_t stat_agents_each_key(stat_agents *st, stat_agents_key_fn fn, void *ctx);
+
+/** True when the agent is known: logged in on at least one connected server (the agents
+ * stat_agents_each visits). */
+bool stat_agents_known(const stat_agents *st, const char *tenant, const char *agent_id);
 
 /**
  * Link has settled since start: its first snapshot is in, or it failed. Reservations are
