@@ -697,7 +697,7 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
              * agent never published before that is gone again needs no message. */
             if (v.logged_in || a->sent) {
                 if (st->sink.changed)
-                    st->sink.changed(st->sink.user, a->tenant, a->agent_id, a->present != 0, body);
+                    st->sink.changed(st->sink.user, a->tenant, a->agent_id, a->nslots != 0, body);
                 st->sink.publish(st->sink.user, a->tenant, body);
                 st->stats.published++;
             }
@@ -1030,7 +1030,7 @@ size_t stat_agents_each_key(stat_agents *st, stat_agents_key_fn fn, void *ctx)
     cc_map_slot *ms;
     while ((ms = cc_map_next(&st->agents, &pos))) {
         stat_agent *a = ms->value;
-        if (!a->present)
+        if (!a->nslots)
             continue;
         fn(ctx, a->tenant, a->agent_id);
         n++;
@@ -1041,7 +1041,7 @@ size_t stat_agents_each_key(stat_agents *st, stat_agents_key_fn fn, void *ctx)
 bool stat_agents_known(const stat_agents *st, const char *tenant, const char *agent_id)
 {
     const stat_agent *a = agent_find(st, tenant, agent_id);
-    return a && a->present;
+    return a && a->nslots;
 }
 
 void stat_agents_set_reservation_timeout(stat_agents *st, uint64_t timeout_us)
