@@ -37,6 +37,8 @@
 #define RETRY_MS 1000
 /* Longest queue key (ixn_config_key) or pool key, with its NUL. */
 #define QKEY_MAX IXN_KEY_MAX
+/* How often a standby asks for the PostgreSQL store's lock while another process owns it. */
+#define STANDBY_RETRY_MS 200
 /* Order keys above this (2001-09-09 in microseconds) are times: see ixn_ixn.order. */
 #define ORDER_KEY_TIME_MIN 1000000000000000LL
 
@@ -76,6 +78,7 @@ typedef struct ixn_core {
     uv_timer_t tick;
     uv_timer_t purge;
     uv_timer_t retry;
+    uv_timer_t renew;     /* PostgreSQL: renews the owner row */
     uint64_t tick_due_us; /* when tick is armed for; 0 = not armed */
     bool idle_on;
     bool more; /* routing stopped on its budget: go on next turn */
@@ -969,6 +972,18 @@ static void on_retry(uv_timer_t *t)
     idle_on(k);
 }
 
+/* A stale owner must never write again: another process took the store over (a higher
+ * epoch), or the connection, and with it the lock, broke during a commit whose outcome is
+ * unknown. Memory may hold changes the store does not; only a fresh load can tell, so the
+ * process stops at once and its supervisor starts it again (as a standby). */
+static void owner_lost(ixn_core *k, const char *at)
+{
+    LOG_ERROR("event=store_owner_lost at=%s epoch=%" PRId64 " waiting=%zu "
+              "why=\"the store belongs to another process now\" action=exit",
+              at, store_epoch(k->st), k->nwait);
+    exit(3);
+}
+
 /* Commits the batch and answers the requests that waited for it. */
 static void commit_and_answer(ixn_core *k)
 {
@@ -978,6 +993,8 @@ static void commit_and_answer(ixn_core *k)
         if (k->batch.nunsaved)
             unsaved_put(k);
         rc = store_commit(k->st);
+        if (rc == CC_E_STALE_OWNER)
+            owner_lost(k, "commit");
         if (rc == 0) {
             k->commits++;
             ixn_metrics_committed(k->st);
@@ -1721,6 +1738,8 @@ static int load(ixn_core *k)
     if (last > k->last_num)
         k->last_num = last;
     rc = store_commit(k->st);
+    if (rc == CC_E_STALE_OWNER)
+        owner_lost(k, "load");
     trim_ended(k);
     LOG_INFO("event=store_loaded path=%s queued=%zu ended_at_start=%zu kept_ended=%zu "
              "skipped=%zu last_id=%" PRId64,
@@ -1859,6 +1878,50 @@ void ixn_core_reconfigure(ixn_server *srv)
              draining, k->np);
 }
 
+/* Every few hundred milliseconds while the store is PostgreSQL: renews the owner row, and
+ * learns early that another process took the store over. */
+static void on_renew(uv_timer_t *t)
+{
+    ixn_core *k = t->data;
+    if (k->closed || !k->st)
+        return;
+    int rc = store_renew(k->st);
+    if (rc == CC_E_STALE_OWNER)
+        owner_lost(k, "renew");
+    else if (rc)
+        LOG_WARN("event=store_renew_failed error=%s", cc_err_name(rc));
+}
+
+/* Opens the configured store. A PostgreSQL store owned by another process (same name on
+ * another machine, say) is waited for with the ports still closed: the lock is asked for
+ * every STANDBY_RETRY_MS until the owner's connection is gone (its process died, or its
+ * row went unrenewed for store-owner-timeout and the attempt ended its connection). */
+static int open_store(ixn_core *k, cc_buf *err)
+{
+    const ixn_config *cfg = k->srv->cfg;
+    store_config sc = {.kind = cfg->store_postgres ? STORE_KIND_POSTGRES : STORE_KIND_SQLITE,
+                       .dir = cfg->data_dir,
+                       .dsn = cfg->store_dsn,
+                       .owner_timeout_ms = (int)cfg->store_owner_timeout_s * 1000};
+    bool waited = false;
+    uint64_t t0 = cc_mono_us();
+    for (;;) {
+        cc_buf_reset(err);
+        int rc = store_open_config(&sc, cfg->name, &k->st, err);
+        if (rc != CC_E_OWNED) {
+            if (waited && rc == 0)
+                LOG_INFO("event=store_owner_acquired waited_ms=%" PRIu64 " epoch=%" PRId64,
+                         (cc_mono_us() - t0) / 1000, store_epoch(k->st));
+            return rc;
+        }
+        if (!waited)
+            LOG_INFO("event=store_waiting_for_owner name=%s retry_ms=%d why=%s", LOGQ(cfg->name),
+                     STANDBY_RETRY_MS, LOGQ(err->data ? err->data : ""));
+        waited = true;
+        usleep(STANDBY_RETRY_MS * 1000);
+    }
+}
+
 int ixn_core_init(ixn_server *srv)
 {
     const ixn_config *cfg = srv->cfg;
@@ -1885,17 +1948,20 @@ int ixn_core_init(ixn_server *srv)
     k->purge.data = k;
     uv_timer_init(srv->loop, &k->retry);
     k->retry.data = k;
+    uv_timer_init(srv->loop, &k->renew);
+    k->renew.data = k;
     ixn_batch_init(&k->batch);
     /* Started after the connections' flush handle, so it runs before it in each turn
      * (libuv runs the newest check handle first): answers leave in the same turn. */
     uv_check_start(&k->check, on_check);
-    if (cfg->data_dir) {
+    if (cfg->data_dir || cfg->store_postgres) {
         cc_buf err;
         cc_buf_init(&err);
-        int rc = store_open(cfg->data_dir, cfg->name, &k->st, &err);
+        int rc = open_store(k, &err);
         if (rc) {
-            LOG_ERROR("event=store_open_failed dir=%s error=%s why=%s", cfg->data_dir,
-                      cc_err_name(rc), LOGQ(err.data ? err.data : ""));
+            LOG_ERROR("event=store_open_failed dir=%s error=%s why=%s",
+                      cfg->store_postgres ? "-" : cfg->data_dir, cc_err_name(rc),
+                      LOGQ(err.data ? err.data : ""));
             cc_buf_free(&err);
             k->st = NULL;
             return rc;
@@ -1903,8 +1969,16 @@ int ixn_core_init(ixn_server *srv)
         cc_buf_free(&err);
         rc = load(k);
         if (rc) {
-            LOG_ERROR("event=store_load_failed dir=%s error=%s", cfg->data_dir, cc_err_name(rc));
+            LOG_ERROR("event=store_load_failed dir=%s error=%s",
+                      cfg->store_postgres ? "-" : cfg->data_dir, cc_err_name(rc));
             return rc;
+        }
+        if (cfg->store_postgres) {
+            /* The owner row is renewed several times per owner timeout, so that a standby
+             * only ends this process's connection when it has really stopped. */
+            uint64_t every = cfg->store_owner_timeout_s ? cfg->store_owner_timeout_s * 200u : 1000u;
+            uv_timer_start(&k->renew, on_renew, every, every);
+            uv_unref((uv_handle_t *)&k->renew);
         }
     } else {
         LOG_WARN("event=no_data_dir why=\"interactions are kept in memory only\"");
@@ -1936,6 +2010,7 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->tick, NULL);
     uv_close((uv_handle_t *)&k->purge, NULL);
     uv_close((uv_handle_t *)&k->retry, NULL);
+    uv_close((uv_handle_t *)&k->renew, NULL);
     ixn_route_close(&k->router);
     LOG_INFO(
         "event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64 " decision_p50_ns=%" PRIu64
@@ -2008,7 +2083,7 @@ void ixn_core_free(ixn_server *srv)
 
 bool ixn_core_store_ready(const ixn_server *srv)
 {
-    return srv->core && (!srv->cfg->data_dir || srv->core->st);
+    return srv->core && ((!srv->cfg->data_dir && !srv->cfg->store_postgres) || srv->core->st);
 }
 
 /* The queues' gauges, written per queue when the metrics are read. */
