@@ -58,6 +58,16 @@
 # toggles/s), BENCH_STATS_IXN_RATE (200 interactions/s), BENCH_STATS_SPREAD (blocks: each
 # connection a block of the statistics, as a wallboard; round-robin: statistic i on
 # connection i mod C), BENCH_STATS_ROUNDS (2: stats phases, each between two base phases).
+#
+# Last, the store phase of issue 13 (docs/bench.md, "PostgreSQL store"): interactions
+# routed end to end at BENCH_STORE_AGENTS agents with the SQLite store and with the
+# PostgreSQL store (a throwaway PostgreSQL cluster on 127.0.0.1, started for the phase by
+# tests/integration/pgtmp.py, with its default durability: fsync and synchronous_commit
+# on), BENCH_STORE_ROUNDS pairs in one run; a last line prints `routed_per_s=` (SQLite)
+# next to `routed_per_s_pg=` and their ratio, and the target (PostgreSQL at least 0.5 of
+# SQLite). Environment: BENCH_STORE (1 default, 0 none, "only" for nothing else),
+# BENCH_STORE_AGENTS (1000), BENCH_STORE_ROUNDS (1), BENCH_STORE_PG_SYNC (on; "off" sets
+# synchronous_commit = off on the cluster). Skipped without the PostgreSQL binaries.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,6 +112,10 @@ S_SPREAD=${BENCH_STATS_SPREAD:-blocks}
 S_ROUNDS=${BENCH_STATS_ROUNDS:-2}
 # statbench keeps at most this many toggles in flight; the floor gets the same window.
 S_WINDOW=2000
+STORE_PHASE=${BENCH_STORE:-1}
+STORE_AGENTS=${BENCH_STORE_AGENTS:-1000}
+STORE_ROUNDS=${BENCH_STORE_ROUNDS:-1}
+STORE_PG_SYNC=${BENCH_STORE_PG_SYNC:-on}
 TLS_PHASE=${BENCH_TLS:-1}
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
@@ -720,10 +734,95 @@ stats_phase() {
     check statbench "$RC"
 }
 
+# store_run KIND ROUND: one run of the store phase with the store KIND (sqlite or
+# postgres); its line goes to stdout and $DIR/store-KIND.out.
+store_run() {
+    local kind=$1 round=$2 N=$STORE_AGENTS RC=0 LINE
+    if [[ "$kind" == postgres ]]; then
+        # A fresh database each run: the tables of the last run are dropped.
+        "$PG_BIN/psql" -q -d "$BENCH_PG_DSN" -v ON_ERROR_STOP=1 \
+            -c "SET client_min_messages = warning" \
+            -c "DROP TABLE IF EXISTS ixn_interactions, ixn_meta, ixn_owner" \
+            -c "ALTER SYSTEM SET synchronous_commit = $STORE_PG_SYNC" \
+            -c "SELECT pg_reload_conf()" >/dev/null
+        IXN_EXTRA="store-kind = postgres
+store-dsn = $BENCH_PG_DSN"
+    fi
+    start_ixn "ixn-store-$kind" "$N"
+    IXN_EXTRA=""
+    stat_ini "ixn-store-$kind:$PORT"
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-store-$kind.log" --changes 0 --latency-changes 0 \
+        --seconds "$SECS" --queue bench-chat --media-token media-secret \
+        --interactions "$INTERACTIONS" --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" \
+        --ixn-pid "${PIDS[0]}" >"$DIR/ixbench-store-$kind.out" || RC=$?
+    stop_daemons
+    LINE=$(grep ' servers=1 ' "$DIR/ixbench-store-$kind.out" || true)
+    if [[ -z "$LINE" ]]; then
+        cat "$DIR/ixbench-store-$kind.out"
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    echo "store: kind=$kind round=$round $LINE" | tee -a "$DIR/store-$kind.out"
+    check ixbench "$RC"
+}
+
+# store_phase: the store phase of issue 13 (see the top of this file). Without a cluster
+# yet, the script runs itself for this phase alone under pgtmp.py, which starts one and
+# sets BENCH_PG_DSN.
+store_phase() {
+    if [[ -z "${BENCH_PG_DSN:-}" ]]; then
+        BENCH_ONLY=store python3 "$ROOT/tests/integration/pgtmp.py" --env BENCH_PG_DSN -- \
+            "$ROOT/scripts/bench.sh"
+        return
+    fi
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | head -1)
+    : >"$DIR/store-sqlite.out"
+    : >"$DIR/store-postgres.out"
+    local round
+    for round in $(seq "$STORE_ROUNDS"); do
+        store_run sqlite "$round"
+        store_run postgres "$round"
+    done
+    awk -v sync="$STORE_PG_SYNC" '
+        function val(line, k,   n, a, i) {
+            n = split(line, a, " ")
+            for (i = 1; i <= n; i++)
+                if (index(a[i], k "=") == 1)
+                    return substr(a[i], length(k) + 2)
+            return ""
+        }
+        FILENAME ~ /sqlite/ { s += val($0, "routed_per_s"); ns++; sp99 += val($0, "p99_us") }
+        FILENAME ~ /postgres/ { p += val($0, "routed_per_s"); np++; pp99 += val($0, "p99_us") }
+        END {
+            if (!ns || !np) { print "store: no figures"; exit }
+            s /= ns; p /= np
+            printf "store: agents=%s routed_per_s=%.0f routed_per_s_pg=%.0f pg_to_sqlite=%s", \
+                val_agents, s, p, (s > 0 ? sprintf("%.2f", p / s) : "na")
+            printf " p99_us=%.0f p99_us_pg=%.0f pg_synchronous_commit=%s\n", sp99 / ns, pp99 / np, sync
+            printf "store: target pg_at_least_0.5_of_sqlite=%s\n", (s > 0 && p / s >= 0.5) ? "yes" : "no"
+        }' val_agents="$STORE_AGENTS" "$DIR/store-sqlite.out" "$DIR/store-postgres.out"
+}
+
+if [[ "$ONLY" == store ]]; then
+    if [[ -n "${BENCH_PG_DSN:-}" ]]; then
+        store_phase
+    fi
+    exit 0
+fi
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
 if [[ "$ROUTING" == only || "$ONLY" == stats ]]; then
     AGENT_COUNTS=""
     TLS_PHASE=0
+fi
+if [[ "$STORE_PHASE" == only ]]; then
+    AGENT_COUNTS=""
+    TLS_PHASE=0
+    ROUTING=0
+    STATS=0
 fi
 if [[ "$TLS_PHASE" == only ]]; then
     AGENT_COUNTS=""
@@ -779,4 +878,7 @@ if [[ "$ROUTING" != 0 ]]; then
 fi
 if [[ "$STATS" != 0 ]]; then
     stats_phase
+fi
+if [[ "$STORE_PHASE" != 0 ]]; then
+    store_phase
 fi
