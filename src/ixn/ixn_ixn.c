@@ -46,6 +46,7 @@
 typedef struct ixn_waiter {
     cc_session *s;  /* NULL once its session closed */
     int err;        /* 0: the ack buffer; else the refusal, sent after the commit */
+    size_t out_pos; /* held events of the batch when it began to wait (they go first) */
     char desc[192]; /* the refusal's description */
 } ixn_waiter;
 
@@ -78,7 +79,10 @@ typedef struct ixn_core {
     uv_timer_t tick;
     uv_timer_t purge;
     uv_timer_t retry;
-    uv_timer_t renew;     /* PostgreSQL: renews the owner row */
+    uv_timer_t renew; /* PostgreSQL: renews the owner row */
+    uv_poll_t *poll;  /* PostgreSQL: the store's socket while a commit is in flight */
+    int poll_fd;
+    size_t seal_wait;     /* waiting requests answered by the commit in flight */
     uint64_t tick_due_us; /* when tick is armed for; 0 = not armed */
     bool idle_on;
     bool more; /* routing stopped on its budget: go on next turn */
@@ -214,6 +218,8 @@ static void touch(ixn_core *k, ixn_ixn *x)
 {
     if (batching(k) && !x->batch)
         ixn_batch_log(&k->batch, x);
+    else if (batching(k))
+        ixn_batch_touched(&k->batch, x);
 }
 
 /* The offer about to move a in media m's idle order is undone with the batch. */
@@ -893,6 +899,47 @@ static void batch_committed(ixn_core *k)
     ixn_batch_clear(b);
 }
 
+/* The sealed batch (a PostgreSQL commit in flight) is in the store while the next one
+ * filled: the sealed batch's held events and reports leave, its interactions that did
+ * not change since are done with it, and those that did keep an entry that now records
+ * them as the commit wrote them (the next batch's failure goes back to that). */
+static void batch_sealed_committed(ixn_core *k)
+{
+    ixn_batch *b = &k->batch;
+    size_t w = 0;
+    for (size_t i = 0; i < b->nlog; i++) {
+        ixn_before e = b->log[i];
+        ixn_ixn *x = e.x;
+        if (i < b->seal_log) {
+            if (!e.again) {
+                x->batch = 0;
+                if (x->state == CC_IXN_QUEUED)
+                    pool_kick(k, x->queue->pool);
+                else if (x->state == CC_IXN_ENDED)
+                    user_data_drop(k, x);
+                continue;
+            }
+            e = b->after[i];
+            e.created = false;
+            e.again = false;
+        }
+        b->log[w++] = e;
+        x->batch = w;
+    }
+    b->nlog = w;
+    size_t total = b->nreports, m = b->seal_reports;
+    b->nreports = m;
+    ixn_ixnreport_committed(k->srv, b);
+    /* Published, or carried (which took them out of the list). */
+    for (size_t i = 0; i < b->nreports; i++)
+        cc_sbuf_unref(b->reports[i].sb);
+    size_t left = total - m;
+    memmove(b->reports, b->reports + m, left * sizeof *b->reports);
+    b->nreports = left;
+    b->sealed = false;
+    b->seal_log = b->seal_reports = 0;
+}
+
 static void on_retry(uv_timer_t *t);
 
 /* The commit failed: every change of the batch is undone in memory, so the requests
@@ -984,6 +1031,9 @@ static void owner_lost(ixn_core *k, const char *at)
     exit(3);
 }
 
+/* Answers the first n waiting requests (rc: their commit's result). */
+static void answer_first(ixn_core *k, size_t n, int rc);
+
 /* Commits the batch and answers the requests that waited for it. */
 static void commit_and_answer(ixn_core *k)
 {
@@ -1010,16 +1060,39 @@ static void commit_and_answer(ixn_core *k)
     else
         batch_undo(k);
     trim_ended(k);
-    /* Answering resumes each connection, whose buffered requests run inside the call and
-     * may wait again: they join the fresh list and wait for the next commit. */
+    answer_first(k, k->nwait, rc);
+}
+
+/* Moves the first n waiting requests to the list being answered. Answering resumes each
+ * connection, whose buffered requests run inside the call and may wait again: they join
+ * the list behind the others and wait for the next commit. */
+static void take_waiters(ixn_core *k, size_t n)
+{
     ixn_waiter *list = k->wait;
-    size_t n = k->nwait, cap = k->capwait;
-    k->wait = k->spare;
-    k->capwait = k->capspare;
-    k->nwait = 0;
-    k->spare = list;
-    k->capspare = cap;
-    k->nspare = n;
+    size_t cap = k->capwait;
+    if (n < k->nwait) {
+        /* The rest waits for a later commit: it keeps the list. */
+        if (k->capspare < n) {
+            k->capspare = n;
+            k->spare = xrealloc(k->spare, k->capspare * sizeof *k->spare);
+        }
+        memcpy(k->spare, k->wait, n * sizeof *k->wait);
+        k->nwait -= n;
+        memmove(k->wait, k->wait + n, k->nwait * sizeof *k->wait);
+        k->nspare = n;
+    } else {
+        k->wait = k->spare;
+        k->capwait = k->capspare;
+        k->nwait = 0;
+        k->spare = list;
+        k->capspare = cap;
+        k->nspare = n;
+    }
+}
+
+static void answer_first(ixn_core *k, size_t n, int rc)
+{
+    take_waiters(k, n);
     for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
         ixn_waiter *w = &k->spare[k->spare_pos];
         if (w->s && rc)
@@ -1028,6 +1101,147 @@ static void commit_and_answer(ixn_core *k)
             cc_session_finish(w->s, w->err, w->err ? w->desc : NULL);
     }
     k->nspare = 0;
+}
+
+/* ---- the commit in flight (PostgreSQL) ----
+ *
+ * With a store whose commits run in flight, a turn never waits for the database: the
+ * batch is sealed and sent (store_commit_begin), the socket is watched with a uv_poll, and
+ * requests of the next turns change memory and fill the next batch meanwhile (their
+ * answers wait for it). When the sealed commit succeeds, its requests are answered, in the
+ * order they came, and the next batch is sent at once; when it fails, both batches are
+ * undone (one undo log spans them) and every waiting request gets 14. */
+
+static void on_store_io(uv_poll_t *p, int status, int events)
+{
+    /* The check hook of this turn reads what arrived. */
+    (void)p;
+    (void)status;
+    (void)events;
+}
+
+static void poll_free(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Watches the store's socket while a commit is in flight; a new connection (made again
+ * after a break) has a new socket, and gets a new handle. */
+static void store_watch(ixn_core *k, bool want_write)
+{
+    int fd = store_fd(k->st);
+    if (k->poll && k->poll_fd != fd) {
+        uv_close((uv_handle_t *)k->poll, poll_free);
+        k->poll = NULL;
+    }
+    if (!k->poll) {
+        k->poll = xmalloc(sizeof *k->poll);
+        if (uv_poll_init(k->srv->loop, k->poll, fd) != 0) {
+            free(k->poll);
+            k->poll = NULL;
+            /* Without a watch the loop turns until the commit is done. */
+            idle_on(k);
+            return;
+        }
+        k->poll->data = k;
+        k->poll_fd = fd;
+    }
+    uv_poll_start(k->poll, UV_READABLE | (want_write ? UV_WRITABLE : 0), on_store_io);
+}
+
+static void store_unwatch(ixn_core *k)
+{
+    if (k->poll)
+        uv_poll_stop(k->poll);
+}
+
+/* Answers the requests of the sealed batch, each after the held events that came before
+ * it: the batch spanned several turns, so a request's answer must not follow an event
+ * that its own change made possible (an invite after a stop, say). */
+static void answer_sealed(ixn_core *k, size_t n)
+{
+    ixn_batch *b = &k->batch;
+    size_t sent = 0;
+    take_waiters(k, n);
+    for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
+        ixn_waiter *w = &k->spare[k->spare_pos];
+        size_t upto = w->out_pos < b->seal_out ? w->out_pos : b->seal_out;
+        if (upto > sent) {
+            ixn_batch_send_range(b, sent, upto);
+            sent = upto;
+        }
+        if (w->s)
+            cc_session_finish(w->s, w->err, w->err ? w->desc : NULL);
+    }
+    k->nspare = 0;
+    ixn_batch_send_range(b, sent, b->seal_out);
+    size_t dropped = b->seal_out;
+    ixn_batch_drop_sealed(b);
+    for (size_t i = 0; i < k->nwait; i++)
+        k->wait[i].out_pos = k->wait[i].out_pos > dropped ? k->wait[i].out_pos - dropped : 0;
+    if (!b->nlog && !b->nout && !b->nreports && !b->noffers)
+        ixn_batch_clear(b);
+}
+
+/* The sealed commit finished with rc. */
+static void sealed_done(ixn_core *k, int rc)
+{
+    store_unwatch(k);
+    if (rc == CC_E_STALE_OWNER)
+        owner_lost(k, "commit");
+    if (rc == 0) {
+        k->commits++;
+        ixn_metrics_committed(k->st);
+        batch_sealed_committed(k);
+        trim_ended(k);
+        answer_sealed(k, k->seal_wait);
+    } else {
+        k->commit_failures++;
+        LOG_ERROR("event=store_commit_failed waiting=%zu undone=%zu", k->nwait, k->batch.nlog);
+        /* The next batch's rows were never sent: they go with the changes undone. */
+        store_drop_batch(k->st);
+        batch_undo(k);
+        trim_ended(k);
+        answer_first(k, k->nwait, rc);
+    }
+    k->seal_wait = 0;
+}
+
+/* One turn of the in-flight commit: finish the one in flight if it is done, then send
+ * the next batch, or answer at once what waited when there is nothing to write. */
+static void async_turn(ixn_core *k)
+{
+    if (store_in_flight(k->st)) {
+        bool want_write = false;
+        int rc = store_commit_poll(k->st, &want_write);
+        if (rc == 1) {
+            store_watch(k, want_write);
+            return;
+        }
+        sealed_done(k, rc);
+    }
+    for (int round = 0; round < COMMIT_ROUNDS && !store_in_flight(k->st); round++) {
+        if (store_pending(k->st) > 0) {
+            if (k->batch.nunsaved)
+                unsaved_put(k);
+            ixn_batch_seal(&k->batch);
+            k->seal_wait = k->nwait;
+            int rc = store_commit_begin(k->st);
+            if (rc == 1) {
+                store_watch(k, true);
+                return;
+            }
+            sealed_done(k, rc);
+        } else {
+            /* Nothing to write: held events and what waited (refusals, reads) go now, and
+             * reporting engines waiting for their snapshot get it. */
+            batch_committed(k);
+            trim_ended(k);
+            if (!k->nwait)
+                return;
+            answer_first(k, k->nwait, 0);
+        }
+    }
 }
 
 /* Runs once per loop turn, after I/O: commits the turn's batch, then answers the
@@ -1039,18 +1253,26 @@ static void on_check(uv_check_t *h)
 {
     ixn_core *k = h->data;
     bool answered = k->nwait > 0;
-    for (int round = 0; round < COMMIT_ROUNDS; round++) {
-        commit_and_answer(k);
-        if (k->nwait == 0)
-            break;
+    bool async = k->st && store_commits_async(k->st);
+    if (async) {
+        async_turn(k);
+    } else {
+        for (int round = 0; round < COMMIT_ROUNDS; round++) {
+            commit_and_answer(k);
+            if (k->nwait == 0)
+                break;
+        }
     }
     bool routed = route(k);
     tick_arm(k);
     /* Keep the loop turning (no blocking poll) while anything waits for a commit, and
      * one more turn after answers or invitations were queued, so they are flushed even
-     * if the connections' flush ran before this hook. */
-    bool busy =
-        k->nwait > 0 || (k->st && store_pending(k->st) > 0) || k->more || answered || routed;
+     * if the connections' flush ran before this hook. A commit in flight wakes the loop
+     * through its socket instead. */
+    bool waiting = k->nwait > 0 || (k->st && store_pending(k->st) > 0);
+    if (async && store_in_flight(k->st))
+        waiting = false;
+    bool busy = waiting || k->more || answered || routed;
     if (busy) {
         idle_on(k);
     } else if (k->idle_on) {
@@ -1062,13 +1284,13 @@ static void on_check(uv_check_t *h)
 int ixn_core_answer(ixn_server *srv, cc_session *s)
 {
     ixn_core *k = srv->core;
-    if (!k->st || store_pending(k->st) == 0)
+    if (!k->st || (store_pending(k->st) == 0 && !store_in_flight(k->st)))
         return 0;
     if (k->nwait == k->capwait) {
         k->capwait = k->capwait ? 2 * k->capwait : 64;
         k->wait = xrealloc(k->wait, k->capwait * sizeof *k->wait);
     }
-    k->wait[k->nwait++] = (ixn_waiter){.s = s};
+    k->wait[k->nwait++] = (ixn_waiter){.s = s, .out_pos = k->batch.nout};
     cc_session_defer(s);
     idle_on(k);
     return CC_SESSION_DEFERRED;
@@ -1081,7 +1303,8 @@ int ixn_core_answer(ixn_server *srv, cc_session *s)
  * reads the event first and the refusal after it, never a refusal it cannot explain. */
 static int refuse_after_commit(ixn_core *k, cc_session *s, proto_msg *msg, int rc)
 {
-    if (rc != CC_E_INVALID_STATE || !k->st || store_pending(k->st) == 0)
+    if (rc != CC_E_INVALID_STATE || !k->st ||
+        (store_pending(k->st) == 0 && !store_in_flight(k->st)))
         return rc;
     int deferred = ixn_core_answer(k->srv, s);
     assert(deferred == CC_SESSION_DEFERRED);
@@ -1967,6 +2190,7 @@ int ixn_core_init(ixn_server *srv)
             return rc;
         }
         cc_buf_free(&err);
+        k->router.wait_uncommitted = store_commits_async(k->st);
         rc = load(k);
         if (rc) {
             LOG_ERROR("event=store_load_failed dir=%s error=%s",
@@ -2011,6 +2235,10 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->purge, NULL);
     uv_close((uv_handle_t *)&k->retry, NULL);
     uv_close((uv_handle_t *)&k->renew, NULL);
+    if (k->poll) {
+        uv_close((uv_handle_t *)k->poll, poll_free);
+        k->poll = NULL;
+    }
     ixn_route_close(&k->router);
     LOG_INFO(
         "event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64 " decision_p50_ns=%" PRIu64

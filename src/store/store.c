@@ -55,6 +55,8 @@ struct store {
     uint64_t commit_t0;  /* when the commit in flight started */
     size_t pg_rows;      /* rows of the commit in flight */
     bool pg_in_flight;   /* a PostgreSQL commit was sent and has not finished */
+    bool pg_done;        /* it was finished by a blocking call; store_commit_poll tells */
+    int pg_done_rc;      /* and its result */
     sqlite3 *db;
     char *path;
     int lock_fd;
@@ -1035,16 +1037,50 @@ int store_commit_poll(store *st, bool *want_write)
 {
     assert(st && want_write);
     *want_write = false;
+    if (st->pg_done) {
+        st->pg_done = false;
+        return st->pg_done_rc;
+    }
     if (!st->pg_in_flight)
         return 0;
     int rc = store_pg_commit_step(st->pg, want_write);
     return rc == 1 ? 1 : pg_finished(st, rc);
 }
 
+/* Finishes the commit in flight, waiting for it (a blocking query needs the connection);
+ * its result is kept for the caller's next store_commit_poll. */
+static void pg_drain(store *st)
+{
+    if (!st->pg_in_flight)
+        return;
+    bool want_write = false;
+    int rc;
+    while ((rc = store_pg_commit_step(st->pg, &want_write)) == 1) {
+        if (pg_wait(st, want_write) != 0) {
+            rc = CC_E_STALE_OWNER;
+            break;
+        }
+    }
+    st->pg_done_rc = pg_finished(st, rc);
+    st->pg_done = true;
+}
+
 bool store_in_flight(const store *st)
 {
     assert(st);
-    return st->pg_in_flight;
+    return st->pg_in_flight || st->pg_done;
+}
+
+bool store_commits_async(const store *st)
+{
+    assert(st);
+    return st->pg != NULL;
+}
+
+void store_drop_batch(store *st)
+{
+    assert(st);
+    batch_clear(st);
 }
 
 int store_fd(const store *st)
@@ -1081,6 +1117,7 @@ int store_commit(store *st)
 {
     assert(st);
     if (st->pg) {
+        pg_drain(st);
         int rc = store_commit_begin(st);
         bool want_write = false;
         while (rc == 1) {
@@ -1129,6 +1166,7 @@ int64_t store_purge(store *st, int64_t ended_before_us)
 {
     assert(st);
     if (st->pg) {
+        pg_drain(st);
         int64_t n = store_pg_purge(st->pg, ended_before_us);
         if (n > 0) {
             st->stats.rows_purged += (uint64_t)n;
@@ -1155,8 +1193,10 @@ int store_find_external(store *st, const char *external_id, int64_t *id_out,
     assert(st && external_id && id_out && state_out);
     if (strnlen(external_id, STORE_MAX_ID + 1) > STORE_MAX_ID)
         return CC_E_LIMIT_EXCEEDED;
-    if (st->pg)
+    if (st->pg) {
+        pg_drain(st);
         return store_pg_find_external(st->pg, external_id, id_out, state_out);
+    }
     sqlite3_stmt *s = st->st_find_ext;
     sqlite3_bind_text(s, 1, external_id, -1, SQLITE_STATIC);
     int r = sqlite3_step(s);

@@ -159,8 +159,17 @@ int store_commit_begin(store *st);
  * in flight), CC_E_UNAVAILABLE when it was rolled back, or CC_E_STALE_OWNER. */
 int store_commit_poll(store *st, bool *want_write);
 
-/** True while a commit started by store_commit_begin has not finished. */
+/** True while a commit started by store_commit_begin has not been reported finished by
+ * store_commit_poll. store_commit, store_purge and store_find_external finish it first
+ * (waiting), and keep its result for the next store_commit_poll. */
 bool store_in_flight(const store *st);
+
+/** True when commits really run in flight (PostgreSQL); SQLite commits at once. */
+bool store_commits_async(const store *st);
+
+/** Drops the current batch unwritten (a commit before it failed, and the caller undoes
+ * the changes of both). */
+void store_drop_batch(store *st);
 
 /** The socket to watch while a commit is in flight (-1 for SQLite). */
 int store_fd(const store *st);
