@@ -14,6 +14,9 @@ same name and store-kind = postgres.
     ends its database connection and takes the store over with a higher epoch. The old
     owner gets SIGCONT: its next write (a commit or the owner row's renewal) fails the
     epoch check, it logs event=store_owner_lost and exits non-zero; the new owner serves.
+(d) The database refuses new rows (a CHECK constraint): 20 submits pipelined on four
+    connections, so that one commit is in flight while the next batch fills, are all
+    answered 14 and change nothing; once the constraint is gone, submits work again.
 
 Skipped (passes with SKIP) only when the PostgreSQL binaries are absent."""
 import os
@@ -182,6 +185,37 @@ def main():
         newer = harness.submit_ok(ms3, T, "chat", "chat-in")
         check(number(newer) > number(new), "(c) the new owner numbers above (%s > %s)"
               % (newer, new))
+
+        # ---- (d) a failed commit in flight: both batches undone, every request 14 ----
+        def psql(sql):
+            subprocess.run(["psql", "-q", "-d", pg.dsn, "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           check=True, stdout=subprocess.DEVNULL)
+        before = harness.queue_status(ms3)[(T, "chat-in")]
+        psql("ALTER TABLE ixn_interactions ADD CONSTRAINT it_full CHECK (id <= %d) NOT VALID"
+             % number(newer))
+        conns = [harness.media_server(third.port) for _ in range(4)]
+        refs = []
+        for i in range(5):
+            for c in conns:
+                rid = c.next_ref()
+                c.send({"message": "RequestSubmit", "tenant": T, "media": "chat",
+                        "queue": "chat-in", "referenceId": rid})
+                refs.append((c, rid))
+        codes = []
+        for c, rid in refs:
+            ans = c.next(lambda m, r=rid: m.get("referenceId") == r, timeout=10,
+                         what="answer %d" % rid)
+            codes.append(ans.get("errorCode") if ans.get("message") == "EventError" else 0)
+        check(codes == [14] * len(refs), "(d) all %d submits answered 14 (%s)" % (len(refs), codes))
+        after = harness.queue_status(ms3)[(T, "chat-in")]
+        counts = ("waiting", "invited", "handling", "afterWork")
+        check([after.get(n) for n in counts] == [before.get(n) for n in counts],
+              "(d) the queue's counts are as before (%s / %s)" % (before, after))
+        check("event=store_commit_failed" in third.stderr(), "(d) the failed commit is logged")
+        psql("ALTER TABLE ixn_interactions DROP CONSTRAINT it_full")
+        time.sleep(1.2)
+        newest = harness.submit_ok(ms3, T, "chat", "chat-in")
+        check(number(newest) > number(newer), "(d) submits work again (%s)" % newest)
         stat.kill(signal.SIGTERM)
     print("PASS test_ixn_takeover")
     return 0
