@@ -62,12 +62,14 @@
 # Last, the store phase of issue 13 (docs/bench.md, "PostgreSQL store"): interactions
 # routed end to end at BENCH_STORE_AGENTS agents with the SQLite store and with the
 # PostgreSQL store (a throwaway PostgreSQL cluster on 127.0.0.1, started for the phase by
-# tests/integration/pgtmp.py, with its default durability: fsync and synchronous_commit
-# on), BENCH_STORE_ROUNDS pairs in one run; a last line prints `routed_per_s=` (SQLite)
-# next to `routed_per_s_pg=` and their ratio, and the target (PostgreSQL at least 0.5 of
-# SQLite). Environment: BENCH_STORE (1 default, 0 none, "only" for nothing else),
-# BENCH_STORE_AGENTS (1000), BENCH_STORE_ROUNDS (1), BENCH_STORE_PG_SYNC (on; "off" sets
-# synchronous_commit = off on the cluster). Skipped without the PostgreSQL binaries.
+# tests/integration/pgtmp.py, fsync on), BENCH_STORE_ROUNDS rounds in one run, each
+# SQLite, then PostgreSQL with synchronous_commit = on (its default: every commit flushed
+# to its WAL) and = off (the guarantee of SQLite's synchronous=NORMAL); a last line prints
+# `routed_per_s=` (SQLite) next to `routed_per_s_pg=` (on), `routed_per_s_pg_sync_off=`
+# and their ratios to SQLite, and the target (PostgreSQL at least 0.5 of SQLite).
+# Environment: BENCH_STORE (1 default, 0 none, "only" for nothing else),
+# BENCH_STORE_AGENTS (1000), BENCH_STORE_ROUNDS (1), BENCH_STORE_PG_SYNC ("on off": the
+# synchronous_commit settings run). Skipped without the PostgreSQL binaries.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -115,7 +117,7 @@ S_WINDOW=2000
 STORE_PHASE=${BENCH_STORE:-1}
 STORE_AGENTS=${BENCH_STORE_AGENTS:-1000}
 STORE_ROUNDS=${BENCH_STORE_ROUNDS:-1}
-STORE_PG_SYNC=${BENCH_STORE_PG_SYNC:-on}
+STORE_PG_SYNC=${BENCH_STORE_PG_SYNC:-"on off"}
 TLS_PHASE=${BENCH_TLS:-1}
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
@@ -734,38 +736,40 @@ stats_phase() {
     check statbench "$RC"
 }
 
-# store_run KIND ROUND: one run of the store phase with the store KIND (sqlite or
-# postgres); its line goes to stdout and $DIR/store-KIND.out.
+# store_run KIND ROUND [SYNC]: one run of the store phase with the store KIND (sqlite or
+# postgres, with synchronous_commit = SYNC); its line goes to stdout and
+# $DIR/store-KIND[-SYNC].out.
 store_run() {
-    local kind=$1 round=$2 N=$STORE_AGENTS RC=0 LINE
+    local kind=$1 round=$2 sync=${3:-} N=$STORE_AGENTS RC=0 LINE tag=$1
     if [[ "$kind" == postgres ]]; then
+        tag="postgres-$sync"
         # A fresh database each run: the tables of the last run are dropped.
         "$PG_BIN/psql" -q -d "$BENCH_PG_DSN" -v ON_ERROR_STOP=1 \
             -c "SET client_min_messages = warning" \
             -c "DROP TABLE IF EXISTS ixn_interactions, ixn_meta, ixn_owner" \
-            -c "ALTER SYSTEM SET synchronous_commit = $STORE_PG_SYNC" \
+            -c "ALTER SYSTEM SET synchronous_commit = $sync" \
             -c "SELECT pg_reload_conf()" >/dev/null
         IXN_EXTRA="store-kind = postgres
 store-dsn = $BENCH_PG_DSN"
     fi
-    start_ixn "ixn-store-$kind" "$N"
+    start_ixn "ixn-store-$tag" "$N"
     IXN_EXTRA=""
-    stat_ini "ixn-store-$kind:$PORT"
+    stat_ini "ixn-store-$tag:$PORT"
     "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
         --password-file "$DIR/password" --agents "$N" --media chat \
         --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
-        --stat-log "$DIR/stat-store-$kind.log" --changes 0 --latency-changes 0 \
+        --stat-log "$DIR/stat-store-$tag.log" --changes 0 --latency-changes 0 \
         --seconds "$SECS" --queue bench-chat --media-token media-secret \
         --interactions "$INTERACTIONS" --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" \
-        --ixn-pid "${PIDS[0]}" >"$DIR/ixbench-store-$kind.out" || RC=$?
+        --ixn-pid "${PIDS[0]}" >"$DIR/ixbench-store-$tag.out" || RC=$?
     stop_daemons
-    LINE=$(grep ' servers=1 ' "$DIR/ixbench-store-$kind.out" || true)
+    LINE=$(grep ' servers=1 ' "$DIR/ixbench-store-$tag.out" || true)
     if [[ -z "$LINE" ]]; then
-        cat "$DIR/ixbench-store-$kind.out"
+        cat "$DIR/ixbench-store-$tag.out"
         check ixbench "$RC"
         check ixbench 1
     fi
-    echo "store: kind=$kind round=$round $LINE" | tee -a "$DIR/store-$kind.out"
+    echo "store: kind=$kind${sync:+ synchronous_commit=$sync} round=$round $LINE" | tee -a "$DIR/store-$tag.out"
     check ixbench "$RC"
 }
 
@@ -779,14 +783,18 @@ store_phase() {
         return
     fi
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | head -1)
-    : >"$DIR/store-sqlite.out"
-    : >"$DIR/store-postgres.out"
-    local round
+    local round sync
+    rm -f "$DIR"/store-*.out
     for round in $(seq "$STORE_ROUNDS"); do
         store_run sqlite "$round"
-        store_run postgres "$round"
+        for sync in $STORE_PG_SYNC; do
+            store_run postgres "$round" "$sync"
+        done
     done
-    awk -v sync="$STORE_PG_SYNC" '
+    # routed_per_s_pg is PostgreSQL with its default durability (synchronous_commit = on:
+    # every commit flushed to its WAL); routed_per_s_pg_sync_off the same database with
+    # synchronous_commit = off, the guarantee SQLite's synchronous=NORMAL gives.
+    awk -v agents="$STORE_AGENTS" '
         function val(line, k,   n, a, i) {
             n = split(line, a, " ")
             for (i = 1; i <= n; i++)
@@ -794,16 +802,28 @@ store_phase() {
                     return substr(a[i], length(k) + 2)
             return ""
         }
-        FILENAME ~ /sqlite/ { s += val($0, "routed_per_s"); ns++; sp99 += val($0, "p99_us") }
-        FILENAME ~ /postgres/ { p += val($0, "routed_per_s"); np++; pp99 += val($0, "p99_us") }
+        function ratio(a, b) { return (b > 0 && a != "") ? sprintf("%.2f", a / b) : "na" }
+        {
+            k = FILENAME; sub(/^.*store-/, "", k); sub(/\.out$/, "", k)
+            r[k] += val($0, "routed_per_s"); p99[k] += val($0, "p99_us"); n[k]++
+        }
         END {
-            if (!ns || !np) { print "store: no figures"; exit }
-            s /= ns; p /= np
-            printf "store: agents=%s routed_per_s=%.0f routed_per_s_pg=%.0f pg_to_sqlite=%s", \
-                val_agents, s, p, (s > 0 ? sprintf("%.2f", p / s) : "na")
-            printf " p99_us=%.0f p99_us_pg=%.0f pg_synchronous_commit=%s\n", sp99 / ns, pp99 / np, sync
-            printf "store: target pg_at_least_0.5_of_sqlite=%s\n", (s > 0 && p / s >= 0.5) ? "yes" : "no"
-        }' val_agents="$STORE_AGENTS" "$DIR/store-sqlite.out" "$DIR/store-postgres.out"
+            if (!n["sqlite"]) { print "store: no figures"; exit }
+            s = r["sqlite"] / n["sqlite"]
+            line = sprintf("store: agents=%s routed_per_s=%.0f p99_us=%.0f", agents, s, p99["sqlite"] / n["sqlite"])
+            if (n["postgres-on"]) {
+                on = r["postgres-on"] / n["postgres-on"]
+                line = line sprintf(" routed_per_s_pg=%.0f p99_us_pg=%.0f pg_to_sqlite=%s", on, p99["postgres-on"] / n["postgres-on"], ratio(on, s))
+            }
+            if (n["postgres-off"]) {
+                off = r["postgres-off"] / n["postgres-off"]
+                line = line sprintf(" routed_per_s_pg_sync_off=%.0f p99_us_pg_sync_off=%.0f pg_sync_off_to_sqlite=%s", off, p99["postgres-off"] / n["postgres-off"], ratio(off, s))
+            }
+            print line
+            printf "store: target pg_at_least_0.5_of_sqlite=%s pg_sync_off_at_least_0.5_of_sqlite=%s\n", \
+                (n["postgres-on"] ? (on / s >= 0.5 ? "yes" : "no") : "na"), \
+                (n["postgres-off"] ? (off / s >= 0.5 ? "yes" : "no") : "na")
+        }' "$DIR"/store-*.out
 }
 
 if [[ "$ONLY" == store ]]; then

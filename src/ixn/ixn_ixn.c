@@ -82,8 +82,9 @@ typedef struct ixn_core {
     uv_timer_t renew; /* PostgreSQL: renews the owner row */
     uv_poll_t *poll;  /* PostgreSQL: the store's socket while a commit is in flight */
     int poll_fd;
-    size_t seal_wait;     /* waiting requests answered by the commit in flight */
-    uint64_t tick_due_us; /* when tick is armed for; 0 = not armed */
+    size_t seal_wait;      /* waiting requests answered by the commit in flight */
+    uint64_t answers_sent; /* waiting requests answered, PostgreSQL path */
+    uint64_t tick_due_us;  /* when tick is armed for; 0 = not armed */
     bool idle_on;
     bool more; /* routing stopped on its budget: go on next turn */
     bool closed;
@@ -1093,6 +1094,7 @@ static void take_waiters(ixn_core *k, size_t n)
 static void answer_first(ixn_core *k, size_t n, int rc)
 {
     take_waiters(k, n);
+    k->answers_sent += k->nspare;
     for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
         ixn_waiter *w = &k->spare[k->spare_pos];
         if (w->s && rc)
@@ -1163,6 +1165,7 @@ static void answer_sealed(ixn_core *k, size_t n)
     ixn_batch *b = &k->batch;
     size_t sent = 0;
     take_waiters(k, n);
+    k->answers_sent += k->nspare;
     for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
         ixn_waiter *w = &k->spare[k->spare_pos];
         size_t upto = w->out_pos < b->seal_out ? w->out_pos : b->seal_out;
@@ -1255,7 +1258,10 @@ static void on_check(uv_check_t *h)
     bool answered = k->nwait > 0;
     bool async = k->st && store_commits_async(k->st);
     if (async) {
+        /* Requests wait across turns there: only answers sent now need the extra turn. */
+        uint64_t before = k->answers_sent;
         async_turn(k);
+        answered = k->answers_sent != before;
     } else {
         for (int round = 0; round < COMMIT_ROUNDS; round++) {
             commit_and_answer(k);
