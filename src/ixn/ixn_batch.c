@@ -236,9 +236,11 @@ void ixn_batch_drop_sealed(ixn_batch *b)
     for (size_t i = 0; i < b->seal_out; i++)
         cc_sbuf_unref(b->outbox[i].sb);
     b->nout -= b->seal_out;
-    memmove(b->outbox, b->outbox + b->seal_out, b->nout * sizeof *b->outbox);
+    if (b->nout)
+        memmove(b->outbox, b->outbox + b->seal_out, b->nout * sizeof *b->outbox);
     b->noffers -= b->seal_offers;
-    memmove(b->offers, b->offers + b->seal_offers, b->noffers * sizeof *b->offers);
+    if (b->noffers)
+        memmove(b->offers, b->offers + b->seal_offers, b->noffers * sizeof *b->offers);
     b->seal_out = b->seal_offers = 0;
 }
 

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -935,7 +936,8 @@ static void batch_sealed_committed(ixn_core *k)
     for (size_t i = 0; i < b->nreports; i++)
         cc_sbuf_unref(b->reports[i].sb);
     size_t left = total - m;
-    memmove(b->reports, b->reports + m, left * sizeof *b->reports);
+    if (left)
+        memmove(b->reports, b->reports + m, left * sizeof *b->reports);
     b->nreports = left;
     b->sealed = false;
     b->seal_log = b->seal_reports = 0;
@@ -1077,7 +1079,8 @@ static void take_waiters(ixn_core *k, size_t n)
             k->capspare = n;
             k->spare = xrealloc(k->spare, k->capspare * sizeof *k->spare);
         }
-        memcpy(k->spare, k->wait, n * sizeof *k->wait);
+        if (n)
+            memcpy(k->spare, k->wait, n * sizeof *k->wait);
         k->nwait -= n;
         memmove(k->wait, k->wait + n, k->nwait * sizeof *k->wait);
         k->nspare = n;
@@ -2121,6 +2124,13 @@ static void on_renew(uv_timer_t *t)
         LOG_WARN("event=store_renew_failed error=%s", cc_err_name(rc));
 }
 
+static volatile sig_atomic_t wait_signal;
+
+static void on_wait_signal(int sig)
+{
+    wait_signal = sig;
+}
+
 /* Opens the configured store. A PostgreSQL store owned by another process (same name on
  * another machine, say) is waited for with the ports still closed: the lock is asked for
  * every STANDBY_RETRY_MS until the owner's connection is gone (its process died, or its
@@ -2134,10 +2144,26 @@ static int open_store(ixn_core *k, cc_buf *err)
                        .owner_timeout_ms = (int)cfg->store_owner_timeout_s * 1000};
     bool waited = false;
     uint64_t t0 = cc_mono_us();
+    /* The loop does not run yet: a standby ends on SIGTERM or SIGINT here, cleanly, since
+     * it holds nothing (no port, no store). */
+    struct sigaction sa = {.sa_handler = on_wait_signal}, old_term, old_int;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, &old_int);
     for (;;) {
+        if (wait_signal) {
+            LOG_INFO("event=shutdown signal=%d while=waiting_for_owner", (int)wait_signal);
+            exit(0);
+        }
         cc_buf_reset(err);
         int rc = store_open_config(&sc, cfg->name, &k->st, err);
         if (rc != CC_E_OWNED) {
+            sigaction(SIGTERM, &old_term, NULL);
+            sigaction(SIGINT, &old_int, NULL);
+            if (wait_signal) {
+                LOG_INFO("event=shutdown signal=%d while=waiting_for_owner", (int)wait_signal);
+                exit(0);
+            }
             if (waited && rc == 0)
                 LOG_INFO("event=store_owner_acquired waited_ms=%" PRIu64 " epoch=%" PRId64,
                          (cc_mono_us() - t0) / 1000, store_epoch(k->st));
