@@ -85,6 +85,7 @@ typedef struct ixn_core {
     int poll_fd;
     size_t seal_wait;      /* waiting requests answered by the commit in flight */
     uint64_t answers_sent; /* waiting requests answered, PostgreSQL path */
+    uint64_t epoch;        /* PostgreSQL: the store's ownership epoch (0: SQLite or none) */
     uint64_t tick_due_us;  /* when tick is armed for; 0 = not armed */
     bool idle_on;
     bool more; /* routing stopped on its budget: go on next turn */
@@ -2223,6 +2224,7 @@ int ixn_core_init(ixn_server *srv)
         }
         cc_buf_free(&err);
         k->router.wait_uncommitted = store_commits_async(k->st);
+        k->epoch = (uint64_t)store_epoch(k->st);
         rc = load(k);
         if (rc) {
             LOG_ERROR("event=store_load_failed dir=%s error=%s",
@@ -2418,6 +2420,11 @@ void ixn_core_metrics(ixn_server *srv, cc_metrics *r)
                                                .type = CC_METRIC_COUNTER});
         cc_metric_bind(m, 0, counters[i].src);
     }
+    m = cc_metrics_add(r, &(cc_metric_def){.name = "contactcore_ixn_store_epoch",
+                                           .help = "Ownership epoch of the PostgreSQL store "
+                                                   "(0 with SQLite)",
+                                           .type = CC_METRIC_GAUGE});
+    cc_metric_bind(m, 0, &k->epoch);
     const char *count_labels[] = {"tenant", "queue", "media", "state"};
     cc_metrics_add_collected(r,
                              &(cc_metric_def){.name = "contactcore_ixn_queue_interactions",
