@@ -68,6 +68,8 @@ static void warn_kept(const ixn_config *live, const ixn_config *next)
         {"[server] data-dir", str_same(live->data_dir, next->data_dir)},
         {"[server] store-kind", live->store_postgres == next->store_postgres},
         {"[server] store-dsn", str_same(live->store_dsn, next->store_dsn)},
+        {"[server] store-owner-timeout",
+         live->store_owner_timeout_s == next->store_owner_timeout_s},
         {"[server] port-file", str_same(live->port_file, next->port_file)},
         {"[server] allowed-origins", str_same(live->allowed_origins, next->allowed_origins)},
         {"[server] idle-timeout", live->idle_timeout_s == next->idle_timeout_s},
