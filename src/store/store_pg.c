@@ -24,6 +24,10 @@
 #define PG_SCHEMA 2
 /* The SQLSTATE of the fence's division by zero: the epoch moved on. */
 #define SQLSTATE_FENCED "22012"
+/* A new owner's row counts as renewed this far ahead, so that a standby does not take a
+ * large store's load (no renewal runs during it) for a hang; the first renewal after the
+ * load brings it back to now. */
+#define PG_LOAD_GRACE "interval '60 seconds'"
 /* libpq's connect_timeout unless the DSN sets one: a database that does not answer
  * fails the connect after this many seconds. */
 #define PG_CONNECT_TIMEOUT_S 5
@@ -289,8 +293,8 @@ static int take_ownership(store_pg *pg, int64_t *last_id, cc_buf *err)
                        2, vh, PGRES_COMMAND_OK, NULL);
     if (ok && exec_ok(pg,
                       "UPDATE ixn_owner SET epoch = epoch + 1, holder = $2,"
-                      " backend_pid = pg_backend_pid(), renewed = now() WHERE server = $1"
-                      " RETURNING epoch",
+                      " backend_pid = pg_backend_pid(), renewed = now() + " PG_LOAD_GRACE
+                      " WHERE server = $1 RETURNING epoch",
                       2, vh, PGRES_TUPLES_OK, &r)) {
         ok = PQntuples(r) == 1;
         if (ok)
