@@ -84,6 +84,18 @@
 # none, "only" for nothing else), BENCH_NATS_AGENTS (10000), BENCH_NATS_CHANGES (200000),
 # BENCH_NATS_PLAIN (1; 0 leaves the pass without NATS out). Skipped (with a line on
 # stderr) when nats-server is not installed.
+#
+# Last, the store phase of issue 13 (docs/bench.md, "PostgreSQL store"): interactions
+# routed end to end at BENCH_STORE_AGENTS agents with the SQLite store and with the
+# PostgreSQL store (a throwaway PostgreSQL cluster on 127.0.0.1, started for the phase by
+# tests/integration/pgtmp.py, fsync on), BENCH_STORE_ROUNDS rounds in one run, each
+# SQLite, then PostgreSQL with synchronous_commit = on (its default: every commit flushed
+# to its WAL) and = off (the guarantee of SQLite's synchronous=NORMAL); a last line prints
+# `routed_per_s=` (SQLite) next to `routed_per_s_pg=` (on), `routed_per_s_pg_sync_off=`
+# and their ratios to SQLite, and the target (PostgreSQL at least 0.5 of SQLite).
+# Environment: BENCH_STORE (1 default, 0 none, "only" for nothing else),
+# BENCH_STORE_AGENTS (1000), BENCH_STORE_ROUNDS (1), BENCH_STORE_PG_SYNC ("on off": the
+# synchronous_commit settings run). Skipped without the PostgreSQL binaries.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -133,6 +145,10 @@ FO_AGENTS=${BENCH_FO_AGENTS:-10000}
 FO_ROUNDS=${BENCH_FO_ROUNDS:-3}
 FO_RATE=${BENCH_FO_RATE:-500}
 FO_LEASE=${BENCH_FO_LEASE_MS:-1000}
+STORE_PHASE=${BENCH_STORE:-1}
+STORE_AGENTS=${BENCH_STORE_AGENTS:-1000}
+STORE_ROUNDS=${BENCH_STORE_ROUNDS:-1}
+STORE_PG_SYNC=${BENCH_STORE_PG_SYNC:-"on off"}
 TLS_PHASE=${BENCH_TLS:-1}
 NATS_PHASE=${BENCH_NATS:-1}
 NATS_AGENTS=${BENCH_NATS_AGENTS:-10000}
@@ -948,40 +964,123 @@ nats_phase() {
     fi
 }
 
+# store_run KIND ROUND [SYNC]: one run of the store phase with the store KIND (sqlite or
+# postgres, with synchronous_commit = SYNC); its line goes to stdout and
+# $DIR/store-KIND[-SYNC].out.
+store_run() {
+    local kind=$1 round=$2 sync=${3:-} N=$STORE_AGENTS RC=0 LINE tag=$1
+    if [[ "$kind" == postgres ]]; then
+        tag="postgres-$sync"
+        # A fresh database each run: the tables of the last run are dropped.
+        "$PG_BIN/psql" -q -d "$BENCH_PG_DSN" -v ON_ERROR_STOP=1 \
+            -c "SET client_min_messages = warning" \
+            -c "DROP TABLE IF EXISTS ixn_interactions, ixn_meta, ixn_owner" \
+            -c "ALTER SYSTEM SET synchronous_commit = $sync" \
+            -c "SELECT pg_reload_conf()" >/dev/null
+        IXN_EXTRA="store-kind = postgres
+store-dsn = $BENCH_PG_DSN"
+    fi
+    start_ixn "ixn-store-$tag" "$N"
+    IXN_EXTRA=""
+    stat_ini "ixn-store-$tag:$PORT"
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-store-$tag.log" --changes 0 --latency-changes 0 \
+        --seconds "$SECS" --queue bench-chat --media-token media-secret \
+        --interactions "$INTERACTIONS" --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" \
+        --ixn-pid "${PIDS[0]}" >"$DIR/ixbench-store-$tag.out" || RC=$?
+    stop_daemons
+    LINE=$(grep ' servers=1 ' "$DIR/ixbench-store-$tag.out" || true)
+    if [[ -z "$LINE" ]]; then
+        cat "$DIR/ixbench-store-$tag.out"
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    echo "store: kind=$kind${sync:+ synchronous_commit=$sync} round=$round $LINE" | tee -a "$DIR/store-$tag.out"
+    check ixbench "$RC"
+}
+
+# store_phase: the store phase of issue 13 (see the top of this file). Without a cluster
+# yet, the script runs itself for this phase alone under pgtmp.py, which starts one and
+# sets BENCH_PG_DSN.
+store_phase() {
+    if [[ -z "${BENCH_PG_DSN:-}" ]]; then
+        BENCH_ONLY=store python3 "$ROOT/tests/integration/pgtmp.py" --env BENCH_PG_DSN -- \
+            "$ROOT/scripts/bench.sh"
+        return
+    fi
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | head -1)
+    local round sync
+    rm -f "$DIR"/store-*.out
+    for round in $(seq "$STORE_ROUNDS"); do
+        store_run sqlite "$round"
+        for sync in $STORE_PG_SYNC; do
+            store_run postgres "$round" "$sync"
+        done
+    done
+    # routed_per_s_pg is PostgreSQL with its default durability (synchronous_commit = on:
+    # every commit flushed to its WAL); routed_per_s_pg_sync_off the same database with
+    # synchronous_commit = off, the guarantee SQLite's synchronous=NORMAL gives.
+    awk -v agents="$STORE_AGENTS" '
+        function val(line, k,   n, a, i) {
+            n = split(line, a, " ")
+            for (i = 1; i <= n; i++)
+                if (index(a[i], k "=") == 1)
+                    return substr(a[i], length(k) + 2)
+            return ""
+        }
+        function ratio(a, b) { return (b > 0 && a != "") ? sprintf("%.2f", a / b) : "na" }
+        {
+            k = FILENAME; sub(/^.*store-/, "", k); sub(/\.out$/, "", k)
+            r[k] += val($0, "routed_per_s"); p99[k] += val($0, "p99_us"); n[k]++
+        }
+        END {
+            if (!n["sqlite"]) { print "store: no figures"; exit }
+            s = r["sqlite"] / n["sqlite"]
+            line = sprintf("store: agents=%s routed_per_s=%.0f p99_us=%.0f", agents, s, p99["sqlite"] / n["sqlite"])
+            if (n["postgres-on"]) {
+                on = r["postgres-on"] / n["postgres-on"]
+                line = line sprintf(" routed_per_s_pg=%.0f p99_us_pg=%.0f pg_to_sqlite=%s", on, p99["postgres-on"] / n["postgres-on"], ratio(on, s))
+            }
+            if (n["postgres-off"]) {
+                off = r["postgres-off"] / n["postgres-off"]
+                line = line sprintf(" routed_per_s_pg_sync_off=%.0f p99_us_pg_sync_off=%.0f pg_sync_off_to_sqlite=%s", off, p99["postgres-off"] / n["postgres-off"], ratio(off, s))
+            }
+            print line
+            printf "store: target pg_at_least_0.5_of_sqlite=%s pg_sync_off_at_least_0.5_of_sqlite=%s\n", \
+                (n["postgres-on"] ? (on / s >= 0.5 ? "yes" : "no") : "na"), \
+                (n["postgres-off"] ? (off / s >= 0.5 ? "yes" : "no") : "na")
+        }' "$DIR"/store-*.out
+}
+
+if [[ "$ONLY" == store ]]; then
+    if [[ -n "${BENCH_PG_DSN:-}" ]]; then
+        store_phase
+    fi
+    exit 0
+fi
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
-if [[ "$ONLY" == failover ]]; then
+# One phase alone: BENCH_ONLY=stats or failover, or BENCH_<PHASE>=only; everything else
+# is left out then, also the state-change passes of AGENT_COUNTS.
+ONLY_PHASE=""
+case "$ONLY" in stats | failover) ONLY_PHASE=$ONLY ;; esac
+[[ "$ROUTING" == only ]] && ONLY_PHASE=routing
+[[ "$TLS_PHASE" == only ]] && ONLY_PHASE=tls
+[[ "$NATS_PHASE" == only ]] && ONLY_PHASE=nats
+[[ "$STORE_PHASE" == only ]] && ONLY_PHASE=store
+if [[ -n "$ONLY_PHASE" ]]; then
     AGENT_COUNTS=""
-    TLS_PHASE=0
-    ROUTING=0
-    STATS=0
-    NATS_PHASE=0
-    FAILOVER=1
-elif [[ -n "$ONLY" || "$ROUTING" == only || "$TLS_PHASE" == only || "$NATS_PHASE" == only ]]; then
-    FAILOVER=0
-fi
-if [[ "$ROUTING" == only || "$ONLY" == stats ]]; then
-    AGENT_COUNTS=""
-    TLS_PHASE=0
-fi
-if [[ "$TLS_PHASE" == only ]]; then
-    AGENT_COUNTS=""
-    ROUTING=0
-    STATS=0
-    NATS_PHASE=0
-fi
-if [[ "$NATS_PHASE" == only ]]; then
-    AGENT_COUNTS=""
-    TLS_PHASE=0
-    ROUTING=0
-    STATS=0
-fi
-if [[ "$ONLY" == stats ]]; then
-    NATS_PHASE=0
-    ROUTING=0
-    STATS=1
-elif [[ "$ROUTING" == only ]]; then
-    STATS=0
-    NATS_PHASE=0
+    TLS_PHASE=0 ROUTING=0 STATS=0 FAILOVER=0 NATS_PHASE=0 STORE_PHASE=0
+    case "$ONLY_PHASE" in
+    stats) STATS=1 ;;
+    failover) FAILOVER=1 ;;
+    routing) ROUTING=1 ;;
+    tls) TLS_PHASE=1 ;;
+    nats) NATS_PHASE=1 ;;
+    store) STORE_PHASE=1 ;;
+    esac
 fi
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
@@ -1032,4 +1131,7 @@ if [[ "$FAILOVER" != 0 ]]; then
 fi
 if [[ "$NATS_PHASE" != 0 ]]; then
     nats_phase
+fi
+if [[ "$STORE_PHASE" != 0 ]]; then
+    store_phase
 fi
