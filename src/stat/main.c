@@ -19,6 +19,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/media.h"
 #include "net/addr.h"
 #include "net/conn.h"
@@ -233,6 +234,22 @@ static void reload_rules(stat_daemon *d)
         LOG_INFO("event=rules_reloaded path=%s", d->cfg.rules_path);
     }
     cc_buf_free(&diag);
+}
+
+/* Whether the agent is this statserver's: of its [server] tenants and its partition (the
+ * stream's resynchronisation deletes stale keys of these only). */
+static bool owns_agent(void *user, const char *tenant, const char *agent_id)
+{
+    const stat_config *cfg = &((stat_daemon *)user)->cfg;
+    if (cfg->tenants) {
+        bool found = false;
+        for (size_t i = 0; i < cfg->ntenants && !found; i++)
+            found = strcmp(cfg->tenants[i], tenant) == 0;
+        if (!found)
+            return false;
+    }
+    return cfg->part_count <= 1 ||
+           cc_partition_of(tenant, agent_id, cfg->part_count) == cfg->part_index;
 }
 
 /* The lease thread decided a new role: the servers hear of it first, then a new primary
@@ -864,6 +881,7 @@ static int run(stat_daemon *d)
                                           stat_metrics_stream_lag);
             if (!d->stream)
                 return 1;
+            stat_stream_set_owner(d->stream, owns_agent, d);
             stat_metrics_stream(d->metrics, d->stream);
         }
         d->ha = stat_ha_start(d->loop, &d->cfg.nats, on_role, d);

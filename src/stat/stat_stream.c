@@ -77,6 +77,8 @@ struct stat_stream {
     const stat_nats_config *cfg;
     stat_agents *agents;
     stat_stream_lag_fn lag_fn;
+    stat_stream_owns_fn owns; /* NULL: every key of the bucket is this statserver's */
+    void *owns_ctx;
     size_t max_dirty;
     size_t max_inflight;
     char *prefix; /* "$KV.<bucket>." */
@@ -444,6 +446,7 @@ static void pump(stat_stream *s)
             const char *k = keys->Keys[i];
             if (proto_statkey_parse(k, strlen(k), tenant, sizeof tenant, agent_id,
                                     sizeof agent_id) &&
+                (!s->owns || s->owns(s->owns_ctx, tenant, agent_id)) &&
                 !stat_agents_known(s->agents, tenant, agent_id))
                 mark(s, tenant, agent_id, now, NULL, false);
         }
@@ -864,6 +867,12 @@ static void *stream_thread(void *arg)
 }
 
 /* ---- start and stop ---- */
+
+void stat_stream_set_owner(stat_stream *s, stat_stream_owns_fn owns, void *ctx)
+{
+    s->owns = owns;
+    s->owns_ctx = ctx;
+}
 
 stat_stream *stat_stream_start(uv_loop_t *loop, const stat_nats_config *cfg, stat_agents *agents,
                                size_t max_dirty, stat_stream_lag_fn lag)

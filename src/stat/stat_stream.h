@@ -61,6 +61,14 @@ typedef void (*stat_stream_lag_fn)(uint64_t lag_us);
 stat_stream *stat_stream_start(uv_loop_t *loop, const stat_nats_config *cfg, stat_agents *agents,
                                size_t max_dirty, stat_stream_lag_fn lag);
 
+/** Whether an agent belongs to this statserver ([server] tenants and partition). */
+typedef bool (*stat_stream_owns_fn)(void *ctx, const char *tenant, const char *agent_id);
+
+/** Limits the resynchronisation's deletes to the keys of agents that owns accepts:
+ * partitions share one bucket, and a key of another partition's agent is not stale
+ * because this statserver does not know the agent. Without it every key is this one's. */
+void stat_stream_set_owner(stat_stream *s, stat_stream_owns_fn owns, void *ctx);
+
 /** The agent's status changed (stat_sink.changed): queued for publishing when primary,
  * with body (an open EventCurrentAgentStatus, referenced until it is sent or replaced) as
  * its value, or a delete of its key when it is no longer known. */
