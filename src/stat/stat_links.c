@@ -119,17 +119,16 @@ static void resend_pump(stat_link *l)
     }
 }
 
-/* The answer to a resend's RequestPing: that slice is read, the next may go. Returns
- * false when ref is not one of them. */
-static bool resend_acked(stat_link *l, int64_t ref)
+/* An EventAck: when it answers a resend's RequestPing, that slice is read and the next
+ * may go; any other is ignored. */
+static void resend_acked(stat_link *l, int64_t ref)
 {
     for (int i = 0; i < l->nmarks; i++)
         if (l->resend_marks[i] == ref) {
             l->resend_marks[i] = l->resend_marks[--l->nmarks];
             resend_pump(l);
-            return true;
+            return;
         }
-    return false;
 }
 
 static void on_registered(cc_client *c, proto_msg *ack)
