@@ -253,7 +253,8 @@ static bool owns_agent(void *user, const char *tenant, const char *agent_id)
 }
 
 /* The lease thread decided a new role: the servers hear of it first, then a new primary
- * sends every agent's status, since the servers dropped what the previous one sent. */
+ * sends every agent's status, since the servers dropped what the previous one sent: the
+ * first slice now, the rest paced by each server's reading (stat_links_resend). */
 static void on_role(void *user, bool primary, int64_t epoch)
 {
     stat_daemon *d = user;
@@ -261,7 +262,7 @@ static void on_role(void *user, bool primary, int64_t epoch)
         return;
     uint64_t started = cc_mono_us();
     stat_links_set_mode(d->links, true, primary, epoch);
-    size_t sent = primary ? stat_agents_resend(d->agents) : 0;
+    size_t sent = primary ? stat_links_resend(d->links) : 0;
     stat_stream_role(d->stream, primary, epoch);
     LOG_INFO("event=role role=%s epoch=%" PRId64 " agents_sent=%zu elapsed_ms=%.1f",
              primary ? "primary" : "standby", epoch, sent,

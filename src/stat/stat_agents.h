@@ -73,10 +73,22 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
 /** The link's snapshot is complete: every agent of it gets its status there (one each),
  * and on its other servers when its vector changed. Returns how many agents it held. */
 size_t stat_agents_snapshot_done(stat_agents *st, int link);
-/** Sends every known agent's current status to every open link it is logged in on, each
- * with that server's newest version (a promoted member of a pair, docs/ha.md). Returns
- * how many agents were sent. */
-size_t stat_agents_resend(stat_agents *st);
+/**
+ * Starts a resend of every known agent's status to every open link it is logged in on (a
+ * promoted member of a pair, docs/ha.md), replacing one that runs. Nothing is sent here:
+ * stat_agents_resend_step sends each link's share in slices, agents whose last status
+ * offers capacity first. An agent sent to a link by anything else meanwhile (a new state,
+ * a grant) is not sent again there; a link lost meanwhile drops its share (its next
+ * snapshot sends every agent anyway). Returns how many agents are to be sent.
+ */
+size_t stat_agents_resend_start(stat_agents *st);
+/** Sends up to max agents of link's running resend, each the current status with that
+ * server's newest version. Returns how many are left to send there (0: done). */
+size_t stat_agents_resend_step(stat_agents *st, int link, size_t max);
+/** How many agents link's running resend has still to send. */
+size_t stat_agents_resend_left(const stat_agents *st, int link);
+/** Ends every running resend (the member is no longer primary). */
+void stat_agents_resend_cancel(stat_agents *st);
 /** The number of agents logged in on link. */
 size_t stat_agents_link_count(const stat_agents *st, int link);
 /** Called for each known agent by stat_agents_each: return false to skip the agent. */
