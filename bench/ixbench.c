@@ -116,6 +116,8 @@ typedef struct fo_member {
  * not known. */
 typedef struct fo_round {
     double failover_ms, exit_ms, lease_won_ms, promoted_ms, resend_ms, statuses_sent_ms;
+    double resend_done_ms; /* the standby's event=resend_done: its last slice sent */
+    int64_t resend_slices;
     double ixn_takes_ms, all_waiting_ms;
     int64_t epoch, agents_sent, waiting;
     int valid; /* 1 yes, 0 no, -1 not checked */
@@ -1255,6 +1257,9 @@ static void tick_ixn(uint64_t now, uint64_t in_phase)
 #define FO_WARM_S 2
 #define FO_SYNC_TIMEOUT_S 120
 #define FO_QUIET_TIMEOUT_S 15
+/* How long a round waits, after its interactions finished, for the new primary's
+ * event=resend_done before it is reported without it. */
+#define FO_RESEND_WAIT_S 5
 #define FO_WAIT_TIMEOUT_S 30
 #define FO_LINE_MAX 4096
 
@@ -1440,6 +1445,14 @@ static bool fo_pair_ready(void)
     return B.mconns_up == B.media_conns;
 }
 
+/* True once the new primary logged the end of its resend (event=resend_done). */
+static bool fo_resend_done(void)
+{
+    char line[FO_LINE_MAX];
+    fo_member *s = &B.fo[1 - B.fo_primary];
+    return fo_log_find(s->log, B.fo_off_standby, "event=resend_done", NULL, line, sizeof line);
+}
+
 static void fo_kill(void)
 {
     fo_member *p = &B.fo[B.fo_primary];
@@ -1484,6 +1497,8 @@ static void fo_report_round(void)
     r->waiting = (int64_t)(B.fo_n1 - B.fo_n0);
     r->lease_won_ms = r->promoted_ms = r->resend_ms = r->statuses_sent_ms = r->ixn_takes_ms = -1;
     r->epoch = r->agents_sent = -1;
+    r->resend_done_ms = -1;
+    r->resend_slices = -1;
     r->valid = -1;
     if (fo_log_find(s->log, B.fo_off_standby, "event=lease_won", NULL, line, sizeof line))
         r->lease_won_ms = fo_since_kill_ms(line);
@@ -1495,6 +1510,10 @@ static void fo_report_round(void)
         r->agents_sent = (int64_t)fo_line_num(line, "agents_sent");
         if (r->statuses_sent_ms >= 0 && r->resend_ms >= 0)
             r->promoted_ms = r->statuses_sent_ms - r->resend_ms;
+    }
+    if (fo_log_find(s->log, B.fo_off_standby, "event=resend_done", NULL, line, sizeof line)) {
+        r->resend_done_ms = fo_since_kill_ms(line);
+        r->resend_slices = (int64_t)fo_line_num(line, "slices");
     }
     if (B.ixn_log && r->epoch >= 0) {
         char want[64];
@@ -1512,10 +1531,11 @@ static void fo_report_round(void)
            " failover_ms=%.1f exit_ms=%.1f lease_won_ms=%.0f promoted_ms=%.0f resend_ms=%.1f"
            " agents_sent=%" PRId64 " statuses_sent_ms=%.0f ixn_takes_new_primary_ms=%.0f"
            " first_invite_ms=%.1f waiting=%" PRId64 " all_waiting_invited_ms=%.1f"
-           " after_new_primary=%s\n",
+           " resend_done_ms=%.0f resend_slices=%" PRId64 " after_new_primary=%s\n",
            B.fo_round_no + 1, B.agents, p->name, p->pid, s->name, r->epoch, r->failover_ms,
            r->exit_ms, r->lease_won_ms, r->promoted_ms, r->resend_ms, r->agents_sent,
            r->statuses_sent_ms, r->ixn_takes_ms, r->failover_ms, r->waiting, r->all_waiting_ms,
+           r->resend_done_ms, r->resend_slices,
            r->valid < 0 ? "na"
            : r->valid   ? "yes"
                         : "no");
@@ -1610,7 +1630,11 @@ static void fo_tick(uint64_t now, uint64_t in_phase)
                                   : "no invite after the kill");
         break;
     case PH_FO_SETTLE:
-        if (ixn_unfinished() == 0) {
+        /* The new primary's resend runs in slices paced by the ixnserver: the round is
+         * reported once it is done too (a statserver that does not log it is given
+         * FO_RESEND_WAIT_S), and the next round never kills a member in the middle of it. */
+        if (ixn_unfinished() == 0 &&
+            (fo_resend_done() || in_phase > (uint64_t)FO_RESEND_WAIT_S * 1000000u)) {
             fo_report_round();
             B.fo_primary = 1 - B.fo_primary;
             if (++B.fo_round_no == B.fo_rounds) {

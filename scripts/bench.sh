@@ -69,6 +69,33 @@
 # BENCH_FAILOVER (1 default, 0 none), BENCH_ONLY=failover (this phase alone),
 # BENCH_FO_AGENTS (10000), BENCH_FO_ROUNDS (3), BENCH_FO_RATE (500), BENCH_FO_LEASE_MS
 # (1000).
+#
+# Then the status stream of issue 13 (docs/bench.md, "Status stream on NATS"): a
+# nats-server with JetStream on 127.0.0.1 (port chosen by it, store in $BENCH_DIR/nats), an
+# ixnserver with BENCH_NATS_AGENTS agents, and ixbench's throughput pass (the bench's
+# highest change rate: the window's, BENCH_NATS_CHANGES changes at most, BENCH_SECONDS
+# bounding it) with the statserver a one-member pair on that NATS, so that it mirrors every
+# status into the bucket cc_status. Prints the changes/s next to the statserver's
+# `event=stream_stats` figures: publishes acknowledged per second and the change → ack lag
+# p50/p99 over the pass's last five seconds, the same in the second with the most acks, and
+# the lag over the whole run. Before it the
+# same pass without NATS, and a line setting the two side by side (changes/s, the
+# statserver's CPU per change, the status latency). Environment: BENCH_NATS (1 default, 0
+# none, "only" for nothing else), BENCH_NATS_AGENTS (10000), BENCH_NATS_CHANGES (200000),
+# BENCH_NATS_PLAIN (1; 0 leaves the pass without NATS out). Skipped (with a line on
+# stderr) when nats-server is not installed.
+#
+# Last, the store phase of issue 13 (docs/bench.md, "PostgreSQL store"): interactions
+# routed end to end at BENCH_STORE_AGENTS agents with the SQLite store and with the
+# PostgreSQL store (a throwaway PostgreSQL cluster on 127.0.0.1, started for the phase by
+# tests/integration/pgtmp.py, fsync on), BENCH_STORE_ROUNDS rounds in one run, each
+# SQLite, then PostgreSQL with synchronous_commit = on (its default: every commit flushed
+# to its WAL) and = off (the guarantee of SQLite's synchronous=NORMAL); a last line prints
+# `routed_per_s=` (SQLite) next to `routed_per_s_pg=` (on), `routed_per_s_pg_sync_off=`
+# and their ratios to SQLite, and the target (PostgreSQL at least 0.5 of SQLite).
+# Environment: BENCH_STORE (1 default, 0 none, "only" for nothing else),
+# BENCH_STORE_AGENTS (1000), BENCH_STORE_ROUNDS (1), BENCH_STORE_PG_SYNC ("on off": the
+# synchronous_commit settings run). Skipped without the PostgreSQL binaries.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -118,7 +145,17 @@ FO_AGENTS=${BENCH_FO_AGENTS:-10000}
 FO_ROUNDS=${BENCH_FO_ROUNDS:-3}
 FO_RATE=${BENCH_FO_RATE:-500}
 FO_LEASE=${BENCH_FO_LEASE_MS:-1000}
+STORE_PHASE=${BENCH_STORE:-1}
+STORE_AGENTS=${BENCH_STORE_AGENTS:-1000}
+STORE_ROUNDS=${BENCH_STORE_ROUNDS:-1}
+STORE_PG_SYNC=${BENCH_STORE_PG_SYNC:-"on off"}
 TLS_PHASE=${BENCH_TLS:-1}
+NATS_PHASE=${BENCH_NATS:-1}
+NATS_AGENTS=${BENCH_NATS_AGENTS:-10000}
+NATS_CHANGES=${BENCH_NATS_CHANGES:-200000}
+NATS_PLAIN=${BENCH_NATS_PLAIN:-1}
+NATS_URL=""
+RUN_LINE=""
 TLS_AGENTS=${BENCH_TLS_AGENTS:-1000}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
 # Extra lines for the ixnserver's [server] and for each [ixn:NAME] of the statserver: the
@@ -833,30 +870,217 @@ failover_phase() {
     check ixbench "$RC"
 }
 
+# nats_run MODE: one ixbench throughput pass at NATS_AGENTS agents, the statserver a
+# lone statserver (MODE plain) or a one-member pair on the phase's nats-server (MODE
+# nats, URL in NATS_URL); sets RUN_LINE to ixbench's throughput line.
+nats_run() {
+    local mode=$1 N=$NATS_AGENTS RC=0
+    start_ixn "ixn-$mode" "$N"
+    stat_ini "ixn-$mode:$PORT"
+    if [[ "$mode" == nats ]]; then
+        printf '[nats]\nurl = %s\nmember = stat-bench\n' "$NATS_URL" >>"$DIR/stat.ini"
+    fi
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-$mode-$N.log" --changes "$NATS_CHANGES" --seconds "$SECS" \
+        --window "$WINDOW" --latency-changes 0 >"$DIR/ixbench-$mode-$N.out" || RC=$?
+    # Stops the ixnserver only: the nats-server (the first pid) stays for the next run.
+    local keep=("${PIDS[0]}")
+    PIDS=("${PIDS[@]:1}")
+    stop_daemons
+    PIDS=("${keep[@]}")
+    RUN_LINE=$(grep ' pass=throughput ' "$DIR/ixbench-$mode-$N.out" || true)
+    if [[ -z "$RUN_LINE" ]]; then
+        cat "$DIR/ixbench-$mode-$N.out"
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    check ixbench "$RC"
+}
+
+# nats_phase: the status stream phase of issue 13 (see the top of this file): the pass
+# without NATS (BENCH_NATS_PLAIN=1, the default; 0 leaves it out), then with it.
+nats_phase() {
+    local N=$NATS_AGENTS D="$DIR/nats" NPID PLAIN="" LINE SLINE
+    if ! command -v nats-server >/dev/null 2>&1; then
+        echo "bench: NATS phase skipped: nats-server is not installed" >&2
+        return 0
+    fi
+    if ((N + 64 > FDS)); then
+        echo "bench: NATS phase skipped: the fd limit $FDS is too low for $N agents" >&2
+        return 0
+    fi
+    stop_daemons
+    rm -rf "$D"
+    mkdir -p "$D"
+    nats-server -a 127.0.0.1 -p -1 -js -sd "$D/js" --ports_file_dir "$D" -l "$D/nats.log" &
+    NPID=$!
+    PIDS=("$NPID")
+    NATS_URL=""
+    for _ in $(seq 100); do
+        if [[ -s "$D/nats-server_$NPID.ports" ]]; then
+            NATS_URL=$(grep -o 'nats://[^"]*' "$D/nats-server_$NPID.ports" | head -1)
+            [[ -n "$NATS_URL" ]] && break
+        fi
+        sleep 0.1
+    done
+    if [[ -z "$NATS_URL" ]]; then
+        echo "bench: nats-server did not start; see $D/nats.log" >&2
+        exit 1
+    fi
+    if [[ "$NATS_PLAIN" != 0 ]]; then
+        nats_run plain
+        PLAIN=$RUN_LINE
+    fi
+    nats_run nats
+    LINE=$RUN_LINE
+    stop_daemons
+    SLINE=$(grep 'event=stream_stats' "$DIR/stat-nats-$N.log" | tail -1 || true)
+    if [[ -z "$SLINE" ]]; then
+        echo "bench: NATS phase: no stream_stats line in $DIR/stat-nats-$N.log" >&2
+        exit 1
+    fi
+    # nats_published_per_s and nats_lag_*: the last five complete seconds of publishing,
+    # at the end of the throughput pass (the statserver stops right after it); peak_*: the
+    # second with the most acks (may be the snapshot's burst at the start); run_lag_*:
+    # every publish of the run.
+    echo "nats: agents=$N changes=$(val changes "$LINE") changes_per_s=$(val changes_per_s "$LINE")" \
+        "nats_published=$(val published "$SLINE") nats_published_per_s=$(val last5_per_s "$SLINE")" \
+        "nats_lag_p50_ms=$(val last5_lag_p50_ms "$SLINE") nats_lag_p99_ms=$(val last5_lag_p99_ms "$SLINE")" \
+        "peak_published_per_s=$(val peak_per_s "$SLINE") peak_lag_p50_ms=$(val peak_lag_p50_ms "$SLINE")" \
+        "peak_lag_p99_ms=$(val peak_lag_p99_ms "$SLINE")" \
+        "run_lag_p50_ms=$(val lag_p50_ms "$SLINE") run_lag_p99_ms=$(val lag_p99_ms "$SLINE")" \
+        "run_lag_max_ms=$(val lag_max_ms "$SLINE") nats_errors=$(val errors "$SLINE")" \
+        "nats_dropped=$(val dropped "$SLINE")" \
+        "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$LINE")" | tee "$DIR/nats.out"
+    if [[ -n "$PLAIN" ]]; then
+        echo "nats: agents=$N without_nats changes_per_s=$(val changes_per_s "$PLAIN")" \
+            "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$PLAIN")" \
+            "p50_us=$(val p50_us "$PLAIN") p99_us=$(val p99_us "$PLAIN")" \
+            "with_nats changes_per_s=$(val changes_per_s "$LINE")" \
+            "stat_cpu_us_per_change=$(val stat_cpu_us_per_change "$LINE")" \
+            "p50_us=$(val p50_us "$LINE") p99_us=$(val p99_us "$LINE")" | tee -a "$DIR/nats.out"
+    fi
+}
+
+# store_run KIND ROUND [SYNC]: one run of the store phase with the store KIND (sqlite or
+# postgres, with synchronous_commit = SYNC); its line goes to stdout and
+# $DIR/store-KIND[-SYNC].out.
+store_run() {
+    local kind=$1 round=$2 sync=${3:-} N=$STORE_AGENTS RC=0 LINE tag=$1
+    if [[ "$kind" == postgres ]]; then
+        tag="postgres-$sync"
+        # A fresh database each run: the tables of the last run are dropped.
+        "$PG_BIN/psql" -q -d "$BENCH_PG_DSN" -v ON_ERROR_STOP=1 \
+            -c "SET client_min_messages = warning" \
+            -c "DROP TABLE IF EXISTS ixn_interactions, ixn_meta, ixn_owner" \
+            -c "ALTER SYSTEM SET synchronous_commit = $sync" \
+            -c "SELECT pg_reload_conf()" >/dev/null
+        IXN_EXTRA="store-kind = postgres
+store-dsn = $BENCH_PG_DSN"
+    fi
+    start_ixn "ixn-store-$tag" "$N"
+    IXN_EXTRA=""
+    stat_ini "ixn-store-$tag:$PORT"
+    "$BIN/ixbench" --ixn "127.0.0.1:$PORT" --token desk-secret --tenant "$TENANT" \
+        --password-file "$DIR/password" --agents "$N" --media chat \
+        --statserver "$BIN/statserver" --stat-config "$DIR/stat.ini" \
+        --stat-log "$DIR/stat-store-$tag.log" --changes 0 --latency-changes 0 \
+        --seconds "$SECS" --queue bench-chat --media-token media-secret \
+        --interactions "$INTERACTIONS" --ixn-window "$IXN_WINDOW" --ixn-rate "$IXN_RATE" \
+        --ixn-pid "${PIDS[0]}" >"$DIR/ixbench-store-$tag.out" || RC=$?
+    stop_daemons
+    LINE=$(grep ' servers=1 ' "$DIR/ixbench-store-$tag.out" || true)
+    if [[ -z "$LINE" ]]; then
+        cat "$DIR/ixbench-store-$tag.out"
+        check ixbench "$RC"
+        check ixbench 1
+    fi
+    echo "store: kind=$kind${sync:+ synchronous_commit=$sync} round=$round $LINE" | tee -a "$DIR/store-$tag.out"
+    check ixbench "$RC"
+}
+
+# store_phase: the store phase of issue 13 (see the top of this file). Without a cluster
+# yet, the script runs itself for this phase alone under pgtmp.py, which starts one and
+# sets BENCH_PG_DSN.
+store_phase() {
+    if [[ -z "${BENCH_PG_DSN:-}" ]]; then
+        BENCH_ONLY=store python3 "$ROOT/tests/integration/pgtmp.py" --env BENCH_PG_DSN -- \
+            "$ROOT/scripts/bench.sh"
+        return
+    fi
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | head -1)
+    local round sync
+    rm -f "$DIR"/store-*.out
+    for round in $(seq "$STORE_ROUNDS"); do
+        store_run sqlite "$round"
+        for sync in $STORE_PG_SYNC; do
+            store_run postgres "$round" "$sync"
+        done
+    done
+    # routed_per_s_pg is PostgreSQL with its default durability (synchronous_commit = on:
+    # every commit flushed to its WAL); routed_per_s_pg_sync_off the same database with
+    # synchronous_commit = off, the guarantee SQLite's synchronous=NORMAL gives.
+    awk -v agents="$STORE_AGENTS" '
+        function val(line, k,   n, a, i) {
+            n = split(line, a, " ")
+            for (i = 1; i <= n; i++)
+                if (index(a[i], k "=") == 1)
+                    return substr(a[i], length(k) + 2)
+            return ""
+        }
+        function ratio(a, b) { return (b > 0 && a != "") ? sprintf("%.2f", a / b) : "na" }
+        {
+            k = FILENAME; sub(/^.*store-/, "", k); sub(/\.out$/, "", k)
+            r[k] += val($0, "routed_per_s"); p99[k] += val($0, "p99_us"); n[k]++
+        }
+        END {
+            if (!n["sqlite"]) { print "store: no figures"; exit }
+            s = r["sqlite"] / n["sqlite"]
+            line = sprintf("store: agents=%s routed_per_s=%.0f p99_us=%.0f", agents, s, p99["sqlite"] / n["sqlite"])
+            if (n["postgres-on"]) {
+                on = r["postgres-on"] / n["postgres-on"]
+                line = line sprintf(" routed_per_s_pg=%.0f p99_us_pg=%.0f pg_to_sqlite=%s", on, p99["postgres-on"] / n["postgres-on"], ratio(on, s))
+            }
+            if (n["postgres-off"]) {
+                off = r["postgres-off"] / n["postgres-off"]
+                line = line sprintf(" routed_per_s_pg_sync_off=%.0f p99_us_pg_sync_off=%.0f pg_sync_off_to_sqlite=%s", off, p99["postgres-off"] / n["postgres-off"], ratio(off, s))
+            }
+            print line
+            printf "store: target pg_at_least_0.5_of_sqlite=%s pg_sync_off_at_least_0.5_of_sqlite=%s\n", \
+                (n["postgres-on"] ? (on / s >= 0.5 ? "yes" : "no") : "na"), \
+                (n["postgres-off"] ? (off / s >= 0.5 ? "yes" : "no") : "na")
+        }' "$DIR"/store-*.out
+}
+
+if [[ "$ONLY" == store ]]; then
+    if [[ -n "${BENCH_PG_DSN:-}" ]]; then
+        store_phase
+    fi
+    exit 0
+fi
+
 echo "bench: $(nproc) cpus, $(uname -sr), fd limit $FDS, changes<=$CHANGES, seconds<=$SECS, window=$WINDOW"
-if [[ "$ONLY" == failover ]]; then
+# One phase alone: BENCH_ONLY=stats or failover, or BENCH_<PHASE>=only; everything else
+# is left out then, also the state-change passes of AGENT_COUNTS.
+ONLY_PHASE=""
+case "$ONLY" in stats | failover) ONLY_PHASE=$ONLY ;; esac
+[[ "$ROUTING" == only ]] && ONLY_PHASE=routing
+[[ "$TLS_PHASE" == only ]] && ONLY_PHASE=tls
+[[ "$NATS_PHASE" == only ]] && ONLY_PHASE=nats
+[[ "$STORE_PHASE" == only ]] && ONLY_PHASE=store
+if [[ -n "$ONLY_PHASE" ]]; then
     AGENT_COUNTS=""
-    TLS_PHASE=0
-    ROUTING=0
-    STATS=0
-    FAILOVER=1
-elif [[ -n "$ONLY" || "$ROUTING" == only || "$TLS_PHASE" == only ]]; then
-    FAILOVER=0
-fi
-if [[ "$ROUTING" == only || "$ONLY" == stats ]]; then
-    AGENT_COUNTS=""
-    TLS_PHASE=0
-fi
-if [[ "$TLS_PHASE" == only ]]; then
-    AGENT_COUNTS=""
-    ROUTING=0
-    STATS=0
-fi
-if [[ "$ONLY" == stats ]]; then
-    ROUTING=0
-    STATS=1
-elif [[ "$ROUTING" == only ]]; then
-    STATS=0
+    TLS_PHASE=0 ROUTING=0 STATS=0 FAILOVER=0 NATS_PHASE=0 STORE_PHASE=0
+    case "$ONLY_PHASE" in
+    stats) STATS=1 ;;
+    failover) FAILOVER=1 ;;
+    routing) ROUTING=1 ;;
+    tls) TLS_PHASE=1 ;;
+    nats) NATS_PHASE=1 ;;
+    store) STORE_PHASE=1 ;;
+    esac
 fi
 declare -A ONE_SERVER=()
 for N in $AGENT_COUNTS; do
@@ -904,4 +1128,10 @@ if [[ "$STATS" != 0 ]]; then
 fi
 if [[ "$FAILOVER" != 0 ]]; then
     failover_phase
+fi
+if [[ "$NATS_PHASE" != 0 ]]; then
+    nats_phase
+fi
+if [[ "$STORE_PHASE" != 0 ]]; then
+    store_phase
 fi

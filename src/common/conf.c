@@ -269,6 +269,17 @@ bool cc_conf_hostport_ok(const char *v)
     return cc_parse_hostport(v, &ss) == 0;
 }
 
+void cc_conf_set_hostport_list(cc_conf *c, const char *section, const char *key, const char *v,
+                               char **dst)
+{
+    if (cc_hostport_list_check(v) < 0)
+        cc_conf_error(c, section, key,
+                      "\"%s\" is not HOST:PORT or a list HOST:PORT,HOST:PORT (at most %d)", v,
+                      CC_HOSTPORT_LIST_MAX);
+    else
+        cc_conf_set_str(dst, v);
+}
+
 void cc_conf_set_hostport(cc_conf *c, const char *section, const char *key, const char *v,
                           char **dst)
 {

@@ -109,6 +109,12 @@ bool cc_conf_hostport_ok(const char *v);
  */
 void cc_conf_set_hostport(cc_conf *c, const char *section, const char *key, const char *v,
                           char **dst);
+/**
+ * Like cc_conf_set_hostport, but v may also be a list "HOST:PORT,HOST:PORT" of at most
+ * CC_HOSTPORT_LIST_MAX addresses, tried in turn (an owner and its standbys).
+ */
+void cc_conf_set_hostport_list(cc_conf *c, const char *section, const char *key, const char *v,
+                               char **dst);
 
 /**
  * For keys that may be given only once: when key of section was marked by cc_conf_mark,

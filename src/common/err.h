@@ -27,7 +27,9 @@
     X(PARSE, -9002, "ParseError")                                                                  \
     X(CONFIG, -9003, "ConfigError")                                                                \
     X(NOT_FOUND, -9004, "NotFound")                                                                \
-    X(CLOSED, -9005, "Closed")
+    X(CLOSED, -9005, "Closed")                                                                     \
+    X(STALE_OWNER, -9006, "StaleOwner")                                                            \
+    X(OWNED, -9007, "OwnedElsewhere")
 
 enum cc_err {
 #define CC_ERR_ENUM(name, value, wire) CC_E_##name = (value),

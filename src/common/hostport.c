@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
+
 int cc_parse_hostport(const char *addr, struct sockaddr_storage *ss)
 {
     const char *colon = strrchr(addr, ':');
@@ -44,4 +46,30 @@ int cc_parse_hostport(const char *addr, struct sockaddr_storage *ss)
     a4->sin_family = AF_INET;
     a4->sin_port = htons((uint16_t)port);
     return 0;
+}
+
+int cc_hostport_list_split(char *list, char *out[CC_HOSTPORT_LIST_MAX])
+{
+    int n = 0;
+    for (char *p = list;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        struct sockaddr_storage ss;
+        if (n == CC_HOSTPORT_LIST_MAX || cc_parse_hostport(p, &ss) != 0)
+            return -EINVAL;
+        out[n++] = p;
+        if (!comma)
+            return n;
+        p = comma + 1;
+    }
+}
+
+int cc_hostport_list_check(const char *list)
+{
+    char *copy = xstrdup(list);
+    char *addrs[CC_HOSTPORT_LIST_MAX];
+    int n = cc_hostport_list_split(copy, addrs);
+    free(copy);
+    return n;
 }

@@ -13,4 +13,18 @@
  */
 int cc_parse_hostport(const char *addr, struct sockaddr_storage *ss);
 
+/** Most addresses in one list (cc_hostport_list_split). */
+#define CC_HOSTPORT_LIST_MAX 8
+
+/**
+ * Splits "HOST:PORT[,HOST:PORT...]" (no blanks; at most CC_HOSTPORT_LIST_MAX entries,
+ * each valid for cc_parse_hostport) in place of a copy the caller owns: the commas of
+ * list become NULs and out[i] points at each address. Returns how many, or -EINVAL
+ * (an empty entry, a bad address, too many).
+ */
+int cc_hostport_list_split(char *list, char *out[CC_HOSTPORT_LIST_MAX]);
+
+/** Checks an address list as cc_hostport_list_split would: its count, or -EINVAL. */
+int cc_hostport_list_check(const char *list);
+
 #endif

@@ -1087,7 +1087,8 @@ static void usage(FILE *f)
           "                 [--token T] [--client-name NAME] [--password-file FILE]\n"
           "                 [--media voice,chat,...]\n"
           "\n"
-          "  --server HOST:PORT   the interaction server\n"
+          "  --server HOST:PORT   the interaction server; a list HOST:PORT,HOST:PORT names\n"
+          "                       an owner and its standbys, tried in turn\n"
           "  --token T            the server's AgentApplication token, or the secret of\n"
           "                       --client-name (default: none)\n"
           "  --client-name NAME   register as NAME, an AgentApplication entry of the\n"
@@ -1295,9 +1296,11 @@ static int parse_args(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    struct sockaddr_storage ss;
-    if (cc_parse_hostport(app.server, &ss) != 0) {
-        fprintf(stderr, "agentdesk: --server must be HOST:PORT, not \"%s\"\n", app.server);
+    if (cc_hostport_list_check(app.server) < 0) {
+        fprintf(stderr,
+                "agentdesk: --server must be HOST:PORT or a list HOST:PORT,HOST:PORT (at most "
+                "%d), not \"%s\"\n",
+                CC_HOSTPORT_LIST_MAX, app.server);
         return 2;
     }
     const char *ids[][2] = {

@@ -1013,6 +1013,7 @@ void ixn_server_init(ixn_server *srv, ixn_config *cfg, uv_loop_t *loop, cc_serve
     srv->vclock = (int64_t)cc_wall_us();
     uv_timer_init(loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
+    ixn_resv_start(srv);
     /* The verdict for an unknown agent is "no" whatever the hash says, so any hash of
      * the directory will do; using one gives unknown agents the same cost as known. */
     size_t pos = 0;
@@ -1062,6 +1063,7 @@ void ixn_server_shutdown(ixn_server *srv)
         cc_session_close(c->session);
     uv_timer_stop(&srv->grace_timer);
     uv_close((uv_handle_t *)&srv->grace_timer, NULL);
+    ixn_resv_stop(srv);
 }
 
 void ixn_server_free(ixn_server *srv)

@@ -125,6 +125,7 @@ typedef struct ixn_stats {
     uint64_t status_fenced;   /* from a reporting engine that is not the highest primary */
     uint64_t status_repeated; /* not forwarded: a new primary's copy of the last one */
     uint64_t resv_asked;
+    uint64_t resv_overdue; /* engines cut for leaving a reservation unanswered too long */
     uint64_t resv_granted;
     uint64_t resv_refused;
     uint64_t resv_released;
@@ -153,7 +154,8 @@ typedef struct ixn_server {
     struct ixn_ixnreport_sub *ixr_subs, *ixr_pending;
     ixn_agent *grace_head, *grace_tail;
     uv_timer_t grace_timer;
-    char *dummy_hash; /* verified for unknown agents, so timing hides who exists */
+    uv_timer_t resv_timer; /* owned by ixn_resv: looks for engines late with an answer */
+    char *dummy_hash;      /* verified for unknown agents, so timing hides who exists */
     /* failed logins per agent (tenant, agentId) and per peer address */
     ixn_throttle throttle_agents;
     ixn_throttle throttle_addrs;

@@ -33,6 +33,7 @@ void ixn_batch_free(ixn_batch *b)
     free(b->outbox);
     free(b->touched);
     free(b->unsaved);
+    free(b->after);
     cc_map_free(&b->touched_map);
     memset(b, 0, sizeof *b);
 }
@@ -118,8 +119,31 @@ void ixn_batch_carry(ixn_batch *b, bool committed)
     b->nreports = 0;
 }
 
+/* As ixn_batch_agent_gone rewrites an entry that would put an interaction back into a's
+ * hands. */
+static void entry_agent_gone(ixn_before *e, const ixn_agent *a, uint64_t now_mono_us,
+                             int64_t now_wall_us)
+{
+    if (e->agent != a)
+        return;
+    e->agent = NULL;
+    e->timer = -1;
+    e->repersist = true;
+    if (e->state == CC_IXN_AFTER_WORK) {
+        e->state = CC_IXN_ENDED;
+        e->ended_us = e->updated_us = now_wall_us;
+    } else {
+        e->state = CC_IXN_QUEUED;
+        e->queued_mono_us = now_mono_us;
+    }
+}
+
 void ixn_batch_agent_gone(ixn_batch *b, ixn_agent *a, uint64_t now_mono_us, int64_t now_wall_us)
 {
+    /* The states a sealed commit writes are what the next batch's failure goes back to. */
+    if (b->sealed)
+        for (size_t i = 0; i < b->seal_log; i++)
+            entry_agent_gone(&b->after[i], a, now_mono_us, now_wall_us);
     for (size_t i = 0; i < b->nout; i++)
         if (b->outbox[i].a == a)
             b->outbox[i].a = NULL;
@@ -129,21 +153,8 @@ void ixn_batch_agent_gone(ixn_batch *b, ixn_agent *a, uint64_t now_mono_us, int6
     size_t t = (size_t)(uintptr_t)cc_map_dels(&b->touched_map, a->key);
     if (t)
         b->touched[t - 1].a = NULL;
-    for (size_t i = 0; i < b->nlog; i++) {
-        ixn_before *e = &b->log[i];
-        if (e->agent != a)
-            continue;
-        e->agent = NULL;
-        e->timer = -1;
-        e->repersist = true;
-        if (e->state == CC_IXN_AFTER_WORK) {
-            e->state = CC_IXN_ENDED;
-            e->ended_us = e->updated_us = now_wall_us;
-        } else {
-            e->state = CC_IXN_QUEUED;
-            e->queued_mono_us = now_mono_us;
-        }
-    }
+    for (size_t i = 0; i < b->nlog; i++)
+        entry_agent_gone(&b->log[i], a, now_mono_us, now_wall_us);
 }
 
 void ixn_batch_keep(ixn_batch *b, ixn_ixn *x)
@@ -151,6 +162,11 @@ void ixn_batch_keep(ixn_batch *b, ixn_ixn *x)
     if (!x->batch)
         return;
     ixn_before *e = &b->log[x->batch - 1];
+    if (b->sealed && x->batch <= b->seal_log) {
+        /* Kept also when the sealed commit succeeds and the next one fails. */
+        ixn_batch_snapshot(&b->after[x->batch - 1], x);
+        b->after[x->batch - 1].repersist = true;
+    }
     if (e->created)
         return;
     ixn_batch_snapshot(e, x);
@@ -182,6 +198,52 @@ void ixn_batch_unsaved_drop(ixn_batch *b, ixn_ixn *x)
     x->unsaved = false;
 }
 
+void ixn_batch_seal(ixn_batch *b)
+{
+    b->sealed = true;
+    b->seal_log = b->nlog;
+    b->seal_offers = b->noffers;
+    b->seal_out = b->nout;
+    b->seal_reports = b->nreports;
+    if (b->capafter < b->nlog) {
+        b->capafter = b->caplog;
+        b->after = xrealloc(b->after, b->capafter * sizeof *b->after);
+    }
+    for (size_t i = 0; i < b->nlog; i++) {
+        b->log[i].again = false;
+        memset(&b->after[i], 0, sizeof b->after[i]);
+        ixn_batch_snapshot(&b->after[i], b->log[i].x);
+    }
+}
+
+void ixn_batch_touched(ixn_batch *b, ixn_ixn *x)
+{
+    if (b->sealed && x->batch && x->batch <= b->seal_log)
+        b->log[x->batch - 1].again = true;
+}
+
+void ixn_batch_send_range(ixn_batch *b, size_t from, size_t to)
+{
+    for (size_t i = from; i < to && i < b->nout; i++) {
+        const ixn_held_event *ev = &b->outbox[i];
+        if (ev->a && ev->a->client && ev->a->client->session)
+            cc_session_send(ev->a->client->session, ev->sb, NULL);
+    }
+}
+
+void ixn_batch_drop_sealed(ixn_batch *b)
+{
+    for (size_t i = 0; i < b->seal_out; i++)
+        cc_sbuf_unref(b->outbox[i].sb);
+    b->nout -= b->seal_out;
+    if (b->nout)
+        memmove(b->outbox, b->outbox + b->seal_out, b->nout * sizeof *b->outbox);
+    b->noffers -= b->seal_offers;
+    if (b->noffers)
+        memmove(b->offers, b->offers + b->seal_offers, b->noffers * sizeof *b->offers);
+    b->seal_out = b->seal_offers = 0;
+}
+
 void ixn_batch_send_held(ixn_batch *b)
 {
     for (size_t i = 0; i < b->nout; i++) {
@@ -202,6 +264,8 @@ void ixn_batch_clear(ixn_batch *b)
     b->nlog = 0;
     b->noffers = 0;
     b->ntouched = 0;
+    b->sealed = false;
+    b->seal_log = b->seal_offers = b->seal_out = b->seal_reports = 0;
     if (b->touched_map.count) {
         cc_map_free(&b->touched_map);
         cc_map_init(&b->touched_map);

@@ -23,6 +23,7 @@ typedef struct ixn_before {
     ixn_ixn *x;
     bool created;   /**< submitted in this batch: withdrawn when the commit fails */
     bool repersist; /**< the state below is not in the store: put it again after a failure */
+    bool again;     /**< sealed entry changed again after the seal (ixn_batch_seal) */
     enum cc_ixn_state state;
     struct ixn_queue *queue;
     int64_t order, entered_us;
@@ -82,6 +83,13 @@ typedef struct ixn_batch {
     size_t nreports, capreports;
     ixn_held_report *carried;
     size_t ncarried, capcarried;
+    /* A commit in flight (ixn_batch_seal): the first seal_* entries of log, offers,
+     * outbox and reports are its batch's, the rest the next batch's; after[i] is log[i]'s
+     * interaction as that commit writes it. */
+    bool sealed;
+    size_t seal_log, seal_offers, seal_out, seal_reports;
+    ixn_before *after;
+    size_t capafter;
 } ixn_batch;
 
 /** Initialises an empty batch. */
@@ -133,6 +141,23 @@ void ixn_batch_unsaved_add(ixn_batch *b, ixn_ixn *x);
 
 /** Takes x out of the unsaved list (before it is freed). */
 void ixn_batch_unsaved_drop(ixn_batch *b, ixn_ixn *x);
+
+/** A commit of the batch so far is now in flight (PostgreSQL): what was logged until now
+ * belongs to it, and every logged interaction is recorded as that commit writes it.
+ * Further changes go on in the same log (one undo log for both batches: a failed commit
+ * undoes them all); ixn_batch_touched marks sealed entries changed again. */
+void ixn_batch_seal(ixn_batch *b);
+
+/** Before a change of x that is logged already: notes a change after the seal. */
+void ixn_batch_touched(ixn_batch *b, ixn_ixn *x);
+
+/** Sends the held events from index from up to (not including) to, to their agents'
+ * current desktops; they stay held until ixn_batch_drop_sealed. */
+void ixn_batch_send_range(ixn_batch *b, size_t from, size_t to);
+
+/** The sealed batch's commit succeeded and its events were sent: drops its held events
+ * and offers; the next batch's stay (their indexes move down by the events dropped). */
+void ixn_batch_drop_sealed(ixn_batch *b);
 
 /** Sends every held event to its agent's current desktop (the commit succeeded). */
 void ixn_batch_send_held(ixn_batch *b);

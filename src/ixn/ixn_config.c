@@ -177,6 +177,25 @@ static void server_key(cfg_parse *p, const char *key, const char *v)
             cc_conf_error(&p->conf, "server", key, "%s", "must be a path of 1..4000 bytes");
         else
             cc_conf_set_str(&cfg->data_dir, v);
+    } else if (strcmp(key, "store-kind") == 0) {
+        if (strcmp(v, "sqlite") == 0)
+            cfg->store_postgres = false;
+        else if (strcmp(v, "postgres") == 0)
+            cfg->store_postgres = true;
+        else
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not sqlite or postgres", v);
+    } else if (strcmp(key, "store-dsn") == 0) {
+        /* The value may hold a password: it is never repeated in a message. */
+        if (!*v || strlen(v) > 4000)
+            cc_conf_error(&p->conf, "server", key, "%s", "must be 1..4000 bytes");
+        else
+            cc_conf_set_str(&cfg->store_dsn, v);
+    } else if (strcmp(key, "store-owner-timeout") == 0) {
+        if (!cc_conf_num(v, 0, 3600, &n))
+            cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number of seconds in 0..3600",
+                          v);
+        else
+            cfg->store_owner_timeout_s = (unsigned)n;
     } else if (strcmp(key, "invite-timeout") == 0) {
         if (!cc_conf_num(v, 1, 86400, &n))
             cc_conf_error(&p->conf, "server", key, "\"%s\" is not a number of seconds in 1..86400",
@@ -629,6 +648,7 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     cfg->login_forget_s = 900;
     cfg->login_track_max = 10000;
     cfg->max_ended = 1000;
+    cfg->store_owner_timeout_s = 5;
 
     cfg_parse *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;
@@ -659,7 +679,9 @@ int ixn_config_load(const char *path, ixn_config *cfg)
     if (rep->hard < cfg->out_limit)
         *rep = cfg->out_base;
     cfg->out_limit_reporting = rep->hard;
-    if (cfg->queue_count && !cfg->data_dir)
+    if (cfg->store_postgres && !cfg->store_dsn)
+        cc_conf_file_error(&p->conf, 0, "[server] store-kind = postgres needs store-dsn");
+    else if (cfg->queue_count && !cfg->data_dir && !cfg->store_postgres)
         cc_conf_file_warn(&p->conf, "[queues] without [server] data-dir: interactions are "
                                     "kept in memory only and lost at a restart");
     if (cfg->login_delay_max_ms < cfg->login_delay_ms)
@@ -727,6 +749,7 @@ void ixn_config_free(ixn_config *cfg)
     cc_creds_free(&cfg->clients);
     free(cfg->audit_log);
     free(cfg->data_dir);
+    free(cfg->store_dsn);
     tls_conf_free(&cfg->tls);
     for (size_t i = 0; i < cfg->queue_count; i++) {
         free(cfg->queues[i].tenant);

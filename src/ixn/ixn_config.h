@@ -77,6 +77,11 @@ typedef struct ixn_config {
     cc_map skills;
     cc_map targets;
     cc_map queue_options;
+    /* the store's back end (docs/store.md) */
+    bool store_postgres;            /* [server] store-kind = postgres (default sqlite) */
+    char *store_dsn;                /* [server] store-dsn (may hold a password: never logged) */
+    unsigned store_owner_timeout_s; /* [server] store-owner-timeout (5) */
+
     /* interactions (protocol section 7) */
     char *data_dir;            /* [server] data-dir: NULL = nothing is stored */
     unsigned invite_timeout_s; /* [server] invite-timeout (15) */

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@
 #define RETRY_MS 1000
 /* Longest queue key (ixn_config_key) or pool key, with its NUL. */
 #define QKEY_MAX IXN_KEY_MAX
+/* How often a standby asks for the PostgreSQL store's lock while another process owns it. */
+#define STANDBY_RETRY_MS 200
 /* Order keys above this (2001-09-09 in microseconds) are times: see ixn_ixn.order. */
 #define ORDER_KEY_TIME_MIN 1000000000000000LL
 
@@ -44,6 +47,7 @@
 typedef struct ixn_waiter {
     cc_session *s;  /* NULL once its session closed */
     int err;        /* 0: the ack buffer; else the refusal, sent after the commit */
+    size_t out_pos; /* held events of the batch when it began to wait (they go first) */
     char desc[192]; /* the refusal's description */
 } ixn_waiter;
 
@@ -76,7 +80,13 @@ typedef struct ixn_core {
     uv_timer_t tick;
     uv_timer_t purge;
     uv_timer_t retry;
-    uint64_t tick_due_us; /* when tick is armed for; 0 = not armed */
+    uv_timer_t renew; /* PostgreSQL: renews the owner row */
+    uv_poll_t *poll;  /* PostgreSQL: the store's socket while a commit is in flight */
+    int poll_fd;
+    size_t seal_wait;      /* waiting requests answered by the commit in flight */
+    uint64_t answers_sent; /* waiting requests answered, PostgreSQL path */
+    uint64_t epoch;        /* PostgreSQL: the store's ownership epoch (0: SQLite or none) */
+    uint64_t tick_due_us;  /* when tick is armed for; 0 = not armed */
     bool idle_on;
     bool more; /* routing stopped on its budget: go on next turn */
     bool closed;
@@ -211,6 +221,8 @@ static void touch(ixn_core *k, ixn_ixn *x)
 {
     if (batching(k) && !x->batch)
         ixn_batch_log(&k->batch, x);
+    else if (batching(k))
+        ixn_batch_touched(&k->batch, x);
 }
 
 /* The offer about to move a in media m's idle order is undone with the batch. */
@@ -890,6 +902,48 @@ static void batch_committed(ixn_core *k)
     ixn_batch_clear(b);
 }
 
+/* The sealed batch (a PostgreSQL commit in flight) is in the store while the next one
+ * filled: the sealed batch's held events and reports leave, its interactions that did
+ * not change since are done with it, and those that did keep an entry that now records
+ * them as the commit wrote them (the next batch's failure goes back to that). */
+static void batch_sealed_committed(ixn_core *k)
+{
+    ixn_batch *b = &k->batch;
+    size_t w = 0;
+    for (size_t i = 0; i < b->nlog; i++) {
+        ixn_before e = b->log[i];
+        ixn_ixn *x = e.x;
+        if (i < b->seal_log) {
+            if (!e.again) {
+                x->batch = 0;
+                if (x->state == CC_IXN_QUEUED)
+                    pool_kick(k, x->queue->pool);
+                else if (x->state == CC_IXN_ENDED)
+                    user_data_drop(k, x);
+                continue;
+            }
+            e = b->after[i];
+            e.created = false;
+            e.again = false;
+        }
+        b->log[w++] = e;
+        x->batch = w;
+    }
+    b->nlog = w;
+    size_t total = b->nreports, m = b->seal_reports;
+    b->nreports = m;
+    ixn_ixnreport_committed(k->srv, b);
+    /* Published, or carried (which took them out of the list). */
+    for (size_t i = 0; i < b->nreports; i++)
+        cc_sbuf_unref(b->reports[i].sb);
+    size_t left = total - m;
+    if (left)
+        memmove(b->reports, b->reports + m, left * sizeof *b->reports);
+    b->nreports = left;
+    b->sealed = false;
+    b->seal_log = b->seal_reports = 0;
+}
+
 static void on_retry(uv_timer_t *t);
 
 /* The commit failed: every change of the batch is undone in memory, so the requests
@@ -969,6 +1023,21 @@ static void on_retry(uv_timer_t *t)
     idle_on(k);
 }
 
+/* A stale owner must never write again: another process took the store over (a higher
+ * epoch), or the connection, and with it the lock, broke during a commit whose outcome is
+ * unknown. Memory may hold changes the store does not; only a fresh load can tell, so the
+ * process stops at once and its supervisor starts it again (as a standby). */
+static void owner_lost(ixn_core *k, const char *at)
+{
+    LOG_ERROR("event=store_owner_lost at=%s epoch=%" PRId64 " waiting=%zu "
+              "why=\"the store belongs to another process now\" action=exit",
+              at, store_epoch(k->st), k->nwait);
+    exit(3);
+}
+
+/* Answers the first n waiting requests (rc: their commit's result). */
+static void answer_first(ixn_core *k, size_t n, int rc);
+
 /* Commits the batch and answers the requests that waited for it. */
 static void commit_and_answer(ixn_core *k)
 {
@@ -978,6 +1047,8 @@ static void commit_and_answer(ixn_core *k)
         if (k->batch.nunsaved)
             unsaved_put(k);
         rc = store_commit(k->st);
+        if (rc == CC_E_STALE_OWNER)
+            owner_lost(k, "commit");
         if (rc == 0) {
             k->commits++;
             ixn_metrics_committed(k->st);
@@ -993,16 +1064,41 @@ static void commit_and_answer(ixn_core *k)
     else
         batch_undo(k);
     trim_ended(k);
-    /* Answering resumes each connection, whose buffered requests run inside the call and
-     * may wait again: they join the fresh list and wait for the next commit. */
+    answer_first(k, k->nwait, rc);
+}
+
+/* Moves the first n waiting requests to the list being answered. Answering resumes each
+ * connection, whose buffered requests run inside the call and may wait again: they join
+ * the list behind the others and wait for the next commit. */
+static void take_waiters(ixn_core *k, size_t n)
+{
     ixn_waiter *list = k->wait;
-    size_t n = k->nwait, cap = k->capwait;
-    k->wait = k->spare;
-    k->capwait = k->capspare;
-    k->nwait = 0;
-    k->spare = list;
-    k->capspare = cap;
-    k->nspare = n;
+    size_t cap = k->capwait;
+    if (n < k->nwait) {
+        /* The rest waits for a later commit: it keeps the list. */
+        if (k->capspare < n) {
+            k->capspare = n;
+            k->spare = xrealloc(k->spare, k->capspare * sizeof *k->spare);
+        }
+        if (n)
+            memcpy(k->spare, k->wait, n * sizeof *k->wait);
+        k->nwait -= n;
+        memmove(k->wait, k->wait + n, k->nwait * sizeof *k->wait);
+        k->nspare = n;
+    } else {
+        k->wait = k->spare;
+        k->capwait = k->capspare;
+        k->nwait = 0;
+        k->spare = list;
+        k->capspare = cap;
+        k->nspare = n;
+    }
+}
+
+static void answer_first(ixn_core *k, size_t n, int rc)
+{
+    take_waiters(k, n);
+    k->answers_sent += k->nspare;
     for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
         ixn_waiter *w = &k->spare[k->spare_pos];
         if (w->s && rc)
@@ -1011,6 +1107,148 @@ static void commit_and_answer(ixn_core *k)
             cc_session_finish(w->s, w->err, w->err ? w->desc : NULL);
     }
     k->nspare = 0;
+}
+
+/* ---- the commit in flight (PostgreSQL) ----
+ *
+ * With a store whose commits run in flight, a turn never waits for the database: the
+ * batch is sealed and sent (store_commit_begin), the socket is watched with a uv_poll, and
+ * requests of the next turns change memory and fill the next batch meanwhile (their
+ * answers wait for it). When the sealed commit succeeds, its requests are answered, in the
+ * order they came, and the next batch is sent at once; when it fails, both batches are
+ * undone (one undo log spans them) and every waiting request gets 14. */
+
+static void on_store_io(uv_poll_t *p, int status, int events)
+{
+    /* The check hook of this turn reads what arrived. */
+    (void)p;
+    (void)status;
+    (void)events;
+}
+
+static void poll_free(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Watches the store's socket while a commit is in flight; a new connection (made again
+ * after a break) has a new socket, and gets a new handle. */
+static void store_watch(ixn_core *k, bool want_write)
+{
+    int fd = store_fd(k->st);
+    if (k->poll && k->poll_fd != fd) {
+        uv_close((uv_handle_t *)k->poll, poll_free);
+        k->poll = NULL;
+    }
+    if (!k->poll) {
+        k->poll = xmalloc(sizeof *k->poll);
+        if (uv_poll_init(k->srv->loop, k->poll, fd) != 0) {
+            free(k->poll);
+            k->poll = NULL;
+            /* Without a watch the loop turns until the commit is done. */
+            idle_on(k);
+            return;
+        }
+        k->poll->data = k;
+        k->poll_fd = fd;
+    }
+    uv_poll_start(k->poll, UV_READABLE | (want_write ? UV_WRITABLE : 0), on_store_io);
+}
+
+static void store_unwatch(ixn_core *k)
+{
+    if (k->poll)
+        uv_poll_stop(k->poll);
+}
+
+/* Answers the requests of the sealed batch, each after the held events that came before
+ * it: the batch spanned several turns, so a request's answer must not follow an event
+ * that its own change made possible (an invite after a stop, say). */
+static void answer_sealed(ixn_core *k, size_t n)
+{
+    ixn_batch *b = &k->batch;
+    size_t sent = 0;
+    take_waiters(k, n);
+    k->answers_sent += k->nspare;
+    for (k->spare_pos = 0; k->spare_pos < k->nspare; k->spare_pos++) {
+        ixn_waiter *w = &k->spare[k->spare_pos];
+        size_t upto = w->out_pos < b->seal_out ? w->out_pos : b->seal_out;
+        if (upto > sent) {
+            ixn_batch_send_range(b, sent, upto);
+            sent = upto;
+        }
+        if (w->s)
+            cc_session_finish(w->s, w->err, w->err ? w->desc : NULL);
+    }
+    k->nspare = 0;
+    ixn_batch_send_range(b, sent, b->seal_out);
+    size_t dropped = b->seal_out;
+    ixn_batch_drop_sealed(b);
+    for (size_t i = 0; i < k->nwait; i++)
+        k->wait[i].out_pos = k->wait[i].out_pos > dropped ? k->wait[i].out_pos - dropped : 0;
+    if (!b->nlog && !b->nout && !b->nreports && !b->noffers)
+        ixn_batch_clear(b);
+}
+
+/* The sealed commit finished with rc. */
+static void sealed_done(ixn_core *k, int rc)
+{
+    store_unwatch(k);
+    if (rc == CC_E_STALE_OWNER)
+        owner_lost(k, "commit");
+    if (rc == 0) {
+        k->commits++;
+        ixn_metrics_committed(k->st);
+        batch_sealed_committed(k);
+        trim_ended(k);
+        answer_sealed(k, k->seal_wait);
+    } else {
+        k->commit_failures++;
+        LOG_ERROR("event=store_commit_failed waiting=%zu undone=%zu", k->nwait, k->batch.nlog);
+        /* The next batch's rows were never sent: they go with the changes undone. */
+        store_drop_batch(k->st);
+        batch_undo(k);
+        trim_ended(k);
+        answer_first(k, k->nwait, rc);
+    }
+    k->seal_wait = 0;
+}
+
+/* One turn of the in-flight commit: finish the one in flight if it is done, then send
+ * the next batch, or answer at once what waited when there is nothing to write. */
+static void async_turn(ixn_core *k)
+{
+    if (store_in_flight(k->st)) {
+        bool want_write = false;
+        int rc = store_commit_poll(k->st, &want_write);
+        if (rc == 1) {
+            store_watch(k, want_write);
+            return;
+        }
+        sealed_done(k, rc);
+    }
+    for (int round = 0; round < COMMIT_ROUNDS && !store_in_flight(k->st); round++) {
+        if (store_pending(k->st) > 0) {
+            if (k->batch.nunsaved)
+                unsaved_put(k);
+            ixn_batch_seal(&k->batch);
+            k->seal_wait = k->nwait;
+            int rc = store_commit_begin(k->st);
+            if (rc == 1) {
+                store_watch(k, true);
+                return;
+            }
+            sealed_done(k, rc);
+        } else {
+            /* Nothing to write: held events and what waited (refusals, reads) go now, and
+             * reporting engines waiting for their snapshot get it. */
+            batch_committed(k);
+            trim_ended(k);
+            if (!k->nwait)
+                return;
+            answer_first(k, k->nwait, 0);
+        }
+    }
 }
 
 /* Runs once per loop turn, after I/O: commits the turn's batch, then answers the
@@ -1022,18 +1260,29 @@ static void on_check(uv_check_t *h)
 {
     ixn_core *k = h->data;
     bool answered = k->nwait > 0;
-    for (int round = 0; round < COMMIT_ROUNDS; round++) {
-        commit_and_answer(k);
-        if (k->nwait == 0)
-            break;
+    bool async = k->st && store_commits_async(k->st);
+    if (async) {
+        /* Requests wait across turns there: only answers sent now need the extra turn. */
+        uint64_t before = k->answers_sent;
+        async_turn(k);
+        answered = k->answers_sent != before;
+    } else {
+        for (int round = 0; round < COMMIT_ROUNDS; round++) {
+            commit_and_answer(k);
+            if (k->nwait == 0)
+                break;
+        }
     }
     bool routed = route(k);
     tick_arm(k);
     /* Keep the loop turning (no blocking poll) while anything waits for a commit, and
      * one more turn after answers or invitations were queued, so they are flushed even
-     * if the connections' flush ran before this hook. */
-    bool busy =
-        k->nwait > 0 || (k->st && store_pending(k->st) > 0) || k->more || answered || routed;
+     * if the connections' flush ran before this hook. A commit in flight wakes the loop
+     * through its socket instead. */
+    bool waiting = k->nwait > 0 || (k->st && store_pending(k->st) > 0);
+    if (async && store_in_flight(k->st))
+        waiting = false;
+    bool busy = waiting || k->more || answered || routed;
     if (busy) {
         idle_on(k);
     } else if (k->idle_on) {
@@ -1045,13 +1294,13 @@ static void on_check(uv_check_t *h)
 int ixn_core_answer(ixn_server *srv, cc_session *s)
 {
     ixn_core *k = srv->core;
-    if (!k->st || store_pending(k->st) == 0)
+    if (!k->st || (store_pending(k->st) == 0 && !store_in_flight(k->st)))
         return 0;
     if (k->nwait == k->capwait) {
         k->capwait = k->capwait ? 2 * k->capwait : 64;
         k->wait = xrealloc(k->wait, k->capwait * sizeof *k->wait);
     }
-    k->wait[k->nwait++] = (ixn_waiter){.s = s};
+    k->wait[k->nwait++] = (ixn_waiter){.s = s, .out_pos = k->batch.nout};
     cc_session_defer(s);
     idle_on(k);
     return CC_SESSION_DEFERRED;
@@ -1064,7 +1313,8 @@ int ixn_core_answer(ixn_server *srv, cc_session *s)
  * reads the event first and the refusal after it, never a refusal it cannot explain. */
 static int refuse_after_commit(ixn_core *k, cc_session *s, proto_msg *msg, int rc)
 {
-    if (rc != CC_E_INVALID_STATE || !k->st || store_pending(k->st) == 0)
+    if (rc != CC_E_INVALID_STATE || !k->st ||
+        (store_pending(k->st) == 0 && !store_in_flight(k->st)))
         return rc;
     int deferred = ixn_core_answer(k->srv, s);
     assert(deferred == CC_SESSION_DEFERRED);
@@ -1721,6 +1971,8 @@ static int load(ixn_core *k)
     if (last > k->last_num)
         k->last_num = last;
     rc = store_commit(k->st);
+    if (rc == CC_E_STALE_OWNER)
+        owner_lost(k, "load");
     trim_ended(k);
     LOG_INFO("event=store_loaded path=%s queued=%zu ended_at_start=%zu kept_ended=%zu "
              "skipped=%zu last_id=%" PRId64,
@@ -1859,6 +2111,73 @@ void ixn_core_reconfigure(ixn_server *srv)
              draining, k->np);
 }
 
+/* Every few hundred milliseconds while the store is PostgreSQL: renews the owner row, and
+ * learns early that another process took the store over. */
+static void on_renew(uv_timer_t *t)
+{
+    ixn_core *k = t->data;
+    if (k->closed || !k->st)
+        return;
+    int rc = store_renew(k->st);
+    if (rc == CC_E_STALE_OWNER)
+        owner_lost(k, "renew");
+    else if (rc)
+        LOG_WARN("event=store_renew_failed error=%s", cc_err_name(rc));
+}
+
+static volatile sig_atomic_t wait_signal;
+
+static void on_wait_signal(int sig)
+{
+    wait_signal = sig;
+}
+
+/* Opens the configured store. A PostgreSQL store owned by another process (same name on
+ * another machine, say) is waited for with the ports still closed: the lock is asked for
+ * every STANDBY_RETRY_MS until the owner's connection is gone (its process died, or its
+ * row went unrenewed for store-owner-timeout and the attempt ended its connection). */
+static int open_store(ixn_core *k, cc_buf *err)
+{
+    const ixn_config *cfg = k->srv->cfg;
+    store_config sc = {.kind = cfg->store_postgres ? STORE_KIND_POSTGRES : STORE_KIND_SQLITE,
+                       .dir = cfg->data_dir,
+                       .dsn = cfg->store_dsn,
+                       .owner_timeout_ms = (int)cfg->store_owner_timeout_s * 1000};
+    bool waited = false;
+    uint64_t t0 = cc_mono_us();
+    /* The loop does not run yet: a standby ends on SIGTERM or SIGINT here, cleanly, since
+     * it holds nothing (no port, no store). */
+    struct sigaction sa = {.sa_handler = on_wait_signal}, old_term, old_int;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, &old_int);
+    for (;;) {
+        if (wait_signal) {
+            LOG_INFO("event=shutdown signal=%d while=waiting_for_owner", (int)wait_signal);
+            exit(0);
+        }
+        cc_buf_reset(err);
+        int rc = store_open_config(&sc, cfg->name, &k->st, err);
+        if (rc != CC_E_OWNED) {
+            sigaction(SIGTERM, &old_term, NULL);
+            sigaction(SIGINT, &old_int, NULL);
+            if (wait_signal) {
+                LOG_INFO("event=shutdown signal=%d while=waiting_for_owner", (int)wait_signal);
+                exit(0);
+            }
+            if (waited && rc == 0)
+                LOG_INFO("event=store_owner_acquired waited_ms=%" PRIu64 " epoch=%" PRId64,
+                         (cc_mono_us() - t0) / 1000, store_epoch(k->st));
+            return rc;
+        }
+        if (!waited)
+            LOG_INFO("event=store_waiting_for_owner name=%s retry_ms=%d why=%s", LOGQ(cfg->name),
+                     STANDBY_RETRY_MS, LOGQ(err->data ? err->data : ""));
+        waited = true;
+        usleep(STANDBY_RETRY_MS * 1000);
+    }
+}
+
 int ixn_core_init(ixn_server *srv)
 {
     const ixn_config *cfg = srv->cfg;
@@ -1885,26 +2204,39 @@ int ixn_core_init(ixn_server *srv)
     k->purge.data = k;
     uv_timer_init(srv->loop, &k->retry);
     k->retry.data = k;
+    uv_timer_init(srv->loop, &k->renew);
+    k->renew.data = k;
     ixn_batch_init(&k->batch);
     /* Started after the connections' flush handle, so it runs before it in each turn
      * (libuv runs the newest check handle first): answers leave in the same turn. */
     uv_check_start(&k->check, on_check);
-    if (cfg->data_dir) {
+    if (cfg->data_dir || cfg->store_postgres) {
         cc_buf err;
         cc_buf_init(&err);
-        int rc = store_open(cfg->data_dir, cfg->name, &k->st, &err);
+        int rc = open_store(k, &err);
         if (rc) {
-            LOG_ERROR("event=store_open_failed dir=%s error=%s why=%s", cfg->data_dir,
-                      cc_err_name(rc), LOGQ(err.data ? err.data : ""));
+            LOG_ERROR("event=store_open_failed dir=%s error=%s why=%s",
+                      cfg->store_postgres ? "-" : cfg->data_dir, cc_err_name(rc),
+                      LOGQ(err.data ? err.data : ""));
             cc_buf_free(&err);
             k->st = NULL;
             return rc;
         }
         cc_buf_free(&err);
+        k->router.wait_uncommitted = store_commits_async(k->st);
+        k->epoch = (uint64_t)store_epoch(k->st);
         rc = load(k);
         if (rc) {
-            LOG_ERROR("event=store_load_failed dir=%s error=%s", cfg->data_dir, cc_err_name(rc));
+            LOG_ERROR("event=store_load_failed dir=%s error=%s",
+                      cfg->store_postgres ? "-" : cfg->data_dir, cc_err_name(rc));
             return rc;
+        }
+        if (cfg->store_postgres) {
+            /* The owner row is renewed several times per owner timeout, so that a standby
+             * only ends this process's connection when it has really stopped. */
+            uint64_t every = cfg->store_owner_timeout_s ? cfg->store_owner_timeout_s * 200u : 1000u;
+            uv_timer_start(&k->renew, on_renew, every, every);
+            uv_unref((uv_handle_t *)&k->renew);
         }
     } else {
         LOG_WARN("event=no_data_dir why=\"interactions are kept in memory only\"");
@@ -1936,6 +2268,11 @@ void ixn_core_shutdown(ixn_server *srv)
     uv_close((uv_handle_t *)&k->tick, NULL);
     uv_close((uv_handle_t *)&k->purge, NULL);
     uv_close((uv_handle_t *)&k->retry, NULL);
+    uv_close((uv_handle_t *)&k->renew, NULL);
+    if (k->poll) {
+        uv_close((uv_handle_t *)k->poll, poll_free);
+        k->poll = NULL;
+    }
     ixn_route_close(&k->router);
     LOG_INFO(
         "event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64 " decision_p50_ns=%" PRIu64
@@ -2008,7 +2345,7 @@ void ixn_core_free(ixn_server *srv)
 
 bool ixn_core_store_ready(const ixn_server *srv)
 {
-    return srv->core && (!srv->cfg->data_dir || srv->core->st);
+    return srv->core && ((!srv->cfg->data_dir && !srv->cfg->store_postgres) || srv->core->st);
 }
 
 /* The queues' gauges, written per queue when the metrics are read. */
@@ -2083,6 +2420,11 @@ void ixn_core_metrics(ixn_server *srv, cc_metrics *r)
                                                .type = CC_METRIC_COUNTER});
         cc_metric_bind(m, 0, counters[i].src);
     }
+    m = cc_metrics_add(r, &(cc_metric_def){.name = "contactcore_ixn_store_epoch",
+                                           .help = "Ownership epoch of the PostgreSQL store "
+                                                   "(0 with SQLite)",
+                                           .type = CC_METRIC_GAUGE});
+    cc_metric_bind(m, 0, &k->epoch);
     const char *count_labels[] = {"tenant", "queue", "media", "state"};
     cc_metrics_add_collected(r,
                              &(cc_metric_def){.name = "contactcore_ixn_queue_interactions",

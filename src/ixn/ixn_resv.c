@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "ixn/ixn_ixn.h"
@@ -26,6 +27,7 @@ static void ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *pool,
     assert(e && e->session && !a->resv);
     ixn_resv *r = xcalloc(1, sizeof *r);
     r->id = ++srv->resv_next;
+    r->asked_us = cc_mono_us();
     r->agent = a;
     r->media = media;
     r->pool = pool;
@@ -174,4 +176,50 @@ int ixn_resv_answer(cc_session *s, proto_msg *msg)
         srv->stats.resv_refused++;
     finish(srv, r, ans.granted ? IXN_RESV_GRANTED : IXN_RESV_REFUSED);
     return 0;
+}
+
+static size_t unanswered(const ixn_client *c)
+{
+    size_t n = 0;
+    for (const ixn_resv *r = c->resv_head; r; r = r->next)
+        n++;
+    return n;
+}
+
+void ixn_resv_check_overdue(ixn_server *srv, uint64_t now_us)
+{
+    for (ixn_client *c = srv->clients; c; c = c->all_next) {
+        ixn_resv *r = c->resv_head;
+        if (!r || !c->session || now_us - r->asked_us <= IXN_RESV_OVERDUE_US)
+            continue;
+        /* Answers come in order, so nothing behind the oldest was answered either: the
+         * engine is stuck (or its answers are lost). Closing it ends its reservations as
+         * lost, which frees the agents for the others, and it reconnects afresh. */
+        srv->stats.resv_overdue++;
+        LOG_WARN("event=reservation_overdue session=%" PRIu64 " name=%s id=%" PRId64
+                 " waited_ms=%" PRIu64 " unanswered=%zu",
+                 cc_session_id(c->session), LOGQ(cc_session_name(c->session)), r->id,
+                 (now_us - r->asked_us) / 1000, unanswered(c));
+        cc_session_close(c->session);
+    }
+}
+
+static void on_resv_timer(uv_timer_t *t)
+{
+    ixn_resv_check_overdue(t->data, cc_mono_us());
+}
+
+void ixn_resv_start(ixn_server *srv)
+{
+    uv_timer_init(srv->loop, &srv->resv_timer);
+    srv->resv_timer.data = srv;
+    uv_timer_start(&srv->resv_timer, on_resv_timer, 1000, 1000);
+    /* The check alone must not keep the loop alive. */
+    uv_unref((uv_handle_t *)&srv->resv_timer);
+}
+
+void ixn_resv_stop(ixn_server *srv)
+{
+    uv_timer_stop(&srv->resv_timer);
+    uv_close((uv_handle_t *)&srv->resv_timer, NULL);
 }

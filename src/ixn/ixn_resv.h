@@ -14,9 +14,15 @@
 
 struct ixn_pool;
 
+/** An engine that leaves its oldest reservation unanswered this long (monotonic
+ * microseconds) is taken for stuck and its connection is closed: every reservation it
+ * holds ends IXN_RESV_LOST, and a reporting engine reconnects with a fresh snapshot. */
+#define IXN_RESV_OVERDUE_US (10u * 1000000u)
+
 /** One reservation asked and not answered yet. */
 typedef struct ixn_resv {
     int64_t id;
+    uint64_t asked_us;             /* monotonic time it was asked */
     ixn_agent *agent;              /* NULL once the agent logged out: a grant is then released */
     int media;                     /* the media of the slot */
     struct ixn_pool *pool;         /* routing's pool that asked, handed back with the outcome */
@@ -54,6 +60,16 @@ void ixn_resv_agent_gone(ixn_agent *a);
  * unanswered reservations ends as IXN_RESV_LOST, and agents whose newest status came from
  * it lose that status (routing waits for a status from an engine that is taken). */
 void ixn_resv_engine_closed(ixn_server *srv, ixn_client *c);
+
+/** Starts the check for overdue answers (srv->resv_timer, once a second). */
+void ixn_resv_start(ixn_server *srv);
+
+/** Stops and closes the check's timer (the server is shutting down). */
+void ixn_resv_stop(ixn_server *srv);
+
+/** Closes the session of every engine whose oldest unanswered reservation was asked more
+ * than IXN_RESV_OVERDUE_US before now_us (monotonic); the timer calls it every second. */
+void ixn_resv_check_overdue(ixn_server *srv, uint64_t now_us);
 
 /** Handler of EventAgentReserved (ReportingEngine): the answer to the oldest reservation
  * asked of this engine. An answer that matches none, or cannot be read, is dropped and

@@ -675,11 +675,14 @@ static bool before(const ixn_ixn *x, const ixn_ixn *y, int64_t now_us)
     return x->order < y->order;
 }
 
-static const ixn_ixn *first_committed(const ixn_steplist *l)
+/* The first of l that may be offered; with wait, an interaction of the batch (its
+ * commit soon done) is returned too, so that nothing behind it overtakes it. Those kept
+ * after a failed commit are always passed over. */
+static const ixn_ixn *first_committed(const ixn_steplist *l, bool wait)
 {
     size_t n = 0;
     for (const ixn_ixn *x = l->head; x && n < SKIP_UNCOMMITTED; x = x->r_next, n++)
-        if (committed(x))
+        if (committed(x) || (wait && !x->unsaved))
             return x;
     return NULL;
 }
@@ -692,7 +695,7 @@ static bool step_in(const ixn_pool *p, const uint64_t *bits, size_t qs)
 }
 
 /* The first interaction of p in routing order whose queue step is in the set (step_in). */
-static ixn_ixn *first_matching(const ixn_pool *p, const uint64_t *bits, int64_t now_us)
+static ixn_ixn *first_matching(const ixn_pool *p, const uint64_t *bits, int64_t now_us, bool wait)
 {
     const ixn_ixn *best = NULL;
     for (size_t i = 0; i < p->nqueues; i++) {
@@ -714,7 +717,7 @@ static ixn_ixn *first_matching(const ixn_pool *p, const uint64_t *bits, int64_t 
             for (size_t s = n; s-- > 0;) {
                 if (!b->lists[s].head || !step_in(p, bits, q->qs_base + s))
                     continue;
-                const ixn_ixn *x = first_committed(&b->lists[s]);
+                const ixn_ixn *x = first_committed(&b->lists[s], wait);
                 if (!x)
                     continue;
                 if (!best || before(x, best, now_us))
@@ -723,6 +726,10 @@ static ixn_ixn *first_matching(const ixn_pool *p, const uint64_t *bits, int64_t 
             }
         }
     }
+    /* The first in order waits for its commit: nothing is offered until then (the commit
+     * kicks the pool). */
+    if (best && !committed(best))
+        return NULL;
     return (ixn_ixn *)best;
 }
 
@@ -832,7 +839,7 @@ bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
     uint64_t t0 = now_ns();
     int64_t now = (int64_t)cc_wall_us();
     while (p->e_count) {
-        ixn_ixn *x = first_matching(p, NULL, now);
+        ixn_ixn *x = first_matching(p, NULL, now, r->wait_uncommitted);
         if (!x)
             break;
         const ixn_queue *q = x->queue;
@@ -859,5 +866,5 @@ ixn_ixn *ixn_route_best_for(ixn_pool *p, const ixn_agent *a)
     const uint64_t *bits = a->match[p->media];
     if (!bits)
         return NULL;
-    return first_matching(p, bits, (int64_t)cc_wall_us());
+    return first_matching(p, bits, (int64_t)cc_wall_us(), false);
 }

@@ -107,6 +107,10 @@ typedef struct ixn_router {
     void *ctx;
     target *any; /* the target of a queue without one */
     bool closed;
+    /* Set with a store whose commits run in flight (PostgreSQL): a search whose first
+     * interaction in routing order waits for its commit offers nothing until that commit,
+     * instead of a later one, since such waits span turns there. */
+    bool wait_uncommitted;
     /* counters */
     uint64_t widenings;
     uint64_t decisions;

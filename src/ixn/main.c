@@ -307,11 +307,11 @@ static int run(void)
              " takeovers=%" PRIu64 " events=%" PRIu64 " status_forwarded=%" PRIu64
              " status_dropped=%" PRIu64 " conns_refused=%" PRIu64 " closed_slow=%" PRIu64
              " reservations=%" PRIu64 " granted=%" PRIu64 " refused=%" PRIu64 " released=%" PRIu64
-             " answers_dropped=%" PRIu64,
+             " answers_dropped=%" PRIu64 " engines_overdue=%" PRIu64,
              st->logins, st->logouts, st->login_failures, st->takeovers, st->events_published,
              st->status_forwarded, st->status_dropped, st->conns_refused, g.net.stats.closed_slow,
              st->resv_asked, st->resv_granted, st->resv_refused, st->resv_released,
-             st->resv_dropped);
+             st->resv_dropped, st->resv_overdue);
     return 0;
 }
 

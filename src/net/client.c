@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/hostport.h"
 #include "common/log.h"
 #include "net/netmetrics.h"
 #include "proto/regmsg.h"
@@ -31,15 +32,34 @@ struct cc_client {
     int handles_open;
     char server_name[PROTO_ID_MAX + 1];
     char *tls_host; /* the host of the address, which the server's certificate names */
+    /* The addresses of cfg.address ("HOST:PORT,HOST:PORT": an owner and its standbys),
+     * split in place of one copy; each attempt after a lost link takes the next one. */
+    char *addr_list;
+    char *addrs[CC_HOSTPORT_LIST_MAX];
+    int naddrs, cur;
 };
 
 static void client_connect(cc_client *c);
+
+/* The host of the current address, which the server's certificate must name: "HOST:PORT"
+ * or "[V6]:PORT", the host being everything before the last colon. */
+static void set_tls_host(cc_client *c)
+{
+    const char *a = c->addrs[c->cur];
+    const char *colon = strrchr(a, ':');
+    size_t hl = colon ? (size_t)(colon - a) : strlen(a);
+    free(c->tls_host);
+    c->tls_host = xmalloc(hl + 1);
+    memcpy(c->tls_host, a, hl);
+    c->tls_host[hl] = '\0';
+}
 
 static void on_handle_closed(uv_handle_t *h)
 {
     cc_client *c = h->data;
     if (--c->handles_open == 0) {
         free((char *)c->cfg.address);
+        free(c->addr_list);
         free((char *)c->cfg.client_type);
         free((char *)c->cfg.client_name);
         free((char *)c->cfg.token);
@@ -67,13 +87,21 @@ static void link_down(cc_client *c, const char *why)
     }
     if (c->freeing)
         return;
-    LOG_INFO("event=link_down address=%s type=%s was_up=%d why=%s retry_ms=%u", c->cfg.address,
-             c->cfg.client_type, was_up, LOGQ(why), c->cfg.reconnect ? c->backoff_ms : 0);
+    /* The next address of a list is tried at the shortest delay: the standby may be up
+     * already. Only a whole round that failed makes the client wait longer. */
+    const char *lost = c->addrs[c->cur];
+    c->cur = (c->cur + 1) % c->naddrs;
+    unsigned delay = c->cur ? c->cfg.backoff_min_ms : c->backoff_ms;
+    LOG_INFO("event=link_down address=%s type=%s was_up=%d why=%s retry_ms=%u next=%s", lost,
+             c->cfg.client_type, was_up, LOGQ(why), c->cfg.reconnect ? delay : 0, c->addrs[c->cur]);
+    set_tls_host(c);
     if (c->cfg.reconnect) {
-        uv_timer_start(&c->retry_timer, on_retry, c->backoff_ms, 0);
-        c->backoff_ms *= 2;
-        if (c->backoff_ms > c->cfg.backoff_max_ms)
-            c->backoff_ms = c->cfg.backoff_max_ms;
+        uv_timer_start(&c->retry_timer, on_retry, delay, 0);
+        if (c->cur == 0) {
+            c->backoff_ms *= 2;
+            if (c->backoff_ms > c->cfg.backoff_max_ms)
+                c->backoff_ms = c->cfg.backoff_max_ms;
+        }
     }
     if (c->ops->on_down)
         c->ops->on_down(c, why);
@@ -208,7 +236,7 @@ static void client_connect(cc_client *c)
     c->next_ref = 0;
     c->expect_seq = 1;
     memset(c->ping_refs, 0, sizeof c->ping_refs);
-    int rc = cc_conn_connect(c->net, c->cfg.address, &client_conn_ops, &lim, c, &c->conn);
+    int rc = cc_conn_connect(c->net, c->addrs[c->cur], &client_conn_ops, &lim, c, &c->conn);
     if (rc < 0) {
         c->conn = NULL;
         link_down(c, uv_strerror(rc));
@@ -228,12 +256,17 @@ cc_client *cc_client_new(cc_net *net, const cc_client_config *cfg, const cc_clie
     c->cfg.client_type = xstrdup(cfg->client_type);
     c->cfg.client_name = xstrdup(cfg->client_name ? cfg->client_name : "");
     c->cfg.token = xstrdup(cfg->token ? cfg->token : "");
-    /* "HOST:PORT" or "[V6]:PORT": the host is everything before the last colon. */
-    const char *colon = strrchr(cfg->address, ':');
-    size_t hl = colon ? (size_t)(colon - cfg->address) : strlen(cfg->address);
-    c->tls_host = xmalloc(hl + 1);
-    memcpy(c->tls_host, cfg->address, hl);
-    c->tls_host[hl] = '\0';
+    c->addr_list = xstrdup(cfg->address);
+    c->naddrs = cc_hostport_list_split(c->addr_list, c->addrs);
+    if (c->naddrs <= 0) {
+        /* Not an address list: kept whole, so that the connect fails with a clear error
+         * in the log like any bad address. */
+        free(c->addr_list);
+        c->addr_list = xstrdup(cfg->address);
+        c->naddrs = 1;
+        c->addrs[0] = c->addr_list;
+    }
+    set_tls_host(c);
     if (!c->cfg.backoff_min_ms)
         c->cfg.backoff_min_ms = 100;
     if (!c->cfg.backoff_max_ms)
@@ -286,7 +319,7 @@ void *cc_client_user(const cc_client *c)
 }
 const char *cc_client_address(const cc_client *c)
 {
-    return c->cfg.address;
+    return c->addrs[c->cur];
 }
 const char *cc_client_server_name(const cc_client *c)
 {

@@ -29,7 +29,8 @@ typedef struct cc_client_ops {
 
 /** Settings of a client. Strings are copied. */
 typedef struct cc_client_config {
-    const char *address;     /* HOST:PORT */
+    const char *address;     /* HOST:PORT, or HOST:PORT,HOST:PORT...: an owner and its
+                              * standbys, tried in turn after a lost link */
     const char *client_type; /* "ReportingEngine", "AgentApplication", ... */
     const char *client_name;
     const char *token;
@@ -57,7 +58,7 @@ void cc_client_drop(cc_client *c, const char *why);
 bool cc_client_is_up(const cc_client *c);
 /** The owner's pointer. */
 void *cc_client_user(const cc_client *c);
-/** The configured address. */
+/** The address connected to, or tried next. */
 const char *cc_client_address(const cc_client *c);
 /** The server's name from the registration ack ("" before). */
 const char *cc_client_server_name(const cc_client *c);

@@ -545,7 +545,7 @@ void tls_conf_check_exposure(cc_conf *c, const tls_conf *k, const char *key, con
     }
 }
 
-bool tls_addr_loopback(const char *addr)
+static bool one_loopback(const char *addr)
 {
     struct sockaddr_storage ss;
     if (cc_parse_hostport(addr, &ss) != 0)
@@ -561,4 +561,16 @@ bool tls_addr_loopback(const char *addr)
         return IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127;
     }
     return false;
+}
+
+bool tls_addr_loopback(const char *addr)
+{
+    char *copy = xstrdup(addr);
+    char *addrs[CC_HOSTPORT_LIST_MAX];
+    int n = cc_hostport_list_split(copy, addrs);
+    bool all = n > 0;
+    for (int i = 0; i < n && all; i++)
+        all = one_loopback(addrs[i]);
+    free(copy);
+    return all;
 }

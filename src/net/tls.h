@@ -166,8 +166,9 @@ void tls_conf_free(tls_conf *k);
 void tls_conf_check_exposure(cc_conf *c, const tls_conf *k, const char *key, const char *addr,
                              const char *empty_token);
 
-/** True when addr (HOST:PORT) listens on a loopback address only (127.0.0.0/8, ::1,
- * localhost). An address that does not parse is not loopback. */
+/** True when addr (HOST:PORT, or a list of them) is a loopback address only
+ * (127.0.0.0/8, ::1, localhost), every one of a list. An address that does not parse is
+ * not loopback. */
 bool tls_addr_loopback(const char *addr);
 
 #endif

@@ -53,3 +53,8 @@ void proto_reg_enc_ping(cc_buf *b, int64_t ref)
     jw_open_message(b, "RequestPing");
     jw_kv_int(b, "referenceId", ref);
 }
+
+void proto_reg_enc_ping_open(cc_buf *b)
+{
+    jw_open_message(b, "RequestPing");
+}

@@ -46,5 +46,8 @@ int proto_reg_decode_ack(proto_msg *msg, proto_reg_ack *out);
 
 /** Appends an open RequestPing with referenceId ref (it has no other field). */
 void proto_reg_enc_ping(cc_buf *b, int64_t ref);
+/** Encodes an open RequestPing without referenceId, for cc_client_request (which adds
+ * one): the statserver's resend paces itself by its answers. */
+void proto_reg_enc_ping_open(cc_buf *b);
 
 #endif

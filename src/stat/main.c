@@ -19,6 +19,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/partition.h"
 #include "common/media.h"
 #include "net/addr.h"
 #include "net/conn.h"
@@ -38,6 +39,7 @@
 #include "stat/stat_port.h"
 #include "stat/stat_report.h"
 #include "stat/stat_stats.h"
+#include "stat/stat_stream.h"
 #include "store/hist.h"
 #include "common/clock.h"
 
@@ -74,6 +76,7 @@ typedef struct stat_daemon {
     unsigned reports_open;      /* reports being streamed over HTTP */
     cc_web *web;                /* NULL without an http key */
     cc_metrics *metrics;        /* GET /metrics */
+    stat_stream *stream;        /* the status stream on NATS; NULL without it */
     tls_ctx *tls_listen;        /* NULL without TLS */
     tls_ctx *tls_http;          /* NULL without TLS or without an http key */
     uv_signal_t sig_hup, sig_int, sig_term;
@@ -234,8 +237,25 @@ static void reload_rules(stat_daemon *d)
     cc_buf_free(&diag);
 }
 
+/* Whether the agent is this statserver's: of its [server] tenants and its partition (the
+ * stream's resynchronisation deletes stale keys of these only). */
+static bool owns_agent(void *user, const char *tenant, const char *agent_id)
+{
+    const stat_config *cfg = &((stat_daemon *)user)->cfg;
+    if (cfg->tenants) {
+        bool found = false;
+        for (size_t i = 0; i < cfg->ntenants && !found; i++)
+            found = strcmp(cfg->tenants[i], tenant) == 0;
+        if (!found)
+            return false;
+    }
+    return cfg->part_count <= 1 ||
+           cc_partition_of(tenant, agent_id, cfg->part_count) == cfg->part_index;
+}
+
 /* The lease thread decided a new role: the servers hear of it first, then a new primary
- * sends every agent's status, since the servers dropped what the previous one sent. */
+ * sends every agent's status, since the servers dropped what the previous one sent: the
+ * first slice now, the rest paced by each server's reading (stat_links_resend). */
 static void on_role(void *user, bool primary, int64_t epoch)
 {
     stat_daemon *d = user;
@@ -243,7 +263,8 @@ static void on_role(void *user, bool primary, int64_t epoch)
         return;
     uint64_t started = cc_mono_us();
     stat_links_set_mode(d->links, true, primary, epoch);
-    size_t sent = primary ? stat_agents_resend(d->agents) : 0;
+    size_t sent = primary ? stat_links_resend(d->links) : 0;
+    stat_stream_role(d->stream, primary, epoch);
     LOG_INFO("event=role role=%s epoch=%" PRId64 " agents_sent=%zu elapsed_ms=%.1f",
              primary ? "primary" : "standby", epoch, sent,
              (double)(cc_mono_us() - started) / 1000.0);
@@ -259,6 +280,13 @@ static void sink_publish(void *user, const char *tenant, cc_sbuf *body)
 {
     stat_daemon *d = user;
     stat_port_publish(d->port, tenant, body);
+}
+
+static void sink_changed(void *user, const char *tenant, const char *agent_id, bool known,
+                         cc_sbuf *body)
+{
+    stat_daemon *d = user;
+    stat_stream_changed(d->stream, tenant, agent_id, known, body);
 }
 
 static void sink_reserved(void *user, int link, int64_t reservation_id, bool granted)
@@ -423,6 +451,7 @@ static void shutdown_daemon(stat_daemon *d, const char *why)
     LOG_INFO("event=shutdown why=%s", why);
     /* First, so that the other member of a pair takes over while this one closes. */
     stat_ha_stop(d->ha);
+    stat_stream_stop(d->stream);
     d->withheld = stat_links_withheld(d->links);
     stat_links_free(d->links);
     d->links = NULL;
@@ -775,6 +804,7 @@ static int run(stat_daemon *d)
                       .publish = sink_publish,
                       .reserved = sink_reserved,
                       .agent = sink_agent,
+                      .changed = sink_changed,
                       .user = d};
     /* The day profile's midnight is that of the configured zone (localtime_r). */
     setenv("TZ", d->cfg.timezone, 1);
@@ -858,6 +888,14 @@ static int run(stat_daemon *d)
         /* A member of a pair starts as standby: nothing it computes reaches the servers
          * until it wins the lease. */
         stat_links_set_mode(d->links, true, false, 0);
+        if (d->cfg.nats.stream) {
+            d->stream = stat_stream_start(d->loop, &d->cfg.nats, d->agents, d->cfg.max_agents,
+                                          stat_metrics_stream_lag);
+            if (!d->stream)
+                return 1;
+            stat_stream_set_owner(d->stream, owns_agent, d);
+            stat_metrics_stream(d->metrics, d->stream);
+        }
         d->ha = stat_ha_start(d->loop, &d->cfg.nats, on_role, d);
         if (!d->ha)
             return 1;
@@ -879,6 +917,20 @@ static int run(stat_daemon *d)
                  " statuses_withheld=%" PRIu64,
                  hs.primary ? "primary" : "standby", hs.epoch, hs.promotions, hs.demotions,
                  hs.renewals, hs.renew_failures, d->withheld);
+    }
+    if (d->stream) {
+        stat_stream_stats ss = stat_stream_get_stats(d->stream);
+        LOG_INFO("event=stream_stats bucket=%s published=%" PRIu64 " deleted=%" PRIu64
+                 " errors=%" PRIu64 " dropped=%" PRIu64 " resyncs=%" PRIu64
+                 " dirty=%zu in_flight=%zu active_s=%.3f published_per_s=%.0f"
+                 " lag_p50_ms=%.2f lag_p99_ms=%.2f lag_max_ms=%.2f peak_per_s=%.0f"
+                 " peak_lag_p50_ms=%.2f peak_lag_p99_ms=%.2f last5_per_s=%.0f"
+                 " last5_lag_p50_ms=%.2f last5_lag_p99_ms=%.2f",
+                 d->cfg.nats.status_bucket, ss.published, ss.deleted, ss.errors, ss.dropped,
+                 ss.resyncs, ss.dirty, ss.inflight, ss.active_s,
+                 ss.active_s > 0 ? (double)ss.published / ss.active_s : 0.0, ss.lag_p50_ms,
+                 ss.lag_p99_ms, ss.lag_max_ms, ss.peak_per_s, ss.peak_lag_p50_ms,
+                 ss.peak_lag_p99_ms, ss.last5_per_s, ss.last5_lag_p50_ms, ss.last5_lag_p99_ms);
     }
     stat_agents_stats sst = stat_agents_get_stats(d->agents);
     LOG_INFO("event=stopped events=%" PRIu64 " statuses_encoded=%" PRIu64
@@ -970,6 +1022,7 @@ int main(int argc, char **argv)
     raise_nofile();
     rc = run(&d);
     /* The links are gone: nothing records after this, and the last rows are committed. */
+    stat_stream_free(d.stream);
     stat_ha_free(d.ha);
     hist_close(d.hist);
     stat_agents_free(d.agents);

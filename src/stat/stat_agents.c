@@ -66,6 +66,7 @@ typedef struct stat_slot {
     cc_media_mask ready;
     bool dnd;
     bool snap_pending;             /* seen in the running snapshot and not yet answered */
+    bool resend_pending;           /* in the link's running resend and not yet sent there */
     uint32_t counts[CC_MEDIA_MAX]; /* interactions that count, per media */
     cc_media_mask holding;         /* media with any interaction held (statistics) */
     stat_reason *reasons;          /* not-ready reasons given, for the statistics */
@@ -121,6 +122,11 @@ typedef struct stat_link_state {
     stat_agent **snap; /* agents of the running snapshot, pinned */
     size_t snap_len;
     size_t snap_cap;
+    /* The running resend (stat_agents_resend_start): agents still to be sent from
+     * resend_pos on, pinned, the routable ones first. */
+    stat_agent **resend;
+    size_t resend_len;
+    size_t resend_pos;
 } stat_link_state;
 
 struct stat_agents {
@@ -464,8 +470,10 @@ void stat_agents_free(stat_agents *st)
     while ((ms = cc_map_next(&st->agents, &pos)))
         agent_free(st, ms->value);
     cc_map_free(&st->agents);
-    for (int i = 0; i < st->nlinks; i++)
+    for (int i = 0; i < st->nlinks; i++) {
         free(st->links[i].snap);
+        free(st->links[i].resend);
+    }
     free(st->links);
     cc_buf_free(&st->scratch);
     free(st);
@@ -675,14 +683,17 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
      * interaction servers route on the vector. */
     bool states_changed = mstates_update(a, &view);
     bool changed = vec_changed || states_changed;
-    const stat_slot *at_origin = origin >= 0 ? slot_find(a, origin) : NULL;
+    stat_slot *at_origin = origin >= 0 ? slot_find(a, origin) : NULL;
     bool to_origin = at_origin && link_open(st, origin);
     if (changed || to_origin) {
         cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
         st->stats.encoded++;
+        /* A status sent to a server also answers the agent's place in that server's
+         * running resend: a later copy would only repeat it. */
         if (to_origin) {
             st->sink.link_send(st->sink.user, origin, body, at_origin->version);
             st->stats.link_sends++;
+            at_origin->resend_pending = false;
         }
         if (vec_changed)
             for (uint32_t k = 0; k < a->nslots; k++) {
@@ -690,12 +701,15 @@ static bool agent_update(stat_agents *st, stat_agent *a, int origin)
                 if (l != origin && link_open(st, l)) {
                     st->sink.link_send(st->sink.user, l, body, a->slots[k].version);
                     st->stats.link_sends++;
+                    a->slots[k].resend_pending = false;
                 }
             }
         if (changed) {
             /* A known agent that became unknown is published once as logged out; an
              * agent never published before that is gone again needs no message. */
             if (v.logged_in || a->sent) {
+                if (st->sink.changed)
+                    st->sink.changed(st->sink.user, a->tenant, a->agent_id, a->nslots != 0, body);
                 st->sink.publish(st->sink.user, a->tenant, body);
                 st->stats.published++;
             }
@@ -747,6 +761,25 @@ void stat_agents_link_up(stat_agents *st, int link)
     assert(ls->agents == 0 && ls->snap_len == 0);
     ls->up = true;
     ls->in_snapshot = true;
+}
+
+/* Ends a link's running resend: the agents not yet sent are unpinned (and freed when known
+ * nowhere any more). */
+static void resend_release(stat_agents *st, int link)
+{
+    stat_link_state *ls = &st->links[link];
+    for (size_t i = ls->resend_pos; i < ls->resend_len; i++) {
+        stat_agent *a = ls->resend[i];
+        assert(a->pins > 0);
+        a->pins--;
+        stat_slot *s = slot_find(a, link);
+        if (s)
+            s->resend_pending = false;
+        agent_maybe_drop(st, a);
+    }
+    free(ls->resend);
+    ls->resend = NULL;
+    ls->resend_len = ls->resend_pos = 0;
 }
 
 /* Releases a link's snapshot list. Agents left with no login and no other pin are freed
@@ -801,6 +834,7 @@ void stat_agents_link_down(stat_agents *st, int link)
     ls->up = false;
     ls->in_snapshot = false;
     snap_release(st, link);
+    resend_release(st, link);
     size_t pos = 0;
     cc_map_slot *ms;
     /* Only the agent under the cursor can be deleted here, which the map allows. */
@@ -911,42 +945,128 @@ size_t stat_agents_snapshot_done(stat_agents *st, int link)
     return n;
 }
 
-size_t stat_agents_resend(stat_agents *st)
+/* True when the agent's last status offers capacity somewhere: the agents an interaction
+ * server may route to at once, whose statuses a resend sends first. */
+static bool agent_routable(const stat_agent *a)
 {
+    if (!a->sent || !a->last.logged_in || a->last.dnd)
+        return false;
+    for (cc_media_mask m = a->last.media & a->last.ready; m; m &= m - 1)
+        if (a->last.available[__builtin_ctzll(m)] > 0)
+            return true;
+    return false;
+}
+
+void stat_agents_resend_cancel(stat_agents *st)
+{
+    for (int l = 0; l < st->nlinks; l++)
+        resend_release(st, l);
+}
+
+size_t stat_agents_resend_start(stat_agents *st)
+{
+    stat_agents_resend_cancel(st);
+    /* Room for every agent of each open link: routable agents fill a list from the
+     * front, the others from the back. */
+    size_t *back = xcalloc((size_t)st->nlinks + 1, sizeof *back);
+    for (int l = 0; l < st->nlinks; l++) {
+        stat_link_state *ls = &st->links[l];
+        if (!link_open(st, l) || !ls->agents)
+            continue;
+        ls->resend = xmalloc(ls->agents * sizeof *ls->resend);
+        back[l] = ls->agents;
+    }
     size_t n = 0, pos = 0;
     cc_map_slot *ms;
     while ((ms = cc_map_next(&st->agents, &pos))) {
         stat_agent *a = ms->value;
-        if (!a->nslots)
-            continue;
-        stat_vec v;
-        const char *place;
-        stat_skills *skills;
-        agent_compute(st, a, &v, &place, &skills);
-        /* Encoded once, and only for an agent some open link will get. */
-        cc_sbuf *body = NULL;
+        bool any = false, first = agent_routable(a);
         for (uint32_t k = 0; k < a->nslots; k++) {
-            int l = a->slots[k].link;
-            if (!link_open(st, l))
+            stat_slot *s = &a->slots[k];
+            stat_link_state *ls = &st->links[s->link];
+            if (!ls->resend)
                 continue;
-            if (!body) {
-                body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
-                st->stats.encoded++;
-            }
-            st->sink.link_send(st->sink.user, l, body, a->slots[k].version);
-            st->stats.link_sends++;
+            assert(ls->resend_len < back[s->link]);
+            if (first)
+                ls->resend[ls->resend_len++] = a;
+            else
+                ls->resend[--back[s->link]] = a;
+            s->resend_pending = true;
+            a->pins++;
+            any = true;
         }
-        if (body) {
-            cc_sbuf_unref(body);
-            n++;
+        n += any;
+    }
+    /* Close the gap between the two ends. */
+    for (int l = 0; l < st->nlinks; l++) {
+        stat_link_state *ls = &st->links[l];
+        if (!ls->resend)
+            continue;
+        size_t rest = ls->agents - back[l];
+        memmove(ls->resend + ls->resend_len, ls->resend + back[l], rest * sizeof *ls->resend);
+        ls->resend_len += rest;
+        if (!ls->resend_len) {
+            free(ls->resend);
+            ls->resend = NULL;
         }
     }
+    free(back);
     return n;
+}
+
+size_t stat_agents_resend_step(stat_agents *st, int link, size_t max)
+{
+    assert(link >= 0 && link < st->nlinks);
+    stat_link_state *ls = &st->links[link];
+    size_t sent = 0;
+    while (ls->resend_pos < ls->resend_len && sent < max) {
+        stat_agent *a = ls->resend[ls->resend_pos++];
+        a->pins--;
+        /* An agent gone from the link, or sent there since the start, is skipped. */
+        stat_slot *s = slot_find(a, link);
+        if (s && s->resend_pending) {
+            s->resend_pending = false;
+            /* The current status, computed now: never older than one sent before. */
+            stat_vec v;
+            const char *place;
+            stat_skills *skills;
+            agent_compute(st, a, &v, &place, &skills);
+            cc_sbuf *body = encode(st, a->tenant, a->agent_id, place, skills, &v, a);
+            st->stats.encoded++;
+            st->sink.link_send(st->sink.user, link, body, s->version);
+            st->stats.link_sends++;
+            cc_sbuf_unref(body);
+            sent++;
+        }
+        agent_maybe_drop(st, a);
+    }
+    if (ls->resend_pos == ls->resend_len)
+        resend_release(st, link);
+    return ls->resend_len - ls->resend_pos;
+}
+
+size_t stat_agents_resend_left(const stat_agents *st, int link)
+{
+    assert(link >= 0 && link < st->nlinks);
+    return st->links[link].resend_len - st->links[link].resend_pos;
 }
 
 size_t stat_agents_link_count(const stat_agents *st, int link)
 {
     return st->links[link].agents;
+}
+
+size_t stat_agents_link_count_of(const stat_agents *st, int link, stat_agents_filter_fn filter,
+                                 void *ctx)
+{
+    size_t n = 0, pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        const stat_agent *a = ms->value;
+        if (slot_find(a, link) && filter(ctx, a->tenant))
+            n++;
+    }
+    return n;
 }
 
 size_t stat_agents_count(const stat_agents *st)
@@ -1007,6 +1127,26 @@ size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agen
         n++;
     }
     return n;
+}
+
+size_t stat_agents_each_key(stat_agents *st, stat_agents_key_fn fn, void *ctx)
+{
+    size_t n = 0, pos = 0;
+    cc_map_slot *ms;
+    while ((ms = cc_map_next(&st->agents, &pos))) {
+        stat_agent *a = ms->value;
+        if (!a->nslots)
+            continue;
+        fn(ctx, a->tenant, a->agent_id);
+        n++;
+    }
+    return n;
+}
+
+bool stat_agents_known(const stat_agents *st, const char *tenant, const char *agent_id)
+{
+    const stat_agent *a = agent_find(st, tenant, agent_id);
+    return a && a->nslots;
 }
 
 void stat_agents_set_reservation_timeout(stat_agents *st, uint64_t timeout_us)

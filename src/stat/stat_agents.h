@@ -38,6 +38,11 @@ typedef struct stat_sink {
     /** Optional (NULL = the wall clock): the time in Unix ms, for the since of each media
      * in the statuses. */
     int64_t (*now_ms)(void *user);
+    /** Optional (NULL = none): the agent's status changed for the subscribers (called
+     * with publish, before it, with the same body), known false when the agent is known
+     * nowhere any more; for the status stream on NATS. */
+    void (*changed)(void *user, const char *tenant, const char *agent_id, bool known,
+                    cc_sbuf *body);
     void *user;
 } stat_sink;
 
@@ -68,12 +73,31 @@ void stat_agents_apply(stat_agents *st, int link, const proto_agent_state *state
 /** The link's snapshot is complete: every agent of it gets its status there (one each),
  * and on its other servers when its vector changed. Returns how many agents it held. */
 size_t stat_agents_snapshot_done(stat_agents *st, int link);
-/** Sends every known agent's current status to every open link it is logged in on, each
- * with that server's newest version (a promoted member of a pair, docs/ha.md). Returns
- * how many agents were sent. */
-size_t stat_agents_resend(stat_agents *st);
+/**
+ * Starts a resend of every known agent's status to every open link it is logged in on (a
+ * promoted member of a pair, docs/ha.md), replacing one that runs. Nothing is sent here:
+ * stat_agents_resend_step sends each link's share in slices, agents whose last status
+ * offers capacity first. An agent sent to a link by anything else meanwhile (a new state,
+ * a grant) is not sent again there; a link lost meanwhile drops its share (its next
+ * snapshot sends every agent anyway). Returns how many agents are to be sent.
+ */
+size_t stat_agents_resend_start(stat_agents *st);
+/** Sends up to max agents of link's running resend, each the current status with that
+ * server's newest version. Returns how many are left to send there (0: done). */
+size_t stat_agents_resend_step(stat_agents *st, int link, size_t max);
+/** How many agents link's running resend has still to send. */
+size_t stat_agents_resend_left(const stat_agents *st, int link);
+/** Ends every running resend (the member is no longer primary). */
+void stat_agents_resend_cancel(stat_agents *st);
 /** The number of agents logged in on link. */
 size_t stat_agents_link_count(const stat_agents *st, int link);
+/** Called for each known agent by stat_agents_each: return false to skip the agent. */
+typedef bool (*stat_agents_filter_fn)(void *ctx, const char *tenant);
+
+/** The number of agents logged in on link that filter selects: a walk of every agent,
+ * for a client that may see only some tenants. */
+size_t stat_agents_link_count_of(const stat_agents *st, int link, stat_agents_filter_fn filter,
+                                 void *ctx);
 /** The number of known agents (logged in on at least one connected server). */
 size_t stat_agents_count(const stat_agents *st);
 
@@ -101,14 +125,22 @@ void stat_agents_set_rules(stat_agents *st, const rules_set *rules);
  * and no media when the agent is not known). The caller owns the returned reference. */
 cc_sbuf *stat_agents_status(stat_agents *st, const char *tenant, const char *agent_id);
 
-/** Called for each known agent by stat_agents_each: return false to skip the agent. */
-typedef bool (*stat_agents_filter_fn)(void *ctx, const char *tenant);
 /** Called with each selected agent's current status (borrowed reference). */
 typedef void (*stat_agents_visit_fn)(void *ctx, cc_sbuf *body);
 /** Visits the current status of every known agent that filter (NULL = all) selects, and
  * returns how many were visited. */
 size_t stat_agents_each(stat_agents *st, stat_agents_filter_fn filter, stat_agents_visit_fn visit,
                         void *ctx);
+
+/** Called with each known agent by stat_agents_each_key. */
+typedef void (*stat_agents_key_fn)(void *ctx, const char *tenant, const char *agent_id);
+/** Visits every known agent (what stat_agents_each visits) without encoding its status;
+ * returns how many were visited. */
+size_t stat_agents_each_key(stat_agents *st, stat_agents_key_fn fn, void *ctx);
+
+/** True when the agent is known: logged in on at least one connected server (the agents
+ * stat_agents_each visits). */
+bool stat_agents_known(const stat_agents *st, const char *tenant, const char *agent_id);
 
 /**
  * Link has settled since start: its first snapshot is in, or it failed. Reservations are

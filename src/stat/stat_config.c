@@ -235,7 +235,7 @@ static void ixn_key(cfg_state *st, const char *section, const char *name, const 
         ix->token = xstrdup("");
     }
     if (strcmp(key, "address") == 0) {
-        cc_conf_set_hostport(&st->conf, section, key, v, &ix->address);
+        cc_conf_set_hostport_list(&st->conf, section, key, v, &ix->address);
     } else if (strcmp(key, "token") == 0) {
         cc_conf_set_text(&st->conf, section, key, v, 0, PROTO_TEXT_MAX, &ix->token);
     } else if (strcmp(key, "tls") == 0) {
@@ -304,6 +304,25 @@ static void nats_key(cfg_state *st, const char *key, const char *v)
             cc_conf_error(&st->conf, "nats", key, "\"%s\" is not a number of ms 200..60000", v);
         else
             n->lease_ms = (unsigned)num;
+    } else if (strcmp(key, "status-stream") == 0) {
+        if (!cc_conf_bool(v, &n->stream))
+            cc_conf_error(&st->conf, "nats", key, "\"%s\" is not yes or no", v);
+    } else if (strcmp(key, "status-bucket") == 0) {
+        if (!nats_name_ok(v, false))
+            cc_conf_error(&st->conf, "nats", key,
+                          "\"%s\" is not a bucket name (letters, digits, _ and -)", v);
+        else
+            cc_conf_set_str(&n->status_bucket, v);
+    } else if (strcmp(key, "status-in-flight") == 0) {
+        if (!cc_conf_num(v, 1, 65536, &num))
+            cc_conf_error(&st->conf, "nats", key, "\"%s\" is not a number 1..65536", v);
+        else
+            n->status_inflight = (unsigned)num;
+    } else if (strcmp(key, "status-ack-ms") == 0) {
+        if (!cc_conf_num(v, 100, 60000, &num))
+            cc_conf_error(&st->conf, "nats", key, "\"%s\" is not a number of ms 100..60000", v);
+        else
+            n->status_ack_ms = (unsigned)num;
     } else {
         cc_conf_warn(&st->conf, "nats", key, "unknown key ignored");
     }
@@ -366,6 +385,10 @@ static void set_defaults(stat_config *cfg, const char *path)
     cfg->nats.bucket = xstrdup("cc_leases");
     cfg->nats.key = xstrdup("stat");
     cfg->nats.lease_ms = 1000;
+    cfg->nats.stream = true;
+    cfg->nats.status_bucket = xstrdup("cc_status");
+    cfg->nats.status_inflight = 4096;
+    cfg->nats.status_ack_ms = 2000;
     cfg->sliding_keep_s = 900;
 }
 
@@ -414,6 +437,9 @@ int stat_config_load(const char *path, stat_config *cfg)
     tls_conf_check_exposure(&st.conf, &cfg->tls, "http", cfg->http, empty);
     if (cfg->nats.on && !cfg->nats.url)
         cc_conf_file_error(&st.conf, 0, "[nats] url: missing");
+    /* The lease bucket ages every key out after a lease: statuses in it would vanish. */
+    if (cfg->nats.on && cfg->nats.stream && strcmp(cfg->nats.status_bucket, cfg->nats.bucket) == 0)
+        cc_conf_file_error(&st.conf, 0, "[nats] status-bucket: must differ from bucket");
     if (cfg->nats.on && !cfg->nats.member)
         cfg->nats.member = xstrdup(cfg->name);
     if (cfg->ixn_count == 0)
@@ -441,6 +467,7 @@ void stat_config_free(stat_config *cfg)
     free(cfg->nats.bucket);
     free(cfg->nats.key);
     free(cfg->nats.member);
+    free(cfg->nats.status_bucket);
     for (int i = 0; i < cfg->ixn_count; i++) {
         free(cfg->ixns[i].name);
         free(cfg->ixns[i].address);

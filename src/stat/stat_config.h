@@ -40,6 +40,11 @@ typedef struct stat_nats_config {
     char *key;         /* key ("stat"): the pair's key in the bucket */
     char *member;      /* member ([server] name): who holds the lease, as written in it */
     unsigned lease_ms; /* lease-ms (1000): the lease's lifetime without a renewal */
+    /* The status stream (docs/ha.md, "Status stream on NATS"): */
+    bool stream;              /* status-stream (yes): the primary mirrors statuses to NATS */
+    char *status_bucket;      /* status-bucket ("cc_status"): the KV bucket of the statuses */
+    unsigned status_inflight; /* status-in-flight (4096): publishes awaiting their ack */
+    unsigned status_ack_ms;   /* status-ack-ms (2000): a publish unanswered this long failed */
 } stat_nats_config;
 
 /** The whole configuration of one statserver. */

@@ -13,7 +13,17 @@
 #include "stat/stat_metrics.h"
 #include "proto/ixnreport.h"
 #include "proto/statmsg.h"
+#include "proto/regmsg.h"
 #include "proto/resv.h"
+
+/* Agents per slice of a resend, and slices a link may have unread at once. A grant or a
+ * fresh status waits behind at most that many statuses (about 150 KB at 300 bytes a
+ * status), and with two slices in flight the server always has the next one to read
+ * while the answer of the last one travels back. The link's output queue cannot pace
+ * it: on a local network it empties into the kernel's socket buffers at once, which hold
+ * megabytes the server has not read yet. */
+#define RESEND_SLICE 256
+#define RESEND_WINDOW 2
 
 typedef struct stat_link {
     stat_links *owner;
@@ -26,11 +36,19 @@ typedef struct stat_link {
     uint64_t bad_steps;  /* EventInteractionReported that could not be decoded */
     uint64_t snap_start; /* when the snapshot was asked for, monotonic us */
     uint64_t bad_events; /* EventPlaceAgentState that could not be decoded */
+    bool hist_up;        /* the history's last row of this link says up */
     /* EventReserveAgent received before grants are allowed (the start-up wait): held in
      * order and answered when the wait ends, since a refusal would leave the server
      * waiting for a status that nothing may send. */
     struct held_reserve *held_head, *held_tail;
     size_t nheld;
+    /* The running resend's slices in flight: the referenceId of the RequestPing written
+     * after each, whose EventAck says the server has read the slice. */
+    int64_t resend_marks[RESEND_WINDOW];
+    int nmarks;
+    size_t resend_total;  /* agents the resend started with on this link */
+    size_t resend_slices; /* slices sent so far */
+    uint64_t resend_start_us;
 } stat_link;
 
 /* Reservations held per link at most; beyond, the held ones are answered (refused) at
@@ -77,10 +95,49 @@ static void send_mode(stat_link *l)
     cc_buf_free(&b);
 }
 
+/* Sends link l's next slices of the running resend while fewer than RESEND_WINDOW are
+ * unread, each followed by a RequestPing whose answer lets the next one go. */
+static void resend_pump(stat_link *l)
+{
+    stat_agents *agents = l->owner->agents;
+    while (l->nmarks < RESEND_WINDOW && stat_agents_resend_left(agents, l->index) > 0) {
+        size_t left = stat_agents_resend_step(agents, l->index, RESEND_SLICE);
+        l->resend_slices++;
+        if (!left) {
+            LOG_INFO("event=resend_done link=%s agents=%zu slices=%zu elapsed_ms=%.1f", l->name,
+                     l->resend_total, l->resend_slices,
+                     (double)(cc_mono_us() - l->resend_start_us) / 1000.0);
+            return;
+        }
+        cc_buf b;
+        cc_buf_init(&b);
+        proto_reg_enc_ping_open(&b);
+        int64_t ref = cc_client_request(l->client, &b);
+        cc_buf_free(&b);
+        /* A link that is not up any more drops its resend in on_down. */
+        if (!ref)
+            return;
+        l->resend_marks[l->nmarks++] = ref;
+    }
+}
+
+/* An EventAck: when it answers a resend's RequestPing, that slice is read and the next
+ * may go; any other is ignored. */
+static void resend_acked(stat_link *l, int64_t ref)
+{
+    for (int i = 0; i < l->nmarks; i++)
+        if (l->resend_marks[i] == ref) {
+            l->resend_marks[i] = l->resend_marks[--l->nmarks];
+            resend_pump(l);
+            return;
+        }
+}
+
 static void on_registered(cc_client *c, proto_msg *ack)
 {
     (void)ack;
     stat_link *l = cc_client_user(c);
+    l->nmarks = 0;
     stat_agents_link_up(l->owner->agents, l->index);
     if (l->owner->pair)
         send_mode(l);
@@ -109,9 +166,11 @@ static void on_registered(cc_client *c, proto_msg *ack)
                                                    .ntenants = ls->ntenants});
         l->ixr_ref = cc_client_request(c, &b);
         stat_stats_link_up(l->owner->stats, l->index);
-        if (l->owner->hist)
+        if (l->owner->hist) {
             hist_link(l->owner->hist, (int64_t)(cc_wall_us() / 1000), HIST_LINK_UP, l->index,
                       l->name);
+            l->hist_up = true;
+        }
     }
     cc_buf_free(&b);
     l->snap_start = cc_mono_us();
@@ -303,6 +362,8 @@ static void on_message(cc_client *c, proto_msg *msg, const char *line, size_t le
                      err.code);
     } else if (strcmp(msg->name, "EventAck") == 0 && msg->ref == l->start_ref) {
         LOG_INFO("event=reporting_started link=%s", l->name);
+    } else if (strcmp(msg->name, "EventAck") == 0 && msg->ref > 0) {
+        resend_acked(l, msg->ref);
     }
 }
 
@@ -311,12 +372,17 @@ static void on_down(cc_client *c, const char *why)
     (void)why;
     stat_link *l = cc_client_user(c);
     held_drain(l, false);
+    l->nmarks = 0;
     stat_agents_link_down(l->owner->agents, l->index);
     if (l->owner->stats) {
         int64_t now = (int64_t)(cc_wall_us() / 1000);
         stat_stats_link_down(l->owner->stats, l->index, now);
-        if (l->owner->hist)
+        /* A server that stays away fails a connect every few seconds: only the loss of
+         * a link that was up is history. */
+        if (l->owner->hist && l->hist_up) {
             hist_link(l->owner->hist, now, HIST_LINK_DOWN, l->index, l->name);
+            l->hist_up = false;
+        }
     }
     l->start_ref = 0;
     l->ixr_ref = 0;
@@ -474,11 +540,32 @@ void stat_links_set_mode(stat_links *ls, bool pair, bool primary, int64_t epoch)
     ls->pair = pair;
     ls->primary = primary;
     ls->epoch = epoch;
+    /* A standby sends no statuses: what a resend had left is dropped. */
+    if (!primary) {
+        stat_agents_resend_cancel(ls->agents);
+        for (int i = 0; i < ls->count; i++)
+            ls->links[i].nmarks = 0;
+    }
     if (!pair || !changed)
         return;
     for (int i = 0; i < ls->count; i++)
         if (cc_client_is_up(ls->links[i].client))
             send_mode(&ls->links[i]);
+}
+
+size_t stat_links_resend(stat_links *ls)
+{
+    size_t n = stat_agents_resend_start(ls->agents);
+    uint64_t now = cc_mono_us();
+    for (int i = 0; i < ls->count; i++) {
+        stat_link *l = &ls->links[i];
+        l->nmarks = 0;
+        l->resend_total = stat_agents_resend_left(ls->agents, i);
+        l->resend_slices = 0;
+        l->resend_start_us = now;
+        resend_pump(l);
+    }
+    return n;
 }
 
 uint64_t stat_links_withheld(const stat_links *ls)

@@ -53,6 +53,15 @@ bool stat_links_connected(const stat_links *ls, int i);
  */
 void stat_links_set_mode(stat_links *ls, bool pair, bool primary, int64_t epoch);
 
+/**
+ * A promoted member sends every known agent's status to every server it is logged in to
+ * (docs/ha.md), in slices of a few hundred agents per link: the next slice goes once the
+ * server has answered a RequestPing sent after the one before last, so that a grant or a
+ * fresh status never waits behind more than two slices. Each link logs event=resend_done
+ * when its last slice is sent. Returns how many agents are resent.
+ */
+size_t stat_links_resend(stat_links *ls);
+
 /** Statuses not sent because this member is standby. */
 uint64_t stat_links_withheld(const stat_links *ls);
 

@@ -11,6 +11,7 @@ enum { SENT_SERVERS, SENT_SUBSCRIBERS };
 enum { RESV_GRANTED, RESV_REFUSED };
 enum { ENDED_RELEASED, ENDED_EXPIRED };
 enum { HIST_WRITTEN, HIST_LOST };
+enum { PENDING_DIRTY, PENDING_IN_FLIGHT };
 
 static struct {
     stat_agents *agents;
@@ -24,6 +25,8 @@ static struct {
     uint64_t commits_seen;
     stat_ha *ha; /* NULL: no pair */
     cc_metric *pair_primary, *pair_epoch, *pair_renew_failures, *pair_withheld;
+    stat_stream *stream; /* NULL: no status stream */
+    cc_metric *stream_published, *stream_errors, *stream_dropped, *stream_pending, *stream_lag;
 } g;
 
 /* Applying one state and sending its statuses: microseconds, more for a big snapshot. */
@@ -32,6 +35,12 @@ static const double apply_bounds[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.0002
                                       0.025,   0.05,     0.1,     0.25,   1};
 static const double commit_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                        0.025,  0.05,    0.1,    0.25,  0.5,    1};
+
+/* A status change to its NATS ack: a millisecond on a quiet server, seconds while NATS
+ * is slow or away. */
+static const double lag_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                    0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                    1,      2.5,     5,      10,    30,     60};
 
 static cc_metric *one(cc_metrics *r, const char *name, enum cc_metric_type type, const char *help)
 {
@@ -87,6 +96,14 @@ static void refresh(void *user)
         cc_metric_set(g.pair_epoch, 0, (double)hs.epoch);
         cc_metric_set(g.pair_renew_failures, 0, (double)hs.renew_failures);
         cc_metric_set(g.pair_withheld, 0, (double)stat_links_withheld(g.links));
+    }
+    if (g.stream) {
+        stat_stream_stats ss = stat_stream_get_stats(g.stream);
+        cc_metric_set(g.stream_published, 0, (double)ss.published);
+        cc_metric_set(g.stream_errors, 0, (double)ss.errors);
+        cc_metric_set(g.stream_dropped, 0, (double)ss.dropped);
+        cc_metric_set(g.stream_pending, PENDING_DIRTY, (double)ss.dirty);
+        cc_metric_set(g.stream_pending, PENDING_IN_FLIGHT, (double)ss.inflight);
     }
     if (g.hist) {
         hist_stats hs = hist_get_stats(g.hist);
@@ -209,4 +226,38 @@ void stat_metrics_pair(cc_metrics *r, stat_ha *ha)
                                 "Lease renewals that failed (NATS away or slow, or the key lost)");
     g.pair_withheld = one(r, "contactcore_stat_statuses_withheld_total", CC_METRIC_COUNTER,
                           "Statuses not sent to interaction servers while standby");
+}
+
+void stat_metrics_stream(cc_metrics *r, stat_stream *stream)
+{
+    g.stream = stream;
+    g.stream_published = one(r, "contactcore_stat_stream_published_total", CC_METRIC_COUNTER,
+                             "Status publishes to the NATS bucket acknowledged (puts and deletes)");
+    g.stream_errors = one(r, "contactcore_stat_stream_publish_errors_total", CC_METRIC_COUNTER,
+                          "Status publishes refused or unanswered, to be published again");
+    g.stream_dropped = one(r, "contactcore_stat_stream_dropped_total", CC_METRIC_COUNTER,
+                           "Changes not kept because the dirty set was full (every agent is "
+                           "published again once it drains)");
+    const char *labels[] = {"state"};
+    const char *rows[] = {"dirty", "in_flight"};
+    g.stream_pending =
+        cc_metrics_add(r, &(cc_metric_def){.name = "contactcore_stat_stream_pending",
+                                           .help = "Agents waiting to be published, "
+                                                   "and publishes awaiting their ack",
+                                           .type = CC_METRIC_GAUGE,
+                                           .labels = labels,
+                                           .nlabels = 1,
+                                           .rows = rows,
+                                           .nrows = 2});
+    g.stream_lag = cc_metrics_add(
+        r, &(cc_metric_def){.name = "contactcore_stat_stream_lag_seconds",
+                            .help = "Time from a status change to the ack of its publish to NATS",
+                            .type = CC_METRIC_HISTOGRAM,
+                            .bounds = lag_bounds,
+                            .nbounds = sizeof lag_bounds / sizeof lag_bounds[0]});
+}
+
+void stat_metrics_stream_lag(uint64_t lag_us)
+{
+    cc_metric_observe(g.stream_lag, 0, (double)lag_us / 1e6);
 }

@@ -13,6 +13,7 @@
 #include "stat/stat_ha.h"
 #include "stat/stat_links.h"
 #include "stat/stat_stats.h"
+#include "stat/stat_stream.h"
 #include "store/hist.h"
 
 /** Adds the statserver's families to r. Every pointer must outlive r; h is NULL without
@@ -23,6 +24,13 @@ void stat_metrics_init(cc_metrics *r, stat_agents *agents, stat_links *links, st
 /** Adds the pair's families (role, epoch, failed renewals, statuses withheld) for a member
  * of a statserver pair; ha must outlive r. */
 void stat_metrics_pair(cc_metrics *r, stat_ha *ha);
+
+/** Adds the status stream's families (published, errors, dropped, pending, lag); stream
+ * must outlive r. */
+void stat_metrics_stream(cc_metrics *r, stat_stream *stream);
+
+/** A status publish to NATS was acknowledged lag_us after the change it carries. */
+void stat_metrics_stream_lag(uint64_t lag_us);
 
 /** The /healthz check: 0 when the history is open (or none is configured), else
  * CC_E_UNAVAILABLE with *why. */

@@ -188,6 +188,11 @@ static int h_subscribe(cc_session *s, proto_msg *msg)
     return CC_SESSION_ANSWERED;
 }
 
+static bool session_tenant_ok(void *ctx, const char *tenant)
+{
+    return cc_session_tenant_ok(ctx, tenant);
+}
+
 static int h_server_list(cc_session *s, proto_msg *msg)
 {
     int rc = cc_session_allow(s, msg, CC_CLIENT_STAT);
@@ -197,13 +202,18 @@ static int h_server_list(cc_session *s, proto_msg *msg)
     assert(pc);
     stat_port *p = pc->port;
     cc_buf *b = cc_session_ack_buf(s);
+    /* A client of some tenants only learns how many of its own agents are on each. */
+    bool all = cc_session_tenants(s) == NULL;
     proto_stat_enc_servers_begin(b);
-    for (int i = 0; i < stat_links_count(p->links); i++)
+    for (int i = 0; i < stat_links_count(p->links); i++) {
+        size_t agents = all ? stat_agents_link_count(p->agents, i)
+                            : stat_agents_link_count_of(p->agents, i, session_tenant_ok, s);
         proto_stat_enc_server_row(
             b, &(proto_stat_server){.name = stat_links_name(p->links, i),
                                     .address = stat_links_address(p->links, i),
                                     .connected = stat_links_connected(p->links, i),
-                                    .agents = (int64_t)stat_agents_link_count(p->agents, i)});
+                                    .agents = (int64_t)agents});
+    }
     proto_stat_enc_servers_end(b);
     return 0;
 }

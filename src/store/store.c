@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/map.h"
+#include "store/store_pg.h"
 
 /* The schema this code writes. A store with a newer one is refused, so an old binary
  * never rewrites rows it does not understand. */
@@ -36,19 +38,25 @@
  * once instead of stalling the loop. */
 #define STORE_BUSY_MS 200
 
+/* How long a blocking PostgreSQL commit (store_commit, store_renew) waits for any sign of
+ * the database before it gives up on it. */
+#define STORE_PG_WAIT_MS 10000
+
 /* Longest path built from dir; longer directories are refused. */
 #define STORE_MAX_PATH 4096
 
-enum batch_kind { BATCH_PUT, BATCH_END };
-
-/* One queued change. For a put, rec's strings point into strs, one allocation per row. */
-typedef struct batch_ent {
-    enum batch_kind kind;
-    store_ixn rec;
-    char *strs;
-} batch_ent;
+/* A batch entry (store_batch_ent, store_pg.h) is one queued change; the PostgreSQL back
+ * end writes the same entries. */
+typedef store_batch_ent batch_ent;
 
 struct store {
+    store_pg *pg;        /* the PostgreSQL back end; NULL for SQLite */
+    int64_t pg_new_last; /* the highest id of the commit in flight (PostgreSQL) */
+    uint64_t commit_t0;  /* when the commit in flight started */
+    size_t pg_rows;      /* rows of the commit in flight */
+    bool pg_in_flight;   /* a PostgreSQL commit was sent and has not finished */
+    bool pg_done;        /* it was finished by a blocking call; store_commit_poll tells */
+    int pg_done_rc;      /* and its result */
     sqlite3 *db;
     char *path;
     int lock_fd;
@@ -593,13 +601,22 @@ void store_close(store *st)
 {
     if (!st)
         return;
-    /* SQLite's own memory (page cache, statements): bounded by cache_size, and the part of
-     * the process's resident size the store accounts for (docs/operations.md). */
-    LOG_INFO("event=store_memory path=%s sqlite_bytes=%lld sqlite_peak_bytes=%lld", st->path,
-             (long long)sqlite3_memory_used(), (long long)sqlite3_memory_highwater(0));
+    if (st->pg)
+        LOG_INFO("event=store_close db=%s epoch=%" PRId64, LOGQ(st->path), store_pg_epoch(st->pg));
+    else
+        /* SQLite's own memory (page cache, statements): bounded by cache_size, and the part of
+         * the process's resident size the store accounts for (docs/operations.md). */
+        LOG_INFO("event=store_memory path=%s sqlite_bytes=%lld sqlite_peak_bytes=%lld", st->path,
+                 (long long)sqlite3_memory_used(), (long long)sqlite3_memory_highwater(0));
     batch_clear(st);
     free(st->batch);
     cc_map_free(&st->batch_index);
+    if (st->pg) {
+        store_pg_close(st->pg);
+        free(st->path);
+        free(st);
+        return;
+    }
     sqlite3_finalize(st->st_begin);
     sqlite3_finalize(st->st_commit);
     sqlite3_finalize(st->st_rollback);
@@ -664,6 +681,37 @@ int store_open(const char *dir, const char *server_name, store **out, cc_buf *er
     return 0;
 }
 
+int store_open_config(const store_config *cfg, const char *server_name, store **out, cc_buf *err)
+{
+    assert(cfg && server_name && out);
+    if (cfg->kind == STORE_KIND_SQLITE)
+        return store_open(cfg->dir, server_name, out, err);
+    *out = NULL;
+    if (server_name[0] == '\0' || strlen(server_name) > STORE_MAX_ID) {
+        store_set_err(err, "server name is empty or longer than %d bytes", STORE_MAX_ID);
+        return CC_E_CONFIG;
+    }
+    if (!cfg->dsn) {
+        store_set_err(err, "the PostgreSQL store needs a DSN");
+        return CC_E_CONFIG;
+    }
+    store_pg *pg = NULL;
+    int64_t last = 0;
+    int rc = store_pg_open(cfg->dsn, server_name, cfg->owner_timeout_ms, &pg, &last, err);
+    if (rc)
+        return rc;
+    store *st = xcalloc(1, sizeof *st);
+    st->lock_fd = -1;
+    st->pg = pg;
+    st->last_id = last;
+    st->path = xstrdup(store_pg_describe(pg));
+    cc_map_init(&st->batch_index);
+    LOG_INFO("event=store_open db=%s last_id=%" PRId64 " epoch=%" PRId64, LOGQ(st->path),
+             st->last_id, store_pg_epoch(pg));
+    *out = st;
+    return 0;
+}
+
 /* A text column as a C string when it is text of 1..max bytes without NUL bytes (or, with
  * nullable, NULL); *ok is cleared otherwise. */
 static const char *col_text(sqlite3_stmt *s, int col, size_t max, bool nullable, bool *ok)
@@ -699,6 +747,15 @@ static int64_t col_int(sqlite3_stmt *s, int col, bool *ok)
 int store_load(store *st, void (*cb)(void *ctx, const store_ixn *rec), void *ctx)
 {
     assert(st && cb);
+    if (st->pg) {
+        uint64_t rows = 0, bad = 0;
+        int rc = store_pg_load(st->pg, cb, ctx, &bad, &rows);
+        st->stats.corrupt_rows += bad;
+        if (rc == 0)
+            LOG_INFO("event=store_load db=%s rows=%" PRIu64 " corrupt=%" PRIu64 " last_id=%" PRId64,
+                     LOGQ(st->path), rows, bad, st->last_id);
+        return rc;
+    }
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, LOAD_SQL, -1, &s, NULL) != SQLITE_OK) {
         LOG_ERROR("event=store_load_failed path=%s error=\"%s\"", st->path, sqlite3_errmsg(st->db));
@@ -834,7 +891,7 @@ int store_put(store *st, const store_ixn *rec)
     char *p = strsbuf;
     free(e->strs);
     e->strs = strsbuf;
-    e->kind = BATCH_PUT;
+    e->kind = STORE_BATCH_PUT;
     e->rec = *rec;
     e->rec.tenant = copy_str(&p, rec->tenant);
     e->rec.media = copy_str(&p, rec->media);
@@ -853,14 +910,14 @@ int store_end(store *st, int64_t id, int64_t ended_us)
         st->stats.rows_rejected++;
         return id > 0 ? CC_E_LIMIT_EXCEEDED : CC_E_INVALID_ATTRIBUTE;
     }
-    if (e->kind == BATCH_PUT && e->strs) {
+    if (e->kind == STORE_BATCH_PUT && e->strs) {
         /* A full row is already queued: end it there, so one write carries both. */
         e->rec.state = CC_IXN_ENDED;
         e->rec.agent = NULL;
         e->rec.updated_us = ended_us;
         e->rec.ended_us = ended_us;
     } else {
-        e->kind = BATCH_END;
+        e->kind = STORE_BATCH_END;
         e->rec.ended_us = ended_us;
     }
     return 0;
@@ -886,7 +943,7 @@ static bool run(sqlite3_stmt *s)
 static bool write_ent(store *st, const batch_ent *e)
 {
     const store_ixn *r = &e->rec;
-    if (e->kind == BATCH_END) {
+    if (e->kind == STORE_BATCH_END) {
         sqlite3_bind_int64(st->st_end, 1, r->id);
         sqlite3_bind_int64(st->st_end, 2, r->ended_us);
         return run(st->st_end);
@@ -908,9 +965,168 @@ static bool write_ent(store *st, const batch_ent *e)
     return run(s);
 }
 
+/* Waits (blocking) until the connection can make progress on a commit in flight.
+ * Returns 0, or CC_E_STALE_OWNER when the database gave no sign of life for
+ * STORE_PG_WAIT_MS: whether the transaction committed is then unknown, so the owner must
+ * stop and let a fresh load tell. */
+static int pg_wait(store *st, bool want_write)
+{
+    struct pollfd p = {.fd = store_pg_fd(st->pg), .events = POLLIN | (want_write ? POLLOUT : 0)};
+    int r;
+    do
+        r = poll(&p, 1, STORE_PG_WAIT_MS);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        LOG_ERROR("event=store_commit_timeout db=%s wait_ms=%d", LOGQ(st->path), STORE_PG_WAIT_MS);
+        return CC_E_STALE_OWNER;
+    }
+    return 0;
+}
+
+/* Counts a finished commit of n rows that started at t0. */
+static void count_commit(store *st, size_t n, uint64_t t0)
+{
+    int64_t dt = (int64_t)(cc_mono_us() - t0);
+    st->stats.rows_written += n;
+    st->stats.transactions++;
+    st->stats.last_commit_us = dt;
+    if (dt > st->stats.max_commit_us)
+        st->stats.max_commit_us = dt;
+}
+
+/* The end of a PostgreSQL commit: the counters, and the highest id on success. */
+static int pg_finished(store *st, int rc)
+{
+    if (rc == 0) {
+        if (st->pg_new_last > st->last_id)
+            st->last_id = st->pg_new_last;
+        count_commit(st, st->pg_rows, st->commit_t0);
+    } else {
+        st->stats.commit_failures++;
+    }
+    st->pg_in_flight = false;
+    return rc;
+}
+
+int store_commit_begin(store *st)
+{
+    assert(st && !st->pg_in_flight);
+    if (!st->pg)
+        return store_commit(st);
+    if (st->nbatch == 0)
+        return 0;
+    st->commit_t0 = cc_mono_us();
+    int64_t max_id = st->last_id;
+    for (size_t i = 0; i < st->nbatch; i++)
+        if (st->batch[i].kind == STORE_BATCH_PUT && st->batch[i].rec.id > max_id)
+            max_id = st->batch[i].rec.id;
+    st->pg_new_last = max_id;
+    st->pg_rows = st->nbatch;
+    /* libpq copies every statement into its output buffer: the batch is free at once,
+     * and the next one fills while this one is in flight. */
+    int rc =
+        store_pg_commit_start(st->pg, st->batch, st->nbatch, max_id > st->last_id ? max_id : 0);
+    batch_clear(st);
+    st->pg_in_flight = rc == 0;
+    if (rc)
+        return pg_finished(st, rc);
+    return 1;
+}
+
+int store_commit_poll(store *st, bool *want_write)
+{
+    assert(st && want_write);
+    *want_write = false;
+    if (st->pg_done) {
+        st->pg_done = false;
+        return st->pg_done_rc;
+    }
+    if (!st->pg_in_flight)
+        return 0;
+    int rc = store_pg_commit_step(st->pg, want_write);
+    return rc == 1 ? 1 : pg_finished(st, rc);
+}
+
+/* Finishes the commit in flight, waiting for it (a blocking query needs the connection);
+ * its result is kept for the caller's next store_commit_poll. */
+static void pg_drain(store *st)
+{
+    if (!st->pg_in_flight)
+        return;
+    bool want_write = false;
+    int rc;
+    while ((rc = store_pg_commit_step(st->pg, &want_write)) == 1) {
+        if (pg_wait(st, want_write) != 0) {
+            rc = CC_E_STALE_OWNER;
+            break;
+        }
+    }
+    st->pg_done_rc = pg_finished(st, rc);
+    st->pg_done = true;
+}
+
+bool store_in_flight(const store *st)
+{
+    assert(st);
+    return st->pg_in_flight || st->pg_done;
+}
+
+bool store_commits_async(const store *st)
+{
+    assert(st);
+    return st->pg != NULL;
+}
+
+void store_drop_batch(store *st)
+{
+    assert(st);
+    batch_clear(st);
+}
+
+int store_fd(const store *st)
+{
+    assert(st);
+    return st->pg ? store_pg_fd(st->pg) : -1;
+}
+
+int store_renew(store *st)
+{
+    assert(st);
+    if (!st->pg || st->pg_in_flight)
+        return 0;
+    /* An empty transaction with only the fence: it renews the owner row, and a stale
+     * owner learns of it even while it has nothing to write. */
+    int rc = store_pg_commit_start(st->pg, NULL, 0, 0);
+    bool want_write = false;
+    while (rc == 0) {
+        rc = store_pg_commit_step(st->pg, &want_write);
+        if (rc != 1)
+            break;
+        rc = pg_wait(st, want_write);
+    }
+    return rc;
+}
+
+int64_t store_epoch(const store *st)
+{
+    assert(st);
+    return st->pg ? store_pg_epoch(st->pg) : 0;
+}
+
 int store_commit(store *st)
 {
     assert(st);
+    if (st->pg) {
+        pg_drain(st);
+        int rc = store_commit_begin(st);
+        bool want_write = false;
+        while (rc == 1) {
+            rc = store_commit_poll(st, &want_write);
+            if (rc == 1 && pg_wait(st, want_write) != 0)
+                rc = pg_finished(st, CC_E_STALE_OWNER);
+        }
+        return rc;
+    }
     if (st->nbatch == 0)
         return 0;
     uint64_t t0 = cc_mono_us();
@@ -920,7 +1136,7 @@ int store_commit(store *st)
     bool began = ok;
     for (size_t i = 0; ok && i < n; i++) {
         ok = write_ent(st, &st->batch[i]);
-        if (st->batch[i].kind == BATCH_PUT && st->batch[i].rec.id > max_id)
+        if (st->batch[i].kind == STORE_BATCH_PUT && st->batch[i].rec.id > max_id)
             max_id = st->batch[i].rec.id;
     }
     if (ok && max_id > st->last_id) {
@@ -941,12 +1157,7 @@ int store_commit(store *st)
         return CC_E_UNAVAILABLE;
     }
     st->last_id = max_id;
-    int64_t dt = (int64_t)(cc_mono_us() - t0);
-    st->stats.rows_written += n;
-    st->stats.transactions++;
-    st->stats.last_commit_us = dt;
-    if (dt > st->stats.max_commit_us)
-        st->stats.max_commit_us = dt;
+    count_commit(st, n, t0);
     batch_clear(st);
     return 0;
 }
@@ -954,6 +1165,15 @@ int store_commit(store *st)
 int64_t store_purge(store *st, int64_t ended_before_us)
 {
     assert(st);
+    if (st->pg) {
+        pg_drain(st);
+        int64_t n = store_pg_purge(st->pg, ended_before_us);
+        if (n > 0) {
+            st->stats.rows_purged += (uint64_t)n;
+            LOG_INFO("event=store_purge db=%s rows=%" PRId64, LOGQ(st->path), n);
+        }
+        return n;
+    }
     sqlite3_bind_int64(st->st_purge, 1, ended_before_us);
     if (!run(st->st_purge)) {
         LOG_ERROR("event=store_purge_failed path=%s error=\"%s\"", st->path,
@@ -973,6 +1193,10 @@ int store_find_external(store *st, const char *external_id, int64_t *id_out,
     assert(st && external_id && id_out && state_out);
     if (strnlen(external_id, STORE_MAX_ID + 1) > STORE_MAX_ID)
         return CC_E_LIMIT_EXCEEDED;
+    if (st->pg) {
+        pg_drain(st);
+        return store_pg_find_external(st->pg, external_id, id_out, state_out);
+    }
     sqlite3_stmt *s = st->st_find_ext;
     sqlite3_bind_text(s, 1, external_id, -1, SQLITE_STATIC);
     int r = sqlite3_step(s);

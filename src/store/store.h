@@ -7,15 +7,17 @@
  * At start-up store_load hands every kept row back so the server can rebuild its queues
  * in their old order and its externalId map.
  *
- * The interface knows nothing about SQLite: another database can implement the same
- * functions (see docs/store.md). This implementation keeps DIR/ixn.db, an SQLite file in
- * WAL mode with synchronous=NORMAL, which survives kill -9 of the process (a power cut
- * may lose the last transactions, never corrupt the file).
+ * The interface knows nothing about the database behind it (docs/store.md). Two back
+ * ends: SQLite (the default) keeps DIR/ixn.db, a file in WAL mode with synchronous=NORMAL,
+ * which survives kill -9 of the process (a power cut may lose the last transactions,
+ * never corrupt the file); PostgreSQL (store_open_config) keeps the rows of many servers
+ * in one database, each server owned by one process at a time (store_pg.c).
  *
  * Not thread-safe: one store is used from the loop thread that opened it. */
 #ifndef CC_STORE_H
 #define CC_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +83,29 @@ typedef struct store store;
  * or CC_E_CONFIG (another server's store), with a one-line message appended to err. */
 int store_open(const char *dir, const char *server_name, store **out, cc_buf *err);
 
+/** Which database keeps the interactions. */
+enum store_kind {
+    STORE_KIND_SQLITE,  /**< DIR/ixn.db, held with flock (the default) */
+    STORE_KIND_POSTGRES /**< a PostgreSQL database, held by an advisory lock and an epoch */
+};
+
+/** Where a store lives. */
+typedef struct store_config {
+    enum store_kind kind;
+    const char *dir;      /**< SQLite: the data directory */
+    const char *dsn;      /**< PostgreSQL: the libpq connection string */
+    int owner_timeout_ms; /**< PostgreSQL: an owner whose row was not renewed for this long
+                           * has its connection ended by the next process that asks for the
+                           * store (0: never) */
+} store_config;
+
+/** Opens the store cfg describes, for server_name. SQLite: as store_open(cfg->dir, ...).
+ * PostgreSQL: connects, creates the tables when missing, takes the server's advisory
+ * lock and moves its epoch on (the previous owner's commits fail from then on). Returns 0
+ * with *out set; CC_E_OWNED when another process owns the server's store (a standby
+ * retries); CC_E_UNAVAILABLE, CC_E_IO or CC_E_CONFIG with a message in err. */
+int store_open_config(const store_config *cfg, const char *server_name, store **out, cc_buf *err);
+
 /** Calls cb once for every kept row: first the not-ended ones ordered by (tenant, queue,
  * order_key, id), so queues can be rebuilt in their old order, then the ended ones by id
  * (for the externalId map and reporting). Rows that fail their checks (lengths, state,
@@ -116,8 +141,46 @@ size_t store_pending(const store *st);
  * the highest id, and empties the batch. Returns 0 (also for an empty batch), or
  * CC_E_UNAVAILABLE when the write failed: the transaction is rolled back, the batch is
  * dropped, the stored data is as before, and the caller answers Unavailable (14) to the
- * requests that waited for it. Call once per loop turn, then acknowledge. */
+ * requests that waited for it. Call once per loop turn, then acknowledge.
+ * PostgreSQL: the same, one pipelined round trip (waited for); CC_E_STALE_OWNER when
+ * another process took the store over (its epoch is higher) or the connection broke
+ * during the commit: nothing more may be written, and the server must stop. */
 int store_commit(store *st);
+
+/** Starts writing the current batch and empties it, so that the next batch can fill while
+ * this one is in flight. Returns 0 when it is already written (SQLite commits at once,
+ * and an empty batch needs nothing), 1 when it is in flight (PostgreSQL: drive it with
+ * store_commit_poll when store_fd is ready), or an error as store_commit's. Only one
+ * commit is in flight at a time. */
+int store_commit_begin(store *st);
+
+/** Drives the commit in flight without blocking: 1 while it is still in flight
+ * (*want_write: watch store_fd for writing too), 0 when it committed (also when none is
+ * in flight), CC_E_UNAVAILABLE when it was rolled back, or CC_E_STALE_OWNER. */
+int store_commit_poll(store *st, bool *want_write);
+
+/** True while a commit started by store_commit_begin has not been reported finished by
+ * store_commit_poll. store_commit, store_purge and store_find_external finish it first
+ * (waiting), and keep its result for the next store_commit_poll. */
+bool store_in_flight(const store *st);
+
+/** True when commits really run in flight (PostgreSQL); SQLite commits at once. */
+bool store_commits_async(const store *st);
+
+/** Drops the current batch unwritten (a commit before it failed, and the caller undoes
+ * the changes of both). */
+void store_drop_batch(store *st);
+
+/** The socket to watch while a commit is in flight (-1 for SQLite). */
+int store_fd(const store *st);
+
+/** PostgreSQL: renews the owner row in a transaction fenced by the epoch (blocking, one
+ * round trip), so that a standby sees this owner alive; 0, CC_E_UNAVAILABLE or
+ * CC_E_STALE_OWNER. SQLite, or a commit in flight: 0 at once. */
+int store_renew(store *st);
+
+/** The ownership epoch of this store (PostgreSQL; 0 for SQLite). */
+int64_t store_epoch(const store *st);
 
 /** Deletes the ended rows that ended before ended_before_us (their externalIds are
  * forgotten; the highest id is kept). Committed data only; the pending batch is not
@@ -135,7 +198,8 @@ int store_find_external(store *st, const char *external_id, int64_t *id_out,
 /** Copies the counters into *out. */
 void store_get_stats(const store *st, store_stats *out);
 
-/** The path of the database file (for logs and docs). */
+/** The path of the database file, or for PostgreSQL "postgres:" and the DSN without its
+ * password (for logs and docs). */
 const char *store_path(const store *st);
 
 /** Closes the store; an uncommitted batch is dropped (call store_commit first). NULL is

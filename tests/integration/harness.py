@@ -241,6 +241,7 @@ class Env:
         self._old_alarm = None
         self._others = []       # (pid, Popen) of other programs started through run()
         self._other_logs = []   # (label, path) of their output, printed on failure
+        self._pg_reset = set()  # servers whose PostgreSQL rows were dropped (CC_TEST_IXN_PG_DSN)
 
     # -- context manager --
 
@@ -793,6 +794,17 @@ def start_ixn_queues(env, name, agents=None, queues=None, after_work=None, data_
     Returns its Proc; the data-dir path is in Proc.data_dir."""
     data_dir = data_dir or env.path(name + "-data")
     server = ["data-dir = %s" % data_dir]
+    # CC_TEST_IXN_PG_DSN runs the test's stores on PostgreSQL instead (docs/store.md):
+    # each server's rows are dropped at its first start in the test, as a new data-dir.
+    pg_dsn = os.environ.get("CC_TEST_IXN_PG_DSN")
+    if pg_dsn:
+        server = ["store-kind = postgres", "store-dsn = %s" % pg_dsn]
+        if name not in env._pg_reset:
+            env._pg_reset.add(name)
+            subprocess.run(["psql", "-q", "-d", pg_dsn, "-c", "SET client_min_messages = warning",
+                            "-c", "DELETE FROM ixn_interactions WHERE server = '%s'" % name,
+                            "-c", "DELETE FROM ixn_meta WHERE server = '%s'" % name],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if invite_timeout is not None:
         server.append("invite-timeout = %d" % invite_timeout)
     if extra_server:

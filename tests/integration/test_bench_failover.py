@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Smoke test of the failover phase of `make bench` (docs/bench.md, "Failover (issue 13)"):
-scripts/bench.sh with BENCH_ONLY=failover at 50 agents and two rounds, in a temp dir, with
+scripts/bench.sh with BENCH_ONLY=failover at 600 agents and two rounds, in a temp dir, with
 the programs of --bin. The phase starts its own nats-server, ixnserver and statserver pair
 on 127.0.0.1 and stops them by pid. Checked: it exits 0; the floor (bench/leasefloor)
 prints its rounds and summary; each failover round kills the primary, a new one with a
-higher epoch resends 50 statuses, and the first invite after the kill comes after the
-ixnserver took the new primary; the summary carries failover_ms and the floor. The time
+higher epoch resends 600 statuses in three slices of at most 256 (the second and third
+sent only once the ixnserver answered the RequestPing after a slice, docs/ha.md), and the
+first invite after the kill comes after the ixnserver took the new primary; the summary carries failover_ms and the floor. The time
 bound here is generous (10 s per failover); the 2 s target belongs to the benchmark."""
 import os
 import re
@@ -21,6 +22,8 @@ from harness import ok  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HARD_TIMEOUT_S = 200
+# More than two slices of the resend (256 agents each), so that its pacing runs.
+AGENTS = 600
 
 
 def fields(line):
@@ -39,7 +42,7 @@ def run_phase(bin_dir, work):
     timeout the script gets SIGTERM (its trap stops what it started by pid), then its
     process group, which this test created, SIGKILL."""
     env = dict(os.environ, BUILD=os.path.dirname(os.path.abspath(bin_dir)), BENCH_DIR=work,
-               BENCH_ONLY="failover", BENCH_FO_AGENTS="50", BENCH_FO_ROUNDS="2",
+               BENCH_ONLY="failover", BENCH_FO_AGENTS=str(AGENTS), BENCH_FO_ROUNDS="2",
                BENCH_FO_RATE="200")
     p = subprocess.Popen(["bash", os.path.join(ROOT, "scripts", "bench.sh")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -79,9 +82,14 @@ def main():
             ok(r.get("killed") != r.get("new_primary"),
                "round %d: the other member takes over (%s -> %s)"
                % (i + 1, r.get("killed"), r.get("new_primary")))
-            ok(r.get("agents_sent") == "50",
-               "round %d: the new primary resends 50 statuses (got %s)"
-               % (i + 1, r.get("agents_sent")))
+            ok(r.get("agents_sent") == str(AGENTS),
+               "round %d: the new primary resends %d statuses (got %s)"
+               % (i + 1, AGENTS, r.get("agents_sent")))
+            ok(r.get("resend_slices") == "3",
+               "round %d: in three slices (got %s)" % (i + 1, r.get("resend_slices")))
+            ok(num(r, "resend_done_ms") >= num(r, "lease_won_ms") > 0,
+               "round %d: the resend ended (%s ms) after the lease was won (%s ms)"
+               % (i + 1, r.get("resend_done_ms"), r.get("lease_won_ms")))
             ok(r.get("after_new_primary") == "yes",
                "round %d: the first invite came after the ixnserver took the new primary"
                % (i + 1))

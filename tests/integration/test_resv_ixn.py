@@ -14,7 +14,8 @@ queued; (f) reservations of several agents are asked before any is answered; (g)
 on every state of a login, unchanged by changes, a snapshot or a grace-period takeover, until
 the logout, and a new login gets a new one; (h) bad EventAgentReserved messages are dropped
 and the link stays up; (i) the reservation goes to the engine whose status is the newest, and
-one lost with it unanswered strands nothing. Each scenario has its own tenant, so that
+one lost with it unanswered strands nothing; (j) an engine that leaves a reservation
+unanswered for 10 s is cut, and the agent is routed under another engine. Each scenario has its own tenant, so that
 interactions left queued by one are never offered to the agents of another."""
 import json
 import os
@@ -36,6 +37,7 @@ AGENTS = {
     "g": ("Rg", ["3701"]),
     "h": ("Rh", ["3801"]),
     "i": ("Ri", ["3901"]),
+    "j": ("Rj", ["3951"]),
 }
 
 
@@ -499,9 +501,37 @@ def engines(rig):
           "(i) the Invited state carries that grant's reservationId")
 
 
+def overdue(rig):
+    """(j) an engine that is connected but leaves a reservation unanswered (stuck, or its
+    answers lost) is cut after 10 s: the agent is freed, and the next status's engine is
+    asked and routes it."""
+    a = AGENTS["j"][1][0]
+    tenant = rig.tenant[a]
+    desk = rig.login(a, {"chat": 1}, "(j)")
+    stuck = harness.reporter(rig.ixn.port)
+    harness.start_reporting(stuck)
+    iid = harness.submit_ok(rig.ms, tenant, "chat", "chat-in")
+    rig.status(a, {"chat": 3}, via=stuck)
+    take(stuck, is_reserve(a), "(j) the stuck engine is asked")
+    t0 = time.monotonic()
+    # Pings keep it registered and active: only the unanswered reservation counts.
+    closed = False
+    while not closed and time.monotonic() - t0 < 14:
+        stuck.send({"message": "RequestPing", "referenceId": 1})
+        closed = stuck.closed(timeout=1)
+    waited = time.monotonic() - t0
+    check(closed and 9.5 <= waited <= 13.5,
+          "(j) the engine is cut about 10 s after the question (after %.1f s)" % waited)
+    none(desk, harness.is_invite(), "(j) nothing offered under the lost question", 0.3)
+    rig.status(a, {"chat": 3})
+    r = rig.reserve(a, "(j) after a status from the remaining engine", media="chat")
+    rig.answer(r["reservationId"], True)
+    take(desk, harness.is_invite(iid), "(j) offered under the remaining engine's grant")
+
+
 def main():
     args = harness.parse_args()
-    with harness.Env(args.bin, timeout=60) as env:
+    with harness.Env(args.bin, timeout=90) as env:
         rig = Rig(env)
         grant_and_offer(rig)
         refusal(rig)
@@ -511,6 +541,7 @@ def main():
         login_time(rig)
         bad_answers(rig)
         engines(rig)
+        overdue(rig)
         harness.alive(rig.ixn)
     print("PASS test_resv_ixn")
 

@@ -182,6 +182,27 @@ def main():
         check(rc != 0 and "event=history_open_failed" in err,
               "a second statserver on the same data-dir exits (%d: %s)" % (rc, err[-300:]))
         check(stat.running(), "the statserver still runs")
+
+        # The interaction server goes away for a while: its link fails a connect every
+        # few hundred milliseconds, and the history records one loss, not one per attempt.
+        t_kill = int(time.time() * 1000)
+        ixn.kill()
+        time.sleep(3)
+        db = sqlite3.connect(os.path.join(data, "history.db"), timeout=10)
+        deadline = time.monotonic() + 5
+        downs = 0
+        while time.monotonic() < deadline:
+            downs = db.execute("SELECT count(*) FROM events WHERE kind = 3 AND at >= ?",
+                               (t_kill - 1000,)).fetchone()[0]
+            if downs:
+                break
+            time.sleep(0.25)
+        time.sleep(0.6)
+        downs = db.execute("SELECT count(*) FROM events WHERE kind = 3 AND at >= ?",
+                           (t_kill - 1000,)).fetchone()[0]
+        db.close()
+        check(downs == 1, "one link-down row for a server away over several reconnects "
+              "(got %d)" % downs)
     print("PASS test_stat_history")
 
 

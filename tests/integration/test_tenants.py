@@ -277,6 +277,15 @@ def main():
         rows = queue_list(wb)
         check(rows == {("ixn-a", ACME, "chat-in")},
               "wb-acme's RequestQueueList lists acme's queue only (%s)" % sorted(rows))
+        # RequestServerList: one acme agent and one globex agent are logged in on ixn-a.
+        def server_agents(c):
+            ans = expect_ack(c.request({"message": "RequestServerList"}), "RequestServerList")
+            return [(r.get("name"), r.get("agents")) for r in ans.get("servers", [])]
+        check(server_agents(old) == [("ixn-a", 2)],
+              "the [server] token's RequestServerList counts every tenant's agents (%s)"
+              % server_agents(old))
+        check(server_agents(wb) == [("ixn-a", 1)],
+              "wb-acme's RequestServerList counts acme's agents only (%s)" % server_agents(wb))
         for port, path in ((stat.ports["http"], "/wallboard-config.json"),
                            (ixn.ports["http"], "/desk-config.json")):
             st, body = http_get(port, path)

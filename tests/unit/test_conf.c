@@ -197,6 +197,52 @@ static void test_str_and_hostport(void **state)
     cc_conf_free(&c);
 }
 
+/* Address lists: split in place, each entry checked, at most CC_HOSTPORT_LIST_MAX. */
+static void test_hostport_list(void **state)
+{
+    (void)state;
+    char one[] = "127.0.0.1:7000";
+    char *out[CC_HOSTPORT_LIST_MAX];
+    assert_int_equal(cc_hostport_list_split(one, out), 1);
+    assert_string_equal(out[0], "127.0.0.1:7000");
+
+    char two[] = "[::1]:7000,localhost:7001";
+    assert_int_equal(cc_hostport_list_split(two, out), 2);
+    assert_string_equal(out[0], "[::1]:7000");
+    assert_string_equal(out[1], "localhost:7001");
+
+    assert_int_equal(cc_hostport_list_check("127.0.0.1:1,127.0.0.1:2,127.0.0.1:3,127.0.0.1:4,"
+                                            "127.0.0.1:5,127.0.0.1:6,127.0.0.1:7,127.0.0.1:8"),
+                     CC_HOSTPORT_LIST_MAX);
+    assert_int_equal(cc_hostport_list_check("127.0.0.1:1,127.0.0.1:2,127.0.0.1:3,127.0.0.1:4,"
+                                            "127.0.0.1:5,127.0.0.1:6,127.0.0.1:7,127.0.0.1:8,"
+                                            "127.0.0.1:9"),
+                     -EINVAL);
+    const char *bad[] = {"",
+                         ",",
+                         "127.0.0.1:1,",
+                         ",127.0.0.1:1",
+                         "127.0.0.1:1,,127.0.0.1:2",
+                         "127.0.0.1:1, 127.0.0.1:2",
+                         "127.0.0.1:1,nohost"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(cc_hostport_list_check(bad[i]), -EINVAL);
+
+    cc_conf c;
+    cc_conf_init(&c, "prog", "x.ini", NULL);
+    char *dst = NULL;
+    cc_conf_set_hostport_list(&c, "ixn:a", "address", "127.0.0.1:1,127.0.0.1:2", &dst);
+    assert_string_equal(dst, "127.0.0.1:1,127.0.0.1:2");
+    assert_int_equal(c.errors, 0);
+    capture_start();
+    cc_conf_set_hostport_list(&c, "ixn:a", "address", "127.0.0.1:1;127.0.0.1:2", &dst);
+    free(capture_end());
+    assert_int_equal(c.errors, 1);
+    assert_string_equal(dst, "127.0.0.1:1,127.0.0.1:2");
+    free(dst);
+    cc_conf_free(&c);
+}
+
 static void test_set_text(void **state)
 {
     (void)state;
@@ -396,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_num),
         cmocka_unit_test(test_bool),
         cmocka_unit_test(test_str_and_hostport),
+        cmocka_unit_test(test_hostport_list),
         cmocka_unit_test(test_set_text),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_parse_lines),

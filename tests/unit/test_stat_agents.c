@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -16,13 +17,14 @@
 #include "rules/rules.h"
 #include "stat/stat_agents.h"
 
-#define MAX_SENT 64
+#define MAX_SENT 512
 /* Room for the text of the largest skills: 64 of "name:level," with 32-byte names. */
 #define SKILLS_TEXT_MAX (PROTO_SKILLS_MAX * (PROTO_SKILL_NAME_MAX + 4) + 1)
 
 /* One status as a link (or, link -1, the subscribers) received it, decoded again. */
 typedef struct sent {
     int link;
+    char agent[16];
     int64_t version;
     bool logged_in;
     uint32_t current, max, available; /* of chat */
@@ -66,6 +68,7 @@ static void record(fix *f, sent *s, int link, cc_sbuf *body, int64_t version)
     assert_int_equal(proto_decode_status(&m, &f->media, false, &ps), 0);
     memset(s, 0, sizeof *s);
     s->link = link;
+    snprintf(s->agent, sizeof s->agent, "%s", ps.agent_id);
     s->version = version;
     s->logged_in = ps.logged_in;
     s->current = ps.current[f->chat];
@@ -296,20 +299,30 @@ static void test_grant_ends(void **state)
     assert_int_equal(stat_agents_next_expiry(f->st), 0);
 }
 
+/* Runs the resend to its end, one link after the other, all at once. */
+static size_t resend_all(fix *f)
+{
+    size_t n = stat_agents_resend_start(f->st);
+    for (int l = 0; l < 2; l++)
+        while (stat_agents_resend_step(f->st, l, 1000))
+            ;
+    return n;
+}
+
 /* A promoted member of a pair sends every known agent's status to every server it is
  * logged in to, each with that server's newest version, once per agent and server, with a
  * grant counted as it would be in any other status. */
 static void test_resend(void **state)
 {
     fix *f = *state;
-    assert_int_equal(stat_agents_resend(f->st), 0);
+    assert_int_equal(resend_all(f), 0);
     apply(f, 0, 10, 1000, "P0", 0, 0);
     apply(f, 1, 20, 2000, "P1", 0, 0);
     apply(f, 0, 11, 1000, "P0", 0, 0);
     assert_true(reserve(f, 1, 5, 20, 0));
     f->nsends = 0;
     f->npublished = 0;
-    assert_int_equal(stat_agents_resend(f->st), 1);
+    assert_int_equal(resend_all(f), 1);
     assert_int_equal(f->nsends, 2);
     assert_int_equal(f->sends[0].link + f->sends[1].link, 1);
     assert_int_equal(last_to(f, 0)->version, 11);
@@ -324,9 +337,148 @@ static void test_resend(void **state)
     stat_agents_link_up(f->st, 1);
     apply(f, 1, 21, 2000, "P1", 0, 0);
     f->nsends = 0;
-    assert_int_equal(stat_agents_resend(f->st), 1);
+    assert_int_equal(resend_all(f), 1);
     assert_int_equal(f->nsends, 1);
     assert_int_equal(f->sends[0].link, 0);
+}
+
+/* Agent "b<i>" logged in on link with chat, ready or not. */
+static void apply_agent(fix *f, int link, int i, int64_t version, bool ready)
+{
+    char id[16];
+    snprintf(id, sizeof id, "b%d", i);
+    proto_agent_state s;
+    memset(&s, 0, sizeof s);
+    s.tenant = "T";
+    s.agent_id = id;
+    s.version = version;
+    s.logged_in = true;
+    s.added = (cc_media_mask)1 << f->chat;
+    if (ready)
+        s.ready = s.added;
+    stat_agents_apply(f->st, link, &s);
+}
+
+/* The sends to link of agent id since the recording began. */
+static int sends_of(const fix *f, int link, const char *id, const sent **last)
+{
+    int n = 0;
+    *last = NULL;
+    for (int i = 0; i < f->nsends; i++)
+        if (f->sends[i].link == link && strcmp(f->sends[i].agent, id) == 0) {
+            n++;
+            *last = &f->sends[i];
+        }
+    return n;
+}
+
+/* The resend goes in slices, the agents that offer capacity first; a change in the middle
+ * is sent once and at once, and the resend does not repeat it; an agent that logs out or
+ * a link that goes in the middle is not sent to; a new start replaces a running one;
+ * a standby's cancel leaves nothing to send. */
+static void test_resend_slices(void **state)
+{
+    fix *f = *state;
+    enum { N = 40 };
+    /* Even agents not ready (no capacity), odd ones ready; all on link 0, the first ten on
+     * link 1 too. */
+    for (int i = 0; i < N; i++) {
+        apply_agent(f, 0, i, 100 + i, i % 2 == 1);
+        if (i < 10)
+            apply_agent(f, 1, i, 500 + i, i % 2 == 1);
+    }
+    f->nsends = 0;
+    f->npublished = 0;
+    assert_int_equal(stat_agents_resend_start(f->st), N);
+    /* Nothing goes before a step. */
+    assert_int_equal(f->nsends, 0);
+    assert_int_equal(stat_agents_resend_left(f->st, 0), N);
+    assert_int_equal(stat_agents_resend_left(f->st, 1), 10);
+    /* A first slice of 8 on link 0: all ready ones. */
+    assert_int_equal(stat_agents_resend_step(f->st, 0, 8), N - 8);
+    assert_int_equal(f->nsends, 8);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(f->sends[i].link, 0);
+        assert_true(f->sends[i].ready);
+        assert_true(f->sends[i].available > 0);
+    }
+    /* A change of an agent not sent yet (b2, not ready, and on both links) reaches both
+     * links at once, with its new state and newest versions. */
+    apply_agent(f, 0, 2, 202, true);
+    const sent *last;
+    assert_int_equal(sends_of(f, 0, "b2", &last), 1);
+    assert_int_equal(last->version, 202);
+    assert_true(last->ready);
+    assert_int_equal(sends_of(f, 1, "b2", &last), 1);
+    assert_int_equal(last->version, 502);
+    /* A change that leaves the status as it was on the other link (b4 on link 1: a new
+     * version only) goes to link 1 only; the resend still owes b4 to link 0. */
+    apply_agent(f, 1, 4, 604, false);
+    assert_int_equal(sends_of(f, 1, "b4", &last), 1);
+    assert_int_equal(sends_of(f, 0, "b4", &last), 0);
+    /* b12 and b30 (on link 0 only) log out in the middle: the resend skips them, and
+     * frees them once it is past them. */
+    proto_agent_state out;
+    memset(&out, 0, sizeof out);
+    out.tenant = "T";
+    out.agent_id = "b12";
+    stat_agents_apply(f->st, 0, &out);
+    out.agent_id = "b30";
+    stat_agents_apply(f->st, 0, &out);
+    /* An agent of the first slice on link 0 only changes after it was sent: that status
+     * goes at once, and the resend does not send it again. */
+    int late = -1;
+    for (int i = 0; i < 8 && late < 0; i++)
+        if (atoi(f->sends[i].agent + 1) >= 10)
+            late = atoi(f->sends[i].agent + 1);
+    assert_true(late >= 10);
+    apply_agent(f, 0, late, 1000 + late, false);
+    /* Run link 0 to its end in slices of 8. */
+    int steps = 0;
+    while (stat_agents_resend_step(f->st, 0, 8))
+        steps++;
+    assert_true(steps >= 2);
+    assert_int_equal(stat_agents_resend_left(f->st, 0), 0);
+    /* Every agent still logged in on link 0 got exactly one status there, the latest:
+     * b2 from its change, the late one from the slice and its change, the others from
+     * the resend. */
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "b%d", i);
+        int n = sends_of(f, 0, id, &last);
+        if (i == 12 || i == 30) {
+            assert_int_equal(n, 0);
+            continue;
+        }
+        assert_int_equal(n, i == late ? 2 : 1);
+        assert_true(last->logged_in);
+        if (i == 2)
+            assert_int_equal(last->version, 202);
+        else if (i == late)
+            assert_int_equal(last->version, 1000 + late);
+        else
+            assert_int_equal(last->version, 100 + i);
+        assert_int_equal(last->ready, i == 2 || (i % 2 == 1 && i != late));
+    }
+    /* Link 1 is lost before its turn: nothing goes there, and its share is dropped. */
+    int sends = f->nsends;
+    stat_agents_link_down(f->st, 1);
+    for (int i = sends; i < f->nsends; i++)
+        assert_int_not_equal(f->sends[i].link, 1);
+    assert_int_equal(stat_agents_resend_left(f->st, 1), 0);
+    assert_int_equal(stat_agents_resend_step(f->st, 1, 8), 0);
+    /* A new start replaces a running one; a cancel (standby) leaves nothing to send. */
+    assert_int_equal(stat_agents_resend_start(f->st), N - 2);
+    assert_int_equal(stat_agents_resend_left(f->st, 0), N - 2);
+    stat_agents_resend_step(f->st, 0, 5);
+    assert_int_equal(stat_agents_resend_start(f->st), N - 2);
+    assert_int_equal(stat_agents_resend_left(f->st, 0), N - 2);
+    stat_agents_resend_cancel(f->st);
+    f->nsends = 0;
+    assert_int_equal(stat_agents_resend_left(f->st, 0), 0);
+    assert_int_equal(stat_agents_resend_step(f->st, 0, 100), 0);
+    assert_int_equal(f->nsends, 0);
+    assert_int_equal(stat_agents_count(f->st), N - 2);
 }
 
 static void test_place_of_earliest_login(void **state)
@@ -649,6 +801,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grant_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_slices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_place_of_earliest_login, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_grant_before_every_link_settled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skills_of_earliest_login, setup, teardown),

@@ -2,7 +2,12 @@
  * transaction, load order, ids never reused, externalIds kept for ended rows, failed
  * commits that leave the old data, corrupt rows skipped, rows that survive a process
  * that dies without closing, files readable by their owner only, and a store that lost
- * its data refused. Each test works in its own directory under /tmp. */
+ * its data refused. Each test works in its own directory under /tmp.
+ *
+ * With --pg the back-end-neutral cases run over PostgreSQL instead, at the DSN in
+ * CC_TEST_PG_DSN (tests/integration/pgtmp.py starts a throwaway cluster and sets it), and
+ * the PostgreSQL cases: ownership by lock and epoch, a stale owner that cannot commit, a
+ * DSN logged without its password. Without the variable they print SKIP and pass. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +18,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <libpq-fe.h>
 
 #include <ftw.h>
 #include <signal.h>
@@ -27,6 +34,9 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "store/store.h"
+
+/* The PostgreSQL DSN of a --pg run; NULL runs the cases over SQLite. */
+static const char *g_pg_dsn;
 
 /* A loaded row with its own copies of the strings. */
 typedef struct row {
@@ -98,6 +108,22 @@ static int setup(void **state)
     /* The store's own directory is created by store_open, with a missing parent. */
     snprintf(f->sub, sizeof f->sub, "%s/data/ixn-a", f->dir);
     *state = f;
+    if (g_pg_dsn) {
+        /* Every case starts from an empty database. */
+        PGconn *c = PQconnectdb(g_pg_dsn);
+        if (PQstatus(c) != CONNECTION_OK) {
+            fprintf(stderr, "cannot connect to %s: %s", g_pg_dsn, PQerrorMessage(c));
+            PQfinish(c);
+            return -1;
+        }
+        PGresult *r = PQexec(c, "SET client_min_messages = warning;"
+                                "DROP TABLE IF EXISTS ixn_interactions, ixn_meta, ixn_owner");
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        PQfinish(c);
+        if (!ok)
+            return -1;
+    }
     return 0;
 }
 
@@ -109,12 +135,23 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Opens the store of server name over the back end of this run. */
+static int open_named(const char *dir, const char *name, int owner_timeout_ms, store **st,
+                      cc_buf *err)
+{
+    store_config cfg = {.kind = g_pg_dsn ? STORE_KIND_POSTGRES : STORE_KIND_SQLITE,
+                        .dir = dir,
+                        .dsn = g_pg_dsn,
+                        .owner_timeout_ms = owner_timeout_ms};
+    return store_open_config(&cfg, name, st, err);
+}
+
 static store *open_ok(const char *dir)
 {
     store *st = NULL;
     cc_buf err;
     cc_buf_init(&err);
-    int rc = store_open(dir, "ixn-a", &st, &err);
+    int rc = open_named(dir, "ixn-a", 0, &st, &err);
     if (rc)
         fprintf(stderr, "store_open: %s\n", err.data ? err.data : "");
     assert_int_equal(rc, 0);
@@ -957,9 +994,153 @@ static void test_lost_store_refused(void **state)
     assert_false(file_exists(f->sub, "ixn.db.new-wal"));
 }
 
-int main(void)
+/* PostgreSQL: one owner per server name at a time, each taking a higher epoch; other
+ * names are independent; the DSN's password never shows. */
+static void test_pg_owner(void **state)
+{
+    fixture *f = *state;
+    store *a = open_ok(f->sub);
+    int64_t e1 = store_epoch(a);
+    assert_true(e1 >= 1);
+    assert_null(strstr(store_path(a), "password"));
+    store *b = NULL;
+    cc_buf err;
+    cc_buf_init(&err);
+    assert_int_equal(open_named(f->sub, "ixn-a", 0, &b, &err), CC_E_OWNED);
+    assert_null(b);
+    assert_non_null(strstr(err.data, "owned by another"));
+    /* Another server's rows live beside these, with their own ids. */
+    store *other = NULL;
+    assert_int_equal(open_named(f->sub, "ixn-b", 0, &other, &err), 0);
+    store_ixn r = mk(1, "q", CC_IXN_QUEUED, 1);
+    assert_int_equal(store_put(other, &r), 0);
+    assert_int_equal(store_commit(other), 0);
+    assert_int_equal(store_last_id(a), 0);
+    store_close(other);
+    store_close(a);
+    /* The lock went with the connection: the next owner gets a higher epoch. */
+    b = open_ok(f->sub);
+    assert_true(store_epoch(b) > e1);
+    store_close(b);
+
+    /* A DSN with a password: the logged form leaves it out. */
+    char dsn[512];
+    snprintf(dsn, sizeof dsn, "%s password=s3cret-pw", g_pg_dsn);
+    store_config cfg = {.kind = STORE_KIND_POSTGRES, .dsn = dsn};
+    cc_buf_reset(&err);
+    assert_int_equal(store_open_config(&cfg, "ixn-a", &b, &err), 0);
+    assert_null(strstr(store_path(b), "s3cret"));
+    assert_non_null(strstr(store_path(b), "host="));
+    store_close(b);
+    cc_buf_free(&err);
+}
+
+/* PostgreSQL: a second process takes the store over from an owner that stopped renewing
+ * its row (its connection is ended); the old owner's next commit fails its epoch check
+ * and writes nothing, also after it made a new connection. */
+static void test_pg_stale_owner(void **state)
+{
+    fixture *f = *state;
+    store *a = open_ok(f->sub);
+    store_ixn r = mk(1, "q", CC_IXN_QUEUED, 1);
+    assert_int_equal(store_put(a, &r), 0);
+    assert_int_equal(store_commit(a), 0);
+    int64_t ea = store_epoch(a);
+
+    /* "a" looks stopped after 50 ms without renewal; b's attempts end its connection. */
+    usleep(100 * 1000);
+    store *b = NULL;
+    cc_buf err;
+    cc_buf_init(&err);
+    int rc = CC_E_OWNED;
+    for (int i = 0; i < 50 && rc == CC_E_OWNED; i++) {
+        cc_buf_reset(&err);
+        rc = open_named(f->sub, "ixn-a", 50, &b, &err);
+        if (rc == CC_E_OWNED)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(store_epoch(b) > ea);
+    assert_int_equal(store_last_id(b), 1);
+
+    /* The old owner wakes up: its commit and its renewal are refused. */
+    store_ixn r2 = mk(2, "q", CC_IXN_QUEUED, 2);
+    assert_int_equal(store_put(a, &r2), 0);
+    assert_int_equal(store_commit(a), CC_E_STALE_OWNER);
+    assert_int_equal(store_renew(a), CC_E_STALE_OWNER);
+    store_stats s;
+    store_get_stats(a, &s);
+    assert_int_equal(s.commit_failures, 1);
+    store_close(a);
+
+    /* Nothing of the stale commit is stored; the new owner goes on. */
+    rows rs;
+    load_all(b, &rs);
+    assert_int_equal(rs.n, 1);
+    assert_int_equal(rs.v[0].rec.id, 1);
+    rows_free(&rs);
+    assert_int_equal(store_renew(b), 0);
+    store_ixn r3 = mk(3, "q", CC_IXN_QUEUED, 3);
+    assert_int_equal(store_put(b, &r3), 0);
+    assert_int_equal(store_commit(b), 0);
+    assert_int_equal(store_last_id(b), 3);
+    store_close(b);
+    cc_buf_free(&err);
+}
+
+/* PostgreSQL: a commit started with store_commit_begin is in flight while the next batch
+ * fills; store_commit_poll finishes it. */
+static void test_pg_commit_async(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    store_ixn r = mk(1, "q", CC_IXN_QUEUED, 1);
+    assert_int_equal(store_put(st, &r), 0);
+    assert_int_equal(store_commit_begin(st), 1);
+    assert_true(store_in_flight(st));
+    assert_int_equal(store_pending(st), 0);
+    assert_true(store_fd(st) >= 0);
+    store_ixn r2 = mk(2, "q", CC_IXN_QUEUED, 2);
+    assert_int_equal(store_put(st, &r2), 0);
+    bool want_write = false;
+    int rc;
+    uint64_t t0 = cc_mono_us();
+    while ((rc = store_commit_poll(st, &want_write)) == 1 && cc_mono_us() - t0 < 5000000)
+        usleep(1000);
+    assert_int_equal(rc, 0);
+    assert_false(store_in_flight(st));
+    assert_int_equal(store_last_id(st), 1);
+    assert_int_equal(store_pending(st), 1);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_last_id(st), 2);
+    store_close(st);
+}
+
+int main(int argc, char **argv)
 {
     cc_log_init("test_store", CC_LOG_ERROR);
+    if (argc > 1 && strcmp(argv[1], "--pg") == 0) {
+        g_pg_dsn = getenv("CC_TEST_PG_DSN");
+        if (!g_pg_dsn || !*g_pg_dsn) {
+            printf("SKIP: CC_TEST_PG_DSN is not set: the store's cases did not run over "
+                   "PostgreSQL\n");
+            return 0;
+        }
+        const struct CMUnitTest pg_tests[] = {
+            cmocka_unit_test_setup_teardown(test_pg_owner, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pg_stale_owner, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pg_commit_async, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_put_commit_reload_order, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_batch_coalesces, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_put_rejects, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_external_id_kept_for_ended, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_batch_10000, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_put_during_load, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_small_commits, setup, teardown),
+        };
+        return cmocka_run_group_tests_name("store_pg", pg_tests, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_commit_reload_order, setup, teardown),
