@@ -107,6 +107,10 @@ struct ixn_client {
     /* reservations asked of this reporting engine and not answered yet, oldest first
      * (it answers in order); owned by ixn_resv */
     struct ixn_resv *resv_head, *resv_tail;
+    /* in ixn_server.resv_engines since its first reservation (owned by ixn_resv), so
+     * that the check for overdue answers walks the engines, not every desktop */
+    struct ixn_client *resv_prev, *resv_next;
+    bool resv_listed;
     /* a reporting engine's declared mode and whether it is taken (docs/ha.md) */
     ixn_fence_member fence;
 };
@@ -154,8 +158,9 @@ typedef struct ixn_server {
     struct ixn_ixnreport_sub *ixr_subs, *ixr_pending;
     ixn_agent *grace_head, *grace_tail;
     uv_timer_t grace_timer;
-    uv_timer_t resv_timer; /* owned by ixn_resv: looks for engines late with an answer */
-    char *dummy_hash;      /* verified for unknown agents, so timing hides who exists */
+    uv_timer_t resv_timer;    /* owned by ixn_resv: looks for engines late with an answer */
+    ixn_client *resv_engines; /* owned by ixn_resv: engines that were asked reservations */
+    char *dummy_hash;         /* verified for unknown agents, so timing hides who exists */
     /* failed logins per agent (tenant, agentId) and per peer address */
     ixn_throttle throttle_agents;
     ixn_throttle throttle_addrs;

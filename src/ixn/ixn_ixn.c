@@ -20,6 +20,7 @@
 #include "ixn/ixn_metrics.h"
 #include "ixn/ixn_report.h"
 #include "ixn/ixn_route.h"
+#include "net/turnw.h"
 #include "proto/ixnmsg.h"
 #include "store/store.h"
 
@@ -1261,6 +1262,9 @@ static void on_check(uv_check_t *h)
     ixn_core *k = h->data;
     bool answered = k->nwait > 0;
     bool async = k->st && store_commits_async(k->st);
+    /* The loop-turn watch (net/turnw.h, off unless CC_TURN_WATCH_MS is set) names the
+     * commit and the routing pass in the long turns it logs. */
+    uint64_t t0 = cc_turnw_begin();
     if (async) {
         /* Requests wait across turns there: only answers sent now need the extra turn. */
         uint64_t before = k->answers_sent;
@@ -1273,7 +1277,10 @@ static void on_check(uv_check_t *h)
                 break;
         }
     }
+    cc_turnw_end("commit", t0);
+    t0 = cc_turnw_begin();
     bool routed = route(k);
+    cc_turnw_end("route", t0);
     tick_arm(k);
     /* Keep the loop turning (no blocking poll) while anything waits for a commit, and
      * one more turn after answers or invitations were queued, so they are flushed even

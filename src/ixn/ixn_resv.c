@@ -33,6 +33,14 @@ static void ask(ixn_server *srv, ixn_agent *a, int media, struct ixn_pool *pool,
     r->pool = pool;
     r->reassign = reassign;
     r->engine = e;
+    if (!e->resv_listed) {
+        e->resv_listed = true;
+        e->resv_prev = NULL;
+        e->resv_next = srv->resv_engines;
+        if (srv->resv_engines)
+            srv->resv_engines->resv_prev = e;
+        srv->resv_engines = e;
+    }
     if (e->resv_tail)
         e->resv_tail->next = r;
     else
@@ -115,6 +123,16 @@ static void finish(ixn_server *srv, ixn_resv *r, enum ixn_resv_outcome outcome)
 
 void ixn_resv_engine_closed(ixn_server *srv, ixn_client *c)
 {
+    if (c->resv_listed) {
+        c->resv_listed = false;
+        if (c->resv_prev)
+            c->resv_prev->resv_next = c->resv_next;
+        else
+            srv->resv_engines = c->resv_next;
+        if (c->resv_next)
+            c->resv_next->resv_prev = c->resv_prev;
+        c->resv_prev = c->resv_next = NULL;
+    }
     while (c->resv_head) {
         ixn_resv *r = c->resv_head;
         unlink_resv(c, r);
@@ -188,7 +206,8 @@ static size_t unanswered(const ixn_client *c)
 
 void ixn_resv_check_overdue(ixn_server *srv, uint64_t now_us)
 {
-    for (ixn_client *c = srv->clients; c; c = c->all_next) {
+    for (ixn_client *c = srv->resv_engines, *next; c; c = next) {
+        next = c->resv_next;
         ixn_resv *r = c->resv_head;
         if (!r || !c->session || now_us - r->asked_us <= IXN_RESV_OVERDUE_US)
             continue;

@@ -332,20 +332,34 @@ static bool check_soft(cc_conn *c, uint64_t now)
     return true;
 }
 
+/* The idle sweep looks at every connection once a round of SWEEP_ROUND_MS, a slice of
+ * them every SWEEP_ROUND_MS / SWEEP_SLICES: one walk of 10,000 connections takes some
+ * 3 ms of a loop turn, which every message arriving meanwhile would wait for. */
+#define SWEEP_ROUND_MS 250u
+#define SWEEP_SLICES 10u
+
 static void on_idle_timer(uv_timer_t *t)
 {
     cc_net *net = t->data;
     uint64_t now = cc_mono_us();
-    size_t in_total = 0;
-    for (cc_conn *c = net->all, *next; c; c = next) {
-        next = c->all_next;
+    if (!net->sweep) {
+        net->sweep = net->all;
+        net->sweep_in = 0;
+    }
+    size_t quota = net->nall / SWEEP_SLICES + 1;
+    cc_conn *c;
+    while (quota > 0 && (c = net->sweep)) {
+        quota--;
+        /* Advanced first: closing c may unlink it (cc_conn's unlink moves the cursor
+         * past any connection it removes). */
+        net->sweep = c->all_next;
         if (c->closing && c->shut && !c->uv_closing && now - c->shut_us > LINGER_US) {
             conn_finish_close(c);
             continue;
         }
         if (c->closing)
             continue;
-        in_total += in_mem(c);
+        net->sweep_in += in_mem(c);
         if (check_soft(c, now))
             continue;
         /* A paused connection waits for the answer to a request of its own (a password
@@ -374,7 +388,10 @@ static void on_idle_timer(uv_timer_t *t)
         LOG_INFO("event=conn_idle conn=%" PRIu64 " peer=%s", c->id, c->peer);
         cc_conn_close(c, CC_CLOSE_IDLE);
     }
-    net->mem_in = in_total;
+    if (net->sweep)
+        return;
+    /* The round is complete: its sum is the input memory max-memory compares. */
+    net->mem_in = net->sweep_in;
     net->cut_futile = false;
     net_enforce_memory(net);
 }
@@ -496,7 +513,8 @@ void cc_net_init(cc_net *net, uv_loop_t *loop)
     uv_unref((uv_handle_t *)&net->kick);
     uv_timer_init(loop, &net->idle_timer);
     net->idle_timer.data = net;
-    uv_timer_start(&net->idle_timer, on_idle_timer, 250, 250);
+    uv_timer_start(&net->idle_timer, on_idle_timer, SWEEP_ROUND_MS / SWEEP_SLICES,
+                   SWEEP_ROUND_MS / SWEEP_SLICES);
     /* The timer alone must not keep the loop alive. */
     uv_unref((uv_handle_t *)&net->idle_timer);
     uv_unref((uv_handle_t *)&net->flush_check);
@@ -532,6 +550,7 @@ static cc_conn *conn_new(cc_net *net, const cc_conn_ops *ops, const cc_conn_limi
     if (net->all)
         net->all->all_prev = c;
     net->all = c;
+    net->nall++;
     return c;
 }
 
@@ -592,6 +611,11 @@ static void conn_end(cc_conn *c)
 
 static void unlink_all(cc_conn *c)
 {
+    if (!c->all_prev && c->net->all != c)
+        return;
+    c->net->nall--;
+    if (c->net->sweep == c)
+        c->net->sweep = c->all_next;
     if (c->all_prev)
         c->all_prev->all_next = c->all_next;
     else if (c->net->all == c)

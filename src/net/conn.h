@@ -76,8 +76,11 @@ struct cc_net {
     uv_check_t flush_check;
     uv_idle_t kick; /* active while connections are dirty: poll must not block then */
     uv_timer_t idle_timer;
-    cc_conn *dirty; /* connections with queued output not yet flushed */
-    cc_conn *all;   /* every open connection, for idle checks */
+    cc_conn *dirty;  /* connections with queued output not yet flushed */
+    cc_conn *all;    /* every open connection, for idle checks */
+    size_t nall;     /* how many are in all */
+    cc_conn *sweep;  /* the next connection the idle sweep looks at; NULL: a round ends */
+    size_t sweep_in; /* input memory summed by the sweep's round so far */
     cc_net_stats stats;
     /* Memory accounting (see cc_net_mem_used): output of open connections, kept up to
      * date on every change; output of every connection including closing ones; input
