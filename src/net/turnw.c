@@ -1,5 +1,6 @@
 #include "net/turnw.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,10 +113,25 @@ static void on_report(uv_timer_t *t)
     cc_turnw_report(NULL, true);
 }
 
+/* A whole number of 1..max from the environment variable name, or 0 when it is absent,
+ * not all digits, or out of range. */
+static unsigned env_count(const char *name, unsigned long max)
+{
+    const char *v = getenv(name);
+    if (!v || *v < '0' || *v > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || *end || n < 1 || n > max)
+        return 0;
+    return (unsigned)n;
+}
+
 bool cc_turnw_start(uv_loop_t *loop, const char *who, unsigned report_s)
 {
-    const char *env = getenv("CC_TURN_WATCH_MS");
-    if (!env || atoi(env) < 1 || g.on)
+    unsigned threshold_ms = env_count("CC_TURN_WATCH_MS", 60000);
+    if (!threshold_ms || g.on)
         return g.on;
     int rc = uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
     if (rc != 0) {
@@ -125,7 +141,7 @@ bool cc_turnw_start(uv_loop_t *loop, const char *who, unsigned report_s)
     g.on = true;
     g.who = who;
     g.loop = loop;
-    g.threshold_us = (uint64_t)atoi(env) * 1000;
+    g.threshold_us = (uint64_t)threshold_ms * 1000;
     g.last_ns = g.report_ns = uv_hrtime();
     g.last_idle_ns = uv_metrics_idle_time(loop);
     g.last_cpu_ns = cpu_ns();
@@ -133,16 +149,15 @@ bool cc_turnw_start(uv_loop_t *loop, const char *who, unsigned report_s)
     uv_prepare_start(&g.prepare, on_prepare);
     /* The probe alone must not keep the loop alive. */
     uv_unref((uv_handle_t *)&g.prepare);
-    const char *rep = getenv("CC_TURN_WATCH_REPORT_S");
-    if (rep && report_s)
-        report_s = atoi(rep) > 0 ? (unsigned)atoi(rep) : 0;
+    if (report_s && getenv("CC_TURN_WATCH_REPORT_S"))
+        report_s = env_count("CC_TURN_WATCH_REPORT_S", 86400);
     if (report_s) {
         uv_timer_init(loop, &g.report);
         g.report_on = true;
         uv_timer_start(&g.report, on_report, report_s * 1000ull, report_s * 1000ull);
         uv_unref((uv_handle_t *)&g.report);
     }
-    LOG_WARN("event=turn_watch who=%s threshold_ms=%d", who, atoi(env));
+    LOG_WARN("event=turn_watch who=%s threshold_ms=%u", who, threshold_ms);
     return true;
 }
 
