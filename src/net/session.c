@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "net/netmetrics.h"
+#include "net/turnw.h"
 #include "net/creds.h"
 #include "proto/frame.h"
 #include "proto/regmsg.h"
@@ -386,7 +387,9 @@ static int on_line(cc_conn *c, const char *line, size_t len)
     if (len == 0)
         return 0; /* blank lines between messages are harmless */
     proto_msg msg;
+    uint64_t t0 = cc_turnw_begin();
     int rc = proto_msg_parse(&msg, line, len);
+    cc_turnw_end("parse", t0);
     int64_t ref = msg.ref;
     s->line = line;
     s->line_len = len;
@@ -439,7 +442,9 @@ static int on_line(cc_conn *c, const char *line, size_t len)
     if (!request && h) {
         /* An event from a client: never answered, except a refusal that the client can
          * match to its referenceId. */
+        t0 = cc_turnw_begin();
         rc = h->fn(s, &msg);
+        cc_turnw_end(h->name, t0);
         if (rc == CC_E_NOT_AUTHORIZED && msg.ref > 0)
             cc_session_send_error(s, msg.ref, rc, msg.desc);
         else if (rc < 0)
@@ -462,8 +467,13 @@ static int on_line(cc_conn *c, const char *line, size_t len)
     s->started_us = cc_mono_us();
     cc_buf_reset(&s->ack);
     proto_enc_ack(&s->ack, ref);
-    if (h)
+    if (h) {
+        /* The handlers' names are string literals of the daemons' tables: the turn watch
+         * keeps the pointer. */
+        t0 = cc_turnw_begin();
         rc = h->fn(s, &msg);
+        cc_turnw_end(h->name, t0);
+    }
     if (rc == CC_SESSION_DEFERRED) {
         s->deferred = true;
         s->deferred_ref = ref;

@@ -14,7 +14,7 @@
 #define BUCKET_US 100
 #define BUCKETS 1000
 /* Named sections kept per turn; a turn with more adds the rest to the last one. */
-#define SECTIONS 8
+#define SECTIONS 16
 
 typedef struct section {
     const char *what;

@@ -906,9 +906,11 @@ static int run(stat_daemon *d)
     if (d->hist) {
         hist_stats hs = hist_get_stats(d->hist);
         LOG_INFO("event=history_stats rows_written=%" PRIu64 " transactions=%" PRIu64
-                 " rows_lost=%" PRIu64 " rows_purged=%" PRIu64 " max_commit_us=%" PRId64,
-                 hs.rows_written, hs.transactions, hs.rows_failed, hs.rows_purged,
-                 hs.max_commit_us);
+                 " rows_lost=%" PRIu64 " rows_purged=%" PRIu64 " max_commit_us=%" PRId64
+                 " checkpoints=%" PRIu64 " checkpoint_failures=%" PRIu64
+                 " max_checkpoint_us=%" PRId64,
+                 hs.rows_written, hs.transactions, hs.rows_failed, hs.rows_purged, hs.max_commit_us,
+                 hs.checkpoints, hs.checkpoint_failures, hs.max_checkpoint_us);
     }
     if (d->ha) {
         stat_ha_stats hs = stat_ha_get_stats(d->ha);

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,12 @@
 /* How long the writer waits: only another writer (an outside tool) can hold it up, and the
  * loop must not wait for it. */
 #define HIST_WRITER_BUSY_MS 20
+/* The WAL pages after which a commit wakes the checkpoint thread: SQLite's own automatic
+ * checkpoint starts at the same size. */
+#define HIST_CKPT_PAGES 1000
+/* The checkpoint thread also runs this often when nothing woke it, so that a quiet history
+ * is written back into its database file too. */
+#define HIST_CKPT_IDLE_S 5
 /* Longest text a row may hold; longer values are not written (the wire's own limits
  * are far below). */
 #define HIST_TEXT_MAX 4096
@@ -71,8 +79,30 @@ static const char READ_SQL[] =
     " FROM events e LEFT JOIN agent_media m ON m.seq = e.seq"
     " WHERE e.seq BETWEEN ?1 AND ?2 AND e.at >= ?3 AND e.at < ?4 ORDER BY e.seq";
 
+/* The checkpoints of the WAL into the database file, on a thread and a connection of their
+ * own. SQLite's automatic checkpoint runs inside the commit that finds the WAL over 1,000
+ * pages, on the loop's thread: 6 to 20 ms every few seconds at a busy centre's rate, which
+ * every event arriving meanwhile waits for. A passive checkpoint from another connection
+ * runs beside the writer (WAL mode allows one checkpointer next to one writer), and the
+ * writer restarts the WAL from its start at its next commit once everything was copied
+ * back. The mutex guards wanted and stop; the counters are atomics, read by the loop. */
+typedef struct hist_ckpt {
+    sqlite3 *db; /* the thread's connection: only the thread uses it once started */
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool wanted; /* a commit found the WAL over HIST_CKPT_PAGES */
+    bool stop;
+    _Atomic uint64_t runs;
+    _Atomic uint64_t failures;
+    _Atomic int64_t max_us;
+} hist_ckpt;
+
 struct hist {
     sqlite3 *db;
+    hist_ckpt ckpt;
+    bool ckpt_inited; /* ckpt's mutex and condition exist (ckpt_start ran) */
     cc_media_table *media;
     char *path;
     int lock_fd;
@@ -170,6 +200,105 @@ static int setup(hist *h, cc_buf *err)
     return rc;
 }
 
+/* Runs one passive checkpoint on the thread's connection and counts it. */
+static void ckpt_run(hist_ckpt *k)
+{
+    int64_t t0 = mono_us();
+    int log_pages = 0, done_pages = 0;
+    int r = sqlite3_wal_checkpoint_v2(k->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_pages,
+                                      &done_pages);
+    int64_t d = mono_us() - t0;
+    /* BUSY: another checkpoint (an outside tool's) runs; the next wake-up tries again. */
+    if (r != SQLITE_OK && r != SQLITE_BUSY)
+        atomic_fetch_add(&k->failures, 1);
+    atomic_fetch_add(&k->runs, 1);
+    if (d > atomic_load(&k->max_us))
+        atomic_store(&k->max_us, d);
+}
+
+static void *ckpt_main(void *arg)
+{
+    hist_ckpt *k = arg;
+    pthread_mutex_lock(&k->mu);
+    while (!k->stop) {
+        if (!k->wanted) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += HIST_CKPT_IDLE_S;
+            pthread_cond_timedwait(&k->cond, &k->mu, &until);
+            if (k->stop)
+                break;
+        }
+        k->wanted = false;
+        pthread_mutex_unlock(&k->mu);
+        ckpt_run(k);
+        pthread_mutex_lock(&k->mu);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+/* SQLite calls this on the writer's thread after each commit with the WAL's size in
+ * pages. Installing it turns the automatic checkpoint off (both are the WAL hook). */
+static int ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    hist_ckpt *k = arg;
+    if (pages >= HIST_CKPT_PAGES) {
+        pthread_mutex_lock(&k->mu);
+        if (!k->wanted) {
+            k->wanted = true;
+            pthread_cond_signal(&k->cond);
+        }
+        pthread_mutex_unlock(&k->mu);
+    }
+    return SQLITE_OK;
+}
+
+/* Opens the checkpoint thread's connection and starts it. On failure the history keeps
+ * SQLite's automatic checkpoint on the writer's connection: slower turns, nothing lost. */
+static void ckpt_start(hist *h)
+{
+    hist_ckpt *k = &h->ckpt;
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cond, NULL);
+    if (sqlite3_open_v2(h->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        exec_sql(k->db, "PRAGMA synchronous=NORMAL", NULL) != 0) {
+        sqlite3_close(k->db);
+        k->db = NULL;
+        return;
+    }
+    if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
+        sqlite3_close(k->db);
+        k->db = NULL;
+        return;
+    }
+    k->started = true;
+    sqlite3_wal_hook(h->db, ckpt_wal_hook, k);
+}
+
+/* Stops the thread and closes its connection, so that the writer's close is the last and
+ * checkpoints and removes the WAL. */
+static void ckpt_stop(hist *h)
+{
+    hist_ckpt *k = &h->ckpt;
+    if (k->started) {
+        sqlite3_wal_hook(h->db, NULL, NULL);
+        pthread_mutex_lock(&k->mu);
+        k->stop = true;
+        pthread_cond_signal(&k->cond);
+        pthread_mutex_unlock(&k->mu);
+        pthread_join(k->thread, NULL);
+        k->started = false;
+    }
+    sqlite3_close(k->db);
+    k->db = NULL;
+    pthread_cond_destroy(&k->cond);
+    pthread_mutex_destroy(&k->mu);
+}
+
 int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
 {
     *out = NULL;
@@ -204,6 +333,8 @@ int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
         hist_close(h);
         return rc;
     }
+    ckpt_start(h);
+    h->ckpt_inited = true;
     *out = h;
     return 0;
 }
@@ -214,6 +345,8 @@ void hist_close(hist *h)
         return;
     if (h->db)
         hist_commit(h);
+    if (h->ckpt_inited)
+        ckpt_stop(h);
     sqlite3_finalize(h->st_begin);
     sqlite3_finalize(h->st_commit);
     sqlite3_finalize(h->st_rollback);
@@ -432,7 +565,11 @@ size_t hist_purge(hist *h, int64_t before, size_t max_rows)
 
 hist_stats hist_get_stats(const hist *h)
 {
-    return h->stats;
+    hist_stats st = h->stats;
+    st.checkpoints = atomic_load(&h->ckpt.runs);
+    st.checkpoint_failures = atomic_load(&h->ckpt.failures);
+    st.max_checkpoint_us = atomic_load(&h->ckpt.max_us);
+    return st;
 }
 
 /* --- reading --- */

@@ -70,14 +70,17 @@ enum hist_link_kind {
 
 /** Counters for logs, tests and benchmarks; all since hist_open. */
 typedef struct hist_stats {
-    uint64_t rows_written;    /* rows of successful commits */
-    uint64_t rows_failed;     /* rows lost: refused inserts and rolled back commits */
-    uint64_t transactions;    /* successful commits of at least one row */
-    uint64_t commit_failures; /* commits that failed (their rows are lost) */
-    uint64_t rows_purged;     /* rows deleted by hist_purge */
-    int64_t last_commit_us;   /* duration of the last successful commit */
-    int64_t max_commit_us;    /* longest successful commit */
-    size_t pending;           /* rows inserted and not committed yet */
+    uint64_t rows_written;        /* rows of successful commits */
+    uint64_t rows_failed;         /* rows lost: refused inserts and rolled back commits */
+    uint64_t transactions;        /* successful commits of at least one row */
+    uint64_t commit_failures;     /* commits that failed (their rows are lost) */
+    uint64_t rows_purged;         /* rows deleted by hist_purge */
+    int64_t last_commit_us;       /* duration of the last successful commit */
+    int64_t max_commit_us;        /* longest successful commit */
+    size_t pending;               /* rows inserted and not committed yet */
+    uint64_t checkpoints;         /* checkpoints run by the history's checkpoint thread */
+    uint64_t checkpoint_failures; /* of those, failed ones (the next one tries again) */
+    int64_t max_checkpoint_us;    /* longest checkpoint (off the loop) */
 } hist_stats;
 
 /** An open history (opaque). */

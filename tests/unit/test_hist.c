@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
@@ -302,6 +303,63 @@ static void test_purge_bounded(void **state)
     sqlite3_close(db);
 }
 
+/* The size of a file, 0 when it is not there. */
+static long long file_size(const char *dir, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+}
+
+/* The WAL is copied back into the database file by the history's checkpoint thread while
+ * the writer stays open (SQLite's automatic checkpoint on the writer's commits is off), and
+ * the WAL does not grow without end: the writer restarts it once everything was copied. */
+static void test_checkpoint_off_the_writer(void **state)
+{
+    fixture *f = *state;
+    hist *h;
+    assert_int_equal(hist_open(f->dir, &f->media, &h, NULL), 0);
+    int chat = cc_media_intern(&f->media, "chat", 4);
+    long long db_at_start = file_size(f->dir, "history.db");
+    long long wal_max = 0;
+    int64_t at = 1000;
+    /* Some 20 MB of rows in commits of 1,000, as the statserver commits every 250 ms. */
+    for (int batch = 0; batch < 200; batch++) {
+        for (int i = 0; i < 1000; i++) {
+            hist_agent_state v = {
+                .tenant = "Resources", .agent_id = "agent-with-a-long-id", .logged_in = true};
+            v.added = 1u << chat;
+            v.available[chat] = 4;
+            hist_agent(h, at++, &v);
+        }
+        assert_int_equal(hist_commit(h), 0);
+        long long w = file_size(f->dir, "history.db-wal");
+        if (w > wal_max)
+            wal_max = w;
+        if (batch % 20 == 19)
+            usleep(20000); /* the thread gets its turn on a busy machine too */
+    }
+    /* Wait (bounded) for the checkpoint the last commits asked for. */
+    for (int i = 0; i < 500 && hist_get_stats(h).checkpoints == 0; i++)
+        usleep(10000);
+    hist_stats st = hist_get_stats(h);
+    assert_true(st.checkpoints >= 1);
+    assert_int_equal(st.checkpoint_failures, 0);
+    assert_int_equal(st.rows_written, 200000);
+    /* The rows reached the database file with the writer still open. */
+    assert_true(file_size(f->dir, "history.db") > db_at_start + 4 * 1024 * 1024);
+    /* Without checkpoints the WAL would hold every row (over 20 MB). */
+    assert_true(wal_max < 16 * 1024 * 1024);
+    hist_close(h);
+    /* The last close checkpoints and removes the WAL, as before. */
+    assert_int_equal(file_size(f->dir, "history.db-wal"), 0);
+    seen s;
+    read_all(f, &f->media, 0, INT64_MAX, 5000, &s);
+    assert_int_equal(s.n, 200000);
+    cc_buf_free(&s.lines);
+}
+
 static void test_damaged_rows_skipped(void **state)
 {
     fixture *f = *state;
@@ -418,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_uncommitted_unseen_and_one_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_rows_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_until, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_counted, setup, teardown),
     };
