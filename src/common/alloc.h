@@ -4,6 +4,7 @@
 #ifndef CC_ALLOC_H
 #define CC_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /** malloc that aborts on failure; never returns NULL (size 0 gives a valid pointer). */
@@ -23,5 +24,22 @@ char *xstrndup(const char *s, size_t n);
 void *xmap(size_t size);
 /** Gives back what xmap(size) returned. */
 void xunmap(void *p, size_t size);
+
+/**
+ * Asks for transparent huge pages under malloc's main heap (the loop thread's), as the
+ * glibc tunable glibc.malloc.hugetlb=1 would: the heap grows in steps of 32 MiB and is
+ * marked MADV_HUGEPAGE, now and at each cc_heap_huge_pages_refresh after it grew, which
+ * also makes the whole huge pages of the growth huge at once (MADV_COLLAPSE). Why: on
+ * virtual machines whose host samples memory accesses (DAMON and the like), each sampled
+ * 4 KiB page costs the process a fault on its next touch, and at 10,000 agents those came
+ * as stalls of 3 to 15 ms twice a second; a 2 MiB page is one such page for 512
+ * (docs/bench.md, "Statistics (issue 11)"). Off when the environment has CC_HUGE_PAGES=0,
+ * when the system does not allow it (transparent_hugepage "never") and where malloc is not
+ * the system's (sanitizers). Returns whether it is on.
+ */
+bool cc_heap_huge_pages_start(void);
+
+/** Marks the heap's growth since the last call (a comparison when it did not grow). */
+void cc_heap_huge_pages_refresh(void);
 
 #endif

@@ -27,6 +27,10 @@
 /* Invitations sent per loop turn at most, so that a burst of submits or statuses never
  * keeps the loop from reading and writing for long. */
 #define ROUTE_BUDGET 2048
+/* At most this many agents that stopped being eligible are dropped from the routing lists
+ * per pass (ixn_route_pass_begin): about 1 µs each, so a pass stays well under a
+ * millisecond; the rest go in the next turns. */
+#define ROUTE_STALE_BUDGET 256
 /* Agents looked at per loop turn at most while searching for one with room. */
 #define SCAN_BUDGET 200000
 /* Commit-and-answer rounds per loop turn at most (see on_check). */
@@ -659,6 +663,7 @@ static bool route(ixn_core *k)
     if (cc_mono_us() < k->retry_after_us)
         return false;
     size_t asks = 0;
+    ixn_route_pass_begin(&k->router, ROUTE_STALE_BUDGET);
     while (k->dirty_head) {
         ixn_pool *p = k->dirty_head;
         bool done = false;
@@ -671,7 +676,9 @@ static bool route(ixn_core *k)
             ixn_ixn *x;
             ixn_agent *a;
             if (!ixn_route_next(&k->router, p, &x, &a)) {
-                done = true;
+                /* Out of the pass's budget of stale agents: the pool is looked at again
+                 * in the next turn, as when out of asks. */
+                done = !ixn_route_pass_out(&k->router);
                 break;
             }
             ixn_route_claim(&k->router, x, a);
@@ -2283,10 +2290,11 @@ void ixn_core_shutdown(ixn_server *srv)
     ixn_route_close(&k->router);
     LOG_INFO(
         "event=routing_stopped decisions=%" PRIu64 " widenings=%" PRIu64 " decision_p50_ns=%" PRIu64
-        " decision_p99_ns=%" PRIu64 " decision_max_ns=%" PRIu64 " decisions_over_20us=%" PRIu64,
+        " decision_p99_ns=%" PRIu64 " decision_max_ns=%" PRIu64 " decisions_over_20us=%" PRIu64
+        " stale_dropped=%" PRIu64 " stale_budget_hits=%" PRIu64,
         k->router.decisions, k->router.widenings, ixn_route_decision_quantile(&k->router, 0.50),
         ixn_route_decision_quantile(&k->router, 0.99), ixn_route_decision_quantile(&k->router, 1.0),
-        k->router.decisions_slow);
+        k->router.decisions_slow, k->router.stale_dropped, k->router.stale_budget_hits);
     LOG_INFO("event=interactions_stopped submitted=%" PRIu64 " duplicates=%" PRIu64
              " invites=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64 " timeouts=%" PRIu64
              " stopped=%" PRIu64 " ended=%" PRIu64 " commits=%" PRIu64 " commit_failures=%" PRIu64

@@ -1,6 +1,7 @@
 #include "ixn/ixn_route.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -641,6 +642,8 @@ void ixn_route_init(ixn_router *r, uv_loop_t *loop, ixn_route_widened_fn *widene
     r->widened = widened;
     r->ctx = ctx;
     r->any = target_any();
+    /* Without ixn_route_pass_begin, decisions drop every stale agent they meet. */
+    r->stale_left = SIZE_MAX;
 }
 
 void ixn_route_close(ixn_router *r)
@@ -786,14 +789,28 @@ static bool stale(const ixn_pool *p, const ixn_agent *a)
     return !ixn_route_eligible(a, p->media) || a->pool[p->media] != p;
 }
 
-/* The longest idle eligible agent of class c (select idle), or NULL. */
-static ixn_agent *pick_idle(ixn_pool *p, ixn_eclass *c)
+/* Drops a stale agent met by a decision, counted against the pass's budget. */
+static void drop_stale(ixn_router *r, ixn_pool *p, ixn_agent *a)
+{
+    assert(r->stale_left > 0);
+    e_remove(p, a);
+    r->stale_left--;
+    r->stale_dropped++;
+}
+
+/* The longest idle eligible agent of class c (select idle), or NULL (with r->stale_out
+ * set when the pass's budget of stale agents ran out first). */
+static ixn_agent *pick_idle(ixn_router *r, ixn_pool *p, ixn_eclass *c)
 {
     while (c->count) {
         ixn_agent *a = c->heap[0].n->a;
         if (!stale(p, a))
             return a;
-        e_remove(p, a);
+        if (r->stale_left == 0) {
+            r->stale_out = true;
+            return NULL;
+        }
+        drop_stale(r, p, a);
     }
     return NULL;
 }
@@ -801,7 +818,7 @@ static ixn_agent *pick_idle(ixn_pool *p, ixn_eclass *c)
 /* The eligible agent of class c with the highest level of skill, the longest idle of
  * those (select SKILL), or NULL. Every agent of the class is looked at; the stale ones
  * leave after the look, as taking them out moves the heap under it. */
-static ixn_agent *pick_skill(ixn_pool *p, ixn_eclass *c, int skill)
+static ixn_agent *pick_skill(ixn_router *r, ixn_pool *p, ixn_eclass *c, int skill)
 {
     ixn_agent *pick = NULL;
     unsigned pick_level = 0;
@@ -821,6 +838,10 @@ static ixn_agent *pick_skill(ixn_pool *p, ixn_eclass *c, int skill)
             pick_key = key;
         }
     }
+    /* Stale agents beyond the pass's budget stay for a later decision: they are skipped
+     * above whatever their number. */
+    if (nstale > r->stale_left)
+        nstale = r->stale_left;
     if (nstale) {
         ixn_agent **out = xmalloc(nstale * sizeof *out);
         size_t k = 0;
@@ -828,10 +849,21 @@ static ixn_agent *pick_skill(ixn_pool *p, ixn_eclass *c, int skill)
             if (stale(p, c->heap[i].n->a))
                 out[k++] = c->heap[i].n->a;
         for (size_t i = 0; i < k; i++)
-            e_remove(p, out[i]);
+            drop_stale(r, p, out[i]);
         free(out);
     }
     return pick;
+}
+
+void ixn_route_pass_begin(ixn_router *r, size_t stale_budget)
+{
+    r->stale_left = stale_budget;
+    r->stale_out = false;
+}
+
+bool ixn_route_pass_out(const ixn_router *r)
+{
+    return r->stale_out;
 }
 
 bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
@@ -844,7 +876,12 @@ bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **xo, ixn_agent **ao)
             break;
         const ixn_queue *q = x->queue;
         ixn_eclass *c = &p->eclass[p->qs_class[q->qs_base + x->rlist->step]];
-        ixn_agent *pick = q->select_skill < 0 ? pick_idle(p, c) : pick_skill(p, c, q->select_skill);
+        ixn_agent *pick =
+            q->select_skill < 0 ? pick_idle(r, p, c) : pick_skill(r, p, c, q->select_skill);
+        if (!pick && r->stale_out) {
+            r->stale_budget_hits++;
+            break;
+        }
         if (!pick) {
             /* Only agents that stopped being eligible were in x's class: they are out of
              * it now, and the next search sees it empty. */

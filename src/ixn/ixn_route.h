@@ -111,7 +111,15 @@ typedef struct ixn_router {
      * interaction in routing order waits for its commit offers nothing until that commit,
      * instead of a later one, since such waits span turns there. */
     bool wait_uncommitted;
+    /* Agents that stopped being eligible leave the lists when a decision meets them; the
+     * decisions of one routing pass drop at most this many (ixn_route_pass_begin), so
+     * that a run of them (the agents that went not ready one after the other, at the top
+     * of the idle order) is dropped over several loop turns instead of in one. */
+    size_t stale_left;
+    bool stale_out; /* a decision of this pass stopped at the budget */
     /* counters */
+    uint64_t stale_dropped;
+    uint64_t stale_budget_hits;
     uint64_t widenings;
     uint64_t decisions;
     uint64_t decisions_slow; /* slower than IXN_ROUTE_SLOW_NS */
@@ -182,12 +190,21 @@ ixn_ixn *ixn_route_unclaim(ixn_router *r, ixn_agent *a);
  * list. Routing does not need it (ixn_route_next drops those it meets). */
 void ixn_route_prepare(ixn_pool *p);
 
+/** Starts a routing pass: its decisions drop at most stale_budget agents that stopped
+ * being eligible (see ixn_router.stale_left). */
+void ixn_route_pass_begin(ixn_router *r, size_t stale_budget);
+
+/** Whether a decision of the current pass stopped at its budget of stale agents: the
+ * pool may have more offers, for the next pass. */
+bool ixn_route_pass_out(const ixn_router *r);
+
 /**
  * The next offer of pool p in the order of routing.md section 4: the first indexed,
  * committed interaction (highest effective priority, then waiting longest) that an agent
  * of the eligible list matches at its current step, and among those agents the one the
  * queue's select rule picks. The agent leaves the eligible list. Returns false when no
- * such pair exists.
+ * such pair exists, or when the pass's budget of stale agents ran out before one was
+ * found (ixn_route_pass_out).
  */
 bool ixn_route_next(ixn_router *r, ixn_pool *p, ixn_ixn **x, ixn_agent **a);
 

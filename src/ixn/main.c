@@ -246,6 +246,7 @@ static int run(void)
     g.metrics = cc_metrics_new();
     cc_netm_init(g.metrics, &g.net, &g.cs);
     cc_turnw_start(loop, "ixnserver", 5);
+    LOG_INFO("event=huge_pages on=%s", cc_heap_huge_pages_start() ? "yes" : "no");
     cc_netm_bind_refused(&g.srv.stats.conns_refused);
     ixn_metrics_init(g.metrics, &g.srv);
 

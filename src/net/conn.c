@@ -342,6 +342,9 @@ static void on_idle_timer(uv_timer_t *t)
 {
     cc_net *net = t->data;
     uint64_t now = cc_mono_us();
+    /* The daemons' one periodic tick: the heap's growth is marked for huge pages here
+     * (a comparison unless the heap grew; common/alloc.h). */
+    cc_heap_huge_pages_refresh();
     if (!net->sweep) {
         net->sweep = net->all;
         net->sweep_in = 0;

@@ -833,6 +833,7 @@ static int run(stat_daemon *d)
     d->metrics = cc_metrics_new();
     cc_netm_init(d->metrics, &d->net, stat_port_server(d->port));
     cc_turnw_start(d->loop, "statserver", 5);
+    LOG_INFO("event=huge_pages on=%s", cc_heap_huge_pages_start() ? "yes" : "no");
     stat_metrics_init(d->metrics, d->agents, d->links, d->stats, d->hist, d->cfg.data_dir);
     stat_port_server(d->port)->tls = d->tls_listen;
     int port;
