@@ -720,6 +720,9 @@ static void print_summary(void)
             printf("%sna", m > 1 ? "," : "");
     }
     print_lat("push", &all);
+    /* The shape of the tail: where the last 10 % and 5 % begin (all is sorted now). */
+    printf(" push_p90_us=%u push_p95_us=%u", tool_percentile(all.v, all.n, 0.90),
+           tool_percentile(all.v, all.n, 0.95));
     /* The toggle → status latency of the same phases: what the machine's load does to the
      * same hops without the statistics' last one. */
     lat_list st = {0};
@@ -1096,6 +1099,23 @@ static const cc_client_ops desk_ops = {
 
 /* ---- the load ---- */
 
+/* With STATBENCH_PUSH_DUMP=FILE in the environment, each timed push is written there as
+ * "KIND SENT_US LATENCY_US" (monotonic microseconds; s a State, q a queue's Entered), to
+ * find out when the slow ones happen. */
+static void dump_push(char kind, uint64_t sent_us, uint64_t now)
+{
+    static FILE *f;
+    static bool tried;
+    if (!tried) {
+        tried = true;
+        const char *path = getenv("STATBENCH_PUSH_DUMP");
+        if (path && *path)
+            f = fopen(path, "w");
+    }
+    if (f)
+        fprintf(f, "%c %" PRIu64 " %" PRIu64 "\n", kind, sent_us, now - sent_us);
+}
+
 static void lat_push(lat_list *l, uint64_t us)
 {
     if (l->n == l->cap) {
@@ -1282,18 +1302,20 @@ static void on_value(proto_msg *msg, uint64_t now)
             bool match = d->arm == 1 ? nr : state && !nr && ev.value.state != PROTO_STS_LOGGED_OUT;
             /* Another value in between (an interaction's) means the change may have waited
              * for the 100 ms: not timed. */
-            if (match)
+            if (match) {
                 lat_push(&B.state_lat, now - d->arm_us);
-            else
+                dump_push('s', d->arm_us, now);
+            } else
                 B.push_voided++;
             d->arm = 0;
         }
     } else if (def == &QUEUE_DEFS[SB_QUEUE_ENTERED]) {
         queue_arm *qa = &B.qarm[st->obj];
         if (qa->armed) {
-            if (ev.value.type == PROTO_STS_INT && ev.value.v > qa->base)
+            if (ev.value.type == PROTO_STS_INT && ev.value.v > qa->base) {
                 lat_push(&B.queue_lat, now - qa->at_us);
-            else
+                dump_push('q', qa->at_us, now);
+            } else
                 B.push_voided++;
             qa->armed = false;
         }
@@ -1491,6 +1513,7 @@ static void finish(void)
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
+    cc_heap_huge_pages_refresh();
     uint64_t now = cc_mono_us();
     uint64_t in_phase = now - B.phase_start_us;
     hist_sample(now);
@@ -1587,6 +1610,8 @@ int main(int argc, char **argv)
     uv_timer_start(&B.pace, on_pace, SB_PACE_MS, SB_PACE_MS);
     tool_signals_start(&B.sig, &B.loop, on_signal);
     cc_turnw_start(&B.loop, "statbench", 0);
+    /* As the daemons do: the measuring end should not stall where they do not. */
+    cc_heap_huge_pages_start();
     uv_run(&B.loop, UV_RUN_DEFAULT);
     if (B.stat_running)
         kill(B.stat_pid, SIGKILL);

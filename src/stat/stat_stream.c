@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/ticker.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -752,13 +753,7 @@ static bool wait_work(stat_stream *s)
 {
     pthread_mutex_lock(&s->mu);
     if (!s->stop && !s->job_count && !s->rebind) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += POLL_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = cc_deadline_after(CLOCK_MONOTONIC, POLL_MS);
         pthread_cond_timedwait(&s->cond, &s->mu, &ts);
     }
     bool stop = s->stop;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/ticker.h"
 
 /* The schema's version, kept in PRAGMA user_version. */
 #define HIST_SCHEMA 1
@@ -31,6 +31,8 @@
 /* The checkpoint thread also runs this often when nothing woke it, so that a quiet history
  * is written back into its database file too. */
 #define HIST_CKPT_IDLE_S 5
+/* The checkpoint thread's nice value (the loop's is the process's, usually 0). */
+#define HIST_CKPT_NICE 10
 /* Longest text a row may hold; longer values are not written (the wire's own limits
  * are far below). */
 #define HIST_TEXT_MAX 4096
@@ -79,21 +81,17 @@ static const char READ_SQL[] =
     " FROM events e LEFT JOIN agent_media m ON m.seq = e.seq"
     " WHERE e.seq BETWEEN ?1 AND ?2 AND e.at >= ?3 AND e.at < ?4 ORDER BY e.seq";
 
-/* The checkpoints of the WAL into the database file, on a thread and a connection of their
- * own. SQLite's automatic checkpoint runs inside the commit that finds the WAL over 1,000
- * pages, on the loop's thread: 6 to 20 ms every few seconds at a busy centre's rate, which
- * every event arriving meanwhile waits for. A passive checkpoint from another connection
- * runs beside the writer (WAL mode allows one checkpointer next to one writer), and the
- * writer restarts the WAL from its start at its next commit once everything was copied
- * back. The mutex guards wanted and stop; the counters are atomics, read by the loop. */
+/* The checkpoints of the WAL into the database file, on a thread (a ticker) and a connection
+ * of their own. SQLite's automatic checkpoint runs inside the commit that finds the WAL over
+ * 1,000 pages, on the loop's thread: 6 to 20 ms every few seconds at a busy centre's rate,
+ * which every event arriving meanwhile waits for. A passive checkpoint from another
+ * connection runs beside the writer (WAL mode allows one checkpointer next to one writer),
+ * and the writer restarts the WAL from its start at its next commit once everything was
+ * copied back. The counters are atomics, written by the ticker's thread, read by the
+ * loop. */
 typedef struct hist_ckpt {
-    sqlite3 *db; /* the thread's connection: only the thread uses it once started */
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool wanted; /* a commit found the WAL over HIST_CKPT_PAGES */
-    bool stop;
+    sqlite3 *db; /* the ticker's connection: only its thread uses it while it runs */
+    cc_ticker *ticker;
     _Atomic uint64_t runs;
     _Atomic uint64_t failures;
     _Atomic int64_t max_us;
@@ -102,7 +100,6 @@ typedef struct hist_ckpt {
 struct hist {
     sqlite3 *db;
     hist_ckpt ckpt;
-    bool ckpt_inited; /* ckpt's mutex and condition exist (ckpt_start ran) */
     cc_media_table *media;
     char *path;
     int lock_fd;
@@ -200,42 +197,21 @@ static int setup(hist *h, cc_buf *err)
     return rc;
 }
 
-/* Runs one passive checkpoint on the thread's connection and counts it. */
-static void ckpt_run(hist_ckpt *k)
+/* Runs one passive checkpoint on the ticker's connection and counts it. */
+static void ckpt_run(void *arg)
 {
+    hist_ckpt *k = arg;
     int64_t t0 = mono_us();
     int log_pages = 0, done_pages = 0;
     int r = sqlite3_wal_checkpoint_v2(k->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_pages,
                                       &done_pages);
     int64_t d = mono_us() - t0;
-    /* BUSY: another checkpoint (an outside tool's) runs; the next wake-up tries again. */
+    /* BUSY: another checkpoint (an outside tool's) runs; the next call tries again. */
     if (r != SQLITE_OK && r != SQLITE_BUSY)
         atomic_fetch_add(&k->failures, 1);
     atomic_fetch_add(&k->runs, 1);
     if (d > atomic_load(&k->max_us))
         atomic_store(&k->max_us, d);
-}
-
-static void *ckpt_main(void *arg)
-{
-    hist_ckpt *k = arg;
-    pthread_mutex_lock(&k->mu);
-    while (!k->stop) {
-        if (!k->wanted) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += HIST_CKPT_IDLE_S;
-            pthread_cond_timedwait(&k->cond, &k->mu, &until);
-            if (k->stop)
-                break;
-        }
-        k->wanted = false;
-        pthread_mutex_unlock(&k->mu);
-        ckpt_run(k);
-        pthread_mutex_lock(&k->mu);
-    }
-    pthread_mutex_unlock(&k->mu);
-    return NULL;
 }
 
 /* SQLite calls this on the writer's thread after each commit with the WAL's size in
@@ -245,58 +221,39 @@ static int ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     (void)db;
     (void)name;
     hist_ckpt *k = arg;
-    if (pages >= HIST_CKPT_PAGES) {
-        pthread_mutex_lock(&k->mu);
-        if (!k->wanted) {
-            k->wanted = true;
-            pthread_cond_signal(&k->cond);
-        }
-        pthread_mutex_unlock(&k->mu);
-    }
+    if (pages >= HIST_CKPT_PAGES)
+        cc_ticker_kick(k->ticker);
     return SQLITE_OK;
 }
 
-/* Opens the checkpoint thread's connection and starts it. On failure the history keeps
+/* Opens the checkpoint connection and starts its ticker. On failure the history keeps
  * SQLite's automatic checkpoint on the writer's connection: slower turns, nothing lost. */
 static void ckpt_start(hist *h)
 {
     hist_ckpt *k = &h->ckpt;
-    pthread_mutex_init(&k->mu, NULL);
-    pthread_cond_init(&k->cond, NULL);
     if (sqlite3_open_v2(h->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
-        exec_sql(k->db, "PRAGMA synchronous=NORMAL", NULL) != 0) {
+        exec_sql(k->db, "PRAGMA synchronous=NORMAL", NULL) != 0 ||
+        !(k->ticker = cc_ticker_start(HIST_CKPT_IDLE_S * 1000u, HIST_CKPT_NICE, ckpt_run, k))) {
         sqlite3_close(k->db);
         k->db = NULL;
         return;
     }
-    if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
-        sqlite3_close(k->db);
-        k->db = NULL;
-        return;
-    }
-    k->started = true;
     sqlite3_wal_hook(h->db, ckpt_wal_hook, k);
 }
 
-/* Stops the thread and closes its connection, so that the writer's close is the last and
+/* Stops the ticker and closes its connection, so that the writer's close is the last and
  * checkpoints and removes the WAL. */
 static void ckpt_stop(hist *h)
 {
     hist_ckpt *k = &h->ckpt;
-    if (k->started) {
+    if (k->ticker) {
         sqlite3_wal_hook(h->db, NULL, NULL);
-        pthread_mutex_lock(&k->mu);
-        k->stop = true;
-        pthread_cond_signal(&k->cond);
-        pthread_mutex_unlock(&k->mu);
-        pthread_join(k->thread, NULL);
-        k->started = false;
+        cc_ticker_stop(k->ticker);
+        k->ticker = NULL;
     }
     sqlite3_close(k->db);
     k->db = NULL;
-    pthread_cond_destroy(&k->cond);
-    pthread_mutex_destroy(&k->mu);
 }
 
 int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
@@ -334,7 +291,6 @@ int hist_open(const char *dir, cc_media_table *media, hist **out, cc_buf *err)
         return rc;
     }
     ckpt_start(h);
-    h->ckpt_inited = true;
     *out = h;
     return 0;
 }
@@ -345,8 +301,7 @@ void hist_close(hist *h)
         return;
     if (h->db)
         hist_commit(h);
-    if (h->ckpt_inited)
-        ckpt_stop(h);
+    ckpt_stop(h);
     sqlite3_finalize(h->st_begin);
     sqlite3_finalize(h->st_commit);
     sqlite3_finalize(h->st_rollback);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -23,12 +24,16 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/map.h"
+#include "common/ticker.h"
 #include "store/store_pg.h"
 
 /* The schema this code writes. A store with a newer one is refused, so an old binary
  * never rewrites rows it does not understand. */
 /* 2 added the priority column (routing, docs/routing.md); a store of schema 1 gets it at
  * open, every row with priority 0. */
+/* WAL pages after which a commit checkpoints (40 MiB at SQLite's 4 KiB pages, under the
+ * journal_size_limit of 64 MiB). */
+#define STORE_WAL_CHECKPOINT_PAGES "10000"
 #define STORE_SCHEMA 2
 
 /* How long opening the store waits for an outside tool that holds the database (a
@@ -77,6 +82,10 @@ struct store {
     cc_map batch_index; /* id (8 raw bytes) -> index + 1 into batch */
 
     store_stats stats;
+
+    /* The WAL's writeback (wal_flush_*): the ticker, and the descriptor its thread uses. */
+    cc_ticker *wf_ticker;
+    int wf_fd;
 };
 
 /* The externalId index is partial so that any number of rows may have none; the index on
@@ -411,6 +420,15 @@ static int open_db(store *st, const char *server_name, bool create, cc_buf *err)
         rc = exec_sql(st, "PRAGMA cache_size=-512", err);
     if (rc == 0)
         rc = exec_sql(st, "PRAGMA journal_size_limit=67108864", err);
+    /* The checkpoint runs inside a commit, on the loop, and syncs twice: 1 to 13 ms during
+     * which nothing else is served. The server commits every loop turn that changed
+     * something, each commit at least one whole page, so at a busy centre's rate SQLite's
+     * default of 1,000 pages came several times a second and was most of the push latency's
+     * slowest percent (docs/bench.md, "Statistics (issue 11)"). A checkpoint copies each
+     * page once whatever the number of its versions in the WAL, so ten times the pages
+     * costs about the same per checkpoint, ten times less often. */
+    if (rc == 0)
+        rc = exec_sql(st, "PRAGMA wal_autocheckpoint=" STORE_WAL_CHECKPOINT_PAGES, err);
     if (rc == 0)
         rc = exec_sql(st, SCHEMA_SQL, err);
     if (rc == 0)
@@ -597,6 +615,47 @@ static void batch_clear(store *st)
     cc_map_init(&st->batch_index);
 }
 
+/* The WAL's writeback, ahead of the checkpoints. A checkpoint (inside a commit, on the
+ * loop: the store holds SQLite's lock exclusively, so no other connection can run it)
+ * syncs the WAL first, and the kernel had written back little of it by then: the sync
+ * wrote megabytes and held the loop 1 to 13 ms with the default interval, 55 to 70 ms
+ * with ten times the pages. This thread asks the kernel every WAL_FLUSH_MS to start
+ * writing the WAL's dirty pages (sync_file_range, which neither waits for them nor
+ * touches the file's metadata), so that the checkpoint's sync finds little left. It uses
+ * a descriptor of its own and never SQLite's connection. */
+#define WAL_FLUSH_MS 100
+#define WAL_FLUSH_NICE 10
+
+static void wal_flush_tick(void *arg)
+{
+    store *st = arg;
+    /* The WAL exists from the first commit to the close. */
+    if (st->wf_fd < 0) {
+        char *wal = path_with(st, "-wal");
+        st->wf_fd = open(wal, O_WRONLY | O_CLOEXEC);
+        free(wal);
+    }
+    if (st->wf_fd >= 0)
+        sync_file_range(st->wf_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+static void wal_flush_start(store *st)
+{
+    st->wf_ticker = cc_ticker_start(WAL_FLUSH_MS, WAL_FLUSH_NICE, wal_flush_tick, st);
+    if (!st->wf_ticker)
+        LOG_WARN("event=store_wal_flush_off path=%s why=\"no thread\"", st->path);
+}
+
+/* Stops the ticker before SQLite closes (and removes) the WAL. */
+static void wal_flush_stop(store *st)
+{
+    cc_ticker_stop(st->wf_ticker);
+    st->wf_ticker = NULL;
+    if (st->wf_fd >= 0)
+        close(st->wf_fd);
+    st->wf_fd = -1;
+}
+
 void store_close(store *st)
 {
     if (!st)
@@ -617,6 +676,7 @@ void store_close(store *st)
         free(st);
         return;
     }
+    wal_flush_stop(st);
     sqlite3_finalize(st->st_begin);
     sqlite3_finalize(st->st_commit);
     sqlite3_finalize(st->st_rollback);
@@ -651,6 +711,7 @@ int store_open(const char *dir, const char *server_name, store **out, cc_buf *er
 
     store *st = xcalloc(1, sizeof *st);
     st->lock_fd = -1;
+    st->wf_fd = -1;
     cc_map_init(&st->batch_index);
     size_t n = strlen(dir) + sizeof "/ixn.db";
     st->path = xmalloc(n);
@@ -676,6 +737,7 @@ int store_open(const char *dir, const char *server_name, store **out, cc_buf *er
         store_close(st);
         return rc;
     }
+    wal_flush_start(st);
     LOG_INFO("event=store_open path=%s last_id=%" PRId64, st->path, st->last_id);
     *out = st;
     return 0;
@@ -702,6 +764,7 @@ int store_open_config(const store_config *cfg, const char *server_name, store **
         return rc;
     store *st = xcalloc(1, sizeof *st);
     st->lock_fd = -1;
+    st->wf_fd = -1;
     st->pg = pg;
     st->last_id = last;
     st->path = xstrdup(store_pg_describe(pg));

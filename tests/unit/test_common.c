@@ -11,8 +11,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <time.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
+#include <stdatomic.h>
 
 #include "common/alloc.h"
+#include "common/ticker.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -558,6 +563,59 @@ static void test_heap_huge_pages(void **state)
         free(blocks[i]);
 }
 
+typedef struct tick_seen {
+    _Atomic int calls;
+    _Atomic int nice;
+} tick_seen;
+
+static void on_tick_call(void *arg)
+{
+    tick_seen *t = arg;
+    atomic_store(&t->nice, getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)));
+    atomic_fetch_add(&t->calls, 1);
+}
+
+/* Waits (bounded) until seen has at least n calls. */
+static int wait_calls(tick_seen *seen, int n, int max_ms)
+{
+    for (int i = 0; i < max_ms / 5 && atomic_load(&seen->calls) < n; i++)
+        usleep(5000);
+    return atomic_load(&seen->calls);
+}
+
+static void test_ticker(void **state)
+{
+    (void)state;
+    /* Every period. */
+    tick_seen a = {0};
+    cc_ticker *t = cc_ticker_start(20, 10, on_tick_call, &a);
+    assert_non_null(t);
+    assert_true(wait_calls(&a, 3, 5000) >= 3);
+    /* At nice 10, or the process's own when that is lower already. */
+    int own = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(atomic_load(&a.nice), own > 10 ? own : 10);
+    cc_ticker_stop(t);
+    int after = atomic_load(&a.calls);
+    usleep(60000);
+    assert_int_equal(atomic_load(&a.calls), after);
+    /* A kick runs it long before its period of an hour. */
+    tick_seen b = {0};
+    t = cc_ticker_start(3600u * 1000u, 0, on_tick_call, &b);
+    assert_non_null(t);
+    usleep(20000);
+    assert_int_equal(atomic_load(&b.calls), 0);
+    cc_ticker_kick(t);
+    assert_int_equal(wait_calls(&b, 1, 5000), 1);
+    cc_ticker_stop(t);
+    cc_ticker_stop(NULL);
+    /* The deadline helper carries the milliseconds into seconds. */
+    struct timespec now, d = cc_deadline_after(CLOCK_MONOTONIC, 1999);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t diff_ms = (int64_t)(d.tv_sec - now.tv_sec) * 1000 + (d.tv_nsec - now.tv_nsec) / 1000000;
+    assert_true(d.tv_nsec < 1000000000L);
+    assert_true(diff_ms > 1900 && diff_ms <= 1999);
+}
+
 static void test_log_quote(void **state)
 {
     (void)state;
@@ -681,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_media_intern),
         cmocka_unit_test(test_clock),
         cmocka_unit_test(test_heap_huge_pages),
+        cmocka_unit_test(test_ticker),
         cmocka_unit_test(test_log_quote),
         cmocka_unit_test(test_log_no_forged_field),
     };

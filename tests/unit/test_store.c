@@ -865,6 +865,37 @@ static void write_file(const char *dir, const char *name, const char *text, mode
     assert_int_equal(chmod(path, mode), 0);
 }
 
+/* The WAL is checkpointed every 10,000 pages, not SQLite's 1,000: after some 12 MB of
+ * small commits it is still one file of that size (a checkpoint restarts it from its
+ * start, so at 1,000 pages it would have stayed near 4 MB), and everything reloads. */
+static void test_wal_checkpoint_interval(void **state)
+{
+    fixture *f = *state;
+    store *st = open_ok(f->sub);
+    char user_data[2048];
+    memset(user_data, 'x', sizeof user_data - 3);
+    user_data[0] = '"';
+    user_data[sizeof user_data - 3] = '"';
+    user_data[sizeof user_data - 2] = 0;
+    /* One interaction per commit, as the server commits a turn with one change. */
+    for (int64_t id = 1; id <= 3000; id++) {
+        store_ixn a = mk(id, "q", CC_IXN_QUEUED, id);
+        a.user_data = user_data;
+        assert_int_equal(store_put(st, &a), 0);
+        assert_int_equal(store_commit(st), 0);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/ixn.db-wal", f->sub);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size > 8 * 1024 * 1024);
+    assert_true(sb.st_size < 48 * 1024 * 1024);
+    store_close(st);
+    st = open_ok(f->sub);
+    assert_int_equal(store_last_id(st), 3000);
+    store_close(st);
+}
+
 static void test_file_modes(void **state)
 {
     fixture *f = *state;
@@ -1158,6 +1189,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_store_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpoint_interval, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
