@@ -79,7 +79,7 @@ void xunmap(void *p, size_t size)
 
 static struct {
     bool on;
-    uintptr_t lo;     /* the heap's end when started: marking starts there */
+    uintptr_t lo;     /* where the heap begins (start_brk): marking starts there */
     uintptr_t marked; /* the heap's end at the last marking */
 } huge;
 
@@ -156,7 +156,9 @@ void cc_heap_huge_pages_refresh(void)
         madvise((void *)from, end - from, MADV_HUGEPAGE);
         /* malloc wrote into the growth before this mark, so its first pages are small
          * ones: the whole huge pages of the growth are made huge now (a copy of up to
-         * 2 MiB each, once), instead of whenever the kernel's background scan comes. */
+         * 2 MiB each, once, on the caller's thread: at a heap growth, that is during a
+         * login burst or a start, not in steady traffic), instead of whenever the
+         * kernel's background scan comes. */
         uintptr_t lo = (huge.marked > from ? huge.marked : from) & ~(uintptr_t)(HUGE_PAGE - 1);
         uintptr_t hi = end & ~(uintptr_t)(HUGE_PAGE - 1);
         if (lo < from)

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -31,10 +30,11 @@
  * never rewrites rows it does not understand. */
 /* 2 added the priority column (routing, docs/routing.md); a store of schema 1 gets it at
  * open, every row with priority 0. */
+#define STORE_SCHEMA 2
+
 /* WAL pages after which a commit checkpoints (40 MiB at SQLite's 4 KiB pages, under the
  * journal_size_limit of 64 MiB). */
 #define STORE_WAL_CHECKPOINT_PAGES "10000"
-#define STORE_SCHEMA 2
 
 /* How long opening the store waits for an outside tool that holds the database (a
  * backup reading it, say). Once open, the store holds SQLite's lock exclusively
