@@ -535,7 +535,14 @@ static void test_heap_huge_pages(void **state)
         assert_false(cc_heap_huge_pages_start());
         skip();
     }
+#if defined(__SANITIZE_ADDRESS__)
+    /* The sanitizer's malloc may refuse the mallopt settings: then there is nothing to
+     * mark, and the start says so. */
+    if (!cc_heap_huge_pages_start())
+        skip();
+#else
     assert_true(cc_heap_huge_pages_start());
+#endif
     /* 8 MiB in blocks under the 2 MiB threshold: from the heap, which grows past what
      * the start marked. */
     enum { N = 128 };
